@@ -1,0 +1,5 @@
+package main
+
+import "os"
+
+func debugEnabled() bool { return os.Getenv("MPANALYZE_DEBUG") != "" }

@@ -1,0 +1,146 @@
+// Package gemm is the matrix-multiply kernel behind every GEMM of the engine.
+//
+// All matrices are row-major. Sgemm computes
+//
+//	C = alpha·op(A)·op(B) + beta·C
+//
+// with op(A) of shape m×k and op(B) of shape k×n; op(X) is X or Xᵀ as tA/tB
+// say, and lda/ldb/ldc are the row strides of the stored matrices (so for a
+// stored A with tA set, A is k×m and lda ≥ m). When beta is 0, C is not read
+// (NaNs in C do not propagate), as in BLAS.
+//
+// Sgemm is single-threaded: the engine parallelises over images, and one
+// level of parallelism is the rule (two would oversubscribe the cores).
+// Results are deterministic: for a given implementation the value of every
+// C element depends only on its inputs, never on scheduling.
+package gemm
+
+import (
+	"fmt"
+	"sort"
+	"sync"
+)
+
+// Impl is one float32 GEMM implementation.
+type Impl interface {
+	// Name identifies the implementation ("gonum", "openblas", ...).
+	Name() string
+	// Sgemm is the float32 GEMM with the contract of the package doc.
+	Sgemm(tA, tB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int)
+}
+
+var (
+	mu      sync.RWMutex
+	impls   = map[string]Impl{}
+	current Impl
+)
+
+// Register adds an implementation. Implementations register from init
+// functions; the one with the highest priority becomes the default.
+func Register(impl Impl, priority int) {
+	mu.Lock()
+	defer mu.Unlock()
+	impls[impl.Name()] = impl
+	if current == nil || priority > priorities[current.Name()] {
+		current = impl
+	}
+	priorities[impl.Name()] = priority
+}
+
+var priorities = map[string]int{}
+
+// Use selects the implementation named name for all later calls.
+func Use(name string) error {
+	mu.Lock()
+	defer mu.Unlock()
+	impl, ok := impls[name]
+	if !ok {
+		return fmt.Errorf("gemm: no implementation %q (have %v)", name, namesLocked())
+	}
+	current = impl
+	return nil
+}
+
+// Current returns the implementation in use.
+func Current() Impl {
+	mu.RLock()
+	defer mu.RUnlock()
+	return current
+}
+
+// Names lists the registered implementations.
+func Names() []string {
+	mu.RLock()
+	defer mu.RUnlock()
+	return namesLocked()
+}
+
+func namesLocked() []string {
+	var s []string
+	for n := range impls {
+		s = append(s, n)
+	}
+	sort.Strings(s)
+	return s
+}
+
+// Sgemm calls the current implementation. See the package doc.
+func Sgemm(tA, tB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	if m == 0 || n == 0 {
+		return
+	}
+	current.Sgemm(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// Dgemm is the float64 GEMM used by the engine's float64 instantiation
+// (gradient checks). It is a plain blocked loop: correctness, not speed.
+func Dgemm(tA, tB bool, m, n, k int, alpha float64, a []float64, lda int, b []float64, ldb int, beta float64, c []float64, ldc int) {
+	refGemm(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// refGemm is the reference triple loop, generic over the float type. The
+// reduction over k runs in index order.
+func refGemm[T float32 | float64](tA, tB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
+	for i := 0; i < m; i++ {
+		ci := c[i*ldc : i*ldc+n]
+		if beta == 0 {
+			clear(ci)
+		} else if beta != 1 {
+			for j := range ci {
+				ci[j] *= beta
+			}
+		}
+		for p := 0; p < k; p++ {
+			var av T
+			if tA {
+				av = a[p*lda+i]
+			} else {
+				av = a[i*lda+p]
+			}
+			av *= alpha
+			if av == 0 {
+				continue
+			}
+			if tB {
+				for j := 0; j < n; j++ {
+					ci[j] += av * b[j*ldb+p]
+				}
+			} else {
+				bp := b[p*ldb : p*ldb+n]
+				for j, bv := range bp {
+					ci[j] += av * bv
+				}
+			}
+		}
+	}
+}
+
+// Ref is the reference implementation (slow; for tests).
+type Ref struct{}
+
+func (Ref) Name() string { return "ref" }
+func (Ref) Sgemm(tA, tB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	refGemm(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+func init() { Register(Ref{}, 0) }
