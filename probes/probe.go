@@ -1,0 +1,99 @@
+// Package probes records what every decoder stage of a Mask2Former-style
+// model predicts, for every query of every image.
+//
+// The decoder calls a Probe at every prediction stage: stage 0 is the
+// prediction of the heads on the learnable queries before the first decoder
+// layer, stage s ≥ 1 the prediction after layer s. A 9-layer Mask2Former has
+// stages 0..9. The call order is
+//
+//	probe.Init(info)
+//	for each image, in dataset order:
+//		for s := 0; s < info.NumStages; s++ {
+//			probe.Record(&stage) // stage.Image, stage.Stage == s
+//		}
+//	probe.Close()
+//
+// Record is always called from one goroutine, in that order, whatever the
+// model's internal parallelism. A probe must not modify the Stage it is
+// given nor keep its slices after Record returns (copy what it needs): the
+// model reuses the buffers. Probing never changes the model's results.
+//
+// Rows of every per-query array put the MP (mask-pilot) queries first and
+// the matching queries after them: rows 0..NumMP-1 are MP queries (training
+// only; NumMP is 0 at inference), rows NumMP..NumMP+NumQueries-1 are the
+// matching queries. Matchings index matching queries only (0..NumQueries-1).
+package probes
+
+import (
+	"encoding/json"
+
+	"github.com/mpanalyze/mpanalyze/data/mask"
+)
+
+// RunInfo describes the recorded run. Probes receive it once, in Init, and
+// trace files store it in their sidecar.
+type RunInfo struct {
+	Model       string          `json:"model"`       // "maskformer", "mask2former" or "mpformer"
+	NumStages   int             `json:"num_stages"`  // prediction stages, layers + 1
+	NumQueries  int             `json:"num_queries"` // matching queries
+	NumClasses  int             `json:"num_classes"` // K; class logits have K+1 entries, the last is "no object"
+	MaskStride  int             `json:"mask_stride"` // stride of the mask logits w.r.t. the input (4)
+	MaskH       int             `json:"mask_h"`
+	MaskW       int             `json:"mask_w"`
+	Config      json.RawMessage `json:"config,omitempty"`  // the model config as saved in its checkpoint
+	Dataset     map[string]any  `json:"dataset,omitempty"` // data.Dataset.Describe()
+	Checkpoint  string          `json:"checkpoint,omitempty"`
+	Seed        uint64          `json:"seed"`
+	ToolVersion string          `json:"tool_version"`
+}
+
+// GroundTruth is an image's ground truth at the mask resolution, for
+// probes that score stages against it (utilisation, matching).
+type GroundTruth struct {
+	Classes []int        // class index per GT segment
+	Masks   []*mask.Bits // MaskH×MaskW per GT segment: pixels whose area coverage ≥ 0.5
+}
+
+// Stage is one prediction stage of one image.
+type Stage struct {
+	Image      int // dataset index of the image
+	Stage      int // 0..NumStages-1
+	NumMP      int // MP query rows first (0 at inference)
+	NumQueries int // matching query rows after them
+	NumClasses int // K
+
+	H, W int // mask logits size (stride 4)
+	// MaskLogits are (NumMP+NumQueries)·H·W mask logits; a query's binary
+	// mask is logit > 0 (sigmoid > 0.5).
+	MaskLogits []float32
+	// ClassLogits are (NumMP+NumQueries)·(NumClasses+1) class logits.
+	ClassLogits []float32
+
+	// AttnH×AttnW is the feature level the next layer attends to; both are
+	// 0 at the last stage (no next layer) and for models without masked
+	// attention (MaskFormer).
+	AttnH, AttnW int
+	// AttnMask is the cross-attention mask the next layer uses,
+	// (NumMP+NumQueries)·AttnH·AttnW, true = blocked, after fully blocked
+	// rows have been unblocked. MP rows hold the pilot (GT) masks.
+	AttnMask []bool
+	// Unblocked marks the rows (NumMP+NumQueries) that were entirely
+	// blocked and so were made to attend everywhere.
+	Unblocked []bool
+
+	// Match is the Hungarian matching of this stage (training cost), one
+	// entry per GT segment: the matching query index, or -1. Nil when the
+	// model was run without ground truth.
+	Match []int
+	// GT is the image's ground truth, the same pointer for all stages of
+	// an image; nil when unknown.
+	GT *GroundTruth
+}
+
+// Probe receives every stage of every image. See the package doc for the
+// call order and the rules.
+type Probe interface {
+	Init(info RunInfo) error
+	Record(s *Stage) error
+	Close() error
+}
