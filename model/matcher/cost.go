@@ -1,0 +1,139 @@
+package matcher
+
+import (
+	"fmt"
+	"math"
+)
+
+// Weights are the matching cost weights. DefaultWeights returns
+// Mask2Former's (CLASS_WEIGHT 2, MASK_WEIGHT 5, DICE_WEIGHT 5).
+type Weights struct {
+	Class float64 // weight of −p_q(c_g)
+	Mask  float64 // weight of the mean binary cross entropy
+	Dice  float64 // weight of the dice cost
+}
+
+// DefaultWeights returns Weights{Class: 2, Mask: 5, Dice: 5}.
+func DefaultWeights() Weights { return Weights{Class: 2, Mask: 5, Dice: 5} }
+
+// Cost fills dst, a row-major nq×G matrix with G = len(classes), with the
+// Mask2Former matching cost (see the package documentation):
+//
+//	dst[q·G + g] = w.Class·(−softmax(z_q)[c_g]) + w.Mask·BCE(q, g) + w.Dice·Dice(q, g)
+//
+// classLogits holds nq×(k+1) class logits (the last column is "no object"),
+// maskLogits nq×p mask logits, targets G×p target values in [0, 1] sampled
+// at the same p points, and classes the class of each GT segment in
+// [0, k). If dst is nil a new slice is allocated; otherwise it must have
+// length nq·G. A nil w means DefaultWeights. The result is returned.
+//
+// Cost panics on mismatched lengths, p ≤ 0 or a class out of range.
+func Cost(dst []float64, classLogits, maskLogits, targets []float32, classes []int, nq, k, p int, w *Weights) []float64 {
+	g := len(classes)
+	checkInputs(classLogits, maskLogits, targets, classes, nq, k, p)
+	if dst == nil {
+		dst = make([]float64, nq*g)
+	} else if len(dst) != nq*g {
+		panic(fmt.Sprintf("matcher: dst length %d, want %d×%d", len(dst), nq, g))
+	}
+	wt := DefaultWeights()
+	if w != nil {
+		wt = *w
+	}
+	if nq == 0 || g == 0 {
+		return dst
+	}
+
+	// Per-GT target sums Σ_p t_gp.
+	tSum := make([]float64, g)
+	for j := 0; j < g; j++ {
+		s := 0.0
+		for _, t := range targets[j*p : (j+1)*p] {
+			s += float64(t)
+		}
+		tSum[j] = s
+	}
+
+	prob := make([]float64, k+1)
+	sig := make([]float64, p)
+	invP := 1 / float64(p)
+	for q := 0; q < nq; q++ {
+		softmax(prob, classLogits[q*(k+1):(q+1)*(k+1)])
+		x := maskLogits[q*p : (q+1)*p]
+		// Σ_p softplus(x_qp) and Σ_p σ(x_qp), shared by all GT.
+		spSum, sigSum := 0.0, 0.0
+		for i, xv := range x {
+			xf := float64(xv)
+			spSum += math.Max(xf, 0) + math.Log1p(math.Exp(-math.Abs(xf)))
+			sig[i] = sigmoid(xf)
+			sigSum += sig[i]
+		}
+		for j := 0; j < g; j++ {
+			t := targets[j*p : (j+1)*p]
+			xt, st := 0.0, 0.0
+			for i, tv := range t {
+				tf := float64(tv)
+				xt += float64(x[i]) * tf
+				st += sig[i] * tf
+			}
+			bce := (spSum - xt) * invP
+			dice := 1 - (2*st+1)/(sigSum+tSum[j]+1)
+			dst[q*g+j] = -wt.Class*prob[classes[j]] + wt.Mask*bce + wt.Dice*dice
+		}
+	}
+	return dst
+}
+
+// Match returns the Hungarian matching of one image at one stage under the
+// Mask2Former cost: gtToQuery[g] is the query matched to GT segment g, or −1
+// when there are fewer queries than segments. The arguments are those of
+// Cost.
+func Match(classLogits, maskLogits, targets []float32, classes []int, nq, k, p int, w *Weights) (gtToQuery []int) {
+	c := Cost(nil, classLogits, maskLogits, targets, classes, nq, k, p, w)
+	return Invert(Assign(c, nq, len(classes)), len(classes))
+}
+
+func checkInputs(classLogits, maskLogits, targets []float32, classes []int, nq, k, p int) {
+	if nq < 0 || k < 1 || p <= 0 {
+		panic(fmt.Sprintf("matcher: bad sizes queries=%d classes=%d points=%d", nq, k, p))
+	}
+	if len(classLogits) != nq*(k+1) {
+		panic(fmt.Sprintf("matcher: class logits length %d, want %d×%d", len(classLogits), nq, k+1))
+	}
+	if len(maskLogits) != nq*p {
+		panic(fmt.Sprintf("matcher: mask logits length %d, want %d×%d", len(maskLogits), nq, p))
+	}
+	if len(targets) != len(classes)*p {
+		panic(fmt.Sprintf("matcher: targets length %d, want %d×%d", len(targets), len(classes), p))
+	}
+	for j, c := range classes {
+		if c < 0 || c >= k {
+			panic(fmt.Sprintf("matcher: GT %d has class %d, want [0, %d)", j, c, k))
+		}
+	}
+}
+
+// softmax writes softmax(z) into dst in float64, shifting by max(z).
+func softmax(dst []float64, z []float32) {
+	m := math.Inf(-1)
+	for _, v := range z {
+		m = math.Max(m, float64(v))
+	}
+	s := 0.0
+	for i, v := range z {
+		dst[i] = math.Exp(float64(v) - m)
+		s += dst[i]
+	}
+	for i := range dst {
+		dst[i] /= s
+	}
+}
+
+// sigmoid is 1/(1+e^−x), evaluated without overflow for either sign.
+func sigmoid(x float64) float64 {
+	if x >= 0 {
+		return 1 / (1 + math.Exp(-x))
+	}
+	e := math.Exp(x)
+	return e / (1 + e)
+}
