@@ -1,0 +1,237 @@
+package engine
+
+import "fmt"
+
+// Graph records the operations of one forward pass so that Backward can
+// run them in reverse. It is the reverse-mode tape of the engine: every op
+// is a Graph method that computes its output and, when gradients are
+// needed, pushes the closure that computes its inputs' gradients. The
+// closure is written next to the forward code in the op's source file.
+//
+// A Graph is used by one goroutine. Parallel training runs one Graph per
+// image; parameters are shared read-only (Graph.Param binds them with a
+// private gradient buffer), and the per-graph gradients are summed into
+// Param.Grad in a fixed order by AccumulateParamGrads.
+//
+// Buffers come from a pool owned by the graph: Reset returns every buffer
+// of the pass to the pool, so a training loop that reuses one Graph per
+// worker allocates nothing in steady state. Tensors of a graph are invalid
+// after its Reset.
+type Graph[T Float] struct {
+	record bool
+	tape   []func()
+	bound  map[*Param[T]]*Tensor[T]
+	order  []*Param[T] // binding order, for deterministic accumulation
+	pool   pool[T]
+}
+
+// NewGraph returns an empty graph that records operations.
+func NewGraph[T Float]() *Graph[T] {
+	return &Graph[T]{record: true, bound: map[*Param[T]]*Tensor[T]{}}
+}
+
+// SetGrad turns recording on or off and returns the previous setting.
+// With recording off (no-grad mode) ops compute their outputs only: no
+// closures, no gradient buffers, as under torch.no_grad().
+func (g *Graph[T]) SetGrad(on bool) (was bool) {
+	was = g.record
+	g.record = on
+	return was
+}
+
+// Recording reports whether the graph records operations.
+func (g *Graph[T]) Recording() bool { return g.record }
+
+// Reset forgets the tape and the bound parameters and returns all buffers
+// to the pool. Recording is left as it was.
+func (g *Graph[T]) Reset() {
+	g.tape = g.tape[:0]
+	clear(g.bound)
+	g.order = g.order[:0]
+	g.pool.releaseAll()
+}
+
+// needs reports whether an op with these inputs must record a backward.
+func (g *Graph[T]) needs(ins ...*Tensor[T]) bool {
+	if !g.record {
+		return false
+	}
+	for _, t := range ins {
+		if t != nil && t.requiresGrad {
+			return true
+		}
+	}
+	return false
+}
+
+// push appends a backward closure to the tape.
+func (g *Graph[T]) push(f func()) { g.tape = append(g.tape, f) }
+
+// alloc returns a zeroed buffer of n elements from the pool.
+func (g *Graph[T]) alloc(n int) []T { return g.pool.get(n, true) }
+
+// allocRaw returns a buffer of n elements whose content is undefined; the
+// caller overwrites every element.
+func (g *Graph[T]) allocRaw(n int) []T { return g.pool.get(n, false) }
+
+// Scratch returns a zeroed buffer of n elements that lives until Reset,
+// for ops and models that need temporary storage.
+func (g *Graph[T]) Scratch(n int) []T { return g.alloc(n) }
+
+// newTensor returns a tensor of the given shape with undefined content.
+func (g *Graph[T]) newTensor(shape []int, requiresGrad bool) *Tensor[T] {
+	return &Tensor[T]{Shape: append([]int(nil), shape...), Data: g.allocRaw(NumElems(shape)), requiresGrad: requiresGrad}
+}
+
+// newZero returns a zero tensor of the given shape.
+func (g *Graph[T]) newZero(shape []int, requiresGrad bool) *Tensor[T] {
+	return &Tensor[T]{Shape: append([]int(nil), shape...), Data: g.alloc(NumElems(shape)), requiresGrad: requiresGrad}
+}
+
+// grad returns t.Grad, allocating a zero gradient buffer on first use.
+func (g *Graph[T]) grad(t *Tensor[T]) []T {
+	if t.Grad == nil {
+		t.Grad = g.alloc(len(t.Data))
+	}
+	return t.Grad
+}
+
+// Const wraps data as a tensor that does not require gradients. The data
+// is not copied; the caller must not modify it while the graph is in use.
+func (g *Graph[T]) Const(data []T, shape ...int) *Tensor[T] {
+	if NumElems(shape) != len(data) {
+		panic(fmt.Sprintf("engine: Const: %d elements for shape %v", len(data), shape))
+	}
+	return &Tensor[T]{Shape: append([]int(nil), shape...), Data: data}
+}
+
+// Leaf wraps data as a tensor that requires gradients (inputs of gradient
+// checks). Like Const it does not copy.
+func (g *Graph[T]) Leaf(data []T, shape ...int) *Tensor[T] {
+	t := g.Const(data, shape...)
+	t.requiresGrad = true
+	return t
+}
+
+// Zeros returns a constant zero tensor.
+func (g *Graph[T]) Zeros(shape ...int) *Tensor[T] { return g.newZero(shape, false) }
+
+// Full returns a constant tensor filled with v.
+func (g *Graph[T]) Full(v T, shape ...int) *Tensor[T] {
+	t := g.newTensor(shape, false)
+	for i := range t.Data {
+		t.Data[i] = v
+	}
+	return t
+}
+
+// Param binds a parameter to the graph: the returned tensor shares the
+// parameter's data and has a private gradient. Binding the same parameter
+// twice returns the same tensor.
+func (g *Graph[T]) Param(p *Param[T]) *Tensor[T] {
+	if t, ok := g.bound[p]; ok {
+		return t
+	}
+	t := &Tensor[T]{Shape: p.Shape, Data: p.Data, requiresGrad: g.record}
+	g.bound[p] = t
+	g.order = append(g.order, p)
+	return t
+}
+
+// Detach returns a tensor with the same data that does not require
+// gradients (the data is shared, not copied).
+func (g *Graph[T]) Detach(t *Tensor[T]) *Tensor[T] {
+	return &Tensor[T]{Shape: t.Shape, Data: t.Data}
+}
+
+// Backward computes the gradients of the scalar loss with respect to every
+// tensor of the graph that requires them, by running the tape in reverse.
+// It seeds d(loss)/d(loss) = 1. Backward may be called once per pass.
+func (g *Graph[T]) Backward(loss *Tensor[T]) {
+	if len(loss.Data) != 1 {
+		panic(fmt.Sprintf("engine: Backward of a non-scalar of shape %v", loss.Shape))
+	}
+	if !loss.requiresGrad {
+		return
+	}
+	g.grad(loss)[0] += 1
+	for i := len(g.tape) - 1; i >= 0; i-- {
+		g.tape[i]()
+		g.tape[i] = nil
+	}
+	g.tape = g.tape[:0]
+}
+
+// AccumulateParamGrads adds the gradient of every bound parameter to its
+// Param.Grad (p.Grad += grad), in binding order. Parameters the backward
+// pass did not reach are left unchanged.
+func (g *Graph[T]) AccumulateParamGrads() {
+	for _, p := range g.order {
+		t := g.bound[p]
+		if t.Grad == nil {
+			continue
+		}
+		axpy(p.Grad, 1, t.Grad)
+	}
+}
+
+// ParamGrad returns the gradient of this pass for a bound parameter, or nil.
+func (g *Graph[T]) ParamGrad(p *Param[T]) []T {
+	if t, ok := g.bound[p]; ok {
+		return t.Grad
+	}
+	return nil
+}
+
+// pool recycles buffers by exact length. Buffers handed out since the last
+// releaseAll are tracked so that releaseAll can take them all back.
+type pool[T Float] struct {
+	free map[int][][]T
+	used [][]T
+}
+
+func (p *pool[T]) get(n int, zero bool) []T {
+	if n == 0 {
+		return []T{}
+	}
+	var b []T
+	if l := p.free[n]; len(l) > 0 {
+		b = l[len(l)-1]
+		p.free[n] = l[:len(l)-1]
+		if zero {
+			clear(b)
+		}
+	} else {
+		b = make([]T, n)
+	}
+	p.used = append(p.used, b)
+	return b
+}
+
+func (p *pool[T]) releaseAll() {
+	if p.free == nil {
+		p.free = map[int][][]T{}
+	}
+	for _, b := range p.used {
+		p.free[len(b)] = append(p.free[len(b)], b)
+	}
+	clear(p.used)
+	p.used = p.used[:0]
+}
+
+// axpy computes y += a·x.
+func axpy[T Float](y []T, a T, x []T) {
+	if len(x) == 0 {
+		return
+	}
+	_ = y[len(x)-1]
+	if a == 1 {
+		for i, v := range x {
+			y[i] += v
+		}
+		return
+	}
+	for i, v := range x {
+		y[i] += a * v
+	}
+}

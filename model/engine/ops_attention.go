@@ -1,0 +1,164 @@
+package engine
+
+import (
+	"fmt"
+	"math"
+)
+
+// Softmax returns softmax over the last axis of x [..., L] after masking.
+//
+// add (optional, may be nil) is an additive mask and blocked (optional) a
+// boolean mask where true means "may not attend", exactly as an additive
+// −∞. Both have shape [R', L] for some R' that divides the number of rows
+// R of x, and row r of x uses mask row r mod R' — so a [Lq, Lk] mask
+// broadcasts over the heads of x [H, Lq, Lk], and a [H, Lq, Lk] mask gives
+// every head its own.
+//
+// A row whose entries are all blocked (or −∞) has no valid distribution;
+// its output is all zeros, so it stays finite, and its gradient is zero.
+// (Mask2Former never feeds such rows: it unblocks them first.)
+//
+// Backward: dx = y ⊙ (G − Σ G⊙y) per row; blocked entries have y = 0 and
+// get no gradient.
+func (g *Graph[T]) Softmax(x *Tensor[T], add []T, blocked []bool) *Tensor[T] {
+	L := x.Dim(-1)
+	R := 0
+	if L > 0 {
+		R = len(x.Data) / L
+	}
+	checkMaskRows := func(what string, n int) int {
+		if n == 0 || L == 0 || n%L != 0 || R%(n/L) != 0 {
+			panic(fmt.Sprintf("engine: Softmax: %s mask of %d elements does not broadcast to %v", what, n, x.Shape))
+		}
+		return n / L
+	}
+	addRows, blkRows := 0, 0
+	if add != nil {
+		addRows = checkMaskRows("additive", len(add))
+	}
+	if blocked != nil {
+		blkRows = checkMaskRows("boolean", len(blocked))
+	}
+	out := g.newTensor(x.Shape, g.needs(x))
+	negInf := T(math.Inf(-1))
+	for r := 0; r < R; r++ {
+		xs := x.Data[r*L : (r+1)*L]
+		ys := out.Data[r*L : (r+1)*L]
+		var am []T
+		var bm []bool
+		if add != nil {
+			ar := r % addRows
+			am = add[ar*L : (ar+1)*L]
+		}
+		if blocked != nil {
+			br := r % blkRows
+			bm = blocked[br*L : (br+1)*L]
+		}
+		mx := negInf
+		for j, v := range xs {
+			if bm != nil && bm[j] {
+				ys[j] = negInf
+				continue
+			}
+			if am != nil {
+				v += am[j]
+			}
+			ys[j] = v
+			if v > mx {
+				mx = v
+			}
+		}
+		if mx == negInf { // fully masked row
+			clear(ys)
+			continue
+		}
+		var s float64
+		for j, v := range ys {
+			if v == negInf {
+				ys[j] = 0
+				continue
+			}
+			e := expT(v - mx)
+			ys[j] = e
+			s += float64(e)
+		}
+		inv := T(1 / s)
+		for j := range ys {
+			ys[j] *= inv
+		}
+	}
+	if out.requiresGrad {
+		g.push(func() {
+			if out.Grad == nil {
+				return
+			}
+			dx := g.grad(x)
+			for r := 0; r < R; r++ {
+				ys := out.Data[r*L : (r+1)*L]
+				gs := out.Grad[r*L : (r+1)*L]
+				var dot float64
+				for j, y := range ys {
+					dot += float64(y) * float64(gs[j])
+				}
+				d := T(dot)
+				dxs := dx[r*L : (r+1)*L]
+				for j, y := range ys {
+					dxs[j] += y * (gs[j] - d)
+				}
+			}
+		})
+	}
+	return out
+}
+
+// AttnWeights are the projections of one multi-head attention block,
+// nn.MultiheadAttention's in_proj split into q, k and v: each W is [D, D]
+// (PyTorch layout [out, in]) and each bias [D].
+type AttnWeights[T Float] struct {
+	Wq, Bq, Wk, Bk, Wv, Bv, Wo, Bo *Tensor[T]
+}
+
+// Attention is multi-head attention as Mask2Former's decoder uses it:
+//
+//	q = (query + qPos)·Wqᵀ + bq,  k = (key + kPos)·Wkᵀ + bk,  v = value·Wvᵀ + bv
+//	out = concat_h softmax(q_h·k_hᵀ/√d_h, blocked)·v_h · Woᵀ + bo
+//
+// query [Lq, D], key and value [Lk, D]; qPos [Lq, D] and kPos [Lk, D] are
+// positional embeddings added to the queries and keys only (nil for none).
+// blocked is a boolean mask, true = may not attend, of shape [Lq, Lk]
+// (shared by the heads) or [heads, Lq, Lk]; nil attends everywhere. Fully
+// blocked rows output zeros before the output projection (see Softmax).
+// The result is [Lq, D]. Gradients flow through the composed ops.
+func (g *Graph[T]) Attention(query, key, value, qPos, kPos *Tensor[T], w AttnWeights[T], heads int, blocked []bool) *Tensor[T] {
+	if query.Dims() != 2 || key.Dims() != 2 || value.Dims() != 2 || key.Shape[0] != value.Shape[0] {
+		shapePanic("Attention", query.Shape, key.Shape, value.Shape)
+	}
+	Lq, D := query.Shape[0], query.Shape[1]
+	Lk := key.Shape[0]
+	if D%heads != 0 {
+		panic(fmt.Sprintf("engine: Attention: width %d not divisible by %d heads", D, heads))
+	}
+	dh := D / heads
+	if blocked != nil && len(blocked) != Lq*Lk && len(blocked) != heads*Lq*Lk {
+		panic(fmt.Sprintf("engine: Attention: mask of %d elements, want %d×%d or %d×%d×%d", len(blocked), Lq, Lk, heads, Lq, Lk))
+	}
+	qin, kin := query, key
+	if qPos != nil {
+		qin = g.Add(query, qPos)
+	}
+	if kPos != nil {
+		kin = g.Add(key, kPos)
+	}
+	q := g.Linear(qin, w.Wq, w.Bq)
+	k := g.Linear(kin, w.Wk, w.Bk)
+	v := g.Linear(value, w.Wv, w.Bv)
+	// [L, H, dh] → [H, L, dh]
+	qh := g.Permute(g.Reshape(q, Lq, heads, dh), 1, 0, 2)
+	kh := g.Permute(g.Reshape(k, Lk, heads, dh), 1, 0, 2)
+	vh := g.Permute(g.Reshape(v, Lk, heads, dh), 1, 0, 2)
+	scores := g.BatchedMatMul(qh, kh, false, true, T(1/math.Sqrt(float64(dh)))) // [H, Lq, Lk]
+	attn := g.Softmax(scores, nil, blocked)
+	ctx := g.BatchedMatMul(attn, vh, false, false, 1)   // [H, Lq, dh]
+	merged := g.Reshape(g.Permute(ctx, 1, 0, 2), Lq, D) // [Lq, D]
+	return g.Linear(merged, w.Wo, w.Bo)
+}

@@ -1,0 +1,165 @@
+package engine
+
+// ConvSpec holds the geometry of a 2-d convolution: a square kernel is not
+// required, padding is symmetric (zeros), no dilation, no groups.
+type ConvSpec struct {
+	Stride, Pad int
+}
+
+func convOut(in, k, stride, pad int) int { return (in+2*pad-k)/stride + 1 }
+
+// Conv2d convolves x [N, C, H, W] with w [O, C, KH, KW] and adds bias [O]
+// (or nil), PyTorch's nn.Conv2d semantics (cross-correlation). It lowers
+// each image to a column matrix (im2col, [C·KH·KW, OH·OW]) and runs one
+// GEMM: out[n] = w·col. A 1×1 stride-1 convolution skips im2col.
+//
+// Backward: dw += G[n]·colᵀ, dcol = wᵀ·G[n] folded back into dx (col2im),
+// dbias += Σ over the image of G.
+func (g *Graph[T]) Conv2d(x, w, bias *Tensor[T], spec ConvSpec) *Tensor[T] {
+	if x.Dims() != 4 || w.Dims() != 4 || x.Shape[1] != w.Shape[1] || (bias != nil && (bias.Dims() != 1 || bias.Shape[0] != w.Shape[0])) {
+		shapePanic("Conv2d", x.Shape, w.Shape)
+	}
+	stride := max(spec.Stride, 1)
+	pad := spec.Pad
+	N, C, H, W := x.Shape[0], x.Shape[1], x.Shape[2], x.Shape[3]
+	O, KH, KW := w.Shape[0], w.Shape[2], w.Shape[3]
+	OH, OW := convOut(H, KH, stride, pad), convOut(W, KW, stride, pad)
+	if OH <= 0 || OW <= 0 {
+		shapePanic("Conv2d (output empty)", x.Shape, w.Shape)
+	}
+	out := g.newTensor([]int{N, O, OH, OW}, g.needs(x, w, bias))
+	ckk, ohw := C*KH*KW, OH*OW
+	direct := KH == 1 && KW == 1 && stride == 1 && pad == 0
+	cols := make([][]T, N)
+	for n := 0; n < N; n++ {
+		xn := x.Data[n*C*H*W : (n+1)*C*H*W]
+		col := xn
+		if !direct {
+			col = g.allocRaw(ckk * ohw)
+			im2col(col, xn, C, H, W, KH, KW, stride, pad, OH, OW)
+		}
+		cols[n] = col
+		on := out.Data[n*O*ohw : (n+1)*O*ohw]
+		beta := T(0)
+		if bias != nil {
+			for o := 0; o < O; o++ {
+				b := bias.Data[o]
+				row := on[o*ohw : (o+1)*ohw]
+				for i := range row {
+					row[i] = b
+				}
+			}
+			beta = 1
+		}
+		gemmT(false, false, O, ohw, ckk, 1, w.Data, ckk, col, ohw, beta, on, ohw)
+	}
+	if out.requiresGrad {
+		g.push(func() {
+			if out.Grad == nil {
+				return
+			}
+			var dcol []T
+			if x.requiresGrad && !direct {
+				dcol = g.allocRaw(ckk * ohw)
+			}
+			for n := 0; n < N; n++ {
+				Gn := out.Grad[n*O*ohw : (n+1)*O*ohw]
+				if w.requiresGrad {
+					gemmT(false, true, O, ckk, ohw, 1, Gn, ohw, cols[n], ohw, 1, g.grad(w), ckk)
+				}
+				if bias != nil && bias.requiresGrad {
+					db := g.grad(bias)
+					for o := 0; o < O; o++ {
+						var s T
+						for _, v := range Gn[o*ohw : (o+1)*ohw] {
+							s += v
+						}
+						db[o] += s
+					}
+				}
+				if x.requiresGrad {
+					dxn := g.grad(x)[n*C*H*W : (n+1)*C*H*W]
+					if direct {
+						gemmT(true, false, ckk, ohw, O, 1, w.Data, ckk, Gn, ohw, 1, dxn, ohw)
+					} else {
+						gemmT(true, false, ckk, ohw, O, 1, w.Data, ckk, Gn, ohw, 0, dcol, ohw)
+						col2im(dxn, dcol, C, H, W, KH, KW, stride, pad, OH, OW)
+					}
+				}
+			}
+		})
+	}
+	return out
+}
+
+// im2col writes col[(c·KH+ki)·KW+kj][oy·OW+ox] = x[c][oy·s−p+ki][ox·s−p+kj]
+// (0 outside the image).
+func im2col[T Float](col, x []T, C, H, W, KH, KW, stride, pad, OH, OW int) {
+	ohw := OH * OW
+	for c := 0; c < C; c++ {
+		xc := x[c*H*W : (c+1)*H*W]
+		for ki := 0; ki < KH; ki++ {
+			for kj := 0; kj < KW; kj++ {
+				row := col[((c*KH+ki)*KW+kj)*ohw:][:ohw]
+				for oy := 0; oy < OH; oy++ {
+					iy := oy*stride - pad + ki
+					dst := row[oy*OW : (oy+1)*OW]
+					if iy < 0 || iy >= H {
+						clear(dst)
+						continue
+					}
+					xr := xc[iy*W : (iy+1)*W]
+					if stride == 1 {
+						// ix = ox − pad + kj runs over a contiguous range
+						lo := max(0, pad-kj)
+						hi := min(OW, W+pad-kj)
+						clear(dst[:max(lo, 0)])
+						if hi > lo {
+							copy(dst[lo:hi], xr[lo-pad+kj:hi-pad+kj])
+						}
+						if hi < OW {
+							clear(dst[max(hi, 0):])
+						}
+						continue
+					}
+					for ox := 0; ox < OW; ox++ {
+						ix := ox*stride - pad + kj
+						if ix < 0 || ix >= W {
+							dst[ox] = 0
+						} else {
+							dst[ox] = xr[ix]
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// col2im is the adjoint of im2col: x[c][iy][ix] += col[…] for every column
+// entry that im2col read from (c, iy, ix).
+func col2im[T Float](x, col []T, C, H, W, KH, KW, stride, pad, OH, OW int) {
+	ohw := OH * OW
+	for c := 0; c < C; c++ {
+		xc := x[c*H*W : (c+1)*H*W]
+		for ki := 0; ki < KH; ki++ {
+			for kj := 0; kj < KW; kj++ {
+				row := col[((c*KH+ki)*KW+kj)*ohw:][:ohw]
+				for oy := 0; oy < OH; oy++ {
+					iy := oy*stride - pad + ki
+					if iy < 0 || iy >= H {
+						continue
+					}
+					xr := xc[iy*W : (iy+1)*W]
+					src := row[oy*OW : (oy+1)*OW]
+					for ox := 0; ox < OW; ox++ {
+						ix := ox*stride - pad + kj
+						if ix >= 0 && ix < W {
+							xr[ix] += src[ox]
+						}
+					}
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,336 @@
+package engine
+
+import "math"
+
+// broadcast describes numpy-style broadcasting of two shapes: shapes are
+// aligned at the right, and a dimension of 1 (or a missing one) repeats.
+type broadcast struct {
+	out    []int
+	sa, sb []int // strides of a and b per output dim; 0 where broadcast
+}
+
+func newBroadcast(op string, a, b []int) broadcast {
+	n := max(len(a), len(b))
+	bc := broadcast{out: make([]int, n), sa: make([]int, n), sb: make([]int, n)}
+	stA, stB := 1, 1
+	for i := n - 1; i >= 0; i-- {
+		da, db := 1, 1
+		if j := i - (n - len(a)); j >= 0 {
+			da = a[j]
+		}
+		if j := i - (n - len(b)); j >= 0 {
+			db = b[j]
+		}
+		switch {
+		case da == db:
+			bc.out[i] = da
+		case da == 1:
+			bc.out[i] = db
+		case db == 1:
+			bc.out[i] = da
+		default:
+			shapePanic(op, a, b)
+		}
+		if da != 1 {
+			bc.sa[i] = stA
+		}
+		if db != 1 {
+			bc.sb[i] = stB
+		}
+		stA *= da
+		stB *= db
+	}
+	return bc
+}
+
+// each calls f for every innermost run of the output: out offset o, input
+// offsets ia and ib, run length n and inner strides sa, sb (0 or 1).
+func (bc broadcast) each(f func(o, ia, ib, n, sa, sb int)) {
+	nd := len(bc.out)
+	if nd == 0 {
+		f(0, 0, 0, 1, 0, 0)
+		return
+	}
+	inner := bc.out[nd-1]
+	if inner == 0 {
+		return
+	}
+	isa, isb := bc.sa[nd-1], bc.sb[nd-1]
+	total := NumElems(bc.out)
+	idx := make([]int, nd-1)
+	ia, ib := 0, 0
+	for o := 0; o < total; o += inner {
+		f(o, ia, ib, inner, isa, isb)
+		// advance the outer multi-index
+		for d := nd - 2; d >= 0; d-- {
+			idx[d]++
+			ia += bc.sa[d]
+			ib += bc.sb[d]
+			if idx[d] < bc.out[d] {
+				break
+			}
+			ia -= bc.sa[d] * bc.out[d]
+			ib -= bc.sb[d] * bc.out[d]
+			idx[d] = 0
+		}
+	}
+}
+
+type binOp int
+
+const (
+	opAdd binOp = iota
+	opSub
+	opMul
+	opDiv
+)
+
+var binNames = [...]string{"Add", "Sub", "Mul", "Div"}
+
+// Add returns a + b with broadcasting. Backward: da += G, db += G (each
+// summed over the dims it was broadcast along).
+func (g *Graph[T]) Add(a, b *Tensor[T]) *Tensor[T] { return g.binary(opAdd, a, b) }
+
+// Sub returns a − b with broadcasting. Backward: da += G, db −= G.
+func (g *Graph[T]) Sub(a, b *Tensor[T]) *Tensor[T] { return g.binary(opSub, a, b) }
+
+// Mul returns a ⊙ b with broadcasting. Backward: da += G⊙b, db += G⊙a.
+func (g *Graph[T]) Mul(a, b *Tensor[T]) *Tensor[T] { return g.binary(opMul, a, b) }
+
+// Div returns a / b with broadcasting. Backward: da += G/b, db −= G⊙a/b².
+func (g *Graph[T]) Div(a, b *Tensor[T]) *Tensor[T] { return g.binary(opDiv, a, b) }
+
+func (g *Graph[T]) binary(op binOp, a, b *Tensor[T]) *Tensor[T] {
+	var bc broadcast
+	same := sameShape(a.Shape, b.Shape)
+	if same {
+		bc = broadcast{out: a.Shape}
+	} else {
+		bc = newBroadcast(binNames[op], a.Shape, b.Shape)
+	}
+	out := g.newTensor(bc.out, g.needs(a, b))
+	A, B, O := a.Data, b.Data, out.Data
+	if same {
+		switch op {
+		case opAdd:
+			for i := range O {
+				O[i] = A[i] + B[i]
+			}
+		case opSub:
+			for i := range O {
+				O[i] = A[i] - B[i]
+			}
+		case opMul:
+			for i := range O {
+				O[i] = A[i] * B[i]
+			}
+		case opDiv:
+			for i := range O {
+				O[i] = A[i] / B[i]
+			}
+		}
+	} else {
+		bc.each(func(o, ia, ib, n, sa, sb int) {
+			for j := 0; j < n; j++ {
+				x, y := A[ia+j*sa], B[ib+j*sb]
+				switch op {
+				case opAdd:
+					O[o+j] = x + y
+				case opSub:
+					O[o+j] = x - y
+				case opMul:
+					O[o+j] = x * y
+				case opDiv:
+					O[o+j] = x / y
+				}
+			}
+		})
+	}
+	if out.requiresGrad {
+		g.push(func() {
+			G := out.Grad
+			if G == nil {
+				return
+			}
+			var dA, dB []T
+			if a.requiresGrad {
+				dA = g.grad(a)
+			}
+			if b.requiresGrad {
+				dB = g.grad(b)
+			}
+			run := func(o, ia, ib, n, sa, sb int) {
+				for j := 0; j < n; j++ {
+					gv := G[o+j]
+					x, y := A[ia+j*sa], B[ib+j*sb]
+					switch op {
+					case opAdd:
+						if dA != nil {
+							dA[ia+j*sa] += gv
+						}
+						if dB != nil {
+							dB[ib+j*sb] += gv
+						}
+					case opSub:
+						if dA != nil {
+							dA[ia+j*sa] += gv
+						}
+						if dB != nil {
+							dB[ib+j*sb] -= gv
+						}
+					case opMul:
+						if dA != nil {
+							dA[ia+j*sa] += gv * y
+						}
+						if dB != nil {
+							dB[ib+j*sb] += gv * x
+						}
+					case opDiv:
+						if dA != nil {
+							dA[ia+j*sa] += gv / y
+						}
+						if dB != nil {
+							dB[ib+j*sb] -= gv * x / (y * y)
+						}
+					}
+				}
+			}
+			if same {
+				run(0, 0, 0, len(G), 1, 1)
+			} else {
+				bc.each(run)
+			}
+		})
+	}
+	return out
+}
+
+// Scale returns s·a. Backward: da += s·G.
+func (g *Graph[T]) Scale(a *Tensor[T], s T) *Tensor[T] {
+	out := g.newTensor(a.Shape, g.needs(a))
+	for i, v := range a.Data {
+		out.Data[i] = s * v
+	}
+	if out.requiresGrad {
+		g.push(func() {
+			if out.Grad != nil {
+				axpy(g.grad(a), s, out.Grad)
+			}
+		})
+	}
+	return out
+}
+
+// AddScalar returns a + s. Backward: da += G.
+func (g *Graph[T]) AddScalar(a *Tensor[T], s T) *Tensor[T] {
+	out := g.newTensor(a.Shape, g.needs(a))
+	for i, v := range a.Data {
+		out.Data[i] = v + s
+	}
+	if out.requiresGrad {
+		g.push(func() {
+			if out.Grad != nil {
+				axpy(g.grad(a), 1, out.Grad)
+			}
+		})
+	}
+	return out
+}
+
+// ReLU returns max(a, 0). Backward: da += G where a > 0.
+func (g *Graph[T]) ReLU(a *Tensor[T]) *Tensor[T] {
+	out := g.newTensor(a.Shape, g.needs(a))
+	for i, v := range a.Data {
+		out.Data[i] = max(v, 0)
+	}
+	if out.requiresGrad {
+		g.push(func() {
+			if out.Grad == nil {
+				return
+			}
+			da := g.grad(a)
+			for i, v := range a.Data {
+				if v > 0 {
+					da[i] += out.Grad[i]
+				}
+			}
+		})
+	}
+	return out
+}
+
+// GELU returns the exact (erf) GELU, PyTorch's default:
+// x·Φ(x) = x/2·(1 + erf(x/√2)).
+// Backward: da += G·(Φ(x) + x·φ(x)), φ the standard normal density.
+func (g *Graph[T]) GELU(a *Tensor[T]) *Tensor[T] {
+	out := g.newTensor(a.Shape, g.needs(a))
+	for i, v := range a.Data {
+		x := float64(v)
+		out.Data[i] = T(0.5 * x * (1 + math.Erf(x/math.Sqrt2)))
+	}
+	if out.requiresGrad {
+		g.push(func() {
+			if out.Grad == nil {
+				return
+			}
+			da := g.grad(a)
+			for i, v := range a.Data {
+				x := float64(v)
+				cdf := 0.5 * (1 + math.Erf(x/math.Sqrt2))
+				pdf := math.Exp(-0.5*x*x) / math.Sqrt(2*math.Pi)
+				da[i] += out.Grad[i] * T(cdf+x*pdf)
+			}
+		})
+	}
+	return out
+}
+
+// Sigmoid returns 1/(1+e^−a). Backward: da += G·σ·(1−σ).
+func (g *Graph[T]) Sigmoid(a *Tensor[T]) *Tensor[T] {
+	out := g.newTensor(a.Shape, g.needs(a))
+	for i, v := range a.Data {
+		out.Data[i] = sigmoid(v)
+	}
+	if out.requiresGrad {
+		g.push(func() {
+			if out.Grad == nil {
+				return
+			}
+			da := g.grad(a)
+			for i, s := range out.Data {
+				da[i] += out.Grad[i] * s * (1 - s)
+			}
+		})
+	}
+	return out
+}
+
+// sigmoid is the logistic function, stable for large |x|.
+func sigmoid[T Float](x T) T {
+	if x >= 0 {
+		return 1 / (1 + expT(-x))
+	}
+	e := expT(x)
+	return e / (1 + e)
+}
+
+// expT is e^x in the element type.
+func expT[T Float](x T) T { return T(math.Exp(float64(x))) }
+
+// logT is ln x in the element type.
+func logT[T Float](x T) T { return T(math.Log(float64(x))) }
+
+// softplus is ln(1+e^x), stable for large |x|.
+func softplus[T Float](x T) T {
+	if x > 0 {
+		return x + T(math.Log1p(math.Exp(-float64(x))))
+	}
+	return T(math.Log1p(math.Exp(float64(x))))
+}
+
+// Sigmoid applies the logistic function elementwise outside any graph.
+func Sigmoid[T Float](dst, src []T) {
+	for i, v := range src {
+		dst[i] = sigmoid(v)
+	}
+}
