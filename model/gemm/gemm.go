@@ -86,6 +86,7 @@ func namesLocked() []string {
 
 // Sgemm calls the current implementation. See the package doc.
 func Sgemm(tA, tB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	checkSgemm(tA, tB, m, n, k, lda, ldb, ldc, len(a), len(b), len(c))
 	if m == 0 || n == 0 {
 		return
 	}
@@ -99,8 +100,12 @@ func Dgemm(tA, tB bool, m, n, k int, alpha float64, a []float64, lda int, b []fl
 }
 
 // refGemm is the reference triple loop, generic over the float type. The
-// reduction over k runs in index order.
+// reduction over k runs in index order. As in BLAS, alpha == 0 means A and B
+// are not read.
 func refGemm[T float32 | float64](tA, tB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
+	if alpha == 0 {
+		k = 0
+	}
 	for i := 0; i < m; i++ {
 		ci := c[i*ldc : i*ldc+n]
 		if beta == 0 {

@@ -20,7 +20,8 @@ func (Gonum) Sgemm(tA, tB bool, m, n, k int, alpha float32, a []float32, lda int
 	if tB {
 		tb = blas.Trans
 	}
-	if k == 0 {
+	if k == 0 || alpha == 0 {
+		// C = beta·C without reading A and B (gonum would multiply them by 0).
 		refGemm(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}

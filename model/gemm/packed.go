@@ -1,0 +1,213 @@
+package gemm
+
+import (
+	"sync"
+	"unsafe"
+)
+
+// kernel is one micro-kernel with the block sizes the driver uses with it.
+type kernel struct {
+	name   string
+	mr, nr int // tile: mr rows of C (broadcast from A) × nr columns (vectors of B)
+	// Block limits. The driver splits k into near-equal blocks of at most
+	// kc, m into blocks of at most mc rows and n into blocks of at most nc
+	// columns (both rounded to the tile). A packed B block (kc×nc) is meant
+	// to sit in L2, a packed A micro-panel (mr×kc) in L1.
+	kc, mc, nc int
+	// tile computes the full mr×nr tile
+	//	C[r][j] = alpha·Σ_p a[p·mr+r]·b[p·nr+j] + beta·C[r][j]
+	// over p < k, with C[r][j] at c[r·ldc+j]; beta == 0 means C is only
+	// written. The sum over p runs in index order.
+	tile func(k int, a, b, c []float32, ldc int, alpha, beta float32)
+}
+
+// packed is the Goto/BLIS-style blocked SGEMM around one micro-kernel.
+type packed struct{ k *kernel }
+
+// The registered "asm" implementation uses the best kernel for this CPU
+// (see selectKernel in kernel_*.go).
+var asmImpl = packed{k: selectKernel()}
+
+func init() { Register(asmImpl, 20) }
+
+// KernelName reports the micro-kernel the "asm" implementation runs on this
+// machine: "avx512-12x32", "avx2-6x16" or "go-4x4" (the pure-Go fallback,
+// used without AVX2+FMA, on other architectures and with the purego tag).
+func KernelName() string { return asmImpl.k.name }
+
+func (packed) Name() string { return "asm" }
+
+// workspace holds the packing buffers of one Sgemm call. Workspaces are
+// recycled through a sync.Pool, so a call allocates nothing once the pool
+// holds a big enough one, and concurrent calls never share buffers.
+type workspace struct {
+	aBuf, bBuf []float32 // backing stores; a and b are 64-byte aligned views
+	tmp        []float32 // one edge tile
+}
+
+var workspaces = sync.Pool{New: func() any { return new(workspace) }}
+
+// aligned returns an n-float slice of *buf starting on a 64-byte boundary,
+// growing *buf when needed.
+func aligned(buf *[]float32, n int) []float32 {
+	if cap(*buf) < n+16 {
+		*buf = make([]float32, n+16)
+	}
+	s := (*buf)[:cap(*buf)]
+	off := 0
+	if mis := int(uintptr(unsafe.Pointer(&s[0])) & 63); mis != 0 {
+		off = (64 - mis) / 4
+	}
+	return s[off : off+n : off+n]
+}
+
+// blockLen splits total into the fewest blocks of at most maxLen, makes them
+// as even as possible and rounds the block length up to a multiple of align.
+// It depends only on its arguments, so the blocking (and with it the order of
+// the floating-point additions) depends only on m, n and k.
+func blockLen(total, maxLen, align int) int {
+	nb := (total + maxLen - 1) / maxLen
+	l := (total + nb - 1) / nb
+	return (l + align - 1) / align * align
+}
+
+func (p packed) Sgemm(tA, tB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	checkSgemm(tA, tB, m, n, k, lda, ldb, ldc, len(a), len(b), len(c))
+	if m == 0 || n == 0 {
+		return
+	}
+	if k == 0 || alpha == 0 {
+		scaleC(m, n, beta, c, ldc)
+		return
+	}
+	kr := p.k
+	mr, nr := kr.mr, kr.nr
+	kcb := blockLen(k, kr.kc, 1)
+	mcb := blockLen(m, kr.mc, mr)
+	ncb := blockLen(n, kr.nc, nr)
+
+	ws := workspaces.Get().(*workspace)
+	ap := aligned(&ws.aBuf, mcb*kcb)
+	bp := aligned(&ws.bBuf, ncb*kcb)
+	if len(ws.tmp) < mr*nr {
+		ws.tmp = make([]float32, mr*nr)
+	}
+	tmp := ws.tmp[:mr*nr]
+
+	for ic := 0; ic < m; ic += mcb {
+		mc := min(mcb, m-ic)
+		for pc := 0; pc < k; pc += kcb {
+			kc := min(kcb, k-pc)
+			packA(tA, a, lda, ic, pc, mc, kc, mr, ap)
+			// The first k block applies beta; later ones accumulate.
+			bet := beta
+			if pc > 0 {
+				bet = 1
+			}
+			for jc := 0; jc < n; jc += ncb {
+				nc := min(ncb, n-jc)
+				packB(tB, b, ldb, pc, jc, kc, nc, nr, bp)
+				macroKernel(kr, mc, nc, kc, alpha, ap, bp, bet, c[ic*ldc+jc:], ldc, tmp)
+			}
+		}
+	}
+	workspaces.Put(ws)
+}
+
+// macroKernel multiplies a packed mc×kc block of A by a packed kc×nc block of
+// B into the mc×nc block of C at c. Full tiles go straight to C; edge tiles
+// are computed into tmp and merged.
+func macroKernel(kr *kernel, mc, nc, kc int, alpha float32, ap, bp []float32, beta float32, c []float32, ldc int, tmp []float32) {
+	mr, nr := kr.mr, kr.nr
+	for ir := 0; ir < mc; ir += mr {
+		rows := min(mr, mc-ir)
+		a := ap[ir*kc : (ir+mr)*kc]
+		for jr := 0; jr < nc; jr += nr {
+			cols := min(nr, nc-jr)
+			b := bp[jr*kc : (jr+nr)*kc]
+			cc := c[ir*ldc+jr:]
+			if rows == mr && cols == nr {
+				kr.tile(kc, a, b, cc, ldc, alpha, beta)
+				continue
+			}
+			kr.tile(kc, a, b, tmp, nr, alpha, 0)
+			for r := 0; r < rows; r++ {
+				t := tmp[r*nr : r*nr+cols]
+				cr := cc[r*ldc : r*ldc+cols]
+				if beta == 0 {
+					copy(cr, t)
+					continue
+				}
+				for j, v := range t {
+					cr[j] = beta*cr[j] + v
+				}
+			}
+		}
+	}
+}
+
+// packA packs op(A)[i0:i0+mc, p0:p0+kc] into dst as ceil(mc/mr) micro-panels
+// of mr×kc, each stored k-major (mr values per k step), rows past mc zero.
+func packA(tA bool, a []float32, lda, i0, p0, mc, kc, mr int, dst []float32) {
+	for ir := 0; ir < mc; ir += mr {
+		rows := min(mr, mc-ir)
+		d := dst[ir*kc : (ir+mr)*kc]
+		if tA {
+			// Stored A is k×m: each k step is a contiguous run of rows.
+			for p := 0; p < kc; p++ {
+				src := a[(p0+p)*lda+i0+ir:]
+				dp := d[p*mr : p*mr+mr]
+				copy(dp[:rows], src[:rows])
+				clear(dp[rows:])
+			}
+			continue
+		}
+		// Stored A is m×k: transpose rows into the k-major panel.
+		for r := 0; r < rows; r++ {
+			src := a[(i0+ir+r)*lda+p0:]
+			src = src[:kc]
+			dr := d[r:]
+			for p, v := range src {
+				dr[p*mr] = v
+			}
+		}
+		if rows < mr {
+			for p := 0; p < kc; p++ {
+				clear(d[p*mr+rows : p*mr+mr])
+			}
+		}
+	}
+}
+
+// packB packs op(B)[p0:p0+kc, j0:j0+nc] into dst as ceil(nc/nr) micro-panels
+// of kc×nr, each stored k-major (nr values per k step), columns past nc zero.
+func packB(tB bool, b []float32, ldb, p0, j0, kc, nc, nr int, dst []float32) {
+	for jr := 0; jr < nc; jr += nr {
+		cols := min(nr, nc-jr)
+		d := dst[jr*kc : (jr+nr)*kc]
+		if !tB {
+			// Stored B is k×n: each k step is a contiguous run of columns.
+			for p := 0; p < kc; p++ {
+				src := b[(p0+p)*ldb+j0+jr:]
+				dp := d[p*nr : p*nr+nr]
+				copy(dp[:cols], src[:cols])
+				clear(dp[cols:])
+			}
+			continue
+		}
+		// Stored B is n×k: transpose rows of the stored matrix.
+		for j := 0; j < cols; j++ {
+			src := b[(j0+jr+j)*ldb+p0:]
+			src = src[:kc]
+			dj := d[j:]
+			for p, v := range src {
+				dj[p*nr] = v
+			}
+		}
+		if cols < nr {
+			for p := 0; p < kc; p++ {
+				clear(d[p*nr+cols : p*nr+nr])
+			}
+		}
+	}
+}
