@@ -30,6 +30,9 @@ type Spec struct {
 	PanopticPNGs string `json:"panoptic_pngs,omitempty"`
 	// SkipInvalid skips (and counts) bad annotations instead of failing.
 	SkipInvalid bool `json:"skip_invalid,omitempty"`
+	// MaxThings is the most things drawn per generated image (synthetic,
+	// mnist, photos) before occlusion; 0 means the kind's default.
+	MaxThings int `json:"max_things,omitempty"`
 }
 
 // Opener builds a dataset from a spec.
