@@ -1,0 +1,90 @@
+package optim
+
+import (
+	"math"
+	"testing"
+
+	"github.com/mpanalyze/mpanalyze/model/engine"
+)
+
+func gradParams(grads ...[]float32) []*engine.Param[float32] {
+	ps := make([]*engine.Param[float32], len(grads))
+	for i, g := range grads {
+		ps[i] = engine.NewParam[float32]("g"+string(rune('0'+i)), len(g))
+		copy(ps[i].Grad, g)
+	}
+	return ps
+}
+
+func TestClipGradNorm(t *testing.T) {
+	// Hand-computed: ‖(3, 4, 12)‖ = √(9+16+144) = √169 = 13.
+	ps := gradParams([]float32{3, 4}, []float32{12})
+	if n := ClipGradNorm(ps, 20); n != 13 {
+		t.Fatalf("norm = %v, want 13", n)
+	}
+	// 20/(13+1e-6) > 1: gradients unchanged.
+	if ps[0].Grad[0] != 3 || ps[0].Grad[1] != 4 || ps[1].Grad[0] != 12 {
+		t.Fatalf("grads changed without clipping: %v %v", ps[0].Grad, ps[1].Grad)
+	}
+	// Clip to 6.5: coefficient 6.5/(13+1e-6) = 0.4999999615…, so the
+	// grads become (1.5, 2, 6)·(1 − 7.7e-8).
+	if n := ClipGradNorm(ps, 6.5); n != 13 {
+		t.Fatalf("norm = %v, want 13", n)
+	}
+	coef := 6.5 / (13 + 1e-6)
+	for i, want := range []float64{3 * coef, 4 * coef} {
+		if !withinRel(float64(ps[0].Grad[i]), want, 1e-7) {
+			t.Errorf("g0[%d] = %v, want %v", i, ps[0].Grad[i], want)
+		}
+	}
+	if !withinRel(float64(ps[1].Grad[0]), 12*coef, 1e-7) {
+		t.Errorf("g1[0] = %v, want %v", ps[1].Grad[0], 12*coef)
+	}
+	if n := GradNorm(ps); !withinRel(n, 6.5, 1e-6) {
+		t.Errorf("norm after clipping = %v, want 6.5", n)
+	}
+}
+
+func TestGradNormOrderAndTail(t *testing.T) {
+	// 1..9 over lengths not divisible by 4 (exercises the tail loop):
+	// Σk² for k=1..9 = 285.
+	ps := gradParams([]float32{1, 2, 3, 4, 5}, []float32{6, 7}, []float32{8, 9})
+	if n := GradNorm(ps); n != math.Sqrt(285) {
+		t.Errorf("norm = %v, want √285 = %v", n, math.Sqrt(285))
+	}
+	// A float32 whose square overflows float32 but not float64.
+	big := gradParams([]float32{3e38, 4e38 / 2})
+	if n := GradNorm(big); !IsFinite(n) {
+		t.Errorf("norm of finite large grads = %v, want finite", n)
+	}
+}
+
+func TestNonFinite(t *testing.T) {
+	nan := float32(math.NaN())
+	inf := float32(math.Inf(-1))
+	ps := gradParams([]float32{1, 2}, []float32{3, nan, 4, 5, 6}, []float32{inf})
+	if name, ok := NonFiniteGrad(ps); !ok || name != "g1" {
+		t.Errorf("NonFiniteGrad = %q, %v; want g1, true", name, ok)
+	}
+	if name, ok := NonFiniteGrad(ps[2:]); !ok || name != "g2" {
+		t.Errorf("NonFiniteGrad(inf) = %q, %v; want g2, true", name, ok)
+	}
+	if _, ok := NonFiniteGrad(ps[:1]); ok {
+		t.Error("NonFiniteGrad reports finite grads")
+	}
+	n := ClipGradNorm(ps, 1)
+	if IsFinite(n) {
+		t.Errorf("norm with NaN grad = %v, want non-finite", n)
+	}
+	if ps[0].Grad[0] != 1 || ps[1].Grad[0] != 3 {
+		t.Error("ClipGradNorm changed grads when the norm is not finite")
+	}
+	for _, c := range []struct {
+		x    float64
+		want bool
+	}{{0, true}, {-1e308, true}, {math.NaN(), false}, {math.Inf(1), false}, {math.Inf(-1), false}} {
+		if IsFinite(c.x) != c.want {
+			t.Errorf("IsFinite(%v) = %v", c.x, !c.want)
+		}
+	}
+}
