@@ -1,0 +1,115 @@
+package engine
+
+import (
+	"math"
+	"testing"
+)
+
+func TestSoftmaxFullyMaskedRowIsZero(t *testing.T) {
+	g := NewGraph[float32]()
+	x := g.Leaf([]float32{1, 2, 3, 4, 5, 6}, 2, 3)
+	y := g.Softmax(x, nil, []bool{false, true, false, true, true, true})
+	// row 0: softmax over {1, 3} → e¹/(e¹+e³) = 0.1192, 0, 0.8808
+	want := []float32{0.11920292, 0, 0.8807971, 0, 0, 0}
+	for i, v := range y.Data {
+		if math.Abs(float64(v-want[i])) > 1e-6 {
+			t.Fatalf("softmax = %v, want %v", y.Data, want)
+		}
+	}
+	g.Backward(g.SumAll(g.Mul(y, g.Const([]float32{1, 2, 3, 4, 5, 6}, 2, 3))))
+	for _, v := range x.Grad {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			t.Fatalf("non-finite gradient %v", x.Grad)
+		}
+	}
+	if x.Grad[3] != 0 || x.Grad[4] != 0 || x.Grad[5] != 0 || x.Grad[1] != 0 {
+		t.Fatalf("masked entries got gradient %v", x.Grad)
+	}
+}
+
+func TestAreaResizeHand(t *testing.T) {
+	// 4×4 → 2×2 averages 2×2 blocks; 3 → 2 uses windows rows {0,1} and {1,2}
+	// (⌊0·3/2⌋=0..⌈3/2⌉=2, ⌊1·3/2⌋=1..⌈6/2⌉=3), as torch's adaptive pooling.
+	src := []float64{
+		1, 2, 3, 4,
+		5, 6, 7, 8,
+		9, 10, 11, 12,
+		13, 14, 15, 16,
+	}
+	dst := make([]float64, 4)
+	AreaResize(dst, src, 1, 4, 4, 2, 2)
+	want := []float64{(1 + 2 + 5 + 6) / 4.0, (3 + 4 + 7 + 8) / 4.0, (9 + 10 + 13 + 14) / 4.0, (11 + 12 + 15 + 16) / 4.0}
+	for i := range want {
+		if dst[i] != want[i] {
+			t.Fatalf("4→2: %v, want %v", dst, want)
+		}
+	}
+	src3 := []float64{0, 1, 0, 0, 1, 0, 0, 0, 0} // 3×3 with a vertical bar in column 1 rows 0..1
+	d2 := make([]float64, 4)
+	AreaResize(d2, src3, 1, 3, 3, 2, 2)
+	// cell (0,0) averages rows 0–1, cols 0–1: (0+1+0+1)/4 = 0.5;
+	// (1,1) rows 1–2, cols 1–2: (1+0+0+0)/4 = 0.25
+	want2 := []float64{0.5, 0.5, 0.25, 0.25}
+	for i := range want2 {
+		if d2[i] != want2[i] {
+			t.Fatalf("3→2: %v, want %v", d2, want2)
+		}
+	}
+}
+
+func TestNearestTapsPyTorch(t *testing.T) {
+	// F.interpolate(torch.arange(5.).view(1,1,1,5), size=(1,3), mode="nearest")
+	// gives [0, 1, 3]: floor(j·5/3) for j = 0, 1, 2.
+	got := nearestTaps(5, 3)
+	want := []int{0, 1, 3}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("nearestTaps(5,3) = %v, want %v", got, want)
+		}
+	}
+}
+
+func TestNoGradRecordsNothing(t *testing.T) {
+	g := NewGraph[float32]()
+	g.SetGrad(false)
+	p := NewParam[float32]("w", 2, 2)
+	x := g.Const([]float32{1, 2}, 1, 2)
+	y := g.Linear(x, g.Param(p), nil)
+	if y.RequiresGrad() || len(g.tape) != 0 {
+		t.Fatalf("no-grad mode recorded %d closures", len(g.tape))
+	}
+}
+
+func TestParamGradAccumulation(t *testing.T) {
+	p := NewParam[float32]("w", 1, 2)
+	p.Data[0], p.Data[1] = 1, 2
+	for img := 0; img < 2; img++ {
+		g := NewGraph[float32]()
+		x := g.Const([]float32{3, float32(4 + img)}, 1, 2)
+		// d/dw Σ x·wᵀ = x, summed over the two graphs: (3+3, 4+5)
+		g.Backward(g.SumAll(g.Linear(x, g.Param(p), nil)))
+		g.AccumulateParamGrads()
+	}
+	if p.Grad[0] != 6 || p.Grad[1] != 9 {
+		t.Fatalf("accumulated grad %v, want [6 9]", p.Grad)
+	}
+}
+
+func TestPoolReuse(t *testing.T) {
+	g := NewGraph[float32]()
+	step := func() (out []float32, bufs map[*float32]bool) {
+		x := g.Leaf([]float32{1, 2, 3}, 3)
+		y := g.Mul(x, x)
+		g.Backward(g.SumAll(y))
+		return y.Data, map[*float32]bool{&y.Data[0]: true, &y.Grad[0]: true, &x.Grad[0]: true}
+	}
+	_, first := step()
+	g.Reset()
+	b, _ := step()
+	if !first[&b[0]] {
+		t.Fatal("second pass did not reuse a buffer of the first pass")
+	}
+	if b[2] != 9 {
+		t.Fatalf("reused buffer has wrong content %v", b)
+	}
+}
