@@ -22,17 +22,17 @@ func GradNorm(ps []*engine.Param[float32]) float64 {
 
 func sumSquares(g []float32) float64 {
 	var s0, s1, s2, s3 float64
-	i := 0
-	for ; i+4 <= len(g); i += 4 {
-		a, b, c, d := float64(g[i]), float64(g[i+1]), float64(g[i+2]), float64(g[i+3])
-		s0 += a * a
-		s1 += b * b
-		s2 += c * c
-		s3 += d * d
+	for len(g) >= 4 {
+		a, b, c, d := float64(g[0]), float64(g[1]), float64(g[2]), float64(g[3])
+		s0 += float64(a * a) // conversion: no fused multiply-add on any arch
+		s1 += float64(b * b)
+		s2 += float64(c * c)
+		s3 += float64(d * d)
+		g = g[4:]
 	}
-	for ; i < len(g); i++ {
-		a := float64(g[i])
-		s0 += a * a
+	for _, v := range g {
+		a := float64(v)
+		s0 += float64(a * a) // conversion: no fused multiply-add on any arch
 	}
 	return (s0 + s1) + (s2 + s3)
 }
