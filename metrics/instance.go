@@ -1,0 +1,429 @@
+package metrics
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+
+	"github.com/mpanalyze/mpanalyze/data/mask"
+)
+
+// Instance is a ground-truth instance for mask AP.
+type Instance struct {
+	Mask     *mask.Bits
+	Category int  // 0..K−1
+	Crowd    bool // COCO iscrowd: ignored, and may absorb any number of detections
+}
+
+// Detection is a scored predicted instance mask for mask AP.
+type Detection struct {
+	Mask     *mask.Bits
+	Category int // 0..K−1
+	Score    float64
+}
+
+// InstanceSettings configures InstanceEvaluator. The zero value (or nil)
+// gives COCO's settings.
+type InstanceSettings struct {
+	// MaxDets is the number of highest-scoring detections kept per image
+	// and category, COCOeval's maxDets[-1]; 0 means 100. AR1 and AR10 keep
+	// 1 and 10.
+	MaxDets int
+	// AreaScale multiplies mask pixel counts before they are compared with
+	// the COCO area ranges (small < 32², medium 32²–96², large > 96²);
+	// 0 means 1. Use (image pixels per mask pixel), e.g. 16 for masks at
+	// stride 4, to rank areas as at full resolution.
+	AreaScale float64
+}
+
+// InstanceReport holds COCO mask AP and AR (COCOeval.summarize's 12
+// numbers) as fractions. A value is −1 when no category has a non-ignored
+// GT instance in its area range, as pycocotools reports it.
+type InstanceReport struct {
+	AP   float64 `json:"ap"`   // IoU .50:.05:.95, all areas, MaxDets
+	AP50 float64 `json:"ap50"` // IoU .50
+	AP75 float64 `json:"ap75"` // IoU .75
+	APs  float64 `json:"aps"`  // GT area < 32²
+	APm  float64 `json:"apm"`  // 32² ≤ GT area ≤ 96²
+	APl  float64 `json:"apl"`  // GT area > 96²
+	AR1  float64 `json:"ar1"`  // 1 detection per image and category
+	AR10 float64 `json:"ar10"` // 10
+	AR   float64 `json:"ar"`   // MaxDets
+	ARs  float64 `json:"ars"`
+	ARm  float64 `json:"arm"`
+	ARl  float64 `json:"arl"`
+	// PerCategoryAP is AP (IoU .50:.95, all areas) per category, NaN
+	// (null) for a category without non-crowd GT.
+	PerCategoryAP Series `json:"per_category_ap"`
+	Categories    int    `json:"categories"` // categories in AP
+	Images        int    `json:"images"`
+}
+
+// The evaluation grids, built exactly as COCOeval's Params does with
+// np.linspace (start + i·step, the last point set to stop), so that
+// comparisons at the grid points round as in pycocotools: for instance
+// recall threshold 70 is 0.7000000000000001, above a recall of 7/10.
+var (
+	iouThresholds    = linspace(0.5, 0.95, 10)
+	recallThresholds = linspace(0, 1, 101)
+)
+
+// COCO area ranges [lo, hi] (an area is out of range if < lo or > hi), in
+// COCOeval's order all, small, medium, large.
+var cocoAreaRanges = [4][2]float64{{0, 1e10}, {0, 32 * 32}, {32 * 32, 96 * 96}, {96 * 96, 1e10}}
+
+const (
+	areaAll = iota
+	areaSmall
+	areaMedium
+	areaLarge
+)
+
+// linspace mirrors numpy.linspace(start, stop, num) for num ≥ 2.
+func linspace(start, stop float64, num int) []float64 {
+	step := (stop - start) / float64(num-1)
+	out := make([]float64, num)
+	for i := range out {
+		out[i] = float64(i)*step + start
+	}
+	out[num-1] = stop
+	return out
+}
+
+// apRecord is what InstanceEvaluator keeps of one detection for one area
+// range: its score, its rank among its image's detections of its category,
+// and per IoU threshold t (bit t) whether it matched a GT and whether it is
+// ignored.
+type apRecord struct {
+	score   float64
+	rank    int32
+	tp, ign uint16
+}
+
+// InstanceEvaluator computes COCO mask AP over a stream of images the way
+// pycocotools' COCOeval (iouType "segm") does: per image and category it
+// matches detections, highest score first, greedily to the unmatched GT of
+// best IoU ≥ t for each of the thresholds t = .50:.05:.95; it keeps only
+// scores and match flags, then accumulates 101-point interpolated precision
+// with the monotone precision envelope per category, area range and
+// threshold, and averages over categories that have GT.
+//
+// Conventions, as in pycocotools: IoU with a crowd GT is |d ∧ g| / |d|;
+// IoU is 0 when the intersection is empty (including empty masks); a
+// detection matched to a crowd GT or to a GT outside the area range is
+// ignored (neither TP nor FP), as is an unmatched detection whose own area
+// is outside the range; a crowd GT can absorb any number of detections; a
+// detection stays with a regular GT rather than move to an ignored one;
+// equal IoUs go to the later GT; equal scores keep image order, then
+// detection order. The area of a GT instance is its mask area (times
+// AreaScale), where COCO uses the annotation's "area" field.
+type InstanceEvaluator struct {
+	k      int
+	set    InstanceSettings
+	images int
+	recs   [][4][]apRecord // [category][area range]
+	npig   [][4]int        // non-ignored GT per category and area range
+}
+
+// NewInstanceEvaluator returns an evaluator for categories 0..numCategories−1.
+// A nil s means the zero InstanceSettings.
+func NewInstanceEvaluator(numCategories int, s *InstanceSettings) *InstanceEvaluator {
+	if numCategories <= 0 {
+		panic(fmt.Sprintf("metrics: %d categories", numCategories))
+	}
+	e := &InstanceEvaluator{k: numCategories}
+	if s != nil {
+		e.set = *s
+	}
+	if e.set.MaxDets <= 0 {
+		e.set.MaxDets = 100
+	}
+	if e.set.AreaScale <= 0 {
+		e.set.AreaScale = 1
+	}
+	e.Reset()
+	return e
+}
+
+// Reset discards everything added.
+func (e *InstanceEvaluator) Reset() {
+	e.images = 0
+	e.recs = make([][4][]apRecord, e.k)
+	e.npig = make([][4]int, e.k)
+}
+
+// Add evaluates one image. All masks of an image must have one size; it
+// panics on a category out of range, a nil mask or a NaN score.
+func (e *InstanceEvaluator) Add(gt []Instance, dets []Detection) {
+	gtBy := make([][]int, e.k)
+	for i, g := range gt {
+		if g.Category < 0 || g.Category >= e.k || g.Mask == nil {
+			panic(fmt.Sprintf("metrics: GT instance %d has category %d of %d or no mask", i, g.Category, e.k))
+		}
+		gtBy[g.Category] = append(gtBy[g.Category], i)
+	}
+	dtBy := make([][]int, e.k)
+	for i, d := range dets {
+		if d.Category < 0 || d.Category >= e.k || d.Mask == nil || math.IsNaN(d.Score) {
+			panic(fmt.Sprintf("metrics: detection %d has category %d of %d, no mask or a NaN score", i, d.Category, e.k))
+		}
+		dtBy[d.Category] = append(dtBy[d.Category], i)
+	}
+	e.images++
+	for c := 0; c < e.k; c++ {
+		if len(gtBy[c]) == 0 && len(dtBy[c]) == 0 {
+			continue
+		}
+		e.evalImageCategory(c, gt, gtBy[c], dets, dtBy[c])
+	}
+}
+
+// evalImageCategory is COCOeval.computeIoU + evaluateImg for one image and
+// category, for all four area ranges.
+func (e *InstanceEvaluator) evalImageCategory(c int, gt []Instance, gi []int, dets []Detection, di []int) {
+	// Highest score first, stable; keep MaxDets.
+	di = slices.Clone(di)
+	slices.SortStableFunc(di, func(a, b int) int {
+		switch sa, sb := dets[a].Score, dets[b].Score; {
+		case sa > sb:
+			return -1
+		case sa < sb:
+			return 1
+		}
+		return 0
+	})
+	if len(di) > e.set.MaxDets {
+		di = di[:e.set.MaxDets]
+	}
+	D, G := len(di), len(gi)
+	dArea := make([]float64, D)
+	dPix := make([]int, D)
+	for j, d := range di {
+		dPix[j] = dets[d].Mask.Area()
+		dArea[j] = float64(dPix[j]) * e.set.AreaScale
+	}
+	gArea := make([]float64, G)
+	crowd := make([]bool, G)
+	for j, g := range gi {
+		gArea[j] = float64(gt[g].Mask.Area()) * e.set.AreaScale
+		crowd[j] = gt[g].Crowd
+	}
+	ious := make([]float64, D*G)
+	for j, d := range di {
+		for k, g := range gi {
+			inter, union := mask.InterUnion(dets[d].Mask, gt[g].Mask)
+			switch {
+			case inter == 0:
+				ious[j*G+k] = 0
+			case crowd[k]:
+				ious[j*G+k] = float64(inter) / float64(dPix[j])
+			default:
+				ious[j*G+k] = float64(inter) / float64(union)
+			}
+		}
+	}
+
+	T := len(iouThresholds)
+	gtIg := make([]bool, G)
+	order := make([]int, G)
+	gtm := make([]bool, T*G)
+	for a, rng := range cocoAreaRanges {
+		np := 0
+		for k := range gtIg {
+			gtIg[k] = crowd[k] || gArea[k] < rng[0] || gArea[k] > rng[1]
+			order[k] = k
+			if !gtIg[k] {
+				np++
+			}
+		}
+		e.npig[c][a] += np
+		// Regular GT first, then ignored ones, each in input order.
+		slices.SortStableFunc(order, func(x, y int) int {
+			return boolInt(gtIg[x]) - boolInt(gtIg[y])
+		})
+		clear(gtm)
+		recs := make([]apRecord, D)
+		for j := range recs {
+			recs[j] = apRecord{score: dets[di[j]].Score, rank: int32(j)}
+		}
+		for t, thr := range iouThresholds {
+			for j := 0; j < D; j++ {
+				best := math.Min(thr, 1-1e-10)
+				m := -1 // position in order of the best GT so far
+				for p, k := range order {
+					if gtm[t*G+p] && !crowd[k] {
+						continue
+					}
+					if m > -1 && !gtIg[order[m]] && gtIg[k] {
+						break
+					}
+					if ious[j*G+k] < best {
+						continue
+					}
+					best = ious[j*G+k]
+					m = p
+				}
+				if m == -1 {
+					continue
+				}
+				recs[j].tp |= 1 << t
+				if gtIg[order[m]] {
+					recs[j].ign |= 1 << t
+				}
+				gtm[t*G+m] = true
+			}
+		}
+		for j := range recs {
+			if dArea[j] < rng[0] || dArea[j] > rng[1] {
+				unmatched := ^recs[j].tp & (1<<T - 1)
+				recs[j].ign |= unmatched
+			}
+		}
+		e.recs[c][a] = append(e.recs[c][a], recs...)
+	}
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// Result accumulates and summarises, as COCOeval.accumulate and summarize.
+func (e *InstanceEvaluator) Result() InstanceReport {
+	T, R := len(iouThresholds), len(recallThresholds)
+	maxDets := [3]int{1, 10, e.set.MaxDets}
+	// precSum[c][a][m][t] = Σ_r precision; recall[c][a][m][t]; valid[c][a].
+	type cell struct {
+		prec, rec [3][]float64
+		valid     bool
+	}
+	cells := make([][4]cell, e.k)
+	rc := []float64{}
+	pr := []float64{}
+	for c := 0; c < e.k; c++ {
+		for a := range cocoAreaRanges {
+			np := e.npig[c][a]
+			if np == 0 {
+				continue
+			}
+			cl := &cells[c][a]
+			cl.valid = true
+			recs := slices.Clone(e.recs[c][a])
+			sort.SliceStable(recs, func(x, y int) bool { return recs[x].score > recs[y].score })
+			for m, md := range maxDets {
+				cl.prec[m] = make([]float64, T)
+				cl.rec[m] = make([]float64, T)
+				for t := 0; t < T; t++ {
+					rc, pr = rc[:0], pr[:0]
+					var tp, fp float64
+					for _, r := range recs {
+						if int(r.rank) >= md {
+							continue
+						}
+						if r.ign>>t&1 == 0 {
+							if r.tp>>t&1 == 1 {
+								tp++
+							} else {
+								fp++
+							}
+						}
+						rc = append(rc, tp/float64(np))
+						pr = append(pr, tp/(fp+tp+eps))
+					}
+					nd := len(rc)
+					if nd > 0 {
+						cl.rec[m][t] = rc[nd-1]
+					}
+					for i := nd - 1; i > 0; i-- {
+						if pr[i] > pr[i-1] {
+							pr[i-1] = pr[i]
+						}
+					}
+					s := 0.0
+					i := 0
+					for _, r := range recallThresholds {
+						for i < nd && rc[i] < r { // searchsorted(rc, r, side='left')
+							i++
+						}
+						if i == nd {
+							break
+						}
+						s += pr[i]
+					}
+					cl.prec[m][t] = s
+				}
+			}
+		}
+	}
+	// summarize: the mean over valid (category, threshold, recall point).
+	ap := func(a, m int, ts []int) float64 {
+		sum, n := 0.0, 0
+		for c := range cells {
+			if !cells[c][a].valid {
+				continue
+			}
+			for _, t := range ts {
+				sum += cells[c][a].prec[m][t]
+				n += R
+			}
+		}
+		if n == 0 {
+			return -1
+		}
+		return sum / float64(n)
+	}
+	ar := func(a, m int) float64 {
+		sum, n := 0.0, 0
+		for c := range cells {
+			if !cells[c][a].valid {
+				continue
+			}
+			for t := 0; t < T; t++ {
+				sum += cells[c][a].rec[m][t]
+				n++
+			}
+		}
+		if n == 0 {
+			return -1
+		}
+		return sum / float64(n)
+	}
+	all := make([]int, T)
+	for t := range all {
+		all[t] = t
+	}
+	r := InstanceReport{
+		AP:   ap(areaAll, 2, all),
+		AP50: ap(areaAll, 2, []int{0}),
+		AP75: ap(areaAll, 2, []int{5}),
+		APs:  ap(areaSmall, 2, all),
+		APm:  ap(areaMedium, 2, all),
+		APl:  ap(areaLarge, 2, all),
+		AR1:  ar(areaAll, 0),
+		AR10: ar(areaAll, 1),
+		AR:   ar(areaAll, 2),
+		ARs:  ar(areaSmall, 2),
+		ARm:  ar(areaMedium, 2),
+		ARl:  ar(areaLarge, 2),
+
+		PerCategoryAP: nanSeries(e.k),
+		Images:        e.images,
+	}
+	for c := range cells {
+		if cl := cells[c][areaAll]; cl.valid {
+			r.Categories++
+			s := 0.0
+			for t := 0; t < T; t++ {
+				s += cl.prec[2][t]
+			}
+			r.PerCategoryAP[c] = s / float64(T*R)
+		}
+	}
+	return r
+}
+
+// eps is np.spacing(1), which COCOeval adds to precision denominators.
+const eps = 2.220446049250313e-16

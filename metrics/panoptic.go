@@ -1,0 +1,222 @@
+package metrics
+
+import "fmt"
+
+// Segment describes one segment of a panoptic segmentation: the pixels of
+// an id map equal to ID. ID 0 is void and cannot be a segment.
+type Segment struct {
+	ID       int32
+	Category int  // 0..K−1
+	Crowd    bool // GT only: COCO iscrowd; ignored in predictions
+}
+
+// PQ is panoptic quality and its two factors, averaged over N categories.
+type PQ struct {
+	PQ float64 `json:"pq"`
+	SQ float64 `json:"sq"`
+	RQ float64 `json:"rq"`
+	N  int     `json:"n"` // categories with TP+FP+FN > 0; all values are 0 when N = 0
+}
+
+// CategoryPQ is one category's panoptic counts and scores.
+type CategoryPQ struct {
+	PQ     float64 `json:"pq"`
+	SQ     float64 `json:"sq"`
+	RQ     float64 `json:"rq"`
+	TP     int     `json:"tp"`
+	FP     int     `json:"fp"`
+	FN     int     `json:"fn"`
+	IoUSum float64 `json:"iou_sum"` // Σ IoU over the true positives
+}
+
+// PanopticReport is the result of PanopticEvaluator.
+type PanopticReport struct {
+	All         PQ           `json:"all"`
+	Things      PQ           `json:"things"`
+	Stuff       PQ           `json:"stuff"`
+	PerCategory []CategoryPQ `json:"per_category"`
+	Images      int          `json:"images"`
+}
+
+// PanopticEvaluator computes PQ, SQ and RQ over a stream of images as
+// panopticapi's pq_compute does. Per image, a predicted segment p and a
+// non-crowd GT segment g of the same category match (a TP) when
+//
+//	IoU(p, g) = |p ∧ g| / (|p| + |g| − |p ∧ g| − |p ∧ void|) > 0.5,
+//
+// the union leaving out the predicted pixels that fall on void GT. Unmatched
+// non-crowd GT segments are FN; crowd GT segments are ignored. An unmatched
+// predicted segment is an FP unless more than half of its pixels lie on void
+// or on crowd GT of its category. Per category c, over the dataset,
+//
+//	PQ_c = Σ_TP IoU / (TP + ½FP + ½FN),  SQ_c = Σ_TP IoU / TP,  RQ_c = TP / (TP + ½FP + ½FN),
+//
+// and PQ, SQ, RQ are the means over the categories with TP+FP+FN > 0 (all,
+// things only, stuff only). It keeps per-category counts only.
+type PanopticEvaluator struct {
+	isThing []bool
+	stats   []CategoryPQ
+	images  int
+}
+
+// NewPanopticEvaluator returns an evaluator for categories 0..K−1 with
+// K = len(isThing); isThing[c] tells thing from stuff categories.
+func NewPanopticEvaluator(isThing []bool) *PanopticEvaluator {
+	if len(isThing) == 0 {
+		panic("metrics: no panoptic category")
+	}
+	return &PanopticEvaluator{isThing: append([]bool(nil), isThing...), stats: make([]CategoryPQ, len(isThing))}
+}
+
+// Reset discards everything added.
+func (e *PanopticEvaluator) Reset() {
+	clear(e.stats)
+	e.images = 0
+}
+
+// Add adds one image. gtIDs and predIDs are per-pixel segment id maps of
+// equal length (0 = void, or no predicted segment); gtSegs and predSegs
+// describe their segments. It panics, as panopticapi raises, on a pixel
+// whose id is not 0 and not described, on a described predicted segment
+// with no pixel, on duplicate or zero ids, and on categories out of range.
+func (e *PanopticEvaluator) Add(gtIDs []int32, gtSegs []Segment, predIDs []int32, predSegs []Segment) {
+	if len(gtIDs) != len(predIDs) {
+		panic(fmt.Sprintf("metrics: %d GT pixels, %d predicted", len(gtIDs), len(predIDs)))
+	}
+	gIdx := e.segIndex(gtSegs, "GT")
+	pIdx := e.segIndex(predSegs, "predicted")
+	nG, nP := len(gtSegs)+1, len(predSegs)+1 // index 0 = void
+	inter := make([]int, nG*nP)
+	for i, gid := range gtIDs {
+		gi, ok := gIdx[gid]
+		if !ok {
+			panic(fmt.Sprintf("metrics: pixel %d has undescribed GT id %d", i, gid))
+		}
+		pi, ok := pIdx[predIDs[i]]
+		if !ok {
+			panic(fmt.Sprintf("metrics: pixel %d has undescribed predicted id %d", i, predIDs[i]))
+		}
+		inter[gi*nP+pi]++
+	}
+	gArea := make([]int, nG)
+	pArea := make([]int, nP)
+	for gi := 0; gi < nG; gi++ {
+		for pi := 0; pi < nP; pi++ {
+			gArea[gi] += inter[gi*nP+pi]
+			pArea[pi] += inter[gi*nP+pi]
+		}
+	}
+	for pi := 1; pi < nP; pi++ {
+		if pArea[pi] == 0 {
+			panic(fmt.Sprintf("metrics: predicted segment %d has no pixel", predSegs[pi-1].ID))
+		}
+	}
+	e.images++
+
+	gMatched := make([]bool, nG)
+	pMatched := make([]bool, nP)
+	for gi := 1; gi < nG; gi++ {
+		g := gtSegs[gi-1]
+		if g.Crowd {
+			continue
+		}
+		for pi := 1; pi < nP; pi++ {
+			in := inter[gi*nP+pi]
+			if in == 0 || predSegs[pi-1].Category != g.Category {
+				continue
+			}
+			union := pArea[pi] + gArea[gi] - in - inter[0*nP+pi]
+			iou := float64(in) / float64(union)
+			if iou > 0.5 {
+				st := &e.stats[g.Category]
+				st.TP++
+				st.IoUSum += iou
+				gMatched[gi] = true
+				pMatched[pi] = true
+			}
+		}
+	}
+	// Crowd GT per category; panopticapi keeps one (the last), here every
+	// crowd segment of the category counts.
+	crowdOf := make(map[int][]int)
+	for gi := 1; gi < nG; gi++ {
+		g := gtSegs[gi-1]
+		if gMatched[gi] {
+			continue
+		}
+		if g.Crowd {
+			crowdOf[g.Category] = append(crowdOf[g.Category], gi)
+			continue
+		}
+		e.stats[g.Category].FN++
+	}
+	for pi := 1; pi < nP; pi++ {
+		if pMatched[pi] {
+			continue
+		}
+		p := predSegs[pi-1]
+		ignored := inter[0*nP+pi]
+		for _, gi := range crowdOf[p.Category] {
+			ignored += inter[gi*nP+pi]
+		}
+		if float64(ignored)/float64(pArea[pi]) > 0.5 {
+			continue
+		}
+		e.stats[p.Category].FP++
+	}
+}
+
+// segIndex maps void (0) to index 0 and segment i's id to i+1.
+func (e *PanopticEvaluator) segIndex(segs []Segment, kind string) map[int32]int {
+	idx := make(map[int32]int, len(segs)+1)
+	idx[0] = 0
+	for i, s := range segs {
+		if s.ID == 0 {
+			panic(fmt.Sprintf("metrics: %s segment %d has the void id 0", kind, i))
+		}
+		if _, dup := idx[s.ID]; dup {
+			panic(fmt.Sprintf("metrics: %s segment id %d appears twice", kind, s.ID))
+		}
+		if s.Category < 0 || s.Category >= len(e.isThing) {
+			panic(fmt.Sprintf("metrics: %s segment %d has category %d of %d", kind, s.ID, s.Category, len(e.isThing)))
+		}
+		idx[s.ID] = i + 1
+	}
+	return idx
+}
+
+// Result returns PQ, SQ, RQ for all, thing and stuff categories and the
+// per-category figures (0 for a category with TP+FP+FN = 0, as panopticapi).
+func (e *PanopticEvaluator) Result() PanopticReport {
+	r := PanopticReport{PerCategory: make([]CategoryPQ, len(e.stats)), Images: e.images}
+	var sums [3]PQ // all, things, stuff
+	for c, st := range e.stats {
+		cp := st
+		if st.TP+st.FP+st.FN > 0 {
+			den := float64(st.TP) + 0.5*float64(st.FP) + 0.5*float64(st.FN)
+			cp.PQ = st.IoUSum / den
+			cp.RQ = float64(st.TP) / den
+			if st.TP > 0 {
+				cp.SQ = st.IoUSum / float64(st.TP)
+			}
+			for i, in := range []bool{true, e.isThing[c], !e.isThing[c]} {
+				if in {
+					sums[i].PQ += cp.PQ
+					sums[i].SQ += cp.SQ
+					sums[i].RQ += cp.RQ
+					sums[i].N++
+				}
+			}
+		}
+		r.PerCategory[c] = cp
+	}
+	for i := range sums {
+		if n := float64(sums[i].N); n > 0 {
+			sums[i].PQ /= n
+			sums[i].SQ /= n
+			sums[i].RQ /= n
+		}
+	}
+	r.All, r.Things, r.Stuff = sums[0], sums[1], sums[2]
+	return r
+}
