@@ -157,6 +157,117 @@ func (s spec) gen() {
 	p("")
 }
 
+// genTrans4 writes
+//
+//	func trans4x8(dst *float32, dstStride int, src *float32, lds, n int)
+//
+// which transposes 4 rows of n floats (n a multiple of 8; rows lds floats
+// apart at src) into n groups of 4 floats, dstStride floats apart at dst:
+// dst[j·dstStride+r] = src[r·lds+j]. It packs non-transposed A and
+// transposed B panels, 4 panel rows at a time, 4×8 blocks with AVX shuffles.
+func genTrans4() {
+	p("// func trans4x8(dst *float32, dstStride int, src *float32, lds, n int)")
+	p("TEXT ·trans4x8(SB), NOSPLIT, $0-40")
+	p("\tMOVQ dst+0(FP), DI")
+	p("\tMOVQ dstStride+8(FP), R8")
+	p("\tSHLQ $2, R8")
+	p("\tLEAQ (R8)(R8*2), R9") // 3·stride
+	p("\tMOVQ src+16(FP), SI")
+	p("\tMOVQ lds+24(FP), R10")
+	p("\tSHLQ $2, R10")
+	p("\tLEAQ (R10)(R10*2), R11") // 3·lds
+	p("\tMOVQ n+32(FP), CX")
+	p("\tSHRQ $3, CX")
+	p("\tJZ trans4x8_done")
+	p("trans4x8_loop:")
+	p("\tVMOVUPS (SI), Y0")
+	p("\tVMOVUPS (SI)(R10*1), Y1")
+	p("\tVMOVUPS (SI)(R10*2), Y2")
+	p("\tVMOVUPS (SI)(R11*1), Y3")
+	p("\tVUNPCKLPS Y1, Y0, Y4") // r0c0 r1c0 r0c1 r1c1 | c4 c5
+	p("\tVUNPCKHPS Y1, Y0, Y5") // c2 c3 | c6 c7
+	p("\tVUNPCKLPS Y3, Y2, Y6")
+	p("\tVUNPCKHPS Y3, Y2, Y7")
+	p("\tVUNPCKLPD Y6, Y4, Y0") // col0 | col4
+	p("\tVUNPCKHPD Y6, Y4, Y1") // col1 | col5
+	p("\tVUNPCKLPD Y7, Y5, Y2") // col2 | col6
+	p("\tVUNPCKHPD Y7, Y5, Y3") // col3 | col7
+	p("\tVMOVUPS X0, (DI)")
+	p("\tVMOVUPS X1, (DI)(R8*1)")
+	p("\tVMOVUPS X2, (DI)(R8*2)")
+	p("\tVMOVUPS X3, (DI)(R9*1)")
+	p("\tLEAQ (DI)(R8*4), DI")
+	p("\tVEXTRACTF128 $1, Y0, (DI)")
+	p("\tVEXTRACTF128 $1, Y1, (DI)(R8*1)")
+	p("\tVEXTRACTF128 $1, Y2, (DI)(R8*2)")
+	p("\tVEXTRACTF128 $1, Y3, (DI)(R9*1)")
+	p("\tLEAQ (DI)(R8*4), DI")
+	p("\tADDQ $32, SI")
+	p("\tDECQ CX")
+	p("\tJNZ trans4x8_loop")
+	p("trans4x8_done:")
+	p("\tVZEROUPPER")
+	p("\tRET")
+	p("")
+}
+
+// genCopy writes
+//
+//	func copyRowsW(dst, src *float32, lds, n int)
+//
+// which copies n rows of W floats, lds floats apart at src, densely to dst
+// (row r at dst[r·W:]). It packs non-transposed B and transposed A panels.
+func genCopy(w int) {
+	name := fmt.Sprintf("copyRows%d", w)
+	p("// func %s(dst, src *float32, lds, n int)", name)
+	p("TEXT ·%s(SB), NOSPLIT, $0-32", name)
+	p("\tMOVQ dst+0(FP), DI")
+	p("\tMOVQ src+8(FP), SI")
+	p("\tMOVQ lds+16(FP), R8")
+	p("\tSHLQ $2, R8")
+	p("\tMOVQ n+24(FP), CX")
+	p("\tTESTQ CX, CX")
+	p("\tJZ %s_done", name)
+	p("%s_loop:", name)
+	off, reg := 0, 0
+	type mv struct {
+		ins, r string
+		sz     int
+	}
+	var moves []mv
+	for rem := w * 4; rem > 0; {
+		switch {
+		case rem >= 32:
+			moves = append(moves, mv{"VMOVUPS", fmt.Sprintf("Y%d", reg), 32})
+		case rem >= 16:
+			moves = append(moves, mv{"VMOVUPS", fmt.Sprintf("X%d", reg), 16})
+		case rem >= 8:
+			moves = append(moves, mv{"MOVQ", []string{"AX", "BX"}[reg%2], 8})
+		default:
+			log.Fatalf("copy width %d not a multiple of 2", w)
+		}
+		rem -= moves[len(moves)-1].sz
+		reg++
+	}
+	for _, m := range moves {
+		p("\t%s %d(SI), %s", m.ins, off, m.r)
+		off += m.sz
+	}
+	off = 0
+	for _, m := range moves {
+		p("\t%s %s, %d(DI)", m.ins, m.r, off)
+		off += m.sz
+	}
+	p("\tADDQ R8, SI")
+	p("\tADDQ $%d, DI", w*4)
+	p("\tDECQ CX")
+	p("\tJNZ %s_loop", name)
+	p("%s_done:", name)
+	p("\tVZEROUPPER")
+	p("\tRET")
+	p("")
+}
+
 func log2(n int) int {
 	l := 0
 	for 1<<l < n {
@@ -177,6 +288,10 @@ func main() {
 	p("")
 	spec{name: "kernelAVX2", mr: 6, vecs: 2, reg: "Y", vbytes: 32, unroll: 4}.gen()
 	spec{name: "kernelAVX512", mr: 12, vecs: 2, reg: "Z", vbytes: 64, unroll: 4, bcst: true}.gen()
+	genTrans4()
+	for _, w := range []int{6, 12, 16, 32} {
+		genCopy(w)
+	}
 	if err := os.WriteFile("kernel_amd64.s", out.Bytes(), 0o644); err != nil {
 		log.Fatal(err)
 	}

@@ -15,6 +15,52 @@ func kernelAVX2(k int, a, b, c *float32, ldc int, alpha, beta float32)
 //go:noescape
 func kernelAVX512(k int, a, b, c *float32, ldc int, alpha, beta float32)
 
+//go:noescape
+func trans4x8(dst *float32, dstStride int, src *float32, lds, n int)
+
+//go:noescape
+func copyRows6(dst, src *float32, lds, n int)
+
+//go:noescape
+func copyRows12(dst, src *float32, lds, n int)
+
+//go:noescape
+func copyRows16(dst, src *float32, lds, n int)
+
+//go:noescape
+func copyRows32(dst, src *float32, lds, n int)
+
+// avxPack are the AVX packing helpers (AVX2 machines and up have AVX).
+var avxPack = packFuncs{
+	trans4: func(dst []float32, ds int, src []float32, lds, n int) {
+		if n <= 0 || n%8 != 0 || ds < 4 || lds < n || len(dst) < (n-1)*ds+4 || len(src) < 3*lds+n {
+			panic("gemm: bad trans4x8 arguments")
+		}
+		trans4x8(&dst[0], ds, &src[0], lds, n)
+	},
+	copyRows: func(dst, src []float32, w, lds, n int) bool {
+		if n <= 0 {
+			return true
+		}
+		if lds < w || len(dst) < n*w || len(src) < (n-1)*lds+w {
+			panic("gemm: bad copyRows arguments")
+		}
+		switch w {
+		case 6:
+			copyRows6(&dst[0], &src[0], lds, n)
+		case 12:
+			copyRows12(&dst[0], &src[0], lds, n)
+		case 16:
+			copyRows16(&dst[0], &src[0], lds, n)
+		case 32:
+			copyRows32(&dst[0], &src[0], lds, n)
+		default:
+			return false
+		}
+		return true
+	},
+}
+
 // checkTile panics unless a, b and c hold a k-step mr×nr tile. It keeps the
 // assembly memory-safe whatever the driver passes.
 func checkTile(k, mr, nr int, a, b, c []float32, ldc int) {
@@ -31,6 +77,7 @@ var avx2Kernel = kernel{
 		checkTile(k, 6, 16, a, b, c, ldc)
 		kernelAVX2(k, &a[0], &b[0], &c[0], ldc, alpha, beta)
 	},
+	pack: &avxPack,
 }
 
 var avx512Kernel = kernel{
@@ -41,6 +88,7 @@ var avx512Kernel = kernel{
 		checkTile(k, 12, 32, a, b, c, ldc)
 		kernelAVX512(k, &a[0], &b[0], &c[0], ldc, alpha, beta)
 	},
+	pack: &avxPack,
 }
 
 // asmKernels lists the assembly kernels this CPU can run, best first.

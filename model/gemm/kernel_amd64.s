@@ -606,3 +606,138 @@ kernelAVX512_store0:
 	VZEROUPPER
 	RET
 
+// func trans4x8(dst *float32, dstStride int, src *float32, lds, n int)
+TEXT ·trans4x8(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ dstStride+8(FP), R8
+	SHLQ $2, R8
+	LEAQ (R8)(R8*2), R9
+	MOVQ src+16(FP), SI
+	MOVQ lds+24(FP), R10
+	SHLQ $2, R10
+	LEAQ (R10)(R10*2), R11
+	MOVQ n+32(FP), CX
+	SHRQ $3, CX
+	JZ trans4x8_done
+trans4x8_loop:
+	VMOVUPS (SI), Y0
+	VMOVUPS (SI)(R10*1), Y1
+	VMOVUPS (SI)(R10*2), Y2
+	VMOVUPS (SI)(R11*1), Y3
+	VUNPCKLPS Y1, Y0, Y4
+	VUNPCKHPS Y1, Y0, Y5
+	VUNPCKLPS Y3, Y2, Y6
+	VUNPCKHPS Y3, Y2, Y7
+	VUNPCKLPD Y6, Y4, Y0
+	VUNPCKHPD Y6, Y4, Y1
+	VUNPCKLPD Y7, Y5, Y2
+	VUNPCKHPD Y7, Y5, Y3
+	VMOVUPS X0, (DI)
+	VMOVUPS X1, (DI)(R8*1)
+	VMOVUPS X2, (DI)(R8*2)
+	VMOVUPS X3, (DI)(R9*1)
+	LEAQ (DI)(R8*4), DI
+	VEXTRACTF128 $1, Y0, (DI)
+	VEXTRACTF128 $1, Y1, (DI)(R8*1)
+	VEXTRACTF128 $1, Y2, (DI)(R8*2)
+	VEXTRACTF128 $1, Y3, (DI)(R9*1)
+	LEAQ (DI)(R8*4), DI
+	ADDQ $32, SI
+	DECQ CX
+	JNZ trans4x8_loop
+trans4x8_done:
+	VZEROUPPER
+	RET
+
+// func copyRows6(dst, src *float32, lds, n int)
+TEXT ·copyRows6(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ lds+16(FP), R8
+	SHLQ $2, R8
+	MOVQ n+24(FP), CX
+	TESTQ CX, CX
+	JZ copyRows6_done
+copyRows6_loop:
+	VMOVUPS 0(SI), X0
+	MOVQ 16(SI), BX
+	VMOVUPS X0, 0(DI)
+	MOVQ BX, 16(DI)
+	ADDQ R8, SI
+	ADDQ $24, DI
+	DECQ CX
+	JNZ copyRows6_loop
+copyRows6_done:
+	VZEROUPPER
+	RET
+
+// func copyRows12(dst, src *float32, lds, n int)
+TEXT ·copyRows12(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ lds+16(FP), R8
+	SHLQ $2, R8
+	MOVQ n+24(FP), CX
+	TESTQ CX, CX
+	JZ copyRows12_done
+copyRows12_loop:
+	VMOVUPS 0(SI), Y0
+	VMOVUPS 32(SI), X1
+	VMOVUPS Y0, 0(DI)
+	VMOVUPS X1, 32(DI)
+	ADDQ R8, SI
+	ADDQ $48, DI
+	DECQ CX
+	JNZ copyRows12_loop
+copyRows12_done:
+	VZEROUPPER
+	RET
+
+// func copyRows16(dst, src *float32, lds, n int)
+TEXT ·copyRows16(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ lds+16(FP), R8
+	SHLQ $2, R8
+	MOVQ n+24(FP), CX
+	TESTQ CX, CX
+	JZ copyRows16_done
+copyRows16_loop:
+	VMOVUPS 0(SI), Y0
+	VMOVUPS 32(SI), Y1
+	VMOVUPS Y0, 0(DI)
+	VMOVUPS Y1, 32(DI)
+	ADDQ R8, SI
+	ADDQ $64, DI
+	DECQ CX
+	JNZ copyRows16_loop
+copyRows16_done:
+	VZEROUPPER
+	RET
+
+// func copyRows32(dst, src *float32, lds, n int)
+TEXT ·copyRows32(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ lds+16(FP), R8
+	SHLQ $2, R8
+	MOVQ n+24(FP), CX
+	TESTQ CX, CX
+	JZ copyRows32_done
+copyRows32_loop:
+	VMOVUPS 0(SI), Y0
+	VMOVUPS 32(SI), Y1
+	VMOVUPS 64(SI), Y2
+	VMOVUPS 96(SI), Y3
+	VMOVUPS Y0, 0(DI)
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS Y2, 64(DI)
+	VMOVUPS Y3, 96(DI)
+	ADDQ R8, SI
+	ADDQ $128, DI
+	DECQ CX
+	JNZ copyRows32_loop
+copyRows32_done:
+	VZEROUPPER
+	RET
+

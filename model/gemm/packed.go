@@ -19,6 +19,18 @@ type kernel struct {
 	// over p < k, with C[r][j] at c[r·ldc+j]; beta == 0 means C is only
 	// written. The sum over p runs in index order.
 	tile func(k int, a, b, c []float32, ldc int, alpha, beta float32)
+	// pack holds assembly packing helpers; nil means the Go loops.
+	pack *packFuncs
+}
+
+// packFuncs are vectorised packing helpers (kernel_amd64.go).
+type packFuncs struct {
+	// trans4 sets dst[j·ds+r] = src[r·lds+j] for r < 4, j < n, n a
+	// multiple of 8.
+	trans4 func(dst []float32, ds int, src []float32, lds, n int)
+	// copyRows copies n rows of w floats, lds apart in src, densely into
+	// dst. It reports false (doing nothing) for an unsupported w.
+	copyRows func(dst, src []float32, w, lds, n int) bool
 }
 
 // packed is the Goto/BLIS-style blocked SGEMM around one micro-kernel.
@@ -98,7 +110,7 @@ func (p packed) Sgemm(tA, tB bool, m, n, k int, alpha float32, a []float32, lda 
 		mc := min(mcb, m-ic)
 		for pc := 0; pc < k; pc += kcb {
 			kc := min(kcb, k-pc)
-			packA(tA, a, lda, ic, pc, mc, kc, mr, ap)
+			packA(kr.pack, tA, a, lda, ic, pc, mc, kc, mr, ap)
 			// The first k block applies beta; later ones accumulate.
 			bet := beta
 			if pc > 0 {
@@ -106,7 +118,7 @@ func (p packed) Sgemm(tA, tB bool, m, n, k int, alpha float32, a []float32, lda 
 			}
 			for jc := 0; jc < n; jc += ncb {
 				nc := min(ncb, n-jc)
-				packB(tB, b, ldb, pc, jc, kc, nc, nr, bp)
+				packB(kr.pack, tB, b, ldb, pc, jc, kc, nc, nr, bp)
 				macroKernel(kr, mc, nc, kc, alpha, ap, bp, bet, c[ic*ldc+jc:], ldc, tmp)
 			}
 		}
@@ -148,66 +160,77 @@ func macroKernel(kr *kernel, mc, nc, kc int, alpha float32, ap, bp []float32, be
 
 // packA packs op(A)[i0:i0+mc, p0:p0+kc] into dst as ceil(mc/mr) micro-panels
 // of mr×kc, each stored k-major (mr values per k step), rows past mc zero.
-func packA(tA bool, a []float32, lda, i0, p0, mc, kc, mr int, dst []float32) {
+func packA(pf *packFuncs, tA bool, a []float32, lda, i0, p0, mc, kc, mr int, dst []float32) {
 	for ir := 0; ir < mc; ir += mr {
 		rows := min(mr, mc-ir)
 		d := dst[ir*kc : (ir+mr)*kc]
 		if tA {
 			// Stored A is k×m: each k step is a contiguous run of rows.
-			for p := 0; p < kc; p++ {
-				src := a[(p0+p)*lda+i0+ir:]
-				dp := d[p*mr : p*mr+mr]
-				copy(dp[:rows], src[:rows])
-				clear(dp[rows:])
-			}
-			continue
-		}
-		// Stored A is m×k: transpose rows into the k-major panel.
-		for r := 0; r < rows; r++ {
-			src := a[(i0+ir+r)*lda+p0:]
-			src = src[:kc]
-			dr := d[r:]
-			for p, v := range src {
-				dr[p*mr] = v
-			}
-		}
-		if rows < mr {
-			for p := 0; p < kc; p++ {
-				clear(d[p*mr+rows : p*mr+mr])
-			}
+			copyInto(pf, d, mr, a[p0*lda+i0+ir:], lda, kc, rows)
+		} else {
+			// Stored A is m×k: transpose rows into the k-major panel.
+			transposeInto(pf, d, mr, a[(i0+ir)*lda+p0:], lda, rows, kc)
 		}
 	}
 }
 
 // packB packs op(B)[p0:p0+kc, j0:j0+nc] into dst as ceil(nc/nr) micro-panels
 // of kc×nr, each stored k-major (nr values per k step), columns past nc zero.
-func packB(tB bool, b []float32, ldb, p0, j0, kc, nc, nr int, dst []float32) {
+func packB(pf *packFuncs, tB bool, b []float32, ldb, p0, j0, kc, nc, nr int, dst []float32) {
 	for jr := 0; jr < nc; jr += nr {
 		cols := min(nr, nc-jr)
 		d := dst[jr*kc : (jr+nr)*kc]
 		if !tB {
 			// Stored B is k×n: each k step is a contiguous run of columns.
-			for p := 0; p < kc; p++ {
-				src := b[(p0+p)*ldb+j0+jr:]
-				dp := d[p*nr : p*nr+nr]
-				copy(dp[:cols], src[:cols])
-				clear(dp[cols:])
-			}
-			continue
+			copyInto(pf, d, nr, b[p0*ldb+j0+jr:], ldb, kc, cols)
+		} else {
+			// Stored B is n×k: transpose rows of the stored matrix.
+			transposeInto(pf, d, nr, b[(j0+jr)*ldb+p0:], ldb, cols, kc)
 		}
-		// Stored B is n×k: transpose rows of the stored matrix.
+	}
+}
+
+// copyInto sets d[p·w+j] = src[p·lds+j] for p < rows, j < cols ≤ w, and
+// zeroes d[p·w+j] for cols ≤ j < w.
+func copyInto(pf *packFuncs, d []float32, w int, src []float32, lds, rows, cols int) {
+	if cols == w && pf != nil && pf.copyRows(d, src, w, lds, rows) {
+		return
+	}
+	for p := 0; p < rows; p++ {
+		dp := d[p*w : p*w+w]
+		copy(dp[:cols], src[p*lds:p*lds+cols])
+		clear(dp[cols:])
+	}
+}
+
+// transposeInto sets d[j·w+r] = src[r·lds+j] for r < rows ≤ w, j < cols,
+// and zeroes d[j·w+r] for rows ≤ r < w.
+func transposeInto(pf *packFuncs, d []float32, w int, src []float32, lds, rows, cols int) {
+	r := 0
+	if pf != nil {
+		if c8 := cols &^ 7; c8 > 0 {
+			for ; r+4 <= rows; r += 4 {
+				pf.trans4(d[r:], w, src[r*lds:], lds, c8)
+			}
+			// The last columns of the rows done above.
+			for rr := 0; rr < r; rr++ {
+				s := src[rr*lds : rr*lds+cols]
+				for j := c8; j < cols; j++ {
+					d[j*w+rr] = s[j]
+				}
+			}
+		}
+	}
+	for ; r < rows; r++ {
+		s := src[r*lds : r*lds+cols]
+		dr := d[r:]
+		for j, v := range s {
+			dr[j*w] = v
+		}
+	}
+	if rows < w {
 		for j := 0; j < cols; j++ {
-			src := b[(j0+jr+j)*ldb+p0:]
-			src = src[:kc]
-			dj := d[j:]
-			for p, v := range src {
-				dj[p*nr] = v
-			}
-		}
-		if cols < nr {
-			for p := 0; p < kc; p++ {
-				clear(d[p*nr+cols : p*nr+nr])
-			}
+			clear(d[j*w+rows : j*w+w])
 		}
 	}
 }

@@ -1,0 +1,95 @@
+package gemm
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+)
+
+// benchShapes are the model's GEMMs: convolutions as im2col (Cout × H·W ×
+// Cin·9), attention products, projections, plus two square references.
+// The transposed cases are those of the backward pass: for Y = W·X,
+// dX = Wᵀ·dY (TN) and dW = dY·Xᵀ (NT).
+var benchShapes = []struct {
+	m, n, k int
+	tA, tB  bool
+}{
+	{64, 1024, 576, false, false},
+	{576, 1024, 64, true, false}, // dX of the conv above
+	{64, 576, 1024, false, true}, // dW of the conv above
+	{128, 256, 1152, false, false},
+	{32, 4096, 288, false, false},
+	{256, 64, 2304, false, false},
+	{2304, 64, 256, true, false},
+	{256, 2304, 64, false, true},
+	{100, 1024, 128, false, false},
+	{100, 128, 1024, false, false},
+	{100, 128, 1024, false, true},
+	{1024, 128, 128, false, false},
+	{1024, 128, 128, true, false},
+	{128, 128, 1024, false, false},
+	{128, 128, 1024, false, true},
+	{50, 128, 128, false, false},
+	{256, 256, 256, false, false},
+	{256, 256, 256, true, false},
+	{256, 256, 256, false, true},
+	{1024, 1024, 1024, false, false},
+	{1024, 1024, 1024, true, false},
+	{1024, 1024, 1024, false, true},
+}
+
+// benchImpls: every registered implementation but the slow reference, and,
+// for comparison, the packed driver on each other kernel of this machine.
+func benchImpls() []testImpl {
+	var ts []testImpl
+	for _, n := range Names() {
+		if n == "ref" {
+			continue
+		}
+		mu.RLock()
+		ts = append(ts, testImpl{n, impls[n]})
+		mu.RUnlock()
+	}
+	for _, k := range append(asmKernels(), &goKernel) {
+		if k != asmImpl.k {
+			ts = append(ts, testImpl{"asm-" + k.name, packed{k: k}})
+		}
+	}
+	return ts
+}
+
+// BenchmarkSgemm reports GFLOP/s (2·m·n·k per call). Names are
+// impl=<name>/<m>x<n>x<k>[/tA][/tB]; compare implementations with
+//
+//	go test -run '^$' -bench Sgemm -cpu 1 -count 6 ./model/gemm/ > new.txt
+//	benchstat -col /impl new.txt
+//
+// (-cpu 1 keeps gonum, which starts goroutines of its own, on one core like
+// the others.)
+func BenchmarkSgemm(b *testing.B) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	for _, ti := range benchImpls() {
+		for _, s := range benchShapes {
+			name := fmt.Sprintf("impl=%s/%dx%dx%d", ti.name, s.m, s.n, s.k)
+			lda, ldb := s.k, s.n
+			if s.tA {
+				name += "/tA"
+				lda = s.m
+			}
+			if s.tB {
+				name += "/tB"
+				ldb = s.k
+			}
+			a := randMat(rng, s.m, s.k)
+			bm := randMat(rng, s.k, s.n)
+			c := make([]float32, s.m*s.n)
+			b.Run(name, func(b *testing.B) {
+				for b.Loop() {
+					ti.impl.Sgemm(s.tA, s.tB, s.m, s.n, s.k, 1, a, lda, bm, ldb, 0, c, s.n)
+				}
+				flops := 2 * float64(s.m) * float64(s.n) * float64(s.k) * float64(b.N)
+				b.ReportMetric(flops/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
+	}
+}
