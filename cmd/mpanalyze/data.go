@@ -1,0 +1,183 @@
+package main
+
+import (
+	"fmt"
+	"image/png"
+	"io"
+	"runtime"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mpanalyze/mpanalyze/data"
+	"github.com/mpanalyze/mpanalyze/internal/atomicfile"
+)
+
+func init() { register(newDataCmd) }
+
+type dataOptions struct {
+	Spec     data.Spec
+	JSON     bool
+	Preview  string
+	PreviewN int
+	Cols     int
+	Cell     int
+	Workers  int
+}
+
+func newDataCmd(s *streams) *cobra.Command {
+	opts := &dataOptions{}
+	cmd := &cobra.Command{
+		Use:   "data",
+		Short: "Print statistics of a dataset and draw a preview sheet",
+		Long: `data builds a dataset (synthetic by default) and prints its statistics:
+images, segments and things per image, a class histogram and the mask area
+distribution (quantiles and COCO small/medium/large counts). With --preview
+it also writes a PNG contact sheet of the first images with their segments
+overlaid in category colours and a legend.`,
+		Example: `  mpanalyze data
+  mpanalyze data --kind mnist --split val --n 200 --json
+  mpanalyze data --kind photos --preview photos.png --preview-n 12`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error { return runData(s, opts) },
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.Spec.Kind, "kind", "synthetic", "dataset kind: "+strings.Join(data.Kinds(), ", "))
+	f.StringVar(&opts.Spec.Split, "split", "train", "split: train or val")
+	f.IntVar(&opts.Spec.N, "n", 500, "number of images (0 = the kind's default)")
+	f.IntVar(&opts.Spec.Size, "size", 0, "side of generated images (0 = 128)")
+	f.Uint64Var(&opts.Spec.Seed, "seed", 0, "seed of generated scenes")
+	f.IntVar(&opts.Spec.MaxThings, "max-things", 0, "most things per generated image (0 = the kind's default)")
+	f.BoolVar(&opts.JSON, "json", false, "print JSON")
+	f.StringVar(&opts.Preview, "preview", "", "write a preview PNG sheet to this file")
+	f.IntVar(&opts.PreviewN, "preview-n", 12, "images in the preview")
+	f.IntVar(&opts.Cols, "preview-cols", 4, "images per preview row")
+	f.IntVar(&opts.Cell, "preview-cell", 256, "side of each preview panel in pixels")
+	f.IntVar(&opts.Workers, "workers", runtime.GOMAXPROCS(0), "goroutines reading images (does not change the result)")
+	return cmd
+}
+
+// dataReport is the --json output.
+type dataReport struct {
+	Dataset    map[string]any  `json:"dataset"`
+	Categories []data.Category `json:"categories"`
+	Stats      *data.Stats     `json:"stats"`
+	Quantiles  []float64       `json:"quantile_levels"`
+	MSPerImage float64         `json:"ms_per_image"`
+	Preview    string          `json:"preview,omitempty"`
+}
+
+func runData(s *streams, opts *dataOptions) error {
+	if opts.Spec.N < 0 {
+		return usageErrorf("--n must be ≥ 0, got %d", opts.Spec.N)
+	}
+	if opts.Preview != "" && opts.PreviewN <= 0 {
+		return usageErrorf("--preview-n must be ≥ 1, got %d", opts.PreviewN)
+	}
+	ds, err := data.Open(opts.Spec)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	st, err := data.ComputeStats(ds, 0, opts.Workers)
+	if err != nil {
+		return err
+	}
+	ms := 0.0
+	if st.Images > 0 {
+		// Wall time per image over the workers, so it is the throughput.
+		ms = float64(time.Since(start).Microseconds()) / 1000 / float64(st.Images)
+	}
+	if opts.Preview != "" {
+		var samples []*data.Sample
+		for i := 0; i < min(opts.PreviewN, ds.Len()); i++ {
+			smp, err := ds.Sample(i)
+			if err != nil {
+				return err
+			}
+			samples = append(samples, smp)
+		}
+		img := data.Preview(samples, ds.Categories(), data.PreviewOptions{Cols: opts.Cols, Cell: opts.Cell})
+		if err := atomicfile.Write(opts.Preview, func(w io.Writer) error { return png.Encode(w, img) }); err != nil {
+			return err
+		}
+	}
+	if opts.JSON {
+		return writeJSON(s.Out, dataReport{
+			Dataset: ds.Describe(), Categories: ds.Categories(), Stats: st,
+			Quantiles: data.QuantileLevels, MSPerImage: ms, Preview: opts.Preview,
+		})
+	}
+	return printDataStats(s.Out, ds, st, ms, opts.Preview)
+}
+
+func printDataStats(out io.Writer, ds data.Dataset, st *data.Stats, ms float64, preview string) error {
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	d := ds.Describe()
+	fmt.Fprintf(tw, "dataset\t%s, split %v, seed %v\n", ds.Name(), d["split"], d["seed"])
+	side := fmt.Sprintf("%d×%d", st.MinSide, st.MinSide)
+	if st.MinSide != st.MaxSide {
+		side = fmt.Sprintf("sides %d–%d", st.MinSide, st.MaxSide)
+	}
+	fmt.Fprintf(tw, "images\t%d (%s), %.2f ms per image\n", st.Images, side, ms)
+	for _, p := range []struct {
+		name string
+		v    data.PerImage
+	}{{"segments/image", st.Segments}, {"things/image", st.Things}} {
+		fmt.Fprintf(tw, "%s\tmean %.2f, min %d, max %d; histogram %s\n", p.name, p.v.Mean, p.v.Min, p.v.Max, histString(p.v.Histogram))
+	}
+	fmt.Fprintf(tw, "void pixels\t%.2f %%\n", 100*st.VoidFraction)
+	tw.Flush()
+
+	fmt.Fprintln(out)
+	tw = tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "class\tkind\tinstances\timages\tpixels %\t")
+	for _, c := range st.Classes {
+		kind := "stuff"
+		if c.IsThing {
+			kind = "thing"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%.2f\t\n", c.Name, kind, c.Instances, c.Images, 100*c.PixelFraction)
+	}
+	tw.Flush()
+
+	fmt.Fprintln(out)
+	tw = tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprint(tw, "mask area (px)\tcount\t")
+	for _, q := range data.QuantileLevels {
+		fmt.Fprintf(tw, "p%g\t", 100*q)
+	}
+	fmt.Fprintln(tw, "small\tmedium\tlarge\t")
+	for _, a := range []struct {
+		name string
+		v    data.AreaStats
+	}{{"things", st.ThingAreas}, {"stuff", st.StuffAreas}} {
+		fmt.Fprintf(tw, "%s\t%d\t", a.name, a.v.Count)
+		for i := range data.QuantileLevels {
+			if i < len(a.v.Quantiles) {
+				fmt.Fprintf(tw, "%.0f\t", a.v.Quantiles[i])
+			} else {
+				fmt.Fprint(tw, "-\t")
+			}
+		}
+		fmt.Fprintf(tw, "%d\t%d\t%d\t\n", a.v.Small, a.v.Medium, a.v.Large)
+	}
+	tw.Flush()
+	if preview != "" {
+		fmt.Fprintf(out, "\npreview written to %s\n", preview)
+	}
+	return nil
+}
+
+// histString formats a histogram as "count:images" pairs, skipping zeros.
+func histString(h []int) string {
+	var parts []string
+	for c, n := range h {
+		if n > 0 {
+			parts = append(parts, fmt.Sprintf("%d:%d", c, n))
+		}
+	}
+	return strings.Join(parts, " ")
+}
