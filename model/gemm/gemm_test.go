@@ -401,3 +401,22 @@ func TestDefault(t *testing.T) {
 	}
 	t.Logf("asm kernel: %s", KernelName())
 }
+
+// TestEveryTileShape runs each micro-kernel on every row count of its tile
+// (the kernels have a variant per row count) with full and partial column
+// tiles, in all transpose cases.
+func TestEveryTileShape(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 14))
+	for _, kr := range append([]*kernel{&goKernel}, asmKernels()...) {
+		ts := []testImpl{{"packed/" + kr.name, packed{k: kr}}}
+		for m := 1; m <= 2*kr.mr+1; m++ {
+			for _, n := range []int{kr.nr, 2*kr.nr + 5} {
+				for _, k := range []int{1, 9} {
+					tr := m + n + k
+					c := gemmCase{tA: tr&1 != 0, tB: tr&2 != 0, m: m, n: n, k: k, alpha: alphas[m%3], beta: betas[(m/3)%3], padC: m % 2}
+					c.check(t, rng, ts)
+				}
+			}
+		}
+	}
+}

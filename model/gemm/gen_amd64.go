@@ -7,9 +7,9 @@
 //
 //	func name(k int, a, b, c *float32, ldc int, alpha, beta float32)
 //
-// and computes the full MR×NR tile
+// and computes the R×NR tile (R ≤ MR, one kernel per R)
 //
-//	C[r][j] = alpha·Σ_p a[p·MR+r]·b[p·NR+j] + beta·C[r][j]   (r < MR, j < NR)
+//	C[r][j] = alpha·Σ_p a[p·MR+r]·b[p·NR+j] + beta·C[r][j]   (r < R, j < NR)
 //
 // where a is a packed A micro-panel (k steps of MR values) and b a packed B
 // micro-panel (k steps of NR values). The sum over p runs in index order in
@@ -31,7 +31,8 @@ func p(format string, args ...any) { fmt.Fprintf(&out, format+"\n", args...) }
 // spec describes one kernel.
 type spec struct {
 	name   string
-	mr     int    // rows: values of A broadcast per k step
+	mr     int    // rows of C computed: values of A broadcast per k step
+	panel  int    // rows of the packed A micro-panel (≥ mr): A values per k step
 	vecs   int    // vector registers per C row
 	reg    string // "Y" or "Z"
 	vbytes int    // bytes per vector register
@@ -51,7 +52,7 @@ func (s spec) gen() {
 	scratch := func(i int) string { return fmt.Sprintf("%s%d", s.reg, nacc+s.vecs+i) }
 
 	p("// func %s(k int, a, b, c *float32, ldc int, alpha, beta float32)", s.name)
-	p("// %d×%d tile, %s registers.", s.mr, nr, s.reg)
+	p("// %d×%d tile from a %d-row A panel, %s registers.", s.mr, nr, s.panel, s.reg)
 	p("TEXT ·%s(SB), NOSPLIT, $0-48", s.name)
 	p("\tMOVQ k+0(FP), CX")
 	p("\tMOVQ a+8(FP), SI")
@@ -77,7 +78,7 @@ func (s spec) gen() {
 			p("\tVXORPS %s, %s, %s", s.acc(i/s.vecs, i%s.vecs), s.acc(i/s.vecs, i%s.vecs), s.acc(i/s.vecs, i%s.vecs))
 		}
 	}
-	aStep := s.mr * 4
+	aStep := s.panel * 4
 	bStep := nr * 4
 	step := func(u int) {
 		ao := u * aStep
@@ -286,8 +287,14 @@ func main() {
 	p("")
 	p("#include \"textflag.h\"")
 	p("")
-	spec{name: "kernelAVX2", mr: 6, vecs: 2, reg: "Y", vbytes: 32, unroll: 4}.gen()
-	spec{name: "kernelAVX512", mr: 12, vecs: 2, reg: "Z", vbytes: 64, unroll: 4, bcst: true}.gen()
+	// One kernel per row count, so that the last row tile of a block
+	// computes only the rows it has.
+	for r := 1; r <= 6; r++ {
+		spec{name: fmt.Sprintf("kernelAVX2r%d", r), mr: r, panel: 6, vecs: 2, reg: "Y", vbytes: 32, unroll: 4}.gen()
+	}
+	for r := 1; r <= 12; r++ {
+		spec{name: fmt.Sprintf("kernelAVX512r%d", r), mr: r, panel: 12, vecs: 2, reg: "Z", vbytes: 64, unroll: 4, bcst: true}.gen()
+	}
 	genTrans4()
 	for _, w := range []int{6, 12, 16, 32} {
 		genCopy(w)

@@ -10,10 +10,10 @@ var goKernel = kernel{
 	tile: tileGo4x4,
 }
 
-func tileGo4x4(k int, a, b, c []float32, ldc int, alpha, beta float32) {
+func tileGo4x4(rows, k int, a, b, c []float32, ldc int, alpha, beta float32) {
 	a = a[:4*k]
 	b = b[:4*k]
-	_ = c[3*ldc+3]
+	_ = c[(rows-1)*ldc+3]
 	var c00, c01, c02, c03 float32
 	var c10, c11, c12, c13 float32
 	var c20, c21, c22, c23 float32
@@ -44,9 +44,15 @@ func tileGo4x4(k int, a, b, c []float32, ldc int, alpha, beta float32) {
 		b = b[4:]
 	}
 	storeRow4(c[0:4:4], alpha, beta, c00, c01, c02, c03)
-	storeRow4(c[ldc:ldc+4:ldc+4], alpha, beta, c10, c11, c12, c13)
-	storeRow4(c[2*ldc:2*ldc+4:2*ldc+4], alpha, beta, c20, c21, c22, c23)
-	storeRow4(c[3*ldc:3*ldc+4:3*ldc+4], alpha, beta, c30, c31, c32, c33)
+	if rows > 1 {
+		storeRow4(c[ldc:ldc+4:ldc+4], alpha, beta, c10, c11, c12, c13)
+	}
+	if rows > 2 {
+		storeRow4(c[2*ldc:2*ldc+4:2*ldc+4], alpha, beta, c20, c21, c22, c23)
+	}
+	if rows > 3 {
+		storeRow4(c[3*ldc:3*ldc+4:3*ldc+4], alpha, beta, c30, c31, c32, c33)
+	}
 }
 
 func storeRow4(c []float32, alpha, beta, v0, v1, v2, v3 float32) {

@@ -14,11 +14,11 @@ type kernel struct {
 	// columns (both rounded to the tile). A packed B block (kc×nc) is meant
 	// to sit in L2, a packed A micro-panel (mr×kc) in L1.
 	kc, mc, nc int
-	// tile computes the full mr×nr tile
+	// tile computes the rows×nr tile (1 ≤ rows ≤ mr)
 	//	C[r][j] = alpha·Σ_p a[p·mr+r]·b[p·nr+j] + beta·C[r][j]
 	// over p < k, with C[r][j] at c[r·ldc+j]; beta == 0 means C is only
 	// written. The sum over p runs in index order.
-	tile func(k int, a, b, c []float32, ldc int, alpha, beta float32)
+	tile func(rows, k int, a, b, c []float32, ldc int, alpha, beta float32)
 	// pack holds assembly packing helpers; nil means the Go loops.
 	pack *packFuncs
 }
@@ -127,8 +127,9 @@ func (p packed) Sgemm(tA, tB bool, m, n, k int, alpha float32, a []float32, lda 
 }
 
 // macroKernel multiplies a packed mc×kc block of A by a packed kc×nc block of
-// B into the mc×nc block of C at c. Full tiles go straight to C; edge tiles
-// are computed into tmp and merged.
+// B into the mc×nc block of C at c. Tiles of full width go straight to C
+// (the kernels handle short row tiles); tiles narrower than nr are computed
+// into tmp and merged.
 func macroKernel(kr *kernel, mc, nc, kc int, alpha float32, ap, bp []float32, beta float32, c []float32, ldc int, tmp []float32) {
 	mr, nr := kr.mr, kr.nr
 	for ir := 0; ir < mc; ir += mr {
@@ -138,11 +139,11 @@ func macroKernel(kr *kernel, mc, nc, kc int, alpha float32, ap, bp []float32, be
 			cols := min(nr, nc-jr)
 			b := bp[jr*kc : (jr+nr)*kc]
 			cc := c[ir*ldc+jr:]
-			if rows == mr && cols == nr {
-				kr.tile(kc, a, b, cc, ldc, alpha, beta)
+			if cols == nr {
+				kr.tile(rows, kc, a, b, cc, ldc, alpha, beta)
 				continue
 			}
-			kr.tile(kc, a, b, tmp, nr, alpha, 0)
+			kr.tile(rows, kc, a, b, tmp, nr, alpha, 0)
 			for r := 0; r < rows; r++ {
 				t := tmp[r*nr : r*nr+cols]
 				cr := cc[r*ldc : r*ldc+cols]
