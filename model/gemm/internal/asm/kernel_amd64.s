@@ -3589,8 +3589,8 @@ kernelAVX512r12_store0:
 	VZEROUPPER
 	RET
 
-// func trans4x8(dst *float32, dstStride int, src *float32, lds, n int)
-TEXT ·trans4x8(SB), NOSPLIT, $0-40
+// func Trans4x8(dst *float32, dstStride int, src *float32, lds, n int)
+TEXT ·Trans4x8(SB), NOSPLIT, $0-40
 	MOVQ dst+0(FP), DI
 	MOVQ dstStride+8(FP), R8
 	SHLQ $2, R8
@@ -3601,8 +3601,8 @@ TEXT ·trans4x8(SB), NOSPLIT, $0-40
 	LEAQ (R10)(R10*2), R11
 	MOVQ n+32(FP), CX
 	SHRQ $3, CX
-	JZ trans4x8_done
-trans4x8_loop:
+	JZ Trans4x8_done
+Trans4x8_loop:
 	VMOVUPS (SI), Y0
 	VMOVUPS (SI)(R10*1), Y1
 	VMOVUPS (SI)(R10*2), Y2
@@ -3627,21 +3627,21 @@ trans4x8_loop:
 	LEAQ (DI)(R8*4), DI
 	ADDQ $32, SI
 	DECQ CX
-	JNZ trans4x8_loop
-trans4x8_done:
+	JNZ Trans4x8_loop
+Trans4x8_done:
 	VZEROUPPER
 	RET
 
-// func copyRows6(dst, src *float32, lds, n int)
-TEXT ·copyRows6(SB), NOSPLIT, $0-32
+// func CopyRows6(dst, src *float32, lds, n int)
+TEXT ·CopyRows6(SB), NOSPLIT, $0-32
 	MOVQ dst+0(FP), DI
 	MOVQ src+8(FP), SI
 	MOVQ lds+16(FP), R8
 	SHLQ $2, R8
 	MOVQ n+24(FP), CX
 	TESTQ CX, CX
-	JZ copyRows6_done
-copyRows6_loop:
+	JZ CopyRows6_done
+CopyRows6_loop:
 	VMOVUPS 0(SI), X0
 	MOVQ 16(SI), BX
 	VMOVUPS X0, 0(DI)
@@ -3649,21 +3649,21 @@ copyRows6_loop:
 	ADDQ R8, SI
 	ADDQ $24, DI
 	DECQ CX
-	JNZ copyRows6_loop
-copyRows6_done:
+	JNZ CopyRows6_loop
+CopyRows6_done:
 	VZEROUPPER
 	RET
 
-// func copyRows12(dst, src *float32, lds, n int)
-TEXT ·copyRows12(SB), NOSPLIT, $0-32
+// func CopyRows12(dst, src *float32, lds, n int)
+TEXT ·CopyRows12(SB), NOSPLIT, $0-32
 	MOVQ dst+0(FP), DI
 	MOVQ src+8(FP), SI
 	MOVQ lds+16(FP), R8
 	SHLQ $2, R8
 	MOVQ n+24(FP), CX
 	TESTQ CX, CX
-	JZ copyRows12_done
-copyRows12_loop:
+	JZ CopyRows12_done
+CopyRows12_loop:
 	VMOVUPS 0(SI), Y0
 	VMOVUPS 32(SI), X1
 	VMOVUPS Y0, 0(DI)
@@ -3671,21 +3671,21 @@ copyRows12_loop:
 	ADDQ R8, SI
 	ADDQ $48, DI
 	DECQ CX
-	JNZ copyRows12_loop
-copyRows12_done:
+	JNZ CopyRows12_loop
+CopyRows12_done:
 	VZEROUPPER
 	RET
 
-// func copyRows16(dst, src *float32, lds, n int)
-TEXT ·copyRows16(SB), NOSPLIT, $0-32
+// func CopyRows16(dst, src *float32, lds, n int)
+TEXT ·CopyRows16(SB), NOSPLIT, $0-32
 	MOVQ dst+0(FP), DI
 	MOVQ src+8(FP), SI
 	MOVQ lds+16(FP), R8
 	SHLQ $2, R8
 	MOVQ n+24(FP), CX
 	TESTQ CX, CX
-	JZ copyRows16_done
-copyRows16_loop:
+	JZ CopyRows16_done
+CopyRows16_loop:
 	VMOVUPS 0(SI), Y0
 	VMOVUPS 32(SI), Y1
 	VMOVUPS Y0, 0(DI)
@@ -3693,21 +3693,21 @@ copyRows16_loop:
 	ADDQ R8, SI
 	ADDQ $64, DI
 	DECQ CX
-	JNZ copyRows16_loop
-copyRows16_done:
+	JNZ CopyRows16_loop
+CopyRows16_done:
 	VZEROUPPER
 	RET
 
-// func copyRows32(dst, src *float32, lds, n int)
-TEXT ·copyRows32(SB), NOSPLIT, $0-32
+// func CopyRows32(dst, src *float32, lds, n int)
+TEXT ·CopyRows32(SB), NOSPLIT, $0-32
 	MOVQ dst+0(FP), DI
 	MOVQ src+8(FP), SI
 	MOVQ lds+16(FP), R8
 	SHLQ $2, R8
 	MOVQ n+24(FP), CX
 	TESTQ CX, CX
-	JZ copyRows32_done
-copyRows32_loop:
+	JZ CopyRows32_done
+CopyRows32_loop:
 	VMOVUPS 0(SI), Y0
 	VMOVUPS 32(SI), Y1
 	VMOVUPS 64(SI), Y2
@@ -3719,8 +3719,8 @@ copyRows32_loop:
 	ADDQ R8, SI
 	ADDQ $128, DI
 	DECQ CX
-	JNZ copyRows32_loop
-copyRows32_done:
+	JNZ CopyRows32_loop
+CopyRows32_done:
 	VZEROUPPER
 	RET
 

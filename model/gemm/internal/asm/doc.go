@@ -1,0 +1,24 @@
+// Package asm holds the amd64 assembly of package gemm: SGEMM micro-kernels
+// for AVX2+FMA (6×16 tile, ymm) and AVX-512F (12×32 tile, zmm, embedded
+// broadcasts), and AVX packing helpers. Everything in kernel_amd64.s and
+// decl_amd64.go is written by gen_amd64.go (`go generate`).
+//
+// It is a separate package because Go does not allow Go assembly in a
+// package that uses cgo, and gemm does with the openblas build tag. Callers
+// must check the CPU features (golang.org/x/sys/cpu) before using a kernel;
+// package gemm does. With the purego tag, or off amd64, the package is empty.
+package asm
+
+// Tile is one micro-kernel. It computes an R×NR tile (R is fixed per
+// kernel, up to the panel height MR):
+//
+//	C[r][j] = alpha·Σ_p a[p·MR+r]·b[p·NR+j] + beta·C[r][j]   (r < R, j < NR)
+//
+// where a is a packed A micro-panel (k ≥ 1 steps of MR floats) and b a packed
+// B micro-panel (k steps of NR floats), C rows ldc floats apart. The sum
+// over p runs in index order in one accumulator per element, so results
+// depend only on the inputs. beta == ±0 means C is only written. There are
+// no bounds checks: the caller guarantees the sizes.
+type Tile func(k int, a, b, c *float32, ldc int, alpha, beta float32)
+
+//go:generate go run gen_amd64.go
