@@ -1,0 +1,113 @@
+package coco
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"path/filepath"
+	"sort"
+
+	"github.com/mpanalyze/mpanalyze/data/mask"
+	"github.com/mpanalyze/mpanalyze/internal/atomicfile"
+)
+
+// InstancePrediction is one predicted instance for COCO's instance
+// segmentation evaluation.
+type InstancePrediction struct {
+	ImageID    int
+	CategoryID int // the COCO category id (data.Category.ID), not the class index
+	Score      float64
+	Mask       *mask.Bits // at the image's resolution
+}
+
+type instanceResultOut struct {
+	ImageID      int     `json:"image_id"`
+	CategoryID   int     `json:"category_id"`
+	Segmentation rleOut  `json:"segmentation"`
+	Score        float64 `json:"score"`
+}
+
+// WriteInstanceResults writes preds, in the given order, as a COCO results
+// file: a JSON list of {image_id, category_id, segmentation: {size: [h, w],
+// counts: compressed string}, score}, which pycocotools' COCO.loadRes and
+// COCOeval(iouType="segm") read.
+func WriteInstanceResults(path string, preds []InstancePrediction) error {
+	out := make([]instanceResultOut, len(preds))
+	for k, p := range preds {
+		if p.Mask == nil {
+			return fmt.Errorf("coco: instance prediction %d (image %d) has no mask", k, p.ImageID)
+		}
+		if math.IsNaN(p.Score) || math.IsInf(p.Score, 0) {
+			return fmt.Errorf("coco: instance prediction %d (image %d) has score %v", k, p.ImageID, p.Score)
+		}
+		out[k] = instanceResultOut{
+			ImageID:      p.ImageID,
+			CategoryID:   p.CategoryID,
+			Segmentation: rleOut{Size: [2]int{p.Mask.H, p.Mask.W}, Counts: EncodeRLE(p.Mask).String()},
+			Score:        p.Score,
+		}
+	}
+	return writeJSON(path, out)
+}
+
+// PanopticPrediction is one image's predicted panoptic segmentation.
+type PanopticPrediction struct {
+	ImageID  int
+	FileName string // PNG name under the output directory; "" means "%012d.png" of ImageID
+	H, W     int
+	Segments []int32 // H·W segment ids, row-major; 0 = void
+	// Info lists the segments with their category_id (the COCO category
+	// id) and iscrowd (0 for predictions). Area and BBox are computed from
+	// Segments; values given here are ignored.
+	Info []SegmentInfo
+}
+
+type panopticResultsOut struct {
+	Annotations []panopticAnnOut `json:"annotations"`
+}
+
+// WritePanopticResults writes each prediction's id map as an RGB PNG under
+// dir (id = R + 256·G + 256²·B) and jsonPath with {"annotations": [{image_id,
+// file_name, segments_info: [{id, category_id, area, bbox, iscrowd}]}]},
+// the prediction format panopticapi's pq_compute reads. Annotations are
+// sorted by image id and segments by id. It fails (wrapping
+// ErrPanopticIDs) when a map id has no Info entry or an Info segment has
+// no pixel — pq_compute rejects both — and (wrapping ErrSizeMismatch) when
+// Segments is not H·W long.
+func WritePanopticResults(dir, jsonPath string, preds []PanopticPrediction) error {
+	if err := mkdirs(dir, filepath.Dir(jsonPath)); err != nil {
+		return err
+	}
+	order := make([]int, len(preds))
+	for k := range order {
+		order[k] = k
+	}
+	sort.SliceStable(order, func(a, b int) bool { return preds[order[a]].ImageID < preds[order[b]].ImageID })
+	out := panopticResultsOut{Annotations: []panopticAnnOut{}}
+	names := map[string]bool{}
+	for _, k := range order {
+		p := &preds[k]
+		if p.H <= 0 || p.W <= 0 || len(p.Segments) != p.H*p.W {
+			return fmt.Errorf("coco: panoptic prediction for image %d: %w: %d segment ids for %d×%d", p.ImageID, ErrSizeMismatch, len(p.Segments), p.H, p.W)
+		}
+		info, err := panopticInfo(p.H, p.W, p.Segments, p.Info)
+		if err != nil {
+			return fmt.Errorf("coco: panoptic prediction for image %d: %w", p.ImageID, err)
+		}
+		name := p.FileName
+		if name == "" {
+			name = fmt.Sprintf("%012d.png", p.ImageID)
+		}
+		if names[name] {
+			return fmt.Errorf("coco: panoptic prediction for image %d: file name %s used twice", p.ImageID, name)
+		}
+		names[name] = true
+		seg := p.Segments
+		h, w := p.H, p.W
+		if err := atomicfile.Write(filepath.Join(dir, name), func(wr io.Writer) error { return writeIDPNG(wr, h, w, seg) }); err != nil {
+			return fmt.Errorf("coco: %w", err)
+		}
+		out.Annotations = append(out.Annotations, panopticAnnOut{ImageID: p.ImageID, FileName: name, SegmentsInfo: info})
+	}
+	return writeJSON(jsonPath, out)
+}
