@@ -169,7 +169,7 @@ func readIDX(path string, magic uint32) (dims []int, data []uint8, sum string, e
 	hash := sha256.New()
 	zr, err := gzip.NewReader(bufio.NewReader(io.TeeReader(f, hash)))
 	if err != nil {
-		return fail(err)
+		return fail(fmt.Errorf("not a gzip-compressed IDX file: %w", err))
 	}
 	var m uint32
 	if err := binary.Read(zr, binary.BigEndian, &m); err != nil {

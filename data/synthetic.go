@@ -210,10 +210,7 @@ func drawShape(r *rng.RNG, s int, avoid [][3]float64) (sprite, bool) {
 	case shCrescent:
 		sh.p1, sh.p2 = r.Uniform(0.35, 0.55), r.Uniform(0.75, 0.9)
 	}
-	ext := math.Max(sh.a, sh.b)
-	if sh.class == shSquare {
-		ext *= math.Sqrt2
-	}
+	ext := math.Max(sh.a, sh.b) * sh.extent()
 	margin := math.Max(sh.a, sh.b) * 0.6
 	sh.cx = r.Uniform(margin, fs-margin)
 	sh.cy = r.Uniform(margin, fs-margin)
@@ -244,6 +241,18 @@ func drawShape(r *rng.RNG, s int, avoid [][3]float64) (sprite, bool) {
 		}
 	}
 	return sp, true
+}
+
+// extent is the radius of the unit shape: no point with u²+v² > extent²
+// is inside.
+func (sh *shape) extent() float64 {
+	switch sh.class {
+	case shSquare:
+		return math.Sqrt2
+	case shCross:
+		return math.Hypot(1, sh.p1)
+	}
+	return 1
 }
 
 // Star geometry: the tip at angle 0 and the inner vertex at π/5.
