@@ -69,6 +69,18 @@
 // Curve.Images give both denominators. An entry with no pair is NaN, which
 // Series encodes as JSON null.
 //
+// # Task metrics
+//
+// SemanticEvaluator accumulates a confusion matrix; mIoU averages
+// TP/(TP+FP+FN) over the classes present in the GT or the prediction, void
+// pixels excluded (MIoUGT gives detectron2's variant, over classes with GT
+// pixels). InstanceEvaluator reproduces pycocotools' COCOeval for masks
+// (AP over IoU .50:.05:.95, AP50, AP75, APs/APm/APl by GT area, AR; crowd
+// handling; 101-point interpolated precision with the monotone envelope; at
+// most MaxDets detections per image and category) keeping only scores and
+// match flags. PanopticEvaluator reproduces panopticapi's pq_compute from
+// per-pixel id maps. Their documentation lists the known differences.
+//
 // # Fractions
 //
 // Every score is a fraction in [0, 1] (IoU, utilisation, AP, PQ, mIoU).

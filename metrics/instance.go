@@ -116,8 +116,16 @@ type apRecord struct {
 // is outside the range; a crowd GT can absorb any number of detections; a
 // detection stays with a regular GT rather than move to an ignored one;
 // equal IoUs go to the later GT; equal scores keep image order, then
-// detection order. The area of a GT instance is its mask area (times
-// AreaScale), where COCO uses the annotation's "area" field.
+// detection order.
+//
+// Known differences from pycocotools: the area of a GT instance is its mask
+// area (times AreaScale), where COCO uses the annotation's "area" field (a
+// polygon area, close to but not always equal to the mask area); masks are
+// compared at the resolution they are given in; categories are the indices
+// 0..K−1 rather than the GT file's category list (categories without GT are
+// left out in both); sums are taken in another order (differences of about
+// 1e-16). Only iouType "segm" with useCats = 1 and the default thresholds
+// exists.
 type InstanceEvaluator struct {
 	k      int
 	set    InstanceSettings

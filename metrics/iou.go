@@ -21,10 +21,11 @@ func IoU(a, b *mask.Bits) float64 {
 	return float64(inter) / float64(union)
 }
 
-// iouAtLeastHalf reports IoU(a, b) ≥ 0.5 exactly, as 2·|a∧b| ≥ |a∨b|.
-func iouAtLeastHalf(a, b *mask.Bits) bool {
+// iouAtLeast reports IoU(a, b) ≥ thr as |a∧b| ≥ thr·|a∨b|, without a
+// division (exact for thr = 0.5); two empty masks have IoU 1.
+func iouAtLeast(a, b *mask.Bits, thr float64) bool {
 	inter, union := mask.InterUnion(a, b)
-	return 2*inter >= union
+	return float64(inter) >= thr*float64(union)
 }
 
 // FromLogits binarises h·w row-major mask logits into a mask: pixel i is set

@@ -23,8 +23,8 @@ func TestIoU(t *testing.T) {
 		if got := IoU(pic(tc.a), pic(tc.b)); !near(got, tc.want, 1e-15) {
 			t.Errorf("case %d: IoU(%s, %s) = %v, want %v", i, tc.a, tc.b, got, tc.want)
 		}
-		if got := iouAtLeastHalf(pic(tc.a), pic(tc.b)); got != (tc.want >= 0.5) {
-			t.Errorf("case %d: iouAtLeastHalf = %v", i, got)
+		if got := iouAtLeast(pic(tc.a), pic(tc.b), 0.5); got != (tc.want >= 0.5) {
+			t.Errorf("case %d: iouAtLeast = %v", i, got)
 		}
 	}
 	if !panics(func() { IoU(mask.New(2, 2), mask.New(1, 4)) }) {

@@ -254,7 +254,7 @@ func UtilB(img *ImageStages) []Mean {
 	qs := img.queries(FinalMatched, S-1, S-1)
 	for s := range out {
 		for _, q := range qs {
-			out[s].add(boolFloat(iouAtLeastHalf(img.Masks[s][q], img.Masks[S-1][q])))
+			out[s].add(boolFloat(iouAtLeast(img.Masks[s][q], img.Masks[S-1][q], UtilThreshold)))
 		}
 	}
 	return out
@@ -278,7 +278,7 @@ func UtilC(img *ImageStages) []Mean {
 			continue
 		}
 		for s := range out {
-			out[s].add(boolFloat(iouAtLeastHalf(img.Masks[s][q], img.GT[g])))
+			out[s].add(boolFloat(iouAtLeast(img.Masks[s][q], img.GT[g], UtilThreshold)))
 		}
 	}
 	return out

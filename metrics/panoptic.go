@@ -53,6 +53,13 @@ type PanopticReport struct {
 //
 // and PQ, SQ, RQ are the means over the categories with TP+FP+FN > 0 (all,
 // things only, stuff only). It keeps per-category counts only.
+//
+// Known differences from panopticapi: a GT segment's area is counted from
+// the id map (panopticapi reads the JSON "area", equal for COCO); when an
+// image has several crowd segments of one category all of them absorb
+// predictions (panopticapi keeps the last one listed); a GT pixel id that no
+// segment describes panics (panopticapi skips it); with no category to
+// average, PQ, SQ and RQ are 0 with N = 0 (panopticapi divides by zero).
 type PanopticEvaluator struct {
 	isThing []bool
 	stats   []CategoryPQ
