@@ -162,31 +162,44 @@ func macroKernel(kr *kernel, mc, nc, kc int, alpha float32, ap, bp []float32, be
 // packA packs op(A)[i0:i0+mc, p0:p0+kc] into dst as ceil(mc/mr) micro-panels
 // of mr×kc, each stored k-major (mr values per k step), rows past mc zero.
 func packA(pf *packFuncs, tA bool, a []float32, lda, i0, p0, mc, kc, mr int, dst []float32) {
+	if tA {
+		// Stored A is k×m: each k step is a contiguous run of rows.
+		packCopy(pf, dst, mr, a[p0*lda+i0:], lda, kc, mc)
+		return
+	}
+	// Stored A is m×k: transpose rows into the k-major panels.
 	for ir := 0; ir < mc; ir += mr {
-		rows := min(mr, mc-ir)
-		d := dst[ir*kc : (ir+mr)*kc]
-		if tA {
-			// Stored A is k×m: each k step is a contiguous run of rows.
-			copyInto(pf, d, mr, a[p0*lda+i0+ir:], lda, kc, rows)
-		} else {
-			// Stored A is m×k: transpose rows into the k-major panel.
-			transposeInto(pf, d, mr, a[(i0+ir)*lda+p0:], lda, rows, kc)
-		}
+		transposeInto(pf, dst[ir*kc:(ir+mr)*kc], mr, a[(i0+ir)*lda+p0:], lda, min(mr, mc-ir), kc)
 	}
 }
 
 // packB packs op(B)[p0:p0+kc, j0:j0+nc] into dst as ceil(nc/nr) micro-panels
 // of kc×nr, each stored k-major (nr values per k step), columns past nc zero.
 func packB(pf *packFuncs, tB bool, b []float32, ldb, p0, j0, kc, nc, nr int, dst []float32) {
+	if !tB {
+		// Stored B is k×n: each k step is a contiguous run of columns.
+		packCopy(pf, dst, nr, b[p0*ldb+j0:], ldb, kc, nc)
+		return
+	}
+	// Stored B is n×k: transpose rows of the stored matrix.
 	for jr := 0; jr < nc; jr += nr {
-		cols := min(nr, nc-jr)
-		d := dst[jr*kc : (jr+nr)*kc]
-		if !tB {
-			// Stored B is k×n: each k step is a contiguous run of columns.
-			copyInto(pf, d, nr, b[p0*ldb+j0+jr:], ldb, kc, cols)
-		} else {
-			// Stored B is n×k: transpose rows of the stored matrix.
-			transposeInto(pf, d, nr, b[(j0+jr)*ldb+p0:], ldb, cols, kc)
+		transposeInto(pf, dst[jr*kc:(jr+nr)*kc], nr, b[(j0+jr)*ldb+p0:], ldb, min(nr, nc-jr), kc)
+	}
+}
+
+// packChunk is the number of source rows packCopy copies into every panel
+// before moving on: the source is read in runs along its rows (friendly to
+// the hardware prefetchers) rather than panel by panel down the column.
+const packChunk = 16
+
+// packCopy packs the rows×cols block at src (rows lds apart) into
+// ceil(cols/w) panels of rows×w, panel q at dst[q·w·rows:], each stored
+// row by row, columns past cols zero.
+func packCopy(pf *packFuncs, dst []float32, w int, src []float32, lds, rows, cols int) {
+	for p0 := 0; p0 < rows; p0 += packChunk {
+		pn := min(packChunk, rows-p0)
+		for q := 0; q < cols; q += w {
+			copyInto(pf, dst[q*rows+p0*w:q*rows+(p0+pn)*w], w, src[p0*lds+q:], lds, pn, min(w, cols-q))
 		}
 	}
 }
