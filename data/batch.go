@@ -191,7 +191,7 @@ func MakeImage(s *Sample, size int, p AugParams) BatchImage {
 				continue
 			}
 			pan[i] = s.Panoptic[sy*s.W+sx]
-			c := bilinearRGB(s.RGB, s.W, s.H, srcU[x], srcV[y])
+			c := bilinearRGB(s.RGB, 3, s.W, s.H, srcU[x], srcV[y])
 			im.Input[i] = float32(c[0] / 255)
 			im.Input[n+i] = float32(c[1] / 255)
 			im.Input[2*n+i] = float32(c[2] / 255)

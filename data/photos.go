@@ -82,24 +82,29 @@ var photoClasses = []struct {
 // about 700 pixels without upsampling.
 const maxStampSide = 384
 
-// maxTemplateSide is the longest side a background is kept at.
-const maxTemplateSide = 640
-
 // stamp is one photographic cut-out in memory.
 type stamp struct {
 	rel   string // path relative to stamps/
 	hash  string // sha256 of the file
 	class int
-	w, h  int
-	pix   []uint8 // w·h·4, straight (non-premultiplied) RGBA, cropped to alpha > 0
+	// levels[0] is the stamp cropped to alpha > 0 and shrunk to at most
+	// maxStampSide; each next level halves the previous one, down to a
+	// side of 8. Pixels are straight (non-premultiplied) RGBA.
+	levels []rgbaLevel
 }
 
-// photoTemplate is one background photograph.
-type photoTemplate struct {
-	name string
-	hash string
+type rgbaLevel struct {
 	w, h int
-	rgb  []uint8 // w·h·3
+	pix  []uint8 // w·h·4
+}
+
+// photoTemplate is one background photograph: levels[0] at full size,
+// each next level halving the previous one (opaque RGBA), down to a side
+// of 64.
+type photoTemplate struct {
+	name   string
+	hash   string
+	levels []rgbaLevel
 }
 
 // photoIndex is everything the photos kind reads from disk, built once per
@@ -264,8 +269,8 @@ func loadStamp(stampDir, rel string) (*stamp, error) {
 	if w == 0 || h == 0 {
 		return nil, nil
 	}
-	transparent := 0
-	colours := make(map[uint16]struct{}, 1024)
+	transparent, nColours := 0, 0
+	var colours [1 << 15]bool
 	x0, y0, x1, y1 := w, h, 0, 0
 	for y := 0; y < h; y++ {
 		for x := 0; x < w; x++ {
@@ -274,11 +279,14 @@ func loadStamp(stampDir, rel string) (*stamp, error) {
 				transparent++
 				continue
 			}
-			colours[uint16(p[0]>>3)<<10|uint16(p[1]>>3)<<5|uint16(p[2]>>3)] = struct{}{}
+			if c := int(p[0]>>3)<<10 | int(p[1]>>3)<<5 | int(p[2]>>3); !colours[c] {
+				colours[c] = true
+				nColours++
+			}
 			x0, y0, x1, y1 = min(x0, x), min(y0, y), max(x1, x+1), max(y1, y+1)
 		}
 	}
-	if transparent*20 < w*h || len(colours) < 500 {
+	if transparent*20 < w*h || nColours < 500 {
 		return nil, nil
 	}
 	sum := sha256.Sum256(b)
@@ -289,16 +297,22 @@ func loadStamp(stampDir, rel string) (*stamp, error) {
 	for y := 0; y < ch; y++ {
 		copy(crop[y*cw*4:(y+1)*cw*4], pix[((y+y0)*w+x0)*4:((y+y0)*w+x1)*4])
 	}
-	st.w, st.h, st.pix = cw, ch, crop
+	lv := rgbaLevel{cw, ch, crop}
 	if k := float64(maxStampSide) / float64(max(cw, ch)); k < 1 {
 		nw, nh := max(1, int(math.Round(float64(cw)*k))), max(1, int(math.Round(float64(ch)*k)))
-		st.pix = resizeRGBA(crop, cw, ch, nw, nh, false)
-		st.w, st.h = nw, nh
+		lv = rgbaLevel{nw, nh, resizeRGBA(crop, cw, ch, nw, nh, false)}
+	}
+	st.levels = append(st.levels, lv)
+	for lv.w >= 16 && lv.h >= 16 {
+		var next rgbaLevel
+		next.pix, next.w, next.h = shrinkHalf(lv.pix, lv.w, lv.h)
+		st.levels = append(st.levels, next)
+		lv = next
 	}
 	return st, nil
 }
 
-// loadTemplate decodes one background JPEG, shrunk to maxTemplateSide.
+// loadTemplate decodes one background JPEG and builds its pyramid.
 func loadTemplate(path string) (*photoTemplate, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -312,17 +326,20 @@ func loadTemplate(path string) (*photoTemplate, error) {
 	if w < 16 || h < 16 {
 		return nil, fmt.Errorf("data: photos: decode %s: image %d×%d is too small for a background", path, w, h)
 	}
-	if k := float64(maxTemplateSide) / float64(max(w, h)); k < 1 {
-		nw, nh := int(math.Round(float64(w)*k)), int(math.Round(float64(h)*k))
-		pix = resizeRGBA(pix, w, h, nw, nh, false)
-		w, h = nw, nh
-	}
-	rgb := make([]uint8, w*h*3)
-	for i := 0; i < w*h; i++ {
-		copy(rgb[3*i:3*i+3], pix[4*i:4*i+3])
+	for i := 3; i < len(pix); i += 4 {
+		pix[i] = 255
 	}
 	sum := sha256.Sum256(b)
-	return &photoTemplate{name: filepath.Base(path), hash: hex.EncodeToString(sum[:]), w: w, h: h, rgb: rgb}, nil
+	t := &photoTemplate{name: filepath.Base(path), hash: hex.EncodeToString(sum[:])}
+	lv := rgbaLevel{w, h, pix}
+	t.levels = append(t.levels, lv)
+	for lv.w >= 128 && lv.h >= 128 {
+		var next rgbaLevel
+		next.pix, next.w, next.h = shrinkHalf(lv.pix, lv.w, lv.h)
+		t.levels = append(t.levels, next)
+		lv = next
+	}
+	return t, nil
 }
 
 // toNRGBA converts an image to straight-alpha RGBA bytes.
@@ -370,12 +387,17 @@ func toNRGBA(img image.Image) (w, h int, pix []uint8) {
 	return w, h, pix
 }
 
-// resizeRGBA resamples a straight-alpha RGBA image from sw×sh to dw×dh,
-// averaging the source footprint of each destination pixel (a k×k grid of
-// bilinear samples, k = ⌈source pixels per destination pixel⌉ up to 6)
-// with alpha weighting, so transparent pixels do not bleed their colour.
-// flip mirrors the result horizontally.
+// resizeRGBA resamples a straight-alpha RGBA image from sw×sh to dw×dh.
+// It first halves the source (2×2 alpha-weighted means) while it is at
+// least twice the destination, then averages the footprint of each
+// destination pixel with a k×k grid of bilinear samples (k =
+// ⌈source pixels per destination pixel⌉ ≤ 2, or up to 6 for very
+// elongated shrinks), alpha-weighted so that transparent pixels do not
+// bleed their colour. flip mirrors the result horizontally.
 func resizeRGBA(src []uint8, sw, sh, dw, dh int, flip bool) []uint8 {
+	for sw >= 2*dw && sh >= 2*dh {
+		src, sw, sh = shrinkHalf(src, sw, sh)
+	}
 	dst := make([]uint8, dw*dh*4)
 	fx, fy := float64(sw)/float64(dw), float64(sh)/float64(dh)
 	kx, ky := min(max(int(math.Ceil(fx)), 1), 6), min(max(int(math.Ceil(fy)), 1), 6)
@@ -407,6 +429,34 @@ func resizeRGBA(src []uint8, sw, sh, dw, dh int, flip bool) []uint8 {
 	return dst
 }
 
+// shrinkHalf halves a straight-alpha RGBA image: each output pixel is the
+// alpha-weighted mean of a 2×2 block (the last row or column repeats for
+// odd sizes).
+func shrinkHalf(src []uint8, w, h int) ([]uint8, int, int) {
+	w2, h2 := (w+1)/2, (h+1)/2
+	dst := make([]uint8, w2*h2*4)
+	for y := 0; y < h2; y++ {
+		y0, y1 := 2*y, min(2*y+1, h-1)
+		for x := 0; x < w2; x++ {
+			x0, x1 := 2*x, min(2*x+1, w-1)
+			var r, g, b, a uint32
+			for _, o := range [4]int{(y0*w + x0) * 4, (y0*w + x1) * 4, (y1*w + x0) * 4, (y1*w + x1) * 4} {
+				pa := uint32(src[o+3])
+				r += uint32(src[o]) * pa
+				g += uint32(src[o+1]) * pa
+				b += uint32(src[o+2]) * pa
+				a += pa
+			}
+			p := dst[(y*w2+x)*4:]
+			if a > 0 {
+				p[0], p[1], p[2] = uint8((r+a/2)/a), uint8((g+a/2)/a), uint8((b+a/2)/a)
+			}
+			p[3] = uint8((a + 2) / 4)
+		}
+	}
+	return dst, w2, h2
+}
+
 // bilinearRGBA samples a straight-alpha RGBA image at (u, v) with pixel
 // centres at integers and edge clamping; colour is interpolated with alpha
 // weights.
@@ -416,26 +466,20 @@ func bilinearRGBA(src []uint8, w, h int, u, v float64) [4]float64 {
 	iu, iv := int(u), int(v)
 	fu, fv := u-float64(iu), v-float64(iv)
 	iu1, iv1 := min(iu+1, w-1), min(iv+1, h-1)
+	p00, p10 := src[(iv*w+iu)*4:(iv*w+iu)*4+4], src[(iv*w+iu1)*4:(iv*w+iu1)*4+4]
+	p01, p11 := src[(iv1*w+iu)*4:(iv1*w+iu)*4+4], src[(iv1*w+iu1)*4:(iv1*w+iu1)*4+4]
+	a00 := float64(p00[3]) * (1 - fu) * (1 - fv)
+	a10 := float64(p10[3]) * fu * (1 - fv)
+	a01 := float64(p01[3]) * (1 - fu) * fv
+	a11 := float64(p11[3]) * fu * fv
+	a := a00 + a10 + a01 + a11
 	var out [4]float64
-	var wsum float64
-	for _, t := range [4]struct {
-		x, y int
-		k    float64
-	}{{iu, iv, (1 - fu) * (1 - fv)}, {iu1, iv, fu * (1 - fv)}, {iu, iv1, (1 - fu) * fv}, {iu1, iv1, fu * fv}} {
-		p := src[(t.y*w+t.x)*4:]
-		a := float64(p[3]) * t.k
-		out[0] += float64(p[0]) * a
-		out[1] += float64(p[1]) * a
-		out[2] += float64(p[2]) * a
-		out[3] += a
-		wsum += t.k
+	if a > 0 {
+		for c := 0; c < 3; c++ {
+			out[c] = (float64(p00[c])*a00 + float64(p10[c])*a10 + float64(p01[c])*a01 + float64(p11[c])*a11) / a
+		}
 	}
-	if out[3] > 0 {
-		out[0] /= out[3]
-		out[1] /= out[3]
-		out[2] /= out[3]
-	}
-	out[3] /= wsum
+	out[3] = a
 	return out
 }
 
@@ -555,25 +599,36 @@ func (d *Photos) Sample(i int) (*Sample, error) {
 }
 
 // backgroundRGB crops a random square of 50–100 % of a background's short
-// side, flips it half of the time and resizes it to s×s.
+// side, flips it half of the time and resizes it to s×s (bilinear from
+// the pyramid level at most twice the output resolution).
 func (d *Photos) backgroundRGB(r *rng.RNG, s int) []uint8 {
 	list := d.ix.templates[d.split]
 	t := list[r.IntN(len(list))]
-	side := r.Uniform(0.5, 1) * float64(min(t.w, t.h))
-	x0 := r.Uniform(0, float64(t.w)-side)
-	y0 := r.Uniform(0, float64(t.h)-side)
+	w0, h0 := t.levels[0].w, t.levels[0].h
+	side := r.Uniform(0.5, 1) * float64(min(w0, h0))
+	x0 := r.Uniform(0, float64(w0)-side)
+	y0 := r.Uniform(0, float64(h0)-side)
 	flip := r.Bernoulli(0.5)
+	lv := t.levels[0]
+	for _, l := range t.levels[1:] {
+		if side*float64(l.w)/float64(w0) < float64(s) {
+			break
+		}
+		lv = l
+	}
+	// Crop geometry in the level's pixels.
+	kw, kh := float64(lv.w)/float64(w0), float64(lv.h)/float64(h0)
 	k := side / float64(s)
 	rgb := make([]uint8, s*s*3)
 	for y := 0; y < s; y++ {
-		v := y0 + (float64(y)+0.5)*k - 0.5
+		v := (y0+(float64(y)+0.5)*k)*kh - 0.5
 		for x := 0; x < s; x++ {
 			xx := x
 			if flip {
 				xx = s - 1 - x
 			}
-			u := x0 + (float64(xx)+0.5)*k - 0.5
-			c := bilinearRGB(t.rgb, t.w, t.h, u, v)
+			u := (x0+(float64(xx)+0.5)*k)*kw - 0.5
+			c := bilinearRGB(lv.pix, 4, lv.w, lv.h, u, v)
 			p := (y*s + x) * 3
 			rgb[p], rgb[p+1], rgb[p+2] = clampByte(c[0]), clampByte(c[1]), clampByte(c[2])
 		}
@@ -581,8 +636,10 @@ func (d *Photos) backgroundRGB(r *rng.RNG, s int) []uint8 {
 	return rgb
 }
 
-// bilinearRGB samples an RGB image at (u, v) with edge clamping.
-func bilinearRGB(src []uint8, w, h int, u, v float64) [3]float64 {
+// bilinearRGB samples the first three channels of an image with stride
+// bytes per pixel at (u, v) (pixel centres at integers), clamping at the
+// edges.
+func bilinearRGB(src []uint8, stride, w, h int, u, v float64) [3]float64 {
 	u = math.Min(math.Max(u, 0), float64(w-1))
 	v = math.Min(math.Max(v, 0), float64(h-1))
 	iu, iv := int(u), int(v)
@@ -590,8 +647,8 @@ func bilinearRGB(src []uint8, w, h int, u, v float64) [3]float64 {
 	iu1, iv1 := min(iu+1, w-1), min(iv+1, h-1)
 	var out [3]float64
 	for c := 0; c < 3; c++ {
-		a := float64(src[(iv*w+iu)*3+c])*(1-fu) + float64(src[(iv*w+iu1)*3+c])*fu
-		b := float64(src[(iv1*w+iu)*3+c])*(1-fu) + float64(src[(iv1*w+iu1)*3+c])*fu
+		a := float64(src[(iv*w+iu)*stride+c])*(1-fu) + float64(src[(iv*w+iu1)*stride+c])*fu
+		b := float64(src[(iv1*w+iu)*stride+c])*(1-fu) + float64(src[(iv1*w+iu1)*stride+c])*fu
 		out[c] = a*(1-fv) + b*fv
 	}
 	return out
@@ -606,8 +663,17 @@ func (d *Photos) stampSprite(r *rng.RNG, s int) (sprite, bool) {
 	st := list[r.IntN(len(list))]
 	fs := float64(s)
 	long := math.Exp(r.Uniform(math.Log(0.2), math.Log(0.55))) * fs
-	k := long / float64(max(st.w, st.h))
-	dw, dh := max(1, int(math.Round(float64(st.w)*k))), max(1, int(math.Round(float64(st.h)*k)))
+	top := st.levels[0]
+	k := long / float64(max(top.w, top.h))
+	dw, dh := max(1, int(math.Round(float64(top.w)*k))), max(1, int(math.Round(float64(top.h)*k)))
+	// The smallest level still at least as large as the paste.
+	lv := top
+	for _, l := range st.levels[1:] {
+		if l.w < dw || l.h < dh {
+			break
+		}
+		lv = l
+	}
 	flip := r.Bernoulli(0.5)
 	gain := r.Uniform(0.9, 1.1)
 	cx := r.Uniform(0.3*long, fs-0.3*long)
@@ -617,7 +683,7 @@ func (d *Photos) stampSprite(r *rng.RNG, s int) (sprite, bool) {
 	if x1 <= x0 || y1 <= y0 {
 		return sprite{}, false
 	}
-	full := resizeRGBA(st.pix, st.w, st.h, dw, dh, flip)
+	full := resizeRGBA(lv.pix, lv.w, lv.h, dw, dh, flip)
 	sp := sprite{class: class, x0: x0, y0: y0, w: x1 - x0, h: y1 - y0}
 	sp.alpha = make([]uint8, sp.w*sp.h)
 	sp.rgb = make([]uint8, sp.w*sp.h*3)

@@ -39,8 +39,9 @@ func TestPhotoIndex(t *testing.T) {
 					t.Errorf("stamp %s appears twice (splits %d and %d)", st.rel, prev, sp)
 				}
 				seen[st.hash] = sp
-				if strings.Contains(st.rel, "cartoon/") || st.class != c || max(st.w, st.h) > maxStampSide {
-					t.Errorf("stamp %s: class %d (list %d), %d×%d", st.rel, st.class, c, st.w, st.h)
+				l := st.levels[0]
+				if strings.Contains(st.rel, "cartoon/") || st.class != c || max(l.w, l.h) > maxStampSide {
+					t.Errorf("stamp %s: class %d (list %d), %d×%d", st.rel, st.class, c, l.w, l.h)
 				}
 			}
 		}
