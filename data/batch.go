@@ -96,6 +96,17 @@ type Batch struct {
 	Images []BatchImage
 }
 
+// Inputs returns the images' inputs as one B×3×S×S tensor (NCHW,
+// row-major), the layout the model's first convolution reads.
+func (b *Batch) Inputs() []float32 {
+	n := 3 * b.Size * b.Size
+	out := make([]float32, 0, len(b.Images)*n)
+	for i := range b.Images {
+		out = append(out, b.Images[i].Input...)
+	}
+	return out
+}
+
 // DrawAugParams draws the augmentation of an h×w image for output side
 // size from r. The zero Augment draws nothing and returns {Scale: 1}.
 func DrawAugParams(a Augment, r *rng.RNG, h, w, size int) AugParams {

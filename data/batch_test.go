@@ -405,3 +405,16 @@ func TestSamplerAndLoaderResume(t *testing.T) {
 		t.Fatal("batch size 11 for 10 images accepted")
 	}
 }
+
+func TestBatchInputs(t *testing.T) {
+	ds := synth(t, 3, 128)
+	b, err := MakeBatch(ds, []int{2, 0}, BatchConfig{Size: 32}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := b.Inputs()
+	n := 3 * 32 * 32
+	if len(in) != 2*n || !reflect.DeepEqual(in[n:], b.Images[1].Input) || b.Images[1].Index != 0 {
+		t.Fatalf("Inputs: %d values", len(in))
+	}
+}
