@@ -107,6 +107,24 @@ func (b *Batch) Inputs() []float32 {
 	return out
 }
 
+// AsSample converts a batch image back to a Sample (RGB rounded from
+// Input; instances from Masks with ids k+1), to preview or check what the
+// model is fed.
+func (im *BatchImage) AsSample() *Sample {
+	n := im.Size * im.Size
+	s := &Sample{Index: im.Index, H: im.Size, W: im.Size, RGB: make([]uint8, 3*n),
+		Semantic: append([]int32(nil), im.Semantic...), Panoptic: append([]int32(nil), im.Panoptic...)}
+	for i := 0; i < n; i++ {
+		for c := 0; c < 3; c++ {
+			s.RGB[3*i+c] = clampByte(float64(im.Input[c*n+i]) * 255)
+		}
+	}
+	for k := range im.Masks {
+		s.Instances = append(s.Instances, Instance{Class: im.Classes[k], IsThing: im.IsThing[k], ID: k + 1, Mask: im.Masks[k].Clone()})
+	}
+	return s
+}
+
 // DrawAugParams draws the augmentation of an h×w image for output side
 // size from r. The zero Augment draws nothing and returns {Scale: 1}.
 func DrawAugParams(a Augment, r *rng.RNG, h, w, size int) AugParams {

@@ -232,6 +232,7 @@ func TestAugmentedGroundTruthAlignsWithImage(t *testing.T) {
 		}
 		s, _ := ds.Sample(im.Index)
 		checkBatchImage(t, &im, s)
+		checkSample(t, "batch", im.AsSample(), ds.Categories(), 1)
 		S, n := im.Size, im.Size*im.Size
 		for y := 1; y < S-1; y++ {
 			for x := 1; x < S-1; x++ {
