@@ -19,9 +19,6 @@ import (
 // derived with New(Derive(seed, keys...)).
 type RNG struct {
 	s [4]uint64
-	// cached second Box–Muller normal
-	hasNormal bool
-	normal    float64
 }
 
 // splitmix64 advances *x and returns the next output of SplitMix64.
@@ -105,21 +102,16 @@ func (r *RNG) IntN(n int) int {
 // Bernoulli returns true with probability p.
 func (r *RNG) Bernoulli(p float64) bool { return r.Float64() < p }
 
-// Normal returns a standard normal number (Box–Muller, polar-free form).
+// Normal returns a standard normal number (Box–Muller). It uses two
+// uniforms per call and keeps no spare, so State captures the generator
+// completely.
 func (r *RNG) Normal() float64 {
-	if r.hasNormal {
-		r.hasNormal = false
-		return r.normal
-	}
 	u1 := r.Float64()
 	for u1 == 0 {
 		u1 = r.Float64()
 	}
 	u2 := r.Float64()
-	rad := math.Sqrt(-2 * math.Log(u1))
-	r.normal = rad * math.Sin(2*math.Pi*u2)
-	r.hasNormal = true
-	return rad * math.Cos(2*math.Pi*u2)
+	return math.Sqrt(-2*math.Log(u1)) * math.Cos(2*math.Pi*u2)
 }
 
 // Perm returns a uniform random permutation of 0..n-1 (Fisher–Yates).
@@ -139,8 +131,8 @@ func (r *RNG) Shuffle(n int, swap func(i, j int)) {
 	}
 }
 
-// State returns the generator state, for checkpoints.
+// State returns the complete generator state, for checkpoints.
 func (r *RNG) State() [4]uint64 { return r.s }
 
 // SetState restores a state returned by State.
-func (r *RNG) SetState(s [4]uint64) { r.s = s; r.hasNormal = false }
+func (r *RNG) SetState(s [4]uint64) { r.s = s }

@@ -74,3 +74,16 @@ func TestPerm(t *testing.T) {
 		seen[v] = true
 	}
 }
+
+func TestStateCapturesEverything(t *testing.T) {
+	a := New(9)
+	a.Normal() // an odd number of normals: no hidden spare may be lost
+	st := a.State()
+	b := New(0)
+	b.SetState(st)
+	for i := 0; i < 10; i++ {
+		if x, y := a.Normal(), b.Normal(); x != y {
+			t.Fatalf("draw %d after restore: %v vs %v", i, x, y)
+		}
+	}
+}

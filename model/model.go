@@ -1,0 +1,112 @@
+package model
+
+import (
+	"fmt"
+	"github.com/mpanalyze/mpanalyze/model/engine"
+)
+
+// Model is a MaskFormer, Mask2Former or MP-Former: backbone, pixel
+// decoder, transformer decoder and heads, with their parameters.
+type Model struct {
+	Cfg      Config
+	params   *params
+	backbone *backbone
+	pixel    PixelDecoder
+	masked   *maskedDecoder // mask2former, mpformer
+	plain    *plainDecoder  // maskformer
+	h4, w4   int            // mask logit size (stride 4)
+	levels   [3][2]int      // decoder levels (strides 32, 16, 8)
+}
+
+// ImageNet normalisation of [0, 1] RGB input, as detectron2's PIXEL_MEAN
+// and PIXEL_STD (divided by 255).
+var (
+	pixelMean = [3]float32{0.485, 0.456, 0.406}
+	pixelStd  = [3]float32{0.229, 0.224, 0.225}
+)
+
+// New builds a model with freshly initialised parameters; seed fixes the
+// initialisation.
+func New(cfg Config, seed uint64) (*Model, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	m := &Model{Cfg: cfg, params: newParams(seed)}
+	c := &m.Cfg
+	m.backbone = newBackbone(m.params, c)
+	m.pixel = newFPN(m.params, c)
+	if c.Arch == ArchMaskFormer {
+		m.plain = newPlainDecoder(m.params, c)
+	} else {
+		m.masked = newMaskedDecoder(m.params, c)
+	}
+	m.h4, m.w4 = c.ImageSize/4, c.ImageSize/4
+	for i, s := range []int{32, 16, 8} {
+		m.levels[i] = [2]int{c.ImageSize / s, c.ImageSize / s}
+	}
+	// Official configs train the backbone at 0.1× the learning rate; that
+	// serves an ImageNet-pretrained backbone, and ours starts from scratch,
+	// so it keeps the full rate.
+	return m, nil
+}
+
+// Params returns the parameters in a fixed order (creation order).
+func (m *Model) Params() []*Param { return m.params.list }
+
+// Param returns the parameter with the given name, or nil.
+func (m *Model) Param(name string) *Param { return m.params.byName[name] }
+
+// NumParams is the number of scalar parameters.
+func (m *Model) NumParams() int {
+	n := 0
+	for _, p := range m.params.list {
+		n += p.Size()
+	}
+	return n
+}
+
+// MaskSize is the h×w of the mask logits (stride 4).
+func (m *Model) MaskSize() (int, int) { return m.h4, m.w4 }
+
+// LevelSizes are the h×w of the decoder's feature levels (strides 32, 16, 8).
+func (m *Model) LevelSizes() [3][2]int { return m.levels }
+
+// normalizeInput returns the network input [1, 3, S, S] for an image in
+// [0, 1]: (x − mean)/std per channel.
+func (m *Model) normalizeInput(g *Graph, img []float32) *Tensor {
+	S := m.Cfg.ImageSize
+	if len(img) != 3*S*S {
+		panic(fmt.Sprintf("model: input has %d values, want 3×%d×%d", len(img), S, S))
+	}
+	x := g.Scratch(3 * S * S)
+	for ch := 0; ch < 3; ch++ {
+		mu, sd := pixelMean[ch], pixelStd[ch]
+		src, dst := img[ch*S*S:(ch+1)*S*S], x[ch*S*S:(ch+1)*S*S]
+		for i, v := range src {
+			dst[i] = (v - mu) / sd
+		}
+	}
+	return g.Const(x, 1, 3, S, S)
+}
+
+// forward runs the network on one image and returns every prediction
+// stage. mp is the MP part (MP-Former training) or nil.
+func (m *Model) forward(g *Graph, img []float32, mp *mpInput) []StageOutput {
+	x := m.normalizeInput(g, img)
+	feats := m.backbone.fwd(g, x)
+	maskFeat, levels := m.pixel.Forward(g, feats)
+	if m.plain != nil {
+		return m.plain.forward(g, maskFeat, levels)
+	}
+	return m.masked.forward(g, maskFeat, levels, mp)
+}
+
+// Predict runs inference on one image (no gradients, no MP part) and
+// returns the prediction stages. The tensors live in g until g.Reset.
+func (m *Model) Predict(g *Graph, img []float32) []StageOutput {
+	was := g.SetGrad(false)
+	defer g.SetGrad(was)
+	return m.forward(g, img, nil)
+}
+
+func newGraph() *Graph { return engine.NewGraph[float32]() }

@@ -1,0 +1,130 @@
+package model
+
+import (
+	"math"
+	"runtime"
+	"testing"
+
+	"github.com/mpanalyze/mpanalyze/data"
+	"github.com/mpanalyze/mpanalyze/data/mask"
+	"github.com/mpanalyze/mpanalyze/internal/rng"
+)
+
+// tinyConfig is a model small enough for unit tests (about 0.1 s a step).
+func tinyConfig(arch string, k int) Config {
+	c := DefaultConfig(arch, k)
+	c.ImageSize = 64
+	c.BackboneWidths = [4]int{16, 16, 32, 32}
+	c.PixelDim, c.MaskDim = 32, 32
+	c.Hidden, c.FFN, c.Heads, c.Queries = 32, 64, 4, 8
+	return c
+}
+
+// tinyExamples returns n training examples of synthetic 64×64 scenes.
+func tinyExamples(t testing.TB, n int, seed uint64) ([]*Example, int) {
+	t.Helper()
+	ds, err := data.Open(data.Spec{Kind: "synthetic", Split: "train", Seed: seed, Size: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx := make([]int, n)
+	for i := range idx {
+		idx[i] = i
+	}
+	b, err := data.MakeBatch(ds, idx, data.BatchConfig{Size: 64, Seed: seed}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex := make([]*Example, n)
+	for i := range ex {
+		ex[i] = ExampleFromBatch(&b.Images[i])
+	}
+	return ex, len(ds.Categories())
+}
+
+// TestMPIsolation: with the same weights and input, the matching queries'
+// outputs at every stage are bit-identical with and without the MP part,
+// because the self-attention mask hides the MP queries from them.
+func TestMPIsolation(t *testing.T) {
+	ex, k := tinyExamples(t, 1, 3)
+	cfg := tinyConfig(ArchMPFormer, k)
+	cfg.MP.Noise, cfg.MP.NoiseRatio = "point", 0.2
+	m, err := New(cfg, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := ex[0]
+	if len(e.Classes) == 0 {
+		t.Fatal("fixture image has no GT")
+	}
+	g1, g2 := newGraph(), newGraph()
+	plain := m.forward(g1, e.Input, nil)
+	mp := buildMP(&m.Cfg, e.Classes, e.Full, len(e.Classes)+1, m.levels, rng.New(5)) // +1: a padding slot too
+	P := mp.numMP()
+	piloted := m.forward(g2, e.Input, mp)
+	if len(plain) != len(piloted) {
+		t.Fatalf("%d vs %d stages", len(plain), len(piloted))
+	}
+	K1 := k + 1
+	hw := m.h4 * m.w4
+	for s := range plain {
+		a, b := plain[s], piloted[s]
+		for i, v := range a.ClassLogits.Data {
+			if w := b.ClassLogits.Data[P*K1+i]; math.Float32bits(v) != math.Float32bits(w) {
+				t.Fatalf("stage %d class logit %d: %v without MP, %v with", s, i, v, w)
+			}
+		}
+		for i, v := range a.MaskLogits.Data {
+			if w := b.MaskLogits.Data[P*hw+i]; math.Float32bits(v) != math.Float32bits(w) {
+				t.Fatalf("stage %d mask logit %d: %v without MP, %v with", s, i, v, w)
+			}
+		}
+	}
+}
+
+// TestDeterministicAcrossGOMAXPROCS: the same seed gives bit-identical
+// parameters after a few steps with GOMAXPROCS=1 and 2.
+func TestDeterministicAcrossGOMAXPROCS(t *testing.T) {
+	ex, k := tinyExamples(t, 4, 1)
+	run := func(procs int) []float32 {
+		old := runtime.GOMAXPROCS(procs)
+		defer runtime.GOMAXPROCS(old)
+		cfg := tinyConfig(ArchMPFormer, k)
+		cfg.MP.Noise, cfg.MP.NoiseRatio = "point", 0.2
+		cfg.Loss.Points = 200 // exercise the sampled losses too
+		m, err := New(cfg, 11)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tc := DefaultTrainConfig(3)
+		tc.Batch = len(ex)
+		tr, err := NewTrainer(m, tc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for s := 0; s < 3; s++ {
+			if _, err := tr.TrainStep(ex); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var all []float32
+		for _, p := range m.Params() {
+			all = append(all, p.Data...)
+		}
+		return all
+	}
+	a, b := run(1), run(2)
+	for i := range a {
+		if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
+			t.Fatalf("parameter element %d differs: %v (GOMAXPROCS=1) vs %v (2)", i, a[i], b[i])
+		}
+	}
+}
+
+func maskIoU(a, b *mask.Bits) float64 {
+	in, un := mask.InterUnion(a, b)
+	if un == 0 {
+		return 1
+	}
+	return float64(in) / float64(un)
+}
