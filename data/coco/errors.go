@@ -118,11 +118,10 @@ func newErr(file string, kind error, format string, args ...any) *Error {
 		Kind: kind, Detail: fmt.Sprintf(format, args...)}
 }
 
-func (e *Error) img(id int) *Error        { e.ImageID = id; return e }
-func (e *Error) ann(id int) *Error        { e.AnnotationID = id; return e }
-func (e *Error) seg(id int) *Error        { e.SegmentID = id; return e }
-func (e *Error) wrap(err error) *Error    { e.Err = err; return e }
-func (e *Error) inFile(file string) error { e.File = file; return e }
+func (e *Error) img(id int) *Error     { e.ImageID = id; return e }
+func (e *Error) ann(id int) *Error     { e.AnnotationID = id; return e }
+func (e *Error) seg(id int) *Error     { e.SegmentID = id; return e }
+func (e *Error) wrap(err error) *Error { e.Err = err; return e }
 
 // reason is the key under which a skipped item is counted in Describe.
 func reason(err error) string {

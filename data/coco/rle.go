@@ -189,8 +189,9 @@ func ParseCompressed(h, w int, s string) (RLE, error) {
 	return r, nil
 }
 
-// BBox is the tight box [x, y, w, h] of the 1 pixels in pixel units, or all
-// zeros for an empty mask (pycocotools' toBbox gives the same for masks).
+// bboxOf is the tight box [x, y, w, h] of m's set pixels in pixel units,
+// or all zeros for an empty mask (what pycocotools' toBbox gives for the
+// mask's RLE).
 func bboxOf(m *mask.Bits) [4]int {
 	x0, y0, x1, y1, ok := m.BBox()
 	if !ok {
