@@ -82,3 +82,40 @@ func BenchmarkSyntheticSample(b *testing.B) {
 		}
 	}
 }
+
+func BenchmarkMNISTSample(b *testing.B) {
+	ds, err := NewMNIST(MNISTConfig{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := 0; b.Loop(); i++ {
+		if _, err := ds.Sample(i % ds.Len()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkPhotosSample(b *testing.B) {
+	ds, err := NewPhotos(PhotosConfig{})
+	if err != nil {
+		b.Skip(err)
+	}
+	for i := 0; b.Loop(); i++ {
+		if _, err := ds.Sample(i % ds.Len()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkMakeBatch16x128(b *testing.B) {
+	ds, err := NewSynthetic(SyntheticConfig{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	l, _ := NewLoader(ds, 16, BatchConfig{Size: 128, Augment: Augment{Flip: true, ScaleMin: 0.75, ScaleMax: 1.5}, Workers: 1})
+	for k := 0; b.Loop(); k++ {
+		if _, err := l.Batch(k); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
