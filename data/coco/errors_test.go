@@ -166,6 +166,14 @@ func TestBadInput(t *testing.T) {
 			len: 3, skipAnns: map[string]int{"malformed": 1},
 		},
 		{
+			name: "iscrowd neither 0/1 nor a boolean", format: Instances,
+			damage: func(t *testing.T, dir string) {
+				edit(t, dir, inst, `{"id": 12, "image_id": 1, "category_id": 1, "iscrowd": 0,`, `{"id": 12, "image_id": 1, "category_id": 1, "iscrowd": "yes",`)
+			},
+			kind: ErrMalformed, file: inst, img: 1, ann: 12, seg: NoID, text: `iscrowd is "yes"`, atLoad: -1,
+			len: 3, skipAnns: map[string]int{"malformed": 1},
+		},
+		{
 			name: "panoptic file without a PNG directory", format: Instances,
 			damage: func(t *testing.T, dir string) {
 				os.Rename(filepath.Join(dir, pan), filepath.Join(dir, inst))

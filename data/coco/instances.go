@@ -89,7 +89,11 @@ func (d *Dataset) checkInstance(e *imageEntry, a *annotationJSON, catIndex map[i
 	if !ok {
 		return annEntry{}, fail(ErrUnknownCategory, "category_id %d is not in the categories list", *a.CategoryID)
 	}
-	out := annEntry{id: *a.ID, class: class, crowd: a.IsCrowd != 0}
+	crowd, err := a.IsCrowd.value("iscrowd", false)
+	if err != nil {
+		return annEntry{}, fail(ErrMalformed, "%v", err)
+	}
+	out := annEntry{id: *a.ID, class: class, crowd: crowd}
 	seg := bytes.TrimSpace(a.Segmentation)
 	switch {
 	case len(seg) == 0 || string(seg) == "null":

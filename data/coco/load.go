@@ -196,10 +196,11 @@ func (d *Dataset) readCategories(cats []categoryJSON) (map[int]int, error) {
 			return nil, newErr(file, ErrMalformed, "category id %d appears twice", *c.ID)
 		}
 		index[*c.ID] = k
-		cat := data.Category{ID: *c.ID, Name: c.Name, IsThing: true, Color: palette(k)}
-		if c.IsThing != nil {
-			cat.IsThing = *c.IsThing != 0
+		thing, err := c.IsThing.value("isthing", true)
+		if err != nil {
+			return nil, newErr(file, ErrMalformed, "category %d: %v", *c.ID, err)
 		}
+		cat := data.Category{ID: *c.ID, Name: c.Name, IsThing: thing, Color: palette(k)}
 		if c.Color != nil {
 			if len(c.Color) != 3 {
 				return nil, newErr(file, ErrMalformed, "category %d: color has %d values, want 3", *c.ID, len(c.Color))

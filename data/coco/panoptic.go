@@ -73,6 +73,8 @@ func (d *Dataset) admitPanoptic(e *imageEntry, anns []annotationJSON, catIndex m
 		default:
 			if _, ok := catIndex[*s.CategoryID]; !ok {
 				err = newErr(file, ErrUnknownCategory, "category_id %d is not in the categories list", *s.CategoryID).img(e.id).seg(*s.ID)
+			} else if _, ferr := s.IsCrowd.value("iscrowd", false); ferr != nil {
+				err = newErr(file, ErrMalformed, "%v", ferr).img(e.id).seg(*s.ID)
 			}
 		}
 		if err != nil {
@@ -88,7 +90,8 @@ func (d *Dataset) admitPanoptic(e *imageEntry, anns []annotationJSON, catIndex m
 			continue
 		}
 		seen[*s.ID] = true
-		e.segs = append(e.segs, segEntry{id: *s.ID, class: catIndex[*s.CategoryID], crowd: s.IsCrowd != 0})
+		crowd, _ := s.IsCrowd.value("iscrowd", false) // checked above
+		e.segs = append(e.segs, segEntry{id: *s.ID, class: catIndex[*s.CategoryID], crowd: crowd})
 	}
 	return true, nil
 }

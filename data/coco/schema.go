@@ -29,7 +29,7 @@ type categoryJSON struct {
 	ID            *int     `json:"id"`
 	Name          string   `json:"name"`
 	Supercategory string   `json:"supercategory,omitempty"`
-	IsThing       *flexInt `json:"isthing"`
+	IsThing       flagJSON `json:"isthing"`
 	Color         []int    `json:"color"`
 }
 
@@ -40,15 +40,15 @@ type annotationJSON struct {
 	ImageID      *int            `json:"image_id"`
 	CategoryID   *int            `json:"category_id"`
 	Segmentation json.RawMessage `json:"segmentation"`
-	IsCrowd      flexInt         `json:"iscrowd"`
+	IsCrowd      flagJSON        `json:"iscrowd"`
 	FileName     string          `json:"file_name"`
 	SegmentsInfo *[]segmentJSON  `json:"segments_info"`
 }
 
 type segmentJSON struct {
-	ID         *int    `json:"id"`
-	CategoryID *int    `json:"category_id"`
-	IsCrowd    flexInt `json:"iscrowd"`
+	ID         *int     `json:"id"`
+	CategoryID *int     `json:"category_id"`
+	IsCrowd    flagJSON `json:"iscrowd"`
 }
 
 // rleJSON is an RLE segmentation: counts is a compressed string or an
@@ -58,28 +58,32 @@ type rleJSON struct {
 	Counts json.RawMessage `json:"counts"`
 }
 
-// flexInt accepts 0/1 numbers and true/false (files differ in how they
-// write isthing and iscrowd).
-type flexInt int
+// flagJSON is a 0/1 field (isthing, iscrowd), kept raw so that a bad value is
+// reported with the id of the item that holds it. Files write it as a
+// number or a boolean.
+type flagJSON json.RawMessage
 
-func (f *flexInt) UnmarshalJSON(b []byte) error {
-	switch string(bytes.TrimSpace(b)) {
+func (f *flagJSON) UnmarshalJSON(b []byte) error {
+	*f = append((*f)[:0], b...)
+	return nil
+}
+
+// value is the flag's value: def when absent or null, 1 for true and
+// non-zero integers, 0 for false and 0.
+func (f flagJSON) value(name string, def bool) (bool, error) {
+	switch string(bytes.TrimSpace(f)) {
+	case "", "null":
+		return def, nil
 	case "true":
-		*f = 1
-		return nil
-	case "false", "null":
-		*f = 0
-		return nil
+		return true, nil
+	case "false":
+		return false, nil
 	}
 	var v float64
-	if err := json.Unmarshal(b, &v); err != nil {
-		return errors.New("want a number or a boolean, got " + string(b))
+	if err := json.Unmarshal(f, &v); err != nil || v != math.Trunc(v) {
+		return false, fmt.Errorf("%s is %s, want 0, 1, true or false", name, f)
 	}
-	if v != math.Trunc(v) {
-		return fmt.Errorf("want an integer, got %v", v)
-	}
-	*f = flexInt(v)
-	return nil
+	return v != 0, nil
 }
 
 // jsonError turns a decoder error into ErrMalformedJSON with the line and
