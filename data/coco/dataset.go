@@ -126,10 +126,10 @@ func (d *Dataset) SkippedOnLoad() map[string]int {
 func (d *Dataset) countLoadSkip(imageID, unknown, absent int) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.annCounted[imageID] {
+	if d.loadCounted[imageID] {
 		return
 	}
-	d.annCounted[imageID] = true
+	d.loadCounted[imageID] = true
 	if unknown > 0 {
 		d.loadSkips["unknown_png_ids"] += unknown
 	}

@@ -49,9 +49,9 @@ type Dataset struct {
 	// dropped at Open under SkipInvalid, by reason
 	skippedAnns, skippedImages map[string]int
 
-	mu         sync.Mutex
-	loadSkips  map[string]int // by Load under SkipInvalid, by reason
-	annCounted map[int]bool   // images whose load skips were counted
+	mu          sync.Mutex
+	loadSkips   map[string]int // by Load under SkipInvalid, by reason
+	loadCounted map[int]bool   // images whose load skips were counted
 }
 
 type imageEntry struct {
@@ -126,7 +126,7 @@ func Open(s data.Spec) (*Dataset, error) {
 		skippedAnns:   map[string]int{},
 		skippedImages: map[string]int{},
 		loadSkips:     map[string]int{},
-		annCounted:    map[int]bool{},
+		loadCounted:   map[int]bool{},
 	}
 	if s.PanopticPNGs != "" {
 		d.format = Panoptic

@@ -3,6 +3,7 @@ package coco
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -338,4 +339,34 @@ func samePartition(a, b []int32) bool {
 		ab[a[i]], ba[b[i]] = b[i], a[i]
 	}
 	return true
+}
+
+// Load is safe for concurrent use and gives the same sample every time.
+func TestConcurrentLoad(t *testing.T) {
+	d, err := Open(tinySpec(Panoptic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := d.Sample(0)
+	done := make(chan error)
+	for g := 0; g < 4; g++ {
+		go func() {
+			for k := 0; k < 5; k++ {
+				s, err := d.Sample(0)
+				if err == nil && !slices.Equal(s.Panoptic, want.Panoptic) {
+					err = errors.New("panoptic map differs between loads")
+				}
+				if err != nil {
+					done <- err
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	for g := 0; g < 4; g++ {
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}
 }
