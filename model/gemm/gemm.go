@@ -56,8 +56,8 @@
 // scratch tile and merged. The choice is made once at init with
 // golang.org/x/sys/cpu (which also checks that the OS saves the vector
 // state). Without AVX2+FMA, on other architectures, or with the purego build
-// tag, the same driver runs go-4x4, a pure-Go kernel with a 4×4 tile of
-// scalar accumulators.
+// tag, the same driver runs go-4x2, a pure-Go kernel with a 4×2 tile of
+// scalar accumulators (about 8 GFLOP/s on Zen 4).
 //
 // Every C element is accumulated in index order within a k block and the
 // blocks are added in order, so results are bit-identical from call to

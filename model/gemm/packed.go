@@ -43,7 +43,7 @@ var asmImpl = packed{k: selectKernel()}
 func init() { Register(asmImpl, 20) }
 
 // KernelName reports the micro-kernel the "asm" implementation runs on this
-// machine: "avx512-12x32", "avx2-6x16" or "go-4x4" (the pure-Go fallback,
+// machine: "avx512-12x32", "avx2-6x16" or "go-4x2" (the pure-Go fallback,
 // used without AVX2+FMA, on other architectures and with the purego tag).
 func KernelName() string { return asmImpl.k.name }
 
@@ -212,7 +212,15 @@ func copyInto(pf *packFuncs, d []float32, w int, src []float32, lds, rows, cols 
 	}
 	for p := 0; p < rows; p++ {
 		dp := d[p*w : p*w+w]
-		copy(dp[:cols], src[p*lds:p*lds+cols])
+		sp := src[p*lds : p*lds+cols]
+		if w <= 8 {
+			// Narrow panels (the Go kernel's): a loop beats a memmove call.
+			for j, v := range sp {
+				dp[j] = v
+			}
+		} else {
+			copy(dp, sp)
+		}
 		clear(dp[cols:])
 	}
 }
