@@ -209,3 +209,5 @@ func parallelFor(n, workers int, f func(i int)) {
 		panic(panicked)
 	}
 }
+
+func defaultWorkers() int { return runtime.GOMAXPROCS(0) }

@@ -7,12 +7,12 @@ import (
 	"io"
 	"runtime/debug"
 
+	"github.com/mpanalyze/mpanalyze/internal/version"
 	"github.com/spf13/cobra"
 )
 
-// Version is the tool version recorded in traces, checkpoints and run
-// manifests. Release builds may override it with -ldflags "-X main.Version=…".
-var Version = "0.1.0-dev"
+// Version is the tool version (see internal/version).
+var Version = version.Version
 
 // streams are the command's standard streams. Commands write data to Out and
 // messages for people (progress, warnings) to Err, never to os.Stdout.

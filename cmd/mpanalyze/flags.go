@@ -1,0 +1,69 @@
+package main
+
+import (
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	"github.com/mpanalyze/mpanalyze/data"
+	_ "github.com/mpanalyze/mpanalyze/data/coco" // registers the "coco" kind
+	"github.com/mpanalyze/mpanalyze/model"
+)
+
+// addDatasetFlags adds the flags that pick a dataset. prefix is "" for the
+// main dataset and e.g. "val-" for a second one.
+func addDatasetFlags(f *pflag.FlagSet, s *data.Spec, prefix, split string) {
+	f.StringVar(&s.Kind, prefix+"kind", "synthetic", "dataset kind: "+strings.Join(data.Kinds(), ", "))
+	f.StringVar(&s.Split, prefix+"split", split, "split: train or val")
+	f.IntVar(&s.N, prefix+"n", 0, "number of images (0 = the kind's default)")
+	f.IntVar(&s.Size, prefix+"size", 0, "side of generated images (0 = 128)")
+	f.Uint64Var(&s.Seed, prefix+"data-seed", 0, "seed of generated scenes")
+	f.IntVar(&s.MaxThings, prefix+"max-things", 0, "most things per generated image (0 = the kind's default)")
+	f.StringVar(&s.Annotations, prefix+"annotations", "", "coco: instance or panoptic JSON file")
+	f.StringVar(&s.Images, prefix+"images", "", "coco: image directory")
+	f.StringVar(&s.PanopticPNGs, prefix+"panoptic-pngs", "", "coco: panoptic PNG directory (panoptic JSON)")
+	f.BoolVar(&s.SkipInvalid, prefix+"skip-invalid", false, "coco: skip (and count) bad annotations instead of failing")
+}
+
+// modelFlags are the model config flags shared by train and ablations.
+type modelFlags struct {
+	arch                            string
+	imageSize, queries, hidden, ffn int
+	heads, layers, points           int
+	queryPos                        bool
+	mpGroups, mpLayers              int
+	mpNoise                         string
+	mpNoiseRatio, labelNoise        float64
+	mpNoClassLoss                   bool
+}
+
+func addModelFlags(f *pflag.FlagSet, m *modelFlags) {
+	d := model.DefaultConfig(model.ArchMask2Former, 1)
+	f.StringVar(&m.arch, "model", model.ArchMask2Former, "architecture: maskformer, mask2former or mpformer")
+	f.IntVar(&m.imageSize, "image-size", d.ImageSize, "input side (multiple of 32)")
+	f.IntVar(&m.queries, "queries", d.Queries, "number of queries")
+	f.IntVar(&m.hidden, "hidden", d.Hidden, "transformer width")
+	f.IntVar(&m.ffn, "ffn", d.FFN, "feed-forward width")
+	f.IntVar(&m.heads, "heads", d.Heads, "attention heads")
+	f.IntVar(&m.layers, "layers", 0, "decoder layers (0 = 9 for mask2former/mpformer, 6 for maskformer)")
+	f.IntVar(&m.points, "points", 0, "sampled points for matching and mask losses (0 = every stride-4 pixel)")
+	f.BoolVar(&m.queryPos, "query-pos", d.QueryPos, "learnable query positional embeddings (keep equal across compared models)")
+	f.IntVar(&m.mpGroups, "mp-groups", 1, "mpformer: MP groups")
+	f.IntVar(&m.mpLayers, "mp-layers", 0, "mpformer: piloted layers, the first k (0 = all)")
+	f.StringVar(&m.mpNoise, "mp-noise", "none", "mpformer: mask noise: none, point, shift or scale")
+	f.Float64Var(&m.mpNoiseRatio, "mp-noise-ratio", 0, "mpformer: mask noise ratio")
+	f.Float64Var(&m.labelNoise, "label-noise", 0.2, "mpformer: probability of flipping an MP query's class embedding")
+	f.BoolVar(&m.mpNoClassLoss, "mp-no-class-loss", false, "mpformer: drop the MP queries' class loss")
+}
+
+// apply writes the flags into a config built for the dataset.
+func (m *modelFlags) apply(c *model.Config) {
+	c.ImageSize, c.Queries, c.Hidden, c.FFN, c.Heads = m.imageSize, m.queries, m.hidden, m.ffn, m.heads
+	if m.layers > 0 {
+		c.DecLayers = m.layers
+	}
+	c.Loss.Points = m.points
+	c.QueryPos = m.queryPos
+	c.MP.Groups, c.MP.PilotLayers, c.MP.Noise = m.mpGroups, m.mpLayers, m.mpNoise
+	c.MP.NoiseRatio, c.MP.LabelNoise, c.MP.NoClassLoss = m.mpNoiseRatio, m.labelNoise, m.mpNoClassLoss
+}
