@@ -210,4 +210,3 @@ func (m *Model) record(p probes.Probe, index int, stages []StageOutput, matches 
 	}
 	return nil
 }
-
