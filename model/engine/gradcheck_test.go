@@ -332,6 +332,9 @@ func TestGradLosses(t *testing.T) {
 	gradcheck(t, "CrossEntropy", []in{{shape: []int{4, 3}}}, func(g *Graph[float64], x []*Tensor[float64]) *Tensor[float64] {
 		return g.CrossEntropy(x[0], []int{2, 0, -1, 2}, []float64{1, 0.5, 0.1})
 	})
+	gradcheck(t, "CrossEntropySum", []in{{shape: []int{4, 3}}}, func(g *Graph[float64], x []*Tensor[float64]) *Tensor[float64] {
+		return g.CrossEntropySum(x[0], []int{2, 0, -1, 1}, []float64{1, 0.5, 0.1})
+	})
 	gradcheck(t, "CrossEntropyUnweighted", []in{{shape: []int{1, 2}}}, func(g *Graph[float64], x []*Tensor[float64]) *Tensor[float64] {
 		return g.CrossEntropy(x[0], []int{1}, nil)
 	})

@@ -16,6 +16,18 @@ import (
 //
 // Backward: dx_i = G·w[y_i]/Σw·(softmax(x_i) − onehot(y_i)).
 func (g *Graph[T]) CrossEntropy(logits *Tensor[T], targets []int, weights []T) *Tensor[T] {
+	return g.crossEntropy(logits, targets, weights, true)
+}
+
+// CrossEntropySum is CrossEntropy's numerator, Σ_i w[y_i]·nll_i, without
+// the division by Σ w: for losses whose weighted mean spans several graphs
+// (Mask2Former averages over the whole batch), the caller scales by the
+// batch's Σ w. Backward: dx_i = G·w[y_i]·(softmax(x_i) − onehot(y_i)).
+func (g *Graph[T]) CrossEntropySum(logits *Tensor[T], targets []int, weights []T) *Tensor[T] {
+	return g.crossEntropy(logits, targets, weights, false)
+}
+
+func (g *Graph[T]) crossEntropy(logits *Tensor[T], targets []int, weights []T, mean bool) *Tensor[T] {
 	if logits.Dims() != 2 || logits.Shape[0] != len(targets) || (weights != nil && len(weights) != logits.Shape[1]) {
 		shapePanic("CrossEntropy", logits.Shape, []int{len(targets)}, []int{len(weights)})
 	}
@@ -51,6 +63,9 @@ func (g *Graph[T]) CrossEntropy(logits *Tensor[T], targets []int, weights []T) *
 		nll := -(float64(xs[y]-mx) - math.Log(s))
 		num += w * nll
 		den += w
+	}
+	if !mean {
+		den = 1
 	}
 	out := g.newTensor([]int{1}, g.needs(logits))
 	if den > 0 {
