@@ -404,16 +404,18 @@ func TestDefault(t *testing.T) {
 
 // TestEveryTileShape runs each micro-kernel on every row count of its tile
 // (the kernels have a variant per row count) with full and partial column
-// tiles, in all transpose cases.
+// tiles (AVX-512 has masked variants for those), in all transpose cases. C
+// has padding past n that must stay untouched.
 func TestEveryTileShape(t *testing.T) {
 	rng := rand.New(rand.NewPCG(13, 14))
 	for _, kr := range append([]*kernel{&goKernel}, asmKernels()...) {
 		ts := []testImpl{{"packed/" + kr.name, packed{k: kr}}}
 		for m := 1; m <= 2*kr.mr+1; m++ {
-			for _, n := range []int{kr.nr, 2*kr.nr + 5} {
+			// Full tiles, then column edges of 1, half, half+1 and nr-1.
+			for _, n := range []int{kr.nr, kr.nr + 1, kr.nr + kr.nr/2, kr.nr + kr.nr/2 + 1, 2*kr.nr - 1} {
 				for _, k := range []int{1, 9} {
 					tr := m + n + k
-					c := gemmCase{tA: tr&1 != 0, tB: tr&2 != 0, m: m, n: n, k: k, alpha: alphas[m%3], beta: betas[(m/3)%3], padC: m % 2}
+					c := gemmCase{tA: tr&1 != 0, tB: tr&2 != 0, m: m, n: n, k: k, alpha: alphas[m%3], beta: betas[(m/3)%3], padC: 1 + m%3}
 					c.check(t, rng, ts)
 				}
 			}

@@ -38,10 +38,11 @@ var avxPack = packFuncs{
 	},
 }
 
-// checkTile panics unless a, b and c hold a k-step rows×nr tile of an
-// mr-row panel. It keeps the assembly memory-safe whatever the driver passes.
-func checkTile(rows, k, mr, nr int, a, b, c []float32, ldc int) {
-	if rows < 1 || rows > mr || k < 1 || len(a) < k*mr || len(b) < k*nr || ldc < nr || len(c) < (rows-1)*ldc+nr {
+// checkTile panics unless a and b hold k steps of an mr-row A panel and an
+// nr-column B panel and c a rows×cols tile with row stride ldc ≥ cols. It
+// keeps the assembly memory-safe whatever the driver passes.
+func checkTile(rows, cols, k, mr, nr int, a, b, c []float32, ldc int) {
+	if rows < 1 || rows > mr || cols < 1 || cols > nr || k < 1 || len(a) < k*mr || len(b) < k*nr || ldc < cols || len(c) < (rows-1)*ldc+cols {
 		panic("gemm: micro-kernel called on a short panel or tile")
 	}
 }
@@ -51,7 +52,7 @@ var avx2Kernel = kernel{
 	mr:   6, nr: 16,
 	kc: 384, mc: 1536, nc: 384,
 	tile: func(rows, k int, a, b, c []float32, ldc int, alpha, beta float32) {
-		checkTile(rows, k, 6, 16, a, b, c, ldc)
+		checkTile(rows, 16, k, 6, 16, a, b, c, ldc)
 		asm.AVX2Tiles[rows](k, &a[0], &b[0], &c[0], ldc, alpha, beta)
 	},
 	pack: &avxPack,
@@ -62,8 +63,16 @@ var avx512Kernel = kernel{
 	mr:   12, nr: 32,
 	kc: 384, mc: 1536, nc: 384,
 	tile: func(rows, k int, a, b, c []float32, ldc int, alpha, beta float32) {
-		checkTile(rows, k, 12, 32, a, b, c, ldc)
+		checkTile(rows, 32, k, 12, 32, a, b, c, ldc)
 		asm.AVX512Tiles[rows](k, &a[0], &b[0], &c[0], ldc, alpha, beta)
+	},
+	edge: func(rows, cols, k int, a, b, c []float32, ldc int, alpha, beta float32) {
+		checkTile(rows, cols, k, 12, 32, a, b, c, ldc)
+		if cols > 16 {
+			asm.AVX512Masked2[rows](k, &a[0], &b[0], &c[0], ldc, alpha, beta, 1<<(cols-16)-1)
+		} else {
+			asm.AVX512Masked1[rows](k, &a[0], &b[0], &c[0], ldc, alpha, beta, 1<<cols-1)
+		}
 	},
 	pack: &avxPack,
 }

@@ -19,6 +19,10 @@ type kernel struct {
 	// over p < k, with C[r][j] at c[r·ldc+j]; beta == 0 means C is only
 	// written. The sum over p runs in index order.
 	tile func(rows, k int, a, b, c []float32, ldc int, alpha, beta float32)
+	// edge, when set, computes a rows×cols tile with cols < nr in place
+	// (same contract, C touched only in its first cols columns). Without
+	// it, such tiles are computed into a scratch tile and merged.
+	edge func(rows, cols, k int, a, b, c []float32, ldc int, alpha, beta float32)
 	// pack holds assembly packing helpers; nil means the Go loops.
 	pack *packFuncs
 }
@@ -127,9 +131,9 @@ func (p packed) Sgemm(tA, tB bool, m, n, k int, alpha float32, a []float32, lda 
 }
 
 // macroKernel multiplies a packed mc×kc block of A by a packed kc×nc block of
-// B into the mc×nc block of C at c. Tiles of full width go straight to C
-// (the kernels handle short row tiles); tiles narrower than nr are computed
-// into tmp and merged.
+// B into the mc×nc block of C at c. Tiles go straight to C (the kernels
+// handle short row tiles, and kernels with an edge function narrow ones);
+// other tiles narrower than nr are computed into tmp and merged.
 func macroKernel(kr *kernel, mc, nc, kc int, alpha float32, ap, bp []float32, beta float32, c []float32, ldc int, tmp []float32) {
 	mr, nr := kr.mr, kr.nr
 	for ir := 0; ir < mc; ir += mr {
@@ -141,6 +145,10 @@ func macroKernel(kr *kernel, mc, nc, kc int, alpha float32, ap, bp []float32, be
 			cc := c[ir*ldc+jr:]
 			if cols == nr {
 				kr.tile(rows, kc, a, b, cc, ldc, alpha, beta)
+				continue
+			}
+			if kr.edge != nil {
+				kr.edge(rows, cols, kc, a, b, cc, ldc, alpha, beta)
 				continue
 			}
 			kr.tile(rows, kc, a, b, tmp, nr, alpha, 0)

@@ -86,6 +86,116 @@ var AVX512Tiles = [...]Tile{
 	kernelAVX512r12,
 }
 
+//go:noescape
+func kernelAVX512m1r1(k int, a, b, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func kernelAVX512m1r2(k int, a, b, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func kernelAVX512m1r3(k int, a, b, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func kernelAVX512m1r4(k int, a, b, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func kernelAVX512m1r5(k int, a, b, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func kernelAVX512m1r6(k int, a, b, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func kernelAVX512m1r7(k int, a, b, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func kernelAVX512m1r8(k int, a, b, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func kernelAVX512m1r9(k int, a, b, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func kernelAVX512m1r10(k int, a, b, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func kernelAVX512m1r11(k int, a, b, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func kernelAVX512m1r12(k int, a, b, c *float32, ldc int, alpha, beta float32, mask int)
+
+// AVX512Masked1[r] computes the first r rows and the first 0 columns of a
+// 12×32 tile plus the columns of the next 16 whose bit is set in mask; see
+// MaskedTile.
+var AVX512Masked1 = [...]MaskedTile{
+	nil,
+	kernelAVX512m1r1,
+	kernelAVX512m1r2,
+	kernelAVX512m1r3,
+	kernelAVX512m1r4,
+	kernelAVX512m1r5,
+	kernelAVX512m1r6,
+	kernelAVX512m1r7,
+	kernelAVX512m1r8,
+	kernelAVX512m1r9,
+	kernelAVX512m1r10,
+	kernelAVX512m1r11,
+	kernelAVX512m1r12,
+}
+
+//go:noescape
+func kernelAVX512m2r1(k int, a, b, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func kernelAVX512m2r2(k int, a, b, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func kernelAVX512m2r3(k int, a, b, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func kernelAVX512m2r4(k int, a, b, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func kernelAVX512m2r5(k int, a, b, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func kernelAVX512m2r6(k int, a, b, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func kernelAVX512m2r7(k int, a, b, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func kernelAVX512m2r8(k int, a, b, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func kernelAVX512m2r9(k int, a, b, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func kernelAVX512m2r10(k int, a, b, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func kernelAVX512m2r11(k int, a, b, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func kernelAVX512m2r12(k int, a, b, c *float32, ldc int, alpha, beta float32, mask int)
+
+// AVX512Masked2[r] computes the first r rows and the first 16 columns of a
+// 12×32 tile plus the columns of the next 16 whose bit is set in mask; see
+// MaskedTile.
+var AVX512Masked2 = [...]MaskedTile{
+	nil,
+	kernelAVX512m2r1,
+	kernelAVX512m2r2,
+	kernelAVX512m2r3,
+	kernelAVX512m2r4,
+	kernelAVX512m2r5,
+	kernelAVX512m2r6,
+	kernelAVX512m2r7,
+	kernelAVX512m2r8,
+	kernelAVX512m2r9,
+	kernelAVX512m2r10,
+	kernelAVX512m2r11,
+	kernelAVX512m2r12,
+}
+
 // Trans4x8 sets dst[j·dstStride+r] = src[r·lds+j] for r < 4 and j < n,
 // n a multiple of 8 (4×8 blocks transposed with AVX shuffles).
 //

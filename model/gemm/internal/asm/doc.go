@@ -21,4 +21,10 @@ package asm
 // no bounds checks: the caller guarantees the sizes.
 type Tile func(k int, a, b, c *float32, ldc int, alpha, beta float32)
 
+// MaskedTile is a Tile for column edges (AVX-512 only): it reads the same
+// 32-wide B panel but computes one or two 16-column vectors, and in the
+// last one reads and writes only the columns whose bit is set in mask
+// (bit j for column j of that vector), so C needs no room past them.
+type MaskedTile func(k int, a, b, c *float32, ldc int, alpha, beta float32, mask int)
+
 //go:generate go run gen_amd64.go

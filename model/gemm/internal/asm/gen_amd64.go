@@ -40,9 +40,22 @@ type spec struct {
 	vbytes int    // bytes per vector register
 	unroll int    // k steps per main-loop iteration
 	bcst   bool   // use EVEX embedded broadcast (AVX-512) instead of VBROADCASTSS
+	// bstride is the width of the packed B micro-panel in floats (0: the
+	// tile width). A masked kernel may use fewer vectors than the panel has.
+	bstride int
+	// masked kernels take a mask argument and touch only the columns of
+	// the last vector whose bit is set (AVX-512 opmask K1): column edges.
+	masked bool
 }
 
 func (s spec) nr() int { return s.vecs * s.vbytes / 4 }
+
+func (s spec) bWidth() int {
+	if s.bstride != 0 {
+		return s.bstride
+	}
+	return s.nr()
+}
 
 func (s spec) acc(r, v int) string { return fmt.Sprintf("%s%d", s.reg, r*s.vecs+v) }
 
@@ -53,9 +66,17 @@ func (s spec) gen() {
 	// Scratch registers after the accumulators and B vectors.
 	scratch := func(i int) string { return fmt.Sprintf("%s%d", s.reg, nacc+s.vecs+i) }
 
-	p("// func %s(k int, a, b, c *float32, ldc int, alpha, beta float32)", s.name)
-	p("// %d×%d tile from a %d-row A panel, %s registers.", s.mr, nr, s.panel, s.reg)
-	p("TEXT ·%s(SB), NOSPLIT, $0-48", s.name)
+	if s.masked {
+		p("// func %s(k int, a, b, c *float32, ldc int, alpha, beta float32, mask int)", s.name)
+		p("// %d×%d tile (last vector masked by mask) from a %d-row A panel, %s registers.", s.mr, nr, s.panel, s.reg)
+		p("TEXT ·%s(SB), NOSPLIT, $0-56", s.name)
+		p("\tMOVQ mask+48(FP), R10")
+		p("\tKMOVW R10, K1")
+	} else {
+		p("// func %s(k int, a, b, c *float32, ldc int, alpha, beta float32)", s.name)
+		p("// %d×%d tile from a %d-row A panel, %s registers.", s.mr, nr, s.panel, s.reg)
+		p("TEXT ·%s(SB), NOSPLIT, $0-48", s.name)
+	}
 	p("\tMOVQ k+0(FP), CX")
 	p("\tMOVQ a+8(FP), SI")
 	p("\tMOVQ b+16(FP), DI")
@@ -81,7 +102,7 @@ func (s spec) gen() {
 		}
 	}
 	aStep := s.panel * 4
-	bStep := nr * 4
+	bStep := s.bWidth() * 4
 	step := func(u int) {
 		ao := u * aStep
 		bo := u * bStep
@@ -131,12 +152,19 @@ func (s spec) gen() {
 	p("\tANDL $0x7fffffff, AX")
 	p("\tJZ %s_store0", s.name)
 	p("\tVBROADCASTSS beta+44(FP), %s", beta)
+	// k1 is the opmask operand of the last vector of a masked kernel.
+	k1 := func(v int) string {
+		if s.masked && v == s.vecs-1 {
+			return "K1, "
+		}
+		return ""
+	}
 	for r := 0; r < s.mr; r++ {
 		for v := 0; v < s.vecs; v++ {
 			a := s.acc(r, v)
 			p("\tVMULPS %s, %s, %s", alpha, a, a)
-			p("\tVFMADD231PS %d(DX), %s, %s", v*s.vbytes, beta, a)
-			p("\tVMOVUPS %s, %d(DX)", a, v*s.vbytes)
+			p("\tVFMADD231PS %d(DX), %s, %s%s", v*s.vbytes, beta, k1(v), a)
+			p("\tVMOVUPS %s, %s%d(DX)", a, k1(v), v*s.vbytes)
 		}
 		if r < s.mr-1 {
 			p("\tADDQ R8, DX")
@@ -149,7 +177,7 @@ func (s spec) gen() {
 		for v := 0; v < s.vecs; v++ {
 			a := s.acc(r, v)
 			p("\tVMULPS %s, %s, %s", alpha, a, a)
-			p("\tVMOVUPS %s, %d(DX)", a, v*s.vbytes)
+			p("\tVMOVUPS %s, %s%d(DX)", a, k1(v), v*s.vbytes)
 		}
 		if r < s.mr-1 {
 			p("\tADDQ R8, DX")
@@ -301,6 +329,12 @@ func main() {
 	for r := 1; r <= 12; r++ {
 		spec{name: fmt.Sprintf("kernelAVX512r%d", r), mr: r, panel: 12, vecs: 2, reg: "Z", vbytes: 64, unroll: 4, bcst: true}.gen()
 	}
+	// Column edges: 1 or 2 vectors of a 32-wide B panel, the last masked.
+	for v := 1; v <= 2; v++ {
+		for r := 1; r <= 12; r++ {
+			spec{name: fmt.Sprintf("kernelAVX512m%dr%d", v, r), mr: r, panel: 12, vecs: v, reg: "Z", vbytes: 64, unroll: 4, bcst: true, bstride: 32, masked: true}.gen()
+		}
+	}
 	genTrans4()
 	for _, w := range copyWidths {
 		genCopy(w)
@@ -341,6 +375,23 @@ func genDecls() {
 		w("nil,")
 		for r := 1; r <= t.rows; r++ {
 			w("kernel%sr%d,", t.isa, r)
+		}
+		w("}")
+		w("")
+	}
+	for v := 1; v <= 2; v++ {
+		for r := 1; r <= 12; r++ {
+			w("//go:noescape")
+			w("func kernelAVX512m%dr%d(k int, a, b, c *float32, ldc int, alpha, beta float32, mask int)", v, r)
+			w("")
+		}
+		w("// AVX512Masked%d[r] computes the first r rows and the first %d columns of a", v, 16*(v-1))
+		w("// 12×32 tile plus the columns of the next 16 whose bit is set in mask; see")
+		w("// MaskedTile.")
+		w("var AVX512Masked%d = [...]MaskedTile{", v)
+		w("nil,")
+		for r := 1; r <= 12; r++ {
+			w("kernelAVX512m%dr%d,", v, r)
 		}
 		w("}")
 		w("")
