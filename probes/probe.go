@@ -26,6 +26,7 @@ package probes
 
 import (
 	"encoding/json"
+	"fmt"
 
 	"github.com/mpanalyze/mpanalyze/data/mask"
 )
@@ -45,6 +46,67 @@ type RunInfo struct {
 	Checkpoint  string          `json:"checkpoint,omitempty"`
 	Seed        uint64          `json:"seed"`
 	ToolVersion string          `json:"tool_version"`
+
+	// StageLayers[s] is the number of decoder layers applied before stage
+	// s: 0..9 for a 9-layer Mask2Former (stage 0 is the heads on the
+	// learnable queries), 1..6 for MaskFormer, which has no stage 0. Nil
+	// means the Mask2Former convention, StageLayers[s] = s (see Layers).
+	StageLayers []int `json:"stage_layers,omitempty"`
+	// CheckpointSHA256 is the hex SHA-256 of the checkpoint file; empty
+	// when unknown. Trace writers fill it from Checkpoint when they can.
+	CheckpointSHA256 string `json:"checkpoint_sha256,omitempty"`
+	// Matching tells where Stage.Match comes from: MatchingRecorded (the
+	// model's own per-stage Hungarian matching), MatchingComputed (computed
+	// by the trace reader, see ReadSettings) or MatchingNone. Empty means
+	// unknown; probes treat it as MatchingRecorded.
+	Matching string `json:"matching,omitempty"`
+}
+
+// Values of RunInfo.Matching.
+const (
+	// MatchingRecorded: the matchings were computed by the model that
+	// produced the stages, with its training cost.
+	MatchingRecorded = "recorded"
+	// MatchingComputed: the trace had none; the reader computed them with
+	// model/matcher (cost 2·class + 5·BCE + 5·dice on every stride-4 pixel,
+	// the binary GT masks of the trace as targets).
+	MatchingComputed = "computed"
+	// MatchingNone: no matching is available; the metrics that need one
+	// count nothing.
+	MatchingNone = "none"
+)
+
+// Layers returns the number of decoder layers applied before stage s:
+// StageLayers[s], or s when StageLayers is nil.
+func (ri *RunInfo) Layers(s int) int {
+	if ri.StageLayers == nil {
+		return s
+	}
+	return ri.StageLayers[s]
+}
+
+// Check reports whether the run info is usable by a probe: positive sizes,
+// and StageLayers, when set, one non-decreasing, non-negative entry per
+// stage. The error wraps ErrRunInfo.
+func (ri *RunInfo) Check() error {
+	switch {
+	case ri.NumStages <= 0:
+		return fmt.Errorf("probes: %w: num_stages %d", ErrRunInfo, ri.NumStages)
+	case ri.NumQueries <= 0:
+		return fmt.Errorf("probes: %w: num_queries %d", ErrRunInfo, ri.NumQueries)
+	case ri.NumClasses <= 0:
+		return fmt.Errorf("probes: %w: num_classes %d", ErrRunInfo, ri.NumClasses)
+	case ri.MaskH <= 0 || ri.MaskW <= 0:
+		return fmt.Errorf("probes: %w: mask size %d×%d", ErrRunInfo, ri.MaskH, ri.MaskW)
+	case ri.StageLayers != nil && len(ri.StageLayers) != ri.NumStages:
+		return fmt.Errorf("probes: %w: %d stage_layers for %d stages", ErrRunInfo, len(ri.StageLayers), ri.NumStages)
+	}
+	for s, l := range ri.StageLayers {
+		if l < 0 || (s > 0 && l < ri.StageLayers[s-1]) {
+			return fmt.Errorf("probes: %w: stage_layers %v is not non-decreasing and non-negative", ErrRunInfo, ri.StageLayers)
+		}
+	}
+	return nil
 }
 
 // GroundTruth is an image's ground truth at the mask resolution, for

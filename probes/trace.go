@@ -1,0 +1,287 @@
+package probes
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Trace format identifiers; see TRACE.md.
+const (
+	TraceFormat  = "mpanalyze-trace"
+	TraceVersion = 1
+)
+
+// The conventions a trace states in its sidecar, in words.
+const (
+	conventionStages    = "stage s is the prediction after stage_layers[s] decoder layers; for Mask2Former stage 0 is the heads on the learnable queries before the first layer and stage s >= 1 follows layer s; MaskFormer has no stage 0 (stage_layers 1..L)"
+	conventionThreshold = "logit > 0 (sigmoid > 0.5)"
+	conventionRows      = "mask_logits, class_logits, attn_mask_s<s>, unblocked and match hold the matching queries 0..Q-1 only; MP rows, when kept, are in the mp_ arrays"
+	conventionAttention = "attn_mask_s<s> is the cross-attention mask of the layer after stage s, at that layer's feature size, true = blocked, after entirely blocked rows were unblocked; unblocked marks those rows"
+	conventionGT        = "gt_masks are at the mask logits' size (stride 4): pixels whose area coverage is >= 0.5"
+)
+
+// Sidecar is the JSON document stored next to a trace's .npz.
+type Sidecar struct {
+	Format      string      `json:"format"`  // TraceFormat
+	Version     int         `json:"version"` // TraceVersion
+	Run         RunInfo     `json:"run"`
+	Conventions Conventions `json:"conventions"`
+	Storage     Storage     `json:"storage"`
+	// MatchingNote says how the stored matchings were computed, when the
+	// recorder knows (e.g. record_trace.py with scipy).
+	MatchingNote string `json:"matching_note,omitempty"`
+	// NPZBytes is the size of the .npz; a pair whose sizes disagree does
+	// not belong together.
+	NPZBytes int64            `json:"npz_bytes"`
+	Images   []TraceImageInfo `json:"images"`
+	Arrays   []ArrayInfo      `json:"arrays"`
+}
+
+// Conventions restates the conventions the trace was recorded under.
+type Conventions struct {
+	StageIndexing string `json:"stage_indexing"`
+	StageLayers   []int  `json:"stage_layers"`
+	Threshold     string `json:"threshold"`
+	MaskStride    int    `json:"mask_stride"`
+	MaskSize      [2]int `json:"mask_size"` // [H, W]
+	Rows          string `json:"rows"`
+	Attention     string `json:"attention"`
+	GT            string `json:"gt"`
+}
+
+// Storage says how the arrays are stored.
+type Storage struct {
+	MaskDType   string `json:"mask_dtype"`  // "float32" or "float16"
+	MPRows      bool   `json:"mp_rows"`     // MP rows kept in the mp_ arrays
+	Compression string `json:"compression"` // "stored" or "deflate"
+}
+
+// TraceImageInfo describes one image of a trace.
+type TraceImageInfo struct {
+	Index int  `json:"index"`  // dataset index; arrays are named img<index>/…
+	HasGT bool `json:"has_gt"` // gt_masks and gt_classes present
+	GT    int  `json:"gt"`     // GT segments (0 without GT)
+	NumMP int  `json:"num_mp"` // MP rows stored (0 unless storage.mp_rows)
+	Match bool `json:"match"`  // img<index>/match present
+}
+
+// ArrayInfo names one array of the .npz (without ".npy"), with its numpy
+// dtype ("<f4", "<f2", "<i4", "|u1", "|b1") and shape.
+type ArrayInfo struct {
+	Name  string `json:"name"`
+	DType string `json:"dtype"`
+	Shape []int  `json:"shape"`
+}
+
+// TracePaths returns the two files of the trace at path: for
+// "<name>.npz", "<name>.json" or "<name>", the files <name>.npz and
+// <name>.json; for a directory (an existing one, or a path ending in a
+// slash), <dir>/trace.npz and <dir>/trace.json.
+func TracePaths(path string) (npz, sidecar string) {
+	base := path
+	switch {
+	case strings.HasSuffix(path, ".npz"):
+		base = strings.TrimSuffix(path, ".npz")
+	case strings.HasSuffix(path, ".json"):
+		base = strings.TrimSuffix(path, ".json")
+	case strings.HasSuffix(path, "/") || strings.HasSuffix(path, string(filepath.Separator)) || isDir(path):
+		base = filepath.Join(path, "trace")
+	}
+	return base + ".npz", base + ".json"
+}
+
+func isDir(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.IsDir()
+}
+
+// hashFile returns the hex SHA-256 of a regular file, or "" if it cannot.
+func hashFile(path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return ""
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return ""
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func imgPrefix(index int) string { return "img" + strconv.Itoa(index) + "/" }
+
+// imageArrays is what the sidecar lists for one image.
+type imageArrays struct {
+	info   *TraceImageInfo
+	arrays map[string]*ArrayInfo // by name without the prefix
+	attn   map[int]*ArrayInfo    // attn_mask_s<s> by s
+}
+
+// checkSidecar checks the sidecar against itself: format, run info, and
+// for every image exactly the arrays the format prescribes, with the
+// shapes and dtypes the run implies. It returns the arrays per image, in
+// the sidecar's image order.
+func checkSidecar(path string, sc *Sidecar) ([]imageArrays, error) {
+	bad := func(kind error, format string, a ...any) error {
+		return traceErr(path, "", kind, nil, format, a...)
+	}
+	if sc.Format != TraceFormat {
+		return nil, bad(ErrTraceVersion, "format %q, want %q", sc.Format, TraceFormat)
+	}
+	if sc.Version != TraceVersion {
+		return nil, bad(ErrTraceVersion, "version %d, this reader reads version %d", sc.Version, TraceVersion)
+	}
+	run := &sc.Run
+	if run.StageLayers != nil && len(run.StageLayers) != run.NumStages {
+		return nil, bad(ErrTraceStages, "run has %d stages but stage_layers has %d entries", run.NumStages, len(run.StageLayers))
+	}
+	if err := run.Check(); err != nil {
+		return nil, bad(ErrTraceSidecar, "run: %v", err)
+	}
+	var maskDT string
+	switch sc.Storage.MaskDType {
+	case "float32":
+		maskDT = dtF32
+	case "float16":
+		maskDT = dtF16
+	default:
+		return nil, bad(ErrTraceSidecar, "storage.mask_dtype %q, want float32 or float16", sc.Storage.MaskDType)
+	}
+	S, Q, K, H, W := run.NumStages, run.NumQueries, run.NumClasses, run.MaskH, run.MaskW
+
+	imgs := make([]imageArrays, len(sc.Images))
+	byIndex := make(map[int]*imageArrays, len(sc.Images))
+	for i := range sc.Images {
+		im := &sc.Images[i]
+		if _, dup := byIndex[im.Index]; dup {
+			return nil, bad(ErrTraceSidecar, "image %d listed twice", im.Index)
+		}
+		if im.GT < 0 || (!im.HasGT && (im.GT != 0 || im.Match)) || im.NumMP < 0 || (im.NumMP > 0 && !sc.Storage.MPRows) {
+			return nil, bad(ErrTraceSidecar, "image %d: inconsistent entry %+v", im.Index, *im)
+		}
+		imgs[i] = imageArrays{info: im, arrays: map[string]*ArrayInfo{}, attn: map[int]*ArrayInfo{}}
+		byIndex[im.Index] = &imgs[i]
+	}
+	names := make(map[string]bool, len(sc.Arrays))
+	for i := range sc.Arrays {
+		a := &sc.Arrays[i]
+		if names[a.Name] {
+			return nil, bad(ErrTraceSidecar, "array %s listed twice", a.Name)
+		}
+		names[a.Name] = true
+		var idx int
+		var rest string
+		if n, err := fmt.Sscanf(a.Name, "img%d/", &idx); n != 1 || err != nil {
+			return nil, bad(ErrTraceSidecar, "array %s does not belong to an image", a.Name)
+		}
+		rest = strings.TrimPrefix(a.Name, imgPrefix(idx))
+		im := byIndex[idx]
+		if im == nil || rest == a.Name {
+			return nil, bad(ErrTraceSidecar, "array %s belongs to no listed image", a.Name)
+		}
+		if s, ok := strings.CutPrefix(rest, "attn_mask_s"); ok {
+			st, err := strconv.Atoi(s)
+			if err != nil || st < 0 || st >= S || strconv.Itoa(st) != s {
+				return nil, bad(ErrTraceSidecar, "array %s: no such stage", a.Name)
+			}
+			im.attn[st] = a
+		}
+		im.arrays[rest] = a
+	}
+
+	for i := range imgs {
+		im := &imgs[i]
+		P, G := im.info.NumMP, im.info.GT
+		pre := imgPrefix(im.info.Index)
+		want := map[string]ArrayInfo{
+			"mask_logits":  {DType: maskDT, Shape: []int{S, Q, H, W}},
+			"class_logits": {DType: dtF32, Shape: []int{S, Q, K + 1}},
+			"unblocked":    {DType: dtU8, Shape: []int{S, Q}},
+		}
+		if P > 0 {
+			want["mp_mask_logits"] = ArrayInfo{DType: maskDT, Shape: []int{S, P, H, W}}
+			want["mp_class_logits"] = ArrayInfo{DType: dtF32, Shape: []int{S, P, K + 1}}
+			want["mp_unblocked"] = ArrayInfo{DType: dtU8, Shape: []int{S, P}}
+		}
+		if im.info.HasGT {
+			want["gt_masks"] = ArrayInfo{DType: dtU8, Shape: []int{G, H, W}}
+			want["gt_classes"] = ArrayInfo{DType: dtI32, Shape: []int{G}}
+		}
+		if im.info.Match {
+			want["match"] = ArrayInfo{DType: dtI32, Shape: []int{S, G}}
+		}
+		for _, s := range sortedKeys(im.attn) {
+			a := im.attn[s]
+			if a.DType != dtBool || len(a.Shape) != 3 || a.Shape[0] != Q || a.Shape[1] <= 0 || a.Shape[2] <= 0 {
+				return nil, bad(ErrTraceSidecar, "array %s is %s %v, want %s [%d, h, w]", a.Name, a.DType, a.Shape, dtBool, Q)
+			}
+			want[a.Name[len(pre):]] = *a
+			if P > 0 {
+				want["mp_"+a.Name[len(pre):]] = ArrayInfo{DType: dtBool, Shape: []int{P, a.Shape[1], a.Shape[2]}}
+			}
+		}
+		for _, name := range sortedStrings(want) {
+			w := want[name]
+			a := im.arrays[name]
+			if a == nil {
+				return nil, bad(ErrTraceSidecar, "image %d has no array %s%s", im.info.Index, pre, name)
+			}
+			if a.DType != w.DType || !equalInts(a.Shape, w.Shape) {
+				kind := ErrTraceSidecar
+				if len(a.Shape) > 0 && len(w.Shape) > 0 && a.Shape[0] != w.Shape[0] && (name == "mask_logits" || name == "class_logits" || name == "unblocked" || name == "match") {
+					kind = ErrTraceStages
+				}
+				return nil, bad(kind, "%s%s is %s %v, the run implies %s %v", pre, name, a.DType, a.Shape, w.DType, w.Shape)
+			}
+		}
+		for _, name := range sortedStrings(im.arrays) {
+			if _, ok := want[name]; !ok {
+				return nil, bad(ErrTraceSidecar, "unexpected array %s%s", pre, name)
+			}
+		}
+	}
+	return imgs, nil
+}
+
+func equalInts(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// sortedKeys returns the keys of m in increasing order.
+func sortedKeys[V any](m map[int]V) []int {
+	ks := make([]int, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Ints(ks)
+	return ks
+}
+
+// sortedStrings returns the keys of m in increasing order.
+func sortedStrings[V any](m map[string]V) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
