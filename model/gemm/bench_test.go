@@ -20,6 +20,7 @@ var benchShapes = []struct {
 	{128, 256, 1152, false, false},
 	{32, 4096, 288, false, false},
 	{256, 64, 2304, false, false},
+	{4096, 64, 576, false, false},
 	{2304, 64, 256, true, false},
 	{256, 2304, 64, false, true},
 	{100, 1024, 128, false, false},
