@@ -185,12 +185,18 @@ var aspectRange = [][2]float64{
 	shStar: {0.85, 1.15}, shRing: {0.8, 1}, shCross: {0.85, 1.15}, shCrescent: {0.85, 1.15},
 }
 
+// Thing sizes as fractions of the image side.
+const minThingSize, maxThingSize = 0.12, 0.40
+
 // drawShape draws one random thing over an s×s image whose stuff colours
 // are avoid. ok is false when the thing falls entirely outside the image.
 func drawShape(r *rng.RNG, s int, avoid [][3]float64) (sprite, bool) {
 	fs := float64(s)
 	sh := shape{class: r.IntN(len(syntheticThings))}
-	size := math.Exp(r.Uniform(math.Log(0.06), math.Log(0.40))) * fs
+	// Log-uniform from 12 % to 40 % of the side: at 128 px the smallest
+	// things still cover a few stride-4 cells, so the masks the decoder
+	// predicts (and the diagnosis measures) are resolvable.
+	size := math.Exp(r.Uniform(math.Log(minThingSize), math.Log(maxThingSize))) * fs
 	ar := aspectRange[sh.class]
 	asp := r.Uniform(ar[0], ar[1])
 	if asp <= 1 {
