@@ -1,0 +1,391 @@
+package probes
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/mpanalyze/mpanalyze/metrics"
+	"github.com/mpanalyze/mpanalyze/model/matcher"
+)
+
+// writeTrace records imgs into a trace at path and returns its files.
+func writeTrace(t testing.TB, path string, c synth, set *TraceSettings, imgs []Image) (npz, js string) {
+	t.Helper()
+	w := NewTraceWriter(path, set)
+	feed(t, w, c.info(), imgs)
+	return w.Paths()
+}
+
+// readAll reads every image of the trace at path.
+func readAll(t testing.TB, path string, s *ReadSettings) (*TraceReader, []Image) {
+	t.Helper()
+	r, err := OpenTrace(path, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	var out []Image
+	for {
+		im, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, *im)
+	}
+	return r, out
+}
+
+// dropMP returns the images with their MP rows removed, as a trace written
+// without KeepMP holds them.
+func dropMP(imgs []Image) []Image {
+	out := cloneImages(imgs)
+	for i := range out {
+		for s := range out[i].Stages {
+			st := &out[i].Stages[s]
+			P, HW, K1, cells := st.NumMP, st.H*st.W, st.NumClasses+1, st.AttnH*st.AttnW
+			st.MaskLogits = st.MaskLogits[P*HW:]
+			st.ClassLogits = st.ClassLogits[P*K1:]
+			st.AttnMask = st.AttnMask[P*cells:]
+			if st.Unblocked != nil {
+				st.Unblocked = st.Unblocked[P:]
+			}
+			st.NumMP = 0
+		}
+	}
+	return out
+}
+
+func TestTraceRoundTrip(t *testing.T) {
+	maskformer := synth{S: 3, Q: 4, K: 2, H: 4, W: 8, StageLayers: []int{1, 2, 3}, Model: "maskformer"}
+	mp := m2f
+	mp.MP = 3
+	mp.Model = "mpformer"
+	cases := []struct {
+		name  string
+		c     synth
+		set   *TraceSettings
+		gts   []int // −1 = no ground truth
+		match bool
+		want  func([]Image) []Image // what the reader yields; nil = the input
+	}{
+		{name: "mask2former", c: m2f, gts: []int{2, 0, 3}, match: true},
+		{name: "no-gt", c: m2f, gts: []int{-1, 2, -1}, match: true},
+		{name: "more-gt-than-queries", c: m2f, gts: []int{7}, match: true},
+		{name: "mp-kept", c: mp, set: &TraceSettings{KeepMP: true}, gts: []int{2, 1}, match: true},
+		{name: "mp-dropped", c: mp, gts: []int{2, 1}, match: true, want: dropMP},
+		{name: "maskformer", c: maskformer, gts: []int{1, -1}, match: true},
+		{name: "compressed", c: mp, set: &TraceSettings{KeepMP: true, Compress: true}, gts: []int{3}, match: true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			imgs := tc.c.images(1, tc.gts, tc.match)
+			path := filepath.Join(t.TempDir(), "run.npz")
+			npz, js := writeTrace(t, path, tc.c, tc.set, imgs)
+			if npz != path || js != strings.TrimSuffix(path, ".npz")+".json" {
+				t.Fatalf("paths %s %s", npz, js)
+			}
+			r, got := readAll(t, path, nil)
+			want := imgs
+			if tc.want != nil {
+				want = tc.want(imgs)
+			}
+			if d := diffImages(want, got); d != "" {
+				t.Fatal(d)
+			}
+			// The run info survives, with stage_layers filled in.
+			info, wantInfo := r.Info(), tc.c.info()
+			if wantInfo.StageLayers == nil {
+				wantInfo.StageLayers = make([]int, tc.c.S)
+				for s := range wantInfo.StageLayers {
+					wantInfo.StageLayers[s] = s
+				}
+			}
+			wantInfo.Matching = MatchingRecorded
+			if jsonOf(t, info) != jsonOf(t, wantInfo) {
+				t.Fatalf("run info\n got %s\nwant %s", jsonOf(t, info), jsonOf(t, wantInfo))
+			}
+			side := r.Sidecar()
+			fi, _ := os.Stat(npz)
+			if side.NPZBytes != fi.Size() || side.Conventions.Threshold != "logit > 0 (sigmoid > 0.5)" || len(side.Images) != len(imgs) {
+				t.Fatalf("sidecar %+v", side)
+			}
+			for i, im := range side.Images {
+				gt := max(tc.gts[i], 0)
+				if im.Index != imgs[i].Index || im.HasGT != (tc.gts[i] >= 0) || im.GT != gt {
+					t.Fatalf("sidecar image %d: %+v", i, im)
+				}
+			}
+			// No temporary file is left behind.
+			ents, _ := os.ReadDir(filepath.Dir(path))
+			if len(ents) != 2 {
+				t.Fatalf("directory holds %v", ents)
+			}
+		})
+	}
+}
+
+// TestTraceFloat16 checks that float16 mask logits keep every binary mask
+// and are within half-precision rounding of the float32 values.
+func TestTraceFloat16(t *testing.T) {
+	imgs := m2f.images(2, []int{2, 1}, true)
+	// Tiny logits must keep their sign (they would round to ±0).
+	imgs[0].Stages[0].MaskLogits[0] = 1e-12
+	imgs[0].Stages[0].MaskLogits[1] = -1e-12
+	path := filepath.Join(t.TempDir(), "f16")
+	writeTrace(t, path, m2f, &TraceSettings{Float16: true}, imgs)
+	_, got := readAll(t, path, nil)
+	for i := range imgs {
+		a, b := imgs[i].ImageStages(), got[i].ImageStages()
+		for s := range a.Masks {
+			for q := range a.Masks[s] {
+				if metrics.IoU(a.Masks[s][q], b.Masks[s][q]) != 1 {
+					t.Fatalf("image %d stage %d query %d: binary mask changed", i, s, q)
+				}
+			}
+		}
+		for s := range imgs[i].Stages {
+			x, y := imgs[i].Stages[s].MaskLogits, got[i].Stages[s].MaskLogits
+			for j := range x {
+				// Half precision has 11 significant bits: relative error ≤ 2⁻¹¹.
+				if d := math.Abs(float64(x[j] - y[j])); d > math.Abs(float64(x[j]))/2048+1e-7 {
+					t.Fatalf("logit %v read as %v", x[j], y[j])
+				}
+			}
+			imgs[i].Stages[s].MaskLogits = got[i].Stages[s].MaskLogits
+		}
+	}
+	if d := diffImages(imgs, got); d != "" {
+		t.Fatal(d)
+	}
+}
+
+func TestF16(t *testing.T) {
+	cases := []struct {
+		in   float32
+		want uint16
+	}{
+		// IEEE 754 binary16 encodings.
+		{1, 0x3c00},
+		{-2, 0xc000},
+		{0.1, 0x2e66},   // 0.0999755859375, nearest half to 0.1
+		{65504, 0x7bff}, // largest finite half
+		{65520, 0x7c00}, // rounds to +Inf (halfway, even = Inf)
+		{float32(math.Inf(-1)), 0xfc00},
+		{0, 0},
+		{float32(math.Copysign(0, -1)), 0x8000},
+		{6.103515625e-05, 0x0400},  // smallest normal 2⁻¹⁴
+		{5.9604645e-08, 0x0001},    // smallest subnormal 2⁻²⁴
+		{1e-12, 0x0001},            // below it: kept non-zero (our rule)
+		{-1e-12, 0x8001},           // and its sign
+		{1 + 1.0/2048, 0x3c00},     // tie between 1 and 1+2⁻¹⁰ goes to even
+		{1 + 3.0/2048, 0x3c02},     // tie goes up to even
+		{2.9802322e-08 * 3, 0x002}, // 1.5·2⁻²⁴·... subnormal rounding: 3·2⁻²⁵ = 1.5 ulp → 2
+	}
+	for _, c := range cases {
+		if got := f32ToF16(c.in); got != c.want {
+			t.Errorf("f32ToF16(%g) = %#04x, want %#04x", c.in, got, c.want)
+		}
+	}
+	if !math.IsNaN(float64(f16ToF32(f32ToF16(float32(math.NaN()))))) {
+		t.Error("NaN lost")
+	}
+	// Every finite half converts to float32 and back to itself.
+	for h := range 1 << 16 {
+		if h&0x7c00 == 0x7c00 && h&0x3ff != 0 {
+			continue // NaN
+		}
+		if got := f32ToF16(f16ToF32(uint16(h))); got != uint16(h) && !(h&0x7fff == 0) {
+			t.Fatalf("half %#04x → %g → %#04x", h, f16ToF32(uint16(h)), got)
+		}
+	}
+}
+
+func TestTracePaths(t *testing.T) {
+	dir := t.TempDir()
+	cases := []struct{ in, npz, js string }{
+		{"a/b.npz", "a/b.npz", "a/b.json"},
+		{"a/b.json", "a/b.npz", "a/b.json"},
+		{"a/b", "a/b.npz", "a/b.json"},
+		{"a/b/", "a/b/trace.npz", "a/b/trace.json"},
+		{dir, dir + "/trace.npz", dir + "/trace.json"},
+	}
+	for _, c := range cases {
+		if n, j := TracePaths(c.in); n != c.npz || j != c.js {
+			t.Errorf("TracePaths(%q) = %q, %q", c.in, n, j)
+		}
+	}
+	// The directory form is created by the writer.
+	imgs := m2f.images(3, []int{1}, true)
+	writeTrace(t, filepath.Join(dir, "sub")+"/", m2f, nil, imgs)
+	_, got := readAll(t, filepath.Join(dir, "sub"), nil)
+	if d := diffImages(imgs, got); d != "" {
+		t.Fatal(d)
+	}
+}
+
+// TestTraceComputedMatching reads a trace without matchings: the reader
+// computes them with model/matcher from the stored GT, or leaves them out.
+func TestTraceComputedMatching(t *testing.T) {
+	imgs := m2f.images(4, []int{3, -1, 0, 2}, false)
+	path := filepath.Join(t.TempDir(), "nomatch")
+	writeTrace(t, path, m2f, nil, imgs)
+
+	r, got := readAll(t, path, nil)
+	if r.Info().Matching != MatchingComputed {
+		t.Fatalf("matching %q", r.Info().Matching)
+	}
+	for i, im := range got {
+		for s := range im.Stages {
+			st := &im.Stages[s]
+			if imgs[i].GT == nil {
+				if st.Match != nil {
+					t.Fatalf("image %d: a matching without GT", i)
+				}
+				continue
+			}
+			// The same call on the recorded stage gives the expected matching.
+			src := &imgs[i].Stages[s]
+			targets := make([]float32, len(src.GT.Classes)*src.H*src.W)
+			for g, m := range src.GT.Masks {
+				for p := range src.H * src.W {
+					if m.Get(p) {
+						targets[g*src.H*src.W+p] = 1
+					}
+				}
+			}
+			want := []int{}
+			if len(src.GT.Classes) > 0 {
+				want = matcher.Match(src.ClassLogits, src.MaskLogits, targets, src.GT.Classes, src.NumQueries, src.NumClasses, src.H*src.W, nil)
+			}
+			if len(st.Match) != len(want) || jsonOf(t, st.Match) != jsonOf(t, want) {
+				t.Fatalf("image %d stage %d: matching %v, want %v", i, s, st.Match, want)
+			}
+		}
+	}
+	r2, got2 := readAll(t, path, &ReadSettings{NoMatching: true})
+	if r2.Info().Matching != MatchingNone {
+		t.Fatalf("matching %q", r2.Info().Matching)
+	}
+	if got2[0].Stages[0].Match != nil || got2[2].Stages[0].Match == nil {
+		t.Fatal("NoMatching must leave matchings out (except the empty one of an image with no segment)")
+	}
+}
+
+// TestReplayIsIdentity replays a trace into a new writer: the archives are
+// byte-identical.
+func TestReplayIsIdentity(t *testing.T) {
+	mp := m2f
+	mp.MP = 2
+	imgs := mp.images(5, []int{2, -1, 1}, true)
+	dir := t.TempDir()
+	set := &TraceSettings{KeepMP: true}
+	a, _ := writeTrace(t, filepath.Join(dir, "a"), mp, set, imgs)
+	r, err := OpenTrace(a, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	w := NewTraceWriter(filepath.Join(dir, "b"), set)
+	if err := r.Replay(w, 0); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := w.Paths()
+	x, _ := os.ReadFile(a)
+	y, _ := os.ReadFile(b)
+	if string(x) != string(y) {
+		t.Fatalf("replayed archive differs (%d vs %d bytes)", len(x), len(y))
+	}
+}
+
+// TestTraceWriterFailureLeavesNothing: an error or an incomplete image
+// discards the trace and keeps an older pair of the same name intact.
+func TestTraceWriterFailureLeavesNothing(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "t")
+	imgs := m2f.images(6, []int{1, 2}, true)
+	npz, js := writeTrace(t, path, m2f, nil, imgs)
+	oldNPZ, _ := os.ReadFile(npz)
+	oldJS, _ := os.ReadFile(js)
+
+	for _, tc := range []struct {
+		name string
+		run  func(w *TraceWriter) error
+	}{
+		{"incomplete", func(w *TraceWriter) error {
+			w.Record(&imgs[0].Stages[0])
+			return w.Close()
+		}},
+		{"bad stage", func(w *TraceWriter) error {
+			bad := imgs[0].Stages[0].Clone()
+			bad.MaskLogits = bad.MaskLogits[1:]
+			if err := w.Record(&bad); !errors.Is(err, ErrStage) {
+				t.Fatalf("Record: %v", err)
+			}
+			return w.Close()
+		}},
+		{"abort", func(w *TraceWriter) error {
+			w.Record(&imgs[0].Stages[0])
+			w.Abort()
+			return errors.New("aborted")
+		}},
+	} {
+		w := NewTraceWriter(path, nil)
+		if err := w.Init(m2f.info()); err != nil {
+			t.Fatal(err)
+		}
+		if err := tc.run(w); err == nil {
+			t.Fatalf("%s: no error", tc.name)
+		}
+		ents, _ := os.ReadDir(dir)
+		if len(ents) != 2 {
+			t.Fatalf("%s: directory holds %v", tc.name, ents)
+		}
+		n, _ := os.ReadFile(npz)
+		j, _ := os.ReadFile(js)
+		if string(n) != string(oldNPZ) || string(j) != string(oldJS) {
+			t.Fatalf("%s: the older trace changed", tc.name)
+		}
+	}
+}
+
+// TestTraceSidecarJSON checks the sidecar's documented fields by name.
+func TestTraceSidecarJSON(t *testing.T) {
+	c := m2f
+	c.StageLayers = []int{0, 1, 2, 3}
+	ck := filepath.Join(t.TempDir(), "model.ckpt.npz")
+	os.WriteFile(ck, []byte("abc"), 0o644)
+	info := c.info()
+	info.Checkpoint = ck
+	w := NewTraceWriter(filepath.Join(t.TempDir(), "x"), nil)
+	feed(t, w, info, c.images(1, []int{1}, true))
+	_, js := w.Paths()
+	b, _ := os.ReadFile(js)
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	run := m["run"].(map[string]any)
+	// sha256("abc"), FIPS 180-2 test vector.
+	if run["checkpoint_sha256"] != "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad" {
+		t.Errorf("checkpoint hash %v", run["checkpoint_sha256"])
+	}
+	for _, k := range []string{"format", "version", "run", "conventions", "storage", "npz_bytes", "images", "arrays"} {
+		if _, ok := m[k]; !ok {
+			t.Errorf("sidecar lacks %q", k)
+		}
+	}
+	arrays := m["arrays"].([]any)
+	first := arrays[0].(map[string]any)
+	if first["name"] != "img10/mask_logits" || first["dtype"] != "<f4" || jsonOf(t, first["shape"]) != "[4,5,8,8]" {
+		t.Errorf("first array %v", first)
+	}
+}
