@@ -87,7 +87,9 @@ func TestTraceBadInput(t *testing.T) {
 	}{
 		{"sidecar missing", func(t *testing.T, npz, js string) { os.Remove(js) },
 			ErrTraceSidecar, "json", "cannot read the sidecar", false},
-		{"sidecar malformed", func(t *testing.T, npz, js string) { os.WriteFile(js, []byte(`{"format": "mpanalyze-trace", "version": 1,`), 0o644) },
+		{"sidecar malformed", func(t *testing.T, npz, js string) {
+			os.WriteFile(js, []byte(`{"format": "mpanalyze-trace", "version": 1,`), 0o644)
+		},
 			ErrTraceSidecar, "json", "malformed JSON", false},
 		{"sidecar unknown field", func(t *testing.T, npz, js string) {
 			editSidecar(t, js, func(m map[string]any) { m["extra"] = 1 })
