@@ -76,6 +76,7 @@ func Evaluate(m *Model, ds data.Dataset, opt EvalOptions) (*EvalReport, error) {
 			Model: c.Arch, NumStages: c.NumStages(), NumQueries: c.Queries, NumClasses: c.NumClasses,
 			MaskStride: 4, MaskH: m.h4, MaskW: m.w4, Config: cfgJSON, Dataset: ds.Describe(),
 			Checkpoint: opt.Checkpoint, Seed: opt.Seed, ToolVersion: version.String(),
+			StageLayers: c.StageLayers(), Matching: probes.MatchingRecorded,
 		}
 		if err := opt.Probe.Init(info); err != nil {
 			return nil, fmt.Errorf("model: probe: %w", err)

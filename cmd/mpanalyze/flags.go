@@ -20,7 +20,7 @@ func addDatasetFlags(f *pflag.FlagSet, s *data.Spec, prefix, split string) {
 	f.Uint64Var(&s.Seed, prefix+"data-seed", 0, "seed of generated scenes")
 	f.IntVar(&s.MaxThings, prefix+"max-things", 0, "most things per generated image (0 = the kind's default)")
 	f.StringVar(&s.Annotations, prefix+"annotations", "", "coco: instance or panoptic JSON file")
-	f.StringVar(&s.Images, prefix+"images", "", "coco: image directory")
+	f.StringVar(&s.Images, prefix+"image-dir", "", "coco: image directory")
 	f.StringVar(&s.PanopticPNGs, prefix+"panoptic-pngs", "", "coco: panoptic PNG directory (panoptic JSON)")
 	f.BoolVar(&s.SkipInvalid, prefix+"skip-invalid", false, "coco: skip (and count) bad annotations instead of failing")
 }

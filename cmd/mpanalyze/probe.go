@@ -1,0 +1,82 @@
+package main
+
+import (
+	"fmt"
+	"runtime"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mpanalyze/mpanalyze/internal/progress"
+	"github.com/mpanalyze/mpanalyze/model"
+	"github.com/mpanalyze/mpanalyze/probes"
+)
+
+func init() { register(newProbeCmd) }
+
+type probeOptions struct {
+	ckptData
+	Out     string
+	Float16 bool
+	JSON    bool
+}
+
+func newProbeCmd(s *streams) *cobra.Command {
+	opts := &probeOptions{}
+	cmd := &cobra.Command{
+		Use:   "probe",
+		Short: "Record every decoder stage of a checkpoint on a dataset into a trace",
+		Long: `probe runs a checkpoint in inference mode (no MP queries) on a dataset and
+records, for every image and every decoder stage (stage 0 = the heads on the
+learnable queries), each query's stride-4 mask logits, class logits, the
+attention mask the next layer uses, and the stage's Hungarian matching to the
+ground truth (training cost). The trace is an .npz that numpy opens plus a
+JSON sidecar; 'mpanalyze analyze TRACE' turns it into the per-stage table.`,
+		Example: `  mpanalyze probe --checkpoint runs/m2f/checkpoints/latest.npz --out traces/m2f
+  mpanalyze analyze traces/m2f`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error { return runProbe(s, opts) },
+	}
+	f := cmd.Flags()
+	addCkptDataFlags(f, &opts.ckptData, runtime.GOMAXPROCS(0))
+	f.StringVar(&opts.Out, "out", "", "trace path (writes PATH.npz and PATH.json; required)")
+	f.BoolVar(&opts.Float16, "float16", false, "store mask logits as float16 (half the size; same binary masks)")
+	f.BoolVar(&opts.JSON, "json", false, "print the summary as JSON")
+	return cmd
+}
+
+func runProbe(s *streams, o *probeOptions) error {
+	if o.Out == "" {
+		return usageErrorf("--out is required")
+	}
+	m, c, ds, err := o.open()
+	if err != nil {
+		return err
+	}
+	w := probes.NewTraceWriter(o.Out, &probes.TraceSettings{Float16: o.Float16})
+	ev := &probes.Evaluator{}
+	n := ds.Len()
+	if o.Images > 0 {
+		n = min(n, o.Images)
+	}
+	bar := progress.New(s.Err, "probe", n)
+	rep, err := model.Evaluate(m, ds, model.EvalOptions{
+		Images: o.Images, Workers: o.Workers, Checkpoint: o.Checkpoint, Seed: uint64(c.Meta.Step),
+		Probe:    probes.Multi{w, ev},
+		Progress: func(done, total int) { bar.Update(done, "") },
+	})
+	if err != nil {
+		w.Abort()
+		return err
+	}
+	if err := w.Close(); err != nil {
+		return err
+	}
+	npz, side := probes.TracePaths(o.Out)
+	if o.JSON {
+		return writeJSON(s.Out, map[string]any{"trace": npz, "sidecar": side, "eval": rep, "layers": ev.Report()})
+	}
+	fmt.Fprintf(s.Out, "trace: %s (+ %s), %d images × %d stages\n", npz, side, rep.Images, m.Cfg.NumStages())
+	printEval(s, rep)
+	fmt.Fprintf(s.Out, "per-stage table: mpanalyze analyze %s\n", o.Out)
+	return nil
+}
