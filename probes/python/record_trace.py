@@ -1,0 +1,438 @@
+#!/usr/bin/env python3
+"""Record an mpanalyze trace from a Mask2Former-style PyTorch decoder.
+
+A trace is a pair of files, <name>.npz and <name>.json, laid out as
+probes/TRACE.md describes; `mpanalyze analyze <name>.npz` reads it. This
+module needs numpy and torch only (scipy, when present, adds the Hungarian
+matchings; without it they are left out and mpanalyze computes them in Go
+from the stored ground truth with the same cost).
+
+Stages
+------
+The official ``MultiScaleMaskedTransformerDecoder`` returns
+
+    {"pred_logits": [B, Q, K+1], "pred_masks": [B, Q, H, W],
+     "aux_outputs": [{"pred_logits": ..., "pred_masks": ...}, ...]}
+
+where ``aux_outputs`` holds stages 0..L-1 (stage 0 = the heads on the
+learnable queries, before the first layer) and the top level is the last
+stage L. ``stages_from_outputs(out, b)`` turns that into the list of
+(class logits [Q, K+1], mask logits [Q, H, W]) of image b, stage 0 first.
+Mask logits must be the decoder's own, at stride 4.
+
+Attention masks
+---------------
+If you do not pass them, the next layer's cross-attention mask of stage s is
+computed as the official decoder does: the stage-s mask logits resized
+bilinearly (align_corners=False) to the size of feature level s mod L_f
+(``feature_sizes``, the decoder's input levels in order, e.g. 1/32, 1/16,
+1/8), sigmoid < 0.5 blocked, and rows that are entirely blocked unblocked.
+The last stage has none.
+
+Example: hook the official decoder
+----------------------------------
+::
+
+    import torch
+    from record_trace import TraceWriter, stages_from_outputs, gt_at_stride
+
+    captured = {}
+    def hook(module, inputs, output):
+        captured["out"] = output
+        captured["sizes"] = [tuple(f.shape[-2:]) for f in inputs[0]]
+
+    predictor = model.sem_seg_head.predictor   # MultiScaleMaskedTransformerDecoder
+    handle = predictor.register_forward_hook(hook)
+    model.eval()
+    run_info = {"model": "mask2former", "dataset": {"name": "coco_2017_val"},
+                "checkpoint": "model_final.pth", "seed": 0}
+    with TraceWriter("m2f_val", run_info) as w, torch.no_grad():
+        for batch in loader:                    # detectron2 list of dicts
+            model(batch)
+            out = captured["out"]
+            for b, item in enumerate(batch):
+                inst = item["instances"]        # GT of the padded input
+                w.add_image(item["image_id"], stages_from_outputs(out, b),
+                            gt_classes=inst.gt_classes,
+                            gt_masks=gt_at_stride(inst.gt_masks.tensor, 4),
+                            feature_sizes=captured["sizes"])
+    handle.remove()
+
+``record(path, outputs_per_image, gt, run_info)`` does the same for outputs
+already collected. Command line::
+
+    python3 record_trace.py demo OUT [--seed 0 --images 2 ...] [--ref REF.npz]
+    python3 record_trace.py convert OUTPUTS.pt OUT [--feature-sizes 2x2,4x4,8x8]
+
+``convert`` reads ``torch.save({"outputs": [...], "gt": [...],
+"run_info": {...}})`` with one decoder output dict (batch of 1) per image
+and gt entries None or {"classes": [G], "masks": [G, H, W]}.
+"""
+
+import argparse
+import json
+import math
+import os
+import sys
+import tempfile
+import zipfile
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+FORMAT = "mpanalyze-trace"
+VERSION = 1
+TOOL = "record_trace.py/1"
+
+CONVENTIONS = {
+    "stage_indexing": "stage s is the prediction after stage_layers[s] decoder layers; for Mask2Former stage 0 is the heads on the learnable queries before the first layer and stage s >= 1 follows layer s; MaskFormer has no stage 0 (stage_layers 1..L)",
+    "threshold": "logit > 0 (sigmoid > 0.5)",
+    "rows": "mask_logits, class_logits, attn_mask_s<s>, unblocked and match hold the matching queries 0..Q-1 only; MP rows, when kept, are in the mp_ arrays",
+    "attention": "attn_mask_s<s> is the cross-attention mask of the layer after stage s, at that layer's feature size, true = blocked, after entirely blocked rows were unblocked; unblocked marks those rows",
+    "gt": "gt_masks are at the mask logits' size (stride 4): pixels whose area coverage is >= 0.5",
+}
+
+MATCHING_NOTE = ("scipy.optimize.linear_sum_assignment on the Mask2Former cost "
+                 "2*(-softmax class prob) + 5*BCE + 5*dice over every stride-4 pixel, "
+                 "binary GT masks as targets")
+
+
+def _np(x, dtype):
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu()
+        if dtype == np.float32:
+            x = x.to(torch.float32)
+        x = x.numpy()
+    return np.ascontiguousarray(np.asarray(x, dtype=dtype))
+
+
+def stages_from_outputs(out, b=0):
+    """Per-stage (class logits [Q, K+1], mask logits [Q, H, W]) of image b
+    of an official decoder output dict, stage 0 first."""
+    seq = list(out.get("aux_outputs") or []) + [out]
+    return [(s["pred_logits"][b], s["pred_masks"][b]) for s in seq]
+
+
+def gt_at_stride(masks, stride=4):
+    """GT masks [G, H0, W0] (bool) at mask resolution: pixels whose area
+    coverage is >= 0.5, as mpanalyze's data does."""
+    m = torch.as_tensor(masks).float()
+    if m.shape[0] == 0:
+        return torch.zeros((0, m.shape[1] // stride, m.shape[2] // stride), dtype=torch.bool)
+    return F.avg_pool2d(m[:, None], stride)[:, 0] >= 0.5
+
+
+def attention_mask(mask_logits, size):
+    """The next layer's attention mask from one stage's mask logits
+    [Q, H, W]: (blocked bool [Q, h, w], unblocked bool [Q]), as the
+    official decoder computes it."""
+    x = torch.as_tensor(mask_logits).float()[None]
+    a = F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False)[0]
+    blocked = a.sigmoid() < 0.5
+    full = blocked.flatten(1).all(dim=1)
+    blocked[full] = False
+    return blocked, full
+
+
+def attention_sizes(feature_sizes, num_stages):
+    """Feature size of the layer after each stage (None for the last)."""
+    return [tuple(feature_sizes[s % len(feature_sizes)]) if s < num_stages - 1 else None
+            for s in range(num_stages)]
+
+
+def hungarian(class_logits, mask_logits, gt_classes, gt_masks, weights=(2.0, 5.0, 5.0)):
+    """Matching of one stage (gt -> query, -1 unmatched) with the
+    Mask2Former cost over every pixel. Raises ImportError without scipy."""
+    from scipy.optimize import linear_sum_assignment
+    z = torch.as_tensor(class_logits).double()
+    x = torch.as_tensor(mask_logits).double().flatten(1)
+    t = torch.as_tensor(gt_masks).double().flatten(1)
+    cls = torch.as_tensor(gt_classes).long()
+    G = t.shape[0]
+    if G == 0:
+        return np.zeros((0,), np.int32)
+    P = x.shape[1]
+    cost_class = -z.softmax(-1)[:, cls]
+    cost_bce = (F.softplus(-x) @ t.T + F.softplus(x) @ (1 - t).T) / P
+    s = x.sigmoid()
+    cost_dice = 1 - (2 * s @ t.T + 1) / (s.sum(-1)[:, None] + t.sum(-1)[None, :] + 1)
+    c = weights[0] * cost_class + weights[1] * cost_bce + weights[2] * cost_dice
+    rows, cols = linear_sum_assignment(c.numpy())
+    match = np.full((G,), -1, np.int32)
+    match[cols] = rows
+    return match
+
+
+def have_scipy():
+    try:
+        import scipy.optimize  # noqa: F401
+        return True
+    except ImportError:
+        return False
+
+
+def _sha256(path):
+    import hashlib
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+    except OSError:
+        return ""
+    return h.hexdigest()
+
+
+def trace_paths(path):
+    """(npz, json) of a trace path, as probes.TracePaths."""
+    if path.endswith(".npz") or path.endswith(".json"):
+        base = path.rsplit(".", 1)[0]
+    elif path.endswith(os.sep) or os.path.isdir(path):
+        base = os.path.join(path, "trace")
+    else:
+        base = path
+    return base + ".npz", base + ".json"
+
+
+class TraceWriter:
+    """Streams images into a trace; files appear under their final names
+    only when close() succeeds (use it as a context manager)."""
+
+    def __init__(self, path, run_info=None, float16=False, compress=False, matchings="auto"):
+        self.npz_path, self.json_path = trace_paths(path)
+        d = os.path.dirname(self.npz_path) or "."
+        os.makedirs(d, exist_ok=True)
+        fd, self.tmp = tempfile.mkstemp(prefix="." + os.path.basename(self.npz_path) + ".tmp-", dir=d)
+        os.close(fd)
+        self.zf = zipfile.ZipFile(self.tmp, "w", zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED)
+        self.user_info = dict(run_info or {})
+        self.float16 = float16
+        self.compress = compress
+        self.matchings = matchings  # "auto" (scipy if present), "scipy", or "none"
+        self.info = None
+        self.images, self.arrays, self.seen = [], [], set()
+        self.any_match = False
+
+    def _write(self, name, arr):
+        arr = np.ascontiguousarray(arr)
+        with self.zf.open(name + ".npy", "w", force_zip64=arr.nbytes > (1 << 30)) as f:
+            np.lib.format.write_array(f, arr, version=(1, 0))
+        self.arrays.append({"name": name, "dtype": arr.dtype.str, "shape": list(arr.shape)})
+
+    def _init(self, S, Q, K, H, W):
+        info = {"model": "mask2former", "num_stages": S, "num_queries": Q, "num_classes": K,
+                "mask_stride": 4, "mask_h": H, "mask_w": W, "seed": 0,
+                "tool_version": "%s (torch %s, numpy %s)" % (TOOL, torch.__version__, np.__version__)}
+        info.update(self.user_info)
+        info.setdefault("stage_layers", list(range(S)))
+        if info.get("checkpoint") and not info.get("checkpoint_sha256"):
+            h = _sha256(info["checkpoint"])
+            if h:
+                info["checkpoint_sha256"] = h
+        want = {"num_stages": S, "num_queries": Q, "num_classes": K, "mask_h": H, "mask_w": W}
+        for k, v in want.items():
+            if info[k] != v:
+                raise ValueError("run_info %s = %r, the outputs have %r" % (k, info[k], v))
+        if len(info["stage_layers"]) != S:
+            raise ValueError("stage_layers has %d entries for %d stages" % (len(info["stage_layers"]), S))
+        self.info = info
+
+    def add_image(self, index, stages, gt_classes=None, gt_masks=None, attn=None,
+                  feature_sizes=None, matches=None):
+        """Adds image `index` (its dataset index).
+
+        stages: [(class logits [Q, K+1], mask logits [Q, H, W])], stage 0 first.
+        gt_classes [G], gt_masks [G, H, W] bool at mask size, or None (no GT).
+        attn: per stage None or (blocked [Q, h, w], unblocked [Q]); default:
+            computed from feature_sizes (no attention when both are None).
+        matches: [S, G] (gt -> query, -1); default: scipy when available.
+        """
+        index = int(index)
+        if index in self.seen:
+            raise ValueError("image %d added twice" % index)
+        self.seen.add(index)
+        S = len(stages)
+        cls = np.stack([_np(c, np.float32) for c, _ in stages])
+        msk = np.stack([_np(m, np.float32) for _, m in stages])
+        if cls.ndim != 3 or msk.ndim != 4 or cls.shape[1] != msk.shape[1]:
+            raise ValueError("stages must be ([Q, K+1], [Q, H, W]) pairs, got %s and %s" % (cls.shape, msk.shape))
+        _, Q, K1 = cls.shape
+        H, W = msk.shape[2:]
+        if self.info is None:
+            self._init(S, Q, K1 - 1, H, W)
+        elif (S, Q, K1 - 1, H, W) != tuple(self.info[k] for k in ("num_stages", "num_queries", "num_classes", "mask_h", "mask_w")):
+            raise ValueError("image %d: stages of another shape than the first image's" % index)
+        if attn is None and feature_sizes is not None:
+            sizes = attention_sizes(feature_sizes, S)
+            attn = [None if sz is None else attention_mask(msk[s], sz) for s, sz in enumerate(sizes)]
+        p = "img%d/" % index
+        self._write(p + "mask_logits", msk.astype(np.float16) if self.float16 else msk)
+        self._write(p + "class_logits", cls)
+        unblocked = np.zeros((S, Q), np.uint8)
+        for s, a in enumerate(attn or []):
+            if a is None:
+                continue
+            blocked, unb = a
+            self._write(p + "attn_mask_s%d" % s, _np(blocked, np.bool_))
+            unblocked[s] = _np(unb, np.bool_)
+        self._write(p + "unblocked", unblocked)
+        has_gt = gt_classes is not None
+        G = 0
+        match = None
+        if has_gt:
+            gc = _np(gt_classes, np.int32).reshape(-1)
+            gm = _np(gt_masks, np.uint8).reshape(-1, H, W)
+            G = gc.shape[0]
+            if gm.shape[0] != G:
+                raise ValueError("image %d: %d GT classes, %d masks" % (index, G, gm.shape[0]))
+            if matches is not None:
+                match = _np(matches, np.int32).reshape(S, G)
+            elif self.matchings == "scipy" or (self.matchings == "auto" and have_scipy()):
+                match = np.stack([hungarian(cls[s], msk[s], gc, gm) for s in range(S)]).reshape(S, G)
+            if match is not None:
+                self.any_match = True
+                self._write(p + "match", match)
+            self._write(p + "gt_masks", gm)
+            self._write(p + "gt_classes", gc)
+        self.images.append({"index": index, "has_gt": has_gt, "gt": G, "num_mp": 0,
+                            "match": match is not None})
+
+    def close(self):
+        self.zf.close()
+        if self.info is None:
+            raise ValueError("no image recorded")
+        info = dict(self.info)
+        if self.any_match:
+            info.setdefault("matching", "recorded")
+        side = {
+            "format": FORMAT, "version": VERSION, "run": info,
+            "conventions": dict(CONVENTIONS, stage_layers=info["stage_layers"],
+                                mask_stride=info["mask_stride"], mask_size=[info["mask_h"], info["mask_w"]]),
+            "storage": {"mask_dtype": "float16" if self.float16 else "float32", "mp_rows": False,
+                        "compression": "deflate" if self.compress else "stored"},
+            "npz_bytes": os.path.getsize(self.tmp),
+            "images": self.images, "arrays": self.arrays,
+        }
+        if self.any_match and self.matchings != "none" and "matching_note" not in self.user_info:
+            side["matching_note"] = MATCHING_NOTE
+        os.chmod(self.tmp, 0o644)
+        d = os.path.dirname(self.json_path) or "."
+        fd, jtmp = tempfile.mkstemp(prefix="." + os.path.basename(self.json_path) + ".tmp-", dir=d)
+        with os.fdopen(fd, "w") as f:
+            json.dump(side, f, indent=2)
+            f.write("\n")
+        os.chmod(jtmp, 0o644)
+        if os.path.exists(self.json_path):
+            os.remove(self.json_path)
+        os.replace(self.tmp, self.npz_path)
+        os.replace(jtmp, self.json_path)
+
+    def abort(self):
+        try:
+            self.zf.close()
+        finally:
+            if os.path.exists(self.tmp):
+                os.remove(self.tmp)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+        return False
+
+
+def record(path, outputs_per_image, gt, run_info=None, feature_sizes=None, indices=None, **kw):
+    """Writes a trace of images whose decoder outputs (official dicts with a
+    batch of one) are outputs_per_image; gt[i] is None or {"classes": [G],
+    "masks": [G, H, W]} at mask size; feature_sizes the decoder's level
+    sizes (for the attention masks). Returns (npz path, json path)."""
+    with TraceWriter(path, run_info, **kw) as w:
+        for i, out in enumerate(outputs_per_image):
+            g = gt[i] if gt is not None else None
+            w.add_image(indices[i] if indices is not None else i, stages_from_outputs(out, 0),
+                        gt_classes=None if g is None else g["classes"],
+                        gt_masks=None if g is None else g["masks"],
+                        feature_sizes=feature_sizes)
+    return w.npz_path, w.json_path
+
+
+def demo_outputs(seed=0, images=2, queries=5, classes=3, size=8, layers=3):
+    """Random outputs of a tiny decoder, in the official format, and GT:
+    image i has i+1 GT segments, except every third image (none)."""
+    g = torch.Generator().manual_seed(seed)
+    outs, gts = [], []
+    for i in range(images):
+        stages = [{"pred_logits": torch.randn(1, queries, classes + 1, generator=g),
+                   "pred_masks": 3 * torch.randn(1, queries, size, size, generator=g)} for _ in range(layers + 1)]
+        out = dict(stages[-1], aux_outputs=stages[:-1])
+        outs.append(out)
+        if i % 3 == 2:
+            gts.append(None)
+        else:
+            G = i + 1
+            gts.append({"classes": torch.randint(0, classes, (G,), generator=g),
+                        "masks": torch.rand(G, size, size, generator=g) < 0.3})
+    return outs, gts
+
+
+def _sizes(s):
+    return [tuple(int(v) for v in p.split("x")) for p in s.split(",")] if s else None
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    d = sub.add_parser("demo", help="record random outputs of a tiny decoder")
+    d.add_argument("out")
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--images", type=int, default=3)
+    d.add_argument("--queries", type=int, default=5)
+    d.add_argument("--classes", type=int, default=3)
+    d.add_argument("--size", type=int, default=8, help="mask logits side (stride 4)")
+    d.add_argument("--layers", type=int, default=3)
+    d.add_argument("--feature-sizes", default="2x2,4x4,8x8")
+    d.add_argument("--matchings", default="auto", choices=["auto", "scipy", "none"])
+    d.add_argument("--float16", action="store_true")
+    d.add_argument("--ref", help="also save the raw outputs here (np.savez) for checking")
+    c = sub.add_parser("convert", help="record outputs saved with torch.save")
+    c.add_argument("outputs")
+    c.add_argument("out")
+    c.add_argument("--feature-sizes", default=None)
+    c.add_argument("--matchings", default="auto", choices=["auto", "scipy", "none"])
+    c.add_argument("--float16", action="store_true")
+    a = ap.parse_args(argv)
+
+    if a.cmd == "demo":
+        outs, gts = demo_outputs(a.seed, a.images, a.queries, a.classes, a.size, a.layers)
+        info = {"model": "mask2former", "seed": a.seed,
+                "dataset": {"kind": "record_trace.py demo", "images": a.images},
+                "config": {"queries": a.queries, "classes": a.classes, "layers": a.layers}}
+        npz, js = record(a.out, outs, gts, info, feature_sizes=_sizes(a.feature_sizes),
+                         indices=[100 + i for i in range(a.images)], float16=a.float16, matchings=a.matchings)
+        if a.ref:
+            ref = {}
+            for i, out in enumerate(outs):
+                st = stages_from_outputs(out, 0)
+                ref["img%d_class_logits" % i] = np.stack([_np(x, np.float32) for x, _ in st])
+                ref["img%d_mask_logits" % i] = np.stack([_np(m, np.float32) for _, m in st])
+                if gts[i] is not None:
+                    ref["img%d_gt_classes" % i] = _np(gts[i]["classes"], np.int32)
+                    ref["img%d_gt_masks" % i] = _np(gts[i]["masks"], np.uint8)
+            np.savez(a.ref, **ref)
+    else:
+        saved = torch.load(a.outputs, map_location="cpu")
+        npz, js = record(a.out, saved["outputs"], saved.get("gt"), saved.get("run_info"),
+                         feature_sizes=_sizes(a.feature_sizes), indices=saved.get("indices"),
+                         float16=a.float16, matchings=a.matchings)
+    print(npz)
+    print(js)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,336 @@
+package probes
+
+import (
+	"archive/zip"
+	"bufio"
+	"encoding/json"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/mpanalyze/mpanalyze/metrics"
+	"github.com/mpanalyze/mpanalyze/model/matcher"
+)
+
+const python = "/usr/bin/python3"
+
+// needPython skips the test unless /usr/bin/python3 imports the modules;
+// with MPANALYZE_REQUIRE_TORCH set (CI) a missing module fails it instead.
+func needPython(t *testing.T, modules string) {
+	t.Helper()
+	out, err := exec.Command(python, "-c", "import "+modules).CombinedOutput()
+	if err == nil {
+		return
+	}
+	msg := "needs " + python + " with " + modules + ": " + strings.TrimSpace(string(out))
+	if os.Getenv("MPANALYZE_REQUIRE_TORCH") != "" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+}
+
+// TestNumpyOpensTrace loads a Go-written trace with np.load and compares
+// every array's dtype, shape and sum with what was recorded.
+func TestNumpyOpensTrace(t *testing.T) {
+	needPython(t, "numpy")
+	mp := m2f
+	mp.MP = 2
+	imgs := mp.images(21, []int{2, -1}, true)
+	for _, set := range []*TraceSettings{{KeepMP: true}, {Float16: true, Compress: true}} {
+		npz, js := writeTrace(t, filepath.Join(t.TempDir(), "t"), mp, set, imgs)
+		script := `
+import json, sys, numpy as np
+f = np.load(sys.argv[1])
+side = json.load(open(sys.argv[2]))
+out = {k: [f[k].dtype.str, list(f[k].shape), float(f[k].astype(np.float64).sum())] for k in f.files}
+print(json.dumps({"arrays": out, "model": side["run"]["model"]}))
+`
+		b, err := exec.Command(python, "-c", script, npz, js).CombinedOutput()
+		if err != nil {
+			t.Fatalf("numpy: %v\n%s", err, b)
+		}
+		var got struct {
+			Arrays map[string][3]any
+			Model  string
+		}
+		if err := json.Unmarshal(b, &got); err != nil {
+			t.Fatalf("%v: %s", err, b)
+		}
+		r, back := readAll(t, npz, nil)
+		side := r.Sidecar()
+		if len(got.Arrays) != len(side.Arrays) || got.Model != "mask2former" {
+			t.Fatalf("numpy sees %d arrays, the sidecar lists %d", len(got.Arrays), len(side.Arrays))
+		}
+		sums := arraySums(back)
+		for _, a := range side.Arrays {
+			g, ok := got.Arrays[a.Name]
+			if !ok {
+				t.Fatalf("numpy lacks %s", a.Name)
+			}
+			if g[0] != a.DType || jsonOf(t, g[1]) != jsonOf(t, a.Shape) {
+				t.Errorf("%s: numpy sees %v %v, sidecar %s %v", a.Name, g[0], g[1], a.DType, a.Shape)
+			}
+			want, ok := sums[a.Name]
+			if !ok {
+				t.Fatalf("no Go sum for %s", a.Name)
+			}
+			if s := g[2].(float64); math.Abs(s-want) > 1e-9*math.Max(1, math.Abs(want)) {
+				t.Errorf("%s: numpy sum %v, Go %v", a.Name, s, want)
+			}
+		}
+	}
+}
+
+// arraySums computes, from images read back, the sum of each trace array.
+func arraySums(imgs []Image) map[string]float64 {
+	out := map[string]float64{}
+	b := func(v bool) float64 {
+		if v {
+			return 1
+		}
+		return 0
+	}
+	for _, im := range imgs {
+		p := imgPrefix(im.Index)
+		for s := range im.Stages {
+			st := &im.Stages[s]
+			P, HW, K1 := st.NumMP, st.H*st.W, st.NumClasses+1
+			cells := st.AttnH * st.AttnW
+			for i, v := range st.MaskLogits {
+				out[p+pick(i < P*HW, "mp_mask_logits", "mask_logits")] += float64(v)
+			}
+			for i, v := range st.ClassLogits {
+				out[p+pick(i < P*K1, "mp_class_logits", "class_logits")] += float64(v)
+			}
+			for i, v := range st.Unblocked {
+				out[p+pick(i < P, "mp_unblocked", "unblocked")] += b(v)
+			}
+			if cells > 0 {
+				name := "attn_mask_s" + string(rune('0'+s))
+				for i, v := range st.AttnMask {
+					out[p+pick(i < P*cells, "mp_"+name, name)] += b(v)
+				}
+			}
+			for _, q := range st.Match {
+				out[p+"match"] += float64(q)
+			}
+		}
+		if im.GT != nil {
+			out[p+"gt_masks"] += 0
+			out[p+"gt_classes"] += 0
+			for g, m := range im.GT.Masks {
+				out[p+"gt_masks"] += float64(m.Area())
+				out[p+"gt_classes"] += float64(im.GT.Classes[g])
+			}
+		}
+	}
+	return out
+}
+
+func pick(c bool, a, b string) string {
+	if c {
+		return a
+	}
+	return b
+}
+
+// refArray is one array of a numpy-written .npz.
+type refArray struct {
+	shape []int
+	f32   []float32
+	i32   []int32
+	u8    []byte
+}
+
+// readRef reads a .npz written by np.savez (float32, int32, uint8 arrays).
+func readRef(t *testing.T, path string) map[string]refArray {
+	t.Helper()
+	zr, err := zip.OpenReader(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zr.Close()
+	out := map[string]refArray{}
+	for _, f := range zr.File {
+		rc, _ := f.Open()
+		br := bufio.NewReader(rc)
+		h, err := readNPYHeader(br)
+		if err != nil {
+			t.Fatalf("%s: %v", f.Name, err)
+		}
+		a := refArray{shape: h.shape}
+		n := numElems(h.shape)
+		switch h.dtype {
+		case dtF32:
+			a.f32 = make([]float32, n)
+			err = readFloats(br, dtF32, a.f32)
+		case dtI32:
+			a.i32 = make([]int32, n)
+			err = readI32(br, a.i32)
+		case dtU8:
+			a.u8 = make([]byte, n)
+			_, err = br.Read(a.u8)
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", f.Name, err)
+		}
+		rc.Close()
+		out[strings.TrimSuffix(f.Name, ".npy")] = a
+	}
+	return out
+}
+
+// bilinearLogits resizes an h×w map to oh×ow as torch's F.interpolate
+// (mode="bilinear", align_corners=False, no antialias): source coordinate
+// (i + 0.5)·in/out − 0.5, clamped at 0.
+func bilinearLogits(src []float32, h, w, oh, ow int) []float64 {
+	coord := func(i, in, out int) (int, int, float64) {
+		x := (float64(i)+0.5)*float64(in)/float64(out) - 0.5
+		if x < 0 {
+			x = 0
+		}
+		i0 := int(x)
+		i1 := min(i0+1, in-1)
+		return i0, i1, x - float64(i0)
+	}
+	out := make([]float64, oh*ow)
+	for y := range oh {
+		y0, y1, ly := coord(y, h, oh)
+		for x := range ow {
+			x0, x1, lx := coord(x, w, ow)
+			v := func(yy, xx int) float64 { return float64(src[yy*w+xx]) }
+			out[y*ow+x] = (1-ly)*((1-lx)*v(y0, x0)+lx*v(y0, x1)) + ly*((1-lx)*v(y1, x0)+lx*v(y1, x1))
+		}
+	}
+	return out
+}
+
+// TestPyTorchTrace records random outputs of a tiny decoder with
+// python/record_trace.py (the CLI's demo) and reads the trace in Go: the
+// logits equal the decoder outputs bit for bit, the attention masks equal
+// the official rule recomputed here, the matchings equal model/matcher's
+// (computed at read time when scipy is missing), and analysis runs.
+func TestPyTorchTrace(t *testing.T) {
+	needPython(t, "numpy, torch")
+	hasScipy := exec.Command(python, "-c", "import scipy.optimize").Run() == nil
+	// Default: matchings from scipy when present, else computed at read time.
+	t.Run("auto", func(t *testing.T) { testPyTorchTrace(t, "auto", hasScipy) })
+	// Without: always computed at read time by model/matcher.
+	t.Run("none", func(t *testing.T) { testPyTorchTrace(t, "none", false) })
+}
+
+func testPyTorchTrace(t *testing.T, matchings string, stored bool) {
+	dir := t.TempDir()
+	out, ref := filepath.Join(dir, "pt"), filepath.Join(dir, "ref.npz")
+	cmd := exec.Command(python, "python/record_trace.py", "demo", out, "--ref", ref, "--images", "3", "--seed", "5", "--matchings", matchings)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("record_trace.py: %v\n%s", err, b)
+	}
+	refs := readRef(t, ref)
+	r, imgs := readAll(t, out, nil)
+	info := r.Info()
+	if info.Model != "mask2former" || info.NumStages != 4 || info.NumQueries != 5 || info.NumClasses != 3 ||
+		info.MaskH != 8 || jsonOf(t, info.StageLayers) != "[0,1,2,3]" || !strings.HasPrefix(info.ToolVersion, "record_trace.py/1") {
+		t.Fatalf("run info %+v", info)
+	}
+	wantMatching := MatchingComputed // image 2 has no GT; images 0, 1 have 1 and 2 segments
+	if stored {
+		wantMatching = MatchingRecorded
+	}
+	if info.Matching != wantMatching || (r.Sidecar().MatchingNote != "") != stored {
+		t.Fatalf("matching %q (note %q), want %q", info.Matching, r.Sidecar().MatchingNote, wantMatching)
+	}
+	if len(imgs) != 3 {
+		t.Fatalf("%d images", len(imgs))
+	}
+	levels := [][2]int{{2, 2}, {4, 4}, {8, 8}} // the demo's --feature-sizes
+	for i, im := range imgs {
+		if im.Index != 100+i {
+			t.Fatalf("image %d has index %d", i, im.Index)
+		}
+		p := "img" + string(rune('0'+i)) + "_"
+		ml, cl := refs[p+"mask_logits"], refs[p+"class_logits"]
+		HW, K1 := 64, 4
+		for s := range im.Stages {
+			st := &im.Stages[s]
+			if d := diffF32(st.MaskLogits, ml.f32[s*5*HW:(s+1)*5*HW]); d != "" {
+				t.Fatalf("image %d stage %d mask logits: %s", i, s, d)
+			}
+			if d := diffF32(st.ClassLogits, cl.f32[s*5*K1:(s+1)*5*K1]); d != "" {
+				t.Fatalf("image %d stage %d class logits: %s", i, s, d)
+			}
+			// Attention: level s mod 3 after stages 0..2, none after the last.
+			if s == 3 {
+				if st.AttnH != 0 {
+					t.Fatalf("last stage has attention")
+				}
+				continue
+			}
+			lv := levels[s%3]
+			if st.AttnH != lv[0] || st.AttnW != lv[1] {
+				t.Fatalf("stage %d attention %d×%d, want %v", s, st.AttnH, st.AttnW, lv)
+			}
+			cells := lv[0] * lv[1]
+			for q := range 5 {
+				a := bilinearLogits(st.MaskLogits[q*HW:(q+1)*HW], 8, 8, lv[0], lv[1])
+				all := true
+				for _, v := range a {
+					all = all && v < 0 // sigmoid < 0.5
+				}
+				if st.Unblocked[q] != all {
+					t.Fatalf("image %d stage %d query %d: unblocked %v, want %v", i, s, q, st.Unblocked[q], all)
+				}
+				for c, v := range a {
+					if want := v < 0 && !all; st.AttnMask[q*cells+c] != want {
+						t.Fatalf("image %d stage %d query %d cell %d: blocked %v, logit %g", i, s, q, c, st.AttnMask[q*cells+c], v)
+					}
+				}
+			}
+		}
+		gc, hasGT := refs[p+"gt_classes"]
+		if !hasGT {
+			if im.GT != nil || im.Stages[0].Match != nil {
+				t.Fatalf("image %d: GT or matching without GT", i)
+			}
+			continue
+		}
+		if len(im.GT.Classes) != len(gc.i32) {
+			t.Fatalf("image %d: %d GT segments, want %d", i, len(im.GT.Classes), len(gc.i32))
+		}
+		gm := refs[p+"gt_masks"]
+		targets := make([]float32, len(gm.u8))
+		for g, m := range im.GT.Masks {
+			if im.GT.Classes[g] != int(gc.i32[g]) {
+				t.Fatalf("image %d GT %d class", i, g)
+			}
+			for px := range HW {
+				if m.Get(px) != (gm.u8[g*HW+px] != 0) {
+					t.Fatalf("image %d GT %d pixel %d", i, g, px)
+				}
+				targets[g*HW+px] = float32(gm.u8[g*HW+px])
+			}
+		}
+		for s := range im.Stages {
+			st := &im.Stages[s]
+			want := matcher.Match(st.ClassLogits, st.MaskLogits, targets, im.GT.Classes, 5, 3, HW, nil)
+			if jsonOf(t, st.Match) != jsonOf(t, want) {
+				t.Fatalf("image %d stage %d: matching %v, model/matcher %v", i, s, st.Match, want)
+			}
+		}
+	}
+	// The Evaluator reads it as any trace.
+	var ev Evaluator
+	if err := r.Replay(&ev, 0); err != nil {
+		t.Fatal(err)
+	}
+	rep := ev.Report()
+	if rep.Images != 3 || rep.Layer.GT != 3 || rep.Layer.FinalMatched != 3 {
+		t.Fatalf("report: %d images, %d GT, %d final-matched", rep.Images, rep.Layer.GT, rep.Layer.FinalMatched)
+	}
+	if rows := rep.Rows(metrics.FinalMatched); rows[3].IoUToFinal != 1 || math.IsNaN(rows[0].Attended) {
+		t.Fatalf("rows %+v", rows)
+	}
+}
