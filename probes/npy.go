@@ -262,38 +262,63 @@ func (p *pyLit) tuple() ([]int, bool) {
 	}
 }
 
-// arrayWriter encodes array data little-endian into a buffered writer.
+// arrayWriter encodes array data little-endian into a buffered writer,
+// a chunk at a time.
 type arrayWriter struct {
-	w   *bufio.Writer
-	buf [8]byte
+	w       *bufio.Writer
+	scratch []byte
+}
+
+const chunk = 1 << 15 // bytes encoded per Write
+
+func (a *arrayWriter) buf() []byte {
+	if a.scratch == nil {
+		a.scratch = make([]byte, chunk)
+	}
+	return a.scratch
 }
 
 func (a *arrayWriter) f32(v []float32) error {
-	for _, x := range v {
-		binary.LittleEndian.PutUint32(a.buf[:4], math.Float32bits(x))
-		if _, err := a.w.Write(a.buf[:4]); err != nil {
+	b := a.buf()
+	for len(v) > 0 {
+		n := min(len(v), chunk/4)
+		for i, x := range v[:n] {
+			binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(x))
+		}
+		if _, err := a.w.Write(b[:4*n]); err != nil {
 			return err
 		}
+		v = v[n:]
 	}
 	return nil
 }
 
 func (a *arrayWriter) f16(v []float32) error {
-	for _, x := range v {
-		binary.LittleEndian.PutUint16(a.buf[:2], f32ToF16(x))
-		if _, err := a.w.Write(a.buf[:2]); err != nil {
+	b := a.buf()
+	for len(v) > 0 {
+		n := min(len(v), chunk/2)
+		for i, x := range v[:n] {
+			binary.LittleEndian.PutUint16(b[2*i:], f32ToF16(x))
+		}
+		if _, err := a.w.Write(b[:2*n]); err != nil {
 			return err
 		}
+		v = v[n:]
 	}
 	return nil
 }
 
 func (a *arrayWriter) i32(v []int32) error {
-	for _, x := range v {
-		binary.LittleEndian.PutUint32(a.buf[:4], uint32(x))
-		if _, err := a.w.Write(a.buf[:4]); err != nil {
+	b := a.buf()
+	for len(v) > 0 {
+		n := min(len(v), chunk/4)
+		for i, x := range v[:n] {
+			binary.LittleEndian.PutUint32(b[4*i:], uint32(x))
+		}
+		if _, err := a.w.Write(b[:4*n]); err != nil {
 			return err
 		}
+		v = v[n:]
 	}
 	return nil
 }
@@ -303,23 +328,29 @@ func (a *arrayWriter) bytes(v []byte) error {
 	return err
 }
 
-// readF32 decodes n float32 (or float16 when dtype is "<f2") values.
+// readFloats decodes len(dst) float32 values, or float16 ones when dtype
+// is "<f2".
 func readFloats(r *bufio.Reader, dtype string, dst []float32) error {
-	var b [4]byte
+	var b [chunk]byte
+	size := 4
 	if dtype == dtF16 {
-		for i := range dst {
-			if _, err := io.ReadFull(r, b[:2]); err != nil {
-				return err
-			}
-			dst[i] = f16ToF32(binary.LittleEndian.Uint16(b[:2]))
-		}
-		return nil
+		size = 2
 	}
-	for i := range dst {
-		if _, err := io.ReadFull(r, b[:4]); err != nil {
+	for len(dst) > 0 {
+		n := min(len(dst), chunk/size)
+		if _, err := io.ReadFull(r, b[:n*size]); err != nil {
 			return err
 		}
-		dst[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[:4]))
+		if size == 2 {
+			for i := range dst[:n] {
+				dst[i] = f16ToF32(binary.LittleEndian.Uint16(b[2*i:]))
+			}
+		} else {
+			for i := range dst[:n] {
+				dst[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+			}
+		}
+		dst = dst[n:]
 	}
 	return nil
 }

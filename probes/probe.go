@@ -22,6 +22,39 @@
 // the matching queries after them: rows 0..NumMP-1 are MP queries (training
 // only; NumMP is 0 at inference), rows NumMP..NumMP+NumQueries-1 are the
 // matching queries. Matchings index matching queries only (0..NumQueries-1).
+//
+// # Recorders
+//
+// Memory keeps deep copies of every stage (tests, small runs). Evaluator
+// scores a run as it streams, one image at a time, with the metrics
+// package's LayerEvaluator and AttentionEvaluator; its Report holds the
+// per-stage figures. TraceWriter writes a trace, and Multi fans one stream
+// out to several probes:
+//
+//	ev := &probes.Evaluator{}
+//	tw := probes.NewTraceWriter("runs/m2f/val_trace", nil)
+//	p := probes.Multi{ev, tw} // pass p to the model's evaluation
+//	…
+//	report := ev.Report()
+//
+// StageLayers in RunInfo gives the decoder layers before each stage (0..9
+// for Mask2Former, 1..6 for MaskFormer).
+//
+// # Traces
+//
+// A trace is a .npz of per-image arrays (np.load opens it) and a JSON
+// sidecar that describes the run and every array; TRACE.md in this
+// directory specifies it, with a numpy snippet. OpenTrace validates a trace
+// and yields its images one at a time (TraceReader.Next, Replay); errors
+// are *TraceError values wrapping the ErrTrace sentinels. Traces recorded
+// from PyTorch with python/record_trace.py read the same way; matchings they
+// lack are computed at read time with model/matcher.
+//
+// # Errors
+//
+// Every error starts with "probes:". A stage that disagrees with the run
+// info or arrives out of order is an error wrapping ErrStage, not a panic,
+// so that a probe never crashes the model.
 package probes
 
 import (
