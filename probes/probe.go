@@ -109,6 +109,15 @@ const (
 	MatchingNone = "none"
 )
 
+// Sanity limits of RunInfo.Check, far above any model this project runs,
+// so that a corrupt sidecar cannot make a probe allocate without bound.
+const (
+	maxStages     = 1 << 10
+	maxQueries    = 1 << 20
+	maxClasses    = 1 << 20
+	maxMaskPixels = 1 << 26
+)
+
 // Layers returns the number of decoder layers applied before stage s:
 // StageLayers[s], or s when StageLayers is nil.
 func (ri *RunInfo) Layers(s int) int {
@@ -131,6 +140,8 @@ func (ri *RunInfo) Check() error {
 		return fmt.Errorf("probes: %w: num_classes %d", ErrRunInfo, ri.NumClasses)
 	case ri.MaskH <= 0 || ri.MaskW <= 0:
 		return fmt.Errorf("probes: %w: mask size %d×%d", ErrRunInfo, ri.MaskH, ri.MaskW)
+	case ri.NumStages > maxStages || ri.NumQueries > maxQueries || ri.NumClasses > maxClasses || ri.MaskH*ri.MaskW > maxMaskPixels || ri.MaskH > maxMaskPixels || ri.MaskW > maxMaskPixels:
+		return fmt.Errorf("probes: %w: implausible sizes: %d stages, %d queries, %d classes, %d×%d masks", ErrRunInfo, ri.NumStages, ri.NumQueries, ri.NumClasses, ri.MaskH, ri.MaskW)
 	case ri.StageLayers != nil && len(ri.StageLayers) != ri.NumStages:
 		return fmt.Errorf("probes: %w: %d stage_layers for %d stages", ErrRunInfo, len(ri.StageLayers), ri.NumStages)
 	}

@@ -243,3 +243,57 @@ func without(names []string, drop string) []string {
 	}
 	return out
 }
+
+// TestTraceNeverPanics damages a trace in many random ways (byte flips in
+// the archive and the sidecar, truncations) and reads it: every outcome
+// must be an error or a clean read, never a panic.
+func TestTraceNeverPanics(t *testing.T) {
+	mp := m2f
+	mp.MP = 1
+	imgs := mp.images(30, []int{2, -1}, false)
+	dir := t.TempDir()
+	for _, set := range []*TraceSettings{{KeepMP: true}, {Compress: true, Float16: true}} {
+		npz, js := writeTrace(t, filepath.Join(dir, "src"), mp, set, imgs)
+		origN, _ := os.ReadFile(npz)
+		origJ, _ := os.ReadFile(js)
+		rng := uint64(1)
+		next := func(n int) int { // xorshift: deterministic positions
+			rng ^= rng << 13
+			rng ^= rng >> 7
+			rng ^= rng << 17
+			return int(rng % uint64(n))
+		}
+		for i := range 300 {
+			n, j := bytes.Clone(origN), bytes.Clone(origJ)
+			switch i % 4 {
+			case 0, 1:
+				for range 1 + i%3 {
+					n[next(len(n))] ^= byte(1 << (i % 8))
+				}
+			case 2:
+				j[next(len(j))] = "0123456789-,:{}[]\""[next(18)]
+			case 3:
+				n = n[:next(len(n))]
+			}
+			os.WriteFile(filepath.Join(dir, "bad.npz"), n, 0o644)
+			os.WriteFile(filepath.Join(dir, "bad.json"), j, 0o644)
+			func() {
+				defer func() {
+					if p := recover(); p != nil {
+						t.Fatalf("case %d panicked: %v", i, p)
+					}
+				}()
+				r, err := OpenTrace(filepath.Join(dir, "bad"), nil)
+				if err != nil {
+					if !strings.HasPrefix(err.Error(), "probes: ") {
+						t.Fatalf("case %d: %v", i, err)
+					}
+					return
+				}
+				defer r.Close()
+				var ev Evaluator
+				r.Replay(&ev, 0)
+			}()
+		}
+	}
+}

@@ -173,6 +173,10 @@ func (r *TraceReader) checkEntry(zf *zip.File, a *ArrayInfo) error {
 		return traceErr(r.npzPath, a.Name, ErrTraceMismatch, nil, "the array is %s %v, the sidecar says %s %v", h.dtype, h.shape, a.DType, a.Shape)
 	}
 	want := uint64(h.offset) + uint64(numElems(h.shape)*itemSize(h.dtype))
+	// Deflate expands at most ~1032:1; a larger claim is a zip bomb or junk.
+	if zf.CompressedSize64 > uint64(r.side.NPZBytes) || zf.UncompressedSize64 > 1100*zf.CompressedSize64+1024 {
+		return traceErr(r.npzPath, a.Name, ErrTraceCorrupt, nil, "entry claims %d bytes from %d compressed", zf.UncompressedSize64, zf.CompressedSize64)
+	}
 	if zf.UncompressedSize64 != want {
 		return traceErr(r.npzPath, a.Name, ErrTraceCorrupt, nil, "entry has %d bytes, its header implies %d", zf.UncompressedSize64, want)
 	}
