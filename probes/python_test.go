@@ -35,6 +35,7 @@ func needPython(t *testing.T, modules string) {
 // TestNumpyOpensTrace loads a Go-written trace with np.load and compares
 // every array's dtype, shape and sum with what was recorded.
 func TestNumpyOpensTrace(t *testing.T) {
+	t.Parallel() // waits on Python, like the tests below
 	needPython(t, "numpy")
 	mp := m2f
 	mp.MP = 2
@@ -214,6 +215,7 @@ func bilinearLogits(src []float32, h, w, oh, ow int) []float64 {
 // the official rule recomputed here, the matchings equal model/matcher's
 // (computed at read time when scipy is missing), and analysis runs.
 func TestPyTorchTrace(t *testing.T) {
+	t.Parallel()
 	needPython(t, "numpy, torch")
 	hasScipy := exec.Command(python, "-c", "import scipy.optimize").Run() == nil
 	// Default: matchings from scipy when present, else computed at read time.
@@ -332,5 +334,56 @@ func testPyTorchTrace(t *testing.T, matchings string, stored bool) {
 	}
 	if rows := rep.Rows(metrics.FinalMatched); rows[3].IoUToFinal != 1 || math.IsNaN(rows[0].Attended) {
 		t.Fatalf("rows %+v", rows)
+	}
+}
+
+// TestPyTorchConvert saves decoder outputs with torch.save, converts them
+// with `record_trace.py convert` (float16) and compares the trace with the
+// demo trace of the same outputs: the same stages, with float16 logits that
+// keep every binary mask.
+func TestPyTorchConvert(t *testing.T) {
+	t.Parallel()
+	needPython(t, "numpy, torch")
+	dir := t.TempDir()
+	pt, demo, conv := filepath.Join(dir, "out.pt"), filepath.Join(dir, "demo"), filepath.Join(dir, "conv")
+	script := `
+import sys, torch
+sys.path.insert(0, "python")
+import record_trace as rt
+outs, gts = rt.demo_outputs(seed=3, images=2)
+stage0 = outs[0]["aux_outputs"][0]["pred_masks"]
+stage0[0, 0, 0, :3] = torch.tensor([1e-9, -1e-9, 0.0])  # float16 would flush the first two to 0
+torch.save({"outputs": outs, "gt": gts, "indices": [100, 101], "run_info": {"model": "mask2former", "seed": 3}}, sys.argv[1])
+rt.record(sys.argv[2], outs, gts, {"model": "mask2former", "seed": 3}, feature_sizes=[(2, 2), (4, 4), (8, 8)], indices=[100, 101], matchings="none")
+# The command line, in this process (one torch start-up is enough).
+rt.main(["convert", sys.argv[1], sys.argv[3], "--feature-sizes", "2x2,4x4,8x8", "--float16", "--matchings", "none"])
+`
+	if b, err := exec.Command(python, "-c", script, pt, demo, conv).CombinedOutput(); err != nil {
+		t.Fatalf("%v\n%s", err, b)
+	}
+	_, want := readAll(t, demo, nil)
+	r, got := readAll(t, conv, nil)
+	if r.Sidecar().Storage.MaskDType != "float16" || len(got) != 2 {
+		t.Fatalf("storage %+v, %d images", r.Sidecar().Storage, len(got))
+	}
+	if v := got[0].Stages[0].MaskLogits[:3]; !(v[0] > 0 && v[1] < 0 && v[2] == 0) {
+		t.Fatalf("tiny logits read back as %v", v)
+	}
+	for i := range want {
+		a, b := want[i].ImageStages(), got[i].ImageStages()
+		if jsonOf(t, a.Match) != jsonOf(t, b.Match) {
+			t.Fatalf("image %d: matchings differ", i)
+		}
+		for s := range a.Masks {
+			for q := range a.Masks[s] {
+				if metrics.IoU(a.Masks[s][q], b.Masks[s][q]) != 1 {
+					t.Fatalf("image %d stage %d query %d: binary mask changed", i, s, q)
+				}
+			}
+			want[i].Stages[s].MaskLogits = got[i].Stages[s].MaskLogits
+		}
+	}
+	if d := diffImages(want, got); d != "" {
+		t.Fatal(d)
 	}
 }

@@ -107,6 +107,16 @@ def _np(x, dtype):
     return np.ascontiguousarray(np.asarray(x, dtype=dtype))
 
 
+def to_float16(x):
+    """float16 rounding to nearest even that never turns a non-zero value
+    into zero (it becomes the smallest subnormal of its sign), so that
+    logit > 0 is unchanged, as the Go writer does."""
+    h = x.astype(np.float16)
+    lost = (h == 0) & (x != 0)
+    h[lost] = np.copysign(np.float16(2.0 ** -24), x[lost]).astype(np.float16)
+    return h
+
+
 def stages_from_outputs(out, b=0):
     """Per-stage (class logits [Q, K+1], mask logits [Q, H, W]) of image b
     of an official decoder output dict, stage 0 first."""
@@ -267,7 +277,7 @@ class TraceWriter:
             sizes = attention_sizes(feature_sizes, S)
             attn = [None if sz is None else attention_mask(msk[s], sz) for s, sz in enumerate(sizes)]
         p = "img%d/" % index
-        self._write(p + "mask_logits", msk.astype(np.float16) if self.float16 else msk)
+        self._write(p + "mask_logits", to_float16(msk) if self.float16 else msk)
         self._write(p + "class_logits", cls)
         unblocked = np.zeros((S, Q), np.uint8)
         for s, a in enumerate(attn or []):
