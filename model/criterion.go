@@ -85,7 +85,7 @@ func (m *Model) criterion(g *Graph, stages []StageOutput, P int, ex *Example, n 
 	for j, cov := range ex.Cover4 {
 		copy(tflat[j*P4:], cov)
 	}
-	w := matcher.Weights{Class: c.Loss.ClassWeight, Mask: c.Loss.MaskWeight, Dice: c.Loss.DiceWeight}
+	w := c.Loss.matchWeights()
 	var terms []*Tensor
 	st := LossStats{PerStage: make([]float64, len(stages)), Matches: make([][]int, len(stages))}
 	for s, so := range stages {

@@ -184,7 +184,7 @@ func (m *Model) stageMatches(stages []StageOutput, ex *Example) [][]int {
 	for j, cov := range ex.Cover4 {
 		copy(tflat[j*P4:], cov)
 	}
-	w := matcher.Weights{Class: c.Loss.ClassWeight, Mask: c.Loss.MaskWeight, Dice: c.Loss.DiceWeight}
+	w := c.Loss.matchWeights()
 	out := make([][]int, len(stages))
 	for s, st := range stages {
 		out[s] = matcher.Match(st.ClassLogits.Data, st.MaskLogits.Data, tflat, ex.Classes, c.Queries, c.NumClasses, P4, &w)

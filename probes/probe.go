@@ -13,8 +13,11 @@
 //		}
 //	probe.Close()
 //
-// Record is always called from one goroutine, in that order, whatever the
-// model's internal parallelism. A probe must not modify the Stage it is
+// The model (model.Evaluate) calls Init and Record; whoever created the
+// probe calls Close once the run succeeded (or Abort, for probes that
+// implement Aborter, when it failed), since only it knows whether the
+// results should be kept. Record is always called from one goroutine, in
+// that order, whatever the model's internal parallelism. A probe must not modify the Stage it is
 // given nor keep its slices after Record returns (copy what it needs): the
 // model reuses the buffers. Probing never changes the model's results.
 //
