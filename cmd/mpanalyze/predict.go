@@ -1,0 +1,138 @@
+package main
+
+import (
+	"fmt"
+	"image"
+	"image/png"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mpanalyze/mpanalyze/data"
+	"github.com/mpanalyze/mpanalyze/data/mask"
+	"github.com/mpanalyze/mpanalyze/internal/atomicfile"
+	"github.com/mpanalyze/mpanalyze/internal/progress"
+	"github.com/mpanalyze/mpanalyze/model"
+)
+
+func init() { register(newPredictCmd) }
+
+type predictOptions struct {
+	ckptData
+	Out   string
+	Infer model.InferConfig
+	PNG   int
+	JSON  bool
+}
+
+func newPredictCmd(s *streams) *cobra.Command {
+	opts := &predictOptions{Infer: model.DefaultInferConfig()}
+	cmd := &cobra.Command{
+		Use:   "predict",
+		Short: "Write semantic, instance and panoptic predictions of a checkpoint",
+		Long: `predict runs a checkpoint on a dataset and writes into --out:
+  semantic/<index>.png          class index per pixel (8-bit; 255 = void)
+  instances_results.json        COCO instance results (RLE masks, scores)
+  panoptic/ + panoptic_results.json   COCO panoptic PNGs and segments
+  preview.png                   the first --png images: ground truth beside
+                                the panoptic prediction, with a legend
+Masks are at the model's input size; COCO image ids are dataset index + 1.`,
+		Example: `  mpanalyze predict --checkpoint runs/m2f/checkpoints/latest.npz --out preds --images 50`,
+		Args:    cobra.NoArgs,
+		RunE:    func(cmd *cobra.Command, args []string) error { return runPredict(s, opts) },
+	}
+	f := cmd.Flags()
+	addCkptDataFlags(f, &opts.ckptData, runtime.GOMAXPROCS(0))
+	f.StringVar(&opts.Out, "out", "", "output directory (required)")
+	f.IntVar(&opts.PNG, "png", 8, "images in preview.png (0 = none)")
+	f.Float64Var(&opts.Infer.ObjectThreshold, "object-threshold", opts.Infer.ObjectThreshold, "panoptic: minimum class probability of a kept query")
+	f.Float64Var(&opts.Infer.OverlapThreshold, "overlap-threshold", opts.Infer.OverlapThreshold, "panoptic: minimum share of its mask a segment must win")
+	f.IntVar(&opts.Infer.TopK, "top-k", opts.Infer.TopK, "instance: detections per image")
+	f.BoolVar(&opts.JSON, "json", false, "print the summary as JSON")
+	return cmd
+}
+
+func runPredict(s *streams, o *predictOptions) error {
+	if o.Out == "" {
+		return usageErrorf("--out is required")
+	}
+	m, _, ds, err := o.open()
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Join(o.Out, "semantic"), 0o755); err != nil {
+		return err
+	}
+	n := ds.Len()
+	if o.Images > 0 {
+		n = min(n, o.Images)
+	}
+	cats := ds.Categories()
+	exp := &cocoExport{cats: cats}
+	var preview []*data.Sample
+	bar := progress.New(s.Err, "predict", n)
+	rep, err := model.Evaluate(m, ds, model.EvalOptions{
+		Images: o.Images, Infer: o.Infer, Workers: o.Workers, Checkpoint: o.Checkpoint,
+		Progress: func(done, total int) { bar.Update(done, "") },
+		Predictions: func(bi *data.BatchImage, p *model.Prediction) error {
+			if err := writeSemanticPNG(filepath.Join(o.Out, "semantic", fmt.Sprintf("%06d.png", bi.Index)), p); err != nil {
+				return err
+			}
+			if len(preview) < 2*o.PNG {
+				gt := bi.AsSample()
+				preview = append(preview, gt, predictionSample(gt, p))
+			}
+			return exp.add(bi, p)
+		},
+	})
+	if err != nil {
+		return err
+	}
+	if err := exp.write(o.Out); err != nil {
+		return err
+	}
+	previewPath := ""
+	if len(preview) > 0 {
+		previewPath = filepath.Join(o.Out, "preview.png")
+		img := data.Preview(preview, cats, data.PreviewOptions{Cols: 2, Cell: 256})
+		if err := atomicfile.Write(previewPath, func(w io.Writer) error { return png.Encode(w, img) }); err != nil {
+			return err
+		}
+	}
+	if o.JSON {
+		return writeJSON(s.Out, map[string]any{"out": o.Out, "preview": previewPath, "eval": rep})
+	}
+	fmt.Fprintf(s.Out, "predictions for %d images in %s\n", rep.Images, o.Out)
+	if previewPath != "" {
+		fmt.Fprintf(s.Out, "preview: %s (ground truth left, panoptic prediction right)\n", previewPath)
+	}
+	printEval(s, rep)
+	return nil
+}
+
+// writeSemanticPNG writes the class map as an 8-bit grey PNG.
+func writeSemanticPNG(path string, p *model.Prediction) error {
+	img := image.NewGray(image.Rect(0, 0, p.Size, p.Size))
+	for i, c := range p.Semantic {
+		img.Pix[i] = uint8(c)
+	}
+	return atomicfile.Write(path, func(w io.Writer) error { return png.Encode(w, img) })
+}
+
+// predictionSample is the panoptic prediction drawn as a Sample over the
+// ground truth's image, for previews.
+func predictionSample(gt *data.Sample, p *model.Prediction) *data.Sample {
+	s := &data.Sample{Index: gt.Index, H: gt.H, W: gt.W, RGB: gt.RGB, Panoptic: p.Panoptic, Semantic: p.Semantic}
+	for _, sg := range p.Segments {
+		if sg.Area == 0 {
+			continue
+		}
+		id := int32(sg.ID)
+		m := mask.FromFunc(p.Size, p.Size, func(i int) bool { return p.Panoptic[i] == id })
+		s.Instances = append(s.Instances, data.Instance{Class: sg.Class, IsThing: sg.IsThing, ID: sg.ID, Mask: m})
+	}
+	return s
+}
