@@ -1,0 +1,124 @@
+package tables
+
+import (
+	"fmt"
+	"math"
+)
+
+// MeanSD returns the mean of the non-NaN values of v, their sample
+// standard deviation
+//
+//	sd = sqrt(Σ (x_i − mean)² / (n − 1)),
+//
+// and their number n. The mean is NaN when n = 0, the sd when n < 2.
+func MeanSD(v []float64) (mean, sd float64, n int) {
+	for _, x := range v {
+		if !math.IsNaN(x) {
+			mean += x
+			n++
+		}
+	}
+	if n == 0 {
+		return math.NaN(), math.NaN(), 0
+	}
+	mean /= float64(n)
+	if n < 2 {
+		return mean, math.NaN(), n
+	}
+	var ss float64
+	for _, x := range v {
+		if !math.IsNaN(x) {
+			ss += (x - mean) * (x - mean)
+		}
+	}
+	return mean, math.Sqrt(ss / float64(n-1)), n
+}
+
+// Dash marks an undefined value in text and Markdown.
+const Dash = "—"
+
+// Kind says how a metric is shown in text and Markdown.
+type Kind int
+
+const (
+	// Fraction values (the zero Kind) are shown ×100 with one decimal.
+	Fraction Kind = iota
+	// Count values (seeds, images, steps per second, …) are shown as
+	// they are, with 4 significant digits (2 for an sd).
+	Count
+)
+
+// formatValue formats one value of kind k for text: percent with one
+// decimal, or %.4g; Dash for NaN.
+func formatValue(v float64, k Kind) string {
+	switch {
+	case math.IsNaN(v):
+		return Dash
+	case k == Fraction:
+		return fmt.Sprintf("%.1f", 100*v)
+	default:
+		return fmt.Sprintf("%.4g", v)
+	}
+}
+
+// stat is one cell over seeds.
+func stat(v []float64) *Number {
+	m, sd, n := MeanSD(v)
+	return &Number{Value: m, SD: sd, N: n}
+}
+
+// formatStat formats a cell over seeds: "m ± sd" when spread is set
+// (some configuration of the table has several seeds), else "m"; Dash for
+// a cell with no value.
+func formatStat(x *Number, k Kind, spread bool) string {
+	if math.IsNaN(x.Value) {
+		return Dash
+	}
+	if !spread {
+		return formatValue(x.Value, k)
+	}
+	sd := formatValue(x.SD, k)
+	if k == Count && !math.IsNaN(x.SD) {
+		sd = fmt.Sprintf("%.2g", x.SD)
+	}
+	return formatValue(x.Value, k) + " ± " + sd
+}
+
+// group collects items by a key in order of first appearance.
+type group[T any] struct {
+	keys  []string
+	items map[string][]T
+}
+
+func (g *group[T]) add(key string, item T) {
+	if g.items == nil {
+		g.items = map[string][]T{}
+	}
+	if _, ok := g.items[key]; !ok {
+		g.keys = append(g.keys, key)
+	}
+	g.items[key] = append(g.items[key], item)
+}
+
+// checkSeeds panics if two runs of one configuration have the same seed
+// (the same run counted twice).
+func checkSeeds(what, key string, seeds []uint64) {
+	seen := map[uint64]bool{}
+	for _, s := range seeds {
+		if seen[s] {
+			panic(fmt.Sprintf("tables: %s %q: seed %d appears twice", what, key, s))
+		}
+		seen[s] = true
+	}
+}
+
+func seedList(seeds []uint64) string {
+	s := ""
+	for i, x := range seeds {
+		if i > 0 {
+			s += ", "
+		}
+		s += fmt.Sprint(x)
+	}
+	return s
+}
