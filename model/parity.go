@@ -1,0 +1,281 @@
+package model
+
+// Exports for the PyTorch reference in model/torchref: a parity record of
+// one training step (everything the Go step computed or drew, so that the
+// reference can redo the step with no discrete choice of its own), and the
+// batches and initial weights of a speed race. Both are .npz files in the
+// checkpoint layout of model/ckpt (float32 arrays; integers and booleans
+// are stored as exact float32 values).
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"slices"
+
+	"github.com/mpanalyze/mpanalyze/internal/rng"
+	"github.com/mpanalyze/mpanalyze/internal/version"
+	"github.com/mpanalyze/mpanalyze/model/ckpt"
+)
+
+// ParityRecord is what WriteParity computed.
+type ParityRecord struct {
+	// Loss is the batch loss, Σ over images of their normalised losses.
+	Loss float64
+	// Images are the per-image loss terms and matchings.
+	Images []LossStats
+	// Grads are the summed parameter gradients (before clipping), by name.
+	Grads map[string][]float32
+}
+
+// LossFields names the loss terms of a parity record, in the order of the
+// "img<i>/loss" arrays.
+var LossFields = []string{"total", "class", "mask", "dice", "mp_class", "mp_mask", "mp_dice"}
+
+func lossVector(st *LossStats) []float32 {
+	v := []float64{st.Total, st.Class, st.Mask, st.Dice, st.MPClass, st.MPMask, st.MPDice}
+	out := make([]float32, len(v))
+	for i, x := range v {
+		out[i] = float32(x)
+	}
+	return out
+}
+
+// WriteParity runs the forward and backward of training step `step` of a
+// trainer with seed `seed` on batch, exactly as Trainer.TrainStep does
+// (the same random draws, per-image graphs, gradients summed in image
+// order) but without clipping or the optimiser update, and writes to path:
+//
+//	meta.json               model config under "model"; extra.parity: batch
+//	                        size, seed, step, batch loss, loss field names
+//	param/<name>            the parameters (the model is unchanged)
+//	grad/<name>             Σ over images of the gradients, before clipping
+//	norms                   [numMasks, ceDen, mpCeDen, maxGT] (batch-wide)
+//	img<i>/input            [3, S, S] in [0, 1]
+//	img<i>/classes          [G]
+//	img<i>/cover4           [G, S/4, S/4] stride-4 coverage targets
+//	img<i>/segmap           [S, S]: k+1 on GT segment k, 0 elsewhere
+//	img<i>/match            [stages, G]: the query matched to GT g at
+//	                        each stage (the Hungarian matching the Go
+//	                        criterion used), −1 if none
+//	img<i>/loss             [7] LossFields; img<i>/stage_loss [stages]
+//	img<i>/attn/<l>         [Q, h, w] 1 = blocked: the cross-attention
+//	                        mask layer l used (after pilots and unblocking;
+//	                        masked decoder only)
+//	img<i>/mp/labels        [P] MP input labels (−1 padding)   (mpformer)
+//	img<i>/mp/self          [Q, Q] self-attention mask, 1 = blocked
+//	img<i>/mp/pilot/<l>     [P, h, w] pilot mask of layer l, 1 = blocked
+//	                        (only piloted layers)
+//
+// Q counts all rows, the P MP rows first. It returns the record, or an
+// error on a non-finite loss or a failed write.
+func WriteParity(path string, m *Model, batch []*Example, seed uint64, step int) (*ParityRecord, error) {
+	c := &m.Cfg
+	norms := computeNorms(c, batch)
+	ck := ckpt.New()
+	ck.Meta.ToolVersion = version.String()
+	ck.Meta.Model = c.MarshalIndent()
+	ck.Meta.Step = int64(step)
+	ck.PutParams(ckpt.ParamPrefix, m.Params())
+	ck.Arrays["norms"] = ckpt.Array{Shape: []int{4}, Data: []float32{
+		float32(norms.numMasks), float32(norms.ceDen), float32(norms.mpCeDen), float32(norms.maxGT)}}
+	rec := &ParityRecord{Images: make([]LossStats, len(batch)), Grads: map[string][]float32{}}
+	graphs := make([]*Graph, len(batch))
+	S := c.ImageSize
+	for i, ex := range batch {
+		g := newGraph()
+		graphs[i] = g
+		// the generator and calls of TrainStep, in the same order
+		r := rng.New(rng.Derive(seed, uint64(step), uint64(i), 0x7e))
+		var mp *mpInput
+		if c.Arch == ArchMPFormer && norms.maxGT > 0 {
+			mp = buildMP(c, ex.Classes, ex.Full, norms.maxGT, m.levels, r)
+		}
+		stages := m.forward(g, ex.Input, mp)
+		loss, st := m.criterion(g, stages, mp.numMP(), ex, norms, r)
+		if math.IsNaN(st.Total) || math.IsInf(st.Total, 0) {
+			return nil, fmt.Errorf("model: parity: image %d: loss is %v: %w", i, st.Total, ErrNonFinite)
+		}
+		g.Backward(loss)
+		rec.Images[i] = st
+		rec.Loss += st.Total
+
+		pre := fmt.Sprintf("img%d/", i)
+		G := len(ex.Classes)
+		put := func(name string, data []float32, shape ...int) {
+			ck.Arrays[pre+name] = ckpt.Array{Shape: shape, Data: data}
+		}
+		put("input", slices.Clone(ex.Input), 3, S, S)
+		put("classes", intsF32(ex.Classes), G)
+		cov := make([]float32, 0, G*m.h4*m.w4)
+		for _, cv := range ex.Cover4 {
+			cov = append(cov, cv...)
+		}
+		put("cover4", cov, G, m.h4, m.w4)
+		put("segmap", segmentMap(ex, S), S, S)
+		mt := make([]float32, 0, len(stages)*G)
+		for _, ms := range st.Matches {
+			if len(ms) != G { // no GT: no matching
+				ms = slices.Repeat([]int{-1}, G)
+			}
+			mt = append(mt, intsF32(ms)...)
+		}
+		put("match", mt, len(stages), G)
+		put("loss", lossVector(&st), len(LossFields))
+		put("stage_loss", f64sF32(st.PerStage), len(st.PerStage))
+		for l, so := range stages {
+			if so.AttnMask != nil {
+				put(fmt.Sprintf("attn/%d", l), boolsF32(so.AttnMask), len(so.AttnMask)/(so.AttnH*so.AttnW), so.AttnH, so.AttnW)
+			}
+		}
+		if mp != nil {
+			P := mp.numMP()
+			Q := P + c.Queries
+			put("mp/labels", intsF32(mp.labels), P)
+			put("mp/self", boolsF32(mp.selfMask), Q, Q)
+			for l, pl := range mp.pilots {
+				if pl != nil {
+					h, w := m.levels[l%3][0], m.levels[l%3][1]
+					put(fmt.Sprintf("mp/pilot/%d", l), boolsF32(pl), P, h, w)
+				}
+			}
+		}
+	}
+	// Σ over images in image order, from zero, as TrainStep sums them
+	for _, p := range m.Params() {
+		sum := make([]float32, len(p.Data))
+		for _, g := range graphs {
+			if gr := g.ParamGrad(p); gr != nil {
+				for j, v := range gr {
+					sum[j] += v
+				}
+			}
+		}
+		rec.Grads[p.Name] = sum
+		ck.Arrays["grad/"+p.Name] = ckpt.Array{Shape: slices.Clone(p.Shape), Data: sum}
+	}
+	extra, err := json.Marshal(map[string]any{
+		"batch": len(batch), "seed": seed, "step": step, "loss": rec.Loss, "loss_fields": LossFields,
+	})
+	if err != nil {
+		return nil, err
+	}
+	ck.Meta.Extra = map[string]json.RawMessage{"parity": extra}
+	if err := ckpt.Save(path, ck); err != nil {
+		return nil, err
+	}
+	return rec, nil
+}
+
+// TorchBench describes a speed race for model/torchref/bench.py.
+type TorchBench struct {
+	// Train is the optimisation both sides run (AdamW, clipping, LRs by
+	// step from the schedule).
+	Train TrainConfig
+	// Batches are the batches of steps 0, 1, …; both sides train on them
+	// in this order.
+	Batches [][]*Example
+}
+
+// WriteTorchBench writes m's current parameters (the common starting
+// point) and the race's batches to path:
+//
+//	meta.json             model config under "model", training config
+//	                      under "train"; extra.bench: steps, batch, the
+//	                      learning rate of each step, the NoDecay
+//	                      parameter names
+//	param/<name>          the parameters
+//	step<s>/img<i>/…      input, classes, cover4, segmap as in WriteParity
+func WriteTorchBench(path string, m *Model, b *TorchBench) error {
+	c := &m.Cfg
+	S := c.ImageSize
+	ck := ckpt.New()
+	ck.Meta.ToolVersion = version.String()
+	ck.Meta.Model = c.MarshalIndent()
+	tc, err := json.Marshal(b.Train)
+	if err != nil {
+		return err
+	}
+	ck.Meta.Train = tc
+	ck.PutParams(ckpt.ParamPrefix, m.Params())
+	lrs := make([]float64, len(b.Batches))
+	for s, batch := range b.Batches {
+		lrs[s] = b.Train.Schedule.LR(s)
+		for i, ex := range batch {
+			pre := fmt.Sprintf("step%d/img%d/", s, i)
+			G := len(ex.Classes)
+			if len(ex.Input) != 3*S*S {
+				return fmt.Errorf("model: bench: step %d image %d has %d input values, want 3×%d×%d", s, i, len(ex.Input), S, S)
+			}
+			cov := make([]float32, 0, G*m.h4*m.w4)
+			for _, cv := range ex.Cover4 {
+				cov = append(cov, cv...)
+			}
+			ck.Arrays[pre+"input"] = ckpt.Array{Shape: []int{3, S, S}, Data: slices.Clone(ex.Input)}
+			ck.Arrays[pre+"classes"] = ckpt.Array{Shape: []int{G}, Data: intsF32(ex.Classes)}
+			ck.Arrays[pre+"cover4"] = ckpt.Array{Shape: []int{G, m.h4, m.w4}, Data: cov}
+			ck.Arrays[pre+"segmap"] = ckpt.Array{Shape: []int{S, S}, Data: segmentMap(ex, S)}
+		}
+	}
+	var noDecay []string
+	for _, p := range m.Params() {
+		if p.NoDecay {
+			noDecay = append(noDecay, p.Name)
+		}
+	}
+	batch := 0
+	if len(b.Batches) > 0 {
+		batch = len(b.Batches[0])
+	}
+	extra, err := json.Marshal(map[string]any{
+		"steps": len(b.Batches), "batch": batch, "lr": lrs, "no_decay": noDecay,
+	})
+	if err != nil {
+		return err
+	}
+	ck.Meta.Extra = map[string]json.RawMessage{"bench": extra}
+	return ckpt.Save(path, ck)
+}
+
+// segmentMap is the S×S map with k+1 on GT segment k (segments never
+// overlap) and 0 elsewhere.
+func segmentMap(ex *Example, S int) []float32 {
+	out := make([]float32, S*S)
+	for k, msk := range ex.Full {
+		if msk.H != S || msk.W != S {
+			panic(fmt.Sprintf("model: GT mask %d is %d×%d, want %d×%d", k, msk.H, msk.W, S, S))
+		}
+		for i := range out {
+			if msk.Get(i) {
+				out[i] = float32(k + 1)
+			}
+		}
+	}
+	return out
+}
+
+func intsF32(v []int) []float32 {
+	out := make([]float32, len(v))
+	for i, x := range v {
+		out[i] = float32(x)
+	}
+	return out
+}
+
+func f64sF32(v []float64) []float32 {
+	out := make([]float32, len(v))
+	for i, x := range v {
+		out[i] = float32(x)
+	}
+	return out
+}
+
+func boolsF32(v []bool) []float32 {
+	out := make([]float32, len(v))
+	for i, b := range v {
+		if b {
+			out[i] = 1
+		}
+	}
+	return out
+}

@@ -1,0 +1,253 @@
+package model
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mpanalyze/mpanalyze/data"
+	"github.com/mpanalyze/mpanalyze/model/ckpt"
+)
+
+// parityTol is the bound on the relative error of losses and
+// gradients between our model and the PyTorch reference.
+const parityTol = 1e-3
+
+// torchPython returns /usr/bin/python3 when it imports torch, numpy and
+// scipy. Without them the test is skipped, or fails when
+// MPANALYZE_REQUIRE_TORCH is set (CI sets it).
+func torchPython(t *testing.T) string {
+	t.Helper()
+	py := "/usr/bin/python3"
+	if out, err := exec.Command(py, "-c", "import torch, numpy, scipy").CombinedOutput(); err != nil {
+		msg := fmt.Sprintf("PyTorch reference unavailable: %s cannot import torch, numpy, scipy (%v: %s); "+
+			"apt-get install python3-torch python3-numpy python3-scipy", py, err, strings.TrimSpace(string(out)))
+		if os.Getenv("MPANALYZE_REQUIRE_TORCH") != "" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	return py
+}
+
+// parityBatch is a batch of default-config synthetic training images
+// (size 128, the dataset's classes), without augmentation.
+func parityBatch(t *testing.T, arch string, n int) (Config, []*Example) {
+	t.Helper()
+	ds, err := data.Open(data.Spec{Kind: "synthetic", Split: "train", Seed: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := ConfigForDataset(arch, ds)
+	idx := make([]int, n)
+	for i := range idx {
+		idx[i] = i
+	}
+	b, err := data.MakeBatch(ds, idx, data.BatchConfig{Size: cfg.ImageSize, Seed: 5}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex := make([]*Example, n)
+	for i := range ex {
+		ex[i] = ExampleFromBatch(&b.Images[i])
+		if len(ex[i].Classes) == 0 {
+			t.Fatalf("fixture image %d has no GT", i)
+		}
+	}
+	return cfg, ex
+}
+
+// TestTorchParity runs one training step (forward over all stages,
+// criterion, backward) of the default Mask2Former and MP-Former on the
+// same weights and batch in Go and in the PyTorch reference
+// (model/torchref), and requires the losses and every parameter's
+// gradient to agree within parityTol.
+//
+// The PyTorch side never makes a discrete choice of its own: WriteParity
+// exports the Go step's matchings, MP labels, pilot masks, self mask and
+// cross-attention masks, and the reference uses them. (How often its own
+// rules would decide differently is logged: a mask cell whose resized
+// logit is within rounding of 0 may flip, which would change a forward
+// discontinuously and is not a modelling difference.)
+//
+// Gradient error is norm-wise per parameter, ‖g_go − g_torch‖₂ / ‖g_torch‖₂:
+// a max-abs error over the largest element would let small-but-real
+// gradient entries drift unnoticed, and an element-wise relative error is
+// meaningless where a gradient crosses zero. The one exception is the
+// attention key bias: its exact gradient is zero (softmax is invariant to
+// adding q·b_k to a whole row of scores), so both sides hold rounding
+// noise there; for those parameters the test requires the noise to be
+// tiny against the parameter's neighbours instead (‖g‖ ≤ parityTol·‖g of
+// the key weight‖ on both sides).
+func TestTorchParity(t *testing.T) {
+	py := torchPython(t)
+	for _, arch := range []string{ArchMask2Former, ArchMPFormer} {
+		t.Run(arch, func(t *testing.T) {
+			cfg, ex := parityBatch(t, arch, 2)
+			m, err := New(cfg, 3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			const seed, step = 9, 4
+			dir := t.TempDir()
+			in, out := filepath.Join(dir, "go.npz"), filepath.Join(dir, "torch.npz")
+			rec, err := WriteParity(in, m, ex, seed, step)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkParityMatchesTrainStep(t, m, ex, seed, step, rec)
+
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, py, filepath.Join("torchref", "parity.py"), in, out)
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			stdout, err := cmd.Output()
+			if err != nil {
+				t.Fatalf("parity.py: %v\n%s", err, stderr.String())
+			}
+			var diag map[string]any
+			if err := json.Unmarshal(stdout, &diag); err != nil {
+				t.Fatalf("parity.py output %q: %v", stdout, err)
+			}
+			t.Logf("reference diagnostics: %s", strings.TrimSpace(string(stdout)))
+			if diag["norms_equal"] != true {
+				t.Errorf("the reference computes other batch normalisers than Go: %v", diag)
+			}
+			if arch == ArchMPFormer && (diag["self_mask_equal"] != true || diag["pilot_cells_differ"] != 0.0) {
+				t.Errorf("the reference's own MP masks (used by bench.py) differ from Go's: %v", diag)
+			}
+
+			tc, err := ckpt.Load(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// losses, per image and term
+			for i, st := range rec.Images {
+				got := tc.Arrays[fmt.Sprintf("img%d/loss", i)].Data
+				for k, gv := range lossVector(&st) {
+					if e := relErr(float64(gv), float64(got[k])); e > parityTol {
+						t.Errorf("image %d %s loss: Go %.7g, PyTorch %.7g (relative error %.2g)", i, LossFields[k], gv, got[k], e)
+					}
+				}
+				sl := tc.Arrays[fmt.Sprintf("img%d/stage_loss", i)].Data
+				for s, gv := range st.PerStage {
+					if e := relErr(gv, float64(sl[s])); e > parityTol {
+						t.Errorf("image %d stage %d loss: Go %.7g, PyTorch %.7g", i, s, gv, sl[s])
+					}
+				}
+			}
+			// gradients
+			type pe struct {
+				name string
+				err  float64
+			}
+			var errs []pe
+			for _, p := range m.Params() {
+				ref, ok := tc.Arrays["grad/"+p.Name]
+				if !ok {
+					t.Fatalf("no PyTorch gradient for %s", p.Name)
+				}
+				g := rec.Grads[p.Name]
+				if strings.HasSuffix(p.Name, ".k_proj.bias") {
+					w := strings.TrimSuffix(p.Name, "bias") + "weight"
+					scale := l2(tc.Arrays["grad/"+w].Data)
+					if a, b := l2(g), l2(ref.Data); a > parityTol*scale || b > parityTol*scale {
+						t.Errorf("%s: gradient norm Go %.3g, PyTorch %.3g; should be rounding noise against %s's %.3g", p.Name, a, b, w, scale)
+					}
+					continue
+				}
+				e := normErr(g, ref.Data)
+				errs = append(errs, pe{p.Name, e})
+				if e > parityTol {
+					t.Errorf("%s: gradient relative error %.3g (‖Go‖ %.4g, ‖PyTorch‖ %.4g)", p.Name, e, l2(g), l2(ref.Data))
+				}
+			}
+			sort.Slice(errs, func(a, b int) bool { return errs[a].err > errs[b].err })
+			t.Logf("%s: batch loss Go %.7g, PyTorch %v; max gradient relative error %.3g (%s), then %.3g (%s), %.3g (%s); median %.3g over %d parameters",
+				arch, rec.Loss, diag["loss_torch"], errs[0].err, errs[0].name, errs[1].err, errs[1].name, errs[2].err, errs[2].name,
+				errs[len(errs)/2].err, len(errs))
+		})
+	}
+}
+
+// checkParityMatchesTrainStep runs the real Trainer.TrainStep (no
+// clipping) on a copy of m and requires the batch loss and the summed
+// gradients to equal WriteParity's bit for bit, so that the parity export
+// is the training step and not a lookalike.
+func checkParityMatchesTrainStep(t *testing.T, m *Model, ex []*Example, seed uint64, step int, rec *ParityRecord) {
+	t.Helper()
+	saved := make([][]float32, len(m.Params()))
+	for i, p := range m.Params() {
+		saved[i] = slices.Clone(p.Data)
+	}
+	defer func() {
+		for i, p := range m.Params() {
+			copy(p.Data, saved[i])
+		}
+	}()
+	tc := DefaultTrainConfig(100)
+	tc.Batch, tc.Seed, tc.ClipNorm = len(ex), seed, 0
+	tr, err := NewTrainer(m, tc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr.SetStepCount(step)
+	res, err := tr.TrainStep(ex)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Loss != rec.Loss {
+		t.Fatalf("TrainStep loss %v, WriteParity %v", res.Loss, rec.Loss)
+	}
+	for _, p := range m.Params() {
+		g := rec.Grads[p.Name]
+		for j, v := range p.Grad {
+			if math.Float32bits(v) != math.Float32bits(g[j]) {
+				t.Fatalf("%s[%d]: TrainStep gradient %v, WriteParity %v", p.Name, j, v, g[j])
+			}
+		}
+	}
+}
+
+func l2(v []float32) float64 {
+	var s float64
+	for _, x := range v {
+		s += float64(x) * float64(x)
+	}
+	return math.Sqrt(s)
+}
+
+// normErr is ‖a − ref‖₂ / ‖ref‖₂ (0 when both are zero).
+func normErr(a, ref []float32) float64 {
+	var d, r float64
+	for i, x := range ref {
+		e := float64(a[i]) - float64(x)
+		d += e * e
+		r += float64(x) * float64(x)
+	}
+	if r == 0 {
+		if d == 0 {
+			return 0
+		}
+		return math.Inf(1)
+	}
+	return math.Sqrt(d / r)
+}
+
+// relErr is |a − ref| / |ref|, with exact zeros on both sides agreeing.
+func relErr(a, ref float64) float64 {
+	if a == ref {
+		return 0
+	}
+	return math.Abs(a-ref) / math.Abs(ref)
+}

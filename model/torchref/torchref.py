@@ -1,0 +1,584 @@
+"""PyTorch reference of mpanalyze's models (MaskFormer, Mask2Former, MP-Former).
+
+It mirrors model/*.go exactly: the same modules, parameter names and shapes,
+forward (all prediction stages), criterion and AdamW/clipping, so that
+
+  * parity.py can load the Go weights and one Go training step's inputs and
+    discrete choices (matchings, MP labels and pilots, attention masks) from a
+    file written by model.WriteParity, redo the step in PyTorch and write
+    PyTorch's losses and gradients for the Go test to compare;
+  * bench.py can train the same model on the same batches as `mpanalyze bench
+    torch` and time it.
+
+It is a reference only: mpanalyze never depends on it. It needs numpy and
+torch (Debian's python3-torch 1.13 on CPU); scipy only for bench.py's
+Hungarian matching.
+
+The Go code and this file correspond as follows (model/<file>.go):
+  modules.go   Conv (conv [+GroupNorm] [+ReLU]), MLP, sine_pos
+  backbone.go  Backbone, FPN
+  decoder.go   Attn (nn.MultiheadAttention with separate q/k/v projections,
+               via F.multi_head_attention_forward), DecoderLayer,
+               MaskedDecoder (Mask2Former / MP-Former), PlainDecoder
+               (MaskFormer), attention_mask
+  mp.go        build_mp (labels, pilots, self mask; noise "none" only)
+  criterion.go norms, criterion, hungarian (scipy, full-pixel cost)
+  model.go     Model (input normalisation, forward)
+"""
+
+import json
+import math
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+PIXEL_MEAN = (0.485, 0.456, 0.406)
+PIXEL_STD = (0.229, 0.224, 0.225)
+
+
+# ---------------------------------------------------------------- files
+
+
+def load_npz(path):
+    """Returns (meta dict, {name: np.ndarray}) of an mpanalyze .npz."""
+    with np.load(path) as f:
+        meta = json.loads(f["meta.json"].tobytes())
+        arrays = {k: f[k] for k in f.files if k != "meta.json"}
+    return meta, arrays
+
+
+def save_npz(path, arrays, extra):
+    """Writes float32 arrays and a meta.json that model/ckpt.Load accepts."""
+    meta = {"format": "mpanalyze-checkpoint/1", "step": 0, "extra": extra}
+    out = {k: np.ascontiguousarray(v, dtype="<f4") for k, v in arrays.items()}
+    out["meta.json"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    np.savez(path, **out)
+
+
+# ---------------------------------------------------------------- modules
+
+
+class Conv(nn.Module):
+    """detectron2's Conv2d: conv (bias only without a norm) [+ GroupNorm] [+ ReLU]."""
+
+    def __init__(self, cin, cout, k, stride, groups, relu):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(cout, cin, k, k))
+        if groups > 0:
+            self.register_parameter("bias", None)
+            self.norm = nn.GroupNorm(groups, cout, eps=1e-5)
+        else:
+            self.bias = nn.Parameter(torch.zeros(cout))
+            self.norm = None
+        self.stride, self.pad, self.relu = stride, k // 2, relu
+
+    def forward(self, x):
+        y = F.conv2d(x, self.weight, self.bias, self.stride, self.pad)
+        if self.norm is not None:
+            y = self.norm(y)
+        return F.relu(y) if self.relu else y
+
+
+class ResBlock(nn.Module):
+    def __init__(self, w, g):
+        super().__init__()
+        self.conv1 = Conv(w, w, 3, 1, g, True)
+        self.conv2 = Conv(w, w, 3, 1, g, False)
+
+    def forward(self, x):
+        return F.relu(x + self.conv2(self.conv1(x)))
+
+
+class Backbone(nn.Module):
+    """Stride-4 stem (two 3×3 stride-2 convs) and four residual stages."""
+
+    def __init__(self, c):
+        super().__init__()
+        w, g = c["backbone_widths"], c["gn_groups"]
+        self.stem = nn.Module()
+        self.stem.conv1 = Conv(3, w[0] // 2, 3, 2, g // 2, True)
+        self.stem.conv2 = Conv(w[0] // 2, w[0], 3, 2, g, True)
+        self.stages = []
+        for s in range(4):
+            st = nn.Module()
+            st.down = Conv(w[s - 1], w[s], 3, 2, g, True) if s > 0 else None
+            blocks = []
+            for k in range(c["backbone_blocks"][s]):
+                blk = ResBlock(w[s], g)
+                st.add_module(str(k), blk)
+                blocks.append(blk)
+            st.blocks = blocks
+            self.add_module("res%d" % (s + 2), st)
+            self.stages.append(st)
+
+    def forward(self, x):
+        x = self.stem.conv2(self.stem.conv1(x))
+        out = []
+        for st in self.stages:
+            if st.down is not None:
+                x = st.down(x)
+            for blk in st.blocks:
+                x = blk(x)
+            out.append(x)
+        return out
+
+
+class FPN(nn.Module):
+    """MaskFormer's BasePixelDecoder; returns mask features and levels at strides 32, 16, 8."""
+
+    def __init__(self, c):
+        super().__init__()
+        d, g, w = c["pixel_dim"], c["gn_groups"], c["backbone_widths"]
+        self.layer_4 = Conv(w[3], d, 3, 1, g, True)
+        for i in range(3):
+            self.add_module("adapter_%d" % (i + 1), Conv(w[i], d, 1, 1, g, False))
+            self.add_module("layer_%d" % (i + 1), Conv(d, d, 3, 1, g, True))
+        self.mask_features = Conv(d, c["mask_dim"], 3, 1, 0, False)
+
+    def forward(self, feats):
+        y = self.layer_4(feats[3])
+        levels = [y]
+        for i in (2, 1, 0):
+            lat = getattr(self, "adapter_%d" % (i + 1))(feats[i])
+            up = F.interpolate(y, size=lat.shape[-2:], mode="nearest")
+            y = getattr(self, "layer_%d" % (i + 1))(lat + up)
+            if i >= 1:
+                levels.append(y)
+        return self.mask_features(y), levels
+
+
+class Attn(nn.Module):
+    """nn.MultiheadAttention (dropout 0) with its in_proj split into q, k, v.
+
+    Inputs are sequence-first [L, B, D], as in the official decoder; the
+    positional embeddings are added by the caller (q and k only)."""
+
+    def __init__(self, d, heads):
+        super().__init__()
+        self.q_proj, self.k_proj = nn.Linear(d, d), nn.Linear(d, d)
+        self.v_proj, self.out_proj = nn.Linear(d, d), nn.Linear(d, d)
+        self.d, self.heads = d, heads
+
+    def forward(self, q, k, v, mask):
+        bias = torch.cat([self.q_proj.bias, self.k_proj.bias, self.v_proj.bias])
+        out, _ = F.multi_head_attention_forward(
+            q, k, v, self.d, self.heads, None, bias, None, None, False, 0.0,
+            self.out_proj.weight, self.out_proj.bias, training=self.training,
+            key_padding_mask=None, need_weights=False, attn_mask=mask,
+            use_separate_proj_weight=True, q_proj_weight=self.q_proj.weight,
+            k_proj_weight=self.k_proj.weight, v_proj_weight=self.v_proj.weight)
+        return out
+
+
+class FFN(nn.Module):
+    def __init__(self, d, f):
+        super().__init__()
+        self.linear1, self.linear2 = nn.Linear(d, f), nn.Linear(f, d)
+
+    def forward(self, x):
+        return self.linear2(F.relu(self.linear1(x)))
+
+
+class DecoderLayer(nn.Module):
+    """Post-norm cross-attention, self-attention and FFN sub-blocks."""
+
+    def __init__(self, c):
+        super().__init__()
+        d, h = c["hidden"], c["heads"]
+        self.cross_attn, self.cross_norm = Attn(d, h), nn.LayerNorm(d, eps=1e-5)
+        self.self_attn, self.self_norm = Attn(d, h), nn.LayerNorm(d, eps=1e-5)
+        self.ffn, self.ffn_norm = FFN(d, c["ffn"]), nn.LayerNorm(d, eps=1e-5)
+
+    def cross(self, tgt, qpos, mem, pos, mask):
+        q = tgt if qpos is None else tgt + qpos
+        return self.cross_norm(tgt + self.cross_attn(q, mem + pos, mem, mask))
+
+    def self_(self, tgt, qpos, mask):
+        q = tgt if qpos is None else tgt + qpos
+        return self.self_norm(tgt + self.self_attn(q, q, tgt, mask))
+
+    def ffn_(self, tgt):
+        return self.ffn_norm(tgt + self.ffn(tgt))
+
+
+class MLP(nn.Module):
+    def __init__(self, din, hidden, dout, n):
+        super().__init__()
+        dims = [din] + [hidden] * (n - 1) + [dout]
+        self.layers = nn.ModuleList(nn.Linear(dims[i], dims[i + 1]) for i in range(n))
+
+    def forward(self, x):
+        for i, l in enumerate(self.layers):
+            x = l(x)
+            if i < len(self.layers) - 1:
+                x = F.relu(x)
+        return x
+
+
+_sine_cache = {}
+
+
+def sine_pos(h, w, d):
+    """DETR's PositionEmbeddingSine(normalize=True) as model/modules.go: [h·w, 1, d]."""
+    key = (h, w, d)
+    if key not in _sine_cache:
+        npf = d // 2
+        eps, scale, temp = 1e-6, 2 * math.pi, 10000.0
+        dim_t = temp ** (2 * (np.arange(npf) // 2) / npf)
+        ye = (np.arange(1, h + 1) / (h + eps) * scale)[:, None, None] / dim_t  # [h,1,npf]
+        xe = (np.arange(1, w + 1) / (w + eps) * scale)[None, :, None] / dim_t  # [1,w,npf]
+        ye = np.broadcast_to(ye, (h, w, npf)).copy()
+        xe = np.broadcast_to(xe, (h, w, npf)).copy()
+        even = (np.arange(npf) % 2 == 0)
+        py = np.where(even, np.sin(ye), np.cos(ye))
+        px = np.where(even, np.sin(xe), np.cos(xe))
+        pos = np.concatenate([py, px], axis=-1).reshape(h * w, 1, d).astype(np.float32)
+        _sine_cache[key] = torch.from_numpy(pos)
+    return _sine_cache[key]
+
+
+class Heads(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        d = c["hidden"]
+        self.decoder_norm = nn.LayerNorm(d, eps=1e-5)
+        self.class_embed = nn.Linear(d, c["num_classes"] + 1)
+        self.mask_embed = MLP(d, d, c["mask_dim"], 3)
+
+
+def predict(dec, tgt, mf):
+    """Class logits [B, Q, K+1] and mask logits [B, Q, h4, w4] of queries tgt [Q, B, D]."""
+    x = dec.decoder_norm(tgt).transpose(0, 1)
+    cls = dec.class_embed(x)
+    masks = torch.einsum("bqc,bchw->bqhw", dec.mask_embed(x), mf)
+    return cls, masks
+
+
+def attention_mask(masks, h, w, pilot=None):
+    """Mask2Former's masked-attention rule on mask logits [B, Q, h4, w4]: blocked
+    (True) where the bilinearly resized logit is < 0 (sigmoid < 0.5); pilot [B, P,
+    h·w] replaces the first P rows; fully blocked rows are unblocked. [B, Q, h·w]."""
+    with torch.no_grad():
+        r = F.interpolate(masks, size=(h, w), mode="bilinear", align_corners=False)
+        blocked = r.flatten(2) < 0
+        if pilot is not None:
+            blocked[:, :pilot.shape[1]] = pilot
+        blocked[blocked.all(-1)] = False
+    return blocked
+
+
+class MaskedDecoder(Heads):
+    """Mask2Former's transformer decoder, with MP-Former's MP part in training."""
+
+    def __init__(self, c):
+        super().__init__(c)
+        d = c["hidden"]
+        self.c = c
+        self.input_proj = nn.ModuleList(nn.Linear(c["pixel_dim"], d) for _ in range(3)) if c["pixel_dim"] != d else None
+        self.level_embed = nn.Embedding(3, d)
+        self.query_feat = nn.Embedding(c["queries"], d)
+        self.query_embed = nn.Embedding(c["queries"], d) if c["query_pos"] else None
+        self.label_enc = nn.Embedding(c["num_classes"], d) if c["arch"] == "mpformer" else None
+        self.layers = nn.ModuleList(DecoderLayer(c) for _ in range(c["dec_layers"]))
+
+    def forward(self, mf, levels, mp=None, attn_override=None, diag=None):
+        """mf [B, C, h4, w4]; levels at strides 32, 16, 8. mp is a dict with
+        labels [B, P] (−1 padding), pilots [layer] → [B, P, h·w] bool or None,
+        self [Q, Q] bool. attn_override[l] replaces the computed cross-attention
+        mask of layer l ([B, Q, h·w] bool; parity). Returns the stages, a list
+        of (class logits, mask logits)."""
+        c = self.c
+        B, H = mf.shape[0], c["heads"]
+        mems = []
+        for i, x in enumerate(levels):
+            h, w = x.shape[-2:]
+            tok = x.flatten(2).permute(2, 0, 1)  # [hw, B, C]
+            if self.input_proj is not None:
+                tok = self.input_proj[i](tok)
+            tok = tok + self.level_embed.weight[i]
+            mems.append((tok, sine_pos(h, w, c["hidden"]).to(tok.dtype), h, w))
+        tgt = self.query_feat.weight.unsqueeze(1).repeat(1, B, 1)
+        qpos = self.query_embed.weight.unsqueeze(1).repeat(1, B, 1) if self.query_embed is not None else None
+        P, self_mask = 0, None
+        if mp is not None:
+            labels = mp["labels"]
+            P = labels.shape[1]
+            keep = (labels >= 0).to(tgt.dtype).unsqueeze(-1)
+            content = F.embedding(labels.clamp(min=0), self.label_enc.weight) * keep  # [B, P, D]
+            tgt = torch.cat([content.transpose(0, 1), tgt], 0)
+            if qpos is not None:
+                qpos = torch.cat([qpos.new_zeros(P, B, qpos.shape[-1]), qpos], 0)
+            self_mask = mp["self"]
+        stages = [predict(self, tgt, mf)]
+        for i, layer in enumerate(self.layers):
+            tok, pos, h, w = mems[i % 3]
+            pilot = mp["pilots"][i] if mp is not None else None
+            blocked = attention_mask(stages[-1][1], h, w, pilot)
+            if attn_override is not None:
+                if diag is not None:
+                    diag["attn_cells"] = diag.get("attn_cells", 0) + blocked.numel()
+                    diag["attn_disagree"] = diag.get("attn_disagree", 0) + int((blocked != attn_override[i]).sum())
+                blocked = attn_override[i]
+            Q = blocked.shape[1]
+            m3 = blocked.unsqueeze(1).expand(B, H, Q, h * w).reshape(B * H, Q, h * w)
+            tgt = layer.cross(tgt, qpos, tok, pos, m3)
+            tgt = layer.self_(tgt, qpos, self_mask)
+            tgt = layer.ffn_(tgt)
+            stages.append(predict(self, tgt, mf))
+        return stages
+
+
+class PlainDecoder(Heads):
+    """MaskFormer's DETR decoder: zero content, query positions, self → cross (stride 32) → FFN."""
+
+    def __init__(self, c):
+        super().__init__(c)
+        d = c["hidden"]
+        self.c = c
+        self.input_proj = nn.Linear(c["pixel_dim"], d) if c["pixel_dim"] != d else None
+        self.query_embed = nn.Embedding(c["queries"], d)
+        self.layers = nn.ModuleList(DecoderLayer(c) for _ in range(c["dec_layers"]))
+
+    def forward(self, mf, levels, mp=None, attn_override=None, diag=None):
+        c = self.c
+        B = mf.shape[0]
+        x = levels[0]
+        h, w = x.shape[-2:]
+        tok = x.flatten(2).permute(2, 0, 1)
+        if self.input_proj is not None:
+            tok = self.input_proj(tok)
+        pos = sine_pos(h, w, c["hidden"]).to(tok.dtype)
+        qpos = self.query_embed.weight.unsqueeze(1).repeat(1, B, 1)
+        tgt = torch.zeros_like(qpos)
+        stages = []
+        for layer in self.layers:
+            tgt = layer.self_(tgt, qpos, None)
+            tgt = layer.cross(tgt, qpos, tok, pos, None)
+            tgt = layer.ffn_(tgt)
+            stages.append(predict(self, tgt, mf))
+        return stages
+
+
+class Model(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.c = c
+        self.backbone = Backbone(c)
+        self.pixel_decoder = FPN(c)
+        self.decoder = PlainDecoder(c) if c["arch"] == "maskformer" else MaskedDecoder(c)
+        self.register_buffer("mean", torch.tensor(PIXEL_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(PIXEL_STD).view(1, 3, 1, 1), persistent=False)
+
+    def forward(self, images, mp=None, attn_override=None, diag=None):
+        """images [B, 3, S, S] in [0, 1] → list of stages (class logits [B, Q, K+1],
+        mask logits [B, Q, S/4, S/4])."""
+        x = (images - self.mean) / self.std
+        mf, levels = self.pixel_decoder(self.backbone(x))
+        return self.decoder(mf, levels, mp, attn_override, diag)
+
+    def load_params(self, arrays, prefix="param/"):
+        """Copies arrays prefix+name into the parameters; every parameter must be
+        present with its shape, and no array under prefix may be left over."""
+        names = {k[len(prefix):] for k in arrays if k.startswith(prefix)}
+        mine = dict(self.named_parameters())
+        if names != set(mine):
+            raise ValueError("parameter names differ: only in file %s, only in model %s" % (
+                sorted(names - set(mine))[:5], sorted(set(mine) - names)[:5]))
+        with torch.no_grad():
+            for n, p in mine.items():
+                a = arrays[prefix + n]
+                if tuple(a.shape) != tuple(p.shape):
+                    raise ValueError("%s: file shape %s, model %s" % (n, a.shape, tuple(p.shape)))
+                p.copy_(torch.from_numpy(np.asarray(a)))
+
+
+def build(meta, arrays=None):
+    c = meta["model"]
+    if isinstance(c, str):
+        c = json.loads(c)
+    m = Model(c)
+    if arrays is not None:
+        m.load_params(arrays)
+    return m
+
+
+# ---------------------------------------------------------------- MP part
+
+
+def self_mask(P, max_gt, N):
+    """The (P+N)×(P+N) self-attention mask of model/mp.go, True = blocked."""
+    Q = P + N
+    row = torch.arange(Q).unsqueeze(1)
+    col = torch.arange(Q).unsqueeze(0)
+    return (col < P) & ((row >= P) | (row // max_gt != col // max_gt))
+
+
+def build_mp(c, targets, max_gt, levels, gen=None):
+    """MP-Former's MP part for a batch (noise "none"): labels with label noise,
+    GT pilots (official points mode: area-downsample, > 1e-8), self mask.
+    targets[b] has "classes" [G] and "segmap" [S, S]."""
+    if c["mp"]["noise"] != "none":
+        raise NotImplementedError("bench: MP noise %r (only 'none')" % c["mp"]["noise"])
+    G_ = c["mp"]["groups"]
+    P, B, K = G_ * max_gt, len(targets), c["num_classes"]
+    labels = torch.full((B, P), -1, dtype=torch.long)
+    slot = torch.arange(P) % max_gt
+    for b, t in enumerate(targets):
+        G = t["classes"].shape[0]
+        use = slot < G
+        lab = t["classes"][slot[use]]
+        if c["mp"]["label_noise"] > 0:
+            flip = torch.rand(lab.shape, generator=gen) < c["mp"]["label_noise"]
+            lab = torch.where(flip, torch.randint(K, lab.shape, generator=gen), lab)
+        labels[b, use] = lab
+    L = c["dec_layers"]
+    piloted = c["mp"]["pilot_layers"] or L
+    per_level = []
+    for (h, w) in levels:
+        pl = torch.ones(B, P, h * w, dtype=torch.bool)
+        for b, t in enumerate(targets):
+            G = t["classes"].shape[0]
+            if G == 0:
+                continue
+            full = t["masks"].unsqueeze(0)  # [1, G, S, S] float
+            cov = F.interpolate(full, size=(h, w), mode="area")[0].flatten(1) > 1e-8
+            use = slot < G
+            pl[b, use] = ~cov[slot[use]]
+        per_level.append(pl)
+    pilots = [per_level[i % 3] if i < piloted else None for i in range(L)]
+    return {"labels": labels, "pilots": pilots, "self": self_mask(P, max_gt, c["queries"])}
+
+
+# ---------------------------------------------------------------- criterion
+
+
+def norms(c, targets):
+    """Batch-wide normalisers of model/criterion.go computeNorms."""
+    N, w0 = c["queries"], c["loss"]["no_object_weight"]
+    counts = [t["classes"].shape[0] for t in targets]
+    max_gt = max(counts) if counts else 0
+    ce_den = sum(min(G, N) + w0 * (N - min(G, N)) for G in counts)
+    mp_ce_den = 0.0
+    if c["arch"] == "mpformer":
+        mp_ce_den = sum(c["mp"]["groups"] * (G + w0 * (max_gt - G)) for G in counts)
+    return {"num_masks": max(float(sum(counts)), 1.0), "ce_den": ce_den, "mp_ce_den": mp_ce_den, "max_gt": max_gt}
+
+
+def _dice_rows(x, t):
+    s = x.sigmoid()
+    return 1 - (2 * (s * t).sum(-1) + 1) / (s.sum(-1) + t.sum(-1) + 1)
+
+
+def hungarian(c, cls, masks, targets):
+    """Per-image Hungarian matching of one stage (matching rows only), with
+    the Mask2Former cost on every stride-4 pixel (Loss.Points == 0):
+    w_class·(−p(c_g)) + w_mask·BCE + w_dice·dice, solved by SciPy. Returns a
+    list of LongTensor [G] (query of GT g, −1 if unmatched)."""
+    from scipy.optimize import linear_sum_assignment
+    lw = c["loss"]
+    out = []
+    with torch.no_grad():
+        prob = cls.softmax(-1)
+        for b, t in enumerate(targets):
+            G = t["classes"].shape[0]
+            m = torch.full((G,), -1, dtype=torch.long)
+            if G > 0:
+                x = masks[b].flatten(1)  # [N, P4]
+                tg = t["cover4"]  # [G, P4]
+                p4 = x.shape[1]
+                bce = (F.softplus(x).sum(-1, keepdim=True) - x @ tg.T) / p4
+                s = x.sigmoid()
+                dice = 1 - (2 * (s @ tg.T) + 1) / (s.sum(-1, keepdim=True) + tg.sum(-1)[None] + 1)
+                cost = -lw["match_class"] * prob[b][:, t["classes"]] + lw["match_mask"] * bce + lw["match_dice"] * dice
+                q, g = linear_sum_assignment(cost.numpy())
+                m[torch.from_numpy(g)] = torch.from_numpy(q).long()
+            out.append(m)
+    return out
+
+
+def criterion(c, stages, P, targets, nm, matches):
+    """Mask2Former's criterion summed over stages (and MP-Former's MP losses),
+    normalised batch-wide as model/criterion.go. targets[b]: "classes" [G] long,
+    "cover4" [G, h4·w4]. matches[s][b]: LongTensor [G]. Returns the batch loss
+    and per-image terms {"total", "class", "mask", …: tensor [B]}."""
+    K, N, lw = c["num_classes"], c["queries"], c["loss"]
+    B = len(targets)
+    cw = torch.ones(K + 1)
+    cw[K] = lw["no_object_weight"]
+    terms = {k: torch.zeros(B) for k in ("class", "mask", "dice", "mp_class", "mp_mask", "mp_dice")}
+    stage_loss = []
+    # fixed parts: GT lists and the MP assignment
+    cover = [t["cover4"] for t in targets]
+    counts = [t["classes"].shape[0] for t in targets]
+    mp_tcls = mp_b = mp_q = mp_t = None
+    if P > 0:
+        max_gt = P // c["mp"]["groups"]
+        slot = torch.arange(P) % max_gt
+        mp_tcls = torch.full((B, P), K, dtype=torch.long)
+        bs, qs, ts = [], [], []
+        for b, t in enumerate(targets):
+            use = slot < counts[b]
+            mp_tcls[b, use] = t["classes"][slot[use]]
+            idx = torch.nonzero(use).flatten()
+            bs.append(torch.full_like(idx, b))
+            qs.append(idx)
+            ts.append(cover[b][slot[idx]])
+        mp_b, mp_q, mp_t = torch.cat(bs), torch.cat(qs), torch.cat(ts)
+    for s, (cls, masks) in enumerate(stages):
+        masks = masks.flatten(2)
+        cls_m, msk_m = cls[:, P:], masks[:, P:]
+        tcls = torch.full((B, N), K, dtype=torch.long)
+        bs, qs, ts = [], [], []
+        for b, t in enumerate(targets):
+            m = matches[s][b]
+            ok = m >= 0
+            tcls[b, m[ok]] = t["classes"][ok]
+            bs.append(torch.full((int(ok.sum()),), b, dtype=torch.long))
+            qs.append(m[ok])
+            ts.append(cover[b][ok])
+        ce = F.cross_entropy(cls_m.reshape(-1, K + 1), tcls.flatten(), weight=cw, reduction="none").view(B, N).sum(1)
+        st = ce * (lw["class_weight"] / nm["ce_den"])
+        terms["class"] = terms["class"] + st
+        bidx, qidx = torch.cat(bs), torch.cat(qs)
+        if bidx.numel() > 0:
+            src, tg = msk_m[bidx, qidx], torch.cat(ts)
+            bce = F.binary_cross_entropy_with_logits(src, tg, reduction="none").mean(1)
+            dice = _dice_rows(src, tg)
+            bce = torch.zeros(B).index_add(0, bidx, bce) * (lw["mask_weight"] / nm["num_masks"])
+            dice = torch.zeros(B).index_add(0, bidx, dice) * (lw["dice_weight"] / nm["num_masks"])
+            terms["mask"] = terms["mask"] + bce
+            terms["dice"] = terms["dice"] + dice
+            st = st + bce + dice
+        stage_loss.append(st)
+        if P > 0:
+            if not c["mp"]["no_class_loss"]:
+                ce = F.cross_entropy(cls[:, :P].reshape(-1, K + 1), mp_tcls.flatten(), weight=cw, reduction="none").view(B, P).sum(1)
+                terms["mp_class"] = terms["mp_class"] + ce * (lw["class_weight"] / nm["mp_ce_den"])
+            if mp_b.numel() > 0:
+                den = nm["num_masks"] * c["mp"]["groups"]
+                src = masks[mp_b, mp_q]
+                bce = F.binary_cross_entropy_with_logits(src, mp_t, reduction="none").mean(1)
+                dice = _dice_rows(src, mp_t)
+                terms["mp_mask"] = terms["mp_mask"] + torch.zeros(B).index_add(0, mp_b, bce) * (lw["mask_weight"] / den)
+                terms["mp_dice"] = terms["mp_dice"] + torch.zeros(B).index_add(0, mp_b, dice) * (lw["dice_weight"] / den)
+    total = sum(terms.values())
+    terms["total"] = total
+    terms["stage"] = torch.stack(stage_loss, 1)  # [B, stages]
+    return total.sum(), terms
+
+
+# ---------------------------------------------------------------- optimiser
+
+
+def make_optimizer(model, no_decay, adamw):
+    """torch.optim.AdamW with the Go model's NoDecay set (biases, norms,
+    embeddings) exempt from weight decay, as model/optim.AdamW."""
+    nd = set(no_decay)
+    named = list(model.named_parameters())
+    groups = [
+        {"params": [p for n, p in named if n not in nd], "weight_decay": adamw["weight_decay"]},
+        {"params": [p for n, p in named if n in nd], "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(groups, lr=0.0, betas=(adamw["beta1"], adamw["beta2"]), eps=adamw["eps"])
