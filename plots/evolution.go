@@ -54,7 +54,8 @@ var overlayColors = []color.RGBA{vermillion, blue, bluishGreen, reddishPurple, o
 // GT mask); each cell is img, washed out, with the query's mask overlaid in
 // the row's colour and outlined. Under cells of stage s ≥ 1 the IoU of the
 // stage-s and stage-(s−1) masks is printed (as metrics.IoU computes it, at
-// the mask resolution). A nil s means the zero settings.
+// the mask resolution; "empty" when both are empty), in bold vermillion
+// below 50 %. A nil s means the zero settings.
 //
 // Use ImageFromRGB for an image held as H·W·3 bytes. It panics if rows is
 // empty, rows differ in their number of stages, or masks differ in size.
@@ -225,7 +226,10 @@ func MaskEvolution(img image.Image, rows []MaskRow, s *MaskSettings) *Figure {
 					iou = float64(inter) / float64(union)
 				}
 				txt := fmt.Sprintf("IoU %.0f%%", 100*iou)
-				if b.Empty() {
+				switch {
+				case a.Empty() && b.Empty():
+					txt = "empty" // IoU(∅, ∅) = 1 by convention
+				case b.Empty():
 					txt += " (empty)"
 				}
 				t := iouSty
@@ -233,6 +237,10 @@ func MaskEvolution(img image.Image, rows []MaskRow, s *MaskSettings) *Figure {
 				if iou < 0.5 {
 					t.Font = sansBold(8)
 					t.Color = vermillion
+				}
+				// Shrink the text to fit the cell.
+				for t.Font.Size > vg.Points(5.5) && t.Width(txt) > px(cw) {
+					t.Font.Size -= vg.Points(0.5)
 				}
 				dc.FillText(t, at(colX[c]+cw/2, rowY[i]+ch+2), txt)
 			}

@@ -1,6 +1,7 @@
 package plots
 
 import (
+	"bytes"
 	"fmt"
 	"image/color"
 	"io"
@@ -101,10 +102,28 @@ func (f *Figure) Write(w io.Writer, format string) error {
 		dc.SetColor(color.White)
 		dc.Fill(dc.Rectangle.Path())
 		f.draw(dc, format)
-		_, err := c.WriteTo(w)
+		var buf bytes.Buffer
+		if _, err := c.WriteTo(&buf); err != nil {
+			return err
+		}
+		_, err := w.Write(fixSVG(buf.Bytes()))
 		return err
 	}
 	return fmt.Errorf("plots: unsupported figure format %q (want png or svg)", format)
+}
+
+// fixSVG adjusts vgsvg's output: the font family gets fallbacks with the
+// same metrics as Liberation Sans (Arimo, Arial, Helvetica), since the
+// fonts are not embedded, and embedded images, which vgsvg encodes as PNG
+// but labels "image/jpg", are labelled "image/png" so that strict
+// renderers (librsvg) draw them, and stretched to their rectangle as in
+// PNG output (SVG's default keeps the image's aspect ratio, which turns a
+// 1 × 256 colour bar into a hairline).
+func fixSVG(b []byte) []byte {
+	b = bytes.ReplaceAll(b, []byte("font-family:Liberation Sans;"),
+		[]byte("font-family:'Liberation Sans',Arimo,Arial,Helvetica,sans-serif;"))
+	b = bytes.ReplaceAll(b, []byte("data:image/jpg;base64,iVBOR"), []byte("data:image/png;base64,iVBOR"))
+	return bytes.ReplaceAll(b, []byte("<image "), []byte(`<image preserveAspectRatio="none" `))
 }
 
 // Okabe–Ito colours (Okabe & Ito 2008, "Color Universal Design"), ordered

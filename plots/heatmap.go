@@ -173,7 +173,7 @@ func Heatmap(m [][]float64, s *HeatmapSettings) *Figure {
 	return &Figure{size: size, draw: func(c draw.Canvas, format string) {
 		p, bar := build(format)
 		barW := vg.Points(62)
-		main := draw.Crop(c, 0, -barW-vg.Points(8), 0, 0)
+		main := draw.Crop(c, 0, -barW-vg.Points(8), 0, -vg.Points(4))
 		p.Draw(main)
 		// The bar spans the heat map's data area vertically.
 		dc := p.DataCanvas(main)

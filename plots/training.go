@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strconv"
 	"strings"
 
 	"gonum.org/v1/plot"
@@ -146,7 +147,7 @@ func TrainingCurves(runs []TrainRun, s *TrainingSettings) *Figure {
 		logY := spec.step != nil && s.LogLoss
 		if logY {
 			p.Y.Scale = plot.LogScale{}
-			p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+			p.Y.Tick.Marker = logTicks{}
 		}
 		var pts []vg.Point
 		for i, run := range runs {
@@ -264,4 +265,36 @@ type noData struct{}
 func (noData) Plot(c draw.Canvas, p *plot.Plot) {
 	st := text.Style{Font: sans(10), Color: textColor, XAlign: draw.XCenter, YAlign: draw.YCenter, Handler: p.TextHandler}
 	c.FillText(st, c.Center(), "no data")
+}
+
+// logTicks marks m·10^k for m = 1..9, labelling m = 1, 2, 5 (all m when
+// that leaves fewer than three labels in the range).
+type logTicks struct{}
+
+func (logTicks) Ticks(min, max float64) []plot.Tick {
+	if !(min > 0) || !(max > min) {
+		return nil
+	}
+	var ts []plot.Tick
+	labelled := 0
+	for k := math.Floor(math.Log10(min)); k <= math.Ceil(math.Log10(max)); k++ {
+		for m := 1.0; m <= 9; m++ {
+			v := m * math.Pow(10, k)
+			if v < min*(1-1e-9) || v > max*(1+1e-9) {
+				continue
+			}
+			t := plot.Tick{Value: v}
+			if m == 1 || m == 2 || m == 5 {
+				t.Label = strconv.FormatFloat(v, 'g', 6, 64)
+				labelled++
+			}
+			ts = append(ts, t)
+		}
+	}
+	if labelled < 3 {
+		for i := range ts {
+			ts[i].Label = strconv.FormatFloat(ts[i].Value, 'g', 6, 64)
+		}
+	}
+	return ts
 }

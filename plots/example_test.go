@@ -1,0 +1,57 @@
+package plots_test
+
+import (
+	"log"
+
+	"github.com/mpanalyze/mpanalyze/plots"
+	"github.com/mpanalyze/mpanalyze/probes"
+)
+
+// From the probe reports of several seeds of two models to the
+// consecutive-IoU curves and one model's stage × stage heat map.
+func ExampleStageCurves() {
+	var m2f, mpf []probes.Report // one report per seed, e.g. from probes.Evaluator.Result
+
+	series := func(label string, reps []probes.Report) plots.StageSeries {
+		s := plots.StageSeries{Label: label}
+		for _, r := range reps {
+			s.Seeds = append(s.Seeds, r.Layer.Consecutive.FinalMatched.Mean)
+			s.StageLayers = nil
+			for st := range r.Layer.NumStages {
+				s.StageLayers = append(s.StageLayers, r.Run.Layers(st))
+			}
+		}
+		return s
+	}
+	if len(m2f) == 0 || len(mpf) == 0 {
+		return // no data in this example
+	}
+	fig := plots.StageCurves([]plots.StageSeries{series("Mask2Former", m2f), series("MP-Former", mpf)},
+		&plots.StageSettings{Title: "Consecutive-stage IoU", YLabel: "IoU with next stage", Pairs: true, Percent: true})
+	if err := fig.Save("consecutive_iou.png"); err != nil {
+		log.Fatal(err)
+	}
+
+	r := m2f[0]
+	m := make([][]float64, len(r.Layer.Matrix))
+	for i, row := range r.Layer.Matrix {
+		m[i] = row
+	}
+	if err := plots.Heatmap(m, &plots.HeatmapSettings{Title: "Mask2Former, seed 1", StageLayers: series("", m2f).StageLayers}).Save("iou_matrix.svg"); err != nil {
+		log.Fatal(err)
+	}
+}
+
+// Training curves of two runs from their train.jsonl logs.
+func ExampleTrainingCurves() {
+	var runs []plots.TrainRun
+	for _, dir := range []string{"testdata/train_m2f.jsonl", "testdata/train_mp.jsonl"} {
+		tl, err := plots.ReadTrainLog(dir)
+		if err != nil {
+			log.Fatal(err) // "plots: run/train.jsonl:12: …"
+		}
+		runs = append(runs, plots.TrainRun{Label: dir, Log: tl})
+	}
+	fig := plots.TrainingCurves(runs, &plots.TrainingSettings{Panels: []string{"loss", "dice", "pq", "ap", "miou"}})
+	_ = fig // fig.Save("training.png")
+}
