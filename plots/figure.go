@@ -181,8 +181,9 @@ var (
 	textColor = color.Gray{0x20}
 )
 
-// newPlot returns a plot with the package's fonts and a light grid-friendly
-// look: sans-serif text, ticks and labels in dark grey.
+// newPlot returns a plot with the package's look: sans-serif text, ticks
+// and labels in dark grey, shortest-form tick labels. Legends are drawn by
+// legendBox, not by the plot.
 func newPlot(title, xlabel, ylabel string) *plot.Plot {
 	p := plot.New()
 	p.Title.Text = title
@@ -201,10 +202,6 @@ func newPlot(title, xlabel, ylabel string) *plot.Plot {
 	p.X.Tick.Marker = tidyTicks{}
 	p.X.Label.Text = xlabel
 	p.Y.Label.Text = ylabel
-	p.Legend.TextStyle.Font = sans(9)
-	p.Legend.TextStyle.Color = textColor
-	p.Legend.ThumbnailWidth = vg.Points(22)
-	p.Legend.Padding = vg.Points(2)
 	return p
 }
 

@@ -7,6 +7,7 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 )
 
@@ -29,6 +30,11 @@ func checkGolden(t *testing.T, f *Figure, name, format string) {
 		t.Fatalf("%s: write %s: %v", name, format, err)
 	}
 	golden := filepath.Join("testdata", name+"_golden."+format)
+	if runtime.GOARCH != "amd64" && !*regen {
+		// Font rasterisation and curve flattening round differently
+		// where the compiler fuses multiply-adds (arm64, …).
+		t.Skipf("%s: goldens are rendered on amd64", name)
+	}
 	if *regen {
 		if err := os.WriteFile(golden, buf.Bytes(), 0o644); err != nil {
 			t.Fatal(err)

@@ -300,3 +300,27 @@ func TestLogTicks(t *testing.T) {
 		}
 	}
 }
+
+// TestDegenerate renders edge cases that must not panic: nothing defined,
+// one stage, empty logs.
+func TestDegenerate(t *testing.T) {
+	img, rows := evoFixture()
+	one := []MaskRow{{Label: "q", Masks: rows[0].Masks[:1]}}
+	allNaN := [][]float64{{nan, nan}, {nan, nan}}
+	for i, f := range []*Figure{
+		StageCurves([]StageSeries{{Label: "a", Seeds: [][]float64{{nan, nan}, {nan, nan}}}}, nil),
+		StageCurves([]StageSeries{{Label: "a", Seeds: [][]float64{{0.5}}}}, &StageSettings{Pairs: true}),
+		Heatmap([][]float64{{1}}, nil),
+		Heatmap(allNaN, nil),
+		Heatmap(stageMatrix(13), nil), // not annotated
+		MaskEvolution(img, one, nil),
+		MaskEvolution(ImageFromRGB(2, 300, make([]uint8, 2*300*3)), one, nil), // a very flat image
+		TrainingCurves([]TrainRun{{Label: "empty"}}, &TrainingSettings{LogLoss: true}),
+	} {
+		for _, format := range Formats {
+			if err := f.Write(&bytes.Buffer{}, format); err != nil {
+				t.Errorf("case %d: %s: %v", i, format, err)
+			}
+		}
+	}
+}

@@ -66,8 +66,8 @@ type StageSettings struct {
 // markers per series, its seeds' mean ± sample sd as a shaded band when it
 // has several seeds. A nil s means the zero StageSettings.
 //
-// It panics if series is empty, a series has no seed, seeds differ in
-// length, or StageLayers has the wrong length.
+// It panics if series is empty, a series has no seed or no value, seeds
+// differ in length, or StageLayers has the wrong length.
 func StageCurves(series []StageSeries, s *StageSettings) *Figure {
 	if s == nil {
 		s = &StageSettings{}
@@ -102,13 +102,16 @@ func StageCurves(series []StageSeries, s *StageSettings) *Figure {
 	}
 	prep := make([]prepared, len(series))
 	ticks := map[float64]string{}
-	var all []vg.Point // normalised later, for the legend's corner
+	var all []vg.Point // the plotted means in data units, to place the legend
 	lo, hi := math.Inf(1), math.Inf(-1)
 	for i, ser := range series {
 		if len(ser.Seeds) == 0 {
 			panic(fmt.Sprintf("plots: StageCurves: series %d (%q) has no seed", i, ser.Label))
 		}
 		n := len(ser.Seeds[0])
+		if n == 0 {
+			panic(fmt.Sprintf("plots: StageCurves: series %q has no values", ser.Label))
+		}
 		for j, v := range ser.Seeds {
 			if len(v) != n {
 				panic(fmt.Sprintf("plots: StageCurves: series %q: seed %d has %d values, seed 0 has %d", ser.Label, j, len(v), n))
