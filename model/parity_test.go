@@ -67,7 +67,8 @@ func parityBatch(t *testing.T, arch string, n int) (Config, []*Example) {
 }
 
 // TestTorchParity runs one training step (forward over all stages,
-// criterion, backward) of the default Mask2Former and MP-Former on the
+// criterion, backward) of the default Mask2Former, MP-Former and
+// MaskFormer on the
 // same weights and batch in Go and in the PyTorch reference
 // (model/torchref), and requires the losses and every parameter's
 // gradient to agree within parityTol.
@@ -90,7 +91,7 @@ func parityBatch(t *testing.T, arch string, n int) (Config, []*Example) {
 // the key weight‖ on both sides).
 func TestTorchParity(t *testing.T) {
 	py := torchPython(t)
-	for _, arch := range []string{ArchMask2Former, ArchMPFormer} {
+	for _, arch := range []string{ArchMask2Former, ArchMPFormer, ArchMaskFormer} {
 		t.Run(arch, func(t *testing.T) {
 			cfg, ex := parityBatch(t, arch, 2)
 			m, err := New(cfg, 3)

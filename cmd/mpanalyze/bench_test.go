@@ -1,0 +1,61 @@
+package main
+
+import (
+	"encoding/json"
+	"math"
+	"os"
+	"os/exec"
+	"testing"
+)
+
+// TestBenchTorch runs a miniature race (Mask2Former at 64×64, batch 2,
+// 1 warm-up + 2 timed steps, PyTorch on one thread) and checks the report:
+// both sides ran and timed the steps, and they trained the same model on
+// the same batches — the step-0 losses (same weights, same batch, no
+// random draw) agree to 1e-3, and the later ones stay within 1e-2.
+func TestBenchTorch(t *testing.T) {
+	if err := exec.Command("/usr/bin/python3", "-c", "import torch, numpy, scipy").Run(); err != nil {
+		if os.Getenv("MPANALYZE_REQUIRE_TORCH") != "" {
+			t.Fatalf("PyTorch reference required but unavailable: %v", err)
+		}
+		t.Skip("PyTorch reference unavailable (/usr/bin/python3 lacks torch, numpy or scipy)")
+	}
+	out, errOut, code := runCLI(t, "bench", "torch", "--json", "--models", "mask2former", "--image-size", "64",
+		"--batch", "2", "--steps", "2", "--warmup", "1", "--repeat", "1", "--threads", "1", "--torch-threads", "1")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var rep benchReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, out)
+	}
+	if len(rep.Models) != 1 || len(rep.Models[0].Torch) != 1 || len(rep.Models[0].Ratios) != 1 {
+		t.Fatalf("report shape: %s", out)
+	}
+	bm := rep.Models[0]
+	ours, torch := bm.Ours, bm.Torch[0]
+	if ours.Threads != 1 || torch.Threads != 1 || torch.WaitPolicy != "" || !bm.Ratios[0].Headline {
+		t.Errorf("threads: ours %d, PyTorch %d (%q), headline %v", ours.Threads, torch.Threads, torch.WaitPolicy, bm.Ratios[0].Headline)
+	}
+	for _, sd := range []benchSide{ours, torch} {
+		if len(sd.ImagesPerSec) != 1 || !(sd.Median > 0) || math.IsInf(sd.Median, 0) {
+			t.Errorf("%s: images/s %v", sd.Side, sd.ImagesPerSec)
+		}
+		if len(sd.Losses) != 3 {
+			t.Fatalf("%s: %d losses, want 3", sd.Side, len(sd.Losses))
+		}
+	}
+	if r := bm.Ratios[0].Ratio; math.Abs(r-ours.Median/torch.Median) > 1e-12 {
+		t.Errorf("ratio %v, want %v", r, ours.Median/torch.Median)
+	}
+	for k := range ours.Losses {
+		tol := 1e-2
+		if k == 0 {
+			tol = 1e-3
+		}
+		if e := math.Abs(ours.Losses[k]-torch.Losses[k]) / math.Abs(torch.Losses[k]); !(e <= tol) {
+			t.Errorf("step %d loss: ours %.6g, PyTorch %.6g (relative difference %.2g > %g)", k, ours.Losses[k], torch.Losses[k], e, tol)
+		}
+	}
+	t.Logf("ours %.4g images/s, PyTorch %.4g; losses ours %v, PyTorch %v", ours.Median, torch.Median, ours.Losses, torch.Losses)
+}
