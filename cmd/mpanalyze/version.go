@@ -5,6 +5,9 @@ import (
 	"runtime"
 
 	"github.com/spf13/cobra"
+
+	"github.com/mpanalyze/mpanalyze/internal/version"
+	"github.com/mpanalyze/mpanalyze/model/gemm"
 )
 
 func init() { register(newVersionCmd) }
@@ -27,13 +30,14 @@ func newVersionCmd(s *streams) *cobra.Command {
 
 func runVersion(s *streams, opts *versionOptions) error {
 	info := map[string]string{
-		"version": Version,
+		"version": version.String(),
 		"go":      runtime.Version(),
 		"os_arch": runtime.GOOS + "/" + runtime.GOARCH,
+		"gemm":    gemm.Current().Name(),
 	}
 	if opts.JSON {
 		return writeJSON(s.Out, info)
 	}
-	_, err := fmt.Fprintf(s.Out, "mpanalyze %s (%s, %s)\n", info["version"], info["go"], info["os_arch"])
+	_, err := fmt.Fprintf(s.Out, "mpanalyze %s (%s, %s, GEMM %s)\n", info["version"], info["go"], info["os_arch"], info["gemm"])
 	return err
 }
