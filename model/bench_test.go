@@ -1,0 +1,59 @@
+package model
+
+import (
+	"testing"
+
+	"github.com/mpanalyze/mpanalyze/data"
+)
+
+// benchBatch is one default-config training batch of synthetic scenes.
+func benchBatch(b *testing.B, arch string, batch int) (*Model, []*Example) {
+	b.Helper()
+	ds, err := data.Open(data.Spec{Kind: "synthetic", Split: "train", Seed: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	m, err := New(ConfigForDataset(arch, ds), 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	idx := make([]int, batch)
+	for i := range idx {
+		idx[i] = i
+	}
+	bt, err := data.MakeBatch(ds, idx, data.BatchConfig{Size: m.Cfg.ImageSize, Seed: 1}, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ex := make([]*Example, batch)
+	for i := range ex {
+		ex[i] = ExampleFromBatch(&bt.Images[i])
+	}
+	return m, ex
+}
+
+// BenchmarkTrainStep is one training step of the default config, batch 8,
+// with the workers GOMAXPROCS allows. It reports images/s.
+func BenchmarkTrainStep(b *testing.B) {
+	for _, arch := range []string{ArchMask2Former, ArchMPFormer} {
+		b.Run(arch, func(b *testing.B) {
+			m, ex := benchBatch(b, arch, 8)
+			tc := DefaultTrainConfig(1 << 30)
+			tc.Batch = len(ex)
+			tr, err := NewTrainer(m, tc)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := tr.TrainStep(ex); err != nil { // warm the buffer pools
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := tr.TrainStep(ex); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N*len(ex))/b.Elapsed().Seconds(), "images/s")
+		})
+	}
+}
