@@ -55,13 +55,13 @@ func (b *backbone) fwd(g *Graph, x *Tensor) [4]*Tensor {
 
 // PixelDecoder turns backbone features into per-pixel mask features at
 // stride 4 and the multi-scale features the transformer decoder attends
-// to, ordered low to high resolution (strides 32, 16, 8). It is an
-// interface so that a deformable-attention encoder (Mask2Former's
-// MSDeformAttn pixel decoder) can replace the FPN.
+// to. It is an interface so that a deformable-attention encoder
+// (Mask2Former's MSDeformAttn pixel decoder) can replace the FPN.
 type PixelDecoder interface {
-	// Forward returns mask features [1, MaskDim, S/4, S/4] and three levels
-	// [1, PixelDim, h, w] at strides 32, 16, 8.
-	Forward(g *Graph, feats [4]*Tensor) (maskFeatures *Tensor, levels [3]*Tensor)
+	// Forward returns mask features [1, MaskDim, S/4, S/4] and the
+	// multi-scale outputs [1, PixelDim, h, w] at strides 32, 16, 8 and 4,
+	// in that order; the decoder attends to the three Config.LevelStrides.
+	Forward(g *Graph, feats [4]*Tensor) (maskFeatures *Tensor, levels [4]*Tensor)
 }
 
 // fpn is MaskFormer's BasePixelDecoder: a 3×3 conv on the stride-32
@@ -87,17 +87,34 @@ func newFPN(ps *params, c *Config) *fpn {
 	return f
 }
 
-func (f *fpn) Forward(g *Graph, feats [4]*Tensor) (*Tensor, [3]*Tensor) {
+func (f *fpn) Forward(g *Graph, feats [4]*Tensor) (*Tensor, [4]*Tensor) {
 	y := f.top.fwd(g, feats[3])
-	var levels [3]*Tensor
+	var levels [4]*Tensor
 	levels[0] = y // stride 32
 	for i := 2; i >= 0; i-- {
 		lat := f.lateral[i].fwd(g, feats[i])
 		up := g.ResizeNearest(y, lat.Dim(2), lat.Dim(3))
 		y = f.output[i].fwd(g, g.Add(lat, up))
-		if i >= 1 {
-			levels[3-i] = y // i=2 → stride 16, i=1 → stride 8
-		}
+		levels[3-i] = y // i=2 → stride 16, 1 → 8, 0 → 4
 	}
 	return f.maskFeats.fwd(g, y), levels
+}
+
+// pick returns the decoder's three levels among the pixel decoder's
+// outputs at strides 32, 16, 8, 4.
+func pickLevels(all [4]*Tensor, strides [3]int) [3]*Tensor {
+	var out [3]*Tensor
+	for i, s := range strides {
+		switch s {
+		case 32:
+			out[i] = all[0]
+		case 16:
+			out[i] = all[1]
+		case 8:
+			out[i] = all[2]
+		case 4:
+			out[i] = all[3]
+		}
+	}
+	return out
 }

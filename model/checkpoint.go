@@ -55,7 +55,16 @@ func LoadModel(path string) (*Model, *ckpt.Checkpoint, error) {
 	if len(c.Meta.Model) == 0 {
 		return nil, nil, fmt.Errorf("model: %s: no model config in meta.json: %w", path, ErrWrongModel)
 	}
-	var cfg Config
+	// Decode over the defaults so that fields added after the checkpoint
+	// was written keep their default values.
+	var probe struct {
+		Arch       string `json:"arch"`
+		NumClasses int    `json:"num_classes"`
+	}
+	if err := json.Unmarshal(c.Meta.Model, &probe); err != nil {
+		return nil, nil, fmt.Errorf("model: %s: model config: %w", path, err)
+	}
+	cfg := DefaultConfig(probe.Arch, probe.NumClasses)
 	if err := json.Unmarshal(c.Meta.Model, &cfg); err != nil {
 		return nil, nil, fmt.Errorf("model: %s: model config: %w", path, err)
 	}

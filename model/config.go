@@ -49,6 +49,11 @@ type Config struct {
 	MaskDim int `json:"mask_dim"`
 	// GNGroups is the number of GroupNorm groups everywhere. Default 8.
 	GNGroups int `json:"gn_groups"`
+	// LevelStrides are the strides of the three feature levels the
+	// decoder's layers cycle over, coarse to fine; each must be one of the
+	// pixel decoder's outputs 32, 16, 8, 4. Default [32, 16, 8] (the
+	// official pyramid).
+	LevelStrides [3]int `json:"level_strides"`
 
 	// Hidden is the transformer width D. Default 128.
 	Hidden int `json:"hidden"`
@@ -136,6 +141,7 @@ func DefaultConfig(arch string, numClasses int) Config {
 		PixelDim:       64,
 		MaskDim:        64,
 		GNGroups:       8,
+		LevelStrides:   [3]int{32, 16, 8},
 		Hidden:         128,
 		FFN:            256,
 		Heads:          8,
@@ -177,6 +183,14 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("model: %d thing flags for %d classes", len(c.ThingClasses), c.NumClasses)
 	case len(c.ClassNames) != 0 && len(c.ClassNames) != c.NumClasses:
 		return fmt.Errorf("model: %d class names for %d classes", len(c.ClassNames), c.NumClasses)
+	}
+	for i, st := range c.LevelStrides {
+		if st != 32 && st != 16 && st != 8 && st != 4 {
+			return fmt.Errorf("model: level stride %d not one of 32, 16, 8, 4", st)
+		}
+		if i > 0 && st >= c.LevelStrides[i-1] {
+			return fmt.Errorf("model: level strides %v not coarse to fine", c.LevelStrides)
+		}
 	}
 	for i, w := range c.BackboneWidths {
 		if w <= 0 || w%c.GNGroups != 0 {

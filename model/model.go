@@ -41,7 +41,7 @@ func New(cfg Config, seed uint64) (*Model, error) {
 		m.masked = newMaskedDecoder(m.params, c)
 	}
 	m.h4, m.w4 = c.ImageSize/4, c.ImageSize/4
-	for i, s := range []int{32, 16, 8} {
+	for i, s := range c.LevelStrides {
 		m.levels[i] = [2]int{c.ImageSize / s, c.ImageSize / s}
 	}
 	// Official configs train the backbone at 0.1× the learning rate; that
@@ -68,7 +68,7 @@ func (m *Model) NumParams() int {
 // MaskSize is the h×w of the mask logits (stride 4).
 func (m *Model) MaskSize() (int, int) { return m.h4, m.w4 }
 
-// LevelSizes are the h×w of the decoder's feature levels (strides 32, 16, 8).
+// LevelSizes are the h×w of the decoder's three feature levels.
 func (m *Model) LevelSizes() [3][2]int { return m.levels }
 
 // normalizeInput returns the network input [1, 3, S, S] for an image in
@@ -94,7 +94,8 @@ func (m *Model) normalizeInput(g *Graph, img []float32) *Tensor {
 func (m *Model) forward(g *Graph, img []float32, mp *mpInput) []StageOutput {
 	x := m.normalizeInput(g, img)
 	feats := m.backbone.fwd(g, x)
-	maskFeat, levels := m.pixel.Forward(g, feats)
+	maskFeat, all := m.pixel.Forward(g, feats)
+	levels := pickLevels(all, m.Cfg.LevelStrides)
 	if m.plain != nil {
 		return m.plain.forward(g, maskFeat, levels)
 	}

@@ -21,7 +21,7 @@ import (
 //   - the self-attention mask isolates the matching queries.
 //
 // gt are the image's full-resolution GT masks (S×S) and classes their
-// classes; levels[l] is the h×w of feature level l (strides 32, 16, 8).
+// classes; levels[l] is the h×w of decoder level l, coarse to fine.
 func buildMP(c *Config, classes []int, gt []*mask.Bits, maxGT int, levels [3][2]int, r *rng.RNG) *mpInput {
 	G := c.MP.Groups
 	P := G * maxGT
