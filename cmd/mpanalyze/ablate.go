@@ -1,0 +1,193 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"runtime"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mpanalyze/mpanalyze/experiments"
+)
+
+func init() { register(newAblateCmd) }
+
+type ablateOptions struct {
+	Spec     string
+	Out      string
+	Index    int
+	Steps    int
+	Seeds    int
+	Parallel int
+	Workers  int
+	TraceAll bool
+	Float16  bool
+	List     bool
+	JSON     bool
+	indexSet bool
+}
+
+func newAblateCmd(s *streams) *cobra.Command {
+	opts := &ablateOptions{}
+	cmd := &cobra.Command{
+		Use:   "ablate SPEC",
+		Short: "Run an experiment spec: train, probe and evaluate every grid point and seed",
+		Long: `ablate runs an experiment: SPEC is a built-in spec (` + strings.Join(experiments.Builtins(), ", ") + `)
+or a YAML/JSON file (see experiments/specs/README.md). Every grid point is
+trained once per seed into OUT/<point>/seed-<n>/ (manifest.json, run.json,
+train.jsonl, checkpoints/, reports/, traces/, metrics.jsonl, DONE), probed
+and evaluated on the validation images at each snapshot.
+
+Rerunning skips finished runs and resumes unfinished ones. Runs are numbered
+point-major: index = point·(number of seeds) + seed position; --list prints
+them, and --index i runs run i alone (for cluster array jobs writing into
+one OUT, or into several that 'compare' and 'plot' then merge). By default
+two runs train side by side with one core each.`,
+		Example: `  mpanalyze ablate diagnosis
+  mpanalyze ablate noise_ratio --steps 400 --seeds 1 --out runs/noise_ratio
+  mpanalyze ablate my_spec.yaml --list
+  mpanalyze ablate my_spec.yaml --index $SLURM_ARRAY_TASK_ID --out runs/mine`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Spec = args[0]
+			opts.indexSet = cmd.Flags().Changed("index")
+			return runAblate(s, opts)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.Out, "out", "", "output directory (default runs/<spec name>)")
+	f.IntVar(&opts.Index, "index", 0, "run only run i (see --list)")
+	f.IntVar(&opts.Steps, "steps", 0, "training steps (0 = the spec's base.steps)")
+	f.IntVar(&opts.Seeds, "seeds", 0, "use seeds 1..n (0 = the spec's seeds)")
+	f.IntVar(&opts.Parallel, "parallel", 0, "runs trained side by side (0 = 2 when there are 2 runs to do and 2 cores)")
+	f.IntVar(&opts.Workers, "workers", runtime.GOMAXPROCS(0), "cores to use in all (does not change results)")
+	f.BoolVar(&opts.TraceAll, "trace-all", false, "write a trace at every snapshot, not only the final one")
+	f.BoolVar(&opts.Float16, "float16", false, "store trace mask logits as float16 (half the size, same binary masks)")
+	f.BoolVar(&opts.List, "list", false, "list the runs with their indices and exit")
+	f.BoolVar(&opts.JSON, "json", false, "print JSON")
+	return cmd
+}
+
+// loadSpec reads the spec and applies --steps and --seeds.
+func loadSpec(name string, steps, seeds int) (*experiments.Spec, error) {
+	sp, err := experiments.LoadSpec(name)
+	if err != nil {
+		return nil, err
+	}
+	if steps < 0 || seeds < 0 {
+		return nil, usageErrorf("--steps and --seeds must not be negative")
+	}
+	if steps > 0 {
+		if sp, err = sp.WithSteps(steps); err != nil {
+			return nil, err
+		}
+	}
+	if seeds > 0 {
+		if sp, err = sp.WithSeeds(seeds); err != nil {
+			return nil, err
+		}
+	}
+	return sp, nil
+}
+
+type ablateRun struct {
+	Index     int                   `json:"index"`
+	Point     string                `json:"point"`
+	Seed      uint64                `json:"seed"`
+	Dir       string                `json:"dir"`
+	Steps     int                   `json:"steps"`
+	Snapshots []int                 `json:"snapshots"`
+	Overrides experiments.Overrides `json:"overrides"`
+}
+
+func runAblate(s *streams, o *ablateOptions) error {
+	sp, err := loadSpec(o.Spec, o.Steps, o.Seeds)
+	if err != nil {
+		return err
+	}
+	if o.Out == "" {
+		o.Out = filepath.Join("runs", sp.Name)
+	}
+	runs, err := sp.Runs()
+	if err != nil {
+		return err
+	}
+	if o.List {
+		var list []ablateRun
+		for _, r := range runs {
+			ov := r.Point.Set
+			if ov == nil {
+				ov = experiments.Overrides{}
+			}
+			list = append(list, ablateRun{r.Index, r.Point.Name, r.Seed, r.Dir(o.Out), r.Config.Train.Steps, r.Config.Snapshots, ov})
+		}
+		if o.JSON {
+			return writeJSON(s.Out, map[string]any{"experiment": sp.Name, "runs": list})
+		}
+		fmt.Fprintf(s.Out, "%s: %d runs (index = point × %d seeds + seed position)\n", sp.Name, len(list), len(sp.Seeds))
+		for _, r := range list {
+			ov, _ := json.Marshal(r.Overrides)
+			fmt.Fprintf(s.Out, "%3d  %-28s seed %-3d %5d steps  %s  %s\n", r.Index, r.Point, r.Seed, r.Steps, r.Dir, ov)
+		}
+		return nil
+	}
+	var idx []int
+	if o.indexSet {
+		if o.Index < 0 || o.Index >= len(runs) {
+			return usageErrorf("--index %d: %s has %d runs (0..%d); see --list", o.Index, sp.Name, len(runs), len(runs)-1)
+		}
+		idx = []int{o.Index}
+	}
+	rn := &experiments.Runner{Spec: sp, Out: o.Out, Parallel: o.Parallel, Workers: o.Workers,
+		TraceAll: o.TraceAll, Float16: o.Float16, Progress: s.Err}
+	statuses, runErr := rn.Run(idx)
+	if statuses == nil && runErr != nil {
+		return runErr
+	}
+	out := map[string]any{"experiment": sp.Name, "out": o.Out, "runs": statuses}
+	allDone := runErr == nil && len(idx) == 0
+	var rs *experiments.Results
+	if allDone {
+		if rs, err = experiments.Load(o.Out); err != nil {
+			return err
+		}
+	}
+	if o.JSON {
+		if rs != nil {
+			t, err := rs.AblationTable("final")
+			if err != nil {
+				return err
+			}
+			raw, err := renderRaw(&t)
+			if err != nil {
+				return err
+			}
+			out["ablation"] = raw
+		}
+		if err := writeJSON(s.Out, out); err != nil {
+			return err
+		}
+		return runErr
+	}
+	for _, st := range statuses {
+		line := fmt.Sprintf("%3d  %-28s seed %-3d %-8s %s", st.Index, st.Point, st.Seed, st.Status, st.Dir)
+		if st.Error != "" {
+			line += "  " + st.Error
+		}
+		fmt.Fprintln(s.Out, line)
+	}
+	if rs != nil {
+		t, err := rs.AblationTable("final")
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(s.Out)
+		if err := t.Render(s.Out, "text"); err != nil {
+			return err
+		}
+		fmt.Fprintf(s.Out, "\nper-stage tables: mpanalyze compare %s\nplots: mpanalyze plot %s --out %s\n", o.Out, o.Out, filepath.Join(o.Out, "plots"))
+	}
+	return runErr
+}

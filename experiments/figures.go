@@ -1,0 +1,415 @@
+package experiments
+
+import (
+	"fmt"
+	"image"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/mpanalyze/mpanalyze/data"
+	"github.com/mpanalyze/mpanalyze/metrics"
+	"github.com/mpanalyze/mpanalyze/plots"
+	"github.com/mpanalyze/mpanalyze/probes"
+)
+
+// PlotSettings configures WritePlots. The zero value plots the final
+// snapshot as PNG and SVG.
+type PlotSettings struct {
+	// Snapshot selects the checkpoint (see Result.Snapshot); "" is final.
+	Snapshot string
+	// Formats are file extensions; nil means plots.Formats (png, svg).
+	Formats []string
+	// EvolutionQueries is the number of queries in a mask-evolution
+	// figure; 0 means 4.
+	EvolutionQueries int
+}
+
+// Figure is one written figure.
+type Figure struct {
+	Name  string   `json:"name"`  // e.g. "consecutive_iou"
+	Title string   `json:"title"` // what it shows
+	Files []string `json:"files"` // one per format
+	// Note says how the figure was made when that needs saying (the
+	// mask-evolution choice of image and queries).
+	Note string `json:"note,omitempty"`
+}
+
+// stageMetric is one per-stage curve figure.
+type stageMetric struct {
+	name, title, ylabel string
+	pairs               bool
+	values              func(r *probes.Report) []float64
+}
+
+var stageMetrics = []stageMetric{
+	{"consecutive_iou", "Consecutive-stage IoU (queries matched at the last stage)", "IoU of stage s and s+1 masks", true,
+		func(r *probes.Report) []float64 { return r.Layer.Consecutive.FinalMatched.Mean }},
+	{"util_a", "Util-A: GT segments already matched to their final query", "Util-A", false,
+		func(r *probes.Report) []float64 { return r.Layer.UtilA.Mean }},
+	{"util_b", "Util-B: final queries whose mask already has IoU ≥ 0.5 with their final mask", "Util-B", false,
+		func(r *probes.Report) []float64 { return r.Layer.UtilB.Mean }},
+	{"util_c", "Util-C: final queries whose mask already has IoU ≥ 0.5 with their GT segment", "Util-C", false,
+		func(r *probes.Report) []float64 { return r.Layer.UtilC.Mean }},
+	{"iou_to_final", "IoU with the last stage's mask (queries matched at the last stage)", "IoU with last stage", false,
+		func(r *probes.Report) []float64 { return r.Layer.ToFinal.FinalMatched.Mean }},
+}
+
+// FileName turns a label into a file name part.
+func FileName(label string) string {
+	var b strings.Builder
+	for _, c := range label {
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == '_' {
+			b.WriteRune(c)
+		} else {
+			b.WriteByte('_')
+		}
+	}
+	return b.String()
+}
+
+func stageLayers(r *probes.Report) []int {
+	out := make([]int, r.Layer.NumStages)
+	for s := range out {
+		out[s] = r.Run.Layers(s)
+	}
+	return out
+}
+
+// WritePlots writes the figures of the results into dir: the per-stage
+// curves (consecutive IoU, Util-A/B/C, IoU to final; mean ± sd over
+// seeds), a stage × stage IoU heat map per configuration (mean over
+// seeds), a mask-evolution grid per configuration from its final trace
+// (see EvolutionChoice), and the training curves. It returns the figures
+// written.
+func (rs *Results) WritePlots(dir string, s *PlotSettings) ([]Figure, error) {
+	var set PlotSettings
+	if s != nil {
+		set = *s
+	}
+	formats := set.Formats
+	if len(formats) == 0 {
+		formats = plots.Formats
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("experiments: %w", err)
+	}
+	var figs []Figure
+	save := func(f *plots.Figure, name, title, note string) error {
+		fig := Figure{Name: name, Title: title, Note: note}
+		for _, ext := range formats {
+			p := filepath.Join(dir, name+"."+ext)
+			if err := f.Save(p); err != nil {
+				return err
+			}
+			fig.Files = append(fig.Files, p)
+		}
+		figs = append(figs, fig)
+		return nil
+	}
+	reps := map[*Result]*SnapshotReport{}
+	for _, r := range rs.Runs {
+		rep, err := r.Snapshot(set.Snapshot)
+		if err != nil {
+			return nil, err
+		}
+		if rep.Probe.Layer.NumStages == 0 {
+			return nil, fmt.Errorf("experiments: %s: the probe of step %d saw no image", r.Dir, rep.Step)
+		}
+		reps[r] = rep
+	}
+	snap := snapshotName(set.Snapshot)
+	for _, sm := range stageMetrics {
+		var series []plots.StageSeries
+		for _, label := range rs.Labels() {
+			ser := plots.StageSeries{Label: label}
+			for _, r := range rs.Runs {
+				if r.Label != label {
+					continue
+				}
+				rep := reps[r]
+				v := sm.values(&rep.Probe)
+				want := rep.Probe.Layer.NumStages
+				if sm.pairs {
+					want--
+				}
+				if len(v) != want || want == 0 {
+					return nil, fmt.Errorf("experiments: %s: %s has %d values for %d stages", r.Dir, sm.name, len(v), rep.Probe.Layer.NumStages)
+				}
+				if len(ser.Seeds) > 0 && len(ser.Seeds[0]) != len(v) {
+					return nil, fmt.Errorf("experiments: runs labelled %s have different numbers of stages", label)
+				}
+				ser.Seeds = append(ser.Seeds, append([]float64(nil), v...))
+				ser.StageLayers = stageLayers(&rep.Probe)
+			}
+			series = append(series, ser)
+		}
+		title := sm.title + " — " + snap
+		f := plots.StageCurves(series, &plots.StageSettings{Title: title, YLabel: sm.ylabel, Pairs: sm.pairs, Percent: true})
+		if err := save(f, sm.name, title, ""); err != nil {
+			return nil, err
+		}
+	}
+	for _, label := range rs.Labels() {
+		var mats [][]metrics.Series
+		var layers []int
+		seeds := 0
+		for _, r := range rs.Runs {
+			if r.Label == label {
+				mats = append(mats, reps[r].Probe.Layer.Matrix)
+				layers = stageLayers(&reps[r].Probe)
+				seeds++
+			}
+		}
+		m := meanMatrix(mats)
+		if len(m) == 0 || len(m) != len(layers) {
+			continue
+		}
+		title := fmt.Sprintf("%s: mean IoU between stages (%s", label, snap)
+		if seeds > 1 {
+			title += fmt.Sprintf(", mean of %d seeds", seeds)
+		}
+		title += ")"
+		f := plots.Heatmap(m, &plots.HeatmapSettings{Title: title, StageLayers: layers})
+		if err := save(f, "iou_matrix_"+FileName(label), title, ""); err != nil {
+			return nil, err
+		}
+	}
+	evo, err := rs.evolutionFigures(set)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range evo {
+		if err := save(e.fig, e.name, e.title, e.note); err != nil {
+			return nil, err
+		}
+	}
+	var train []plots.TrainRun
+	multi := false
+	for _, label := range rs.Labels() {
+		n := 0
+		for _, r := range rs.Runs {
+			if r.Label == label {
+				n++
+			}
+		}
+		multi = multi || n > 1
+	}
+	for _, r := range rs.Runs {
+		tl, err := plots.ReadTrainLog(filepath.Join(r.Dir, "train.jsonl"))
+		if err != nil {
+			return nil, err
+		}
+		label := r.Label
+		if multi {
+			label = fmt.Sprintf("%s seed %d", r.Label, r.Manifest.Seed)
+		}
+		train = append(train, plots.TrainRun{Label: label, Log: tl})
+	}
+	f := plots.TrainingCurves(train, &plots.TrainingSettings{Title: "Training"})
+	if err := save(f, "training", "Training loss and validation scores", ""); err != nil {
+		return nil, err
+	}
+	return figs, nil
+}
+
+// meanMatrix is the element-wise mean over seeds, NaN-aware.
+func meanMatrix(ms [][]metrics.Series) [][]float64 {
+	if len(ms) == 0 {
+		return nil
+	}
+	n := len(ms[0])
+	out := make([][]float64, n)
+	for i := range out {
+		out[i] = make([]float64, n)
+		for j := range out[i] {
+			sum, k := 0.0, 0
+			for _, m := range ms {
+				if len(m) != n || len(m[i]) != n {
+					return nil
+				}
+				if v := m[i][j]; !math.IsNaN(v) {
+					sum += v
+					k++
+				}
+			}
+			out[i][j] = math.NaN()
+			if k > 0 {
+				out[i][j] = sum / float64(k)
+			}
+		}
+	}
+	return out
+}
+
+type evoFigure struct {
+	fig               *plots.Figure
+	name, title, note string
+}
+
+// queryScore is one final-matched query of an image.
+type queryScore struct {
+	gt, query int
+	meanIoU   float64 // mean consecutive IoU over the stage pairs
+}
+
+// imageScores returns the final-matched queries of an image with their mean
+// consecutive IoU, least consistent first.
+func imageScores(im *probes.Image) []queryScore {
+	st := im.ImageStages()
+	S := len(st.Masks)
+	if st.Match == nil || S < 2 {
+		return nil
+	}
+	var out []queryScore
+	for g, q := range st.Match[S-1] {
+		if q < 0 {
+			continue
+		}
+		sum := 0.0
+		for s := 0; s+1 < S; s++ {
+			sum += metrics.IoU(st.Masks[s][q], st.Masks[s+1][q])
+		}
+		out = append(out, queryScore{gt: g, query: q, meanIoU: sum / float64(S-1)})
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].meanIoU < out[j].meanIoU })
+	return out
+}
+
+// EvolutionChoice documents how the mask-evolution figures pick what they
+// show.
+const EvolutionChoice = "The image is the validation image on which the first configuration's (first seed's) three least consistent queries " +
+	"matched at the last stage have the lowest mean consecutive IoU; every configuration is shown on that image, with its own " +
+	"queries matched at the last stage, least consistent (lowest mean consecutive IoU over the stage pairs) first."
+
+// evolutionFigures draws, for each configuration, the masks through the
+// stages of its least consistent final-matched queries on one image,
+// chosen on the first configuration's trace (EvolutionChoice).
+func (rs *Results) evolutionFigures(set PlotSettings) ([]evoFigure, error) {
+	nq := set.EvolutionQueries
+	if nq <= 0 {
+		nq = 4
+	}
+	// The first seed of each label that has a trace at the snapshot.
+	var order []*Result
+	seen := map[string]bool{}
+	for _, r := range rs.Runs {
+		rep, err := r.Snapshot(set.Snapshot)
+		if err != nil || rep.Trace == "" || seen[r.Label] {
+			continue
+		}
+		seen[r.Label] = true
+		order = append(order, r)
+	}
+	if len(order) == 0 {
+		return nil, nil
+	}
+	open := func(r *Result) (*probes.TraceReader, error) {
+		rep, _ := r.Snapshot(set.Snapshot)
+		return probes.OpenTrace(filepath.Join(r.Dir, rep.Trace), nil)
+	}
+	ref, err := open(order[0])
+	if err != nil {
+		return nil, err
+	}
+	best, bestScore := -1, math.Inf(1)
+	for k := 0; k < ref.Len(); k++ {
+		im, err := ref.Image(k)
+		if err != nil {
+			ref.Close()
+			return nil, err
+		}
+		qs := imageScores(im)
+		if len(qs) == 0 {
+			continue
+		}
+		n := min(3, len(qs))
+		sum := 0.0
+		for _, q := range qs[:n] {
+			sum += q.meanIoU
+		}
+		if sc := sum / float64(n); sc < bestScore {
+			best, bestScore = im.Index, sc
+		}
+	}
+	ref.Close()
+	if best < 0 {
+		return nil, nil
+	}
+	var out []evoFigure
+	for _, r := range order {
+		tr, err := open(r)
+		if err != nil {
+			return nil, err
+		}
+		var im *probes.Image
+		for k := 0; k < tr.Len(); k++ {
+			x, err := tr.Image(k)
+			if err != nil {
+				tr.Close()
+				return nil, err
+			}
+			if x.Index == best {
+				im = x
+				break
+			}
+		}
+		info := tr.Info()
+		tr.Close()
+		if im == nil {
+			continue
+		}
+		qs := imageScores(im)
+		if len(qs) == 0 {
+			continue
+		}
+		qs = qs[:min(nq, len(qs))]
+		st := im.ImageStages()
+		names := r.Manifest.Config.Model.ClassNames
+		var rows []plots.MaskRow
+		for _, q := range qs {
+			row := plots.MaskRow{GT: im.GT.Masks[q.gt]}
+			cls := fmt.Sprint(im.GT.Classes[q.gt])
+			if c := im.GT.Classes[q.gt]; c >= 0 && c < len(names) {
+				cls = names[c]
+			}
+			row.Label = fmt.Sprintf("query %d → %s\nmean cons. IoU %.0f %%", q.query, cls, 100*q.meanIoU)
+			for s := range st.Masks {
+				row.Masks = append(row.Masks, st.Masks[s][q.query])
+			}
+			rows = append(rows, row)
+		}
+		img := r.inputImage(best, info)
+		title := fmt.Sprintf("%s, validation image %d: %d least consistent queries matched at the last stage", r.Label, best, len(rows))
+		f := plots.MaskEvolution(img, rows, &plots.MaskSettings{Title: title, StageLayers: info.StageLayers})
+		out = append(out, evoFigure{fig: f, name: "mask_evolution_" + FileName(r.Label), title: title, note: EvolutionChoice})
+	}
+	return out, nil
+}
+
+// inputImage is the validation image as the model saw it, or a grey
+// image of the input size when the dataset cannot be opened.
+func (r *Result) inputImage(index int, info probes.RunInfo) image.Image {
+	size := r.Manifest.Config.Model.ImageSize
+	grey := func() image.Image {
+		h, w := info.MaskH*info.MaskStride, info.MaskW*info.MaskStride
+		img := image.NewRGBA(image.Rect(0, 0, w, h))
+		for i := range img.Pix {
+			img.Pix[i] = 200
+		}
+		return img
+	}
+	ds, err := data.Open(r.Manifest.Config.Val)
+	if err != nil || index >= ds.Len() {
+		return grey()
+	}
+	smp, err := ds.Sample(index)
+	if err != nil {
+		return grey()
+	}
+	bi := data.MakeImage(smp, size, data.AugParams{Scale: 1})
+	s := bi.AsSample()
+	return plots.ImageFromRGB(s.H, s.W, s.RGB)
+}

@@ -1,0 +1,238 @@
+package experiments
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/mpanalyze/mpanalyze/internal/version"
+	"github.com/mpanalyze/mpanalyze/model"
+)
+
+// ManifestFormat identifies the manifest layout.
+const ManifestFormat = "mpanalyze-run/1"
+
+// Conventions are the measurement conventions a run's figures were made
+// under. Runs whose conventions differ are not compared (Load refuses).
+type Conventions struct {
+	StageIndexing string `json:"stage_indexing"`
+	Threshold     string `json:"threshold"`
+	MaskStride    int    `json:"mask_stride"`
+	QuerySet      string `json:"query_set"`
+	Averaging     string `json:"averaging"`
+	EmptyMasks    string `json:"empty_masks"`
+}
+
+// CurrentConventions are the conventions of this version of mpanalyze
+// (see the metrics and probes package documentation).
+var CurrentConventions = Conventions{
+	StageIndexing: "stage s is the prediction after stage_layers[s] decoder layers; stage 0 = the heads on the learnable queries (Mask2Former, MP-Former: stages 0..L); MaskFormer stages 1..L",
+	Threshold:     "logit > 0 (sigmoid > 0.5)",
+	MaskStride:    4,
+	QuerySet:      "final_matched (the queries matched to GT at the last stage) for consecutive IoU and IoU to final; Util-A/B/C over GT segments matched at the last stage",
+	Averaging:     "pooled over (image, query) pairs of the validation images; seeds: mean ± sample sd",
+	EmptyMasks:    "IoU(empty, empty) = 1",
+}
+
+// MetricDefinitions documents the fields of metrics.jsonl lines.
+var MetricDefinitions = map[string]string{
+	"consecutive_iou":               "IoU of a query's binary masks at stage s and stage s+1, queries matched at the last stage (null at the last stage)",
+	"consecutive_iou_non_empty":     "as consecutive_iou, over the queries non-empty at s or s+1",
+	"consecutive_iou_stage_matched": "as consecutive_iou, over the queries matched at stage s",
+	"iou_to_final":                  "IoU of a query's mask at stage s with its mask at the last stage, queries matched at the last stage",
+	"util_a":                        "Util-A: share of the GT segments matched at the last stage that stage s already matches to the same query",
+	"util_b":                        "Util-B: share of the queries matched at the last stage whose stage-s mask has IoU >= 0.5 with their last-stage mask",
+	"util_c":                        "Util-C: share of the GT segments matched at the last stage whose query's stage-s mask has IoU >= 0.5 with the segment",
+	"match_change":                  "share of GT segments whose matched query changes from stage s to s+1",
+	"attended":                      "mean share of the feature map the matching queries may attend to in the next layer",
+	"unblocked":                     "share of matching-query rows that were entirely blocked and unblocked",
+	"mean_consecutive_iou":          "mean of consecutive_iou over the stage pairs",
+	"mean_util_a":                   "mean of util_a over the stages before the last (the last is 1 by definition)",
+	"pq, pq_things, pq_stuff":       "panoptic quality (fractions)",
+	"ap, ap50, ap75":                "COCO mask AP of thing classes (fractions; null when no GT instance)",
+	"miou":                          "semantic mean IoU (fraction)",
+}
+
+// Tool says which build of mpanalyze wrote a run.
+type Tool struct {
+	Version string `json:"version"`
+	// Revision is the git revision of the build ("+dirty" when the tree
+	// was modified), empty when unknown.
+	Revision string `json:"revision"`
+	// RevisionSource says where Revision comes from: "build" (the
+	// binary's VCS stamp), "worktree" (git in the mpanalyze checkout the
+	// command runs in, for builds without a stamp, e.g. go test or
+	// -buildvcs=false) or "" (unknown).
+	RevisionSource string `json:"revision_source,omitempty"`
+	Go             string `json:"go"`
+}
+
+// Manifest is manifest.json: everything that describes a run.
+type Manifest struct {
+	Format     string `json:"format"`
+	Experiment string `json:"experiment"`
+	// Spec is where the experiment was read, its hash and adjustments.
+	Spec      SpecRef   `json:"spec"`
+	Index     int       `json:"index"`
+	Point     string    `json:"point"`
+	Overrides Overrides `json:"overrides"`
+	Seed      uint64    `json:"seed"`
+	// Config is the resolved run configuration (run.json holds the same).
+	Config model.RunConfig `json:"config"`
+	// SnapshotFractions[k] is the fraction of the steps of
+	// Config.Snapshots[k].
+	SnapshotFractions []float64 `json:"snapshot_fractions"`
+	// Data and Val describe the training and validation sets
+	// (data.Dataset.Describe).
+	Data        map[string]any    `json:"data"`
+	Val         map[string]any    `json:"val"`
+	Tool        Tool              `json:"tool"`
+	Conventions Conventions       `json:"conventions"`
+	Metrics     map[string]string `json:"metrics"`
+}
+
+// SpecRef identifies the spec a run came from.
+type SpecRef struct {
+	Source   string   `json:"source"`
+	SHA256   string   `json:"sha256"`
+	Adjusted []string `json:"adjusted,omitempty"`
+}
+
+// identity is the part of a manifest that must match for a run directory
+// to be resumed or counted as the same run: the resolved configuration,
+// seed, point and conventions (not the tool build or the spec's text).
+func (m *Manifest) identity() any {
+	return struct {
+		Experiment, Point string
+		Overrides         Overrides
+		Seed              uint64
+		Config            model.RunConfig
+		Fractions         []float64
+		Conventions       Conventions
+	}{m.Experiment, m.Point, m.Overrides, m.Seed, m.Config, m.SnapshotFractions, m.Conventions}
+}
+
+// sameRun reports whether two manifests describe the same run, and if not
+// the first field that differs.
+func sameRun(a, b *Manifest) (bool, string) {
+	ja, _ := json.Marshal(a.identity())
+	jb, _ := json.Marshal(b.identity())
+	if bytes.Equal(ja, jb) {
+		return true, ""
+	}
+	var ma, mb map[string]any
+	json.Unmarshal(ja, &ma)
+	json.Unmarshal(jb, &mb)
+	return false, firstDiff(ma, mb, "")
+}
+
+// firstDiff names the first differing path of two JSON values.
+func firstDiff(a, b any, path string) string {
+	am, aok := a.(map[string]any)
+	bm, bok := b.(map[string]any)
+	if aok && bok {
+		keys := map[string]bool{}
+		for k := range am {
+			keys[k] = true
+		}
+		for k := range bm {
+			keys[k] = true
+		}
+		var sorted []string
+		for k := range keys {
+			sorted = append(sorted, k)
+		}
+		sort.Strings(sorted)
+		for _, k := range sorted {
+			p := k
+			if path != "" {
+				p = path + "." + k
+			}
+			if !reflect.DeepEqual(am[k], bm[k]) {
+				return firstDiff(am[k], bm[k], p)
+			}
+		}
+		return path
+	}
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	return fmt.Sprintf("%s (%s vs %s)", path, ja, jb)
+}
+
+var (
+	toolOnce sync.Once
+	toolInfo Tool
+)
+
+// currentTool returns the tool description, looking up the git revision
+// once.
+func currentTool() Tool {
+	toolOnce.Do(func() {
+		toolInfo = Tool{Version: version.Version, Go: runtime.Version()}
+		if r := version.Revision(); r != "" {
+			toolInfo.Revision, toolInfo.RevisionSource = r, "build"
+			return
+		}
+		if r := worktreeRevision(); r != "" {
+			toolInfo.Revision, toolInfo.RevisionSource = r, "worktree"
+		}
+	})
+	return toolInfo
+}
+
+// worktreeRevision returns the git revision of the mpanalyze checkout
+// that contains the working directory, if there is one (go.mod naming this
+// module above the working directory).
+func worktreeRevision() string {
+	dir, err := os.Getwd()
+	if err != nil {
+		return ""
+	}
+	for {
+		b, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+		if err == nil {
+			if !bytes.Contains(b, []byte("module github.com/mpanalyze/mpanalyze\n")) {
+				return ""
+			}
+			break
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return ""
+		}
+		dir = parent
+	}
+	out, err := exec.Command("git", "-C", dir, "rev-parse", "HEAD").Output()
+	if err != nil {
+		return ""
+	}
+	rev := strings.TrimSpace(string(out))
+	st, err := exec.Command("git", "-C", dir, "status", "--porcelain", "--untracked-files=no").Output()
+	if err == nil && len(bytes.TrimSpace(st)) > 0 {
+		rev += "+dirty"
+	}
+	return rev
+}
+
+func readManifest(path string) (*Manifest, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("experiments: %w", err)
+	}
+	var m Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("experiments: %s: %v", path, err)
+	}
+	if m.Format != ManifestFormat {
+		return nil, fmt.Errorf("experiments: %s: format %q, want %q", path, m.Format, ManifestFormat)
+	}
+	return &m, nil
+}

@@ -1,0 +1,375 @@
+package experiments
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/mpanalyze/mpanalyze/experiments/tables"
+)
+
+// Result is one run directory as Load reads it.
+type Result struct {
+	Dir      string
+	Manifest *Manifest
+	// Label names the run's configuration in tables and plots: the point
+	// name, or "<experiment>/<point>" when several experiments use a point
+	// name for different configurations. Runs with one Label are seeds of
+	// one configuration.
+	Label string
+	// Reports are the finished snapshots, in step order.
+	Reports []*SnapshotReport
+}
+
+// Results are the finished runs of one or more output directories.
+type Results struct {
+	Runs []*Result
+	// Unfinished lists run directories found without a DONE marker; they
+	// are left out.
+	Unfinished []string
+	// Duplicates lists run directories left out because an identical run
+	// (same manifest identity) was found first.
+	Duplicates []string
+}
+
+// Load reads the finished runs under paths: each path is an experiment's
+// output directory, a run directory (with manifest.json), or any directory
+// above them. Runs are ordered by path (in argument order), experiment,
+// then run index. It fails when runs disagree on their conventions (they
+// cannot be compared), when two different runs claim one label and seed,
+// or when no finished run is found.
+func Load(paths ...string) (*Results, error) {
+	rs := &Results{}
+	type found struct {
+		dir string
+		m   *Manifest
+		arg int
+	}
+	var all []found
+	for ai, p := range paths {
+		st, err := os.Stat(p)
+		if err != nil {
+			return nil, fmt.Errorf("experiments: %w", err)
+		}
+		if !st.IsDir() {
+			return nil, fmt.Errorf("experiments: %s is not a directory (give an output or run directory)", p)
+		}
+		var dirs []string
+		err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if d.IsDir() && (d.Name() == "checkpoints" || d.Name() == ReportsDir || d.Name() == TracesDir) {
+				return filepath.SkipDir
+			}
+			if !d.IsDir() && d.Name() == ManifestFile {
+				dirs = append(dirs, filepath.Dir(path))
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("experiments: %w", err)
+		}
+		if len(dirs) == 0 {
+			return nil, fmt.Errorf("experiments: %s holds no run (no %s below it)", p, ManifestFile)
+		}
+		var fs []found
+		for _, d := range dirs {
+			m, err := readManifest(filepath.Join(d, ManifestFile))
+			if err != nil {
+				return nil, err
+			}
+			fs = append(fs, found{d, m, ai})
+		}
+		sort.SliceStable(fs, func(i, j int) bool {
+			if fs[i].m.Experiment != fs[j].m.Experiment {
+				return fs[i].m.Experiment < fs[j].m.Experiment
+			}
+			return fs[i].m.Index < fs[j].m.Index
+		})
+		all = append(all, fs...)
+	}
+	// Conventions must agree.
+	for _, f := range all[1:] {
+		if ok, diff := sameConventions(all[0].m.Conventions, f.m.Conventions); !ok {
+			return nil, fmt.Errorf("experiments: %s and %s were measured under different conventions (%s); they cannot be compared", all[0].dir, f.dir, diff)
+		}
+	}
+	var kept []found
+	for _, f := range all {
+		if _, err := os.Stat(filepath.Join(f.dir, DoneFile)); err != nil {
+			rs.Unfinished = append(rs.Unfinished, f.dir)
+			continue
+		}
+		dup := false
+		for _, k := range kept {
+			if ok, _ := sameRun(k.m, f.m); ok {
+				rs.Duplicates = append(rs.Duplicates, f.dir)
+				dup = true
+				break
+			}
+		}
+		if !dup {
+			kept = append(kept, f)
+		}
+	}
+	if len(kept) == 0 {
+		return nil, fmt.Errorf("experiments: no finished run under %s (%d unfinished)", strings.Join(paths, ", "), len(rs.Unfinished))
+	}
+	// Labels: the point name, unless one name stands for several
+	// configurations.
+	useExp := false
+	byPoint := map[string]*Manifest{}
+	for _, f := range kept {
+		if prev, ok := byPoint[f.m.Point]; ok && !sameConfig(prev, f.m) {
+			useExp = true
+		} else if !ok {
+			byPoint[f.m.Point] = f.m
+		}
+	}
+	seen := map[string]string{}
+	for _, f := range kept {
+		label := f.m.Point
+		if useExp {
+			label = f.m.Experiment + "/" + f.m.Point
+		}
+		key := label + "\x00" + strconv.FormatUint(f.m.Seed, 10)
+		if prev, ok := seen[key]; ok {
+			return nil, fmt.Errorf("experiments: %s and %s are both %s seed %d but are different runs (their manifests differ); compare them separately", prev, f.dir, label, f.m.Seed)
+		}
+		seen[key] = f.dir
+		res := &Result{Dir: f.dir, Manifest: f.m, Label: label}
+		for _, step := range f.m.Config.Snapshots {
+			rep, err := readReport(ReportPath(f.dir, step))
+			if err != nil {
+				if errors.Is(err, fs.ErrNotExist) {
+					return nil, fmt.Errorf("experiments: %s is marked done but its report of step %d is missing: %v", f.dir, step, err)
+				}
+				return nil, err
+			}
+			res.Reports = append(res.Reports, rep)
+		}
+		rs.Runs = append(rs.Runs, res)
+	}
+	for label, dirs := range rs.labelConfigs() {
+		if len(dirs) > 1 {
+			return nil, fmt.Errorf("experiments: runs labelled %s have different configurations (%s); compare them separately", label, strings.Join(dirs, ", "))
+		}
+	}
+	return rs, nil
+}
+
+// labelConfigs maps each label to one directory per distinct
+// configuration (seed aside).
+func (rs *Results) labelConfigs() map[string][]string {
+	out := map[string][]string{}
+	first := map[string][]*Manifest{}
+	for _, r := range rs.Runs {
+		dup := false
+		for _, m := range first[r.Label] {
+			if sameConfig(m, r.Manifest) {
+				dup = true
+			}
+		}
+		if !dup {
+			first[r.Label] = append(first[r.Label], r.Manifest)
+			out[r.Label] = append(out[r.Label], r.Dir)
+		}
+	}
+	return out
+}
+
+// sameConfig compares two runs' configurations, seed aside.
+func sameConfig(a, b *Manifest) bool {
+	ca, cb := a.Config, b.Config
+	ca.Train.Seed, cb.Train.Seed = 0, 0
+	ja, _ := json.Marshal(ca)
+	jb, _ := json.Marshal(cb)
+	return string(ja) == string(jb)
+}
+
+func sameConventions(a, b Conventions) (bool, string) {
+	if a == b {
+		return true, ""
+	}
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	var ma, mb map[string]any
+	json.Unmarshal(ja, &ma)
+	json.Unmarshal(jb, &mb)
+	return false, firstDiff(ma, mb, "")
+}
+
+// Labels returns the configuration labels in order of first appearance.
+func (rs *Results) Labels() []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, r := range rs.Runs {
+		if !seen[r.Label] {
+			seen[r.Label] = true
+			out = append(out, r.Label)
+		}
+	}
+	return out
+}
+
+// Snapshot selects one snapshot of every run: "final" (or "") is the last
+// one, a number is a fraction of the steps ("0.25", "25%"). The error
+// names a run that lacks it and the fractions it has.
+func (r *Result) Snapshot(sel string) (*SnapshotReport, error) {
+	if len(r.Reports) == 0 {
+		return nil, fmt.Errorf("experiments: %s has no snapshot", r.Dir)
+	}
+	if sel == "" || sel == "final" {
+		return r.Reports[len(r.Reports)-1], nil
+	}
+	f, err := ParseFraction(sel)
+	if err != nil {
+		return nil, err
+	}
+	var have []string
+	for _, rep := range r.Reports {
+		if math.Abs(rep.Fraction-f) < 1e-9 {
+			return rep, nil
+		}
+		have = append(have, strconv.FormatFloat(rep.Fraction, 'g', -1, 64))
+	}
+	return nil, fmt.Errorf("experiments: %s has no snapshot at %g of training (it has %s)", r.Dir, f, strings.Join(have, ", "))
+}
+
+// ParseFraction reads "final"-less snapshot selections: "0.25" or "25%".
+func ParseFraction(sel string) (float64, error) {
+	s := strings.TrimSpace(sel)
+	pct := strings.HasSuffix(s, "%")
+	f, err := strconv.ParseFloat(strings.TrimSuffix(s, "%"), 64)
+	if err != nil {
+		return 0, fmt.Errorf("experiments: snapshot %q: want final, a fraction such as 0.25, or a percentage such as 25%%", sel)
+	}
+	if pct {
+		f /= 100
+	}
+	if !(f > 0 && f <= 1) {
+		return 0, fmt.Errorf("experiments: snapshot %q is not a fraction of training in (0, 1]", sel)
+	}
+	return f, nil
+}
+
+// Fractions returns the snapshot fractions every run has, ascending.
+func (rs *Results) Fractions() []float64 {
+	count := map[float64]int{}
+	for _, r := range rs.Runs {
+		for _, rep := range r.Reports {
+			count[rep.Fraction]++
+		}
+	}
+	var out []float64
+	for f, n := range count {
+		if n == len(rs.Runs) {
+			out = append(out, f)
+		}
+	}
+	sort.Float64s(out)
+	return out
+}
+
+// snapshotName is how tables name a selection.
+func snapshotName(sel string) string {
+	if sel == "" || sel == "final" {
+		return "final checkpoint"
+	}
+	f, err := ParseFraction(sel)
+	if err != nil {
+		return sel
+	}
+	return fmt.Sprintf("checkpoint at %s of training", pct(f))
+}
+
+func pct(f float64) string { return strconv.FormatFloat(100*f, 'g', 4, 64) + " %" }
+
+// DiagnosisTable is the per-stage table of every configuration at the
+// selected snapshot (see tables.Diagnosis), with columns cols (nil: the
+// default consecutive IoU and Util-A).
+func (rs *Results) DiagnosisTable(sel string, cols []tables.StageColumn) (tables.Table, error) {
+	var runs []tables.RunStages
+	for _, r := range rs.Runs {
+		rep, err := r.Snapshot(sel)
+		if err != nil {
+			return tables.Table{}, err
+		}
+		if rep.Probe.Images == 0 {
+			return tables.Table{}, fmt.Errorf("experiments: %s: the probe of step %d saw no image", r.Dir, rep.Step)
+		}
+		runs = append(runs, tables.FromProbeReport(r.Label, rep.Probe))
+	}
+	t := tables.Diagnosis(runs, &tables.DiagnosisSettings{
+		Title:   "Layer-to-layer consistency and query utilisation (" + snapshotName(sel) + ")",
+		Columns: cols,
+	})
+	return t, nil
+}
+
+// AccuracyTable is the task-metric table at the selected snapshot.
+func (rs *Results) AccuracyTable(sel string) (tables.Table, error) {
+	var runs []tables.RunScores
+	for _, r := range rs.Runs {
+		rep, err := r.Snapshot(sel)
+		if err != nil {
+			return tables.Table{}, err
+		}
+		runs = append(runs, tables.FromEvalReport(r.Label, r.Manifest.Seed, rep.Eval))
+	}
+	return tables.Accuracy(runs, &tables.AccuracySettings{Title: "Task metrics on the validation images (" + snapshotName(sel) + ")"}), nil
+}
+
+// AblationTable has one row per configuration: its overrides, then the
+// mean consecutive IoU and Util-A over stages and the task metrics at the
+// selected snapshot, mean ± sd over seeds.
+func (rs *Results) AblationTable(sel string) (tables.Table, error) {
+	var runs []tables.AblationRun
+	for _, r := range rs.Runs {
+		rep, err := r.Snapshot(sel)
+		if err != nil {
+			return tables.Table{}, err
+		}
+		ar := tables.AblationRun{Seed: r.Manifest.Seed}
+		ar.Point = append(ar.Point, tables.Param{Key: "point", Value: r.Label})
+		for _, ov := range r.Manifest.Overrides {
+			ar.Point = append(ar.Point, tables.Param{Key: ov.Key, Value: fmt.Sprint(ov.Value)})
+		}
+		ar.Metrics = append(tables.StageMetrics(tables.FromProbeReport(r.Label, rep.Probe)),
+			tables.EvalMetrics(tables.FromEvalReport(r.Label, r.Manifest.Seed, rep.Eval))...)
+		ar.Metrics = append(ar.Metrics, tables.Metric{Name: "steps", Value: float64(rep.Step), Kind: tables.Count})
+		runs = append(runs, ar)
+	}
+	return tables.Ablation(runs, &tables.AblationSettings{Title: "Ablation (" + snapshotName(sel) + "; cons. IoU and Util-A are means over stages)"}), nil
+}
+
+// CheckpointTable follows the stage means through training: one row per
+// (snapshot fraction, configuration) with the mean consecutive IoU and
+// Util-A over stages and PQ, for the fractions every run has.
+func (rs *Results) CheckpointTable() tables.Table {
+	var runs []tables.AblationRun
+	for _, f := range rs.Fractions() {
+		sel := strconv.FormatFloat(f, 'g', -1, 64)
+		for _, r := range rs.Runs {
+			rep, err := r.Snapshot(sel)
+			if err != nil {
+				continue // Fractions lists only the ones every run has
+			}
+			ar := tables.AblationRun{Seed: r.Manifest.Seed, Point: []tables.Param{{Key: "training", Value: pct(f)}, {Key: "model", Value: r.Label}}}
+			sc := tables.FromEvalReport(r.Label, r.Manifest.Seed, rep.Eval)
+			ar.Metrics = append(tables.StageMetrics(tables.FromProbeReport(r.Label, rep.Probe)),
+				tables.Metric{Name: "PQ", Value: sc.PQ}, tables.Metric{Name: "mIoU", Value: sc.MIoU},
+				tables.Metric{Name: "step", Value: float64(rep.Step), Kind: tables.Count})
+			runs = append(runs, ar)
+		}
+	}
+	return tables.Ablation(runs, &tables.AblationSettings{Title: "Through training (cons. IoU and Util-A are means over stages)"})
+}

@@ -1,0 +1,589 @@
+package experiments
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mpanalyze/mpanalyze/data"
+	"github.com/mpanalyze/mpanalyze/experiments/tables"
+	"github.com/mpanalyze/mpanalyze/internal/atomicfile"
+	"github.com/mpanalyze/mpanalyze/metrics"
+	"github.com/mpanalyze/mpanalyze/model"
+	"github.com/mpanalyze/mpanalyze/probes"
+)
+
+// Files of a run directory (besides model.Train's run.json, train.jsonl
+// and checkpoints/).
+const (
+	ManifestFile = "manifest.json"
+	MetricsFile  = "metrics.jsonl"
+	DoneFile     = "DONE"
+	ReportsDir   = "reports"
+	TracesDir    = "traces"
+	// ExperimentFile in the output directory describes the experiment and
+	// lists its runs.
+	ExperimentFile = "experiment.json"
+)
+
+// ReportPath is the report of the snapshot at step in a run directory.
+func ReportPath(dir string, step int) string {
+	return filepath.Join(dir, ReportsDir, fmt.Sprintf("step-%06d.json", step))
+}
+
+// TracePath is the trace (without extension) of the snapshot at step.
+func TracePath(dir string, step int) string {
+	return filepath.Join(dir, TracesDir, fmt.Sprintf("step-%06d", step))
+}
+
+// Runner trains, probes and evaluates the runs of a spec into an output
+// directory, one directory per run (Run.Dir). Rerunning skips finished
+// runs and resumes unfinished ones; the results never depend on Parallel
+// or Workers.
+type Runner struct {
+	Spec *Spec
+	// Out is the output directory.
+	Out string
+	// Parallel is the number of runs trained side by side. 0 picks 2 when
+	// at least two runs are to be done and Workers ≥ 2, else 1 (two runs
+	// with one core each use this machine better than one run on two
+	// cores; see the package documentation).
+	Parallel int
+	// Workers is the number of cores to use in all; 0 means GOMAXPROCS.
+	// Each of the Parallel runs gets Workers/Parallel of them (at least 1).
+	Workers int
+	// TraceAll writes a trace at every snapshot; by default only the
+	// final snapshot (the largest step) is traced.
+	TraceAll bool
+	// Float16 stores the traces' mask logits as float16 (half the size,
+	// the same binary masks).
+	Float16 bool
+	// Progress receives one line per run event and the training bars;
+	// nil means none.
+	Progress io.Writer
+}
+
+// RunStatus is what happened to one run.
+type RunStatus struct {
+	Index int    `json:"index"`
+	Point string `json:"point"`
+	Seed  uint64 `json:"seed"`
+	Dir   string `json:"dir"`
+	// Status is "done" (finished in this call), "skipped" (finished
+	// before) or "failed".
+	Status string `json:"status"`
+	// Resumed is set when training continued from a checkpoint or
+	// finished snapshots were kept.
+	Resumed bool    `json:"resumed"`
+	Seconds float64 `json:"seconds"`
+	Error   string  `json:"error,omitempty"`
+}
+
+// doneRecord is the content of the DONE marker.
+type doneRecord struct {
+	Steps        int     `json:"steps"`
+	Snapshots    []int   `json:"snapshots"`
+	TrainSeconds float64 `json:"train_seconds"`
+	ProbeSeconds float64 `json:"probe_seconds"`
+}
+
+// Run runs the experiment's runs whose indices are given (all when
+// indices is empty), Parallel at a time, and returns their statuses in
+// index order. A failed run does not stop the others; the error joins the
+// failures.
+func (r *Runner) Run(indices []int) ([]RunStatus, error) {
+	if r.Spec == nil || r.Out == "" {
+		return nil, errors.New("experiments: Runner needs a Spec and an Out directory")
+	}
+	all, err := r.Spec.Runs()
+	if err != nil {
+		return nil, err
+	}
+	var todo []Run
+	if len(indices) == 0 {
+		todo = all
+	} else {
+		for _, i := range indices {
+			if i < 0 || i >= len(all) {
+				return nil, fmt.Errorf("experiments: run index %d out of range: %s has %d runs (0..%d)", i, r.Spec.Name, len(all), len(all)-1)
+			}
+			todo = append(todo, all[i])
+		}
+	}
+	if err := os.MkdirAll(r.Out, 0o755); err != nil {
+		return nil, fmt.Errorf("experiments: %w", err)
+	}
+	if err := r.writeExperiment(all); err != nil {
+		return nil, err
+	}
+	// Runs already done are skipped before the slots are shared out.
+	statuses := make([]RunStatus, len(todo))
+	var pending []int
+	for i, run := range todo {
+		st, done, err := r.checkRun(&run)
+		statuses[i] = st
+		if err != nil {
+			statuses[i].Status, statuses[i].Error = "failed", err.Error()
+			continue
+		}
+		if done {
+			statuses[i].Status = "skipped"
+			r.logf("run %d/%d %s seed %d: already done (%s)", run.Index+1, len(all), run.Point.Name, run.Seed, st.Dir)
+			continue
+		}
+		pending = append(pending, i)
+	}
+	workers := r.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	parallel := r.Parallel
+	if parallel <= 0 {
+		parallel = 1
+		if len(pending) >= 2 && workers >= 2 {
+			parallel = 2
+		}
+	}
+	parallel = max(1, min(parallel, len(pending)))
+	per := max(1, workers/parallel)
+	var prog io.Writer = r.Progress
+	if parallel > 1 && prog != nil {
+		prog = &lineWriter{w: prog}
+	}
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range parallel {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				run := todo[i]
+				w := prog
+				if parallel > 1 && w != nil {
+					w = &prefixWriter{w: prog.(*lineWriter), prefix: fmt.Sprintf("[%s seed %d] ", run.Point.Name, run.Seed)}
+				}
+				st := r.runOne(&run, len(all), per, w)
+				statuses[i] = st
+			}
+		}()
+	}
+	for _, i := range pending {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	var errs []error
+	for _, st := range statuses {
+		if st.Status == "failed" {
+			errs = append(errs, fmt.Errorf("run %d (%s seed %d): %s", st.Index, st.Point, st.Seed, st.Error))
+		}
+	}
+	return statuses, errors.Join(errs...)
+}
+
+func (r *Runner) logf(format string, a ...any) {
+	if r.Progress != nil {
+		fmt.Fprintf(r.Progress, format+"\n", a...)
+	}
+}
+
+// experimentDoc is experiment.json.
+type experimentDoc struct {
+	Format string `json:"format"`
+	Spec   *Spec  `json:"spec"`
+	Runs   []struct {
+		Index int    `json:"index"`
+		Point string `json:"point"`
+		Seed  uint64 `json:"seed"`
+		Dir   string `json:"dir"`
+	} `json:"runs"`
+}
+
+func (r *Runner) writeExperiment(all []Run) error {
+	doc := experimentDoc{Format: "mpanalyze-experiment/1", Spec: r.Spec}
+	for _, run := range all {
+		rel, _ := filepath.Rel(r.Out, run.Dir(r.Out))
+		doc.Runs = append(doc.Runs, struct {
+			Index int    `json:"index"`
+			Point string `json:"point"`
+			Seed  uint64 `json:"seed"`
+			Dir   string `json:"dir"`
+		}{run.Index, run.Point.Name, run.Seed, filepath.ToSlash(rel)})
+	}
+	b, err := json.MarshalIndent(doc, "", "  ")
+	if err != nil {
+		return fmt.Errorf("experiments: %w", err)
+	}
+	return atomicfile.WriteBytes(filepath.Join(r.Out, ExperimentFile), append(b, '\n'))
+}
+
+// manifest builds the manifest of a run.
+func (r *Runner) manifest(run *Run) (*Manifest, error) {
+	m := &Manifest{
+		Format: ManifestFormat, Experiment: r.Spec.Name,
+		Spec:  SpecRef{Source: r.Spec.Source, SHA256: r.Spec.SHA256, Adjusted: r.Spec.Adjusted},
+		Index: run.Index, Point: run.Point.Name, Overrides: run.Point.Set, Seed: run.Seed,
+		Config: run.Config, SnapshotFractions: run.Fractions,
+		Tool: currentTool(), Conventions: CurrentConventions, Metrics: MetricDefinitions,
+	}
+	if m.Overrides == nil {
+		m.Overrides = Overrides{}
+	}
+	for _, x := range []struct {
+		spec data.Spec
+		dst  *map[string]any
+	}{{run.Config.Data, &m.Data}, {run.Config.Val, &m.Val}} {
+		ds, err := data.Open(x.spec)
+		if err != nil {
+			return nil, fmt.Errorf("experiments: %w", err)
+		}
+		*x.dst = ds.Describe()
+	}
+	// Describe may hold values JSON turns into other types (ints into
+	// float64); keep the manifest as it reads back.
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("experiments: manifest: %w", err)
+	}
+	var back Manifest
+	if err := json.Unmarshal(b, &back); err != nil {
+		return nil, fmt.Errorf("experiments: manifest: %w", err)
+	}
+	return &back, nil
+}
+
+// checkRun compares the run directory with the run: it reports whether the
+// run is done, and fails when the directory holds another run.
+func (r *Runner) checkRun(run *Run) (RunStatus, bool, error) {
+	dir := run.Dir(r.Out)
+	st := RunStatus{Index: run.Index, Point: run.Point.Name, Seed: run.Seed, Dir: dir}
+	want, err := r.manifest(run)
+	if err != nil {
+		return st, false, err
+	}
+	mpath := filepath.Join(dir, ManifestFile)
+	have, err := readManifest(mpath)
+	if errors.Is(err, fs.ErrNotExist) {
+		if _, err := os.Stat(filepath.Join(dir, model.RunConfigFile)); err == nil {
+			return st, false, fmt.Errorf("experiments: %s holds a training run but no %s: not a run of this experiment; use another --out or remove it", dir, ManifestFile)
+		}
+		return st, false, nil
+	}
+	if err != nil {
+		return st, false, err
+	}
+	if ok, diff := sameRun(have, want); !ok {
+		return st, false, fmt.Errorf("experiments: %s holds another run (manifest field %s differs from this spec's run); use another --out, or remove the directory to start it again", dir, diff)
+	}
+	_, err = os.Stat(filepath.Join(dir, DoneFile))
+	return st, err == nil, nil
+}
+
+// runOne trains, probes and evaluates one run.
+func (r *Runner) runOne(run *Run, total, workers int, prog io.Writer) RunStatus {
+	start := time.Now()
+	dir := run.Dir(r.Out)
+	st := RunStatus{Index: run.Index, Point: run.Point.Name, Seed: run.Seed, Dir: dir}
+	fail := func(err error) RunStatus {
+		st.Status, st.Error, st.Seconds = "failed", err.Error(), time.Since(start).Seconds()
+		if prog != nil {
+			fmt.Fprintf(prog, "run %d/%d %s seed %d: FAILED: %v\n", run.Index+1, total, run.Point.Name, run.Seed, err)
+		}
+		return st
+	}
+	want, err := r.manifest(run)
+	if err != nil {
+		return fail(err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fail(fmt.Errorf("experiments: %w", err))
+	}
+	mpath := filepath.Join(dir, ManifestFile)
+	if have, err := readManifest(mpath); err == nil {
+		if have.Tool != want.Tool && prog != nil {
+			fmt.Fprintf(prog, "note: %s was started by mpanalyze %s %s; continuing with %s %s\n", dir, have.Tool.Version, have.Tool.Revision, want.Tool.Version, want.Tool.Revision)
+		}
+	} else {
+		b, _ := json.MarshalIndent(want, "", "  ")
+		if err := atomicfile.WriteBytes(mpath, append(b, '\n')); err != nil {
+			return fail(err)
+		}
+	}
+	rc := run.Config
+	rc.Workers = workers
+	_, statErr := os.Stat(filepath.Join(dir, model.RunConfigFile))
+	resume := statErr == nil
+	st.Resumed = resume
+	verb := "training"
+	if resume {
+		verb = "resuming"
+	}
+	if prog != nil {
+		fmt.Fprintf(prog, "run %d/%d %s seed %d: %s %s for %d steps (%d worker(s)) → %s\n", run.Index+1, total, run.Point.Name, run.Seed, verb, rc.Model.Arch, rc.Train.Steps, workers, dir)
+	}
+	t0 := time.Now()
+	if _, err := model.Train(dir, rc, model.RunOptions{Resume: resume, Progress: prog}); err != nil {
+		return fail(err)
+	}
+	trainSec := time.Since(t0).Seconds()
+	t1 := time.Now()
+	val, err := data.Open(rc.Val)
+	if err != nil {
+		return fail(err)
+	}
+	var reps []*SnapshotReport
+	for k, step := range rc.Snapshots {
+		path := ReportPath(dir, step)
+		if rep, err := readReport(path); err == nil {
+			reps = append(reps, rep)
+			st.Resumed = true
+			continue
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return fail(err)
+		}
+		final := k == len(rc.Snapshots)-1
+		rep, err := r.probe(dir, run, step, run.Fractions[k], final || r.TraceAll, val, workers, prog)
+		if err != nil {
+			return fail(err)
+		}
+		reps = append(reps, rep)
+		if err := writeMetrics(dir, want, reps); err != nil {
+			return fail(err)
+		}
+	}
+	if err := writeMetrics(dir, want, reps); err != nil {
+		return fail(err)
+	}
+	done := doneRecord{Steps: rc.Train.Steps, Snapshots: rc.Snapshots, TrainSeconds: trainSec, ProbeSeconds: time.Since(t1).Seconds()}
+	b, _ := json.MarshalIndent(done, "", "  ")
+	if err := atomicfile.WriteBytes(filepath.Join(dir, DoneFile), append(b, '\n')); err != nil {
+		return fail(err)
+	}
+	st.Status, st.Seconds = "done", time.Since(start).Seconds()
+	if prog != nil {
+		fmt.Fprintf(prog, "run %d/%d %s seed %d: done in %s\n", run.Index+1, total, run.Point.Name, run.Seed, time.Since(start).Round(time.Second))
+	}
+	return st
+}
+
+// SnapshotReport is reports/step-NNNNNN.json: the probe and evaluation of
+// one snapshot checkpoint on the validation images.
+type SnapshotReport struct {
+	Step     int     `json:"step"`
+	Fraction float64 `json:"fraction"`
+	// Checkpoint and Trace are relative to the run directory; Trace is
+	// empty when the snapshot was not traced (it names the .npz without
+	// extension; the .json sidecar sits next to it).
+	Checkpoint string           `json:"checkpoint"`
+	Trace      string           `json:"trace,omitempty"`
+	Probe      probes.Report    `json:"probe"`
+	Eval       model.EvalReport `json:"eval"`
+	Seconds    float64          `json:"seconds"`
+}
+
+func readReport(path string) (*SnapshotReport, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var rep SnapshotReport
+	if err := json.Unmarshal(b, &rep); err != nil {
+		return nil, fmt.Errorf("experiments: %s: %v", path, err)
+	}
+	return &rep, nil
+}
+
+// probe runs a snapshot checkpoint on the validation images with a
+// probes.Evaluator (and a trace writer when traced) and model.Evaluate.
+func (r *Runner) probe(dir string, run *Run, step int, frac float64, trace bool, val data.Dataset, workers int, prog io.Writer) (*SnapshotReport, error) {
+	t0 := time.Now()
+	ckptPath := model.SnapshotPath(dir, step)
+	if _, err := os.Stat(ckptPath); err != nil {
+		return nil, fmt.Errorf("experiments: snapshot checkpoint of step %d is missing (%v) although training passed it; remove %s to train the run again", step, err, dir)
+	}
+	m, _, err := model.LoadModel(ckptPath)
+	if err != nil {
+		return nil, err
+	}
+	ev := &probes.Evaluator{}
+	var p probes.Probe = ev
+	var tw *probes.TraceWriter
+	rep := &SnapshotReport{Step: step, Fraction: frac}
+	rep.Checkpoint, _ = filepath.Rel(dir, ckptPath)
+	if trace {
+		tp := TracePath(dir, step)
+		if err := os.MkdirAll(filepath.Dir(tp), 0o755); err != nil {
+			return nil, fmt.Errorf("experiments: %w", err)
+		}
+		tw = probes.NewTraceWriter(tp, &probes.TraceSettings{Float16: r.Float16})
+		p = probes.Multi{ev, tw}
+		rep.Trace, _ = filepath.Rel(dir, tp)
+	}
+	n := min(run.Config.EvalImages, val.Len())
+	if prog != nil {
+		fmt.Fprintf(prog, "probing %s seed %d at step %d (%g of training) on %d validation images\n", run.Point.Name, run.Seed, step, frac, n)
+	}
+	er, err := model.Evaluate(m, val, model.EvalOptions{Images: n, Workers: workers, Probe: p, Checkpoint: ckptPath, Seed: run.Seed})
+	if err != nil {
+		if tw != nil {
+			tw.Abort()
+		}
+		return nil, err
+	}
+	if err := p.Close(); err != nil {
+		return nil, err
+	}
+	rep.Probe, rep.Eval = ev.Report(), *er
+	if rep.Probe.Run.MaskStride != CurrentConventions.MaskStride {
+		return nil, fmt.Errorf("experiments: %s: masks at stride %d, the conventions say %d", ckptPath, rep.Probe.Run.MaskStride, CurrentConventions.MaskStride)
+	}
+	rep.Seconds = time.Since(t0).Seconds()
+	b, err := json.Marshal(rep)
+	if err != nil {
+		return nil, fmt.Errorf("experiments: report: %w", err)
+	}
+	path := ReportPath(dir, step)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("experiments: %w", err)
+	}
+	if err := atomicfile.WriteBytes(path, append(b, '\n')); err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
+
+// num is a JSON number, nil (null) for NaN and ±Inf.
+func num(v float64) any {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return nil
+	}
+	return v
+}
+
+func at(s metrics.Series, i int) float64 {
+	if i < len(s) {
+		return s[i]
+	}
+	return math.NaN()
+}
+
+// MetricLines returns the metrics.jsonl lines of one snapshot: one
+// {"kind":"stage"} line per stage and one {"kind":"snapshot"} line with the
+// run's aggregates and task metrics. Every line names the experiment,
+// point, seed, model, step and fraction.
+func MetricLines(m *Manifest, rep *SnapshotReport) []map[string]any {
+	head := func(kind string) map[string]any {
+		return map[string]any{
+			"kind": kind, "experiment": m.Experiment, "point": m.Point, "seed": m.Seed,
+			"model": m.Config.Model.Arch, "step": rep.Step, "steps": m.Config.Train.Steps, "fraction": rep.Fraction,
+		}
+	}
+	var out []map[string]any
+	lr := &rep.Probe.Layer
+	for _, row := range rep.Probe.Rows(metrics.FinalMatched) {
+		l := head("stage")
+		s := row.Stage
+		l["stage"], l["layers"] = s, row.Layers
+		l["consecutive_iou"] = num(row.ConsecutiveIoU)
+		l["consecutive_iou_non_empty"] = num(at(lr.Consecutive.NonEmpty.Mean, s))
+		l["consecutive_iou_stage_matched"] = num(at(lr.Consecutive.StageMatched.Mean, s))
+		l["iou_to_final"] = num(row.IoUToFinal)
+		l["util_a"], l["util_b"], l["util_c"] = num(row.UtilA), num(row.UtilB), num(row.UtilC)
+		l["match_change"] = num(row.MatchChange)
+		l["attended"], l["unblocked"] = num(row.Attended), num(row.Unblocked)
+		out = append(out, l)
+	}
+	l := head("snapshot")
+	l["images"] = rep.Probe.Images
+	sm := map[string]float64{}
+	if len(rep.Probe.Rows(metrics.FinalMatched)) > 0 {
+		for _, mt := range tables.StageMetrics(tables.FromProbeReport(m.Point, rep.Probe)) {
+			sm[mt.Name] = mt.Value
+		}
+	}
+	l["mean_consecutive_iou"] = num(valueOr(sm, "cons. IoU"))
+	l["mean_util_a"] = num(valueOr(sm, "Util-A"))
+	sc := tables.FromEvalReport(m.Point, m.Seed, rep.Eval)
+	l["pq"], l["pq_things"], l["pq_stuff"] = num(sc.PQ), num(sc.PQThings), num(sc.PQStuff)
+	l["ap"], l["ap50"], l["ap75"] = num(sc.AP), num(sc.AP50), num(sc.AP75)
+	l["miou"] = num(sc.MIoU)
+	out = append(out, l)
+	return out
+}
+
+func valueOr(m map[string]float64, k string) float64 {
+	if v, ok := m[k]; ok {
+		return v
+	}
+	return math.NaN()
+}
+
+// writeMetrics rewrites metrics.jsonl from the snapshot reports (in step
+// order), atomically.
+func writeMetrics(dir string, m *Manifest, reps []*SnapshotReport) error {
+	sorted := append([]*SnapshotReport(nil), reps...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Step < sorted[j].Step })
+	return atomicfile.Write(filepath.Join(dir, MetricsFile), func(w io.Writer) error {
+		enc := json.NewEncoder(w)
+		for _, rep := range sorted {
+			for _, l := range MetricLines(m, rep) {
+				if err := enc.Encode(l); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// lineWriter serialises whole lines of several writers onto one.
+type lineWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+// prefixWriter prefixes every line it writes, through a shared lineWriter.
+type prefixWriter struct {
+	w      *lineWriter
+	prefix string
+	buf    bytes.Buffer
+}
+
+func (p *prefixWriter) Write(b []byte) (int, error) {
+	p.buf.Write(b)
+	for {
+		line, err := p.buf.ReadBytes('\n')
+		if err != nil {
+			// Keep the partial line for the next write.
+			rest := append([]byte(nil), line...)
+			p.buf.Reset()
+			p.buf.Write(rest)
+			break
+		}
+		line = bytes.TrimLeft(line, "\r")
+		p.w.mu.Lock()
+		_, werr := io.WriteString(p.w.w, p.prefix+strings.TrimRight(string(line), "\r\n")+"\n")
+		p.w.mu.Unlock()
+		if werr != nil {
+			return len(b), werr
+		}
+	}
+	return len(b), nil
+}
+
+func (l *lineWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
+}
