@@ -11,9 +11,9 @@ type attnBlock struct{ q, k, v, o linear }
 
 func newAttn(ps *params, name string, d int) attnBlock {
 	return attnBlock{
-		q: newLinear(ps, name+".q_proj", d, d, initXavier),
-		k: newLinear(ps, name+".k_proj", d, d, initXavier),
-		v: newLinear(ps, name+".v_proj", d, d, initXavier),
+		q: newLinear(ps, name+".q_proj", d, d, initXavierQKV),
+		k: newLinear(ps, name+".k_proj", d, d, initXavierQKV),
+		v: newLinear(ps, name+".v_proj", d, d, initXavierQKV),
 		o: newLinear(ps, name+".out_proj", d, d, initXavier),
 	}
 }
@@ -117,7 +117,7 @@ func newMaskedDecoder(ps *params, c *Config) *maskedDecoder {
 	d := &maskedDecoder{cfg: c}
 	if c.PixelDim != c.Hidden {
 		for i := range d.inputProj {
-			l := newLinear(ps, fmt.Sprintf("decoder.input_proj.%d", i), c.PixelDim, c.Hidden, initXavier)
+			l := newLinear(ps, fmt.Sprintf("decoder.input_proj.%d", i), c.PixelDim, c.Hidden, initC2Xavier)
 			d.inputProj[i] = &l
 		}
 	}
@@ -290,7 +290,7 @@ type plainDecoder struct {
 func newPlainDecoder(ps *params, c *Config) *plainDecoder {
 	d := &plainDecoder{cfg: c}
 	if c.PixelDim != c.Hidden {
-		l := newLinear(ps, "decoder.input_proj", c.PixelDim, c.Hidden, initXavier)
+		l := newLinear(ps, "decoder.input_proj", c.PixelDim, c.Hidden, initC2Xavier)
 		d.inputProj = &l
 	}
 	d.queryEmbed = newEmbedding(ps, "decoder.query_embed", c.Queries, c.Hidden)

@@ -45,8 +45,10 @@ type linear struct{ W, B *Param }
 type initKind int
 
 const (
-	initTorch  initKind = iota // PyTorch's nn.Linear default
-	initXavier                 // Xavier-uniform weight, zero bias (transformer layers)
+	initTorch     initKind = iota // PyTorch's nn.Linear default
+	initXavier                    // Xavier-uniform weight, zero bias (transformer layers)
+	initXavierQKV                 // Xavier-uniform as one slice of a packed [3D, D] in_proj, zero bias
+	initC2Xavier                  // detectron2's c2_xavier_fill: Kaiming-uniform a=1 (bound √(3/fan_in)), zero bias
 )
 
 func newLinear(ps *params, name string, in, out int, init initKind) linear {
@@ -57,6 +59,13 @@ func newLinear(ps *params, name string, in, out int, init initKind) linear {
 		optim.TorchDefault(l.W, l.B, ps.r)
 	case initXavier:
 		optim.XavierUniform(l.W, 1, ps.r)
+	case initXavierQKV:
+		// nn.MultiheadAttention initialises its packed [3D, D] in_proj
+		// with bound √(6/(D+3D)); a separate [D, D] projection reaches the
+		// same bound with gain √(2D/4D) = 1/√2.
+		optim.XavierUniform(l.W, 1/math.Sqrt2, ps.r)
+	case initC2Xavier:
+		optim.KaimingUniform(l.W, optim.FanIn, 1, ps.r)
 	}
 	return l
 }
