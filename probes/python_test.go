@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mpanalyze/mpanalyze/internal/npy"
 	"github.com/mpanalyze/mpanalyze/metrics"
 	"github.com/mpanalyze/mpanalyze/model/matcher"
 )
@@ -162,15 +163,15 @@ func readRef(t *testing.T, path string) map[string]refArray {
 		if err != nil {
 			t.Fatalf("%s: %v", f.Name, err)
 		}
-		a := refArray{shape: h.shape}
-		n := numElems(h.shape)
-		switch h.dtype {
+		a := refArray{shape: h.Shape}
+		n := h.NumElems()
+		switch h.Descr {
 		case dtF32:
 			a.f32 = make([]float32, n)
 			err = readFloats(br, dtF32, a.f32)
 		case dtI32:
 			a.i32 = make([]int32, n)
-			err = readI32(br, a.i32)
+			err = npy.ReadElems(br, a.i32, nil)
 		case dtU8:
 			a.u8 = make([]byte, n)
 			_, err = br.Read(a.u8)

@@ -13,6 +13,7 @@ import (
 	"strconv"
 
 	"github.com/mpanalyze/mpanalyze/data/mask"
+	"github.com/mpanalyze/mpanalyze/internal/npy"
 	"github.com/mpanalyze/mpanalyze/model/matcher"
 )
 
@@ -169,10 +170,10 @@ func (r *TraceReader) checkEntry(zf *zip.File, a *ArrayInfo) error {
 	if err != nil {
 		return traceErr(r.npzPath, a.Name, ErrTraceCorrupt, err, "")
 	}
-	if h.dtype != a.DType || !equalInts(h.shape, a.Shape) {
-		return traceErr(r.npzPath, a.Name, ErrTraceMismatch, nil, "the array is %s %v, the sidecar says %s %v", h.dtype, h.shape, a.DType, a.Shape)
+	if h.Descr != a.DType || !equalInts(h.Shape, a.Shape) {
+		return traceErr(r.npzPath, a.Name, ErrTraceMismatch, nil, "the array is %s %v, the sidecar says %s %v", h.Descr, h.Shape, a.DType, a.Shape)
 	}
-	want := uint64(h.offset) + uint64(numElems(h.shape)*itemSize(h.dtype))
+	want := uint64(h.DataOffset) + uint64(h.NumElems()*itemSize(h.Descr))
 	// Deflate expands at most ~1032:1; a larger claim is a zip bomb or junk.
 	if zf.CompressedSize64 > uint64(r.side.NPZBytes) || zf.UncompressedSize64 > 1100*zf.CompressedSize64+1024 {
 		return traceErr(r.npzPath, a.Name, ErrTraceCorrupt, nil, "entry claims %d bytes from %d compressed", zf.UncompressedSize64, zf.CompressedSize64)
@@ -348,7 +349,7 @@ func (r *TraceReader) Image(k int) (*Image, error) {
 		gt := &GroundTruth{Classes: make([]int, G), Masks: make([]*mask.Bits, G)}
 		err := r.read(ia, "gt_classes", func(br *bufio.Reader, _ string) error {
 			v := make([]int32, G)
-			if err := readI32(br, v); err != nil {
+			if err := npy.ReadElems(br, v, nil); err != nil {
 				return err
 			}
 			for g, c := range v {
@@ -389,7 +390,7 @@ func (r *TraceReader) Image(k int) (*Image, error) {
 			err = r.read(ia, "match", func(br *bufio.Reader, _ string) error {
 				v := make([]int32, G)
 				for s := range im.Stages {
-					if err := readI32(br, v); err != nil {
+					if err := npy.ReadElems(br, v, nil); err != nil {
 						return err
 					}
 					m := make([]int, G)
@@ -437,7 +438,7 @@ func (r *TraceReader) read(ia *imageArrays, name string, fill func(br *bufio.Rea
 	if err != nil {
 		return fail(err)
 	}
-	if err := fill(r.br, h.dtype); err != nil {
+	if err := fill(r.br, h.Descr); err != nil {
 		if err == io.EOF {
 			err = io.ErrUnexpectedEOF
 		}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mpanalyze/mpanalyze/internal/atomicfile"
+	"github.com/mpanalyze/mpanalyze/internal/npy"
 )
 
 var (
@@ -326,7 +327,7 @@ func (w *TraceWriter) beginEntry(index int, name, dtype string, shape []int) err
 		return w.ioErr(err)
 	}
 	w.ew.w.Reset(ent)
-	if err := w.ew.bytes(npyHeader(dtype, shape)); err != nil {
+	if err := npy.WriteHeader(w.ew.w, dtype, shape); err != nil {
 		return w.ioErr(err)
 	}
 	w.side.Arrays = append(w.side.Arrays, ArrayInfo{Name: full, DType: dtype, Shape: shape})

@@ -3,18 +3,17 @@ package ckpt
 import (
 	"archive/zip"
 	"bytes"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/mpanalyze/mpanalyze/internal/atomicfile"
+	"github.com/mpanalyze/mpanalyze/internal/npy"
 	"github.com/mpanalyze/mpanalyze/model/optim"
 )
 
@@ -214,37 +213,18 @@ func Save(path string, c *Checkpoint) error {
 }
 
 func writeU8(w io.Writer, b []byte) error {
-	h, err := npyHeader("|u1", []int{len(b)})
-	if err != nil {
+	if err := npy.WriteHeader(w, dtypeU8, []int{len(b)}); err != nil {
 		return err
 	}
-	if _, err := w.Write(h); err != nil {
-		return err
-	}
-	_, err = w.Write(b)
+	_, err := w.Write(b)
 	return err
 }
 
 func writeF32(w io.Writer, shape []int, data []float32, buf []byte) error {
-	h, err := npyHeader(dtypeF32, shape)
-	if err != nil {
+	if err := npy.WriteHeader(w, dtypeF32, shape); err != nil {
 		return err
 	}
-	if _, err := w.Write(h); err != nil {
-		return err
-	}
-	per := len(buf) / 4
-	for len(data) > 0 {
-		n := min(per, len(data))
-		for i, v := range data[:n] {
-			binary.LittleEndian.PutUint32(buf[4*i:], math.Float32bits(v))
-		}
-		if _, err := w.Write(buf[:4*n]); err != nil {
-			return err
-		}
-		data = data[n:]
-	}
-	return nil
+	return npy.WriteElems(w, data, buf)
 }
 
 // Load reads a checkpoint written by Save, or any .npz whose arrays are
@@ -366,24 +346,26 @@ func readEntry(zf *zip.File, fileSize int64, meta bool) (Array, []byte, error) {
 
 // decodeEntry parses one .npy entry of usize bytes from rc.
 func decodeEntry(rc io.Reader, usize uint64, meta bool) (Array, []byte, error) {
-	info, err := readNPYHeader(rc)
+	info, err := npy.ReadHeader(rc)
 	if err != nil {
 		return Array{}, nil, fmt.Errorf("%w: %w", ErrCorrupt, readErr(err))
 	}
-	if info.fortran {
-		return Array{}, nil, fmt.Errorf("%w: Fortran-order arrays are not supported (shape %v)", ErrDType, info.shape)
+	if info.Fortran {
+		return Array{}, nil, fmt.Errorf("%w: Fortran-order arrays are not supported (shape %v)", ErrDType, info.Shape)
 	}
+	itemLen := npy.ItemSize(info.Descr)
 	if meta {
-		if info.itemLen != 1 || !strings.Contains(info.descr, "u1") || len(info.shape) != 1 {
-			return Array{}, nil, fmt.Errorf("%w: %s must be a 1-D uint8 array, found dtype %q shape %v", ErrDType, MetaName, info.descr, info.shape)
+		if itemLen != 1 || !strings.Contains(info.Descr, "u1") || len(info.Shape) != 1 {
+			return Array{}, nil, fmt.Errorf("%w: %s must be a 1-D uint8 array, found dtype %q shape %v", ErrDType, MetaName, info.Descr, info.Shape)
 		}
-	} else if info.descr != dtypeF32 {
-		return Array{}, nil, fmt.Errorf("%w: dtype %q, want float32 ('<f4')", ErrDType, info.descr)
+	} else if info.Descr != dtypeF32 {
+		return Array{}, nil, fmt.Errorf("%w: dtype %q, want float32 ('<f4')", ErrDType, info.Descr)
 	}
-	dataLen := info.nelem * info.itemLen
-	if uint64(info.hdrLen)+uint64(dataLen) != usize {
+	nelem := info.NumElems()
+	dataLen := nelem * itemLen
+	if uint64(info.DataOffset)+uint64(dataLen) != usize {
 		return Array{}, nil, fmt.Errorf("%w: %d-byte entry does not hold a %d-byte header and %d×%d data bytes for shape %v",
-			ErrCorrupt, usize, info.hdrLen, info.nelem, info.itemLen, info.shape)
+			ErrCorrupt, usize, info.DataOffset, nelem, itemLen, info.Shape)
 	}
 	var a Array
 	var raw []byte
@@ -393,18 +375,10 @@ func decodeEntry(rc io.Reader, usize uint64, meta bool) (Array, []byte, error) {
 			return Array{}, nil, fmt.Errorf("%w: %w", ErrCorrupt, readErr(err))
 		}
 	} else {
-		a.Shape = info.shape
-		a.Data = make([]float32, info.nelem)
-		buf := make([]byte, min(1<<16, dataLen))
-		for d := a.Data; len(d) > 0; {
-			n := min(len(buf)/4, len(d))
-			if _, err := io.ReadFull(rc, buf[:4*n]); err != nil {
-				return Array{}, nil, fmt.Errorf("%w: %w", ErrCorrupt, readErr(err))
-			}
-			for i := range d[:n] {
-				d[i] = math.Float32frombits(binary.LittleEndian.Uint32(buf[4*i:]))
-			}
-			d = d[n:]
+		a.Shape = info.Shape
+		a.Data = make([]float32, nelem)
+		if err := npy.ReadElems(rc, a.Data, make([]byte, min(1<<16, dataLen))); err != nil {
+			return Array{}, nil, fmt.Errorf("%w: %w", ErrCorrupt, readErr(err))
 		}
 	}
 	// Read past the end: the zip reader checks the CRC-32 at EOF.

@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"codeberg.org/sbinet/npyio/npz"
+	"github.com/mpanalyze/mpanalyze/internal/npy"
 	"github.com/mpanalyze/mpanalyze/internal/rng"
 	"github.com/mpanalyze/mpanalyze/model/engine"
 	"github.com/mpanalyze/mpanalyze/model/optim"
@@ -138,9 +139,9 @@ func TestSaveLoadBitIdentical(t *testing.T) {
 			t.Errorf("entry %s is compressed (method %d)", f.Name, f.Method)
 		}
 		rc, _ := f.Open()
-		info, err := readNPYHeader(rc)
+		info, err := npy.ReadHeader(rc)
 		rc.Close()
-		if err != nil || info.hdrLen%64 != 0 {
+		if err != nil || info.DataOffset%64 != 0 {
 			t.Errorf("entry %s: header length %v, err %v; want a multiple of 64", f.Name, info, err)
 		}
 	}
@@ -372,7 +373,7 @@ func TestRNGStateJSON(t *testing.T) {
 
 // npyBytes builds a .npy with the given descr, shape and raw data.
 func npyBytes(t testing.TB, descr string, shape []int, data []byte) []byte {
-	h, err := npyHeader(descr, shape)
+	h, err := npy.AppendHeader(nil, descr, shape)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -466,12 +467,12 @@ func TestLoadErrors(t *testing.T) {
 					t.Fatal(err)
 				}
 				rc, _ := f.Open()
-				info, err := readNPYHeader(rc)
+				info, err := npy.ReadHeader(rc)
 				rc.Close()
 				if err != nil {
 					t.Fatal(err)
 				}
-				b[off+info.hdrLen+9] ^= 0x10
+				b[off+int64(info.DataOffset)+9] ^= 0x10
 				return b
 			}
 		}
