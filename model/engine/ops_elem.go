@@ -1,6 +1,10 @@
 package engine
 
-import "math"
+import (
+	"math"
+
+	"github.com/mpanalyze/mpanalyze/internal/fmath"
+)
 
 // broadcast describes numpy-style broadcasting of two shapes: shapes are
 // aligned at the right, and a dimension of 1 (or a missing one) repeats.
@@ -305,23 +309,35 @@ func (g *Graph[T]) Sigmoid(a *Tensor[T]) *Tensor[T] {
 	return out
 }
 
-// sigmoid is the logistic function, stable for large |x|.
+// sigmoid is the logistic function, stable for large |x|. float32 uses
+// internal/fmath (a few ulps), float64 the math package (gradient checks).
 func sigmoid[T Float](x T) T {
-	if x >= 0 {
-		return 1 / (1 + expT(-x))
+	if v, ok := any(x).(float32); ok {
+		return T(fmath.Sigmoid(v))
 	}
-	e := expT(x)
+	if x >= 0 {
+		return 1 / (1 + T(math.Exp(float64(-x))))
+	}
+	e := T(math.Exp(float64(x)))
 	return e / (1 + e)
 }
 
-// expT is e^x in the element type.
-func expT[T Float](x T) T { return T(math.Exp(float64(x))) }
+// expT is e^x in the element type (fmath for float32).
+func expT[T Float](x T) T {
+	if v, ok := any(x).(float32); ok {
+		return T(fmath.Exp(v))
+	}
+	return T(math.Exp(float64(x)))
+}
 
 // logT is ln x in the element type.
 func logT[T Float](x T) T { return T(math.Log(float64(x))) }
 
 // softplus is ln(1+e^x), stable for large |x|.
 func softplus[T Float](x T) T {
+	if v, ok := any(x).(float32); ok {
+		return T(fmath.Softplus(v))
+	}
 	if x > 0 {
 		return x + T(math.Log1p(math.Exp(-float64(x))))
 	}
