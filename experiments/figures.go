@@ -308,7 +308,7 @@ func (rs *Results) evolutionFigures(set PlotSettings) ([]evoFigure, error) {
 	}
 	open := func(r *Result) (*probes.TraceReader, error) {
 		rep, _ := r.Snapshot(set.Snapshot)
-		return probes.OpenTrace(filepath.Join(r.Dir, rep.Trace), nil)
+		return openTrace(r.Dir, rep.Trace)
 	}
 	ref, err := open(order[0])
 	if err != nil {
@@ -412,4 +412,9 @@ func (r *Result) inputImage(index int, info probes.RunInfo) image.Image {
 	bi := data.MakeImage(smp, size, data.AugParams{Scale: 1})
 	s := bi.AsSample()
 	return plots.ImageFromRGB(s.H, s.W, s.RGB)
+}
+
+// openTrace opens a run's trace (rel is relative to the run directory).
+func openTrace(dir, rel string) (*probes.TraceReader, error) {
+	return probes.OpenTrace(filepath.Join(dir, rel), nil)
 }

@@ -111,12 +111,13 @@ type SpecRef struct {
 // seed, point and conventions (not the tool build or the spec's text).
 func (m *Manifest) identity() any {
 	return struct {
-		Experiment, Point string
-		Overrides         Overrides
-		Seed              uint64
-		Config            model.RunConfig
-		Fractions         []float64
-		Conventions       Conventions
+		Experiment  string          `json:"experiment"`
+		Point       string          `json:"point"`
+		Overrides   Overrides       `json:"overrides"`
+		Seed        uint64          `json:"seed"`
+		Config      model.RunConfig `json:"config"`
+		Fractions   []float64       `json:"snapshot_fractions"`
+		Conventions Conventions     `json:"conventions"`
 	}{m.Experiment, m.Point, m.Overrides, m.Seed, m.Config, m.SnapshotFractions, m.Conventions}
 }
 

@@ -128,6 +128,9 @@ func fieldType(t reflect.Type, path []string) (reflect.StructField, error) {
 	return f, nil
 }
 
+// jsonName is the field's JSON name; untagged fields (data.Augment's)
+// are named in snake case, "ScaleMin" → "scale_min", which matches how
+// encoding/json reads them (case-insensitively) once the underscores go.
 func jsonName(sf reflect.StructField) string {
 	tag := sf.Tag.Get("json")
 	if tag == "-" || !sf.IsExported() {
@@ -136,7 +139,17 @@ func jsonName(sf reflect.StructField) string {
 	if n, _, _ := strings.Cut(tag, ","); n != "" {
 		return n
 	}
-	return sf.Name
+	var b strings.Builder
+	for i, c := range sf.Name {
+		if c >= 'A' && c <= 'Z' {
+			if i > 0 {
+				b.WriteByte('_')
+			}
+			c += 'a' - 'A'
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
 }
 
 // Keys lists every key a spec may override, in the short form the specs

@@ -330,14 +330,20 @@ func (rs *Results) AccuracyTable(sel string) (tables.Table, error) {
 
 // AblationTable has one row per configuration: its overrides, then the
 // mean consecutive IoU and Util-A over stages and the task metrics at the
-// selected snapshot, mean ± sd over seeds.
+// selected snapshot, mean ± sd over seeds, and the step of the snapshot
+// when the configurations differ in length.
 func (rs *Results) AblationTable(sel string) (tables.Table, error) {
 	var runs []tables.AblationRun
+	steps := map[int]bool{}
 	for _, r := range rs.Runs {
 		rep, err := r.Snapshot(sel)
 		if err != nil {
 			return tables.Table{}, err
 		}
+		steps[rep.Step] = true
+	}
+	for _, r := range rs.Runs {
+		rep, _ := r.Snapshot(sel)
 		ar := tables.AblationRun{Seed: r.Manifest.Seed}
 		ar.Point = append(ar.Point, tables.Param{Key: "point", Value: r.Label})
 		for _, ov := range r.Manifest.Overrides {
@@ -345,7 +351,10 @@ func (rs *Results) AblationTable(sel string) (tables.Table, error) {
 		}
 		ar.Metrics = append(tables.StageMetrics(tables.FromProbeReport(r.Label, rep.Probe)),
 			tables.EvalMetrics(tables.FromEvalReport(r.Label, r.Manifest.Seed, rep.Eval))...)
-		ar.Metrics = append(ar.Metrics, tables.Metric{Name: "steps", Value: float64(rep.Step), Kind: tables.Count})
+		if len(steps) > 1 {
+			// Only when the points differ in length (the schedule spec).
+			ar.Metrics = append(ar.Metrics, tables.Metric{Name: "steps", Value: float64(rep.Step), Kind: tables.Count})
+		}
 		runs = append(runs, ar)
 	}
 	return tables.Ablation(runs, &tables.AblationSettings{Title: "Ablation (" + snapshotName(sel) + "; cons. IoU and Util-A are means over stages)"}), nil
