@@ -1,6 +1,7 @@
 package experiments
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"strings"
@@ -119,4 +120,15 @@ func (c *Comparison) Verdict() string {
 	return fmt.Sprintf("%s vs %s (%s, %s): %s; %s", c.Candidate, c.Baseline, c.Snapshot, seeds,
 		part("consecutive IoU", c.ConsBase, c.ConsCand, c.ConsDiff, c.ConsDiffSD),
 		part("Util-A", c.UtilBase, c.UtilCand, c.UtilDiff, c.UtilDiffSD))
+}
+
+// MarshalJSON writes the comparison with snake_case keys and null for an
+// undefined (NaN) value, such as the sd of one seed.
+func (c *Comparison) MarshalJSON() ([]byte, error) {
+	return json.Marshal(map[string]any{
+		"baseline": c.Baseline, "candidate": c.Candidate, "snapshot": c.Snapshot, "seeds": c.Seeds,
+		"cons_base": num(c.ConsBase), "cons_cand": num(c.ConsCand), "cons_diff": num(c.ConsDiff), "cons_diff_sd": num(c.ConsDiffSD),
+		"util_a_base": num(c.UtilBase), "util_a_cand": num(c.UtilCand), "util_a_diff": num(c.UtilDiff), "util_a_diff_sd": num(c.UtilDiffSD),
+		"verdict": c.Verdict(),
+	})
 }

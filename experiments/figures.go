@@ -300,6 +300,10 @@ func (rs *Results) evolutionFigures(set PlotSettings) ([]evoFigure, error) {
 		if err != nil || rep.Trace == "" || seen[r.Label] {
 			continue
 		}
+		npz, side := probes.TracePaths(filepath.Join(r.Dir, rep.Trace))
+		if !fileExists(npz) || !fileExists(side) {
+			continue // deleted to save space, or copied without it
+		}
 		seen[r.Label] = true
 		order = append(order, r)
 	}
@@ -417,4 +421,9 @@ func (r *Result) inputImage(index int, info probes.RunInfo) image.Image {
 // openTrace opens a run's trace (rel is relative to the run directory).
 func openTrace(dir, rel string) (*probes.TraceReader, error) {
 	return probes.OpenTrace(filepath.Join(dir, rel), nil)
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }

@@ -372,11 +372,11 @@ func (rs *Results) CheckpointTable() tables.Table {
 			if err != nil {
 				continue // Fractions lists only the ones every run has
 			}
-			ar := tables.AblationRun{Seed: r.Manifest.Seed, Point: []tables.Param{{Key: "training", Value: pct(f)}, {Key: "model", Value: r.Label}}}
+			ar := tables.AblationRun{Seed: r.Manifest.Seed, Point: []tables.Param{
+				{Key: "training", Value: pct(f)}, {Key: "step", Value: strconv.Itoa(rep.Step)}, {Key: "model", Value: r.Label}}}
 			sc := tables.FromEvalReport(r.Label, r.Manifest.Seed, rep.Eval)
 			ar.Metrics = append(tables.StageMetrics(tables.FromProbeReport(r.Label, rep.Probe)),
-				tables.Metric{Name: "PQ", Value: sc.PQ}, tables.Metric{Name: "mIoU", Value: sc.MIoU},
-				tables.Metric{Name: "step", Value: float64(rep.Step), Kind: tables.Count})
+				tables.Metric{Name: "PQ", Value: sc.PQ}, tables.Metric{Name: "mIoU", Value: sc.MIoU})
 			runs = append(runs, ar)
 		}
 	}

@@ -126,7 +126,7 @@ func runAblate(s *streams, o *ablateOptions) error {
 		if o.JSON {
 			return writeJSON(s.Out, map[string]any{"experiment": sp.Name, "runs": list})
 		}
-		fmt.Fprintf(s.Out, "%s: %d runs (index = point × %d seeds + seed position)\n", sp.Name, len(list), len(sp.Seeds))
+		fmt.Fprintf(s.Out, "%s: %d runs, point-major (index = point number × %d + seed number, from 0)\n", sp.Name, len(list), len(sp.Seeds))
 		for _, r := range list {
 			ov, _ := json.Marshal(r.Overrides)
 			fmt.Fprintf(s.Out, "%3d  %-28s seed %-3d %5d steps  %s  %s\n", r.Index, r.Point, r.Seed, r.Steps, r.Dir, ov)

@@ -96,7 +96,9 @@ func (o *compareOptions) check() ([]tables.StageColumn, error) {
 }
 
 // buildTables loads the runs and builds compare's tables.
-func buildTables(s *streams, paths []string, snapshot string, cols []tables.StageColumn) (*experiments.Results, []namedTable, error) {
+// The ablation table is added when ablation is set and there are several
+// configurations.
+func buildTables(s *streams, paths []string, snapshot string, cols []tables.StageColumn, ablation bool) (*experiments.Results, []namedTable, error) {
 	rs, err := experiments.Load(paths...)
 	if err != nil {
 		return nil, nil, err
@@ -116,7 +118,7 @@ func buildTables(s *streams, paths []string, snapshot string, cols []tables.Stag
 		return nil, nil, err
 	}
 	out := []namedTable{{"diagnosis", diag}, {"accuracy", acc}}
-	if len(rs.Labels()) > 1 {
+	if ablation && len(rs.Labels()) > 1 {
 		abl, err := rs.AblationTable(snapshot)
 		if err != nil {
 			return nil, nil, err
@@ -134,7 +136,7 @@ func runCompare(s *streams, o *compareOptions) error {
 	if err != nil {
 		return err
 	}
-	_, tabs, err := buildTables(s, o.Runs, o.Snapshot, cols)
+	_, tabs, err := buildTables(s, o.Runs, o.Snapshot, cols, true)
 	if err != nil {
 		return err
 	}
@@ -180,4 +182,3 @@ func renderRaw(t *tables.Table) (json.RawMessage, error) {
 	}
 	return json.RawMessage(bytes.TrimSpace(b.Bytes())), nil
 }
-

@@ -6,6 +6,7 @@ import (
 	"io"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
@@ -117,7 +118,7 @@ func runReproduce(s *streams, o *reproduceOptions) error {
 			skipped++
 		}
 	}
-	rs, tabs, err := buildTables(s, []string{o.Out}, "final", nil)
+	rs, tabs, err := buildTables(s, []string{o.Out}, "final", nil, false)
 	if err != nil {
 		return err
 	}
@@ -135,7 +136,7 @@ func runReproduce(s *streams, o *reproduceOptions) error {
 	elapsed := time.Since(start)
 	runs, _ := sp.Runs()
 	info := reproduceInfo{
-		Steps: o.Steps, Seeds: o.Seeds, ImageSize: o.ImageSize, ValImages: runs[0].Config.EvalImages,
+		Steps: o.Steps, Seeds: o.Seeds, ImageSize: o.ImageSize, ValImages: runs[0].Config.EvalImages, Fractions: runs[0].Fractions,
 		Cores: o.Workers, Seconds: elapsed.Seconds(), TrainSeconds: trainTime.Seconds(), Skipped: skipped, Runs: len(statuses),
 	}
 	summary := filepath.Join(o.Out, "summary.md")
@@ -160,6 +161,7 @@ func runReproduce(s *streams, o *reproduceOptions) error {
 
 type reproduceInfo struct {
 	Steps, Seeds, ImageSize, ValImages, Cores int
+	Fractions                                 []float64
 	Seconds, TrainSeconds                     float64
 	Skipped, Runs                             int
 }
@@ -183,10 +185,10 @@ var figureHelp = map[string]string{
 
 func writeSummary(w io.Writer, info reproduceInfo, tabs []namedTable, figs []experiments.Figure, verdict, out string) error {
 	fmt.Fprintf(w, "# Diagnosis: Mask2Former vs MP-Former\n\n**%s**\n\n", verdict)
-	fmt.Fprintf(w, "Built-in diagnosis spec on the synthetic scenes: %d training steps per model, seed(s) 1..%d, %d px images, "+
-		"probed and evaluated on %d validation images at 25 %%, 50 %% and 100 %% of training. "+
+	fmt.Fprintf(w, "Built-in diagnosis spec on the synthetic scenes: %d training steps per model, %s, %d px images, "+
+		"probed and evaluated on %d validation images at %s of training. "+
 		"Took %s on %d cores%s (mpanalyze %s). Values are percentages, mean ± sd over seeds.\n\n",
-		info.Steps, info.Seeds, info.ImageSize, info.ValImages, time.Duration(info.Seconds*float64(time.Second)).Round(time.Second),
+		info.Steps, seedsText(info.Seeds), info.ImageSize, info.ValImages, percentList(info.Fractions), time.Duration(info.Seconds*float64(time.Second)).Round(time.Second),
 		info.Cores, skippedNote(info.Skipped, info.Runs), version.String())
 	for _, t := range tabs {
 		var b bytes.Buffer
@@ -223,4 +225,23 @@ func writeSummary(w io.Writer, info reproduceInfo, tabs []namedTable, figs []exp
 		}
 	}
 	return nil
+}
+
+// percentList writes fractions as "25 %, 50 % and 100 %".
+func percentList(fr []float64) string {
+	var parts []string
+	for _, f := range fr {
+		parts = append(parts, strconv.FormatFloat(100*f, 'g', 4, 64)+" %")
+	}
+	if len(parts) <= 1 {
+		return strings.Join(parts, "")
+	}
+	return strings.Join(parts[:len(parts)-1], ", ") + " and " + parts[len(parts)-1]
+}
+
+func seedsText(n int) string {
+	if n == 1 {
+		return "seed 1"
+	}
+	return fmt.Sprintf("seeds 1..%d", n)
 }

@@ -1,0 +1,74 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// reproduce end to end at the smallest size it accepts: 2 steps of the
+// default models on 64 px scenes (the defaults take ~10 minutes), then
+// again as JSON, reusing the finished runs.
+func TestReproduceTiny(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "rep")
+	stdout, errOut, code := runCLI(t, "reproduce", "--steps", "2", "--image-size", "64", "--out", out)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	verdict := lines[len(lines)-1]
+	if !strings.HasPrefix(verdict, "MP-Former vs Mask2Former (final checkpoint, 1 seed): mean consecutive IoU ") || !strings.Contains(verdict, "; mean Util-A ") ||
+		!(strings.Contains(verdict, "above by") || strings.Contains(verdict, "NOT above")) {
+		t.Errorf("verdict line %q", verdict)
+	}
+	for _, w := range []string{"Layer-to-layer consistency and query utilisation (final checkpoint)", "Task metrics", "Through training", "summary: " + filepath.Join(out, "summary.md")} {
+		if !strings.Contains(stdout, w) {
+			t.Errorf("stdout lacks %q", w)
+		}
+	}
+	if strings.Contains(stdout, "Ablation") {
+		t.Errorf("reproduce printed the ablation table")
+	}
+	if !strings.Contains(errOut, "training mask2former for 2 steps") || !strings.Contains(errOut, "training mpformer for 2 steps") {
+		t.Errorf("progress:\n%s", errOut)
+	}
+	sum, err := os.ReadFile(filepath.Join(out, "summary.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{"**" + verdict + "**", "| layers |", "![consecutive_iou](plots/consecutive_iou.png)",
+		"![mask_evolution_mpformer](plots/mask_evolution_mpformer.png)", "2 training steps per model, seed 1, 64 px images", "at 50 % and 100 % of training"} {
+		if !strings.Contains(string(sum), w) {
+			t.Errorf("summary.md lacks %q", w)
+		}
+	}
+	for _, f := range []string{"plots/util_a.png", "plots/util_a.svg", "plots/iou_matrix_mask2former.png", "plots/training.svg", "mpformer/seed-1/DONE"} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Error(err)
+		}
+	}
+
+	stdout, _, code = runCLI(t, "reproduce", "--steps", "2", "--image-size", "64", "--out", out, "--json")
+	if code != 0 {
+		t.Fatalf("JSON rerun: exit %d", code)
+	}
+	var res struct {
+		Verdict    string
+		Comparison struct {
+			Seeds    []uint64
+			ConsDiff *float64 `json:"cons_diff"`
+		}
+		Runs       []struct{ Status string }
+		Diagnosis  []map[string]any
+		Accuracy   []map[string]any
+	}
+	if err := json.Unmarshal([]byte(stdout), &res); err != nil {
+		t.Fatalf("%v\n%s", err, stdout)
+	}
+	if res.Verdict != verdict || len(res.Runs) != 2 || res.Runs[0].Status != "skipped" || len(res.Diagnosis) != 10 || len(res.Accuracy) != 2 ||
+		len(res.Comparison.Seeds) != 1 || res.Comparison.ConsDiff == nil {
+		t.Errorf("JSON %+v", res)
+	}
+}
