@@ -60,9 +60,9 @@ func TestReproduceTiny(t *testing.T) {
 			Seeds    []uint64
 			ConsDiff *float64 `json:"cons_diff"`
 		}
-		Runs       []struct{ Status string }
-		Diagnosis  []map[string]any
-		Accuracy   []map[string]any
+		Runs      []struct{ Status string }
+		Diagnosis []map[string]any
+		Accuracy  []map[string]any
 	}
 	if err := json.Unmarshal([]byte(stdout), &res); err != nil {
 		t.Fatalf("%v\n%s", err, stdout)
