@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/mpanalyze/mpanalyze/experiments/tables"
+	"github.com/mpanalyze/mpanalyze/metrics"
 )
 
 // Result is one run directory as Load reads it.
@@ -110,7 +111,9 @@ func Load(paths ...string) (*Results, error) {
 		}
 		dup := false
 		for _, k := range kept {
-			if ok, _ := sameRun(k.m, f.m); ok {
+			// The same run (config, seed, point, conventions) found twice —
+			// a copy, or another experiment that ran it — counts once.
+			if ok, _ := sameRun(k.m, withExperiment(f.m, k.m.Experiment)); ok {
 				rs.Duplicates = append(rs.Duplicates, f.dir)
 				dup = true
 				break
@@ -153,6 +156,9 @@ func Load(paths ...string) (*Results, error) {
 					return nil, fmt.Errorf("experiments: %s is marked done but its report of step %d is missing: %v", f.dir, step, err)
 				}
 				return nil, err
+			}
+			if rep.Probe.Images == 0 || rep.Probe.Layer.NumStages == 0 || len(rep.Probe.Rows(metrics.FinalMatched)) == 0 {
+				return nil, fmt.Errorf("experiments: %s: the probe of step %d saw no image; nothing to compare", f.dir, step)
 			}
 			res.Reports = append(res.Reports, rep)
 		}
@@ -381,4 +387,11 @@ func (rs *Results) CheckpointTable() tables.Table {
 		}
 	}
 	return tables.Ablation(runs, &tables.AblationSettings{Title: "Through training (cons. IoU and Util-A are means over stages)"})
+}
+
+// withExperiment returns a copy of m under another experiment name.
+func withExperiment(m *Manifest, name string) *Manifest {
+	c := *m
+	c.Experiment = name
+	return &c
 }

@@ -114,7 +114,12 @@ func (r *Runner) Run(indices []int) ([]RunStatus, error) {
 	if len(indices) == 0 {
 		todo = all
 	} else {
+		seen := map[int]bool{}
 		for _, i := range indices {
+			if seen[i] {
+				continue // a run must not run twice at once
+			}
+			seen[i] = true
 			if i < 0 || i >= len(all) {
 				return nil, fmt.Errorf("experiments: run index %d out of range: %s has %d runs (0..%d)", i, r.Spec.Name, len(all), len(all)-1)
 			}

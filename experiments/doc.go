@@ -1,0 +1,61 @@
+// Package experiments runs mpanalyze experiments: a spec (a base run, a grid
+// of points that override it, and seeds) is resolved into training runs,
+// each trained with model.Train, probed and evaluated on the validation
+// images at several points of training, and written to a self-describing
+// run directory; results of one or several output directories are loaded,
+// merged and turned into tables (package tables), a verdict and figures
+// (package plots).
+//
+// # Specs
+//
+// A spec is YAML (or JSON) with name, base, grid and/or product, and seeds;
+// specs/README.md documents the format with a commented example, and
+// specs/*.yaml are the built-in specs (Builtins, LoadSpec by name).
+// Overrides are dotted keys onto model.RunConfig's JSON form: model fields
+// without prefix ("queries", "mp.noise", "loss.class_weight"), training
+// fields without prefix ("steps", "batch", "schedule.base_lr"), and
+// "augment.*", "data.*" (training and validation sets), "val.*",
+// "eval_every", "ckpt_every". "arch" and "steps" are applied first (they pick
+// the model and schedule defaults); "steps_scale" is a fraction of
+// base.steps. Keys lists them all. An unknown key or a value of the wrong
+// type is an error naming the spec file, the point and the key.
+//
+// # Runs
+//
+// Run i of an experiment is grid point i / len(Seeds) with seed
+// Seeds[i % len(Seeds)] (point-major). Its directory is OUT/<point>/seed-<n>:
+//
+//	manifest.json          resolved RunConfig, seed, point overrides, spec source and
+//	                       SHA-256, tool version and git revision, data descriptions,
+//	                       conventions, metric definitions
+//	run.json, train.jsonl  model.Train's settings and log
+//	checkpoints/           latest.npz (resumable) and step-NNNNNN.npz per snapshot
+//	reports/step-NNNNNN.json  probes.Report and model.EvalReport of a snapshot
+//	traces/step-NNNNNN.npz/.json  the trace of the final snapshot (all with TraceAll)
+//	metrics.jsonl          one line per (snapshot, stage) and per snapshot
+//	DONE                   written last, atomically: the run is finished
+//
+// and OUT/experiment.json lists the spec and all its runs. Runner.Run skips
+// runs with DONE, resumes the others (training from its latest checkpoint,
+// probing only the snapshots without a report), and refuses a directory
+// whose manifest describes another run (another resolved config, seed,
+// point or conventions). Every file is replaced atomically.
+//
+// # Parallelism
+//
+// With at least two runs to do and two cores, Runner trains two runs side by
+// side with one worker each (PyTorch used this 2-core machine best that way,
+// papers.md §8; the README gives our measurement). The model guarantees that the number of workers never changes a result, so
+// neither does the schedule: TestRunner checks that metrics.jsonl is
+// byte-identical whether runs were trained alone, side by side, split by
+// index or interrupted and resumed.
+//
+// # Results
+//
+// Load reads finished runs below any number of directories and refuses to
+// mix runs measured under different Conventions. Runs with the same point
+// name and configuration (seed aside) are seeds of one configuration;
+// tables show mean ± sample sd over seeds. Comparison.Verdict states
+// whether one configuration's mean consecutive IoU and mean Util-A are
+// above another's and by how many percentage points.
+package experiments
