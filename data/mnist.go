@@ -289,7 +289,7 @@ func (d *MNIST) Sample(i int) (*Sample, error) {
 	for j := range stuffIdx {
 		stuffIdx[j] = 10 + j
 	}
-	bg, means := texturedStuff(r, s, s, stuffIdx, 0.6)
+	bg, means := texturedStuff(r, s, s, stuffIdx, 0.6, false)
 	nThings := minThings(d.cfg.MaxThings) + r.IntN(d.cfg.MaxThings-minThings(d.cfg.MaxThings)+1)
 	things := make([]sprite, 0, nThings)
 	for t := 0; t < nThings; t++ {

@@ -33,6 +33,10 @@ type Spec struct {
 	// MaxThings is the most things drawn per generated image (synthetic,
 	// mnist, photos) before occlusion; 0 means the kind's default.
 	MaxThings int `json:"max_things,omitempty"`
+	// ShapeOnly (synthetic) draws every class from the same colour ranges,
+	// so only shape and texture tell the classes apart: the harder task.
+	// By default each class has a typical hue (see Synthetic).
+	ShapeOnly bool `json:"shape_only,omitempty"`
 }
 
 // Opener builds a dataset from a spec.

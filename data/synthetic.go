@@ -16,13 +16,23 @@ import (
 // stuff classes, each with its own texture family (gradient, noise,
 // stripes, checks), covered by 2–MaxThings things in painter's order. The
 // eight thing classes are shapes (disc, ellipse, square, triangle, star,
-// ring, cross, crescent) with random size (6–40 % of the image side,
+// ring, cross, crescent) with random size (12–40 % of the image side,
 // log-uniform), aspect (within the class's range, so a disc stays round
-// and an ellipse stays elongated), rotation, colour and fill texture.
-// Colours and fills come from the same ranges for every class, so only the
-// shape tells the class; a thing's colour is kept away from the stuff
-// colours so it stays visible. A global colour jitter and pixel noise
-// finish the image.
+// and an ellipse stays elongated), rotation, colour and fill texture. A
+// global colour jitter and pixel noise finish the image.
+//
+// Colour hints. By default every class has a typical hue: thing class k a
+// saturated, bright colour of hue k/8 ± 0.035 of the colour circle, stuff
+// class j a pale colour (saturation ≤ 0.45) of hue (j + ½)/4 ± 0.04, and
+// textures, fills, brightness, jitter and noise stay random. Without the
+// hints (ShapeOnly) every class draws from the same colour ranges and only
+// shape and texture tell the classes apart — a task our from-scratch,
+// minutes-on-two-cores models do not learn: over 2000 steps of the default
+// Mask2Former the class loss of the matched queries stayed at the level of
+// knowing only thing versus stuff (features pooled over a segment classified
+// 15–22 % correctly by nearest class mean, chance 8 %), while with the hints
+// it fell within 300 steps. The official models start from an
+// ImageNet-pretrained backbone; the hints stand in for it here.
 
 var (
 	syntheticThings = []string{"disc", "ellipse", "square", "triangle", "star", "ring", "cross", "crescent"}
@@ -46,9 +56,10 @@ const (
 type SyntheticConfig struct {
 	Split     string // "train" (default) or "val"
 	Seed      uint64
-	Size      int // image side; default 128
-	N         int // number of images; default 10000 (train) or 1000 (val)
-	MaxThings int // most things drawn per image (before occlusion); default 6
+	Size      int  // image side; default 128
+	N         int  // number of images; default 10000 (train) or 1000 (val)
+	MaxThings int  // most things drawn per image (before occlusion); default 6
+	ShapeOnly bool // no class colour hints (see the type doc)
 }
 
 // Synthetic is the synthetic scene dataset. It is safe for concurrent use.
@@ -59,7 +70,7 @@ type Synthetic struct {
 
 func init() {
 	Register("synthetic", func(s Spec) (Dataset, error) {
-		return NewSynthetic(SyntheticConfig{Split: s.Split, Seed: s.Seed, Size: s.Size, N: s.N, MaxThings: s.MaxThings})
+		return NewSynthetic(SyntheticConfig{Split: s.Split, Seed: s.Seed, Size: s.Size, N: s.N, MaxThings: s.MaxThings, ShapeOnly: s.ShapeOnly})
 	})
 }
 
@@ -111,9 +122,13 @@ func (d *Synthetic) Categories() []Category { return append([]Category(nil), d.c
 // Describe gives the manifest entry; "generator" names the version of the
 // scene recipe and changes whenever the scenes would.
 func (d *Synthetic) Describe() map[string]any {
+	gen := "synthetic-v2"
+	if d.cfg.ShapeOnly {
+		gen = "synthetic-v2-shape-only"
+	}
 	return map[string]any{
-		"kind": "synthetic", "generator": "synthetic-v1", "split": d.cfg.Split, "seed": d.cfg.Seed,
-		"size": d.cfg.Size, "n": d.cfg.N, "max_things": d.cfg.MaxThings,
+		"kind": "synthetic", "generator": gen, "split": d.cfg.Split, "seed": d.cfg.Seed,
+		"size": d.cfg.Size, "n": d.cfg.N, "max_things": d.cfg.MaxThings, "shape_only": d.cfg.ShapeOnly,
 	}
 }
 
@@ -128,12 +143,13 @@ func (d *Synthetic) Sample(i int) (*Sample, error) {
 	for j := range stuffIdx {
 		stuffIdx[j] = len(syntheticThings) + j
 	}
-	bg, means := texturedStuff(r, s, s, stuffIdx, 1)
+	hints := !d.cfg.ShapeOnly
+	bg, means := texturedStuff(r, s, s, stuffIdx, 1, hints)
 
 	nThings := minThings(d.cfg.MaxThings) + r.IntN(d.cfg.MaxThings-minThings(d.cfg.MaxThings)+1)
 	things := make([]sprite, 0, nThings)
 	for t := 0; t < nThings; t++ {
-		if sp, ok := drawShape(r, s, means); ok {
+		if sp, ok := drawShape(r, s, means, hints); ok {
 			things = append(things, sp)
 		}
 	}
@@ -157,12 +173,18 @@ func generatedRules(size int) composeRules {
 // texturedStuff draws a stuff layout over the given stuff classes (whose
 // texture family is stuffTextureKinds[class-classes[0]]) and renders it.
 // It returns the background and the mean colour of each segment.
-func texturedStuff(r *rng.RNG, h, w int, classes []int, contrast float64) (*background, [][3]float64) {
+// With hints, stuff class j (in the order of classes) is pale and of hue
+// (j + ½)/len(classes), jittered.
+func texturedStuff(r *rng.RNG, h, w int, classes []int, contrast float64, hints bool) (*background, [][3]float64) {
 	seg, segClass := stuffLayout(r, h, w, classes)
 	tex := make([]*texture, len(segClass))
 	means := make([][3]float64, len(segClass))
 	for j, c := range segClass {
-		tex[j] = stuffTexture(r, stuffTextureKinds[c-classes[0]], h, w, contrast)
+		hue := -1.0
+		if hints {
+			hue = math.Mod((float64(c-classes[0])+0.5)/float64(len(classes))+r.Uniform(-0.04, 0.04)+1, 1)
+		}
+		tex[j] = stuffTexture(r, stuffTextureKinds[c-classes[0]], h, w, contrast, hue)
 		means[j] = tex[j].mean()
 	}
 	return &background{rgb: renderStuff(h, w, seg, tex), seg: seg, class: segClass}, means
@@ -189,8 +211,9 @@ var aspectRange = [][2]float64{
 const minThingSize, maxThingSize = 0.12, 0.40
 
 // drawShape draws one random thing over an s×s image whose stuff colours
-// are avoid. ok is false when the thing falls entirely outside the image.
-func drawShape(r *rng.RNG, s int, avoid [][3]float64) (sprite, bool) {
+// are avoid (or, with hints, in its class's hue). ok is false when the
+// thing falls entirely outside the image.
+func drawShape(r *rng.RNG, s int, avoid [][3]float64, hints bool) (sprite, bool) {
 	fs := float64(s)
 	sh := shape{class: r.IntN(len(syntheticThings))}
 	// Log-uniform from 12 % to 40 % of the side: at 128 px the smallest
@@ -220,7 +243,13 @@ func drawShape(r *rng.RNG, s int, avoid [][3]float64) (sprite, bool) {
 	margin := math.Max(sh.a, sh.b) * 0.6
 	sh.cx = r.Uniform(margin, fs-margin)
 	sh.cy = r.Uniform(margin, fs-margin)
-	base := contrastingColor(r, avoid, 110)
+	var base [3]float64
+	if hints {
+		hue := math.Mod(float64(sh.class)/float64(len(syntheticThings))+r.Uniform(-0.035, 0.035)+1, 1)
+		base = hsv(hue, r.Uniform(0.55, 1), r.Uniform(0.55, 1))
+	} else {
+		base = contrastingColor(r, avoid, 110)
+	}
 	tex := thingTexture(r, s, s, base, sh.cx, sh.cy, size)
 
 	x0, y0, x1, y1 := clipRect(int(sh.cx-ext)-1, int(sh.cy-ext)-1, int(sh.cx+ext)+2, int(sh.cy+ext)+2, s, s)

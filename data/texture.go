@@ -147,7 +147,9 @@ var stuffTextureKinds = []texKind{texGradient, texNoise, texStripes, texChecks}
 // with random geometry and two related colours (same hue region, different
 // value), so the family, not the colour, identifies the class. contrast
 // scales the difference between the two colours (1 = full).
-func stuffTexture(r *rng.RNG, kind texKind, h, w int, contrast float64) *texture {
+// A hue in [0, 1) makes the texture a pale colour of that hue (synthetic
+// colour hints); a negative hue draws any colour.
+func stuffTexture(r *rng.RNG, kind texKind, h, w int, contrast float64, hue float64) *texture {
 	var t *texture
 	switch kind {
 	case texNoise:
@@ -159,7 +161,12 @@ func stuffTexture(r *rng.RNG, kind texKind, h, w int, contrast float64) *texture
 	default:
 		t = newTexture(r, kind, h, w, 0, 0)
 	}
-	hue, sat, val := r.Float64(), r.Uniform(0.2, 0.9), r.Uniform(0.35, 0.95)
+	var sat, val float64
+	if hue >= 0 {
+		sat, val = r.Uniform(0.15, 0.45), r.Uniform(0.4, 0.95)
+	} else {
+		hue, sat, val = r.Float64(), r.Uniform(0.2, 0.9), r.Uniform(0.35, 0.95)
+	}
 	t.c0 = hsv(hue, sat, val)
 	d := r.Uniform(0.25, 0.45) * contrast
 	if val > 0.65 {

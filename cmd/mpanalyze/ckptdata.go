@@ -60,7 +60,7 @@ func (o *ckptData) open() (*model.Model, *ckpt.Checkpoint, data.Dataset, error) 
 }
 
 func (o *ckptData) datasetFlagsSet() bool {
-	for _, n := range []string{"kind", "split", "n", "size", "data-seed", "max-things", "annotations", "image-dir", "panoptic-pngs"} {
+	for _, n := range []string{"kind", "split", "n", "size", "data-seed", "max-things", "shape-only", "annotations", "image-dir", "panoptic-pngs"} {
 		if o.flags.Changed(n) {
 			return true
 		}

@@ -50,6 +50,7 @@ overlaid in category colours and a legend.`,
 	f.IntVar(&opts.Spec.Size, "size", 0, "side of generated images (0 = 128)")
 	f.Uint64Var(&opts.Spec.Seed, "seed", 0, "seed of generated scenes")
 	f.IntVar(&opts.Spec.MaxThings, "max-things", 0, "most things per generated image (0 = the kind's default)")
+	f.BoolVar(&opts.Spec.ShapeOnly, "shape-only", false, "synthetic: no class colour hints (only shape and texture tell the classes)")
 	f.BoolVar(&opts.JSON, "json", false, "print JSON")
 	f.StringVar(&opts.Preview, "preview", "", "write a preview PNG sheet to this file")
 	f.IntVar(&opts.PreviewN, "preview-n", 12, "images in the preview")

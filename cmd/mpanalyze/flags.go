@@ -19,6 +19,7 @@ func addDatasetFlags(f *pflag.FlagSet, s *data.Spec, prefix, split string) {
 	f.IntVar(&s.Size, prefix+"size", 0, "side of generated images (0 = 128)")
 	f.Uint64Var(&s.Seed, prefix+"data-seed", 0, "seed of generated scenes")
 	f.IntVar(&s.MaxThings, prefix+"max-things", 0, "most things per generated image (0 = the kind's default)")
+	f.BoolVar(&s.ShapeOnly, prefix+"shape-only", false, "synthetic: no class colour hints (only shape and texture tell the classes)")
 	f.StringVar(&s.Annotations, prefix+"annotations", "", "coco: instance or panoptic JSON file")
 	f.StringVar(&s.Images, prefix+"image-dir", "", "coco: image directory")
 	f.StringVar(&s.PanopticPNGs, prefix+"panoptic-pngs", "", "coco: panoptic PNG directory (panoptic JSON)")
