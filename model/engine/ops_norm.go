@@ -26,7 +26,78 @@ func (g *Graph[T]) LayerNorm(x, gamma, beta *Tensor[T], eps float64) *Tensor[T] 
 		shapePanic("LayerNorm", x.Shape, gamma.Shape, beta.Shape)
 	}
 	rows := len(x.Data) / D
-	return g.normalize("LayerNorm", x, gamma, beta, rows, D, D, 1, eps)
+	out := g.newTensor(x.Shape, g.needs(x, gamma, beta))
+	xhat := g.allocRaw(len(x.Data))
+	rstd := make([]float64, rows)
+	gm, bt := gamma.Data, beta.Data
+	for r := 0; r < rows; r++ {
+		xs := x.Data[r*D : (r+1)*D]
+		var s float64
+		for _, v := range xs {
+			s += float64(v)
+		}
+		mu := s / float64(D)
+		var vs float64
+		for _, v := range xs {
+			d := float64(v) - mu
+			vs += d * d
+		}
+		rs := 1 / math.Sqrt(vs/float64(D)+eps)
+		rstd[r] = rs
+		xh, ys := xhat[r*D:(r+1)*D], out.Data[r*D:(r+1)*D]
+		muT, rT := T(mu), T(rs)
+		for e, v := range xs {
+			h := (v - muT) * rT
+			xh[e] = h
+			ys[e] = h*gm[e] + bt[e]
+		}
+	}
+	if out.requiresGrad {
+		g.push(func() {
+			G := out.Grad
+			if G == nil {
+				return
+			}
+			var dx, dg, db []T
+			if x.requiresGrad {
+				dx = g.grad(x)
+			}
+			if gamma.requiresGrad {
+				dg = g.grad(gamma)
+			}
+			if beta.requiresGrad {
+				db = g.grad(beta)
+			}
+			for r := 0; r < rows; r++ {
+				Gr, xh := G[r*D:(r+1)*D], xhat[r*D:(r+1)*D]
+				var sg, sgx float64 // Σ ĝ and Σ ĝ·x̂ with ĝ = G·γ
+				for e, gv := range Gr {
+					gg := float64(gv) * float64(gm[e])
+					sg += gg
+					sgx += gg * float64(xh[e])
+				}
+				if dg != nil {
+					for e, gv := range Gr {
+						dg[e] += gv * xh[e]
+					}
+				}
+				if db != nil {
+					for e, gv := range Gr {
+						db[e] += gv
+					}
+				}
+				if dx == nil {
+					continue
+				}
+				mg, mgx, rs := T(sg/float64(D)), T(sgx/float64(D)), T(rstd[r])
+				dxr := dx[r*D : (r+1)*D]
+				for e, gv := range Gr {
+					dxr[e] += (gv*gm[e] - mg - xh[e]*mgx) * rs
+				}
+			}
+		})
+	}
+	return out
 }
 
 // normalize handles both norms: x is seen as `units` contiguous blocks of
