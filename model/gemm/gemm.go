@@ -31,9 +31,10 @@
 //
 // # The packed SGEMM ("asm")
 //
-// It follows Goto/BLIS. k is split into near-equal blocks of at most kc
-// (384), m into blocks of at most mc (1536) rows and n into blocks of at
-// most nc (384) columns; block sizes depend only on m, n and k. For each m
+// It follows Goto/BLIS. k is split into near-equal blocks of at most kc,
+// m into blocks of at most mc rows and n into blocks of at most nc columns
+// (384, 1536 and 384 for the assembly kernels); block sizes depend only on
+// m, n and k. For each m
 // block and k block, op(A) is packed into micro-panels of MR rows stored k
 // by k (MR consecutive floats per k step); for each n block, op(B) is packed
 // into micro-panels of NR columns stored the same way (kc×nc floats, meant
@@ -61,9 +62,9 @@
 //
 // Every C element is accumulated in index order within a k block and the
 // blocks are added in order, so results are bit-identical from call to
-// call whatever the scheduling. Packing buffers come from a sync.Pool: a
-// call allocates nothing in steady state and concurrent calls never share
-// buffers. Sgemm never starts goroutines.
+// call whatever the scheduling. Packing buffers come from a free list that
+// survives garbage collections: a call allocates nothing in steady state
+// and concurrent calls never share buffers. Sgemm never starts goroutines.
 package gemm
 
 import (

@@ -1,6 +1,7 @@
 package gemm
 
 import (
+	"runtime"
 	"sync"
 	"unsafe"
 )
@@ -53,15 +54,45 @@ func KernelName() string { return asmImpl.k.name }
 
 func (packed) Name() string { return "asm" }
 
-// workspace holds the packing buffers of one Sgemm call. Workspaces are
-// recycled through a sync.Pool, so a call allocates nothing once the pool
-// holds a big enough one, and concurrent calls never share buffers.
+// workspace holds the packing buffers of one Sgemm call.
 type workspace struct {
 	aBuf, bBuf []float32 // backing stores; a and b are 64-byte aligned views
 	tmp        []float32 // one edge tile
 }
 
-var workspaces = sync.Pool{New: func() any { return new(workspace) }}
+// Workspaces are recycled through a free list, so a call allocates nothing
+// once a big enough one is free, and concurrent calls never share buffers.
+// Unlike a sync.Pool, the list survives garbage collections (a training
+// loop collects often, and the buffers are megabytes). It keeps at most
+// maxFree workspaces, enough for one call per core and then some.
+var freeWorkspaces struct {
+	sync.Mutex
+	list []*workspace
+}
+
+var maxFree = max(8, 2*runtime.NumCPU())
+
+func getWorkspace() *workspace {
+	f := &freeWorkspaces
+	f.Lock()
+	defer f.Unlock()
+	if n := len(f.list); n > 0 {
+		ws := f.list[n-1]
+		f.list[n-1] = nil
+		f.list = f.list[:n-1]
+		return ws
+	}
+	return new(workspace)
+}
+
+func putWorkspace(ws *workspace) {
+	f := &freeWorkspaces
+	f.Lock()
+	defer f.Unlock()
+	if len(f.list) < maxFree {
+		f.list = append(f.list, ws)
+	}
+}
 
 // aligned returns an n-float slice of *buf starting on a 64-byte boundary,
 // growing *buf when needed.
@@ -102,7 +133,7 @@ func (p packed) Sgemm(tA, tB bool, m, n, k int, alpha float32, a []float32, lda 
 	mcb := blockLen(m, kr.mc, mr)
 	ncb := blockLen(n, kr.nc, nr)
 
-	ws := workspaces.Get().(*workspace)
+	ws := getWorkspace()
 	ap := aligned(&ws.aBuf, mcb*kcb)
 	bp := aligned(&ws.bBuf, ncb*kcb)
 	if len(ws.tmp) < mr*nr {
@@ -127,7 +158,7 @@ func (p packed) Sgemm(tA, tB bool, m, n, k int, alpha float32, a []float32, lda 
 			}
 		}
 	}
-	workspaces.Put(ws)
+	putWorkspace(ws)
 }
 
 // macroKernel multiplies a packed mc×kc block of A by a packed kc×nc block of
