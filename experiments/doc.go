@@ -43,12 +43,18 @@
 //
 // # Parallelism
 //
-// With at least two runs to do and two cores, Runner trains two runs side by
-// side with one worker each (PyTorch used this 2-core machine best that way,
-// papers.md §8; the README gives our measurement). The model guarantees that the number of workers never changes a result, so
-// neither does the schedule: TestRunner checks that metrics.jsonl is
-// byte-identical whether runs were trained alone, side by side, split by
-// index or interrupted and resumed.
+// Runner trains one run at a time on all cores by default; Parallel n trains
+// n runs side by side with Workers/n cores each. PyTorch used the 2-core
+// machine best with two single-threaded runs side by side (papers.md §8),
+// but our trainer spreads a batch's images over its workers, and two runs of
+// the diagnosis side by side (one core each) took 5–7 % longer than the
+// same two runs one after the other on two cores (40 steps each, two
+// alternating rounds, 57–59 s against 54–55 s, measured on the 2-core
+// development machine while another training job was running). The model
+// guarantees that the number of workers never changes a result, so neither
+// does the schedule: TestRunner checks that metrics.jsonl is byte-identical
+// whether runs were trained alone, side by side, split by index or
+// interrupted and resumed.
 //
 // # Results
 //

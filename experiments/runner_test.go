@@ -59,9 +59,15 @@ func TestRunner(t *testing.T) {
 		}
 	}
 
+	// Both side by side, one worker each.
+	side := filepath.Join(tmp, "side")
+	if _, err := (&Runner{Spec: spec, Out: side, Parallel: 2, Workers: 2}).Run(nil); err != nil {
+		t.Fatal(err)
+	}
+
 	// --index 1 runs the second run alone.
 	out := filepath.Join(tmp, "out")
-	r := &Runner{Spec: spec, Out: out} // two side by side when both are to do
+	r := &Runner{Spec: spec, Out: out}
 	sts, err = r.Run([]int{1})
 	if err != nil {
 		t.Fatal(err)
@@ -106,9 +112,10 @@ func TestRunner(t *testing.T) {
 	// Resumed, split and side-by-side runs give the reference's figures.
 	for _, rn := range runs {
 		a := readFile(t, filepath.Join(rn.Dir(ref), MetricsFile))
-		b := readFile(t, filepath.Join(rn.Dir(out), MetricsFile))
-		if !bytes.Equal(a, b) {
-			t.Errorf("%s: metrics.jsonl differs from the reference run's", rn.Dir(out))
+		for _, o := range []string{out, side} {
+			if b := readFile(t, filepath.Join(rn.Dir(o), MetricsFile)); !bytes.Equal(a, b) {
+				t.Errorf("%s: metrics.jsonl differs from the reference run's", rn.Dir(o))
+			}
 		}
 	}
 

@@ -76,8 +76,8 @@ func Diagnosis(nb *Notebook) {
 		models are built from one config type.) The runner trains each run
 		into ` + "`OUT/<point>/seed-<n>/`" + `, probes every snapshot checkpoint
 		on the validation images and writes the run's ` + "`metrics.jsonl`" + `.
-		With two runs and two cores it trains them side by side, one core each;
-		the results do not depend on that.`)
+		It trains one run at a time on all cores (` + "`Parallel`" + ` trains
+		several side by side); the results do not depend on either.`)
 	nb.Cell(func(w io.Writer) error {
 		out = nb.Dir + "/diagnosis"
 		statuses, err := (&experiments.Runner{Spec: spec, Out: out}).Run(nil)

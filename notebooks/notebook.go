@@ -4,8 +4,10 @@
 // from this package's own files, so the code shown is the code that ran)
 // is followed by what it printed. The rendered notebooks are committed as
 // notebooks/<name>.md; TestNotebooks runs them again on every `go test
-// ./...` and fails when a committed file no longer matches, so they cannot
-// rot. `go test ./notebooks -update` rewrites them (and their figures).
+// ./...` and fails when a notebook no longer runs or its code, prose or
+// output shape no longer match the committed file, so they cannot rot
+// (changed numbers alone are reported, not failed). `go test ./notebooks
+// -update` rewrites them (and their figures).
 //
 // See README.md in this directory for why this format and how to add a
 // notebook.

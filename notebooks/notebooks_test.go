@@ -8,19 +8,22 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 )
 
-var update = flag.Bool("update", false, "rewrite the rendered notebooks (*.md) and their figures (*_files/)")
+var (
+	update = flag.Bool("update", false, "rewrite the rendered notebooks (*.md) and their figures (*_files/)")
+	strict = flag.Bool("strict", false, "fail also when only the numbers in cell outputs differ")
+)
 
 // TestNotebooks runs every notebook and compares its Markdown with the
-// committed file. Training is deterministic but its floating point is only
-// pinned on one architecture: elsewhere (not amd64) the committed numbers
-// may differ in the last digits, so the test then checks everything but the
-// cell outputs.
+// committed file. Code, prose and the shape of every output must match
+// exactly; the numbers in the outputs of cells may differ (with a note),
+// because any change to the model's arithmetic changes what a tiny model
+// learns in a hundred steps, and the notebooks should not turn CI red for
+// that (-strict makes them). Run go test ./notebooks -update to refresh.
 func TestNotebooks(t *testing.T) {
 	for _, e := range All {
 		t.Run(e.Name, func(t *testing.T) {
@@ -50,11 +53,12 @@ func TestNotebooks(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%v (run go test ./notebooks -update)", err)
 			}
-			if runtime.GOARCH != "amd64" {
-				got, want = stripOutputs(got), stripOutputs(want)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("%s is stale: the notebook's code, prose or results changed; run go test ./notebooks -update and review the diff\n%s", path, firstDiff(string(got), string(want)))
+			switch {
+			case bytes.Equal(got, want):
+			case !*strict && bytes.Equal(maskNumbers(got), maskNumbers(want)):
+				t.Logf("%s: the numbers in the outputs differ from the committed ones (the model's arithmetic changed?); run go test ./notebooks -update to refresh them\n%s", path, firstDiff(string(got), string(want)))
+			default:
+				t.Errorf("%s is stale: the notebook's code, prose or outputs changed; run go test ./notebooks -update and review the diff\n%s", path, firstDiff(string(maskNumbers(got)), string(maskNumbers(want))))
 			}
 			// Every figure the notebook links is committed.
 			for _, m := range regexp.MustCompile(`\]\(([^)]+_files/[^)]+)\)`).FindAllStringSubmatch(string(want), -1) {
@@ -69,9 +73,15 @@ func TestNotebooks(t *testing.T) {
 	}
 }
 
-// stripOutputs drops the ```text blocks (cell outputs).
-func stripOutputs(b []byte) []byte {
-	return regexp.MustCompile("(?s)```text\n.*?\n```").ReplaceAll(b, []byte("```text\n```"))
+// maskNumbers replaces, inside the cell outputs (```text blocks), every
+// number by "#" and every run of spaces or horizontal box lines by one
+// space, so that outputs compare by their shape.
+func maskNumbers(b []byte) []byte {
+	num := regexp.MustCompile(`[0-9][0-9.]*`)
+	space := regexp.MustCompile(`[ ─]+`)
+	return regexp.MustCompile("(?s)```text\n.*?\n```").ReplaceAllFunc(b, func(block []byte) []byte {
+		return space.ReplaceAll(num.ReplaceAll(block, []byte("#")), []byte(" "))
+	})
 }
 
 func firstDiff(got, want string) string {
@@ -111,5 +121,21 @@ func TestCellSource(t *testing.T) {
 	nb.Cell(func(w io.Writer) error { return os.ErrNotExist })
 	if nb.Err() == nil || !strings.Contains(nb.Err().Error(), "notebook t") {
 		t.Errorf("failing cell: %v", nb.Err())
+	}
+}
+
+func TestMaskNumbers(t *testing.T) {
+	a := "x 1.5\n```text\n│ 9.8 │ 12 │\nstep 30\n```\nprose 2\n"
+	b := "x 1.5\n```text\n│ 10.25 │ 7 │\nstep 31\n```\nprose 2\n"
+	c := "x 1.5\n```text\n│ 10.25 │ 7 │\nstage 31\n```\nprose 2\n"
+	d := "x 1.6\n```text\n│ 9.8 │ 12 │\nstep 30\n```\nprose 2\n"
+	if !bytes.Equal(maskNumbers([]byte(a)), maskNumbers([]byte(b))) {
+		t.Errorf("numbers in outputs should not count:\n%s\n%s", maskNumbers([]byte(a)), maskNumbers([]byte(b)))
+	}
+	if bytes.Equal(maskNumbers([]byte(a)), maskNumbers([]byte(c))) {
+		t.Errorf("a word changed in an output")
+	}
+	if bytes.Equal(maskNumbers([]byte(a)), maskNumbers([]byte(d))) {
+		t.Errorf("a number outside the outputs changed")
 	}
 }

@@ -43,8 +43,8 @@ and evaluated on the validation images at each snapshot.
 Rerunning skips finished runs and resumes unfinished ones. Runs are numbered
 point-major: index = point·(number of seeds) + seed position; --list prints
 them, and --index i runs run i alone (for cluster array jobs writing into
-one OUT, or into several that 'compare' and 'plot' then merge). By default
-two runs train side by side with one core each.`,
+one OUT, or into several that 'compare' and 'plot' then merge). Runs train
+one at a time on all cores (--parallel n trains n side by side).`,
 		Example: `  mpanalyze ablate diagnosis
   mpanalyze ablate noise_ratio --steps 400 --seeds 1 --out runs/noise_ratio
   mpanalyze ablate my_spec.yaml --list
@@ -61,7 +61,7 @@ two runs train side by side with one core each.`,
 	f.IntVar(&opts.Index, "index", 0, "run only run i (see --list)")
 	f.IntVar(&opts.Steps, "steps", 0, "training steps (0 = the spec's base.steps)")
 	f.IntVar(&opts.Seeds, "seeds", 0, "use seeds 1..n (0 = the spec's seeds)")
-	f.IntVar(&opts.Parallel, "parallel", 0, "runs trained side by side (0 = 2 when there are 2 runs to do and 2 cores)")
+	f.IntVar(&opts.Parallel, "parallel", 0, "runs trained side by side, sharing --workers (0 = 1: one at a time on all cores)")
 	f.IntVar(&opts.Workers, "workers", runtime.GOMAXPROCS(0), "cores to use in all (does not change results)")
 	f.BoolVar(&opts.TraceAll, "trace-all", false, "write a trace at every snapshot, not only the final one")
 	f.BoolVar(&opts.Float16, "float16", false, "store trace mask logits as float16 (half the size, same binary masks)")

@@ -20,10 +20,16 @@ import (
 func init() { register(newReproduceCmd) }
 
 // reproduceSteps is the default training length of `mpanalyze reproduce`:
-// the two models of the diagnosis spec side by side on 2 cores must finish
-// (training, probing three snapshots, tables, plots) in at most 10
-// minutes. Measured on the 2-core development machine: see the README.
-const reproduceSteps = 600
+// the two models of the diagnosis spec must finish (training, probing three
+// snapshots, tables, plots) in at most 10 minutes on 2 cores. Measured on
+// the 2-core development machine (shared with another training job, so
+// about one core free): 1000 steps took 14m01s and 864 CPU-seconds (0.42 s
+// per Mask2Former step and 0.47 s per MP-Former step on one core, 128 px,
+// batch 8; probing and plots add about 20 s). 800 steps need about 700
+// CPU-seconds: under 10 minutes on two free cores as long as the trainer
+// keeps both at least 60 % busy. Change it here when the model's speed
+// changes.
+const reproduceSteps = 800
 
 type reproduceOptions struct {
 	Out       string
@@ -41,7 +47,7 @@ func newReproduceCmd(s *streams) *cobra.Command {
 		Use:   "reproduce",
 		Short: "Run the diagnosis (Mask2Former vs MP-Former) on the built-in data, with tables, plots and a summary",
 		Long: fmt.Sprintf(`reproduce runs the built-in diagnosis spec on the synthetic scenes: Mask2Former
-and MP-Former (release settings) trained side by side from the same seed,
+and MP-Former (release settings) trained from the same seed, data and schedule,
 probed and evaluated at 25 %%, 50 %% and 100 %% of the steps. It prints the
 per-stage table, the stage means through training and the task metrics,
 writes the plots and summary.md (tables, plots, verdict) into --out, and
@@ -49,8 +55,8 @@ ends with one line saying whether MP-Former's mean consecutive IoU and mean
 Util-A (over stages) are above Mask2Former's, and by how many percentage
 points (± sd over seeds with several seeds).
 
-The defaults (%d steps, 1 seed, 128 px) finish in about 10 minutes on 2
-cores. Rerunning with the same flags reuses finished runs.`, reproduceSteps),
+The defaults (%d steps, 1 seed, 128 px) are meant to finish within 10
+minutes on 2 free cores. Rerunning with the same flags reuses finished runs.`, reproduceSteps),
 		Example: `  mpanalyze reproduce
   mpanalyze reproduce --steps 1500 --seeds 3 --out runs/reproduce-long`,
 		Args: cobra.NoArgs,
@@ -61,7 +67,7 @@ cores. Rerunning with the same flags reuses finished runs.`, reproduceSteps),
 	f.IntVar(&opts.Steps, "steps", reproduceSteps, "training steps per model")
 	f.IntVar(&opts.Seeds, "seeds", 1, "seeds per model (1..n)")
 	f.IntVar(&opts.ImageSize, "image-size", 128, "image side (a multiple of 32; also the side of the generated scenes)")
-	f.IntVar(&opts.Parallel, "parallel", 0, "runs trained side by side (0 = 2 on 2 cores)")
+	f.IntVar(&opts.Parallel, "parallel", 0, "runs trained side by side, sharing --workers (0 = 1: one at a time on all cores)")
 	f.IntVar(&opts.Workers, "workers", runtime.GOMAXPROCS(0), "cores to use in all (does not change results)")
 	f.BoolVar(&opts.JSON, "json", false, "print JSON")
 	return cmd
@@ -128,6 +134,20 @@ func runReproduce(s *streams, o *reproduceOptions) error {
 	}
 	cmp.Baseline, cmp.Candidate = "Mask2Former", "MP-Former"
 	verdict := cmp.Verdict()
+	// The same comparison at the earlier snapshots, for the summary (the
+	// advantage is expected to be largest early, papers.md §8).
+	var earlier []string
+	for _, f := range rs.Fractions() {
+		if f >= 1 {
+			continue
+		}
+		c, err := rs.Compare("mask2former", "mpformer", strconv.FormatFloat(f, 'g', -1, 64))
+		if err != nil {
+			return err
+		}
+		c.Baseline, c.Candidate = "Mask2Former", "MP-Former"
+		earlier = append(earlier, c.Verdict())
+	}
 	plotDir := filepath.Join(o.Out, "plots")
 	figs, err := rs.WritePlots(plotDir, nil)
 	if err != nil {
@@ -141,7 +161,7 @@ func runReproduce(s *streams, o *reproduceOptions) error {
 	}
 	summary := filepath.Join(o.Out, "summary.md")
 	if err := atomicfile.Write(summary, func(w io.Writer) error {
-		return writeSummary(w, info, tabs, figs, verdict, o.Out)
+		return writeSummary(w, info, tabs, figs, verdict, earlier, o.Out)
 	}); err != nil {
 		return err
 	}
@@ -183,8 +203,15 @@ var figureHelp = map[string]string{
 	"training":        "Training loss (faint: per step; solid: moving average) and the validation scores logged during training.",
 }
 
-func writeSummary(w io.Writer, info reproduceInfo, tabs []namedTable, figs []experiments.Figure, verdict, out string) error {
+func writeSummary(w io.Writer, info reproduceInfo, tabs []namedTable, figs []experiments.Figure, verdict string, earlier []string, out string) error {
 	fmt.Fprintf(w, "# Diagnosis: Mask2Former vs MP-Former\n\n**%s**\n\n", verdict)
+	if len(earlier) > 0 {
+		fmt.Fprintf(w, "Earlier in training:\n\n")
+		for _, v := range earlier {
+			fmt.Fprintf(w, "- %s\n", v)
+		}
+		fmt.Fprintln(w)
+	}
 	fmt.Fprintf(w, "Built-in diagnosis spec on the synthetic scenes: %d training steps per model, %s, %d px images, "+
 		"probed and evaluated on %d validation images at %s of training. "+
 		"Took %s on %d cores%s (mpanalyze %s). Values are percentages, mean ± sd over seeds.\n\n",
