@@ -72,6 +72,30 @@ type Runner struct {
 	// Progress receives one line per run event and the training bars;
 	// nil means none.
 	Progress io.Writer
+
+	mu        sync.Mutex
+	described map[string]map[string]any // data.Spec JSON → Describe()
+}
+
+// describe returns the dataset description of a spec, once per spec (file
+// datasets hash their files).
+func (r *Runner) describe(s data.Spec) (map[string]any, error) {
+	key, _ := json.Marshal(s)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if d, ok := r.described[string(key)]; ok {
+		return d, nil
+	}
+	ds, err := data.Open(s)
+	if err != nil {
+		return nil, fmt.Errorf("experiments: %w", err)
+	}
+	if r.described == nil {
+		r.described = map[string]map[string]any{}
+	}
+	d := ds.Describe()
+	r.described[string(key)] = d
+	return d, nil
 }
 
 // RunStatus is what happened to one run.
@@ -239,15 +263,12 @@ func (r *Runner) manifest(run *Run) (*Manifest, error) {
 	if m.Overrides == nil {
 		m.Overrides = Overrides{}
 	}
-	for _, x := range []struct {
-		spec data.Spec
-		dst  *map[string]any
-	}{{run.Config.Data, &m.Data}, {run.Config.Val, &m.Val}} {
-		ds, err := data.Open(x.spec)
-		if err != nil {
-			return nil, fmt.Errorf("experiments: %w", err)
-		}
-		*x.dst = ds.Describe()
+	var err error
+	if m.Data, err = r.describe(run.Config.Data); err != nil {
+		return nil, err
+	}
+	if m.Val, err = r.describe(run.Config.Val); err != nil {
+		return nil, err
 	}
 	// Describe may hold values JSON turns into other types (ints into
 	// float64); keep the manifest as it reads back.
