@@ -40,10 +40,7 @@ func (g *Graph[T]) Softmax(x *Tensor[T], add []T, blocked []bool) *Tensor[T] {
 		blkRows = checkMaskRows("boolean", len(blocked))
 	}
 	out := g.newTensor(x.Shape, g.needs(x))
-	negInf := T(math.Inf(-1))
 	for r := 0; r < R; r++ {
-		xs := x.Data[r*L : (r+1)*L]
-		ys := out.Data[r*L : (r+1)*L]
 		var am []T
 		var bm []bool
 		if add != nil {
@@ -54,38 +51,7 @@ func (g *Graph[T]) Softmax(x *Tensor[T], add []T, blocked []bool) *Tensor[T] {
 			br := r % blkRows
 			bm = blocked[br*L : (br+1)*L]
 		}
-		mx := negInf
-		for j, v := range xs {
-			if bm != nil && bm[j] {
-				ys[j] = negInf
-				continue
-			}
-			if am != nil {
-				v += am[j]
-			}
-			ys[j] = v
-			if v > mx {
-				mx = v
-			}
-		}
-		if mx == negInf { // fully masked row
-			clear(ys)
-			continue
-		}
-		var s float64
-		for j, v := range ys {
-			if v == negInf {
-				ys[j] = 0
-				continue
-			}
-			e := expT(v - mx)
-			ys[j] = e
-			s += float64(e)
-		}
-		inv := T(1 / s)
-		for j := range ys {
-			ys[j] *= inv
-		}
+		softmaxRow(out.Data[r*L:(r+1)*L], x.Data[r*L:(r+1)*L], am, bm)
 	}
 	if out.requiresGrad {
 		g.push(func() {
@@ -161,4 +127,50 @@ func (g *Graph[T]) Attention(query, key, value, qPos, kPos *Tensor[T], w AttnWei
 	ctx := g.BatchedMatMul(attn, vh, false, false, 1)   // [H, Lq, dh]
 	merged := g.Reshape(g.Permute(ctx, 1, 0, 2), Lq, D) // [Lq, D]
 	return g.Linear(merged, w.Wo, w.Bo)
+}
+
+// softmaxRow writes the masked softmax of one row (see Softmax): the max
+// over the allowed entries, e^(x−max) for them, 0 for the others, and the
+// normalisation by the sum (accumulated in float64). A row with nothing
+// allowed is all zeros.
+func softmaxRow[T Float](ys, xs, am []T, bm []bool) {
+	negInf := T(math.Inf(-1))
+	if am != nil { // additive mask: fold it in first
+		for j, v := range xs {
+			ys[j] = v + am[j]
+		}
+		xs = ys
+	}
+	mx := negInf
+	if bm == nil {
+		for _, v := range xs {
+			if v > mx {
+				mx = v
+			}
+		}
+	} else {
+		for j, v := range xs {
+			if !bm[j] && v > mx {
+				mx = v
+			}
+		}
+	}
+	if mx == negInf {
+		clear(ys)
+		return
+	}
+	var s float64
+	for j, v := range xs {
+		if (bm != nil && bm[j]) || v == negInf {
+			ys[j] = 0
+			continue
+		}
+		e := expT(v - mx)
+		ys[j] = e
+		s += float64(e)
+	}
+	inv := T(1 / s)
+	for j := range ys {
+		ys[j] *= inv
+	}
 }
