@@ -46,15 +46,19 @@
 // Runner trains one run at a time on all cores by default; Parallel n trains
 // n runs side by side with Workers/n cores each. PyTorch used the 2-core
 // machine best with two single-threaded runs side by side (papers.md §8),
-// but our trainer spreads a batch's images over its workers, and two runs of
-// the diagnosis side by side (one core each) took 5–7 % longer than the
-// same two runs one after the other on two cores (40 steps each, two
-// alternating rounds, 57–59 s against 54–55 s, measured on the 2-core
-// development machine while another training job was running). The model
-// guarantees that the number of workers never changes a result, so neither
-// does the schedule: TestRunner checks that metrics.jsonl is byte-identical
-// whether runs were trained alone, side by side, split by index or
-// interrupted and resumed.
+// but our trainer spreads a batch's images over its workers (800 steps of
+// the diagnosis used 192 % CPU on two free cores), and on the 2-core
+// development machine two 40-step diagnosis runs took, side by side with
+// one core each against one after the other on two cores: 29.5 and 30.5 s
+// against 29.9 and 32.0 s on the free machine (1–5 % in favour of side by
+// side), 59.0 and 57.4 s against 55.0 and 54.4 s while another training
+// job ran (5–7 % against). Side by side also leaves a core idle once the
+// shorter of two runs ends (Mask2Former steps cost 10 % less than
+// MP-Former's), which costs more than that in `mpanalyze reproduce`. The
+// model guarantees that the number of workers never changes a result, so
+// neither does the schedule: TestRunner checks that metrics.jsonl is
+// byte-identical whether runs were trained alone, side by side, split by
+// index or interrupted and resumed.
 //
 // # Results
 //

@@ -22,13 +22,11 @@ func init() { register(newReproduceCmd) }
 // reproduceSteps is the default training length of `mpanalyze reproduce`:
 // the two models of the diagnosis spec must finish (training, probing three
 // snapshots, tables, plots) in at most 10 minutes on 2 cores. Measured on
-// the 2-core development machine (shared with another training job, so
-// about one core free): 1000 steps took 14m01s and 864 CPU-seconds (0.42 s
-// per Mask2Former step and 0.47 s per MP-Former step on one core, 128 px,
-// batch 8; probing and plots add about 20 s). 800 steps need about 700
-// CPU-seconds: under 10 minutes on two free cores as long as the trainer
-// keeps both at least 60 % busy. Change it here when the model's speed
-// changes.
+// the 2-core development machine at 800 steps: 6m01s with both cores free
+// (694 CPU-seconds, 192 % CPU), 10m35s while another training job shared
+// the machine; one step costs about 0.42 CPU-seconds for Mask2Former and
+// 0.47 for MP-Former (128 px, batch 8). Change it here when the model's
+// speed changes.
 const reproduceSteps = 800
 
 type reproduceOptions struct {
