@@ -129,25 +129,56 @@ func (t *Trainer) TrainStep(batch []*Example) (StepResult, error) {
 	for _, st := range stats {
 		res.Loss += st.Total
 	}
+	// Sum the images' gradients into Param.Grad in image order and, in the
+	// same pass, each parameter's squared gradient norm (float64), so the
+	// clipping norm and the finiteness check need no extra pass over the
+	// gradients. Everything per parameter is independent of the workers.
 	params := m.Params()
+	sq := make([]float64, len(params))
 	t.parallel(len(params), func(k int) {
 		p := params[k]
-		p.ZeroGrad()
+		first := true
 		for i := 0; i < B; i++ {
-			if gr := t.graphs[i].ParamGrad(p); gr != nil {
-				for j, v := range gr {
-					p.Grad[j] += v
-				}
+			gr := t.graphs[i].ParamGrad(p)
+			if gr == nil {
+				continue
+			}
+			if first {
+				copy(p.Grad, gr)
+				first = false
+				continue
+			}
+			dst := p.Grad[:len(gr)]
+			for j, v := range gr {
+				dst[j] += v
 			}
 		}
+		if first {
+			p.ZeroGrad()
+		}
+		var s float64
+		for _, v := range p.Grad {
+			s += float64(v) * float64(v)
+		}
+		sq[k] = s
 	})
-	if name, bad := optim.NonFiniteGrad(params); bad {
-		return res, fmt.Errorf("model: step %d: gradient of %s: %w", step, name, ErrNonFinite)
+	var total float64
+	for k, s := range sq {
+		if !optim.IsFinite(s) {
+			return res, fmt.Errorf("model: step %d: gradient of %s: %w", step, params[k].Name, ErrNonFinite)
+		}
+		total += s
 	}
-	if t.Cfg.ClipNorm > 0 {
-		res.GradNorm = optim.ClipGradNorm(params, t.Cfg.ClipNorm)
-	} else {
-		res.GradNorm = optim.GradNorm(params)
+	res.GradNorm = math.Sqrt(total)
+	// clip_grad_norm_: scale by max/(norm+1e-6) when that is below 1
+	if coef := t.Cfg.ClipNorm / (res.GradNorm + 1e-6); t.Cfg.ClipNorm > 0 && coef < 1 {
+		c := float32(coef)
+		t.parallel(len(params), func(k int) {
+			g := params[k].Grad
+			for j := range g {
+				g[j] *= c
+			}
+		})
 	}
 	res.LR = t.Cfg.Schedule.LR(step)
 	t.Opt.Step(res.LR)

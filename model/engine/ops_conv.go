@@ -58,14 +58,26 @@ func (g *Graph[T]) Conv2d(x, w, bias *Tensor[T], spec ConvSpec) *Tensor[T] {
 			if out.Grad == nil {
 				return
 			}
-			var dcol []T
+			var dcol, dwT []T
 			if x.requiresGrad && !direct {
 				dcol = g.allocRaw(ckk * ohw)
+			}
+			if w.requiresGrad {
+				dwT = g.allocRaw(ckk * O)
 			}
 			for n := 0; n < N; n++ {
 				Gn := out.Grad[n*O*ohw : (n+1)*O*ohw]
 				if w.requiresGrad {
-					gemmT(false, true, O, ckk, ohw, 1, Gn, ohw, cols[n], ohw, 1, g.grad(w), ckk)
+					// dwᵀ[ckk, O] = col·Gᵀ: the GEMM then transposes G
+					// (O×ohw) instead of col (ckk×ohw, 9× larger for 3×3).
+					gemmT(false, true, ckk, O, ohw, 1, cols[n], ohw, Gn, ohw, 0, dwT, O)
+					dw := g.grad(w)
+					for o := 0; o < O; o++ {
+						row := dw[o*ckk : (o+1)*ckk]
+						for c := range row {
+							row[c] += dwT[c*O+o]
+						}
+					}
 				}
 				if bias != nil && bias.requiresGrad {
 					db := g.grad(bias)
@@ -152,6 +164,14 @@ func col2im[T Float](x, col []T, C, H, W, KH, KW, stride, pad, OH, OW int) {
 					}
 					xr := xc[iy*W : (iy+1)*W]
 					src := row[oy*OW : (oy+1)*OW]
+					if stride == 1 {
+						// ix = ox − pad + kj over a contiguous range, as in im2col
+						lo, hi := max(0, pad-kj), min(OW, W+pad-kj)
+						if hi > lo {
+							axpy(xr[lo-pad+kj:hi-pad+kj], 1, src[lo:hi])
+						}
+						continue
+					}
 					for ox := 0; ox < OW; ox++ {
 						ix := ox*stride - pad + kj
 						if ix >= 0 && ix < W {
