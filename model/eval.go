@@ -22,8 +22,10 @@ type EvalOptions struct {
 	Workers int
 	// Probe, when set, receives every stage of every image (Init and
 	// Record; the caller closes it). Matchings are computed against the
-	// GT with the training cost.
-	Probe probes.Probe
+	// GT with the training cost, unless SkipMatching is set (then
+	// Stage.Match is nil and matching-based metrics are undefined).
+	Probe        probes.Probe
+	SkipMatching bool
 	// RunInfo fields the caller knows (checkpoint, seed); Evaluate fills
 	// the model and data fields.
 	Checkpoint string
@@ -78,6 +80,9 @@ func Evaluate(m *Model, ds data.Dataset, opt EvalOptions) (*EvalReport, error) {
 			Checkpoint: opt.Checkpoint, Seed: opt.Seed, ToolVersion: version.String(),
 			StageLayers: c.StageLayers(), Matching: probes.MatchingRecorded,
 		}
+		if opt.SkipMatching {
+			info.Matching = probes.MatchingNone
+		}
 		if err := opt.Probe.Init(info); err != nil {
 			return nil, fmt.Errorf("model: probe: %w", err)
 		}
@@ -114,7 +119,9 @@ func Evaluate(m *Model, ds data.Dataset, opt EvalOptions) (*EvalReport, error) {
 			if opt.Probe != nil {
 				ex := ExampleFromBatch(bi)
 				r.gt = &probes.GroundTruth{Classes: ex.Classes, Masks: bi.Masks4}
-				r.matches = m.stageMatches(stages, ex)
+				if !opt.SkipMatching {
+					r.matches = m.stageMatches(stages, ex)
+				}
 			}
 			res[i] = r
 		})

@@ -15,9 +15,10 @@ func init() { register(newProbeCmd) }
 
 type probeOptions struct {
 	ckptData
-	Out     string
-	Float16 bool
-	JSON    bool
+	Out        string
+	Float16    bool
+	NoMatching bool
+	JSON       bool
 }
 
 func newProbeCmd(s *streams) *cobra.Command {
@@ -40,6 +41,7 @@ JSON sidecar; 'mpanalyze analyze TRACE' turns it into the per-stage table.`,
 	addCkptDataFlags(f, &opts.ckptData, runtime.GOMAXPROCS(0))
 	f.StringVar(&opts.Out, "out", "", "trace path (writes PATH.npz and PATH.json; required)")
 	f.BoolVar(&opts.Float16, "float16", false, "store mask logits as float16 (half the size; same binary masks)")
+	f.BoolVar(&opts.NoMatching, "no-matching", false, "skip the per-stage Hungarian matchings (faster; Util and matching metrics undefined)")
 	f.BoolVar(&opts.JSON, "json", false, "print the summary as JSON")
 	return cmd
 }
@@ -61,8 +63,9 @@ func runProbe(s *streams, o *probeOptions) error {
 	bar := progress.New(s.Err, "probe", n)
 	rep, err := model.Evaluate(m, ds, model.EvalOptions{
 		Images: o.Images, Workers: o.Workers, Checkpoint: o.Checkpoint, Seed: uint64(c.Meta.Step),
-		Probe:    probes.Multi{w, ev},
-		Progress: func(done, total int) { bar.Update(done, "") },
+		SkipMatching: o.NoMatching,
+		Probe:        probes.Multi{w, ev},
+		Progress:     func(done, total int) { bar.Update(done, "") },
 	})
 	if err != nil {
 		w.Abort()
