@@ -67,3 +67,15 @@ func (o *ckptData) datasetFlagsSet() bool {
 	}
 	return false
 }
+
+// trainingSeed is the seed of the run that wrote a checkpoint (0 when the
+// checkpoint has no training config).
+func trainingSeed(c *ckpt.Checkpoint) uint64 {
+	var tc struct {
+		Seed uint64 `json:"seed"`
+	}
+	if len(c.Meta.Train) > 0 {
+		_ = json.Unmarshal(c.Meta.Train, &tc)
+	}
+	return tc.Seed
+}

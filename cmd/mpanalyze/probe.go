@@ -62,7 +62,7 @@ func runProbe(s *streams, o *probeOptions) error {
 	}
 	bar := progress.New(s.Err, "probe", n)
 	rep, err := model.Evaluate(m, ds, model.EvalOptions{
-		Images: o.Images, Workers: o.Workers, Checkpoint: o.Checkpoint, Seed: uint64(c.Meta.Step),
+		Images: o.Images, Workers: o.Workers, Checkpoint: o.Checkpoint, Seed: trainingSeed(c),
 		SkipMatching: o.NoMatching,
 		Probe:        probes.Multi{w, ev},
 		Progress:     func(done, total int) { bar.Update(done, "") },
