@@ -89,6 +89,12 @@ func (m *Model) criterion(g *Graph, stages []StageOutput, P int, ex *Example, n 
 	var terms []*Tensor
 	st := LossStats{PerStage: make([]float64, len(stages)), Matches: make([][]int, len(stages))}
 	for s, so := range stages {
+		if !finite32(so.ClassLogits.Data) || !finite32(so.MaskLogits.Data) {
+			// Diverged: the matching is undefined and the loss is NaN; the
+			// trainer stops on it before any backward pass.
+			st.Total = math.NaN()
+			return g.Full(float32(math.NaN()), 1), st
+		}
 		cls := g.Slice(so.ClassLogits, 0, P, P+N)
 		msk := g.Slice(so.MaskLogits, 0, P, P+N)
 		var match []int
@@ -275,4 +281,14 @@ func samplePlanes(planes []float32, n, h, w int, pts []float32) []float32 {
 // ExampleFromBatch converts a data batch image to the model's input.
 func ExampleFromBatch(b *data.BatchImage) *Example {
 	return &Example{Index: b.Index, Input: b.Input, Classes: b.Classes, Full: b.Masks, Cover4: b.Cover4}
+}
+
+// finite32 reports whether every value is neither NaN nor ±Inf (x−x is 0
+// exactly for finite x; the OR of the bits keeps the loop branch-free).
+func finite32(v []float32) bool {
+	var acc uint32
+	for _, x := range v {
+		acc |= math.Float32bits(x - x)
+	}
+	return acc == 0
 }

@@ -94,6 +94,7 @@ func Evaluate(m *Model, ds data.Dataset, opt EvalOptions) (*EvalReport, error) {
 		graphs[i] = newGraph()
 	}
 	type result struct {
+		err     error
 		stages  []StageOutput
 		pred    *Prediction
 		matches [][]int
@@ -115,6 +116,12 @@ func Evaluate(m *Model, ds data.Dataset, opt EvalOptions) (*EvalReport, error) {
 			g.Reset()
 			bi := &b.Images[i]
 			stages := m.Predict(g, bi.Input)
+			for s, st := range stages {
+				if !finite32(st.ClassLogits.Data) || !finite32(st.MaskLogits.Data) {
+					res[i] = result{err: fmt.Errorf("model: image %d: stage %d predictions are NaN or infinite (a diverged checkpoint?): %w", bi.Index, s, ErrNonFinite)}
+					return
+				}
+			}
 			r := result{stages: stages, pred: m.PostProcess(stages[len(stages)-1], 0, opt.Infer)}
 			if opt.Probe != nil {
 				ex := ExampleFromBatch(bi)
@@ -125,6 +132,11 @@ func Evaluate(m *Model, ds data.Dataset, opt EvalOptions) (*EvalReport, error) {
 			}
 			res[i] = r
 		})
+		for i := range idx {
+			if res[i].err != nil {
+				return nil, res[i].err
+			}
+		}
 		for i := range idx {
 			bi := &b.Images[i]
 			r := res[i]

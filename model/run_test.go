@@ -6,7 +6,11 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
+
+	"github.com/mpanalyze/mpanalyze/data"
+	"github.com/mpanalyze/mpanalyze/probes"
 )
 
 func tinyRun(t *testing.T, arch string, steps int) RunConfig {
@@ -103,4 +107,73 @@ func f32bytes(v []float32) []byte {
 		b.Write([]byte{byte(u), byte(u >> 8), byte(u >> 16), byte(u >> 24)})
 	}
 	return b.Bytes()
+}
+
+// TestNonFiniteStopsRunKeepsCheckpoint: an absurd learning rate drives the
+// parameters to Inf within a few steps; the run stops with an error
+// wrapping ErrNonFinite, and checkpoints/latest.npz is the last good one
+// (it loads, and its parameters are finite).
+func TestNonFiniteStopsRunKeepsCheckpoint(t *testing.T) {
+	rc := tinyRun(t, ArchMask2Former, 50)
+	rc.Train.Schedule.BaseLR = 1e30
+	rc.Train.Schedule.WarmupIters = 0
+	rc.CkptEvery = 1
+	dir := t.TempDir()
+	_, runErr := Train(dir, rc, RunOptions{})
+	if !errors.Is(runErr, ErrNonFinite) {
+		t.Fatalf("err = %v, want ErrNonFinite", runErr)
+	}
+	m, c, err := LoadModel(filepath.Join(dir, LatestCkpt))
+	if err != nil {
+		t.Fatalf("last checkpoint does not load: %v", err)
+	}
+	for _, p := range m.Params() {
+		for _, v := range p.Data {
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				t.Fatalf("checkpoint at step %d holds a non-finite %s", c.Meta.Step, p.Name)
+			}
+		}
+	}
+	t.Logf("stopped with %v; kept the checkpoint of step %d", runErr, c.Meta.Step)
+}
+
+// TestProbingDoesNotChangeResults: evaluating with a probe (the streaming
+// evaluator and a trace writer) gives bit-identical predictions and scores
+// to evaluating without one.
+func TestProbingDoesNotChangeResults(t *testing.T) {
+	ds, err := data.Open(data.Spec{Kind: "synthetic", Split: "val", Seed: 4, Size: 64, N: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := tinyConfig(ArchMask2Former, len(ds.Categories()))
+	m, err := New(cfg, 9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(p probes.Probe) (*EvalReport, [][]int32) {
+		var pans [][]int32
+		rep, err := Evaluate(m, ds, EvalOptions{Workers: 2, Probe: p, Predictions: func(_ *data.BatchImage, pr *Prediction) error {
+			pans = append(pans, append(append([]int32(nil), pr.Panoptic...), pr.Semantic...))
+			return nil
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep.Seconds = 0
+		return rep, pans
+	}
+	a, pa := run(nil)
+	w := probes.NewTraceWriter(filepath.Join(t.TempDir(), "t"), nil)
+	b, pb := run(probes.Multi{&probes.Evaluator{}, w})
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if mustJSON(a) != mustJSON(b) {
+		t.Fatalf("scores differ with a probe:\n%s\n%s", mustJSON(a), mustJSON(b))
+	}
+	for i := range pa {
+		if !slices.Equal(pa[i], pb[i]) {
+			t.Fatalf("image %d: predictions differ with a probe", i)
+		}
+	}
 }
