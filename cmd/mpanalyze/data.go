@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"image/png"
 	"io"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"text/tabwriter"
@@ -12,12 +13,14 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mpanalyze/mpanalyze/data"
+	"github.com/mpanalyze/mpanalyze/data/coco"
 	"github.com/mpanalyze/mpanalyze/internal/atomicfile"
 )
 
 func init() { register(newDataCmd) }
 
 type dataOptions struct {
+	Export   string
 	Spec     data.Spec
 	JSON     bool
 	Preview  string
@@ -51,7 +54,12 @@ overlaid in category colours and a legend.`,
 	f.Uint64Var(&opts.Spec.Seed, "seed", 0, "seed of generated scenes")
 	f.IntVar(&opts.Spec.MaxThings, "max-things", 0, "most things per generated image (0 = the kind's default)")
 	f.BoolVar(&opts.Spec.ShapeOnly, "shape-only", false, "synthetic: no class colour hints (only shape and texture tell the classes)")
+	f.StringVar(&opts.Spec.Annotations, "annotations", "", "coco: instance or panoptic JSON file")
+	f.StringVar(&opts.Spec.Images, "image-dir", "", "coco: image directory")
+	f.StringVar(&opts.Spec.PanopticPNGs, "panoptic-pngs", "", "coco: panoptic PNG directory (panoptic JSON)")
+	f.BoolVar(&opts.Spec.SkipInvalid, "skip-invalid", false, "coco: skip (and count) bad annotations instead of failing")
 	f.BoolVar(&opts.JSON, "json", false, "print JSON")
+	f.StringVar(&opts.Export, "export-coco", "", "also write the dataset in COCO instance and panoptic format into this directory")
 	f.StringVar(&opts.Preview, "preview", "", "write a preview PNG sheet to this file")
 	f.IntVar(&opts.PreviewN, "preview-n", 12, "images in the preview")
 	f.IntVar(&opts.Cols, "preview-cols", 4, "images per preview row")
@@ -104,6 +112,16 @@ func runData(s *streams, opts *dataOptions) error {
 		if err := atomicfile.Write(opts.Preview, func(w io.Writer) error { return png.Encode(w, img) }); err != nil {
 			return err
 		}
+	}
+	if opts.Export != "" {
+		dir := opts.Export
+		if err := coco.ExportInstances(ds, filepath.Join(dir, "instances.json"), filepath.Join(dir, "images"), nil); err != nil {
+			return err
+		}
+		if err := coco.ExportPanoptic(ds, filepath.Join(dir, "panoptic.json"), filepath.Join(dir, "images"), filepath.Join(dir, "panoptic")); err != nil {
+			return err
+		}
+		fmt.Fprintf(s.Err, "COCO export: %s/{instances.json, panoptic.json, images/, panoptic/}\n", dir)
 	}
 	if opts.JSON {
 		return writeJSON(s.Out, dataReport{

@@ -21,6 +21,8 @@ type trainOptions struct {
 	Batch     int
 	Seed      uint64
 	LR        float64
+	Schedule  string
+	Warmup    int
 	ClipNorm  float64
 	CkptEvery int
 	EvalEvery int
@@ -56,6 +58,8 @@ for bit. A NaN or Inf loss stops the run with an error.`,
 	f.IntVar(&opts.Batch, "batch", 8, "images per step")
 	f.Uint64Var(&opts.Seed, "seed", 1, "seed of the initialisation, data order and noise")
 	f.Float64Var(&opts.LR, "lr", 0, "base learning rate (0 = the default, 3e-4)")
+	f.StringVar(&opts.Schedule, "schedule", "multistep", "learning-rate schedule: multistep (×0.1 at 90 % of the steps), poly (power 0.9) or constant")
+	f.IntVar(&opts.Warmup, "warmup", -1, "linear warm-up steps (-1 = the default, min(50, steps/10))")
 	f.Float64Var(&opts.ClipNorm, "clip-norm", 0.01, "gradient-norm clip (0 = off)")
 	f.IntVar(&opts.CkptEvery, "ckpt-every", 100, "checkpoint interval in steps")
 	f.IntVar(&opts.EvalEvery, "eval-every", 0, "validation interval in steps (0 = at the end only)")
@@ -94,6 +98,13 @@ func (o *trainOptions) runConfig() (model.RunConfig, error) {
 	rc.Train.Batch = o.Batch
 	if o.LR > 0 {
 		rc.Train.Schedule.BaseLR = o.LR
+	}
+	rc.Train.Schedule.Name = o.Schedule
+	if o.Warmup >= 0 {
+		rc.Train.Schedule.WarmupIters = o.Warmup
+	}
+	if err := rc.Train.Schedule.Validate(); err != nil {
+		return rc, &usageError{msg: err.Error()}
 	}
 	rc.Train.ClipNorm = o.ClipNorm
 	rc.CkptEvery, rc.EvalEvery, rc.EvalImages = o.CkptEvery, o.EvalEvery, o.EvalN
