@@ -3,6 +3,8 @@ package engine
 import (
 	"fmt"
 	"math"
+
+	"github.com/mpanalyze/mpanalyze/internal/fmath"
 )
 
 // Softmax returns softmax over the last axis of x [..., L] after masking.
@@ -132,8 +134,12 @@ func (g *Graph[T]) Attention(query, key, value, qPos, kPos *Tensor[T], w AttnWei
 // softmaxRow writes the masked softmax of one row (see Softmax): the max
 // over the allowed entries, e^(x−max) for them, 0 for the others, and the
 // normalisation by the sum (accumulated in float64). A row with nothing
-// allowed is all zeros.
+// allowed is all zeros. float32 rows go to softmaxRow32.
 func softmaxRow[T Float](ys, xs, am []T, bm []bool) {
+	if y32, ok := any(ys).([]float32); ok {
+		softmaxRow32(y32, any(xs).([]float32), any(am).([]float32), bm)
+		return
+	}
 	negInf := T(math.Inf(-1))
 	if am != nil { // additive mask: fold it in first
 		for j, v := range xs {
@@ -170,6 +176,48 @@ func softmaxRow[T Float](ys, xs, am []T, bm []bool) {
 		s += float64(e)
 	}
 	inv := T(1 / s)
+	for j := range ys {
+		ys[j] *= inv
+	}
+}
+
+// softmaxRow32 is softmaxRow for float32 rows with the vector exponential
+// of internal/fmath: blocked entries are first set to −∞ in ys, so that
+// e^(−∞−max) is exactly 0 for them as for −∞ inputs, and fmath.ExpSubSum
+// computes e^(x−max) and its float64 sum (in a fixed order: deterministic).
+func softmaxRow32(ys, xs, am []float32, bm []bool) {
+	negInf := float32(math.Inf(-1))
+	if am != nil { // additive mask: fold it in first
+		for j, v := range xs {
+			ys[j] = v + am[j]
+		}
+		xs = ys
+	}
+	mx := negInf
+	if bm == nil {
+		for _, v := range xs {
+			if v > mx {
+				mx = v
+			}
+		}
+	} else {
+		ys = ys[:len(xs)]
+		bm = bm[:len(xs)]
+		for j, v := range xs {
+			if bm[j] {
+				v = negInf
+			} else if v > mx {
+				mx = v
+			}
+			ys[j] = v
+		}
+		xs = ys
+	}
+	if mx == negInf {
+		clear(ys)
+		return
+	}
+	inv := float32(1 / fmath.ExpSubSum(ys, xs, mx))
 	for j := range ys {
 		ys[j] *= inv
 	}

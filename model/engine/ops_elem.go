@@ -292,9 +292,7 @@ func (g *Graph[T]) GELU(a *Tensor[T]) *Tensor[T] {
 // Sigmoid returns 1/(1+e^−a). Backward: da += G·σ·(1−σ).
 func (g *Graph[T]) Sigmoid(a *Tensor[T]) *Tensor[T] {
 	out := g.newTensor(a.Shape, g.needs(a))
-	for i, v := range a.Data {
-		out.Data[i] = sigmoid(v)
-	}
+	Sigmoid(out.Data, a.Data)
 	if out.requiresGrad {
 		g.push(func() {
 			if out.Grad == nil {
@@ -344,8 +342,13 @@ func softplus[T Float](x T) T {
 	return T(math.Log1p(math.Exp(float64(x))))
 }
 
-// Sigmoid applies the logistic function elementwise outside any graph.
+// Sigmoid applies the logistic function elementwise outside any graph
+// (float32: the vector kernels of internal/fmath).
 func Sigmoid[T Float](dst, src []T) {
+	if s32, ok := any(src).([]float32); ok {
+		fmath.SigmoidSlice(any(dst).([]float32)[:len(s32)], s32)
+		return
+	}
 	for i, v := range src {
 		dst[i] = sigmoid(v)
 	}

@@ -3,6 +3,8 @@ package engine
 import (
 	"fmt"
 	"math"
+
+	"github.com/mpanalyze/mpanalyze/internal/fmath"
 )
 
 // CrossEntropy is softmax cross-entropy of logits [N, C] against class
@@ -115,11 +117,21 @@ func (g *Graph[T]) BCEWithLogits(logits *Tensor[T], targets []T) *Tensor[T] {
 	checkLen("BCEWithLogits", "targets", len(targets), len(logits.Data))
 	R, P := logits.Shape[0], logits.Shape[1]
 	out := g.newTensor([]int{R}, g.needs(logits))
+	// softplus(x) for the loss and, when a backward pass may follow, σ(x)
+	// for it, both from one exponential per element
+	sp := g.allocRaw(R * P)
+	var sig []T
+	if out.requiresGrad {
+		sig = g.allocRaw(R * P)
+		sigmoidSoftplusT(sig, sp, logits.Data)
+	} else {
+		softplusT(sp, logits.Data)
+	}
 	for r := 0; r < R; r++ {
 		var s float64
-		xs, ts := logits.Data[r*P:(r+1)*P], targets[r*P:(r+1)*P]
+		xs, ts, sps := logits.Data[r*P:(r+1)*P], targets[r*P:(r+1)*P], sp[r*P:(r+1)*P]
 		for p, x := range xs {
-			s += float64(softplus(x)) - float64(x)*float64(ts[p])
+			s += float64(sps[p]) - float64(x)*float64(ts[p])
 		}
 		out.Data[r] = T(s / float64(P))
 	}
@@ -131,14 +143,38 @@ func (g *Graph[T]) BCEWithLogits(logits *Tensor[T], targets []T) *Tensor[T] {
 			dx := g.grad(logits)
 			for r := 0; r < R; r++ {
 				f := out.Grad[r] / T(P)
-				xs, ts, ds := logits.Data[r*P:(r+1)*P], targets[r*P:(r+1)*P], dx[r*P:(r+1)*P]
-				for p, x := range xs {
-					ds[p] += f * (sigmoid(x) - ts[p])
+				ss, ts, ds := sig[r*P:(r+1)*P], targets[r*P:(r+1)*P], dx[r*P:(r+1)*P]
+				for p, s := range ss {
+					ds[p] += f * (s - ts[p])
 				}
 			}
 		})
 	}
 	return out
+}
+
+// softplusT sets dst[i] = softplus(src[i]) (float32: the vector kernels of
+// internal/fmath).
+func softplusT[T Float](dst, src []T) {
+	if s32, ok := any(src).([]float32); ok {
+		fmath.SoftplusSlice(any(dst).([]float32)[:len(s32)], s32)
+		return
+	}
+	for i, v := range src {
+		dst[i] = softplus(v)
+	}
+}
+
+// sigmoidSoftplusT sets sig[i] = σ(src[i]) and sp[i] = softplus(src[i])
+// (float32: one vector exponential per element, internal/fmath).
+func sigmoidSoftplusT[T Float](sig, sp, src []T) {
+	if s32, ok := any(src).([]float32); ok {
+		fmath.SigmoidSoftplusSlice(any(sig).([]float32)[:len(s32)], any(sp).([]float32)[:len(s32)], s32)
+		return
+	}
+	for i, v := range src {
+		sig[i], sp[i] = sigmoid(v), softplus(v)
+	}
 }
 
 // DiceLoss is Mask2Former's dice loss of logits [R, P] against targets of

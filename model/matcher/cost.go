@@ -56,29 +56,24 @@ func Cost(dst []float64, classLogits, maskLogits, targets []float32, classes []i
 	}
 
 	prob := make([]float64, k+1)
-	sig := make([]float64, p)
+	sig, sp := make([]float32, p), make([]float32, p)
+	ones := make([]float32, p)
+	for i := range ones {
+		ones[i] = 1
+	}
 	invP := 1 / float64(p)
 	for q := 0; q < nq; q++ {
 		softmax(prob, classLogits[q*(k+1):(q+1)*(k+1)])
 		x := maskLogits[q*p : (q+1)*p]
-		// Σ_p softplus(x_qp) and Σ_p σ(x_qp), shared by all GT.
-		spSum, sigSum := 0.0, 0.0
-		for i, xv := range x {
-			// float32 sigmoid and softplus from one exponential (fmath:
-			// ≤ 5e-7 relative error), accumulated in float64
-			sg, sp := fmath.SigmoidSoftplus(xv)
-			spSum += float64(sp)
-			sig[i] = float64(sg)
-			sigSum += sig[i]
-		}
+		// float32 sigmoid and softplus from one exponential per element
+		// (fmath's vector kernels: ≤ 5e-7 relative error). The sums are
+		// float64, in fmath.Dot2's fixed order (exact float64 products,
+		// 16 partial sums): Σ_p softplus(x_qp) and Σ_p σ(x_qp), shared by
+		// all GT, as dot products with ones, then Σ_p x·t and Σ_p σ·t.
+		fmath.SigmoidSoftplusSlice(sig, sp, x)
+		spSum, sigSum := fmath.Dot2(sp, sig, ones)
 		for j := 0; j < g; j++ {
-			t := targets[j*p : (j+1)*p]
-			xt, st := 0.0, 0.0
-			for i, tv := range t {
-				tf := float64(tv)
-				xt += float64(x[i]) * tf
-				st += sig[i] * tf
-			}
+			xt, st := fmath.Dot2(x, sig, targets[j*p:(j+1)*p])
 			bce := (spSum - xt) * invP
 			dice := 1 - (2*st+1)/(sigSum+tSum[j]+1)
 			dst[q*g+j] = -wt.Class*prob[classes[j]] + wt.Mask*bce + wt.Dice*dice

@@ -1,0 +1,617 @@
+//go:build ignore
+
+// gen_amd64.go writes slice_amd64.s and decl_amd64.go: the AVX2+FMA (ymm,
+// 8 lanes) and AVX-512F (zmm, 16 lanes) kernels behind ExpSlice,
+// ExpSubSum, SigmoidSlice, SoftplusSlice, SigmoidSoftplusSlice and Dot2.
+// Run it with `go generate ./internal/fmath/` after editing.
+//
+// Both widths run the same floating-point operations per element (FMA
+// throughout), so an element gets the same bits from either kernel and
+// from any position in the slice:
+//
+//	e^x:  t = fma(x, log2e, 1.5·2²³), k = t − 1.5·2²³ (x·log2e rounded to an integer),
+//	      r = fma(−k, ln2lo, fma(−k, ln2hi, x)),
+//	      p = 1 + r(1 + r(1/2 + r(1/6 + r(1/24 + r(1/120 + r/720))))) (Horner, FMA),
+//	      e^x = p·2^k: VSCALEFPS (AVX-512) or k<<23 added to the bits of p
+//	      (AVX2), both exact for every result kept; then +Inf above 88.7
+//	      and 0 below −87.3, NaN stays NaN.
+//	σ(x) = 1/(1+e) for x ≥ 0 and e·(1/(1+e)) for x < 0, with e = e^−|x|;
+//	softplus(x) = max(x,0) + 2u·(1 + u²(1/3 + u²(1/5 + … + u²/13))), u = e/(2+e).
+//
+// The divisions are VDIVPS (correctly rounded). The tail of a slice goes
+// through the same code with masked loads and stores (AVX-512 opmask, AVX2
+// VMASKMOVPS), never through scalar code. The ExpSubSum kernels add the
+// results to 16 float64 partial sums, element i to sum i mod 16 (AVX-512:
+// two zmm of 8 doubles; AVX2: four ymm of 4), so the 16 sums are the same
+// bits for both widths; the kernel then adds them in the fixed tree of
+// reduce16. Dot2's kernels accumulate their exact float64 products the
+// same way.
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"go/format"
+	"log"
+	"math"
+	"os"
+)
+
+var out bytes.Buffer
+
+func p(format string, args ...any) { fmt.Fprintf(&out, format+"\n", args...) }
+
+// The constants, each stored 16 times (64 bytes) in fmconst<>: AVX2 reads
+// 32 bytes of one as a memory operand, AVX-512 broadcasts one into a
+// register at kernel entry.
+var (
+	constNames []string
+	constBits  = map[string]uint32{}
+)
+
+func defConst(name string, bits uint32) {
+	constNames = append(constNames, name)
+	constBits[name] = bits
+}
+
+func f32(v float64) uint32 { return math.Float32bits(float32(v)) }
+
+func init() {
+	defConst("log2e", f32(1.4426950408889634))
+	defConst("magic", f32(12582912)) // 1.5·2²³
+	defConst("ln2hi", f32(0.693145751953125))
+	defConst("ln2lo", f32(1.4286068203094172e-06))
+	defConst("c6", f32(1.0/720))
+	defConst("c5", f32(1.0/120))
+	defConst("c4", f32(1.0/24))
+	defConst("c3", f32(1.0/6))
+	defConst("c2", f32(0.5))
+	defConst("one", f32(1))
+	defConst("two", f32(2))
+	defConst("zero", 0)
+	defConst("lo", f32(-87.3))
+	defConst("hi", f32(88.7))
+	defConst("inf", 0x7f800000)
+	defConst("sign", 0x80000000)
+	defConst("l13", f32(1.0/13))
+	defConst("l11", f32(1.0/11))
+	defConst("l9", f32(1.0/9))
+	defConst("l7", f32(1.0/7))
+	defConst("l5", f32(1.0/5))
+	defConst("l3", f32(1.0/3))
+}
+
+func constOffset(name string) int {
+	for i, n := range constNames {
+		if n == name {
+			return 64 * i
+		}
+	}
+	log.Fatalf("no constant %s", name)
+	return 0
+}
+
+// arch is one vector width.
+//
+// Registers: work registers 0–11; AVX-512 keeps the constants in Z31
+// downwards (to Z12 at most), the subtrahend of expSub in Z14 (when it has
+// few enough constants), K1 is the tail mask and K2–K4 compare results.
+// AVX2 reads the constants from memory except "one" (Y14, a register
+// operand of VDIVPS), and keeps the tail masks in Y15 and Y13 (dot2: Y6
+// and Y7) and the subtrahend in Y12.
+type arch struct {
+	name  string // "AVX2" or "AVX512"
+	reg   string // "Y" or "Z"
+	lanes int
+	cregs map[string]string // constants held in registers
+	masks [2]string         // AVX2 tail masks of the two vectors of a 16-block
+}
+
+func (a *arch) avx512() bool { return a.name == "AVX512" }
+
+func (a *arch) r(i int) string { return fmt.Sprintf("%s%d", a.reg, i) }
+
+// c returns the operand holding the named constant.
+func (a *arch) c(name string) string {
+	if r, ok := a.cregs[name]; ok {
+		return r
+	}
+	if a.avx512() {
+		log.Fatalf("constant %s not loaded", name)
+	}
+	return fmt.Sprintf("fmconst<>+%d(SB)", constOffset(name))
+}
+
+// loadConsts loads constants into registers: on AVX-512 all the kernel
+// uses, into Z31 downwards; on AVX2 "one" into Y14.
+func (a *arch) loadConsts(names ...string) {
+	a.cregs = map[string]string{}
+	if a.avx512() {
+		for i, n := range names {
+			if 31-i < 12 {
+				log.Fatalf("too many constants")
+			}
+			r := fmt.Sprintf("Z%d", 31-i)
+			a.cregs[n] = r
+			p("\tVBROADCASTSS fmconst<>+%d(SB), %s", constOffset(n), r)
+		}
+		return
+	}
+	a.cregs["one"] = "Y14"
+	p("\tVMOVUPS fmconst<>+%d(SB), Y14", constOffset("one"))
+}
+
+var expConsts = []string{"log2e", "magic", "ln2hi", "ln2lo", "c6", "c5", "c4", "c3", "c2", "one", "lo", "zero"}
+
+// exp writes e^x into dst, keeping x. t, k, r and m are scratch registers
+// (m only on AVX2). With hi, x > 88.7 gives +Inf (not needed when x ≤ 0).
+func (a *arch) exp(x, dst, t, k, r, m string, hi bool) {
+	p("\tVMOVUPS %s, %s", a.c("magic"), t)
+	p("\tVFMADD231PS %s, %s, %s", a.c("log2e"), x, t) // t = x·log2e + magic
+	p("\tVSUBPS %s, %s, %s", a.c("magic"), t, k)      // k = t − magic
+	p("\tVMOVAPS %s, %s", x, r)
+	p("\tVFNMADD231PS %s, %s, %s", a.c("ln2hi"), k, r) // r −= k·ln2hi
+	p("\tVFNMADD231PS %s, %s, %s", a.c("ln2lo"), k, r) // r −= k·ln2lo
+	p("\tVMOVUPS %s, %s", a.c("c6"), dst)
+	for _, c := range []string{"c5", "c4", "c3", "c2", "one", "one"} {
+		p("\tVFMADD213PS %s, %s, %s", a.c(c), r, dst) // dst = r·dst + c
+	}
+	if a.avx512() {
+		p("\tVSCALEFPS %s, %s, %s", k, dst, dst) // dst·2^k
+		if hi {
+			p("\tVCMPPS $0x1e, %s, %s, K2", a.c("hi"), x) // x > 88.7 (false for NaN)
+			p("\tVMOVAPS %s, K2, %s", a.c("inf"), dst)
+		}
+		p("\tVCMPPS $0x05, %s, %s, K3", a.c("lo"), x) // !(x < −87.3): true for NaN
+		p("\tVMOVAPS.Z %s, K3, %s", dst, dst)
+		return
+	}
+	// t = 1.5·2²³ + k, so t<<23 is k<<23 modulo 2³²; adding it to the bits
+	// of p scales p by 2^k exactly while the result is a normal number,
+	// which it is for every x in [−87.3, 88.7].
+	p("\tVPSLLD $23, %s, %s", t, t)
+	p("\tVPADDD %s, %s, %s", t, dst, dst)
+	// dst += x·0 makes a NaN x give NaN (its exponent sum is garbage);
+	// ±Inf become NaN here and are replaced by the range checks below.
+	p("\tVFMADD231PS %s, %s, %s", a.c("zero"), x, dst)
+	if hi {
+		p("\tVCMPPS $0x1e, %s, %s, %s", a.c("hi"), x, m)
+		p("\tVBLENDVPS %s, %s, %s, %s", m, a.c("inf"), dst, dst)
+	}
+	p("\tVCMPPS $0x05, %s, %s, %s", a.c("lo"), x, m)
+	p("\tVANDPS %s, %s, %s", m, dst, dst)
+}
+
+// sigmoid writes σ(x) into dst given e = e^−|x|; d and t are scratch.
+func (a *arch) sigmoid(x, e, dst, d, t string) {
+	p("\tVADDPS %s, %s, %s", a.c("one"), e, d)
+	p("\tVDIVPS %s, %s, %s", d, a.c("one"), dst) // 1/(1+e)
+	if a.avx512() {
+		p("\tVPTESTMD %s, %s, K4", a.c("sign"), x) // x < 0 (sign bit set)
+		p("\tVMULPS %s, %s, K4, %s", e, dst, dst)
+		return
+	}
+	p("\tVMULPS %s, %s, %s", e, dst, t)
+	p("\tVBLENDVPS %s, %s, %s, %s", x, t, dst, dst) // by the sign bit of x
+}
+
+// softplus writes softplus(x) into dst given e = e^−|x|; d, u, u2, q
+// are scratch.
+func (a *arch) softplus(x, e, dst, d, u, u2, q string) {
+	p("\tVADDPS %s, %s, %s", a.c("two"), e, d)
+	p("\tVDIVPS %s, %s, %s", d, e, u) // u = e/(2+e)
+	p("\tVMULPS %s, %s, %s", u, u, u2)
+	p("\tVMOVUPS %s, %s", a.c("l13"), q)
+	for _, c := range []string{"l11", "l9", "l7", "l5", "l3", "one"} {
+		p("\tVFMADD213PS %s, %s, %s", a.c(c), u2, q) // q = u2·q + c
+	}
+	p("\tVADDPS %s, %s, %s", u, u, u)
+	p("\tVMULPS %s, %s, %s", q, u, q)             // ln(1+e) = 2u·q
+	p("\tVMAXPS %s, %s, %s", a.c("zero"), x, dst) // max(x, 0)
+	p("\tVADDPS %s, %s, %s", q, dst, dst)
+}
+
+// negAbs writes −|x| into dst.
+func (a *arch) negAbs(x, dst string) {
+	if a.avx512() {
+		p("\tVPORD %s, %s, %s", a.c("sign"), x, dst)
+	} else {
+		p("\tVORPS %s, %s, %s", a.c("sign"), x, dst)
+	}
+}
+
+// mem is a memory access of one vector: full, or masked in the tail.
+type mem struct {
+	a    *arch
+	tail bool
+	slot int // vector index within the block
+}
+
+func (m mem) addr(ptr string) string {
+	return fmt.Sprintf("%d(%s)", 4*m.a.lanes*m.slot, ptr)
+}
+
+func (m mem) maskReg() string { return m.a.masks[m.slot] }
+
+func (m mem) load(ptr, reg string) {
+	switch {
+	case !m.tail:
+		p("\tVMOVUPS %s, %s", m.addr(ptr), reg)
+	case m.a.avx512():
+		p("\tVMOVUPS.Z %s, K1, %s", m.addr(ptr), reg)
+	default:
+		p("\tVMASKMOVPS %s, %s, %s", m.addr(ptr), m.maskReg(), reg)
+	}
+}
+
+func (m mem) store(reg, ptr string) {
+	switch {
+	case !m.tail:
+		p("\tVMOVUPS %s, %s", reg, m.addr(ptr))
+	case m.a.avx512():
+		p("\tVMOVUPS %s, K1, %s", reg, m.addr(ptr))
+	default:
+		p("\tVMASKMOVPS %s, %s, %s", reg, m.maskReg(), m.addr(ptr))
+	}
+}
+
+// zeroTail clears the lanes of reg past the end of the slice (tail only).
+func (m mem) zeroTail(reg string) {
+	switch {
+	case !m.tail:
+	case m.a.avx512():
+		p("\tVMOVAPS.Z %s, K1, %s", reg, reg)
+	default:
+		p("\tVANDPS %s, %s, %s", m.maskReg(), reg, reg)
+	}
+}
+
+// loop emits a kernel's loop over n (in CX) elements, block elements per
+// iteration (a multiple of the lanes, at most 16), and then the remaining
+// n mod block with masks. body emits the work for one vector. ptrs are
+// advanced by 4·block bytes per iteration.
+func (a *arch) loop(name string, block int, ptrs []string, body func(m mem)) {
+	slots := block / a.lanes
+	p("\tMOVQ CX, BX")
+	p("\tSHRQ $%d, BX", log2(block))
+	p("\tJZ %s_tail", name)
+	p("%s_loop:", name)
+	for s := 0; s < slots; s++ {
+		body(mem{a, false, s})
+	}
+	for _, r := range ptrs {
+		p("\tADDQ $%d, %s", 4*block, r)
+	}
+	p("\tDECQ BX")
+	p("\tJNZ %s_loop", name)
+	p("%s_tail:", name)
+	p("\tANDQ $%d, CX", block-1)
+	p("\tJZ %s_done", name)
+	if a.avx512() {
+		if block != 16 {
+			log.Fatal("AVX-512 blocks are one vector")
+		}
+		p("\tMOVL $1, AX")
+		p("\tSHLL CX, AX")
+		p("\tDECL AX")
+		p("\tKMOVW AX, K1")
+	} else {
+		// The mask of vector s has the first clamp(CX − 8s, 0, 8) lanes
+		// set: 8 dwords of masktab<> (16 ones, 16 zeros) from 16 − CX + 8s.
+		p("\tLEAQ masktab<>+64(SB), AX")
+		p("\tSHLQ $2, CX")
+		p("\tSUBQ CX, AX")
+		for s := 0; s < slots; s++ {
+			p("\tVMOVDQU %d(AX), %s", 32*s, mem{a, true, s}.maskReg())
+		}
+	}
+	for s := 0; s < slots; s++ {
+		body(mem{a, true, s})
+	}
+	p("%s_done:", name)
+}
+
+func log2(n int) int {
+	k := 0
+	for 1<<k < n {
+		k++
+	}
+	return k
+}
+
+func (a *arch) header(name, sig string, frame int) {
+	p("")
+	p("// func %s%s", name, sig)
+	p("TEXT ·%s(SB), NOSPLIT, $0-%d", name, frame)
+}
+
+func (a *arch) subReg() string {
+	if a.avx512() {
+		return "Z14"
+	}
+	return "Y12"
+}
+
+func (a *arch) genExpSub() {
+	name := "expSub" + a.name
+	a.header(name, "(dst, src *float32, n int, sub float32)", 28)
+	p("\tMOVQ dst+0(FP), DI")
+	p("\tMOVQ src+8(FP), SI")
+	p("\tMOVQ n+16(FP), CX")
+	p("\tVBROADCASTSS sub+24(FP), %s", a.subReg())
+	a.loadConsts(append(append([]string{}, expConsts...), "hi", "inf")...)
+	a.loop(name, a.lanes, []string{"DI", "SI"}, func(m mem) {
+		x := a.r(0)
+		m.load("SI", x)
+		p("\tVSUBPS %s, %s, %s", a.subReg(), x, x)
+		a.exp(x, a.r(1), a.r(2), a.r(3), a.r(4), a.r(5), true)
+		m.store(a.r(1), "DI")
+	})
+	p("\tVZEROUPPER")
+	p("\tRET")
+}
+
+// genExpSubSum is genExpSub that also adds every result to 16 float64
+// partial sums (element i to sum i mod 16) and returns their sum added in
+// a fixed tree (see reduce16).
+func (a *arch) genExpSubSum() {
+	name := "expSubSum" + a.name
+	a.header(name, "(dst, src *float32, n int, sub float32) float64", 40)
+	p("\tMOVQ dst+0(FP), DI")
+	p("\tMOVQ src+8(FP), SI")
+	p("\tMOVQ n+16(FP), CX")
+	p("\tVBROADCASTSS sub+24(FP), %s", a.subReg())
+	a.loadConsts(append(append([]string{}, expConsts...), "hi", "inf")...)
+	acc := a.accs(8)
+	a.zero(acc...)
+	a.loop(name, 16, []string{"DI", "SI"}, func(m mem) {
+		x, e := a.r(0), a.r(1)
+		m.load("SI", x)
+		p("\tVSUBPS %s, %s, %s", a.subReg(), x, x)
+		a.exp(x, e, a.r(2), a.r(3), a.r(4), a.r(5), true)
+		m.store(e, "DI")
+		m.zeroTail(e)
+		a.accumulate(1, 6, 7, acc, m.slot)
+	})
+	a.reduce(acc, 6)
+	p("\tVMOVSD X%d, ret+32(FP)", acc[0])
+	p("\tVZEROUPPER")
+	p("\tRET")
+}
+
+// accs returns the register numbers of the accumulators of 16 float64
+// partial sums from register number first: two zmm (sums 0–7, 8–15) or
+// four ymm (0–3, 4–7, 8–11, 12–15).
+func (a *arch) accs(first int) []int {
+	n := 16 * 8 / (a.lanes * 4)
+	r := make([]int, n)
+	for i := range r {
+		r[i] = first + i
+	}
+	return r
+}
+
+func (a *arch) zero(regs ...int) {
+	for _, r := range regs {
+		if a.avx512() {
+			p("\tVPXORD Z%d, Z%d, Z%d", r, r, r)
+		} else {
+			p("\tVXORPD Y%d, Y%d, Y%d", r, r, r)
+		}
+	}
+}
+
+// widen converts the float32 lanes of register number src to float64 in
+// registers lo (first half) and hi (second half).
+func (a *arch) widen(src, lo, hi int) {
+	if a.avx512() {
+		p("\tVEXTRACTF64X4 $1, Z%d, Y%d", src, hi)
+		p("\tVCVTPS2PD Y%d, Z%d", src, lo)
+		p("\tVCVTPS2PD Y%d, Z%d", hi, hi)
+		return
+	}
+	p("\tVEXTRACTF128 $1, Y%d, X%d", src, hi)
+	p("\tVCVTPS2PD X%d, Y%d", src, lo)
+	p("\tVCVTPS2PD X%d, Y%d", hi, hi)
+}
+
+// accumulate adds the float32 lanes of register number src, vector slot
+// of a 16-block, to the partial sums acc, using lo and hi as scratch.
+func (a *arch) accumulate(src, lo, hi int, acc []int, slot int) {
+	a.widen(src, lo, hi)
+	p("\tVADDPD %s%d, %s%d, %s%d", a.reg, lo, a.reg, acc[2*slot], a.reg, acc[2*slot])
+	p("\tVADDPD %s%d, %s%d, %s%d", a.reg, hi, a.reg, acc[2*slot+1], a.reg, acc[2*slot+1])
+}
+
+// reduce adds the 16 partial sums in acc in the tree of reduce16
+// (s[j] += s[j+8], then +4, +2, +1), leaving the total in the low lane of
+// register number acc[0]; tmp is a scratch register number.
+func (a *arch) reduce(acc []int, tmp int) {
+	r := acc[0]
+	if a.avx512() {
+		p("\tVADDPD Z%d, Z%d, Z%d", acc[1], r, r)
+		p("\tVEXTRACTF64X4 $1, Z%d, Y%d", r, tmp)
+		p("\tVADDPD Y%d, Y%d, Y%d", tmp, r, r)
+	} else {
+		p("\tVADDPD Y%d, Y%d, Y%d", acc[2], r, r)
+		p("\tVADDPD Y%d, Y%d, Y%d", acc[3], acc[1], acc[1])
+		p("\tVADDPD Y%d, Y%d, Y%d", acc[1], r, r)
+	}
+	p("\tVEXTRACTF128 $1, Y%d, X%d", r, tmp)
+	p("\tVADDPD X%d, X%d, X%d", tmp, r, r)
+	p("\tVPERMILPD $1, X%d, X%d", r, tmp)
+	p("\tVADDSD X%d, X%d, X%d", tmp, r, r)
+}
+
+// genDot2 writes dot2: Σ a[i]·t[i] and Σ b[i]·t[i], each product exact in
+// float64, in 16 partial sums each, reduced like expSubSum's.
+func (a *arch) genDot2() {
+	name := "dot2" + a.name
+	a.header(name, "(x, y, t *float32, n int) (xt, yt float64)", 48)
+	p("\tMOVQ x+0(FP), SI")
+	p("\tMOVQ y+8(FP), DI")
+	p("\tMOVQ t+16(FP), DX")
+	p("\tMOVQ n+24(FP), CX")
+	a.cregs = nil
+	accX := a.accs(8)
+	accY := a.accs(8 + len(accX))
+	a.zero(accX...)
+	a.zero(accY...)
+	saved := a.masks
+	a.masks = [2]string{"Y6", "Y7"}
+	a.loop(name, 16, []string{"SI", "DI", "DX"}, func(m mem) {
+		m.load("DX", a.r(0))
+		m.load("SI", a.r(1))
+		m.load("DI", a.r(2))
+		a.widen(0, 0, 3)
+		a.widen(1, 1, 4)
+		a.widen(2, 2, 5)
+		for i, acc := range [][]int{accX, accY} {
+			src := 1 + i // x or y, widened: lo in src, hi in src+3
+			p("\tVFMADD231PD %s%d, %s%d, %s%d", a.reg, src, a.reg, 0, a.reg, acc[2*m.slot])
+			p("\tVFMADD231PD %s%d, %s%d, %s%d", a.reg, src+3, a.reg, 3, a.reg, acc[2*m.slot+1])
+		}
+	})
+	a.masks = saved
+	a.reduce(accX, 0)
+	a.reduce(accY, 0)
+	p("\tVMOVSD X%d, xt+32(FP)", accX[0])
+	p("\tVMOVSD X%d, yt+40(FP)", accY[0])
+	p("\tVZEROUPPER")
+	p("\tRET")
+}
+
+func (a *arch) genSigmoid() {
+	name := "sigmoid" + a.name
+	a.header(name, "(dst, src *float32, n int)", 24)
+	p("\tMOVQ dst+0(FP), DI")
+	p("\tMOVQ src+8(FP), SI")
+	p("\tMOVQ n+16(FP), CX")
+	a.loadConsts(append(append([]string{}, expConsts...), "sign")...)
+	a.loop(name, a.lanes, []string{"DI", "SI"}, func(m mem) {
+		x, nx, e := a.r(0), a.r(1), a.r(2)
+		m.load("SI", x)
+		a.negAbs(x, nx)
+		a.exp(nx, e, a.r(3), a.r(4), a.r(5), a.r(6), false)
+		a.sigmoid(x, e, a.r(7), a.r(3), a.r(4))
+		m.store(a.r(7), "DI")
+	})
+	p("\tVZEROUPPER")
+	p("\tRET")
+}
+
+var log1pConsts = []string{"two", "l13", "l11", "l9", "l7", "l5", "l3"}
+
+func (a *arch) genSoftplus() {
+	name := "softplus" + a.name
+	a.header(name, "(dst, src *float32, n int)", 24)
+	p("\tMOVQ dst+0(FP), DI")
+	p("\tMOVQ src+8(FP), SI")
+	p("\tMOVQ n+16(FP), CX")
+	a.loadConsts(append(append(append([]string{}, expConsts...), "sign"), log1pConsts...)...)
+	a.loop(name, a.lanes, []string{"DI", "SI"}, func(m mem) {
+		x, nx, e := a.r(0), a.r(1), a.r(2)
+		m.load("SI", x)
+		a.negAbs(x, nx)
+		a.exp(nx, e, a.r(3), a.r(4), a.r(5), a.r(6), false)
+		a.softplus(x, e, a.r(7), a.r(3), a.r(4), a.r(5), a.r(6))
+		m.store(a.r(7), "DI")
+	})
+	p("\tVZEROUPPER")
+	p("\tRET")
+}
+
+func (a *arch) genSigmoidSoftplus() {
+	name := "sigmoidSoftplus" + a.name
+	a.header(name, "(sig, sp, src *float32, n int)", 32)
+	p("\tMOVQ sig+0(FP), DI")
+	p("\tMOVQ sp+8(FP), DX")
+	p("\tMOVQ src+16(FP), SI")
+	p("\tMOVQ n+24(FP), CX")
+	a.loadConsts(append(append(append([]string{}, expConsts...), "sign"), log1pConsts...)...)
+	a.loop(name, a.lanes, []string{"DI", "DX", "SI"}, func(m mem) {
+		x, nx, e := a.r(0), a.r(1), a.r(2)
+		m.load("SI", x)
+		a.negAbs(x, nx)
+		a.exp(nx, e, a.r(3), a.r(4), a.r(5), a.r(6), false)
+		a.sigmoid(x, e, a.r(7), a.r(3), a.r(4))
+		m.store(a.r(7), "DI")
+		a.softplus(x, e, a.r(8), a.r(3), a.r(4), a.r(5), a.r(6))
+		m.store(a.r(8), "DX")
+	})
+	p("\tVZEROUPPER")
+	p("\tRET")
+}
+
+type kernelDecl struct{ name, sig, doc string }
+
+var decls = []kernelDecl{
+	{"expSub", "(dst, src *float32, n int, sub float32)", "sets dst[i] = e^(src[i]−sub) for i < n."},
+	{"expSubSum", "(dst, src *float32, n int, sub float32) float64", "is expSub that also returns Σ dst[i] in the order of ExpSubSum."},
+	{"sigmoid", "(dst, src *float32, n int)", "sets dst[i] = σ(src[i]) for i < n."},
+	{"softplus", "(dst, src *float32, n int)", "sets dst[i] = softplus(src[i]) for i < n."},
+	{"sigmoidSoftplus", "(sig, sp, src *float32, n int)", "sets sig[i] = σ(src[i]) and sp[i] = softplus(src[i]) for i < n."},
+	{"dot2", "(x, y, t *float32, n int) (xt, yt float64)", "returns Σ x[i]·t[i] and Σ y[i]·t[i] over i < n in the order of Dot2."},
+}
+
+func main() {
+	p("// Code generated by gen_amd64.go; DO NOT EDIT.")
+	p("")
+	p("//go:build amd64 && !purego")
+	p("")
+	p("#include \"textflag.h\"")
+	p("")
+	for i, n := range constNames {
+		p("// %s", n)
+		for j := 0; j < 16; j += 2 {
+			b := uint64(constBits[n])
+			p("DATA fmconst<>+%d(SB)/8, $0x%016x", 64*i+4*j, b|b<<32)
+		}
+	}
+	p("GLOBL fmconst<>(SB), RODATA|NOPTR, $%d", 64*len(constNames))
+	p("")
+	p("// masktab: 16 dwords of ones, then 16 zeros (AVX2 tail masks).")
+	for j := 0; j < 32; j += 2 {
+		v := "0x0000000000000000"
+		if j < 16 {
+			v = "0xffffffffffffffff"
+		}
+		p("DATA masktab<>+%d(SB)/8, $%s", 4*j, v)
+	}
+	p("GLOBL masktab<>(SB), RODATA|NOPTR, $128")
+	for _, a := range []*arch{{name: "AVX2", reg: "Y", lanes: 8, masks: [2]string{"Y15", "Y13"}}, {name: "AVX512", reg: "Z", lanes: 16}} {
+		a.genExpSub()
+		a.genExpSubSum()
+		a.genSigmoid()
+		a.genSoftplus()
+		a.genSigmoidSoftplus()
+		a.genDot2()
+	}
+	if err := os.WriteFile("slice_amd64.s", out.Bytes(), 0o644); err != nil {
+		log.Fatal(err)
+	}
+
+	var d bytes.Buffer
+	w := func(format string, args ...any) { fmt.Fprintf(&d, format+"\n", args...) }
+	w("// Code generated by gen_amd64.go; DO NOT EDIT.")
+	w("")
+	w("//go:build amd64 && !purego")
+	w("")
+	w("package fmath")
+	for _, a := range []string{"AVX2", "AVX512"} {
+		for _, k := range decls {
+			w("")
+			w("// %s%s %s", k.name, a, k.doc)
+			w("//")
+			w("//go:noescape")
+			w("func %s%s%s", k.name, a, k.sig)
+		}
+	}
+	src, err := format.Source(d.Bytes())
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := os.WriteFile("decl_amd64.go", src, 0o644); err != nil {
+		log.Fatal(err)
+	}
+}

@@ -1,0 +1,176 @@
+package fmath
+
+//go:generate go run gen_amd64.go
+
+// The slice functions below apply Exp, Sigmoid and Softplus to whole
+// slices. On amd64 they run AVX-512F (16 lanes) or AVX2+FMA (8 lanes)
+// assembly, chosen once at init with golang.org/x/sys/cpu; with the purego
+// build tag, on other architectures or without those features they loop
+// over the scalar functions. Kernel reports which is in use.
+//
+// The vector kernels have the accuracy of the scalar functions (relative
+// error ≤ 5e-7, same ranges: e^x is 0 below −87.3 and +Inf above 88.7,
+// sigmoid and softplus never overflow, NaN gives NaN) but not always the
+// same bits: they use FMA, and the scalar code does not. Each element's
+// result depends only on its value and on the kernel — not on its position
+// in the slice, the slice length or the goroutine — and both assembly
+// kernels give the same bits (see gen_amd64.go).
+//
+// dst (sig, sp) and src must have the same length, or the functions panic;
+// an output may be the same slice as src (in place) but must not overlap
+// it otherwise.
+
+// Kernel names the implementation of the slice functions: "avx512",
+// "avx2" or "go".
+func Kernel() string { return impl.name }
+
+// ExpSlice sets dst[i] = e^src[i].
+func ExpSlice(dst, src []float32) {
+	checkLen(len(dst), len(src))
+	if len(src) > 0 {
+		impl.expSub(dst, src, 0)
+	}
+}
+
+// ExpSubSum sets dst[i] = e^(src[i]−sub) (src[i]−sub rounded to float32
+// first) and returns Σ dst[i] accumulated in float64 — the numerator and
+// denominator of a softmax with sub = max(src).
+//
+// The sum is deterministic: element i is added, in index order, to partial
+// sum i mod 16, and the 16 partial sums are added pairwise (s[j] += s[j+8],
+// then +4, +2, +1). Every kernel uses this order, so the sum differs
+// between kernels only through the dst values.
+func ExpSubSum(dst, src []float32, sub float32) float64 {
+	checkLen(len(dst), len(src))
+	if len(src) == 0 {
+		return 0
+	}
+	return impl.expSubSum(dst, src, sub)
+}
+
+// SigmoidSlice sets dst[i] = σ(src[i]) = 1/(1+e^−src[i]).
+func SigmoidSlice(dst, src []float32) {
+	checkLen(len(dst), len(src))
+	if len(src) > 0 {
+		impl.sigmoid(dst, src)
+	}
+}
+
+// SoftplusSlice sets dst[i] = ln(1+e^src[i]).
+func SoftplusSlice(dst, src []float32) {
+	checkLen(len(dst), len(src))
+	if len(src) > 0 {
+		impl.softplus(dst, src)
+	}
+}
+
+// SigmoidSoftplusSlice sets sig[i] = σ(src[i]) and sp[i] =
+// softplus(src[i]) with one exponential per element. sig and sp must not
+// be the same slice.
+func SigmoidSoftplusSlice(sig, sp, src []float32) {
+	checkLen(len(sig), len(src))
+	checkLen(len(sp), len(src))
+	if len(src) > 0 {
+		impl.sigmoidSoftplus(sig, sp, src)
+	}
+}
+
+// Dot2 returns Σ x[i]·t[i] and Σ y[i]·t[i] in float64: two dot products
+// sharing t (the matcher's BCE and dice terms). The products of float32
+// values are exact in float64; the sums use ExpSubSum's fixed order (16
+// partial sums, element i in sum i mod 16, added pairwise), the same for
+// every kernel, so the results are the same bits with every kernel and
+// deterministic. x, y and t must have the same length.
+func Dot2(x, y, t []float32) (xt, yt float64) {
+	checkLen(len(x), len(t))
+	checkLen(len(y), len(t))
+	if len(t) == 0 {
+		return 0, 0
+	}
+	return impl.dot2(x, y, t)
+}
+
+func checkLen(dst, src int) {
+	if dst != src {
+		panic("fmath: slices of different lengths")
+	}
+}
+
+// reduce16 adds the 16 partial sums pairwise in a fixed order.
+func reduce16(s *[16]float64) float64 {
+	for w := 8; w > 0; w /= 2 {
+		for j := 0; j < w; j++ {
+			s[j] += s[j+w]
+		}
+	}
+	return s[0]
+}
+
+// kernels is one implementation of the slice functions. The slices are
+// non-empty and of equal lengths.
+type kernels struct {
+	name            string
+	expSub          func(dst, src []float32, sub float32)
+	expSubSum       func(dst, src []float32, sub float32) float64
+	sigmoid         func(dst, src []float32)
+	softplus        func(dst, src []float32)
+	sigmoidSoftplus func(sig, sp, src []float32)
+	dot2            func(x, y, t []float32) (xt, yt float64)
+}
+
+// impl is the best implementation for this CPU.
+var impl = func() *kernels {
+	if ks := asmKernels(); len(ks) > 0 {
+		return ks[0]
+	}
+	return &goKernels
+}()
+
+// goKernels loop over the scalar functions.
+var goKernels = kernels{
+	name: "go",
+	expSub: func(dst, src []float32, sub float32) {
+		dst = dst[:len(src)]
+		for i, v := range src {
+			dst[i] = Exp(v - sub)
+		}
+	},
+	expSubSum: func(dst, src []float32, sub float32) float64 {
+		dst = dst[:len(src)]
+		var s [16]float64
+		for i, v := range src {
+			e := Exp(v - sub)
+			dst[i] = e
+			s[i&15] += float64(e)
+		}
+		return reduce16(&s)
+	},
+	sigmoid: func(dst, src []float32) {
+		dst = dst[:len(src)]
+		for i, v := range src {
+			dst[i] = Sigmoid(v)
+		}
+	},
+	softplus: func(dst, src []float32) {
+		dst = dst[:len(src)]
+		for i, v := range src {
+			dst[i] = Softplus(v)
+		}
+	},
+	sigmoidSoftplus: func(sig, sp, src []float32) {
+		sig, sp = sig[:len(src)], sp[:len(src)]
+		for i, v := range src {
+			sig[i], sp[i] = SigmoidSoftplus(v)
+		}
+	},
+	dot2: func(x, y, t []float32) (xt, yt float64) {
+		x, y = x[:len(t)], y[:len(t)]
+		var sx, sy [16]float64
+		for i, tv := range t {
+			tf := float64(tv)
+			sx[i&15] += float64(x[i]) * tf
+			sy[i&15] += float64(y[i]) * tf
+		}
+		return reduce16(&sx), reduce16(&sy)
+	},
+}

@@ -1,0 +1,65 @@
+//go:build amd64 && !purego
+
+package fmath
+
+import "golang.org/x/sys/cpu"
+
+// The assembly kernels (slice_amd64.s, from gen_amd64.go). The callers
+// guarantee non-empty slices of equal lengths.
+
+var avx512Kernels = kernels{
+	name: "avx512",
+	expSub: func(dst, src []float32, sub float32) {
+		expSubAVX512(&dst[0], &src[0], len(src), sub)
+	},
+	expSubSum: func(dst, src []float32, sub float32) float64 {
+		return expSubSumAVX512(&dst[0], &src[0], len(src), sub)
+	},
+	sigmoid: func(dst, src []float32) {
+		sigmoidAVX512(&dst[0], &src[0], len(src))
+	},
+	softplus: func(dst, src []float32) {
+		softplusAVX512(&dst[0], &src[0], len(src))
+	},
+	sigmoidSoftplus: func(sig, sp, src []float32) {
+		sigmoidSoftplusAVX512(&sig[0], &sp[0], &src[0], len(src))
+	},
+	dot2: func(x, y, t []float32) (xt, yt float64) {
+		return dot2AVX512(&x[0], &y[0], &t[0], len(t))
+	},
+}
+
+var avx2Kernels = kernels{
+	name: "avx2",
+	expSub: func(dst, src []float32, sub float32) {
+		expSubAVX2(&dst[0], &src[0], len(src), sub)
+	},
+	expSubSum: func(dst, src []float32, sub float32) float64 {
+		return expSubSumAVX2(&dst[0], &src[0], len(src), sub)
+	},
+	sigmoid: func(dst, src []float32) {
+		sigmoidAVX2(&dst[0], &src[0], len(src))
+	},
+	softplus: func(dst, src []float32) {
+		softplusAVX2(&dst[0], &src[0], len(src))
+	},
+	sigmoidSoftplus: func(sig, sp, src []float32) {
+		sigmoidSoftplusAVX2(&sig[0], &sp[0], &src[0], len(src))
+	},
+	dot2: func(x, y, t []float32) (xt, yt float64) {
+		return dot2AVX2(&x[0], &y[0], &t[0], len(t))
+	},
+}
+
+// asmKernels lists the assembly kernels this CPU can run, best first
+// (x/sys/cpu also checks that the OS saves the ymm/zmm state).
+func asmKernels() []*kernels {
+	var ks []*kernels
+	if cpu.X86.HasAVX512F {
+		ks = append(ks, &avx512Kernels)
+	}
+	if cpu.X86.HasAVX && cpu.X86.HasAVX2 && cpu.X86.HasFMA {
+		ks = append(ks, &avx2Kernels)
+	}
+	return ks
+}

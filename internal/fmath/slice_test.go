@@ -1,0 +1,332 @@
+package fmath
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// allKernels are the pure-Go kernels and the assembly kernels this CPU runs.
+func allKernels() []*kernels { return append([]*kernels{&goKernels}, asmKernels()...) }
+
+// special are inputs at and around the edges of the ranges.
+var special = []float32{
+	0, float32(math.Copysign(0, -1)), 1, -1, 0.5, -0.5,
+	-87.3, -87.29999, -87.30001, -87, -87.5, -88, -100, -103, -104, -150,
+	88.7, 88.69999, 88.70001, 88.72, 88.376, 88, 89, 100,
+	1e-30, -1e-30, 1e-45, -1e-45, 1e20, -1e20, 1e30, -1e30, math.MaxFloat32, -math.MaxFloat32,
+	float32(math.Inf(1)), float32(math.Inf(-1)),
+	20, -20, 16.6, -16.6, 17, -17, 30, -30, 0.3465736, -0.3465736, 0.3465737, -0.3465737,
+}
+
+func wantExp(x float32) float64 {
+	switch {
+	case x < -87.3:
+		return 0
+	case x > 88.7:
+		return math.Inf(1)
+	}
+	return math.Exp(float64(x))
+}
+
+func wantSigmoid(x float32) float64 { return 1 / (1 + math.Exp(-float64(x))) }
+
+func wantSoftplus(x float32) float64 {
+	xf := float64(x)
+	return math.Max(xf, 0) + math.Log1p(math.Exp(-math.Abs(xf)))
+}
+
+// checkClose fails unless got is within rel (relative, absolute below
+// 1e-30 — subnormal-range results) of want, with infinities and NaN exact.
+func checkClose(t *testing.T, what string, x, got float32, want float64, rel float64) float64 {
+	t.Helper()
+	if math.IsNaN(want) || math.IsInf(want, 0) {
+		if g := float64(got); !(math.IsNaN(want) && math.IsNaN(g)) && g != want {
+			t.Errorf("%s(%v) = %v, want %v", what, x, got, want)
+		}
+		return 0
+	}
+	e := relErr(got, want)
+	if !(e <= rel) {
+		t.Errorf("%s(%v) = %v, want %v (relative error %.3g)", what, x, got, want, e)
+	}
+	return e
+}
+
+// randomInputs returns n inputs: uniform over [lo, hi], normal with the
+// given scale, and the special values.
+func randomInputs(seed uint64, n int, lo, hi, scale float64) []float32 {
+	r := rand.New(rand.NewPCG(seed, 7))
+	xs := append([]float32(nil), special...)
+	for len(xs) < n {
+		xs = append(xs, float32(lo+(hi-lo)*r.Float64()), float32(r.NormFloat64()*scale))
+	}
+	return xs
+}
+
+func TestSliceAccuracy(t *testing.T) {
+	if len(asmKernels()) == 0 {
+		t.Log("no assembly kernels on this machine: testing the Go loops only")
+	}
+	const n = 1_200_000
+	xe := randomInputs(1, n, -87.3, 88.7, 10)
+	xs := randomInputs(2, n, -100, 100, 12)
+	for _, k := range allKernels() {
+		t.Run(k.name, func(t *testing.T) {
+			e := make([]float32, len(xe))
+			k.expSub(e, xe, 0)
+			var we float64
+			for i, x := range xe {
+				we = math.Max(we, checkClose(t, "Exp", x, e[i], wantExp(x), 4e-7))
+				if t.Failed() {
+					return
+				}
+			}
+			sig := make([]float32, len(xs))
+			sp := make([]float32, len(xs))
+			sig2 := make([]float32, len(xs))
+			sp2 := make([]float32, len(xs))
+			k.sigmoidSoftplus(sig, sp, xs)
+			k.sigmoid(sig2, xs)
+			k.softplus(sp2, xs)
+			var ws, wp float64
+			for i, x := range xs {
+				if math.Float32bits(sig[i]) != math.Float32bits(sig2[i]) || math.Float32bits(sp[i]) != math.Float32bits(sp2[i]) {
+					t.Fatalf("SigmoidSoftplus(%v) = %v, %v; Sigmoid, Softplus give %v, %v", x, sig[i], sp[i], sig2[i], sp2[i])
+				}
+				ws = math.Max(ws, checkClose(t, "Sigmoid", x, sig[i], wantSigmoid(x), 5e-7))
+				wp = math.Max(wp, checkClose(t, "Softplus", x, sp[i], wantSoftplus(x), 5e-7))
+				if t.Failed() {
+					return
+				}
+			}
+			t.Logf("max relative error: exp %.3g, sigmoid %.3g, softplus %.3g", we, ws, wp)
+		})
+	}
+}
+
+func TestSliceNaN(t *testing.T) {
+	nan := float32(math.NaN())
+	// a NaN with payload bits that would reach the exponent in AVX2's
+	// integer scaling
+	odd := math.Float32frombits(0x7fc001ff)
+	src := []float32{nan, 1, odd, -nan, -1, 0}
+	for _, k := range allKernels() {
+		e := make([]float32, len(src))
+		s := make([]float32, len(src))
+		p := make([]float32, len(src))
+		k.expSub(e, src, 0)
+		k.sigmoidSoftplus(s, p, src)
+		for i, x := range src {
+			if got := [3]bool{isNaN(e[i]), isNaN(s[i]), isNaN(p[i])}; got != [3]bool{isNaN(x), isNaN(x), isNaN(x)} {
+				t.Errorf("%s: exp, sigmoid, softplus of %v are %v, %v, %v", k.name, x, e[i], s[i], p[i])
+			}
+		}
+	}
+}
+
+func isNaN(x float32) bool { return x != x }
+
+// TestSlicePositionIndependent checks that an element's result does not
+// depend on where it sits in the slice (full vectors vs masked tail), on
+// the slice length, or on the assembly kernel.
+func TestSlicePositionIndependent(t *testing.T) {
+	src := randomInputs(3, 4096, -90, 90, 30)
+	type outs struct{ e, s, p, es []float32 }
+	run := func(k *kernels, x []float32) outs {
+		o := outs{make([]float32, len(x)), make([]float32, len(x)), make([]float32, len(x)), make([]float32, len(x))}
+		k.expSub(o.e, x, 0)
+		k.sigmoidSoftplus(o.s, o.p, x)
+		k.expSubSum(o.es, x, 3)
+		return o
+	}
+	same := func(a, b []float32) bool {
+		for i := range a {
+			if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
+				return false
+			}
+		}
+		return true
+	}
+	ks := allKernels()
+	for _, k := range ks {
+		ref := run(k, src)
+		for off := 0; off < 33; off++ {
+			for n := 1; n <= 49; n++ {
+				o := run(k, src[off:off+n])
+				if !same(o.e, ref.e[off:off+n]) || !same(o.s, ref.s[off:off+n]) || !same(o.p, ref.p[off:off+n]) || !same(o.es, ref.es[off:off+n]) {
+					t.Fatalf("%s: results for src[%d:%d] differ from the same elements in a longer slice", k.name, off, off+n)
+				}
+			}
+		}
+	}
+	// The AVX2 and AVX-512 kernels run the same operations per element.
+	if asm := asmKernels(); len(asm) == 2 {
+		a, b := run(asm[0], src), run(asm[1], src)
+		if !same(a.e, b.e) || !same(a.s, b.s) || !same(a.p, b.p) || !same(a.es, b.es) {
+			t.Errorf("%s and %s kernels give different bits", asm[0].name, asm[1].name)
+		}
+	}
+}
+
+func TestExpSubSum(t *testing.T) {
+	src := randomInputs(4, 1000, -20, 5, 5)[len(special):] // finite, moderate
+	for _, k := range allKernels() {
+		for _, n := range []int{1, 2, 7, 8, 9, 15, 16, 17, 31, 32, 33, 100, 1000} {
+			x := src[:n]
+			mx := float32(math.Inf(-1))
+			for _, v := range x {
+				mx = max(mx, v)
+			}
+			dst := make([]float32, n)
+			got := k.expSubSum(dst, x, mx)
+			// the documented order, from the kernel's own dst values
+			var want [16]float64
+			for i, e := range dst {
+				want[i%16] += float64(e)
+			}
+			if w := reduce16(&want); got != w {
+				t.Errorf("%s n=%d: sum %v, want %v from dst in the documented order", k.name, n, got, w)
+			}
+			e2 := make([]float32, n)
+			k.expSub(e2, x, mx)
+			var exact float64
+			for i, v := range x {
+				if math.Float32bits(e2[i]) != math.Float32bits(dst[i]) {
+					t.Fatalf("%s n=%d: expSubSum and expSub differ at %d", k.name, n, i)
+				}
+				exact += math.Exp(float64(v - mx))
+			}
+			if math.Abs(got-exact) > 5e-7*exact {
+				t.Errorf("%s n=%d: sum %v, float64 reference %v", k.name, n, got, exact)
+			}
+		}
+	}
+}
+
+func TestDot2(t *testing.T) {
+	r := rand.New(rand.NewPCG(8, 9))
+	const N = 300
+	x, y, tg := make([]float32, N), make([]float32, N), make([]float32, N)
+	for i := range x {
+		x[i] = float32(r.NormFloat64() * 10)
+		y[i] = float32(r.Float64())
+		tg[i] = float32(r.Float64())
+		if i%3 == 0 {
+			tg[i] = 1
+		}
+	}
+	x[N-1] = float32(math.NaN()) // just past the last n below: must not be read
+	for _, n := range []int{1, 5, 8, 15, 16, 17, 31, 32, 33, 100, N - 1} {
+		// the documented order, in float64
+		var sx, sy [16]float64
+		var ex, ey float64
+		for i := 0; i < n; i++ {
+			sx[i%16] += float64(x[i]) * float64(tg[i])
+			sy[i%16] += float64(y[i]) * float64(tg[i])
+		}
+		ex, ey = reduce16(&sx), reduce16(&sy)
+		for _, k := range allKernels() {
+			gx, gy := k.dot2(x[:n], y[:n], tg[:n])
+			if gx != ex || gy != ey {
+				t.Errorf("%s n=%d: dot2 = %v, %v; want %v, %v", k.name, n, gx, gy, ex, ey)
+			}
+		}
+		if gx, gy := Dot2(x[:n], y[:n], tg[:n]); gx != ex || gy != ey {
+			t.Errorf("Dot2 n=%d = %v, %v; want %v, %v", n, gx, gy, ex, ey)
+		}
+	}
+	if gx, gy := Dot2(nil, nil, nil); gx != 0 || gy != 0 {
+		t.Error("Dot2 of nothing is not 0")
+	}
+}
+
+func TestSliceInPlaceAndPublicAPI(t *testing.T) {
+	src := randomInputs(5, 301, -30, 30, 10)
+	want := make([]float32, len(src))
+	impl.expSub(want, src, 0)
+	x := append([]float32(nil), src...)
+	ExpSlice(x, x)
+	for i := range x {
+		if math.Float32bits(x[i]) != math.Float32bits(want[i]) {
+			t.Fatalf("in-place ExpSlice differs at %d", i)
+		}
+	}
+	x = append(x[:0], src...)
+	s := ExpSubSum(x, x, 2)
+	impl.expSub(want, src, 2)
+	var ref [16]float64
+	for i := range x {
+		if math.Float32bits(x[i]) != math.Float32bits(want[i]) {
+			t.Fatalf("in-place ExpSubSum differs at %d", i)
+		}
+		ref[i%16] += float64(want[i])
+	}
+	if s != reduce16(&ref) {
+		t.Errorf("ExpSubSum = %v, want %v", s, reduce16(&ref))
+	}
+	sig, sp := make([]float32, len(src)), make([]float32, len(src))
+	SigmoidSoftplusSlice(sig, sp, src)
+	x = append(x[:0], src...)
+	SigmoidSlice(x, x)
+	y := append([]float32(nil), src...)
+	SoftplusSlice(y, y)
+	for i := range x {
+		if x[i] != sig[i] || y[i] != sp[i] {
+			t.Fatalf("in-place SigmoidSlice/SoftplusSlice differ from SigmoidSoftplusSlice at %d", i)
+		}
+	}
+	if ExpSubSum(nil, nil, 0) != 0 {
+		t.Error("ExpSubSum of nothing is not 0")
+	}
+	ExpSlice(nil, nil)
+	SigmoidSoftplusSlice(nil, nil, nil)
+	for name, f := range map[string]func(){
+		"ExpSlice":             func() { ExpSlice(make([]float32, 3), make([]float32, 4)) },
+		"ExpSubSum":            func() { ExpSubSum(make([]float32, 5), make([]float32, 4), 0) },
+		"SigmoidSlice":         func() { SigmoidSlice(make([]float32, 3), make([]float32, 4)) },
+		"SoftplusSlice":        func() { SoftplusSlice(make([]float32, 3), make([]float32, 4)) },
+		"SigmoidSoftplusSlice": func() { SigmoidSoftplusSlice(make([]float32, 4), make([]float32, 3), make([]float32, 4)) },
+		"Dot2":                 func() { Dot2(make([]float32, 4), make([]float32, 4), make([]float32, 3)) },
+	} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("%s with mismatched lengths did not panic", name)
+				}
+			}()
+			f()
+		}()
+	}
+	t.Logf("kernel in use: %s", Kernel())
+}
+
+// BenchmarkSlice reports ns per element of each function for each kernel
+// on 4096 elements (a cache-resident row).
+func BenchmarkSlice(b *testing.B) {
+	const n = 4096
+	src := randomInputs(6, n, -10, 10, 5)[:n]
+	dst, dst2 := make([]float32, n), make([]float32, n)
+	for _, k := range allKernels() {
+		fns := []struct {
+			name string
+			f    func()
+		}{
+			{"exp", func() { k.expSub(dst, src, 0) }},
+			{"expSubSum", func() { k.expSubSum(dst, src, 10) }},
+			{"dot2", func() { k.dot2(src, dst2, dst) }},
+			{"sigmoid", func() { k.sigmoid(dst, src) }},
+			{"softplus", func() { k.softplus(dst, src) }},
+			{"sigmoidSoftplus", func() { k.sigmoidSoftplus(dst, dst2, src) }},
+		}
+		for _, f := range fns {
+			b.Run(fmt.Sprintf("%s/%s", f.name, k.name), func(b *testing.B) {
+				for i := 0; i < b.N; i++ {
+					f.f()
+				}
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/elem")
+			})
+		}
+	}
+}
