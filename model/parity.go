@@ -10,10 +10,9 @@ package model
 import (
 	"encoding/json"
 	"fmt"
-	"math"
 	"slices"
+	"sync"
 
-	"github.com/mpanalyze/mpanalyze/internal/rng"
 	"github.com/mpanalyze/mpanalyze/internal/version"
 	"github.com/mpanalyze/mpanalyze/model/ckpt"
 )
@@ -42,9 +41,9 @@ func lossVector(st *LossStats) []float32 {
 }
 
 // WriteParity runs the forward and backward of training step `step` of a
-// trainer with seed `seed` on batch, exactly as Trainer.TrainStep does
-// (the same random draws, per-image graphs, gradients summed in image
-// order) but without clipping or the optimiser update, and writes to path:
+// trainer with seed `seed` on batch with TrainStep's own code (the same
+// random draws, gradient slots and summation order) but without clipping
+// or the optimiser update, and writes to path:
 //
 //	meta.json               model config under "model"; extra.parity: batch
 //	                        size, seed, step, batch loss, loss field names
@@ -80,26 +79,11 @@ func WriteParity(path string, m *Model, batch []*Example, seed uint64, step int)
 	ck.Arrays["norms"] = ckpt.Array{Shape: []int{4}, Data: []float32{
 		float32(norms.numMasks), float32(norms.ceDen), float32(norms.mpCeDen), float32(norms.maxGT)}}
 	rec := &ParityRecord{Images: make([]LossStats, len(batch)), Grads: map[string][]float32{}}
-	graphs := make([]*Graph, len(batch))
 	S := c.ImageSize
-	for i, ex := range batch {
-		g := newGraph()
-		graphs[i] = g
-		// the generator and calls of TrainStep, in the same order
-		r := rng.New(rng.Derive(seed, uint64(step), uint64(i), 0x7e))
-		var mp *mpInput
-		if c.Arch == ArchMPFormer && norms.maxGT > 0 {
-			mp = buildMP(c, ex.Classes, ex.Full, norms.maxGT, m.levels, r)
-		}
-		stages := m.forward(g, ex.Input, mp)
-		loss, st := m.criterion(g, stages, mp.numMP(), ex, norms, r)
-		if math.IsNaN(st.Total) || math.IsInf(st.Total, 0) {
-			return nil, fmt.Errorf("model: parity: image %d: loss is %v: %w", i, st.Total, ErrNonFinite)
-		}
-		g.Backward(loss)
-		rec.Images[i] = st
-		rec.Loss += st.Total
-
+	var mu sync.Mutex // the hook runs on the gradient slots' goroutines
+	hook := func(i int, ex *Example, stages []StageOutput, mp *mpInput, st *LossStats) {
+		mu.Lock()
+		defer mu.Unlock()
 		pre := fmt.Sprintf("img%d/", i)
 		G := len(ex.Classes)
 		put := func(name string, data []float32, shape ...int) {
@@ -121,7 +105,7 @@ func WriteParity(path string, m *Model, batch []*Example, seed uint64, step int)
 			mt = append(mt, intsF32(ms)...)
 		}
 		put("match", mt, len(stages), G)
-		put("loss", lossVector(&st), len(LossFields))
+		put("loss", lossVector(st), len(LossFields))
 		put("stage_loss", f64sF32(st.PerStage), len(st.PerStage))
 		for l, so := range stages {
 			if so.AttnMask != nil {
@@ -141,16 +125,19 @@ func WriteParity(path string, m *Model, batch []*Example, seed uint64, step int)
 			}
 		}
 	}
-	// Σ over images in image order, from zero, as TrainStep sums them
+	// the forward and backward of TrainStep itself (same draws, same
+	// gradient slots and summation order), without clipping or update
+	tr := &Trainer{M: m, Cfg: TrainConfig{Seed: seed}}
+	stats, _, err := tr.gradients(batch, step, hook)
+	if err != nil {
+		return nil, fmt.Errorf("model: parity: %w", err)
+	}
+	for i, st := range stats {
+		rec.Images[i] = st
+		rec.Loss += st.Total
+	}
 	for _, p := range m.Params() {
-		sum := make([]float32, len(p.Data))
-		for _, g := range graphs {
-			if gr := g.ParamGrad(p); gr != nil {
-				for j, v := range gr {
-					sum[j] += v
-				}
-			}
-		}
+		sum := slices.Clone(p.Grad)
 		rec.Grads[p.Name] = sum
 		ck.Arrays["grad/"+p.Name] = ckpt.Array{Shape: slices.Clone(p.Shape), Data: sum}
 	}

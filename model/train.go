@@ -29,6 +29,13 @@ type TrainConfig struct {
 	// ClipNorm is the full-model gradient-norm clip; 0 disables it.
 	// Default 0.01 (the official configs).
 	ClipNorm float64 `json:"clip_norm"`
+	// GradSlots is the number of gradient accumulators of a step: image i
+	// of the batch adds its gradient into slot i mod GradSlots (images of
+	// a slot run one after another), and the slots are summed in order. It
+	// bounds the parallelism of a step and fixes its summation order, so
+	// results depend on GradSlots but never on Workers or GOMAXPROCS.
+	// Default (0) 2, the cores of the machine this was built on.
+	GradSlots int `json:"grad_slots,omitempty"`
 }
 
 // DefaultTrainConfig returns the default optimisation for a run of steps.
@@ -42,18 +49,20 @@ func DefaultTrainConfig(steps int) TrainConfig {
 	return TrainConfig{Steps: steps, Batch: 8, Schedule: s, AdamW: optim.DefaultAdamWConfig(), ClipNorm: 0.01}
 }
 
-// Trainer runs optimisation steps on a model. Each image of a batch has its
-// own Graph (reused across steps, so buffers are recycled); images run in
-// parallel on Workers goroutines, and their parameter gradients are summed
-// in image order, so a step's result does not depend on the number of
-// workers or on GOMAXPROCS.
+// Trainer runs optimisation steps on a model. The images of a batch are
+// spread over TrainConfig.GradSlots gradient slots; each slot has one Graph
+// (reused across images and steps, so buffers are recycled) and one
+// gradient buffer per parameter that its images add into in order; slots
+// run in parallel on Workers goroutines and are summed in slot order, so a
+// step's result does not depend on the number of workers or on GOMAXPROCS.
 type Trainer struct {
 	M       *Model
 	Cfg     TrainConfig
 	Opt     *optim.AdamW
 	Workers int // 0 means GOMAXPROCS
 	step    int
-	graphs  []*Graph
+	graphs  []*Graph      // one per slot
+	slotGr  [][][]float32 // [slot ≥ 1][param] gradient buffers; slot 0 uses Param.Grad
 }
 
 // NewTrainer returns a trainer at step 0.
@@ -92,76 +101,16 @@ var ErrNonFinite = fmt.Errorf("non-finite loss or gradient")
 // non-finite loss or gradient it returns an error wrapping ErrNonFinite
 // and leaves the parameters untouched.
 func (t *Trainer) TrainStep(batch []*Example) (StepResult, error) {
-	m := t.M
-	c := &m.Cfg
-	B := len(batch)
-	for len(t.graphs) < B {
-		t.graphs = append(t.graphs, newGraph())
-	}
-	norms := computeNorms(c, batch)
-	stats := make([]LossStats, B)
-	errs := make([]error, B)
 	step := t.step
-	t.parallel(B, func(i int) {
-		g := t.graphs[i]
-		g.Reset()
-		r := rng.New(rng.Derive(t.Cfg.Seed, uint64(step), uint64(i), 0x7e))
-		ex := batch[i]
-		var mp *mpInput
-		if c.Arch == ArchMPFormer && norms.maxGT > 0 {
-			mp = buildMP(c, ex.Classes, ex.Full, norms.maxGT, m.levels, r)
-		}
-		stages := m.forward(g, ex.Input, mp)
-		loss, st := m.criterion(g, stages, mp.numMP(), ex, norms, r)
-		stats[i] = st
-		if math.IsNaN(st.Total) || math.IsInf(st.Total, 0) {
-			errs[i] = fmt.Errorf("model: step %d, image %d (dataset index %d): loss is %v: %w", step, i, ex.Index, st.Total, ErrNonFinite)
-			return
-		}
-		g.Backward(loss)
-	})
+	stats, sq, err := t.gradients(batch, step, nil)
 	res := StepResult{Step: step, Images: stats}
-	for _, e := range errs {
-		if e != nil {
-			return res, e
-		}
+	if err != nil {
+		return res, err
 	}
 	for _, st := range stats {
 		res.Loss += st.Total
 	}
-	// Sum the images' gradients into Param.Grad in image order and, in the
-	// same pass, each parameter's squared gradient norm (float64), so the
-	// clipping norm and the finiteness check need no extra pass over the
-	// gradients. Everything per parameter is independent of the workers.
-	params := m.Params()
-	sq := make([]float64, len(params))
-	t.parallel(len(params), func(k int) {
-		p := params[k]
-		first := true
-		for i := 0; i < B; i++ {
-			gr := t.graphs[i].ParamGrad(p)
-			if gr == nil {
-				continue
-			}
-			if first {
-				copy(p.Grad, gr)
-				first = false
-				continue
-			}
-			dst := p.Grad[:len(gr)]
-			for j, v := range gr {
-				dst[j] += v
-			}
-		}
-		if first {
-			p.ZeroGrad()
-		}
-		var s float64
-		for _, v := range p.Grad {
-			s += float64(v) * float64(v)
-		}
-		sq[k] = s
-	})
+	params := t.M.Params()
 	var total float64
 	for k, s := range sq {
 		if !optim.IsFinite(s) {
@@ -184,6 +133,103 @@ func (t *Trainer) TrainStep(batch []*Example) (StepResult, error) {
 	t.Opt.Step(res.LR)
 	t.step++
 	return res, nil
+}
+
+// imageHook observes one image's forward pass inside gradients (WriteParity
+// records its inputs and intermediate results). It runs on the slot's
+// goroutine before the image's graph is reset.
+type imageHook func(i int, ex *Example, stages []StageOutput, mp *mpInput, st *LossStats)
+
+// gradients runs forward and backward on every image of the batch and
+// leaves Σ_images gradient in Param.Grad (slot 0's images in order, plus
+// slot 1's, …), returning the per-image loss statistics and each
+// parameter's squared gradient norm (float64). A non-finite loss returns an
+// error wrapping ErrNonFinite.
+func (t *Trainer) gradients(batch []*Example, step int, hook imageHook) ([]LossStats, []float64, error) {
+	m := t.M
+	c := &m.Cfg
+	B := len(batch)
+	S := t.Cfg.GradSlots
+	if S <= 0 {
+		S = 2
+	}
+	S = max(1, min(S, B))
+	params := m.Params()
+	for len(t.graphs) < S {
+		t.graphs = append(t.graphs, newGraph())
+	}
+	for len(t.slotGr) < S {
+		bufs := make([][]float32, len(params))
+		for k, p := range params {
+			bufs[k] = make([]float32, len(p.Data))
+		}
+		t.slotGr = append(t.slotGr, bufs)
+	}
+	index := make(map[*Param]int, len(params))
+	for k, p := range params {
+		index[p] = k
+	}
+	t.parallel(len(params), func(k int) {
+		params[k].ZeroGrad()
+		for s := 1; s < S; s++ {
+			clear(t.slotGr[s][k])
+		}
+	})
+	norms := computeNorms(c, batch)
+	stats := make([]LossStats, B)
+	errs := make([]error, B)
+	t.parallel(S, func(s int) {
+		g := t.graphs[s]
+		if s == 0 {
+			g.AccumulateInto(func(p *Param) []float32 { return p.Grad })
+		} else {
+			bufs := t.slotGr[s]
+			g.AccumulateInto(func(p *Param) []float32 { return bufs[index[p]] })
+		}
+		for i := s; i < B; i += S {
+			g.Reset()
+			r := rng.New(rng.Derive(t.Cfg.Seed, uint64(step), uint64(i), 0x7e))
+			ex := batch[i]
+			var mp *mpInput
+			if c.Arch == ArchMPFormer && norms.maxGT > 0 {
+				mp = buildMP(c, ex.Classes, ex.Full, norms.maxGT, m.levels, r)
+			}
+			stages := m.forward(g, ex.Input, mp)
+			loss, st := m.criterion(g, stages, mp.numMP(), ex, norms, r)
+			stats[i] = st
+			if math.IsNaN(st.Total) || math.IsInf(st.Total, 0) {
+				errs[i] = fmt.Errorf("model: step %d, image %d (dataset index %d): loss is %v: %w", step, i, ex.Index, st.Total, ErrNonFinite)
+				continue
+			}
+			g.Backward(loss)
+			if hook != nil {
+				hook(i, ex, stages, mp, &stats[i])
+			}
+		}
+	})
+	for _, e := range errs {
+		if e != nil {
+			return stats, nil, e
+		}
+	}
+	// Add the other slots into Param.Grad in slot order and, in the same
+	// pass, take each parameter's squared norm for clipping and the
+	// finiteness check.
+	sq := make([]float64, len(params))
+	t.parallel(len(params), func(k int) {
+		g := params[k].Grad
+		for s := 1; s < S; s++ {
+			for j, v := range t.slotGr[s][k] {
+				g[j] += v
+			}
+		}
+		var sum float64
+		for _, v := range g {
+			sum += float64(v) * float64(v)
+		}
+		sq[k] = sum
+	})
+	return stats, sq, nil
 }
 
 // parallel runs f(0..n-1) on the trainer's workers.

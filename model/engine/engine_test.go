@@ -113,3 +113,20 @@ func TestPoolReuse(t *testing.T) {
 		t.Fatalf("reused buffer has wrong content %v", b)
 	}
 }
+
+func TestAccumulateInto(t *testing.T) {
+	p := NewParam[float32]("w", 1, 2)
+	p.Data[0], p.Data[1] = 1, 2
+	buf := make([]float32, 2)
+	g := NewGraph[float32]()
+	g.AccumulateInto(func(*Param[float32]) []float32 { return buf })
+	for img := 0; img < 2; img++ {
+		g.Reset()
+		x := g.Const([]float32{3, float32(4 + img)}, 1, 2)
+		// d/dw Σ x·wᵀ = x; two passes sum into buf: (3+3, 4+5)
+		g.Backward(g.SumAll(g.Linear(x, g.Param(p), nil)))
+	}
+	if buf[0] != 6 || buf[1] != 9 {
+		t.Fatalf("accumulated %v, want [6 9]", buf)
+	}
+}

@@ -23,6 +23,9 @@ type Graph[T Float] struct {
 	bound  map[*Param[T]]*Tensor[T]
 	order  []*Param[T] // binding order, for deterministic accumulation
 	pool   pool[T]
+	// gradInto, when set, gives the buffer a bound parameter's gradient
+	// accumulates into (see AccumulateInto).
+	gradInto func(*Param[T]) []T
 }
 
 // NewGraph returns an empty graph that records operations.
@@ -126,13 +129,18 @@ func (g *Graph[T]) Full(v T, shape ...int) *Tensor[T] {
 }
 
 // Param binds a parameter to the graph: the returned tensor shares the
-// parameter's data and has a private gradient. Binding the same parameter
-// twice returns the same tensor.
+// parameter's data and has a private gradient (or, after AccumulateInto,
+// the caller's buffer). Binding the same parameter twice returns the same
+// tensor.
 func (g *Graph[T]) Param(p *Param[T]) *Tensor[T] {
 	if t, ok := g.bound[p]; ok {
 		return t
 	}
 	t := &Tensor[T]{Shape: p.Shape, Data: p.Data, requiresGrad: g.record}
+	if g.gradInto != nil && g.record {
+		t.Grad = g.gradInto(p)
+		checkLen("Param", "gradient buffer", len(t.Grad), len(p.Data))
+	}
 	g.bound[p] = t
 	g.order = append(g.order, p)
 	return t
@@ -143,6 +151,13 @@ func (g *Graph[T]) Param(p *Param[T]) *Tensor[T] {
 func (g *Graph[T]) Detach(t *Tensor[T]) *Tensor[T] {
 	return &Tensor[T]{Shape: t.Shape, Data: t.Data}
 }
+
+// AccumulateInto makes the parameters bound from now on (until it is
+// called again, with nil to stop) accumulate their gradients into the
+// buffers f returns, instead of private ones. The buffers are added to,
+// never cleared, so several passes (images) run one after another on
+// graphs sharing f sum their gradients in the order they run.
+func (g *Graph[T]) AccumulateInto(f func(*Param[T]) []T) { g.gradInto = f }
 
 // Backward computes the gradients of the scalar loss with respect to every
 // tensor of the graph that requires them, by running the tape in reverse.
