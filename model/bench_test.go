@@ -135,3 +135,62 @@ type noopProbe struct{}
 func (noopProbe) Init(probes.RunInfo) error  { return nil }
 func (noopProbe) Record(*probes.Stage) error { return nil }
 func (noopProbe) Close() error               { return nil }
+
+// BenchmarkTrainStepScaling measures how the cost of a Mask2Former
+// training step grows with the image size, the number of queries and the
+// batch (one varied at a time from the default 128 px, 20 queries, batch
+// 8), reporting CPU ms per image.
+func BenchmarkTrainStepScaling(b *testing.B) {
+	type point struct {
+		name                 string
+		size, queries, batch int
+	}
+	points := []point{
+		{"size=64", 64, 20, 8}, {"size=128", 128, 20, 8}, {"size=192", 192, 20, 8}, {"size=256", 256, 20, 8},
+		{"queries=50", 128, 50, 8}, {"queries=100", 128, 100, 8},
+		{"batch=4", 128, 20, 4}, {"batch=16", 128, 20, 16},
+	}
+	for _, pt := range points {
+		b.Run(pt.name, func(b *testing.B) {
+			ds, err := data.Open(data.Spec{Kind: "synthetic", Split: "train", Seed: 1, Size: pt.size})
+			if err != nil {
+				b.Fatal(err)
+			}
+			cfg := ConfigForDataset(ArchMask2Former, ds)
+			cfg.ImageSize, cfg.Queries = pt.size, pt.queries
+			m, err := New(cfg, 1)
+			if err != nil {
+				b.Fatal(err)
+			}
+			idx := make([]int, pt.batch)
+			for i := range idx {
+				idx[i] = i
+			}
+			bt, err := data.MakeBatch(ds, idx, data.BatchConfig{Size: pt.size, Seed: 1}, 0)
+			if err != nil {
+				b.Fatal(err)
+			}
+			ex := make([]*Example, pt.batch)
+			for i := range ex {
+				ex[i] = ExampleFromBatch(&bt.Images[i])
+			}
+			tc := DefaultTrainConfig(1 << 30)
+			tc.Batch = pt.batch
+			tr, err := NewTrainer(m, tc)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := tr.TrainStep(ex); err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			c0 := cpuTime()
+			for i := 0; i < b.N; i++ {
+				if _, err := tr.TrainStep(ex); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64((cpuTime()-c0).Microseconds())/1000/float64(b.N*pt.batch), "cpu-ms/image")
+		})
+	}
+}
