@@ -307,6 +307,10 @@ func clampByte(v float64) uint8 {
 }
 
 // hsv converts hue [0,1), saturation and value [0,1] to RGB in 0..255.
+// HSV converts a colour with hue, saturation and value in [0, 1] (the hue
+// wraps) to RGB in [0, 255].
+func HSV(hue, s, v float64) [3]float64 { return hsv(hue, s, v) }
+
 func hsv(hue, s, v float64) [3]float64 {
 	hue = hue - math.Floor(hue)
 	h6 := hue * 6

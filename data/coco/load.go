@@ -220,27 +220,8 @@ func (d *Dataset) readCategories(cats []categoryJSON) (map[int]int, error) {
 // palette is a deterministic colour for class k when the file has none:
 // hues spaced by the golden angle, full saturation, 85% value.
 func palette(k int) [3]uint8 {
-	h := math.Mod(float64(k)*0.6180339887498949, 1) * 6
-	i := int(h)
-	f := h - float64(i)
-	const v = 0.85
-	p, q, t := 0.0, v*(1-f), v*f
-	var r, g, b float64
-	switch i {
-	case 0:
-		r, g, b = v, t, p
-	case 1:
-		r, g, b = q, v, p
-	case 2:
-		r, g, b = p, v, t
-	case 3:
-		r, g, b = p, q, v
-	case 4:
-		r, g, b = t, p, v
-	default:
-		r, g, b = v, p, q
-	}
-	return [3]uint8{uint8(r*255 + .5), uint8(g*255 + .5), uint8(b*255 + .5)}
+	c := data.HSV(math.Mod(float64(k)*0.6180339887498949, 1), 1, 0.85)
+	return [3]uint8{uint8(c[0] + .5), uint8(c[1] + .5), uint8(c[2] + .5)}
 }
 
 func (d *Dataset) readImages(imgs []imageJSON) ([]*imageEntry, map[int]*imageEntry, error) {
