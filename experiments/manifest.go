@@ -168,6 +168,15 @@ func firstDiff(a, b any, path string) string {
 	return fmt.Sprintf("%s (%s vs %s)", path, ja, jb)
 }
 
+// String is the version and, when known, the revision ("unknown
+// revision" otherwise), for messages.
+func (t Tool) String() string {
+	if t.Revision == "" {
+		return t.Version + " (unknown revision)"
+	}
+	return t.Version + " (" + t.Revision + ")"
+}
+
 var (
 	toolOnce sync.Once
 	toolInfo Tool

@@ -332,7 +332,7 @@ func (r *Runner) runOne(run *Run, total, workers int, prog io.Writer) RunStatus 
 	mpath := filepath.Join(dir, ManifestFile)
 	if have, err := readManifest(mpath); err == nil {
 		if have.Tool != want.Tool && prog != nil {
-			fmt.Fprintf(prog, "note: %s was started by mpanalyze %s %s; continuing with %s %s\n", dir, have.Tool.Version, have.Tool.Revision, want.Tool.Version, want.Tool.Revision)
+			fmt.Fprintf(prog, "note: %s was started by mpanalyze %s; continuing with %s\n", dir, have.Tool, want.Tool)
 		}
 	} else {
 		b, _ := json.MarshalIndent(want, "", "  ")
