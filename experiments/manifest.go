@@ -182,6 +182,10 @@ var (
 	toolInfo Tool
 )
 
+// CurrentTool describes the running build: version and git revision (from
+// the binary's VCS stamp, else from the checkout it runs in).
+func CurrentTool() Tool { return currentTool() }
+
 // currentTool returns the tool description, looking up the git revision
 // once.
 func currentTool() Tool {

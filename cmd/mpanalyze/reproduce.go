@@ -14,7 +14,6 @@ import (
 
 	"github.com/mpanalyze/mpanalyze/experiments"
 	"github.com/mpanalyze/mpanalyze/internal/atomicfile"
-	"github.com/mpanalyze/mpanalyze/internal/version"
 )
 
 func init() { register(newReproduceCmd) }
@@ -22,10 +21,11 @@ func init() { register(newReproduceCmd) }
 // reproduceSteps is the default training length of `mpanalyze reproduce`:
 // the two models of the diagnosis spec must finish (training, probing three
 // snapshots, tables, plots) in at most 10 minutes on 2 cores. Measured on
-// the 2-core development machine at 800 steps: 6m01s with both cores free
-// (694 CPU-seconds, 192 % CPU), 10m35s while another training job shared
-// the machine; one step costs about 0.42 CPU-seconds for Mask2Former and
-// 0.47 for MP-Former (128 px, batch 8). Change it here when the model's
+// the 2-core development machine at 800 steps: 5m01s with both cores free
+// (5m05s for `go run` from a clean clone, compile included); one step costs
+// about 0.31 CPU-seconds for Mask2Former and 0.33 for MP-Former (128 px,
+// batch 8). A busy machine stretches it (6m01s → 10m35s with one core
+// taken, measured before the speed work). Change it here when the model's
 // speed changes.
 const reproduceSteps = 800
 
@@ -214,7 +214,7 @@ func writeSummary(w io.Writer, info reproduceInfo, tabs []namedTable, figs []exp
 		"probed and evaluated on %d validation images at %s of training. "+
 		"Took %s on %d cores%s (mpanalyze %s). Values are percentages, mean ± sd over seeds.\n\n",
 		info.Steps, seedsText(info.Seeds), info.ImageSize, info.ValImages, percentList(info.Fractions), time.Duration(info.Seconds*float64(time.Second)).Round(time.Second),
-		info.Cores, skippedNote(info.Skipped, info.Runs), version.String())
+		info.Cores, skippedNote(info.Skipped, info.Runs), experiments.CurrentTool())
 	for _, t := range tabs {
 		var b bytes.Buffer
 		if err := t.table.Render(&b, "markdown"); err != nil {
