@@ -106,6 +106,9 @@ func (c *Comparison) Verdict() string {
 			return head + ", not comparable (undefined)"
 		}
 		by := fmt.Sprintf("%.1f", 100*math.Abs(diff))
+		if by == "0.0" { // a real but tiny difference: do not print "below by 0.0"
+			by = fmt.Sprintf("%.2f", 100*math.Abs(diff))
+		}
 		if len(c.Seeds) > 1 && !math.IsNaN(sd) {
 			by += fmt.Sprintf(" ± %.1f", 100*sd)
 		}
