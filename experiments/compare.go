@@ -92,7 +92,8 @@ func (rs *Results) Compare(baseline, candidate, sel string) (*Comparison, error)
 // Verdict is one line saying whether the candidate's mean consecutive IoU
 // and mean Util-A are above the baseline's and by how much, in percentage
 // points (± the sd over seeds of the paired differences with several
-// seeds), e.g.
+// seeds; a difference under 0.005 pp counts as equal, one under 0.05 pp
+// is printed with two decimals so its sign stays visible), e.g.
 //
 //	mpformer vs mask2former (final checkpoint, 1 seed): mean consecutive IoU 71.3 % vs 65.2 %, above by 6.1 pp; mean Util-A 80.0 % vs 74.1 %, above by 5.9 pp
 func (c *Comparison) Verdict() string {
@@ -109,14 +110,22 @@ func (c *Comparison) Verdict() string {
 		if by == "0.0" { // a real but tiny difference: do not print "below by 0.0"
 			by = fmt.Sprintf("%.2f", 100*math.Abs(diff))
 		}
+		spread := ""
 		if len(c.Seeds) > 1 && !math.IsNaN(sd) {
-			by += fmt.Sprintf(" ± %.1f", 100*sd)
+			spread = fmt.Sprintf(" ± %.1f", 100*sd)
 		}
+		if by == "0.00" {
+			diff = 0
+		}
+		by += spread
 		switch {
 		case diff > 0:
 			return fmt.Sprintf("%s, above by %s pp", head, by)
 		case diff < 0:
 			return fmt.Sprintf("%s, NOT above: below by %s pp", head, by)
+		}
+		if spread != "" {
+			return fmt.Sprintf("%s, NOT above: equal (0.0%s pp)", head, spread)
 		}
 		return head + ", NOT above: equal"
 	}

@@ -387,13 +387,18 @@ func TestCompareVerdict(t *testing.T) {
 		{Comparison{Baseline: "M2F", Candidate: "MPF", Snapshot: "final checkpoint", Seeds: []uint64{1, 2, 3},
 			ConsBase: 0.5, ConsCand: 0.5, ConsDiff: 0, ConsDiffSD: 0.01,
 			UtilBase: 0.2, UtilCand: 0.3, UtilDiff: 0.1, UtilDiffSD: 0.02},
-			"MPF vs M2F (final checkpoint, 3 seeds): mean consecutive IoU 50.0 % vs 50.0 %, NOT above: equal; mean Util-A 30.0 % vs 20.0 %, above by 10.0 ± 2.0 pp"},
+			"MPF vs M2F (final checkpoint, 3 seeds): mean consecutive IoU 50.0 % vs 50.0 %, NOT above: equal (0.0 ± 1.0 pp); mean Util-A 30.0 % vs 20.0 %, above by 10.0 ± 2.0 pp"},
 		// A difference that rounds to 0.0 pp keeps its sign and gets two
 		// decimals: 100 × 0.0004 = 0.04 pp, 100 × 0.017 = 1.7 pp.
 		{Comparison{Baseline: "M2F", Candidate: "MPF", Snapshot: "final checkpoint", Seeds: []uint64{1, 2, 3},
 			ConsBase: 0.8702, ConsCand: 0.8698, ConsDiff: -0.0004, ConsDiffSD: 0.017,
 			UtilBase: 0.2, UtilCand: 0.3, UtilDiff: 0.1, UtilDiffSD: 0.02},
 			"MPF vs M2F (final checkpoint, 3 seeds): mean consecutive IoU 87.0 % vs 87.0 %, NOT above: below by 0.04 ± 1.7 pp; mean Util-A 30.0 % vs 20.0 %, above by 10.0 ± 2.0 pp"},
+		// Below 0.005 pp it is equal: 100 × 0.00002 = 0.002 pp.
+		{Comparison{Baseline: "M2F", Candidate: "MPF", Snapshot: "final checkpoint", Seeds: []uint64{1, 2, 3},
+			ConsBase: 0.87002, ConsCand: 0.87, ConsDiff: -0.00002, ConsDiffSD: 0.017,
+			UtilBase: 0.2, UtilCand: 0.3, UtilDiff: 0.1, UtilDiffSD: 0.02},
+			"MPF vs M2F (final checkpoint, 3 seeds): mean consecutive IoU 87.0 % vs 87.0 %, NOT above: equal (0.0 ± 1.7 pp); mean Util-A 30.0 % vs 20.0 %, above by 10.0 ± 2.0 pp"},
 	} {
 		if got := tc.c.Verdict(); got != tc.want {
 			t.Errorf("verdict\n got %s\nwant %s", got, tc.want)
