@@ -39,7 +39,7 @@ func TestReproduceTiny(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, w := range []string{"**" + verdict + "**", "| layers |", "![consecutive_iou](plots/consecutive_iou.png)",
-		"![mask_evolution_mpformer](plots/mask_evolution_mpformer.png)", "2 training steps per model, seed 1, 64 px images", "at 50 % and 100 % of training"} {
+		"![mask_evolution_mpformer](plots/mask_evolution_mpformer.png)", "2 training steps per model, seed 1, 64 px images, 20 queries", "at 50 % and 100 % of training"} {
 		if !strings.Contains(string(sum), w) {
 			t.Errorf("summary.md lacks %q", w)
 		}
@@ -70,5 +70,32 @@ func TestReproduceTiny(t *testing.T) {
 	if res.Verdict != verdict || len(res.Runs) != 2 || res.Runs[0].Status != "skipped" || len(res.Diagnosis) != 10 || len(res.Accuracy) != 2 ||
 		len(res.Comparison.Seeds) != 1 || res.Comparison.ConsDiff == nil {
 		t.Errorf("JSON %+v", res)
+	}
+}
+
+// --queries reaches both models' configs (and the summary); bad values are
+// usage errors.
+func TestReproduceQueries(t *testing.T) {
+	sp, err := reproduceSpec(&reproduceOptions{Steps: 2, Seeds: 1, ImageSize: 64, Queries: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs, err := sp.Runs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(runs) != 2 {
+		t.Fatalf("%d runs", len(runs))
+	}
+	for _, r := range runs {
+		if r.Config.Model.Queries != 7 {
+			t.Errorf("%s: %d queries, want 7", r.Point.Name, r.Config.Model.Queries)
+		}
+	}
+	for _, q := range []string{"-1", "1001"} {
+		_, errOut, code := runCLI(t, "reproduce", "--queries", q, "--out", filepath.Join(t.TempDir(), "x"))
+		if code == 0 || !strings.Contains(errOut, "--queries "+q) {
+			t.Errorf("--queries %s: exit %d, %s", q, code, errOut)
+		}
 	}
 }
