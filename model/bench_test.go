@@ -10,14 +10,23 @@ import (
 	"github.com/mpanalyze/mpanalyze/probes"
 )
 
-// benchBatch is one default-config training batch of synthetic scenes.
-func benchBatch(b *testing.B, arch string, batch int) (*Model, []*Example) {
+// benchBatch is a Mask2Former-family model of the default config, except
+// for the image side and the number of queries (0 = the defaults), with one
+// training batch of synthetic scenes of that side.
+func benchBatch(b *testing.B, arch string, size, queries, batch int) (*Model, []*Example) {
 	b.Helper()
-	ds, err := data.Open(data.Spec{Kind: "synthetic", Split: "train", Seed: 1})
+	ds, err := data.Open(data.Spec{Kind: "synthetic", Split: "train", Seed: 1, Size: size})
 	if err != nil {
 		b.Fatal(err)
 	}
-	m, err := New(ConfigForDataset(arch, ds), 1)
+	cfg := ConfigForDataset(arch, ds)
+	if size > 0 {
+		cfg.ImageSize = size
+	}
+	if queries > 0 {
+		cfg.Queries = queries
+	}
+	m, err := New(cfg, 1)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -36,30 +45,38 @@ func benchBatch(b *testing.B, arch string, batch int) (*Model, []*Example) {
 	return m, ex
 }
 
+// benchTrainSteps times b.N training steps of m on ex (after one untimed
+// step that warms the buffer pools) and returns the CPU time they took.
+func benchTrainSteps(b *testing.B, m *Model, ex []*Example) time.Duration {
+	b.Helper()
+	tc := DefaultTrainConfig(1 << 30)
+	tc.Batch = len(ex)
+	tr, err := NewTrainer(m, tc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := tr.TrainStep(ex); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	c0 := cpuTime()
+	for i := 0; i < b.N; i++ {
+		if _, err := tr.TrainStep(ex); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return cpuTime() - c0
+}
+
 // BenchmarkTrainStep is one training step of the default config, batch 8,
 // with the workers GOMAXPROCS allows. It reports images/s.
 func BenchmarkTrainStep(b *testing.B) {
 	for _, arch := range []string{ArchMask2Former, ArchMPFormer} {
 		b.Run(arch, func(b *testing.B) {
-			m, ex := benchBatch(b, arch, 8)
-			tc := DefaultTrainConfig(1 << 30)
-			tc.Batch = len(ex)
-			tr, err := NewTrainer(m, tc)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if _, err := tr.TrainStep(ex); err != nil { // warm the buffer pools
-				b.Fatal(err)
-			}
-			b.ResetTimer()
-			c0 := cpuTime()
-			for i := 0; i < b.N; i++ {
-				if _, err := tr.TrainStep(ex); err != nil {
-					b.Fatal(err)
-				}
-			}
+			m, ex := benchBatch(b, arch, 0, 0, 8)
+			cpu := benchTrainSteps(b, m, ex)
 			b.ReportMetric(float64(b.N*len(ex))/b.Elapsed().Seconds(), "images/s")
-			b.ReportMetric(float64((cpuTime()-c0).Microseconds())/1000/float64(b.N), "cpu-ms/op")
+			b.ReportMetric(float64(cpu.Microseconds())/1000/float64(b.N), "cpu-ms/op")
 		})
 	}
 }
@@ -152,45 +169,9 @@ func BenchmarkTrainStepScaling(b *testing.B) {
 	}
 	for _, pt := range points {
 		b.Run(pt.name, func(b *testing.B) {
-			ds, err := data.Open(data.Spec{Kind: "synthetic", Split: "train", Seed: 1, Size: pt.size})
-			if err != nil {
-				b.Fatal(err)
-			}
-			cfg := ConfigForDataset(ArchMask2Former, ds)
-			cfg.ImageSize, cfg.Queries = pt.size, pt.queries
-			m, err := New(cfg, 1)
-			if err != nil {
-				b.Fatal(err)
-			}
-			idx := make([]int, pt.batch)
-			for i := range idx {
-				idx[i] = i
-			}
-			bt, err := data.MakeBatch(ds, idx, data.BatchConfig{Size: pt.size, Seed: 1}, 0)
-			if err != nil {
-				b.Fatal(err)
-			}
-			ex := make([]*Example, pt.batch)
-			for i := range ex {
-				ex[i] = ExampleFromBatch(&bt.Images[i])
-			}
-			tc := DefaultTrainConfig(1 << 30)
-			tc.Batch = pt.batch
-			tr, err := NewTrainer(m, tc)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if _, err := tr.TrainStep(ex); err != nil {
-				b.Fatal(err)
-			}
-			b.ResetTimer()
-			c0 := cpuTime()
-			for i := 0; i < b.N; i++ {
-				if _, err := tr.TrainStep(ex); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.ReportMetric(float64((cpuTime()-c0).Microseconds())/1000/float64(b.N*pt.batch), "cpu-ms/image")
+			m, ex := benchBatch(b, ArchMask2Former, pt.size, pt.queries, pt.batch)
+			cpu := benchTrainSteps(b, m, ex)
+			b.ReportMetric(float64(cpu.Microseconds())/1000/float64(b.N*pt.batch), "cpu-ms/image")
 		})
 	}
 }
