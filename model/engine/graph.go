@@ -99,6 +99,15 @@ func (g *Graph[T]) grad(t *Tensor[T]) []T {
 	return t.Grad
 }
 
+// gradIf is grad(t) for a tensor that requires a gradient and nil for one
+// that does not.
+func (g *Graph[T]) gradIf(t *Tensor[T]) []T {
+	if !t.requiresGrad {
+		return nil
+	}
+	return g.grad(t)
+}
+
 // Const wraps data as a tensor that does not require gradients. The data
 // is not copied; the caller must not modify it while the graph is in use.
 func (g *Graph[T]) Const(data []T, shape ...int) *Tensor[T] {

@@ -156,13 +156,7 @@ func (g *Graph[T]) binary(op binOp, a, b *Tensor[T]) *Tensor[T] {
 			if G == nil {
 				return
 			}
-			var dA, dB []T
-			if a.requiresGrad {
-				dA = g.grad(a)
-			}
-			if b.requiresGrad {
-				dB = g.grad(b)
-			}
+			dA, dB := g.gradIf(a), g.gradIf(b)
 			run := func(o, ia, ib, n, sa, sb int) {
 				for j := 0; j < n; j++ {
 					gv := G[o+j]

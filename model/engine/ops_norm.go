@@ -58,16 +58,7 @@ func (g *Graph[T]) LayerNorm(x, gamma, beta *Tensor[T], eps float64) *Tensor[T] 
 			if G == nil {
 				return
 			}
-			var dx, dg, db []T
-			if x.requiresGrad {
-				dx = g.grad(x)
-			}
-			if gamma.requiresGrad {
-				dg = g.grad(gamma)
-			}
-			if beta.requiresGrad {
-				db = g.grad(beta)
-			}
+			dx, dg, db := g.gradIf(x), g.gradIf(gamma), g.gradIf(beta)
 			for r := 0; r < rows; r++ {
 				Gr, xh := G[r*D:(r+1)*D], xhat[r*D:(r+1)*D]
 				var sg, sgx float64 // Σ ĝ and Σ ĝ·x̂ with ĝ = G·γ
@@ -141,16 +132,7 @@ func (g *Graph[T]) normalize(op string, x, gamma, beta *Tensor[T], units, m, chP
 			if G == nil {
 				return
 			}
-			var dx, dg, db []T
-			if x.requiresGrad {
-				dx = g.grad(x)
-			}
-			if gamma.requiresGrad {
-				dg = g.grad(gamma)
-			}
-			if beta.requiresGrad {
-				db = g.grad(beta)
-			}
+			dx, dg, db := g.gradIf(x), g.gradIf(gamma), g.gradIf(beta)
 			for u := 0; u < units; u++ {
 				Gu := G[u*m : (u+1)*m]
 				xh := xhat[u*m : (u+1)*m]
