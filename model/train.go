@@ -61,8 +61,9 @@ type Trainer struct {
 	Opt     *optim.AdamW
 	Workers int // 0 means GOMAXPROCS
 	step    int
-	graphs  []*Graph      // one per slot
-	slotGr  [][][]float32 // [slot ≥ 1][param] gradient buffers; slot 0 uses Param.Grad
+	graphs  []*Graph       // one per slot
+	slotGr  [][][]float32  // [slot ≥ 1][param] gradient buffers; slot 0 uses Param.Grad
+	slotIdx map[*Param]int // a parameter's index in m.Params(), for slotGr
 }
 
 // NewTrainer returns a trainer at step 0.
@@ -165,10 +166,13 @@ func (t *Trainer) gradients(batch []*Example, step int, hook imageHook) ([]LossS
 		}
 		t.slotGr = append(t.slotGr, bufs)
 	}
-	index := make(map[*Param]int, len(params))
-	for k, p := range params {
-		index[p] = k
+	if t.slotIdx == nil { // the model's parameters never change
+		t.slotIdx = make(map[*Param]int, len(params))
+		for k, p := range params {
+			t.slotIdx[p] = k
+		}
 	}
+	index := t.slotIdx
 	t.parallel(len(params), func(k int) {
 		params[k].ZeroGrad()
 		for s := 1; s < S; s++ {
