@@ -88,13 +88,13 @@ func (m *Model) criterion(g *Graph, stages []StageOutput, P int, ex *Example, n 
 	w := c.Loss.matchWeights()
 	var terms []*Tensor
 	st := LossStats{PerStage: make([]float64, len(stages)), Matches: make([][]int, len(stages))}
+	if nonFiniteStage(stages) >= 0 {
+		// Diverged: the matching is undefined and the loss is NaN; the
+		// trainer stops on it before any backward pass.
+		st.Total = math.NaN()
+		return g.Full(float32(math.NaN()), 1), st
+	}
 	for s, so := range stages {
-		if !finite32(so.ClassLogits.Data) || !finite32(so.MaskLogits.Data) {
-			// Diverged: the matching is undefined and the loss is NaN; the
-			// trainer stops on it before any backward pass.
-			st.Total = math.NaN()
-			return g.Full(float32(math.NaN()), 1), st
-		}
 		cls := g.Slice(so.ClassLogits, 0, P, P+N)
 		msk := g.Slice(so.MaskLogits, 0, P, P+N)
 		var match []int
@@ -281,6 +281,17 @@ func samplePlanes(planes []float32, n, h, w int, pts []float32) []float32 {
 // ExampleFromBatch converts a data batch image to the model's input.
 func ExampleFromBatch(b *data.BatchImage) *Example {
 	return &Example{Index: b.Index, Input: b.Input, Classes: b.Classes, Full: b.Masks, Cover4: b.Cover4}
+}
+
+// nonFiniteStage is the first stage whose class or mask logits hold a NaN
+// or ±Inf, or −1 when every stage is finite.
+func nonFiniteStage(stages []StageOutput) int {
+	for s, so := range stages {
+		if !finite32(so.ClassLogits.Data) || !finite32(so.MaskLogits.Data) {
+			return s
+		}
+	}
+	return -1
 }
 
 // finite32 reports whether every value is neither NaN nor ±Inf (x−x is 0

@@ -116,11 +116,9 @@ func Evaluate(m *Model, ds data.Dataset, opt EvalOptions) (*EvalReport, error) {
 			g.Reset()
 			bi := &b.Images[i]
 			stages := m.Predict(g, bi.Input)
-			for s, st := range stages {
-				if !finite32(st.ClassLogits.Data) || !finite32(st.MaskLogits.Data) {
-					res[i] = result{err: fmt.Errorf("model: image %d: stage %d predictions are NaN or infinite (a diverged checkpoint?): %w", bi.Index, s, ErrNonFinite)}
-					return
-				}
+			if s := nonFiniteStage(stages); s >= 0 {
+				res[i] = result{err: fmt.Errorf("model: image %d: stage %d predictions are NaN or infinite (a diverged checkpoint?): %w", bi.Index, s, ErrNonFinite)}
+				return
 			}
 			r := result{stages: stages, pred: m.PostProcess(stages[len(stages)-1], 0, opt.Infer)}
 			if opt.Probe != nil {
