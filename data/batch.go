@@ -5,8 +5,8 @@ import (
 	"math"
 	"sync"
 
-	"github.com/mpanalyze/mpanalyze/data/mask"
 	"github.com/mpanalyze/mpanalyze/internal/rng"
+	"github.com/mpanalyze/mpanalyze/mask"
 )
 
 // Batches: samples resized and padded to the model's square S×S input,

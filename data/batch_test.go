@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mpanalyze/mpanalyze/data/mask"
 	"github.com/mpanalyze/mpanalyze/internal/rng"
+	"github.com/mpanalyze/mpanalyze/mask"
 )
 
 func synth(t *testing.T, n, size int) Dataset {

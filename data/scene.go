@@ -5,8 +5,8 @@ import (
 	"hash/fnv"
 	"math"
 
-	"github.com/mpanalyze/mpanalyze/data/mask"
 	"github.com/mpanalyze/mpanalyze/internal/rng"
+	"github.com/mpanalyze/mpanalyze/mask"
 )
 
 // This file holds what the generated kinds (synthetic, mnist, photos) share:

@@ -6,7 +6,7 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/mpanalyze/mpanalyze/data/mask"
+	"github.com/mpanalyze/mpanalyze/mask"
 )
 
 // fixedDS is a dataset of hand-made samples.

@@ -7,7 +7,7 @@
 // always gives the same sample.
 package data
 
-import "github.com/mpanalyze/mpanalyze/data/mask"
+import "github.com/mpanalyze/mpanalyze/mask"
 
 // Category is one class of a dataset. Class indices used everywhere else in
 // mpanalyze (model outputs, semantic maps, metrics) are positions in the

@@ -4,7 +4,7 @@
 // scores (semantic mIoU, COCO mask AP, panoptic PQ).
 //
 // The package is pure: functions take plain data (bit-packed masks from
-// data/mask, label maps, scores) and return numbers. It does no file I/O and
+// the mask package, label maps, scores) and return numbers. It does no file I/O and
 // no logging, and it does not import the model or probe packages; callers
 // convert what the probes record into the input types below.
 //

@@ -4,7 +4,7 @@ import (
 	"math"
 	"strings"
 
-	"github.com/mpanalyze/mpanalyze/data/mask"
+	"github.com/mpanalyze/mpanalyze/mask"
 )
 
 func panics(f func()) (b bool) {

@@ -6,7 +6,7 @@ import (
 	"slices"
 	"sort"
 
-	"github.com/mpanalyze/mpanalyze/data/mask"
+	"github.com/mpanalyze/mpanalyze/mask"
 )
 
 // Instance is a ground-truth instance for mask AP.

@@ -5,7 +5,7 @@ import (
 	"math"
 	"testing"
 
-	"github.com/mpanalyze/mpanalyze/data/mask"
+	"github.com/mpanalyze/mpanalyze/mask"
 )
 
 func TestIoU(t *testing.T) {

@@ -3,7 +3,7 @@ package metrics
 import (
 	"fmt"
 
-	"github.com/mpanalyze/mpanalyze/data/mask"
+	"github.com/mpanalyze/mpanalyze/mask"
 )
 
 // UtilThreshold is the IoU a stage-s mask must reach (IoU ≥ 0.5) to count

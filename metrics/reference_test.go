@@ -5,7 +5,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/mpanalyze/mpanalyze/data/mask"
+	"github.com/mpanalyze/mpanalyze/mask"
 )
 
 // testdata/coco_ap_cases.json holds 30 random small datasets (1–5 images,

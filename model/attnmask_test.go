@@ -3,7 +3,7 @@ package model
 import (
 	"testing"
 
-	"github.com/mpanalyze/mpanalyze/data/mask"
+	"github.com/mpanalyze/mpanalyze/mask"
 )
 
 func TestAttentionMaskHand(t *testing.T) {

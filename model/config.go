@@ -9,7 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"github.com/mpanalyze/mpanalyze/model/matcher"
+	"github.com/mpanalyze/mpanalyze/matcher"
 )
 
 // Architectures.

@@ -5,9 +5,9 @@ import (
 	"math"
 	"sort"
 
-	"github.com/mpanalyze/mpanalyze/data/mask"
 	"github.com/mpanalyze/mpanalyze/internal/rng"
-	"github.com/mpanalyze/mpanalyze/model/matcher"
+	"github.com/mpanalyze/mpanalyze/mask"
+	"github.com/mpanalyze/mpanalyze/matcher"
 )
 
 // Example is one training or evaluation image as the model consumes it.

@@ -7,8 +7,8 @@ import (
 
 	"github.com/mpanalyze/mpanalyze/data"
 	"github.com/mpanalyze/mpanalyze/internal/version"
+	"github.com/mpanalyze/mpanalyze/matcher"
 	"github.com/mpanalyze/mpanalyze/metrics"
-	"github.com/mpanalyze/mpanalyze/model/matcher"
 	"github.com/mpanalyze/mpanalyze/probes"
 )
 

@@ -4,7 +4,7 @@ import (
 	"math"
 	"sort"
 
-	"github.com/mpanalyze/mpanalyze/data/mask"
+	"github.com/mpanalyze/mpanalyze/mask"
 	"github.com/mpanalyze/mpanalyze/model/engine"
 )
 

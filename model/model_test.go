@@ -6,8 +6,8 @@ import (
 	"testing"
 
 	"github.com/mpanalyze/mpanalyze/data"
-	"github.com/mpanalyze/mpanalyze/data/mask"
 	"github.com/mpanalyze/mpanalyze/internal/rng"
+	"github.com/mpanalyze/mpanalyze/mask"
 )
 
 // tinyConfig is a model small enough for unit tests (about 0.1 s a step).

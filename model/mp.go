@@ -3,8 +3,8 @@ package model
 import (
 	"math"
 
-	"github.com/mpanalyze/mpanalyze/data/mask"
 	"github.com/mpanalyze/mpanalyze/internal/rng"
+	"github.com/mpanalyze/mpanalyze/mask"
 )
 
 // buildMP prepares MP-Former's MP part of one image for one training step

@@ -4,8 +4,8 @@ import (
 	"math"
 	"testing"
 
-	"github.com/mpanalyze/mpanalyze/data/mask"
 	"github.com/mpanalyze/mpanalyze/internal/rng"
+	"github.com/mpanalyze/mpanalyze/mask"
 	"github.com/mpanalyze/mpanalyze/metrics"
 )
 

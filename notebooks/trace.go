@@ -5,7 +5,7 @@ import (
 	"io"
 	"strings"
 
-	"github.com/mpanalyze/mpanalyze/data/mask"
+	"github.com/mpanalyze/mpanalyze/mask"
 	"github.com/mpanalyze/mpanalyze/metrics"
 	"github.com/mpanalyze/mpanalyze/probes"
 )

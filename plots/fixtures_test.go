@@ -4,7 +4,7 @@ import (
 	"image"
 	"math"
 
-	"github.com/mpanalyze/mpanalyze/data/mask"
+	"github.com/mpanalyze/mpanalyze/mask"
 )
 
 // evoFixture is a synthetic 96×128 scene (sky, grass, a disc and a box)

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/mpanalyze/mpanalyze/data/mask"
+	"github.com/mpanalyze/mpanalyze/mask"
 	"github.com/mpanalyze/mpanalyze/metrics"
 )
 

@@ -51,7 +51,7 @@
 // and yields its images one at a time (TraceReader.Next, Replay); errors
 // are *TraceError values wrapping the ErrTrace sentinels. Traces recorded
 // from PyTorch with python/record_trace.py read the same way; matchings they
-// lack are computed at read time with model/matcher.
+// lack are computed at read time with matcher.
 //
 // # Errors
 //
@@ -64,7 +64,7 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"github.com/mpanalyze/mpanalyze/data/mask"
+	"github.com/mpanalyze/mpanalyze/mask"
 )
 
 // RunInfo describes the recorded run. Probes receive it once, in Init, and
@@ -104,7 +104,7 @@ const (
 	// produced the stages, with its training cost.
 	MatchingRecorded = "recorded"
 	// MatchingComputed: the trace had none; the reader computed them with
-	// model/matcher (cost 2·class + 5·BCE + 5·dice on every stride-4 pixel,
+	// matcher (cost 2·class + 5·BCE + 5·dice on every stride-4 pixel,
 	// the binary GT masks of the trace as targets).
 	MatchingComputed = "computed"
 	// MatchingNone: no matching is available; the metrics that need one

@@ -12,8 +12,8 @@ import (
 	"testing"
 
 	"github.com/mpanalyze/mpanalyze/internal/npy"
+	"github.com/mpanalyze/mpanalyze/matcher"
 	"github.com/mpanalyze/mpanalyze/metrics"
-	"github.com/mpanalyze/mpanalyze/model/matcher"
 )
 
 const python = "/usr/bin/python3"
@@ -213,7 +213,7 @@ func bilinearLogits(src []float32, h, w, oh, ow int) []float64 {
 // TestPyTorchTrace records random outputs of a tiny decoder with
 // python/record_trace.py (the CLI's demo) and reads the trace in Go: the
 // logits equal the decoder outputs bit for bit, the attention masks equal
-// the official rule recomputed here, the matchings equal model/matcher's
+// the official rule recomputed here, the matchings equal matcher's
 // (computed at read time when scipy is missing), and analysis runs.
 func TestPyTorchTrace(t *testing.T) {
 	t.Parallel()
@@ -221,7 +221,7 @@ func TestPyTorchTrace(t *testing.T) {
 	hasScipy := exec.Command(python, "-c", "import scipy.optimize").Run() == nil
 	// Default: matchings from scipy when present, else computed at read time.
 	t.Run("auto", func(t *testing.T) { testPyTorchTrace(t, "auto", hasScipy) })
-	// Without: always computed at read time by model/matcher.
+	// Without: always computed at read time by matcher.
 	t.Run("none", func(t *testing.T) { testPyTorchTrace(t, "none", false) })
 }
 
@@ -320,7 +320,7 @@ func testPyTorchTrace(t *testing.T, matchings string, stored bool) {
 			st := &im.Stages[s]
 			want := matcher.Match(st.ClassLogits, st.MaskLogits, targets, im.GT.Classes, 5, 3, HW, nil)
 			if jsonOf(t, st.Match) != jsonOf(t, want) {
-				t.Fatalf("image %d stage %d: matching %v, model/matcher %v", i, s, st.Match, want)
+				t.Fatalf("image %d stage %d: matching %v, matcher %v", i, s, st.Match, want)
 			}
 		}
 	}

@@ -1,7 +1,7 @@
 package probes
 
 import (
-	"github.com/mpanalyze/mpanalyze/data/mask"
+	"github.com/mpanalyze/mpanalyze/mask"
 	"github.com/mpanalyze/mpanalyze/metrics"
 )
 

@@ -12,9 +12,9 @@ import (
 	"os"
 	"strconv"
 
-	"github.com/mpanalyze/mpanalyze/data/mask"
 	"github.com/mpanalyze/mpanalyze/internal/npy"
-	"github.com/mpanalyze/mpanalyze/model/matcher"
+	"github.com/mpanalyze/mpanalyze/mask"
+	"github.com/mpanalyze/mpanalyze/matcher"
 )
 
 // ReadSettings configures a TraceReader. The zero value (or nil) computes
@@ -34,7 +34,7 @@ type ReadSettings struct {
 // the data (CRC-32, value ranges) as it reads each image, one at a time.
 //
 // Matchings: traces recorded without them (record_trace.py without scipy)
-// are given matchings computed at read time with model/matcher: per stage,
+// are given matchings computed at read time with matcher: per stage,
 // the cost 2·(−softmax class probability) + 5·BCE + 5·dice over every
 // stride-4 pixel, with the trace's binary GT masks as targets, solved
 // exactly. The model matches with the same cost on the same pixels but

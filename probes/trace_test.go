@@ -10,8 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mpanalyze/mpanalyze/matcher"
 	"github.com/mpanalyze/mpanalyze/metrics"
-	"github.com/mpanalyze/mpanalyze/model/matcher"
 )
 
 // writeTrace records imgs into a trace at path and returns its files.
@@ -233,7 +233,7 @@ func TestTracePaths(t *testing.T) {
 }
 
 // TestTraceComputedMatching reads a trace without matchings: the reader
-// computes them with model/matcher from the stored GT, or leaves them out.
+// computes them with matcher from the stored GT, or leaves them out.
 func TestTraceComputedMatching(t *testing.T) {
 	imgs := m2f.images(4, []int{3, -1, 0, 2}, false)
 	path := filepath.Join(t.TempDir(), "nomatch")

@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 
 	"github.com/mpanalyze/mpanalyze/data"
-	"github.com/mpanalyze/mpanalyze/data/mask"
+	"github.com/mpanalyze/mpanalyze/mask"
 )
 
 // Sample is a data.Sample plus what a COCO file holds beyond it.

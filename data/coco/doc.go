@@ -37,7 +37,7 @@
 //   - Sample.Annotations (from Dataset.Load) keep every annotation or
 //     segment as it is in the file, crowd regions included and flagged
 //     (IsCrowd), with its own mask and the data.Instance ID it became.
-//   - Masks are data/mask bit sets (row-major); COCO RLE is column-major
+//   - Masks are mask bit sets (row-major); COCO RLE is column-major
 //     and starts with a run of zeros. EncodeRLE/DecodeRLE convert.
 //
 // # Errors

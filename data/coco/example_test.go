@@ -4,7 +4,7 @@ import (
 	"fmt"
 
 	"github.com/mpanalyze/mpanalyze/data/coco"
-	"github.com/mpanalyze/mpanalyze/data/mask"
+	"github.com/mpanalyze/mpanalyze/mask"
 )
 
 // A 2×3 mask with the pixels (y=0, x=1) and (y=1, x=1) set: column 1 in

@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/mpanalyze/mpanalyze/data"
-	"github.com/mpanalyze/mpanalyze/data/mask"
+	"github.com/mpanalyze/mpanalyze/mask"
 )
 
 // fakeDS is an in-memory data.Dataset.

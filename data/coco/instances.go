@@ -10,7 +10,7 @@ import (
 	"strings"
 
 	"github.com/mpanalyze/mpanalyze/data"
-	"github.com/mpanalyze/mpanalyze/data/mask"
+	"github.com/mpanalyze/mpanalyze/mask"
 )
 
 // groupInstances assigns the instance annotations to their images. It

@@ -6,7 +6,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/mpanalyze/mpanalyze/data/mask"
+	"github.com/mpanalyze/mpanalyze/mask"
 )
 
 // groupPanoptic assigns each panoptic annotation (one per image) to its

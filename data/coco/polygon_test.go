@@ -4,7 +4,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/mpanalyze/mpanalyze/data/mask"
+	"github.com/mpanalyze/mpanalyze/mask"
 )
 
 // pixels lists the set pixels of m as (x, y) pairs in row-major order.

@@ -3,7 +3,7 @@ package matcher_test
 import (
 	"fmt"
 
-	"github.com/mpanalyze/mpanalyze/model/matcher"
+	"github.com/mpanalyze/mpanalyze/matcher"
 )
 
 func ExampleAssign() {

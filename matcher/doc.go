@@ -35,4 +35,4 @@
 // one entry per GT segment, the query index or −1 when there are fewer
 // queries than segments. Mismatched lengths and non-finite costs are
 // programmer errors and panic with a "matcher:" prefix.
-package matcher // import "github.com/mpanalyze/mpanalyze/model/matcher"
+package matcher // import "github.com/mpanalyze/mpanalyze/matcher"
