@@ -5,6 +5,8 @@ import (
 	"math"
 	"sync"
 
+	"github.com/mpanalyze/mpanalyze/internal/parallel"
+
 	"github.com/mpanalyze/mpanalyze/internal/rng"
 	"github.com/mpanalyze/mpanalyze/mask"
 )
@@ -299,7 +301,7 @@ func MakeBatch(ds Dataset, indices []int, cfg BatchConfig, step int) (*Batch, er
 	}
 	b := &Batch{Size: cfg.Size, Images: make([]BatchImage, len(indices))}
 	errs := make([]error, len(indices))
-	parallelFor(len(indices), cfg.Workers, func(j int) {
+	parallel.For(len(indices), cfg.Workers, func(j int) {
 		idx := indices[j]
 		s, err := ds.Sample(idx)
 		if err != nil {

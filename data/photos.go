@@ -18,6 +18,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/mpanalyze/mpanalyze/internal/parallel"
+
 	"github.com/mpanalyze/mpanalyze/internal/rng"
 )
 
@@ -190,7 +192,7 @@ func buildPhotoIndex(dir string) (*photoIndex, error) {
 	// Decode and test in parallel; the result depends only on the files.
 	cand := make([]*stamp, len(rels))
 	errs := make([]error, len(rels))
-	parallelFor(len(rels), runtime.GOMAXPROCS(0), func(i int) {
+	parallel.For(len(rels), runtime.GOMAXPROCS(0), func(i int) {
 		cand[i], errs[i] = loadStamp(stampDir, rels[i])
 	})
 	ix := &photoIndex{dir: dir}
@@ -230,7 +232,7 @@ func buildPhotoIndex(dir string) (*photoIndex, error) {
 	sort.Strings(names)
 	tmpls := make([]*photoTemplate, len(names))
 	terrs := make([]error, len(names))
-	parallelFor(len(names), runtime.GOMAXPROCS(0), func(i int) { tmpls[i], terrs[i] = loadTemplate(names[i]) })
+	parallel.For(len(names), runtime.GOMAXPROCS(0), func(i int) { tmpls[i], terrs[i] = loadTemplate(names[i]) })
 	tsum := sha256.New()
 	for j, t := range tmpls {
 		if terrs[j] != nil {
@@ -481,36 +483,6 @@ func bilinearRGBA(src []uint8, w, h int, u, v float64) [4]float64 {
 	}
 	out[3] = a
 	return out
-}
-
-// parallelFor runs f(0..n-1) on up to workers goroutines. f must write
-// only its own outputs, so the result does not depend on the schedule.
-func parallelFor(n, workers int, f func(i int)) {
-	if workers < 1 {
-		workers = 1
-	}
-	if workers == 1 || n <= 1 {
-		for i := 0; i < n; i++ {
-			f(i)
-		}
-		return
-	}
-	var wg sync.WaitGroup
-	next := make(chan int)
-	for w := 0; w < min(workers, n); w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				f(i)
-			}
-		}()
-	}
-	for i := 0; i < n; i++ {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
 }
 
 // PhotosConfig configures photo cut-out scenes. Zero fields take the

@@ -5,6 +5,8 @@ import (
 	"math"
 	"runtime"
 	"sort"
+
+	"github.com/mpanalyze/mpanalyze/internal/parallel"
 )
 
 // Stats summarises the ground truth of the first images of a dataset.
@@ -84,7 +86,7 @@ func ComputeStats(ds Dataset, n, workers int) (*Stats, error) {
 	}
 	recs := make([]rec, n)
 	errs := make([]error, n)
-	parallelFor(n, workers, func(i int) {
+	parallel.For(n, workers, func(i int) {
 		s, err := ds.Sample(i)
 		if err != nil {
 			errs[i] = err

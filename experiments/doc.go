@@ -11,7 +11,7 @@
 // A spec is YAML (or JSON) with name, base, grid and/or product, and seeds;
 // specs/README.md documents the format with a commented example, and
 // specs/*.yaml are the built-in specs (Builtins, LoadSpec by name).
-// Overrides are dotted keys onto model.RunConfig's JSON form: model fields
+// Overrides are dotted keys onto run.Config's JSON form: model fields
 // without prefix ("queries", "mp.noise", "loss.class_weight"), training
 // fields without prefix ("steps", "batch", "schedule.base_lr"), and
 // "augment.*", "data.*" (training and validation sets), "val.*",
@@ -30,7 +30,7 @@
 //	                       conventions, metric definitions
 //	run.json, train.jsonl  model.Train's settings and log
 //	checkpoints/           latest.npz (resumable) and step-NNNNNN.npz per snapshot
-//	reports/step-NNNNNN.json  probes.Report and model.EvalReport of a snapshot
+//	reports/step-NNNNNN.json  probes.Report and metrics.EvalReport of a snapshot
 //	traces/step-NNNNNN.npz/.json  the trace of the final snapshot (all with TraceAll)
 //	metrics.jsonl          one line per (snapshot, stage) and per snapshot
 //	DONE                   written last, atomically: the run is finished

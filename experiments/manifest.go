@@ -14,7 +14,7 @@ import (
 	"sync"
 
 	"github.com/mpanalyze/mpanalyze/internal/version"
-	"github.com/mpanalyze/mpanalyze/model"
+	"github.com/mpanalyze/mpanalyze/run"
 )
 
 // ManifestFormat identifies the manifest layout.
@@ -86,7 +86,7 @@ type Manifest struct {
 	Overrides Overrides `json:"overrides"`
 	Seed      uint64    `json:"seed"`
 	// Config is the resolved run configuration (run.json holds the same).
-	Config model.RunConfig `json:"config"`
+	Config run.Config `json:"config"`
 	// SnapshotFractions[k] is the fraction of the steps of
 	// Config.Snapshots[k].
 	SnapshotFractions []float64 `json:"snapshot_fractions"`
@@ -111,13 +111,13 @@ type SpecRef struct {
 // seed, point and conventions (not the tool build or the spec's text).
 func (m *Manifest) identity() any {
 	return struct {
-		Experiment  string          `json:"experiment"`
-		Point       string          `json:"point"`
-		Overrides   Overrides       `json:"overrides"`
-		Seed        uint64          `json:"seed"`
-		Config      model.RunConfig `json:"config"`
-		Fractions   []float64       `json:"snapshot_fractions"`
-		Conventions Conventions     `json:"conventions"`
+		Experiment  string      `json:"experiment"`
+		Point       string      `json:"point"`
+		Overrides   Overrides   `json:"overrides"`
+		Seed        uint64      `json:"seed"`
+		Config      run.Config  `json:"config"`
+		Fractions   []float64   `json:"snapshot_fractions"`
+		Conventions Conventions `json:"conventions"`
 	}{m.Experiment, m.Point, m.Overrides, m.Seed, m.Config, m.SnapshotFractions, m.Conventions}
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/mpanalyze/mpanalyze/data"
 	_ "github.com/mpanalyze/mpanalyze/data/coco" // registers the "coco" kind for specs
 	"github.com/mpanalyze/mpanalyze/model"
+	"github.com/mpanalyze/mpanalyze/run"
 )
 
 // Keys the resolver handles itself rather than by setting a field.
@@ -62,7 +63,7 @@ type sourced struct {
 	where string // "base.set" or `point "x"`
 }
 
-// canonicalPath maps a spec key to its path in model.RunConfig's JSON
+// canonicalPath maps a spec key to its path in run.Config's JSON
 // form: "mp.noise" → [model mp noise], "schedule.base_lr" → [train
 // schedule base_lr], "model.queries" → [model queries]. The special keys
 // arch, steps and steps_scale map to themselves.
@@ -81,7 +82,7 @@ func canonicalPath(key string) ([]string, error) {
 			return nil, fmt.Errorf("not a dotted key")
 		}
 	}
-	rt := reflect.TypeOf(model.RunConfig{})
+	rt := reflect.TypeOf(run.Config{})
 	var cands [][]string
 	if topGroups[parts[0]] {
 		cands = [][]string{parts}
@@ -179,7 +180,7 @@ func Keys() []string {
 			out = append(out, full)
 		}
 	}
-	walk(reflect.TypeOf(model.RunConfig{}), nil)
+	walk(reflect.TypeOf(run.Config{}), nil)
 	out = append(out, keyArch, keySteps, keyStepsScale)
 	sort.Strings(out)
 	return out
@@ -360,7 +361,7 @@ func merged(s *Spec, p Point) []sourced {
 
 // resolve builds the RunConfig of point p with seed.
 func (r *resolver) resolve(s *Spec, p Point, seed uint64) (Run, error) {
-	run := Run{Point: p, Seed: seed}
+	rn := Run{Point: p, Seed: seed}
 	ovs := merged(s, p)
 	keyErr := func(o sourced, err error) error {
 		return s.errf("%s: key %q: %v", o.where, o.Key, err)
@@ -376,25 +377,25 @@ func (r *resolver) resolve(s *Spec, p Point, seed uint64) (Run, error) {
 	for _, o := range ovs {
 		path, err := canonicalPath(o.Key)
 		if err != nil {
-			return run, keyErr(o, err)
+			return rn, keyErr(o, err)
 		}
 		switch path[0] {
 		case keyArch:
 			a, ok := o.Value.(string)
 			if !ok {
-				return run, keyErr(o, fmt.Errorf("want a string, got %s", describe(o.Value)))
+				return rn, keyErr(o, fmt.Errorf("want a string, got %s", describe(o.Value)))
 			}
 			arch = a
 		case keySteps:
 			f, ok := number(o.Value)
 			if !ok || f != math.Trunc(f) || f <= 0 {
-				return run, keyErr(o, fmt.Errorf("want a positive whole number, got %s", describe(o.Value)))
+				return rn, keyErr(o, fmt.Errorf("want a positive whole number, got %s", describe(o.Value)))
 			}
 			steps, stepsSet = int(f), true
 		case keyStepsScale:
 			f, ok := number(o.Value)
 			if !ok || !(f > 0) {
-				return run, keyErr(o, fmt.Errorf("want a positive fraction of base.steps, got %s", describe(o.Value)))
+				return rn, keyErr(o, fmt.Errorf("want a positive fraction of base.steps, got %s", describe(o.Value)))
 			}
 			scale = f
 		default:
@@ -403,7 +404,7 @@ func (r *resolver) resolve(s *Spec, p Point, seed uint64) (Run, error) {
 		}
 	}
 	if stepsSet && scale > 0 {
-		return run, s.errf("point %q: steps and steps_scale are both set; give one", p.Name)
+		return rn, s.errf("point %q: steps and steps_scale are both set; give one", p.Name)
 	}
 	if scale > 0 {
 		steps = max(1, int(math.Round(scale*float64(steps))))
@@ -411,15 +412,15 @@ func (r *resolver) resolve(s *Spec, p Point, seed uint64) (Run, error) {
 	switch arch {
 	case model.ArchMaskFormer, model.ArchMask2Former, model.ArchMPFormer:
 	default:
-		return run, s.errf("point %q: unknown arch %q (want maskformer, mask2former or mpformer)", p.Name, arch)
+		return rn, s.errf("point %q: unknown arch %q (want maskformer, mask2former or mpformer)", p.Name, arch)
 	}
-	rc, err := model.DefaultRunConfig(arch, steps, seed)
+	rc, err := run.DefaultConfig(arch, steps, seed)
 	if err != nil {
-		return run, s.errf("point %q: %v", p.Name, err)
+		return rn, s.errf("point %q: %v", p.Name, err)
 	}
 	ds, err := s.dataSpec()
 	if err != nil {
-		return run, err
+		return rn, err
 	}
 	val := s.Base.ValImages
 	if val == 0 {
@@ -441,16 +442,16 @@ func (r *resolver) resolve(s *Spec, p Point, seed uint64) (Run, error) {
 				continue // applied after the dataset's classes, below
 			}
 			if err := setPath(reflect.ValueOf(&rc), t, o.Value); err != nil {
-				return run, keyErr(o, err)
+				return rn, keyErr(o, err)
 			}
 		}
 	}
 	train, err := r.open(rc.Data)
 	if err != nil {
-		return run, s.errf("point %q: training data: %v", p.Name, err)
+		return rn, s.errf("point %q: training data: %v", p.Name, err)
 	}
 	if _, err := r.open(rc.Val); err != nil {
-		return run, s.errf("point %q: validation data: %v", p.Name, err)
+		return rn, s.errf("point %q: validation data: %v", p.Name, err)
 	}
 	rc.Model = model.ConfigForDataset(arch, train)
 	for i, o := range rest {
@@ -458,19 +459,19 @@ func (r *resolver) resolve(s *Spec, p Point, seed uint64) (Run, error) {
 			continue
 		}
 		if err := setPath(reflect.ValueOf(&rc), paths[i], o.Value); err != nil {
-			return run, keyErr(o, err)
+			return rn, keyErr(o, err)
 		}
 	}
 	if err := rc.Model.Validate(); err != nil {
-		return run, s.errf("point %q: %v", p.Name, err)
+		return rn, s.errf("point %q: %v", p.Name, err)
 	}
 	if rc.Train.Batch <= 0 {
-		return run, s.errf("point %q: batch must be positive", p.Name)
+		return rn, s.errf("point %q: batch must be positive", p.Name)
 	}
 	if rc.CkptEvery <= 0 {
-		return run, s.errf("point %q: ckpt_every must be positive", p.Name)
+		return rn, s.errf("point %q: ckpt_every must be positive", p.Name)
 	}
-	rc.Snapshots, run.Fractions = snapshotSteps(s.Base.Snapshots, steps)
-	run.Config = rc
-	return run, nil
+	rc.Snapshots, rn.Fractions = snapshotSteps(s.Base.Snapshots, steps)
+	rn.Config = rc
+	return rn, nil
 }

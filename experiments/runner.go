@@ -20,8 +20,8 @@ import (
 	"github.com/mpanalyze/mpanalyze/experiments/tables"
 	"github.com/mpanalyze/mpanalyze/internal/atomicfile"
 	"github.com/mpanalyze/mpanalyze/metrics"
-	"github.com/mpanalyze/mpanalyze/model"
 	"github.com/mpanalyze/mpanalyze/probes"
+	"github.com/mpanalyze/mpanalyze/run"
 )
 
 // Files of a run directory (besides model.Train's run.json, train.jsonl
@@ -159,8 +159,8 @@ func (r *Runner) Run(indices []int) ([]RunStatus, error) {
 	// Runs already done are skipped before the slots are shared out.
 	statuses := make([]RunStatus, len(todo))
 	var pending []int
-	for i, run := range todo {
-		st, done, err := r.checkRun(&run)
+	for i, rn := range todo {
+		st, done, err := r.checkRun(&rn)
 		statuses[i] = st
 		if err != nil {
 			statuses[i].Status, statuses[i].Error = "failed", err.Error()
@@ -168,7 +168,7 @@ func (r *Runner) Run(indices []int) ([]RunStatus, error) {
 		}
 		if done {
 			statuses[i].Status = "skipped"
-			r.logf("run %d/%d %s seed %d: already done (%s)", run.Index+1, len(all), run.Point.Name, run.Seed, st.Dir)
+			r.logf("run %d/%d %s seed %d: already done (%s)", rn.Index+1, len(all), rn.Point.Name, rn.Seed, st.Dir)
 			continue
 		}
 		pending = append(pending, i)
@@ -191,12 +191,12 @@ func (r *Runner) Run(indices []int) ([]RunStatus, error) {
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				run := todo[i]
+				rn := todo[i]
 				w := prog
 				if parallel > 1 && w != nil {
-					w = &prefixWriter{w: prog.(*lineWriter), prefix: fmt.Sprintf("[%s seed %d] ", run.Point.Name, run.Seed)}
+					w = &prefixWriter{w: prog.(*lineWriter), prefix: fmt.Sprintf("[%s seed %d] ", rn.Point.Name, rn.Seed)}
 				}
-				st := r.runOne(&run, len(all), per, w)
+				st := r.runOne(&rn, len(all), per, w)
 				statuses[i] = st
 			}
 		}()
@@ -235,14 +235,14 @@ type experimentDoc struct {
 
 func (r *Runner) writeExperiment(all []Run) error {
 	doc := experimentDoc{Format: "mpanalyze-experiment/1", Spec: r.Spec}
-	for _, run := range all {
-		rel, _ := filepath.Rel(r.Out, run.Dir(r.Out))
+	for _, rn := range all {
+		rel, _ := filepath.Rel(r.Out, rn.Dir(r.Out))
 		doc.Runs = append(doc.Runs, struct {
 			Index int    `json:"index"`
 			Point string `json:"point"`
 			Seed  uint64 `json:"seed"`
 			Dir   string `json:"dir"`
-		}{run.Index, run.Point.Name, run.Seed, filepath.ToSlash(rel)})
+		}{rn.Index, rn.Point.Name, rn.Seed, filepath.ToSlash(rel)})
 	}
 	b, err := json.MarshalIndent(doc, "", "  ")
 	if err != nil {
@@ -252,22 +252,22 @@ func (r *Runner) writeExperiment(all []Run) error {
 }
 
 // manifest builds the manifest of a run.
-func (r *Runner) manifest(run *Run) (*Manifest, error) {
+func (r *Runner) manifest(rn *Run) (*Manifest, error) {
 	m := &Manifest{
 		Format: ManifestFormat, Experiment: r.Spec.Name,
 		Spec:  SpecRef{Source: r.Spec.Source, SHA256: r.Spec.SHA256, Adjusted: r.Spec.Adjusted},
-		Index: run.Index, Point: run.Point.Name, Overrides: run.Point.Set, Seed: run.Seed,
-		Config: run.Config, SnapshotFractions: run.Fractions,
+		Index: rn.Index, Point: rn.Point.Name, Overrides: rn.Point.Set, Seed: rn.Seed,
+		Config: rn.Config, SnapshotFractions: rn.Fractions,
 		Tool: currentTool(), Conventions: CurrentConventions, Metrics: MetricDefinitions,
 	}
 	if m.Overrides == nil {
 		m.Overrides = Overrides{}
 	}
 	var err error
-	if m.Data, err = r.describe(run.Config.Data); err != nil {
+	if m.Data, err = r.describe(rn.Config.Data); err != nil {
 		return nil, err
 	}
-	if m.Val, err = r.describe(run.Config.Val); err != nil {
+	if m.Val, err = r.describe(rn.Config.Val); err != nil {
 		return nil, err
 	}
 	// Describe may hold values JSON turns into other types (ints into
@@ -285,17 +285,17 @@ func (r *Runner) manifest(run *Run) (*Manifest, error) {
 
 // checkRun compares the run directory with the run: it reports whether the
 // run is done, and fails when the directory holds another run.
-func (r *Runner) checkRun(run *Run) (RunStatus, bool, error) {
-	dir := run.Dir(r.Out)
-	st := RunStatus{Index: run.Index, Point: run.Point.Name, Seed: run.Seed, Dir: dir}
-	want, err := r.manifest(run)
+func (r *Runner) checkRun(rn *Run) (RunStatus, bool, error) {
+	dir := rn.Dir(r.Out)
+	st := RunStatus{Index: rn.Index, Point: rn.Point.Name, Seed: rn.Seed, Dir: dir}
+	want, err := r.manifest(rn)
 	if err != nil {
 		return st, false, err
 	}
 	mpath := filepath.Join(dir, ManifestFile)
 	have, err := readManifest(mpath)
 	if errors.Is(err, fs.ErrNotExist) {
-		if _, err := os.Stat(filepath.Join(dir, model.RunConfigFile)); err == nil {
+		if _, err := os.Stat(filepath.Join(dir, run.ConfigFile)); err == nil {
 			return st, false, fmt.Errorf("experiments: %s holds a training run but no %s: not a run of this experiment; use another --out or remove it", dir, ManifestFile)
 		}
 		return st, false, nil
@@ -311,18 +311,18 @@ func (r *Runner) checkRun(run *Run) (RunStatus, bool, error) {
 }
 
 // runOne trains, probes and evaluates one run.
-func (r *Runner) runOne(run *Run, total, workers int, prog io.Writer) RunStatus {
+func (r *Runner) runOne(rn *Run, total, workers int, prog io.Writer) RunStatus {
 	start := time.Now()
-	dir := run.Dir(r.Out)
-	st := RunStatus{Index: run.Index, Point: run.Point.Name, Seed: run.Seed, Dir: dir}
+	dir := rn.Dir(r.Out)
+	st := RunStatus{Index: rn.Index, Point: rn.Point.Name, Seed: rn.Seed, Dir: dir}
 	fail := func(err error) RunStatus {
 		st.Status, st.Error, st.Seconds = "failed", err.Error(), time.Since(start).Seconds()
 		if prog != nil {
-			fmt.Fprintf(prog, "run %d/%d %s seed %d: FAILED: %v\n", run.Index+1, total, run.Point.Name, run.Seed, err)
+			fmt.Fprintf(prog, "run %d/%d %s seed %d: FAILED: %v\n", rn.Index+1, total, rn.Point.Name, rn.Seed, err)
 		}
 		return st
 	}
-	want, err := r.manifest(run)
+	want, err := r.manifest(rn)
 	if err != nil {
 		return fail(err)
 	}
@@ -340,9 +340,9 @@ func (r *Runner) runOne(run *Run, total, workers int, prog io.Writer) RunStatus 
 			return fail(err)
 		}
 	}
-	rc := run.Config
+	rc := rn.Config
 	rc.Workers = workers
-	_, statErr := os.Stat(filepath.Join(dir, model.RunConfigFile))
+	_, statErr := os.Stat(filepath.Join(dir, run.ConfigFile))
 	resume := statErr == nil
 	st.Resumed = resume
 	verb := "training"
@@ -350,10 +350,10 @@ func (r *Runner) runOne(run *Run, total, workers int, prog io.Writer) RunStatus 
 		verb = "resuming"
 	}
 	if prog != nil {
-		fmt.Fprintf(prog, "run %d/%d %s seed %d: %s %s for %d steps (%d worker(s)) → %s\n", run.Index+1, total, run.Point.Name, run.Seed, verb, rc.Model.Arch, rc.Train.Steps, workers, dir)
+		fmt.Fprintf(prog, "run %d/%d %s seed %d: %s %s for %d steps (%d worker(s)) → %s\n", rn.Index+1, total, rn.Point.Name, rn.Seed, verb, rc.Model.Arch, rc.Train.Steps, workers, dir)
 	}
 	t0 := time.Now()
-	if _, err := model.Train(dir, rc, model.RunOptions{Resume: resume, Progress: prog}); err != nil {
+	if _, err := run.Train(dir, rc, run.Options{Resume: resume, Progress: prog}); err != nil {
 		return fail(err)
 	}
 	trainSec := time.Since(t0).Seconds()
@@ -373,7 +373,7 @@ func (r *Runner) runOne(run *Run, total, workers int, prog io.Writer) RunStatus 
 			return fail(err)
 		}
 		final := k == len(rc.Snapshots)-1
-		rep, err := r.probe(dir, run, step, run.Fractions[k], final || r.TraceAll, val, workers, prog)
+		rep, err := r.probe(dir, rn, step, rn.Fractions[k], final || r.TraceAll, val, workers, prog)
 		if err != nil {
 			return fail(err)
 		}
@@ -392,7 +392,7 @@ func (r *Runner) runOne(run *Run, total, workers int, prog io.Writer) RunStatus 
 	}
 	st.Status, st.Seconds = "done", time.Since(start).Seconds()
 	if prog != nil {
-		fmt.Fprintf(prog, "run %d/%d %s seed %d: done in %s\n", run.Index+1, total, run.Point.Name, run.Seed, time.Since(start).Round(time.Second))
+		fmt.Fprintf(prog, "run %d/%d %s seed %d: done in %s\n", rn.Index+1, total, rn.Point.Name, rn.Seed, time.Since(start).Round(time.Second))
 	}
 	return st
 }
@@ -405,11 +405,11 @@ type SnapshotReport struct {
 	// Checkpoint and Trace are relative to the run directory; Trace is
 	// empty when the snapshot was not traced (it names the .npz without
 	// extension; the .json sidecar sits next to it).
-	Checkpoint string           `json:"checkpoint"`
-	Trace      string           `json:"trace,omitempty"`
-	Probe      probes.Report    `json:"probe"`
-	Eval       model.EvalReport `json:"eval"`
-	Seconds    float64          `json:"seconds"`
+	Checkpoint string             `json:"checkpoint"`
+	Trace      string             `json:"trace,omitempty"`
+	Probe      probes.Report      `json:"probe"`
+	Eval       metrics.EvalReport `json:"eval"`
+	Seconds    float64            `json:"seconds"`
 }
 
 func readReport(path string) (*SnapshotReport, error) {
@@ -426,16 +426,17 @@ func readReport(path string) (*SnapshotReport, error) {
 
 // probe runs a snapshot checkpoint on the validation images with a
 // probes.Evaluator (and a trace writer when traced) and model.Evaluate.
-func (r *Runner) probe(dir string, run *Run, step int, frac float64, trace bool, val data.Dataset, workers int, prog io.Writer) (*SnapshotReport, error) {
+func (r *Runner) probe(dir string, rn *Run, step int, frac float64, trace bool, val data.Dataset, workers int, prog io.Writer) (*SnapshotReport, error) {
 	t0 := time.Now()
-	ckptPath := model.SnapshotPath(dir, step)
+	ckptPath := run.SnapshotPath(dir, step)
 	if _, err := os.Stat(ckptPath); err != nil {
 		return nil, fmt.Errorf("experiments: snapshot checkpoint of step %d is missing (%v) although training passed it; remove %s to train the run again", step, err, dir)
 	}
-	m, _, err := model.LoadModel(ckptPath)
+	ck, err := run.LoadCheckpoint(ckptPath)
 	if err != nil {
 		return nil, err
 	}
+	m := ck.Model
 	ev := &probes.Evaluator{}
 	var p probes.Probe = ev
 	var tw *probes.TraceWriter
@@ -450,11 +451,11 @@ func (r *Runner) probe(dir string, run *Run, step int, frac float64, trace bool,
 		p = probes.Multi{ev, tw}
 		rep.Trace, _ = filepath.Rel(dir, tp)
 	}
-	n := min(run.Config.EvalImages, val.Len())
+	n := min(rn.Config.EvalImages, val.Len())
 	if prog != nil {
-		fmt.Fprintf(prog, "probing %s seed %d at step %d (%g of training) on %d validation images\n", run.Point.Name, run.Seed, step, frac, n)
+		fmt.Fprintf(prog, "probing %s seed %d at step %d (%g of training) on %d validation images\n", rn.Point.Name, rn.Seed, step, frac, n)
 	}
-	er, err := model.Evaluate(m, val, model.EvalOptions{Images: n, Workers: workers, Probe: p, Checkpoint: ckptPath, Seed: run.Seed})
+	er, err := run.Evaluate(m, val, run.EvalOptions{Images: n, Workers: workers, Probe: p, Checkpoint: ckptPath, Seed: rn.Seed})
 	if err != nil {
 		if tw != nil {
 			tw.Abort()

@@ -13,6 +13,7 @@ import (
 
 	"github.com/mpanalyze/mpanalyze/internal/atomicfile"
 	"github.com/mpanalyze/mpanalyze/model"
+	"github.com/mpanalyze/mpanalyze/run"
 )
 
 func readFile(t *testing.T, path string) []byte {
@@ -96,7 +97,7 @@ func TestRunner(t *testing.T) {
 	}
 	rc := runs[0].Config
 	rc.Workers = 1
-	if res, err := model.Train(d0, rc, model.RunOptions{StopAfter: 2}); err != nil || res.Steps != 2 {
+	if res, err := run.Train(d0, rc, run.Options{StopAfter: 2}); err != nil || res.Steps != 2 {
 		t.Fatalf("interrupted training: %v", err)
 	}
 	sts, err = r.Run(nil)
@@ -158,7 +159,7 @@ func TestRunner(t *testing.T) {
 		len(m.SnapshotFractions) != 2 || m.Metrics["util_a"] == "" {
 		t.Errorf("manifest %+v", m)
 	}
-	for _, f := range []string{model.RunConfigFile, model.TrainLog, model.LatestCkpt, "traces/step-000003.npz", "traces/step-000003.json"} {
+	for _, f := range []string{run.ConfigFile, run.LogFile, run.LatestCkpt, "traces/step-000003.npz", "traces/step-000003.json"} {
 		if !exists(filepath.Join(d1, f)) {
 			t.Errorf("%s missing", f)
 		}

@@ -19,7 +19,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/mpanalyze/mpanalyze/data"
-	"github.com/mpanalyze/mpanalyze/model"
+	"github.com/mpanalyze/mpanalyze/run"
 )
 
 // Spec is an experiment: a base run, a grid of points (each a set of
@@ -266,7 +266,7 @@ func LoadSpec(nameOrPath string) (*Spec, error) {
 
 // ParseSpec parses a YAML (or JSON, which is YAML) spec and checks it: the
 // fields are known, the points valid and unique, and every run's overrides
-// resolve onto a model.RunConfig. source names the spec in errors.
+// resolve onto a run.Config. source names the spec in errors.
 func ParseSpec(b []byte, source string) (*Spec, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
@@ -453,7 +453,7 @@ type Run struct {
 	Point Point
 	Seed  uint64
 	// Config is the resolved run configuration.
-	Config model.RunConfig
+	Config run.Config
 	// Fractions[k] is the fraction of the steps of Config.Snapshots[k].
 	Fractions []float64
 }

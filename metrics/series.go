@@ -1,9 +1,9 @@
 package metrics
 
 import (
-	"bytes"
-	"encoding/json"
 	"math"
+
+	"github.com/mpanalyze/mpanalyze/internal/jsonnum"
 )
 
 // Series is a vector of fractions indexed by stage, stage pair or class. An
@@ -12,50 +12,11 @@ import (
 type Series []float64
 
 // MarshalJSON writes the series as a JSON array with null for NaN.
-func (s Series) MarshalJSON() ([]byte, error) {
-	if s == nil {
-		return []byte("null"), nil
-	}
-	var b bytes.Buffer
-	b.WriteByte('[')
-	for i, v := range s {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			b.WriteString("null")
-			continue
-		}
-		e, err := json.Marshal(v)
-		if err != nil {
-			return nil, err
-		}
-		b.Write(e)
-	}
-	b.WriteByte(']')
-	return b.Bytes(), nil
-}
+func (s Series) MarshalJSON() ([]byte, error) { return jsonnum.Floats(s).MarshalJSON() }
 
 // UnmarshalJSON reads a JSON array of numbers and nulls; null becomes NaN.
 func (s *Series) UnmarshalJSON(data []byte) error {
-	if string(bytes.TrimSpace(data)) == "null" {
-		*s = nil
-		return nil
-	}
-	var raw []*float64
-	if err := json.Unmarshal(data, &raw); err != nil {
-		return err
-	}
-	out := make(Series, len(raw))
-	for i, p := range raw {
-		if p == nil {
-			out[i] = math.NaN()
-		} else {
-			out[i] = *p
-		}
-	}
-	*s = out
-	return nil
+	return (*jsonnum.Floats)(s).UnmarshalJSON(data)
 }
 
 // nanSeries returns a series of n NaNs.

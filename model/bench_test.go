@@ -1,13 +1,11 @@
 package model
 
 import (
-	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/mpanalyze/mpanalyze/data"
-	"github.com/mpanalyze/mpanalyze/probes"
+	"github.com/mpanalyze/mpanalyze/internal/testenv"
 )
 
 // benchBatch is a Mask2Former-family model of the default config, except
@@ -59,13 +57,13 @@ func benchTrainSteps(b *testing.B, m *Model, ex []*Example) time.Duration {
 		b.Fatal(err)
 	}
 	b.ResetTimer()
-	c0 := cpuTime()
+	c0 := testenv.CPUTime()
 	for i := 0; i < b.N; i++ {
 		if _, err := tr.TrainStep(ex); err != nil {
 			b.Fatal(err)
 		}
 	}
-	return cpuTime() - c0
+	return testenv.CPUTime() - c0
 }
 
 // BenchmarkTrainStep is one training step of the default config, batch 8,
@@ -83,75 +81,6 @@ func BenchmarkTrainStep(b *testing.B) {
 
 // cpuTime is the process's user+system CPU time. On a shared machine it
 // measures the work done better than wall time does.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// BenchmarkProbeOverhead runs inference with post-processing and task
-// metrics on 16 validation images of the default Mask2Former: without a
-// probe, with the streaming layer evaluator (which also needs every
-// stage's Hungarian matching), and with the evaluator plus an .npz trace
-// writer. Compare the cpu-ms/image of the sub-benchmarks.
-func BenchmarkProbeOverhead(b *testing.B) {
-	ds, err := data.Open(data.Spec{Kind: "synthetic", Split: "val", Seed: 1, N: 16})
-	if err != nil {
-		b.Fatal(err)
-	}
-	m, err := New(ConfigForDataset(ArchMask2Former, ds), 1)
-	if err != nil {
-		b.Fatal(err)
-	}
-	cases := []struct {
-		name    string
-		probe   func(dir string) (probes.Probe, func() error)
-		noMatch bool
-	}{
-		{"none", nil, false},
-		{"noop-nomatch", func(string) (probes.Probe, func() error) { // the hook alone
-			return noopProbe{}, func() error { return nil }
-		}, true},
-		{"noop", func(string) (probes.Probe, func() error) { // the hook and the matchings
-			return noopProbe{}, func() error { return nil }
-		}, false},
-		{"evaluator", func(string) (probes.Probe, func() error) {
-			return &probes.Evaluator{}, func() error { return nil }
-		}, false},
-		{"evaluator+trace", func(dir string) (probes.Probe, func() error) {
-			w := probes.NewTraceWriter(filepath.Join(dir, "t"), nil)
-			return probes.Multi{&probes.Evaluator{}, w}, w.Close
-		}, false},
-	}
-	for _, c := range cases {
-		b.Run(c.name, func(b *testing.B) {
-			c0 := cpuTime()
-			for i := 0; i < b.N; i++ {
-				opt := EvalOptions{Workers: 1, SkipMatching: c.noMatch}
-				var done func() error
-				if c.probe != nil {
-					opt.Probe, done = c.probe(b.TempDir())
-				}
-				if _, err := Evaluate(m, ds, opt); err != nil {
-					b.Fatal(err)
-				}
-				if done != nil {
-					if err := done(); err != nil {
-						b.Fatal(err)
-					}
-				}
-			}
-			b.ReportMetric(float64((cpuTime()-c0).Microseconds())/1000/float64(b.N*ds.Len()), "cpu-ms/image")
-		})
-	}
-}
-
-// noopProbe receives the stages and does nothing with them.
-type noopProbe struct{}
-
-func (noopProbe) Init(probes.RunInfo) error  { return nil }
-func (noopProbe) Record(*probes.Stage) error { return nil }
-func (noopProbe) Close() error               { return nil }
 
 // BenchmarkTrainStepScaling measures how the cost of a Mask2Former
 // training step grows with the image size, the number of queries and the

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/mpanalyze/mpanalyze/data"
 	"github.com/mpanalyze/mpanalyze/matcher"
 )
 
@@ -270,4 +271,16 @@ func (c *Config) MarshalIndent() []byte {
 // matchWeights are the Hungarian cost weights.
 func (l *LossConfig) matchWeights() matcher.Weights {
 	return matcher.Weights{Class: l.MatchClass, Mask: l.MatchMask, Dice: l.MatchDice}
+}
+
+// ConfigForDataset is DefaultConfig with the dataset's classes: their
+// number, names and thing/stuff kinds.
+func ConfigForDataset(arch string, ds data.Dataset) Config {
+	cats := ds.Categories()
+	c := DefaultConfig(arch, len(cats))
+	for _, cat := range cats {
+		c.ClassNames = append(c.ClassNames, cat.Name)
+		c.ThingClasses = append(c.ThingClasses, cat.IsThing)
+	}
+	return c
 }

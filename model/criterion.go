@@ -1,13 +1,13 @@
 package model
 
 import (
-	"github.com/mpanalyze/mpanalyze/data"
 	"math"
 	"sort"
 
+	"github.com/mpanalyze/mpanalyze/data"
+
 	"github.com/mpanalyze/mpanalyze/internal/rng"
 	"github.com/mpanalyze/mpanalyze/mask"
-	"github.com/mpanalyze/mpanalyze/matcher"
 )
 
 // Example is one training or evaluation image as the model consumes it.
@@ -24,32 +24,33 @@ type Example struct {
 	Cover4  [][]float32
 }
 
-// batchNorms are the batch-wide normalisers of Mask2Former's criterion
+// BatchNorms are the batch-wide normalisers of Mask2Former's criterion
 // (papers.md §5.6): the losses are means over the whole batch, and every
 // image's graph divides by the same numbers.
-type batchNorms struct {
-	numMasks float64 // Σ GT over the batch, at least 1
-	ceDen    float64 // Σ over the batch of the CE class weights of the matching queries
-	mpCeDen  float64 // Σ over the batch of the CE class weights of the MP slots
-	maxGT    int     // largest GT count of an image (MP padding)
+type BatchNorms struct {
+	NumMasks float64 // Σ GT over the batch, at least 1
+	CEDen    float64 // Σ over the batch of the CE class weights of the matching queries
+	MPCEDen  float64 // Σ over the batch of the CE class weights of the MP slots
+	MaxGT    int     // largest GT count of an image (MP padding)
 }
 
-func computeNorms(c *Config, ex []*Example) batchNorms {
-	var n batchNorms
+// ComputeNorms returns the normalisers of a batch under config c.
+func ComputeNorms(c *Config, ex []*Example) BatchNorms {
+	var n BatchNorms
 	for _, e := range ex {
 		G := len(e.Classes)
-		n.numMasks += float64(G)
-		n.maxGT = max(n.maxGT, G)
+		n.NumMasks += float64(G)
+		n.MaxGT = max(n.MaxGT, G)
 		matched := min(G, c.Queries)
-		n.ceDen += float64(matched) + c.Loss.NoObjectWeight*float64(c.Queries-matched)
+		n.CEDen += float64(matched) + c.Loss.NoObjectWeight*float64(c.Queries-matched)
 	}
 	if c.Arch == ArchMPFormer {
 		for _, e := range ex {
 			G := len(e.Classes)
-			n.mpCeDen += float64(c.MP.Groups) * (float64(G) + c.Loss.NoObjectWeight*float64(n.maxGT-G))
+			n.MPCEDen += float64(c.MP.Groups) * (float64(G) + c.Loss.NoObjectWeight*float64(n.MaxGT-G))
 		}
 	}
-	n.numMasks = max(n.numMasks, 1)
+	n.NumMasks = max(n.NumMasks, 1)
 	return n
 }
 
@@ -71,7 +72,7 @@ type LossStats struct {
 // weight 0.1), BCE and dice on the matched pairs; for MP-Former also the
 // MP slots' losses with their fixed assignment. All terms are summed over
 // the stages and normalised batch-wide.
-func (m *Model) criterion(g *Graph, stages []StageOutput, P int, ex *Example, n batchNorms, r *rng.RNG) (*Tensor, LossStats) {
+func (m *Model) criterion(g *Graph, stages []StageOutput, P int, ex *Example, n BatchNorms, r *rng.RNG) (*Tensor, LossStats) {
 	c := &m.Cfg
 	K, N := c.NumClasses, c.Queries
 	P4 := len(stages[0].MaskLogits.Data) / (P + N)
@@ -81,14 +82,10 @@ func (m *Model) criterion(g *Graph, stages []StageOutput, P int, ex *Example, n 
 		cw[i] = 1
 	}
 	cw[K] = float32(c.Loss.NoObjectWeight)
-	tflat := make([]float32, G*P4)
-	for j, cov := range ex.Cover4 {
-		copy(tflat[j*P4:], cov)
-	}
-	w := c.Loss.matchWeights()
+	tflat := flatCover(ex.Cover4, P4)
 	var terms []*Tensor
 	st := LossStats{PerStage: make([]float64, len(stages)), Matches: make([][]int, len(stages))}
-	if nonFiniteStage(stages) >= 0 {
+	if NonFiniteStage(stages) >= 0 {
 		// Diverged: the matching is undefined and the loss is NaN; the
 		// trainer stops on it before any backward pass.
 		st.Total = math.NaN()
@@ -103,9 +100,9 @@ func (m *Model) criterion(g *Graph, stages []StageOutput, P int, ex *Example, n 
 				pts := uniformPoints(c.Loss.Points, r)
 				pm := samplePlanes(msk.Data, N, m.h4, m.w4, pts)
 				pt := samplePlanes(tflat, G, m.h4, m.w4, pts)
-				match = matcher.Match(cls.Data, pm, pt, ex.Classes, N, K, c.Loss.Points, &w)
+				match = m.matchStage(cls.Data, pm, pt, ex.Classes, c.Loss.Points)
 			} else {
-				match = matcher.Match(cls.Data, msk.Data, tflat, ex.Classes, N, K, P4, &w)
+				match = m.matchStage(cls.Data, msk.Data, tflat, ex.Classes, P4)
 			}
 		}
 		st.Matches[s] = match
@@ -120,13 +117,13 @@ func (m *Model) criterion(g *Graph, stages []StageOutput, P int, ex *Example, n 
 				qs, gs = append(qs, q), append(gs, gi)
 			}
 		}
-		ce := g.Scale(g.CrossEntropySum(cls, tcls, cw), float32(c.Loss.ClassWeight/n.ceDen))
+		ce := g.Scale(g.CrossEntropySum(cls, tcls, cw), float32(c.Loss.ClassWeight/n.CEDen))
 		stageTerms := []*Tensor{ce}
 		st.Class += float64(ce.Data[0])
 		if len(qs) > 0 {
 			bce, dice := m.maskLosses(g, msk, qs, ex.Cover4, gs, r)
-			bce = g.Scale(bce, float32(c.Loss.MaskWeight/n.numMasks))
-			dice = g.Scale(dice, float32(c.Loss.DiceWeight/n.numMasks))
+			bce = g.Scale(bce, float32(c.Loss.MaskWeight/n.NumMasks))
+			dice = g.Scale(dice, float32(c.Loss.DiceWeight/n.NumMasks))
 			st.Mask += float64(bce.Data[0])
 			st.Dice += float64(dice.Data[0])
 			stageTerms = append(stageTerms, bce, dice)
@@ -146,8 +143,8 @@ func (m *Model) criterion(g *Graph, stages []StageOutput, P int, ex *Example, n 
 // mpLosses are the MP slots' losses at one stage: fixed assignment (slot
 // g·maxGT + j ↔ GT j), CE over all slots (padding targets "no object")
 // unless NoClassLoss, BCE and dice on the assigned slots normalised by
-// numMasks·G (papers.md §3.7).
-func (m *Model) mpLosses(g *Graph, so StageOutput, P int, ex *Example, n batchNorms, cw []float32, st *LossStats, r *rng.RNG) []*Tensor {
+// NumMasks·G (papers.md §3.7).
+func (m *Model) mpLosses(g *Graph, so StageOutput, P int, ex *Example, n BatchNorms, cw []float32, st *LossStats, r *rng.RNG) []*Tensor {
 	c := &m.Cfg
 	K := c.NumClasses
 	maxGT := P / c.MP.Groups
@@ -166,12 +163,12 @@ func (m *Model) mpLosses(g *Graph, so StageOutput, P int, ex *Example, n batchNo
 	}
 	var out []*Tensor
 	if !c.MP.NoClassLoss {
-		ce := g.Scale(g.CrossEntropySum(cls, tcls, cw), float32(c.Loss.ClassWeight/n.mpCeDen))
+		ce := g.Scale(g.CrossEntropySum(cls, tcls, cw), float32(c.Loss.ClassWeight/n.MPCEDen))
 		st.MPClass += float64(ce.Data[0])
 		out = append(out, ce)
 	}
 	if len(qs) > 0 {
-		den := n.numMasks * float64(c.MP.Groups)
+		den := n.NumMasks * float64(c.MP.Groups)
 		bce, dice := m.maskLosses(g, msk, qs, ex.Cover4, gs, r)
 		bce = g.Scale(bce, float32(c.Loss.MaskWeight/den))
 		dice = g.Scale(dice, float32(c.Loss.DiceWeight/den))
@@ -283,9 +280,9 @@ func ExampleFromBatch(b *data.BatchImage) *Example {
 	return &Example{Index: b.Index, Input: b.Input, Classes: b.Classes, Full: b.Masks, Cover4: b.Cover4}
 }
 
-// nonFiniteStage is the first stage whose class or mask logits hold a NaN
+// NonFiniteStage returns the first stage whose class or mask logits hold a NaN
 // or ±Inf, or −1 when every stage is finite.
-func nonFiniteStage(stages []StageOutput) int {
+func NonFiniteStage(stages []StageOutput) int {
 	for s, so := range stages {
 		if !finite32(so.ClassLogits.Data) || !finite32(so.MaskLogits.Data) {
 			return s

@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+
 	"github.com/mpanalyze/mpanalyze/model/engine"
 )
 
@@ -110,4 +111,5 @@ func (m *Model) Predict(g *Graph, img []float32) []StageOutput {
 	return m.forward(g, img, nil)
 }
 
-func newGraph() *Graph { return engine.NewGraph[float32]() }
+// NewGraph returns a float32 graph for Predict and the criterion.
+func NewGraph() *Graph { return engine.NewGraph[float32]() }

@@ -11,14 +11,6 @@ import (
 )
 
 // tinyConfig is a model small enough for unit tests (about 0.1 s a step).
-func tinyConfig(arch string, k int) Config {
-	c := DefaultConfig(arch, k)
-	c.ImageSize = 64
-	c.BackboneWidths = [4]int{16, 16, 32, 32}
-	c.PixelDim, c.MaskDim = 32, 32
-	c.Hidden, c.FFN, c.Heads, c.Queries = 32, 64, 4, 8
-	return c
-}
 
 // tinyExamples returns n training examples of synthetic 64×64 scenes.
 func tinyExamples(t testing.TB, n int, seed uint64) ([]*Example, int) {
@@ -47,7 +39,7 @@ func tinyExamples(t testing.TB, n int, seed uint64) ([]*Example, int) {
 // because the self-attention mask hides the MP queries from them.
 func TestMPIsolation(t *testing.T) {
 	ex, k := tinyExamples(t, 1, 3)
-	cfg := tinyConfig(ArchMPFormer, k)
+	cfg := TinyConfig(ArchMPFormer, k)
 	cfg.MP.Noise, cfg.MP.NoiseRatio = "point", 0.2
 	m, err := New(cfg, 7)
 	if err != nil {
@@ -57,7 +49,7 @@ func TestMPIsolation(t *testing.T) {
 	if len(e.Classes) == 0 {
 		t.Fatal("fixture image has no GT")
 	}
-	g1, g2 := newGraph(), newGraph()
+	g1, g2 := NewGraph(), NewGraph()
 	plain := m.forward(g1, e.Input, nil)
 	mp := buildMP(&m.Cfg, e.Classes, e.Full, len(e.Classes)+1, m.levels, rng.New(5)) // +1: a padding slot too
 	P := mp.numMP()
@@ -89,7 +81,7 @@ func TestDeterministicAcrossGOMAXPROCS(t *testing.T) {
 	run := func(procs int) []float32 {
 		old := runtime.GOMAXPROCS(procs)
 		defer runtime.GOMAXPROCS(old)
-		cfg := tinyConfig(ArchMPFormer, k)
+		cfg := TinyConfig(ArchMPFormer, k)
 		cfg.MP.Noise, cfg.MP.NoiseRatio = "point", 0.2
 		cfg.Loss.Points = 200 // exercise the sampled losses too
 		m, err := New(cfg, 11)
@@ -143,7 +135,7 @@ func TestTrainingLossFalls(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		m, err := New(tinyConfig(arch, len(ds.Categories())), 2)
+		m, err := New(TinyConfig(arch, len(ds.Categories())), 2)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -17,7 +17,7 @@ func TestMPQueriesLearnGTMasks(t *testing.T) {
 		t.Skip("trains for a few hundred steps")
 	}
 	ex, k := tinyExamples(t, 2, 4)
-	cfg := tinyConfig(ArchMPFormer, k)
+	cfg := TinyConfig(ArchMPFormer, k)
 	cfg.MP.LabelNoise = 0
 	m, err := New(cfg, 1)
 	if err != nil {
@@ -39,12 +39,12 @@ func TestMPQueriesLearnGTMasks(t *testing.T) {
 	// (Masks4). Objects under 4 cells are below the resolution where one
 	// cell of disagreement is not already IoU ≤ 0.75; they enter the
 	// pooled IoU (Σ∩/Σ∪) but not the per-object mean.
-	norms := computeNorms(&m.Cfg, ex)
+	norms := ComputeNorms(&m.Cfg, ex)
 	var sum, inter, union float64
 	var n int
 	for _, e := range ex {
-		mp := buildMP(&m.Cfg, e.Classes, e.Full, norms.maxGT, m.levels, rng.New(1))
-		g := newGraph()
+		mp := buildMP(&m.Cfg, e.Classes, e.Full, norms.MaxGT, m.levels, rng.New(1))
+		g := NewGraph()
 		g.SetGrad(false)
 		stages := m.forward(g, e.Input, mp)
 		last := stages[len(stages)-1].MaskLogits.Data
@@ -146,7 +146,7 @@ func TestScaleNoiseGeometry(t *testing.T) {
 func TestBuildMPNoiseSchedules(t *testing.T) {
 	ex, k := tinyExamples(t, 1, 3)
 	e := ex[0]
-	base := tinyConfig(ArchMPFormer, k)
+	base := TinyConfig(ArchMPFormer, k)
 	m, err := New(base, 1)
 	if err != nil {
 		t.Fatal(err)

@@ -3,9 +3,8 @@ package model
 import (
 	"fmt"
 	"math"
-	"runtime"
-	"sync"
 
+	"github.com/mpanalyze/mpanalyze/internal/parallel"
 	"github.com/mpanalyze/mpanalyze/internal/rng"
 	"github.com/mpanalyze/mpanalyze/model/optim"
 )
@@ -66,16 +65,31 @@ type Trainer struct {
 	slotIdx map[*Param]int // a parameter's index in m.Params(), for slotGr
 }
 
-// NewTrainer returns a trainer at step 0.
-func NewTrainer(m *Model, cfg TrainConfig) (*Trainer, error) {
+// Validate reports the first setting out of range, named by its JSON key.
+func (cfg *TrainConfig) Validate() error {
 	if err := cfg.Schedule.Validate(); err != nil {
-		return nil, fmt.Errorf("model: schedule: %w", err)
+		return fmt.Errorf("model: schedule: %w", err)
 	}
 	if err := cfg.AdamW.Validate(); err != nil {
-		return nil, fmt.Errorf("model: adamw: %w", err)
+		return fmt.Errorf("model: adamw: %w", err)
 	}
-	if cfg.Batch <= 0 || cfg.Steps < 0 {
-		return nil, fmt.Errorf("model: batch %d, steps %d", cfg.Batch, cfg.Steps)
+	switch {
+	case cfg.Steps < 0:
+		return fmt.Errorf("model: steps %d is negative", cfg.Steps)
+	case cfg.Batch <= 0:
+		return fmt.Errorf("model: batch %d is not positive", cfg.Batch)
+	case !(cfg.ClipNorm >= 0) || math.IsInf(cfg.ClipNorm, 0):
+		return fmt.Errorf("model: clip_norm %g (want ≥ 0; 0 turns clipping off)", cfg.ClipNorm)
+	case cfg.GradSlots < 0:
+		return fmt.Errorf("model: grad_slots %d is negative", cfg.GradSlots)
+	}
+	return nil
+}
+
+// NewTrainer returns a trainer at step 0.
+func NewTrainer(m *Model, cfg TrainConfig) (*Trainer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
 	return &Trainer{M: m, Cfg: cfg, Opt: optim.NewAdamW(m.Params(), cfg.AdamW)}, nil
 }
@@ -136,17 +150,43 @@ func (t *Trainer) TrainStep(batch []*Example) (StepResult, error) {
 	return res, nil
 }
 
-// imageHook observes one image's forward pass inside gradients (WriteParity
-// records its inputs and intermediate results). It runs on the slot's
-// goroutine before the image's graph is reset.
-type imageHook func(i int, ex *Example, stages []StageOutput, mp *mpInput, st *LossStats)
+// ImageStep is one image's forward pass inside a training step, as
+// Gradients shows it to an observer: what the step drew for the image and
+// what it computed. model/torchref writes it out so that the PyTorch
+// reference can redo the step with no random draw of its own. The slices
+// alias the step's buffers; an observer copies what it keeps.
+type ImageStep struct {
+	Slot    int // position of the image in the batch
+	Example *Example
+	Stages  []StageOutput
+	Loss    *LossStats
+	// MP parts of the image (MP-Former with GT in the batch, else nil):
+	// the MP slots' input labels (−1 padding), the (P+N)×(P+N)
+	// self-attention mask and, per decoder layer, the pilot masks of the
+	// MP rows (P × h·w of the layer's level, true = blocked; nil where the
+	// layer is not piloted). All masks: true = blocked.
+	MPLabels   []int
+	MPSelfMask []bool
+	MPPilots   [][]bool
+}
+
+// Gradients runs the forward and backward passes of training step `step`
+// on batch exactly as TrainStep does (the same random draws, gradient slots
+// and summation order) but without clipping or the optimiser update,
+// leaving Σ_images gradient in Param.Grad. observe, when not nil, is called
+// once per image after its backward pass, on the goroutine of the image's
+// gradient slot (so concurrently for images of different slots).
+func (t *Trainer) Gradients(batch []*Example, step int, observe func(*ImageStep)) ([]LossStats, error) {
+	stats, _, err := t.gradients(batch, step, observe)
+	return stats, err
+}
 
 // gradients runs forward and backward on every image of the batch and
 // leaves Σ_images gradient in Param.Grad (slot 0's images in order, plus
 // slot 1's, …), returning the per-image loss statistics and each
 // parameter's squared gradient norm (float64). A non-finite loss returns an
 // error wrapping ErrNonFinite.
-func (t *Trainer) gradients(batch []*Example, step int, hook imageHook) ([]LossStats, []float64, error) {
+func (t *Trainer) gradients(batch []*Example, step int, observe func(*ImageStep)) ([]LossStats, []float64, error) {
 	m := t.M
 	c := &m.Cfg
 	B := len(batch)
@@ -157,7 +197,7 @@ func (t *Trainer) gradients(batch []*Example, step int, hook imageHook) ([]LossS
 	S = max(1, min(S, B))
 	params := m.Params()
 	for len(t.graphs) < S {
-		t.graphs = append(t.graphs, newGraph())
+		t.graphs = append(t.graphs, NewGraph())
 	}
 	for len(t.slotGr) < S {
 		bufs := make([][]float32, len(params))
@@ -179,7 +219,7 @@ func (t *Trainer) gradients(batch []*Example, step int, hook imageHook) ([]LossS
 			clear(t.slotGr[s][k])
 		}
 	})
-	norms := computeNorms(c, batch)
+	norms := ComputeNorms(c, batch)
 	stats := make([]LossStats, B)
 	errs := make([]error, B)
 	t.parallel(S, func(s int) {
@@ -195,8 +235,8 @@ func (t *Trainer) gradients(batch []*Example, step int, hook imageHook) ([]LossS
 			r := rng.New(rng.Derive(t.Cfg.Seed, uint64(step), uint64(i), 0x7e))
 			ex := batch[i]
 			var mp *mpInput
-			if c.Arch == ArchMPFormer && norms.maxGT > 0 {
-				mp = buildMP(c, ex.Classes, ex.Full, norms.maxGT, m.levels, r)
+			if c.Arch == ArchMPFormer && norms.MaxGT > 0 {
+				mp = buildMP(c, ex.Classes, ex.Full, norms.MaxGT, m.levels, r)
 			}
 			stages := m.forward(g, ex.Input, mp)
 			loss, st := m.criterion(g, stages, mp.numMP(), ex, norms, r)
@@ -206,8 +246,12 @@ func (t *Trainer) gradients(batch []*Example, step int, hook imageHook) ([]LossS
 				continue
 			}
 			g.Backward(loss)
-			if hook != nil {
-				hook(i, ex, stages, mp, &stats[i])
+			if observe != nil {
+				is := &ImageStep{Slot: i, Example: ex, Stages: stages, Loss: &stats[i]}
+				if mp != nil {
+					is.MPLabels, is.MPSelfMask, is.MPPilots = mp.labels, mp.selfMask, mp.pilots
+				}
+				observe(is)
 			}
 		}
 	})
@@ -238,57 +282,5 @@ func (t *Trainer) gradients(batch []*Example, step int, hook imageHook) ([]LossS
 
 // parallel runs f(0..n-1) on the trainer's workers.
 func (t *Trainer) parallel(n int, f func(i int)) {
-	w := t.Workers
-	if w <= 0 {
-		w = runtime.GOMAXPROCS(0)
-	}
-	parallelFor(n, w, f)
+	parallel.For(n, t.Workers, f)
 }
-
-// parallelFor runs f(i) for i in [0, n) on up to workers goroutines. Each
-// call is independent, so the results do not depend on the scheduling.
-func parallelFor(n, workers int, f func(i int)) {
-	if workers <= 1 || n <= 1 {
-		for i := 0; i < n; i++ {
-			f(i)
-		}
-		return
-	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var panicked any
-	next := 0
-	for w := 0; w < min(workers, n); w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() {
-				// re-raised on the caller's goroutine, where it can be recovered
-				if r := recover(); r != nil {
-					mu.Lock()
-					if panicked == nil {
-						panicked = r
-					}
-					next = n
-					mu.Unlock()
-				}
-			}()
-			for {
-				mu.Lock()
-				i := next
-				next++
-				mu.Unlock()
-				if i >= n {
-					return
-				}
-				f(i)
-			}
-		}()
-	}
-	wg.Wait()
-	if panicked != nil {
-		panic(panicked)
-	}
-}
-
-func defaultWorkers() int { return runtime.GOMAXPROCS(0) }

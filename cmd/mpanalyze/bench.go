@@ -19,6 +19,7 @@ import (
 	"github.com/mpanalyze/mpanalyze/data"
 	"github.com/mpanalyze/mpanalyze/model"
 	"github.com/mpanalyze/mpanalyze/model/torchref"
+	"github.com/mpanalyze/mpanalyze/run"
 )
 
 func init() { register(newBenchCmd) }
@@ -281,7 +282,7 @@ func (o *benchTorchOptions) race(s *streams, dir, arch string, variants []torchV
 	tc := model.DefaultTrainConfig(total)
 	tc.Batch, tc.Seed = o.Batch, o.Seed
 	// the training run's data: default augmentation, the run's loader
-	rc, err := model.DefaultRunConfig(arch, total, o.Seed)
+	rc, err := run.DefaultConfig(arch, total, o.Seed)
 	if err != nil {
 		return nil, err
 	}
@@ -304,7 +305,7 @@ func (o *benchTorchOptions) race(s *streams, dir, arch string, variants []torchV
 		return nil, err
 	}
 	file := filepath.Join(dir, arch+".bench.npz")
-	if err := model.WriteTorchBench(file, m, &model.TorchBench{Train: tc, Batches: batches}); err != nil {
+	if err := torchref.WriteTorchBench(file, m, &torchref.TorchBench{Train: tc, Batches: batches}); err != nil {
 		return nil, err
 	}
 	bm := &benchModel{Arch: arch, ImageSize: cfg.ImageSize, Batch: o.Batch, Steps: o.Steps, Warmup: o.Warmup, Repeat: o.Repeat,

@@ -1,14 +1,12 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 
 	"github.com/spf13/pflag"
 
 	"github.com/mpanalyze/mpanalyze/data"
-	"github.com/mpanalyze/mpanalyze/model"
-	"github.com/mpanalyze/mpanalyze/model/ckpt"
+	"github.com/mpanalyze/mpanalyze/run"
 )
 
 // ckptData are the flags of commands that run a checkpoint on a dataset.
@@ -31,32 +29,26 @@ func addCkptDataFlags(f *pflag.FlagSet, o *ckptData, workers int) {
 // open loads the checkpoint and the dataset. Unless dataset flags were
 // given, the dataset is the validation set of the run that wrote the
 // checkpoint (recorded in its metadata).
-func (o *ckptData) open() (*model.Model, *ckpt.Checkpoint, data.Dataset, error) {
+func (o *ckptData) open() (*run.Checkpoint, data.Dataset, error) {
 	if o.Checkpoint == "" {
-		return nil, nil, nil, usageErrorf("--checkpoint is required")
+		return nil, nil, usageErrorf("--checkpoint is required")
 	}
-	m, c, err := model.LoadModel(o.Checkpoint)
+	ck, err := run.LoadCheckpoint(o.Checkpoint)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	spec := o.Spec
-	if !o.datasetFlagsSet() {
-		if raw, ok := c.Meta.Extra["run"]; ok {
-			var rc model.RunConfig
-			if err := json.Unmarshal(raw, &rc); err != nil {
-				return nil, nil, nil, fmt.Errorf("%s: run settings in meta.json: %w", o.Checkpoint, err)
-			}
-			spec = rc.Val
-		}
+	if !o.datasetFlagsSet() && ck.Run != nil {
+		spec = ck.Run.Val
 	}
 	ds, err := data.Open(spec)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
-	if len(ds.Categories()) != m.Cfg.NumClasses {
-		return nil, nil, nil, fmt.Errorf("%s: the model has %d classes but dataset %s has %d", o.Checkpoint, m.Cfg.NumClasses, ds.Name(), len(ds.Categories()))
+	if len(ds.Categories()) != ck.Model.Cfg.NumClasses {
+		return nil, nil, fmt.Errorf("%s: the model has %d classes but dataset %s has %d", o.Checkpoint, ck.Model.Cfg.NumClasses, ds.Name(), len(ds.Categories()))
 	}
-	return m, c, ds, nil
+	return ck, ds, nil
 }
 
 func (o *ckptData) datasetFlagsSet() bool {
@@ -66,16 +58,4 @@ func (o *ckptData) datasetFlagsSet() bool {
 		}
 	}
 	return false
-}
-
-// trainingSeed is the seed of the run that wrote a checkpoint (0 when the
-// checkpoint has no training config).
-func trainingSeed(c *ckpt.Checkpoint) uint64 {
-	var tc struct {
-		Seed uint64 `json:"seed"`
-	}
-	if len(c.Meta.Train) > 0 {
-		_ = json.Unmarshal(c.Meta.Train, &tc)
-	}
-	return tc.Seed
 }

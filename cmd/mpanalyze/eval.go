@@ -12,6 +12,7 @@ import (
 	"github.com/mpanalyze/mpanalyze/data/coco"
 	"github.com/mpanalyze/mpanalyze/internal/progress"
 	"github.com/mpanalyze/mpanalyze/model"
+	"github.com/mpanalyze/mpanalyze/run"
 )
 
 func init() { register(newEvalCmd) }
@@ -49,7 +50,7 @@ panoptic PNGs + JSON) so that pycocotools and panopticapi can score them.`,
 }
 
 func runEval(s *streams, o *evalOptions) error {
-	m, _, ds, err := o.open()
+	ck, ds, err := o.open()
 	if err != nil {
 		return err
 	}
@@ -58,14 +59,14 @@ func runEval(s *streams, o *evalOptions) error {
 		n = min(n, o.Images)
 	}
 	bar := progress.New(s.Err, "eval", n)
-	opt := model.EvalOptions{Images: o.Images, Infer: o.Infer, Workers: o.Workers, Checkpoint: o.Checkpoint,
+	opt := run.EvalOptions{Images: o.Images, Infer: o.Infer, Workers: o.Workers, Checkpoint: o.Checkpoint,
 		Progress: func(done, total int) { bar.Update(done, "") }}
 	var exp *cocoExport
 	if o.COCOOut != "" {
 		exp = &cocoExport{cats: ds.Categories()}
 		opt.Predictions = exp.add
 	}
-	rep, err := model.Evaluate(m, ds, opt)
+	rep, err := run.Evaluate(ck.Model, ds, opt)
 	if err != nil {
 		return err
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/mpanalyze/mpanalyze/internal/progress"
 	"github.com/mpanalyze/mpanalyze/mask"
 	"github.com/mpanalyze/mpanalyze/model"
+	"github.com/mpanalyze/mpanalyze/run"
 )
 
 func init() { register(newPredictCmd) }
@@ -59,7 +60,7 @@ func runPredict(s *streams, o *predictOptions) error {
 	if o.Out == "" {
 		return usageErrorf("--out is required")
 	}
-	m, _, ds, err := o.open()
+	ck, ds, err := o.open()
 	if err != nil {
 		return err
 	}
@@ -74,7 +75,7 @@ func runPredict(s *streams, o *predictOptions) error {
 	exp := &cocoExport{cats: cats}
 	var preview []*data.Sample
 	bar := progress.New(s.Err, "predict", n)
-	rep, err := model.Evaluate(m, ds, model.EvalOptions{
+	rep, err := run.Evaluate(ck.Model, ds, run.EvalOptions{
 		Images: o.Images, Infer: o.Infer, Workers: o.Workers, Checkpoint: o.Checkpoint,
 		Progress: func(done, total int) { bar.Update(done, "") },
 		Predictions: func(bi *data.BatchImage, p *model.Prediction) error {

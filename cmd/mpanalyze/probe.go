@@ -7,8 +7,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mpanalyze/mpanalyze/internal/progress"
-	"github.com/mpanalyze/mpanalyze/model"
 	"github.com/mpanalyze/mpanalyze/probes"
+	"github.com/mpanalyze/mpanalyze/run"
 )
 
 func init() { register(newProbeCmd) }
@@ -50,7 +50,7 @@ func runProbe(s *streams, o *probeOptions) error {
 	if o.Out == "" {
 		return usageErrorf("--out is required")
 	}
-	m, c, ds, err := o.open()
+	ck, ds, err := o.open()
 	if err != nil {
 		return err
 	}
@@ -61,8 +61,8 @@ func runProbe(s *streams, o *probeOptions) error {
 		n = min(n, o.Images)
 	}
 	bar := progress.New(s.Err, "probe", n)
-	rep, err := model.Evaluate(m, ds, model.EvalOptions{
-		Images: o.Images, Workers: o.Workers, Checkpoint: o.Checkpoint, Seed: trainingSeed(c),
+	rep, err := run.Evaluate(ck.Model, ds, run.EvalOptions{
+		Images: o.Images, Workers: o.Workers, Checkpoint: o.Checkpoint, Seed: ck.Seed(),
 		SkipMatching: o.NoMatching,
 		Probe:        probes.Multi{w, ev},
 		Progress:     func(done, total int) { bar.Update(done, "") },
@@ -78,7 +78,7 @@ func runProbe(s *streams, o *probeOptions) error {
 	if o.JSON {
 		return writeJSON(s.Out, map[string]any{"trace": npz, "sidecar": side, "eval": rep, "layers": ev.Report()})
 	}
-	fmt.Fprintf(s.Out, "trace: %s (+ %s), %d images × %d stages\n", npz, side, rep.Images, m.Cfg.NumStages())
+	fmt.Fprintf(s.Out, "trace: %s (+ %s), %d images × %d stages\n", npz, side, rep.Images, ck.Model.Cfg.NumStages())
 	printEval(s, rep)
 	fmt.Fprintf(s.Out, "per-stage table: mpanalyze analyze %s\n", o.Out)
 	return nil

@@ -8,7 +8,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mpanalyze/mpanalyze/data"
+	"github.com/mpanalyze/mpanalyze/metrics"
 	"github.com/mpanalyze/mpanalyze/model"
+	"github.com/mpanalyze/mpanalyze/run"
 )
 
 func init() { register(newTrainCmd) }
@@ -71,12 +73,12 @@ for bit. A NaN or Inf loss stops the run with an error.`,
 	return cmd
 }
 
-// runConfig resolves the flags into a model.RunConfig.
-func (o *trainOptions) runConfig() (model.RunConfig, error) {
+// runConfig resolves the flags into a run.Config.
+func (o *trainOptions) runConfig() (run.Config, error) {
 	if o.Steps <= 0 || o.Batch <= 0 {
-		return model.RunConfig{}, usageErrorf("--steps and --batch must be positive")
+		return run.Config{}, usageErrorf("--steps and --batch must be positive")
 	}
-	rc, err := model.DefaultRunConfig(o.Model.arch, o.Steps, o.Seed)
+	rc, err := run.DefaultConfig(o.Model.arch, o.Steps, o.Seed)
 	if err != nil {
 		return rc, err
 	}
@@ -116,14 +118,14 @@ func (o *trainOptions) runConfig() (model.RunConfig, error) {
 }
 
 type trainSummary struct {
-	Out          string            `json:"out"`
-	Model        string            `json:"model"`
-	Steps        int               `json:"steps"`
-	Seconds      float64           `json:"seconds"`
-	ImagesPerSec float64           `json:"images_per_s"`
-	Params       int               `json:"params"`
-	Checkpoint   string            `json:"checkpoint"`
-	Eval         *model.EvalReport `json:"eval,omitempty"`
+	Out          string              `json:"out"`
+	Model        string              `json:"model"`
+	Steps        int                 `json:"steps"`
+	Seconds      float64             `json:"seconds"`
+	ImagesPerSec float64             `json:"images_per_s"`
+	Params       int                 `json:"params"`
+	Checkpoint   string              `json:"checkpoint"`
+	Eval         *metrics.EvalReport `json:"eval,omitempty"`
 }
 
 func runTrain(s *streams, o *trainOptions) error {
@@ -134,15 +136,15 @@ func runTrain(s *streams, o *trainOptions) error {
 	if err != nil {
 		return err
 	}
-	res, err := model.Train(o.Out, rc, model.RunOptions{Resume: o.Resume, Progress: s.Err})
+	res, err := run.Train(o.Out, rc, run.Options{Resume: o.Resume, Progress: s.Err})
 	if err != nil {
-		if errors.Is(err, model.ErrRunExists) {
+		if errors.Is(err, run.ErrRunExists) {
 			return &usageError{msg: err.Error()}
 		}
 		return err
 	}
 	sum := trainSummary{Out: o.Out, Model: rc.Model.Arch, Steps: res.Steps, Seconds: res.Seconds,
-		ImagesPerSec: res.ImagesPS, Params: res.Model.NumParams(), Checkpoint: o.Out + "/" + model.LatestCkpt, Eval: res.Final}
+		ImagesPerSec: res.ImagesPS, Params: res.Model.NumParams(), Checkpoint: o.Out + "/" + run.LatestCkpt, Eval: res.Final}
 	if o.JSON {
 		return writeJSON(s.Out, sum)
 	}
@@ -155,7 +157,7 @@ func runTrain(s *streams, o *trainOptions) error {
 }
 
 // printEval prints the headline task metrics (percent).
-func printEval(s *streams, e *model.EvalReport) {
+func printEval(s *streams, e *metrics.EvalReport) {
 	fmt.Fprintf(s.Out, "validation (%d images): PQ %.1f (things %.1f, stuff %.1f)  mask AP %.1f (AP50 %.1f)  mIoU %.1f\n",
 		e.Images, 100*e.Panoptic.All.PQ, 100*e.Panoptic.Things.PQ, 100*e.Panoptic.Stuff.PQ,
 		100*e.Instance.AP, 100*e.Instance.AP50, 100*e.Semantic.MIoU)

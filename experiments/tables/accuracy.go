@@ -5,7 +5,7 @@ import (
 	"strings"
 )
 
-// RunScores is one evaluated run's task metrics (a model.EvalReport), the
+// RunScores is one evaluated run's task metrics (a metrics.EvalReport), the
 // input of Accuracy. Scores are fractions; NaN means undefined (e.g. PQ of
 // stuff on a dataset without stuff categories, or AP with no GT instance).
 type RunScores struct {

@@ -4,7 +4,6 @@ import (
 	"math"
 
 	"github.com/mpanalyze/mpanalyze/metrics"
-	"github.com/mpanalyze/mpanalyze/model"
 	"github.com/mpanalyze/mpanalyze/probes"
 )
 
@@ -56,7 +55,7 @@ func FromStageRows(label string, seed uint64, rows []probes.StageRow) RunStages 
 // with the run's seed. Undefined scores become NaN: PQ over a category
 // group with no category to average (N = 0) and AP values of −1 (no GT
 // instance, as pycocotools reports them).
-func FromEvalReport(label string, seed uint64, r model.EvalReport) RunScores {
+func FromEvalReport(label string, seed uint64, r metrics.EvalReport) RunScores {
 	pq := func(p metrics.PQ) float64 {
 		if p.N == 0 {
 			return math.NaN()

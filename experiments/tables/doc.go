@@ -9,7 +9,7 @@
 // mask AP, mIoU); Ablation has one row per point of a parameter grid. Their
 // inputs (RunStages, RunScores, AblationRun) are plain structs;
 // FromProbeReport, FromStageRows and FromEvalReport fill them from a
-// probes.Report and a model.EvalReport.
+// probes.Report and a metrics.EvalReport.
 //
 // # Seeds
 //

@@ -12,7 +12,6 @@ import (
 	"testing"
 
 	"github.com/mpanalyze/mpanalyze/metrics"
-	"github.com/mpanalyze/mpanalyze/model"
 	"github.com/mpanalyze/mpanalyze/probes"
 )
 
@@ -322,7 +321,7 @@ func sameRun(a, b RunStages) bool {
 }
 
 func TestFromEvalReport(t *testing.T) {
-	var r model.EvalReport
+	var r metrics.EvalReport
 	r.Panoptic.All = metrics.PQ{PQ: 0.4, N: 3}
 	r.Panoptic.Things = metrics.PQ{PQ: 0.5, N: 3}
 	r.Panoptic.Stuff = metrics.PQ{N: 0}                            // no stuff category: undefined

@@ -19,6 +19,7 @@ type Bar struct {
 	// not a terminal (default 20).
 	Lines int
 	tty   bool
+	base  int // units done before this bar started (a resumed run)
 	start time.Time
 	last  int // last line-mode bucket printed
 	drawn time.Time
@@ -35,6 +36,15 @@ func New(w io.Writer, label string, total int) *Bar {
 	return b
 }
 
+// From says that the work starts at done units (a resumed run), so that
+// the rate and the time left count only the units done since New.
+func (b *Bar) From(done int) *Bar {
+	if b != nil {
+		b.base = done
+	}
+	return b
+}
+
 // Update reports done units and a free-form status (loss, speed).
 func (b *Bar) Update(done int, status string) {
 	if b == nil || b.W == nil {
@@ -42,8 +52,8 @@ func (b *Bar) Update(done int, status string) {
 	}
 	elapsed := time.Since(b.start)
 	eta := ""
-	if done > 0 && done < b.Total {
-		rem := time.Duration(float64(elapsed) / float64(done) * float64(b.Total-done))
+	if done > b.base && done < b.Total {
+		rem := time.Duration(float64(elapsed) / float64(done-b.base) * float64(b.Total-done))
 		eta = " eta " + rem.Round(time.Second).String()
 	}
 	if b.tty {

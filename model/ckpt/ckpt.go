@@ -68,6 +68,9 @@ type Meta struct {
 	Model json.RawMessage `json:"model,omitempty"`
 	// Train is the training configuration (any JSON value).
 	Train json.RawMessage `json:"train,omitempty"`
+	// Run is the configuration of the run that wrote the file (any JSON
+	// value; package run types it).
+	Run json.RawMessage `json:"run,omitempty"`
 	// RNG holds named generator states (PutRNG / GetRNG).
 	RNG map[string]RNGState `json:"rng,omitempty"`
 	// Optimizer describes the optimiser state stored in the adam_m/ and

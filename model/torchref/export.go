@@ -1,6 +1,6 @@
-package model
+package torchref
 
-// Exports for the PyTorch reference in model/torchref: a parity record of
+// Exports for the PyTorch reference: a parity record of
 // one training step (everything the Go step computed or drew, so that the
 // reference can redo the step with no discrete choice of its own), and the
 // batches and initial weights of a speed race. Both are .npz files in the
@@ -14,6 +14,7 @@ import (
 	"sync"
 
 	"github.com/mpanalyze/mpanalyze/internal/version"
+	"github.com/mpanalyze/mpanalyze/model"
 	"github.com/mpanalyze/mpanalyze/model/ckpt"
 )
 
@@ -22,7 +23,7 @@ type ParityRecord struct {
 	// Loss is the batch loss, Σ over images of their normalised losses.
 	Loss float64
 	// Images are the per-image loss terms and matchings.
-	Images []LossStats
+	Images []model.LossStats
 	// Grads are the summed parameter gradients (before clipping), by name.
 	Grads map[string][]float32
 }
@@ -31,7 +32,7 @@ type ParityRecord struct {
 // "img<i>/loss" arrays.
 var LossFields = []string{"total", "class", "mask", "dice", "mp_class", "mp_mask", "mp_dice"}
 
-func lossVector(st *LossStats) []float32 {
+func lossVector(st *model.LossStats) []float32 {
 	v := []float64{st.Total, st.Class, st.Mask, st.Dice, st.MPClass, st.MPMask, st.MPDice}
 	out := make([]float32, len(v))
 	for i, x := range v {
@@ -68,22 +69,25 @@ func lossVector(st *LossStats) []float32 {
 //
 // Q counts all rows, the P MP rows first. It returns the record, or an
 // error on a non-finite loss or a failed write.
-func WriteParity(path string, m *Model, batch []*Example, seed uint64, step int) (*ParityRecord, error) {
+func WriteParity(path string, m *model.Model, batch []*model.Example, seed uint64, step int) (*ParityRecord, error) {
 	c := &m.Cfg
-	norms := computeNorms(c, batch)
+	h4, w4 := m.MaskSize()
+	levels := m.LevelSizes()
+	norms := model.ComputeNorms(c, batch)
 	ck := ckpt.New()
 	ck.Meta.ToolVersion = version.String()
 	ck.Meta.Model = c.MarshalIndent()
 	ck.Meta.Step = int64(step)
 	ck.PutParams(ckpt.ParamPrefix, m.Params())
 	ck.Arrays["norms"] = ckpt.Array{Shape: []int{4}, Data: []float32{
-		float32(norms.numMasks), float32(norms.ceDen), float32(norms.mpCeDen), float32(norms.maxGT)}}
-	rec := &ParityRecord{Images: make([]LossStats, len(batch)), Grads: map[string][]float32{}}
+		float32(norms.NumMasks), float32(norms.CEDen), float32(norms.MPCEDen), float32(norms.MaxGT)}}
+	rec := &ParityRecord{Images: make([]model.LossStats, len(batch)), Grads: map[string][]float32{}}
 	S := c.ImageSize
 	var mu sync.Mutex // the hook runs on the gradient slots' goroutines
-	hook := func(i int, ex *Example, stages []StageOutput, mp *mpInput, st *LossStats) {
+	observe := func(is *model.ImageStep) {
 		mu.Lock()
 		defer mu.Unlock()
+		i, ex, stages, st := is.Slot, is.Example, is.Stages, is.Loss
 		pre := fmt.Sprintf("img%d/", i)
 		G := len(ex.Classes)
 		put := func(name string, data []float32, shape ...int) {
@@ -91,11 +95,11 @@ func WriteParity(path string, m *Model, batch []*Example, seed uint64, step int)
 		}
 		put("input", slices.Clone(ex.Input), 3, S, S)
 		put("classes", intsF32(ex.Classes), G)
-		cov := make([]float32, 0, G*m.h4*m.w4)
+		cov := make([]float32, 0, G*h4*w4)
 		for _, cv := range ex.Cover4 {
 			cov = append(cov, cv...)
 		}
-		put("cover4", cov, G, m.h4, m.w4)
+		put("cover4", cov, G, h4, w4)
 		put("segmap", segmentMap(ex, S), S, S)
 		mt := make([]float32, 0, len(stages)*G)
 		for _, ms := range st.Matches {
@@ -112,14 +116,14 @@ func WriteParity(path string, m *Model, batch []*Example, seed uint64, step int)
 				put(fmt.Sprintf("attn/%d", l), boolsF32(so.AttnMask), len(so.AttnMask)/(so.AttnH*so.AttnW), so.AttnH, so.AttnW)
 			}
 		}
-		if mp != nil {
-			P := mp.numMP()
+		if is.MPLabels != nil {
+			P := len(is.MPLabels)
 			Q := P + c.Queries
-			put("mp/labels", intsF32(mp.labels), P)
-			put("mp/self", boolsF32(mp.selfMask), Q, Q)
-			for l, pl := range mp.pilots {
+			put("mp/labels", intsF32(is.MPLabels), P)
+			put("mp/self", boolsF32(is.MPSelfMask), Q, Q)
+			for l, pl := range is.MPPilots {
 				if pl != nil {
-					h, w := m.levels[l%3][0], m.levels[l%3][1]
+					h, w := levels[l%3][0], levels[l%3][1]
 					put(fmt.Sprintf("mp/pilot/%d", l), boolsF32(pl), P, h, w)
 				}
 			}
@@ -127,10 +131,10 @@ func WriteParity(path string, m *Model, batch []*Example, seed uint64, step int)
 	}
 	// the forward and backward of TrainStep itself (same draws, same
 	// gradient slots and summation order), without clipping or update
-	tr := &Trainer{M: m, Cfg: TrainConfig{Seed: seed}}
-	stats, _, err := tr.gradients(batch, step, hook)
+	tr := &model.Trainer{M: m, Cfg: model.TrainConfig{Seed: seed}}
+	stats, err := tr.Gradients(batch, step, observe)
 	if err != nil {
-		return nil, fmt.Errorf("model: parity: %w", err)
+		return nil, fmt.Errorf("torchref: parity: %w", err)
 	}
 	for i, st := range stats {
 		rec.Images[i] = st
@@ -158,10 +162,10 @@ func WriteParity(path string, m *Model, batch []*Example, seed uint64, step int)
 type TorchBench struct {
 	// Train is the optimisation both sides run (AdamW, clipping, LRs by
 	// step from the schedule).
-	Train TrainConfig
+	Train model.TrainConfig
 	// Batches are the batches of steps 0, 1, …; both sides train on them
 	// in this order.
-	Batches [][]*Example
+	Batches [][]*model.Example
 }
 
 // WriteTorchBench writes m's current parameters (the common starting
@@ -173,8 +177,9 @@ type TorchBench struct {
 //	                      parameter names
 //	param/<name>          the parameters
 //	step<s>/img<i>/…      input, classes, cover4, segmap as in WriteParity
-func WriteTorchBench(path string, m *Model, b *TorchBench) error {
+func WriteTorchBench(path string, m *model.Model, b *TorchBench) error {
 	c := &m.Cfg
+	h4, w4 := m.MaskSize()
 	S := c.ImageSize
 	ck := ckpt.New()
 	ck.Meta.ToolVersion = version.String()
@@ -192,15 +197,15 @@ func WriteTorchBench(path string, m *Model, b *TorchBench) error {
 			pre := fmt.Sprintf("step%d/img%d/", s, i)
 			G := len(ex.Classes)
 			if len(ex.Input) != 3*S*S {
-				return fmt.Errorf("model: bench: step %d image %d has %d input values, want 3×%d×%d", s, i, len(ex.Input), S, S)
+				return fmt.Errorf("torchref: bench: step %d image %d has %d input values, want 3×%d×%d", s, i, len(ex.Input), S, S)
 			}
-			cov := make([]float32, 0, G*m.h4*m.w4)
+			cov := make([]float32, 0, G*h4*w4)
 			for _, cv := range ex.Cover4 {
 				cov = append(cov, cv...)
 			}
 			ck.Arrays[pre+"input"] = ckpt.Array{Shape: []int{3, S, S}, Data: slices.Clone(ex.Input)}
 			ck.Arrays[pre+"classes"] = ckpt.Array{Shape: []int{G}, Data: intsF32(ex.Classes)}
-			ck.Arrays[pre+"cover4"] = ckpt.Array{Shape: []int{G, m.h4, m.w4}, Data: cov}
+			ck.Arrays[pre+"cover4"] = ckpt.Array{Shape: []int{G, h4, w4}, Data: cov}
 			ck.Arrays[pre+"segmap"] = ckpt.Array{Shape: []int{S, S}, Data: segmentMap(ex, S)}
 		}
 	}
@@ -226,11 +231,11 @@ func WriteTorchBench(path string, m *Model, b *TorchBench) error {
 
 // segmentMap is the S×S map with k+1 on GT segment k (segments never
 // overlap) and 0 elsewhere.
-func segmentMap(ex *Example, S int) []float32 {
+func segmentMap(ex *model.Example, S int) []float32 {
 	out := make([]float32, S*S)
 	for k, msk := range ex.Full {
 		if msk.H != S || msk.W != S {
-			panic(fmt.Sprintf("model: GT mask %d is %d×%d, want %d×%d", k, msk.H, msk.W, S, S))
+			panic(fmt.Sprintf("torchref: GT mask %d is %d×%d, want %d×%d", k, msk.H, msk.W, S, S))
 		}
 		for i := range out {
 			if msk.Get(i) {

@@ -1,4 +1,4 @@
-package model
+package torchref
 
 import (
 	"context"
@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/mpanalyze/mpanalyze/data"
+	"github.com/mpanalyze/mpanalyze/internal/testenv"
+	"github.com/mpanalyze/mpanalyze/model"
 	"github.com/mpanalyze/mpanalyze/model/ckpt"
 )
 
@@ -22,32 +24,15 @@ import (
 // gradients between our model and the PyTorch reference.
 const parityTol = 1e-3
 
-// torchPython returns /usr/bin/python3 when it imports torch, numpy and
-// scipy. Without them the test is skipped, or fails when
-// MPANALYZE_REQUIRE_TORCH is set (CI sets it).
-func torchPython(t *testing.T) string {
-	t.Helper()
-	py := "/usr/bin/python3"
-	if out, err := exec.Command(py, "-c", "import torch, numpy, scipy").CombinedOutput(); err != nil {
-		msg := fmt.Sprintf("PyTorch reference unavailable: %s cannot import torch, numpy, scipy (%v: %s); "+
-			"apt-get install python3-torch python3-numpy python3-scipy", py, err, strings.TrimSpace(string(out)))
-		if os.Getenv("MPANALYZE_REQUIRE_TORCH") != "" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	return py
-}
-
 // parityBatch is a batch of default-config synthetic training images
 // (size 128, the dataset's classes), without augmentation.
-func parityBatch(t *testing.T, arch string, n int) (Config, []*Example) {
+func parityBatch(t *testing.T, arch string, n int) (model.Config, []*model.Example) {
 	t.Helper()
 	ds, err := data.Open(data.Spec{Kind: "synthetic", Split: "train", Seed: 5})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := ConfigForDataset(arch, ds)
+	cfg := model.ConfigForDataset(arch, ds)
 	idx := make([]int, n)
 	for i := range idx {
 		idx[i] = i
@@ -56,9 +41,9 @@ func parityBatch(t *testing.T, arch string, n int) (Config, []*Example) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ex := make([]*Example, n)
+	ex := make([]*model.Example, n)
 	for i := range ex {
-		ex[i] = ExampleFromBatch(&b.Images[i])
+		ex[i] = model.ExampleFromBatch(&b.Images[i])
 		if len(ex[i].Classes) == 0 {
 			t.Fatalf("fixture image %d has no GT", i)
 		}
@@ -90,11 +75,11 @@ func parityBatch(t *testing.T, arch string, n int) (Config, []*Example) {
 // tiny against the parameter's neighbours instead (‖g‖ ≤ parityTol·‖g of
 // the key weight‖ on both sides).
 func TestTorchParity(t *testing.T) {
-	py := torchPython(t)
-	for _, arch := range []string{ArchMask2Former, ArchMPFormer, ArchMaskFormer} {
+	py := testenv.RequirePython(t, "torch", "numpy", "scipy")
+	for _, arch := range []string{model.ArchMask2Former, model.ArchMPFormer, model.ArchMaskFormer} {
 		t.Run(arch, func(t *testing.T) {
 			cfg, ex := parityBatch(t, arch, 2)
-			m, err := New(cfg, 3)
+			m, err := model.New(cfg, 3)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -109,7 +94,7 @@ func TestTorchParity(t *testing.T) {
 
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 			defer cancel()
-			cmd := exec.CommandContext(ctx, py, filepath.Join("torchref", "parity.py"), in, out)
+			cmd := exec.CommandContext(ctx, py, "parity.py", in, out)
 			cmd.Env = append(os.Environ(), "PYTHONDONTWRITEBYTECODE=1", "OMP_NUM_THREADS=1")
 			var stderr strings.Builder
 			cmd.Stderr = &stderr
@@ -125,7 +110,7 @@ func TestTorchParity(t *testing.T) {
 			if diag["norms_equal"] != true {
 				t.Errorf("the reference computes other batch normalisers than Go: %v", diag)
 			}
-			if arch == ArchMPFormer && (diag["self_mask_equal"] != true || diag["pilot_cells_differ"] != 0.0) {
+			if arch == model.ArchMPFormer && (diag["self_mask_equal"] != true || diag["pilot_cells_differ"] != 0.0) {
 				t.Errorf("the reference's own MP masks (used by bench.py) differ from Go's: %v", diag)
 			}
 
@@ -186,7 +171,7 @@ func TestTorchParity(t *testing.T) {
 // clipping) on a copy of m and requires the batch loss and the summed
 // gradients to equal WriteParity's bit for bit, so that the parity export
 // is the training step and not a lookalike.
-func checkParityMatchesTrainStep(t *testing.T, m *Model, ex []*Example, seed uint64, step int, rec *ParityRecord) {
+func checkParityMatchesTrainStep(t *testing.T, m *model.Model, ex []*model.Example, seed uint64, step int, rec *ParityRecord) {
 	t.Helper()
 	saved := make([][]float32, len(m.Params()))
 	for i, p := range m.Params() {
@@ -197,9 +182,9 @@ func checkParityMatchesTrainStep(t *testing.T, m *Model, ex []*Example, seed uin
 			copy(p.Data, saved[i])
 		}
 	}()
-	tc := DefaultTrainConfig(100)
+	tc := model.DefaultTrainConfig(100)
 	tc.Batch, tc.Seed, tc.ClipNorm = len(ex), seed, 0
-	tr, err := NewTrainer(m, tc)
+	tr, err := model.NewTrainer(m, tc)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,13 +1,16 @@
-package model
+package run
 
 import (
 	"encoding/json"
 	"fmt"
+	"runtime"
 	"time"
+
+	"github.com/mpanalyze/mpanalyze/internal/parallel"
+	"github.com/mpanalyze/mpanalyze/model"
 
 	"github.com/mpanalyze/mpanalyze/data"
 	"github.com/mpanalyze/mpanalyze/internal/version"
-	"github.com/mpanalyze/mpanalyze/matcher"
 	"github.com/mpanalyze/mpanalyze/metrics"
 	"github.com/mpanalyze/mpanalyze/probes"
 )
@@ -16,8 +19,8 @@ import (
 type EvalOptions struct {
 	// Images limits the evaluation to the first Images samples (0 = all).
 	Images int
-	// Infer holds the post-processing thresholds.
-	Infer InferConfig
+	// Infer holds the post-processing thresholds (zero: the defaults).
+	Infer model.InferConfig
 	// Workers is the number of images run in parallel (0 = GOMAXPROCS).
 	Workers int
 	// Probe, when set, receives every stage of every image (Init and
@@ -34,36 +37,27 @@ type EvalOptions struct {
 	Progress func(done, total int)
 	// Predictions, when set, is called with every image's prediction and
 	// its batch image, in dataset order (for exports and previews).
-	Predictions func(img *data.BatchImage, p *Prediction) error
-}
-
-// EvalReport holds the task metrics of an evaluation.
-type EvalReport struct {
-	Images   int                    `json:"images"`
-	Panoptic metrics.PanopticReport `json:"panoptic"`
-	Instance metrics.InstanceReport `json:"instance"`
-	Semantic metrics.SemanticReport `json:"semantic"`
-	Seconds  float64                `json:"seconds"`
+	Predictions func(img *data.BatchImage, p *model.Prediction) error
 }
 
 // Evaluate runs inference on a dataset at the model's input size and
 // scores the panoptic, instance (things only) and semantic predictions,
 // optionally feeding a probe with every decoder stage.
-func Evaluate(m *Model, ds data.Dataset, opt EvalOptions) (*EvalReport, error) {
+func Evaluate(m *model.Model, ds data.Dataset, opt EvalOptions) (*metrics.EvalReport, error) {
 	c := &m.Cfg
 	if got := len(ds.Categories()); got != c.NumClasses {
-		return nil, fmt.Errorf("model: dataset %s has %d classes, the model %d", ds.Name(), got, c.NumClasses)
+		return nil, fmt.Errorf("run: dataset %s has %d classes, the model %d", ds.Name(), got, c.NumClasses)
 	}
 	n := ds.Len()
 	if opt.Images > 0 && opt.Images < n {
 		n = opt.Images
 	}
-	if opt.Infer == (InferConfig{}) {
-		opt.Infer = DefaultInferConfig()
+	if opt.Infer == (model.InferConfig{}) {
+		opt.Infer = model.DefaultInferConfig()
 	}
 	workers := opt.Workers
 	if workers <= 0 {
-		workers = defaultWorkers()
+		workers = runtime.GOMAXPROCS(0)
 	}
 	isThing := make([]bool, c.NumClasses)
 	for k := range isThing {
@@ -72,11 +66,12 @@ func Evaluate(m *Model, ds data.Dataset, opt EvalOptions) (*EvalReport, error) {
 	pan := metrics.NewPanopticEvaluator(isThing)
 	ins := metrics.NewInstanceEvaluator(c.NumClasses, nil)
 	sem := metrics.NewSemanticEvaluator(c.NumClasses, data.Void)
+	h4, w4 := m.MaskSize()
 	if opt.Probe != nil {
 		cfgJSON, _ := json.Marshal(c)
 		info := probes.RunInfo{
 			Model: c.Arch, NumStages: c.NumStages(), NumQueries: c.Queries, NumClasses: c.NumClasses,
-			MaskStride: 4, MaskH: m.h4, MaskW: m.w4, Config: cfgJSON, Dataset: ds.Describe(),
+			MaskStride: 4, MaskH: h4, MaskW: w4, Config: cfgJSON, Dataset: ds.Describe(),
 			Checkpoint: opt.Checkpoint, Seed: opt.Seed, ToolVersion: version.String(),
 			StageLayers: c.StageLayers(), Matching: probes.MatchingRecorded,
 		}
@@ -84,19 +79,19 @@ func Evaluate(m *Model, ds data.Dataset, opt EvalOptions) (*EvalReport, error) {
 			info.Matching = probes.MatchingNone
 		}
 		if err := opt.Probe.Init(info); err != nil {
-			return nil, fmt.Errorf("model: probe: %w", err)
+			return nil, fmt.Errorf("run: probe: %w", err)
 		}
 	}
 	start := time.Now()
 	chunk := 2 * workers
-	graphs := make([]*Graph, chunk)
+	graphs := make([]*model.Graph, chunk)
 	for i := range graphs {
-		graphs[i] = newGraph()
+		graphs[i] = model.NewGraph()
 	}
 	type result struct {
 		err     error
-		stages  []StageOutput
-		pred    *Prediction
+		stages  []model.StageOutput
+		pred    *model.Prediction
 		matches [][]int
 		gt      *probes.GroundTruth
 	}
@@ -111,21 +106,21 @@ func Evaluate(m *Model, ds data.Dataset, opt EvalOptions) (*EvalReport, error) {
 			return nil, err
 		}
 		res := make([]result, len(idx))
-		parallelFor(len(idx), workers, func(i int) {
+		parallel.For(len(idx), workers, func(i int) {
 			g := graphs[i]
 			g.Reset()
 			bi := &b.Images[i]
 			stages := m.Predict(g, bi.Input)
-			if s := nonFiniteStage(stages); s >= 0 {
-				res[i] = result{err: fmt.Errorf("model: image %d: stage %d predictions are NaN or infinite (a diverged checkpoint?): %w", bi.Index, s, ErrNonFinite)}
+			if s := model.NonFiniteStage(stages); s >= 0 {
+				res[i] = result{err: fmt.Errorf("run: image %d: stage %d predictions are NaN or infinite (a diverged checkpoint?): %w", bi.Index, s, model.ErrNonFinite)}
 				return
 			}
 			r := result{stages: stages, pred: m.PostProcess(stages[len(stages)-1], 0, opt.Infer)}
 			if opt.Probe != nil {
-				ex := ExampleFromBatch(bi)
+				ex := model.ExampleFromBatch(bi)
 				r.gt = &probes.GroundTruth{Classes: ex.Classes, Masks: bi.Masks4}
 				if !opt.SkipMatching {
-					r.matches = m.stageMatches(stages, ex)
+					r.matches = m.StageMatches(stages, ex)
 				}
 			}
 			res[i] = r
@@ -145,8 +140,8 @@ func Evaluate(m *Model, ds data.Dataset, opt EvalOptions) (*EvalReport, error) {
 				}
 			}
 			if opt.Probe != nil {
-				if err := m.record(opt.Probe, bi.Index, r.stages, r.matches, r.gt); err != nil {
-					return nil, fmt.Errorf("model: probe: %w", err)
+				if err := record(m, opt.Probe, bi.Index, r.stages, r.matches, r.gt); err != nil {
+					return nil, fmt.Errorf("run: probe: %w", err)
 				}
 			}
 		}
@@ -154,7 +149,7 @@ func Evaluate(m *Model, ds data.Dataset, opt EvalOptions) (*EvalReport, error) {
 			opt.Progress(hi, n)
 		}
 	}
-	return &EvalReport{
+	return &metrics.EvalReport{
 		Images:   n,
 		Panoptic: pan.Result(),
 		Instance: ins.Result(),
@@ -165,7 +160,7 @@ func Evaluate(m *Model, ds data.Dataset, opt EvalOptions) (*EvalReport, error) {
 
 // addScores adds one image's prediction to the three evaluators. GT
 // segment k has panoptic id k+1; instance GT are the thing segments.
-func addScores(pan *metrics.PanopticEvaluator, ins *metrics.InstanceEvaluator, sem *metrics.SemanticEvaluator, isThing []bool, bi *data.BatchImage, p *Prediction) {
+func addScores(pan *metrics.PanopticEvaluator, ins *metrics.InstanceEvaluator, sem *metrics.SemanticEvaluator, isThing []bool, bi *data.BatchImage, p *model.Prediction) {
 	gtSegs := make([]metrics.Segment, len(bi.Classes))
 	var gtIns []metrics.Instance
 	for k, cl := range bi.Classes {
@@ -189,33 +184,14 @@ func addScores(pan *metrics.PanopticEvaluator, ins *metrics.InstanceEvaluator, s
 	sem.Add(bi.Semantic, p.Semantic)
 }
 
-// stageMatches computes every stage's Hungarian matching of the matching
-// queries to the GT with the training cost on all stride-4 pixels.
-func (m *Model) stageMatches(stages []StageOutput, ex *Example) [][]int {
-	c := &m.Cfg
-	if len(ex.Classes) == 0 {
-		return nil
-	}
-	P4 := m.h4 * m.w4
-	tflat := make([]float32, len(ex.Classes)*P4)
-	for j, cov := range ex.Cover4 {
-		copy(tflat[j*P4:], cov)
-	}
-	w := c.Loss.matchWeights()
-	out := make([][]int, len(stages))
-	for s, st := range stages {
-		out[s] = matcher.Match(st.ClassLogits.Data, st.MaskLogits.Data, tflat, ex.Classes, c.Queries, c.NumClasses, P4, &w)
-	}
-	return out
-}
-
 // record sends one image's stages to a probe.
-func (m *Model) record(p probes.Probe, index int, stages []StageOutput, matches [][]int, gt *probes.GroundTruth) error {
+func record(m *model.Model, p probes.Probe, index int, stages []model.StageOutput, matches [][]int, gt *probes.GroundTruth) error {
 	c := &m.Cfg
+	h4, w4 := m.MaskSize()
 	for s, st := range stages {
 		rec := probes.Stage{
 			Image: index, Stage: s, NumQueries: c.Queries, NumClasses: c.NumClasses,
-			H: m.h4, W: m.w4, MaskLogits: st.MaskLogits.Data, ClassLogits: st.ClassLogits.Data,
+			H: h4, W: w4, MaskLogits: st.MaskLogits.Data, ClassLogits: st.ClassLogits.Data,
 			AttnH: st.AttnH, AttnW: st.AttnW, AttnMask: st.AttnMask, Unblocked: st.Unblocked, GT: gt,
 		}
 		rec.NumMP = st.ClassLogits.Dim(0) - c.Queries
