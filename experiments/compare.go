@@ -7,10 +7,12 @@ import (
 	"strings"
 
 	"github.com/mpanalyze/mpanalyze/experiments/tables"
+	"github.com/mpanalyze/mpanalyze/internal/jsonnum"
+	"github.com/mpanalyze/mpanalyze/metrics"
 )
 
 // Comparison compares two configurations of a Results at one snapshot by
-// the means over stages of consecutive IoU and Util-A (tables.StageMetrics:
+// the means over stages of consecutive IoU and Util-A (metrics.Summarize:
 // consecutive IoU over the stage pairs, Util-A over the stages before the
 // last), paired by seed.
 type Comparison struct {
@@ -39,17 +41,8 @@ func (rs *Results) Compare(baseline, candidate, sel string) (*Comparison, error)
 			if err != nil {
 				return nil, nil, err
 			}
-			var m means
-			m.cons, m.util = math.NaN(), math.NaN()
-			for _, mt := range tables.StageMetrics(tables.FromProbeReport(label, rep.Probe)) {
-				switch mt.Name {
-				case "cons. IoU":
-					m.cons = mt.Value
-				case "Util-A":
-					m.util = mt.Value
-				}
-			}
-			out[r.Manifest.Seed] = m
+			sum := metrics.Summarize(rep.Probe.Figures())
+			out[r.Manifest.Seed] = means{cons: sum.ConsecutiveIoU, util: sum.UtilA}
 			order = append(order, r.Manifest.Seed)
 		}
 		if len(order) == 0 {
@@ -137,6 +130,7 @@ func (c *Comparison) Verdict() string {
 // MarshalJSON writes the comparison with snake_case keys and null for an
 // undefined (NaN) value, such as the sd of one seed.
 func (c *Comparison) MarshalJSON() ([]byte, error) {
+	num := func(v float64) jsonnum.Float { return jsonnum.Float(v) }
 	return json.Marshal(map[string]any{
 		"baseline": c.Baseline, "candidate": c.Candidate, "snapshot": c.Snapshot, "seeds": c.Seeds,
 		"cons_base": num(c.ConsBase), "cons_cand": num(c.ConsCand), "cons_diff": num(c.ConsDiff), "cons_diff_sd": num(c.ConsDiffSD),

@@ -37,26 +37,6 @@ type Figure struct {
 	Note string `json:"note,omitempty"`
 }
 
-// stageMetric is one per-stage curve figure.
-type stageMetric struct {
-	name, title, ylabel string
-	pairs               bool
-	values              func(r *probes.Report) []float64
-}
-
-var stageMetrics = []stageMetric{
-	{"consecutive_iou", "Consecutive-stage IoU (queries matched at the last stage)", "IoU of stage s and s+1 masks", true,
-		func(r *probes.Report) []float64 { return r.Layer.Consecutive.FinalMatched.Mean }},
-	{"util_a", "Util-A: GT segments already matched to their final query", "Util-A", false,
-		func(r *probes.Report) []float64 { return r.Layer.UtilA.Mean }},
-	{"util_b", "Util-B: final queries whose mask already has IoU ≥ 0.5 with their final mask", "Util-B", false,
-		func(r *probes.Report) []float64 { return r.Layer.UtilB.Mean }},
-	{"util_c", "Util-C: final queries whose mask already has IoU ≥ 0.5 with their GT segment", "Util-C", false,
-		func(r *probes.Report) []float64 { return r.Layer.UtilC.Mean }},
-	{"iou_to_final", "IoU with the last stage's mask (queries matched at the last stage)", "IoU with last stage", false,
-		func(r *probes.Report) []float64 { return r.Layer.ToFinal.FinalMatched.Mean }},
-}
-
 // FileName turns a label into a file name part.
 func FileName(label string) string {
 	var b strings.Builder
@@ -121,7 +101,11 @@ func (rs *Results) WritePlots(dir string, s *PlotSettings) ([]Figure, error) {
 		reps[r] = rep
 	}
 	snap := snapshotName(set.Snapshot)
-	for _, sm := range stageMetrics {
+	for i := range metrics.Figures {
+		fg := &metrics.Figures[i]
+		if !fg.Plotted {
+			continue
+		}
 		var series []plots.StageSeries
 		for _, label := range rs.Labels() {
 			ser := plots.StageSeries{Label: label}
@@ -130,13 +114,16 @@ func (rs *Results) WritePlots(dir string, s *PlotSettings) ([]Figure, error) {
 					continue
 				}
 				rep := reps[r]
-				v := sm.values(&rep.Probe)
+				v := fg.Series(rep.Probe.Figures(), metrics.FinalMatched)
+				if v == nil {
+					continue // a report written before the figure existed
+				}
 				want := rep.Probe.Layer.NumStages
-				if sm.pairs {
+				if fg.Pair {
 					want--
 				}
 				if len(v) != want || want == 0 {
-					return nil, fmt.Errorf("experiments: %s: %s has %d values for %d stages", r.Dir, sm.name, len(v), rep.Probe.Layer.NumStages)
+					return nil, fmt.Errorf("experiments: %s: %s has %d values for %d stages", r.Dir, fg.Key, len(v), rep.Probe.Layer.NumStages)
 				}
 				if len(ser.Seeds) > 0 && len(ser.Seeds[0]) != len(v) {
 					return nil, fmt.Errorf("experiments: runs labelled %s have different numbers of stages", label)
@@ -144,11 +131,16 @@ func (rs *Results) WritePlots(dir string, s *PlotSettings) ([]Figure, error) {
 				ser.Seeds = append(ser.Seeds, append([]float64(nil), v...))
 				ser.StageLayers = stageLayers(&rep.Probe)
 			}
-			series = append(series, ser)
+			if len(ser.Seeds) > 0 {
+				series = append(series, ser)
+			}
 		}
-		title := sm.title + " — " + snap
-		f := plots.StageCurves(series, &plots.StageSettings{Title: title, YLabel: sm.ylabel, Pairs: sm.pairs, Percent: true})
-		if err := save(f, sm.name, title, ""); err != nil {
+		if len(series) == 0 {
+			continue
+		}
+		title := fg.Title + " — " + snap
+		f := plots.StageCurves(series, &plots.StageSettings{Title: title, YLabel: fg.Axis, Pairs: fg.Pair, Percent: true})
+		if err := save(f, fg.Key, title, ""); err != nil {
 			return nil, err
 		}
 	}

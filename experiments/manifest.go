@@ -7,9 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"reflect"
 	"runtime"
-	"sort"
 	"strings"
 	"sync"
 
@@ -43,23 +41,7 @@ var CurrentConventions = Conventions{
 }
 
 // MetricDefinitions documents the fields of metrics.jsonl lines.
-var MetricDefinitions = map[string]string{
-	"consecutive_iou":               "IoU of a query's binary masks at stage s and stage s+1, queries matched at the last stage (null at the last stage)",
-	"consecutive_iou_non_empty":     "as consecutive_iou, over the queries non-empty at s or s+1",
-	"consecutive_iou_stage_matched": "as consecutive_iou, over the queries matched at stage s",
-	"iou_to_final":                  "IoU of a query's mask at stage s with its mask at the last stage, queries matched at the last stage",
-	"util_a":                        "Util-A: share of the GT segments matched at the last stage that stage s already matches to the same query",
-	"util_b":                        "Util-B: share of the queries matched at the last stage whose stage-s mask has IoU >= 0.5 with their last-stage mask",
-	"util_c":                        "Util-C: share of the GT segments matched at the last stage whose query's stage-s mask has IoU >= 0.5 with the segment",
-	"match_change":                  "share of GT segments whose matched query changes from stage s to s+1",
-	"attended":                      "mean share of the feature map the matching queries may attend to in the next layer",
-	"unblocked":                     "share of matching-query rows that were entirely blocked and unblocked",
-	"mean_consecutive_iou":          "mean of consecutive_iou over the stage pairs",
-	"mean_util_a":                   "mean of util_a over the stages before the last (the last is 1 by definition)",
-	"pq, pq_things, pq_stuff":       "panoptic quality (fractions)",
-	"ap, ap50, ap75":                "COCO mask AP of thing classes (fractions; null when no GT instance)",
-	"miou":                          "semantic mean IoU (fraction)",
-}
+var MetricDefinitions = metricDefinitions()
 
 // Tool says which build of mpanalyze wrote a run.
 type Tool struct {
@@ -124,48 +106,17 @@ func (m *Manifest) identity() any {
 // sameRun reports whether two manifests describe the same run, and if not
 // the first field that differs.
 func sameRun(a, b *Manifest) (bool, string) {
-	ja, _ := json.Marshal(a.identity())
-	jb, _ := json.Marshal(b.identity())
-	if bytes.Equal(ja, jb) {
-		return true, ""
-	}
-	var ma, mb map[string]any
-	json.Unmarshal(ja, &ma)
-	json.Unmarshal(jb, &mb)
-	return false, firstDiff(ma, mb, "")
+	return sameJSON(a.identity(), b.identity())
 }
 
-// firstDiff names the first differing path of two JSON values.
-func firstDiff(a, b any, path string) string {
-	am, aok := a.(map[string]any)
-	bm, bok := b.(map[string]any)
-	if aok && bok {
-		keys := map[string]bool{}
-		for k := range am {
-			keys[k] = true
-		}
-		for k := range bm {
-			keys[k] = true
-		}
-		var sorted []string
-		for k := range keys {
-			sorted = append(sorted, k)
-		}
-		sort.Strings(sorted)
-		for _, k := range sorted {
-			p := k
-			if path != "" {
-				p = path + "." + k
-			}
-			if !reflect.DeepEqual(am[k], bm[k]) {
-				return firstDiff(am[k], bm[k], p)
-			}
-		}
-		return path
+// sameJSON reports whether a and b have the same JSON form, and if not the
+// first field that differs, with both values.
+func sameJSON(a, b any) (bool, string) {
+	path, va, vb := run.FirstDiff(a, b)
+	if path == "" {
+		return true, ""
 	}
-	ja, _ := json.Marshal(a)
-	jb, _ := json.Marshal(b)
-	return fmt.Sprintf("%s (%s vs %s)", path, ja, jb)
+	return false, fmt.Sprintf("%s (%s vs %s)", path, va, vb)
 }
 
 // String is the version and, when known, the revision ("unknown

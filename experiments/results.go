@@ -157,7 +157,7 @@ func Load(paths ...string) (*Results, error) {
 				}
 				return nil, err
 			}
-			if rep.Probe.Images == 0 || rep.Probe.Layer.NumStages == 0 || len(rep.Probe.Rows(metrics.FinalMatched)) == 0 {
+			if rep.Probe.Images == 0 || rep.Probe.Layer.NumStages == 0 || rep.Probe.Layer.Images == 0 {
 				return nil, fmt.Errorf("experiments: %s: the probe of step %d saw no image; nothing to compare", f.dir, step)
 			}
 			res.Reports = append(res.Reports, rep)
@@ -201,17 +201,7 @@ func sameConfig(a, b *Manifest) bool {
 	return string(ja) == string(jb)
 }
 
-func sameConventions(a, b Conventions) (bool, string) {
-	if a == b {
-		return true, ""
-	}
-	ja, _ := json.Marshal(a)
-	jb, _ := json.Marshal(b)
-	var ma, mb map[string]any
-	json.Unmarshal(ja, &ma)
-	json.Unmarshal(jb, &mb)
-	return false, firstDiff(ma, mb, "")
-}
+func sameConventions(a, b Conventions) (bool, string) { return sameJSON(a, b) }
 
 // Labels returns the configuration labels in order of first appearance.
 func (rs *Results) Labels() []string {
@@ -300,9 +290,9 @@ func snapshotName(sel string) string {
 func pct(f float64) string { return strconv.FormatFloat(100*f, 'g', 4, 64) + " %" }
 
 // DiagnosisTable is the per-stage table of every configuration at the
-// selected snapshot (see tables.Diagnosis), with columns cols (nil: the
-// default consecutive IoU and Util-A).
-func (rs *Results) DiagnosisTable(sel string, cols []tables.StageColumn) (tables.Table, error) {
+// selected snapshot (see tables.Diagnosis), with the figures of cols
+// (metrics.Figures keys; nil: consecutive IoU and Util-A).
+func (rs *Results) DiagnosisTable(sel string, cols []string) (tables.Table, error) {
 	var runs []tables.RunStages
 	for _, r := range rs.Runs {
 		rep, err := r.Snapshot(sel)
@@ -312,7 +302,7 @@ func (rs *Results) DiagnosisTable(sel string, cols []tables.StageColumn) (tables
 		if rep.Probe.Images == 0 {
 			return tables.Table{}, fmt.Errorf("experiments: %s: the probe of step %d saw no image", r.Dir, rep.Step)
 		}
-		runs = append(runs, tables.FromProbeReport(r.Label, rep.Probe))
+		runs = append(runs, tables.FromProbeReport(r.Label, &rep.Probe, metrics.FinalMatched))
 	}
 	t := tables.Diagnosis(runs, &tables.DiagnosisSettings{
 		Title:   "Layer-to-layer consistency and query utilisation (" + snapshotName(sel) + ")",
@@ -355,7 +345,7 @@ func (rs *Results) AblationTable(sel string) (tables.Table, error) {
 		for _, ov := range r.Manifest.Overrides {
 			ar.Point = append(ar.Point, tables.Param{Key: ov.Key, Value: fmt.Sprint(ov.Value)})
 		}
-		ar.Metrics = append(tables.StageMetrics(tables.FromProbeReport(r.Label, rep.Probe)),
+		ar.Metrics = append(tables.StageMetrics(metrics.Summarize(rep.Probe.Figures())),
 			tables.EvalMetrics(tables.FromEvalReport(r.Label, r.Manifest.Seed, rep.Eval))...)
 		if len(steps) > 1 {
 			// Only when the points differ in length (the schedule spec).
@@ -381,7 +371,7 @@ func (rs *Results) CheckpointTable() tables.Table {
 			ar := tables.AblationRun{Seed: r.Manifest.Seed, Point: []tables.Param{
 				{Key: "training", Value: pct(f)}, {Key: "step", Value: strconv.Itoa(rep.Step)}, {Key: "model", Value: r.Label}}}
 			sc := tables.FromEvalReport(r.Label, r.Manifest.Seed, rep.Eval)
-			ar.Metrics = append(tables.StageMetrics(tables.FromProbeReport(r.Label, rep.Probe)),
+			ar.Metrics = append(tables.StageMetrics(metrics.Summarize(rep.Probe.Figures())),
 				tables.Metric{Name: "PQ", Value: sc.PQ}, tables.Metric{Name: "mIoU", Value: sc.MIoU})
 			runs = append(runs, ar)
 		}

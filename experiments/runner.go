@@ -7,17 +7,14 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"math"
 	"os"
 	"path/filepath"
 	"runtime"
-	"sort"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/mpanalyze/mpanalyze/data"
-	"github.com/mpanalyze/mpanalyze/experiments/tables"
 	"github.com/mpanalyze/mpanalyze/internal/atomicfile"
 	"github.com/mpanalyze/mpanalyze/metrics"
 	"github.com/mpanalyze/mpanalyze/probes"
@@ -378,11 +375,11 @@ func (r *Runner) runOne(rn *Run, total, workers int, prog io.Writer) RunStatus {
 			return fail(err)
 		}
 		reps = append(reps, rep)
-		if err := writeMetrics(dir, want, reps); err != nil {
+		if err := writeMetrics(filepath.Join(dir, MetricsFile), want, reps); err != nil {
 			return fail(err)
 		}
 	}
-	if err := writeMetrics(dir, want, reps); err != nil {
+	if err := writeMetrics(filepath.Join(dir, MetricsFile), want, reps); err != nil {
 		return fail(err)
 	}
 	done := doneRecord{Steps: rc.Train.Steps, Snapshots: rc.Snapshots, TrainSeconds: trainSec, ProbeSeconds: time.Since(t1).Seconds()}
@@ -482,90 +479,6 @@ func (r *Runner) probe(dir string, rn *Run, step int, frac float64, trace bool, 
 		return nil, err
 	}
 	return rep, nil
-}
-
-// num is a JSON number, nil (null) for NaN and ±Inf.
-func num(v float64) any {
-	if math.IsNaN(v) || math.IsInf(v, 0) {
-		return nil
-	}
-	return v
-}
-
-func at(s metrics.Series, i int) float64 {
-	if i < len(s) {
-		return s[i]
-	}
-	return math.NaN()
-}
-
-// MetricLines returns the metrics.jsonl lines of one snapshot: one
-// {"kind":"stage"} line per stage and one {"kind":"snapshot"} line with the
-// run's aggregates and task metrics. Every line names the experiment,
-// point, seed, model, step and fraction.
-func MetricLines(m *Manifest, rep *SnapshotReport) []map[string]any {
-	head := func(kind string) map[string]any {
-		return map[string]any{
-			"kind": kind, "experiment": m.Experiment, "point": m.Point, "seed": m.Seed,
-			"model": m.Config.Model.Arch, "step": rep.Step, "steps": m.Config.Train.Steps, "fraction": rep.Fraction,
-		}
-	}
-	var out []map[string]any
-	lr := &rep.Probe.Layer
-	for _, row := range rep.Probe.Rows(metrics.FinalMatched) {
-		l := head("stage")
-		s := row.Stage
-		l["stage"], l["layers"] = s, row.Layers
-		l["consecutive_iou"] = num(row.ConsecutiveIoU)
-		l["consecutive_iou_non_empty"] = num(at(lr.Consecutive.NonEmpty.Mean, s))
-		l["consecutive_iou_stage_matched"] = num(at(lr.Consecutive.StageMatched.Mean, s))
-		l["iou_to_final"] = num(row.IoUToFinal)
-		l["util_a"], l["util_b"], l["util_c"] = num(row.UtilA), num(row.UtilB), num(row.UtilC)
-		l["match_change"] = num(row.MatchChange)
-		l["attended"], l["unblocked"] = num(row.Attended), num(row.Unblocked)
-		out = append(out, l)
-	}
-	l := head("snapshot")
-	l["images"] = rep.Probe.Images
-	sm := map[string]float64{}
-	if len(rep.Probe.Rows(metrics.FinalMatched)) > 0 {
-		for _, mt := range tables.StageMetrics(tables.FromProbeReport(m.Point, rep.Probe)) {
-			sm[mt.Name] = mt.Value
-		}
-	}
-	l["mean_consecutive_iou"] = num(valueOr(sm, "cons. IoU"))
-	l["mean_util_a"] = num(valueOr(sm, "Util-A"))
-	sc := tables.FromEvalReport(m.Point, m.Seed, rep.Eval)
-	l["pq"], l["pq_things"], l["pq_stuff"] = num(sc.PQ), num(sc.PQThings), num(sc.PQStuff)
-	l["ap"], l["ap50"], l["ap75"] = num(sc.AP), num(sc.AP50), num(sc.AP75)
-	l["miou"] = num(sc.MIoU)
-	out = append(out, l)
-	return out
-}
-
-func valueOr(m map[string]float64, k string) float64 {
-	if v, ok := m[k]; ok {
-		return v
-	}
-	return math.NaN()
-}
-
-// writeMetrics rewrites metrics.jsonl from the snapshot reports (in step
-// order), atomically.
-func writeMetrics(dir string, m *Manifest, reps []*SnapshotReport) error {
-	sorted := append([]*SnapshotReport(nil), reps...)
-	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Step < sorted[j].Step })
-	return atomicfile.Write(filepath.Join(dir, MetricsFile), func(w io.Writer) error {
-		enc := json.NewEncoder(w)
-		for _, rep := range sorted {
-			for _, l := range MetricLines(m, rep) {
-				if err := enc.Encode(l); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	})
 }
 
 // lineWriter serialises whole lines of several writers onto one.

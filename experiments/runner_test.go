@@ -432,14 +432,14 @@ func TestWritePlots(t *testing.T) {
 		}
 		fh.Close()
 	}
-	want := "consecutive_iou util_a util_b util_c iou_to_final iou_matrix_mask2former iou_matrix_mpformer mask_evolution_mask2former mask_evolution_mpformer training"
+	want := "consecutive_iou iou_to_final util_a util_b util_c empty iou_matrix_mask2former iou_matrix_mpformer mask_evolution_mask2former mask_evolution_mpformer training"
 	if got := strings.Join(names, " "); got != want {
 		t.Errorf("figures %s", got)
 	}
 	// At 0.34 there is no trace (only the final snapshot is traced): no
 	// mask evolution, the rest is drawn.
 	figs, err = rs.WritePlots(dir, &PlotSettings{Snapshot: "0.34", Formats: []string{"svg"}})
-	if err != nil || len(figs) != 8 {
+	if err != nil || len(figs) != 9 {
 		t.Errorf("early snapshot: %d figures, %v", len(figs), err)
 	}
 }

@@ -90,6 +90,9 @@ type LayerReport struct {
 	// MatchChange has S−1 entries: the share of GT segments whose matched
 	// query changes from stage s to s+1 (MatchChange).
 	MatchChange Curve `json:"match_change"`
+	// More holds the figures of the registry (Figures) that have a
+	// PerImage function, by key.
+	More map[string]Curve `json:"more,omitempty"`
 }
 
 // LayerEvaluator pools the stage metrics of many images, in detectron2's
@@ -108,6 +111,7 @@ type LayerEvaluator struct {
 
 	cons, toFinal              [3]curveAcc
 	utilA, utilB, utilC, chang curveAcc
+	more                       map[string]*curveAcc
 	matSum                     [][]float64
 	matN                       [][]int
 }
@@ -127,6 +131,17 @@ func (e *LayerEvaluator) Add(img *ImageStages) {
 		}
 		e.utilA, e.utilB, e.utilC = newCurveAcc(S), newCurveAcc(S), newCurveAcc(S)
 		e.chang = newCurveAcc(S - 1)
+		e.more = map[string]*curveAcc{}
+		for _, fg := range Figures {
+			if fg.PerImage != nil {
+				n := S
+				if fg.Pair {
+					n--
+				}
+				acc := newCurveAcc(n)
+				e.more[fg.Key] = &acc
+			}
+		}
 		e.matSum = make([][]float64, S)
 		e.matN = make([][]int, S)
 		for i := range e.matSum {
@@ -159,6 +174,11 @@ func (e *LayerEvaluator) Add(img *ImageStages) {
 	e.utilB.add(UtilB(img))
 	e.utilC.add(UtilC(img))
 	e.chang.add(MatchChange(img))
+	for _, fg := range Figures {
+		if fg.PerImage != nil {
+			e.more[fg.Key].add(fg.PerImage(img))
+		}
+	}
 }
 
 // Result returns the pooled figures of the images added so far.
@@ -178,6 +198,10 @@ func (e *LayerEvaluator) Result() LayerReport {
 		UtilC:        e.utilC.curve(),
 		MatchChange:  e.chang.curve(),
 		Matrix:       make([]Series, e.stages),
+		More:         map[string]Curve{},
+	}
+	for k, acc := range e.more {
+		r.More[k] = acc.curve()
 	}
 	for i := range r.Matrix {
 		r.Matrix[i] = make(Series, e.stages)

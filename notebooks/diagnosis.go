@@ -7,6 +7,7 @@ import (
 
 	"github.com/mpanalyze/mpanalyze/experiments"
 	"github.com/mpanalyze/mpanalyze/experiments/tables"
+	"github.com/mpanalyze/mpanalyze/metrics"
 	"github.com/mpanalyze/mpanalyze/plots"
 )
 
@@ -128,14 +129,16 @@ func Diagnosis(nb *Notebook) {
 		for _, f := range rs.Fractions() {
 			sel := fmt.Sprint(f)
 			m2f, mpf := stageRows(rs, "mask2former", sel), stageRows(rs, "mpformer", sel)
+			m2fCons, mpfCons := m2f.Figures["consecutive_iou"], mpf.Figures["consecutive_iou"]
+			m2fUtil, mpfUtil := m2f.Figures["util_a"], mpf.Figures["util_a"]
 			consAhead, utilAhead := 0, 0
-			for s := range len(m2f.ConsecutiveIoU) {
-				if mpf.ConsecutiveIoU[s] > m2f.ConsecutiveIoU[s] {
+			for s := range len(m2fCons) {
+				if mpfCons[s] > m2fCons[s] {
 					consAhead++
 				}
 			}
-			for s := range len(m2f.UtilA) - 1 { // the last stage is 100 % for both
-				if mpf.UtilA[s] > m2f.UtilA[s] {
+			for s := range len(m2fUtil) - 1 { // the last stage is 100 % for both
+				if mpfUtil[s] > m2fUtil[s] {
 					utilAhead++
 				}
 			}
@@ -144,7 +147,7 @@ func Diagnosis(nb *Notebook) {
 				return err
 			}
 			fmt.Fprintf(w, "at %.0f %% of training: MP-Former ahead in consecutive IoU at %d of %d stage pairs, in Util-A at %d of %d stages\n  %s\n",
-				100*f, consAhead, len(m2f.ConsecutiveIoU), utilAhead, len(m2f.UtilA)-1, c.Verdict())
+				100*f, consAhead, len(m2fCons), utilAhead, len(m2fUtil)-1, c.Verdict())
 		}
 		return nil
 	})
@@ -172,7 +175,7 @@ func Diagnosis(nb *Notebook) {
 		var series []plots.StageSeries
 		for _, label := range rs.Labels() {
 			r := stageRows(rs, label, "final")
-			series = append(series, plots.StageSeries{Label: label, Seeds: [][]float64{r.ConsecutiveIoU}, StageLayers: r.StageLayers})
+			series = append(series, plots.StageSeries{Label: label, Seeds: [][]float64{r.Figures["consecutive_iou"]}, StageLayers: r.StageLayers})
 		}
 		fig := plots.StageCurves(series, &plots.StageSettings{Title: "Consecutive-stage IoU (tiny models, 120 steps)",
 			YLabel: "IoU of stage s and s+1 masks", Pairs: true, Percent: true})
@@ -217,9 +220,9 @@ func stageRows(rs *experiments.Results, label, sel string) tables.RunStages {
 			if err != nil {
 				break
 			}
-			return tables.FromProbeReport(label, rep.Probe)
+			return tables.FromProbeReport(label, &rep.Probe, metrics.FinalMatched)
 		}
 	}
-	nan := []float64{math.NaN()}
-	return tables.RunStages{Model: label, ConsecutiveIoU: nan, UtilA: nan}
+	nan := metrics.Series{math.NaN()}
+	return tables.RunStages{Model: label, Figures: map[string]metrics.Series{"consecutive_iou": nan, "util_a": nan}}
 }

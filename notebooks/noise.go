@@ -8,7 +8,6 @@ import (
 	"os"
 
 	"github.com/mpanalyze/mpanalyze/experiments"
-	"github.com/mpanalyze/mpanalyze/experiments/tables"
 )
 
 // NoiseAblation is the noise-ratio notebook: a built-in ablation spec,
@@ -84,7 +83,7 @@ func NoiseAblation(nb *Notebook) {
 		(over the stages before the last), and the task metrics. To see where
 		in the decoder the ratio matters, the per-stage Util-A of every point:`)
 	nb.Cell(func(w io.Writer) error {
-		t, err := rs.DiagnosisTable("final", []tables.StageColumn{tables.UtilA})
+		t, err := rs.DiagnosisTable("final", []string{"util_a"})
 		if err != nil {
 			return err
 		}

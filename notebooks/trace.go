@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/mpanalyze/mpanalyze/experiments/tables"
 	"github.com/mpanalyze/mpanalyze/mask"
 	"github.com/mpanalyze/mpanalyze/metrics"
 	"github.com/mpanalyze/mpanalyze/probes"
@@ -113,17 +114,16 @@ func ImportedTrace(nb *Notebook) {
 		}
 		rep := ev.Report()
 		fmt.Fprintf(w, "%d images, %d GT segments, %d matched at the last stage\n", rep.Images, rep.Layer.GT, rep.Layer.FinalMatched)
-		fmt.Fprintf(w, "stage  layers  cons. IoU  IoU→final  Util-A  Util-B  Util-C  match chg\n")
-		pct := func(v float64) string { return strings.Replace(fmt.Sprintf("%5.1f", 100*v), "NaN", "    —", 1) }
-		for _, r := range rep.Rows(metrics.FinalMatched) {
-			fmt.Fprintf(w, "%5d  %6d  %9s  %9s  %6s  %6s  %6s  %9s\n", r.Stage, r.Layers, pct(r.ConsecutiveIoU), pct(r.IoUToFinal),
-				pct(r.UtilA), pct(r.UtilB), pct(r.UtilC), pct(r.MatchChange))
+		t := tables.Stages(&rep, metrics.FinalMatched)
+		t.Notes = nil
+		if err := t.Render(w, "text"); err != nil {
+			return err
 		}
 		return tr.Close()
 	})
 	nb.Text(`
 		From the command line, ` + "`mpanalyze analyze notebooks/testdata/torch_trace`" + `
-		prints this table (with ` + "`--json`" + ` or ` + "`--csv`" + ` for
+		prints this table (with ` + "`--format csv`" + ` or ` + "`--format json`" + ` for
 		scripts). A trace recorded from a real checkpoint on a real validation
 		set reads the same way; traces from different tools compare only if
 		their conventions (stage indexing, threshold, stride) agree, which the

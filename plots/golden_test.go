@@ -13,12 +13,12 @@ import (
 
 // Goldens live in testdata/<name>_golden.<format>. Run
 //
-//	go test ./plots -regen
+//	go test ./plots -update
 //
 // to rewrite them, and look at every regenerated PNG before committing it.
 // A mismatch writes the new rendering to testdata/<name>_got.<format>
 // (git-ignored) for inspection.
-var regen = flag.Bool("regen", false, "rewrite the golden files in testdata")
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 // checkGolden renders f as format and compares it with its golden file:
 // PNGs pixel by pixel (so a change of PNG compression alone does not
@@ -30,12 +30,12 @@ func checkGolden(t *testing.T, f *Figure, name, format string) {
 		t.Fatalf("%s: write %s: %v", name, format, err)
 	}
 	golden := filepath.Join("testdata", name+"_golden."+format)
-	if runtime.GOARCH != "amd64" && !*regen {
+	if runtime.GOARCH != "amd64" && !*update {
 		// Font rasterisation and curve flattening round differently
 		// where the compiler fuses multiply-adds (arm64, …).
 		t.Skipf("%s: goldens are rendered on amd64", name)
 	}
-	if *regen {
+	if *update {
 		if err := os.WriteFile(golden, buf.Bytes(), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -43,7 +43,7 @@ func checkGolden(t *testing.T, f *Figure, name, format string) {
 	}
 	want, err := os.ReadFile(golden)
 	if err != nil {
-		t.Fatalf("%s: %v (run go test -regen to create it)", name, err)
+		t.Fatalf("%s: %v (run go test -update to create it)", name, err)
 	}
 	var same bool
 	switch format {

@@ -2,7 +2,6 @@ package probes
 
 import (
 	"fmt"
-	"math"
 
 	"github.com/mpanalyze/mpanalyze/mask"
 	"github.com/mpanalyze/mpanalyze/metrics"
@@ -126,68 +125,8 @@ func (e *Evaluator) Report() Report {
 	return Report{Run: info, Images: e.images, Layer: e.layer.Result(), Attention: e.attn.Result()}
 }
 
-// StageRow is one stage's line of the report, as `mpanalyze analyze`
-// prints it: fractions, NaN where undefined.
-type StageRow struct {
-	Stage  int
-	Layers int // decoder layers applied before the stage
-	// ConsecutiveIoU compares this stage with the next (NaN at the last).
-	ConsecutiveIoU float64
-	IoUToFinal     float64
-	UtilA          float64
-	UtilB          float64
-	UtilC          float64
-	// MatchChange is the share of GT segments whose query changes from
-	// this stage to the next (NaN at the last).
-	MatchChange float64
-	// Attended is the mean share of the feature map the matching queries
-	// may attend to in the next layer, unblocked rows included; Unblocked
-	// is the share of matching-query rows that were entirely blocked and
-	// unblocked. NaN where the stage has no attention mask.
-	Attended  float64
-	Unblocked float64
-}
-
-// Rows returns one row per stage, with the consistency columns taken over
-// the query set set. It returns nil when no image was recorded.
-func (r *Report) Rows(set metrics.QuerySet) []StageRow {
-	S := r.Layer.NumStages
-	if S == 0 {
-		return nil
-	}
-	var cons, toFinal metrics.Curve
-	switch set {
-	case metrics.NonEmpty:
-		cons, toFinal = r.Layer.Consecutive.NonEmpty, r.Layer.ToFinal.NonEmpty
-	case metrics.StageMatched:
-		cons, toFinal = r.Layer.Consecutive.StageMatched, r.Layer.ToFinal.StageMatched
-	default:
-		cons, toFinal = r.Layer.Consecutive.FinalMatched, r.Layer.ToFinal.FinalMatched
-	}
-	at := func(v metrics.Series, i int) float64 {
-		if i < len(v) {
-			return v[i]
-		}
-		return math.NaN()
-	}
-	rows := make([]StageRow, S)
-	for s := range rows {
-		layers := s
-		if len(r.Run.StageLayers) == S {
-			layers = r.Run.StageLayers[s]
-		}
-		rows[s] = StageRow{
-			Stage:          s,
-			Layers:         layers,
-			ConsecutiveIoU: at(cons.Mean, s),
-			IoUToFinal:     at(toFinal.Mean, s),
-			UtilA:          at(r.Layer.UtilA.Mean, s),
-			UtilB:          at(r.Layer.UtilB.Mean, s),
-			UtilC:          at(r.Layer.UtilC.Mean, s),
-			MatchChange:    at(r.Layer.MatchChange.Mean, s),
-			Attended:       at(r.Attention.Matching.Attended, s),
-			Unblocked:      at(r.Attention.Matching.Unblocked, s),
-		}
-	}
-	return rows
+// Figures returns the report's figures, the input of the registry's
+// metrics.Figure.Series.
+func (r *Report) Figures() *metrics.StageFigures {
+	return &metrics.StageFigures{Layer: &r.Layer, Attention: &r.Attention}
 }

@@ -80,32 +80,41 @@ func TestEvaluatorHandMade(t *testing.T) {
 	nan := math.NaN()
 	// Hand-computed from handRun's masks (final-matched queries 0 and 1):
 	//   IoU(1100,1110) = 2/3, IoU(0000,0001) = 0, IoU(0001,0011) = 1/2.
-	want := []StageRow{
-		{Stage: 0, Layers: 0, ConsecutiveIoU: 1.0 / 3, IoUToFinal: 1.0 / 3, UtilA: 0.5, UtilB: 0.5, UtilC: 0.5, MatchChange: 0.5,
-			Attended: (0.5 + 1 + 1 + 3) / 6, Unblocked: 1.0 / 6},
-		{Stage: 1, Layers: 1, ConsecutiveIoU: 0.75, IoUToFinal: 0.75, UtilA: 1, UtilB: 1, UtilC: 1, MatchChange: 0,
-			Attended: (0.75 + 0.25 + 1 + 3) / 6, Unblocked: 1.0 / 6},
-		{Stage: 2, Layers: 2, ConsecutiveIoU: nan, IoUToFinal: 1, UtilA: 1, UtilB: 1, UtilC: 1, MatchChange: nan, Attended: nan, Unblocked: nan},
+	want := map[string][]float64{
+		"consecutive_iou": {1.0 / 3, 0.75},
+		"iou_to_final":    {1.0 / 3, 0.75, 1},
+		"util_a":          {0.5, 1, 1},
+		"util_b":          {0.5, 1, 1},
+		"util_c":          {0.5, 1, 1},
+		"match_change":    {0.5, 0},
+		"attended":        {(0.5 + 1 + 1 + 3) / 6, (0.75 + 0.25 + 1 + 3) / 6, nan},
+		"unblocked":       {1.0 / 6, 1.0 / 6, nan},
+		"empty":           {0.5, 0, 0}, // query 1's stage-0 mask 0000
 	}
-	got := rep.Rows(metrics.FinalMatched)
-	for s := range want {
-		w, g := want[s], got[s]
-		if w.Stage != g.Stage || w.Layers != g.Layers || !near(w.ConsecutiveIoU, g.ConsecutiveIoU) || !near(w.IoUToFinal, g.IoUToFinal) ||
-			!near(w.UtilA, g.UtilA) || !near(w.UtilB, g.UtilB) || !near(w.UtilC, g.UtilC) || !near(w.MatchChange, g.MatchChange) ||
-			!near(w.Attended, g.Attended) || !near(w.Unblocked, g.Unblocked) {
-			t.Errorf("stage %d:\n got %+v\nwant %+v", s, g, w)
+	fig := func(key string, set metrics.QuerySet) metrics.Series {
+		return metrics.MustFigure(key).Series(rep.Figures(), set)
+	}
+	for key, w := range want {
+		g := fig(key, metrics.FinalMatched)
+		if len(g) != len(w) {
+			t.Errorf("%s: %v, want %v", key, g, w)
+			continue
+		}
+		for s := range w {
+			if !near(w[s], g[s]) {
+				t.Errorf("%s[%d] = %v, want %v", key, s, g[s], w[s])
+			}
 		}
 	}
 	// NonEmpty pools image 2's query 0 (IoU 1 at every pair): stage 0→1
 	// (2/3 + 0 + 0 + 1)/4, stage 1→2 (1 + 1/2 + 1)/3 (image 1's query 2
 	// is empty at both stages and skipped).
-	ne := rep.Rows(metrics.NonEmpty)
-	if !near(ne[0].ConsecutiveIoU, 5.0/12) || !near(ne[1].ConsecutiveIoU, 5.0/6) {
-		t.Errorf("NonEmpty consecutive %v, %v", ne[0].ConsecutiveIoU, ne[1].ConsecutiveIoU)
+	if ne := fig("consecutive_iou", metrics.NonEmpty); !near(ne[0], 5.0/12) || !near(ne[1], 5.0/6) {
+		t.Errorf("NonEmpty consecutive %v", ne)
 	}
 	// StageMatched at stage 0 is {0, 2}: (2/3 + IoU(0011,0000) = 0)/2.
-	if sm := rep.Rows(metrics.StageMatched); !near(sm[0].ConsecutiveIoU, 1.0/3) || !near(sm[1].ConsecutiveIoU, 0.75) {
-		t.Errorf("StageMatched consecutive %v, %v", sm[0].ConsecutiveIoU, sm[1].ConsecutiveIoU)
+	if sm := fig("consecutive_iou", metrics.StageMatched); !near(sm[0], 1.0/3) || !near(sm[1], 0.75) {
+		t.Errorf("StageMatched consecutive %v", sm)
 	}
 	// Stage×stage matrix over queries 0, 1: (0,1) = (2/3 + 0)/2, (1,2) = (1 + 1/2)/2.
 	m := rep.Layer.Matrix

@@ -333,8 +333,10 @@ func testPyTorchTrace(t *testing.T, matchings string, stored bool) {
 	if rep.Images != 3 || rep.Layer.GT != 3 || rep.Layer.FinalMatched != 3 {
 		t.Fatalf("report: %d images, %d GT, %d final-matched", rep.Images, rep.Layer.GT, rep.Layer.FinalMatched)
 	}
-	if rows := rep.Rows(metrics.FinalMatched); rows[3].IoUToFinal != 1 || math.IsNaN(rows[0].Attended) {
-		t.Fatalf("rows %+v", rows)
+	toFinal := metrics.MustFigure("iou_to_final").Series(rep.Figures(), metrics.FinalMatched)
+	attended := metrics.MustFigure("attended").Series(rep.Figures(), metrics.FinalMatched)
+	if toFinal[3] != 1 || math.IsNaN(attended[0]) {
+		t.Fatalf("IoU to final %v, attended %v", toFinal, attended)
 	}
 }
 

@@ -9,7 +9,7 @@ import (
 	"testing"
 )
 
-var updateExperiments = flag.Bool("update-experiments", false, "rewrite the ablate/compare goldens and the compare fixture in testdata/")
+var update = flag.Bool("update", false, "rewrite the goldens (ablate, compare, analyze) and the compare fixture in testdata/")
 
 // tinySpecYAML is a two-point, two-seed experiment of 3-step runs of a
 // tiny model on 4 validation images of 64 px (a fraction of a second each).
@@ -38,11 +38,11 @@ func writeTiny(t *testing.T) string {
 }
 
 // goldenExp compares got with testdata/<name> (rewritten with
-// -update-experiments).
+// -update).
 func goldenExp(t *testing.T, name, got string) {
 	t.Helper()
 	p := filepath.Join("testdata", name)
-	if *updateExperiments {
+	if *update {
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -53,7 +53,7 @@ func goldenExp(t *testing.T, name, got string) {
 	}
 	want, err := os.ReadFile(p)
 	if err != nil {
-		t.Fatalf("%v (run go test -update-experiments to create it)", err)
+		t.Fatalf("%v (run go test -update to create it)", err)
 	}
 	if string(want) != got {
 		t.Errorf("%s differs from the golden file:\n--- got\n%s\n--- want\n%s", p, got, want)
@@ -197,7 +197,7 @@ func TestAblateCompareRun(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &pl); err != nil {
 		t.Fatal(err)
 	}
-	if len(pl.Figures) != 10 {
+	if len(pl.Figures) != 11 { // 6 stage curves, 2 heat maps, 2 mask evolutions, training
 		t.Errorf("%d figures", len(pl.Figures))
 	}
 	for _, f := range pl.Figures {

@@ -1,18 +1,17 @@
 package main
 
 import (
-	"encoding/csv"
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
-	"math"
+	"slices"
 	"strconv"
 	"strings"
 
-	"github.com/olekukonko/tablewriter"
-	"github.com/olekukonko/tablewriter/renderer"
-	"github.com/olekukonko/tablewriter/tw"
 	"github.com/spf13/cobra"
 
+	"github.com/mpanalyze/mpanalyze/experiments/tables"
 	"github.com/mpanalyze/mpanalyze/metrics"
 	"github.com/mpanalyze/mpanalyze/probes"
 )
@@ -23,6 +22,7 @@ type analyzeOptions struct {
 	Trace    string
 	JSON     bool
 	CSV      bool
+	Format   string
 	QuerySet string
 	Images   int
 }
@@ -42,27 +42,15 @@ func newAnalyzeCmd(s *streams) *cobra.Command {
 		Long: `analyze reads a trace (TRACE.npz + TRACE.json, or a directory holding
 trace.npz + trace.json) written by 'mpanalyze probe' or by
 probes/python/record_trace.py, one image at a time, and prints one row per
-decoder stage:
+decoder stage with every per-stage figure:
 
-  IoU s→s+1        mean IoU of a query's binary mask (logit > 0, stride 4) at
-                   this stage and the next, over the --query-set queries
-  IoU→final        the same between this stage and the last
-  Util-A           GT segments whose matched query here is the one matched at
-                   the last stage
-  Util-B           last-stage-matched queries whose mask here has IoU ≥ 0.5
-                   with their last-stage mask
-  Util-C           last-stage-matched queries whose mask here has IoU ≥ 0.5
-                   with their GT segment
-  Match change     GT segments whose matched query changes to the next stage
-  Attended         mean share of the feature map the next layer lets a
-                   matching query attend to (unblocked rows count fully)
-  Unblocked rows   share of matching-query rows that were entirely blocked
-
+` + figureGlossary() + `
 Query sets: final = the queries matched at the last stage (primary),
 nonempty = every query whose mask is non-empty at either stage, stage = the
 queries matched at the earlier stage. Means pool all (image, query) or
-(image, segment) pairs. The table prints percentages with one decimal; --json
-and --csv give fractions (JSON null / empty CSV field where undefined).`,
+(image, segment) pairs. Text and Markdown print percentages with one
+decimal; csv and json give fractions (JSON null / empty CSV field where
+undefined), keyed by the figures' names. --json prints the whole report.`,
 		Example: `  mpanalyze analyze traces/m2f
   mpanalyze analyze traces/m2f.npz --query-set nonempty --images 100
   mpanalyze analyze traces/m2f --json | jq '.stages[] | .util_a'`,
@@ -74,41 +62,43 @@ and --csv give fractions (JSON null / empty CSV field where undefined).`,
 	}
 	f := cmd.Flags()
 	f.BoolVar(&opts.JSON, "json", false, "print the full report as JSON (fractions)")
-	f.BoolVar(&opts.CSV, "csv", false, "print the table as CSV (fractions)")
+	f.StringVar(&opts.Format, "format", "markdown", "table format: "+strings.Join(tables.Formats, ", "))
+	f.BoolVar(&opts.CSV, "csv", false, "same as --format csv (kept from earlier versions)")
 	f.StringVar(&opts.QuerySet, "query-set", "final", "queries of the IoU columns: final, nonempty or stage")
 	f.IntVar(&opts.Images, "images", 0, "analyse the first N images only (0 = all)")
 	return cmd
 }
 
-// analyzeRow is one stage of the --json output: fractions, null where
-// undefined.
-type analyzeRow struct {
-	Stage          int      `json:"stage"`
-	Layers         int      `json:"layers"`
-	ConsecutiveIoU *float64 `json:"consecutive_iou"`
-	IoUToFinal     *float64 `json:"iou_to_final"`
-	UtilA          *float64 `json:"util_a"`
-	UtilB          *float64 `json:"util_b"`
-	UtilC          *float64 `json:"util_c"`
-	MatchChange    *float64 `json:"match_change"`
-	Attended       *float64 `json:"attended"`
-	Unblocked      *float64 `json:"unblocked"`
+// analyzeJSON is the --json output: the per-stage table (as --format json
+// writes it) and the full report.
+type analyzeJSON struct {
+	Trace       string          `json:"trace"`
+	Sidecar     string          `json:"sidecar"`
+	TraceImages int             `json:"trace_images"`
+	QuerySet    string          `json:"query_set"`
+	Stages      json.RawMessage `json:"stages"`
+	Report      probes.Report   `json:"report"`
+	Storage     probes.Storage  `json:"storage"`
 }
 
-// analyzeJSON is the --json output.
-type analyzeJSON struct {
-	Trace       string         `json:"trace"`
-	Sidecar     string         `json:"sidecar"`
-	TraceImages int            `json:"trace_images"`
-	QuerySet    string         `json:"query_set"`
-	Stages      []analyzeRow   `json:"stages"`
-	Report      probes.Report  `json:"report"`
-	Storage     probes.Storage `json:"storage"`
+// figureGlossary lists the per-stage figures for the help text.
+func figureGlossary() string {
+	var b strings.Builder
+	for _, fg := range metrics.Figures {
+		fmt.Fprintf(&b, "  %-16s %s\n", fg.Key, fg.Doc)
+	}
+	return b.String()
 }
 
 func runAnalyze(s *streams, opts *analyzeOptions) error {
-	if opts.JSON && opts.CSV {
-		return usageErrorf("--json and --csv are mutually exclusive")
+	if opts.CSV {
+		if opts.Format != "markdown" && opts.Format != "csv" {
+			return usageErrorf("--csv and --format %s contradict each other", opts.Format)
+		}
+		opts.Format = "csv"
+	}
+	if !slices.Contains(tables.Formats, opts.Format) {
+		return usageErrorf("--format %q: want one of %s", opts.Format, strings.Join(tables.Formats, ", "))
 	}
 	set, ok := querySets[opts.QuerySet]
 	if !ok {
@@ -127,69 +117,32 @@ func runAnalyze(s *streams, opts *analyzeOptions) error {
 		return err
 	}
 	rep := ev.Report()
-	rows := rep.Rows(set)
+	tab := tables.Stages(&rep, set)
 	npz, side := r.Paths()
 	switch {
 	case opts.JSON:
-		out := analyzeJSON{
-			Trace: npz, Sidecar: side, TraceImages: r.Len(), QuerySet: set.String(),
-			Stages: make([]analyzeRow, len(rows)), Report: rep, Storage: r.Sidecar().Storage,
+		var b bytes.Buffer
+		if err := tab.Render(&b, "json"); err != nil {
+			return err
 		}
-		for i, row := range rows {
-			out.Stages[i] = analyzeRow{
-				Stage: row.Stage, Layers: row.Layers,
-				ConsecutiveIoU: fracPtr(row.ConsecutiveIoU), IoUToFinal: fracPtr(row.IoUToFinal),
-				UtilA: fracPtr(row.UtilA), UtilB: fracPtr(row.UtilB), UtilC: fracPtr(row.UtilC),
-				MatchChange: fracPtr(row.MatchChange), Attended: fracPtr(row.Attended), Unblocked: fracPtr(row.Unblocked),
-			}
-		}
-		return writeJSON(s.Out, out)
-	case opts.CSV:
-		return writeAnalyzeCSV(s.Out, rows)
+		return writeJSON(s.Out, analyzeJSON{Trace: npz, Sidecar: side, TraceImages: r.Len(), QuerySet: set.String(),
+			Stages: b.Bytes(), Report: rep, Storage: r.Sidecar().Storage})
+	case opts.Format == "csv" || opts.Format == "json":
+		return tab.Render(s.Out, opts.Format)
 	}
-	return writeAnalyzeTable(s.Out, opts.Trace, r, &rep, set, rows)
-}
-
-func fracPtr(v float64) *float64 {
-	if math.IsNaN(v) {
-		return nil
+	if err := writeAnalyzeHead(s.Out, opts.Trace, r, &rep, set); err != nil {
+		return err
 	}
-	return &v
-}
-
-// rowValues returns a row's figures in column order.
-func rowValues(r probes.StageRow) []float64 {
-	return []float64{r.ConsecutiveIoU, r.IoUToFinal, r.UtilA, r.UtilB, r.UtilC, r.MatchChange, r.Attended, r.Unblocked}
-}
-
-func writeAnalyzeCSV(w io.Writer, rows []probes.StageRow) error {
-	cw := csv.NewWriter(w)
-	cw.Write([]string{"stage", "layers", "consecutive_iou", "iou_to_final", "util_a", "util_b", "util_c", "match_change", "attended", "unblocked"})
-	for _, r := range rows {
-		rec := []string{strconv.Itoa(r.Stage), strconv.Itoa(r.Layers)}
-		for _, v := range rowValues(r) {
-			if math.IsNaN(v) {
-				rec = append(rec, "")
-			} else {
-				rec = append(rec, strconv.FormatFloat(v, 'g', -1, 64))
-			}
-		}
-		cw.Write(rec)
+	if len(tab.Rows) == 0 {
+		_, err := io.WriteString(s.Out, "no images to analyse\n")
+		return err
 	}
-	cw.Flush()
-	return cw.Error()
+	return tab.Render(s.Out, opts.Format)
 }
 
-// percent prints a fraction as a percentage with one decimal, "–" when
-// undefined.
-func percent(v float64) string {
-	if math.IsNaN(v) {
-		return "–"
-	}
-	return strconv.FormatFloat(100*v, 'f', 1, 64)
-}
-
-func writeAnalyzeTable(w io.Writer, path string, r *probes.TraceReader, rep *probes.Report, set metrics.QuerySet, rows []probes.StageRow) error {
+// writeAnalyzeHead writes the lines above the table: the trace, the model,
+// the checkpoint, the images and the query set.
+func writeAnalyzeHead(w io.Writer, path string, r *probes.TraceReader, rep *probes.Report, set metrics.QuerySet) error {
 	info := rep.Run
 	var b strings.Builder
 	fmt.Fprintf(&b, "trace: %s\n", path)
@@ -202,38 +155,14 @@ func writeAnalyzeTable(w io.Writer, path string, r *probes.TraceReader, rep *pro
 		}
 		fmt.Fprintf(&b, "checkpoint: %s (sha256 %s)\n", info.Checkpoint, orDash(sum))
 	}
-	fmt.Fprintf(&b, "images: %d of %d; GT segments: %d, matched at the last stage: %d; matching: %s\n",
+	fmt.Fprintf(&b, "images: %d of %d; GT segments: %d, matched at the last stage: %d; matching: %s\n\n",
 		rep.Images, r.Len(), rep.Layer.GT, rep.Layer.FinalMatched, orDash(info.Matching))
-	fmt.Fprintf(&b, "IoU columns over the %s queries; values in percent, – where undefined\n\n", set)
-	if _, err := io.WriteString(w, b.String()); err != nil {
-		return err
-	}
-	if len(rows) == 0 {
-		_, err := io.WriteString(w, "no images to analyse\n")
-		return err
-	}
-	t := tablewriter.NewTable(w,
-		tablewriter.WithRenderer(renderer.NewMarkdown()),
-		tablewriter.WithHeaderAutoFormat(tw.Off),
-		tablewriter.WithRowAlignment(tw.AlignRight),
-	)
-	t.Header([]string{"Stage", "Layers", "IoU s→s+1 (%)", "IoU→final (%)", "Util-A (%)", "Util-B (%)", "Util-C (%)",
-		"Match change (%)", "Attended (%)", "Unblocked rows (%)"})
-	data := make([][]string, len(rows))
-	for i, r := range rows {
-		rec := []string{strconv.Itoa(r.Stage), strconv.Itoa(r.Layers)}
-		for _, v := range rowValues(r) {
-			rec = append(rec, percent(v))
-		}
-		data[i] = rec
-	}
-	if err := t.Bulk(data); err != nil {
-		return err
-	}
-	return t.Render()
+	_, err := io.WriteString(w, b.String())
+	return err
 }
 
 // layersText lists the stages' layer counts compactly: "0..9" when they
+
 // count up by one, else the list.
 func layersText(rep *probes.Report) string {
 	l := rep.Run.StageLayers

@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,8 +10,6 @@ import (
 	"github.com/mpanalyze/mpanalyze/mask"
 	"github.com/mpanalyze/mpanalyze/probes"
 )
-
-var updateAnalyze = flag.Bool("update-analyze", false, "rewrite testdata/analyze/*.golden")
 
 // handTrace writes a small hand-made trace into dir and returns its path
 // (without extension): 3 stages of 3 queries with 1×4 masks, K = 2. Image 1
@@ -76,11 +73,11 @@ func handTrace(t *testing.T, dir string) string {
 }
 
 // golden compares got with testdata/analyze/name, or rewrites it with
-// -update-analyze.
+// -update.
 func golden(t *testing.T, name, got string) {
 	t.Helper()
 	path := filepath.Join("testdata", "analyze", name)
-	if *updateAnalyze {
+	if *update {
 		os.MkdirAll(filepath.Dir(path), 0o755)
 		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
 			t.Fatal(err)
@@ -88,7 +85,7 @@ func golden(t *testing.T, name, got string) {
 	}
 	want, err := os.ReadFile(path)
 	if err != nil {
-		t.Fatalf("%v (run with -update-analyze to create it)", err)
+		t.Fatalf("%v (run with -update to create it)", err)
 	}
 	if got != string(want) {
 		t.Errorf("output differs from %s:\n--- got\n%s--- want\n%s", path, got, want)
@@ -105,7 +102,9 @@ func TestAnalyzeGolden(t *testing.T) {
 		{"table.golden", nil},
 		{"table_nonempty.golden", []string{"--query-set", "nonempty"}},
 		{"table_images1.golden", []string{"--images", "1"}},
-		{"csv.golden", []string{"--csv"}},
+		{"csv.golden", []string{"--format", "csv"}},
+		{"csv.golden", []string{"--csv"}}, // deprecated spelling, same output
+		{"json.golden", []string{"--format", "json"}},
 	} {
 		out, errOut, code := runCLI(t, append([]string{"analyze", path}, tc.args...)...)
 		if code != 0 {
@@ -128,7 +127,11 @@ func TestAnalyzeFigures(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &got); err != nil {
 		t.Fatalf("not JSON: %v\n%s", err, out)
 	}
-	if got.QuerySet != "final_matched" || got.TraceImages != 2 || got.Report.Images != 2 || len(got.Stages) != 3 ||
+	var stages []map[string]*float64
+	if err := json.Unmarshal(got.Stages, &stages); err != nil {
+		t.Fatalf("stages: %v", err)
+	}
+	if got.QuerySet != "final_matched" || got.TraceImages != 2 || got.Report.Images != 2 || len(stages) != 3 ||
 		got.Report.Run.Model != "mask2former" || got.Report.Run.Matching != probes.MatchingRecorded {
 		t.Fatalf("header: %+v", got)
 	}
@@ -138,24 +141,28 @@ func TestAnalyzeFigures(t *testing.T) {
 		}
 		return *p
 	}
-	s0, s1, s2 := got.Stages[0], got.Stages[1], got.Stages[2]
+	s0, s1, s2 := stages[0], stages[1], stages[2]
 	checks := []struct {
 		name      string
 		got, want float64
 	}{
-		{"consecutive 0→1", f(s0.ConsecutiveIoU), (2.0/3 + 0) / 2},
-		{"consecutive 1→2", f(s1.ConsecutiveIoU), (1 + 0.5) / 2},
-		{"consecutive at the last stage", f(s2.ConsecutiveIoU), -1},
-		{"to final 0", f(s0.IoUToFinal), (2.0/3 + 0) / 2},
-		{"Util-A 0", f(s0.UtilA), 0.5}, // segment 1 moves from query 2 to 1
-		{"Util-B 0", f(s0.UtilB), 0.5}, // query 1's stage-0 mask is empty
-		{"Util-C 1", f(s1.UtilC), 1},   // IoU(0001, GT 0011) = 1/2 ≥ 0.5
-		{"match change 0→1", f(s0.MatchChange), 0.5},
-		{"match change 1→2", f(s1.MatchChange), 0},
+		{"consecutive 0→1", f(s0["consecutive_iou"]), (2.0/3 + 0) / 2},
+		{"consecutive 1→2", f(s1["consecutive_iou"]), (1 + 0.5) / 2},
+		{"consecutive at the last stage", f(s2["consecutive_iou"]), -1},
+		{"to final 0", f(s0["iou_to_final"]), (2.0/3 + 0) / 2},
+		{"Util-A 0", f(s0["util_a"]), 0.5}, // segment 1 moves from query 2 to 1
+		{"Util-B 0", f(s0["util_b"]), 0.5}, // query 1's stage-0 mask is empty
+		{"Util-C 1", f(s1["util_c"]), 1},   // IoU(0001, GT 0011) = 1/2 ≥ 0.5
+		{"match change 0→1", f(s0["match_change"]), 0.5},
+		{"match change 1→2", f(s1["match_change"]), 0},
 		// attended share: image 1 rows 1/2, 1 (unblocked), 1; image 2 three open rows.
-		{"attended 0", f(s0.Attended), (0.5 + 1 + 1 + 3) / 6},
-		{"unblocked 0", f(s0.Unblocked), 1.0 / 6},
-		{"attended at the last stage", f(s2.Attended), -1},
+		{"attended 0", f(s0["attended"]), (0.5 + 1 + 1 + 3) / 6},
+		{"unblocked 0", f(s0["unblocked"]), 1.0 / 6},
+		{"attended at the last stage", f(s2["attended"]), -1},
+		// empty share of the final-matched queries 0 and 1: query 1's
+		// stage-0 mask 0000 is empty; none is at stages 1 and 2.
+		{"empty 0", f(s0["empty"]), 0.5},
+		{"empty 1", f(s1["empty"]), 0},
 	}
 	for _, c := range checks {
 		if d := c.got - c.want; d > 1e-12 || d < -1e-12 {
@@ -191,7 +198,8 @@ func TestAnalyzeErrors(t *testing.T) {
 		{[]string{"analyze", truncated}, 1, "mpanalyze: probes: " + truncated + ".npz: trace npz is truncated"},
 		{[]string{"analyze", badVersion}, 1, "unsupported trace format version: format \"mpanalyze-trace\" version 2"},
 		{[]string{"analyze", path, "--query-set", "all"}, 2, "--query-set must be final, nonempty or stage"},
-		{[]string{"analyze", path, "--json", "--csv"}, 2, "mutually exclusive"},
+		{[]string{"analyze", path, "--format", "json", "--csv"}, 2, "--csv and --format json contradict each other"},
+		{[]string{"analyze", path, "--format", "html"}, 2, `--format "html": want one of text, markdown, csv, json`},
 		{[]string{"analyze", path, "--images", "-1"}, 2, "--images must be ≥ 0"},
 		{[]string{"analyze"}, 1, "accepts 1 arg(s)"},
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/mpanalyze/mpanalyze/experiments"
 	"github.com/mpanalyze/mpanalyze/experiments/tables"
+	"github.com/mpanalyze/mpanalyze/metrics"
 )
 
 func init() { register(newCompareCmd) }
@@ -24,10 +25,16 @@ type compareOptions struct {
 	JSON     bool
 }
 
-// stageColumns are the --columns names.
-var stageColumns = map[string]tables.StageColumn{
-	"cons": tables.ConsecutiveIoU, "util_a": tables.UtilA, "util_b": tables.UtilB, "util_c": tables.UtilC,
-	"to_final": tables.IoUToFinal, "match_change": tables.MatchChange, "attended": tables.Attended, "unblocked": tables.Unblocked,
+// columnAliases are short --columns names kept from earlier versions.
+var columnAliases = map[string]string{"cons": "consecutive_iou", "to_final": "iou_to_final"}
+
+// figureKeys lists the registry keys (metrics.Figures), for help texts.
+func figureKeys() string {
+	var keys []string
+	for _, fg := range metrics.Figures {
+		keys = append(keys, fg.Key)
+	}
+	return strings.Join(keys, ", ")
 }
 
 func newCompareCmd(s *streams) *cobra.Command {
@@ -61,7 +68,7 @@ left out (with a note on stderr). --format csv writes each table after a
 	f := cmd.Flags()
 	f.StringVar(&opts.Format, "format", "text", "output format: text, markdown, csv or json")
 	f.StringVar(&opts.Snapshot, "snapshot", "final", "checkpoint: final, or a fraction of training such as 0.25 or 25%")
-	f.StringSliceVar(&opts.Columns, "columns", []string{"cons", "util_a"}, "diagnosis columns: cons, util_a, util_b, util_c, to_final, match_change, attended, unblocked")
+	f.StringSliceVar(&opts.Columns, "columns", []string{"consecutive_iou", "util_a"}, "diagnosis columns, per-stage figures: "+figureKeys()+" (cons and to_final are short for the first two)")
 	f.BoolVar(&opts.JSON, "json", false, "print JSON (same as --format json)")
 	return cmd
 }
@@ -72,7 +79,7 @@ type namedTable struct {
 	table tables.Table
 }
 
-func (o *compareOptions) check() ([]tables.StageColumn, error) {
+func (o *compareOptions) check() ([]string, error) {
 	if o.JSON {
 		o.Format = "json"
 	}
@@ -84,13 +91,16 @@ func (o *compareOptions) check() ([]tables.StageColumn, error) {
 			return nil, usageErrorf("--snapshot %q: want final, or a fraction of training such as 0.25 or 25%%", o.Snapshot)
 		}
 	}
-	var cols []tables.StageColumn
+	var cols []string
 	for _, c := range o.Columns {
-		sc, ok := stageColumns[c]
-		if !ok {
-			return nil, usageErrorf("--columns: unknown column %q (want cons, util_a, util_b, util_c, to_final, match_change, attended, unblocked)", c)
+		key := c
+		if k, ok := columnAliases[c]; ok {
+			key = k
 		}
-		cols = append(cols, sc)
+		if fg, set, err := metrics.FigureByKey(key); err != nil || set != metrics.FinalMatched || fg.Key != key {
+			return nil, usageErrorf("--columns: unknown column %q (want one of %s)", c, figureKeys())
+		}
+		cols = append(cols, key)
 	}
 	return cols, nil
 }
@@ -98,7 +108,7 @@ func (o *compareOptions) check() ([]tables.StageColumn, error) {
 // buildTables loads the runs and builds compare's tables.
 // The ablation table is added when ablation is set and there are several
 // configurations.
-func buildTables(s *streams, paths []string, snapshot string, cols []tables.StageColumn, ablation bool) (*experiments.Results, []namedTable, error) {
+func buildTables(s *streams, paths []string, snapshot string, cols []string, ablation bool) (*experiments.Results, []namedTable, error) {
 	rs, err := experiments.Load(paths...)
 	if err != nil {
 		return nil, nil, err

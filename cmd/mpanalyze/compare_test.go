@@ -9,13 +9,13 @@ import (
 )
 
 // compareFixture is a finished tiny experiment (2 points × 2 seeds, the
-// tiny spec) without its checkpoints and traces; -update-experiments
+// tiny spec) without its checkpoints and traces; -update
 // trains it again.
 const compareFixture = "testdata/compare/tiny"
 
 func ensureCompareFixture(t *testing.T) {
 	t.Helper()
-	if !*updateExperiments {
+	if !*update {
 		return
 	}
 	if err := os.RemoveAll(compareFixture); err != nil {

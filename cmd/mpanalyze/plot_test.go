@@ -25,7 +25,7 @@ func TestPlotFixture(t *testing.T) {
 	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
 		names = append(names, strings.Fields(line)[0])
 	}
-	want := "consecutive_iou util_a util_b util_c iou_to_final iou_matrix_mask2former iou_matrix_mpformer training"
+	want := "consecutive_iou iou_to_final util_a util_b util_c empty iou_matrix_mask2former iou_matrix_mpformer training"
 	if got := strings.Join(names, " "); got != want {
 		t.Errorf("figures %s, want %s", got, want)
 	}

@@ -7,46 +7,20 @@ import (
 	"github.com/mpanalyze/mpanalyze/probes"
 )
 
-// FromProbeReport returns the per-stage figures of a probed run over the
-// primary query set (metrics.FinalMatched), labelled label, with the seed
-// the run records. For another query set use FromStageRows with
-// r.Rows(set).
-func FromProbeReport(label string, r probes.Report) RunStages {
-	return FromStageRows(label, r.Run.Seed, r.Rows(metrics.FinalMatched))
-}
-
-// FromStageRows returns the per-stage figures of rows (probes.Report.Rows),
-// one row per stage: per-pair figures drop the last row's NaN. It panics if
-// rows is empty.
-func FromStageRows(label string, seed uint64, rows []probes.StageRow) RunStages {
-	S := len(rows)
-	if S == 0 {
-		panic("tables: FromStageRows: no stage (empty report)")
+// FromProbeReport returns every registry figure (metrics.Figures) of a
+// probed run over the query set set, labelled label, with the seed the run
+// records.
+func FromProbeReport(label string, r *probes.Report, set metrics.QuerySet) RunStages {
+	rs := RunStages{Model: label, Seed: r.Run.Seed, StageLayers: make([]int, r.Layer.NumStages), Figures: map[string]metrics.Series{}}
+	for s := range rs.StageLayers {
+		rs.StageLayers[s] = r.Run.Layers(s)
 	}
-	rs := RunStages{
-		Model: label, Seed: seed,
-		StageLayers:    make([]int, S),
-		ConsecutiveIoU: make([]float64, S-1),
-		MatchChange:    make([]float64, S-1),
-		IoUToFinal:     make([]float64, S),
-		UtilA:          make([]float64, S),
-		UtilB:          make([]float64, S),
-		UtilC:          make([]float64, S),
-		Attended:       make([]float64, S),
-		Unblocked:      make([]float64, S),
-	}
-	for s, row := range rows {
-		rs.StageLayers[s] = row.Layers
-		if s < S-1 {
-			rs.ConsecutiveIoU[s] = row.ConsecutiveIoU
-			rs.MatchChange[s] = row.MatchChange
+	f := r.Figures()
+	for i := range metrics.Figures {
+		fg := &metrics.Figures[i]
+		if v := fg.Series(f, set); v != nil {
+			rs.Figures[fg.Key] = v
 		}
-		rs.IoUToFinal[s] = row.IoUToFinal
-		rs.UtilA[s] = row.UtilA
-		rs.UtilB[s] = row.UtilB
-		rs.UtilC[s] = row.UtilC
-		rs.Attended[s] = row.Attended
-		rs.Unblocked[s] = row.Unblocked
 	}
 	return rs
 }
@@ -82,18 +56,10 @@ func EvalMetrics(s RunScores) []Metric {
 	return []Metric{{Name: "PQ", Value: s.PQ}, {Name: "AP", Value: s.AP}, {Name: "AP50", Value: s.AP50}, {Name: "mIoU", Value: s.MIoU}}
 }
 
-// StageMetrics summarises per-stage figures as ablation metrics:
-// "cons. IoU" is the mean consecutive IoU over the stage pairs and
-// "Util-A" the mean Util-A over the stages before the last (whose Util-A is
-// 1 by definition); NaN entries are left out of the means.
-func StageMetrics(r RunStages) []Metric {
-	mean := func(v []float64) float64 {
-		m, _, _ := MeanSD(v)
-		return m
-	}
-	util := math.NaN()
-	if len(r.UtilA) > 1 {
-		util = mean(r.UtilA[:len(r.UtilA)-1])
-	}
-	return []Metric{{Name: "cons. IoU", Value: mean(r.ConsecutiveIoU)}, {Name: "Util-A", Value: util}}
+// StageMetrics summarises a probed run as ablation metrics (the verdict's
+// two numbers, metrics.Summarize): "cons. IoU", the mean consecutive IoU
+// over the stage pairs, and "Util-A", the mean Util-A over the stages
+// before the last.
+func StageMetrics(sum metrics.Summary) []Metric {
+	return []Metric{{Name: "cons. IoU", Value: sum.ConsecutiveIoU}, {Name: "Util-A", Value: sum.UtilA}}
 }

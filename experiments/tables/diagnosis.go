@@ -2,15 +2,18 @@ package tables
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strings"
+
+	"github.com/mpanalyze/mpanalyze/metrics"
 )
 
 // RunStages is one probed run's per-stage figures (a probes.Report over
 // one query set), the input of Diagnosis. A decoder with S stages has S
-// entries per stage and S−1 per stage pair; a nil slice is a figure the
-// run does not have (its cells read "—").
+// entries per stage and S−1 per stage pair; a figure the run does not have
+// is missing from Figures (its cells read "—").
 type RunStages struct {
 	// Model labels the configuration; runs with the same Model are seeds
 	// of it and are averaged.
@@ -21,72 +24,12 @@ type RunStages struct {
 	// 1..6 for MaskFormer. Rows of Diagnosis are keyed by it, so models
 	// with different stage counts line up. Nil means s.
 	StageLayers []int
-	// ConsecutiveIoU[s] is the IoU of stages s and s+1 (S−1 entries).
-	ConsecutiveIoU []float64
-	// IoUToFinal[s] is the IoU of stage s with the last stage (S).
-	IoUToFinal []float64
-	// UtilA, UtilB, UtilC are Util-A/B/C per stage (S).
-	UtilA, UtilB, UtilC []float64
-	// MatchChange[s] is the share of GT segments whose matched query
-	// changes from stage s to s+1 (S−1).
-	MatchChange []float64
-	// Attended and Unblocked are the matching queries' mean attended
-	// share and unblocked-row share of the mask layer s+1 uses (S, NaN at
-	// the last stage).
-	Attended, Unblocked []float64
+	// Figures holds the run's figures by registry key (metrics.Figures).
+	Figures map[string]metrics.Series
 }
 
-// StageColumn is a per-stage figure Diagnosis can show.
-type StageColumn int
-
-const (
-	ConsecutiveIoU StageColumn = iota // "cons. IoU"
-	UtilA                             // "Util-A"
-	UtilB                             // "Util-B"
-	UtilC                             // "Util-C"
-	IoUToFinal                        // "IoU→final"
-	MatchChange                       // "match chg"
-	Attended                          // "attended"
-	Unblocked                         // "unblocked"
-)
-
-var stageColumnNames = [...]string{"cons. IoU", "Util-A", "Util-B", "Util-C", "IoU→final", "match chg", "attended", "unblocked"}
-
-// String returns the column's header (after the model label).
-func (c StageColumn) String() string {
-	if c < 0 || int(c) >= len(stageColumnNames) {
-		return fmt.Sprintf("StageColumn(%d)", int(c))
-	}
-	return stageColumnNames[c]
-}
-
-// pair reports whether the column is per stage pair (S−1 entries).
-func (c StageColumn) pair() bool { return c == ConsecutiveIoU || c == MatchChange }
-
-func (r *RunStages) column(c StageColumn) []float64 {
-	switch c {
-	case ConsecutiveIoU:
-		return r.ConsecutiveIoU
-	case UtilA:
-		return r.UtilA
-	case UtilB:
-		return r.UtilB
-	case UtilC:
-		return r.UtilC
-	case IoUToFinal:
-		return r.IoUToFinal
-	case MatchChange:
-		return r.MatchChange
-	case Attended:
-		return r.Attended
-	case Unblocked:
-		return r.Unblocked
-	}
-	panic(fmt.Sprintf("tables: unknown StageColumn %d", int(c)))
-}
-
-// stages returns S and the layer count of each stage, and panics if the
-// slices disagree.
+// stages returns the layer count of each stage, and panics if the
+// figures disagree on the number of stages.
 func (r *RunStages) stages() []int {
 	S := -1
 	set := func(n int, what string) {
@@ -98,15 +41,16 @@ func (r *RunStages) stages() []int {
 	if r.StageLayers != nil {
 		set(len(r.StageLayers), "StageLayers")
 	}
-	for c := range StageColumn(len(stageColumnNames)) {
-		v := r.column(c)
+	for _, key := range slices.Sorted(maps.Keys(r.Figures)) {
+		v := r.Figures[key]
 		if v == nil {
 			continue
 		}
-		if c.pair() {
-			set(len(v)+1, c.String())
+		fg := mustFigure(key)
+		if fg.Pair {
+			set(len(v)+1, key)
 		} else {
-			set(len(v), c.String())
+			set(len(v), key)
 		}
 	}
 	if S <= 0 {
@@ -122,14 +66,24 @@ func (r *RunStages) stages() []int {
 	return layers
 }
 
+// mustFigure returns the registry entry of a figure key; it panics on a
+// key the registry does not have.
+func mustFigure(key string) *metrics.Figure {
+	fg, _, err := metrics.FigureByKey(key)
+	if err != nil {
+		panic("tables: " + err.Error())
+	}
+	return fg
+}
+
 // DiagnosisSettings configures Diagnosis. The zero value shows
 // consecutive IoU and Util-A.
 type DiagnosisSettings struct {
 	// Title defaults to "Layer-to-layer consistency and query utilisation".
 	Title string
-	// Columns are the figures shown per model, in order; nil means
-	// {ConsecutiveIoU, UtilA}.
-	Columns []StageColumn
+	// Columns are the keys (metrics.Figures) of the figures shown per
+	// model, in order; nil means consecutive IoU and Util-A.
+	Columns []string
 }
 
 // Diagnosis builds the per-stage table that compares models side by side:
@@ -152,7 +106,7 @@ func Diagnosis(runs []RunStages, s *DiagnosisSettings) Table {
 	}
 	cols := s.Columns
 	if cols == nil {
-		cols = []StageColumn{ConsecutiveIoU, UtilA}
+		cols = []string{"consecutive_iou", "util_a"}
 	}
 	if len(cols) == 0 {
 		panic("tables: Diagnosis: no columns")
@@ -184,7 +138,7 @@ func Diagnosis(runs []RunStages, s *DiagnosisSettings) Table {
 	header := []string{"layers"}
 	for _, m := range g.keys {
 		for _, c := range cols {
-			header = append(header, m+" "+c.String())
+			header = append(header, m+" "+mustFigure(c).Header)
 		}
 	}
 	t := Table{Title: s.Title, Header: header}
@@ -206,7 +160,7 @@ func Diagnosis(runs []RunStages, s *DiagnosisSettings) Table {
 					}
 					present = true
 					x := math.NaN()
-					if col := r.column(c); col != nil && st < len(col) {
+					if col := r.Figures[c]; st < len(col) {
 						x = col[st]
 					}
 					v = append(v, x)
@@ -232,7 +186,8 @@ func Diagnosis(runs []RunStages, s *DiagnosisSettings) Table {
 	}
 	var expl []string
 	for _, c := range cols {
-		expl = append(expl, c.String()+": "+stageColumnDocs[c])
+		fg := mustFigure(c)
+		expl = append(expl, fg.Header+": "+fg.Doc)
 	}
 	t.Notes = append(t.Notes, strings.Join(expl, "; ")+".")
 	var ms []string
@@ -245,17 +200,6 @@ func Diagnosis(runs []RunStages, s *DiagnosisSettings) Table {
 	}
 	t.Notes = append(t.Notes, "Runs — "+strings.Join(ms, "; ")+".")
 	return t
-}
-
-var stageColumnDocs = [...]string{
-	ConsecutiveIoU: "IoU of a query's masks at this stage and the next",
-	UtilA:          "share of the GT segments matched at the last stage that are matched to the same query at this stage",
-	UtilB:          "share of the queries matched at the last stage whose mask at this stage has IoU ≥ 0.5 with their last mask",
-	UtilC:          "share of the GT segments matched at the last stage whose query's mask at this stage has IoU ≥ 0.5 with the segment",
-	IoUToFinal:     "IoU of a query's mask at this stage with its mask at the last stage",
-	MatchChange:    "share of GT segments whose matched query changes from this stage to the next",
-	Attended:       "mean share of the feature map a matching query may attend to in the next layer",
-	Unblocked:      "share of matching-query rows entirely blocked and so unblocked",
 }
 
 // unitNote says that what (e.g. "Values") is in percent, how cells over

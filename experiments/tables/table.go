@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/mpanalyze/mpanalyze/internal/jsonnum"
 	"github.com/olekukonko/tablewriter"
 	"github.com/olekukonko/tablewriter/renderer"
 	"github.com/olekukonko/tablewriter/tw"
@@ -39,7 +40,11 @@ type Table struct {
 	// Values is nil or has the shape of Rows: Values[i][j] is the number
 	// behind Rows[i][j], or nil for a text cell.
 	Values [][]*Number
-	Notes  []string
+	// Keys, when set (one per column), name the columns in CSV and JSON
+	// instead of Header (machine names such as "consecutive_iou"); an sd
+	// companion column is then "<key>_sd".
+	Keys  []string
+	Notes []string
 }
 
 // Formats lists the formats Render accepts.
@@ -79,6 +84,9 @@ func (t *Table) check() {
 		if len(r) != len(t.Header) {
 			panic(fmt.Sprintf("tables: row %d has %d cells, the header %d", i, len(r), len(t.Header)))
 		}
+	}
+	if t.Keys != nil && len(t.Keys) != len(t.Header) {
+		panic(fmt.Sprintf("tables: %d keys for %d columns", len(t.Keys), len(t.Header)))
 	}
 	if t.Values != nil {
 		if len(t.Values) != len(t.Rows) {
@@ -167,9 +175,13 @@ func (t *Table) renderBox(w io.Writer, markdown bool) error {
 // after columns with a spread, as (column, sd?) pairs.
 func (t *Table) columns() (names []string, src []int, sd []bool) {
 	for j, h := range t.Header {
+		suffix := " sd"
+		if t.Keys != nil {
+			h, suffix = t.Keys[j], "_sd"
+		}
 		names, src, sd = append(names, h), append(src, j), append(sd, false)
 		if _, spread := t.numeric(j); spread {
-			names, src, sd = append(names, h+" sd"), append(src, j), append(sd, true)
+			names, src, sd = append(names, h+suffix), append(src, j), append(sd, true)
 		}
 	}
 	return names, src, sd
@@ -246,11 +258,7 @@ func (t *Table) renderJSON(w io.Writer) error {
 				if sd[k] {
 					x = v.SD
 				}
-				if math.IsNaN(x) || math.IsInf(x, 0) {
-					buf.WriteString("null")
-				} else {
-					buf.WriteString(formatFloat(x))
-				}
+				buf.Write(jsonnum.Append(nil, x))
 			}
 		}
 		buf.WriteString("}")

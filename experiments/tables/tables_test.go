@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -15,7 +16,7 @@ import (
 	"github.com/mpanalyze/mpanalyze/probes"
 )
 
-var regen = flag.Bool("regen", false, "rewrite the golden files in testdata")
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 var nan = math.NaN()
 
@@ -23,9 +24,9 @@ var nan = math.NaN()
 // whose stages are 1..3 layers (no stage 0), one undefined value.
 func diagnosisRuns() []RunStages {
 	return []RunStages{
-		{Model: "mask2former", Seed: 1, ConsecutiveIoU: []float64{0.30, 0.50, 0.70}, UtilA: []float64{0.20, 0.40, 0.80, 1}, UtilB: []float64{0.1, 0.3, 0.6, 1}},
-		{Model: "mask2former", Seed: 2, ConsecutiveIoU: []float64{0.36, 0.52, 0.71}, UtilA: []float64{0.26, 0.42, 0.85, 1}, UtilB: []float64{0.2, 0.3, 0.7, 1}},
-		{Model: "maskformer", Seed: 7, StageLayers: []int{1, 2, 3}, ConsecutiveIoU: []float64{0.6, nan}, UtilA: []float64{0.5, 0.7, 1}},
+		{Model: "mask2former", Seed: 1, Figures: map[string]metrics.Series{"consecutive_iou": {0.30, 0.50, 0.70}, "util_a": {0.20, 0.40, 0.80, 1}, "util_b": {0.1, 0.3, 0.6, 1}}},
+		{Model: "mask2former", Seed: 2, Figures: map[string]metrics.Series{"consecutive_iou": {0.36, 0.52, 0.71}, "util_a": {0.26, 0.42, 0.85, 1}, "util_b": {0.2, 0.3, 0.7, 1}}},
+		{Model: "maskformer", Seed: 7, StageLayers: []int{1, 2, 3}, Figures: map[string]metrics.Series{"consecutive_iou": {0.6, nan}, "util_a": {0.5, 0.7, 1}}},
 	}
 }
 
@@ -48,11 +49,11 @@ func ablationRuns() []AblationRun {
 var extensions = map[string]string{"text": "txt", "markdown": "md", "csv": "csv", "json": "json"}
 
 // TestGolden renders every builder's table in every format and compares
-// the bytes with testdata/<table>.<ext> (rewrite with -regen, then read
+// the bytes with testdata/<table>.<ext> (rewrite with -update, then read
 // the diff).
 func TestGolden(t *testing.T) {
 	tabs := map[string]Table{
-		"diagnosis": Diagnosis(diagnosisRuns(), &DiagnosisSettings{Columns: []StageColumn{ConsecutiveIoU, UtilA, UtilB}}),
+		"diagnosis": Diagnosis(diagnosisRuns(), &DiagnosisSettings{Columns: []string{"consecutive_iou", "util_a", "util_b"}}),
 		"accuracy":  Accuracy(accuracyRuns(), nil),
 		"ablation":  Ablation(ablationRuns(), nil),
 		"single":    Accuracy(accuracyRuns()[2:], &AccuracySettings{Title: "One seed"}),
@@ -64,7 +65,7 @@ func TestGolden(t *testing.T) {
 				t.Fatalf("%s %s: %v", name, f, err)
 			}
 			path := filepath.Join("testdata", name+"."+extensions[f])
-			if *regen {
+			if *update {
 				if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
 					t.Fatal(err)
 				}
@@ -72,7 +73,7 @@ func TestGolden(t *testing.T) {
 			}
 			want, err := os.ReadFile(path)
 			if err != nil {
-				t.Fatalf("%v (run go test -regen to create it)", err)
+				t.Fatalf("%v (run go test -update to create it)", err)
 			}
 			if !bytes.Equal(buf.Bytes(), want) {
 				t.Errorf("%s %s differs from %s:\ngot:\n%s\nwant:\n%s", name, f, path, buf.Bytes(), want)
@@ -237,7 +238,7 @@ func TestBuilderPanics(t *testing.T) {
 	dup := accuracyRuns()
 	dup[1].Seed = 1
 	bad := diagnosisRuns()
-	bad[0].UtilA = bad[0].UtilA[:3]
+	bad[0].Figures["util_a"] = bad[0].Figures["util_a"][:3]
 	twoKinds := ablationRuns()
 	twoKinds[1].Metrics[1].Kind = Fraction
 	for i, c := range []struct {
@@ -245,10 +246,9 @@ func TestBuilderPanics(t *testing.T) {
 		want string
 	}{
 		{func() { Accuracy(dup, nil) }, `tables: model "mask2former": seed 1 appears twice`},
-		{func() { Diagnosis(bad, nil) }, `tables: run "mask2former" seed 1: Util-A implies 3 stages, other figures 4`},
+		{func() { Diagnosis(bad, nil) }, `tables: run "mask2former" seed 1: util_a implies 3 stages, other figures 4`},
 		{func() { Diagnosis(nil, nil) }, "tables: Diagnosis: no runs"},
 		{func() { Ablation(twoKinds, nil) }, `tables: Ablation: metric "img/s" has two kinds`},
-		{func() { FromStageRows("x", 1, nil) }, "tables: FromStageRows: no stage (empty report)"},
 	} {
 		if msg := panics(c.f); msg != c.want {
 			t.Errorf("case %d: panic %q, want %q", i, msg, c.want)
@@ -277,21 +277,23 @@ func TestFromProbeReport(t *testing.T) {
 	r.Layer.UtilB.Mean = metrics.Series{0.2, 0.5, 1}
 	r.Layer.UtilC.Mean = metrics.Series{0.1, 0.4, 0.9}
 	r.Layer.MatchChange.Mean = metrics.Series{0.25, 0.05}
+	r.Attention.NumStages = 3
 	r.Attention.Matching.Attended = metrics.Series{0.7, 0.6, nan}
 	r.Attention.Matching.Unblocked = metrics.Series{0.01, 0, nan}
-	got := FromProbeReport("maskformer", r)
+	got := FromProbeReport("maskformer", &r, metrics.FinalMatched)
 	want := RunStages{
-		Model: "maskformer", Seed: 5, StageLayers: []int{1, 2, 3},
-		ConsecutiveIoU: []float64{0.5, 0.8}, IoUToFinal: []float64{0.4, 0.8, 1},
-		UtilA: []float64{0.3, 0.6, 1}, UtilB: []float64{0.2, 0.5, 1}, UtilC: []float64{0.1, 0.4, 0.9},
-		MatchChange: []float64{0.25, 0.05}, Attended: []float64{0.7, 0.6, nan}, Unblocked: []float64{0.01, 0, nan},
+		Model: "maskformer", Seed: 5, StageLayers: []int{1, 2, 3}, Figures: map[string]metrics.Series{
+			"consecutive_iou": {0.5, 0.8}, "iou_to_final": {0.4, 0.8, 1},
+			"util_a": {0.3, 0.6, 1}, "util_b": {0.2, 0.5, 1}, "util_c": {0.1, 0.4, 0.9},
+			"match_change": {0.25, 0.05}, "attended": {0.7, 0.6, nan}, "unblocked": {0.01, 0, nan},
+		},
 	}
 	if !sameRun(got, want) {
 		t.Errorf("FromProbeReport = %+v\nwant %+v", got, want)
 	}
-	ne := FromStageRows("m", 5, r.Rows(metrics.NonEmpty))
-	if !close(ne.ConsecutiveIoU[1], 0.2) {
-		t.Errorf("FromStageRows(NonEmpty) consecutive IoU %v, want [0.1 0.2]", ne.ConsecutiveIoU)
+	ne := FromProbeReport("m", &r, metrics.NonEmpty)
+	if c := ne.Figures["consecutive_iou"]; !close(c[1], 0.2) {
+		t.Errorf("FromProbeReport(NonEmpty) consecutive IoU %v, want [0.1 0.2]", c)
 	}
 }
 
@@ -307,17 +309,15 @@ func sameRun(a, b RunStages) bool {
 		}
 		return true
 	}
-	if a.Model != b.Model || a.Seed != b.Seed || len(a.StageLayers) != len(b.StageLayers) {
+	if a.Model != b.Model || a.Seed != b.Seed || !slices.Equal(a.StageLayers, b.StageLayers) || len(a.Figures) != len(b.Figures) {
 		return false
 	}
-	for i := range a.StageLayers {
-		if a.StageLayers[i] != b.StageLayers[i] {
+	for k, v := range a.Figures {
+		if !eq(v, b.Figures[k]) {
 			return false
 		}
 	}
-	return eq(a.ConsecutiveIoU, b.ConsecutiveIoU) && eq(a.IoUToFinal, b.IoUToFinal) && eq(a.UtilA, b.UtilA) &&
-		eq(a.UtilB, b.UtilB) && eq(a.UtilC, b.UtilC) && eq(a.MatchChange, b.MatchChange) &&
-		eq(a.Attended, b.Attended) && eq(a.Unblocked, b.Unblocked)
+	return true
 }
 
 func TestFromEvalReport(t *testing.T) {
@@ -339,10 +339,8 @@ func TestFromEvalReport(t *testing.T) {
 }
 
 func TestStageMetrics(t *testing.T) {
-	r := diagnosisRuns()[0]
-	m := StageMetrics(r)
-	// hand-computed: mean(0.3, 0.5, 0.7) = 0.5; mean(0.2, 0.4, 0.8) = 0.4666…
-	if len(m) != 2 || !close(m[0].Value, 0.5) || !close(m[1].Value, 1.4/3) {
+	m := StageMetrics(metrics.Summary{ConsecutiveIoU: 0.5, UtilA: 0.25})
+	if len(m) != 2 || m[0].Name != "cons. IoU" || m[0].Value != 0.5 || m[1].Name != "Util-A" || m[1].Value != 0.25 {
 		t.Errorf("StageMetrics = %+v", m)
 	}
 }
