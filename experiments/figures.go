@@ -3,16 +3,20 @@ package experiments
 import (
 	"fmt"
 	"image"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/mpanalyze/mpanalyze/data"
+	"github.com/mpanalyze/mpanalyze/internal/jsonnum"
 	"github.com/mpanalyze/mpanalyze/metrics"
 	"github.com/mpanalyze/mpanalyze/plots"
 	"github.com/mpanalyze/mpanalyze/probes"
+	"github.com/mpanalyze/mpanalyze/run"
 )
 
 // PlotSettings configures WritePlots. The zero value plots the final
@@ -190,21 +194,64 @@ func (rs *Results) WritePlots(dir string, s *PlotSettings) ([]Figure, error) {
 		multi = multi || n > 1
 	}
 	for _, r := range rs.Runs {
-		tl, err := plots.ReadTrainLog(filepath.Join(r.Dir, "train.jsonl"))
-		if err != nil {
-			return nil, err
-		}
 		label := r.Label
 		if multi {
 			label = fmt.Sprintf("%s seed %d", r.Label, r.Manifest.Seed)
 		}
-		train = append(train, plots.TrainRun{Label: label, Log: tl})
+		tr, err := r.trainRun(label)
+		if err != nil {
+			return nil, err
+		}
+		train = append(train, tr)
 	}
 	f := plots.TrainingCurves(train, &plots.TrainingSettings{Title: "Training"})
 	if err := save(f, "training", "Training loss and validation scores", ""); err != nil {
 		return nil, err
 	}
 	return figs, nil
+}
+
+// trainRun is the training figure's input for one run: the losses of its
+// train.jsonl (the matching queries' loss, and MP-Former's MP terms apart)
+// and the task scores of every validation — those of train.jsonl and those
+// of the snapshot reports, which a run evaluates at every snapshot.
+func (r *Result) trainRun(label string) (plots.TrainRun, error) {
+	tl, err := run.ReadTrainLog(filepath.Join(r.Dir, run.LogFile))
+	if err != nil {
+		return plots.TrainRun{}, err
+	}
+	out := plots.TrainRun{Label: label, Series: map[string]plots.Points{}}
+	add := func(name string, x int, y jsonnum.Float) {
+		p := out.Series[name]
+		p.Add(float64(x), float64(y))
+		out.Series[name] = p
+	}
+	for _, st := range tl.Steps {
+		add("loss", st.Step, st.Class+st.BCE+st.Dice)
+		add("total", st.Step, st.Loss)
+		add("class", st.Step, st.Class)
+		add("bce", st.Step, st.BCE)
+		add("dice", st.Step, st.Dice)
+		add("lr", st.Step, st.LR)
+		add("grad_norm", st.Step, st.GradNorm)
+		if !math.IsNaN(float64(st.MP)) {
+			add("mp", st.Step, st.MP)
+		}
+	}
+	evals := map[int]run.EvalRecord{}
+	for _, e := range tl.Evals {
+		evals[e.Step] = e
+	}
+	for _, rep := range r.Reports {
+		evals[rep.Step] = run.NewEvalRecord(rep.Step, &rep.Eval)
+	}
+	for _, step := range slices.Sorted(maps.Keys(evals)) {
+		e := evals[step]
+		for name, v := range map[string]jsonnum.Float{"pq": e.PQ, "pq_things": e.PQThings, "pq_stuff": e.PQStuff, "ap": e.AP, "ap50": e.AP50, "miou": e.MIoU} {
+			add(name, step, v)
+		}
+	}
+	return out, nil
 }
 
 // meanMatrix is the element-wise mean over seeds, NaN-aware.

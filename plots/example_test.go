@@ -42,16 +42,17 @@ func ExampleStageCurves() {
 	}
 }
 
-// Training curves of two runs from their train.jsonl logs.
+// Training curves of a run from plain series: the step panels take one
+// point per step, the validation panels one per evaluation (fractions).
 func ExampleTrainingCurves() {
-	var runs []plots.TrainRun
-	for _, dir := range []string{"testdata/train_m2f.jsonl", "testdata/train_mp.jsonl"} {
-		tl, err := plots.ReadTrainLog(dir)
-		if err != nil {
-			log.Fatal(err) // "plots: run/train.jsonl:12: …"
-		}
-		runs = append(runs, plots.TrainRun{Label: dir, Log: tl})
+	run := plots.TrainRun{Label: "mask2former seed 1", Series: map[string]plots.Points{}}
+	loss, pq := run.Series["loss"], run.Series["pq"]
+	for step := 0; step < 100; step++ {
+		loss.Add(float64(step), 10/float64(step+1))
 	}
-	fig := plots.TrainingCurves(runs, &plots.TrainingSettings{Panels: []string{"loss", "dice", "pq", "ap", "miou"}})
+	pq.Add(50, 0.31)
+	pq.Add(100, 0.42)
+	run.Series["loss"], run.Series["pq"] = loss, pq
+	fig := plots.TrainingCurves([]plots.TrainRun{run}, &plots.TrainingSettings{Panels: []string{"loss", "pq"}})
 	_ = fig // fig.Save("training.png")
 }

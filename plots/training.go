@@ -2,7 +2,9 @@ package plots
 
 import (
 	"fmt"
+	"image/color"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -14,27 +16,42 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 )
 
-// TrainRun is one run of a TrainingCurves figure.
+// Points are the (x, y) points of a series; points whose y is NaN or ±Inf
+// are left out when drawn.
+type Points struct{ X, Y []float64 }
+
+// Add appends one point.
+func (p *Points) Add(x, y float64) {
+	p.X = append(p.X, x)
+	p.Y = append(p.Y, y)
+}
+
+// TrainRun is one run of a TrainingCurves figure: its series by panel
+// name (PanelNames), x being the training step. Step panels hold one point
+// per logged step; validation panels one point per evaluation, as
+// fractions.
 type TrainRun struct {
-	Label string // legend text, e.g. "mpformer seed 1"
-	Log   TrainLog
+	Label  string // legend text, e.g. "mpformer seed 1"
+	Series map[string]Points
 }
 
 // TrainingSettings configures TrainingCurves. The zero value draws the
-// loss, PQ, mask AP and mIoU panels.
+// DefaultPanels.
 type TrainingSettings struct {
 	// Size defaults to 4.2 × 3.1 inches per panel.
 	Size
 	Title string
 	// Panels lists the panels, two per row up to four panels and three
-	// per row beyond; nil means DefaultPanels. Step panels: "loss",
-	// "class", "bce", "dice", "mp", "lr", "grad_norm", "images_per_s";
-	// validation panels (in percent): "pq", "pq_things", "pq_stuff", "ap",
-	// "ap50", "miou".
+	// per row beyond; nil means DefaultPanels, plus "mp" when a run has MP
+	// losses. Step panels: "loss" (the matching queries' loss), "mp" (the
+	// MP queries' loss terms), "total" (their sum, what the optimiser
+	// minimises), "class", "bce", "dice", "lr", "grad_norm"; validation
+	// panels (in percent): "pq", "pq_things", "pq_stuff", "ap", "ap50",
+	// "miou".
 	Panels []string
 	// Smooth is the window, in step records, of the trailing moving
 	// average drawn over the raw (faint) step values; 0 picks 1/50 of the
-	// longest log, and 1 draws the raw values only.
+	// longest series, and 1 draws the raw values only.
 	Smooth int
 	// LogLoss draws the step panels on a logarithmic y axis (values ≤ 0
 	// are left out).
@@ -46,25 +63,24 @@ var DefaultPanels = []string{"loss", "pq", "ap", "miou"}
 
 type panelSpec struct {
 	label string
-	step  func(StepRecord) float64
-	eval  func(EvalRecord) float64
+	eval  bool // a validation panel: percent, markers
 }
 
 var panelSpecs = map[string]panelSpec{
-	"loss":         {label: "training loss", step: func(r StepRecord) float64 { return r.Loss }},
-	"class":        {label: "class loss", step: func(r StepRecord) float64 { return r.Class }},
-	"bce":          {label: "mask BCE loss", step: func(r StepRecord) float64 { return r.BCE }},
-	"dice":         {label: "mask dice loss", step: func(r StepRecord) float64 { return r.Dice }},
-	"mp":           {label: "MP loss", step: func(r StepRecord) float64 { return r.MP }},
-	"lr":           {label: "learning rate", step: func(r StepRecord) float64 { return r.LR }},
-	"grad_norm":    {label: "gradient norm", step: func(r StepRecord) float64 { return r.GradNorm }},
-	"images_per_s": {label: "images / s", step: func(r StepRecord) float64 { return r.ImagesPerS }},
-	"pq":           {label: "PQ (%)", eval: func(r EvalRecord) float64 { return r.PQ }},
-	"pq_things":    {label: "PQ things (%)", eval: func(r EvalRecord) float64 { return r.PQThings }},
-	"pq_stuff":     {label: "PQ stuff (%)", eval: func(r EvalRecord) float64 { return r.PQStuff }},
-	"ap":           {label: "mask AP (%)", eval: func(r EvalRecord) float64 { return r.AP }},
-	"ap50":         {label: "mask AP50 (%)", eval: func(r EvalRecord) float64 { return r.AP50 }},
-	"miou":         {label: "mIoU (%)", eval: func(r EvalRecord) float64 { return r.MIoU }},
+	"loss":      {label: "loss, matching queries"},
+	"mp":        {label: "loss, MP queries"},
+	"total":     {label: "total loss (matching + MP)"},
+	"class":     {label: "class loss"},
+	"bce":       {label: "mask BCE loss"},
+	"dice":      {label: "mask dice loss"},
+	"lr":        {label: "learning rate"},
+	"grad_norm": {label: "gradient norm"},
+	"pq":        {label: "PQ (%)", eval: true},
+	"pq_things": {label: "PQ things (%)", eval: true},
+	"pq_stuff":  {label: "PQ stuff (%)", eval: true},
+	"ap":        {label: "mask AP (%)", eval: true},
+	"ap50":      {label: "mask AP50 (%)", eval: true},
+	"miou":      {label: "mIoU (%)", eval: true},
 }
 
 // PanelNames returns the panel names TrainingCurves accepts, sorted.
@@ -79,10 +95,10 @@ func PanelNames() []string {
 
 // TrainingCurves draws training curves of several runs: step panels plot a
 // logged value against the step (the raw values faint, a trailing moving
-// average on top), validation panels plot a score of the eval events in
-// percent with markers (undefined scores — NaN, or AP −1 — are left out).
-// Each run has one colour in every panel; the legend is in the first panel.
-// A nil s means the zero settings.
+// average on top), validation panels plot a score in percent with markers
+// (undefined scores — NaN, or AP −1 — are left out). Each run has one
+// colour in every panel; the legend is in the first panel. A nil s means
+// the zero settings.
 //
 // It panics if runs is empty or a panel name is unknown.
 func TrainingCurves(runs []TrainRun, s *TrainingSettings) *Figure {
@@ -92,9 +108,43 @@ func TrainingCurves(runs []TrainRun, s *TrainingSettings) *Figure {
 	if len(runs) == 0 {
 		panic("plots: TrainingCurves: no runs")
 	}
-	panels := s.Panels
+	panels := trainingPanels(runs, s.Panels)
+	cols := min(len(panels), 2)
+	if len(panels) > 4 {
+		cols = 3
+	}
+	rows := (len(panels) + cols - 1) / cols
+	size := s.Size.or(vg.Length(cols)*4.2*vg.Inch, vg.Length(rows)*3.1*vg.Inch)
+	tr := trainingRange(runs, s.Smooth)
+	grid := make([][]*plot.Plot, rows)
+	for j := range grid {
+		grid[j] = make([]*plot.Plot, cols)
+	}
+	leg := newLegend()
+	var first panelPoints
+	for k, name := range panels {
+		p, pts := trainingPanel(runs, name, s.LogLoss, tr, leg, k == 0)
+		if k == 0 {
+			first = pts
+		}
+		grid[k/cols][k%cols] = p
+	}
+	panelW := (size.Width - vg.Length(cols-1)*vg.Points(18)) / vg.Length(cols)
+	panelH := (size.Height - vg.Length(rows-1)*vg.Points(12)) / vg.Length(rows)
+	leg.place(first.pts, first.x[0], first.x[1], first.y[0], first.y[1], panelW-vg.Points(50), panelH-vg.Points(40))
+	return &Figure{size: size, draw: func(c draw.Canvas, _ string) { drawPanels(c, s.Title, grid, rows, cols, leg) }}
+}
+
+// trainingPanels resolves the panel list and checks the names.
+func trainingPanels(runs []TrainRun, panels []string) []string {
 	if panels == nil {
 		panels = DefaultPanels
+		for _, r := range runs {
+			if len(r.Series["mp"].X) > 0 {
+				panels = append(slices.Clone(DefaultPanels[:1]), append([]string{"mp"}, DefaultPanels[1:]...)...)
+				break
+			}
+		}
 	}
 	if len(panels) == 0 {
 		panic("plots: TrainingCurves: no panels")
@@ -104,144 +154,151 @@ func TrainingCurves(runs []TrainRun, s *TrainingSettings) *Figure {
 			panic(fmt.Sprintf("plots: TrainingCurves: unknown panel %q (want one of %s)", name, strings.Join(PanelNames(), ", ")))
 		}
 	}
-	cols := min(len(panels), 2)
-	if len(panels) > 4 {
-		cols = 3
-	}
-	rows := (len(panels) + cols - 1) / cols
-	size := s.Size.or(vg.Length(cols)*4.2*vg.Inch, vg.Length(rows)*3.1*vg.Inch)
+	return panels
+}
 
-	window := s.Smooth
-	if window == 0 {
-		longest := 0
-		for _, r := range runs {
-			longest = max(longest, len(r.Log.Steps))
-		}
-		window = max(1, longest/50)
-	}
+// trainRange is what all panels share: the x range and the smoothing
+// window.
+type trainRange struct {
+	lastStep float64
+	window   int
+}
 
-	lastStep := 0 // all panels share the x range 0..lastStep
-	for _, r := range runs {
-		if n := len(r.Log.Steps); n > 0 {
-			lastStep = max(lastStep, r.Log.Steps[n-1].Step)
-		}
-		if n := len(r.Log.Evals); n > 0 {
-			lastStep = max(lastStep, r.Log.Evals[n-1].Step)
+func trainingRange(runs []TrainRun, smooth int) trainRange {
+	var r trainRange
+	longest := 0
+	for _, run := range runs {
+		for _, pts := range run.Series {
+			for _, x := range pts.X {
+				r.lastStep = math.Max(r.lastStep, x)
+			}
+			longest = max(longest, len(pts.X))
 		}
 	}
-
-	grid := make([][]*plot.Plot, rows)
-	for j := range grid {
-		grid[j] = make([]*plot.Plot, cols)
+	r.window = smooth
+	if r.window == 0 {
+		r.window = max(1, longest/50)
 	}
-	leg := newLegend()
-	var legPts []vg.Point
-	var legX, legY [2]float64
-	for k, name := range panels {
-		spec := panelSpecs[name]
-		p := newPlot("", "step", spec.label)
-		p.Title.TextStyle.Font = sans(10.5)
-		g := plotter.NewGrid()
-		g.Vertical.Color, g.Horizontal.Color = gridColor, gridColor
-		p.Add(g)
-		logY := spec.step != nil && s.LogLoss
+	return r
+}
+
+// panelPoints are a panel's data points in data coordinates, for placing
+// the legend where it hides the fewest.
+type panelPoints struct {
+	pts  []vg.Point
+	x, y [2]float64
+}
+
+// trainingPanel draws one panel; with withLegend set it also fills leg.
+func trainingPanel(runs []TrainRun, name string, logLoss bool, tr trainRange, leg *legendBox, withLegend bool) (*plot.Plot, panelPoints) {
+	spec := panelSpecs[name]
+	p := newPlot("", "step", spec.label)
+	p.Title.TextStyle.Font = sans(10.5)
+	g := plotter.NewGrid()
+	g.Vertical.Color, g.Horizontal.Color = gridColor, gridColor
+	p.Add(g)
+	logY := !spec.eval && logLoss
+	if logY {
+		p.Y.Scale = plot.LogScale{}
+		p.Y.Tick.Marker = logTicks{}
+	}
+	var pts []vg.Point
+	for i, run := range runs {
+		style := draw.LineStyle{Color: seriesColor(i), Width: vg.Points(1.5), Dashes: seriesDashes(i)}
+		glyph := draw.GlyphStyle{Color: seriesColor(i), Shape: seriesGlyph(i), Radius: vg.Points(2.6)}
+		xy := seriesXY(run.Series[name], spec.eval, logY)
+		if spec.eval {
+			if len(xy) > 0 {
+				l, sc := mustLine(xy), mustScatter(xy)
+				l.LineStyle, sc.GlyphStyle = style, glyph
+				p.Add(l, sc)
+			}
+		} else {
+			xy = addStepLines(p, xy, style, withAlpha(seriesColor(i), 0.22), tr.window)
+		}
+		if withLegend {
+			leg.add(run.Label, &plotter.Line{LineStyle: style}, &plotter.Scatter{GlyphStyle: glyph})
+		}
+		stride := max(1, len(xy)/200)
+		for q := 0; q < len(xy); q += stride {
+			pts = append(pts, vg.Point{X: vg.Length(xy[q].X), Y: vg.Length(xy[q].Y)})
+		}
+	}
+	if len(pts) == 0 { // no data: keep a sensible empty frame
+		p.X.Min, p.X.Max, p.Y.Min, p.Y.Max = 0, 1, 0, 1
 		if logY {
-			p.Y.Scale = plot.LogScale{}
-			p.Y.Tick.Marker = logTicks{}
+			p.Y.Min, p.Y.Max = 1, 10
 		}
-		var pts []vg.Point
-		for i, run := range runs {
-			style := draw.LineStyle{Color: seriesColor(i), Width: vg.Points(1.5), Dashes: seriesDashes(i)}
-			glyph := draw.GlyphStyle{Color: seriesColor(i), Shape: seriesGlyph(i), Radius: vg.Points(2.6)}
-			var xy plotter.XYs
-			if spec.step != nil {
-				var raw plotter.XYs
-				for _, r := range run.Log.Steps {
-					if v := spec.step(r); !math.IsNaN(v) && !math.IsInf(v, 0) && (!logY || v > 0) {
-						raw = append(raw, plotter.XY{X: float64(r.Step), Y: v})
-					}
-				}
-				xy = raw
-				if window > 1 && len(raw) > 1 {
-					l := mustLine(raw)
-					l.LineStyle = draw.LineStyle{Color: withAlpha(seriesColor(i), 0.22), Width: vg.Points(0.6)}
-					p.Add(l)
-					xy = movingAverage(raw, window)
-				}
-				if len(xy) > 0 {
-					l := mustLine(xy)
-					l.LineStyle = style
-					p.Add(l)
-				}
-			} else {
-				for _, r := range run.Log.Evals {
-					if v := spec.eval(r); !math.IsNaN(v) && v >= 0 {
-						xy = append(xy, plotter.XY{X: float64(r.Step), Y: 100 * v})
-					}
-				}
-				if len(xy) > 0 {
-					l := mustLine(xy)
-					l.LineStyle = style
-					sc := mustScatter(xy)
-					sc.GlyphStyle = glyph
-					p.Add(l, sc)
-				}
-			}
-			if k == 0 {
-				leg.add(run.Label, &plotter.Line{LineStyle: style}, &plotter.Scatter{GlyphStyle: glyph})
-			}
-			stride := max(1, len(xy)/200)
-			for q := 0; q < len(xy); q += stride {
-				pts = append(pts, vg.Point{X: vg.Length(xy[q].X), Y: vg.Length(xy[q].Y)})
-			}
-		}
-		if len(pts) == 0 { // no data: keep a sensible empty frame
-			p.X.Min, p.X.Max, p.Y.Min, p.Y.Max = 0, 1, 0, 1
-			if logY {
-				p.Y.Min, p.Y.Max = 1, 10
-			}
-			p.Add(noData{})
-		} else if spec.eval != nil {
-			p.Y.Min, p.Y.Max = 0, math.Max(1, 1.06*p.Y.Max)
-		}
-		if lastStep > 0 {
-			p.X.Min, p.X.Max = 0, float64(lastStep)
-		}
-		if k == 0 {
-			legPts = pts
-			legX = [2]float64{p.X.Min, p.X.Max}
-			legY = [2]float64{p.Y.Min, p.Y.Max}
-			if logY {
-				for q := range legPts {
-					legPts[q].Y = vg.Length(math.Log(float64(legPts[q].Y)))
-				}
-				legY = [2]float64{math.Log(p.Y.Min), math.Log(p.Y.Max)}
-			}
-		}
-		grid[k/cols][k%cols] = p
+		p.Add(noData{})
+	} else if spec.eval {
+		p.Y.Min, p.Y.Max = 0, math.Max(1, 1.06*p.Y.Max)
 	}
-	panelW := (size.Width - vg.Length(cols-1)*vg.Points(18)) / vg.Length(cols)
-	panelH := (size.Height - vg.Length(rows-1)*vg.Points(12)) / vg.Length(rows)
-	leg.place(legPts, legX[0], legX[1], legY[0], legY[1], panelW-vg.Points(50), panelH-vg.Points(40))
-
-	return &Figure{size: size, draw: func(c draw.Canvas, _ string) {
-		if s.Title != "" {
-			st := text.Style{Font: sansBold(12), Color: textColor, XAlign: draw.XCenter, YAlign: draw.YTop, Handler: plot.DefaultTextHandler}
-			c.FillText(st, vg.Point{X: (c.Min.X + c.Max.X) / 2, Y: c.Max.Y - vg.Points(4)}, s.Title)
-			c = draw.Crop(c, 0, 0, 0, -st.Height(s.Title)-vg.Points(10))
+	if tr.lastStep > 0 {
+		p.X.Min, p.X.Max = 0, tr.lastStep
+	}
+	out := panelPoints{pts: pts, x: [2]float64{p.X.Min, p.X.Max}, y: [2]float64{p.Y.Min, p.Y.Max}}
+	if logY {
+		for q := range out.pts {
+			out.pts[q].Y = vg.Length(math.Log(float64(out.pts[q].Y)))
 		}
-		tiles := draw.Tiles{Rows: rows, Cols: cols, PadX: vg.Points(18), PadY: vg.Points(12),
-			PadTop: vg.Points(4), PadBottom: vg.Points(2), PadLeft: vg.Points(2), PadRight: vg.Points(8)}
-		canvases := plot.Align(grid, tiles, c)
-		for j := range grid {
-			for i, p := range grid[j] {
-				if p != nil {
-					p.Draw(canvases[j][i])
-				}
+		out.y = [2]float64{math.Log(p.Y.Min), math.Log(p.Y.Max)}
+	}
+	return p, out
+}
+
+// seriesXY keeps the drawable points of a series: finite, ≥ 0 for scores
+// (AP −1 is "undefined") shown in percent, > 0 on a log axis.
+func seriesXY(pts Points, percent, logY bool) plotter.XYs {
+	var xy plotter.XYs
+	for k, x := range pts.X {
+		v := pts.Y[k]
+		switch {
+		case math.IsNaN(v) || math.IsInf(v, 0), percent && v < 0, logY && v <= 0:
+			continue
+		case percent:
+			v *= 100
+		}
+		xy = append(xy, plotter.XY{X: x, Y: v})
+	}
+	return xy
+}
+
+// addStepLines draws a step series: the raw values faint and a trailing
+// moving average over window points on top. It returns the drawn curve.
+func addStepLines(p *plot.Plot, raw plotter.XYs, style draw.LineStyle, faint color.Color, window int) plotter.XYs {
+	xy := raw
+	if window > 1 && len(raw) > 1 {
+		l := mustLine(raw)
+		l.LineStyle = draw.LineStyle{Color: faint, Width: vg.Points(0.6)}
+		p.Add(l)
+		xy = movingAverage(raw, window)
+	}
+	if len(xy) > 0 {
+		l := mustLine(xy)
+		l.LineStyle = style
+		p.Add(l)
+	}
+	return xy
+}
+
+// drawPanels draws the title, the panels and the legend of the first.
+func drawPanels(c draw.Canvas, title string, grid [][]*plot.Plot, rows, cols int, leg *legendBox) {
+	if title != "" {
+		st := text.Style{Font: sansBold(12), Color: textColor, XAlign: draw.XCenter, YAlign: draw.YTop, Handler: plot.DefaultTextHandler}
+		c.FillText(st, vg.Point{X: (c.Min.X + c.Max.X) / 2, Y: c.Max.Y - vg.Points(4)}, title)
+		c = draw.Crop(c, 0, 0, 0, -st.Height(title)-vg.Points(10))
+	}
+	tiles := draw.Tiles{Rows: rows, Cols: cols, PadX: vg.Points(18), PadY: vg.Points(12),
+		PadTop: vg.Points(4), PadBottom: vg.Points(2), PadLeft: vg.Points(2), PadRight: vg.Points(8)}
+	canvases := plot.Align(grid, tiles, c)
+	for j := range grid {
+		for i, p := range grid[j] {
+			if p != nil {
+				p.Draw(canvases[j][i])
 			}
 		}
-		leg.draw(grid[0][0].DataCanvas(canvases[0][0]))
-	}}
+	}
+	leg.draw(grid[0][0].DataCanvas(canvases[0][0]))
 }
 
 // movingAverage returns the trailing mean of the last w points (fewer at

@@ -189,7 +189,7 @@ func (log *TrainLog) addLine(b []byte) error {
 	num := func(key string, v *json.RawMessage, required bool) jsonnum.Float {
 		if v == nil {
 			if required {
-				errs = append(errs, fmt.Errorf("%s event without %q", *l.Event, key))
+				errs = append(errs, fmt.Errorf("%s event without a number %q", *l.Event, key))
 			}
 			return jsonnum.NaN
 		}

@@ -33,7 +33,7 @@ func runVersion(s *streams, opts *versionOptions) error {
 		"version": version.String(),
 		"go":      runtime.Version(),
 		"os_arch": runtime.GOOS + "/" + runtime.GOARCH,
-		"gemm":    gemm.Current().Name(),
+		"gemm":    gemm.Describe(),
 	}
 	if opts.JSON {
 		return writeJSON(s.Out, info)

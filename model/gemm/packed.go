@@ -54,6 +54,17 @@ func KernelName() string { return asmImpl.k.name }
 
 func (packed) Name() string { return "asm" }
 
+// Describe names the implementation in use and, for "asm", its
+// micro-kernel ("asm/avx512-12x32"): the results of a computation are
+// bit-identical between machines that Describe the same.
+func Describe() string {
+	name := Current().Name()
+	if name == asmImpl.Name() {
+		return name + "/" + KernelName()
+	}
+	return name
+}
+
 // workspace holds the packing buffers of one Sgemm call.
 type workspace struct {
 	aBuf, bBuf []float32 // backing stores; a and b are 64-byte aligned views

@@ -1,4 +1,4 @@
-package plots
+package run
 
 import (
 	"fmt"
@@ -29,7 +29,7 @@ func TestReadTrainLogResumed(t *testing.T) {
 	if got := log.Steps[40].Loss; got != 55.0541 {
 		t.Errorf("step 40 loss %v, want 55.0541 (the resumed copy)", got)
 	}
-	if !math.IsNaN(log.Steps[0].MP) {
+	if !math.IsNaN(float64(log.Steps[0].MP)) {
 		t.Errorf("MP of a Mask2Former step = %v, want NaN (absent)", log.Steps[0].MP)
 	}
 	var steps []int
@@ -53,7 +53,7 @@ func TestReadTrainLogMP(t *testing.T) {
 	if len(log.Steps) != 100 || len(log.Evals) != 5 {
 		t.Fatalf("%d steps, %d evals; want 100, 5", len(log.Steps), len(log.Evals))
 	}
-	if r := log.Steps[0]; r.MP != 30 || r.Loss != 110 || r.Class != 49.5 || r.BCE != 27.5 || r.Dice != 33 || r.LR != 0.0003 || r.GradNorm != 70 || r.ImagesPerS != 40 {
+	if r := log.Steps[0]; r.MP != 30 || r.Loss != 110 || r.Class != 49.5 || r.BCE != 27.5 || r.Dice != 33 || r.LR != 0.0003 || r.GradNorm != 70 {
 		t.Errorf("step 0 = %+v", r)
 	}
 }
@@ -64,22 +64,23 @@ func TestReadTrainLogErrors(t *testing.T) {
 		content, want string
 	}{
 		{`{"event":"step","step":0,"loss":1}` + "\n" + `{"event":"step","step":1,"loss":` + "\n", ":2: not a JSON object"},
-		{`{"step":0,"loss":1}`, `:1: no "event" field`},
-		{`{"event":3}`, `:1: "event" is not a string: 3`},
-		{"\n" + `{"event":"step","step":0}`, `:2: step event without "loss"`},
-		{`{"event":"step","loss":1}`, `:1: step event without "step"`},
-		{`{"event":"step","step":1.5,"loss":1}`, `:1: "step" is not a non-negative integer: 1.5`},
-		{`{"event":"step","step":1,"loss":"high"}`, `:1: "loss" is not a number: "high"`},
-		{`{"event":"eval","step":1,"pq":[0.1]}`, `:1: "pq" is not a number: [0.1]`},
-		{`[1, 2]`, ":1: not a JSON object"},
+		{`{"step":0,"loss":1}` + "\n", `:1: no "event" field`},
+		{`{"event":3}` + "\n", `:1: not a JSON object`},
+		{"\n" + `{"event":"step","step":0}` + "\n", `:2: step event without a number "loss"`},
+		{`{"event":"step","loss":1}` + "\n", `:1: step event without a number "step"`},
+		{`{"event":"step","step":1.5,"loss":1}` + "\n", `:1: "step" is not a non-negative integer: 1.5`},
+		{`{"event":"step","step":1,"loss":"high"}` + "\n", `:1: "loss" is not a number: "high"`},
+		{`{"event":"step","step":1,"loss":null}` + "\n", `:1: step event without a number "loss"`},
+		{`{"event":"eval","step":1,"pq":[0.1]}` + "\n", `:1: "pq" is not a number: [0.1]`},
+		{`[1, 2]` + "\n", ":1: not a JSON object"},
 	} {
 		path := filepath.Join(dir, fmt.Sprintf("case%d.jsonl", i))
 		if err := os.WriteFile(path, []byte(c.content), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		_, err := ReadTrainLog(path)
-		if err == nil || !strings.Contains(err.Error(), "plots: "+path+c.want) {
-			t.Errorf("case %d: error %v, want one containing %q", i, err, "plots: "+path+c.want)
+		if err == nil || !strings.Contains(err.Error(), "run: "+path+c.want) {
+			t.Errorf("case %d: error %v, want one containing %q", i, err, "run: "+path+c.want)
 		}
 	}
 	missing := filepath.Join(dir, "none.jsonl")
@@ -90,11 +91,37 @@ func TestReadTrainLogErrors(t *testing.T) {
 
 func TestParseTrainLogNull(t *testing.T) {
 	// null (how NaN would be written by a Series-aware writer) reads as NaN.
-	log, err := ParseTrainLog(strings.NewReader(`{"event":"eval","step":5,"ap":null,"pq":0.5}`), "x")
+	log, err := ParseTrainLog(strings.NewReader(`{"event":"eval","step":5,"ap":null,"pq":0.5}`+"\n"), "x")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e := log.Evals[0]; !math.IsNaN(e.AP) || e.PQ != 0.5 || !math.IsNaN(e.MIoU) || e.Step != 5 {
+	if e := log.Evals[0]; !math.IsNaN(float64(e.AP)) || e.PQ != 0.5 || !math.IsNaN(float64(e.MIoU)) || e.Step != 5 {
 		t.Errorf("eval = %+v", e)
+	}
+}
+
+// A line cut short by a kill (no newline) is dropped; Write then gives the
+// log back as the run wrote it.
+func TestTrainLogCutLineAndWrite(t *testing.T) {
+	in := `{"event":"step","step":0,"loss":1,"class":null,"bce":null,"dice":null,"mp":null,"lr":null,"grad_norm":null}` + "\n" +
+		`{"event":"eval","step":1,"images":2,"pq":0.5,"pq_things":null,"pq_stuff":null,"ap":-1,"ap50":-1,"miou":0.25}` + "\n" +
+		`{"event":"step","step":1,"loss":`
+	log, err := ParseTrainLog(strings.NewReader(in), "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(log.Steps) != 1 || len(log.Evals) != 1 || !log.HasEval(1) || log.HasEval(0) {
+		t.Fatalf("read %+v", log)
+	}
+	var b strings.Builder
+	if err := log.Write(&b); err != nil {
+		t.Fatal(err)
+	}
+	if want := in[:strings.LastIndex(in, "{")]; b.String() != want {
+		t.Errorf("Write gave\n%s\nwant\n%s", b.String(), want)
+	}
+	log.Truncate(0)
+	if len(log.Steps) != 0 || len(log.Evals) != 0 {
+		t.Errorf("Truncate(0) kept %+v", log)
 	}
 }
