@@ -39,7 +39,18 @@ type Figure struct {
 	// Note says how the figure was made when that needs saying (the
 	// mask-evolution choice of image and queries).
 	Note string `json:"note,omitempty"`
+	// Help says how to read the figure: the caption of summary.md and the
+	// report.
+	Help string `json:"help"`
 }
+
+// Captions of the figures that are not per-stage curves (those take
+// metrics.Figure.Reading).
+const (
+	heatmapHelp   = "Cell (i, j) is the mean IoU between a query's masks at stage i and stage j (queries matched at the last stage). A bright block along the diagonal means stages that agree; dark cells near the diagonal mean masks that change from one layer to the next."
+	evolutionHelp = "Each row is one query, each column a stage, the last column its GT segment; under each cell the IoU with the previous stage (bold below 50 %)."
+	trainingHelp  = "The matching queries' training loss (faint: per step; solid: moving average), MP-Former's mask-pilot loss terms apart, and the validation scores of every evaluation."
+)
 
 // FileName turns a label into a file name part.
 func FileName(label string) string {
@@ -81,8 +92,8 @@ func (rs *Results) WritePlots(dir string, s *PlotSettings) ([]Figure, error) {
 		return nil, fmt.Errorf("experiments: %w", err)
 	}
 	var figs []Figure
-	save := func(f *plots.Figure, name, title, note string) error {
-		fig := Figure{Name: name, Title: title, Note: note}
+	save := func(f *plots.Figure, name, title, note, help string) error {
+		fig := Figure{Name: name, Title: title, Note: note, Help: help}
 		for _, ext := range formats {
 			p := filepath.Join(dir, name+"."+ext)
 			if err := f.Save(p); err != nil {
@@ -144,7 +155,7 @@ func (rs *Results) WritePlots(dir string, s *PlotSettings) ([]Figure, error) {
 		}
 		title := fg.Title + " — " + snap
 		f := plots.StageCurves(series, &plots.StageSettings{Title: title, YLabel: fg.Axis, Pairs: fg.Pair, Percent: true})
-		if err := save(f, fg.Key, title, ""); err != nil {
+		if err := save(f, fg.Key, title, "", fg.Reading); err != nil {
 			return nil, err
 		}
 	}
@@ -169,7 +180,7 @@ func (rs *Results) WritePlots(dir string, s *PlotSettings) ([]Figure, error) {
 		}
 		title += ")"
 		f := plots.Heatmap(m, &plots.HeatmapSettings{Title: title, StageLayers: layers})
-		if err := save(f, "iou_matrix_"+FileName(label), title, ""); err != nil {
+		if err := save(f, "iou_matrix_"+FileName(label), title, "", heatmapHelp); err != nil {
 			return nil, err
 		}
 	}
@@ -178,7 +189,7 @@ func (rs *Results) WritePlots(dir string, s *PlotSettings) ([]Figure, error) {
 		return nil, err
 	}
 	for _, e := range evo {
-		if err := save(e.fig, e.name, e.title, e.note); err != nil {
+		if err := save(e.fig, e.name, e.title, e.note, evolutionHelp+" "+e.note); err != nil {
 			return nil, err
 		}
 	}
@@ -205,7 +216,7 @@ func (rs *Results) WritePlots(dir string, s *PlotSettings) ([]Figure, error) {
 		train = append(train, tr)
 	}
 	f := plots.TrainingCurves(train, &plots.TrainingSettings{Title: "Training"})
-	if err := save(f, "training", "Training loss and validation scores", ""); err != nil {
+	if err := save(f, "training", "Training loss and validation scores", "", trainingHelp); err != nil {
 		return nil, err
 	}
 	return figs, nil

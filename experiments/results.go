@@ -385,3 +385,31 @@ func withExperiment(m *Manifest, name string) *Manifest {
 	c.Experiment = name
 	return &c
 }
+
+// Tables are the tables compare prints, at the selected snapshot: the
+// diagnosis (with the figures of cols, nil for the default), the task
+// metrics, the ablation table when ablation is set and there are several
+// configurations, and the stage means through training when the runs have
+// several snapshots.
+func (rs *Results) Tables(sel string, cols []string, ablation bool) ([]tables.Named, error) {
+	diag, err := rs.DiagnosisTable(sel, cols)
+	if err != nil {
+		return nil, err
+	}
+	acc, err := rs.AccuracyTable(sel)
+	if err != nil {
+		return nil, err
+	}
+	out := []tables.Named{{Key: "diagnosis", Table: diag}, {Key: "accuracy", Table: acc}}
+	if ablation && len(rs.Labels()) > 1 {
+		abl, err := rs.AblationTable(sel)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, tables.Named{Key: "ablation", Table: abl})
+	}
+	if len(rs.Fractions()) > 1 {
+		out = append(out, tables.Named{Key: "through_training", Table: rs.CheckpointTable()})
+	}
+	return out, nil
+}

@@ -30,6 +30,8 @@ type Figure struct {
 	Axis string
 	// Doc says what the figure is, in one sentence without a final period.
 	Doc string
+	// Reading says how to read the figure's plot, for captions.
+	Reading string
 	// Pair marks a figure per stage pair (S−1 entries, entry s comparing
 	// stages s and s+1); the others have one entry per stage (S).
 	Pair bool
@@ -110,39 +112,48 @@ func attnOf(c func(*AttnCurve) Series) func(*StageFigures, QuerySet) Series {
 // them. See metrics/doc.go for the definitions.
 var Figures = []Figure{
 	{Key: "consecutive_iou", Header: "cons. IoU", Pair: true, QuerySets: true, Plotted: true,
-		Title: "Consecutive-stage IoU (queries matched at the last stage)", Axis: "IoU of stage s and s+1 masks",
+		Reading: "Each point is the mean IoU between a query's mask at one stage and at the next (queries matched to a GT segment at the last stage), over the validation images. Higher means the decoder refines a mask instead of redrawing it; a dip marks the layer pair where masks change most. Bands are ± one sd over seeds.",
+		Title:   "Consecutive-stage IoU (queries matched at the last stage)", Axis: "IoU of stage s and s+1 masks",
 		Doc:    "IoU of a query's binary masks at this stage and the next",
 		series: setCurve(func(r *LayerReport) *QuerySetCurves { return &r.Consecutive })},
 	{Key: "iou_to_final", Header: "IoU→final", QuerySets: true, Plotted: true,
-		Title: "IoU with the last stage's mask (queries matched at the last stage)", Axis: "IoU with last stage",
+		Reading: "Mean IoU of a query's mask at each stage with its last-stage mask (100 % at the last stage).",
+		Title:   "IoU with the last stage's mask (queries matched at the last stage)", Axis: "IoU with last stage",
 		Doc:    "IoU of a query's mask at this stage with its mask at the last stage",
 		series: setCurve(func(r *LayerReport) *QuerySetCurves { return &r.ToFinal })},
 	{Key: "util_a", Header: "Util-A", Plotted: true,
-		Title: "Util-A: GT segments already matched to their final query", Axis: "Util-A",
+		Reading: "Share of the GT segments matched at the last stage that are already matched to the same query at this stage. It reaches 100 % at the last stage by definition; the earlier it climbs, the sooner each query settles on its object.",
+		Title:   "Util-A: GT segments already matched to their final query", Axis: "Util-A",
 		Doc:    "share of the GT segments matched at the last stage that are matched to the same query at this stage",
 		series: curveOf(func(r *LayerReport) *Curve { return &r.UtilA })},
 	{Key: "util_b", Header: "Util-B", Plotted: true,
-		Title: "Util-B: final queries whose mask already has IoU ≥ 0.5 with their final mask", Axis: "Util-B",
+		Reading: "Share of the final-matched queries whose mask at this stage already has IoU ≥ 0.5 with their final mask.",
+		Title:   "Util-B: final queries whose mask already has IoU ≥ 0.5 with their final mask", Axis: "Util-B",
 		Doc:    "share of the queries matched at the last stage whose mask at this stage has IoU ≥ 0.5 with their last mask",
 		series: curveOf(func(r *LayerReport) *Curve { return &r.UtilB })},
 	{Key: "util_c", Header: "Util-C", Plotted: true,
-		Title: "Util-C: final queries whose mask already has IoU ≥ 0.5 with their GT segment", Axis: "Util-C",
+		Reading: "Share of the final-matched queries whose mask at this stage already has IoU ≥ 0.5 with their GT segment: how early a query's mask is good, not just stable.",
+		Title:   "Util-C: final queries whose mask already has IoU ≥ 0.5 with their GT segment", Axis: "Util-C",
 		Doc:    "share of the GT segments matched at the last stage whose query's mask at this stage has IoU ≥ 0.5 with the segment",
 		series: curveOf(func(r *LayerReport) *Curve { return &r.UtilC })},
 	{Key: "match_change", Header: "match chg", Pair: true,
-		Title: "Matching change between consecutive stages", Axis: "share of GT segments",
+		Reading: "Share of the GT segments whose matched query changes between one stage and the next; one minus it is the matching stability.",
+		Title:   "Matching change between consecutive stages", Axis: "share of GT segments",
 		Doc:    "share of GT segments whose matched query changes from this stage to the next",
 		series: curveOf(func(r *LayerReport) *Curve { return &r.MatchChange })},
 	{Key: "attended", Header: "attended",
-		Title: "Attended share of the feature map (matching queries)", Axis: "attended share",
+		Reading: "How much of the feature map the masked attention of the next layer lets a matching query see; a query whose mask is empty attends everywhere.",
+		Title:   "Attended share of the feature map (matching queries)", Axis: "attended share",
 		Doc:    "mean share of the feature map a matching query may attend to in the next layer (entirely blocked rows, unblocked, count 1)",
 		series: attnOf(func(c *AttnCurve) Series { return c.Attended })},
 	{Key: "unblocked", Header: "unblocked",
-		Title: "Entirely blocked attention rows (matching queries)", Axis: "share of rows",
+		Reading: "Share of matching-query rows whose attention mask blocked every cell, which the decoder then unblocks (Mask2Former's rule).",
+		Title:   "Entirely blocked attention rows (matching queries)", Axis: "share of rows",
 		Doc:    "share of matching-query rows whose attention mask blocked everything, so that the layer unblocked them",
 		series: attnOf(func(c *AttnCurve) Series { return c.Unblocked })},
 	{Key: "empty", Header: "empty", Plotted: true,
-		Title: "Empty masks among the queries matched at the last stage", Axis: "share of queries",
+		Reading: "Share of the final-matched queries whose mask at this stage is empty. Consecutive IoU counts two empty masks as identical (IoU 1), so a high share here props up the consistency figures.",
+		Title:   "Empty masks among the queries matched at the last stage", Axis: "share of queries",
 		Doc:      "share of the queries matched at the last stage whose mask at this stage is empty",
 		PerImage: EmptyFinalMatched},
 }

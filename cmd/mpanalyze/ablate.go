@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mpanalyze/mpanalyze/experiments"
+	"github.com/mpanalyze/mpanalyze/experiments/tables"
 )
 
 func init() { register(newAblateCmd) }
@@ -155,18 +156,15 @@ func runAblate(s *streams, o *ablateOptions) error {
 		}
 	}
 	if o.JSON {
+		var set []tables.Named
 		if rs != nil {
 			t, err := rs.AblationTable("final")
 			if err != nil {
 				return err
 			}
-			raw, err := renderRaw(&t)
-			if err != nil {
-				return err
-			}
-			out["ablation"] = raw
+			set = append(set, tables.Named{Key: "ablation", Table: t})
 		}
-		if err := writeJSON(s.Out, out); err != nil {
+		if err := tables.WriteSet(s.Out, set, "json", out); err != nil {
 			return err
 		}
 		return runErr

@@ -111,7 +111,7 @@ func TestExperimentCommandErrors(t *testing.T) {
 		{[]string{"plot", noRuns}, 2, []string{"--out is required"}},
 		{[]string{"plot", noRuns, "--out", dir, "--format", "pdf"}, 2, []string{`--format "pdf"`}},
 		{[]string{"reproduce", "--image-size", "50"}, 2, []string{"--image-size 50"}},
-		{[]string{"reproduce", "--steps", "0"}, 2, []string{"--steps and --seeds must be positive"}},
+		{[]string{"reproduce", "--steps", "0"}, 2, []string{"--steps 0: want a positive number"}},
 	} {
 		_, errOut, code := runCLI(t, c.args...)
 		if code != c.code {

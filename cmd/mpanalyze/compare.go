@@ -1,10 +1,7 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
-	"io"
 	"slices"
 	"strings"
 
@@ -73,12 +70,6 @@ left out (with a note on stderr). --format csv writes each table after a
 	return cmd
 }
 
-// compareTables are the tables compare prints, in order, with JSON keys.
-type namedTable struct {
-	key   string
-	table tables.Table
-}
-
 func (o *compareOptions) check() ([]string, error) {
 	if o.JSON {
 		o.Format = "json"
@@ -105,13 +96,12 @@ func (o *compareOptions) check() ([]string, error) {
 	return cols, nil
 }
 
-// buildTables loads the runs and builds compare's tables.
-// The ablation table is added when ablation is set and there are several
-// configurations.
-func buildTables(s *streams, paths []string, snapshot string, cols []string, ablation bool) (*experiments.Results, []namedTable, error) {
+// loadResults loads the runs of paths and says on stderr which were left
+// out.
+func loadResults(s *streams, paths []string) (*experiments.Results, error) {
 	rs, err := experiments.Load(paths...)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	for _, d := range rs.Unfinished {
 		fmt.Fprintf(s.Err, "note: %s is not finished; left out\n", d)
@@ -119,26 +109,7 @@ func buildTables(s *streams, paths []string, snapshot string, cols []string, abl
 	for _, d := range rs.Duplicates {
 		fmt.Fprintf(s.Err, "note: %s repeats a run found earlier; left out\n", d)
 	}
-	diag, err := rs.DiagnosisTable(snapshot, cols)
-	if err != nil {
-		return nil, nil, err
-	}
-	acc, err := rs.AccuracyTable(snapshot)
-	if err != nil {
-		return nil, nil, err
-	}
-	out := []namedTable{{"diagnosis", diag}, {"accuracy", acc}}
-	if ablation && len(rs.Labels()) > 1 {
-		abl, err := rs.AblationTable(snapshot)
-		if err != nil {
-			return nil, nil, err
-		}
-		out = append(out, namedTable{"ablation", abl})
-	}
-	if len(rs.Fractions()) > 1 {
-		out = append(out, namedTable{"through_training", rs.CheckpointTable()})
-	}
-	return rs, out, nil
+	return rs, nil
 }
 
 func runCompare(s *streams, o *compareOptions) error {
@@ -146,49 +117,13 @@ func runCompare(s *streams, o *compareOptions) error {
 	if err != nil {
 		return err
 	}
-	_, tabs, err := buildTables(s, o.Runs, o.Snapshot, cols, true)
+	rs, err := loadResults(s, o.Runs)
 	if err != nil {
 		return err
 	}
-	return writeTables(s.Out, tabs, o.Format, map[string]any{"snapshot": o.Snapshot})
-}
-
-// writeTables prints tables in a format; JSON is one object holding extra
-// and each table under its key.
-func writeTables(w io.Writer, tabs []namedTable, format string, extra map[string]any) error {
-	if format == "json" {
-		obj := map[string]any{}
-		for k, v := range extra {
-			obj[k] = v
-		}
-		for _, t := range tabs {
-			raw, err := renderRaw(&t.table)
-			if err != nil {
-				return err
-			}
-			obj[t.key] = raw
-		}
-		return writeJSON(w, obj)
+	tabs, err := rs.Tables(o.Snapshot, cols, true)
+	if err != nil {
+		return err
 	}
-	for i, t := range tabs {
-		if i > 0 {
-			fmt.Fprintln(w)
-		}
-		if format == "csv" {
-			fmt.Fprintf(w, "# %s\n", t.table.Title)
-		}
-		if err := t.table.Render(w, format); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// renderRaw renders a table as JSON for embedding.
-func renderRaw(t *tables.Table) (json.RawMessage, error) {
-	var b bytes.Buffer
-	if err := t.Render(&b, "json"); err != nil {
-		return nil, err
-	}
-	return json.RawMessage(bytes.TrimSpace(b.Bytes())), nil
+	return tables.WriteSet(s.Out, tabs, o.Format, map[string]any{"snapshot": o.Snapshot})
 }

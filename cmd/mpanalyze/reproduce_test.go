@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/mpanalyze/mpanalyze/experiments"
 )
 
 // reproduce end to end at the smallest size it accepts: 2 steps of the
@@ -76,7 +78,7 @@ func TestReproduceTiny(t *testing.T) {
 // --queries reaches both models' configs (and the summary); bad values are
 // usage errors.
 func TestReproduceQueries(t *testing.T) {
-	sp, err := reproduceSpec(&reproduceOptions{Steps: 2, Seeds: 1, ImageSize: 64, Queries: 7})
+	sp, err := experiments.ReproduceSpec(experiments.ReproduceOptions{Steps: 2, Seeds: 1, ImageSize: 64, Queries: 7})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +96,7 @@ func TestReproduceQueries(t *testing.T) {
 	}
 	for _, q := range []string{"-1", "1001"} {
 		_, errOut, code := runCLI(t, "reproduce", "--queries", q, "--out", filepath.Join(t.TempDir(), "x"))
-		if code == 0 || !strings.Contains(errOut, "--queries "+q) {
+		if code != 2 || !strings.Contains(errOut, "--queries "+q) {
 			t.Errorf("--queries %s: exit %d, %s", q, code, errOut)
 		}
 	}
