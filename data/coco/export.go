@@ -100,12 +100,12 @@ func exportNames(ds data.Dataset, i int) (id int, name string) {
 	return i + 1, fmt.Sprintf("%012d.png", i+1)
 }
 
-func categoriesOut(ds data.Dataset) ([]categoryOut, error) {
+func categoriesOut(name string, cats []data.Category) ([]categoryOut, error) {
 	var out []categoryOut
 	seen := map[int]bool{}
-	for _, c := range ds.Categories() {
+	for _, c := range cats {
 		if seen[c.ID] {
-			return nil, fmt.Errorf("%w: %s: category id %d appears twice", ErrInconsistent, ds.Name(), c.ID)
+			return nil, fmt.Errorf("%w: %s: category id %d appears twice", ErrInconsistent, name, c.ID)
 		}
 		seen[c.ID] = true
 		t := 0
@@ -116,6 +116,17 @@ func categoriesOut(ds data.Dataset) ([]categoryOut, error) {
 			Color: [3]int{int(c.Color[0]), int(c.Color[1]), int(c.Color[2])}})
 	}
 	return out, nil
+}
+
+// thingCategories keeps the thing categories (isthing 1).
+func thingCategories(cats []categoryOut) []categoryOut {
+	out := []categoryOut{}
+	for _, c := range cats {
+		if c.IsThing == 1 {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // checkSample verifies the data.Sample contract the exporters rely on:
@@ -163,10 +174,12 @@ func checkSample(s *data.Sample, k int) error {
 }
 
 // ExportInstances writes ds as a COCO instance dataset: each sample's RGB
-// as a PNG under imageDir and jsonPath with images, categories (with
-// isthing and color) and one annotation per data.Instance (things and
-// stuff alike): RLE segmentation, area (pixels), bbox [x, y, w, h],
-// iscrowd 0. Annotation ids run 1, 2, ... over the whole dataset in sample
+// as a PNG under imageDir and jsonPath with images, the thing categories
+// (with isthing and color) and one annotation per thing data.Instance:
+// RLE segmentation, area (pixels), bbox [x, y, w, h], iscrowd 0. Stuff
+// stays in the panoptic export: COCO's own instance files hold thing
+// categories only, and a default COCOeval over a file with stuff
+// categories would average over them too. Annotation ids run 1, 2, ... over the whole dataset in sample
 // and instance order; instance order is the data.Sample painter's order,
 // so loading the file back reproduces the masks. Directories are created
 // as needed and every file is written atomically.
@@ -174,10 +187,11 @@ func ExportInstances(ds data.Dataset, jsonPath, imageDir string, opt *ExportOpti
 	if opt == nil {
 		opt = &ExportOptions{}
 	}
-	cats, err := categoriesOut(ds)
+	cats, err := categoriesOut(ds.Name(), ds.Categories())
 	if err != nil {
 		return err
 	}
+	cats = thingCategories(cats)
 	if err := mkdirs(imageDir, filepath.Dir(jsonPath)); err != nil {
 		return err
 	}
@@ -192,6 +206,9 @@ func ExportInstances(ds data.Dataset, jsonPath, imageDir string, opt *ExportOpti
 		}
 		out.Images = append(out.Images, imageOut{ID: id, FileName: name, Height: s.H, Width: s.W})
 		for _, in := range s.Instances {
+			if !dataCats[in.Class].IsThing {
+				continue
+			}
 			r := EncodeRLE(in.Mask)
 			seg := rleOut{Size: [2]int{s.H, s.W}, Counts: r.String()}
 			if opt.UncompressedRLE {
@@ -214,7 +231,7 @@ func ExportInstances(ds data.Dataset, jsonPath, imageDir string, opt *ExportOpti
 // segments_info (id = the data.Instance ID, category_id, area, bbox,
 // iscrowd 0), in instance order.
 func ExportPanoptic(ds data.Dataset, jsonPath, imageDir, pngDir string) error {
-	cats, err := categoriesOut(ds)
+	cats, err := categoriesOut(ds.Name(), ds.Categories())
 	if err != nil {
 		return err
 	}
@@ -295,7 +312,9 @@ func writeJSON(path string, v any) error {
 // in 1..2^24-1. Segments come back sorted by id.
 func panopticInfo(h, w int, ids []int32, info []SegmentInfo) ([]SegmentInfo, error) {
 	index := map[int32]int{}
-	out := append([]SegmentInfo(nil), info...)
+	// Never nil: an image without segments has "segments_info": [], which
+	// pq_compute iterates; null makes it fail.
+	out := append([]SegmentInfo{}, info...)
 	sort.SliceStable(out, func(a, b int) bool { return out[a].ID < out[b].ID })
 	x0 := make([]int, len(out))
 	y0 := make([]int, len(out))

@@ -50,15 +50,17 @@ func (d *Dataset) groupInstances(anns []annotationJSON, byID map[int]*imageEntry
 // admit checks image e's files and annotations. It reports false (with a
 // nil error) when SkipInvalid drops the image.
 func (d *Dataset) admit(e *imageEntry, anns []annotationJSON, catIndex map[int]int) (bool, error) {
-	path := filepath.Join(d.spec.Images, e.fileName)
-	h, w, err := checkImageFile(path)
-	if err == nil && (h != e.h || w != e.w) {
-		err = newErr(path, ErrSizeMismatch, "file is %d×%d (H×W), %s says %d×%d",
-			h, w, filepath.Base(d.spec.Annotations), e.h, e.w)
-	}
-	if err != nil {
-		err.(*Error).ImageID = e.id
-		return false, d.skipImage(err)
+	if d.spec.Images != "" { // OpenTruth reads no image
+		path := filepath.Join(d.spec.Images, e.fileName)
+		h, w, err := checkImageFile(path)
+		if err == nil && (h != e.h || w != e.w) {
+			err = newErr(path, ErrSizeMismatch, "file is %d×%d (H×W), %s says %d×%d",
+				h, w, filepath.Base(d.spec.Annotations), e.h, e.w)
+		}
+		if err != nil {
+			err.(*Error).ImageID = e.id
+			return false, d.skipImage(err)
+		}
 	}
 	if d.format == Panoptic {
 		return d.admitPanoptic(e, anns, catIndex)
@@ -94,6 +96,12 @@ func (d *Dataset) checkInstance(e *imageEntry, a *annotationJSON, catIndex map[i
 		return annEntry{}, fail(ErrMalformed, "%v", err)
 	}
 	out := annEntry{id: *a.ID, class: class, crowd: crowd}
+	if a.Area != nil {
+		if *a.Area < 0 {
+			return annEntry{}, fail(ErrMalformed, "area is %g, want ≥ 0", *a.Area)
+		}
+		out.area = *a.Area
+	}
 	seg := bytes.TrimSpace(a.Segmentation)
 	switch {
 	case len(seg) == 0 || string(seg) == "null":
@@ -218,7 +226,7 @@ func (d *Dataset) loadInstances(e *imageEntry, s *Sample) error {
 			}
 		}
 		forEachSet(m, func(i int) { pan[i] = id })
-		s.Annotations = append(s.Annotations, Annotation{ID: a.id, Class: a.class, IsCrowd: a.crowd, Mask: m, Segment: id})
+		s.Annotations = append(s.Annotations, Annotation{ID: a.id, Class: a.class, IsCrowd: a.crowd, Area: a.area, Mask: m, Segment: id})
 	}
 	// Renumber the surviving segments 1, 2, ... in order of creation.
 	area := make([]int, len(classes)+1)

@@ -2,6 +2,7 @@ package coco
 
 import (
 	"fmt"
+	"math"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -75,6 +76,8 @@ func (d *Dataset) admitPanoptic(e *imageEntry, anns []annotationJSON, catIndex m
 				err = newErr(file, ErrUnknownCategory, "category_id %d is not in the categories list", *s.CategoryID).img(e.id).seg(*s.ID)
 			} else if _, ferr := s.IsCrowd.value("iscrowd", false); ferr != nil {
 				err = newErr(file, ErrMalformed, "%v", ferr).img(e.id).seg(*s.ID)
+			} else if s.Area != nil && (*s.Area < 0 || *s.Area != math.Trunc(*s.Area) || *s.Area > maxPixels) {
+				err = newErr(file, ErrMalformed, "area is %g, want a pixel count", *s.Area).img(e.id).seg(*s.ID)
 			}
 		}
 		if err != nil {
@@ -91,7 +94,11 @@ func (d *Dataset) admitPanoptic(e *imageEntry, anns []annotationJSON, catIndex m
 		}
 		seen[*s.ID] = true
 		crowd, _ := s.IsCrowd.value("iscrowd", false) // checked above
-		e.segs = append(e.segs, segEntry{id: *s.ID, class: catIndex[*s.CategoryID], crowd: crowd})
+		sg := segEntry{id: *s.ID, class: catIndex[*s.CategoryID], crowd: crowd}
+		if s.Area != nil {
+			sg.area = int(*s.Area)
+		}
+		e.segs = append(e.segs, sg)
 	}
 	return true, nil
 }
@@ -199,7 +206,7 @@ func (d *Dataset) loadPanoptic(e *imageEntry, s *Sample) error {
 	d.fillFromPanoptic(s.Sample, pan, segs)
 	for _, sg := range e.segs {
 		s.Annotations = append(s.Annotations, Annotation{
-			ID: sg.id, Class: sg.class, IsCrowd: sg.crowd, Mask: perSeg[int32(sg.id)], Segment: to[int32(sg.id)]})
+			ID: sg.id, Class: sg.class, IsCrowd: sg.crowd, Area: float64(sg.area), Mask: perSeg[int32(sg.id)], Segment: to[int32(sg.id)]})
 	}
 	return nil
 }

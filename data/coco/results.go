@@ -2,13 +2,11 @@ package coco
 
 import (
 	"fmt"
-	"io"
 	"math"
 	"path/filepath"
 	"sort"
 
 	"github.com/mpanalyze/mpanalyze/data/mask"
-	"github.com/mpanalyze/mpanalyze/internal/atomicfile"
 )
 
 // InstancePrediction is one predicted instance for COCO's instance
@@ -86,28 +84,11 @@ func WritePanopticResults(dir, jsonPath string, preds []PanopticPrediction) erro
 	out := panopticResultsOut{Annotations: []panopticAnnOut{}}
 	names := map[string]bool{}
 	for _, k := range order {
-		p := &preds[k]
-		if p.H <= 0 || p.W <= 0 || len(p.Segments) != p.H*p.W {
-			return fmt.Errorf("coco: panoptic prediction for image %d: %w: %d segment ids for %d×%d", p.ImageID, ErrSizeMismatch, len(p.Segments), p.H, p.W)
-		}
-		info, err := panopticInfo(p.H, p.W, p.Segments, p.Info)
+		a, err := writePanopticPNG(dir, &preds[k], names)
 		if err != nil {
-			return fmt.Errorf("coco: panoptic prediction for image %d: %w", p.ImageID, err)
+			return err
 		}
-		name := p.FileName
-		if name == "" {
-			name = fmt.Sprintf("%012d.png", p.ImageID)
-		}
-		if names[name] {
-			return fmt.Errorf("coco: panoptic prediction for image %d: file name %s used twice", p.ImageID, name)
-		}
-		names[name] = true
-		seg := p.Segments
-		h, w := p.H, p.W
-		if err := atomicfile.Write(filepath.Join(dir, name), func(wr io.Writer) error { return writeIDPNG(wr, h, w, seg) }); err != nil {
-			return fmt.Errorf("coco: %w", err)
-		}
-		out.Annotations = append(out.Annotations, panopticAnnOut{ImageID: p.ImageID, FileName: name, SegmentsInfo: info})
+		out.Annotations = append(out.Annotations, a)
 	}
 	return writeJSON(jsonPath, out)
 }

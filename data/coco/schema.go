@@ -41,6 +41,7 @@ type annotationJSON struct {
 	CategoryID   *int            `json:"category_id"`
 	Segmentation json.RawMessage `json:"segmentation"`
 	IsCrowd      flagJSON        `json:"iscrowd"`
+	Area         *float64        `json:"area"`
 	FileName     string          `json:"file_name"`
 	SegmentsInfo *[]segmentJSON  `json:"segments_info"`
 }
@@ -49,6 +50,7 @@ type segmentJSON struct {
 	ID         *int     `json:"id"`
 	CategoryID *int     `json:"category_id"`
 	IsCrowd    flagJSON `json:"iscrowd"`
+	Area       *float64 `json:"area"`
 }
 
 // rleJSON is an RLE segmentation: counts is a compressed string or an
