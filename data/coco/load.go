@@ -76,7 +76,7 @@ type annEntry struct {
 	id    int
 	class int
 	crowd bool
-	area  float64 // the "area" field, 0 when absent
+	area  float64     // the "area" field, 0 when absent
 	polys [][]float64 // either polygons
 	rle   *RLE        // or an RLE
 }

@@ -232,8 +232,8 @@ type panResult struct {
 
 type panResultsJSON struct {
 	Annotations *[]struct {
-		ImageID      *int    `json:"image_id"`
-		FileName     string  `json:"file_name"`
+		ImageID      *int   `json:"image_id"`
+		FileName     string `json:"file_name"`
 		SegmentsInfo *[]struct {
 			ID         *int `json:"id"`
 			CategoryID *int `json:"category_id"`
