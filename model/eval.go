@@ -32,9 +32,14 @@ type EvalOptions struct {
 	Seed       uint64
 	// Progress, when set, is called after each chunk of images.
 	Progress func(done, total int)
-	// Predictions, when set, is called with every image's prediction and
-	// its batch image, in dataset order (for exports and previews).
+	// Predictions, when set, is called with every image's prediction at
+	// the model's input size and its batch image, in dataset order (for
+	// previews).
 	Predictions func(img *data.BatchImage, p *Prediction) error
+	// Original, when set, is called with every image's ground truth and
+	// prediction in the image's own frame (what is scored), in dataset
+	// order (for exports).
+	Original func(t *data.Truth, p *Prediction) error
 }
 
 // EvalReport holds the task metrics of an evaluation.
@@ -46,9 +51,12 @@ type EvalReport struct {
 	Seconds  float64                `json:"seconds"`
 }
 
-// Evaluate runs inference on a dataset at the model's input size and
-// scores the panoptic, instance (things only) and semantic predictions,
-// optionally feeding a probe with every decoder stage.
+// Evaluate runs inference on a dataset at the model's input size (the
+// letterbox of data.Frame), maps each prediction back to the image's own
+// frame and scores the panoptic, instance (things only) and semantic
+// predictions there against the image's data.Truth (crowd regions flagged,
+// see Scorer), optionally feeding a probe with every decoder stage (at the
+// model's size, against the batch's ground truth).
 func Evaluate(m *Model, ds data.Dataset, opt EvalOptions) (*EvalReport, error) {
 	c := &m.Cfg
 	if got := len(ds.Categories()); got != c.NumClasses {
@@ -65,13 +73,7 @@ func Evaluate(m *Model, ds data.Dataset, opt EvalOptions) (*EvalReport, error) {
 	if workers <= 0 {
 		workers = defaultWorkers()
 	}
-	isThing := make([]bool, c.NumClasses)
-	for k := range isThing {
-		isThing[k] = ds.Categories()[k].IsThing
-	}
-	pan := metrics.NewPanopticEvaluator(isThing)
-	ins := metrics.NewInstanceEvaluator(c.NumClasses, nil)
-	sem := metrics.NewSemanticEvaluator(c.NumClasses, data.Void)
+	scorer := NewScorer(ds.Categories())
 	if opt.Probe != nil {
 		cfgJSON, _ := json.Marshal(c)
 		info := probes.RunInfo{
@@ -97,6 +99,7 @@ func Evaluate(m *Model, ds data.Dataset, opt EvalOptions) (*EvalReport, error) {
 		err     error
 		stages  []StageOutput
 		pred    *Prediction
+		orig    *Prediction // pred in the image's frame
 		matches [][]int
 		gt      *probes.GroundTruth
 	}
@@ -106,7 +109,7 @@ func Evaluate(m *Model, ds data.Dataset, opt EvalOptions) (*EvalReport, error) {
 		for i := range idx {
 			idx[i] = lo + i
 		}
-		b, err := data.MakeBatch(ds, idx, data.BatchConfig{Size: c.ImageSize, Workers: workers}, 0)
+		b, truths, err := data.MakeEvalBatch(ds, idx, c.ImageSize, workers)
 		if err != nil {
 			return nil, err
 		}
@@ -121,6 +124,7 @@ func Evaluate(m *Model, ds data.Dataset, opt EvalOptions) (*EvalReport, error) {
 				return
 			}
 			r := result{stages: stages, pred: m.PostProcess(stages[len(stages)-1], 0, opt.Infer)}
+			r.orig = r.pred.InFrame(bi.Frame)
 			if opt.Probe != nil {
 				ex := ExampleFromBatch(bi)
 				r.gt = &probes.GroundTruth{Classes: ex.Classes, Masks: bi.Masks4}
@@ -138,9 +142,14 @@ func Evaluate(m *Model, ds data.Dataset, opt EvalOptions) (*EvalReport, error) {
 		for i := range idx {
 			bi := &b.Images[i]
 			r := res[i]
-			addScores(pan, ins, sem, isThing, bi, r.pred)
+			scorer.AddPrediction(truths[i], r.orig)
 			if opt.Predictions != nil {
 				if err := opt.Predictions(bi, r.pred); err != nil {
+					return nil, err
+				}
+			}
+			if opt.Original != nil {
+				if err := opt.Original(truths[i], r.orig); err != nil {
 					return nil, err
 				}
 			}
@@ -154,39 +163,14 @@ func Evaluate(m *Model, ds data.Dataset, opt EvalOptions) (*EvalReport, error) {
 			opt.Progress(hi, n)
 		}
 	}
+	pan, ins, sem := scorer.Results()
 	return &EvalReport{
 		Images:   n,
-		Panoptic: pan.Result(),
-		Instance: ins.Result(),
-		Semantic: sem.Result(),
+		Panoptic: pan,
+		Instance: ins,
+		Semantic: sem,
 		Seconds:  time.Since(start).Seconds(),
 	}, nil
-}
-
-// addScores adds one image's prediction to the three evaluators. GT
-// segment k has panoptic id k+1; instance GT are the thing segments.
-func addScores(pan *metrics.PanopticEvaluator, ins *metrics.InstanceEvaluator, sem *metrics.SemanticEvaluator, isThing []bool, bi *data.BatchImage, p *Prediction) {
-	gtSegs := make([]metrics.Segment, len(bi.Classes))
-	var gtIns []metrics.Instance
-	for k, cl := range bi.Classes {
-		gtSegs[k] = metrics.Segment{ID: int32(k + 1), Category: cl}
-		if bi.IsThing[k] {
-			gtIns = append(gtIns, metrics.Instance{Mask: bi.Masks[k], Category: cl})
-		}
-	}
-	predSegs := make([]metrics.Segment, len(p.Segments))
-	for i, s := range p.Segments {
-		predSegs[i] = metrics.Segment{ID: int32(s.ID), Category: s.Class}
-	}
-	pan.Add(bi.Panoptic, gtSegs, p.Panoptic, predSegs)
-	dets := make([]metrics.Detection, 0, len(p.Detections))
-	for _, d := range p.Detections {
-		if isThing[d.Class] {
-			dets = append(dets, metrics.Detection{Mask: d.Mask, Category: d.Class, Score: d.Score})
-		}
-	}
-	ins.Add(gtIns, dets)
-	sem.Add(bi.Semantic, p.Semantic)
 }
 
 // stageMatches computes every stage's Hungarian matching of the matching
