@@ -123,6 +123,9 @@ func (w *TruthWriter) Add(t *data.Truth) error {
 		}
 	}
 	path := filepath.Join(w.dir, "panoptic", name)
+	if err := mkdirs(filepath.Dir(path)); err != nil {
+		return err
+	}
 	if err := atomicfile.Write(path, func(wr io.Writer) error { return writeIDPNG(wr, t.H, t.W, t.Panoptic) }); err != nil {
 		return fmt.Errorf("coco: %w", err)
 	}
@@ -225,6 +228,9 @@ func writePanopticPNG(dir string, p *PanopticPrediction, names map[string]bool) 
 	}
 	names[name] = true
 	seg, h, w := p.Segments, p.H, p.W
+	if err := mkdirs(filepath.Dir(filepath.Join(dir, name))); err != nil {
+		return panopticAnnOut{}, err
+	}
 	if err := atomicfile.Write(filepath.Join(dir, name), func(wr io.Writer) error { return writeIDPNG(wr, h, w, seg) }); err != nil {
 		return panopticAnnOut{}, fmt.Errorf("coco: %w", err)
 	}
