@@ -46,8 +46,8 @@ type Segment struct {
 // S×S as PostProcess makes it (H = W = Size), or in the image's own H×W
 // frame after InFrame.
 type Prediction struct {
-	Size       int // the model's input side S
-	H, W       int // the size of the maps and masks
+	Size       int         // the model's input side S
+	H, W       int         // the size of the maps and masks
 	Semantic   []int32     // class per pixel
 	Detections []Detection // sorted by score, descending
 	Panoptic   []int32     // segment id per pixel, 0 = void

@@ -113,4 +113,3 @@ func runEval(s *streams, o *evalOptions) error {
 	}
 	return nil
 }
-
