@@ -22,6 +22,11 @@ Usage:
       prints {"stats": [12 COCOeval.stats]}
   cocoref.py panoptic GT.json GT_DIR PRED.json PRED_DIR
       prints {"All": {pq, sq, rq, n}, "Things": ..., "Stuff": ...}
+  cocoref.py instances-from-panoptic GT.json GT_DIR RESULTS.json
+      converts the panoptic GT to an instance GT of its thing segments as
+      panopticapi's converters/panoptic2detection_coco_format.py does
+      (things only: mask from the PNG, area and iscrowd from
+      segments_info, annotation ids 1, 2, ...), then as "instances"
 """
 import json
 import math
@@ -63,6 +68,19 @@ def png_array(path):
         ft = raw[p]
         line = bytearray(raw[p + 1:p + 1 + stride])
         p += 1 + stride
+        if ft == 0 or ft == 2:  # none, up: vectorised
+            if ft == 2:
+                line = bytearray(((np.frombuffer(bytes(line), np.uint8).astype(np.int32) +
+                                   np.frombuffer(bytes(prev), np.uint8)) & 255).astype(np.uint8).tobytes())
+            out[y * stride:(y + 1) * stride] = line
+            prev = line
+            continue
+        if ft == 1:  # sub: a running sum per channel
+            a = np.frombuffer(bytes(line), np.uint8).reshape(-1, bpp).astype(np.int64)
+            line = bytearray((np.cumsum(a, axis=0) & 255).astype(np.uint8).tobytes())
+            out[y * stride:(y + 1) * stride] = line
+            prev = line
+            continue
         for i in range(stride):
             a = line[i - bpp] if i >= bpp else 0
             b = prev[i]
@@ -214,21 +232,28 @@ def rle_area(r):
 
 
 def rle_to_bbox(r):
-    m = rle_decode(r)
+    m = decoded(r)
     ys, xs = np.nonzero(m)
     if len(xs) == 0:
         return [0, 0, 0, 0]
     return [xs.min(), ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1]
 
 
+def decoded(r):
+    if '_mask' not in r:
+        r['_mask'] = rle_decode(r)
+    return r['_mask']
+
+
 def rle_iou(dt, gt, iscrowd):
     """maskApi.c rleIou: a bbox pre-filter (bbIou), then exact counts; -1
     for a size mismatch; crowd: u = area of the detection."""
     o = np.zeros((len(dt), len(gt)))
+    dbox = [rle_to_bbox(r) for r in dt]
     for g in range(len(gt)):
         G = rle_to_bbox(gt[g])
         for d in range(len(dt)):
-            D = rle_to_bbox(dt[d])
+            D = dbox[d]
             w = min(D[2] + D[0], G[2] + G[0]) - max(D[0], G[0])
             h = min(D[3] + D[1], G[3] + G[1]) - max(D[1], G[1])
             if w <= 0 or h <= 0:
@@ -236,7 +261,7 @@ def rle_iou(dt, gt, iscrowd):
             if dt[d]['h'] != gt[g]['h'] or dt[d]['w'] != gt[g]['w']:
                 o[d, g] = -1
                 continue
-            md, mg = rle_decode(dt[d]), rle_decode(gt[g])
+            md, mg = decoded(dt[d]), decoded(gt[g])
             i = int(np.logical_and(md, mg).sum())
             u = int(np.logical_or(md, mg).sum())
             if i == 0:
@@ -538,8 +563,31 @@ def pq_compute(gt_json, pred_json, gt_folder, pred_folder):
     return results
 
 
+def panoptic_to_detection(gt, gt_folder):
+    cats = {c['id']: c for c in gt['categories']}
+    anns = []
+    for a in gt['annotations']:
+        pan = rgb2id(png_array(os.path.join(gt_folder, a['file_name'])))
+        for s in a['segments_info']:
+            if cats[s['category_id']]['isthing'] != 1:
+                continue
+            r = rle_encode(pan == s['id'])
+            anns.append({'id': len(anns) + 1, 'image_id': a['image_id'], 'category_id': s['category_id'],
+                         'segmentation': {'size': [r['h'], r['w']], 'counts': r['cnts']},
+                         'area': s['area'], 'iscrowd': s['iscrowd']})
+    return {'images': gt['images'], 'annotations': anns,
+            'categories': [c for c in gt['categories'] if c['isthing'] == 1]}
+
+
 def main():
-    if sys.argv[1] == 'instances':
+    if sys.argv[1] == 'instances-from-panoptic':
+        gt = COCO(panoptic_to_detection(json.load(open(sys.argv[2])), sys.argv[3]))
+        dt = gt.loadRes(json.load(open(sys.argv[4])))
+        e = COCOevalSegm(gt, dt)
+        e.evaluate()
+        e.accumulate()
+        print(json.dumps({'stats': e.summarize()}))
+    elif sys.argv[1] == 'instances':
         gt = COCO(json.load(open(sys.argv[2])))
         dt = gt.loadRes(json.load(open(sys.argv[3])))
         e = COCOevalSegm(gt, dt)
