@@ -56,6 +56,10 @@ overlaid in category colours and a legend.`,
 	// became the one name; it stays as a hidden, deprecated alias.
 	f.Uint64Var(&opts.Spec.Seed, "seed", 0, "seed of generated scenes")
 	_ = f.MarkDeprecated("seed", "use --data-seed")
+	// pflag writes the deprecation notice to the flag set's output, which
+	// cobra would copy to the command's stdout (and so into --json
+	// output); send it to stderr.
+	f.SetOutput(s.Err)
 	f.IntVar(&opts.Spec.MaxThings, "max-things", 0, "most things per generated image (0 = the kind's default)")
 	f.BoolVar(&opts.Spec.ShapeOnly, "shape-only", false, "synthetic: no class colour hints (only shape and texture tell the classes)")
 	f.StringVar(&opts.Spec.Annotations, "annotations", "", "coco: instance or panoptic JSON file")

@@ -361,7 +361,7 @@ func writeRandomCOCO(t *testing.T, dir string, seed uint64) {
 		add := func(cat int, m []bool) {
 			results = append(results, map[string]any{"image_id": id, "category_id": cat,
 				"segmentation": map[string]any{"size": []int{h, w}, "counts": compressedRLE(h, w, m)},
-				"score": float64(r.IntN(6)) / 5})
+				"score":        float64(r.IntN(6)) / 5})
 		}
 		for _, sg := range uniq {
 			if sg.cat >= 2 || r.IntN(5) == 0 {
