@@ -16,9 +16,9 @@ import (
 // eval scores predictions against Truth, and `eval --export-gt` writes it
 // back as COCO files, so the reference tools score the same ground truth.
 type Truth struct {
-	Index    int    // index in the dataset
-	ImageID  int    // COCO image id; dataset index + 1 for datasets without one
-	FileName string // the image's file name (COCO "file_name"); "%012d.png" of ImageID without one
+	Index    int     // index in the dataset
+	ImageID  ImageID // COCO image id; dataset index + 1 for datasets without one
+	FileName string  // the image's file name (COCO "file_name"); "%012d.png" of ImageID without one
 	H, W     int
 	// Panoptic is the segment id per pixel (H·W), 0 for void; crowd
 	// regions have their own ids.
@@ -79,7 +79,7 @@ func SampleTruth(ds Dataset, i int) (*Sample, *Truth, error) {
 // its panoptic map and instances, no crowd, image id i+1 and file name
 // "%012d.png" of it (the names the COCO exporters give such datasets).
 func TruthFromSample(s *Sample, i int) *Truth {
-	t := &Truth{Index: i, ImageID: i + 1, FileName: fmt.Sprintf("%012d.png", i+1), H: s.H, W: s.W,
+	t := &Truth{Index: i, ImageID: IntImageID(i + 1), FileName: fmt.Sprintf("%012d.png", i+1), H: s.H, W: s.W,
 		Panoptic: append([]int32(nil), s.Panoptic...)}
 	for _, in := range s.Instances {
 		t.Segments = append(t.Segments, TruthSegment{ID: int32(in.ID), Class: in.Class})

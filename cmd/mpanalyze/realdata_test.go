@@ -467,3 +467,59 @@ func compressedRLE(h, w int, m []bool) string {
 	}
 	return string(s)
 }
+
+// TestEvalPredictionsStringIDs: the COCO-panoptic conversions of ADE20K
+// (Mask2Former's prepare_ade20k_pan_seg.py) and Cityscapes
+// (cityscapesscripts' createPanopticImgs.py) write string image ids
+// ("ADE_val_00000001", "frankfurt_000000_000294"), and ADE20K's category
+// ids start at 0. The fixture rewritten that way (ids 139/285/632 →
+// strings, person 1 → 0) scores exactly as before, and the exports keep
+// the string ids.
+func TestEvalPredictionsStringIDs(t *testing.T) {
+	dir := t.TempDir()
+	ids := map[string]string{"139": `"frankfurt_000000_000139"`, "285": `"ADE_val_00000285"`, "632": `"munster_000000_000632"`}
+	rewrite := func(src, dst string) string {
+		raw, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := string(raw)
+		for n, str := range ids {
+			s = strings.ReplaceAll(s, `"id": `+n+`,`, `"id": `+str+`,`)
+			s = strings.ReplaceAll(s, `"image_id": `+n+`,`, `"image_id": `+str+`,`)
+			s = strings.ReplaceAll(s, `"image_id":`+n+`,`, `"image_id":`+str+`,`)
+		}
+		s = strings.ReplaceAll(s, `"category_id": 1,`, `"category_id": 0,`)
+		s = strings.ReplaceAll(s, `"category_id":1,`, `"category_id":0,`)
+		s = strings.ReplaceAll(s, `"category_id": 1}`, `"category_id": 0}`)
+		s = strings.ReplaceAll(s, `{"id": 1, "name": "person"`, `{"id": 0, "name": "person"`)
+		p := filepath.Join(dir, dst)
+		if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	gt := rewrite(fixturePath("panoptic.json"), "gt.json")
+	ins := rewrite(fixturePath("predictions", "instances_results.json"), "res.json")
+	pan := rewrite(fixturePath("predictions", "panoptic_results.json"), "pred.json")
+	if raw, _ := os.ReadFile(gt); !strings.Contains(string(raw), `"image_id": "ADE_val_00000285"`) || !strings.Contains(string(raw), `"id": 0, "name": "person"`) {
+		t.Fatalf("rewrite failed:\n%s", raw)
+	}
+	want := predEval(t, "--gt", fixturePath("panoptic.json"), "--predictions", fixturePath("predictions", "instances_results.json"), "--predictions", fixturePath("predictions", "panoptic_results.json"))
+	out := filepath.Join(dir, "gt-export")
+	got := predEval(t, "--gt", gt, "--gt-pngs", fixturePath("panoptic"), "--predictions", ins, "--predictions", pan, "--pred-pngs", fixturePath("predictions", "panoptic_results"), "--export-gt", out)
+	closeAll(t, "AP with string ids", apStats(got.Instance), apStats(want.Instance), 0)
+	closeAll(t, "PQ with string ids", pqStats(got.PQ), pqStats(want.PQ), 0)
+	raw, err := os.ReadFile(filepath.Join(out, "panoptic.json"))
+	if err != nil || !strings.Contains(string(raw), `"image_id":"ADE_val_00000285"`) || !strings.Contains(string(raw), `"id":"frankfurt_000000_000139"`) {
+		t.Errorf("exported GT lost the string ids: %v\n%.400s", err, raw)
+	}
+	if needReferenceOK() {
+		closeAll(t, "string ids vs port", pqStats(got.PQ), refPQ(reference(t, "panoptic", gt, fixturePath("panoptic"), pan, fixturePath("predictions", "panoptic_results"))), 1e-12)
+	}
+}
+
+// needReferenceOK reports whether the reference port can run.
+func needReferenceOK() bool {
+	return exec.Command("/usr/bin/python3", "-c", "import numpy").Run() == nil
+}

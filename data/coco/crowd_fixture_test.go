@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/mpanalyze/mpanalyze/data"
 	"github.com/mpanalyze/mpanalyze/data/mask"
 )
 
@@ -137,7 +138,7 @@ func crowdResultsJSON() []byte {
 			y, x := i/hw[1], i%hw[1]
 			return y >= d.r.Y0 && y < d.r.Y1 && x >= d.r.X0 && x < d.r.X1
 		})
-		preds = append(preds, InstancePrediction{ImageID: d.image, CategoryID: d.cat, Score: d.score, Mask: m})
+		preds = append(preds, InstancePrediction{ImageID: data.IntImageID(d.image), CategoryID: d.cat, Score: d.score, Mask: m})
 	}
 	path := filepath.Join(os.TempDir(), "crowd_results.json")
 	if err := WriteInstanceResults(path, preds); err != nil {

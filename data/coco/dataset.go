@@ -12,7 +12,7 @@ import (
 // Sample is a data.Sample plus what a COCO file holds beyond it.
 type Sample struct {
 	*data.Sample
-	ImageID  int
+	ImageID  data.ImageID
 	FileName string // the image file, relative to the image directory
 	// Annotations are the image's annotations that Open kept (instance
 	// format: in file order; panoptic format: segments_info order),
@@ -57,7 +57,7 @@ func (d *Dataset) Categories() []data.Category {
 
 // ImageInfo returns image i's COCO id and file name (relative to the image
 // directory). The exporters use it to keep ids and names.
-func (d *Dataset) ImageInfo(i int) (id int, fileName string) {
+func (d *Dataset) ImageInfo(i int) (id data.ImageID, fileName string) {
 	e := d.images[i]
 	return e.id, e.fileName
 }
@@ -137,7 +137,7 @@ func (d *Dataset) SkippedOnLoad() map[string]int {
 	return maps.Clone(d.loadSkips)
 }
 
-func (d *Dataset) countLoadSkip(imageID, unknown, absent int) {
+func (d *Dataset) countLoadSkip(imageID data.ImageID, unknown, absent int) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.loadCounted[imageID] {

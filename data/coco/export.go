@@ -28,10 +28,10 @@ type (
 		Description string `json:"description"`
 	}
 	imageOut struct {
-		ID       int    `json:"id"`
-		FileName string `json:"file_name"`
-		Height   int    `json:"height"`
-		Width    int    `json:"width"`
+		ID       data.ImageID `json:"id"`
+		FileName string       `json:"file_name"`
+		Height   int          `json:"height"`
+		Width    int          `json:"width"`
 	}
 	categoryOut struct {
 		ID            int    `json:"id"`
@@ -45,13 +45,13 @@ type (
 		Counts any    `json:"counts"` // string or []int
 	}
 	annotationOut struct {
-		ID           int        `json:"id"`
-		ImageID      int        `json:"image_id"`
-		CategoryID   int        `json:"category_id"`
-		Segmentation rleOut     `json:"segmentation"`
-		Area         int        `json:"area"`
-		BBox         [4]float64 `json:"bbox"`
-		IsCrowd      int        `json:"iscrowd"`
+		ID           int          `json:"id"`
+		ImageID      data.ImageID `json:"image_id"`
+		CategoryID   int          `json:"category_id"`
+		Segmentation rleOut       `json:"segmentation"`
+		Area         int          `json:"area"`
+		BBox         [4]float64   `json:"bbox"`
+		IsCrowd      int          `json:"iscrowd"`
 	}
 	instancesOut struct {
 		Info        infoOut         `json:"info"`
@@ -61,7 +61,7 @@ type (
 		Categories  []categoryOut   `json:"categories"`
 	}
 	panopticAnnOut struct {
-		ImageID      int           `json:"image_id"`
+		ImageID      data.ImageID  `json:"image_id"`
 		FileName     string        `json:"file_name"`
 		SegmentsInfo []SegmentInfo `json:"segments_info"`
 	}
@@ -86,18 +86,18 @@ type SegmentInfo struct {
 // imageInfoer is implemented by datasets that keep COCO image ids and file
 // names (*Dataset does).
 type imageInfoer interface {
-	ImageInfo(i int) (id int, fileName string)
+	ImageInfo(i int) (id data.ImageID, fileName string)
 }
 
 // exportNames returns sample i's image id and the PNG name it is written
 // under: the dataset's own id and file name with a .png extension when it
 // has them (ImageInfo), else id i+1 and "%012d.png" as COCO names files.
-func exportNames(ds data.Dataset, i int) (id int, name string) {
+func exportNames(ds data.Dataset, i int) (id data.ImageID, name string) {
 	if ii, ok := ds.(imageInfoer); ok {
 		id, name = ii.ImageInfo(i)
 		return id, strings.TrimSuffix(name, filepath.Ext(name)) + ".png"
 	}
-	return i + 1, fmt.Sprintf("%012d.png", i+1)
+	return data.IntImageID(i + 1), fmt.Sprintf("%012d.png", i+1)
 }
 
 func categoriesOut(name string, cats []data.Category) ([]categoryOut, error) {
@@ -262,22 +262,22 @@ func ExportPanoptic(ds data.Dataset, jsonPath, imageDir, pngDir string) error {
 }
 
 // exportSample reads and checks sample i and writes its RGB PNG.
-func exportSample(ds data.Dataset, i int, imageDir string, names map[string]bool) (*data.Sample, int, string, error) {
+func exportSample(ds data.Dataset, i int, imageDir string, names map[string]bool) (*data.Sample, data.ImageID, string, error) {
 	s, err := ds.Sample(i)
 	if err != nil {
-		return nil, 0, "", fmt.Errorf("coco: export %s sample %d: %w", ds.Name(), i, err)
+		return nil, "", "", fmt.Errorf("coco: export %s sample %d: %w", ds.Name(), i, err)
 	}
 	if err := checkSample(s, len(ds.Categories())); err != nil {
-		return nil, 0, "", fmt.Errorf("coco: export %s sample %d: %w", ds.Name(), i, err)
+		return nil, "", "", fmt.Errorf("coco: export %s sample %d: %w", ds.Name(), i, err)
 	}
 	id, name := exportNames(ds, i)
 	if names[name] {
-		return nil, 0, "", fmt.Errorf("coco: export %s sample %d: %w: image file name %s used twice", ds.Name(), i, ErrInconsistent, name)
+		return nil, "", "", fmt.Errorf("coco: export %s sample %d: %w: image file name %s used twice", ds.Name(), i, ErrInconsistent, name)
 	}
 	names[name] = true
 	path := filepath.Join(imageDir, name)
 	if err := atomicfile.Write(path, func(w io.Writer) error { return writeRGBPNG(w, s.H, s.W, s.RGB) }); err != nil {
-		return nil, 0, "", fmt.Errorf("coco: %w", err)
+		return nil, "", "", fmt.Errorf("coco: %w", err)
 	}
 	return s, id, name, nil
 }

@@ -207,8 +207,8 @@ func TestExportInstancesRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if id, name := d.ImageInfo(i); id != i+1 || name != []string{"000000000001.png", "000000000002.png", "000000000003.png"}[i] {
-				t.Errorf("image %d: id %d name %s", i, id, name)
+			if id, name := d.ImageInfo(i); id != data.IntImageID(i+1) || name != []string{"000000000001.png", "000000000002.png", "000000000003.png"}[i] {
+				t.Errorf("image %d: id %s name %s", i, id, name)
 			}
 			compareSamples(t, i, thingsOnly(ds.samples[i], map[int]int{1: 0, 3: 1}), s.Sample, false)
 		}
@@ -313,8 +313,8 @@ func TestExportKeepsImageIDs(t *testing.T) {
 	}
 	for i := 0; i < d.Len(); i++ {
 		id, name := d.ImageInfo(i)
-		if wantID := i + 1; id != wantID || name != []string{"000000000001.png", "000000000002.png", "000000000003.png"}[i] {
-			t.Errorf("image %d: id %d name %s", i, id, name)
+		if wantID := data.IntImageID(i + 1); id != wantID || name != []string{"000000000001.png", "000000000002.png", "000000000003.png"}[i] {
+			t.Errorf("image %d: id %s name %s", i, id, name)
 		}
 		a, _ := src.Sample(i)
 		b, err := d.Sample(i)
@@ -342,8 +342,8 @@ func TestWriteInstanceResults(t *testing.T) {
 	m.Set(0*2+1, true)
 	p := filepath.Join(t.TempDir(), "res.json")
 	err := WriteInstanceResults(p, []InstancePrediction{
-		{ImageID: 7, CategoryID: 3, Score: 0.75, Mask: m},
-		{ImageID: 2, CategoryID: 1, Score: 0.5, Mask: mask.New(2, 2)}, // empty: [4] → "4"
+		{ImageID: data.IntImageID(7), CategoryID: 3, Score: 0.75, Mask: m},
+		{ImageID: data.IntImageID(2), CategoryID: 1, Score: 0.5, Mask: mask.New(2, 2)}, // empty: [4] → "4"
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -354,7 +354,7 @@ func TestWriteInstanceResults(t *testing.T) {
 	if string(got) != want {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}
-	if err := WriteInstanceResults(p, []InstancePrediction{{ImageID: 1}}); err == nil {
+	if err := WriteInstanceResults(p, []InstancePrediction{{ImageID: data.IntImageID(1)}}); err == nil {
 		t.Error("nil mask: want an error")
 	}
 }
@@ -365,9 +365,9 @@ func TestWritePanopticResults(t *testing.T) {
 	// Image 9 (2×3): segment 5 at (0,1), (0,2); segment 70000 at (1,0),
 	// (1,1); void elsewhere. Image 4: one segment 1 over the 1×2 image.
 	preds := []PanopticPrediction{
-		{ImageID: 9, FileName: "x.png", H: 2, W: 3, Segments: []int32{0, 5, 5, 70000, 70000, 0},
+		{ImageID: data.IntImageID(9), FileName: "x.png", H: 2, W: 3, Segments: []int32{0, 5, 5, 70000, 70000, 0},
 			Info: []SegmentInfo{{ID: 70000, CategoryID: 17}, {ID: 5, CategoryID: 1, Area: 99}}},
-		{ImageID: 4, H: 1, W: 2, Segments: []int32{1, 1}, Info: []SegmentInfo{{ID: 1, CategoryID: 92}}},
+		{ImageID: data.IntImageID(4), H: 1, W: 2, Segments: []int32{1, 1}, Info: []SegmentInfo{{ID: 1, CategoryID: 92}}},
 	}
 	if err := WritePanopticResults(filepath.Join(dir, "png"), jsonPath, preds); err != nil {
 		t.Fatal(err)
@@ -395,10 +395,10 @@ func TestWritePanopticResults(t *testing.T) {
 		p    PanopticPrediction
 		kind error
 	}{
-		{"map id without info", PanopticPrediction{ImageID: 1, H: 1, W: 2, Segments: []int32{1, 2}, Info: []SegmentInfo{{ID: 1}}}, ErrPanopticIDs},
-		{"info without pixels", PanopticPrediction{ImageID: 1, H: 1, W: 2, Segments: []int32{1, 1}, Info: []SegmentInfo{{ID: 1}, {ID: 3}}}, ErrPanopticIDs},
-		{"duplicate info", PanopticPrediction{ImageID: 1, H: 1, W: 2, Segments: []int32{1, 1}, Info: []SegmentInfo{{ID: 1}, {ID: 1}}}, ErrPanopticIDs},
-		{"wrong length", PanopticPrediction{ImageID: 1, H: 2, W: 2, Segments: []int32{1, 1}, Info: []SegmentInfo{{ID: 1}}}, ErrSizeMismatch},
+		{"map id without info", PanopticPrediction{ImageID: data.IntImageID(1), H: 1, W: 2, Segments: []int32{1, 2}, Info: []SegmentInfo{{ID: 1}}}, ErrPanopticIDs},
+		{"info without pixels", PanopticPrediction{ImageID: data.IntImageID(1), H: 1, W: 2, Segments: []int32{1, 1}, Info: []SegmentInfo{{ID: 1}, {ID: 3}}}, ErrPanopticIDs},
+		{"duplicate info", PanopticPrediction{ImageID: data.IntImageID(1), H: 1, W: 2, Segments: []int32{1, 1}, Info: []SegmentInfo{{ID: 1}, {ID: 1}}}, ErrPanopticIDs},
+		{"wrong length", PanopticPrediction{ImageID: data.IntImageID(1), H: 2, W: 2, Segments: []int32{1, 1}, Info: []SegmentInfo{{ID: 1}}}, ErrSizeMismatch},
 	}
 	for _, c := range bad {
 		err := WritePanopticResults(filepath.Join(dir, "png"), filepath.Join(dir, "bad.json"), []PanopticPrediction{c.p})

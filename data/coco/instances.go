@@ -15,7 +15,7 @@ import (
 
 // groupInstances assigns the instance annotations to their images. It
 // checks only what it needs for that: ids and image ids.
-func (d *Dataset) groupInstances(anns []annotationJSON, byID map[int]*imageEntry) error {
+func (d *Dataset) groupInstances(anns []annotationJSON, byID map[data.ImageID]*imageEntry) error {
 	file := d.spec.Annotations
 	seen := map[int]bool{}
 	for k := range anns {
@@ -32,7 +32,7 @@ func (d *Dataset) groupInstances(anns []annotationJSON, byID map[int]*imageEntry
 		case a.ImageID == nil:
 			err = newErr(file, ErrMalformed, "no image_id").ann(*a.ID)
 		case byID[*a.ImageID] == nil:
-			err = newErr(file, ErrUnknownImage, "image_id %d is not in the images list", *a.ImageID).ann(*a.ID)
+			err = newErr(file, ErrUnknownImage, "image_id %s is not in the images list", *a.ImageID).ann(*a.ID)
 		}
 		if err != nil {
 			if err := d.skip(err); err != nil {

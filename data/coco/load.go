@@ -52,12 +52,12 @@ type Dataset struct {
 	skippedAnns, skippedImages map[string]int
 
 	mu          sync.Mutex
-	loadSkips   map[string]int // by Load under SkipInvalid, by reason
-	loadCounted map[int]bool   // images whose load skips were counted
+	loadSkips   map[string]int        // by Load under SkipInvalid, by reason
+	loadCounted map[data.ImageID]bool // images whose load skips were counted
 }
 
 type imageEntry struct {
-	id       int
+	id       data.ImageID
 	fileName string
 	h, w     int
 	anns     []annEntry // instance format, in file order
@@ -154,7 +154,7 @@ func open(s data.Spec, raw []byte) (*Dataset, error) {
 		skippedAnns:   map[string]int{},
 		skippedImages: map[string]int{},
 		loadSkips:     map[string]int{},
-		loadCounted:   map[int]bool{},
+		loadCounted:   map[data.ImageID]bool{},
 	}
 	if s.PanopticPNGs != "" {
 		d.format = Panoptic
@@ -252,9 +252,9 @@ func palette(k int) [3]uint8 {
 	return [3]uint8{uint8(c[0] + .5), uint8(c[1] + .5), uint8(c[2] + .5)}
 }
 
-func (d *Dataset) readImages(imgs []imageJSON) ([]*imageEntry, map[int]*imageEntry, error) {
+func (d *Dataset) readImages(imgs []imageJSON) ([]*imageEntry, map[data.ImageID]*imageEntry, error) {
 	file := d.spec.Annotations
-	byID := map[int]*imageEntry{}
+	byID := map[data.ImageID]*imageEntry{}
 	var all []*imageEntry
 	for k, im := range imgs {
 		if im.ID == nil {

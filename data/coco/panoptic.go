@@ -7,12 +7,13 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/mpanalyze/mpanalyze/data"
 	"github.com/mpanalyze/mpanalyze/data/mask"
 )
 
 // groupPanoptic assigns each panoptic annotation (one per image) to its
 // image.
-func (d *Dataset) groupPanoptic(anns []annotationJSON, byID map[int]*imageEntry) error {
+func (d *Dataset) groupPanoptic(anns []annotationJSON, byID map[data.ImageID]*imageEntry) error {
 	file := d.spec.Annotations
 	for k := range anns {
 		a := &anns[k]
@@ -24,7 +25,7 @@ func (d *Dataset) groupPanoptic(anns []annotationJSON, byID map[int]*imageEntry)
 		case a.ImageID == nil:
 			err = newErr(file, ErrMalformed, "annotation %d (in file order) has no image_id", k)
 		case byID[*a.ImageID] == nil:
-			err = newErr(file, ErrUnknownImage, "annotation %d (in file order) names image_id %d, which is not in the images list", k, *a.ImageID)
+			err = newErr(file, ErrUnknownImage, "annotation %d (in file order) names image_id %s, which is not in the images list", k, *a.ImageID)
 		case byID[*a.ImageID].panRef >= 0:
 			err = newErr(file, ErrMalformed, "two panoptic annotations for one image").img(*a.ImageID)
 		case a.FileName == "":

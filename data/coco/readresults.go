@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/mpanalyze/mpanalyze/data"
 	"github.com/mpanalyze/mpanalyze/data/mask"
 )
 
@@ -51,7 +52,7 @@ type resultEntry struct {
 }
 
 type resultJSON struct {
-	ImageID      *int            `json:"image_id"`
+	ImageID      *data.ImageID   `json:"image_id"`
 	CategoryID   *int            `json:"category_id"`
 	Segmentation json.RawMessage `json:"segmentation"`
 	Score        *float64        `json:"score"`
@@ -104,7 +105,7 @@ func parseInstanceResults(path string, raw []byte, gt *Dataset) (*InstanceResult
 		}
 		i, ok := imgIndex[*a.ImageID]
 		if !ok {
-			return nil, fail(ErrUnknownImage, "image_id %d is not an image of the ground truth %s", *a.ImageID, gt.spec.Annotations)
+			return nil, fail(ErrUnknownImage, "image_id %s is not an image of the ground truth %s", *a.ImageID, gt.spec.Annotations)
 		}
 		class, ok := catIndex[*a.CategoryID]
 		if !ok {
@@ -189,8 +190,8 @@ func (r *InstanceResults) Detections(i int) ([]Detection, error) {
 }
 
 // imageIndex maps image ids to positions in d.images.
-func (d *Dataset) imageIndex() map[int]int {
-	m := make(map[int]int, len(d.images))
+func (d *Dataset) imageIndex() map[data.ImageID]int {
+	m := make(map[data.ImageID]int, len(d.images))
 	for i, e := range d.images {
 		m[e.id] = i
 	}
@@ -232,8 +233,8 @@ type panResult struct {
 
 type panResultsJSON struct {
 	Annotations *[]struct {
-		ImageID      *int   `json:"image_id"`
-		FileName     string `json:"file_name"`
+		ImageID      *data.ImageID `json:"image_id"`
+		FileName     string        `json:"file_name"`
 		SegmentsInfo *[]struct {
 			ID         *int `json:"id"`
 			CategoryID *int `json:"category_id"`
@@ -313,7 +314,7 @@ func parsePanopticResults(path, dir string, raw []byte, gt *Dataset) (*PanopticR
 	}
 	for i, pr := range r.byImage {
 		if pr == nil {
-			return nil, newErr(path, ErrMalformed, "no prediction for the image with id: %d", gt.images[i].id).img(gt.images[i].id)
+			return nil, newErr(path, ErrMalformed, "no prediction for the image with id: %s", gt.images[i].id).img(gt.images[i].id)
 		}
 	}
 	return r, nil

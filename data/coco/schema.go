@@ -2,9 +2,11 @@ package coco
 
 import (
 	"bytes"
+
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/mpanalyze/mpanalyze/data"
 	"math"
 )
 
@@ -19,10 +21,10 @@ type fileJSON struct {
 }
 
 type imageJSON struct {
-	ID       *int   `json:"id"`
-	FileName string `json:"file_name"`
-	Height   int    `json:"height"`
-	Width    int    `json:"width"`
+	ID       *data.ImageID `json:"id"`
+	FileName string        `json:"file_name"`
+	Height   int           `json:"height"`
+	Width    int           `json:"width"`
 }
 
 type categoryJSON struct {
@@ -37,7 +39,7 @@ type categoryJSON struct {
 // annotation (file_name + segments_info).
 type annotationJSON struct {
 	ID           *int            `json:"id"`
-	ImageID      *int            `json:"image_id"`
+	ImageID      *data.ImageID   `json:"image_id"`
 	CategoryID   *int            `json:"category_id"`
 	Segmentation json.RawMessage `json:"segmentation"`
 	IsCrowd      flagJSON        `json:"iscrowd"`

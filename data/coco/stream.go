@@ -38,18 +38,18 @@ type TruthWriter struct {
 	ins  truthInstancesOut
 	pan  panopticOut
 	png  map[string]bool
-	ids  map[int]bool
+	ids  map[data.ImageID]bool
 }
 
 type (
 	truthAnnOut struct {
-		ID           int        `json:"id"`
-		ImageID      int        `json:"image_id"`
-		CategoryID   int        `json:"category_id"`
-		Segmentation rleOut     `json:"segmentation"`
-		Area         float64    `json:"area"`
-		BBox         [4]float64 `json:"bbox"`
-		IsCrowd      int        `json:"iscrowd"`
+		ID           int          `json:"id"`
+		ImageID      data.ImageID `json:"image_id"`
+		CategoryID   int          `json:"category_id"`
+		Segmentation rleOut       `json:"segmentation"`
+		Area         float64      `json:"area"`
+		BBox         [4]float64   `json:"bbox"`
+		IsCrowd      int          `json:"iscrowd"`
 	}
 	truthInstancesOut struct {
 		Info        infoOut       `json:"info"`
@@ -71,7 +71,7 @@ func NewTruthWriter(dir string, cats []data.Category, description string) (*Trut
 		return nil, err
 	}
 	info := infoOut{Description: description}
-	return &TruthWriter{dir: dir, cats: cats, png: map[string]bool{}, ids: map[int]bool{},
+	return &TruthWriter{dir: dir, cats: cats, png: map[string]bool{}, ids: map[data.ImageID]bool{},
 		ins: truthInstancesOut{Info: info, Licenses: []struct{}{}, Images: []imageOut{}, Annotations: []truthAnnOut{}, Categories: thingCategories(co)},
 		pan: panopticOut{Info: info, Licenses: []struct{}{}, Images: []imageOut{}, Annotations: []panopticAnnOut{}, Categories: co},
 	}, nil
@@ -80,12 +80,12 @@ func NewTruthWriter(dir string, cats []data.Category, description string) (*Trut
 // Add writes t's panoptic PNG and keeps its JSON entries.
 func (w *TruthWriter) Add(t *data.Truth) error {
 	if w.ids[t.ImageID] {
-		return fmt.Errorf("coco: ground-truth export: image id %d added twice", t.ImageID)
+		return fmt.Errorf("coco: ground-truth export: image id %s added twice", t.ImageID)
 	}
 	w.ids[t.ImageID] = true
 	name := PNGName(t.FileName)
 	if w.png[name] {
-		return fmt.Errorf("coco: ground-truth export: image %d: PNG name %s used twice", t.ImageID, name)
+		return fmt.Errorf("coco: ground-truth export: image %s: PNG name %s used twice", t.ImageID, name)
 	}
 	w.png[name] = true
 	img := imageOut{ID: t.ImageID, FileName: t.FileName, Height: t.H, Width: t.W}
@@ -108,7 +108,7 @@ func (w *TruthWriter) Add(t *data.Truth) error {
 	}
 	filled, err := panopticInfo(t.H, t.W, t.Panoptic, info)
 	if err != nil {
-		return fmt.Errorf("coco: ground-truth export: image %d: %w", t.ImageID, err)
+		return fmt.Errorf("coco: ground-truth export: image %s: %w", t.ImageID, err)
 	}
 	// Keep the file's area where it had one (what was scored), and the
 	// segments_info order of the file.
@@ -153,7 +153,7 @@ type ResultsWriter struct {
 	ins   []instanceResultOut
 	pan   []panopticAnnOut
 	names map[string]bool
-	ids   map[int]bool
+	ids   map[data.ImageID]bool
 }
 
 // NewResultsWriter starts a predictions export into dir.
@@ -161,7 +161,7 @@ func NewResultsWriter(dir string) (*ResultsWriter, error) {
 	if err := mkdirs(filepath.Join(dir, "panoptic_results")); err != nil {
 		return nil, err
 	}
-	return &ResultsWriter{dir: dir, ins: []instanceResultOut{}, pan: []panopticAnnOut{}, names: map[string]bool{}, ids: map[int]bool{}}, nil
+	return &ResultsWriter{dir: dir, ins: []instanceResultOut{}, pan: []panopticAnnOut{}, names: map[string]bool{}, ids: map[data.ImageID]bool{}}, nil
 }
 
 // ResultsPaths are the files a ResultsWriter writes into dir.
@@ -173,10 +173,10 @@ func ResultsPaths(dir string) (instances, panopticJSON, panopticPNGs string) {
 func (w *ResultsWriter) AddInstances(preds []InstancePrediction) error {
 	for k, p := range preds {
 		if p.Mask == nil {
-			return fmt.Errorf("coco: instance prediction %d (image %d) has no mask", k, p.ImageID)
+			return fmt.Errorf("coco: instance prediction %d (image %s) has no mask", k, p.ImageID)
 		}
 		if math.IsNaN(p.Score) || math.IsInf(p.Score, 0) {
-			return fmt.Errorf("coco: instance prediction %d (image %d) has score %v", k, p.ImageID, p.Score)
+			return fmt.Errorf("coco: instance prediction %d (image %s) has score %v", k, p.ImageID, p.Score)
 		}
 		w.ins = append(w.ins, instanceResultOut{ImageID: p.ImageID, CategoryID: p.CategoryID,
 			Segmentation: rleOut{Size: [2]int{p.Mask.H, p.Mask.W}, Counts: EncodeRLE(p.Mask).String()}, Score: p.Score})
@@ -187,7 +187,7 @@ func (w *ResultsWriter) AddInstances(preds []InstancePrediction) error {
 // AddPanoptic writes p's PNG now (see WritePanopticResults for the checks).
 func (w *ResultsWriter) AddPanoptic(p PanopticPrediction) error {
 	if w.ids[p.ImageID] {
-		return fmt.Errorf("coco: panoptic prediction for image %d added twice", p.ImageID)
+		return fmt.Errorf("coco: panoptic prediction for image %s added twice", p.ImageID)
 	}
 	w.ids[p.ImageID] = true
 	_, _, dir := ResultsPaths(w.dir)
@@ -205,7 +205,7 @@ func (w *ResultsWriter) Close() error {
 	if err := writeJSON(insPath, w.ins); err != nil {
 		return err
 	}
-	sort.SliceStable(w.pan, func(a, b int) bool { return w.pan[a].ImageID < w.pan[b].ImageID })
+	sort.SliceStable(w.pan, func(a, b int) bool { return w.pan[a].ImageID.Compare(w.pan[b].ImageID) < 0 })
 	return writeJSON(panPath, panopticResultsOut{Annotations: w.pan})
 }
 
@@ -213,18 +213,21 @@ func (w *ResultsWriter) Close() error {
 // entry.
 func writePanopticPNG(dir string, p *PanopticPrediction, names map[string]bool) (panopticAnnOut, error) {
 	if p.H <= 0 || p.W <= 0 || len(p.Segments) != p.H*p.W {
-		return panopticAnnOut{}, fmt.Errorf("coco: panoptic prediction for image %d: %w: %d segment ids for %d×%d", p.ImageID, ErrSizeMismatch, len(p.Segments), p.H, p.W)
+		return panopticAnnOut{}, fmt.Errorf("coco: panoptic prediction for image %s: %w: %d segment ids for %d×%d", p.ImageID, ErrSizeMismatch, len(p.Segments), p.H, p.W)
 	}
 	info, err := panopticInfo(p.H, p.W, p.Segments, p.Info)
 	if err != nil {
-		return panopticAnnOut{}, fmt.Errorf("coco: panoptic prediction for image %d: %w", p.ImageID, err)
+		return panopticAnnOut{}, fmt.Errorf("coco: panoptic prediction for image %s: %w", p.ImageID, err)
 	}
 	name := p.FileName
 	if name == "" {
-		name = fmt.Sprintf("%012d.png", p.ImageID)
+		name = p.ImageID.String() + ".png"
+		if n, ok := p.ImageID.Int(); ok {
+			name = fmt.Sprintf("%012d.png", n)
+		}
 	}
 	if names[name] {
-		return panopticAnnOut{}, fmt.Errorf("coco: panoptic prediction for image %d: file name %s used twice", p.ImageID, name)
+		return panopticAnnOut{}, fmt.Errorf("coco: panoptic prediction for image %s: file name %s used twice", p.ImageID, name)
 	}
 	names[name] = true
 	seg, h, w := p.Segments, p.H, p.W
