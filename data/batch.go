@@ -15,16 +15,8 @@ import (
 // with optional flip and scale-jitter augmentation, and their ground truth
 // at full and stride-4 resolution.
 //
-// Geometry. An H×W sample is scaled by t = Scale·S/max(H, W) to
-// sw×sh = round(W·t)×round(H·t) pixels (Scale = 1 without augmentation:
-// the long side fits S exactly). The S×S window shows the scaled image
-// from offset (OffX, OffY): output pixel (x, y) is scaled pixel
-// (x+OffX, y+OffY), and output pixels outside the scaled image are padding
-// (Input 0, Semantic Void, Panoptic 0). Without augmentation the offset is
-// (0, 0), so padding is at the right and bottom. Scaled pixel X looks at
-// source coordinate (X+0.5)·W/sw − 0.5 (pixel centres): the image is
-// sampled bilinearly, the ground truth by nearest neighbour, so masks stay
-// exact pixel sets and never overlap. A flip mirrors the source first.
+// Geometry: the letterbox policy of Frame (frame.go), with the
+// augmentation drawn per image.
 //
 // Determinism. Image j of the batch of training step `step` draws its
 // augmentation from rng.Derive(Seed, "augment", step, j, index), and the
@@ -69,8 +61,12 @@ type BatchConfig struct {
 // the sample's instances (things and stuff) that survive the
 // augmentation, in the sample's order; segment k has panoptic id k+1.
 type BatchImage struct {
-	Index  int       // dataset index
-	Aug    AugParams // the augmentation applied
+	Index int       // dataset index
+	Aug   AugParams // the augmentation applied
+	// Frame is the geometry between the sample's own H×W frame and the
+	// S×S input; Frame.IDsToImage and Frame.MaskToImage carry model
+	// outputs back to the sample's frame.
+	Frame  Frame
 	Input  []float32 // 3·S·S, CHW, RGB in [0, 1]; padding is 0 (the model normalises)
 	Size   int       // S
 	Source []int     // per segment: position in the sample's Instances
@@ -161,58 +157,36 @@ func randomOffset(r *rng.RNG, n, size int) int {
 	return -r.IntN(size - n + 1)
 }
 
-// scaledSize is the size of an h×w image scaled to fit side size, times
-// factor.
-func scaledSize(h, w, size int, factor float64) (sw, sh int) {
-	t := factor * float64(size) / float64(max(h, w))
-	return max(1, int(math.Round(float64(w)*t))), max(1, int(math.Round(float64(h)*t)))
-}
-
 // MakeImage builds the model input and ground truth of sample s at side
-// size with augmentation p. It panics if size is not a positive multiple
-// of 4.
+// size with augmentation p, under the letterbox policy of Frame. Segment
+// ids may be any positive numbers (a COCO panoptic PNG's RGB-encoded ids);
+// pixels whose id is not one of s.Instances (void, crowd regions) are
+// void. It panics if size is not a positive multiple of 4.
 func MakeImage(s *Sample, size int, p AugParams) BatchImage {
 	if size <= 0 || size%4 != 0 {
 		panic(fmt.Sprintf("data: batch size S = %d is not a positive multiple of 4", size))
 	}
-	sw, sh := scaledSize(s.H, s.W, size, p.Scale)
-	kx, ky := float64(s.W)/float64(sw), float64(s.H)/float64(sh)
-
-	// Source column/row of every output column/row (-1 = padding), for
-	// nearest sampling, and the bilinear coordinates.
-	srcX := make([]int, size)
-	srcU := make([]float64, size)
-	for x := 0; x < size; x++ {
-		X := x + p.OffX
-		if X < 0 || X >= sw {
-			srcX[x] = -1
-			continue
-		}
-		c := (float64(X) + 0.5) * kx
-		n := min(int(c), s.W-1)
-		u := c - 0.5
-		if p.Flip {
-			n = s.W - 1 - n
-			u = float64(s.W-1) - u
-		}
-		srcX[x], srcU[x] = n, u
+	if p.Scale == 0 {
+		p.Scale = 1
 	}
-	srcY := make([]int, size)
-	srcV := make([]float64, size)
-	for y := 0; y < size; y++ {
-		Y := y + p.OffY
-		if Y < 0 || Y >= sh {
-			srcY[y] = -1
-			continue
+	fr := AugmentedFrame(s.H, s.W, size, p)
+	srcX, srcU := axis(s.W, fr.SW, size, p.OffX, p.Flip)
+	srcY, srcV := axis(s.H, fr.SH, size, p.OffY, false)
+
+	// Position + 1 in s.Instances of every segment id (0: void or not a
+	// segment). A repeated id keeps its first instance.
+	pos := make(map[int32]int32, len(s.Instances))
+	for k, in := range s.Instances {
+		if _, dup := pos[int32(in.ID)]; !dup && in.ID != 0 {
+			pos[int32(in.ID)] = int32(k + 1)
 		}
-		c := (float64(Y) + 0.5) * ky
-		srcY[y], srcV[y] = min(int(c), s.H-1), c-0.5
 	}
 
 	n := size * size
-	im := BatchImage{Aug: p, Index: s.Index, Size: size, Input: make([]float32, 3*n), Semantic: make([]int32, n), Panoptic: make([]int32, n)}
-	// Sampled panoptic ids of the sample (0 = void or padding).
+	im := BatchImage{Aug: p, Frame: fr, Index: s.Index, Size: size, Input: make([]float32, 3*n), Semantic: make([]int32, n), Panoptic: make([]int32, n)}
+	// Sampled instance positions + 1 (0 = void or padding).
 	pan := im.Panoptic
+	lastID, lastPos := int32(0), int32(0)
 	for y := 0; y < size; y++ {
 		sy := srcY[y]
 		for x := 0; x < size; x++ {
@@ -221,7 +195,10 @@ func MakeImage(s *Sample, size int, p AugParams) BatchImage {
 			if sy < 0 || sx < 0 {
 				continue
 			}
-			pan[i] = s.Panoptic[sy*s.W+sx]
+			if id := s.Panoptic[sy*s.W+sx]; id != lastID {
+				lastID, lastPos = id, pos[id]
+			}
+			pan[i] = lastPos
 			c := bilinearRGB(s.RGB, 3, s.W, s.H, srcU[x], srcV[y])
 			im.Input[i] = float32(c[0] / 255)
 			im.Input[n+i] = float32(c[1] / 255)
@@ -231,14 +208,11 @@ func MakeImage(s *Sample, size int, p AugParams) BatchImage {
 
 	// Keep the segments that survive, renumbered in the sample's order.
 	area := make([]int, len(s.Instances)+1)
-	for _, id := range pan {
-		area[id]++
+	for _, k := range pan {
+		area[k]++
 	}
 	newID := make([]int32, len(s.Instances)+1)
 	for k, in := range s.Instances {
-		if in.ID != k+1 {
-			panic(fmt.Sprintf("data: sample %d: instance %d has id %d, want %d", s.Index, k, in.ID, k+1))
-		}
 		if area[k+1] == 0 {
 			continue
 		}

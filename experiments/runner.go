@@ -422,7 +422,7 @@ func readReport(path string) (*SnapshotReport, error) {
 }
 
 // probe runs a snapshot checkpoint on the validation images with a
-// probes.Evaluator (and a trace writer when traced) and model.Evaluate.
+// probes.Evaluator (and a trace writer when traced) and run.Evaluate.
 func (r *Runner) probe(dir string, rn *Run, step int, frac float64, trace bool, val data.Dataset, workers int, prog io.Writer) (*SnapshotReport, error) {
 	t0 := time.Now()
 	ckptPath := run.SnapshotPath(dir, step)

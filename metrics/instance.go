@@ -14,6 +14,10 @@ type Instance struct {
 	Mask     *mask.Bits
 	Category int  // 0..K−1
 	Crowd    bool // COCO iscrowd: ignored, and may absorb any number of detections
+	// Area is the area compared with the area ranges, COCO's "area"
+	// field of the annotation (COCOeval.evaluateImg reads g['area']); 0
+	// means the mask's pixel count times AreaScale.
+	Area float64
 }
 
 // Detection is a scored predicted instance mask for mask AP.
@@ -109,23 +113,30 @@ type apRecord struct {
 // with the monotone precision envelope per category, area range and
 // threshold, and averages over categories that have GT.
 //
-// Conventions, as in pycocotools: IoU with a crowd GT is |d ∧ g| / |d|;
+// Conventions, as in pycocotools (each rule cites the statement of
+// cocoapi's PythonAPI/pycocotools/cocoeval.py or common/maskApi.c that it
+// follows; see evalImageCategory): a crowd GT is ignored
+// (COCOeval._prepare: gt['ignore'] = 'iscrowd' in gt and gt['iscrowd']);
+// IoU with a crowd GT is |d ∧ g| / |d|, the intersection over the
+// detection's area (maskApi.c rleIou: u = iscrowd[g] ? a[d] : a[d]+b[g]−i);
 // IoU is 0 when the intersection is empty (including empty masks); a
 // detection matched to a crowd GT or to a GT outside the area range is
-// ignored (neither TP nor FP), as is an unmatched detection whose own area
-// is outside the range; a crowd GT can absorb any number of detections; a
-// detection stays with a regular GT rather than move to an ignored one;
-// equal IoUs go to the later GT; equal scores keep image order, then
-// detection order.
+// ignored, neither TP nor FP (evaluateImg: dtIg[tind,dind] = gtIg[m]), as
+// is an unmatched detection whose own area is outside the range; a crowd
+// GT can absorb any number of detections (evaluateImg: "if this gt already
+// matched, and not a crowd, continue"); a detection stays with a regular
+// GT rather than move to an ignored one; equal IoUs go to the later GT;
+// equal scores keep image order, then detection order (argsort with
+// kind='mergesort'). A GT's area is Instance.Area when set (COCO's "area"
+// field, as evaluateImg compares g['area'] with the range), a detection's
+// is its mask's pixel count (COCO.loadRes sets ann['area'] =
+// maskUtils.area(ann['segmentation'])).
 //
-// Known differences from pycocotools: the area of a GT instance is its mask
-// area (times AreaScale), where COCO uses the annotation's "area" field (a
-// polygon area, close to but not always equal to the mask area); masks are
-// compared at the resolution they are given in; categories are the indices
-// 0..K−1 rather than the GT file's category list (categories without GT are
-// left out in both); sums are taken in another order (differences of about
-// 1e-16). Only iouType "segm" with useCats = 1 and the default thresholds
-// exists.
+// Known differences from pycocotools: masks are compared at the resolution
+// they are given in; categories are the indices 0..K−1 rather than the GT
+// file's category list (categories without GT are left out in both); sums
+// are taken in another order (differences of about 1e-16). Only iouType
+// "segm" with useCats = 1 and the default thresholds exists.
 type InstanceEvaluator struct {
 	k      int
 	set    InstanceSettings
@@ -214,7 +225,10 @@ func (e *InstanceEvaluator) evalImageCategory(c int, gt []Instance, gi []int, de
 	gArea := make([]float64, G)
 	crowd := make([]bool, G)
 	for j, g := range gi {
-		gArea[j] = float64(gt[g].Mask.Area()) * e.set.AreaScale
+		gArea[j] = gt[g].Area
+		if gArea[j] == 0 {
+			gArea[j] = float64(gt[g].Mask.Area()) * e.set.AreaScale
+		}
 		crowd[j] = gt[g].Crowd
 	}
 	ious := make([]float64, D*G)
@@ -225,6 +239,8 @@ func (e *InstanceEvaluator) evalImageCategory(c int, gt []Instance, gi []int, de
 			case inter == 0:
 				ious[j*G+k] = 0
 			case crowd[k]:
+				// maskApi.c rleIou: for a crowd GT the "union" is the
+				// detection's own area.
 				ious[j*G+k] = float64(inter) / float64(dPix[j])
 			default:
 				ious[j*G+k] = float64(inter) / float64(union)
@@ -239,6 +255,9 @@ func (e *InstanceEvaluator) evalImageCategory(c int, gt []Instance, gi []int, de
 	for a, rng := range cocoAreaRanges {
 		np := 0
 		for k := range gtIg {
+			// evaluateImg: if g['ignore'] or (g['area']<aRng[0] or
+			// g['area']>aRng[1]): g['_ignore'] = 1, where ignore is
+			// iscrowd (_prepare).
 			gtIg[k] = crowd[k] || gArea[k] < rng[0] || gArea[k] > rng[1]
 			order[k] = k
 			if !gtIg[k] {
@@ -260,9 +279,13 @@ func (e *InstanceEvaluator) evalImageCategory(c int, gt []Instance, gi []int, de
 				best := math.Min(thr, 1-1e-10)
 				m := -1 // position in order of the best GT so far
 				for p, k := range order {
+					// evaluateImg: "if this gt already matched, and not
+					// a crowd, continue" — a crowd GT absorbs any number
+					// of detections.
 					if gtm[t*G+p] && !crowd[k] {
 						continue
 					}
+					// "if dt matched to reg gt, and on ignore gt, stop"
 					if m > -1 && !gtIg[order[m]] && gtIg[k] {
 						break
 					}
@@ -276,12 +299,17 @@ func (e *InstanceEvaluator) evalImageCategory(c int, gt []Instance, gi []int, de
 					continue
 				}
 				recs[j].tp |= 1 << t
+				// evaluateImg: dtIg[tind,dind] = gtIg[m] — a detection
+				// matched to a crowd (or out-of-range) GT is ignored, not
+				// a false positive.
 				if gtIg[order[m]] {
 					recs[j].ign |= 1 << t
 				}
 				gtm[t*G+m] = true
 			}
 		}
+		// evaluateImg: "set unmatched detections outside of area range to
+		// ignore".
 		for j := range recs {
 			if dArea[j] < rng[0] || dArea[j] > rng[1] {
 				unmatched := ^recs[j].tp & (1<<T - 1)

@@ -8,6 +8,12 @@ type Segment struct {
 	ID       int32
 	Category int  // 0..K−1
 	Crowd    bool // GT only: COCO iscrowd; ignored in predictions
+	// Area is, for a GT segment, the area pq_compute uses in the IoU's
+	// union: the "area" of the GT file's segments_info entry
+	// (gt_segms[gt_label]['area']); 0 means the segment's pixel count in
+	// the id map. Ignored in predictions, whose area is always counted
+	// from the map (pred_segms[label]['area'] = label_cnt).
+	Area int
 }
 
 // PQ is panoptic quality and its two factors, averaged over N categories.
@@ -47,19 +53,25 @@ type PanopticReport struct {
 // the union leaving out the predicted pixels that fall on void GT. Unmatched
 // non-crowd GT segments are FN; crowd GT segments are ignored. An unmatched
 // predicted segment is an FP unless more than half of its pixels lie on void
-// or on crowd GT of its category. Per category c, over the dataset,
+// or on the crowd GT region of its category. Per category c, over the
+// dataset,
 //
 //	PQ_c = Σ_TP IoU / (TP + ½FP + ½FN),  SQ_c = Σ_TP IoU / TP,  RQ_c = TP / (TP + ½FP + ½FN),
 //
 // and PQ, SQ, RQ are the means over the categories with TP+FP+FN > 0 (all,
 // things only, stuff only). It keeps per-category counts only.
 //
-// Known differences from panopticapi: a GT segment's area is counted from
-// the id map (panopticapi reads the JSON "area", equal for COCO); when an
-// image has several crowd segments of one category all of them absorb
-// predictions (panopticapi keeps the last one listed); a GT pixel id that no
-// segment describes panics (panopticapi skips it); with no category to
-// average, PQ, SQ and RQ are 0 with N = 0 (panopticapi divides by zero).
+// Each rule follows a statement of panopticapi's panopticapi/evaluation.py
+// (pq_compute_single_core and PQStat.pq_average), cited in Add and Result.
+// The crowd region of a category is one segment: when an image's GT lists
+// several crowd segments of one category, the last one listed absorbs
+// predictions, as pq_compute's crowd_labels_dict keeps the last. A GT
+// segment's area is Segment.Area when set (pq_compute reads the GT JSON's
+// "area"), else its pixel count.
+//
+// Known differences from panopticapi: a GT pixel id that no segment
+// describes panics (panopticapi skips it); with no category to average, PQ,
+// SQ and RQ are 0 with N = 0 (panopticapi divides by zero).
 type PanopticEvaluator struct {
 	isThing []bool
 	stats   []CategoryPQ
@@ -113,6 +125,12 @@ func (e *PanopticEvaluator) Add(gtIDs []int32, gtSegs []Segment, predIDs []int32
 			pArea[pi] += inter[gi*nP+pi]
 		}
 	}
+	// gt_segms[gt_label]['area'] is the JSON's area when given.
+	for gi := 1; gi < nG; gi++ {
+		if a := gtSegs[gi-1].Area; a > 0 {
+			gArea[gi] = a
+		}
+	}
 	for pi := 1; pi < nP; pi++ {
 		if pArea[pi] == 0 {
 			panic(fmt.Sprintf("metrics: predicted segment %d has no pixel", predSegs[pi-1].ID))
@@ -124,6 +142,8 @@ func (e *PanopticEvaluator) Add(gtIDs []int32, gtSegs []Segment, predIDs []int32
 	pMatched := make([]bool, nP)
 	for gi := 1; gi < nG; gi++ {
 		g := gtSegs[gi-1]
+		// pq_compute_single_core: if gt_segms[gt_label]['iscrowd'] == 1:
+		// continue — crowd GT never matches.
 		if g.Crowd {
 			continue
 		}
@@ -132,6 +152,9 @@ func (e *PanopticEvaluator) Add(gtIDs []int32, gtSegs []Segment, predIDs []int32
 			if in == 0 || predSegs[pi-1].Category != g.Category {
 				continue
 			}
+			// union = pred area + gt area − intersection −
+			// gt_pred_map.get((VOID, pred_label), 0): predicted pixels
+			// on VOID leave the union.
 			union := pArea[pi] + gArea[gi] - in - inter[0*nP+pi]
 			iou := float64(in) / float64(union)
 			if iou > 0.5 {
@@ -143,16 +166,17 @@ func (e *PanopticEvaluator) Add(gtIDs []int32, gtSegs []Segment, predIDs []int32
 			}
 		}
 	}
-	// Crowd GT per category; panopticapi keeps one (the last), here every
-	// crowd segment of the category counts.
-	crowdOf := make(map[int][]int)
+	// pq_compute_single_core, "count false positives": unmatched
+	// non-crowd GT are FN; crowd_labels_dict[category_id] = gt_label keeps
+	// the last crowd segment listed of each category.
+	crowdOf := make(map[int]int)
 	for gi := 1; gi < nG; gi++ {
 		g := gtSegs[gi-1]
 		if gMatched[gi] {
 			continue
 		}
 		if g.Crowd {
-			crowdOf[g.Category] = append(crowdOf[g.Category], gi)
+			crowdOf[g.Category] = gi
 			continue
 		}
 		e.stats[g.Category].FN++
@@ -161,9 +185,13 @@ func (e *PanopticEvaluator) Add(gtIDs []int32, gtSegs []Segment, predIDs []int32
 		if pMatched[pi] {
 			continue
 		}
+		// "intersection of the segment with VOID plus intersection with
+		// corresponding CROWD region if it exists"; "predicted segment is
+		// ignored if more than half of the segment correspond to VOID and
+		// CROWD regions": if intersection / pred_info['area'] > 0.5.
 		p := predSegs[pi-1]
 		ignored := inter[0*nP+pi]
-		for _, gi := range crowdOf[p.Category] {
+		if gi, ok := crowdOf[p.Category]; ok {
 			ignored += inter[gi*nP+pi]
 		}
 		if float64(ignored)/float64(pArea[pi]) > 0.5 {
@@ -193,7 +221,9 @@ func (e *PanopticEvaluator) segIndex(segs []Segment, kind string) map[int32]int 
 }
 
 // Result returns PQ, SQ, RQ for all, thing and stuff categories and the
-// per-category figures (0 for a category with TP+FP+FN = 0, as panopticapi).
+// per-category figures (0 for a category with TP+FP+FN = 0, as
+// PQStat.pq_average: "if tp + fp + fn == 0: per_class_results[label] =
+// {'pq': 0.0, ...}; continue"; sq_class = iou / tp if tp != 0 else 0).
 func (e *PanopticEvaluator) Result() PanopticReport {
 	r := PanopticReport{PerCategory: make([]CategoryPQ, len(e.stats)), Images: e.images}
 	var sums [3]PQ // all, things, stuff

@@ -42,9 +42,12 @@ type Segment struct {
 	Area    int     `json:"area"`
 }
 
-// Prediction holds the three outputs for one image at the input size S×S.
+// Prediction holds the three outputs for one image: at the input size
+// S×S as PostProcess makes it (H = W = Size), or in the image's own H×W
+// frame after InFrame.
 type Prediction struct {
-	Size       int
+	Size       int         // the model's input side S
+	H, W       int         // the size of the maps and masks
 	Semantic   []int32     // class per pixel
 	Detections []Detection // sorted by score, descending
 	Panoptic   []int32     // segment id per pixel, 0 = void
@@ -108,7 +111,7 @@ func (m *Model) PostProcess(st StageOutput, numMP int, ic InferConfig) *Predicti
 	S := c.ImageSize
 	HW := S * S
 	prob, mp, ml, Q := m.upsampled(st, numMP)
-	pred := &Prediction{Size: S, Semantic: make([]int32, HW), Panoptic: make([]int32, HW)}
+	pred := &Prediction{Size: S, H: S, W: S, Semantic: make([]int32, HW), Panoptic: make([]int32, HW)}
 
 	// semantic
 	sem := make([]float64, K)

@@ -13,7 +13,7 @@
 //		}
 //	probe.Close()
 //
-// The model (model.Evaluate) calls Init and Record; whoever created the
+// The model (run.Evaluate) calls Init and Record; whoever created the
 // probe calls Close once the run succeeded (or Abort, for probes that
 // implement Aborter, when it failed), since only it knows whether the
 // results should be kept. Record is always called from one goroutine, in

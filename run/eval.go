@@ -6,12 +6,11 @@ import (
 	"runtime"
 	"time"
 
-	"github.com/mpanalyze/mpanalyze/internal/parallel"
-	"github.com/mpanalyze/mpanalyze/model"
-
 	"github.com/mpanalyze/mpanalyze/data"
+	"github.com/mpanalyze/mpanalyze/internal/parallel"
 	"github.com/mpanalyze/mpanalyze/internal/version"
 	"github.com/mpanalyze/mpanalyze/metrics"
+	"github.com/mpanalyze/mpanalyze/model"
 	"github.com/mpanalyze/mpanalyze/probes"
 )
 
@@ -35,14 +34,22 @@ type EvalOptions struct {
 	Seed       uint64
 	// Progress, when set, is called after each chunk of images.
 	Progress func(done, total int)
-	// Predictions, when set, is called with every image's prediction and
-	// its batch image, in dataset order (for exports and previews).
+	// Predictions, when set, is called with every image's prediction at
+	// the model's input size and its batch image, in dataset order (for
+	// previews).
 	Predictions func(img *data.BatchImage, p *model.Prediction) error
+	// Original, when set, is called with every image's ground truth and
+	// prediction in the image's own frame (what is scored), in dataset
+	// order (for exports).
+	Original func(t *data.Truth, p *model.Prediction) error
 }
 
-// Evaluate runs inference on a dataset at the model's input size and
-// scores the panoptic, instance (things only) and semantic predictions,
-// optionally feeding a probe with every decoder stage.
+// Evaluate runs inference on a dataset at the model's input size (the
+// letterbox of data.Frame), maps each prediction back to the image's own
+// frame and scores the panoptic, instance (things only) and semantic
+// predictions there against the image's data.Truth (crowd regions flagged,
+// see Scorer), optionally feeding a probe with every decoder stage (at the
+// model's size, against the batch's ground truth).
 func Evaluate(m *model.Model, ds data.Dataset, opt EvalOptions) (*metrics.EvalReport, error) {
 	c := &m.Cfg
 	if got := len(ds.Categories()); got != c.NumClasses {
@@ -59,13 +66,7 @@ func Evaluate(m *model.Model, ds data.Dataset, opt EvalOptions) (*metrics.EvalRe
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	isThing := make([]bool, c.NumClasses)
-	for k := range isThing {
-		isThing[k] = ds.Categories()[k].IsThing
-	}
-	pan := metrics.NewPanopticEvaluator(isThing)
-	ins := metrics.NewInstanceEvaluator(c.NumClasses, nil)
-	sem := metrics.NewSemanticEvaluator(c.NumClasses, data.Void)
+	scorer := NewScorer(ds.Categories())
 	h4, w4 := m.MaskSize()
 	if opt.Probe != nil {
 		cfgJSON, _ := json.Marshal(c)
@@ -92,6 +93,7 @@ func Evaluate(m *model.Model, ds data.Dataset, opt EvalOptions) (*metrics.EvalRe
 		err     error
 		stages  []model.StageOutput
 		pred    *model.Prediction
+		orig    *model.Prediction // pred in the image's frame
 		matches [][]int
 		gt      *probes.GroundTruth
 	}
@@ -101,7 +103,7 @@ func Evaluate(m *model.Model, ds data.Dataset, opt EvalOptions) (*metrics.EvalRe
 		for i := range idx {
 			idx[i] = lo + i
 		}
-		b, err := data.MakeBatch(ds, idx, data.BatchConfig{Size: c.ImageSize, Workers: workers}, 0)
+		b, truths, err := data.MakeEvalBatch(ds, idx, c.ImageSize, workers)
 		if err != nil {
 			return nil, err
 		}
@@ -116,6 +118,7 @@ func Evaluate(m *model.Model, ds data.Dataset, opt EvalOptions) (*metrics.EvalRe
 				return
 			}
 			r := result{stages: stages, pred: m.PostProcess(stages[len(stages)-1], 0, opt.Infer)}
+			r.orig = r.pred.InFrame(bi.Frame)
 			if opt.Probe != nil {
 				ex := model.ExampleFromBatch(bi)
 				r.gt = &probes.GroundTruth{Classes: ex.Classes, Masks: bi.Masks4}
@@ -133,9 +136,14 @@ func Evaluate(m *model.Model, ds data.Dataset, opt EvalOptions) (*metrics.EvalRe
 		for i := range idx {
 			bi := &b.Images[i]
 			r := res[i]
-			addScores(pan, ins, sem, isThing, bi, r.pred)
+			scorer.AddPrediction(truths[i], r.orig)
 			if opt.Predictions != nil {
 				if err := opt.Predictions(bi, r.pred); err != nil {
+					return nil, err
+				}
+			}
+			if opt.Original != nil {
+				if err := opt.Original(truths[i], r.orig); err != nil {
 					return nil, err
 				}
 			}
@@ -149,39 +157,14 @@ func Evaluate(m *model.Model, ds data.Dataset, opt EvalOptions) (*metrics.EvalRe
 			opt.Progress(hi, n)
 		}
 	}
+	pan, ins, sem := scorer.Results()
 	return &metrics.EvalReport{
 		Images:   n,
-		Panoptic: pan.Result(),
-		Instance: ins.Result(),
-		Semantic: sem.Result(),
+		Panoptic: pan,
+		Instance: ins,
+		Semantic: sem,
 		Seconds:  time.Since(start).Seconds(),
 	}, nil
-}
-
-// addScores adds one image's prediction to the three evaluators. GT
-// segment k has panoptic id k+1; instance GT are the thing segments.
-func addScores(pan *metrics.PanopticEvaluator, ins *metrics.InstanceEvaluator, sem *metrics.SemanticEvaluator, isThing []bool, bi *data.BatchImage, p *model.Prediction) {
-	gtSegs := make([]metrics.Segment, len(bi.Classes))
-	var gtIns []metrics.Instance
-	for k, cl := range bi.Classes {
-		gtSegs[k] = metrics.Segment{ID: int32(k + 1), Category: cl}
-		if bi.IsThing[k] {
-			gtIns = append(gtIns, metrics.Instance{Mask: bi.Masks[k], Category: cl})
-		}
-	}
-	predSegs := make([]metrics.Segment, len(p.Segments))
-	for i, s := range p.Segments {
-		predSegs[i] = metrics.Segment{ID: int32(s.ID), Category: s.Class}
-	}
-	pan.Add(bi.Panoptic, gtSegs, p.Panoptic, predSegs)
-	dets := make([]metrics.Detection, 0, len(p.Detections))
-	for _, d := range p.Detections {
-		if isThing[d.Class] {
-			dets = append(dets, metrics.Detection{Mask: d.Mask, Category: d.Class, Score: d.Score})
-		}
-	}
-	ins.Add(gtIns, dets)
-	sem.Add(bi.Semantic, p.Semantic)
 }
 
 // record sends one image's stages to a probe.

@@ -41,7 +41,7 @@ distribution (quantiles and COCO small/medium/large counts). With --preview
 it also writes a PNG contact sheet of the first images with their segments
 overlaid in category colours and a legend.`,
 		Example: `  mpanalyze data
-  mpanalyze data --kind mnist --split val --n 200 --json
+  mpanalyze data --kind mnist --split val --n 200 --json --data-seed 3
   mpanalyze data --kind photos --preview photos.png --preview-n 12`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return runData(s, opts) },
@@ -51,7 +51,15 @@ overlaid in category colours and a legend.`,
 	f.StringVar(&opts.Spec.Split, "split", "train", "split: train or val")
 	f.IntVar(&opts.Spec.N, "n", 500, "number of images (0 = the kind's default)")
 	f.IntVar(&opts.Spec.Size, "size", 0, "side of generated images (0 = 128)")
+	f.Uint64Var(&opts.Spec.Seed, "data-seed", 0, "seed of generated scenes")
+	// --seed was this flag's name before the other commands' --data-seed
+	// became the one name; it stays as a hidden, deprecated alias.
 	f.Uint64Var(&opts.Spec.Seed, "seed", 0, "seed of generated scenes")
+	_ = f.MarkDeprecated("seed", "use --data-seed")
+	// pflag writes the deprecation notice to the flag set's output, which
+	// cobra would copy to the command's stdout (and so into --json
+	// output); send it to stderr.
+	f.SetOutput(s.Err)
 	f.IntVar(&opts.Spec.MaxThings, "max-things", 0, "most things per generated image (0 = the kind's default)")
 	f.BoolVar(&opts.Spec.ShapeOnly, "shape-only", false, "synthetic: no class colour hints (only shape and texture tell the classes)")
 	f.StringVar(&opts.Spec.Annotations, "annotations", "", "coco: instance or panoptic JSON file")

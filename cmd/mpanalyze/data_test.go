@@ -13,7 +13,7 @@ import (
 
 func TestDataJSONAndPreview(t *testing.T) {
 	prev := filepath.Join(t.TempDir(), "p.png")
-	out, errOut, code := runCLI(t, "data", "--n", "30", "--seed", "2", "--json", "--preview", prev, "--preview-n", "6", "--preview-cell", "64")
+	out, errOut, code := runCLI(t, "data", "--n", "30", "--data-seed", "2", "--json", "--preview", prev, "--preview-n", "6", "--preview-cell", "64")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}

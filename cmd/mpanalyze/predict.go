@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mpanalyze/mpanalyze/data"
+	"github.com/mpanalyze/mpanalyze/data/coco"
 	"github.com/mpanalyze/mpanalyze/internal/atomicfile"
 	"github.com/mpanalyze/mpanalyze/internal/progress"
 	"github.com/mpanalyze/mpanalyze/mask"
@@ -35,12 +36,17 @@ func newPredictCmd(s *streams) *cobra.Command {
 		Use:   "predict",
 		Short: "Write semantic, instance and panoptic predictions of a checkpoint",
 		Long: `predict runs a checkpoint on a dataset and writes into --out:
-  semantic/<index>.png          class index per pixel (8-bit; 255 = void)
+  semantic/<name>.png           class index per pixel (8-bit)
   instances_results.json        COCO instance results (RLE masks, scores)
-  panoptic/ + panoptic_results.json   COCO panoptic PNGs and segments
-  preview.png                   the first --png images: ground truth beside
-                                the panoptic prediction, with a legend
-Masks are at the model's input size; COCO image ids are dataset index + 1.`,
+  panoptic_results.json + panoptic_results/   COCO panoptic predictions
+  preview.png                   the first --png images at the model's input
+                                size: ground truth beside the panoptic
+                                prediction, with a legend
+Predictions are at each image's own size (mapped back from the model's
+letterboxed input) with the image's own COCO id; <name> is the image's file
+name with .png (datasets without files: %012d of index + 1), so the files
+score directly against the original ground truth with pycocotools and
+panopticapi, or with 'mpanalyze eval --gt ... --predictions ...'.`,
 		Example: `  mpanalyze predict --checkpoint runs/m2f/checkpoints/latest.npz --out preds --images 50`,
 		Args:    cobra.NoArgs,
 		RunE:    func(cmd *cobra.Command, args []string) error { return runPredict(s, opts) },
@@ -72,27 +78,33 @@ func runPredict(s *streams, o *predictOptions) error {
 		n = min(n, o.Images)
 	}
 	cats := ds.Categories()
-	exp := &cocoExport{cats: cats}
+	exp, err := newCOCOExport(cats, o.Out, "", "")
+	if err != nil {
+		return err
+	}
 	var preview []*data.Sample
 	bar := progress.New(s.Err, "predict", n)
 	rep, err := run.Evaluate(ck.Model, ds, run.EvalOptions{
 		Images: o.Images, Infer: o.Infer, Workers: o.Workers, Checkpoint: o.Checkpoint,
 		Progress: func(done, total int) { bar.Update(done, "") },
 		Predictions: func(bi *data.BatchImage, p *model.Prediction) error {
-			if err := writeSemanticPNG(filepath.Join(o.Out, "semantic", fmt.Sprintf("%06d.png", bi.Index)), p); err != nil {
-				return err
-			}
 			if len(preview) < 2*o.PNG {
 				gt := bi.AsSample()
 				preview = append(preview, gt, predictionSample(gt, p))
 			}
-			return exp.add(bi, p)
+			return nil
+		},
+		Original: func(t *data.Truth, p *model.Prediction) error {
+			if err := writeSemanticPNG(filepath.Join(o.Out, "semantic", coco.PNGName(t.FileName)), p); err != nil {
+				return err
+			}
+			return exp.add(t, p)
 		},
 	})
 	if err != nil {
 		return err
 	}
-	if err := exp.write(o.Out); err != nil {
+	if err := exp.close(); err != nil {
 		return err
 	}
 	previewPath := ""
@@ -116,7 +128,10 @@ func runPredict(s *streams, o *predictOptions) error {
 
 // writeSemanticPNG writes the class map as an 8-bit grey PNG.
 func writeSemanticPNG(path string, p *model.Prediction) error {
-	img := image.NewGray(image.Rect(0, 0, p.Size, p.Size))
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	img := image.NewGray(image.Rect(0, 0, p.W, p.H))
 	for i, c := range p.Semantic {
 		img.Pix[i] = uint8(c)
 	}

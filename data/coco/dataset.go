@@ -12,7 +12,7 @@ import (
 // Sample is a data.Sample plus what a COCO file holds beyond it.
 type Sample struct {
 	*data.Sample
-	ImageID  int
+	ImageID  data.ImageID
 	FileName string // the image file, relative to the image directory
 	// Annotations are the image's annotations that Open kept (instance
 	// format: in file order; panoptic format: segments_info order),
@@ -28,6 +28,8 @@ type Annotation struct {
 	ID      int
 	Class   int // index into Categories
 	IsCrowd bool
+	// Area is the file's "area" field, 0 when absent.
+	Area float64
 	// Mask is the annotation's own mask: in the instance format before
 	// later annotations cover parts of it (it may be empty); in the
 	// panoptic format the segment's pixels in the PNG.
@@ -55,7 +57,7 @@ func (d *Dataset) Categories() []data.Category {
 
 // ImageInfo returns image i's COCO id and file name (relative to the image
 // directory). The exporters use it to keep ids and names.
-func (d *Dataset) ImageInfo(i int) (id int, fileName string) {
+func (d *Dataset) ImageInfo(i int) (id data.ImageID, fileName string) {
 	e := d.images[i]
 	return e.id, e.fileName
 }
@@ -77,21 +79,33 @@ func (d *Dataset) Sample(i int) (*data.Sample, error) {
 // Semantic, 0 in Panoptic) and are kept, flagged, in Annotations; all
 // regions of one stuff class form one data.Instance.
 func (d *Dataset) Load(i int) (*Sample, error) {
+	if d.spec.Images == "" {
+		return nil, fmt.Errorf("coco: %s was opened for scoring only (OpenTruth): no image directory to load image %d from", d.spec.Annotations, i)
+	}
+	return d.load(i, true)
+}
+
+// load is Load, with the RGB image only when rgb is set.
+func (d *Dataset) load(i int, rgb bool) (*Sample, error) {
 	if i < 0 || i >= len(d.images) {
 		return nil, fmt.Errorf("coco: sample %d out of range [0, %d)", i, len(d.images))
 	}
 	e := d.images[i]
-	path := filepath.Join(d.spec.Images, e.fileName)
-	img, err := readImage(path, e.h, e.w)
-	if err != nil {
-		err.(*Error).ImageID = e.id
-		return nil, err
-	}
 	s := &Sample{
-		Sample:   &data.Sample{Index: i, H: e.h, W: e.w, RGB: toRGB(img)},
+		Sample:   &data.Sample{Index: i, H: e.h, W: e.w},
 		ImageID:  e.id,
 		FileName: e.fileName,
 	}
+	if rgb {
+		path := filepath.Join(d.spec.Images, e.fileName)
+		img, err := readImage(path, e.h, e.w)
+		if err != nil {
+			err.(*Error).ImageID = e.id
+			return nil, err
+		}
+		s.RGB = toRGB(img)
+	}
+	var err error
 	if d.format == Panoptic {
 		err = d.loadPanoptic(e, s)
 	} else {
@@ -123,7 +137,7 @@ func (d *Dataset) SkippedOnLoad() map[string]int {
 	return maps.Clone(d.loadSkips)
 }
 
-func (d *Dataset) countLoadSkip(imageID, unknown, absent int) {
+func (d *Dataset) countLoadSkip(imageID data.ImageID, unknown, absent int) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.loadCounted[imageID] {

@@ -31,14 +31,31 @@
 //     Segment ids are 1, 2, ... in order of creation; segments left
 //     without pixels are dropped. Images without annotations are kept,
 //     all void.
-//   - Panoptic files: Panoptic holds the PNG ids (id = R + 256·G + 256²·B)
-//     with 0 and crowd segments void; a second segment of a stuff class
-//     takes the first one's id.
+//   - Panoptic files: Panoptic holds the PNG ids (id = R + 256·G + 256²·B
+//     for an RGB PNG; a grey or palette PNG gives its value, as PIL and
+//     panopticapi's rgb2id read it) with 0 and crowd segments void; a
+//     second segment of a stuff class takes the first one's id.
+//   - Image ids are kept as the file writes them (data.ImageID): integers
+//     in COCO's files, strings in the ADE20K and Cityscapes panoptic
+//     conversions. Category ids may be any integers, 0 included (ADE20K).
 //   - Sample.Annotations (from Dataset.Load) keep every annotation or
 //     segment as it is in the file, crowd regions included and flagged
 //     (IsCrowd), with its own mask and the data.Instance ID it became.
 //   - Masks are mask bit sets (row-major); COCO RLE is column-major
 //     and starts with a run of zeros. EncodeRLE/DecodeRLE convert.
+//
+// # Scoring (Truth, OpenTruth, results readers)
+//
+// Sample is what a model trains on: crowd regions are void there, never
+// objects (as Mask2Former's dataset mappers keep only segments with
+// iscrowd 0 as targets). Truth (data.Truth) is what the reference tools
+// score against: the file's ids with crowd segments flagged, each
+// annotation's own mask and its "area" field. OpenTruth opens a ground
+// truth without images for scoring; ReadInstanceResults and
+// OpenPanopticResults read predictions made by any tool in the formats
+// pycocotools' COCO.loadRes and panopticapi's pq_compute read, with their
+// rules for unknown images, categories and ids. TruthWriter writes a Truth
+// back as COCO files; ResultsWriter writes predictions.
 //
 // # Errors
 //
@@ -73,8 +90,9 @@
 //
 // # Export
 //
-// ExportInstances and ExportPanoptic write a data.Dataset's ground truth
-// (images as PNG), WriteInstanceResults and WritePanopticResults write
-// predictions. Output is deterministic (fixed field order, ids in dataset
+// ExportInstances (thing categories only, as COCO's instance files) and
+// ExportPanoptic write a data.Dataset's ground truth (images as PNG),
+// WriteInstanceResults and WritePanopticResults write predictions, and
+// TruthWriter and ResultsWriter do the same one image at a time. Output is deterministic (fixed field order, ids in dataset
 // order) and every file is written atomically.
 package coco

@@ -2,9 +2,12 @@ package coco
 
 import (
 	"errors"
+
 	"fmt"
 	"math"
 	"strings"
+
+	"github.com/mpanalyze/mpanalyze/data"
 )
 
 // Sentinel errors. Every error from Open, Dataset.Load/Sample and the
@@ -62,7 +65,7 @@ const NoID = math.MinInt
 // problem (one of the sentinels above) and a readable detail.
 type Error struct {
 	File         string
-	ImageID      int
+	ImageID      data.ImageID // "" when not applicable
 	AnnotationID int
 	SegmentID    int
 	Kind         error
@@ -78,8 +81,8 @@ func (e *Error) Error() string {
 		b.WriteString(": ")
 	}
 	var where []string
-	if e.ImageID != NoID {
-		where = append(where, fmt.Sprintf("image %d", e.ImageID))
+	if e.ImageID != "" {
+		where = append(where, fmt.Sprintf("image %s", e.ImageID))
 	}
 	if e.AnnotationID != NoID {
 		where = append(where, fmt.Sprintf("annotation %d", e.AnnotationID))
@@ -114,14 +117,14 @@ func (e *Error) Unwrap() []error {
 
 // newErr starts an Error about file with no ids set.
 func newErr(file string, kind error, format string, args ...any) *Error {
-	return &Error{File: file, ImageID: NoID, AnnotationID: NoID, SegmentID: NoID,
+	return &Error{File: file, AnnotationID: NoID, SegmentID: NoID,
 		Kind: kind, Detail: fmt.Sprintf(format, args...)}
 }
 
-func (e *Error) img(id int) *Error     { e.ImageID = id; return e }
-func (e *Error) ann(id int) *Error     { e.AnnotationID = id; return e }
-func (e *Error) seg(id int) *Error     { e.SegmentID = id; return e }
-func (e *Error) wrap(err error) *Error { e.Err = err; return e }
+func (e *Error) img(id data.ImageID) *Error { e.ImageID = id; return e }
+func (e *Error) ann(id int) *Error          { e.AnnotationID = id; return e }
+func (e *Error) seg(id int) *Error          { e.SegmentID = id; return e }
+func (e *Error) wrap(err error) *Error      { e.Err = err; return e }
 
 // reason is the key under which a skipped item is counted in Describe.
 func reason(err error) string {

@@ -245,9 +245,13 @@ func TestBadInput(t *testing.T) {
 				t.Fatalf("err %v is not an *Error", err)
 			}
 			file := filepath.Join(dir, c.file)
-			if e.File != file || e.ImageID != c.img || e.AnnotationID != c.ann || e.SegmentID != c.seg {
-				t.Errorf("Error{File %s image %d ann %d seg %d}, want {%s %d %d %d}",
-					e.File, e.ImageID, e.AnnotationID, e.SegmentID, file, c.img, c.ann, c.seg)
+			wantImg := data.ImageID("")
+			if c.img != NoID {
+				wantImg = data.IntImageID(c.img)
+			}
+			if e.File != file || e.ImageID != wantImg || e.AnnotationID != c.ann || e.SegmentID != c.seg {
+				t.Errorf("Error{File %s image %s ann %d seg %d}, want {%s %s %d %d}",
+					e.File, e.ImageID, e.AnnotationID, e.SegmentID, file, wantImg, c.ann, c.seg)
 			}
 			msg := err.Error()
 			for _, part := range []string{file, c.text} {

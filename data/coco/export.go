@@ -28,10 +28,10 @@ type (
 		Description string `json:"description"`
 	}
 	imageOut struct {
-		ID       int    `json:"id"`
-		FileName string `json:"file_name"`
-		Height   int    `json:"height"`
-		Width    int    `json:"width"`
+		ID       data.ImageID `json:"id"`
+		FileName string       `json:"file_name"`
+		Height   int          `json:"height"`
+		Width    int          `json:"width"`
 	}
 	categoryOut struct {
 		ID            int    `json:"id"`
@@ -45,13 +45,13 @@ type (
 		Counts any    `json:"counts"` // string or []int
 	}
 	annotationOut struct {
-		ID           int        `json:"id"`
-		ImageID      int        `json:"image_id"`
-		CategoryID   int        `json:"category_id"`
-		Segmentation rleOut     `json:"segmentation"`
-		Area         int        `json:"area"`
-		BBox         [4]float64 `json:"bbox"`
-		IsCrowd      int        `json:"iscrowd"`
+		ID           int          `json:"id"`
+		ImageID      data.ImageID `json:"image_id"`
+		CategoryID   int          `json:"category_id"`
+		Segmentation rleOut       `json:"segmentation"`
+		Area         int          `json:"area"`
+		BBox         [4]float64   `json:"bbox"`
+		IsCrowd      int          `json:"iscrowd"`
 	}
 	instancesOut struct {
 		Info        infoOut         `json:"info"`
@@ -61,7 +61,7 @@ type (
 		Categories  []categoryOut   `json:"categories"`
 	}
 	panopticAnnOut struct {
-		ImageID      int           `json:"image_id"`
+		ImageID      data.ImageID  `json:"image_id"`
 		FileName     string        `json:"file_name"`
 		SegmentsInfo []SegmentInfo `json:"segments_info"`
 	}
@@ -86,26 +86,26 @@ type SegmentInfo struct {
 // imageInfoer is implemented by datasets that keep COCO image ids and file
 // names (*Dataset does).
 type imageInfoer interface {
-	ImageInfo(i int) (id int, fileName string)
+	ImageInfo(i int) (id data.ImageID, fileName string)
 }
 
 // exportNames returns sample i's image id and the PNG name it is written
 // under: the dataset's own id and file name with a .png extension when it
 // has them (ImageInfo), else id i+1 and "%012d.png" as COCO names files.
-func exportNames(ds data.Dataset, i int) (id int, name string) {
+func exportNames(ds data.Dataset, i int) (id data.ImageID, name string) {
 	if ii, ok := ds.(imageInfoer); ok {
 		id, name = ii.ImageInfo(i)
 		return id, strings.TrimSuffix(name, filepath.Ext(name)) + ".png"
 	}
-	return i + 1, fmt.Sprintf("%012d.png", i+1)
+	return data.IntImageID(i + 1), fmt.Sprintf("%012d.png", i+1)
 }
 
-func categoriesOut(ds data.Dataset) ([]categoryOut, error) {
+func categoriesOut(name string, cats []data.Category) ([]categoryOut, error) {
 	var out []categoryOut
 	seen := map[int]bool{}
-	for _, c := range ds.Categories() {
+	for _, c := range cats {
 		if seen[c.ID] {
-			return nil, fmt.Errorf("%w: %s: category id %d appears twice", ErrInconsistent, ds.Name(), c.ID)
+			return nil, fmt.Errorf("%w: %s: category id %d appears twice", ErrInconsistent, name, c.ID)
 		}
 		seen[c.ID] = true
 		t := 0
@@ -116,6 +116,17 @@ func categoriesOut(ds data.Dataset) ([]categoryOut, error) {
 			Color: [3]int{int(c.Color[0]), int(c.Color[1]), int(c.Color[2])}})
 	}
 	return out, nil
+}
+
+// thingCategories keeps the thing categories (isthing 1).
+func thingCategories(cats []categoryOut) []categoryOut {
+	out := []categoryOut{}
+	for _, c := range cats {
+		if c.IsThing == 1 {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // checkSample verifies the data.Sample contract the exporters rely on:
@@ -163,10 +174,12 @@ func checkSample(s *data.Sample, k int) error {
 }
 
 // ExportInstances writes ds as a COCO instance dataset: each sample's RGB
-// as a PNG under imageDir and jsonPath with images, categories (with
-// isthing and color) and one annotation per data.Instance (things and
-// stuff alike): RLE segmentation, area (pixels), bbox [x, y, w, h],
-// iscrowd 0. Annotation ids run 1, 2, ... over the whole dataset in sample
+// as a PNG under imageDir and jsonPath with images, the thing categories
+// (with isthing and color) and one annotation per thing data.Instance:
+// RLE segmentation, area (pixels), bbox [x, y, w, h], iscrowd 0. Stuff
+// stays in the panoptic export: COCO's own instance files hold thing
+// categories only, and a default COCOeval over a file with stuff
+// categories would average over them too. Annotation ids run 1, 2, ... over the whole dataset in sample
 // and instance order; instance order is the data.Sample painter's order,
 // so loading the file back reproduces the masks. Directories are created
 // as needed and every file is written atomically.
@@ -174,10 +187,11 @@ func ExportInstances(ds data.Dataset, jsonPath, imageDir string, opt *ExportOpti
 	if opt == nil {
 		opt = &ExportOptions{}
 	}
-	cats, err := categoriesOut(ds)
+	cats, err := categoriesOut(ds.Name(), ds.Categories())
 	if err != nil {
 		return err
 	}
+	cats = thingCategories(cats)
 	if err := mkdirs(imageDir, filepath.Dir(jsonPath)); err != nil {
 		return err
 	}
@@ -192,6 +206,9 @@ func ExportInstances(ds data.Dataset, jsonPath, imageDir string, opt *ExportOpti
 		}
 		out.Images = append(out.Images, imageOut{ID: id, FileName: name, Height: s.H, Width: s.W})
 		for _, in := range s.Instances {
+			if !dataCats[in.Class].IsThing {
+				continue
+			}
 			r := EncodeRLE(in.Mask)
 			seg := rleOut{Size: [2]int{s.H, s.W}, Counts: r.String()}
 			if opt.UncompressedRLE {
@@ -214,7 +231,7 @@ func ExportInstances(ds data.Dataset, jsonPath, imageDir string, opt *ExportOpti
 // segments_info (id = the data.Instance ID, category_id, area, bbox,
 // iscrowd 0), in instance order.
 func ExportPanoptic(ds data.Dataset, jsonPath, imageDir, pngDir string) error {
-	cats, err := categoriesOut(ds)
+	cats, err := categoriesOut(ds.Name(), ds.Categories())
 	if err != nil {
 		return err
 	}
@@ -245,22 +262,22 @@ func ExportPanoptic(ds data.Dataset, jsonPath, imageDir, pngDir string) error {
 }
 
 // exportSample reads and checks sample i and writes its RGB PNG.
-func exportSample(ds data.Dataset, i int, imageDir string, names map[string]bool) (*data.Sample, int, string, error) {
+func exportSample(ds data.Dataset, i int, imageDir string, names map[string]bool) (*data.Sample, data.ImageID, string, error) {
 	s, err := ds.Sample(i)
 	if err != nil {
-		return nil, 0, "", fmt.Errorf("coco: export %s sample %d: %w", ds.Name(), i, err)
+		return nil, "", "", fmt.Errorf("coco: export %s sample %d: %w", ds.Name(), i, err)
 	}
 	if err := checkSample(s, len(ds.Categories())); err != nil {
-		return nil, 0, "", fmt.Errorf("coco: export %s sample %d: %w", ds.Name(), i, err)
+		return nil, "", "", fmt.Errorf("coco: export %s sample %d: %w", ds.Name(), i, err)
 	}
 	id, name := exportNames(ds, i)
 	if names[name] {
-		return nil, 0, "", fmt.Errorf("coco: export %s sample %d: %w: image file name %s used twice", ds.Name(), i, ErrInconsistent, name)
+		return nil, "", "", fmt.Errorf("coco: export %s sample %d: %w: image file name %s used twice", ds.Name(), i, ErrInconsistent, name)
 	}
 	names[name] = true
 	path := filepath.Join(imageDir, name)
 	if err := atomicfile.Write(path, func(w io.Writer) error { return writeRGBPNG(w, s.H, s.W, s.RGB) }); err != nil {
-		return nil, 0, "", fmt.Errorf("coco: %w", err)
+		return nil, "", "", fmt.Errorf("coco: %w", err)
 	}
 	return s, id, name, nil
 }
@@ -295,7 +312,9 @@ func writeJSON(path string, v any) error {
 // in 1..2^24-1. Segments come back sorted by id.
 func panopticInfo(h, w int, ids []int32, info []SegmentInfo) ([]SegmentInfo, error) {
 	index := map[int32]int{}
-	out := append([]SegmentInfo(nil), info...)
+	// Never nil: an image without segments has "segments_info": [], which
+	// pq_compute iterates; null makes it fail.
+	out := append([]SegmentInfo{}, info...)
 	sort.SliceStable(out, func(a, b int) bool { return out[a].ID < out[b].ID })
 	x0 := make([]int, len(out))
 	y0 := make([]int, len(out))

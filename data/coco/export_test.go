@@ -159,6 +159,29 @@ func compareSamples(t *testing.T, i int, a, b *data.Sample, sameIDs bool) {
 	}
 }
 
+// thingsOnly is s as an instance export keeps it: the thing instances
+// with their classes renumbered by class (old → new), stuff pixels void.
+func thingsOnly(s *data.Sample, class map[int]int) *data.Sample {
+	out := &data.Sample{Index: s.Index, H: s.H, W: s.W, RGB: s.RGB,
+		Semantic: make([]int32, len(s.Semantic)), Panoptic: make([]int32, len(s.Panoptic))}
+	for i := range out.Semantic {
+		out.Semantic[i] = data.Void
+	}
+	for _, in := range s.Instances {
+		c, ok := class[in.Class]
+		if !ok {
+			continue
+		}
+		in.Class = c
+		out.Instances = append(out.Instances, in)
+		forEachSet(in.Mask, func(i int) {
+			out.Semantic[i] = int32(c)
+			out.Panoptic[i] = int32(in.ID)
+		})
+	}
+	return out
+}
+
 func TestExportInstancesRoundTrip(t *testing.T) {
 	ds := fakeDataset()
 	for _, uncompressed := range []bool{false, true} {
@@ -171,8 +194,10 @@ func TestExportInstancesRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !slices.Equal(d.Categories(), ds.cats) {
-			t.Errorf("categories %v, want %v", d.Categories(), ds.cats)
+		// Things only: person (class 0 of the file) and car (class 1).
+		things := []data.Category{ds.cats[1], ds.cats[3]}
+		if !slices.Equal(d.Categories(), things) {
+			t.Errorf("categories %v, want %v", d.Categories(), things)
 		}
 		if d.Len() != ds.Len() {
 			t.Fatalf("Len %d", d.Len())
@@ -182,10 +207,10 @@ func TestExportInstancesRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if id, name := d.ImageInfo(i); id != i+1 || name != []string{"000000000001.png", "000000000002.png", "000000000003.png"}[i] {
-				t.Errorf("image %d: id %d name %s", i, id, name)
+			if id, name := d.ImageInfo(i); id != data.IntImageID(i+1) || name != []string{"000000000001.png", "000000000002.png", "000000000003.png"}[i] {
+				t.Errorf("image %d: id %s name %s", i, id, name)
 			}
-			compareSamples(t, i, ds.samples[i], s.Sample, false)
+			compareSamples(t, i, thingsOnly(ds.samples[i], map[int]int{1: 0, 3: 1}), s.Sample, false)
 		}
 
 		// The JSON fields pycocotools reads, for the car of sample 0.
@@ -197,10 +222,11 @@ func TestExportInstancesRoundTrip(t *testing.T) {
 		if err := json.Unmarshal(raw, &f); err != nil {
 			t.Fatal(err)
 		}
-		car := f.Annotations[2]
-		// id 3 (third annotation), image 1, COCO category 5, area 13
-		// (TestFakeDatasetIsWhatItSays), bbox x 2..5, y 5..8.
-		want := map[string]any{"id": 3.0, "image_id": 1.0, "category_id": 5.0, "area": 13.0, "iscrowd": 0.0}
+		car := f.Annotations[0]
+		// id 1 (the first thing annotation; sky and road are stuff),
+		// image 1, COCO category 5, area 13 (TestFakeDatasetIsWhatItSays),
+		// bbox x 2..5, y 5..8.
+		want := map[string]any{"id": 1.0, "image_id": 1.0, "category_id": 5.0, "area": 13.0, "iscrowd": 0.0}
 		for k, v := range want {
 			if car[k] != v {
 				t.Errorf("car %s = %v, want %v", k, car[k], v)
@@ -213,8 +239,8 @@ func TestExportInstancesRoundTrip(t *testing.T) {
 		if _, isString := seg["counts"].(string); isString == uncompressed {
 			t.Errorf("uncompressed=%v but counts is %T", uncompressed, seg["counts"])
 		}
-		if c := f.Categories[0]; c["id"] != 92.0 || c["isthing"] != 0.0 || c["name"] != "sky" {
-			t.Errorf("category 0 = %v", c)
+		if c := f.Categories[0]; len(f.Categories) != 2 || c["id"] != 1.0 || c["isthing"] != 1.0 || c["name"] != "person" {
+			t.Errorf("categories = %v, want person and car", f.Categories)
 		}
 
 		// Deterministic: a second export is byte-identical.
@@ -287,8 +313,8 @@ func TestExportKeepsImageIDs(t *testing.T) {
 	}
 	for i := 0; i < d.Len(); i++ {
 		id, name := d.ImageInfo(i)
-		if wantID := i + 1; id != wantID || name != []string{"000000000001.png", "000000000002.png", "000000000003.png"}[i] {
-			t.Errorf("image %d: id %d name %s", i, id, name)
+		if wantID := data.IntImageID(i + 1); id != wantID || name != []string{"000000000001.png", "000000000002.png", "000000000003.png"}[i] {
+			t.Errorf("image %d: id %s name %s", i, id, name)
 		}
 		a, _ := src.Sample(i)
 		b, err := d.Sample(i)
@@ -316,8 +342,8 @@ func TestWriteInstanceResults(t *testing.T) {
 	m.Set(0*2+1, true)
 	p := filepath.Join(t.TempDir(), "res.json")
 	err := WriteInstanceResults(p, []InstancePrediction{
-		{ImageID: 7, CategoryID: 3, Score: 0.75, Mask: m},
-		{ImageID: 2, CategoryID: 1, Score: 0.5, Mask: mask.New(2, 2)}, // empty: [4] → "4"
+		{ImageID: data.IntImageID(7), CategoryID: 3, Score: 0.75, Mask: m},
+		{ImageID: data.IntImageID(2), CategoryID: 1, Score: 0.5, Mask: mask.New(2, 2)}, // empty: [4] → "4"
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -328,7 +354,7 @@ func TestWriteInstanceResults(t *testing.T) {
 	if string(got) != want {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}
-	if err := WriteInstanceResults(p, []InstancePrediction{{ImageID: 1}}); err == nil {
+	if err := WriteInstanceResults(p, []InstancePrediction{{ImageID: data.IntImageID(1)}}); err == nil {
 		t.Error("nil mask: want an error")
 	}
 }
@@ -339,9 +365,9 @@ func TestWritePanopticResults(t *testing.T) {
 	// Image 9 (2×3): segment 5 at (0,1), (0,2); segment 70000 at (1,0),
 	// (1,1); void elsewhere. Image 4: one segment 1 over the 1×2 image.
 	preds := []PanopticPrediction{
-		{ImageID: 9, FileName: "x.png", H: 2, W: 3, Segments: []int32{0, 5, 5, 70000, 70000, 0},
+		{ImageID: data.IntImageID(9), FileName: "x.png", H: 2, W: 3, Segments: []int32{0, 5, 5, 70000, 70000, 0},
 			Info: []SegmentInfo{{ID: 70000, CategoryID: 17}, {ID: 5, CategoryID: 1, Area: 99}}},
-		{ImageID: 4, H: 1, W: 2, Segments: []int32{1, 1}, Info: []SegmentInfo{{ID: 1, CategoryID: 92}}},
+		{ImageID: data.IntImageID(4), H: 1, W: 2, Segments: []int32{1, 1}, Info: []SegmentInfo{{ID: 1, CategoryID: 92}}},
 	}
 	if err := WritePanopticResults(filepath.Join(dir, "png"), jsonPath, preds); err != nil {
 		t.Fatal(err)
@@ -369,10 +395,10 @@ func TestWritePanopticResults(t *testing.T) {
 		p    PanopticPrediction
 		kind error
 	}{
-		{"map id without info", PanopticPrediction{ImageID: 1, H: 1, W: 2, Segments: []int32{1, 2}, Info: []SegmentInfo{{ID: 1}}}, ErrPanopticIDs},
-		{"info without pixels", PanopticPrediction{ImageID: 1, H: 1, W: 2, Segments: []int32{1, 1}, Info: []SegmentInfo{{ID: 1}, {ID: 3}}}, ErrPanopticIDs},
-		{"duplicate info", PanopticPrediction{ImageID: 1, H: 1, W: 2, Segments: []int32{1, 1}, Info: []SegmentInfo{{ID: 1}, {ID: 1}}}, ErrPanopticIDs},
-		{"wrong length", PanopticPrediction{ImageID: 1, H: 2, W: 2, Segments: []int32{1, 1}, Info: []SegmentInfo{{ID: 1}}}, ErrSizeMismatch},
+		{"map id without info", PanopticPrediction{ImageID: data.IntImageID(1), H: 1, W: 2, Segments: []int32{1, 2}, Info: []SegmentInfo{{ID: 1}}}, ErrPanopticIDs},
+		{"info without pixels", PanopticPrediction{ImageID: data.IntImageID(1), H: 1, W: 2, Segments: []int32{1, 1}, Info: []SegmentInfo{{ID: 1}, {ID: 3}}}, ErrPanopticIDs},
+		{"duplicate info", PanopticPrediction{ImageID: data.IntImageID(1), H: 1, W: 2, Segments: []int32{1, 1}, Info: []SegmentInfo{{ID: 1}, {ID: 1}}}, ErrPanopticIDs},
+		{"wrong length", PanopticPrediction{ImageID: data.IntImageID(1), H: 2, W: 2, Segments: []int32{1, 1}, Info: []SegmentInfo{{ID: 1}}}, ErrSizeMismatch},
 	}
 	for _, c := range bad {
 		err := WritePanopticResults(filepath.Join(dir, "png"), filepath.Join(dir, "bad.json"), []PanopticPrediction{c.p})

@@ -113,9 +113,43 @@ func toRGB(img image.Image) []uint8 {
 	return out
 }
 
-// idsFromImage decodes a panoptic PNG into segment ids, id = R + 256·G +
-// 256²·B (panopticapi's rgb2id). Alpha is ignored.
+// idsFromImage decodes a panoptic PNG into segment ids as panopticapi
+// reads it: np.array(Image.open(path), dtype=np.uint32), then rgb2id,
+// which computes id = R + 256·G + 256²·B for a 3-channel array (alpha
+// ignored) and returns a 2-D array unchanged. So an RGB or RGBA PNG gives
+// R + 256·G + 256²·B, while a grey PNG gives its grey value (8 or 16 bit)
+// and a palette PNG its palette index, as PIL's "L", "I;16" and "P" modes
+// do.
 func idsFromImage(img image.Image) []int32 {
+	b := img.Bounds()
+	h, w := b.Dy(), b.Dx()
+	switch im := img.(type) {
+	case *image.Gray:
+		ids := make([]int32, 0, h*w)
+		for y := 0; y < h; y++ {
+			for _, v := range im.Pix[y*im.Stride : y*im.Stride+w] {
+				ids = append(ids, int32(v))
+			}
+		}
+		return ids
+	case *image.Gray16:
+		ids := make([]int32, 0, h*w)
+		for y := 0; y < h; y++ {
+			row := im.Pix[y*im.Stride : y*im.Stride+2*w]
+			for x := 0; x < w; x++ {
+				ids = append(ids, int32(row[2*x])<<8|int32(row[2*x+1]))
+			}
+		}
+		return ids
+	case *image.Paletted:
+		ids := make([]int32, 0, h*w)
+		for y := 0; y < h; y++ {
+			for _, v := range im.Pix[y*im.Stride : y*im.Stride+w] {
+				ids = append(ids, int32(v))
+			}
+		}
+		return ids
+	}
 	rgb := toRGB(img)
 	ids := make([]int32, len(rgb)/3)
 	for i := range ids {

@@ -15,7 +15,7 @@ import (
 
 // groupInstances assigns the instance annotations to their images. It
 // checks only what it needs for that: ids and image ids.
-func (d *Dataset) groupInstances(anns []annotationJSON, byID map[int]*imageEntry) error {
+func (d *Dataset) groupInstances(anns []annotationJSON, byID map[data.ImageID]*imageEntry) error {
 	file := d.spec.Annotations
 	seen := map[int]bool{}
 	for k := range anns {
@@ -32,7 +32,7 @@ func (d *Dataset) groupInstances(anns []annotationJSON, byID map[int]*imageEntry
 		case a.ImageID == nil:
 			err = newErr(file, ErrMalformed, "no image_id").ann(*a.ID)
 		case byID[*a.ImageID] == nil:
-			err = newErr(file, ErrUnknownImage, "image_id %d is not in the images list", *a.ImageID).ann(*a.ID)
+			err = newErr(file, ErrUnknownImage, "image_id %s is not in the images list", *a.ImageID).ann(*a.ID)
 		}
 		if err != nil {
 			if err := d.skip(err); err != nil {
@@ -50,15 +50,17 @@ func (d *Dataset) groupInstances(anns []annotationJSON, byID map[int]*imageEntry
 // admit checks image e's files and annotations. It reports false (with a
 // nil error) when SkipInvalid drops the image.
 func (d *Dataset) admit(e *imageEntry, anns []annotationJSON, catIndex map[int]int) (bool, error) {
-	path := filepath.Join(d.spec.Images, e.fileName)
-	h, w, err := checkImageFile(path)
-	if err == nil && (h != e.h || w != e.w) {
-		err = newErr(path, ErrSizeMismatch, "file is %d×%d (H×W), %s says %d×%d",
-			h, w, filepath.Base(d.spec.Annotations), e.h, e.w)
-	}
-	if err != nil {
-		err.(*Error).ImageID = e.id
-		return false, d.skipImage(err)
+	if d.spec.Images != "" { // OpenTruth reads no image
+		path := filepath.Join(d.spec.Images, e.fileName)
+		h, w, err := checkImageFile(path)
+		if err == nil && (h != e.h || w != e.w) {
+			err = newErr(path, ErrSizeMismatch, "file is %d×%d (H×W), %s says %d×%d",
+				h, w, filepath.Base(d.spec.Annotations), e.h, e.w)
+		}
+		if err != nil {
+			err.(*Error).ImageID = e.id
+			return false, d.skipImage(err)
+		}
 	}
 	if d.format == Panoptic {
 		return d.admitPanoptic(e, anns, catIndex)
@@ -94,6 +96,12 @@ func (d *Dataset) checkInstance(e *imageEntry, a *annotationJSON, catIndex map[i
 		return annEntry{}, fail(ErrMalformed, "%v", err)
 	}
 	out := annEntry{id: *a.ID, class: class, crowd: crowd}
+	if a.Area != nil {
+		if *a.Area < 0 {
+			return annEntry{}, fail(ErrMalformed, "area is %g, want ≥ 0", *a.Area)
+		}
+		out.area = *a.Area
+	}
 	seg := bytes.TrimSpace(a.Segmentation)
 	switch {
 	case len(seg) == 0 || string(seg) == "null":
@@ -218,7 +226,7 @@ func (d *Dataset) loadInstances(e *imageEntry, s *Sample) error {
 			}
 		}
 		forEachSet(m, func(i int) { pan[i] = id })
-		s.Annotations = append(s.Annotations, Annotation{ID: a.id, Class: a.class, IsCrowd: a.crowd, Mask: m, Segment: id})
+		s.Annotations = append(s.Annotations, Annotation{ID: a.id, Class: a.class, IsCrowd: a.crowd, Area: a.area, Mask: m, Segment: id})
 	}
 	// Renumber the surviving segments 1, 2, ... in order of creation.
 	area := make([]int, len(classes)+1)

@@ -1,6 +1,7 @@
 package coco
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -8,6 +9,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"strings"
 	"sync"
 
 	"github.com/mpanalyze/mpanalyze/data"
@@ -50,12 +52,12 @@ type Dataset struct {
 	skippedAnns, skippedImages map[string]int
 
 	mu          sync.Mutex
-	loadSkips   map[string]int // by Load under SkipInvalid, by reason
-	loadCounted map[int]bool   // images whose load skips were counted
+	loadSkips   map[string]int        // by Load under SkipInvalid, by reason
+	loadCounted map[data.ImageID]bool // images whose load skips were counted
 }
 
 type imageEntry struct {
-	id       int
+	id       data.ImageID
 	fileName string
 	h, w     int
 	anns     []annEntry // instance format, in file order
@@ -74,6 +76,7 @@ type annEntry struct {
 	id    int
 	class int
 	crowd bool
+	area  float64     // the "area" field, 0 when absent
 	polys [][]float64 // either polygons
 	rle   *RLE        // or an RLE
 }
@@ -82,6 +85,7 @@ type segEntry struct {
 	id    int
 	class int
 	crowd bool
+	area  int // the "area" field, 0 when absent
 }
 
 var _ data.Dataset = (*Dataset)(nil)
@@ -109,6 +113,30 @@ func Open(s data.Spec) (*Dataset, error) {
 	if err != nil {
 		return nil, fmt.Errorf("coco: read annotations: %w", err)
 	}
+	return open(s, raw)
+}
+
+// OpenTruth reads a COCO ground-truth file for scoring only: no image
+// directory (the images are neither read nor checked; Load and Sample
+// fail, Truth works). A panoptic file (one with segments_info) takes its
+// PNGs from panopticPNGs, or when that is empty from the file's path
+// without ".json", panopticapi's pq_compute default; an instance file
+// needs none. Errors are Open's.
+func OpenTruth(annotations, panopticPNGs string, skipInvalid bool) (*Dataset, error) {
+	if annotations == "" {
+		return nil, errors.New("coco: the ground-truth JSON file name is empty")
+	}
+	raw, err := os.ReadFile(annotations)
+	if err != nil {
+		return nil, fmt.Errorf("coco: read annotations: %w", err)
+	}
+	if panopticPNGs == "" && bytes.Contains(raw, []byte(`"segments_info"`)) {
+		panopticPNGs = strings.TrimSuffix(annotations, ".json")
+	}
+	return open(data.Spec{Kind: "coco", Annotations: annotations, PanopticPNGs: panopticPNGs, SkipInvalid: skipInvalid}, raw)
+}
+
+func open(s data.Spec, raw []byte) (*Dataset, error) {
 	sum := sha256.Sum256(raw)
 	var f fileJSON
 	if err := json.Unmarshal(raw, &f); err != nil {
@@ -126,7 +154,7 @@ func Open(s data.Spec) (*Dataset, error) {
 		skippedAnns:   map[string]int{},
 		skippedImages: map[string]int{},
 		loadSkips:     map[string]int{},
-		loadCounted:   map[int]bool{},
+		loadCounted:   map[data.ImageID]bool{},
 	}
 	if s.PanopticPNGs != "" {
 		d.format = Panoptic
@@ -224,9 +252,9 @@ func palette(k int) [3]uint8 {
 	return [3]uint8{uint8(c[0] + .5), uint8(c[1] + .5), uint8(c[2] + .5)}
 }
 
-func (d *Dataset) readImages(imgs []imageJSON) ([]*imageEntry, map[int]*imageEntry, error) {
+func (d *Dataset) readImages(imgs []imageJSON) ([]*imageEntry, map[data.ImageID]*imageEntry, error) {
 	file := d.spec.Annotations
-	byID := map[int]*imageEntry{}
+	byID := map[data.ImageID]*imageEntry{}
 	var all []*imageEntry
 	for k, im := range imgs {
 		if im.ID == nil {

@@ -115,8 +115,8 @@ func TestLoadInstancesTiny(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.H != 5 || s.W != 6 || s.ImageID != 1 || s.FileName != "000000000001.png" || s.Index != 0 {
-		t.Fatalf("sample header %d×%d image %d %q index %d", s.H, s.W, s.ImageID, s.FileName, s.Index)
+	if s.H != 5 || s.W != 6 || s.ImageID != data.IntImageID(1) || s.FileName != "000000000001.png" || s.Index != 0 {
+		t.Fatalf("sample header %d×%d image %s %q index %d", s.H, s.W, s.ImageID, s.FileName, s.Index)
 	}
 	for y := 0; y < 5; y++ {
 		for x := 0; x < 6; x++ {
@@ -285,8 +285,8 @@ func TestDescribeAndRegistry(t *testing.T) {
 	if d.Len() != 2 {
 		t.Errorf("N = 2: Len %d", d.Len())
 	}
-	if id, name := d.ImageInfo(1); id != 2 || name != "000000000002.jpg" {
-		t.Errorf("ImageInfo(1) = %d %q", id, name)
+	if id, name := d.ImageInfo(1); id != data.IntImageID(2) || name != "000000000002.jpg" {
+		t.Errorf("ImageInfo(1) = %s %q", id, name)
 	}
 }
 

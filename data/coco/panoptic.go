@@ -2,16 +2,18 @@ package coco
 
 import (
 	"fmt"
+	"math"
 	"path/filepath"
 	"sort"
 	"strings"
 
+	"github.com/mpanalyze/mpanalyze/data"
 	"github.com/mpanalyze/mpanalyze/mask"
 )
 
 // groupPanoptic assigns each panoptic annotation (one per image) to its
 // image.
-func (d *Dataset) groupPanoptic(anns []annotationJSON, byID map[int]*imageEntry) error {
+func (d *Dataset) groupPanoptic(anns []annotationJSON, byID map[data.ImageID]*imageEntry) error {
 	file := d.spec.Annotations
 	for k := range anns {
 		a := &anns[k]
@@ -23,7 +25,7 @@ func (d *Dataset) groupPanoptic(anns []annotationJSON, byID map[int]*imageEntry)
 		case a.ImageID == nil:
 			err = newErr(file, ErrMalformed, "annotation %d (in file order) has no image_id", k)
 		case byID[*a.ImageID] == nil:
-			err = newErr(file, ErrUnknownImage, "annotation %d (in file order) names image_id %d, which is not in the images list", k, *a.ImageID)
+			err = newErr(file, ErrUnknownImage, "annotation %d (in file order) names image_id %s, which is not in the images list", k, *a.ImageID)
 		case byID[*a.ImageID].panRef >= 0:
 			err = newErr(file, ErrMalformed, "two panoptic annotations for one image").img(*a.ImageID)
 		case a.FileName == "":
@@ -75,6 +77,8 @@ func (d *Dataset) admitPanoptic(e *imageEntry, anns []annotationJSON, catIndex m
 				err = newErr(file, ErrUnknownCategory, "category_id %d is not in the categories list", *s.CategoryID).img(e.id).seg(*s.ID)
 			} else if _, ferr := s.IsCrowd.value("iscrowd", false); ferr != nil {
 				err = newErr(file, ErrMalformed, "%v", ferr).img(e.id).seg(*s.ID)
+			} else if s.Area != nil && (*s.Area < 0 || *s.Area != math.Trunc(*s.Area) || *s.Area > maxPixels) {
+				err = newErr(file, ErrMalformed, "area is %g, want a pixel count", *s.Area).img(e.id).seg(*s.ID)
 			}
 		}
 		if err != nil {
@@ -91,7 +95,11 @@ func (d *Dataset) admitPanoptic(e *imageEntry, anns []annotationJSON, catIndex m
 		}
 		seen[*s.ID] = true
 		crowd, _ := s.IsCrowd.value("iscrowd", false) // checked above
-		e.segs = append(e.segs, segEntry{id: *s.ID, class: catIndex[*s.CategoryID], crowd: crowd})
+		sg := segEntry{id: *s.ID, class: catIndex[*s.CategoryID], crowd: crowd}
+		if s.Area != nil {
+			sg.area = int(*s.Area)
+		}
+		e.segs = append(e.segs, sg)
 	}
 	return true, nil
 }
@@ -199,7 +207,7 @@ func (d *Dataset) loadPanoptic(e *imageEntry, s *Sample) error {
 	d.fillFromPanoptic(s.Sample, pan, segs)
 	for _, sg := range e.segs {
 		s.Annotations = append(s.Annotations, Annotation{
-			ID: sg.id, Class: sg.class, IsCrowd: sg.crowd, Mask: perSeg[int32(sg.id)], Segment: to[int32(sg.id)]})
+			ID: sg.id, Class: sg.class, IsCrowd: sg.crowd, Area: float64(sg.area), Mask: perSeg[int32(sg.id)], Segment: to[int32(sg.id)]})
 	}
 	return nil
 }

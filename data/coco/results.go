@@ -2,29 +2,28 @@ package coco
 
 import (
 	"fmt"
-	"io"
 	"math"
 	"path/filepath"
 	"sort"
 
-	"github.com/mpanalyze/mpanalyze/internal/atomicfile"
+	"github.com/mpanalyze/mpanalyze/data"
 	"github.com/mpanalyze/mpanalyze/mask"
 )
 
 // InstancePrediction is one predicted instance for COCO's instance
 // segmentation evaluation.
 type InstancePrediction struct {
-	ImageID    int
+	ImageID    data.ImageID
 	CategoryID int // the COCO category id (data.Category.ID), not the class index
 	Score      float64
 	Mask       *mask.Bits // at the image's resolution
 }
 
 type instanceResultOut struct {
-	ImageID      int     `json:"image_id"`
-	CategoryID   int     `json:"category_id"`
-	Segmentation rleOut  `json:"segmentation"`
-	Score        float64 `json:"score"`
+	ImageID      data.ImageID `json:"image_id"`
+	CategoryID   int          `json:"category_id"`
+	Segmentation rleOut       `json:"segmentation"`
+	Score        float64      `json:"score"`
 }
 
 // WriteInstanceResults writes preds, in the given order, as a COCO results
@@ -35,10 +34,10 @@ func WriteInstanceResults(path string, preds []InstancePrediction) error {
 	out := make([]instanceResultOut, len(preds))
 	for k, p := range preds {
 		if p.Mask == nil {
-			return fmt.Errorf("coco: instance prediction %d (image %d) has no mask", k, p.ImageID)
+			return fmt.Errorf("coco: instance prediction %d (image %s) has no mask", k, p.ImageID)
 		}
 		if math.IsNaN(p.Score) || math.IsInf(p.Score, 0) {
-			return fmt.Errorf("coco: instance prediction %d (image %d) has score %v", k, p.ImageID, p.Score)
+			return fmt.Errorf("coco: instance prediction %d (image %s) has score %v", k, p.ImageID, p.Score)
 		}
 		out[k] = instanceResultOut{
 			ImageID:      p.ImageID,
@@ -52,8 +51,8 @@ func WriteInstanceResults(path string, preds []InstancePrediction) error {
 
 // PanopticPrediction is one image's predicted panoptic segmentation.
 type PanopticPrediction struct {
-	ImageID  int
-	FileName string // PNG name under the output directory; "" means "%012d.png" of ImageID
+	ImageID  data.ImageID
+	FileName string // PNG name under the output directory; "" means "%012d.png" of an integer ImageID, the id + ".png" of a string one
 	H, W     int
 	Segments []int32 // H·W segment ids, row-major; 0 = void
 	// Info lists the segments with their category_id (the COCO category
@@ -82,32 +81,15 @@ func WritePanopticResults(dir, jsonPath string, preds []PanopticPrediction) erro
 	for k := range order {
 		order[k] = k
 	}
-	sort.SliceStable(order, func(a, b int) bool { return preds[order[a]].ImageID < preds[order[b]].ImageID })
+	sort.SliceStable(order, func(a, b int) bool { return preds[order[a]].ImageID.Compare(preds[order[b]].ImageID) < 0 })
 	out := panopticResultsOut{Annotations: []panopticAnnOut{}}
 	names := map[string]bool{}
 	for _, k := range order {
-		p := &preds[k]
-		if p.H <= 0 || p.W <= 0 || len(p.Segments) != p.H*p.W {
-			return fmt.Errorf("coco: panoptic prediction for image %d: %w: %d segment ids for %d×%d", p.ImageID, ErrSizeMismatch, len(p.Segments), p.H, p.W)
-		}
-		info, err := panopticInfo(p.H, p.W, p.Segments, p.Info)
+		a, err := writePanopticPNG(dir, &preds[k], names)
 		if err != nil {
-			return fmt.Errorf("coco: panoptic prediction for image %d: %w", p.ImageID, err)
+			return err
 		}
-		name := p.FileName
-		if name == "" {
-			name = fmt.Sprintf("%012d.png", p.ImageID)
-		}
-		if names[name] {
-			return fmt.Errorf("coco: panoptic prediction for image %d: file name %s used twice", p.ImageID, name)
-		}
-		names[name] = true
-		seg := p.Segments
-		h, w := p.H, p.W
-		if err := atomicfile.Write(filepath.Join(dir, name), func(wr io.Writer) error { return writeIDPNG(wr, h, w, seg) }); err != nil {
-			return fmt.Errorf("coco: %w", err)
-		}
-		out.Annotations = append(out.Annotations, panopticAnnOut{ImageID: p.ImageID, FileName: name, SegmentsInfo: info})
+		out.Annotations = append(out.Annotations, a)
 	}
 	return writeJSON(jsonPath, out)
 }

@@ -2,10 +2,13 @@ package coco
 
 import (
 	"bytes"
+
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
+
+	"github.com/mpanalyze/mpanalyze/data"
 )
 
 // The JSON shapes of COCO instance and panoptic files, as read. Optional or
@@ -19,10 +22,10 @@ type fileJSON struct {
 }
 
 type imageJSON struct {
-	ID       *int   `json:"id"`
-	FileName string `json:"file_name"`
-	Height   int    `json:"height"`
-	Width    int    `json:"width"`
+	ID       *data.ImageID `json:"id"`
+	FileName string        `json:"file_name"`
+	Height   int           `json:"height"`
+	Width    int           `json:"width"`
 }
 
 type categoryJSON struct {
@@ -37,10 +40,11 @@ type categoryJSON struct {
 // annotation (file_name + segments_info).
 type annotationJSON struct {
 	ID           *int            `json:"id"`
-	ImageID      *int            `json:"image_id"`
+	ImageID      *data.ImageID   `json:"image_id"`
 	CategoryID   *int            `json:"category_id"`
 	Segmentation json.RawMessage `json:"segmentation"`
 	IsCrowd      flagJSON        `json:"iscrowd"`
+	Area         *float64        `json:"area"`
 	FileName     string          `json:"file_name"`
 	SegmentsInfo *[]segmentJSON  `json:"segments_info"`
 }
@@ -49,6 +53,7 @@ type segmentJSON struct {
 	ID         *int     `json:"id"`
 	CategoryID *int     `json:"category_id"`
 	IsCrowd    flagJSON `json:"iscrowd"`
+	Area       *float64 `json:"area"`
 }
 
 // rleJSON is an RLE segmentation: counts is a compressed string or an
