@@ -45,6 +45,9 @@ func TestAttentionMaskHand(t *testing.T) {
 			t.Fatalf("piloted blocked = %v, want %v", blocked, want)
 		}
 	}
+	if unblocked[0] {
+		t.Fatal("a pilot row that attends at cell 3 was unblocked")
+	}
 	_, unblocked = attentionMask(logits, 4, 4, 2, 2, []bool{true, true, true, true}, 1)
 	if !unblocked[0] {
 		t.Fatal("an empty pilot row was not unblocked")

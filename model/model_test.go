@@ -7,7 +7,6 @@ import (
 
 	"github.com/mpanalyze/mpanalyze/data"
 	"github.com/mpanalyze/mpanalyze/internal/rng"
-	"github.com/mpanalyze/mpanalyze/mask"
 )
 
 // tinyConfig is a model small enough for unit tests (about 0.1 s a step).
@@ -111,14 +110,6 @@ func TestDeterministicAcrossGOMAXPROCS(t *testing.T) {
 			t.Fatalf("parameter element %d differs: %v (GOMAXPROCS=1) vs %v (2)", i, a[i], b[i])
 		}
 	}
-}
-
-func maskIoU(a, b *mask.Bits) float64 {
-	in, un := mask.InterUnion(a, b)
-	if un == 0 {
-		return 1
-	}
-	return float64(in) / float64(un)
 }
 
 // TestTrainingLossFalls trains the tiny config on synthetic 64×64 scenes

@@ -133,10 +133,10 @@ func (t *Trainer) TrainStep(batch []*Example) (StepResult, error) {
 		}
 		total += s
 	}
+	// optim.GradNorm and optim.ClipGradNorm, with the per-parameter sums
+	// of squares taken in parallel (in gradients) and added in order.
 	res.GradNorm = math.Sqrt(total)
-	// clip_grad_norm_: scale by max/(norm+1e-6) when that is below 1
-	if coef := t.Cfg.ClipNorm / (res.GradNorm + 1e-6); t.Cfg.ClipNorm > 0 && coef < 1 {
-		c := float32(coef)
+	if c, clip := optim.ClipCoef(res.GradNorm, t.Cfg.ClipNorm); clip {
 		t.parallel(len(params), func(k int) {
 			g := params[k].Grad
 			for j := range g {
@@ -271,11 +271,7 @@ func (t *Trainer) gradients(batch []*Example, step int, observe func(*ImageStep)
 				g[j] += v
 			}
 		}
-		var sum float64
-		for _, v := range g {
-			sum += float64(v) * float64(v)
-		}
-		sq[k] = sum
+		sq[k] = optim.SumSquares(g)
 	})
 	return stats, sq, nil
 }

@@ -322,9 +322,6 @@ func expT[T Float](x T) T {
 	return T(math.Exp(float64(x)))
 }
 
-// logT is ln x in the element type.
-func logT[T Float](x T) T { return T(math.Log(float64(x))) }
-
 // softplus is ln(1+e^x), stable for large |x|.
 func softplus[T Float](x T) T {
 	if v, ok := any(x).(float32); ok {

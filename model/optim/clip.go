@@ -7,34 +7,41 @@ import (
 )
 
 // GradNorm returns the L2 norm of all gradients taken together,
-// √(Σ_p Σ_i g_pi²), accumulated in float64 in parameter order (within a
-// parameter, four interleaved partial sums combined as (s0+s1)+(s2+s3), a
-// fixed order independent of GOMAXPROCS). It is +Inf or NaN exactly when
+// √(Σ_p SumSquares(g_p)), the parameters' sums added in parameter order —
+// a fixed order independent of GOMAXPROCS. It is +Inf or NaN exactly when
 // some gradient element is: squares of finite float32 values cannot
-// overflow float64.
+// overflow float64. The trainer computes the same norm with the per-
+// parameter sums taken in parallel.
 func GradNorm(ps []*engine.Param[float32]) float64 {
 	var total float64
 	for _, p := range ps {
-		total += sumSquares(p.Grad)
+		total += SumSquares(p.Grad)
 	}
 	return math.Sqrt(total)
 }
 
-func sumSquares(g []float32) float64 {
-	var s0, s1, s2, s3 float64
-	for len(g) >= 4 {
-		a, b, c, d := float64(g[0]), float64(g[1]), float64(g[2]), float64(g[3])
-		s0 += float64(a * a) // conversion: no fused multiply-add on any arch
-		s1 += float64(b * b)
-		s2 += float64(c * c)
-		s3 += float64(d * d)
-		g = g[4:]
-	}
+// SumSquares is Σ_i g_i² accumulated in float64, one element after the
+// other (each square rounded to float64 before it is added: no fused
+// multiply-add on any architecture).
+func SumSquares(g []float32) float64 {
+	var s float64
 	for _, v := range g {
 		a := float64(v)
-		s0 += float64(a * a) // conversion: no fused multiply-add on any arch
+		s += float64(a * a)
 	}
-	return (s0 + s1) + (s2 + s3)
+	return s
+}
+
+// ClipCoef is the factor clip_grad_norm_ scales gradients by for a global
+// norm and a maximum: maxNorm/(norm+1e-6) rounded to float32, and whether
+// to apply it (only when it is below 1, and never for a NaN or ±Inf norm).
+// maxNorm ≤ 0 means no clipping.
+func ClipCoef(norm, maxNorm float64) (coef float32, clip bool) {
+	if !(maxNorm > 0) || !IsFinite(norm) {
+		return 1, false
+	}
+	c := maxNorm / (norm + 1e-6)
+	return float32(c), c < 1
 }
 
 // ClipGradNorm scales all gradients in place so that their global L2 norm
@@ -52,12 +59,7 @@ func ClipGradNorm(ps []*engine.Param[float32], maxNorm float64) float64 {
 		panic("optim: ClipGradNorm: maxNorm must be > 0")
 	}
 	norm := GradNorm(ps)
-	if !IsFinite(norm) {
-		return norm
-	}
-	coef := maxNorm / (norm + 1e-6)
-	if coef < 1 {
-		c := float32(coef)
+	if c, clip := ClipCoef(norm, maxNorm); clip {
 		for _, p := range ps {
 			g := p.Grad
 			for i := range g {
@@ -70,26 +72,3 @@ func ClipGradNorm(ps []*engine.Param[float32], maxNorm float64) float64 {
 
 // IsFinite reports whether x is neither NaN nor ±Inf.
 func IsFinite(x float64) bool { return x-x == 0 }
-
-// NonFiniteGrad returns the name of the first parameter (in ps order) whose
-// gradient holds a NaN or ±Inf, and whether there is one.
-func NonFiniteGrad(ps []*engine.Param[float32]) (name string, found bool) {
-	for _, p := range ps {
-		if !allFinite(p.Grad) {
-			return p.Name, true
-		}
-	}
-	return "", false
-}
-
-// allFinite reports whether every element of x is finite. x−x is 0 for a
-// finite x and NaN for NaN or ±Inf; OR-ing the bits of the differences
-// keeps the loop free of branches.
-func allFinite(x []float32) bool {
-	var acc uint32
-	for _, v := range x {
-		acc |= math.Float32bits(v - v)
-	}
-	// 0−0 = +0 (bits 0); any NaN sets exponent bits.
-	return acc&0x7f800000 == 0
-}

@@ -63,14 +63,25 @@ func TestNonFinite(t *testing.T) {
 	nan := float32(math.NaN())
 	inf := float32(math.Inf(-1))
 	ps := gradParams([]float32{1, 2}, []float32{3, nan, 4, 5, 6}, []float32{inf})
-	if name, ok := NonFiniteGrad(ps); !ok || name != "g1" {
-		t.Errorf("NonFiniteGrad = %q, %v; want g1, true", name, ok)
+	// the trainer finds the offending parameter by its sum of squares
+	if s := SumSquares(ps[1].Grad); IsFinite(s) {
+		t.Errorf("SumSquares with a NaN = %v", s)
 	}
-	if name, ok := NonFiniteGrad(ps[2:]); !ok || name != "g2" {
-		t.Errorf("NonFiniteGrad(inf) = %q, %v; want g2, true", name, ok)
+	if s := SumSquares(ps[2].Grad); IsFinite(s) {
+		t.Errorf("SumSquares with −Inf = %v", s)
 	}
-	if _, ok := NonFiniteGrad(ps[:1]); ok {
-		t.Error("NonFiniteGrad reports finite grads")
+	if s := SumSquares(ps[0].Grad); s != 5 {
+		t.Errorf("SumSquares(1, 2) = %v, want 5", s)
+	}
+	if c, clip := ClipCoef(math.NaN(), 1); clip || c != 1 {
+		t.Errorf("ClipCoef(NaN) = %v, %v; want no clipping", c, clip)
+	}
+	if c, clip := ClipCoef(4, 0); clip || c != 1 {
+		t.Errorf("ClipCoef with clipping off = %v, %v", c, clip)
+	}
+	// hand: 2/(4+1e-6) = 0.49999987…, rounded to float32
+	if c, clip := ClipCoef(4, 2); !clip || c != float32(2/(4+1e-6)) {
+		t.Errorf("ClipCoef(4, 2) = %v, %v", c, clip)
 	}
 	n := ClipGradNorm(ps, 1)
 	if IsFinite(n) {
