@@ -6,7 +6,6 @@ import (
 	"math"
 	"strings"
 
-	"github.com/mpanalyze/mpanalyze/experiments/tables"
 	"github.com/mpanalyze/mpanalyze/internal/jsonnum"
 	"github.com/mpanalyze/mpanalyze/metrics"
 )
@@ -73,12 +72,12 @@ func (rs *Results) Compare(baseline, candidate, sel string) (*Comparison, error)
 	if len(cmp.Seeds) == 0 {
 		return nil, fmt.Errorf("experiments: %s and %s have no seed in common", baseline, candidate)
 	}
-	cmp.ConsBase, _, _ = tables.MeanSD(cb)
-	cmp.ConsCand, _, _ = tables.MeanSD(cc)
-	cmp.ConsDiff, cmp.ConsDiffSD, _ = tables.MeanSD(cd)
-	cmp.UtilBase, _, _ = tables.MeanSD(ub)
-	cmp.UtilCand, _, _ = tables.MeanSD(uc)
-	cmp.UtilDiff, cmp.UtilDiffSD, _ = tables.MeanSD(ud)
+	cmp.ConsBase, _, _ = metrics.MeanSD(cb)
+	cmp.ConsCand, _, _ = metrics.MeanSD(cc)
+	cmp.ConsDiff, cmp.ConsDiffSD, _ = metrics.MeanSD(cd)
+	cmp.UtilBase, _, _ = metrics.MeanSD(ub)
+	cmp.UtilCand, _, _ = metrics.MeanSD(uc)
+	cmp.UtilDiff, cmp.UtilDiffSD, _ = metrics.MeanSD(ud)
 	return cmp, nil
 }
 

@@ -2,8 +2,8 @@ package matcher
 
 import (
 	"fmt"
+
 	"github.com/mpanalyze/mpanalyze/internal/fmath"
-	"math"
 )
 
 // Weights are the matching cost weights. DefaultWeights returns
@@ -63,7 +63,7 @@ func Cost(dst []float64, classLogits, maskLogits, targets []float32, classes []i
 	}
 	invP := 1 / float64(p)
 	for q := 0; q < nq; q++ {
-		softmax(prob, classLogits[q*(k+1):(q+1)*(k+1)])
+		fmath.Softmax64(prob, classLogits[q*(k+1):(q+1)*(k+1)])
 		x := maskLogits[q*p : (q+1)*p]
 		// float32 sigmoid and softplus from one exponential per element
 		// (fmath's vector kernels: ≤ 5e-7 relative error). The sums are
@@ -108,21 +108,5 @@ func checkInputs(classLogits, maskLogits, targets []float32, classes []int, nq, 
 		if c < 0 || c >= k {
 			panic(fmt.Sprintf("matcher: GT %d has class %d, want [0, %d)", j, c, k))
 		}
-	}
-}
-
-// softmax writes softmax(z) into dst in float64, shifting by max(z).
-func softmax(dst []float64, z []float32) {
-	m := math.Inf(-1)
-	for _, v := range z {
-		m = math.Max(m, float64(v))
-	}
-	s := 0.0
-	for i, v := range z {
-		dst[i] = math.Exp(float64(v) - m)
-		s += dst[i]
-	}
-	for i := range dst {
-		dst[i] /= s
 	}
 }

@@ -1,9 +1,9 @@
 package model
 
 import (
-	"math"
 	"sort"
 
+	"github.com/mpanalyze/mpanalyze/internal/fmath"
 	"github.com/mpanalyze/mpanalyze/mask"
 	"github.com/mpanalyze/mpanalyze/model/engine"
 )
@@ -63,8 +63,12 @@ func (m *Model) upsampled(st StageOutput, numMP int) (prob, maskProb, maskLogit 
 	S := c.ImageSize
 	Q = st.ClassLogits.Dim(0) - numMP
 	prob = make([]float32, Q*K1)
+	p64 := make([]float64, K1)
 	for q := 0; q < Q; q++ {
-		softmaxRow(prob[q*K1:(q+1)*K1], st.ClassLogits.Data[(numMP+q)*K1:(numMP+q+1)*K1])
+		fmath.Softmax64(p64, st.ClassLogits.Data[(numMP+q)*K1:(numMP+q+1)*K1])
+		for k, v := range p64 {
+			prob[q*K1+k] = float32(v)
+		}
 	}
 	hw4 := m.h4 * m.w4
 	maskLogit = make([]float32, Q*S*S)
@@ -72,22 +76,6 @@ func (m *Model) upsampled(st StageOutput, numMP int) (prob, maskProb, maskLogit 
 	maskProb = make([]float32, len(maskLogit))
 	engine.Sigmoid(maskProb, maskLogit)
 	return prob, maskProb, maskLogit, Q
-}
-
-func softmaxRow(dst, x []float32) {
-	mx := x[0]
-	for _, v := range x {
-		mx = max(mx, v)
-	}
-	var s float64
-	for i, v := range x {
-		e := math.Exp(float64(v - mx))
-		dst[i] = float32(e)
-		s += e
-	}
-	for i := range dst {
-		dst[i] = float32(float64(dst[i]) / s)
-	}
 }
 
 // PostProcess turns the last stage of one image into semantic, instance

@@ -174,23 +174,6 @@ func TestSave(t *testing.T) {
 	}
 }
 
-func TestMeanSD(t *testing.T) {
-	for i, c := range []struct {
-		v        []float64
-		mean, sd float64
-		n        int
-	}{
-		{[]float64{1, 2, 3, 4}, 2.5, math.Sqrt(5.0 / 3), 4}, // hand-computed: Σ(x−2.5)² = 5
-		{[]float64{0.5}, 0.5, nan, 1},
-		{nil, nan, nan, 0},
-	} {
-		m, sd, n := meanSD(c.v)
-		if n != c.n || !near(m, c.mean) || !near(sd, c.sd) {
-			t.Errorf("case %d: meanSD = %v, %v, %d; want %v, %v, %d", i, m, sd, n, c.mean, c.sd, c.n)
-		}
-	}
-}
-
 func near(a, b float64) bool {
 	if math.IsNaN(a) || math.IsNaN(b) {
 		return math.IsNaN(a) && math.IsNaN(b)

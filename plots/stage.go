@@ -5,6 +5,7 @@ import (
 	"image/color"
 	"math"
 
+	"github.com/mpanalyze/mpanalyze/metrics"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
@@ -150,7 +151,7 @@ func StageCurves(series []StageSeries, s *StageSettings) *Figure {
 					vals = append(vals, seed[k])
 				}
 			}
-			pr.mean[k], pr.sd[k], pr.n[k] = meanSD(vals)
+			pr.mean[k], pr.sd[k], pr.n[k] = metrics.MeanSD(vals)
 			if pr.n[k] > 0 {
 				lo = math.Min(lo, pr.mean[k]-nanZero(pr.sd[k]))
 				hi = math.Max(hi, pr.mean[k]+nanZero(pr.sd[k]))
@@ -258,27 +259,6 @@ func StageCurves(series []StageSeries, s *StageSettings) *Figure {
 		p.Draw(c)
 		leg.draw(p.DataCanvas(c))
 	}}
-}
-
-// meanSD returns the mean and the sample standard deviation (n−1) of v,
-// and n = len(v): mean NaN when n = 0, sd NaN when n < 2.
-func meanSD(v []float64) (mean, sd float64, n int) {
-	n = len(v)
-	if n == 0 {
-		return math.NaN(), math.NaN(), 0
-	}
-	for _, x := range v {
-		mean += x
-	}
-	mean /= float64(n)
-	if n < 2 {
-		return mean, math.NaN(), n
-	}
-	var ss float64
-	for _, x := range v {
-		ss += (x - mean) * (x - mean)
-	}
-	return mean, math.Sqrt(ss / float64(n-1)), n
 }
 
 func nanZero(v float64) float64 {

@@ -3,36 +3,9 @@ package tables
 import (
 	"fmt"
 	"math"
-)
 
-// MeanSD returns the mean of the non-NaN values of v, their sample
-// standard deviation
-//
-//	sd = sqrt(Σ (x_i − mean)² / (n − 1)),
-//
-// and their number n. The mean is NaN when n = 0, the sd when n < 2.
-func MeanSD(v []float64) (mean, sd float64, n int) {
-	for _, x := range v {
-		if !math.IsNaN(x) {
-			mean += x
-			n++
-		}
-	}
-	if n == 0 {
-		return math.NaN(), math.NaN(), 0
-	}
-	mean /= float64(n)
-	if n < 2 {
-		return mean, math.NaN(), n
-	}
-	var ss float64
-	for _, x := range v {
-		if !math.IsNaN(x) {
-			ss += (x - mean) * (x - mean)
-		}
-	}
-	return mean, math.Sqrt(ss / float64(n-1)), n
-}
+	"github.com/mpanalyze/mpanalyze/metrics"
+)
 
 // Dash marks an undefined value in text and Markdown.
 const Dash = "—"
@@ -63,7 +36,7 @@ func formatValue(v float64, k Kind) string {
 
 // stat is one cell over seeds.
 func stat(v []float64) *Number {
-	m, sd, n := MeanSD(v)
+	m, sd, n := metrics.MeanSD(v)
 	return &Number{Value: m, SD: sd, N: n}
 }
 

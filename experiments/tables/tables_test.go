@@ -82,26 +82,6 @@ func TestGolden(t *testing.T) {
 	}
 }
 
-func TestMeanSD(t *testing.T) {
-	for i, c := range []struct {
-		v        []float64
-		mean, sd float64
-		n        int
-	}{
-		// hand-computed: Σ(x−2.5)² = 5, sd = sqrt(5/3)
-		{[]float64{1, 2, 3, 4}, 2.5, math.Sqrt(5.0 / 3), 4},
-		{[]float64{1, nan, 3}, 2, math.Sqrt2, 2}, // NaN left out: sqrt(2/1)
-		{[]float64{0.7}, 0.7, nan, 1},
-		{[]float64{nan}, nan, nan, 0},
-		{nil, nan, nan, 0},
-	} {
-		m, sd, n := MeanSD(c.v)
-		if n != c.n || !close(m, c.mean) || !close(sd, c.sd) {
-			t.Errorf("case %d: MeanSD(%v) = %v, %v, %d; want %v, %v, %d", i, c.v, m, sd, n, c.mean, c.sd, c.n)
-		}
-	}
-}
-
 func close(a, b float64) bool {
 	if math.IsNaN(a) || math.IsNaN(b) {
 		return math.IsNaN(a) && math.IsNaN(b)

@@ -91,3 +91,22 @@ func SigmoidSoftplus(x float32) (sig, sp float32) {
 	}
 	return sig, max(x, 0) + log1pSmall(e)
 }
+
+// Softmax64 writes softmax(z) into dst (len(dst) = len(z)) in float64:
+// e^(z_i − max z) over their sum, every step in float64. The matcher's
+// class cost and the post-processing's class probabilities use it; the
+// network's own (masked, float32) softmax is the engine's.
+func Softmax64(dst []float64, z []float32) {
+	m := math.Inf(-1)
+	for _, v := range z {
+		m = math.Max(m, float64(v))
+	}
+	s := 0.0
+	for i, v := range z {
+		dst[i] = math.Exp(float64(v) - m)
+		s += dst[i]
+	}
+	for i := range dst {
+		dst[i] /= s
+	}
+}
