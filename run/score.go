@@ -2,6 +2,7 @@ package run
 
 import (
 	"github.com/mpanalyze/mpanalyze/data"
+	"github.com/mpanalyze/mpanalyze/data/coco"
 	"github.com/mpanalyze/mpanalyze/metrics"
 	"github.com/mpanalyze/mpanalyze/model"
 )
@@ -88,4 +89,49 @@ func (s *Scorer) AddPrediction(t *data.Truth, p *model.Prediction) {
 // Results returns the three reports.
 func (s *Scorer) Results() (metrics.PanopticReport, metrics.InstanceReport, metrics.SemanticReport) {
 	return s.pan.Result(), s.ins.Result(), s.sem.Result()
+}
+
+// ScorePredictions scores predictions that another tool wrote — COCO
+// instance results and/or panoptic predictions, already read against gt —
+// the job of pycocotools' COCOeval (iouType "segm") and panopticapi's
+// pq_compute, with their rules (see Scorer). ins or pan may be nil (that
+// part is not scored). each, when set, is called with every image's truth
+// in order (for progress and exports).
+func ScorePredictions(gt *coco.Dataset, ins *coco.InstanceResults, pan *coco.PanopticResults, each func(i int, t *data.Truth) error) (metrics.PanopticReport, metrics.InstanceReport, error) {
+	scorer := NewScorer(gt.Categories())
+	for i := 0; i < gt.Len(); i++ {
+		t, err := gt.Truth(i)
+		if err != nil {
+			return metrics.PanopticReport{}, metrics.InstanceReport{}, err
+		}
+		if ins != nil {
+			dets, err := ins.Detections(i)
+			if err != nil {
+				return metrics.PanopticReport{}, metrics.InstanceReport{}, err
+			}
+			md := make([]metrics.Detection, len(dets))
+			for k, d := range dets {
+				md[k] = metrics.Detection{Mask: d.Mask, Category: d.Class, Score: d.Score}
+			}
+			scorer.AddInstances(t, md)
+		}
+		if pan != nil {
+			ids, segs, err := pan.Load(i)
+			if err != nil {
+				return metrics.PanopticReport{}, metrics.InstanceReport{}, err
+			}
+			ms := make([]metrics.Segment, len(segs))
+			for k, sg := range segs {
+				ms[k] = metrics.Segment{ID: sg.ID, Category: sg.Class}
+			}
+			scorer.AddPanoptic(t, ids, ms)
+		}
+		if each != nil {
+			if err := each(i, t); err != nil {
+				return metrics.PanopticReport{}, metrics.InstanceReport{}, err
+			}
+		}
+	}
+	pq, ap, _ := scorer.Results()
+	return pq, ap, nil
 }

@@ -4,16 +4,17 @@ import (
 	"fmt"
 	"image/png"
 	"io"
+	"math"
 	"path/filepath"
 	"runtime"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/mpanalyze/mpanalyze/data"
 	"github.com/mpanalyze/mpanalyze/data/coco"
+	"github.com/mpanalyze/mpanalyze/experiments/tables"
 	"github.com/mpanalyze/mpanalyze/internal/atomicfile"
 )
 
@@ -141,61 +142,73 @@ func runData(s *streams, opts *dataOptions) error {
 }
 
 func printDataStats(out io.Writer, ds data.Dataset, st *data.Stats, ms float64, preview string) error {
-	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	d := ds.Describe()
-	fmt.Fprintf(tw, "dataset\t%s, split %v, seed %v\n", ds.Name(), d["split"], d["seed"])
 	side := fmt.Sprintf("%d×%d", st.MinSide, st.MinSide)
 	if st.MinSide != st.MaxSide {
 		side = fmt.Sprintf("sides %d–%d", st.MinSide, st.MaxSide)
 	}
-	fmt.Fprintf(tw, "images\t%d (%s), %.2f ms per image\n", st.Images, side, ms)
+	summary := tables.Table{Header: []string{"dataset", fmt.Sprintf("%s, split %v, seed %v", ds.Name(), d["split"], d["seed"])}}
+	add := func(k, v string) { summary.Rows = append(summary.Rows, []string{k, v}) }
+	add("images", fmt.Sprintf("%d (%s), %.2f ms per image", st.Images, side, ms))
 	for _, p := range []struct {
 		name string
 		v    data.PerImage
 	}{{"segments/image", st.Segments}, {"things/image", st.Things}} {
-		fmt.Fprintf(tw, "%s\tmean %.2f, min %d, max %d; histogram %s\n", p.name, p.v.Mean, p.v.Min, p.v.Max, histString(p.v.Histogram))
+		add(p.name, fmt.Sprintf("mean %.2f, min %d, max %d; histogram %s", p.v.Mean, p.v.Min, p.v.Max, histString(p.v.Histogram)))
 	}
-	fmt.Fprintf(tw, "void pixels\t%.2f %%\n", 100*st.VoidFraction)
-	tw.Flush()
+	add("void pixels", fmt.Sprintf("%.2f %%", 100*st.VoidFraction))
 
-	fmt.Fprintln(out)
-	tw = tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "class\tkind\tinstances\timages\tpixels %\t")
+	classes := tables.Table{Header: []string{"class", "kind", "instances", "images", "pixels %"}}
 	for _, c := range st.Classes {
 		kind := "stuff"
 		if c.IsThing {
 			kind = "thing"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%.2f\t\n", c.Name, kind, c.Instances, c.Images, 100*c.PixelFraction)
+		classes.Rows = append(classes.Rows, []string{c.Name, kind, fmt.Sprint(c.Instances), fmt.Sprint(c.Images), fmt.Sprintf("%.2f", 100*c.PixelFraction)})
+		classes.Values = append(classes.Values, []*tables.Number{nil, nil, tables.Plain(float64(c.Instances)), tables.Plain(float64(c.Images)), tables.Plain(100 * c.PixelFraction)})
 	}
-	tw.Flush()
 
-	fmt.Fprintln(out)
-	tw = tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprint(tw, "mask area (px)\tcount\t")
+	areas := tables.Table{Header: []string{"mask area (px)", "count"}}
 	for _, q := range data.QuantileLevels {
-		fmt.Fprintf(tw, "p%g\t", 100*q)
+		areas.Header = append(areas.Header, fmt.Sprintf("p%g", 100*q))
 	}
-	fmt.Fprintln(tw, "small\tmedium\tlarge\t")
+	areas.Header = append(areas.Header, "small", "medium", "large")
 	for _, a := range []struct {
 		name string
 		v    data.AreaStats
 	}{{"things", st.ThingAreas}, {"stuff", st.StuffAreas}} {
-		fmt.Fprintf(tw, "%s\t%d\t", a.name, a.v.Count)
+		row := []string{a.name, fmt.Sprint(a.v.Count)}
+		vals := []*tables.Number{nil, tables.Plain(float64(a.v.Count))}
 		for i := range data.QuantileLevels {
+			v := math.NaN()
 			if i < len(a.v.Quantiles) {
-				fmt.Fprintf(tw, "%.0f\t", a.v.Quantiles[i])
-			} else {
-				fmt.Fprint(tw, "-\t")
+				v = a.v.Quantiles[i]
 			}
+			row = append(row, formatOr(v, "%.0f"))
+			vals = append(vals, tables.Plain(v))
 		}
-		fmt.Fprintf(tw, "%d\t%d\t%d\t\n", a.v.Small, a.v.Medium, a.v.Large)
+		for _, n := range []int{a.v.Small, a.v.Medium, a.v.Large} {
+			row = append(row, fmt.Sprint(n))
+			vals = append(vals, tables.Plain(float64(n)))
+		}
+		areas.Rows = append(areas.Rows, row)
+		areas.Values = append(areas.Values, vals)
 	}
-	tw.Flush()
+	if err := tables.WriteSet(out, []tables.Named{{Key: "summary", Table: summary}, {Key: "classes", Table: classes}, {Key: "areas", Table: areas}}, "text", nil); err != nil {
+		return err
+	}
 	if preview != "" {
 		fmt.Fprintf(out, "\npreview written to %s\n", preview)
 	}
 	return nil
+}
+
+// formatOr formats v, or "—" when it is NaN.
+func formatOr(v float64, format string) string {
+	if math.IsNaN(v) {
+		return tables.Dash
+	}
+	return fmt.Sprintf(format, v)
 }
 
 // histString formats a histogram as "count:images" pairs, skipping zeros.

@@ -8,6 +8,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/mpanalyze/mpanalyze/data"
 	"github.com/mpanalyze/mpanalyze/data/coco"
 	"github.com/mpanalyze/mpanalyze/internal/progress"
 	"github.com/mpanalyze/mpanalyze/metrics"
@@ -77,48 +78,22 @@ func runEvalPredictions(s *streams, o *evalOptions) error {
 			return err
 		}
 	}
-	scorer := run.NewScorer(gt.Categories())
 	bar := progress.New(s.Err, "eval", gt.Len())
-	for i := 0; i < gt.Len(); i++ {
-		t, err := gt.Truth(i)
-		if err != nil {
-			return err
-		}
-		if ins != nil {
-			dets, err := ins.Detections(i)
-			if err != nil {
-				return err
-			}
-			md := make([]metrics.Detection, len(dets))
-			for k, d := range dets {
-				md[k] = metrics.Detection{Mask: d.Mask, Category: d.Class, Score: d.Score}
-			}
-			scorer.AddInstances(t, md)
-		}
-		if pan != nil {
-			ids, segs, err := pan.Load(i)
-			if err != nil {
-				return err
-			}
-			ms := make([]metrics.Segment, len(segs))
-			for k, sg := range segs {
-				ms[k] = metrics.Segment{ID: sg.ID, Category: sg.Class}
-			}
-			scorer.AddPanoptic(t, ids, ms)
-		}
-		if exp != nil {
-			if err := exp.add(t, nil); err != nil {
-				return err
-			}
-		}
+	pq, ap, err := run.ScorePredictions(gt, ins, pan, func(i int, t *data.Truth) error {
 		bar.Update(i+1, "")
+		if exp != nil {
+			return exp.add(t, nil)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	if exp != nil {
 		if err := exp.close(); err != nil {
 			return err
 		}
 	}
-	pq, ap, _ := scorer.Results()
 	if ins != nil {
 		rep.Instance = &ap
 	}
