@@ -8,6 +8,7 @@ package model
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 
 	"github.com/mpanalyze/mpanalyze/data"
 	"github.com/mpanalyze/mpanalyze/matcher"
@@ -203,6 +204,15 @@ func (c *Config) Validate() error {
 	}
 	if c.Loss.Points < 0 || c.Loss.NoObjectWeight < 0 {
 		return fmt.Errorf("model: negative loss points or weight")
+	}
+	for _, w := range []struct {
+		name string
+		v    float64
+	}{{"class_weight", c.Loss.ClassWeight}, {"mask_weight", c.Loss.MaskWeight}, {"dice_weight", c.Loss.DiceWeight},
+		{"match_class", c.Loss.MatchClass}, {"match_mask", c.Loss.MatchMask}, {"match_dice", c.Loss.MatchDice}} {
+		if !(w.v >= 0) || math.IsInf(w.v, 0) {
+			return fmt.Errorf("model: loss.%s %g (want a finite weight ≥ 0)", w.name, w.v)
+		}
 	}
 	if c.Arch == ArchMPFormer {
 		m := c.MP

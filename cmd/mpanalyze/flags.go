@@ -31,6 +31,8 @@ type modelFlags struct {
 	arch                            string
 	imageSize, queries, hidden, ffn int
 	heads, layers, points           int
+	pixelDim, maskDim               int
+	lossWeights, matchWeights       []float64
 	queryPos                        bool
 	mpGroups, mpLayers              int
 	mpNoise                         string
@@ -47,7 +49,11 @@ func addModelFlags(f *pflag.FlagSet, m *modelFlags) {
 	f.IntVar(&m.ffn, "ffn", d.FFN, "feed-forward width")
 	f.IntVar(&m.heads, "heads", d.Heads, "attention heads")
 	f.IntVar(&m.layers, "layers", 0, "decoder layers (0 = 9 for mask2former/mpformer, 6 for maskformer)")
-	f.IntVar(&m.points, "points", 0, "sampled points for matching and mask losses (0 = every stride-4 pixel)")
+	f.IntVar(&m.points, "points", 0, "sampled points for matching and mask losses (0 = every stride-4 pixel; the official code samples 12544)")
+	f.IntVar(&m.pixelDim, "pixel-dim", d.PixelDim, "pixel decoder width (official 256)")
+	f.IntVar(&m.maskDim, "mask-dim", d.MaskDim, "mask feature and mask embedding width (official 256)")
+	f.Float64SliceVar(&m.lossWeights, "loss-weights", []float64{d.Loss.ClassWeight, d.Loss.MaskWeight, d.Loss.DiceWeight}, "class, BCE and dice loss weights (official 2,5,5; see docs/model-card.md)")
+	f.Float64SliceVar(&m.matchWeights, "match-weights", []float64{d.Loss.MatchClass, d.Loss.MatchMask, d.Loss.MatchDice}, "class, BCE and dice weights of the Hungarian matching cost")
 	f.BoolVar(&m.queryPos, "query-pos", d.QueryPos, "learnable query positional embeddings (keep equal across compared models)")
 	f.IntVar(&m.mpGroups, "mp-groups", 1, "mpformer: MP groups")
 	f.IntVar(&m.mpLayers, "mp-layers", 0, "mpformer: piloted layers, the first k (0 = all)")
@@ -58,8 +64,17 @@ func addModelFlags(f *pflag.FlagSet, m *modelFlags) {
 }
 
 // apply writes the flags into a config built for the dataset.
-func (m *modelFlags) apply(c *model.Config) {
+func (m *modelFlags) apply(c *model.Config) error {
+	if len(m.lossWeights) != 3 {
+		return usageErrorf("--loss-weights: want 3 values (class, BCE, dice), got %d", len(m.lossWeights))
+	}
+	if len(m.matchWeights) != 3 {
+		return usageErrorf("--match-weights: want 3 values (class, BCE, dice), got %d", len(m.matchWeights))
+	}
 	c.ImageSize, c.Queries, c.Hidden, c.FFN, c.Heads = m.imageSize, m.queries, m.hidden, m.ffn, m.heads
+	c.PixelDim, c.MaskDim = m.pixelDim, m.maskDim
+	c.Loss.ClassWeight, c.Loss.MaskWeight, c.Loss.DiceWeight = m.lossWeights[0], m.lossWeights[1], m.lossWeights[2]
+	c.Loss.MatchClass, c.Loss.MatchMask, c.Loss.MatchDice = m.matchWeights[0], m.matchWeights[1], m.matchWeights[2]
 	if m.layers > 0 {
 		c.DecLayers = m.layers
 	}
@@ -67,4 +82,5 @@ func (m *modelFlags) apply(c *model.Config) {
 	c.QueryPos = m.queryPos
 	c.MP.Groups, c.MP.PilotLayers, c.MP.Noise = m.mpGroups, m.mpLayers, m.mpNoise
 	c.MP.NoiseRatio, c.MP.LabelNoise, c.MP.NoClassLoss = m.mpNoiseRatio, m.labelNoise, m.mpNoClassLoss
+	return nil
 }

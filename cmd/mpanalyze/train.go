@@ -93,7 +93,9 @@ func (o *trainOptions) runConfig() (run.Config, error) {
 		return rc, err
 	}
 	rc.Model = model.ConfigForDataset(o.Model.arch, ds)
-	o.Model.apply(&rc.Model)
+	if err := o.Model.apply(&rc.Model); err != nil {
+		return rc, err
+	}
 	if err := rc.Model.Validate(); err != nil {
 		return rc, &usageError{msg: err.Error()}
 	}
