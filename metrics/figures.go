@@ -151,6 +151,16 @@ var Figures = []Figure{
 		Title:   "Entirely blocked attention rows (matching queries)", Axis: "share of rows",
 		Doc:    "share of matching-query rows whose attention mask blocked everything, so that the layer unblocked them",
 		series: attnOf(func(c *AttnCurve) Series { return c.Unblocked })},
+	{Key: "consecutive_iou_matched_nonempty", Header: "cons. IoU (ne)", Pair: true,
+		Reading: "The consecutive IoU of the queries matched at the last stage, leaving out the pairs where the query's mask is empty at both stages (which count as IoU 1 in the primary figure).",
+		Title:    "Consecutive-stage IoU, final-matched queries with a non-empty mask", Axis: "IoU of stage s and s+1 masks",
+		Doc:      "consecutive IoU over the queries matched at the last stage whose mask is non-empty at this stage or the next",
+		PerImage: ConsecutiveIoUMatchedNonEmpty},
+	{Key: "consecutive_iou_gt", Header: "cons. IoU (GT)", Pair: true,
+		Reading: "GT-anchored consistency: for each GT segment, the IoU between the mask of the query matched to it at this stage and the mask of the query matched to it at the next. It drops when the matching moves the segment to a query whose mask differs, even if every query refines its own mask steadily.",
+		Title:    "GT-anchored consecutive IoU (the segment's matched query at s and s+1)", Axis: "IoU of σ_s(g) at s and σ_{s+1}(g) at s+1",
+		Doc:      "IoU between the mask of the query matched to a GT segment at this stage and the mask of the query matched to it at the next, over the segments matched at both",
+		PerImage: ConsecutiveIoUGT},
 	{Key: "empty", Header: "empty", Plotted: true,
 		Reading: "Share of the final-matched queries whose mask at this stage is empty. Consecutive IoU counts two empty masks as identical (IoU 1), so a high share here props up the consistency figures.",
 		Title:   "Empty masks among the queries matched at the last stage", Axis: "share of queries",
@@ -196,6 +206,47 @@ func EmptyFinalMatched(img *ImageStages) []Mean {
 	for s := range out {
 		for _, q := range qs {
 			out[s].add(boolFloat(img.Masks[s][q].Empty()))
+		}
+	}
+	return out
+}
+
+// ConsecutiveIoUMatchedNonEmpty returns, for each stage pair s, over the
+// queries q = σ_{S−1}(g) matched at the last stage whose mask is
+// non-empty at s or at s+1, the sum and count of IoU(B_q^s, B_q^{s+1}).
+func ConsecutiveIoUMatchedNonEmpty(img *ImageStages) []Mean {
+	S, _, _ := img.dims()
+	out := make([]Mean, S-1)
+	qs := img.queries(FinalMatched, S-1, S-1)
+	for s := range out {
+		for _, q := range qs {
+			a, b := img.Masks[s][q], img.Masks[s+1][q]
+			if !a.Empty() || !b.Empty() {
+				out[s].add(IoU(a, b))
+			}
+		}
+	}
+	return out
+}
+
+// ConsecutiveIoUGT returns, for each stage pair s, over the GT segments g
+// matched at both s and s+1, the sum and count of
+//
+//	IoU(B_{σ_s(g)}^s, B_{σ_{s+1}(g)}^{s+1}),
+//
+// how much the mask the decoder assigns to a segment changes from one stage
+// to the next, whichever query carries it.
+func ConsecutiveIoUGT(img *ImageStages) []Mean {
+	S, _, _ := img.dims()
+	out := make([]Mean, S-1)
+	if img.Match == nil {
+		return out
+	}
+	for s := range out {
+		for g, q := range img.Match[s] {
+			if r := img.Match[s+1][g]; q >= 0 && r >= 0 {
+				out[s].add(IoU(img.Masks[s][q], img.Masks[s+1][r]))
+			}
 		}
 	}
 	return out

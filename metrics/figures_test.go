@@ -13,6 +13,18 @@ func TestEmptyFinalMatchedHand(t *testing.T) {
 	checkMeans(t, "empty", EmptyFinalMatched(handImage()), []Mean{{1, 2}, {1, 2}, {0, 2}})
 }
 
+func TestConsecutiveVariantsHand(t *testing.T) {
+	// handImage (layer_test.go): final-matched {q0, q1}. q1 is empty at
+	// stages 0 and 1, so the non-empty variant drops it at s0→s1:
+	// s0→s1 q0 IoU(10/00, 11/00) = 1/2; s1→s2 q0 2/3, q1 IoU(∅, 00/01) = 0.
+	checkMeans(t, "matched non-empty", ConsecutiveIoUMatchedNonEmpty(handImage()), []Mean{{0.5, 1}, {2.0 / 3, 2}})
+	// GT-anchored, σ_0 = [q2, q0], σ_1 = [q0, q2], σ_2 = [q0, q1]:
+	// s0→s1 g0 q2@s0 11/00 vs q0@s1 11/00 = 1, g1 q0@s0 10/00 vs q2@s1
+	// 01/00 = 0; s1→s2 g0 q0@s1 11/00 vs q0@s2 11/10 = 2/3, g1 q2@s1
+	// 01/00 vs q1@s2 00/01 = 0.
+	checkMeans(t, "GT-anchored", ConsecutiveIoUGT(handImage()), []Mean{{1, 2}, {2.0 / 3, 2}})
+}
+
 // Every registry entry yields a series of the right length from a pooled
 // report, and keys and headers are unique.
 func TestFiguresRegistry(t *testing.T) {
