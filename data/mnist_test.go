@@ -24,8 +24,8 @@ func mnistDir(t *testing.T) string {
 
 func TestMNISTFiles(t *testing.T) {
 	dir := mnistDir(t)
-	// md5 sums of the official MNIST files, from
-	// shared/reference/data-sources.md (they match yann.lecun.com's).
+	// md5 sums of the official MNIST files, from docs/data-sources.md#mnist
+	// (they match yann.lecun.com's).
 	wantMD5 := map[string]string{
 		"train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
 		"t10k-labels-idx1-ubyte.gz":  "ec29112dd5afa0611ce80d1b7f02629c",
@@ -40,7 +40,7 @@ func TestMNISTFiles(t *testing.T) {
 			t.Errorf("%s md5 %s, want %s", name, got, want)
 		}
 	}
-	// Label histograms from shared/reference/data-sources.md.
+	// Label histograms from docs/data-sources.md#mnist.
 	for _, c := range []struct {
 		prefix string
 		n      int
@@ -61,7 +61,7 @@ func TestMNISTFiles(t *testing.T) {
 			t.Errorf("%s: %d images %d×%d, histogram %v; want %d 28×28 %v", c.prefix, set.n, set.rows, set.cols, hist, c.n, c.hist)
 		}
 		if c.prefix == "t10k" && set.labels[0] != 7 {
-			t.Errorf("t10k[0] label %d, want 7 (data-sources.md)", set.labels[0])
+			t.Errorf("t10k[0] label %d, want 7 (docs/data-sources.md#mnist)", set.labels[0])
 		}
 	}
 }

@@ -23,8 +23,9 @@ func TestPhotoIndex(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// data-sources.md counts about 240 photographic stamps outside
-	// /cartoon/; this index also drops mirrors and a few unclassed ones.
+	// docs/data-sources.md#tux-paint-stamps counts about 240 photographic
+	// stamps outside /cartoon/; this index also drops mirrors and a few
+	// unclassed ones (237 on 2026-12-01).
 	if ix.nStamps < 180 || ix.nStamps > 300 {
 		t.Errorf("%d stamps, want about 240", ix.nStamps)
 	}
@@ -49,7 +50,8 @@ func TestPhotoIndex(t *testing.T) {
 			t.Errorf("no %d-split templates", sp)
 		}
 	}
-	// 19 templates (data-sources.md): every fifth is val, 3 of them.
+	// 19 templates (docs/data-sources.md#tux-paint-stamps): every fifth is
+	// val, 3 of them.
 	if n := len(ix.templates[0]) + len(ix.templates[1]); n != 19 || len(ix.templates[1]) != 3 {
 		t.Errorf("%d templates, %d val; want 19 and 3", n, len(ix.templates[1]))
 	}

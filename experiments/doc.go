@@ -45,7 +45,8 @@
 //
 // Runner trains one run at a time on all cores by default; Parallel n trains
 // n runs side by side with Workers/n cores each. PyTorch used the 2-core
-// machine best with two single-threaded runs side by side (papers.md §8),
+// machine best with two single-threaded runs side by side
+// (docs/papers.md#small-scale),
 // but our trainer spreads a batch's images over its workers (800 steps of
 // the diagnosis used 192 % CPU on two free cores), and on the 2-core
 // development machine two 40-step diagnosis runs took, side by side with

@@ -162,7 +162,7 @@ func (rep *Reproduction) compare() error {
 	if rep.Final, err = pair("final"); err != nil {
 		return err
 	}
-	// The advantage is expected to be largest early (docs/papers.md).
+	// The advantage is expected to be largest early (docs/papers.md#small-scale).
 	for _, f := range rs.Fractions() {
 		if f < 1 {
 			c, err := pair(strconv.FormatFloat(f, 'g', -1, 64))

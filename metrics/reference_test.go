@@ -2,20 +2,27 @@ package metrics
 
 import (
 	"encoding/json"
+	"flag"
 	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/mpanalyze/mpanalyze/mask"
 )
 
-// testdata/coco_ap_cases.json holds 30 random small datasets (1–5 images,
-// 1–3 categories, 8×8 masks with crowd GT, score ties, empty masks, more
-// than 10 detections per image, area scales up to 1000 so every area range
-// occurs) and the 12 COCOeval.stats values computed for them by a
-// line-by-line transcription of pycocotools' COCOeval evaluateImg,
-// accumulate and summarize run under numpy 1.24 (the transcription itself
-// is not in this repository). Out of 600 such random datasets all matched
-// to 1e-12; these 30 are kept as a regression set.
+// refCases is the directory of the reference case files; point it at the
+// output of `gen.py --cases N --out DIR` to check the evaluators on more
+// random datasets than the committed 30.
+var refCases = flag.String("refcases", "testdata", "directory holding coco_ap_cases.json and pq_cases.json (see testdata/README.md)")
+
+// testdata/coco_ap_cases.json holds 30 random small datasets (1–4 images,
+// 1–3 categories, 8×8 masks with crowd GT, score ties, empty masks, images
+// with more than 10 detections of one category, area scales up to 1000 so
+// every area range occurs) and the 12 COCOeval.stats values computed for
+// them by the test-time port of pycocotools' COCOeval in
+// cmd/mpanalyze/testdata/reference/cocoref.py. testdata/gen.py writes the
+// file (TestReferenceCasesReproduce checks that it still does); 600 such
+// datasets (gen.py --cases 600) all matched to 1e-12.
 func TestAPReferenceCases(t *testing.T) {
 	var file struct {
 		Cases []struct {
@@ -36,7 +43,7 @@ func TestAPReferenceCases(t *testing.T) {
 			}
 		}
 	}
-	readJSON(t, "testdata/coco_ap_cases.json", &file)
+	readJSON(t, filepath.Join(*refCases, "coco_ap_cases.json"), &file)
 	if len(file.Cases) < 30 {
 		t.Fatalf("%d cases", len(file.Cases))
 	}
@@ -66,12 +73,12 @@ func TestAPReferenceCases(t *testing.T) {
 	}
 }
 
-// testdata/pq_cases.json holds 30 random small panoptic datasets (1–4
+// testdata/pq_cases.json holds 30 random small panoptic datasets (1–3
 // images of 6×8 id maps, 1–4 categories, things and stuff, crowd GT, void,
 // predictions that perturb the GT or are unrelated) and [PQ, SQ, RQ, N] for
-// all/things/stuff computed by a transcription of panopticapi's
-// pq_compute_single_core and pq_average under numpy 1.24 (not in this
-// repository). Out of 400 such datasets all matched to 1e-12.
+// all/things/stuff computed by the port of panopticapi's pq_compute in
+// cmd/mpanalyze/testdata/reference/cocoref.py, written by testdata/gen.py;
+// 600 such datasets all matched to 1e-12.
 func TestPQReferenceCases(t *testing.T) {
 	var file struct {
 		Cases []struct {
@@ -91,7 +98,7 @@ func TestPQReferenceCases(t *testing.T) {
 			Res [][4]float64
 		}
 	}
-	readJSON(t, "testdata/pq_cases.json", &file)
+	readJSON(t, filepath.Join(*refCases, "pq_cases.json"), &file)
 	if len(file.Cases) < 30 {
 		t.Fatalf("%d cases", len(file.Cases))
 	}

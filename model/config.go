@@ -79,7 +79,8 @@ type Config struct {
 	MP   MPConfig   `json:"mp"`
 }
 
-// LossConfig holds the criterion's settings (papers.md §5.5–5.6).
+// LossConfig holds the criterion's settings (docs/papers.md#matching,
+// docs/papers.md#losses).
 type LossConfig struct {
 	// ClassWeight, MaskWeight, DiceWeight weigh the cross-entropy, BCE and
 	// dice terms of the loss. Defaults 2, 2, 2 — not the official 2, 5, 5:
@@ -90,7 +91,7 @@ type LossConfig struct {
 	MaskWeight  float64 `json:"mask_weight"`
 	DiceWeight  float64 `json:"dice_weight"`
 	// MatchClass, MatchMask, MatchDice weigh the Hungarian matching cost
-	// (papers.md §5.5). Defaults 2, 5, 5, the official values.
+	// (docs/papers.md#matching). Defaults 2, 5, 5, the official values.
 	MatchClass float64 `json:"match_class"`
 	MatchMask  float64 `json:"match_mask"`
 	MatchDice  float64 `json:"match_dice"`
@@ -106,8 +107,10 @@ type LossConfig struct {
 	Importance float64 `json:"importance"`
 }
 
-// MPConfig holds MP-Former's mask-pilot settings (papers.md §3); they are
-// ignored by the other architectures.
+// MPConfig holds MP-Former's mask-pilot settings (docs/papers.md#mp-former
+// and the sections after it; the defaults are the release settings,
+// docs/papers.md#mp-release-settings); they are ignored by the other
+// architectures.
 type MPConfig struct {
 	// Groups is the number of MP groups G. Default 1 (the release script).
 	Groups int `json:"groups"`
@@ -119,7 +122,7 @@ type MPConfig struct {
 	// "scale".
 	Noise string `json:"noise"`
 	// NoiseRatio is the noise strength ns. Default 0 (release script); the
-	// paper reports 0.2 as best for point noise.
+	// paper reports 0.2 as best for point noise (docs/papers.md#mask-noise).
 	NoiseRatio float64 `json:"noise_ratio"`
 	// ScaleProb is the probability that "scale" noise enlarges a mask
 	// (1 − DN_RATIO in the official code). Default 0.5.

@@ -25,7 +25,7 @@ type Example struct {
 }
 
 // BatchNorms are the batch-wide normalisers of Mask2Former's criterion
-// (papers.md §5.6): the losses are means over the whole batch, and every
+// (docs/papers.md#losses): the losses are means over the whole batch, and every
 // image's graph divides by the same numbers.
 type BatchNorms struct {
 	NumMasks float64 // Σ GT over the batch, at least 1
@@ -143,7 +143,7 @@ func (m *Model) criterion(g *Graph, stages []StageOutput, P int, ex *Example, n 
 // mpLosses are the MP slots' losses at one stage: fixed assignment (slot
 // g·maxGT + j ↔ GT j), CE over all slots (padding targets "no object")
 // unless NoClassLoss, BCE and dice on the assigned slots normalised by
-// NumMasks·G (papers.md §3.7).
+// NumMasks·G (docs/papers.md#mp-losses).
 func (m *Model) mpLosses(g *Graph, so StageOutput, P int, ex *Example, n BatchNorms, cw []float32, st *LossStats, r *rng.RNG) []*Tensor {
 	c := &m.Cfg
 	K := c.NumClasses

@@ -239,7 +239,8 @@ func (d *maskedDecoder) mpContent(g *Graph, labels []int) *Tensor {
 }
 
 // attentionMask builds the cross-attention mask of the next layer from the
-// current stage's mask logits [Q, h4·w4] (Mask2Former, papers.md §5.4): the
+// current stage's mask logits [Q, h4·w4] (Mask2Former,
+// docs/papers.md#masked-attention): the
 // logits are resized bilinearly (align_corners=False) to the level's h×w
 // and a location is blocked where sigmoid < 0.5, i.e. logit < 0. When
 // pilot is given, its P rows replace the first P rows (MP-Former's GT

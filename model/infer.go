@@ -8,7 +8,7 @@ import (
 	"github.com/mpanalyze/mpanalyze/model/engine"
 )
 
-// InferConfig holds the post-processing thresholds (papers.md §5.8).
+// InferConfig holds the post-processing thresholds (docs/papers.md#inference).
 type InferConfig struct {
 	// ObjectThreshold: panoptic keeps queries whose top class is not "no
 	// object" and whose probability exceeds it. Default 0.8.

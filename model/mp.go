@@ -8,7 +8,8 @@ import (
 )
 
 // buildMP prepares MP-Former's MP part of one image for one training step
-// (papers.md §3.2–3.5):
+// (docs/papers.md#mp-queries, docs/papers.md#mask-pilots,
+// docs/papers.md#mask-noise, docs/papers.md#mp-self-attention):
 //
 //   - P = G·maxGT slots; slot g·maxGT + j holds GT j of the image in group
 //     g, or is padding when the image has fewer than maxGT segments.

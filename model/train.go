@@ -19,7 +19,7 @@ type TrainConfig struct {
 	// draw of training.
 	Seed uint64 `json:"seed"`
 	// Schedule is the learning-rate schedule. Default: base 3e-4 (the
-	// small-scale runs of papers.md §8; official 1e-4 at batch 16 with
+	// small-scale runs of docs/papers.md#small-scale; official 1e-4 at batch 16 with
 	// a pretrained backbone), multistep ×0.1 at 90 % of the steps, linear
 	// warm-up over 50 steps from 0.01.
 	Schedule optim.ScheduleConfig `json:"schedule"`

@@ -112,7 +112,8 @@ func Diagnosis(nb *Notebook) {
 	})
 	nb.Text(`
 		MP-Former's consistency advantage is expected to be largest early in
-		training (papers.md §8), so the same table at the first snapshot:`)
+		training ([docs/papers.md](../docs/papers.md#small-scale)), so the same
+		table at the first snapshot:`)
 	nb.Cell(func(w io.Writer) error {
 		t, err := rs.DiagnosisTable("0.25", nil)
 		if err != nil {

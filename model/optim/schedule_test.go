@@ -31,7 +31,7 @@ func TestWarmupFactorAt(t *testing.T) {
 }
 
 func TestMultiStepAndPoly(t *testing.T) {
-	// COCO 50ep steps (327778, 355092), γ 0.1 (papers.md §3.9).
+	// COCO 50ep steps (327778, 355092), γ 0.1 (docs/papers.md#schedules).
 	steps := []int{327778, 355092}
 	for _, c := range []struct {
 		it   int
