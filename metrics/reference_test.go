@@ -20,7 +20,7 @@ var refCases = flag.String("refcases", "testdata", "directory holding coco_ap_ca
 // with more than 10 detections of one category, area scales up to 1000 so
 // every area range occurs) and the 12 COCOeval.stats values computed for
 // them by the test-time port of pycocotools' COCOeval in
-// cmd/mpanalyze/testdata/reference/cocoref.py. testdata/gen.py writes the
+// metrics/testdata/reference/cocoref.py. testdata/gen.py writes the
 // file (TestReferenceCasesReproduce checks that it still does); 600 such
 // datasets (gen.py --cases 600) all matched to 1e-12.
 func TestAPReferenceCases(t *testing.T) {
@@ -77,7 +77,7 @@ func TestAPReferenceCases(t *testing.T) {
 // images of 6×8 id maps, 1–4 categories, things and stuff, crowd GT, void,
 // predictions that perturb the GT or are unrelated) and [PQ, SQ, RQ, N] for
 // all/things/stuff computed by the port of panopticapi's pq_compute in
-// cmd/mpanalyze/testdata/reference/cocoref.py, written by testdata/gen.py;
+// metrics/testdata/reference/cocoref.py, written by testdata/gen.py;
 // 600 such datasets all matched to 1e-12.
 func TestPQReferenceCases(t *testing.T) {
 	var file struct {

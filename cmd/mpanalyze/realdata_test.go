@@ -176,11 +176,11 @@ func needReference(t *testing.T) {
 	t.Skip(msg)
 }
 
-// reference runs testdata/reference/cocoref.py (the test-time port of
+// reference runs metrics/testdata/reference/cocoref.py (the test-time port of
 // COCOeval and pq_compute) and returns its JSON.
 func reference(t *testing.T, args ...string) map[string]any {
 	t.Helper()
-	out, err := exec.Command("/usr/bin/python3", append([]string{"testdata/reference/cocoref.py"}, args...)...).CombinedOutput()
+	out, err := exec.Command("/usr/bin/python3", append([]string{"../../metrics/testdata/reference/cocoref.py"}, args...)...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("cocoref.py %v: %v\n%s", args, err, out)
 	}

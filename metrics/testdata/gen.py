@@ -15,7 +15,7 @@ evaluators give for it:
     GT or are unrelated to it. "res" is [PQ, SQ, RQ, N] for All, Things
     and Stuff as panopticapi's pq_compute returns them.
 
-The reference numbers come from cmd/mpanalyze/testdata/reference/cocoref.py,
+The reference numbers come from metrics/testdata/reference/cocoref.py,
 the test-time port of pycocotools' COCOeval and panopticapi's pq_compute
 that the CLI's tests also use (imported from there, not copied). The masks
 are handed to it as a COCO user would: uncompressed RLE for COCOeval, RGB
@@ -51,7 +51,7 @@ import zlib
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, '..', '..', 'cmd', 'mpanalyze', 'testdata', 'reference'))
+sys.path.insert(0, os.path.join(HERE, 'reference'))
 import cocoref  # noqa: E402
 
 MASK64 = (1 << 64) - 1
@@ -289,11 +289,11 @@ def pq_res(images, isthing, tmp):
 # ------------------------------------------------------------------ files
 
 AP_NOTE = ('expected COCOeval.stats (12 numbers, summarize order, iouType segm) from '
-           'cmd/mpanalyze/testdata/reference/cocoref.py; masks are row-major HxW strings, '
+           'metrics/testdata/reference/cocoref.py; masks are row-major HxW strings, '
            'categories 0-based, every area (GT and detections) = pixels x scale; '
            'written by metrics/testdata/gen.py')
 PQ_NOTE = ('expected [PQ, SQ, RQ, N] for All, Things, Stuff from panopticapi pq_compute as '
-           'ported in cmd/mpanalyze/testdata/reference/cocoref.py; gt and pred are row-major '
+           'ported in metrics/testdata/reference/cocoref.py; gt and pred are row-major '
            '6x8 id maps (0 = void), GT areas are pixel counts; written by metrics/testdata/gen.py')
 
 
