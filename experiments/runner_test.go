@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/mpanalyze/mpanalyze/internal/atomicfile"
+	"github.com/mpanalyze/mpanalyze/metrics"
 	"github.com/mpanalyze/mpanalyze/model"
 	"github.com/mpanalyze/mpanalyze/run"
 )
@@ -371,35 +372,37 @@ func TestCompareVerdict(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c.Seeds) != 2 || math.IsNaN(c.ConsDiffSD) || math.Abs(c.ConsDiff-(c.ConsCand-c.ConsBase)) > 1e-12 {
-		t.Errorf("comparison %+v", c)
+	// two seeds: a paired bootstrap over the validation images of both
+	if len(c.Seeds) != 2 || c.Cons.Diff.Method != "bootstrap" || math.Abs(c.Cons.Diff.Mean-(c.Cons.Cand-c.Cons.Base)) > 1e-12 ||
+		!(c.Cons.Diff.Lo <= c.Cons.Diff.Mean && c.Cons.Diff.Mean <= c.Cons.Diff.Hi) || len(c.Caveats()) != 2 {
+		t.Errorf("comparison %+v, caveats %q", c, c.Caveats())
 	}
 	if _, err := rs.Compare("mask2former", "detr", "final"); err == nil || !strings.Contains(err.Error(), "no run labelled detr") {
 		t.Errorf("unknown label: %v", err)
+	}
+	three := func(cons, util []float64) Comparison {
+		return Comparison{Baseline: "M2F", Candidate: "MPF", Snapshot: "final checkpoint", Seeds: []uint64{1, 2, 3},
+			Cons: Difference{Base: 0.5, Cand: 0.52, PerSeed: cons, Diff: metrics.TInterval95(cons)},
+			Util: Difference{Base: 0.2, Cand: 0.32, PerSeed: util, Diff: metrics.TInterval95(util)}, PQBase: 0.5, PQCand: 0.5}
 	}
 	for _, tc := range []struct {
 		c    Comparison
 		want string
 	}{
+		// hand: per-seed 0.01, 0.02, 0.03: mean 0.02, sd 0.01, t(0.975, 2)
+		// = 4.302653, half-width 4.302653·0.01/√3 = 0.0248 → −0.48 … +4.48
+		// pp; 0.10, 0.12, 0.14: sd 0.02, half-width 0.0497 → +7.0 … +17.0.
+		{three([]float64{0.01, 0.02, 0.03}, []float64{0.10, 0.12, 0.14}),
+			"MPF vs M2F (final checkpoint, 3 seeds): mean consecutive IoU 52.0 % vs 50.0 %, difference +2.0 pp (95 % CI -0.5 to +4.5; t over 3 seeds; per seed +1.0, +2.0, +3.0), no clear difference; " +
+				"mean Util-A 32.0 % vs 20.0 %, difference +12.0 pp (95 % CI +7.0 to +17.0; t over 3 seeds; per seed +10.0, +12.0, +14.0), MPF higher"},
+		// one seed, a bootstrap interval, and models that learned nothing
 		{Comparison{Baseline: "M2F", Candidate: "MPF", Snapshot: "final checkpoint", Seeds: []uint64{1},
-			ConsBase: 0.652, ConsCand: 0.713, ConsDiff: 0.061, ConsDiffSD: math.NaN(),
-			UtilBase: 0.80, UtilCand: 0.75, UtilDiff: -0.05, UtilDiffSD: math.NaN()},
-			"MPF vs M2F (final checkpoint, 1 seed): mean consecutive IoU 71.3 % vs 65.2 %, above by 6.1 pp; mean Util-A 75.0 % vs 80.0 %, NOT above: below by 5.0 pp"},
-		{Comparison{Baseline: "M2F", Candidate: "MPF", Snapshot: "final checkpoint", Seeds: []uint64{1, 2, 3},
-			ConsBase: 0.5, ConsCand: 0.5, ConsDiff: 0, ConsDiffSD: 0.01,
-			UtilBase: 0.2, UtilCand: 0.3, UtilDiff: 0.1, UtilDiffSD: 0.02},
-			"MPF vs M2F (final checkpoint, 3 seeds): mean consecutive IoU 50.0 % vs 50.0 %, NOT above: equal (0.0 ± 1.0 pp); mean Util-A 30.0 % vs 20.0 %, above by 10.0 ± 2.0 pp"},
-		// A difference that rounds to 0.0 pp keeps its sign and gets two
-		// decimals: 100 × 0.0004 = 0.04 pp, 100 × 0.017 = 1.7 pp.
-		{Comparison{Baseline: "M2F", Candidate: "MPF", Snapshot: "final checkpoint", Seeds: []uint64{1, 2, 3},
-			ConsBase: 0.8702, ConsCand: 0.8698, ConsDiff: -0.0004, ConsDiffSD: 0.017,
-			UtilBase: 0.2, UtilCand: 0.3, UtilDiff: 0.1, UtilDiffSD: 0.02},
-			"MPF vs M2F (final checkpoint, 3 seeds): mean consecutive IoU 87.0 % vs 87.0 %, NOT above: below by 0.04 ± 1.7 pp; mean Util-A 30.0 % vs 20.0 %, above by 10.0 ± 2.0 pp"},
-		// Below 0.005 pp it is equal: 100 × 0.00002 = 0.002 pp.
-		{Comparison{Baseline: "M2F", Candidate: "MPF", Snapshot: "final checkpoint", Seeds: []uint64{1, 2, 3},
-			ConsBase: 0.87002, ConsCand: 0.87, ConsDiff: -0.00002, ConsDiffSD: 0.017,
-			UtilBase: 0.2, UtilCand: 0.3, UtilDiff: 0.1, UtilDiffSD: 0.02},
-			"MPF vs M2F (final checkpoint, 3 seeds): mean consecutive IoU 87.0 % vs 87.0 %, NOT above: equal (0.0 ± 1.7 pp); mean Util-A 30.0 % vs 20.0 %, above by 10.0 ± 2.0 pp"},
+			Cons: Difference{Base: 0.652, Cand: 0.713, PerSeed: []float64{0.061}, Diff: metrics.Interval{Mean: 0.061, Lo: 0.03, Hi: 0.09, N: 64, Method: "bootstrap"}},
+			Util: Difference{Base: 0.80, Cand: 0.75, PerSeed: []float64{-0.05}, Diff: metrics.Interval{Mean: -0.05, Lo: -0.08, Hi: -0.0004, N: 64, Method: "bootstrap"}}},
+			"MPF vs M2F (final checkpoint, 1 seed): mean consecutive IoU 71.3 % vs 65.2 %, difference +6.1 pp (95 % CI +3.0 to +9.0; bootstrap over 64 validation images), MPF higher; " +
+				"mean Util-A 75.0 % vs 80.0 %, difference -5.0 pp (95 % CI -8.0 to -0.04; bootstrap over 64 validation images), MPF lower. " +
+				"With 1 seed the interval covers the choice of validation images, not the seed-to-seed variation of training: it is not evidence of a difference between the models; use 3 or more seeds. " +
+				"Both models' PQ is below 5 % (0.0 % and 0.0 %): they have not learned the task, and the stage figures describe untrained predictions"},
 	} {
 		if got := tc.c.Verdict(); got != tc.want {
 			t.Errorf("verdict\n got %s\nwant %s", got, tc.want)

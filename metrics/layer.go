@@ -14,6 +14,8 @@ const UtilThreshold = 0.5
 // binary masks of the matching queries, every stage's Hungarian matching,
 // and the ground-truth masks.
 type ImageStages struct {
+	// Index identifies the image (its dataset index) in per-image results.
+	Index int
 	// Masks[s][q] is the binary mask (logit > 0, stride 4) of matching
 	// query q at stage s, s = 0..S−1, q = 0..Q−1. All masks have one size.
 	// StageMasks builds Masks[s] from a probes.Stage.

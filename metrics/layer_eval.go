@@ -3,6 +3,7 @@ package metrics
 import (
 	"fmt"
 	"math"
+	"slices"
 )
 
 // Curve is one dataset-level figure per stage or per stage pair.
@@ -93,6 +94,9 @@ type LayerReport struct {
 	// More holds the figures of the registry (Figures) that have a
 	// PerImage function, by key.
 	More map[string]Curve `json:"more,omitempty"`
+	// PerImage holds each image's sums behind the Summary, in the order
+	// the images were added, for intervals by bootstrap over images.
+	PerImage []ImageValues `json:"per_image,omitempty"`
 }
 
 // LayerEvaluator pools the stage metrics of many images, in detectron2's
@@ -112,6 +116,7 @@ type LayerEvaluator struct {
 	cons, toFinal              [3]curveAcc
 	utilA, utilB, utilC, chang curveAcc
 	more                       map[string]*curveAcc
+	perImage                   []ImageValues
 	matSum                     [][]float64
 	matN                       [][]int
 }
@@ -160,8 +165,13 @@ func (e *LayerEvaluator) Add(img *ImageStages) {
 			}
 		}
 	}
+	var consFinal []Mean
 	for i, set := range []QuerySet{FinalMatched, NonEmpty, StageMatched} {
-		e.cons[i].add(ConsecutiveIoU(img, set))
+		c := ConsecutiveIoU(img, set)
+		if set == FinalMatched {
+			consFinal = c
+		}
+		e.cons[i].add(c)
 		e.toFinal[i].add(IoUToFinal(img, set))
 	}
 	for i, row := range StageIoUMatrix(img) {
@@ -170,7 +180,8 @@ func (e *LayerEvaluator) Add(img *ImageStages) {
 			e.matN[i][j] += m.N
 		}
 	}
-	e.utilA.add(UtilA(img))
+	ua := UtilA(img)
+	e.utilA.add(ua)
 	e.utilB.add(UtilB(img))
 	e.utilC.add(UtilC(img))
 	e.chang.add(MatchChange(img))
@@ -179,6 +190,7 @@ func (e *LayerEvaluator) Add(img *ImageStages) {
 			e.more[fg.Key].add(fg.PerImage(img))
 		}
 	}
+	e.perImage = append(e.perImage, ImageValues{Index: img.Index, Consecutive: consFinal, UtilA: ua})
 }
 
 // Result returns the pooled figures of the images added so far.
@@ -199,6 +211,7 @@ func (e *LayerEvaluator) Result() LayerReport {
 		MatchChange:  e.chang.curve(),
 		Matrix:       make([]Series, e.stages),
 		More:         map[string]Curve{},
+		PerImage:     slices.Clone(e.perImage),
 	}
 	for k, acc := range e.more {
 		r.More[k] = acc.curve()

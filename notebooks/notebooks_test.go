@@ -85,13 +85,13 @@ func TestNotebooks(t *testing.T) {
 // maskNumbers replaces, inside the cell outputs (```text blocks), every
 // number by "#" and every run of spaces or horizontal box lines by one
 // space, so that outputs compare by their shape. The direction words of a
-// verdict ("above by" / "NOT above: below by") are the sign of a number
+// verdict ("MP-Former higher", "lower", "no clear difference") follow the numbers
 // and are masked too: a tiny model's verdict may flip with any change to
 // the arithmetic.
 func maskNumbers(b []byte) []byte {
 	num := regexp.MustCompile(`[0-9][0-9.]*`)
 	space := regexp.MustCompile(`[ ─]+`)
-	dir := regexp.MustCompile(`NOT above: below by|above by`)
+	dir := regexp.MustCompile(`NOT above: below by|above by|[A-Za-z-]+ higher|[A-Za-z-]+ lower|no clear difference`)
 	return regexp.MustCompile("(?s)```text\n.*?\n```").ReplaceAllFunc(b, func(block []byte) []byte {
 		block = dir.ReplaceAll(block, []byte("±"))
 		return space.ReplaceAll(num.ReplaceAll(block, []byte("#")), []byte(" "))

@@ -91,6 +91,7 @@ func (e *Evaluator) Record(st *Stage) error {
 		a.Unblocked = append(a.Unblocked[:0:0], st.Unblocked...)
 	}
 	if s == 0 {
+		e.img.Index = st.Image
 		e.img.GT = nil
 		if st.GT != nil {
 			e.img.GT = st.GT.Clone().Masks

@@ -130,6 +130,7 @@ func TestEvaluatorHandMade(t *testing.T) {
 	var le metrics.LayerEvaluator
 	var ae metrics.AttentionEvaluator
 	le.Add(&metrics.ImageStages{
+		Index: 1,
 		Masks: [][]*mask.Bits{
 			{bits("1100"), bits("0000"), bits("0011")},
 			{bits("1110"), bits("0001"), bits("0000")},
@@ -138,7 +139,7 @@ func TestEvaluatorHandMade(t *testing.T) {
 		Match: [][]int{{0, 2}, {0, 1}, {0, 1}},
 		GT:    []*mask.Bits{bits("1110"), bits("0011")},
 	})
-	le.Add(&metrics.ImageStages{Masks: [][]*mask.Bits{
+	le.Add(&metrics.ImageStages{Index: 2, Masks: [][]*mask.Bits{
 		{bits("1000"), bits("0000"), bits("0000")},
 		{bits("1000"), bits("0000"), bits("0000")},
 		{bits("1000"), bits("0000"), bits("0000")},

@@ -17,7 +17,7 @@ type Image struct {
 // queries binarised (logit > 0, metrics.StageMasks), the matchings (nil
 // when the image has none) and the GT masks.
 func (im *Image) ImageStages() *metrics.ImageStages {
-	out := &metrics.ImageStages{Masks: make([][]*mask.Bits, len(im.Stages))}
+	out := &metrics.ImageStages{Index: im.Index, Masks: make([][]*mask.Bits, len(im.Stages))}
 	for s := range im.Stages {
 		st := &im.Stages[s]
 		out.Masks[s] = metrics.StageMasks(st.MaskLogits, st.NumMP, st.NumQueries, st.H, st.W)

@@ -19,6 +19,7 @@ type compareOptions struct {
 	Format   string
 	Snapshot string
 	Columns  []string
+	Baseline string
 	JSON     bool
 }
 
@@ -66,6 +67,7 @@ left out (with a note on stderr). --format csv writes each table after a
 	f.StringVar(&opts.Format, "format", "text", "output format: text, markdown, csv or json")
 	f.StringVar(&opts.Snapshot, "snapshot", "final", "checkpoint: final, or a fraction of training such as 0.25 or 25%")
 	f.StringSliceVar(&opts.Columns, "columns", []string{"consecutive_iou", "util_a"}, "diagnosis columns, per-stage figures: "+figureKeys()+" (cons and to_final are short for the first two)")
+	f.StringVar(&opts.Baseline, "baseline", "", "also print every configuration's paired differences from this one, with 95 % intervals")
 	f.BoolVar(&opts.JSON, "json", false, "print JSON (same as --format json)")
 	return cmd
 }
@@ -124,6 +126,13 @@ func runCompare(s *streams, o *compareOptions) error {
 	tabs, err := rs.Tables(o.Snapshot, cols, true)
 	if err != nil {
 		return err
+	}
+	if o.Baseline != "" {
+		d, err := rs.DifferenceTable(o.Baseline, o.Snapshot)
+		if err != nil {
+			return usageErrorf("--baseline: %v", err)
+		}
+		tabs = append(tabs, tables.Named{Key: "differences", Table: d})
 	}
 	return tables.WriteSet(s.Out, tabs, o.Format, map[string]any{"snapshot": o.Snapshot})
 }

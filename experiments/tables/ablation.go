@@ -80,7 +80,7 @@ func Ablation(runs []AblationRun, s *AblationSettings) Table {
 			}
 		}
 	}
-	spread := false
+	spread, sdShown := false, false
 	for _, k := range g.keys {
 		var seeds []uint64
 		for _, r := range g.items[k] {
@@ -88,6 +88,7 @@ func Ablation(runs []AblationRun, s *AblationSettings) Table {
 		}
 		checkSeeds("grid point", k, seeds)
 		spread = spread || len(seeds) > 1
+		sdShown = sdShown || len(seeds) >= MinSeedsForSD
 	}
 	t := Table{Title: s.Title}
 	if t.Title == "" {
@@ -119,7 +120,7 @@ func Ablation(runs []AblationRun, s *AblationSettings) Table {
 				}
 			}
 			n := stat(v)
-			row, vals = append(row, formatStat(n, kind[name], spread)), append(vals, n)
+			row, vals = append(row, formatStat(n, kind[name], sdShown)), append(vals, n)
 		}
 		t.Rows = append(t.Rows, row)
 		t.Values = append(t.Values, vals)
@@ -137,9 +138,9 @@ func Ablation(runs []AblationRun, s *AblationSettings) Table {
 		if len(cnt) > 0 {
 			what = strings.Join(pct, ", ")
 		}
-		t.Notes = append(t.Notes, unitNote(what, spread))
+		t.Notes = append(t.Notes, unitNote(what, spread, sdShown))
 	} else if spread {
-		t.Notes = append(t.Notes, "Mean ± sample sd (n−1) over seeds; — = undefined.")
+		t.Notes = append(t.Notes, seedNote(sdShown)+"; — = undefined.")
 	}
 	return t
 }

@@ -57,7 +57,7 @@ func Accuracy(runs []RunScores, s *AccuracySettings) Table {
 	for i := range runs {
 		g.add(runs[i].Model, &runs[i])
 	}
-	spread := false
+	spread, sdShown := false, false
 	for _, m := range g.keys {
 		var seeds []uint64
 		for _, r := range g.items[m] {
@@ -65,6 +65,7 @@ func Accuracy(runs []RunScores, s *AccuracySettings) Table {
 		}
 		checkSeeds("model", m, seeds)
 		spread = spread || len(seeds) > 1
+		sdShown = sdShown || len(seeds) >= MinSeedsForSD
 	}
 	t := Table{Title: s.Title, Header: []string{"model", "seeds"}}
 	if t.Title == "" {
@@ -84,7 +85,7 @@ func Accuracy(runs []RunScores, s *AccuracySettings) Table {
 				v[i] = c.get(r)
 			}
 			n := stat(v)
-			row = append(row, formatStat(n, Fraction, spread))
+			row = append(row, formatStat(n, Fraction, sdShown))
 			vals = append(vals, n)
 		}
 		t.Rows = append(t.Rows, row)
@@ -96,7 +97,7 @@ func Accuracy(runs []RunScores, s *AccuracySettings) Table {
 		ms = append(ms, fmt.Sprintf("%s: %s", m, seedList(seeds)))
 	}
 	t.Notes = []string{
-		unitNote("Scores", spread),
+		unitNote("Scores", spread, sdShown),
 		"PQ th/st: PQ over thing/stuff categories; AP: COCO mask AP over IoU .50:.95.",
 		"Seeds — " + strings.Join(ms, "; ") + ".",
 	}

@@ -117,7 +117,7 @@ func Diagnosis(runs []RunStages, s *DiagnosisSettings) Table {
 	}
 	// Rows: the union of the layer counts, ascending.
 	rowOf := map[int]bool{}
-	spread := false
+	spread, sdShown := false, false
 	for _, m := range g.keys {
 		var seeds []uint64
 		for _, r := range g.items[m] {
@@ -128,6 +128,7 @@ func Diagnosis(runs []RunStages, s *DiagnosisSettings) Table {
 		}
 		checkSeeds("model", m, seeds)
 		spread = spread || len(seeds) > 1
+		sdShown = sdShown || len(seeds) >= MinSeedsForSD
 	}
 	var layers []int
 	for l := range rowOf {
@@ -172,7 +173,7 @@ func Diagnosis(runs []RunStages, s *DiagnosisSettings) Table {
 					continue
 				}
 				n := stat(v)
-				row = append(row, formatStat(n, Fraction, spread))
+				row = append(row, formatStat(n, Fraction, sdShown))
 				vals = append(vals, n)
 			}
 		}
@@ -180,7 +181,7 @@ func Diagnosis(runs []RunStages, s *DiagnosisSettings) Table {
 		t.Values = append(t.Values, vals)
 	}
 
-	t.Notes = append(t.Notes, unitNote("Values", spread))
+	t.Notes = append(t.Notes, unitNote("Values", spread, sdShown))
 	if blank {
 		t.Notes = append(t.Notes, "A blank cell: the model has no stage after that many layers.")
 	}
@@ -203,12 +204,21 @@ func Diagnosis(runs []RunStages, s *DiagnosisSettings) Table {
 }
 
 // unitNote says that what (e.g. "Values") is in percent, how cells over
-// seeds read, and what CSV and JSON carry.
-func unitNote(what string, spread bool) string {
+// seeds read (spread: some configuration has several seeds; sdShown: some
+// has MinSeedsForSD), and what CSV and JSON carry.
+func unitNote(what string, spread, sdShown bool) string {
 	if spread {
-		return what + " in percent: mean ± sample sd (n−1) over seeds; — = undefined. CSV and JSON give fractions."
+		return what + " in percent: " + seedNote(sdShown) + "; — = undefined. CSV and JSON give fractions (and the sd)."
 	}
 	return what + " in percent; — = undefined. CSV and JSON give fractions."
+}
+
+// seedNote says how a cell over seeds reads.
+func seedNote(sdShown bool) string {
+	if sdShown {
+		return fmt.Sprintf("mean ± sample sd (n−1) over seeds, the sd shown from %d seeds", MinSeedsForSD)
+	}
+	return fmt.Sprintf("mean over seeds (an sd is shown from %d seeds)", MinSeedsForSD)
 }
 
 func plural(n int, s string) string {

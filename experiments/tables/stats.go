@@ -40,14 +40,19 @@ func stat(v []float64) *Number {
 	return &Number{Value: m, SD: sd, N: n}
 }
 
-// formatStat formats a cell over seeds: "m ± sd" when spread is set
-// (some configuration of the table has several seeds), else "m"; Dash for
-// a cell with no value.
-func formatStat(x *Number, k Kind, spread bool) string {
+// MinSeedsForSD is the number of values from which a text cell shows the
+// sample sd: an sd of two values says little, and "± 0.0" from two equal
+// runs reads as certainty.
+const MinSeedsForSD = 3
+
+// formatStat formats a cell over seeds: "m ± sd" when sdShown is set
+// (some configuration of the table has MinSeedsForSD seeds) and the cell
+// has that many values, else "m"; Dash for a cell with no value.
+func formatStat(x *Number, k Kind, sdShown bool) string {
 	if math.IsNaN(x.Value) {
 		return Dash
 	}
-	if !spread {
+	if !sdShown || x.N < MinSeedsForSD {
 		return formatValue(x.Value, k)
 	}
 	sd := formatValue(x.SD, k)

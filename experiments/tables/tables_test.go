@@ -42,7 +42,9 @@ func ablationRuns() []AblationRun {
 	return []AblationRun{
 		{Point: []Param{{"mp.noise", "0.1"}}, Seed: 1, Metrics: []Metric{{"PQ", 0.40, Fraction}, {"img/s", 3.2, Count}}},
 		{Point: []Param{{"mp.noise", "0.1"}}, Seed: 2, Metrics: []Metric{{"PQ", 0.42, Fraction}, {"img/s", 3.4, Count}}},
+		{Point: []Param{{"mp.noise", "0.1"}}, Seed: 3, Metrics: []Metric{{"PQ", 0.44, Fraction}, {"img/s", 3.6, Count}}},
 		{Point: []Param{{"mp.noise", "0.2"}, {"decoder.layers", "6"}}, Seed: 1, Metrics: []Metric{{"PQ", 0.44, Fraction}}},
+		{Point: []Param{{"mp.noise", "0.2"}, {"decoder.layers", "6"}}, Seed: 2, Metrics: []Metric{{"PQ", 0.46, Fraction}}},
 	}
 }
 
@@ -106,14 +108,15 @@ func TestDiagnosisValues(t *testing.T) {
 		n        int
 		noNumber bool
 	}{
-		// hand-computed: mean(0.30, 0.36) = 0.33, sd = 0.06/√2
-		{0, 1, "33.0 ± 4.2", 0.33, 0.06 / math.Sqrt2, 2, false},
-		{2, 2, "82.5 ± 3.5", 0.825, 0.05 / math.Sqrt2, 2, false},
+		// hand-computed: mean(0.30, 0.36) = 0.33, sd = 0.06/√2; two seeds
+		// show no sd in text (MinSeedsForSD), the value still has it
+		{0, 1, "33.0", 0.33, 0.06 / math.Sqrt2, 2, false},
+		{2, 2, "82.5", 0.825, 0.05 / math.Sqrt2, 2, false},
 		{3, 1, Dash, nan, nan, 0, false}, // last stage has no next
 		{0, 3, "", 0, 0, 0, true},        // MaskFormer has no stage 0
-		{1, 3, "60.0 ± —", 0.6, nan, 1, false},
+		{1, 3, "60.0", 0.6, nan, 1, false},
 		{2, 3, Dash, nan, nan, 0, false}, // the NaN of seed 7
-		{3, 4, "100.0 ± —", 1, nan, 1, false},
+		{3, 4, "100.0", 1, nan, 1, false},
 	} {
 		if got := tab.Rows[c.row][c.col]; got != c.text {
 			t.Errorf("case %d: cell (%d, %d) = %q, want %q", i, c.row, c.col, got, c.text)
