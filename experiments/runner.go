@@ -72,7 +72,7 @@ type Runner struct {
 
 	mu        sync.Mutex
 	described map[string]map[string]any // data.Spec JSON → Describe()
-	active    map[string]*runLock        // run directory → its held lock
+	active    map[string]*runLock       // run directory → its held lock
 }
 
 // describe returns the dataset description of a spec, once per spec (file
