@@ -212,7 +212,11 @@ func (f *fakeSlurm) slurm() *Slurm {
 			}
 			return nil, fmt.Errorf("%s: Invalid job id specified", name)
 		},
-		LookPath: func(name string) bool { _, ok := f.out[name]; _, bad := f.fail[name]; return ok || bad || name == "scontrol" },
+		LookPath: func(name string) bool {
+			_, ok := f.out[name]
+			_, bad := f.fail[name]
+			return ok || bad || name == "scontrol"
+		},
 	}
 }
 
