@@ -292,11 +292,13 @@ func sweepScript(sw *Sweep, c *SweepConfig, source, wd string) string {
 	var b strings.Builder
 	q := func(s string) string { return strings.ReplaceAll(s, "%", "%%") } // Slurm file name patterns
 	fmt.Fprintf(&b, "#!/bin/bash\n")
-	fmt.Fprintf(&b, "# mpanalyze sweep %q: %d runs, array task i runs run i (ablate %s --list names them).\n", sw.Experiment, sw.Runs, sw.Spec)
-	fmt.Fprintf(&b, "# Spec: %s, pinned as %s. Written by `mpanalyze ablate --slurm`.\n", source, sw.Spec)
-	fmt.Fprintf(&b, "# Submit: sbatch %s    Follow: mpanalyze status %s\n", sw.Script, sw.Out)
-	fmt.Fprintf(&b, "# Rerun failed runs: mpanalyze status %s --resubmit (or sbatch --array=I,J %s);\n", sw.Out, sw.Script)
-	fmt.Fprintf(&b, "# finished runs are skipped and unfinished ones resume from their last checkpoint.\n")
+	fmt.Fprintf(&b, "# mpanalyze sweep %q: %d runs; array task i runs run i\n", sw.Experiment, sw.Runs)
+	fmt.Fprintf(&b, "# (mpanalyze ablate %s --list names them).\n", sw.Spec)
+	fmt.Fprintf(&b, "# Spec: %s, pinned as %s.\n", source, sw.Spec)
+	fmt.Fprintf(&b, "# Written by `mpanalyze ablate --slurm`. Submit: sbatch %s\n", sw.Script)
+	fmt.Fprintf(&b, "# Follow:   mpanalyze status %s\n", sw.Out)
+	fmt.Fprintf(&b, "# Resubmit: mpanalyze status %s --resubmit (or sbatch --array=I,J this file);\n", sw.Out)
+	fmt.Fprintf(&b, "# finished runs are skipped, unfinished ones resume from their last checkpoint.\n")
 	fmt.Fprintf(&b, "#SBATCH --job-name=mpanalyze-%s\n", sw.Experiment)
 	fmt.Fprintf(&b, "#SBATCH --array=%s\n", sw.Array)
 	fmt.Fprintf(&b, "#SBATCH --cpus-per-task=%d\n", c.CPUsPerTask)

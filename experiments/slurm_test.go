@@ -43,11 +43,13 @@ func TestPrepareSweep(t *testing.T) {
 	}
 	pinned := filepath.Join(out, PinnedSpec)
 	want := `#!/bin/bash
-# mpanalyze sweep "tiny": 4 runs, array task i runs run i (ablate OUT/spec.yaml --list names them).
-# Spec: DIR/my spec.yaml, pinned as OUT/spec.yaml. Written by ` + "`mpanalyze ablate --slurm`" + `.
-# Submit: sbatch OUT/sweep.sbatch    Follow: mpanalyze status OUT
-# Rerun failed runs: mpanalyze status OUT --resubmit (or sbatch --array=I,J OUT/sweep.sbatch);
-# finished runs are skipped and unfinished ones resume from their last checkpoint.
+# mpanalyze sweep "tiny": 4 runs; array task i runs run i
+# (mpanalyze ablate OUT/spec.yaml --list names them).
+# Spec: DIR/my spec.yaml, pinned as OUT/spec.yaml.
+# Written by ` + "`mpanalyze ablate --slurm`" + `. Submit: sbatch OUT/sweep.sbatch
+# Follow:   mpanalyze status OUT
+# Resubmit: mpanalyze status OUT --resubmit (or sbatch --array=I,J this file);
+# finished runs are skipped, unfinished ones resume from their last checkpoint.
 #SBATCH --job-name=mpanalyze-tiny
 #SBATCH --array=0-3%2
 #SBATCH --cpus-per-task=3
