@@ -114,18 +114,22 @@ NodeName=$NODE NodeAddr=127.0.0.1 CPUs=$CPUS State=UNKNOWN
 PartitionName=test Nodes=$NODE Default=YES MaxTime=INFINITE State=UP
 EOF
 slurmctld -D >"$T"/log/slurmctld.out 2>&1 &
-PIDS+=($!)
+CTLD=$!
+PIDS+=($CTLD)
 touch "$T"/slurmctld.started
 slurmd -D -N "$NODE" >"$T"/log/slurmd.out 2>&1 &
-PIDS+=($!)
-up=""
-for _ in $(seq 150); do
+SLURMD=$!
+PIDS+=($SLURMD)
+up="" state="" why=""
+for _ in $(seq 60); do
   state=$(sinfo -h -o %T 2>/dev/null || true)
   if [ "$state" = idle ]; then up=1; break; fi
-  sleep 0.2
+  if ! kill -0 "$CTLD" 2>/dev/null; then why="slurmctld exited: $(cat "$T"/log/slurmctld.out "$T"/log/slurmctld.log 2>/dev/null | grep -i error | tail -n 1 || true)"; break; fi
+  if ! kill -0 "$SLURMD" 2>/dev/null; then why="slurmd exited: $(cat "$T"/log/slurmd.out "$T"/log/slurmd.log 2>/dev/null | grep -i error | tail -n 1 || true)"; break; fi
+  sleep 0.5
 done
 if [ -z "$up" ]; then
-  say "skipped: the Slurm daemons did not start on this machine (node state '${state:-none}'; $(tail -n 1 "$T"/log/slurmd.log 2>/dev/null))"
+  say "skipped: the Slurm daemons did not start on this machine (${why:-node state '${state:-none}' after 30 s})"
   exit 0
 fi
 T_UP=$(date +%s)
