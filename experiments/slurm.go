@@ -158,6 +158,11 @@ func PrepareSweep(c SweepConfig) (*Sweep, error) {
 	if err != nil {
 		return nil, err
 	}
+	if c.Steps > 0 {
+		if _, err := orig.WithSteps(c.Steps); err != nil {
+			return nil, err
+		}
+	}
 	if err := os.MkdirAll(filepath.Join(out, LogsDir), 0o755); err != nil {
 		return nil, fmt.Errorf("experiments: %w", err)
 	}
