@@ -34,12 +34,36 @@
 //	traces/step-NNNNNN.npz/.json  the trace of the final snapshot (all with TraceAll)
 //	metrics.jsonl          one line per (snapshot, stage) and per snapshot
 //	DONE                   written last, atomically: the run is finished
+//	.lock                  flock-ed by the process running the run; names it
+//	FAILED                 why the last attempt stopped (error or signal)
 //
 // and OUT/experiment.json lists the spec and all its runs. Runner.Run skips
 // runs with DONE, resumes the others (training from its latest checkpoint,
 // probing only the snapshots without a report), and refuses a directory
 // whose manifest describes another run (another resolved config, seed,
 // point or conventions). Every file is replaced atomically.
+//
+// # Sweeps and concurrent writers
+//
+// PrepareSweep writes a Slurm array job of an experiment into OUT:
+// sweep.sbatch (task i runs `mpanalyze ablate OUT/spec.yaml --out OUT
+// --index i`, with absolute paths), spec.yaml (the spec pinned: later edits
+// of the original do not reach queued tasks), logs/<job>_<task>.out and,
+// once submitted (Slurm.Submit), slurm-jobs.json. Slurm.Status tells done,
+// running, failed and pending runs apart from the run directories and
+// squeue / sacct / scontrol; Slurm.Resubmit submits the failed ones again.
+//
+// Many processes, on several nodes, may write into one OUT at once. Each
+// writes only its run's directory, holding the run's lock: a second process
+// given the same run (a task resubmitted while the first still runs) fails
+// with a BusyError instead of writing the same files, and writes no failure
+// record. experiment.json is created once (a hard link of a complete
+// temporary file, which never replaces) and left alone by every process
+// that finds the same content. Files are written to a temporary file and
+// renamed, so Load, run while the runs write, sees whole files; it takes a
+// run only once its DONE exists, which is written after the last report,
+// and names the others (Unfinished, NotStarted). TestConcurrentRunsAndReaders
+// runs six processes for four runs into one directory while Load reads it.
 //
 // # Parallelism
 //

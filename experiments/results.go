@@ -38,6 +38,10 @@ type Results struct {
 	// Duplicates lists run directories left out because an identical run
 	// (same manifest identity) was found first.
 	Duplicates []string
+	// NotStarted lists the runs that an experiment.json of the given
+	// output directories names but that have no manifest yet (a sweep
+	// still running).
+	NotStarted []string
 }
 
 // Load reads the finished runs under paths: each path is an experiment's
@@ -78,7 +82,12 @@ func Load(paths ...string) (*Results, error) {
 		if err != nil {
 			return nil, fmt.Errorf("experiments: %w", err)
 		}
+		ns := notStarted(p)
+		rs.NotStarted = append(rs.NotStarted, ns...)
 		if len(dirs) == 0 {
+			if n := len(ns); n > 0 {
+				return nil, fmt.Errorf("experiments: %s holds no run yet (none of its %d runs has started)", p, n)
+			}
 			return nil, fmt.Errorf("experiments: %s holds no run (no %s below it)", p, ManifestFile)
 		}
 		var fs []found
@@ -124,7 +133,7 @@ func Load(paths ...string) (*Results, error) {
 		}
 	}
 	if len(kept) == 0 {
-		return nil, fmt.Errorf("experiments: no finished run under %s (%d unfinished)", strings.Join(paths, ", "), len(rs.Unfinished))
+		return nil, fmt.Errorf("experiments: no finished run under %s (%d unfinished, %d not started)", strings.Join(paths, ", "), len(rs.Unfinished), len(rs.NotStarted))
 	}
 	// Labels: the point name, unless one name stands for several
 	// configurations.
@@ -170,6 +179,27 @@ func Load(paths ...string) (*Results, error) {
 		}
 	}
 	return rs, nil
+}
+
+// notStarted lists the runs named by out/experiment.json (if out is an
+// experiment's output directory) that have no manifest yet.
+func notStarted(out string) []string {
+	b, err := os.ReadFile(filepath.Join(out, ExperimentFile))
+	if err != nil {
+		return nil
+	}
+	var doc experimentDoc
+	if json.Unmarshal(b, &doc) != nil {
+		return nil
+	}
+	var dirs []string
+	for _, r := range doc.Runs {
+		d := filepath.Join(out, filepath.FromSlash(r.Dir))
+		if _, err := os.Stat(filepath.Join(d, ManifestFile)); err != nil {
+			dirs = append(dirs, d)
+		}
+	}
+	return dirs
 }
 
 // labelConfigs maps each label to one directory per distinct

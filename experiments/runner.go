@@ -72,6 +72,7 @@ type Runner struct {
 
 	mu        sync.Mutex
 	described map[string]map[string]any // data.Spec JSON → Describe()
+	active    map[string]*runLock       // run directory → its held lock
 }
 
 // describe returns the dataset description of a spec, once per spec (file
@@ -245,7 +246,26 @@ func (r *Runner) writeExperiment(all []Run) error {
 	if err != nil {
 		return fmt.Errorf("experiments: %w", err)
 	}
-	return atomicfile.WriteBytes(filepath.Join(r.Out, ExperimentFile), append(b, '\n'))
+	return writeIdempotent(filepath.Join(r.Out, ExperimentFile), append(b, '\n'))
+}
+
+// writeIdempotent writes a file that every task of a sweep writes with the
+// same content: it is created once (atomically, by whichever task comes
+// first) and left alone when it already holds b. Only different content
+// (another spec in the same directory) replaces it, atomically.
+func writeIdempotent(path string, b []byte) error {
+	have, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		created, err := atomicfile.WriteNew(path, b)
+		if err != nil || created {
+			return err
+		}
+		have, err = os.ReadFile(path)
+	}
+	if err == nil && bytes.Equal(have, b) {
+		return nil
+	}
+	return atomicfile.WriteBytes(path, b)
 }
 
 // manifest builds the manifest of a run.
@@ -312,18 +332,43 @@ func (r *Runner) runOne(rn *Run, total, workers int, prog io.Writer) RunStatus {
 	start := time.Now()
 	dir := rn.Dir(r.Out)
 	st := RunStatus{Index: rn.Index, Point: rn.Point.Name, Seed: rn.Seed, Dir: dir}
-	fail := func(err error) RunStatus {
+	failed := func(err error) RunStatus {
 		st.Status, st.Error, st.Seconds = "failed", err.Error(), time.Since(start).Seconds()
 		if prog != nil {
 			fmt.Fprintf(prog, "run %d/%d %s seed %d: FAILED: %v\n", rn.Index+1, total, rn.Point.Name, rn.Seed, err)
 		}
 		return st
 	}
+	fail := failed
 	want, err := r.manifest(rn)
 	if err != nil {
 		return fail(err)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fail(fmt.Errorf("experiments: %w", err))
+	}
+	// One process per run: the lock keeps a resubmitted task off a run
+	// that still runs, and tells `status` that it runs.
+	lk, err := r.lock(dir)
+	if err != nil {
+		st.Status, st.Error = "failed", err.Error()
+		if prog != nil {
+			fmt.Fprintf(prog, "run %d/%d %s seed %d: %v\n", rn.Index+1, total, rn.Point.Name, rn.Seed, err)
+		}
+		return st
+	}
+	defer r.release(lk)
+	if _, err := os.Stat(filepath.Join(dir, DoneFile)); err == nil {
+		st.Status = "skipped" // finished by another process since checkRun
+		return st
+	}
+	fail = func(err error) RunStatus {
+		if werr := writeFailure(dir, lk.holder, err.Error()); werr != nil && prog != nil {
+			fmt.Fprintf(prog, "run %d/%d: cannot record the failure: %v\n", rn.Index+1, total, werr)
+		}
+		return failed(err)
+	}
+	if err := os.Remove(filepath.Join(dir, FailedFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fail(fmt.Errorf("experiments: %w", err))
 	}
 	mpath := filepath.Join(dir, ManifestFile)

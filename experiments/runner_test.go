@@ -236,6 +236,9 @@ func tinyRun(t *testing.T, seeds string) string {
 }
 
 func TestMain(m *testing.M) {
+	if arg := os.Getenv(helperEnv); arg != "" {
+		os.Exit(helperMain(arg))
+	}
 	code := m.Run()
 	for _, d := range tinyCache {
 		os.RemoveAll(d)

@@ -52,7 +52,8 @@ or directories above them; several are merged) and prints:
   - with several snapshots, the stage means through training.
 
 Runs measured under different conventions are refused. Unfinished runs are
-left out (with a note on stderr). --format csv writes each table after a
+left out (with a note on stderr), so compare works on a sweep that is still
+running. --format csv writes each table after a
 "# title" line; json writes one object.`,
 		Example: `  mpanalyze compare runs/diagnosis
   mpanalyze compare runs/noise_ratio --snapshot 0.5 --format markdown
@@ -108,8 +109,14 @@ func loadResults(s *streams, paths []string) (*experiments.Results, error) {
 	for _, d := range rs.Unfinished {
 		fmt.Fprintf(s.Err, "note: %s is not finished; left out\n", d)
 	}
+	for _, d := range rs.NotStarted {
+		fmt.Fprintf(s.Err, "note: %s has not started; left out\n", d)
+	}
 	for _, d := range rs.Duplicates {
 		fmt.Fprintf(s.Err, "note: %s repeats a run found earlier; left out\n", d)
+	}
+	if n := len(rs.Unfinished) + len(rs.NotStarted); n > 0 {
+		fmt.Fprintf(s.Err, "note: finished runs only: %d of %d (%d unfinished, %d not started)\n", len(rs.Runs), len(rs.Runs)+len(rs.Duplicates)+n, len(rs.Unfinished), len(rs.NotStarted))
 	}
 	return rs, nil
 }

@@ -78,12 +78,9 @@ func runPlot(s *streams, o *plotOptions) error {
 	if o.Queries < 1 {
 		return usageErrorf("--queries must be at least 1")
 	}
-	rs, err := experiments.Load(o.Runs...)
+	rs, err := loadResults(s, o.Runs)
 	if err != nil {
 		return err
-	}
-	for _, d := range rs.Unfinished {
-		fmt.Fprintf(s.Err, "note: %s is not finished; left out\n", d)
 	}
 	figs, err := rs.WritePlots(o.Out, &experiments.PlotSettings{Snapshot: o.Snapshot, Formats: o.Formats, EvolutionQueries: o.Queries})
 	if err != nil {

@@ -6,8 +6,10 @@ package atomicfile
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 )
@@ -52,4 +54,46 @@ func Write(path string, fill func(w io.Writer) error) (err error) {
 // WriteBytes is Write for a byte slice.
 func WriteBytes(path string, b []byte) error {
 	return Write(path, func(w io.Writer) error { _, err := w.Write(b); return err })
+}
+
+// WriteNew creates path with content b only if path does not exist, as
+// atomically as Write: the content is written to a temporary file and
+// hard-linked to path, which fails if path exists (the link, unlike a
+// rename, never replaces; on NFS too). created is false when path existed.
+// Meant for files that many processes may create with the same content.
+func WriteNew(path string, b []byte) (created bool, err error) {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return false, fmt.Errorf("write %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err = tmp.Write(b); err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp.Name(), 0o644)
+	}
+	if err != nil {
+		return false, fmt.Errorf("write %s: %w", path, err)
+	}
+	lerr := os.Link(tmp.Name(), path)
+	if lerr == nil {
+		return true, nil
+	}
+	if errors.Is(lerr, fs.ErrExist) {
+		return false, nil
+	}
+	// A file system without hard links: look, then rename. Two writers
+	// can then both create; the last rename wins whole.
+	if _, err := os.Lstat(path); err == nil {
+		return false, nil
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return false, fmt.Errorf("write %s: %w (link: %v)", path, err, lerr)
+	}
+	return true, nil
 }

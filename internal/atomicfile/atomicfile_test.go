@@ -43,3 +43,54 @@ func TestWriteMissingDir(t *testing.T) {
 		t.Fatal("want error for a missing directory")
 	}
 }
+
+func TestWriteNew(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "f.json")
+	created, err := WriteNew(p, []byte("first"))
+	if err != nil || !created {
+		t.Fatalf("first WriteNew: created %v, %v", created, err)
+	}
+	created, err = WriteNew(p, []byte("second"))
+	if err != nil || created {
+		t.Fatalf("second WriteNew: created %v, %v", created, err)
+	}
+	if b, _ := os.ReadFile(p); string(b) != "first" {
+		t.Fatalf("content %q, want the first writer's", b)
+	}
+	ents, _ := os.ReadDir(dir)
+	if len(ents) != 1 {
+		t.Fatalf("temporary files left behind: %v", ents)
+	}
+	if _, err := WriteNew(filepath.Join(dir, "no", "f"), nil); err == nil {
+		t.Fatal("want an error for a missing directory")
+	}
+}
+
+// TestWriteNewRace: of many goroutines creating one file at once, exactly
+// one creates it and every reader sees a whole file.
+func TestWriteNewRace(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "f")
+	const n = 16
+	results := make(chan bool, n)
+	for i := range n {
+		go func() {
+			c, err := WriteNew(p, []byte{byte('a' + i), byte('a' + i)})
+			if err != nil {
+				t.Error(err)
+			}
+			results <- c
+		}()
+	}
+	created := 0
+	for range n {
+		if <-results {
+			created++
+		}
+	}
+	b, _ := os.ReadFile(p)
+	if created != 1 || len(b) != 2 || b[0] != b[1] {
+		t.Fatalf("%d creators, content %q", created, b)
+	}
+}
