@@ -256,11 +256,11 @@ func (r *Runner) writeExperiment(all []Run) error {
 func writeIdempotent(path string, b []byte) error {
 	have, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		created, err := atomicfile.WriteNew(path, b)
-		if err != nil || created {
-			return err
+		created, werr := atomicfile.WriteNew(path, b)
+		if werr != nil || created {
+			return werr
 		}
-		have, err = os.ReadFile(path)
+		have, err = os.ReadFile(path) // another task created it meanwhile
 	}
 	if err == nil && bytes.Equal(have, b) {
 		return nil

@@ -174,13 +174,6 @@ func TestSave(t *testing.T) {
 	}
 }
 
-func near(a, b float64) bool {
-	if math.IsNaN(a) || math.IsNaN(b) {
-		return math.IsNaN(a) && math.IsNaN(b)
-	}
-	return math.Abs(a-b) < 1e-12
-}
-
 func TestStageGrid(t *testing.T) {
 	m := [][]float64{{1, 2}, {3, 4}}
 	g := stageGrid{m: m, k: 2}
