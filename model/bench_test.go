@@ -79,9 +79,6 @@ func BenchmarkTrainStep(b *testing.B) {
 	}
 }
 
-// cpuTime is the process's user+system CPU time. On a shared machine it
-// measures the work done better than wall time does.
-
 // BenchmarkTrainStepScaling measures how the cost of a Mask2Former
 // training step grows with the image size, the number of queries and the
 // batch (one varied at a time from the default 128 px, 20 queries, batch
