@@ -33,23 +33,19 @@ func itemSize(dtype string) int {
 // a corrupt header cannot make the reader allocate without limit.
 const maxElems = 1 << 40
 
-// readNPYHeader parses a .npy header (format 1.0, 2.0 or 3.0) with
-// internal/npy. Only the dtypes of a trace, C order, are accepted.
-func readNPYHeader(r io.Reader) (npy.Header, error) {
-	h, err := npy.ReadHeader(r)
-	if err != nil {
-		return npy.Header{}, err
-	}
+// checkNPYHeader accepts the .npy headers of a trace: its dtypes, C
+// order, at most maxElems elements.
+func checkNPYHeader(h npy.Header) error {
 	if h.Fortran {
-		return npy.Header{}, errors.New("fortran_order arrays are not supported")
+		return errors.New("fortran_order arrays are not supported")
 	}
 	if itemSize(h.Descr) == 0 {
-		return npy.Header{}, fmt.Errorf("unsupported dtype %q", h.Descr)
+		return fmt.Errorf("unsupported dtype %q", h.Descr)
 	}
 	if h.NumElems() > maxElems {
-		return npy.Header{}, fmt.Errorf("bad shape %v", h.Shape)
+		return fmt.Errorf("bad shape %v", h.Shape)
 	}
-	return h, nil
+	return nil
 }
 
 // arrayWriter encodes array data little-endian into a buffered writer,

@@ -159,7 +159,10 @@ func readRef(t *testing.T, path string) map[string]refArray {
 	for _, f := range zr.File {
 		rc, _ := f.Open()
 		br := bufio.NewReader(rc)
-		h, err := readNPYHeader(br)
+		h, err := npy.ReadHeader(br)
+		if err == nil {
+			err = checkNPYHeader(h)
+		}
 		if err != nil {
 			t.Fatalf("%s: %v", f.Name, err)
 		}

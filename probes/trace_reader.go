@@ -1,7 +1,6 @@
 package probes
 
 import (
-	"archive/zip"
 	"bufio"
 	"bytes"
 	"encoding/json"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/mpanalyze/mpanalyze/data/mask"
 	"github.com/mpanalyze/mpanalyze/internal/npy"
+	"github.com/mpanalyze/mpanalyze/internal/npz"
 	"github.com/mpanalyze/mpanalyze/model/matcher"
 )
 
@@ -44,11 +44,11 @@ type TraceReader struct {
 	npzPath, jsonPath string
 	settings          ReadSettings
 	f                 *os.File
-	zr                *zip.Reader
+	zr                *npz.Reader
 	side              Sidecar
 	info              RunInfo
 	imgs              []imageArrays
-	files             map[string]*zip.File
+	files             map[string]*npz.Entry
 	next              int
 	br                *bufio.Reader
 }
@@ -108,42 +108,38 @@ func (r *TraceReader) open() error {
 	if err != nil {
 		return traceErr(r.npzPath, "", ErrTraceMismatch, err, "stat")
 	}
-	r.zr, err = zip.NewReader(r.f, fi.Size())
+	r.zr, err = npz.NewReader(r.f, fi.Size())
 	if err != nil {
-		kind := ErrTraceCorrupt
-		if errors.Is(err, zip.ErrFormat) || errors.Is(err, io.ErrUnexpectedEOF) {
-			kind = ErrTraceTruncated
-		}
-		return traceErr(r.npzPath, "", kind, err, "not a complete zip archive (%d bytes, the sidecar says %d)", fi.Size(), r.side.NPZBytes)
+		return traceErr(r.npzPath, "", ErrTraceTruncated, npzCause(err), "not a complete zip archive (%d bytes, the sidecar says %d)", fi.Size(), r.side.NPZBytes)
 	}
 	if fi.Size() != r.side.NPZBytes {
 		return traceErr(r.npzPath, "", ErrTraceMismatch, nil, "%d bytes, the sidecar says %d: the .npz and the sidecar are not one pair", fi.Size(), r.side.NPZBytes)
 	}
-	r.files = make(map[string]*zip.File, len(r.zr.File))
-	for _, zf := range r.zr.File {
-		name, ok := cutSuffix(zf.Name, ".npy")
-		if !ok {
-			return traceErr(r.npzPath, zf.Name, ErrTraceMismatch, nil, "extra entry (not a .npy array)")
+	r.files = make(map[string]*npz.Entry, len(r.zr.Entries))
+	for i := range r.zr.Entries {
+		e := &r.zr.Entries[i]
+		if !e.NPY {
+			return traceErr(r.npzPath, e.Name, ErrTraceMismatch, nil, "extra entry (not a .npy array)")
 		}
-		if r.files[name] != nil {
-			return traceErr(r.npzPath, name, ErrTraceCorrupt, nil, "entry present twice")
+		if r.files[e.Name] != nil {
+			return traceErr(r.npzPath, e.Name, ErrTraceCorrupt, nil, "entry present twice")
 		}
-		r.files[name] = zf
+		r.files[e.Name] = e
 	}
 	listed := make(map[string]bool, len(r.side.Arrays))
 	for _, a := range r.side.Arrays {
 		listed[a.Name] = true
-		zf := r.files[a.Name]
-		if zf == nil {
+		e := r.files[a.Name]
+		if e == nil {
 			return traceErr(r.npzPath, a.Name, ErrTraceMismatch, nil, "missing array (listed in the sidecar)")
 		}
-		if err := r.checkEntry(zf, &a); err != nil {
+		if err := r.checkEntry(e, &a); err != nil {
 			return err
 		}
 	}
-	for _, zf := range r.zr.File {
-		if name, _ := cutSuffix(zf.Name, ".npy"); !listed[name] {
-			return traceErr(r.npzPath, name, ErrTraceMismatch, nil, "extra array (not in the sidecar)")
+	for _, e := range r.zr.Entries {
+		if !listed[e.Name] {
+			return traceErr(r.npzPath, e.Name, ErrTraceMismatch, nil, "extra array (not in the sidecar)")
 		}
 	}
 
@@ -151,36 +147,43 @@ func (r *TraceReader) open() error {
 	return nil
 }
 
-func cutSuffix(s, suffix string) (string, bool) {
-	if len(s) > len(suffix) && s[len(s)-len(suffix):] == suffix {
-		return s[:len(s)-len(suffix)], true
+// npzCause returns the cause of an internal/npz error without its
+// category, which the TraceError's kind replaces.
+func npzCause(err error) error {
+	var ne *npz.Error
+	if errors.As(err, &ne) {
+		return ne.Err
 	}
-	return s, false
+	return err
 }
 
-// checkEntry compares an entry's .npy header with the sidecar and its size
-// with the header.
-func (r *TraceReader) checkEntry(zf *zip.File, a *ArrayInfo) error {
-	rc, err := zf.Open()
+// entryErr turns an error of opening or reading an entry into a
+// TraceError: the trace's own errors pass through, internal/npz's are
+// ErrTraceCorrupt.
+func (r *TraceReader) entryErr(name string, err error) error {
+	var te *TraceError
+	if errors.As(err, &te) {
+		return err
+	}
+	return traceErr(r.npzPath, name, ErrTraceCorrupt, npzCause(err), "")
+}
+
+// checkEntry compares an entry's .npy header with the sidecar; internal/npz
+// checks its size against the header.
+func (r *TraceReader) checkEntry(e *npz.Entry, a *ArrayInfo) error {
+	arr, err := e.Open(r.br, func(h npy.Header) error {
+		if err := checkNPYHeader(h); err != nil {
+			return traceErr(r.npzPath, a.Name, ErrTraceCorrupt, err, "")
+		}
+		if h.Descr != a.DType || !equalInts(h.Shape, a.Shape) {
+			return traceErr(r.npzPath, a.Name, ErrTraceMismatch, nil, "the array is %s %v, the sidecar says %s %v", h.Descr, h.Shape, a.DType, a.Shape)
+		}
+		return nil
+	})
 	if err != nil {
-		return traceErr(r.npzPath, a.Name, ErrTraceCorrupt, err, "cannot open the entry")
+		return r.entryErr(a.Name, err)
 	}
-	defer rc.Close()
-	h, err := readNPYHeader(rc)
-	if err != nil {
-		return traceErr(r.npzPath, a.Name, ErrTraceCorrupt, err, "")
-	}
-	if h.Descr != a.DType || !equalInts(h.Shape, a.Shape) {
-		return traceErr(r.npzPath, a.Name, ErrTraceMismatch, nil, "the array is %s %v, the sidecar says %s %v", h.Descr, h.Shape, a.DType, a.Shape)
-	}
-	want := uint64(h.DataOffset) + uint64(h.NumElems()*itemSize(h.Descr))
-	// Deflate expands at most ~1032:1; a larger claim is a zip bomb or junk.
-	if zf.CompressedSize64 > uint64(r.side.NPZBytes) || zf.UncompressedSize64 > 1100*zf.CompressedSize64+1024 {
-		return traceErr(r.npzPath, a.Name, ErrTraceCorrupt, nil, "entry claims %d bytes from %d compressed", zf.UncompressedSize64, zf.CompressedSize64)
-	}
-	if zf.UncompressedSize64 != want {
-		return traceErr(r.npzPath, a.Name, ErrTraceCorrupt, nil, "entry has %d bytes, its header implies %d", zf.UncompressedSize64, want)
-	}
+	arr.Close() // only the header was read: a decompressor may complain
 	return nil
 }
 
@@ -426,31 +429,19 @@ func (r *TraceReader) Image(k int) (*Image, error) {
 // data, then checks that the data ends there and its CRC-32.
 func (r *TraceReader) read(ia *imageArrays, name string, fill func(br *bufio.Reader, dtype string) error) error {
 	full := imgPrefix(ia.info.Index) + name
-	zf := r.files[full]
-	fail := func(err error) error { return traceErr(r.npzPath, full, ErrTraceCorrupt, err, "") }
-	rc, err := zf.Open()
+	arr, err := r.files[full].Open(r.br, func(h npy.Header) error { return checkNPYHeader(h) })
 	if err != nil {
-		return fail(err)
+		return r.entryErr(full, err)
 	}
-	defer rc.Close()
-	r.br.Reset(rc)
-	h, err := readNPYHeader(r.br)
-	if err != nil {
-		return fail(err)
-	}
-	if err := fill(r.br, h.Descr); err != nil {
+	defer arr.Close()
+	if err := fill(arr.R, arr.Header.Descr); err != nil {
 		if err == io.EOF {
 			err = io.ErrUnexpectedEOF
 		}
-		return fail(err)
+		return traceErr(r.npzPath, full, ErrTraceCorrupt, npz.ReadErr(err), "")
 	}
-	// Reading to the end makes archive/zip verify the CRC-32.
-	var b [1]byte
-	switch n, err := io.ReadFull(r.br, b[:]); {
-	case n > 0:
-		return fail(errors.New("data continues past the array"))
-	case err != io.EOF:
-		return fail(err)
+	if err := arr.Finish(); err != nil {
+		return r.entryErr(full, err)
 	}
 	return nil
 }

@@ -1,7 +1,6 @@
 package probes
 
 import (
-	"archive/zip"
 	"bufio"
 	"encoding/json"
 	"errors"
@@ -10,10 +9,9 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"time"
 
 	"github.com/mpanalyze/mpanalyze/internal/atomicfile"
-	"github.com/mpanalyze/mpanalyze/internal/npy"
+	"github.com/mpanalyze/mpanalyze/internal/npz"
 )
 
 var (
@@ -50,7 +48,7 @@ type TraceWriter struct {
 	npzPath, jsonPath string
 	tmp               *os.File
 	count             *countingWriter
-	zw                *zip.Writer
+	zw                *npz.Writer
 	ew                arrayWriter // the open entry
 	info              RunInfo
 	seq               sequence
@@ -99,10 +97,6 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// zipTime is the modification time of every entry, so that equal runs give
-// byte-identical traces.
-var zipTime = time.Date(1980, 1, 1, 0, 0, 0, 0, time.UTC)
-
 // Init creates the temporary .npz next to the destination.
 func (w *TraceWriter) Init(info RunInfo) error {
 	if w.state != 0 {
@@ -125,7 +119,9 @@ func (w *TraceWriter) Init(info RunInfo) error {
 	}
 	w.tmp = tmp
 	w.count = &countingWriter{w: tmp}
-	w.zw = zip.NewWriter(w.count) // buffers internally; Close flushes
+	// The archive (internal/npz) buffers internally; Close flushes. Equal
+	// runs give byte-identical traces (fixed entry times).
+	w.zw = npz.NewWriter(w.count, w.settings.Compress)
 	w.ew.w = bufio.NewWriterSize(nil, 1<<16)
 
 	w.info = info
@@ -318,18 +314,11 @@ func (w *TraceWriter) beginEntry(index int, name, dtype string, shape []int) err
 		return w.ioErr(err)
 	}
 	full := imgPrefix(index) + name
-	method := zip.Store
-	if w.settings.Compress {
-		method = zip.Deflate
-	}
-	ent, err := w.zw.CreateHeader(&zip.FileHeader{Name: full + ".npy", Method: method, Modified: zipTime})
+	ent, err := w.zw.Create(full, dtype, shape)
 	if err != nil {
 		return w.ioErr(err)
 	}
 	w.ew.w.Reset(ent)
-	if err := npy.WriteHeader(w.ew.w, dtype, shape); err != nil {
-		return w.ioErr(err)
-	}
 	w.side.Arrays = append(w.side.Arrays, ArrayInfo{Name: full, DType: dtype, Shape: shape})
 	return nil
 }
