@@ -79,6 +79,7 @@ func Evaluate(m *Model, ds data.Dataset, opt EvalOptions) (*EvalReport, error) {
 			MaskStride: 4, MaskH: m.h4, MaskW: m.w4, Config: cfgJSON, Dataset: ds.Describe(),
 			Checkpoint: opt.Checkpoint, Seed: opt.Seed, ToolVersion: version.String(),
 			StageLayers: c.StageLayers(), Matching: probes.MatchingRecorded,
+			MatchCost: &probes.MatchCost{Class: c.Loss.MatchClass, Mask: c.Loss.MatchMask, Dice: c.Loss.MatchDice},
 		}
 		if opt.SkipMatching {
 			info.Matching = probes.MatchingNone
@@ -123,7 +124,7 @@ func Evaluate(m *Model, ds data.Dataset, opt EvalOptions) (*EvalReport, error) {
 			r := result{stages: stages, pred: m.PostProcess(stages[len(stages)-1], 0, opt.Infer)}
 			if opt.Probe != nil {
 				ex := ExampleFromBatch(bi)
-				r.gt = &probes.GroundTruth{Classes: ex.Classes, Masks: bi.Masks4}
+				r.gt = &probes.GroundTruth{Classes: ex.Classes, Masks: bi.Masks4, Cover: ex.Cover4}
 				if !opt.SkipMatching {
 					r.matches = m.stageMatches(stages, ex)
 				}
@@ -190,23 +191,18 @@ func addScores(pan *metrics.PanopticEvaluator, ins *metrics.InstanceEvaluator, s
 }
 
 // stageMatches computes every stage's Hungarian matching of the matching
-// queries to the GT with the training cost on all stride-4 pixels.
+// queries to the GT with the training cost on all stride-4 pixels, the
+// fractional coverage as targets (matcher.MatchStages, which the trace
+// reader also uses).
 func (m *Model) stageMatches(stages []StageOutput, ex *Example) [][]int {
 	c := &m.Cfg
-	if len(ex.Classes) == 0 {
-		return nil
+	cls, msk := make([][]float32, len(stages)), make([][]float32, len(stages))
+	for s, st := range stages {
+		cls[s], msk[s] = st.ClassLogits.Data, st.MaskLogits.Data
 	}
 	P4 := m.h4 * m.w4
-	tflat := make([]float32, len(ex.Classes)*P4)
-	for j, cov := range ex.Cover4 {
-		copy(tflat[j*P4:], cov)
-	}
 	w := c.Loss.matchWeights()
-	out := make([][]int, len(stages))
-	for s, st := range stages {
-		out[s] = matcher.Match(st.ClassLogits.Data, st.MaskLogits.Data, tflat, ex.Classes, c.Queries, c.NumClasses, P4, &w)
-	}
-	return out
+	return matcher.MatchStages(cls, msk, matcher.CoverTargets(ex.Cover4, P4), ex.Classes, c.Queries, c.NumClasses, P4, &w)
 }
 
 // record sends one image's stages to a probe.

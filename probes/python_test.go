@@ -116,6 +116,9 @@ func arraySums(imgs []Image) map[string]float64 {
 					out[p+pick(i < P*cells, "mp_"+name, name)] += b(v)
 				}
 			}
+			if st.Match != nil {
+				out[p+"match"] += 0
+			}
 			for _, q := range st.Match {
 				out[p+"match"] += float64(q)
 			}
@@ -126,6 +129,14 @@ func arraySums(imgs []Image) map[string]float64 {
 			for g, m := range im.GT.Masks {
 				out[p+"gt_masks"] += float64(m.Area())
 				out[p+"gt_classes"] += float64(im.GT.Classes[g])
+			}
+			if im.GT.Cover != nil {
+				out[p+"gt_cover"] += 0
+				for _, c := range im.GT.Cover {
+					for _, v := range c {
+						out[p+"gt_cover"] += float64(v) * 16 // stride 4: pixels per cell
+					}
+				}
 			}
 		}
 	}

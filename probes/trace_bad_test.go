@@ -95,8 +95,8 @@ func TestTraceBadInput(t *testing.T) {
 			editSidecar(t, js, func(m map[string]any) { m["extra"] = 1 })
 		}, ErrTraceSidecar, "json", `unknown field "extra"`, false},
 		{"unsupported version", func(t *testing.T, npz, js string) {
-			editSidecar(t, js, func(m map[string]any) { m["version"] = 2 })
-		}, ErrTraceVersion, "json", "version 2", false},
+			editSidecar(t, js, func(m map[string]any) { m["version"] = 3 })
+		}, ErrTraceVersion, "json", "version 3", false},
 		{"not a trace sidecar", func(t *testing.T, npz, js string) {
 			editSidecar(t, js, func(m map[string]any) { m["format"] = "mpanalyze-checkpoint/1" })
 		}, ErrTraceVersion, "json", `format "mpanalyze-checkpoint/1"`, false},
