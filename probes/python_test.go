@@ -66,7 +66,7 @@ for a in side["arrays"]:
     s = x.astype(np.float64).sum()
     if "bits" in a:  # packed: unpack the flattened last two axes
         h, w = a["bits"][-2:]
-        s = np.unpackbits(x, axis=-1, count=h * w).reshape(a["bits"]).sum()
+        s = np.unpackbits(x, axis=-1, count=h * w, bitorder=side["storage"]["bitorder"]).reshape(a["bits"]).sum()
     out[a["name"]] = [x.dtype.str, list(x.shape), float(s)]
 print(json.dumps({"arrays": out, "files": len(f.files), "model": side["run"]["model"]}))
 `

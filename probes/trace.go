@@ -79,6 +79,11 @@ type Storage struct {
 	ClassDType  string `json:"class_dtype,omitempty"`
 	MPRows      bool   `json:"mp_rows"`     // MP rows kept in the mp_ arrays
 	Compression string `json:"compression"` // "stored" or "deflate"
+	// BitOrder is the bit order of the packed arrays of a compact trace
+	// (np.packbits' bitorder): "little" (what the writers write: the
+	// first pixel in the least significant bit) or "big" (numpy's
+	// default). Empty in a full trace.
+	BitOrder string `json:"bitorder,omitempty"`
 }
 
 // Compact reports whether the trace has the compact layout.
@@ -215,6 +220,12 @@ func checkSidecar(path string, sc *Sidecar) ([]imageArrays, error) {
 		if classDT, ok = dtypes[st.ClassDType]; !ok {
 			return nil, bad(ErrTraceSidecar, "storage.class_dtype %q, want float32 or float16", st.ClassDType)
 		}
+	}
+	switch {
+	case compact && st.BitOrder != bitOrderLittle && st.BitOrder != bitOrderBig:
+		return nil, bad(ErrTraceSidecar, "storage.bitorder %q, want little or big", st.BitOrder)
+	case !compact && st.BitOrder != "":
+		return nil, bad(ErrTraceSidecar, "storage.bitorder %q in a full trace (it has no packed arrays)", st.BitOrder)
 	}
 	if sc.Version == 1 && (st.Layout != "" || st.ClassDType != "") {
 		return nil, bad(ErrTraceSidecar, "storage %+v: a version 1 trace has no layout or class_dtype", *st)

@@ -409,6 +409,9 @@ type imageReader struct {
 	im *Image
 }
 
+// big reports whether packed arrays are in numpy's default (big) bit order.
+func (d *imageReader) big() bool { return d.r.side.Storage.BitOrder == bitOrderBig }
+
 func (d *imageReader) read(name string, fill func(br *bufio.Reader, dtype string) error) error {
 	return d.r.read(d.ia, name, d.br, fill)
 }
@@ -484,7 +487,7 @@ func (d *imageReader) bits(name string, rows, off int, dst func(st *Stage) []*ma
 			}
 			ms := dst(&d.im.Stages[s])
 			for q := range rows {
-				if !unpackBits(ms[off+q], buf[q*nb:(q+1)*nb]) {
+				if !unpackBits(ms[off+q], buf[q*nb:(q+1)*nb], d.big()) {
 					return fmt.Errorf("stage %d row %d: padding bits are set", s, q)
 				}
 			}
@@ -528,7 +531,7 @@ func (d *imageReader) attention(s int, compact bool) error {
 					return err
 				}
 				for q := range rows {
-					if !unpackBits(st.AttnBits[off+q], buf[q*nb:(q+1)*nb]) {
+					if !unpackBits(st.AttnBits[off+q], buf[q*nb:(q+1)*nb], d.big()) {
 						return fmt.Errorf("row %d: padding bits are set", q)
 					}
 				}
@@ -598,7 +601,7 @@ func (d *imageReader) groundTruth(compact, cover bool) error {
 				return err
 			}
 			for g, m := range gt.Masks {
-				if !unpackBits(m, buf[g*nb:(g+1)*nb]) {
+				if !unpackBits(m, buf[g*nb:(g+1)*nb], d.big()) {
 					return fmt.Errorf("GT segment %d: padding bits are set", g)
 				}
 			}

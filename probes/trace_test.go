@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	mbits "math/bits"
 	"os"
 	"path/filepath"
 	"strings"
@@ -550,5 +551,142 @@ func TestTraceSidecarJSON(t *testing.T) {
 	first := arrays[0].(map[string]any)
 	if first["name"] != "img10/mask_logits" || first["dtype"] != "<f4" || jsonOf(t, first["shape"]) != "[4,5,8,8]" {
 		t.Errorf("first array %v", first)
+	}
+}
+
+// TestAnalyzeEqualsReplay: Analyze reports what Replay into an Evaluator
+// reports, bit for bit, for every layout and any number of workers.
+func TestAnalyzeEqualsReplay(t *testing.T) {
+	mp := m2f
+	mp.MP = 2
+	dir := t.TempDir()
+	cases := []struct {
+		name  string
+		c     synth
+		set   *TraceSettings
+		gts   []int
+		match bool
+		rs    *ReadSettings
+	}{
+		{"full", m2f, nil, []int{2, -1, 0, 3, 1, 2, 4}, true, nil},
+		{"full-mp", mp, &TraceSettings{KeepMP: true}, []int{2, 1, 3}, true, nil},
+		{"computed", m2f, nil, []int{2, -1, 0, 3, 1}, false, nil},
+		{"no-matching", m2f, nil, []int{2, -1, 3}, false, &ReadSettings{NoMatching: true}},
+		{"compact", m2f, &TraceSettings{Compact: true}, []int{2, -1, 0, 3, 1, 2, 4}, true, nil},
+		{"compact-mp-logits", mp, &TraceSettings{Compact: true, KeepMP: true, Float16: true}, []int{2, 1}, false, nil},
+		{"odd", oddSizes, &TraceSettings{Compact: true, KeepMP: true}, []int{2, 3, -1}, true, nil},
+	}
+	for _, tc := range cases {
+		path := filepath.Join(dir, tc.name)
+		writeTrace(t, path, tc.c, tc.set, tc.c.images(3, tc.gts, tc.match))
+		r, err := OpenTrace(path, tc.rs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ev Evaluator
+		if err := r.Replay(&ev, 0); err != nil {
+			t.Fatal(err)
+		}
+		want := jsonOf(t, ev.Report())
+		for _, workers := range []int{1, 2, 5, 0} {
+			rep, err := r.Analyze(0, workers)
+			if err != nil {
+				t.Fatalf("%s: %v", tc.name, err)
+			}
+			if got := jsonOf(t, rep); got != want {
+				t.Fatalf("%s, %d workers:\n got %s\nwant %s", tc.name, workers, got, want)
+			}
+		}
+		var ev2 Evaluator
+		if err := r.Replay(&ev2, 2); err != nil {
+			t.Fatal(err)
+		}
+		if rep, err := r.Analyze(2, 3); err != nil || jsonOf(t, rep) != jsonOf(t, ev2.Report()) {
+			t.Fatalf("%s: first 2 images: %v", tc.name, err)
+		}
+		r.Close()
+	}
+}
+
+// TestAnalyzeError: Analyze reports the first bad image in trace order.
+func TestAnalyzeError(t *testing.T) {
+	imgs := m2f.images(8, []int{2, 1, 3, 2, 1, 2}, true)
+	npz, js := writeTrace(t, filepath.Join(t.TempDir(), "t"), m2f, nil, imgs)
+	rewriteNPZ(t, npz, js, func(names []string, data map[string][]byte) []string {
+		for _, i := range []int{16, 22} { // images 2 and 4
+			d := data[fmt.Sprintf("img%d/gt_classes.npy", i)]
+			d[len(d)-4] = 9 // class 9 of K = 3
+		}
+		return names
+	})
+	r, err := OpenTrace(npz, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	for _, workers := range []int{1, 2, 4} {
+		_, err := r.Analyze(0, workers)
+		if !errors.Is(err, ErrTraceCorrupt) || !strings.Contains(err.Error(), "img16/gt_classes") {
+			t.Fatalf("%d workers: %v", workers, err)
+		}
+	}
+	if _, err := r.Analyze(2, 2); err != nil {
+		t.Fatalf("the first two images are fine: %v", err)
+	}
+}
+
+// TestCompactBigBitOrder: a compact trace whose packed arrays are in
+// numpy's default bit order (storage.bitorder "big", as np.packbits
+// writes without bitorder) reads the same; set padding bits are an error.
+func TestCompactBigBitOrder(t *testing.T) {
+	imgs := oddSizes.images(12, []int{2, -1}, true)
+	dir := t.TempDir()
+	npz, js := writeTrace(t, filepath.Join(dir, "t"), oddSizes, &TraceSettings{Compact: true, KeepMP: true}, imgs)
+	_, want := readAll(t, npz, nil)
+	r, _ := readAll(t, npz, nil)
+	packed := map[string]bool{}
+	for _, a := range r.Sidecar().Arrays {
+		if a.Bits != nil {
+			packed[a.Name+".npy"] = true
+		}
+	}
+	rewriteNPZ(t, npz, js, func(names []string, data map[string][]byte) []string {
+		for name := range packed {
+			d := data[name]
+			h, err := npy.ReadHeader(bytes.NewReader(d))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := h.DataOffset; i < len(d); i++ {
+				d[i] = mbits.Reverse8(d[i])
+			}
+		}
+		return names
+	})
+	editSidecar(t, js, func(m map[string]any) { m["storage"].(map[string]any)["bitorder"] = "big" })
+	_, got := readAll(t, npz, nil)
+	if d := diffImages(want, got); d != "" {
+		t.Fatal(d)
+	}
+	// A set padding bit (5×7 = 35 pixels: the last byte has 5 padding
+	// bits) is corrupt data.
+	rewriteNPZ(t, npz, js, func(names []string, data map[string][]byte) []string {
+		d := data["img10/mask_bits.npy"]
+		d[len(d)-1] |= 1 // big order: the last bit of the last byte is padding
+		return names
+	})
+	r2, err := OpenTrace(npz, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r2.Close()
+	if _, err := r2.Next(); !errors.Is(err, ErrTraceCorrupt) || !strings.Contains(err.Error(), "img10/mask_bits") || !strings.Contains(err.Error(), "padding bits") {
+		t.Fatalf("padding bit: %v", err)
+	}
+	for _, bad := range []string{"", "middle"} {
+		editSidecar(t, js, func(m map[string]any) { m["storage"].(map[string]any)["bitorder"] = bad })
+		if _, err := OpenTrace(npz, nil); !errors.Is(err, ErrTraceSidecar) || !strings.Contains(err.Error(), "storage.bitorder") {
+			t.Fatalf("bitorder %q: %v", bad, err)
+		}
 	}
 }

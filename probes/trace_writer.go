@@ -36,7 +36,8 @@ type TraceSettings struct {
 	// Compress deflates the entries: smaller, several times slower.
 	Compress bool
 	// Compact writes the compact layout (TRACE.md): every stage's binary
-	// masks bit-packed (np.packbits), class logits as float16, attention
+	// masks bit-packed (np.packbits, bitorder="little"), class logits as
+	// float16, attention
 	// and GT masks bit-packed, matchings and GT coverage as in the full
 	// layout, every entry deflated. The mask logits are dropped unless
 	// Float16 is set.
@@ -159,7 +160,7 @@ func (w *TraceWriter) Init(info RunInfo) error {
 		st.MaskDType = "float16"
 	}
 	if w.settings.Compact {
-		st.Layout, st.ClassDType = LayoutCompact, "float16"
+		st.Layout, st.ClassDType, st.BitOrder = LayoutCompact, "float16", bitOrderLittle
 		if !w.settings.Float16 {
 			st.MaskDType = "none"
 		}

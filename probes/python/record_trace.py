@@ -243,12 +243,16 @@ def trace_paths(path):
     return base + ".npz", base + ".json"
 
 
+BITORDER = "little"  # np.packbits bit order of the compact layout (storage.bitorder)
+
+
 def packbits(a):
     """Boolean [..., h, w] -> uint8 [..., ceil(h*w/8)]: the last two axes
-    flattened and packed by np.packbits (first pixel in the high bit), as
-    the compact layout stores them."""
+    flattened and packed by np.packbits with bitorder="little" (first pixel
+    in the low bit), as the compact layout stores them; np.unpackbits(x,
+    axis=-1, count=h*w, bitorder="little") unpacks them."""
     a = np.asarray(a, dtype=bool)
-    return np.packbits(a.reshape(a.shape[:-2] + (-1,)), axis=-1)
+    return np.packbits(a.reshape(a.shape[:-2] + (-1,)), axis=-1, bitorder=BITORDER)
 
 
 class TraceWriter:
@@ -418,7 +422,8 @@ class TraceWriter:
         info.setdefault("match_cost", {"class": WEIGHTS[0], "mask": WEIGHTS[1], "dice": WEIGHTS[2]})
         if self.compact:
             storage = {"layout": "compact", "mask_dtype": "float16" if self.float16 else "none",
-                       "class_dtype": "float16", "mp_rows": False, "compression": "deflate"}
+                       "class_dtype": "float16", "mp_rows": False, "compression": "deflate",
+                       "bitorder": BITORDER}
         else:
             storage = {"layout": "full", "mask_dtype": "float16" if self.float16 else "float32",
                        "class_dtype": "float32", "mp_rows": False,
