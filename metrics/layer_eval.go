@@ -134,6 +134,10 @@ type LayerImage struct {
 // is inconsistent. It does not keep img.
 func NewLayerImage(img *ImageStages) *LayerImage {
 	S, _, G := img.dims()
+	// A copy with a cache of popcounts: each IoU is counted once.
+	c := *img
+	c.cache = newPairCache(img)
+	img = &c
 	li := &LayerImage{stages: S, gt: G}
 	if img.Match != nil {
 		for _, q := range img.Match[S-1] {

@@ -54,8 +54,10 @@ func (r *TraceReader) Analyze(maxImages, workers int) (Report, error) {
 		go func() {
 			defer wg.Done()
 			br := bufio.NewReaderSize(nil, 1<<16)
+			var a arena
 			for k := range next {
-				results[k] <- r.scoreImage(k, br)
+				a.reset()
+				results[k] <- r.scoreImage(k, br, &a)
 			}
 		}()
 	}
@@ -99,16 +101,17 @@ type scored struct {
 	err   error
 }
 
-// scoreImage reads image k in the analysis form and computes its figures.
+// scoreImage reads image k in the analysis form, its masks from a, and
+// computes its figures (which do not keep the masks).
 // A panic of the metrics (an inconsistent image the reader let through)
 // becomes an error.
-func (r *TraceReader) scoreImage(k int, br *bufio.Reader) (res scored) {
+func (r *TraceReader) scoreImage(k int, br *bufio.Reader, a *arena) (res scored) {
 	defer func() {
 		if p := recover(); p != nil {
 			res.err = traceErr(r.npzPath, imgPrefix(r.imgs[k].info.Index), ErrTraceCorrupt, nil, "cannot score the image: %v", p)
 		}
 	}()
-	im, err := r.image(k, needs{masks: true}, br)
+	im, err := r.image(k, needs{masks: true, arena: a}, br)
 	if err != nil {
 		res.err = err
 		return res

@@ -35,9 +35,9 @@ func needPython(t *testing.T, modules string) {
 }
 
 // TestNumpyOpensTrace loads a Go-written trace with np.load and compares
-// every array's dtype, shape and sum with what was recorded; packed arrays
-// (compact layout) are unpacked with np.unpackbits as TRACE.md shows, and
-// their sums are the set bits.
+// every array's dtype, shape and sum with what was recorded; run-length
+// encoded masks (compact layout) are decoded with np.repeat as TRACE.md
+// shows, and their sums are the set pixels.
 func TestNumpyOpensTrace(t *testing.T) {
 	t.Parallel() // waits on Python, like the tests below
 	needPython(t, "numpy")
@@ -64,9 +64,11 @@ out = {}
 for a in side["arrays"]:
     x = f[a["name"]]
     s = x.astype(np.float64).sum()
-    if "bits" in a:  # packed: unpack the flattened last two axes
-        h, w = a["bits"][-2:]
-        s = np.unpackbits(x, axis=-1, count=h * w, bitorder=side["storage"]["bitorder"]).reshape(a["bits"]).sum()
+    if "rle" in a:  # run-length encoded masks: decode as TRACE.md shows
+        n = f[a["name"][:-len("runs")] + "nruns"].ravel()
+        start = np.repeat(np.cumsum(n) - n, n)
+        value = ((np.arange(len(x)) - start) % 2).astype(bool)
+        s = np.repeat(value, x.astype(np.int64)).reshape(a["rle"]).sum()
     out[a["name"]] = [x.dtype.str, list(x.shape), float(s)]
 print(json.dumps({"arrays": out, "files": len(f.files), "model": side["run"]["model"]}))
 `
@@ -124,7 +126,8 @@ func arraySums(imgs []Image) map[string]float64 {
 				out[p+pick(i < P*HW, "mp_mask_logits", "mask_logits")] += float64(v)
 			}
 			for i, m := range st.Masks {
-				out[p+pick(i < P, "mp_mask_bits", "mask_bits")] += float64(m.Area())
+				out[p+pick(i < P, "mp_mask_runs", "mask_runs")] += float64(m.Area())
+				out[p+pick(i < P, "mp_mask_nruns", "mask_nruns")] += float64(len(appendRuns(nil, m)))
 			}
 			for i, v := range st.ClassLogits {
 				out[p+pick(i < P*K1, "mp_class_logits", "class_logits")] += float64(v)
@@ -137,9 +140,10 @@ func arraySums(imgs []Image) map[string]float64 {
 				for i, v := range st.AttnMask {
 					out[p+pick(i < P*cells, "mp_"+name, name)] += b(v)
 				}
-				name = "attn_bits_s" + strconv.Itoa(s)
+				name = "attn_s" + strconv.Itoa(s)
 				for i, m := range st.AttnBits {
-					out[p+pick(i < P, "mp_"+name, name)] += float64(m.Area())
+					out[p+pick(i < P, "mp_"+name, name)+"_runs"] += float64(m.Area())
+					out[p+pick(i < P, "mp_"+name, name)+"_nruns"] += float64(len(appendRuns(nil, m)))
 				}
 			}
 			if st.Match != nil {
@@ -150,15 +154,20 @@ func arraySums(imgs []Image) map[string]float64 {
 			}
 		}
 		if im.GT != nil {
+			compact := im.Stages[0].Masks != nil
 			gtName := "gt_masks"
-			if im.Stages[0].Masks != nil {
-				gtName = "gt_bits" // compact
+			if compact {
+				gtName = "gt_runs"
+				out[p+"gt_nruns"] += 0
 			}
 			out[p+gtName] += 0
 			out[p+"gt_classes"] += 0
 			for g, m := range im.GT.Masks {
 				out[p+gtName] += float64(m.Area())
 				out[p+"gt_classes"] += float64(im.GT.Classes[g])
+				if compact {
+					out[p+"gt_nruns"] += float64(len(appendRuns(nil, m)))
+				}
 			}
 			if im.GT.Cover != nil {
 				out[p+"gt_cover"] += 0

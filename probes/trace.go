@@ -24,8 +24,8 @@ const (
 const (
 	// LayoutFull stores float mask logits for every stage and query.
 	LayoutFull = "full"
-	// LayoutCompact stores binary masks bit-packed (np.packbits), with
-	// the mask logits optional, every entry deflated.
+	// LayoutCompact stores binary masks run-length encoded, with the
+	// mask logits optional.
 	LayoutCompact = "compact"
 )
 
@@ -35,7 +35,7 @@ const (
 	conventionThreshold = "logit > 0 (sigmoid > 0.5)"
 	conventionRows      = "mask_logits, class_logits, attn_mask_s<s>, unblocked and match hold the matching queries 0..Q-1 only; MP rows, when kept, are in the mp_ arrays"
 	conventionAttention = "attn_mask_s<s> is the cross-attention mask of the layer after stage s, at that layer's feature size, true = blocked, after entirely blocked rows were unblocked; unblocked marks those rows"
-	conventionGT        = "gt_masks (gt_bits) are at the mask logits' size (stride 4): pixels whose area coverage is >= 0.5; gt_cover counts each cell's pixels the segment covers (coverage = gt_cover / mask_stride^2), the targets of the model's matching"
+	conventionGT        = "gt_masks (gt_runs) are at the mask logits' size (stride 4): pixels whose area coverage is >= 0.5; gt_cover counts each cell's pixels the segment covers (coverage = gt_cover / mask_stride^2), the targets of the model's matching"
 )
 
 // Sidecar is the JSON document stored next to a trace's .npz.
@@ -79,11 +79,6 @@ type Storage struct {
 	ClassDType  string `json:"class_dtype,omitempty"`
 	MPRows      bool   `json:"mp_rows"`     // MP rows kept in the mp_ arrays
 	Compression string `json:"compression"` // "stored" or "deflate"
-	// BitOrder is the bit order of the packed arrays of a compact trace
-	// (np.packbits' bitorder): "little" (what the writers write: the
-	// first pixel in the least significant bit) or "big" (numpy's
-	// default). Empty in a full trace.
-	BitOrder string `json:"bitorder,omitempty"`
 }
 
 // Compact reports whether the trace has the compact layout.
@@ -106,20 +101,23 @@ type ArrayInfo struct {
 	Name  string `json:"name"`
 	DType string `json:"dtype"`
 	Shape []int  `json:"shape"`
-	// Bits, for a bit-packed array (compact layout), is the boolean
-	// array's shape: the last two axes, flattened, are packed with
-	// np.packbits into Shape's last axis, (Bits[-2]·Bits[-1]+7)/8 bytes.
-	Bits []int `json:"bits,omitempty"`
+	// RLE, for the runs of run-length encoded masks (compact layout,
+	// <name>_runs), is the shape of the boolean array they encode: the
+	// last two axes are each mask's pixels, the others index the masks,
+	// as <name>_nruns does.
+	RLE []int `json:"rle,omitempty"`
 }
 
-// packedLen is the number of bytes np.packbits makes of n bits.
-func packedLen(n int) int { return (n + 7) / 8 }
+// rleInfo describes the runs array of boolean masks of the given shape;
+// its length is per image, so Shape is left nil (checkSidecar accepts any
+// 1-D length).
+func rleInfo(shape ...int) ArrayInfo {
+	return ArrayInfo{DType: dtU16, RLE: shape}
+}
 
-// packedInfo describes a packed array of the boolean shape bits.
-func packedInfo(bits ...int) ArrayInfo {
-	n := len(bits)
-	shape := append(append([]int{}, bits[:n-2]...), packedLen(bits[n-2]*bits[n-1]))
-	return ArrayInfo{DType: dtU8, Shape: shape, Bits: bits}
+// nrunsInfo describes the run counts of the masks of an rleInfo shape.
+func nrunsInfo(shape ...int) ArrayInfo {
+	return ArrayInfo{DType: dtI32, Shape: shape[:len(shape)-2]}
 }
 
 // TracePaths returns the two files of the trace at path: for
@@ -167,13 +165,13 @@ func imgPrefix(index int) string { return "img" + strconv.Itoa(index) + "/" }
 type imageArrays struct {
 	info   *TraceImageInfo
 	arrays map[string]*ArrayInfo // by name without the prefix
-	attn   map[int]*ArrayInfo    // attn_mask_s<s> (attn_bits_s<s> if compact) by s
+	attn   map[int]*ArrayInfo    // attn_mask_s<s> (attn_s<s>_runs if compact) by s
 }
 
 // attnSize returns the attention size h, w of an attention array.
 func attnSize(a *ArrayInfo) (h, w int) {
-	if a.Bits != nil {
-		return a.Bits[1], a.Bits[2]
+	if a.RLE != nil {
+		return a.RLE[1], a.RLE[2]
 	}
 	return a.Shape[1], a.Shape[2]
 }
@@ -221,12 +219,6 @@ func checkSidecar(path string, sc *Sidecar) ([]imageArrays, error) {
 			return nil, bad(ErrTraceSidecar, "storage.class_dtype %q, want float32 or float16", st.ClassDType)
 		}
 	}
-	switch {
-	case compact && st.BitOrder != bitOrderLittle && st.BitOrder != bitOrderBig:
-		return nil, bad(ErrTraceSidecar, "storage.bitorder %q, want little or big", st.BitOrder)
-	case !compact && st.BitOrder != "":
-		return nil, bad(ErrTraceSidecar, "storage.bitorder %q in a full trace (it has no packed arrays)", st.BitOrder)
-	}
 	if sc.Version == 1 && (st.Layout != "" || st.ClassDType != "") {
 		return nil, bad(ErrTraceSidecar, "storage %+v: a version 1 trace has no layout or class_dtype", *st)
 	}
@@ -246,9 +238,16 @@ func checkSidecar(path string, sc *Sidecar) ([]imageArrays, error) {
 		imgs[i] = imageArrays{info: im, arrays: map[string]*ArrayInfo{}, attn: map[int]*ArrayInfo{}}
 		byIndex[im.Index] = &imgs[i]
 	}
-	attnPrefix := "attn_mask_s"
-	if compact {
-		attnPrefix = "attn_bits_s"
+	// attnStage returns the stage of an attention array's name:
+	// attn_mask_s<s> (full), attn_s<s>_runs (compact).
+	attnStage := func(rest string) (string, bool) {
+		if !compact {
+			return strings.CutPrefix(rest, "attn_mask_s")
+		}
+		if s, ok := strings.CutPrefix(rest, "attn_s"); ok {
+			return strings.CutSuffix(s, "_runs")
+		}
+		return "", false
 	}
 	names := make(map[string]bool, len(sc.Arrays))
 	for i := range sc.Arrays {
@@ -267,7 +266,7 @@ func checkSidecar(path string, sc *Sidecar) ([]imageArrays, error) {
 		if im == nil || rest == a.Name {
 			return nil, bad(ErrTraceSidecar, "array %s belongs to no listed image", a.Name)
 		}
-		if s, ok := strings.CutPrefix(rest, attnPrefix); ok {
+		if s, ok := attnStage(rest); ok {
 			st, err := strconv.Atoi(s)
 			if err != nil || st < 0 || st >= S || strconv.Itoa(st) != s {
 				return nil, bad(ErrTraceSidecar, "array %s: no such stage", a.Name)
@@ -285,15 +284,20 @@ func checkSidecar(path string, sc *Sidecar) ([]imageArrays, error) {
 			"class_logits": {DType: classDT, Shape: []int{S, Q, K + 1}},
 			"unblocked":    {DType: dtU8, Shape: []int{S, Q}},
 		}
+		// masks adds the run-length encoded masks <name> of the shape.
+		masks := func(name string, shape ...int) {
+			want[name+"_runs"] = rleInfo(shape...)
+			want[name+"_nruns"] = nrunsInfo(shape...)
+		}
 		if compact {
-			want["mask_bits"] = packedInfo(S, Q, H, W)
+			masks("mask", S, Q, H, W)
 		}
 		if maskDT != "" {
 			want["mask_logits"] = ArrayInfo{DType: maskDT, Shape: []int{S, Q, H, W}}
 		}
 		if P > 0 {
 			if compact {
-				want["mp_mask_bits"] = packedInfo(S, P, H, W)
+				masks("mp_mask", S, P, H, W)
 			}
 			if maskDT != "" {
 				want["mp_mask_logits"] = ArrayInfo{DType: maskDT, Shape: []int{S, P, H, W}}
@@ -303,7 +307,7 @@ func checkSidecar(path string, sc *Sidecar) ([]imageArrays, error) {
 		}
 		if im.info.HasGT {
 			if compact {
-				want["gt_bits"] = packedInfo(G, H, W)
+				masks("gt", G, H, W)
 			} else {
 				want["gt_masks"] = ArrayInfo{DType: dtU8, Shape: []int{G, H, W}}
 			}
@@ -320,24 +324,24 @@ func checkSidecar(path string, sc *Sidecar) ([]imageArrays, error) {
 			var ok bool
 			var h, w int
 			if compact {
-				ok = len(a.Bits) == 3 && a.Bits[0] == Q && a.Bits[1] > 0 && a.Bits[2] > 0
+				ok = len(a.RLE) == 3 && a.RLE[0] == Q && a.RLE[1] > 0 && a.RLE[2] > 0
 				if ok {
-					h, w = a.Bits[1], a.Bits[2]
-					want[a.Name[len(pre):]] = packedInfo(Q, h, w)
+					h, w = a.RLE[1], a.RLE[2]
+					masks("attn_s"+strconv.Itoa(s), Q, h, w)
 				}
 			} else {
-				ok = a.DType == dtBool && len(a.Shape) == 3 && a.Shape[0] == Q && a.Shape[1] > 0 && a.Shape[2] > 0 && a.Bits == nil
+				ok = a.DType == dtBool && len(a.Shape) == 3 && a.Shape[0] == Q && a.Shape[1] > 0 && a.Shape[2] > 0 && a.RLE == nil
 				if ok {
 					h, w = a.Shape[1], a.Shape[2]
 					want[a.Name[len(pre):]] = *a
 				}
 			}
 			if !ok {
-				return nil, bad(ErrTraceSidecar, "array %s is %s %v (bits %v), want the attention mask of %d queries", a.Name, a.DType, a.Shape, a.Bits, Q)
+				return nil, bad(ErrTraceSidecar, "array %s is %s %v (rle %v), want the attention mask of %d queries", a.Name, a.DType, a.Shape, a.RLE, Q)
 			}
 			if P > 0 {
 				if compact {
-					want["mp_"+a.Name[len(pre):]] = packedInfo(P, h, w)
+					masks("mp_attn_s"+strconv.Itoa(s), P, h, w)
 				} else {
 					want["mp_"+a.Name[len(pre):]] = ArrayInfo{DType: dtBool, Shape: []int{P, h, w}}
 				}
@@ -349,13 +353,17 @@ func checkSidecar(path string, sc *Sidecar) ([]imageArrays, error) {
 			if a == nil {
 				return nil, bad(ErrTraceSidecar, "image %d has no array %s%s", im.info.Index, pre, name)
 			}
-			if a.DType != w.DType || !equalInts(a.Shape, w.Shape) || !equalInts(a.Bits, w.Bits) {
+			shapeOK := equalInts(a.Shape, w.Shape)
+			if w.RLE != nil { // runs: any 1-D length
+				shapeOK = len(a.Shape) == 1
+			}
+			if a.DType != w.DType || !shapeOK || !equalInts(a.RLE, w.RLE) {
 				kind := ErrTraceSidecar
-				if len(a.Shape) > 0 && len(w.Shape) > 0 && a.Shape[0] != w.Shape[0] && (name == "mask_logits" || name == "mask_bits" || name == "class_logits" || name == "unblocked" || name == "match") {
+				if len(a.Shape) > 0 && len(w.Shape) > 0 && a.Shape[0] != w.Shape[0] && (name == "mask_logits" || name == "mask_nruns" || name == "class_logits" || name == "unblocked" || name == "match") {
 					kind = ErrTraceStages
 				}
-				if w.Bits != nil {
-					return nil, bad(kind, "%s%s is %s %v (bits %v), the run implies %s %v (bits %v)", pre, name, a.DType, a.Shape, a.Bits, w.DType, w.Shape, w.Bits)
+				if w.RLE != nil {
+					return nil, bad(kind, "%s%s is %s %v (rle %v), the run implies %s [n] (rle %v)", pre, name, a.DType, a.Shape, a.RLE, w.DType, w.RLE)
 				}
 				return nil, bad(kind, "%s%s is %s %v, the run implies %s %v", pre, name, a.DType, a.Shape, w.DType, w.Shape)
 			}

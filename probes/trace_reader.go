@@ -3,6 +3,7 @@ package probes
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -262,10 +263,11 @@ func (r *TraceReader) Image(k int) (*Image, error) {
 
 // needs says which parts of an image to decode.
 type needs struct {
-	logits  bool // MaskLogits, when stored
-	masks   bool // Masks also for a full trace (binarised as read, without keeping the logits)
-	classes bool // ClassLogits
-	cover   bool // GT.Cover, when stored
+	logits  bool   // MaskLogits, when stored
+	masks   bool   // Masks also for a full trace (binarised as read, without keeping the logits)
+	classes bool   // ClassLogits
+	cover   bool   // GT.Cover, when stored
+	arena   *arena // where the masks come from (nil: allocated)
 }
 
 // canCompute reports whether the reader can compute missing matchings:
@@ -304,19 +306,26 @@ func (r *TraceReader) image(k int, nd needs, br *bufio.Reader) (*Image, error) {
 			im.Stages[s].MaskLogits = make([]float32, rows*HW)
 		}
 		if compact || nd.masks {
-			im.Stages[s].Masks = newMasks(rows, H, W)
+			im.Stages[s].Masks = nd.arena.masks(rows, H, W)
 		}
 		if nd.classes {
 			im.Stages[s].ClassLogits = make([]float32, rows*K1)
 		}
 	}
-	rd := &imageReader{r: r, ia: ia, br: br, im: im}
+	rd := &imageReader{r: r, ia: ia, br: br, im: im, arena: nd.arena}
 	if compact {
-		if err := rd.bits("mask_bits", Q, P, func(st *Stage) []*mask.Bits { return st.Masks }); err != nil {
+		stageRows := func(off, rows int) []*mask.Bits {
+			ms := make([]*mask.Bits, 0, S*rows)
+			for s := range im.Stages {
+				ms = append(ms, im.Stages[s].Masks[off:off+rows]...)
+			}
+			return ms
+		}
+		if err := rd.runs("mask", stageRows(P, Q)); err != nil {
 			return nil, err
 		}
 		if P > 0 {
-			if err := rd.bits("mp_mask_bits", P, 0, func(st *Stage) []*mask.Bits { return st.Masks }); err != nil {
+			if err := rd.runs("mp_mask", stageRows(0, P)); err != nil {
 				return nil, err
 			}
 		}
@@ -389,11 +398,65 @@ func (r *TraceReader) image(k int, nd needs, br *bufio.Reader) (*Image, error) {
 }
 
 // newMasks allocates n empty h×w masks sharing one block of words.
-func newMasks(n, h, w int) []*mask.Bits {
+func newMasks(n, h, w int) []*mask.Bits { return (*arena)(nil).masks(n, h, w) }
+
+// arena hands out the masks of one image from blocks it reuses for the
+// next image (Analyze's workers score an image and drop it before reading
+// the next), so reading does not allocate 8 MB per COCO-size image. A nil
+// arena allocates.
+type arena struct {
+	words   []uint64
+	used    int
+	missed  int // words allocated outside the block since the last reset
+	structs []mask.Bits
+	nstruct int
+	ptrs    []*mask.Bits
+	nptr    int
+}
+
+// reset makes the arena's memory available again; the masks it handed
+// out must no longer be used. It grows the blocks to what the last image
+// needed.
+func (a *arena) reset() {
+	if a.missed > 0 {
+		a.words = make([]uint64, a.used+a.missed)
+	}
+	if a.nstruct > len(a.structs) {
+		a.structs = make([]mask.Bits, a.nstruct)
+	}
+	if a.nptr > len(a.ptrs) {
+		a.ptrs = make([]*mask.Bits, a.nptr)
+	}
+	a.used, a.missed, a.nstruct, a.nptr = 0, 0, 0, 0
+}
+
+// masks returns n h×w masks; with a non-nil arena their content is
+// undefined until the caller clears or fills them (the readers' fillers,
+// decodeRuns and setFromLogits, clear each mask first, while it is in
+// cache).
+func (a *arena) masks(n, h, w int) []*mask.Bits {
 	nw := (h*w + 63) / 64
-	words := make([]uint64, n*nw)
-	ms := make([]*mask.Bits, n)
-	bs := make([]mask.Bits, n)
+	var words []uint64
+	var bs []mask.Bits
+	var ms []*mask.Bits
+	if a != nil && a.used+n*nw <= len(a.words) {
+		words = a.words[a.used : a.used+n*nw] // not cleared: every filler clears its mask
+		a.used += n * nw
+	} else {
+		words = make([]uint64, n*nw)
+		if a != nil {
+			a.missed += n * nw
+		}
+	}
+	if a != nil && a.nstruct+n <= len(a.structs) && a.nptr+n <= len(a.ptrs) {
+		bs, ms = a.structs[a.nstruct:a.nstruct+n], a.ptrs[a.nptr:a.nptr+n]
+	} else {
+		bs, ms = make([]mask.Bits, n), make([]*mask.Bits, n)
+	}
+	if a != nil {
+		a.nstruct += n
+		a.nptr += n
+	}
 	for i := range ms {
 		bs[i] = mask.Bits{H: h, W: w, Words: words[i*nw : (i+1)*nw : (i+1)*nw]}
 		ms[i] = &bs[i]
@@ -403,14 +466,12 @@ func newMasks(n, h, w int) []*mask.Bits {
 
 // imageReader decodes the arrays of one image.
 type imageReader struct {
-	r  *TraceReader
-	ia *imageArrays
-	br *bufio.Reader
-	im *Image
+	r     *TraceReader
+	ia    *imageArrays
+	br    *bufio.Reader
+	im    *Image
+	arena *arena
 }
-
-// big reports whether packed arrays are in numpy's default (big) bit order.
-func (d *imageReader) big() bool { return d.r.side.Storage.BitOrder == bitOrderBig }
 
 func (d *imageReader) read(name string, fill func(br *bufio.Reader, dtype string) error) error {
 	return d.r.read(d.ia, name, d.br, fill)
@@ -465,8 +526,9 @@ func (d *imageReader) maskLogits(name string, rows, off int, keep, binarise bool
 	})
 }
 
-// setFromLogits sets m's pixels where logit > 0 (m starts empty).
+// setFromLogits sets m to logit > 0.
 func setFromLogits(m *mask.Bits, logits []float32) {
+	clear(m.Words)
 	for i, v := range logits {
 		if v > 0 {
 			m.Words[i>>6] |= 1 << uint(i&63)
@@ -474,22 +536,44 @@ func setFromLogits(m *mask.Bits, logits []float32) {
 	}
 }
 
-// bits reads a packed array [S, rows, nb] into the masks dst(stage) from
-// row off on.
-func (d *imageReader) bits(name string, rows, off int, dst func(st *Stage) []*mask.Bits) error {
-	info := &d.r.info
-	nb := packedLen(info.MaskH * info.MaskW)
-	return d.read(name, func(br *bufio.Reader, _ string) error {
-		buf := make([]byte, rows*nb)
-		for s := range d.im.Stages {
-			if _, err := io.ReadFull(br, buf); err != nil {
+// runs reads the run-length encoded masks <name>_runs / <name>_nruns into
+// ms, in array order: the run counts first, then every mask's runs, which
+// must cover it exactly.
+func (d *imageReader) runs(name string, ms []*mask.Bits) error {
+	counts := make([]int32, len(ms))
+	err := d.read(name+"_nruns", func(br *bufio.Reader, _ string) error {
+		return npy.ReadElems(br, counts, nil)
+	})
+	if err != nil {
+		return err
+	}
+	total := int64(0)
+	for i, c := range counts {
+		if c < 0 {
+			return traceErr(d.r.npzPath, imgPrefix(d.ia.info.Index)+name+"_nruns", ErrTraceCorrupt, nil, "mask %d has %d runs", i, c)
+		}
+		total += int64(c)
+	}
+	if a := d.ia.arrays[name+"_runs"]; int64(a.Shape[0]) != total {
+		return traceErr(d.r.npzPath, imgPrefix(d.ia.info.Index)+name+"_nruns", ErrTraceCorrupt, nil, "the masks have %d runs, %s_runs holds %d", total, name, a.Shape[0])
+	}
+	return d.read(name+"_runs", func(br *bufio.Reader, _ string) error {
+		var buf []byte
+		var runs []uint16
+		for i, m := range ms {
+			n := int(counts[i])
+			if cap(buf) < 2*n {
+				buf, runs = make([]byte, 2*n), make([]uint16, n)
+			}
+			b, rs := buf[:2*n], runs[:n]
+			if _, err := io.ReadFull(br, b); err != nil {
 				return err
 			}
-			ms := dst(&d.im.Stages[s])
-			for q := range rows {
-				if !unpackBits(ms[off+q], buf[q*nb:(q+1)*nb], d.big()) {
-					return fmt.Errorf("stage %d row %d: padding bits are set", s, q)
-				}
+			for j := range rs {
+				rs[j] = binary.LittleEndian.Uint16(b[2*j:])
+			}
+			if err := decodeRuns(m, rs); err != nil {
+				return fmt.Errorf("mask %d: %w", i, err)
 			}
 		}
 		return nil
@@ -519,33 +603,18 @@ func (d *imageReader) attention(s int, compact bool) error {
 	P, Q := st.NumMP, st.NumQueries
 	st.AttnH, st.AttnW = attnSize(a)
 	cells := st.AttnH * st.AttnW
-	name := "attn_mask_s" + strconv.Itoa(s)
 	if compact {
-		name = "attn_bits_s" + strconv.Itoa(s)
-		st.AttnBits = newMasks(P+Q, st.AttnH, st.AttnW)
-		nb := packedLen(cells)
-		read := func(name string, rows, off int) error {
-			return d.read(name, func(br *bufio.Reader, _ string) error {
-				buf := make([]byte, rows*nb)
-				if _, err := io.ReadFull(br, buf); err != nil {
-					return err
-				}
-				for q := range rows {
-					if !unpackBits(st.AttnBits[off+q], buf[q*nb:(q+1)*nb], d.big()) {
-						return fmt.Errorf("row %d: padding bits are set", q)
-					}
-				}
-				return nil
-			})
-		}
-		if err := read(name, Q, P); err != nil {
+		name := "attn_s" + strconv.Itoa(s)
+		st.AttnBits = d.arena.masks(P+Q, st.AttnH, st.AttnW)
+		if err := d.runs(name, st.AttnBits[P:]); err != nil {
 			return err
 		}
 		if P > 0 {
-			return read("mp_"+name, P, 0)
+			return d.runs("mp_"+name, st.AttnBits[:P])
 		}
 		return nil
 	}
+	name := "attn_mask_s" + strconv.Itoa(s)
 	st.AttnMask = make([]bool, (P+Q)*cells)
 	read := func(name string, rows, off int) error {
 		return d.read(name, func(br *bufio.Reader, _ string) error {
@@ -592,21 +661,9 @@ func (d *imageReader) groundTruth(compact, cover bool) error {
 	if err != nil {
 		return err
 	}
-	gt.Masks = newMasks(G, H, W)
+	gt.Masks = d.arena.masks(G, H, W)
 	if compact {
-		nb := packedLen(HW)
-		err = d.read("gt_bits", func(br *bufio.Reader, _ string) error {
-			buf := make([]byte, G*nb)
-			if _, err := io.ReadFull(br, buf); err != nil {
-				return err
-			}
-			for g, m := range gt.Masks {
-				if !unpackBits(m, buf[g*nb:(g+1)*nb], d.big()) {
-					return fmt.Errorf("GT segment %d: padding bits are set", g)
-				}
-			}
-			return nil
-		})
+		err = d.runs("gt", gt.Masks)
 	} else {
 		err = d.read("gt_masks", func(br *bufio.Reader, _ string) error {
 			b := make([]byte, HW)
@@ -614,6 +671,7 @@ func (d *imageReader) groundTruth(compact, cover bool) error {
 				if _, err := io.ReadFull(br, b); err != nil {
 					return err
 				}
+				clear(m.Words)
 				for i, v := range b {
 					if v != 0 {
 						m.Words[i>>6] |= 1 << uint(i&63)

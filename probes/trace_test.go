@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	mbits "math/bits"
 	"os"
 	"path/filepath"
 	"strings"
@@ -635,58 +634,46 @@ func TestAnalyzeError(t *testing.T) {
 	}
 }
 
-// TestCompactBigBitOrder: a compact trace whose packed arrays are in
-// numpy's default bit order (storage.bitorder "big", as np.packbits
-// writes without bitorder) reads the same; set padding bits are an error.
-func TestCompactBigBitOrder(t *testing.T) {
+// TestCompactBadRuns: run-length encoded masks whose runs do not cover
+// the mask, or whose run counts disagree with the runs, are corrupt data.
+func TestCompactBadRuns(t *testing.T) {
 	imgs := oddSizes.images(12, []int{2, -1}, true)
-	dir := t.TempDir()
-	npz, js := writeTrace(t, filepath.Join(dir, "t"), oddSizes, &TraceSettings{Compact: true, KeepMP: true}, imgs)
-	_, want := readAll(t, npz, nil)
-	r, _ := readAll(t, npz, nil)
-	packed := map[string]bool{}
-	for _, a := range r.Sidecar().Arrays {
-		if a.Bits != nil {
-			packed[a.Name+".npy"] = true
-		}
-	}
-	rewriteNPZ(t, npz, js, func(names []string, data map[string][]byte) []string {
-		for name := range packed {
-			d := data[name]
-			h, err := npy.ReadHeader(bytes.NewReader(d))
+	for _, tc := range []struct {
+		name string
+		edit func(data map[string][]byte)
+		msg  string
+	}{
+		{"short run", func(data map[string][]byte) {
+			d := data["img10/mask_runs.npy"]
+			d[len(d)-2]-- // the last run of the last mask: one pixel short
+		}, "img10/mask_runs: trace npz is corrupt: mask 11: runs do not cover the mask: 34 of 35 pixels"},
+		{"long run", func(data map[string][]byte) {
+			d := data["img10/gt_runs.npy"]
+			d[len(d)-2] += 3
+		}, "img10/gt_runs: trace npz is corrupt: mask 1: runs do not cover the mask: 38 pixels past 35"},
+		{"counts", func(data map[string][]byte) {
+			d := data["img10/attn_s0_nruns.npy"]
+			d[len(d)-4]++ // one run more than the array holds
+		}, "img10/attn_s0_nruns: trace npz is corrupt: the masks have"},
+		{"negative count", func(data map[string][]byte) {
+			d := data["img10/mask_nruns.npy"]
+			copy(d[len(d)-4:], []byte{0xff, 0xff, 0xff, 0xff})
+		}, "mask 11 has -1 runs"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			npz, js := writeTrace(t, filepath.Join(t.TempDir(), "t"), oddSizes, &TraceSettings{Compact: true, KeepMP: true}, imgs)
+			rewriteNPZ(t, npz, js, func(names []string, data map[string][]byte) []string {
+				tc.edit(data)
+				return names
+			})
+			r, err := OpenTrace(npz, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
-			for i := h.DataOffset; i < len(d); i++ {
-				d[i] = mbits.Reverse8(d[i])
+			defer r.Close()
+			if _, err := r.Next(); !errors.Is(err, ErrTraceCorrupt) || !strings.Contains(err.Error(), tc.msg) {
+				t.Fatalf("%v, want %q", err, tc.msg)
 			}
-		}
-		return names
-	})
-	editSidecar(t, js, func(m map[string]any) { m["storage"].(map[string]any)["bitorder"] = "big" })
-	_, got := readAll(t, npz, nil)
-	if d := diffImages(want, got); d != "" {
-		t.Fatal(d)
-	}
-	// A set padding bit (5×7 = 35 pixels: the last byte has 5 padding
-	// bits) is corrupt data.
-	rewriteNPZ(t, npz, js, func(names []string, data map[string][]byte) []string {
-		d := data["img10/mask_bits.npy"]
-		d[len(d)-1] |= 1 // big order: the last bit of the last byte is padding
-		return names
-	})
-	r2, err := OpenTrace(npz, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r2.Close()
-	if _, err := r2.Next(); !errors.Is(err, ErrTraceCorrupt) || !strings.Contains(err.Error(), "img10/mask_bits") || !strings.Contains(err.Error(), "padding bits") {
-		t.Fatalf("padding bit: %v", err)
-	}
-	for _, bad := range []string{"", "middle"} {
-		editSidecar(t, js, func(m map[string]any) { m["storage"].(map[string]any)["bitorder"] = bad })
-		if _, err := OpenTrace(npz, nil); !errors.Is(err, ErrTraceSidecar) || !strings.Contains(err.Error(), "storage.bitorder") {
-			t.Fatalf("bitorder %q: %v", bad, err)
-		}
+		})
 	}
 }

@@ -74,23 +74,33 @@ type TraceWriter struct {
 	cls     []float32
 	mpMask  []float32
 	mpCls   []float32
-	bits    []byte // compact with logits: packed masks [S, Q, nb]
-	mpBits  []byte // compact: packed MP masks [S, P, nb]
-	scratch []byte // compact without logits: one stage's packed masks
+	runs    runBuf // compact: the masks of the matching queries
+	mpRuns  runBuf // compact: the MP rows' masks
 	attn    map[int]*attnBuf
 	unb     []byte
 	mpUnb   []byte
 	match   []int32
-	gtMasks []byte // full: [G, H, W] bytes; compact: [G, nb] packed
+	gtMasks []byte // full: [G, H, W] bytes
+	gtRuns  runBuf // compact: the GT masks
 	gtCover []byte
 	gtCls   []int32
 }
 
-// attnBuf holds one stage's attention masks: 0/1 bytes (full) or packed
-// rows (compact).
+// runBuf collects run-length encoded masks: the runs of every mask and
+// each mask's number of runs.
+type runBuf struct {
+	runs   []uint16
+	counts []int32
+}
+
+func (b *runBuf) reset() { b.runs, b.counts = b.runs[:0], b.counts[:0] }
+
+// attnBuf holds one stage's attention masks: 0/1 bytes (full) or runs
+// (compact).
 type attnBuf struct {
 	h, w        int
 	rows, mpRow []byte
+	runs, mp    runBuf
 }
 
 // NewTraceWriter returns a writer of the trace at path (see TracePaths; a
@@ -139,7 +149,7 @@ func (w *TraceWriter) Init(info RunInfo) error {
 	w.count = &countingWriter{w: tmp}
 	// The archive (internal/npz) buffers internally; Close flushes. Equal
 	// runs give byte-identical traces (fixed entry times).
-	w.zw = npz.NewWriter(w.count, w.settings.Compress || w.settings.Compact)
+	w.zw = npz.NewWriter(w.count, w.settings.Compress)
 	w.ew.w = bufio.NewWriterSize(nil, 1<<16)
 
 	w.info = info
@@ -160,12 +170,12 @@ func (w *TraceWriter) Init(info RunInfo) error {
 		st.MaskDType = "float16"
 	}
 	if w.settings.Compact {
-		st.Layout, st.ClassDType, st.BitOrder = LayoutCompact, "float16", bitOrderLittle
+		st.Layout, st.ClassDType = LayoutCompact, "float16"
 		if !w.settings.Float16 {
 			st.MaskDType = "none"
 		}
 	}
-	if w.settings.Compress || w.settings.Compact {
+	if w.settings.Compress {
 		st.Compression = "deflate"
 	}
 	w.side = Sidecar{
@@ -222,7 +232,6 @@ func (w *TraceWriter) record(st *Stage) error {
 		return err
 	}
 	Q, K, HW := w.info.NumQueries, w.info.NumClasses, st.H*st.W
-	nb := packedLen(HW)
 	compact := w.settings.Compact
 	s := st.Stage
 	P := 0
@@ -234,14 +243,11 @@ func (w *TraceWriter) record(st *Stage) error {
 			return err
 		}
 	}
-	// The streamed entry: mask logits, or packed masks.
+	// The mask logits stream to the open entry.
 	mp := st.NumMP * HW
 	var err2 error
 	switch {
 	case !w.keepLogits():
-		w.scratch = grow(w.scratch, Q*nb)
-		packRows(w.scratch, st, st.NumMP, Q)
-		err2 = w.ew.bytes(w.scratch)
 	case w.settings.Float16:
 		err2 = w.ew.f16(st.MaskLogits[mp:])
 	default:
@@ -250,17 +256,17 @@ func (w *TraceWriter) record(st *Stage) error {
 	if err2 != nil {
 		return w.ioErr(err2)
 	}
-	if compact && w.keepLogits() {
-		packRows(w.bits[s*Q*nb:], st, st.NumMP, Q)
+	if compact {
+		w.runs.runs, w.runs.counts = stageRuns(w.runs.runs, w.runs.counts, st, st.NumMP, Q)
+		if P > 0 {
+			w.mpRuns.runs, w.mpRuns.counts = stageRuns(w.mpRuns.runs, w.mpRuns.counts, st, 0, P)
+		}
 	}
 	k1 := K + 1
 	copy(w.cls[s*Q*k1:], st.ClassLogits[st.NumMP*k1:])
 	if P > 0 {
 		if w.keepLogits() {
 			copy(w.mpMask[s*P*HW:], st.MaskLogits[:mp])
-		}
-		if compact {
-			packRows(w.mpBits[s*P*nb:], st, 0, P)
 		}
 		copy(w.mpCls[s*P*k1:], st.ClassLogits[:P*k1])
 	}
@@ -278,16 +284,18 @@ func (w *TraceWriter) record(st *Stage) error {
 	}
 	if cells := st.AttnH * st.AttnW; cells > 0 {
 		a := &attnBuf{h: st.AttnH, w: st.AttnW}
-		row := cells
-		fill := attnBytes
 		if compact {
-			row, fill = packedLen(cells), packAttnRows
-		}
-		a.rows = make([]byte, Q*row)
-		fill(a.rows, st, st.NumMP, Q)
-		if P > 0 {
-			a.mpRow = make([]byte, P*row)
-			fill(a.mpRow, st, 0, P)
+			a.runs.runs, a.runs.counts = attnRuns(nil, nil, st, st.NumMP, Q)
+			if P > 0 {
+				a.mp.runs, a.mp.counts = attnRuns(nil, nil, st, 0, P)
+			}
+		} else {
+			a.rows = make([]byte, Q*cells)
+			attnBytes(a.rows, st, st.NumMP, Q)
+			if P > 0 {
+				a.mpRow = make([]byte, P*cells)
+				attnBytes(a.mpRow, st, 0, P)
+			}
 		}
 		w.attn[s] = a
 	}
@@ -306,7 +314,7 @@ func (w *TraceWriter) record(st *Stage) error {
 // and the streamed entry.
 func (w *TraceWriter) beginImage(st *Stage, P int) error {
 	S, Q, K, H, W := w.info.NumStages, w.info.NumQueries, w.info.NumClasses, st.H, st.W
-	HW, nb := H*W, packedLen(H*W)
+	HW := H * W
 	compact := w.settings.Compact
 	if w.seen[st.Image] {
 		return stageErr(st, "image recorded twice")
@@ -322,9 +330,11 @@ func (w *TraceWriter) beginImage(st *Stage, P int) error {
 			w.gtCls = append(w.gtCls, int32(c))
 		}
 		if compact {
-			w.gtMasks = grow(w.gtMasks, G*nb)
-			for g, m := range gt.Masks {
-				packBits(w.gtMasks[g*nb:(g+1)*nb], m)
+			w.gtRuns.reset()
+			for _, m := range gt.Masks {
+				n := len(w.gtRuns.runs)
+				w.gtRuns.runs = appendRuns(w.gtRuns.runs, m)
+				w.gtRuns.counts = append(w.gtRuns.counts, int32(len(w.gtRuns.runs)-n))
 			}
 		} else {
 			w.gtMasks = grow(w.gtMasks, G*HW)
@@ -347,19 +357,15 @@ func (w *TraceWriter) beginImage(st *Stage, P int) error {
 	if w.keepLogits() {
 		w.mpMask = grow(w.mpMask, S*P*HW)
 	}
-	if compact {
-		w.mpBits = grow(w.mpBits, S*P*nb)
-		if w.keepLogits() {
-			w.bits = grow(w.bits, S*Q*nb)
-		}
-	}
+	w.runs.reset()
+	w.mpRuns.reset()
 	w.mpCls = grow(w.mpCls, S*P*(K+1))
 	w.mpUnb = grow(w.mpUnb, S*P)
 	w.attn = map[int]*attnBuf{}
 	if w.keepLogits() {
 		return w.beginEntry(st.Image, "mask_logits", ArrayInfo{DType: w.maskDType(), Shape: []int{S, Q, H, W}})
 	}
-	return w.beginEntry(st.Image, "mask_bits", packedInfo(S, Q, H, W))
+	return nil
 }
 
 // coverCounts stores the GT coverage as counts of covered pixels per cell:
@@ -412,7 +418,7 @@ func (w *TraceWriter) ioErr(err error) error {
 }
 
 // beginEntry finishes the open entry and starts img<index>/<name>.npy
-// with a's dtype and shape (a.Bits for a packed array).
+// with a's dtype and shape.
 func (w *TraceWriter) beginEntry(index int, name string, a ArrayInfo) error {
 	if err := w.ew.w.Flush(); err != nil {
 		return w.ioErr(err)
@@ -450,12 +456,20 @@ func (w *TraceWriter) finishImage() error {
 		clsDT = dtF16
 	}
 	ents := []entry{}
-	if compact && logits {
-		ents = append(ents, entry{"mask_bits", packedInfo(S, Q, H, W), u8(w.bits)})
+	// masks adds the run-length encoded masks <name> of the given shape.
+	masks := func(name string, b *runBuf, shape ...int) {
+		runs := rleInfo(shape...)
+		runs.Shape = []int{len(b.runs)}
+		ents = append(ents,
+			entry{name + "_runs", runs, func() error { return w.ew.u16(b.runs) }},
+			entry{name + "_nruns", nrunsInfo(shape...), func() error { return w.ew.i32(b.counts) }})
+	}
+	if compact {
+		masks("mask", &w.runs, S, Q, H, W)
 	}
 	if P > 0 {
 		if compact {
-			ents = append(ents, entry{"mp_mask_bits", packedInfo(S, P, H, W), u8(w.mpBits)})
+			masks("mp_mask", &w.mpRuns, S, P, H, W)
 		}
 		if logits {
 			ents = append(ents, entry{"mp_mask_logits", plain(w.maskDType(), S, P, H, W), floats(w.mpMask, w.settings.Float16)})
@@ -467,13 +481,18 @@ func (w *TraceWriter) finishImage() error {
 	}
 	for _, s := range sortedKeys(w.attn) {
 		a := w.attn[s]
-		name, info, mpInfo := "attn_mask_s"+strconv.Itoa(s), plain(dtBool, Q, a.h, a.w), plain(dtBool, P, a.h, a.w)
 		if compact {
-			name, info, mpInfo = "attn_bits_s"+strconv.Itoa(s), packedInfo(Q, a.h, a.w), packedInfo(P, a.h, a.w)
+			name := "attn_s" + strconv.Itoa(s)
+			masks(name, &a.runs, Q, a.h, a.w)
+			if P > 0 {
+				masks("mp_"+name, &a.mp, P, a.h, a.w)
+			}
+			continue
 		}
-		ents = append(ents, entry{name, info, u8(a.rows)})
+		name := "attn_mask_s" + strconv.Itoa(s)
+		ents = append(ents, entry{name, plain(dtBool, Q, a.h, a.w), u8(a.rows)})
 		if P > 0 {
-			ents = append(ents, entry{"mp_" + name, mpInfo, u8(a.mpRow)})
+			ents = append(ents, entry{"mp_" + name, plain(dtBool, P, a.h, a.w), u8(a.mpRow)})
 		}
 	}
 	ents = append(ents, entry{"unblocked", plain(dtU8, S, Q), u8(w.unb)})
@@ -485,7 +504,7 @@ func (w *TraceWriter) finishImage() error {
 	}
 	if w.img.HasGT {
 		if compact {
-			ents = append(ents, entry{"gt_bits", packedInfo(G, H, W), u8(w.gtMasks)})
+			masks("gt", &w.gtRuns, G, H, W)
 		} else {
 			ents = append(ents, entry{"gt_masks", plain(dtU8, G, H, W), u8(w.gtMasks)})
 		}

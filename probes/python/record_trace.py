@@ -12,10 +12,10 @@ Layouts
 The full layout stores float32 (or float16) mask logits: about 270 MB per
 image for a COCO-size model (100 queries, 10 stages, 200x336 masks). The
 compact layout (``TraceWriter(..., compact=True)``, ``--compact``) stores
-what the per-stage figures need: every stage's binary masks bit-packed with
-np.packbits, class logits as float16, attention and GT masks packed,
-matchings and GT coverage, every entry deflated: a few hundred KB per
-COCO-size image (TRACE.md has the table). A compact trace keeps no mask
+what the per-stage figures need: every stage's binary masks, attention and
+GT masks run-length encoded (``rle``; ``unrle`` decodes), class logits as
+float16, matchings and GT coverage: under 1 MB per COCO-size image
+(TRACE.md has the table). A compact trace keeps no mask
 logits (unless float16=True), so mpanalyze cannot compute matchings it
 lacks: the writer computes them (scipy) or refuses.
 
@@ -243,26 +243,56 @@ def trace_paths(path):
     return base + ".npz", base + ".json"
 
 
-BITORDER = "little"  # np.packbits bit order of the compact layout (storage.bitorder)
+MAX_RUN = 65535  # the longest run one uint16 holds
 
 
-def packbits(a):
-    """Boolean [..., h, w] -> uint8 [..., ceil(h*w/8)]: the last two axes
-    flattened and packed by np.packbits with bitorder="little" (first pixel
-    in the low bit), as the compact layout stores them; np.unpackbits(x,
-    axis=-1, count=h*w, bitorder="little") unpacks them."""
+def rle(a):
+    """Run-length encodes boolean masks [..., h, w] as the compact layout
+    stores them: each mask's pixels in row-major order as alternating run
+    lengths, starting with the leading False pixels (0 when the first pixel
+    is True); a run longer than 65535 is written as 65535, 0, rest. Returns
+    (runs uint16 [N], nruns int32 [...]): every mask's runs back to back,
+    and each mask's number of runs."""
     a = np.asarray(a, dtype=bool)
-    return np.packbits(a.reshape(a.shape[:-2] + (-1,)), axis=-1, bitorder=BITORDER)
+    lead = a.shape[:-2]
+    flat = a.reshape(-1, a.shape[-2] * a.shape[-1])
+    out, counts = [], np.zeros(flat.shape[0], np.int32)
+    for i, row in enumerate(flat):
+        bounds = np.concatenate(([0], np.flatnonzero(row[1:] != row[:-1]) + 1, [row.size]))
+        r = np.diff(bounds)
+        if row[0]:
+            r = np.concatenate(([0], r))
+        if r.max(initial=0) > MAX_RUN:
+            split = []
+            for v in r.tolist():
+                while v > MAX_RUN:
+                    split += [MAX_RUN, 0]
+                    v -= MAX_RUN
+                split.append(v)
+            r = np.array(split)
+        out.append(r)
+        counts[i] = r.size
+    runs = np.concatenate(out) if out else np.zeros(0)
+    return runs.astype("<u2"), counts.reshape(lead)
+
+
+def unrle(runs, nruns, shape):
+    """The boolean masks of shape [..., h, w] whose runs (rle) are runs and
+    nruns: the inverse of rle, as TRACE.md shows it."""
+    n = np.asarray(nruns).ravel()
+    start = np.repeat(np.cumsum(n) - n, n)                 # each run's mask's first run
+    value = ((np.arange(len(runs)) - start) % 2).astype(bool)  # False, True, False, ... per mask
+    return np.repeat(value, np.asarray(runs, np.int64)).reshape(shape)
 
 
 class TraceWriter:
     """Streams images into a trace; files appear under their final names
     only when close() succeeds (use it as a context manager).
 
-    compact=True writes the compact layout (binary masks bit-packed, class
-    logits float16, mask logits only with float16=True, every entry
-    deflated); the default is the full layout (float32 mask logits, or
-    float16 with float16=True; deflated with compress=True)."""
+    compact=True writes the compact layout (binary masks, attention and GT
+    masks run-length encoded, class logits float16, mask logits only with
+    float16=True); the default is the full layout (float32 mask logits, or
+    float16 with float16=True). compress=True deflates the entries."""
 
     def __init__(self, path, run_info=None, float16=False, compress=False, matchings="auto", compact=False):
         self.npz_path, self.json_path = trace_paths(path)
@@ -271,7 +301,7 @@ class TraceWriter:
         fd, self.tmp = tempfile.mkstemp(prefix="." + os.path.basename(self.npz_path) + ".tmp-", dir=d)
         os.close(fd)
         self.compact = compact
-        self.compress = compress or compact
+        self.compress = compress
         self.zf = zipfile.ZipFile(self.tmp, "w", zipfile.ZIP_DEFLATED if self.compress else zipfile.ZIP_STORED)
         self.user_info = dict(run_info or {})
         self.float16 = float16
@@ -280,19 +310,22 @@ class TraceWriter:
         self.images, self.arrays, self.seen = [], [], set()
         self.any_match = False
 
-    def _write(self, name, arr, bits=None):
+    def _write(self, name, arr, rle_shape=None):
         arr = np.ascontiguousarray(arr)
         with self.zf.open(name + ".npy", "w", force_zip64=arr.nbytes > (1 << 30)) as f:
             np.lib.format.write_array(f, arr, version=(1, 0))
         info = {"name": name, "dtype": arr.dtype.str, "shape": list(arr.shape)}
-        if bits is not None:
-            info["bits"] = [int(v) for v in bits]
+        if rle_shape is not None:
+            info["rle"] = [int(v) for v in rle_shape]
         self.arrays.append(info)
 
-    def _write_bits(self, name, a):
-        """Writes boolean a [..., h, w] packed, with its shape as "bits"."""
+    def _write_rle(self, name, a):
+        """Writes boolean masks a [..., h, w] as <name>_runs (with their
+        shape as "rle") and <name>_nruns."""
         a = np.asarray(a, dtype=bool)
-        self._write(name, packbits(a), bits=a.shape)
+        runs, nruns = rle(a)
+        self._write(name + "_runs", runs, rle_shape=a.shape)
+        self._write(name + "_nruns", nruns)
 
     def _init(self, S, Q, K, H, W):
         info = {"model": "mask2former", "num_stages": S, "num_queries": Q, "num_classes": K,
@@ -378,7 +411,7 @@ class TraceWriter:
             attn = [None if sz is None else attention_mask(msk[s], sz) for s, sz in enumerate(sizes)]
         p = "img%d/" % index
         if self.compact:
-            self._write_bits(p + "mask_bits", msk > 0)
+            self._write_rle(p + "mask", msk > 0)
             if self.float16:
                 self._write(p + "mask_logits", to_float16(msk))
             self._write(p + "class_logits", to_float16(cls))
@@ -391,7 +424,7 @@ class TraceWriter:
                 continue
             blocked, unb = a
             if self.compact:
-                self._write_bits(p + "attn_bits_s%d" % s, _np(blocked, np.bool_))
+                self._write_rle(p + "attn_s%d" % s, _np(blocked, np.bool_))
             else:
                 self._write(p + "attn_mask_s%d" % s, _np(blocked, np.bool_))
             unblocked[s] = _np(unb, np.bool_)
@@ -401,7 +434,7 @@ class TraceWriter:
                 self.any_match = True
                 self._write(p + "match", match)
             if self.compact:
-                self._write_bits(p + "gt_bits", gm != 0)
+                self._write_rle(p + "gt", gm != 0)
             else:
                 self._write(p + "gt_masks", gm)
             self._write(p + "gt_classes", gc)
@@ -422,8 +455,8 @@ class TraceWriter:
         info.setdefault("match_cost", {"class": WEIGHTS[0], "mask": WEIGHTS[1], "dice": WEIGHTS[2]})
         if self.compact:
             storage = {"layout": "compact", "mask_dtype": "float16" if self.float16 else "none",
-                       "class_dtype": "float16", "mp_rows": False, "compression": "deflate",
-                       "bitorder": BITORDER}
+                       "class_dtype": "float16", "mp_rows": False,
+                       "compression": "deflate" if self.compress else "stored"}
         else:
             storage = {"layout": "full", "mask_dtype": "float16" if self.float16 else "float32",
                        "class_dtype": "float32", "mp_rows": False,
