@@ -52,15 +52,14 @@ func cocoImage(r *rand.Rand, index int, withLogits bool) Image {
 		}
 	}
 	im := Image{Index: index}
-	classes := make([]float32, Q*(c.K+1))
-	for i := range classes {
-		classes[i] = float32(r.NormFloat64())
-	}
 	perm := r.Perm(Q)
 	final := perm[:G]
 	for s := range S {
 		st := Stage{Image: index, Stage: s, NumQueries: Q, NumClasses: c.K, H: H, W: W,
-			ClassLogits: classes, Masks: make([]*mask.Bits, Q), Match: make([]int, G)}
+			ClassLogits: make([]float32, Q*(c.K+1)), Masks: make([]*mask.Bits, Q), Match: make([]int, G)}
+		for i := range st.ClassLogits {
+			st.ClassLogits[i] = float32(r.NormFloat64())
+		}
 		for q := range Q {
 			m := mask.New(H, W)
 			for _, b := range blobs[q] {
@@ -106,7 +105,7 @@ func cocoImage(r *rand.Rand, index int, withLogits bool) Image {
 		}
 		im.Stages = append(im.Stages, st)
 	}
-	gt := &GroundTruth{Classes: make([]int, G), Masks: make([]*mask.Bits, G)}
+	gt := &GroundTruth{Classes: make([]int, G), Masks: make([]*mask.Bits, G), Cover: make([][]float32, G)}
 	last := &im.Stages[S-1]
 	for g, q := range final {
 		gt.Classes[g] = r.IntN(c.K)
@@ -114,6 +113,14 @@ func cocoImage(r *rand.Rand, index int, withLogits bool) Image {
 			gt.Masks[g] = mask.FromFunc(H, W, func(i int) bool { return last.MaskLogits[q*H*W+i] > 0 })
 		} else {
 			gt.Masks[g] = last.Masks[q].Clone()
+		}
+		// Coverage: whole cells (a compact trace without logits does not
+		// store it).
+		gt.Cover[g] = make([]float32, H*W)
+		for i := range gt.Cover[g] {
+			if gt.Masks[g].Get(i) {
+				gt.Cover[g][i] = 1
+			}
 		}
 	}
 	for s := range im.Stages {
@@ -183,13 +190,13 @@ var cocoTraces = sync.OnceValues(func() (map[string]string, error) {
 		cocoCleanup = func() { os.RemoveAll(d) }
 	}
 	paths := map[string]string{}
-	for _, layout := range []string{"full", "compact"} {
+	for _, layout := range cocoLayouts {
 		path := filepath.Join(dir, fmt.Sprintf("coco%d_%s", *cocoImages, layout))
 		paths[layout] = path
 		if _, err := os.Stat(path + ".json"); err == nil {
 			continue
 		}
-		w := NewTraceWriter(path, &TraceSettings{Compact: layout == "compact"})
+		w := NewTraceWriter(path, &TraceSettings{Compact: layout != "full", Compress: layout == "compact-deflate"})
 		if err := w.Init(cocoShape.info()); err != nil {
 			return nil, err
 		}
@@ -211,7 +218,12 @@ var cocoTraces = sync.OnceValues(func() (map[string]string, error) {
 
 var cocoCleanup = func() {}
 
-// BenchmarkAnalyzeCOCO reads and scores the generated COCO-size traces:
+// cocoLayouts are the generated traces: full (float32 logits), compact
+// (stored) and compact deflated.
+var cocoLayouts = []string{"full", "compact", "compact-deflate"}
+
+// BenchmarkAnalyzeCOCO reads and scores the generated COCO-size traces
+// (full, compact, compact-deflate):
 //
 //	<layout>/readfile  os.ReadFile of the .npz (what the disk cache delivers)
 //	<layout>/replay    OpenTrace + Replay into an Evaluator, one image at a
@@ -228,7 +240,7 @@ func BenchmarkAnalyzeCOCO(b *testing.B) {
 	}
 	c := cocoShape
 	packed := float64(c.S * c.Q * ((c.H*c.W + 7) / 8)) // np.packbits bytes of the masks
-	for _, layout := range []string{"full", "compact"} {
+	for _, layout := range cocoLayouts {
 		npz, _ := TracePaths(paths[layout])
 		fi, err := os.Stat(npz)
 		if err != nil {
@@ -293,7 +305,7 @@ func TestCOCOGeneratorAgrees(t *testing.T) {
 		t.Fatal(err)
 	}
 	var reps []string
-	for _, layout := range []string{"full", "compact"} {
+	for _, layout := range cocoLayouts {
 		r, err := OpenTrace(paths[layout], nil)
 		if err != nil {
 			t.Fatal(err)
@@ -305,8 +317,10 @@ func TestCOCOGeneratorAgrees(t *testing.T) {
 		}
 		reps = append(reps, jsonOf(t, rep.Layer)+jsonOf(t, rep.Attention))
 	}
-	if reps[0] != reps[1] {
-		t.Fatal("full and compact COCO-size traces analyse differently")
+	for i := range reps {
+		if reps[i] != reps[0] {
+			t.Fatalf("the %s and %s COCO-size traces analyse differently", cocoLayouts[i], cocoLayouts[0])
+		}
 	}
 }
 

@@ -242,10 +242,16 @@ func diffGT(a, b *GroundTruth) string {
 }
 
 // asCompact returns the images as a compact trace yields them: binary
-// masks in Masks, mask logits dropped (or rounded to float16 when
-// keepLogits), class logits rounded to float16, attention bit-packed.
+// masks in Masks, mask logits and GT coverage dropped (or the logits
+// rounded to float16 when keepLogits), class logits rounded to float16,
+// attention as packed masks.
 func asCompact(imgs []Image, keepLogits bool) []Image {
 	out := cloneImages(imgs)
+	for i := range out {
+		if out[i].GT != nil && !keepLogits {
+			out[i].GT.Cover = nil
+		}
+	}
 	round := func(v []float32) {
 		for i, x := range v {
 			v[i] = f16ToF32(f32ToF16(x))

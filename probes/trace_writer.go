@@ -344,7 +344,9 @@ func (w *TraceWriter) beginImage(st *Stage, P int) error {
 				}
 			}
 		}
-		if gt.Cover != nil {
+		// The coverage serves to recompute matchings, which needs mask
+		// logits: a compact trace without them does not store it.
+		if gt.Cover != nil && w.keepLogits() {
 			if err := w.coverCounts(st, G*HW); err != nil {
 				return err
 			}

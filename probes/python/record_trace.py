@@ -438,10 +438,13 @@ class TraceWriter:
             else:
                 self._write(p + "gt_masks", gm)
             self._write(p + "gt_classes", gc)
-            if cover is not None:
+            # The coverage serves to recompute matchings, which needs mask
+            # logits: a compact trace without them does not store it.
+            keep_cover = cover is not None and (not self.compact or self.float16)
+            if keep_cover:
                 self._write(p + "gt_cover", cover)
         entry = {"index": index, "has_gt": has_gt, "gt": G, "num_mp": 0, "match": match is not None}
-        if cover is not None:
+        if has_gt and keep_cover:
             entry["cover"] = True
         self.images.append(entry)
 
