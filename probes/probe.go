@@ -45,13 +45,19 @@
 //
 // # Traces
 //
-// A trace is a .npz of per-image arrays (np.load opens it) and a JSON
-// sidecar that describes the run and every array; TRACE.md in this
-// directory specifies it, with a numpy snippet. OpenTrace validates a trace
-// and yields its images one at a time (TraceReader.Next, Replay); errors
-// are *TraceError values wrapping the ErrTrace sentinels. Traces recorded
-// from PyTorch with python/record_trace.py read the same way; matchings they
-// lack are computed at read time with model/matcher.
+// A trace is a .npz of per-image arrays (np.load opens it, through the
+// shared container internal/npz) and a JSON sidecar that describes the run
+// and every array; TRACE.md in this directory specifies it, with a numpy
+// reader. The full layout keeps every stage's mask logits; the compact
+// layout (TraceSettings.Compact) keeps binary masks, run-length encoded,
+// about 1/400 of the size at COCO scale, and stages read from it carry
+// Stage.Masks and Stage.AttnBits instead of logits. OpenTrace validates a
+// trace and yields its images one at a time (TraceReader.Next, Replay);
+// TraceReader.Analyze scores it on all cores with the Evaluator's figures.
+// Errors are *TraceError values wrapping the ErrTrace sentinels. Traces
+// recorded from PyTorch with python/record_trace.py read the same way;
+// matchings they lack are computed at read time with matcher.MatchStages
+// against the stored GT coverage, which reproduces the model's own.
 //
 // # Errors
 //

@@ -505,3 +505,126 @@ rt.main(["convert", sys.argv[1], sys.argv[3], "--feature-sizes", "2x2,4x4,8x8", 
 		t.Fatal(d)
 	}
 }
+
+// TestTraceDocSnippet runs TRACE.md's numpy reader (the python block under
+// "Opening a trace in numpy") on a full and a compact trace and compares
+// what it yields with the Go reader: per image and stage, the binary
+// masks' set pixels, the class logits' sum, the attention masks' blocked
+// cells, the matchings and the GT.
+func TestTraceDocSnippet(t *testing.T) {
+	t.Parallel()
+	needPython(t, "numpy")
+	doc, err := os.ReadFile("TRACE.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, after, ok := strings.Cut(string(doc), "## Opening a trace in numpy")
+	_, code, ok2 := strings.Cut(after, "```python\n")
+	code, _, ok3 := strings.Cut(code, "```")
+	if !ok || !ok2 || !ok3 {
+		t.Fatal("TRACE.md has no python block under \"Opening a trace in numpy\"")
+	}
+	script := code + `
+import sys
+out = []
+for im, a in load(sys.argv[1]):
+    d = {"index": im["index"],
+         "masks": [int(x) for x in a["masks"].sum((1, 2, 3))],
+         "cls": float(a["class_logits"].astype(np.float64).sum()),
+         "attn": {str(s): int(v.sum()) for s, v in a["attention"].items()}}
+    if "match" in a:
+        d["match"] = a["match"].tolist()
+    if "gt_masks" in a:
+        d["gt"] = [int(x) for x in a["gt_masks"].sum((1, 2))]
+        d["gt_classes"] = a["gt_classes"].tolist()
+    if "gt_cover" in a:
+        d["cover"] = float(a["gt_cover"].sum())
+    out.append(d)
+print(json.dumps(out))
+`
+	mp := oddSizes
+	imgs := mp.images(31, []int{2, -1, 0}, true)
+	for _, set := range []*TraceSettings{nil, {Compact: true}, {Compact: true, Float16: true, Compress: true}} {
+		path := filepath.Join(t.TempDir(), "t")
+		writeTrace(t, path, mp, set, imgs)
+		b, err := exec.Command(python, "-c", script, path).CombinedOutput()
+		if err != nil {
+			t.Fatalf("%+v: %v\n%s", set, err, b)
+		}
+		type entry struct {
+			Index     int            `json:"index"`
+			Masks     []int          `json:"masks"`
+			Cls       float64        `json:"cls"`
+			Attn      map[string]int `json:"attn"`
+			Match     [][]int        `json:"match"`
+			GT        []int          `json:"gt"`
+			GTClasses []int          `json:"gt_classes"`
+			Cover     *float64       `json:"cover"`
+		}
+		var got []entry
+		if err := json.Unmarshal(b, &got); err != nil {
+			t.Fatalf("%v: %s", err, b)
+		}
+		_, back := readAll(t, path, nil)
+		if len(got) != len(back) {
+			t.Fatalf("numpy read %d images, Go %d", len(got), len(back))
+		}
+		for i, im := range back {
+			w := entry{Index: im.Index, Attn: map[string]int{}}
+			for s := range im.Stages {
+				st := &im.Stages[s]
+				n := 0
+				for _, m := range st.QueryMasks() {
+					n += m.Area()
+				}
+				w.Masks = append(w.Masks, n)
+				for _, v := range st.ClassLogits[st.NumMP*(st.NumClasses+1):] {
+					w.Cls += float64(v)
+				}
+				if cells := st.AttnH * st.AttnW; cells > 0 {
+					k := strconv.Itoa(s)
+					for r := st.NumMP; r < st.NumMP+st.NumQueries; r++ {
+						if st.AttnBits != nil {
+							w.Attn[k] += st.AttnBits[r].Area()
+						} else {
+							for _, v := range st.AttnMask[r*cells : (r+1)*cells] {
+								if v {
+									w.Attn[k]++
+								}
+							}
+						}
+					}
+				}
+				if st.Match != nil {
+					w.Match = append(w.Match, st.Match)
+				}
+			}
+			if im.GT != nil {
+				w.GTClasses, w.GT = im.GT.Classes, []int{}
+				for _, m := range im.GT.Masks {
+					w.GT = append(w.GT, m.Area())
+				}
+				if im.GT.Cover != nil {
+					c := 0.0
+					for _, v := range im.GT.Cover {
+						for _, x := range v {
+							c += float64(x)
+						}
+					}
+					w.Cover = &c
+				}
+			}
+			g := got[i]
+			if math.Abs(g.Cls-w.Cls) > 1e-6*math.Max(1, math.Abs(w.Cls)) {
+				t.Errorf("%+v image %d: class logits sum %v, Go %v", set, i, g.Cls, w.Cls)
+			}
+			if g.Cover != nil && w.Cover != nil && math.Abs(*g.Cover-*w.Cover) < 1e-9 {
+				g.Cover = w.Cover
+			}
+			g.Cls = w.Cls
+			if jsonOf(t, g) != jsonOf(t, w) {
+				t.Errorf("%+v image %d:\nnumpy %s\n   Go %s", set, i, jsonOf(t, g), jsonOf(t, w))
+			}
+		}
+	}
+}
