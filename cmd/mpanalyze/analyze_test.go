@@ -193,6 +193,7 @@ func TestAnalyzeErrors(t *testing.T) {
 		{[]string{"analyze", path, "--query-set", "all"}, 2, "--query-set must be final, nonempty or stage"},
 		{[]string{"analyze", path, "--json", "--csv"}, 2, "mutually exclusive"},
 		{[]string{"analyze", path, "--images", "-1"}, 2, "--images must be ≥ 0"},
+		{[]string{"analyze", path, "--workers", "0"}, 2, "--workers must be ≥ 1"},
 		{[]string{"analyze"}, 1, "accepts 1 arg(s)"},
 	}
 	for _, c := range cases {
