@@ -1,6 +1,10 @@
 package metrics
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/mpanalyze/mpanalyze/mask"
+)
 
 // AttnStage is one image's cross-attention mask at one stage, as
 // probes.Stage records it: the mask that layer s+1 uses.
@@ -14,6 +18,10 @@ type AttnStage struct {
 	// Blocked holds (NumMP+NumQueries)·Cells entries, row-major by row,
 	// true = blocked, after entirely blocked rows were unblocked.
 	Blocked []bool
+	// BlockedBits, when not nil, replaces Blocked: one bit-packed mask
+	// of Cells pixels per row, set = blocked (attended shares are then
+	// popcounts; the figures are the same).
+	BlockedBits []*mask.Bits
 	// Unblocked marks the rows (NumMP+NumQueries) that were entirely blocked
 	// and so made to attend everywhere; nil means none.
 	Unblocked []bool
@@ -57,7 +65,16 @@ func AttentionStats(a *AttnStage) (matching, mp AttnRows) {
 	if a.Cells == 0 {
 		return AttnRows{}, AttnRows{}
 	}
-	if len(a.Blocked) != rows*a.Cells {
+	if a.BlockedBits != nil {
+		if len(a.BlockedBits) != rows {
+			panic(fmt.Sprintf("metrics: %d packed attention rows, want %d", len(a.BlockedBits), rows))
+		}
+		for r, m := range a.BlockedBits {
+			if m == nil || m.Len() != a.Cells {
+				panic(fmt.Sprintf("metrics: packed attention row %d is nil or not %d cells", r, a.Cells))
+			}
+		}
+	} else if len(a.Blocked) != rows*a.Cells {
 		panic(fmt.Sprintf("metrics: attention mask has %d entries, want %d×%d", len(a.Blocked), rows, a.Cells))
 	}
 	if a.Unblocked != nil && len(a.Unblocked) != rows {
@@ -65,9 +82,13 @@ func AttentionStats(a *AttnStage) (matching, mp AttnRows) {
 	}
 	for r := 0; r < rows; r++ {
 		open := 0
-		for _, b := range a.Blocked[r*a.Cells : (r+1)*a.Cells] {
-			if !b {
-				open++
+		if a.BlockedBits != nil {
+			open = a.Cells - a.BlockedBits[r].Area()
+		} else {
+			for _, b := range a.Blocked[r*a.Cells : (r+1)*a.Cells] {
+				if !b {
+					open++
+				}
 			}
 		}
 		share := float64(open) / float64(a.Cells)
@@ -119,17 +140,38 @@ func (e *AttentionEvaluator) Reset() { *e = AttentionEvaluator{} }
 
 // Add adds one image's stages, stages[s] for stage s.
 func (e *AttentionEvaluator) Add(stages []AttnStage) {
+	e.AddImage(NewAttnImage(stages))
+}
+
+// AttnImage is one image's contribution to an AttentionEvaluator: its
+// AttentionStats per stage. Computing AttnImages concurrently and adding
+// them in image order gives the figures of Add, bit for bit.
+type AttnImage struct {
+	matching, mp []AttnRows
+}
+
+// NewAttnImage computes AttentionStats for every stage of one image.
+func NewAttnImage(stages []AttnStage) *AttnImage {
+	a := &AttnImage{matching: make([]AttnRows, len(stages)), mp: make([]AttnRows, len(stages))}
+	for s := range stages {
+		a.matching[s], a.mp[s] = AttentionStats(&stages[s])
+	}
+	return a
+}
+
+// AddImage adds one image's statistics. It panics if the stage count
+// differs from the images added before.
+func (e *AttentionEvaluator) AddImage(a *AttnImage) {
 	if e.images == 0 {
-		e.matching = make([]AttnRows, len(stages))
-		e.mp = make([]AttnRows, len(stages))
-	} else if len(stages) != len(e.matching) {
-		panic(fmt.Sprintf("metrics: image has %d stages, earlier images %d", len(stages), len(e.matching)))
+		e.matching = make([]AttnRows, len(a.matching))
+		e.mp = make([]AttnRows, len(a.matching))
+	} else if len(a.matching) != len(e.matching) {
+		panic(fmt.Sprintf("metrics: image has %d stages, earlier images %d", len(a.matching), len(e.matching)))
 	}
 	e.images++
-	for s := range stages {
-		m, p := AttentionStats(&stages[s])
-		e.matching[s].addRows(m)
-		e.mp[s].addRows(p)
+	for s := range a.matching {
+		e.matching[s].addRows(a.matching[s])
+		e.mp[s].addRows(a.mp[s])
 	}
 }
 

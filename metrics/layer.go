@@ -28,6 +28,8 @@ type ImageStages struct {
 	// GT[g] is GT segment g's mask at the masks' size, used by Util-C only.
 	// Nil leaves Util-C undefined for this image; otherwise len(GT) = G.
 	GT []*mask.Bits
+
+	cache *pairCache // set by NewLayerImage on its copy
 }
 
 // dims validates img and returns the number of stages, queries and GT
@@ -143,7 +145,7 @@ func (img *ImageStages) queries(set QuerySet, s, t int) []int {
 		}
 	case NonEmpty:
 		for q := range img.Masks[s] {
-			if !img.Masks[s][q].Empty() || !img.Masks[t][q].Empty() {
+			if !img.maskEmpty(s, q) || !img.maskEmpty(t, q) {
 				out = append(out, q)
 			}
 		}
@@ -156,7 +158,7 @@ func (img *ImageStages) queries(set QuerySet, s, t int) []int {
 func (img *ImageStages) pairIoU(set QuerySet, s, t int) Mean {
 	var m Mean
 	for _, q := range img.queries(set, s, t) {
-		m.add(IoU(img.Masks[s][q], img.Masks[t][q]))
+		m.add(img.maskIoU(s, t, q))
 	}
 	return m
 }
@@ -211,7 +213,7 @@ func StageIoUMatrix(img *ImageStages) [][]Mean {
 		for j := i + 1; j < S; j++ {
 			var m Mean
 			for _, q := range qs {
-				m.add(IoU(img.Masks[i][q], img.Masks[j][q]))
+				m.add(img.maskIoU(i, j, q))
 			}
 			out[i][j], out[j][i] = m, m
 		}
@@ -256,7 +258,7 @@ func UtilB(img *ImageStages) []Mean {
 	qs := img.queries(FinalMatched, S-1, S-1)
 	for s := range out {
 		for _, q := range qs {
-			out[s].add(boolFloat(iouAtLeast(img.Masks[s][q], img.Masks[S-1][q], UtilThreshold)))
+			out[s].add(boolFloat(img.maskIoUAtLeast(s, S-1, q, UtilThreshold)))
 		}
 	}
 	return out
@@ -280,7 +282,7 @@ func UtilC(img *ImageStages) []Mean {
 			continue
 		}
 		for s := range out {
-			out[s].add(boolFloat(iouAtLeast(img.Masks[s][q], img.GT[g], UtilThreshold)))
+			out[s].add(boolFloat(img.gtIoUAtLeast(s, q, g, UtilThreshold)))
 		}
 	}
 	return out

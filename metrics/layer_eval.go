@@ -126,8 +126,55 @@ func (e *LayerEvaluator) Reset() { *e = LayerEvaluator{} }
 
 // Add adds one image. It panics if img is inconsistent or its stage count
 // differs from the images added before.
-func (e *LayerEvaluator) Add(img *ImageStages) {
+func (e *LayerEvaluator) Add(img *ImageStages) { e.AddImage(NewLayerImage(img)) }
+
+// LayerImage is one image's contribution to a LayerEvaluator: every
+// per-image figure of the stage metrics. Computing LayerImages
+// concurrently and adding them in image order gives the figures of Add,
+// bit for bit: only the pooling sums depend on the order.
+type LayerImage struct {
+	index                      int
+	stages, gt, finalMatched   int
+	cons, toFinal              [3][]Mean
+	matrix                     [][]Mean
+	utilA, utilB, utilC, chang []Mean
+	more                       map[string][]Mean // the registry's PerImage figures
+}
+
+// NewLayerImage computes the stage metrics of one image. It panics if img
+// is inconsistent. It does not keep img.
+func NewLayerImage(img *ImageStages) *LayerImage {
 	S, _, G := img.dims()
+	// A copy with a cache of popcounts: each IoU is counted once.
+	c := *img
+	c.cache = newPairCache(img)
+	img = &c
+	li := &LayerImage{index: img.Index, stages: S, gt: G, more: map[string][]Mean{}}
+	if img.Match != nil {
+		for _, q := range img.Match[S-1] {
+			if q >= 0 {
+				li.finalMatched++
+			}
+		}
+	}
+	for i, set := range []QuerySet{FinalMatched, NonEmpty, StageMatched} {
+		li.cons[i] = ConsecutiveIoU(img, set)
+		li.toFinal[i] = IoUToFinal(img, set)
+	}
+	li.matrix = StageIoUMatrix(img)
+	li.utilA, li.utilB, li.utilC, li.chang = UtilA(img), UtilB(img), UtilC(img), MatchChange(img)
+	for _, fg := range Figures {
+		if fg.PerImage != nil {
+			li.more[fg.Key] = fg.PerImage(img)
+		}
+	}
+	return li
+}
+
+// AddImage adds one image's figures. It panics if its stage count differs
+// from the images added before.
+func (e *LayerEvaluator) AddImage(li *LayerImage) {
+	S := li.stages
 	if e.images == 0 {
 		e.stages = S
 		for i := range e.cons {
@@ -157,40 +204,26 @@ func (e *LayerEvaluator) Add(img *ImageStages) {
 		panic(fmt.Sprintf("metrics: image has %d stages, earlier images %d", S, e.stages))
 	}
 	e.images++
-	e.gt += G
-	if img.Match != nil {
-		for _, q := range img.Match[S-1] {
-			if q >= 0 {
-				e.finalMatched++
-			}
-		}
+	e.gt += li.gt
+	e.finalMatched += li.finalMatched
+	for i := range e.cons {
+		e.cons[i].add(li.cons[i])
+		e.toFinal[i].add(li.toFinal[i])
 	}
-	var consFinal []Mean
-	for i, set := range []QuerySet{FinalMatched, NonEmpty, StageMatched} {
-		c := ConsecutiveIoU(img, set)
-		if set == FinalMatched {
-			consFinal = c
-		}
-		e.cons[i].add(c)
-		e.toFinal[i].add(IoUToFinal(img, set))
-	}
-	for i, row := range StageIoUMatrix(img) {
+	for i, row := range li.matrix {
 		for j, m := range row {
 			e.matSum[i][j] += m.Sum
 			e.matN[i][j] += m.N
 		}
 	}
-	ua := UtilA(img)
-	e.utilA.add(ua)
-	e.utilB.add(UtilB(img))
-	e.utilC.add(UtilC(img))
-	e.chang.add(MatchChange(img))
-	for _, fg := range Figures {
-		if fg.PerImage != nil {
-			e.more[fg.Key].add(fg.PerImage(img))
-		}
+	e.utilA.add(li.utilA)
+	e.utilB.add(li.utilB)
+	e.utilC.add(li.utilC)
+	e.chang.add(li.chang)
+	for k, ms := range li.more {
+		e.more[k].add(ms)
 	}
-	e.perImage = append(e.perImage, ImageValues{Index: img.Index, Consecutive: consFinal, UtilA: ua})
+	e.perImage = append(e.perImage, ImageValues{Index: li.index, Consecutive: li.cons[0], UtilA: li.utilA})
 }
 
 // Result returns the pooled figures of the images added so far.

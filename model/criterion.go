@@ -5,6 +5,7 @@ import (
 	"sort"
 
 	"github.com/mpanalyze/mpanalyze/data"
+	"github.com/mpanalyze/mpanalyze/matcher"
 
 	"github.com/mpanalyze/mpanalyze/internal/rng"
 	"github.com/mpanalyze/mpanalyze/mask"
@@ -82,7 +83,7 @@ func (m *Model) criterion(g *Graph, stages []StageOutput, P int, ex *Example, n 
 		cw[i] = 1
 	}
 	cw[K] = float32(c.Loss.NoObjectWeight)
-	tflat := flatCover(ex.Cover4, P4)
+	tflat := matcher.CoverTargets(ex.Cover4, P4)
 	var terms []*Tensor
 	st := LossStats{PerStage: make([]float64, len(stages)), Matches: make([][]int, len(stages))}
 	if NonFiniteStage(stages) >= 0 {

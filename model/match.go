@@ -2,16 +2,6 @@ package model
 
 import "github.com/mpanalyze/mpanalyze/matcher"
 
-// flatCover lays an image's stride-4 coverage planes (one per GT segment,
-// P values each) out as the G×P target matrix of matcher.Cost.
-func flatCover(cover [][]float32, P int) []float32 {
-	t := make([]float32, len(cover)*P)
-	for j, c := range cover {
-		copy(t[j*P:], c)
-	}
-	return t
-}
-
 // matchStage is the Hungarian matching of one stage's matching queries
 // (class logits N×(K+1), mask logits N×P) to the GT (targets G×P) under the
 // config's matching cost: the query of each GT segment, or −1.
@@ -34,13 +24,13 @@ func (m *Model) StageMatches(stages []StageOutput, ex *Example) [][]int {
 	}
 	c := &m.Cfg
 	P4 := m.h4 * m.w4
-	targets := flatCover(ex.Cover4, P4)
-	out := make([][]int, len(stages))
+	cls, msk := make([][]float32, len(stages)), make([][]float32, len(stages))
 	for s, st := range stages {
 		P := st.ClassLogits.Dim(0) - c.Queries // MP rows come first
-		cls := st.ClassLogits.Data[P*(c.NumClasses+1):]
-		msk := st.MaskLogits.Data[P*P4:]
-		out[s] = m.matchStage(cls, msk, targets, ex.Classes, P4)
+		cls[s] = st.ClassLogits.Data[P*(c.NumClasses+1):]
+		msk[s] = st.MaskLogits.Data[P*P4:]
 	}
-	return out
+	w := c.Loss.matchWeights()
+	// the function the trace reader recomputes matchings with
+	return matcher.MatchStages(cls, msk, matcher.CoverTargets(ex.Cover4, P4), ex.Classes, c.Queries, c.NumClasses, P4, &w)
 }

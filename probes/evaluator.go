@@ -80,11 +80,16 @@ func (e *Evaluator) Record(st *Stage) error {
 		return err
 	}
 	s := st.Stage
-	e.img.Masks[s] = metrics.StageMasks(st.MaskLogits, st.NumMP, st.NumQueries, st.H, st.W)
+	if st.Masks != nil {
+		e.img.Masks[s] = cloneMasks(st.Masks[st.NumMP:])
+	} else {
+		e.img.Masks[s] = metrics.StageMasks(st.MaskLogits, st.NumMP, st.NumQueries, st.H, st.W)
+	}
 	e.match[s] = append(e.match[s][:0], st.Match...)
 	a := &e.atts[s]
 	a.NumMP, a.NumQueries, a.Cells = st.NumMP, st.NumQueries, st.AttnH*st.AttnW
 	a.Blocked = append(a.Blocked[:0], st.AttnMask...)
+	a.BlockedBits = cloneMasks(st.AttnBits)
 	if st.Unblocked == nil {
 		a.Unblocked = nil
 	} else {
@@ -104,10 +109,16 @@ func (e *Evaluator) Record(st *Stage) error {
 	if !last {
 		return nil
 	}
-	e.layer.Add(&e.img)
-	e.attn.Add(e.atts)
-	e.images++
+	e.addImage(metrics.NewLayerImage(&e.img), metrics.NewAttnImage(e.atts))
 	return nil
+}
+
+// addImage pools one image's figures (Record, or TraceReader.Analyze with
+// figures computed concurrently, in image order).
+func (e *Evaluator) addImage(li *metrics.LayerImage, ai *metrics.AttnImage) {
+	e.layer.AddImage(li)
+	e.attn.AddImage(ai)
+	e.images++
 }
 
 // Close ends the run. It fails if an image is incomplete.

@@ -41,10 +41,20 @@ func (c synth) image(r *rand.Rand, index, gt int, match bool) Image {
 	HW := c.H * c.W
 	im := Image{Index: index}
 	if gt >= 0 {
-		im.GT = &GroundTruth{Classes: make([]int, gt), Masks: make([]*mask.Bits, gt)}
+		im.GT = &GroundTruth{Classes: make([]int, gt), Masks: make([]*mask.Bits, gt), Cover: make([][]float32, gt)}
 		for g := range gt {
 			im.GT.Classes[g] = r.IntN(c.K)
-			im.GT.Masks[g] = mask.FromFunc(c.H, c.W, func(int) bool { return r.IntN(3) == 0 })
+			// Coverage in sixteenths (stride 4); the mask is coverage ≥ 1/2.
+			cov := make([]float32, HW)
+			for i := range cov {
+				if r.IntN(3) == 0 {
+					cov[i] = float32(8+r.IntN(9)) / 16
+				} else if r.IntN(2) == 0 {
+					cov[i] = float32(r.IntN(8)) / 16
+				}
+			}
+			im.GT.Cover[g] = cov
+			im.GT.Masks[g] = mask.FromFunc(c.H, c.W, func(i int) bool { return cov[i] >= 0.5 })
 		}
 	}
 	for s := 0; s < c.S; s++ {
@@ -147,6 +157,12 @@ func diffStage(a, b *Stage) string {
 	if fmt.Sprint(a.AttnMask) != fmt.Sprint(b.AttnMask) && !(len(a.AttnMask) == 0 && len(b.AttnMask) == 0) {
 		return "attention masks differ"
 	}
+	if d := diffMasks(a.Masks, b.Masks); d != "" {
+		return "binary masks: " + d
+	}
+	if d := diffMasks(a.AttnBits, b.AttnBits); d != "" {
+		return "packed attention masks: " + d
+	}
 	rows := a.NumMP + a.NumQueries
 	for r := range rows {
 		if at(a.Unblocked, r) != at(b.Unblocked, r) {
@@ -161,6 +177,19 @@ func diffStage(a, b *Stage) string {
 	}
 	if d := diffGT(a.GT, b.GT); d != "" {
 		return d
+	}
+	return ""
+}
+
+// diffMasks compares two mask lists (nil and empty are equal).
+func diffMasks(a, b []*mask.Bits) string {
+	if len(a) != len(b) {
+		return fmt.Sprintf("%d vs %d masks", len(a), len(b))
+	}
+	for i := range a {
+		if a[i].H != b[i].H || a[i].W != b[i].W || !mask.Equal(a[i], b[i]) {
+			return fmt.Sprintf("mask %d differs", i)
+		}
 	}
 	return ""
 }
@@ -201,7 +230,54 @@ func diffGT(a, b *GroundTruth) string {
 			return fmt.Sprintf("GT mask %d", g)
 		}
 	}
+	if (a.Cover == nil) != (b.Cover == nil) {
+		return fmt.Sprintf("GT coverage present %v vs %v", a.Cover != nil, b.Cover != nil)
+	}
+	for g := range a.Cover {
+		if d := diffF32(a.Cover[g], b.Cover[g]); d != "" {
+			return fmt.Sprintf("GT coverage %d: %s", g, d)
+		}
+	}
 	return ""
+}
+
+// asCompact returns the images as a compact trace yields them: binary
+// masks in Masks, mask logits and GT coverage dropped (or the logits
+// rounded to float16 when keepLogits), class logits rounded to float16,
+// attention as packed masks.
+func asCompact(imgs []Image, keepLogits bool) []Image {
+	out := cloneImages(imgs)
+	for i := range out {
+		if out[i].GT != nil && !keepLogits {
+			out[i].GT.Cover = nil
+		}
+	}
+	round := func(v []float32) {
+		for i, x := range v {
+			v[i] = f16ToF32(f32ToF16(x))
+		}
+	}
+	for i := range out {
+		for s := range out[i].Stages {
+			st := &out[i].Stages[s]
+			st.Masks = st.BinaryMasks()
+			if keepLogits {
+				round(st.MaskLogits)
+			} else {
+				st.MaskLogits = nil
+			}
+			round(st.ClassLogits)
+			if cells := st.AttnH * st.AttnW; cells > 0 {
+				rows := st.NumMP + st.NumQueries
+				st.AttnBits = make([]*mask.Bits, rows)
+				for r := range rows {
+					st.AttnBits[r] = mask.FromBools(st.AttnH, st.AttnW, st.AttnMask[r*cells:(r+1)*cells])
+				}
+			}
+			st.AttnMask = nil
+		}
+	}
+	return out
 }
 
 // diffImages compares two image lists stage by stage.

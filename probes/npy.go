@@ -16,6 +16,7 @@ const (
 	dtF32  = "<f4"
 	dtF16  = "<f2"
 	dtI32  = "<i4"
+	dtU16  = "<u2"
 	dtU8   = "|u1"
 	dtBool = "|b1"
 )
@@ -23,7 +24,7 @@ const (
 // itemSize returns the bytes per element of a trace dtype, 0 for others.
 func itemSize(dtype string) int {
 	switch dtype {
-	case dtF32, dtF16, dtI32, dtU8, dtBool:
+	case dtF32, dtF16, dtI32, dtU16, dtU8, dtBool:
 		return npy.ItemSize(dtype)
 	}
 	return 0
@@ -33,23 +34,19 @@ func itemSize(dtype string) int {
 // a corrupt header cannot make the reader allocate without limit.
 const maxElems = 1 << 40
 
-// readNPYHeader parses a .npy header (format 1.0, 2.0 or 3.0) with
-// internal/npy. Only the dtypes of a trace, C order, are accepted.
-func readNPYHeader(r io.Reader) (npy.Header, error) {
-	h, err := npy.ReadHeader(r)
-	if err != nil {
-		return npy.Header{}, err
-	}
+// checkNPYHeader accepts the .npy headers of a trace: its dtypes, C
+// order, at most maxElems elements.
+func checkNPYHeader(h npy.Header) error {
 	if h.Fortran {
-		return npy.Header{}, errors.New("fortran_order arrays are not supported")
+		return errors.New("fortran_order arrays are not supported")
 	}
 	if itemSize(h.Descr) == 0 {
-		return npy.Header{}, fmt.Errorf("unsupported dtype %q", h.Descr)
+		return fmt.Errorf("unsupported dtype %q", h.Descr)
 	}
 	if h.NumElems() > maxElems {
-		return npy.Header{}, fmt.Errorf("bad shape %v", h.Shape)
+		return fmt.Errorf("bad shape %v", h.Shape)
 	}
-	return h, nil
+	return nil
 }
 
 // arrayWriter encodes array data little-endian into a buffered writer,
@@ -89,6 +86,19 @@ func (a *arrayWriter) f16(v []float32) error {
 
 func (a *arrayWriter) i32(v []int32) error {
 	return npy.WriteElems(a.w, v, a.buf())
+}
+
+func (a *arrayWriter) u16(v []uint16) error {
+	b := a.buf()
+	for len(v) > 0 {
+		n := min(len(v), chunk/2)
+		putRuns(b, v[:n])
+		if _, err := a.w.Write(b[:2*n]); err != nil {
+			return err
+		}
+		v = v[n:]
+	}
+	return nil
 }
 
 func (a *arrayWriter) bytes(v []byte) error {

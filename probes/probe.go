@@ -45,13 +45,19 @@
 //
 // # Traces
 //
-// A trace is a .npz of per-image arrays (np.load opens it) and a JSON
-// sidecar that describes the run and every array; TRACE.md in this
-// directory specifies it, with a numpy snippet. OpenTrace validates a trace
-// and yields its images one at a time (TraceReader.Next, Replay); errors
-// are *TraceError values wrapping the ErrTrace sentinels. Traces recorded
-// from PyTorch with python/record_trace.py read the same way; matchings they
-// lack are computed at read time with matcher.
+// A trace is a .npz of per-image arrays (np.load opens it, through the
+// shared container internal/npz) and a JSON sidecar that describes the run
+// and every array; TRACE.md in this directory specifies it, with a numpy
+// reader. The full layout keeps every stage's mask logits; the compact
+// layout (TraceSettings.Compact) keeps binary masks, run-length encoded,
+// about 1/400 of the size at COCO scale, and stages read from it carry
+// Stage.Masks and Stage.AttnBits instead of logits. OpenTrace validates a
+// trace and yields its images one at a time (TraceReader.Next, Replay);
+// TraceReader.Analyze scores it on all cores with the Evaluator's figures.
+// Errors are *TraceError values wrapping the ErrTrace sentinels. Traces
+// recorded from PyTorch with python/record_trace.py read the same way;
+// matchings they lack are computed at read time with matcher.MatchStages
+// against the stored GT coverage, which reproduces the model's own.
 //
 // # Errors
 //
@@ -65,6 +71,7 @@ import (
 	"fmt"
 
 	"github.com/mpanalyze/mpanalyze/mask"
+	"github.com/mpanalyze/mpanalyze/matcher"
 )
 
 // RunInfo describes the recorded run. Probes receive it once, in Init, and
@@ -96,6 +103,27 @@ type RunInfo struct {
 	// by the trace reader, see ReadSettings) or MatchingNone. Empty means
 	// unknown; probes treat it as MatchingRecorded.
 	Matching string `json:"matching,omitempty"`
+	// MatchCost holds the weights of the matching cost the recorded
+	// matchings used (the trace reader computes missing matchings with
+	// them); nil means unknown, which readers take as Mask2Former's 2, 5, 5.
+	MatchCost *MatchCost `json:"match_cost,omitempty"`
+}
+
+// MatchCost are the weights of the Hungarian matching cost
+// class·(−p_q(c_g)) + mask·BCE + dice·Dice (matcher).
+type MatchCost struct {
+	Class float64 `json:"class"`
+	Mask  float64 `json:"mask"`
+	Dice  float64 `json:"dice"`
+}
+
+// Weights returns the cost as matcher weights; a nil c gives
+// matcher.DefaultWeights.
+func (c *MatchCost) Weights() matcher.Weights {
+	if c == nil {
+		return matcher.DefaultWeights()
+	}
+	return matcher.Weights{Class: c.Class, Mask: c.Mask, Dice: c.Dice}
 }
 
 // Values of RunInfo.Matching.
@@ -104,8 +132,10 @@ const (
 	// produced the stages, with its training cost.
 	MatchingRecorded = "recorded"
 	// MatchingComputed: the trace had none; the reader computed them with
-	// matcher (cost 2·class + 5·BCE + 5·dice on every stride-4 pixel,
-	// the binary GT masks of the trace as targets).
+	// matcher (cost 2·class + 5·BCE + 5·dice, or the trace's
+	// match_cost, on every stride-4 pixel) against the trace's GT coverage
+	// (gt_cover), which reproduces the model's matchings exactly, or, in
+	// traces without it, against the binary GT masks, which may not.
 	MatchingComputed = "computed"
 	// MatchingNone: no matching is available; the metrics that need one
 	// count nothing.
@@ -161,6 +191,12 @@ func (ri *RunInfo) Check() error {
 type GroundTruth struct {
 	Classes []int        // class index per GT segment
 	Masks   []*mask.Bits // MaskH×MaskW per GT segment: pixels whose area coverage ≥ 0.5
+	// Cover is, per GT segment, the MaskH·MaskW area coverage of each
+	// stride×stride cell by the segment, in [0, 1] and a multiple of
+	// 1/stride²: the targets the model's Hungarian matching uses (Masks is
+	// Cover ≥ 0.5). Nil when unknown; then a matching recomputed from a
+	// trace uses the binary Masks and can differ from the model's.
+	Cover [][]float32
 }
 
 // Stage is one prediction stage of one image.
@@ -173,8 +209,14 @@ type Stage struct {
 
 	H, W int // mask logits size (stride 4)
 	// MaskLogits are (NumMP+NumQueries)·H·W mask logits; a query's binary
-	// mask is logit > 0 (sigmoid > 0.5).
+	// mask is logit > 0 (sigmoid > 0.5). Nil when the stage comes from a
+	// compact trace that kept no logits: then Masks holds the masks.
 	MaskLogits []float32
+	// Masks, when not nil, are the binary masks (logit > 0) of the
+	// NumMP+NumQueries rows, H×W each, MP rows first. The reader of a
+	// compact trace sets them; models and full traces leave them nil.
+	// BinaryMasks gives the masks either way.
+	Masks []*mask.Bits
 	// ClassLogits are (NumMP+NumQueries)·(NumClasses+1) class logits.
 	ClassLogits []float32
 
@@ -186,6 +228,10 @@ type Stage struct {
 	// (NumMP+NumQueries)·AttnH·AttnW, true = blocked, after fully blocked
 	// rows have been unblocked. MP rows hold the pilot (GT) masks.
 	AttnMask []bool
+	// AttnBits, when not nil, holds the same mask bit-packed, one
+	// AttnH×AttnW mask per row (set = blocked), and AttnMask is nil: the
+	// reader of a compact trace yields it so.
+	AttnBits []*mask.Bits
 	// Unblocked marks the rows (NumMP+NumQueries) that were entirely
 	// blocked and so were made to attend everywhere.
 	Unblocked []bool

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -34,21 +35,42 @@ func needPython(t *testing.T, modules string) {
 }
 
 // TestNumpyOpensTrace loads a Go-written trace with np.load and compares
-// every array's dtype, shape and sum with what was recorded.
+// every array's dtype, shape and sum with what was recorded; run-length
+// encoded masks (compact layout) are decoded with np.repeat as TRACE.md
+// shows, and their sums are the set pixels.
 func TestNumpyOpensTrace(t *testing.T) {
 	t.Parallel() // waits on Python, like the tests below
 	needPython(t, "numpy")
 	mp := m2f
 	mp.MP = 2
 	imgs := mp.images(21, []int{2, -1}, true)
-	for _, set := range []*TraceSettings{{KeepMP: true}, {Float16: true, Compress: true}} {
-		npz, js := writeTrace(t, filepath.Join(t.TempDir(), "t"), mp, set, imgs)
+	odd := oddSizes.images(22, []int{3, 0}, true)
+	for _, tc := range []struct {
+		c    synth
+		imgs []Image
+		set  *TraceSettings
+	}{
+		{mp, imgs, &TraceSettings{KeepMP: true}},
+		{mp, imgs, &TraceSettings{Float16: true, Compress: true}},
+		{mp, imgs, &TraceSettings{Compact: true, KeepMP: true}},
+		{oddSizes, odd, &TraceSettings{Compact: true, KeepMP: true, Float16: true}},
+	} {
+		npz, js := writeTrace(t, filepath.Join(t.TempDir(), "t"), tc.c, tc.set, tc.imgs)
 		script := `
 import json, sys, numpy as np
 f = np.load(sys.argv[1])
 side = json.load(open(sys.argv[2]))
-out = {k: [f[k].dtype.str, list(f[k].shape), float(f[k].astype(np.float64).sum())] for k in f.files}
-print(json.dumps({"arrays": out, "model": side["run"]["model"]}))
+out = {}
+for a in side["arrays"]:
+    x = f[a["name"]]
+    s = x.astype(np.float64).sum()
+    if "rle" in a:  # run-length encoded masks: decode as TRACE.md shows
+        n = f[a["name"][:-len("runs")] + "nruns"].ravel()
+        start = np.repeat(np.cumsum(n) - n, n)
+        value = ((np.arange(len(x)) - start) % 2).astype(bool)
+        s = np.repeat(value, x.astype(np.int64)).reshape(a["rle"]).sum()
+    out[a["name"]] = [x.dtype.str, list(x.shape), float(s)]
+print(json.dumps({"arrays": out, "files": len(f.files), "model": side["run"]["model"]}))
 `
 		b, err := exec.Command(python, "-c", script, npz, js).CombinedOutput()
 		if err != nil {
@@ -56,6 +78,7 @@ print(json.dumps({"arrays": out, "model": side["run"]["model"]}))
 		}
 		var got struct {
 			Arrays map[string][3]any
+			Files  int
 			Model  string
 		}
 		if err := json.Unmarshal(b, &got); err != nil {
@@ -63,30 +86,28 @@ print(json.dumps({"arrays": out, "model": side["run"]["model"]}))
 		}
 		r, back := readAll(t, npz, nil)
 		side := r.Sidecar()
-		if len(got.Arrays) != len(side.Arrays) || got.Model != "mask2former" {
-			t.Fatalf("numpy sees %d arrays, the sidecar lists %d", len(got.Arrays), len(side.Arrays))
+		if len(got.Arrays) != len(side.Arrays) || got.Files != len(side.Arrays) || got.Model != tc.c.Model {
+			t.Fatalf("numpy sees %d arrays, the sidecar lists %d", got.Files, len(side.Arrays))
 		}
 		sums := arraySums(back)
 		for _, a := range side.Arrays {
-			g, ok := got.Arrays[a.Name]
-			if !ok {
-				t.Fatalf("numpy lacks %s", a.Name)
-			}
+			g := got.Arrays[a.Name]
 			if g[0] != a.DType || jsonOf(t, g[1]) != jsonOf(t, a.Shape) {
-				t.Errorf("%s: numpy sees %v %v, sidecar %s %v", a.Name, g[0], g[1], a.DType, a.Shape)
+				t.Errorf("%+v: %s: numpy sees %v %v, sidecar %s %v", *tc.set, a.Name, g[0], g[1], a.DType, a.Shape)
 			}
 			want, ok := sums[a.Name]
 			if !ok {
 				t.Fatalf("no Go sum for %s", a.Name)
 			}
 			if s := g[2].(float64); math.Abs(s-want) > 1e-9*math.Max(1, math.Abs(want)) {
-				t.Errorf("%s: numpy sum %v, Go %v", a.Name, s, want)
+				t.Errorf("%+v: %s: numpy sum %v, Go %v", *tc.set, a.Name, s, want)
 			}
 		}
 	}
 }
 
-// arraySums computes, from images read back, the sum of each trace array.
+// arraySums computes, from images read back, the sum of each trace array
+// (of the set bits for packed arrays).
 func arraySums(imgs []Image) map[string]float64 {
 	out := map[string]float64{}
 	b := func(v bool) float64 {
@@ -104,6 +125,10 @@ func arraySums(imgs []Image) map[string]float64 {
 			for i, v := range st.MaskLogits {
 				out[p+pick(i < P*HW, "mp_mask_logits", "mask_logits")] += float64(v)
 			}
+			for i, m := range st.Masks {
+				out[p+pick(i < P, "mp_mask_runs", "mask_runs")] += float64(m.Area())
+				out[p+pick(i < P, "mp_mask_nruns", "mask_nruns")] += float64(len(appendRuns(nil, m)))
+			}
 			for i, v := range st.ClassLogits {
 				out[p+pick(i < P*K1, "mp_class_logits", "class_logits")] += float64(v)
 			}
@@ -111,21 +136,46 @@ func arraySums(imgs []Image) map[string]float64 {
 				out[p+pick(i < P, "mp_unblocked", "unblocked")] += b(v)
 			}
 			if cells > 0 {
-				name := "attn_mask_s" + string(rune('0'+s))
+				name := "attn_mask_s" + strconv.Itoa(s)
 				for i, v := range st.AttnMask {
 					out[p+pick(i < P*cells, "mp_"+name, name)] += b(v)
 				}
+				name = "attn_s" + strconv.Itoa(s)
+				for i, m := range st.AttnBits {
+					out[p+pick(i < P, "mp_"+name, name)+"_runs"] += float64(m.Area())
+					out[p+pick(i < P, "mp_"+name, name)+"_nruns"] += float64(len(appendRuns(nil, m)))
+				}
+			}
+			if st.Match != nil {
+				out[p+"match"] += 0
 			}
 			for _, q := range st.Match {
 				out[p+"match"] += float64(q)
 			}
 		}
 		if im.GT != nil {
-			out[p+"gt_masks"] += 0
+			compact := im.Stages[0].Masks != nil
+			gtName := "gt_masks"
+			if compact {
+				gtName = "gt_runs"
+				out[p+"gt_nruns"] += 0
+			}
+			out[p+gtName] += 0
 			out[p+"gt_classes"] += 0
 			for g, m := range im.GT.Masks {
-				out[p+"gt_masks"] += float64(m.Area())
+				out[p+gtName] += float64(m.Area())
 				out[p+"gt_classes"] += float64(im.GT.Classes[g])
+				if compact {
+					out[p+"gt_nruns"] += float64(len(appendRuns(nil, m)))
+				}
+			}
+			if im.GT.Cover != nil {
+				out[p+"gt_cover"] += 0
+				for _, c := range im.GT.Cover {
+					for _, v := range c {
+						out[p+"gt_cover"] += float64(v) * 16 // stride 4: pixels per cell
+					}
+				}
 			}
 		}
 	}
@@ -159,7 +209,10 @@ func readRef(t *testing.T, path string) map[string]refArray {
 	for _, f := range zr.File {
 		rc, _ := f.Open()
 		br := bufio.NewReader(rc)
-		h, err := readNPYHeader(br)
+		h, err := npy.ReadHeader(br)
+		if err == nil {
+			err = checkNPYHeader(h)
+		}
 		if err != nil {
 			t.Fatalf("%s: %v", f.Name, err)
 		}
@@ -236,7 +289,7 @@ func testPyTorchTrace(t *testing.T, matchings string, stored bool) {
 	r, imgs := readAll(t, out, nil)
 	info := r.Info()
 	if info.Model != "mask2former" || info.NumStages != 4 || info.NumQueries != 5 || info.NumClasses != 3 ||
-		info.MaskH != 8 || jsonOf(t, info.StageLayers) != "[0,1,2,3]" || !strings.HasPrefix(info.ToolVersion, "record_trace.py/1") {
+		info.MaskH != 8 || jsonOf(t, info.StageLayers) != "[0,1,2,3]" || !strings.HasPrefix(info.ToolVersion, "record_trace.py/2") {
 		t.Fatalf("run info %+v", info)
 	}
 	wantMatching := MatchingComputed // image 2 has no GT; images 0, 1 have 1 and 2 segments
@@ -303,7 +356,7 @@ func testPyTorchTrace(t *testing.T, matchings string, stored bool) {
 		if len(im.GT.Classes) != len(gc.i32) {
 			t.Fatalf("image %d: %d GT segments, want %d", i, len(im.GT.Classes), len(gc.i32))
 		}
-		gm := refs[p+"gt_masks"]
+		gm, gcov := refs[p+"gt_masks"], refs[p+"gt_cover"]
 		targets := make([]float32, len(gm.u8))
 		for g, m := range im.GT.Masks {
 			if im.GT.Classes[g] != int(gc.i32[g]) {
@@ -313,7 +366,11 @@ func testPyTorchTrace(t *testing.T, matchings string, stored bool) {
 				if m.Get(px) != (gm.u8[g*HW+px] != 0) {
 					t.Fatalf("image %d GT %d pixel %d", i, g, px)
 				}
-				targets[g*HW+px] = float32(gm.u8[g*HW+px])
+				// The matching targets are the coverage: count / 16.
+				targets[g*HW+px] = float32(gcov.u8[g*HW+px]) / 16
+				if im.GT.Cover[g][px] != targets[g*HW+px] {
+					t.Fatalf("image %d GT %d pixel %d: coverage %v, want %v", i, g, px, im.GT.Cover[g][px], targets[g*HW+px])
+				}
 			}
 		}
 		for s := range im.Stages {
@@ -337,6 +394,66 @@ func testPyTorchTrace(t *testing.T, matchings string, stored bool) {
 	attended := metrics.MustFigure("attended").Series(rep.Figures(), metrics.FinalMatched)
 	if toFinal[3] != 1 || math.IsNaN(attended[0]) {
 		t.Fatalf("IoU to final %v, attended %v", toFinal, attended)
+	}
+}
+
+// TestPyTorchCompact records the demo outputs in both layouts with
+// record_trace.py and reads them in Go: the compact trace holds the full
+// trace's binary masks, attention masks, matchings and GT, its class
+// logits rounded to float16, and analyses the same; with --float16 it also
+// keeps float16 mask logits.
+func TestPyTorchCompact(t *testing.T) {
+	t.Parallel()
+	needPython(t, "numpy, torch, scipy")
+	dir := t.TempDir()
+	full, compact, compact16 := filepath.Join(dir, "full"), filepath.Join(dir, "compact"), filepath.Join(dir, "compact16")
+	// One Python process runs the three command lines and the refusal
+	// below (one torch start-up).
+	script := `
+import sys
+sys.path.insert(0, "python")
+import record_trace as rt
+full, compact, compact16, refused = sys.argv[1:]
+for out, extra in ((full, []), (compact, ["--compact"]), (compact16, ["--compact", "--float16"])):
+    rt.main(["demo", out, "--images", "4", "--seed", "9"] + extra)
+# Without scipy a compact trace without logits is refused, unless no
+# matchings are asked for.
+rt.have_scipy = lambda: False
+outs, gts = rt.demo_outputs(seed=1, images=1)
+try:
+    rt.record(refused, outs, gts, compact=True)
+except ValueError as e:
+    print("refused:", e)
+rt.record(refused, outs, gts, compact=True, matchings="none")
+`
+	b, err := exec.Command(python, "-c", script, full, compact, compact16, filepath.Join(dir, "refused")).CombinedOutput()
+	if err != nil || !strings.Contains(string(b), "refused: image 0: a compact trace without mask logits needs its matchings") {
+		t.Fatalf("record_trace.py: %v\n%s", err, b)
+	}
+	_, want := readAll(t, full, nil)
+	for _, c := range []struct {
+		path string
+		keep bool
+	}{{compact, false}, {compact16, true}} {
+		r, got := readAll(t, c.path, nil)
+		st := r.Sidecar().Storage
+		if !st.Compact() || st.ClassDType != "float16" || (st.MaskDType == "none") == c.keep || r.Info().Matching != MatchingRecorded {
+			t.Fatalf("%s: storage %+v, matching %q", c.path, st, r.Info().Matching)
+		}
+		if d := diffImages(asCompact(want, c.keep), got); d != "" {
+			t.Fatalf("%s: %s", c.path, d)
+		}
+		var a, b Evaluator
+		if err := r.Replay(&b, 0); err != nil {
+			t.Fatal(err)
+		}
+		feed(t, &a, r.Info(), want)
+		if jsonOf(t, a.Report().Layer) != jsonOf(t, b.Report().Layer) || jsonOf(t, a.Report().Attention) != jsonOf(t, b.Report().Attention) {
+			t.Fatalf("%s: the compact trace analyses differently", c.path)
+		}
+	}
+	if r, _ := readAll(t, filepath.Join(dir, "refused"), nil); r.Info().Matching != MatchingNone {
+		t.Fatalf("compact trace without matchings: matching %q", r.Info().Matching)
 	}
 }
 
@@ -388,5 +505,128 @@ rt.main(["convert", sys.argv[1], sys.argv[3], "--feature-sizes", "2x2,4x4,8x8", 
 	}
 	if d := diffImages(want, got); d != "" {
 		t.Fatal(d)
+	}
+}
+
+// TestTraceDocSnippet runs TRACE.md's numpy reader (the python block under
+// "Opening a trace in numpy") on a full and a compact trace and compares
+// what it yields with the Go reader: per image and stage, the binary
+// masks' set pixels, the class logits' sum, the attention masks' blocked
+// cells, the matchings and the GT.
+func TestTraceDocSnippet(t *testing.T) {
+	t.Parallel()
+	needPython(t, "numpy")
+	doc, err := os.ReadFile("TRACE.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, after, ok := strings.Cut(string(doc), "## Opening a trace in numpy")
+	_, code, ok2 := strings.Cut(after, "```python\n")
+	code, _, ok3 := strings.Cut(code, "```")
+	if !ok || !ok2 || !ok3 {
+		t.Fatal("TRACE.md has no python block under \"Opening a trace in numpy\"")
+	}
+	script := code + `
+import sys
+out = []
+for im, a in load(sys.argv[1]):
+    d = {"index": im["index"],
+         "masks": [int(x) for x in a["masks"].sum((1, 2, 3))],
+         "cls": float(a["class_logits"].astype(np.float64).sum()),
+         "attn": {str(s): int(v.sum()) for s, v in a["attention"].items()}}
+    if "match" in a:
+        d["match"] = a["match"].tolist()
+    if "gt_masks" in a:
+        d["gt"] = [int(x) for x in a["gt_masks"].sum((1, 2))]
+        d["gt_classes"] = a["gt_classes"].tolist()
+    if "gt_cover" in a:
+        d["cover"] = float(a["gt_cover"].sum())
+    out.append(d)
+print(json.dumps(out))
+`
+	mp := oddSizes
+	imgs := mp.images(31, []int{2, -1, 0}, true)
+	for _, set := range []*TraceSettings{nil, {Compact: true}, {Compact: true, Float16: true, Compress: true}} {
+		path := filepath.Join(t.TempDir(), "t")
+		writeTrace(t, path, mp, set, imgs)
+		b, err := exec.Command(python, "-c", script, path).CombinedOutput()
+		if err != nil {
+			t.Fatalf("%+v: %v\n%s", set, err, b)
+		}
+		type entry struct {
+			Index     int            `json:"index"`
+			Masks     []int          `json:"masks"`
+			Cls       float64        `json:"cls"`
+			Attn      map[string]int `json:"attn"`
+			Match     [][]int        `json:"match"`
+			GT        []int          `json:"gt"`
+			GTClasses []int          `json:"gt_classes"`
+			Cover     *float64       `json:"cover"`
+		}
+		var got []entry
+		if err := json.Unmarshal(b, &got); err != nil {
+			t.Fatalf("%v: %s", err, b)
+		}
+		_, back := readAll(t, path, nil)
+		if len(got) != len(back) {
+			t.Fatalf("numpy read %d images, Go %d", len(got), len(back))
+		}
+		for i, im := range back {
+			w := entry{Index: im.Index, Attn: map[string]int{}}
+			for s := range im.Stages {
+				st := &im.Stages[s]
+				n := 0
+				for _, m := range st.QueryMasks() {
+					n += m.Area()
+				}
+				w.Masks = append(w.Masks, n)
+				for _, v := range st.ClassLogits[st.NumMP*(st.NumClasses+1):] {
+					w.Cls += float64(v)
+				}
+				if cells := st.AttnH * st.AttnW; cells > 0 {
+					k := strconv.Itoa(s)
+					for r := st.NumMP; r < st.NumMP+st.NumQueries; r++ {
+						if st.AttnBits != nil {
+							w.Attn[k] += st.AttnBits[r].Area()
+						} else {
+							for _, v := range st.AttnMask[r*cells : (r+1)*cells] {
+								if v {
+									w.Attn[k]++
+								}
+							}
+						}
+					}
+				}
+				if st.Match != nil {
+					w.Match = append(w.Match, st.Match)
+				}
+			}
+			if im.GT != nil {
+				w.GTClasses, w.GT = im.GT.Classes, []int{}
+				for _, m := range im.GT.Masks {
+					w.GT = append(w.GT, m.Area())
+				}
+				if im.GT.Cover != nil {
+					c := 0.0
+					for _, v := range im.GT.Cover {
+						for _, x := range v {
+							c += float64(x)
+						}
+					}
+					w.Cover = &c
+				}
+			}
+			g := got[i]
+			if math.Abs(g.Cls-w.Cls) > 1e-6*math.Max(1, math.Abs(w.Cls)) {
+				t.Errorf("%+v image %d: class logits sum %v, Go %v", set, i, g.Cls, w.Cls)
+			}
+			if g.Cover != nil && w.Cover != nil && math.Abs(*g.Cover-*w.Cover) < 1e-9 {
+				g.Cover = w.Cover
+			}
+			g.Cls = w.Cls
+			if jsonOf(t, g) != jsonOf(t, w) {
+				t.Errorf("%+v image %d:\nnumpy %s\n   Go %s", set, i, jsonOf(t, g), jsonOf(t, w))
+			}
+		}
 	}
 }

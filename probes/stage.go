@@ -20,7 +20,7 @@ func (im *Image) ImageStages() *metrics.ImageStages {
 	out := &metrics.ImageStages{Index: im.Index, Masks: make([][]*mask.Bits, len(im.Stages))}
 	for s := range im.Stages {
 		st := &im.Stages[s]
-		out.Masks[s] = metrics.StageMasks(st.MaskLogits, st.NumMP, st.NumQueries, st.H, st.W)
+		out.Masks[s] = st.QueryMasks()
 	}
 	if len(im.Stages) > 0 && im.Stages[0].Match != nil {
 		out.Match = make([][]int, len(im.Stages))
@@ -47,8 +47,26 @@ func (im *Image) AttnStages() []metrics.AttnStage {
 func attnStage(st *Stage) metrics.AttnStage {
 	return metrics.AttnStage{
 		NumMP: st.NumMP, NumQueries: st.NumQueries, Cells: st.AttnH * st.AttnW,
-		Blocked: st.AttnMask, Unblocked: st.Unblocked,
+		Blocked: st.AttnMask, BlockedBits: st.AttnBits, Unblocked: st.Unblocked,
 	}
+}
+
+// BinaryMasks returns the binary masks (logit > 0) of the stage's rows, MP
+// rows first: Masks when set, else MaskLogits binarised (new masks).
+func (s *Stage) BinaryMasks() []*mask.Bits {
+	if s.Masks != nil {
+		return s.Masks
+	}
+	return metrics.StageMasks(s.MaskLogits, 0, s.NumMP+s.NumQueries, s.H, s.W)
+}
+
+// QueryMasks returns the binary masks of the matching queries only, in
+// query order (BinaryMasks without the MP rows).
+func (s *Stage) QueryMasks() []*mask.Bits {
+	if s.Masks != nil {
+		return s.Masks[s.NumMP:]
+	}
+	return metrics.StageMasks(s.MaskLogits, s.NumMP, s.NumQueries, s.H, s.W)
 }
 
 // Clone returns a deep copy of the stage, its ground truth included.
@@ -60,6 +78,8 @@ func (s *Stage) Clone() Stage {
 func (s *Stage) cloneWithGT(gt *GroundTruth) Stage {
 	c := *s
 	c.MaskLogits = cloneSlice(s.MaskLogits)
+	c.Masks = cloneMasks(s.Masks)
+	c.AttnBits = cloneMasks(s.AttnBits)
 	c.ClassLogits = cloneSlice(s.ClassLogits)
 	c.AttnMask = cloneSlice(s.AttnMask)
 	c.Unblocked = cloneSlice(s.Unblocked)
@@ -77,12 +97,32 @@ func (g *GroundTruth) Clone() *GroundTruth {
 	if g.Classes == nil {
 		c.Classes = nil
 	}
+	if g.Cover != nil {
+		c.Cover = make([][]float32, len(g.Cover))
+		for i, v := range g.Cover {
+			c.Cover[i] = cloneSlice(v)
+		}
+	}
 	for i, m := range g.Masks {
 		if m != nil {
 			c.Masks[i] = &mask.Bits{H: m.H, W: m.W, Words: cloneSlice(m.Words)}
 		}
 	}
 	return c
+}
+
+// cloneMasks deep-copies masks, keeping nil as nil.
+func cloneMasks(ms []*mask.Bits) []*mask.Bits {
+	if ms == nil {
+		return nil
+	}
+	out := make([]*mask.Bits, len(ms))
+	for i, m := range ms {
+		if m != nil {
+			out[i] = m.Clone()
+		}
+	}
+	return out
 }
 
 // cloneSlice copies s, keeping nil as nil.
@@ -109,8 +149,15 @@ func checkStage(info *RunInfo, st *Stage) error {
 		return stageErr(st, "NumMP %d", st.NumMP)
 	}
 	rows := st.NumMP + st.NumQueries
-	if len(st.MaskLogits) != rows*st.H*st.W {
-		return stageErr(st, "%d mask logits, want %d rows × %d×%d", len(st.MaskLogits), rows, st.H, st.W)
+	if st.Masks == nil || st.MaskLogits != nil {
+		if len(st.MaskLogits) != rows*st.H*st.W {
+			return stageErr(st, "%d mask logits, want %d rows × %d×%d", len(st.MaskLogits), rows, st.H, st.W)
+		}
+	}
+	if st.Masks != nil {
+		if err := checkMasks(st, st.Masks, rows, st.H, st.W, "binary mask"); err != nil {
+			return err
+		}
 	}
 	if len(st.ClassLogits) != rows*(st.NumClasses+1) {
 		return stageErr(st, "%d class logits, want %d rows × %d", len(st.ClassLogits), rows, st.NumClasses+1)
@@ -118,7 +165,14 @@ func checkStage(info *RunInfo, st *Stage) error {
 	if st.AttnH < 0 || st.AttnW < 0 || (st.AttnH == 0) != (st.AttnW == 0) {
 		return stageErr(st, "attention size %d×%d", st.AttnH, st.AttnW)
 	}
-	if len(st.AttnMask) != rows*st.AttnH*st.AttnW {
+	if st.AttnBits != nil {
+		if st.AttnMask != nil {
+			return stageErr(st, "both AttnMask and AttnBits are set")
+		}
+		if err := checkMasks(st, st.AttnBits, rows, st.AttnH, st.AttnW, "attention mask"); err != nil {
+			return err
+		}
+	} else if len(st.AttnMask) != rows*st.AttnH*st.AttnW {
 		return stageErr(st, "%d attention mask entries, want %d rows × %d×%d", len(st.AttnMask), rows, st.AttnH, st.AttnW)
 	}
 	if st.Unblocked != nil && len(st.Unblocked) != rows {
@@ -138,6 +192,26 @@ func checkStage(info *RunInfo, st *Stage) error {
 				return stageErr(st, "GT segment %d has class %d, want 0..%d", g, c, st.NumClasses-1)
 			}
 		}
+		// The coverage values are checked once per image (GT is shared by
+		// its stages), the sizes at every stage.
+		if c := st.GT.Cover; c != nil {
+			if len(c) != G {
+				return stageErr(st, "GT has %d segments and %d coverage planes", G, len(c))
+			}
+			for g, v := range c {
+				if len(v) != st.H*st.W {
+					return stageErr(st, "GT coverage %d has %d values, want %d×%d", g, len(v), st.H, st.W)
+				}
+				if st.Stage > 0 {
+					continue
+				}
+				for _, x := range v {
+					if !(x >= 0 && x <= 1) {
+						return stageErr(st, "GT coverage %d has value %v outside [0, 1]", g, x)
+					}
+				}
+			}
+		}
 	}
 	if st.Match != nil {
 		if st.GT == nil {
@@ -155,6 +229,19 @@ func checkStage(info *RunInfo, st *Stage) error {
 				return stageErr(st, "query %d matched twice", q)
 			}
 			seen[q] = true
+		}
+	}
+	return nil
+}
+
+// checkMasks checks that ms holds rows h×w masks.
+func checkMasks(st *Stage, ms []*mask.Bits, rows, h, w int, what string) error {
+	if len(ms) != rows {
+		return stageErr(st, "%d %ss for %d rows", len(ms), what, rows)
+	}
+	for r, m := range ms {
+		if m == nil || m.H != h || m.W != w || len(m.Words) != (h*w+63)/64 {
+			return stageErr(st, "%s of row %d is nil or not %d×%d", what, r, h, w)
 		}
 	}
 	return nil

@@ -12,10 +12,21 @@ import (
 	"strings"
 )
 
-// Trace format identifiers; see TRACE.md.
+// Trace format identifiers; see TRACE.md. Writers write TraceVersion;
+// readers read versions 1 and 2 (version 1 has neither the compact layout
+// nor gt_cover).
 const (
 	TraceFormat  = "mpanalyze-trace"
-	TraceVersion = 1
+	TraceVersion = 2
+)
+
+// Trace layouts (Storage.Layout).
+const (
+	// LayoutFull stores float mask logits for every stage and query.
+	LayoutFull = "full"
+	// LayoutCompact stores binary masks run-length encoded, with the
+	// mask logits optional.
+	LayoutCompact = "compact"
 )
 
 // The conventions a trace states in its sidecar, in words.
@@ -24,7 +35,7 @@ const (
 	conventionThreshold = "logit > 0 (sigmoid > 0.5)"
 	conventionRows      = "mask_logits, class_logits, attn_mask_s<s>, unblocked and match hold the matching queries 0..Q-1 only; MP rows, when kept, are in the mp_ arrays"
 	conventionAttention = "attn_mask_s<s> is the cross-attention mask of the layer after stage s, at that layer's feature size, true = blocked, after entirely blocked rows were unblocked; unblocked marks those rows"
-	conventionGT        = "gt_masks are at the mask logits' size (stride 4): pixels whose area coverage is >= 0.5"
+	conventionGT        = "gt_masks (gt_runs) are at the mask logits' size (stride 4): pixels whose area coverage is >= 0.5; gt_cover counts each cell's pixels the segment covers (coverage = gt_cover / mask_stride^2), the targets of the model's matching"
 )
 
 // Sidecar is the JSON document stored next to a trace's .npz.
@@ -58,10 +69,20 @@ type Conventions struct {
 
 // Storage says how the arrays are stored.
 type Storage struct {
-	MaskDType   string `json:"mask_dtype"`  // "float32" or "float16"
+	// Layout is LayoutFull or LayoutCompact; empty (version 1) means full.
+	Layout string `json:"layout,omitempty"`
+	// MaskDType is the dtype of the mask logits: "float32" or "float16";
+	// "none" in a compact trace that keeps no logits.
+	MaskDType string `json:"mask_dtype"`
+	// ClassDType is the dtype of the class logits: "float32" (also when
+	// empty, version 1) or "float16".
+	ClassDType  string `json:"class_dtype,omitempty"`
 	MPRows      bool   `json:"mp_rows"`     // MP rows kept in the mp_ arrays
 	Compression string `json:"compression"` // "stored" or "deflate"
 }
+
+// Compact reports whether the trace has the compact layout.
+func (s *Storage) Compact() bool { return s.Layout == LayoutCompact }
 
 // TraceImageInfo describes one image of a trace.
 type TraceImageInfo struct {
@@ -70,6 +91,8 @@ type TraceImageInfo struct {
 	GT    int  `json:"gt"`     // GT segments (0 without GT)
 	NumMP int  `json:"num_mp"` // MP rows stored (0 unless storage.mp_rows)
 	Match bool `json:"match"`  // img<index>/match present
+	// Cover: img<index>/gt_cover is present (version 2).
+	Cover bool `json:"cover,omitempty"`
 }
 
 // ArrayInfo names one array of the .npz (without ".npy"), with its numpy
@@ -78,6 +101,23 @@ type ArrayInfo struct {
 	Name  string `json:"name"`
 	DType string `json:"dtype"`
 	Shape []int  `json:"shape"`
+	// RLE, for the runs of run-length encoded masks (compact layout,
+	// <name>_runs), is the shape of the boolean array they encode: the
+	// last two axes are each mask's pixels, the others index the masks,
+	// as <name>_nruns does.
+	RLE []int `json:"rle,omitempty"`
+}
+
+// rleInfo describes the runs array of boolean masks of the given shape;
+// its length is per image, so Shape is left nil (checkSidecar accepts any
+// 1-D length).
+func rleInfo(shape ...int) ArrayInfo {
+	return ArrayInfo{DType: dtU16, RLE: shape}
+}
+
+// nrunsInfo describes the run counts of the masks of an rleInfo shape.
+func nrunsInfo(shape ...int) ArrayInfo {
+	return ArrayInfo{DType: dtI32, Shape: shape[:len(shape)-2]}
 }
 
 // TracePaths returns the two files of the trace at path: for
@@ -125,8 +165,19 @@ func imgPrefix(index int) string { return "img" + strconv.Itoa(index) + "/" }
 type imageArrays struct {
 	info   *TraceImageInfo
 	arrays map[string]*ArrayInfo // by name without the prefix
-	attn   map[int]*ArrayInfo    // attn_mask_s<s> by s
+	attn   map[int]*ArrayInfo    // attn_mask_s<s> (attn_s<s>_runs if compact) by s
 }
+
+// attnSize returns the attention size h, w of an attention array.
+func attnSize(a *ArrayInfo) (h, w int) {
+	if a.RLE != nil {
+		return a.RLE[1], a.RLE[2]
+	}
+	return a.Shape[1], a.Shape[2]
+}
+
+// dtypes maps the sidecar's dtype names to numpy's.
+var dtypes = map[string]string{"float32": dtF32, "float16": dtF16}
 
 // checkSidecar checks the sidecar against itself: format, run info, and
 // for every image exactly the arrays the format prescribes, with the
@@ -139,8 +190,8 @@ func checkSidecar(path string, sc *Sidecar) ([]imageArrays, error) {
 	if sc.Format != TraceFormat {
 		return nil, bad(ErrTraceVersion, "format %q, want %q", sc.Format, TraceFormat)
 	}
-	if sc.Version != TraceVersion {
-		return nil, bad(ErrTraceVersion, "version %d, this reader reads version %d", sc.Version, TraceVersion)
+	if sc.Version != 1 && sc.Version != TraceVersion {
+		return nil, bad(ErrTraceVersion, "version %d, this reader reads versions 1 and %d", sc.Version, TraceVersion)
 	}
 	run := &sc.Run
 	if run.StageLayers != nil && len(run.StageLayers) != run.NumStages {
@@ -149,14 +200,27 @@ func checkSidecar(path string, sc *Sidecar) ([]imageArrays, error) {
 	if err := run.Check(); err != nil {
 		return nil, bad(ErrTraceSidecar, "run: %v", err)
 	}
-	var maskDT string
-	switch sc.Storage.MaskDType {
-	case "float32":
-		maskDT = dtF32
-	case "float16":
-		maskDT = dtF16
+	st := &sc.Storage
+	compact := false
+	switch st.Layout {
+	case "", LayoutFull:
+	case LayoutCompact:
+		compact = true
 	default:
-		return nil, bad(ErrTraceSidecar, "storage.mask_dtype %q, want float32 or float16", sc.Storage.MaskDType)
+		return nil, bad(ErrTraceSidecar, "storage.layout %q, want full or compact", st.Layout)
+	}
+	maskDT, ok := dtypes[st.MaskDType]
+	if !ok && !(compact && st.MaskDType == "none") {
+		return nil, bad(ErrTraceSidecar, "storage.mask_dtype %q, want float32 or float16 (or none, compact)", st.MaskDType)
+	}
+	classDT := dtF32
+	if st.ClassDType != "" {
+		if classDT, ok = dtypes[st.ClassDType]; !ok {
+			return nil, bad(ErrTraceSidecar, "storage.class_dtype %q, want float32 or float16", st.ClassDType)
+		}
+	}
+	if sc.Version == 1 && (st.Layout != "" || st.ClassDType != "") {
+		return nil, bad(ErrTraceSidecar, "storage %+v: a version 1 trace has no layout or class_dtype", *st)
 	}
 	S, Q, K, H, W := run.NumStages, run.NumQueries, run.NumClasses, run.MaskH, run.MaskW
 
@@ -167,11 +231,23 @@ func checkSidecar(path string, sc *Sidecar) ([]imageArrays, error) {
 		if _, dup := byIndex[im.Index]; dup {
 			return nil, bad(ErrTraceSidecar, "image %d listed twice", im.Index)
 		}
-		if im.GT < 0 || (!im.HasGT && (im.GT != 0 || im.Match)) || im.NumMP < 0 || (im.NumMP > 0 && !sc.Storage.MPRows) {
+		if im.GT < 0 || (!im.HasGT && (im.GT != 0 || im.Match || im.Cover)) || im.NumMP < 0 || (im.NumMP > 0 && !st.MPRows) ||
+			(im.Cover && (sc.Version == 1 || run.MaskStride <= 0 || run.MaskStride*run.MaskStride > 255)) {
 			return nil, bad(ErrTraceSidecar, "image %d: inconsistent entry %+v", im.Index, *im)
 		}
 		imgs[i] = imageArrays{info: im, arrays: map[string]*ArrayInfo{}, attn: map[int]*ArrayInfo{}}
 		byIndex[im.Index] = &imgs[i]
+	}
+	// attnStage returns the stage of an attention array's name:
+	// attn_mask_s<s> (full), attn_s<s>_runs (compact).
+	attnStage := func(rest string) (string, bool) {
+		if !compact {
+			return strings.CutPrefix(rest, "attn_mask_s")
+		}
+		if s, ok := strings.CutPrefix(rest, "attn_s"); ok {
+			return strings.CutSuffix(s, "_runs")
+		}
+		return "", false
 	}
 	names := make(map[string]bool, len(sc.Arrays))
 	for i := range sc.Arrays {
@@ -190,7 +266,7 @@ func checkSidecar(path string, sc *Sidecar) ([]imageArrays, error) {
 		if im == nil || rest == a.Name {
 			return nil, bad(ErrTraceSidecar, "array %s belongs to no listed image", a.Name)
 		}
-		if s, ok := strings.CutPrefix(rest, "attn_mask_s"); ok {
+		if s, ok := attnStage(rest); ok {
 			st, err := strconv.Atoi(s)
 			if err != nil || st < 0 || st >= S || strconv.Itoa(st) != s {
 				return nil, bad(ErrTraceSidecar, "array %s: no such stage", a.Name)
@@ -205,30 +281,70 @@ func checkSidecar(path string, sc *Sidecar) ([]imageArrays, error) {
 		P, G := im.info.NumMP, im.info.GT
 		pre := imgPrefix(im.info.Index)
 		want := map[string]ArrayInfo{
-			"mask_logits":  {DType: maskDT, Shape: []int{S, Q, H, W}},
-			"class_logits": {DType: dtF32, Shape: []int{S, Q, K + 1}},
+			"class_logits": {DType: classDT, Shape: []int{S, Q, K + 1}},
 			"unblocked":    {DType: dtU8, Shape: []int{S, Q}},
 		}
+		// masks adds the run-length encoded masks <name> of the shape.
+		masks := func(name string, shape ...int) {
+			want[name+"_runs"] = rleInfo(shape...)
+			want[name+"_nruns"] = nrunsInfo(shape...)
+		}
+		if compact {
+			masks("mask", S, Q, H, W)
+		}
+		if maskDT != "" {
+			want["mask_logits"] = ArrayInfo{DType: maskDT, Shape: []int{S, Q, H, W}}
+		}
 		if P > 0 {
-			want["mp_mask_logits"] = ArrayInfo{DType: maskDT, Shape: []int{S, P, H, W}}
-			want["mp_class_logits"] = ArrayInfo{DType: dtF32, Shape: []int{S, P, K + 1}}
+			if compact {
+				masks("mp_mask", S, P, H, W)
+			}
+			if maskDT != "" {
+				want["mp_mask_logits"] = ArrayInfo{DType: maskDT, Shape: []int{S, P, H, W}}
+			}
+			want["mp_class_logits"] = ArrayInfo{DType: classDT, Shape: []int{S, P, K + 1}}
 			want["mp_unblocked"] = ArrayInfo{DType: dtU8, Shape: []int{S, P}}
 		}
 		if im.info.HasGT {
-			want["gt_masks"] = ArrayInfo{DType: dtU8, Shape: []int{G, H, W}}
+			if compact {
+				masks("gt", G, H, W)
+			} else {
+				want["gt_masks"] = ArrayInfo{DType: dtU8, Shape: []int{G, H, W}}
+			}
 			want["gt_classes"] = ArrayInfo{DType: dtI32, Shape: []int{G}}
+		}
+		if im.info.Cover {
+			want["gt_cover"] = ArrayInfo{DType: dtU8, Shape: []int{G, H, W}}
 		}
 		if im.info.Match {
 			want["match"] = ArrayInfo{DType: dtI32, Shape: []int{S, G}}
 		}
 		for _, s := range sortedKeys(im.attn) {
 			a := im.attn[s]
-			if a.DType != dtBool || len(a.Shape) != 3 || a.Shape[0] != Q || a.Shape[1] <= 0 || a.Shape[2] <= 0 {
-				return nil, bad(ErrTraceSidecar, "array %s is %s %v, want %s [%d, h, w]", a.Name, a.DType, a.Shape, dtBool, Q)
+			var ok bool
+			var h, w int
+			if compact {
+				ok = len(a.RLE) == 3 && a.RLE[0] == Q && a.RLE[1] > 0 && a.RLE[2] > 0
+				if ok {
+					h, w = a.RLE[1], a.RLE[2]
+					masks("attn_s"+strconv.Itoa(s), Q, h, w)
+				}
+			} else {
+				ok = a.DType == dtBool && len(a.Shape) == 3 && a.Shape[0] == Q && a.Shape[1] > 0 && a.Shape[2] > 0 && a.RLE == nil
+				if ok {
+					h, w = a.Shape[1], a.Shape[2]
+					want[a.Name[len(pre):]] = *a
+				}
 			}
-			want[a.Name[len(pre):]] = *a
+			if !ok {
+				return nil, bad(ErrTraceSidecar, "array %s is %s %v (rle %v), want the attention mask of %d queries", a.Name, a.DType, a.Shape, a.RLE, Q)
+			}
 			if P > 0 {
-				want["mp_"+a.Name[len(pre):]] = ArrayInfo{DType: dtBool, Shape: []int{P, a.Shape[1], a.Shape[2]}}
+				if compact {
+					masks("mp_attn_s"+strconv.Itoa(s), P, h, w)
+				} else {
+					want["mp_"+a.Name[len(pre):]] = ArrayInfo{DType: dtBool, Shape: []int{P, h, w}}
+				}
 			}
 		}
 		for _, name := range sortedStrings(want) {
@@ -237,10 +353,17 @@ func checkSidecar(path string, sc *Sidecar) ([]imageArrays, error) {
 			if a == nil {
 				return nil, bad(ErrTraceSidecar, "image %d has no array %s%s", im.info.Index, pre, name)
 			}
-			if a.DType != w.DType || !equalInts(a.Shape, w.Shape) {
+			shapeOK := equalInts(a.Shape, w.Shape)
+			if w.RLE != nil { // runs: any 1-D length
+				shapeOK = len(a.Shape) == 1
+			}
+			if a.DType != w.DType || !shapeOK || !equalInts(a.RLE, w.RLE) {
 				kind := ErrTraceSidecar
-				if len(a.Shape) > 0 && len(w.Shape) > 0 && a.Shape[0] != w.Shape[0] && (name == "mask_logits" || name == "class_logits" || name == "unblocked" || name == "match") {
+				if len(a.Shape) > 0 && len(w.Shape) > 0 && a.Shape[0] != w.Shape[0] && (name == "mask_logits" || name == "mask_nruns" || name == "class_logits" || name == "unblocked" || name == "match") {
 					kind = ErrTraceStages
+				}
+				if w.RLE != nil {
+					return nil, bad(kind, "%s%s is %s %v (rle %v), the run implies %s [n] (rle %v)", pre, name, a.DType, a.Shape, a.RLE, w.DType, w.RLE)
 				}
 				return nil, bad(kind, "%s%s is %s %v, the run implies %s %v", pre, name, a.DType, a.Shape, w.DType, w.Shape)
 			}

@@ -95,8 +95,8 @@ func TestTraceBadInput(t *testing.T) {
 			editSidecar(t, js, func(m map[string]any) { m["extra"] = 1 })
 		}, ErrTraceSidecar, "json", `unknown field "extra"`, false},
 		{"unsupported version", func(t *testing.T, npz, js string) {
-			editSidecar(t, js, func(m map[string]any) { m["version"] = 2 })
-		}, ErrTraceVersion, "json", "version 2", false},
+			editSidecar(t, js, func(m map[string]any) { m["version"] = 3 })
+		}, ErrTraceVersion, "json", "version 3", false},
 		{"not a trace sidecar", func(t *testing.T, npz, js string) {
 			editSidecar(t, js, func(m map[string]any) { m["format"] = "mpanalyze-checkpoint/1" })
 		}, ErrTraceVersion, "json", `format "mpanalyze-checkpoint/1"`, false},
@@ -173,7 +173,7 @@ func TestTraceBadInput(t *testing.T) {
 			// name and the 128-byte .npy header.
 			b[30+len("img10/mask_logits.npy")+128+10] ^= 1
 			os.WriteFile(npz, b, 0o644)
-		}, ErrTraceCorrupt, "npz", "img10/mask_logits: trace npz is corrupt: zip: checksum error", true},
+		}, ErrTraceCorrupt, "npz", "img10/mask_logits: trace npz is corrupt: CRC-32 mismatch, the data is damaged (zip: checksum error)", true},
 		{"class out of range", func(t *testing.T, npz, js string) {
 			rewriteNPZ(t, npz, js, func(names []string, data map[string][]byte) []string {
 				d := data["img10/gt_classes.npy"]

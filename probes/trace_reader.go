@@ -1,9 +1,9 @@
 package probes
 
 import (
-	"archive/zip"
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,42 +13,50 @@ import (
 	"strconv"
 
 	"github.com/mpanalyze/mpanalyze/internal/npy"
+	"github.com/mpanalyze/mpanalyze/internal/npz"
 	"github.com/mpanalyze/mpanalyze/mask"
 	"github.com/mpanalyze/mpanalyze/matcher"
 )
 
 // ReadSettings configures a TraceReader. The zero value (or nil) computes
-// missing matchings with Mask2Former's cost weights.
+// missing matchings with the trace's cost weights.
 type ReadSettings struct {
 	// NoMatching leaves the matchings of images that have ground truth but
 	// no stored matching absent (metrics that need one then count nothing
-	// for them). By default the reader computes them, see Matching.
+	// for them). By default the reader computes them, see TraceReader.
 	NoMatching bool
-	// Weights of the matching cost; nil means matcher.DefaultWeights (2, 5, 5).
+	// Weights of the matching cost; nil means the trace's run.match_cost,
+	// or matcher.DefaultWeights (2, 5, 5) when the trace has none.
 	Weights *matcher.Weights
 }
 
-// TraceReader reads a trace written by TraceWriter or record_trace.py. It
-// checks everything it can when it opens the trace (the sidecar against
-// itself, the archive's entries, dtypes and shapes against the sidecar) and
-// the data (CRC-32, value ranges) as it reads each image, one at a time.
+// TraceReader reads a trace written by TraceWriter or record_trace.py, of
+// either layout (full or compact, TRACE.md). It checks everything it can
+// when it opens the trace (the sidecar against itself, the archive's
+// entries, dtypes and shapes against the sidecar) and the data (CRC-32,
+// value ranges) as it reads each image, one at a time.
 //
-// Matchings: traces recorded without them (record_trace.py without scipy)
-// are given matchings computed at read time with matcher: per stage,
-// the cost 2·(−softmax class probability) + 5·BCE + 5·dice over every
-// stride-4 pixel, with the trace's binary GT masks as targets, solved
-// exactly. The model matches with the same cost on the same pixels but
-// with fractional GT coverage as targets, so a tie-free matching can differ
-// only where that difference decides it. Info().Matching says which.
+// Matchings: images stored without them (record_trace.py without scipy,
+// or a trace whose matchings were dropped) are given matchings computed at
+// read time with matcher.MatchStages, the function the model's evaluation
+// uses: per stage, the cost 2·(−softmax class probability) + 5·BCE +
+// 5·dice (or the trace's run.match_cost) over every stride-4 pixel,
+// solved exactly, against the trace's GT coverage (gt_cover). With the
+// same float32 logits, coverage and weights that is the model's matching,
+// bit for bit. Traces without gt_cover (version 1) are matched against the
+// binary GT masks instead, which is another cost: on a trained model about
+// 2 % of the matchings differ from the model's. Compact traces without
+// mask logits cannot be matched at read time; their images without stored
+// matchings have none. Info().Matching says which.
 type TraceReader struct {
 	npzPath, jsonPath string
 	settings          ReadSettings
 	f                 *os.File
-	zr                *zip.Reader
+	zr                *npz.Reader
 	side              Sidecar
 	info              RunInfo
 	imgs              []imageArrays
-	files             map[string]*zip.File
+	files             map[string]*npz.Entry
 	next              int
 	br                *bufio.Reader
 }
@@ -83,8 +91,8 @@ func (r *TraceReader) open() error {
 	if err := json.Unmarshal(js, &probe); err != nil {
 		return traceErr(r.jsonPath, "", ErrTraceSidecar, err, "malformed JSON")
 	}
-	if probe.Format != TraceFormat || probe.Version != TraceVersion {
-		return traceErr(r.jsonPath, "", ErrTraceVersion, nil, "format %q version %d, this reader reads %q version %d", probe.Format, probe.Version, TraceFormat, TraceVersion)
+	if probe.Format != TraceFormat || (probe.Version != 1 && probe.Version != TraceVersion) {
+		return traceErr(r.jsonPath, "", ErrTraceVersion, nil, "format %q version %d, this reader reads %q versions 1 and %d", probe.Format, probe.Version, TraceFormat, TraceVersion)
 	}
 	if err := dec.Decode(&r.side); err != nil {
 		return traceErr(r.jsonPath, "", ErrTraceSidecar, err, "malformed sidecar")
@@ -108,42 +116,38 @@ func (r *TraceReader) open() error {
 	if err != nil {
 		return traceErr(r.npzPath, "", ErrTraceMismatch, err, "stat")
 	}
-	r.zr, err = zip.NewReader(r.f, fi.Size())
+	r.zr, err = npz.NewReader(r.f, fi.Size())
 	if err != nil {
-		kind := ErrTraceCorrupt
-		if errors.Is(err, zip.ErrFormat) || errors.Is(err, io.ErrUnexpectedEOF) {
-			kind = ErrTraceTruncated
-		}
-		return traceErr(r.npzPath, "", kind, err, "not a complete zip archive (%d bytes, the sidecar says %d)", fi.Size(), r.side.NPZBytes)
+		return traceErr(r.npzPath, "", ErrTraceTruncated, npzCause(err), "not a complete zip archive (%d bytes, the sidecar says %d)", fi.Size(), r.side.NPZBytes)
 	}
 	if fi.Size() != r.side.NPZBytes {
 		return traceErr(r.npzPath, "", ErrTraceMismatch, nil, "%d bytes, the sidecar says %d: the .npz and the sidecar are not one pair", fi.Size(), r.side.NPZBytes)
 	}
-	r.files = make(map[string]*zip.File, len(r.zr.File))
-	for _, zf := range r.zr.File {
-		name, ok := cutSuffix(zf.Name, ".npy")
-		if !ok {
-			return traceErr(r.npzPath, zf.Name, ErrTraceMismatch, nil, "extra entry (not a .npy array)")
+	r.files = make(map[string]*npz.Entry, len(r.zr.Entries))
+	for i := range r.zr.Entries {
+		e := &r.zr.Entries[i]
+		if !e.NPY {
+			return traceErr(r.npzPath, e.Name, ErrTraceMismatch, nil, "extra entry (not a .npy array)")
 		}
-		if r.files[name] != nil {
-			return traceErr(r.npzPath, name, ErrTraceCorrupt, nil, "entry present twice")
+		if r.files[e.Name] != nil {
+			return traceErr(r.npzPath, e.Name, ErrTraceCorrupt, nil, "entry present twice")
 		}
-		r.files[name] = zf
+		r.files[e.Name] = e
 	}
 	listed := make(map[string]bool, len(r.side.Arrays))
 	for _, a := range r.side.Arrays {
 		listed[a.Name] = true
-		zf := r.files[a.Name]
-		if zf == nil {
+		e := r.files[a.Name]
+		if e == nil {
 			return traceErr(r.npzPath, a.Name, ErrTraceMismatch, nil, "missing array (listed in the sidecar)")
 		}
-		if err := r.checkEntry(zf, &a); err != nil {
+		if err := r.checkEntry(e, &a); err != nil {
 			return err
 		}
 	}
-	for _, zf := range r.zr.File {
-		if name, _ := cutSuffix(zf.Name, ".npy"); !listed[name] {
-			return traceErr(r.npzPath, name, ErrTraceMismatch, nil, "extra array (not in the sidecar)")
+	for _, e := range r.zr.Entries {
+		if !listed[e.Name] {
+			return traceErr(r.npzPath, e.Name, ErrTraceMismatch, nil, "extra array (not in the sidecar)")
 		}
 	}
 
@@ -151,36 +155,43 @@ func (r *TraceReader) open() error {
 	return nil
 }
 
-func cutSuffix(s, suffix string) (string, bool) {
-	if len(s) > len(suffix) && s[len(s)-len(suffix):] == suffix {
-		return s[:len(s)-len(suffix)], true
+// npzCause returns the cause of an internal/npz error without its
+// category, which the TraceError's kind replaces.
+func npzCause(err error) error {
+	var ne *npz.Error
+	if errors.As(err, &ne) {
+		return ne.Err
 	}
-	return s, false
+	return err
 }
 
-// checkEntry compares an entry's .npy header with the sidecar and its size
-// with the header.
-func (r *TraceReader) checkEntry(zf *zip.File, a *ArrayInfo) error {
-	rc, err := zf.Open()
+// entryErr turns an error of opening or reading an entry into a
+// TraceError: the trace's own errors pass through, internal/npz's are
+// ErrTraceCorrupt.
+func (r *TraceReader) entryErr(name string, err error) error {
+	var te *TraceError
+	if errors.As(err, &te) {
+		return err
+	}
+	return traceErr(r.npzPath, name, ErrTraceCorrupt, npzCause(err), "")
+}
+
+// checkEntry compares an entry's .npy header with the sidecar; internal/npz
+// checks its size against the header.
+func (r *TraceReader) checkEntry(e *npz.Entry, a *ArrayInfo) error {
+	arr, err := e.Open(r.br, func(h npy.Header) error {
+		if err := checkNPYHeader(h); err != nil {
+			return traceErr(r.npzPath, a.Name, ErrTraceCorrupt, err, "")
+		}
+		if h.Descr != a.DType || !equalInts(h.Shape, a.Shape) {
+			return traceErr(r.npzPath, a.Name, ErrTraceMismatch, nil, "the array is %s %v, the sidecar says %s %v", h.Descr, h.Shape, a.DType, a.Shape)
+		}
+		return nil
+	})
 	if err != nil {
-		return traceErr(r.npzPath, a.Name, ErrTraceCorrupt, err, "cannot open the entry")
+		return r.entryErr(a.Name, err)
 	}
-	defer rc.Close()
-	h, err := readNPYHeader(rc)
-	if err != nil {
-		return traceErr(r.npzPath, a.Name, ErrTraceCorrupt, err, "")
-	}
-	if h.Descr != a.DType || !equalInts(h.Shape, a.Shape) {
-		return traceErr(r.npzPath, a.Name, ErrTraceMismatch, nil, "the array is %s %v, the sidecar says %s %v", h.Descr, h.Shape, a.DType, a.Shape)
-	}
-	want := uint64(h.DataOffset) + uint64(h.NumElems()*itemSize(h.Descr))
-	// Deflate expands at most ~1032:1; a larger claim is a zip bomb or junk.
-	if zf.CompressedSize64 > uint64(r.side.NPZBytes) || zf.UncompressedSize64 > 1100*zf.CompressedSize64+1024 {
-		return traceErr(r.npzPath, a.Name, ErrTraceCorrupt, nil, "entry claims %d bytes from %d compressed", zf.UncompressedSize64, zf.CompressedSize64)
-	}
-	if zf.UncompressedSize64 != want {
-		return traceErr(r.npzPath, a.Name, ErrTraceCorrupt, nil, "entry has %d bytes, its header implies %d", zf.UncompressedSize64, want)
-	}
+	arr.Close() // only the header was read: a decompressor may complain
 	return nil
 }
 
@@ -196,7 +207,7 @@ func (r *TraceReader) matching() string {
 		}
 	}
 	switch {
-	case missing && r.settings.NoMatching:
+	case missing && (r.settings.NoMatching || !r.canCompute()):
 		return MatchingNone
 	case missing:
 		return MatchingComputed
@@ -242,7 +253,34 @@ func (r *TraceReader) Next() (*Image, error) {
 
 // Image reads the k-th image of the trace (0 ≤ k < Len), as stages that
 // share its ground truth. MP rows come first when the trace kept them.
+//
+// A full trace yields MaskLogits (Masks nil) and AttnMask; a compact trace
+// yields Masks (the stored binary masks), AttnBits, float16 class logits
+// widened to float32, and MaskLogits only when it kept them.
 func (r *TraceReader) Image(k int) (*Image, error) {
+	return r.image(k, needs{logits: true, classes: true, cover: true}, r.br)
+}
+
+// needs says which parts of an image to decode.
+type needs struct {
+	logits  bool   // MaskLogits, when stored
+	masks   bool   // Masks also for a full trace (binarised as read, without keeping the logits)
+	classes bool   // ClassLogits
+	cover   bool   // GT.Cover, when stored
+	arena   *arena // where the masks come from (nil: allocated)
+}
+
+// canCompute reports whether the reader can compute missing matchings:
+// they need mask and class logits.
+func (r *TraceReader) canCompute() bool { return r.side.Storage.MaskDType != "none" }
+
+// mustCompute reports whether image k's matchings are computed at read
+// time.
+func (r *TraceReader) mustCompute(info *TraceImageInfo) bool {
+	return info.HasGT && !info.Match && info.GT > 0 && !r.settings.NoMatching && r.canCompute()
+}
+
+func (r *TraceReader) image(k int, nd needs, br *bufio.Reader) (*Image, error) {
 	if r.zr == nil {
 		return nil, fmt.Errorf("probes: trace %s: %w", r.npzPath, ErrClosed)
 	}
@@ -251,239 +289,525 @@ func (r *TraceReader) Image(k int) (*Image, error) {
 	}
 	ia := &r.imgs[k]
 	info := ia.info
+	compute := r.mustCompute(info)
+	if compute {
+		nd.logits, nd.classes, nd.cover = true, true, true
+	}
+	st := &r.side.Storage
+	compact := st.Compact()
+	hasLogits := st.MaskDType != "none"
 	S, Q, K, H, W := r.info.NumStages, r.info.NumQueries, r.info.NumClasses, r.info.MaskH, r.info.MaskW
 	P, HW, K1 := info.NumMP, H*W, K+1
+	rows := P + Q
 	im := &Image{Index: info.Index, Stages: make([]Stage, S)}
 	for s := range im.Stages {
-		im.Stages[s] = Stage{
-			Image: info.Index, Stage: s, NumMP: P, NumQueries: Q, NumClasses: K, H: H, W: W,
-			MaskLogits:  make([]float32, (P+Q)*HW),
-			ClassLogits: make([]float32, (P+Q)*K1),
+		im.Stages[s] = Stage{Image: info.Index, Stage: s, NumMP: P, NumQueries: Q, NumClasses: K, H: H, W: W}
+		if nd.logits && hasLogits {
+			im.Stages[s].MaskLogits = make([]float32, rows*HW)
+		}
+		if compact || nd.masks {
+			im.Stages[s].Masks = nd.arena.masks(rows, H, W)
+		}
+		if nd.classes {
+			im.Stages[s].ClassLogits = make([]float32, rows*K1)
 		}
 	}
-	// floats reads a float array [S, rows, n] into row offset off of each
-	// stage's slice.
-	floats := func(name string, rows, n, off int, dst func(st *Stage) []float32) error {
-		return r.read(ia, name, func(br *bufio.Reader, dtype string) error {
+	rd := &imageReader{r: r, ia: ia, br: br, im: im, arena: nd.arena}
+	if compact {
+		stageRows := func(off, rows int) []*mask.Bits {
+			ms := make([]*mask.Bits, 0, S*rows)
 			for s := range im.Stages {
-				d := dst(&im.Stages[s])[off*n : (off+rows)*n]
-				if err := readFloats(br, dtype, d); err != nil {
-					return err
-				}
+				ms = append(ms, im.Stages[s].Masks[off:off+rows]...)
 			}
-			return nil
-		})
-	}
-	maskOf := func(st *Stage) []float32 { return st.MaskLogits }
-	clsOf := func(st *Stage) []float32 { return st.ClassLogits }
-	if err := floats("mask_logits", Q, HW, P, maskOf); err != nil {
-		return nil, err
-	}
-	if err := floats("class_logits", Q, K1, P, clsOf); err != nil {
-		return nil, err
-	}
-	if P > 0 {
-		if err := floats("mp_mask_logits", P, HW, 0, maskOf); err != nil {
+			return ms
+		}
+		if err := rd.runs("mask", stageRows(P, Q)); err != nil {
 			return nil, err
 		}
-		if err := floats("mp_class_logits", P, K1, 0, clsOf); err != nil {
-			return nil, err
+		if P > 0 {
+			if err := rd.runs("mp_mask", stageRows(0, P)); err != nil {
+				return nil, err
+			}
 		}
 	}
-	// unblocked flags, [S, rows] bytes.
+	if hasLogits && (nd.logits || (nd.masks && !compact)) {
+		binarise := nd.masks && !compact
+		if err := rd.maskLogits("mask_logits", Q, P, nd.logits, binarise); err != nil {
+			return nil, err
+		}
+		if P > 0 {
+			if err := rd.maskLogits("mp_mask_logits", P, 0, nd.logits, binarise); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if nd.classes {
+		clsOf := func(st *Stage) []float32 { return st.ClassLogits }
+		if err := rd.floats("class_logits", Q, K1, P, clsOf); err != nil {
+			return nil, err
+		}
+		if P > 0 {
+			if err := rd.floats("mp_class_logits", P, K1, 0, clsOf); err != nil {
+				return nil, err
+			}
+		}
+	}
 	for s := range im.Stages {
-		im.Stages[s].Unblocked = make([]bool, P+Q)
+		im.Stages[s].Unblocked = make([]bool, rows)
 	}
-	flags := func(name string, rows, off int) error {
-		return r.read(ia, name, func(br *bufio.Reader, _ string) error {
-			b := make([]byte, rows)
-			for s := range im.Stages {
-				if _, err := io.ReadFull(br, b); err != nil {
-					return err
-				}
-				for i, v := range b {
-					im.Stages[s].Unblocked[off+i] = v != 0
-				}
-			}
-			return nil
-		})
-	}
-	if err := flags("unblocked", Q, P); err != nil {
+	if err := rd.flags("unblocked", Q, P); err != nil {
 		return nil, err
 	}
 	if P > 0 {
-		if err := flags("mp_unblocked", P, 0); err != nil {
+		if err := rd.flags("mp_unblocked", P, 0); err != nil {
 			return nil, err
 		}
 	}
 	for _, s := range sortedKeys(ia.attn) {
-		a := ia.attn[s]
-		st := &im.Stages[s]
-		st.AttnH, st.AttnW = a.Shape[1], a.Shape[2]
-		cells := st.AttnH * st.AttnW
-		st.AttnMask = make([]bool, (P+Q)*cells)
-		bools := func(name string, rows, off int) error {
-			return r.read(ia, name, func(br *bufio.Reader, _ string) error {
-				b := make([]byte, rows*cells)
-				if _, err := io.ReadFull(br, b); err != nil {
-					return err
-				}
-				for i, v := range b {
-					st.AttnMask[off*cells+i] = v != 0
-				}
-				return nil
-			})
-		}
-		name := "attn_mask_s" + strconv.Itoa(s)
-		if err := bools(name, Q, P); err != nil {
+		if err := rd.attention(s, compact); err != nil {
 			return nil, err
-		}
-		if P > 0 {
-			if err := bools("mp_"+name, P, 0); err != nil {
-				return nil, err
-			}
 		}
 	}
 	if info.HasGT {
-		G := info.GT
-		gt := &GroundTruth{Classes: make([]int, G), Masks: make([]*mask.Bits, G)}
-		err := r.read(ia, "gt_classes", func(br *bufio.Reader, _ string) error {
-			v := make([]int32, G)
-			if err := npy.ReadElems(br, v, nil); err != nil {
-				return err
-			}
-			for g, c := range v {
-				if c < 0 || int(c) >= K {
-					return fmt.Errorf("GT segment %d has class %d, want 0..%d", g, c, K-1)
-				}
-				gt.Classes[g] = int(c)
-			}
-			return nil
-		})
-		if err != nil {
+		if err := rd.groundTruth(compact, nd.cover); err != nil {
 			return nil, err
-		}
-		err = r.read(ia, "gt_masks", func(br *bufio.Reader, _ string) error {
-			b := make([]byte, HW)
-			for g := range gt.Masks {
-				if _, err := io.ReadFull(br, b); err != nil {
-					return err
-				}
-				m := mask.New(H, W)
-				for i, v := range b {
-					if v != 0 {
-						m.Words[i>>6] |= 1 << uint(i&63)
-					}
-				}
-				gt.Masks[g] = m
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, err
-		}
-		im.GT = gt
-		for s := range im.Stages {
-			im.Stages[s].GT = gt
 		}
 		if info.Match {
-			err = r.read(ia, "match", func(br *bufio.Reader, _ string) error {
-				v := make([]int32, G)
-				for s := range im.Stages {
-					if err := npy.ReadElems(br, v, nil); err != nil {
-						return err
-					}
-					m := make([]int, G)
-					seen := map[int32]bool{}
-					for g, q := range v {
-						if q < -1 || int(q) >= Q || (q >= 0 && seen[q]) {
-							return fmt.Errorf("stage %d matches GT segment %d to query %d (of %d queries, or twice)", s, g, q, Q)
-						}
-						seen[q] = true
-						m[g] = int(q)
-					}
-					im.Stages[s].Match = m
-				}
-				return nil
-			})
-			if err != nil {
+			if err := rd.matchings(); err != nil {
 				return nil, err
 			}
-		} else if G == 0 || !r.settings.NoMatching {
+		} else if info.GT == 0 {
 			for s := range im.Stages {
-				m, err := computeMatch(&im.Stages[s], r.settings.Weights)
-				if err != nil {
-					return nil, traceErr(r.npzPath, imgPrefix(info.Index)+"match", ErrTraceCorrupt, err, "cannot compute the stage %d matching", s)
-				}
-				im.Stages[s].Match = m
+				im.Stages[s].Match = []int{}
+			}
+		} else if compute {
+			w := r.info.MatchCost.Weights()
+			if r.settings.Weights != nil {
+				w = *r.settings.Weights
+			}
+			ms, err := computeMatches(im, &w)
+			if err != nil {
+				return nil, traceErr(r.npzPath, imgPrefix(info.Index)+"match", ErrTraceCorrupt, err, "cannot compute the matchings")
+			}
+			for s := range im.Stages {
+				im.Stages[s].Match = ms[s]
 			}
 		}
 	}
 	return im, nil
 }
 
-// read opens img<i>/<name>, skips its header and lets fill decode the
-// data, then checks that the data ends there and its CRC-32.
-func (r *TraceReader) read(ia *imageArrays, name string, fill func(br *bufio.Reader, dtype string) error) error {
-	full := imgPrefix(ia.info.Index) + name
-	zf := r.files[full]
-	fail := func(err error) error { return traceErr(r.npzPath, full, ErrTraceCorrupt, err, "") }
-	rc, err := zf.Open()
-	if err != nil {
-		return fail(err)
+// newMasks allocates n empty h×w masks sharing one block of words.
+func newMasks(n, h, w int) []*mask.Bits { return (*arena)(nil).masks(n, h, w) }
+
+// arena hands out the masks of one image from blocks it reuses for the
+// next image (Analyze's workers score an image and drop it before reading
+// the next), so reading does not allocate 8 MB per COCO-size image. A nil
+// arena allocates.
+type arena struct {
+	words   []uint64
+	used    int
+	missed  int // words allocated outside the block since the last reset
+	structs []mask.Bits
+	nstruct int
+	ptrs    []*mask.Bits
+	nptr    int
+}
+
+// reset makes the arena's memory available again; the masks it handed
+// out must no longer be used. It grows the blocks to what the last image
+// needed.
+func (a *arena) reset() {
+	if a.missed > 0 {
+		a.words = make([]uint64, a.used+a.missed)
 	}
-	defer rc.Close()
-	r.br.Reset(rc)
-	h, err := readNPYHeader(r.br)
-	if err != nil {
-		return fail(err)
+	if a.nstruct > len(a.structs) {
+		a.structs = make([]mask.Bits, a.nstruct)
 	}
-	if err := fill(r.br, h.Descr); err != nil {
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
+	if a.nptr > len(a.ptrs) {
+		a.ptrs = make([]*mask.Bits, a.nptr)
+	}
+	a.used, a.missed, a.nstruct, a.nptr = 0, 0, 0, 0
+}
+
+// masks returns n h×w masks; with a non-nil arena their content is
+// undefined until the caller clears or fills them (the readers' fillers,
+// decodeRuns and setFromLogits, clear each mask first, while it is in
+// cache).
+func (a *arena) masks(n, h, w int) []*mask.Bits {
+	nw := (h*w + 63) / 64
+	var words []uint64
+	var bs []mask.Bits
+	var ms []*mask.Bits
+	if a != nil && a.used+n*nw <= len(a.words) {
+		words = a.words[a.used : a.used+n*nw] // not cleared: every filler clears its mask
+		a.used += n * nw
+	} else {
+		words = make([]uint64, n*nw)
+		if a != nil {
+			a.missed += n * nw
 		}
-		return fail(err)
 	}
-	// Reading to the end makes archive/zip verify the CRC-32.
-	var b [1]byte
-	switch n, err := io.ReadFull(r.br, b[:]); {
-	case n > 0:
-		return fail(errors.New("data continues past the array"))
-	case err != io.EOF:
-		return fail(err)
+	if a != nil && a.nstruct+n <= len(a.structs) && a.nptr+n <= len(a.ptrs) {
+		bs, ms = a.structs[a.nstruct:a.nstruct+n], a.ptrs[a.nptr:a.nptr+n]
+	} else {
+		bs, ms = make([]mask.Bits, n), make([]*mask.Bits, n)
+	}
+	if a != nil {
+		a.nstruct += n
+		a.nptr += n
+	}
+	for i := range ms {
+		bs[i] = mask.Bits{H: h, W: w, Words: words[i*nw : (i+1)*nw : (i+1)*nw]}
+		ms[i] = &bs[i]
+	}
+	return ms
+}
+
+// imageReader decodes the arrays of one image.
+type imageReader struct {
+	r     *TraceReader
+	ia    *imageArrays
+	br    *bufio.Reader
+	im    *Image
+	arena *arena
+}
+
+func (d *imageReader) read(name string, fill func(br *bufio.Reader, dtype string) error) error {
+	return d.r.read(d.ia, name, d.br, fill)
+}
+
+// floats reads a float array [S, rows, n] into row offset off of each
+// stage's slice.
+func (d *imageReader) floats(name string, rows, n, off int, dst func(st *Stage) []float32) error {
+	return d.read(name, func(br *bufio.Reader, dtype string) error {
+		for s := range d.im.Stages {
+			v := dst(&d.im.Stages[s])[off*n : (off+rows)*n]
+			if err := readFloats(br, dtype, v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// maskLogits reads mask logits [S, rows, H, W] into row offset off: into
+// MaskLogits when keep, and binarised into Masks when binarise.
+func (d *imageReader) maskLogits(name string, rows, off int, keep, binarise bool) error {
+	info := &d.r.info
+	HW := info.MaskH * info.MaskW
+	var scratch []float32
+	return d.read(name, func(br *bufio.Reader, dtype string) error {
+		for s := range d.im.Stages {
+			st := &d.im.Stages[s]
+			if keep {
+				v := st.MaskLogits[off*HW : (off+rows)*HW]
+				if err := readFloats(br, dtype, v); err != nil {
+					return err
+				}
+				if binarise {
+					for q := range rows {
+						setFromLogits(st.Masks[off+q], v[q*HW:(q+1)*HW])
+					}
+				}
+				continue
+			}
+			if scratch == nil {
+				scratch = make([]float32, HW)
+			}
+			for q := range rows {
+				if err := readFloats(br, dtype, scratch); err != nil {
+					return err
+				}
+				setFromLogits(st.Masks[off+q], scratch)
+			}
+		}
+		return nil
+	})
+}
+
+// setFromLogits sets m to logit > 0.
+func setFromLogits(m *mask.Bits, logits []float32) {
+	clear(m.Words)
+	for i, v := range logits {
+		if v > 0 {
+			m.Words[i>>6] |= 1 << uint(i&63)
+		}
+	}
+}
+
+// runs reads the run-length encoded masks <name>_runs / <name>_nruns into
+// ms, in array order: the run counts first, then every mask's runs, which
+// must cover it exactly.
+func (d *imageReader) runs(name string, ms []*mask.Bits) error {
+	counts := make([]int32, len(ms))
+	err := d.read(name+"_nruns", func(br *bufio.Reader, _ string) error {
+		return npy.ReadElems(br, counts, nil)
+	})
+	if err != nil {
+		return err
+	}
+	total := int64(0)
+	for i, c := range counts {
+		if c < 0 {
+			return traceErr(d.r.npzPath, imgPrefix(d.ia.info.Index)+name+"_nruns", ErrTraceCorrupt, nil, "mask %d has %d runs", i, c)
+		}
+		total += int64(c)
+	}
+	if a := d.ia.arrays[name+"_runs"]; int64(a.Shape[0]) != total {
+		return traceErr(d.r.npzPath, imgPrefix(d.ia.info.Index)+name+"_nruns", ErrTraceCorrupt, nil, "the masks have %d runs, %s_runs holds %d", total, name, a.Shape[0])
+	}
+	return d.read(name+"_runs", func(br *bufio.Reader, _ string) error {
+		var buf []byte
+		var runs []uint16
+		for i, m := range ms {
+			n := int(counts[i])
+			if cap(buf) < 2*n {
+				buf, runs = make([]byte, 2*n), make([]uint16, n)
+			}
+			b, rs := buf[:2*n], runs[:n]
+			if _, err := io.ReadFull(br, b); err != nil {
+				return err
+			}
+			for j := range rs {
+				rs[j] = binary.LittleEndian.Uint16(b[2*j:])
+			}
+			if err := decodeRuns(m, rs); err != nil {
+				return fmt.Errorf("mask %d: %w", i, err)
+			}
+		}
+		return nil
+	})
+}
+
+// flags reads unblocked flags [S, rows] into row offset off.
+func (d *imageReader) flags(name string, rows, off int) error {
+	return d.read(name, func(br *bufio.Reader, _ string) error {
+		b := make([]byte, rows)
+		for s := range d.im.Stages {
+			if _, err := io.ReadFull(br, b); err != nil {
+				return err
+			}
+			for i, v := range b {
+				d.im.Stages[s].Unblocked[off+i] = v != 0
+			}
+		}
+		return nil
+	})
+}
+
+// attention reads stage s's attention masks (and their MP rows).
+func (d *imageReader) attention(s int, compact bool) error {
+	a := d.ia.attn[s]
+	st := &d.im.Stages[s]
+	P, Q := st.NumMP, st.NumQueries
+	st.AttnH, st.AttnW = attnSize(a)
+	cells := st.AttnH * st.AttnW
+	if compact {
+		name := "attn_s" + strconv.Itoa(s)
+		st.AttnBits = d.arena.masks(P+Q, st.AttnH, st.AttnW)
+		if err := d.runs(name, st.AttnBits[P:]); err != nil {
+			return err
+		}
+		if P > 0 {
+			return d.runs("mp_"+name, st.AttnBits[:P])
+		}
+		return nil
+	}
+	name := "attn_mask_s" + strconv.Itoa(s)
+	st.AttnMask = make([]bool, (P+Q)*cells)
+	read := func(name string, rows, off int) error {
+		return d.read(name, func(br *bufio.Reader, _ string) error {
+			b := make([]byte, rows*cells)
+			if _, err := io.ReadFull(br, b); err != nil {
+				return err
+			}
+			for i, v := range b {
+				st.AttnMask[off*cells+i] = v != 0
+			}
+			return nil
+		})
+	}
+	if err := read(name, Q, P); err != nil {
+		return err
+	}
+	if P > 0 {
+		return read("mp_"+name, P, 0)
 	}
 	return nil
 }
 
-// computeMatch computes a stage's matching of the matching queries to the
-// GT with the Mask2Former cost on every pixel of the mask logits.
-func computeMatch(st *Stage, w *matcher.Weights) ([]int, error) {
-	G := len(st.GT.Classes)
+// groundTruth reads the image's GT classes, masks and (when wanted and
+// stored) coverage, and points every stage at it.
+func (d *imageReader) groundTruth(compact, cover bool) error {
+	info := &d.r.info
+	K, H, W := info.NumClasses, info.MaskH, info.MaskW
+	HW := H * W
+	G := d.ia.info.GT
+	gt := &GroundTruth{Classes: make([]int, G)}
+	err := d.read("gt_classes", func(br *bufio.Reader, _ string) error {
+		v := make([]int32, G)
+		if err := npy.ReadElems(br, v, nil); err != nil {
+			return err
+		}
+		for g, c := range v {
+			if c < 0 || int(c) >= K {
+				return fmt.Errorf("GT segment %d has class %d, want 0..%d", g, c, K-1)
+			}
+			gt.Classes[g] = int(c)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	gt.Masks = d.arena.masks(G, H, W)
+	if compact {
+		err = d.runs("gt", gt.Masks)
+	} else {
+		err = d.read("gt_masks", func(br *bufio.Reader, _ string) error {
+			b := make([]byte, HW)
+			for _, m := range gt.Masks {
+				if _, err := io.ReadFull(br, b); err != nil {
+					return err
+				}
+				clear(m.Words)
+				for i, v := range b {
+					if v != 0 {
+						m.Words[i>>6] |= 1 << uint(i&63)
+					}
+				}
+			}
+			return nil
+		})
+	}
+	if err != nil {
+		return err
+	}
+	if cover && d.ia.info.Cover {
+		scale := info.MaskStride * info.MaskStride
+		gt.Cover = make([][]float32, G)
+		err = d.read("gt_cover", func(br *bufio.Reader, _ string) error {
+			b := make([]byte, HW)
+			for g := range gt.Cover {
+				if _, err := io.ReadFull(br, b); err != nil {
+					return err
+				}
+				c := make([]float32, HW)
+				for i, v := range b {
+					if int(v) > scale {
+						return fmt.Errorf("GT segment %d covers %d pixels of a %d-pixel cell", g, v, scale)
+					}
+					c[i] = float32(v) / float32(scale)
+				}
+				gt.Cover[g] = c
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	d.im.GT = gt
+	for s := range d.im.Stages {
+		d.im.Stages[s].GT = gt
+	}
+	return nil
+}
+
+// matchings reads the stored matchings.
+func (d *imageReader) matchings() error {
+	G, Q := d.ia.info.GT, d.r.info.NumQueries
+	return d.read("match", func(br *bufio.Reader, _ string) error {
+		v := make([]int32, G)
+		seen := make([]int, Q)
+		for s := range d.im.Stages {
+			if err := npy.ReadElems(br, v, nil); err != nil {
+				return err
+			}
+			m := make([]int, G)
+			for g, q := range v {
+				if q < -1 || int(q) >= Q || (q >= 0 && seen[q] == s+1) {
+					return fmt.Errorf("stage %d matches GT segment %d to query %d (of %d queries, or twice)", s, g, q, Q)
+				}
+				if q >= 0 {
+					seen[q] = s + 1
+				}
+				m[g] = int(q)
+			}
+			d.im.Stages[s].Match = m
+		}
+		return nil
+	})
+}
+
+// read opens img<i>/<name>, skips its header and lets fill decode the
+// data through br, then checks that the data ends there and its CRC-32.
+func (r *TraceReader) read(ia *imageArrays, name string, br *bufio.Reader, fill func(br *bufio.Reader, dtype string) error) error {
+	full := imgPrefix(ia.info.Index) + name
+	arr, err := r.files[full].Open(br, func(h npy.Header) error { return checkNPYHeader(h) })
+	if err != nil {
+		return r.entryErr(full, err)
+	}
+	defer arr.Close()
+	if err := fill(arr.R, arr.Header.Descr); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return traceErr(r.npzPath, full, ErrTraceCorrupt, npz.ReadErr(err), "")
+	}
+	if err := arr.Finish(); err != nil {
+		return r.entryErr(full, err)
+	}
+	return nil
+}
+
+// computeMatches computes every stage's matching of the matching queries
+// to the GT with matcher.MatchStages, the function the model's evaluation
+// uses: on every pixel of the mask logits, against the GT coverage when
+// the trace has it (then the matchings are the model's, bit for bit), else
+// against the binary GT masks.
+func computeMatches(im *Image, w *matcher.Weights) ([][]int, error) {
+	gt := im.GT
+	G := len(gt.Classes)
 	if G == 0 {
-		return []int{}, nil
-	}
-	HW, K1 := st.H*st.W, st.NumClasses+1
-	cls := st.ClassLogits[st.NumMP*K1:]
-	msk := st.MaskLogits[st.NumMP*HW:]
-	for _, v := range cls {
-		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-			return nil, errors.New("non-finite class logit")
+		out := make([][]int, len(im.Stages))
+		for s := range out {
+			out[s] = []int{}
 		}
+		return out, nil
 	}
-	for _, v := range msk {
-		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-			return nil, errors.New("non-finite mask logit")
+	st0 := &im.Stages[0]
+	HW, K1, P := st0.H*st0.W, st0.NumClasses+1, st0.NumMP
+	cls, msk := make([][]float32, len(im.Stages)), make([][]float32, len(im.Stages))
+	for s := range im.Stages {
+		st := &im.Stages[s]
+		cls[s], msk[s] = st.ClassLogits[P*K1:], st.MaskLogits[P*HW:]
+		for _, v := range cls[s] {
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				return nil, fmt.Errorf("stage %d: non-finite class logit", s)
+			}
 		}
-	}
-	targets := make([]float32, G*HW)
-	for g, m := range st.GT.Masks {
-		for i := 0; i < HW; i++ {
-			if m.Get(i) {
-				targets[g*HW+i] = 1
+		for _, v := range msk[s] {
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				return nil, fmt.Errorf("stage %d: non-finite mask logit", s)
 			}
 		}
 	}
-	return matcher.Match(cls, msk, targets, st.GT.Classes, st.NumQueries, st.NumClasses, HW, w), nil
+	var targets []float32
+	if gt.Cover != nil {
+		targets = matcher.CoverTargets(gt.Cover, HW)
+	} else {
+		targets = make([]float32, G*HW)
+		for g, m := range gt.Masks {
+			for i := 0; i < HW; i++ {
+				if m.Get(i) {
+					targets[g*HW+i] = 1
+				}
+			}
+		}
+	}
+	return matcher.MatchStages(cls, msk, targets, gt.Classes, st0.NumQueries, st0.NumClasses, HW, w), nil
 }
 
 // Replay sends the trace's images to p as the model would: Init with

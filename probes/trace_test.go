@@ -1,8 +1,12 @@
 package probes
 
 import (
+	"archive/zip"
+	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"os"
@@ -10,6 +14,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mpanalyze/mpanalyze/internal/npy"
 	"github.com/mpanalyze/mpanalyze/matcher"
 	"github.com/mpanalyze/mpanalyze/metrics"
 )
@@ -84,6 +89,18 @@ func TestTraceRoundTrip(t *testing.T) {
 		{name: "mp-dropped", c: mp, gts: []int{2, 1}, match: true, want: dropMP},
 		{name: "maskformer", c: maskformer, gts: []int{1, -1}, match: true},
 		{name: "compressed", c: mp, set: &TraceSettings{KeepMP: true, Compress: true}, gts: []int{3}, match: true},
+		// The compact layout: binary masks, float16 class logits, packed
+		// attention (see asCompact).
+		{name: "compact", c: m2f, set: &TraceSettings{Compact: true}, gts: []int{2, 0, 3}, match: true, want: compactOf(false)},
+		{name: "compact-logits", c: m2f, set: &TraceSettings{Compact: true, Float16: true}, gts: []int{2, -1}, match: true, want: compactOf(true)},
+		{name: "compact-mp", c: mp, set: &TraceSettings{Compact: true, KeepMP: true}, gts: []int{2, 1}, match: true, want: compactOf(false)},
+		{name: "compact-mp-logits", c: mp, set: &TraceSettings{Compact: true, KeepMP: true, Float16: true}, gts: []int{1}, match: true, want: compactOf(true)},
+		{name: "compact-mp-dropped", c: mp, set: &TraceSettings{Compact: true}, gts: []int{2}, match: true,
+			want: func(imgs []Image) []Image { return asCompact(dropMP(imgs), false) }},
+		{name: "compact-maskformer", c: maskformer, set: &TraceSettings{Compact: true}, gts: []int{1, -1}, match: true, want: compactOf(false)},
+		// 5×7 masks and 3×3, 5×7 attention: packed rows end in padding bits.
+		{name: "compact-odd-sizes", c: oddSizes, set: &TraceSettings{Compact: true, KeepMP: true}, gts: []int{2, -1}, match: true, want: compactOf(false)},
+		{name: "full-odd-sizes", c: oddSizes, set: &TraceSettings{KeepMP: true}, gts: []int{2}, match: true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -131,6 +148,13 @@ func TestTraceRoundTrip(t *testing.T) {
 			}
 		})
 	}
+}
+
+// oddSizes has mask and attention sizes that are not multiples of 8.
+var oddSizes = synth{S: 3, Q: 4, K: 2, H: 5, W: 7, MP: 1, Attn: [][2]int{{3, 3}, {5, 7}, {0, 0}}, Model: "mpformer"}
+
+func compactOf(keepLogits bool) func([]Image) []Image {
+	return func(imgs []Image) []Image { return asCompact(imgs, keepLogits) }
 }
 
 // TestTraceFloat16 checks that float16 mask logits keep every binary mask
@@ -233,51 +257,178 @@ func TestTracePaths(t *testing.T) {
 }
 
 // TestTraceComputedMatching reads a trace without matchings: the reader
-// computes them with matcher from the stored GT, or leaves them out.
+// computes them with matcher.MatchStages against the stored GT coverage
+// (the model's targets), against the binary GT masks when the trace has no
+// coverage, or leaves them out.
 func TestTraceComputedMatching(t *testing.T) {
 	imgs := m2f.images(4, []int{3, -1, 0, 2}, false)
-	path := filepath.Join(t.TempDir(), "nomatch")
-	writeTrace(t, path, m2f, nil, imgs)
-
-	r, got := readAll(t, path, nil)
-	if r.Info().Matching != MatchingComputed {
-		t.Fatalf("matching %q", r.Info().Matching)
+	noCover := cloneImages(imgs)
+	for i := range noCover {
+		if noCover[i].GT != nil {
+			noCover[i].GT.Cover = nil
+		}
 	}
-	for i, im := range got {
-		for s := range im.Stages {
-			st := &im.Stages[s]
-			if imgs[i].GT == nil {
-				if st.Match != nil {
-					t.Fatalf("image %d: a matching without GT", i)
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name  string
+		imgs  []Image
+		cover bool
+	}{{"cover", imgs, true}, {"binary", noCover, false}} {
+		path := filepath.Join(dir, tc.name)
+		writeTrace(t, path, m2f, nil, tc.imgs)
+		r, got := readAll(t, path, nil)
+		if r.Info().Matching != MatchingComputed {
+			t.Fatalf("%s: matching %q", tc.name, r.Info().Matching)
+		}
+		differ := 0
+		for i, im := range got {
+			src := &tc.imgs[i]
+			if src.GT == nil {
+				if im.Stages[0].Match != nil {
+					t.Fatalf("%s image %d: a matching without GT", tc.name, i)
 				}
 				continue
 			}
-			// The same call on the recorded stage gives the expected matching.
-			src := &imgs[i].Stages[s]
-			targets := make([]float32, len(src.GT.Classes)*src.H*src.W)
+			// The expected matchings, by the model's call on the recorded stages.
+			HW := m2f.H * m2f.W
+			cls, msk := make([][]float32, m2f.S), make([][]float32, m2f.S)
+			for s := range cls {
+				cls[s], msk[s] = src.Stages[s].ClassLogits, src.Stages[s].MaskLogits
+			}
+			binary := make([]float32, len(src.GT.Classes)*HW)
 			for g, m := range src.GT.Masks {
-				for p := range src.H * src.W {
+				for p := range HW {
 					if m.Get(p) {
-						targets[g*src.H*src.W+p] = 1
+						binary[g*HW+p] = 1
 					}
 				}
 			}
-			want := []int{}
-			if len(src.GT.Classes) > 0 {
-				want = matcher.Match(src.ClassLogits, src.MaskLogits, targets, src.GT.Classes, src.NumQueries, src.NumClasses, src.H*src.W, nil)
+			targets := binary
+			if tc.cover {
+				targets = matcher.CoverTargets(src.GT.Cover, HW)
 			}
-			if len(st.Match) != len(want) || jsonOf(t, st.Match) != jsonOf(t, want) {
-				t.Fatalf("image %d stage %d: matching %v, want %v", i, s, st.Match, want)
+			want := matcher.MatchStages(cls, msk, targets, src.GT.Classes, m2f.Q, m2f.K, HW, nil)
+			onBinary := matcher.MatchStages(cls, msk, binary, src.GT.Classes, m2f.Q, m2f.K, HW, nil)
+			for s := range im.Stages {
+				w, b := []int{}, []int{}
+				if want != nil {
+					w, b = want[s], onBinary[s]
+				}
+				if jsonOf(t, im.Stages[s].Match) != jsonOf(t, w) {
+					t.Fatalf("%s image %d stage %d: matching %v, want %v", tc.name, i, s, im.Stages[s].Match, w)
+				}
+				if jsonOf(t, w) != jsonOf(t, b) {
+					differ++
+				}
 			}
 		}
+		// The synthetic coverage is far from 0/1: the two targets disagree
+		// somewhere, so the test tells them apart.
+		if tc.cover && differ == 0 {
+			t.Errorf("coverage and binary targets give the same matchings everywhere")
+		}
+		r2, got2 := readAll(t, path, &ReadSettings{NoMatching: true})
+		if r2.Info().Matching != MatchingNone {
+			t.Fatalf("matching %q", r2.Info().Matching)
+		}
+		if got2[0].Stages[0].Match != nil || got2[2].Stages[0].Match == nil {
+			t.Fatal("NoMatching must leave matchings out (except the empty one of an image with no segment)")
+		}
 	}
-	r2, got2 := readAll(t, path, &ReadSettings{NoMatching: true})
-	if r2.Info().Matching != MatchingNone {
-		t.Fatalf("matching %q", r2.Info().Matching)
+	// The trace's match_cost is the default weight set; settings override it.
+	info := m2f.info()
+	info.MatchCost = &MatchCost{Class: 1, Mask: 0, Dice: 0}
+	path := filepath.Join(dir, "cost")
+	w := NewTraceWriter(path, nil)
+	feed(t, w, info, imgs[:1])
+	_, got := readAll(t, path, nil)
+	st := &imgs[0].Stages[0]
+	classOnly := matcher.Weights{Class: 1}
+	want := matcher.Match(st.ClassLogits, st.MaskLogits, matcher.CoverTargets(st.GT.Cover, m2f.H*m2f.W), st.GT.Classes, m2f.Q, m2f.K, m2f.H*m2f.W, &classOnly)
+	if jsonOf(t, got[0].Stages[0].Match) != jsonOf(t, want) {
+		t.Fatalf("class-only cost: %v, want %v", got[0].Stages[0].Match, want)
 	}
-	if got2[0].Stages[0].Match != nil || got2[2].Stages[0].Match == nil {
-		t.Fatal("NoMatching must leave matchings out (except the empty one of an image with no segment)")
+	_, got = readAll(t, path, &ReadSettings{Weights: &matcher.Weights{Class: 2, Mask: 5, Dice: 5}})
+	def := matcher.Match(st.ClassLogits, st.MaskLogits, matcher.CoverTargets(st.GT.Cover, m2f.H*m2f.W), st.GT.Classes, m2f.Q, m2f.K, m2f.H*m2f.W, nil)
+	if jsonOf(t, got[0].Stages[0].Match) != jsonOf(t, def) {
+		t.Fatalf("settings' weights: %v, want %v", got[0].Stages[0].Match, def)
 	}
+}
+
+// TestTraceCompactNoMatching: a compact trace without logits cannot be
+// matched at read time; its images without stored matchings have none.
+func TestTraceCompactNoMatching(t *testing.T) {
+	imgs := m2f.images(4, []int{3, 0}, false)
+	path := filepath.Join(t.TempDir(), "c")
+	writeTrace(t, path, m2f, &TraceSettings{Compact: true}, imgs)
+	r, got := readAll(t, path, nil)
+	if r.Info().Matching != MatchingNone || got[0].Stages[0].Match != nil || got[1].Stages[0].Match == nil {
+		t.Fatalf("matching %q, %v, %v", r.Info().Matching, got[0].Stages[0].Match, got[1].Stages[0].Match)
+	}
+}
+
+// TestReadVersion1 reads a trace written by the version 1 writer (before
+// gt_cover and the compact layout; testdata/v1/f16z: float16 mask logits,
+// deflated, MP rows kept) and compares what it yields with the sums of
+// the archive's arrays decoded independently of the reader.
+func TestReadVersion1(t *testing.T) {
+	const path = "testdata/v1/f16z"
+	r, got := readAll(t, path, nil)
+	if r.Sidecar().Version != 1 || r.Info().Matching != MatchingRecorded || len(got) != 4 || got[0].Stages[0].NumMP != 2 {
+		t.Fatalf("version %d, matching %q, %d images", r.Sidecar().Version, r.Info().Matching, len(got))
+	}
+	want := rawSums(t, path+".npz")
+	sums := arraySums(got)
+	if len(sums) != len(want) {
+		t.Fatalf("%d arrays read, %d in the archive", len(sums), len(want))
+	}
+	for name, w := range want {
+		if g, ok := sums[name]; !ok || math.Abs(g-w) > 1e-9*math.Max(1, math.Abs(w)) {
+			t.Errorf("%s: read sum %v, archive %v", name, g, w)
+		}
+	}
+}
+
+// rawSums decodes every array of an .npz with internal/npy and returns
+// its sum (float16 widened exactly).
+func rawSums(t *testing.T, path string) map[string]float64 {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zr, err := zip.NewReader(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, f := range zr.File {
+		rc, _ := f.Open()
+		data, _ := io.ReadAll(rc)
+		rc.Close()
+		h, err := npy.ReadHeader(bytes.NewReader(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		data = data[h.DataOffset:]
+		sum := 0.0
+		for i := 0; i < h.NumElems(); i++ {
+			switch h.Descr {
+			case dtF32:
+				sum += float64(math.Float32frombits(binary.LittleEndian.Uint32(data[4*i:])))
+			case dtF16:
+				sum += float64(f16ToF32(binary.LittleEndian.Uint16(data[2*i:])))
+			case dtI32:
+				sum += float64(int32(binary.LittleEndian.Uint32(data[4*i:])))
+			case dtU8, dtBool:
+				sum += float64(data[i])
+			default:
+				t.Fatalf("%s: dtype %s", f.Name, h.Descr)
+			}
+		}
+		out[strings.TrimSuffix(f.Name, ".npy")] = sum
+	}
+	return out
 }
 
 // TestReplayIsIdentity replays a trace into a new writer: the archives are
@@ -287,22 +438,34 @@ func TestReplayIsIdentity(t *testing.T) {
 	mp.MP = 2
 	imgs := mp.images(5, []int{2, -1, 1}, true)
 	dir := t.TempDir()
-	set := &TraceSettings{KeepMP: true}
-	a, _ := writeTrace(t, filepath.Join(dir, "a"), mp, set, imgs)
+	for i, set := range []*TraceSettings{{KeepMP: true}, {KeepMP: true, Compact: true}, {KeepMP: true, Compact: true, Float16: true}} {
+		a, _ := writeTrace(t, filepath.Join(dir, fmt.Sprint("a", i)), mp, set, imgs)
+		r, err := OpenTrace(a, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		w := NewTraceWriter(filepath.Join(dir, fmt.Sprint("b", i)), set)
+		if err := r.Replay(w, 0); err != nil {
+			t.Fatal(err)
+		}
+		b, _ := w.Paths()
+		x, _ := os.ReadFile(a)
+		y, _ := os.ReadFile(b)
+		if string(x) != string(y) {
+			t.Fatalf("%+v: replayed archive differs (%d vs %d bytes)", *set, len(x), len(y))
+		}
+	}
+	// A compact trace without logits replays into another compact trace,
+	// but not into a full one.
+	a := filepath.Join(dir, "a1")
 	r, err := OpenTrace(a, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	w := NewTraceWriter(filepath.Join(dir, "b"), set)
-	if err := r.Replay(w, 0); err != nil {
-		t.Fatal(err)
-	}
-	b, _ := w.Paths()
-	x, _ := os.ReadFile(a)
-	y, _ := os.ReadFile(b)
-	if string(x) != string(y) {
-		t.Fatalf("replayed archive differs (%d vs %d bytes)", len(x), len(y))
+	if err := r.Replay(NewTraceWriter(filepath.Join(dir, "full"), nil), 0); !errors.Is(err, ErrStage) || !strings.Contains(err.Error(), "binary masks only") {
+		t.Fatalf("compact → full: %v", err)
 	}
 }
 
@@ -387,5 +550,130 @@ func TestTraceSidecarJSON(t *testing.T) {
 	first := arrays[0].(map[string]any)
 	if first["name"] != "img10/mask_logits" || first["dtype"] != "<f4" || jsonOf(t, first["shape"]) != "[4,5,8,8]" {
 		t.Errorf("first array %v", first)
+	}
+}
+
+// TestAnalyzeEqualsReplay: Analyze reports what Replay into an Evaluator
+// reports, bit for bit, for every layout and any number of workers.
+func TestAnalyzeEqualsReplay(t *testing.T) {
+	mp := m2f
+	mp.MP = 2
+	dir := t.TempDir()
+	cases := []struct {
+		name  string
+		c     synth
+		set   *TraceSettings
+		gts   []int
+		match bool
+		rs    *ReadSettings
+	}{
+		{"full", m2f, nil, []int{2, -1, 0, 3, 1, 2, 4}, true, nil},
+		{"full-mp", mp, &TraceSettings{KeepMP: true}, []int{2, 1, 3}, true, nil},
+		{"computed", m2f, nil, []int{2, -1, 0, 3, 1}, false, nil},
+		{"no-matching", m2f, nil, []int{2, -1, 3}, false, &ReadSettings{NoMatching: true}},
+		{"compact", m2f, &TraceSettings{Compact: true}, []int{2, -1, 0, 3, 1, 2, 4}, true, nil},
+		{"compact-mp-logits", mp, &TraceSettings{Compact: true, KeepMP: true, Float16: true}, []int{2, 1}, false, nil},
+		{"odd", oddSizes, &TraceSettings{Compact: true, KeepMP: true}, []int{2, 3, -1}, true, nil},
+	}
+	for _, tc := range cases {
+		path := filepath.Join(dir, tc.name)
+		writeTrace(t, path, tc.c, tc.set, tc.c.images(3, tc.gts, tc.match))
+		r, err := OpenTrace(path, tc.rs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ev Evaluator
+		if err := r.Replay(&ev, 0); err != nil {
+			t.Fatal(err)
+		}
+		want := jsonOf(t, ev.Report())
+		for _, workers := range []int{1, 2, 5, 0} {
+			rep, err := r.Analyze(0, workers)
+			if err != nil {
+				t.Fatalf("%s: %v", tc.name, err)
+			}
+			if got := jsonOf(t, rep); got != want {
+				t.Fatalf("%s, %d workers:\n got %s\nwant %s", tc.name, workers, got, want)
+			}
+		}
+		var ev2 Evaluator
+		if err := r.Replay(&ev2, 2); err != nil {
+			t.Fatal(err)
+		}
+		if rep, err := r.Analyze(2, 3); err != nil || jsonOf(t, rep) != jsonOf(t, ev2.Report()) {
+			t.Fatalf("%s: first 2 images: %v", tc.name, err)
+		}
+		r.Close()
+	}
+}
+
+// TestAnalyzeError: Analyze reports the first bad image in trace order.
+func TestAnalyzeError(t *testing.T) {
+	imgs := m2f.images(8, []int{2, 1, 3, 2, 1, 2}, true)
+	npz, js := writeTrace(t, filepath.Join(t.TempDir(), "t"), m2f, nil, imgs)
+	rewriteNPZ(t, npz, js, func(names []string, data map[string][]byte) []string {
+		for _, i := range []int{16, 22} { // images 2 and 4
+			d := data[fmt.Sprintf("img%d/gt_classes.npy", i)]
+			d[len(d)-4] = 9 // class 9 of K = 3
+		}
+		return names
+	})
+	r, err := OpenTrace(npz, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	for _, workers := range []int{1, 2, 4} {
+		_, err := r.Analyze(0, workers)
+		if !errors.Is(err, ErrTraceCorrupt) || !strings.Contains(err.Error(), "img16/gt_classes") {
+			t.Fatalf("%d workers: %v", workers, err)
+		}
+	}
+	if _, err := r.Analyze(2, 2); err != nil {
+		t.Fatalf("the first two images are fine: %v", err)
+	}
+}
+
+// TestCompactBadRuns: run-length encoded masks whose runs do not cover
+// the mask, or whose run counts disagree with the runs, are corrupt data.
+func TestCompactBadRuns(t *testing.T) {
+	imgs := oddSizes.images(12, []int{2, -1}, true)
+	for _, tc := range []struct {
+		name string
+		edit func(data map[string][]byte)
+		msg  string
+	}{
+		{"short run", func(data map[string][]byte) {
+			d := data["img10/mask_runs.npy"]
+			d[len(d)-2]-- // the last run of the last mask: one pixel short
+		}, "img10/mask_runs: trace npz is corrupt: mask 11: runs do not cover the mask: 34 of 35 pixels"},
+		{"long run", func(data map[string][]byte) {
+			d := data["img10/gt_runs.npy"]
+			d[len(d)-2] += 3
+		}, "img10/gt_runs: trace npz is corrupt: mask 1: runs do not cover the mask: 38 pixels past 35"},
+		{"counts", func(data map[string][]byte) {
+			d := data["img10/attn_s0_nruns.npy"]
+			d[len(d)-4]++ // one run more than the array holds
+		}, "img10/attn_s0_nruns: trace npz is corrupt: the masks have"},
+		{"negative count", func(data map[string][]byte) {
+			d := data["img10/mask_nruns.npy"]
+			copy(d[len(d)-4:], []byte{0xff, 0xff, 0xff, 0xff})
+		}, "mask 11 has -1 runs"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			npz, js := writeTrace(t, filepath.Join(t.TempDir(), "t"), oddSizes, &TraceSettings{Compact: true, KeepMP: true}, imgs)
+			rewriteNPZ(t, npz, js, func(names []string, data map[string][]byte) []string {
+				tc.edit(data)
+				return names
+			})
+			r, err := OpenTrace(npz, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			if _, err := r.Next(); !errors.Is(err, ErrTraceCorrupt) || !strings.Contains(err.Error(), tc.msg) {
+				t.Fatalf("%v, want %q", err, tc.msg)
+			}
+		})
 	}
 }

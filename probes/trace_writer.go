@@ -1,19 +1,18 @@
 package probes
 
 import (
-	"archive/zip"
 	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
-	"time"
 
 	"github.com/mpanalyze/mpanalyze/internal/atomicfile"
-	"github.com/mpanalyze/mpanalyze/internal/npy"
+	"github.com/mpanalyze/mpanalyze/internal/npz"
 )
 
 var (
@@ -22,7 +21,8 @@ var (
 )
 
 // TraceSettings configures a TraceWriter. The zero value (or nil) writes
-// float32 mask logits of the matching queries, uncompressed.
+// the full layout: float32 mask logits of the matching queries,
+// uncompressed.
 type TraceSettings struct {
 	// KeepMP also stores the MP rows of training-time stages, in the
 	// img<i>/mp_* arrays. By default they are dropped (the reader then
@@ -31,18 +31,28 @@ type TraceSettings struct {
 	// Float16 stores mask logits as float16 ("<f2"), halving the trace.
 	// Rounding never turns a non-zero logit into zero, so the binary masks
 	// (logit > 0) are those of the float32 logits; the values are not.
+	// With Compact it keeps the mask logits, as float16.
 	Float16 bool
 	// Compress deflates the entries: smaller, several times slower.
 	Compress bool
+	// Compact writes the compact layout (TRACE.md): every stage's binary
+	// masks bit-packed (np.packbits, bitorder="little"), class logits as
+	// float16, attention
+	// and GT masks bit-packed, matchings and GT coverage as in the full
+	// layout, every entry deflated. The mask logits are dropped unless
+	// Float16 is set.
+	Compact bool
 }
 
 // TraceWriter is a probe that writes a trace (see TRACE.md): a .npz of
 // per-image arrays and a JSON sidecar. It streams: each image's mask
-// logits go to the archive as its stages arrive, the smaller arrays when
-// its last stage arrives, so it holds one image's class logits, attention
-// masks and matchings at most. Everything goes to temporary files in the
-// destination directory; Close renames them into place, so a crash or an
-// error never leaves a partial trace under the final name.
+// logits (or, compact without logits, its packed masks) go to the archive
+// as its stages arrive, the smaller arrays when its last stage arrives, so
+// it holds one image's class logits, attention masks, matchings (and, for
+// a compact trace with logits, packed masks) at most. Everything goes to
+// temporary files in the destination directory; Close renames them into
+// place, so a crash or an error never leaves a partial trace under the
+// final name.
 type TraceWriter struct {
 	path     string
 	settings TraceSettings
@@ -50,7 +60,7 @@ type TraceWriter struct {
 	npzPath, jsonPath string
 	tmp               *os.File
 	count             *countingWriter
-	zw                *zip.Writer
+	zw                *npz.Writer
 	ew                arrayWriter // the open entry
 	info              RunInfo
 	seq               sequence
@@ -64,17 +74,33 @@ type TraceWriter struct {
 	cls     []float32
 	mpMask  []float32
 	mpCls   []float32
+	runs    runBuf // compact: the masks of the matching queries
+	mpRuns  runBuf // compact: the MP rows' masks
 	attn    map[int]*attnBuf
 	unb     []byte
 	mpUnb   []byte
 	match   []int32
-	gtMasks []byte
+	gtMasks []byte // full: [G, H, W] bytes
+	gtRuns  runBuf // compact: the GT masks
+	gtCover []byte
 	gtCls   []int32
 }
 
+// runBuf collects run-length encoded masks: the runs of every mask and
+// each mask's number of runs.
+type runBuf struct {
+	runs   []uint16
+	counts []int32
+}
+
+func (b *runBuf) reset() { b.runs, b.counts = b.runs[:0], b.counts[:0] }
+
+// attnBuf holds one stage's attention masks: 0/1 bytes (full) or runs
+// (compact).
 type attnBuf struct {
 	h, w        int
 	rows, mpRow []byte
+	runs, mp    runBuf
 }
 
 // NewTraceWriter returns a writer of the trace at path (see TracePaths; a
@@ -99,10 +125,6 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// zipTime is the modification time of every entry, so that equal runs give
-// byte-identical traces.
-var zipTime = time.Date(1980, 1, 1, 0, 0, 0, 0, time.UTC)
-
 // Init creates the temporary .npz next to the destination.
 func (w *TraceWriter) Init(info RunInfo) error {
 	if w.state != 0 {
@@ -125,7 +147,9 @@ func (w *TraceWriter) Init(info RunInfo) error {
 	}
 	w.tmp = tmp
 	w.count = &countingWriter{w: tmp}
-	w.zw = zip.NewWriter(w.count) // buffers internally; Close flushes
+	// The archive (internal/npz) buffers internally; Close flushes. Equal
+	// runs give byte-identical traces (fixed entry times).
+	w.zw = npz.NewWriter(w.count, w.settings.Compress)
 	w.ew.w = bufio.NewWriterSize(nil, 1<<16)
 
 	w.info = info
@@ -141,9 +165,15 @@ func (w *TraceWriter) Init(info RunInfo) error {
 	}
 	w.seq = sequence{stages: info.NumStages}
 	w.seen = map[int]bool{}
-	st := Storage{MaskDType: "float32", MPRows: w.settings.KeepMP, Compression: "stored"}
+	st := Storage{Layout: LayoutFull, MaskDType: "float32", ClassDType: "float32", MPRows: w.settings.KeepMP, Compression: "stored"}
 	if w.settings.Float16 {
 		st.MaskDType = "float16"
+	}
+	if w.settings.Compact {
+		st.Layout, st.ClassDType = LayoutCompact, "float16"
+		if !w.settings.Float16 {
+			st.MaskDType = "none"
+		}
 	}
 	if w.settings.Compress {
 		st.Compression = "deflate"
@@ -187,66 +217,57 @@ func (w *TraceWriter) Record(st *Stage) error {
 	return nil
 }
 
+// keepLogits reports whether the trace stores mask logits.
+func (w *TraceWriter) keepLogits() bool { return !w.settings.Compact || w.settings.Float16 }
+
 func (w *TraceWriter) record(st *Stage) error {
 	if err := checkStage(&w.info, st); err != nil {
 		return err
+	}
+	if st.MaskLogits == nil && w.keepLogits() {
+		return stageErr(st, "the stage has binary masks only, and this trace stores mask logits (write a compact trace without Float16)")
 	}
 	last, err := w.seq.step(st)
 	if err != nil {
 		return err
 	}
-	S, Q, K, HW := w.info.NumStages, w.info.NumQueries, w.info.NumClasses, st.H*st.W
+	Q, K, HW := w.info.NumQueries, w.info.NumClasses, st.H*st.W
+	compact := w.settings.Compact
 	s := st.Stage
 	P := 0
 	if w.settings.KeepMP {
 		P = st.NumMP
 	}
 	if s == 0 {
-		if w.seen[st.Image] {
-			return stageErr(st, "image recorded twice")
-		}
-		w.seen[st.Image] = true
-		w.img = TraceImageInfo{Index: st.Image, HasGT: st.GT != nil, NumMP: P, Match: st.Match != nil}
-		G := 0
-		if st.GT != nil {
-			G = len(st.GT.Classes)
-			w.img.GT = G
-			w.gtCls = w.gtCls[:0]
-			w.gtMasks = w.gtMasks[:0]
-			for g, c := range st.GT.Classes {
-				w.gtCls = append(w.gtCls, int32(c))
-				m := st.GT.Masks[g]
-				for i := 0; i < HW; i++ {
-					w.gtMasks = append(w.gtMasks, byte(m.Words[i>>6]>>uint(i&63)&1))
-				}
-			}
-		}
-		w.cls = grow(w.cls, S*Q*(K+1))
-		w.unb = grow(w.unb, S*Q)
-		w.match = grow(w.match, S*G)
-		w.mpMask = grow(w.mpMask, S*P*HW)
-		w.mpCls = grow(w.mpCls, S*P*(K+1))
-		w.mpUnb = grow(w.mpUnb, S*P)
-		w.attn = map[int]*attnBuf{}
-		if err := w.beginEntry(st.Image, "mask_logits", w.maskDType(), []int{S, Q, st.H, st.W}); err != nil {
+		if err := w.beginImage(st, P); err != nil {
 			return err
 		}
 	}
-	// Mask logits: matching rows stream to the open entry.
+	// The mask logits stream to the open entry.
 	mp := st.NumMP * HW
 	var err2 error
-	if w.settings.Float16 {
+	switch {
+	case !w.keepLogits():
+	case w.settings.Float16:
 		err2 = w.ew.f16(st.MaskLogits[mp:])
-	} else {
+	default:
 		err2 = w.ew.f32(st.MaskLogits[mp:])
 	}
 	if err2 != nil {
 		return w.ioErr(err2)
 	}
+	if compact {
+		w.runs.runs, w.runs.counts = stageRuns(w.runs.runs, w.runs.counts, st, st.NumMP, Q)
+		if P > 0 {
+			w.mpRuns.runs, w.mpRuns.counts = stageRuns(w.mpRuns.runs, w.mpRuns.counts, st, 0, P)
+		}
+	}
 	k1 := K + 1
 	copy(w.cls[s*Q*k1:], st.ClassLogits[st.NumMP*k1:])
 	if P > 0 {
-		copy(w.mpMask[s*P*HW:], st.MaskLogits[:mp])
+		if w.keepLogits() {
+			copy(w.mpMask[s*P*HW:], st.MaskLogits[:mp])
+		}
 		copy(w.mpCls[s*P*k1:], st.ClassLogits[:P*k1])
 	}
 	if st.Unblocked != nil {
@@ -262,14 +283,18 @@ func (w *TraceWriter) record(st *Stage) error {
 		}
 	}
 	if cells := st.AttnH * st.AttnW; cells > 0 {
-		a := &attnBuf{h: st.AttnH, w: st.AttnW, rows: make([]byte, Q*cells)}
-		for i, b := range st.AttnMask[st.NumMP*cells:] {
-			a.rows[i] = b2u(b)
-		}
-		if P > 0 {
-			a.mpRow = make([]byte, P*cells)
-			for i, b := range st.AttnMask[:P*cells] {
-				a.mpRow[i] = b2u(b)
+		a := &attnBuf{h: st.AttnH, w: st.AttnW}
+		if compact {
+			a.runs.runs, a.runs.counts = attnRuns(nil, nil, st, st.NumMP, Q)
+			if P > 0 {
+				a.mp.runs, a.mp.counts = attnRuns(nil, nil, st, 0, P)
+			}
+		} else {
+			a.rows = make([]byte, Q*cells)
+			attnBytes(a.rows, st, st.NumMP, Q)
+			if P > 0 {
+				a.mpRow = make([]byte, P*cells)
+				attnBytes(a.mpRow, st, 0, P)
 			}
 		}
 		w.attn[s] = a
@@ -281,6 +306,88 @@ func (w *TraceWriter) record(st *Stage) error {
 	}
 	if last {
 		return w.finishImage()
+	}
+	return nil
+}
+
+// beginImage starts an image at its stage 0: its ground truth, its buffers
+// and the streamed entry.
+func (w *TraceWriter) beginImage(st *Stage, P int) error {
+	S, Q, K, H, W := w.info.NumStages, w.info.NumQueries, w.info.NumClasses, st.H, st.W
+	HW := H * W
+	compact := w.settings.Compact
+	if w.seen[st.Image] {
+		return stageErr(st, "image recorded twice")
+	}
+	w.seen[st.Image] = true
+	w.img = TraceImageInfo{Index: st.Image, HasGT: st.GT != nil, NumMP: P, Match: st.Match != nil}
+	G := 0
+	if gt := st.GT; gt != nil {
+		G = len(gt.Classes)
+		w.img.GT = G
+		w.gtCls = w.gtCls[:0]
+		for _, c := range gt.Classes {
+			w.gtCls = append(w.gtCls, int32(c))
+		}
+		if compact {
+			w.gtRuns.reset()
+			for _, m := range gt.Masks {
+				n := len(w.gtRuns.runs)
+				w.gtRuns.runs = appendRuns(w.gtRuns.runs, m)
+				w.gtRuns.counts = append(w.gtRuns.counts, int32(len(w.gtRuns.runs)-n))
+			}
+		} else {
+			w.gtMasks = grow(w.gtMasks, G*HW)
+			for g, m := range gt.Masks {
+				for i := 0; i < HW; i++ {
+					w.gtMasks[g*HW+i] = byte(m.Words[i>>6] >> uint(i&63) & 1)
+				}
+			}
+		}
+		// The coverage serves to recompute matchings, which needs mask
+		// logits: a compact trace without them does not store it.
+		if gt.Cover != nil && w.keepLogits() {
+			if err := w.coverCounts(st, G*HW); err != nil {
+				return err
+			}
+			w.img.Cover = true
+		}
+	}
+	w.cls = grow(w.cls, S*Q*(K+1))
+	w.unb = grow(w.unb, S*Q)
+	w.match = grow(w.match, S*G)
+	if w.keepLogits() {
+		w.mpMask = grow(w.mpMask, S*P*HW)
+	}
+	w.runs.reset()
+	w.mpRuns.reset()
+	w.mpCls = grow(w.mpCls, S*P*(K+1))
+	w.mpUnb = grow(w.mpUnb, S*P)
+	w.attn = map[int]*attnBuf{}
+	if w.keepLogits() {
+		return w.beginEntry(st.Image, "mask_logits", ArrayInfo{DType: w.maskDType(), Shape: []int{S, Q, H, W}})
+	}
+	return nil
+}
+
+// coverCounts stores the GT coverage as counts of covered pixels per cell:
+// coverage·stride², which must give back the coverage exactly.
+func (w *TraceWriter) coverCounts(st *Stage, n int) error {
+	scale := w.info.MaskStride * w.info.MaskStride
+	if scale <= 0 || scale > 255 {
+		return stageErr(st, "GT coverage needs a mask stride in 1..15, the run has %d", w.info.MaskStride)
+	}
+	w.gtCover = grow(w.gtCover, n)
+	i := 0
+	for g, plane := range st.GT.Cover {
+		for _, v := range plane {
+			c := math.Round(float64(v) * float64(scale))
+			if float32(c)/float32(scale) != v {
+				return stageErr(st, "GT coverage %v of segment %d is not a multiple of 1/%d (stride %d)", v, g, scale, w.info.MaskStride)
+			}
+			w.gtCover[i] = byte(c)
+			i++
+		}
 	}
 	return nil
 }
@@ -312,25 +419,19 @@ func (w *TraceWriter) ioErr(err error) error {
 	return fmt.Errorf("probes: trace %s: write: %w", w.npzPath, err)
 }
 
-// beginEntry finishes the open entry and starts img<index>/<name>.npy.
-func (w *TraceWriter) beginEntry(index int, name, dtype string, shape []int) error {
+// beginEntry finishes the open entry and starts img<index>/<name>.npy
+// with a's dtype and shape.
+func (w *TraceWriter) beginEntry(index int, name string, a ArrayInfo) error {
 	if err := w.ew.w.Flush(); err != nil {
 		return w.ioErr(err)
 	}
-	full := imgPrefix(index) + name
-	method := zip.Store
-	if w.settings.Compress {
-		method = zip.Deflate
-	}
-	ent, err := w.zw.CreateHeader(&zip.FileHeader{Name: full + ".npy", Method: method, Modified: zipTime})
+	a.Name = imgPrefix(index) + name
+	ent, err := w.zw.Create(a.Name, a.DType, a.Shape)
 	if err != nil {
 		return w.ioErr(err)
 	}
 	w.ew.w.Reset(ent)
-	if err := npy.WriteHeader(w.ew.w, dtype, shape); err != nil {
-		return w.ioErr(err)
-	}
-	w.side.Arrays = append(w.side.Arrays, ArrayInfo{Name: full, DType: dtype, Shape: shape})
+	w.side.Arrays = append(w.side.Arrays, a)
 	return nil
 }
 
@@ -338,47 +439,84 @@ func (w *TraceWriter) beginEntry(index int, name, dtype string, shape []int) err
 func (w *TraceWriter) finishImage() error {
 	S, Q, K, H, W := w.info.NumStages, w.info.NumQueries, w.info.NumClasses, w.info.MaskH, w.info.MaskW
 	im, P, G := w.img.Index, w.img.NumMP, w.img.GT
+	compact, logits := w.settings.Compact, w.keepLogits()
 	type entry struct {
-		name, dtype string
-		shape       []int
-		write       func() error
+		name  string
+		info  ArrayInfo
+		write func() error
 	}
-	f32 := func(v []float32) func() error { return func() error { return w.ew.f32(v) } }
-	u8 := func(v []byte) func() error { return func() error { return w.ew.bytes(v) } }
-	ents := []entry{}
-	if P > 0 {
-		mpMask := func() error { return w.ew.f32(w.mpMask) }
-		if w.settings.Float16 {
-			mpMask = func() error { return w.ew.f16(w.mpMask) }
+	plain := func(dtype string, shape ...int) ArrayInfo { return ArrayInfo{DType: dtype, Shape: shape} }
+	floats := func(v []float32, f16 bool) func() error {
+		if f16 {
+			return func() error { return w.ew.f16(v) }
 		}
-		ents = append(ents, entry{"mp_mask_logits", w.maskDType(), []int{S, P, H, W}, mpMask})
+		return func() error { return w.ew.f32(v) }
 	}
-	ents = append(ents, entry{"class_logits", dtF32, []int{S, Q, K + 1}, f32(w.cls)})
+	u8 := func(v []byte) func() error { return func() error { return w.ew.bytes(v) } }
+	clsDT := dtF32
+	if compact {
+		clsDT = dtF16
+	}
+	ents := []entry{}
+	// masks adds the run-length encoded masks <name> of the given shape.
+	masks := func(name string, b *runBuf, shape ...int) {
+		runs := rleInfo(shape...)
+		runs.Shape = []int{len(b.runs)}
+		ents = append(ents,
+			entry{name + "_runs", runs, func() error { return w.ew.u16(b.runs) }},
+			entry{name + "_nruns", nrunsInfo(shape...), func() error { return w.ew.i32(b.counts) }})
+	}
+	if compact {
+		masks("mask", &w.runs, S, Q, H, W)
+	}
 	if P > 0 {
-		ents = append(ents, entry{"mp_class_logits", dtF32, []int{S, P, K + 1}, f32(w.mpCls)})
+		if compact {
+			masks("mp_mask", &w.mpRuns, S, P, H, W)
+		}
+		if logits {
+			ents = append(ents, entry{"mp_mask_logits", plain(w.maskDType(), S, P, H, W), floats(w.mpMask, w.settings.Float16)})
+		}
+	}
+	ents = append(ents, entry{"class_logits", plain(clsDT, S, Q, K+1), floats(w.cls, compact)})
+	if P > 0 {
+		ents = append(ents, entry{"mp_class_logits", plain(clsDT, S, P, K+1), floats(w.mpCls, compact)})
 	}
 	for _, s := range sortedKeys(w.attn) {
 		a := w.attn[s]
+		if compact {
+			name := "attn_s" + strconv.Itoa(s)
+			masks(name, &a.runs, Q, a.h, a.w)
+			if P > 0 {
+				masks("mp_"+name, &a.mp, P, a.h, a.w)
+			}
+			continue
+		}
 		name := "attn_mask_s" + strconv.Itoa(s)
-		ents = append(ents, entry{name, dtBool, []int{Q, a.h, a.w}, u8(a.rows)})
+		ents = append(ents, entry{name, plain(dtBool, Q, a.h, a.w), u8(a.rows)})
 		if P > 0 {
-			ents = append(ents, entry{"mp_" + name, dtBool, []int{P, a.h, a.w}, u8(a.mpRow)})
+			ents = append(ents, entry{"mp_" + name, plain(dtBool, P, a.h, a.w), u8(a.mpRow)})
 		}
 	}
-	ents = append(ents, entry{"unblocked", dtU8, []int{S, Q}, u8(w.unb)})
+	ents = append(ents, entry{"unblocked", plain(dtU8, S, Q), u8(w.unb)})
 	if P > 0 {
-		ents = append(ents, entry{"mp_unblocked", dtU8, []int{S, P}, u8(w.mpUnb)})
+		ents = append(ents, entry{"mp_unblocked", plain(dtU8, S, P), u8(w.mpUnb)})
 	}
 	if w.img.Match {
-		ents = append(ents, entry{"match", dtI32, []int{S, G}, func() error { return w.ew.i32(w.match) }})
+		ents = append(ents, entry{"match", plain(dtI32, S, G), func() error { return w.ew.i32(w.match) }})
 	}
 	if w.img.HasGT {
-		ents = append(ents,
-			entry{"gt_masks", dtU8, []int{G, H, W}, u8(w.gtMasks)},
-			entry{"gt_classes", dtI32, []int{G}, func() error { return w.ew.i32(w.gtCls) }})
+		if compact {
+			masks("gt", &w.gtRuns, G, H, W)
+		} else {
+			ents = append(ents, entry{"gt_masks", plain(dtU8, G, H, W), u8(w.gtMasks)})
+		}
+		ents = append(ents, entry{"gt_classes", plain(dtI32, G), func() error { return w.ew.i32(w.gtCls) }})
+		if w.img.Cover {
+			ents = append(ents, entry{"gt_cover", plain(dtU8, G, H, W), u8(w.gtCover)})
+		}
 	}
 	for _, e := range ents {
-		if err := w.beginEntry(im, e.name, e.dtype, e.shape); err != nil {
+		if err := w.beginEntry(im, e.name, e.info); err != nil {
 			return err
 		}
 		if err := e.write(); err != nil {

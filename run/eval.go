@@ -75,6 +75,7 @@ func Evaluate(m *model.Model, ds data.Dataset, opt EvalOptions) (*metrics.EvalRe
 			MaskStride: 4, MaskH: h4, MaskW: w4, Config: cfgJSON, Dataset: ds.Describe(),
 			Checkpoint: opt.Checkpoint, Seed: opt.Seed, ToolVersion: version.String(),
 			StageLayers: c.StageLayers(), Matching: probes.MatchingRecorded,
+			MatchCost: &probes.MatchCost{Class: c.Loss.MatchClass, Mask: c.Loss.MatchMask, Dice: c.Loss.MatchDice},
 		}
 		if opt.SkipMatching {
 			info.Matching = probes.MatchingNone
@@ -121,7 +122,7 @@ func Evaluate(m *model.Model, ds data.Dataset, opt EvalOptions) (*metrics.EvalRe
 			r.orig = r.pred.InFrame(bi.Frame)
 			if opt.Probe != nil {
 				ex := model.ExampleFromBatch(bi)
-				r.gt = &probes.GroundTruth{Classes: ex.Classes, Masks: bi.Masks4}
+				r.gt = &probes.GroundTruth{Classes: ex.Classes, Masks: bi.Masks4, Cover: ex.Cover4}
 				if !opt.SkipMatching {
 					r.matches = m.StageMatches(stages, ex)
 				}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -25,6 +26,7 @@ type analyzeOptions struct {
 	Format   string
 	QuerySet string
 	Images   int
+	Workers  int
 }
 
 // querySets maps --query-set values to the metrics' query sets.
@@ -40,9 +42,9 @@ func newAnalyzeCmd(s *streams) *cobra.Command {
 		Use:   "analyze TRACE",
 		Short: "Print the per-stage consistency and utilisation table of a trace",
 		Long: `analyze reads a trace (TRACE.npz + TRACE.json, or a directory holding
-trace.npz + trace.json) written by 'mpanalyze probe' or by
-probes/python/record_trace.py, one image at a time, and prints one row per
-decoder stage with every per-stage figure:
+trace.npz + trace.json, full or compact layout) written by 'mpanalyze probe'
+or by probes/python/record_trace.py, streaming its images (--workers at a
+time), and prints one row per decoder stage with every per-stage figure:
 
 ` + figureGlossary() + `
 Query sets: final = the queries matched at the last stage (primary),
@@ -66,6 +68,7 @@ undefined), keyed by the figures' names. --json prints the whole report.`,
 	f.BoolVar(&opts.CSV, "csv", false, "same as --format csv (kept from earlier versions)")
 	f.StringVar(&opts.QuerySet, "query-set", "final", "queries of the IoU columns: final, nonempty or stage")
 	f.IntVar(&opts.Images, "images", 0, "analyse the first N images only (0 = all)")
+	f.IntVar(&opts.Workers, "workers", runtime.GOMAXPROCS(0), "images read and scored in parallel (does not change results)")
 	return cmd
 }
 
@@ -107,16 +110,18 @@ func runAnalyze(s *streams, opts *analyzeOptions) error {
 	if opts.Images < 0 {
 		return usageErrorf("--images must be ≥ 0, got %d", opts.Images)
 	}
+	if opts.Workers < 1 {
+		return usageErrorf("--workers must be ≥ 1, got %d", opts.Workers)
+	}
 	r, err := probes.OpenTrace(opts.Trace, nil)
 	if err != nil {
 		return err
 	}
 	defer r.Close()
-	var ev probes.Evaluator
-	if err := r.Replay(&ev, opts.Images); err != nil {
+	rep, err := r.Analyze(opts.Images, opts.Workers)
+	if err != nil {
 		return err
 	}
-	rep := ev.Report()
 	tab := tables.Stages(&rep, set)
 	npz, side := r.Paths()
 	switch {

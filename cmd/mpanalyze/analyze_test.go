@@ -187,7 +187,7 @@ func TestAnalyzeErrors(t *testing.T) {
 
 	badVersion := filepath.Join(dir, "v2")
 	os.WriteFile(badVersion+".npz", b, 0o644)
-	os.WriteFile(badVersion+".json", []byte(strings.Replace(string(sj), `"version": 1`, `"version": 2`, 1)), 0o644)
+	os.WriteFile(badVersion+".json", []byte(strings.Replace(string(sj), `"version": 2`, `"version": 3`, 1)), 0o644)
 
 	cases := []struct {
 		args []string
@@ -196,11 +196,12 @@ func TestAnalyzeErrors(t *testing.T) {
 	}{
 		{[]string{"analyze", filepath.Join(dir, "none")}, 1, "mpanalyze: probes: " + filepath.Join(dir, "none.json") + ": bad trace sidecar: cannot read the sidecar"},
 		{[]string{"analyze", truncated}, 1, "mpanalyze: probes: " + truncated + ".npz: trace npz is truncated"},
-		{[]string{"analyze", badVersion}, 1, "unsupported trace format version: format \"mpanalyze-trace\" version 2"},
+		{[]string{"analyze", badVersion}, 1, "unsupported trace format version: format \"mpanalyze-trace\" version 3"},
 		{[]string{"analyze", path, "--query-set", "all"}, 2, "--query-set must be final, nonempty or stage"},
 		{[]string{"analyze", path, "--format", "json", "--csv"}, 2, "--csv and --format json contradict each other"},
 		{[]string{"analyze", path, "--format", "html"}, 2, `--format "html": want one of text, markdown, csv, json`},
 		{[]string{"analyze", path, "--images", "-1"}, 2, "--images must be ≥ 0"},
+		{[]string{"analyze", path, "--workers", "0"}, 2, "--workers must be ≥ 1"},
 		{[]string{"analyze"}, 1, "accepts 1 arg(s)"},
 	}
 	for _, c := range cases {

@@ -1,7 +1,6 @@
 package ckpt
 
 import (
-	"archive/zip"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -10,10 +9,10 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/mpanalyze/mpanalyze/internal/atomicfile"
 	"github.com/mpanalyze/mpanalyze/internal/npy"
+	"github.com/mpanalyze/mpanalyze/internal/npz"
 	"github.com/mpanalyze/mpanalyze/model/optim"
 )
 
@@ -34,9 +33,9 @@ const (
 // Error categories; every error from Load, GetParams and GetAdamW wraps
 // one of them (test with errors.Is) and names the file and the array.
 var (
-	ErrNotNPZ     = errors.New("not a zip/npz file")
-	ErrTruncated  = errors.New("truncated file")
-	ErrCorrupt    = errors.New("corrupt entry")
+	ErrNotNPZ     = npz.ErrNotNPZ    // "not a zip/npz file"
+	ErrTruncated  = npz.ErrTruncated // "truncated file"
+	ErrCorrupt    = npz.ErrCorrupt   // "corrupt entry"
 	ErrNoMeta     = errors.New("missing " + MetaName)
 	ErrMeta       = errors.New("bad " + MetaName)
 	ErrDType      = errors.New("wrong dtype")
@@ -158,10 +157,6 @@ func checkName(name string) error {
 	return nil
 }
 
-// fixedTime is the modification time of every zip entry, so that equal
-// checkpoints are equal files (the zip epoch, 1980-01-01).
-var fixedTime = time.Date(1980, 1, 1, 0, 0, 0, 0, time.UTC)
-
 // Save writes c to path atomically (a temporary file in the same directory,
 // synced and renamed; on error the old file is untouched). Entries are
 // uncompressed (like numpy.savez) and in sorted name order, with a fixed
@@ -194,18 +189,15 @@ func Save(path string, c *Checkpoint) error {
 	names = append(names, MetaName)
 	slices.Sort(names)
 	return atomicfile.Write(path, func(w io.Writer) error {
-		zw := zip.NewWriter(w)
+		zw := npz.NewWriter(w, false)
 		buf := make([]byte, 1<<16)
 		for _, name := range names {
-			ew, err := zw.CreateHeader(&zip.FileHeader{Name: name + ".npy", Method: zip.Store, Modified: fixedTime})
-			if err != nil {
-				return fmt.Errorf("entry %q: %w", name, err)
-			}
+			var err error
 			if name == MetaName {
-				err = writeU8(ew, meta)
+				err = writeU8(zw, name, meta)
 			} else {
 				a := c.Arrays[name]
-				err = writeF32(ew, a.Shape, a.Data, buf)
+				err = writeF32(zw, name, a.Shape, a.Data, buf)
 			}
 			if err != nil {
 				return fmt.Errorf("entry %q: %w", name, err)
@@ -215,16 +207,18 @@ func Save(path string, c *Checkpoint) error {
 	})
 }
 
-func writeU8(w io.Writer, b []byte) error {
-	if err := npy.WriteHeader(w, dtypeU8, []int{len(b)}); err != nil {
+func writeU8(zw *npz.Writer, name string, b []byte) error {
+	w, err := zw.Create(name, dtypeU8, []int{len(b)})
+	if err != nil {
 		return err
 	}
-	_, err := w.Write(b)
+	_, err = w.Write(b)
 	return err
 }
 
-func writeF32(w io.Writer, shape []int, data []float32, buf []byte) error {
-	if err := npy.WriteHeader(w, dtypeF32, shape); err != nil {
+func writeF32(zw *npz.Writer, name string, shape []int, data []float32, buf []byte) error {
+	w, err := zw.Create(name, dtypeF32, shape)
+	if err != nil {
 		return err
 	}
 	return npy.WriteElems(w, data, buf)
@@ -258,42 +252,34 @@ func Load(path string) (*Checkpoint, error) {
 
 // read parses an npz of the given size.
 func read(r io.ReaderAt, size int64) (*Checkpoint, error) {
-	if size == 0 {
-		return nil, fmt.Errorf("%w: the file is empty", ErrTruncated)
-	}
-	zr, err := zip.NewReader(r, size)
+	zr, err := npz.NewReader(r, size)
 	if err != nil {
-		var head [4]byte
-		n, _ := r.ReadAt(head[:], 0)
-		if n >= 2 && head[0] == 'P' && head[1] == 'K' {
-			return nil, fmt.Errorf("%w: a zip archive without a readable end (%d bytes; %w)", ErrTruncated, size, err)
-		}
-		return nil, fmt.Errorf("%w: %w", ErrNotNPZ, err)
+		return nil, err
 	}
 	c := New()
 	var metaRaw []byte
 	seen := map[string]bool{}
-	for _, zf := range zr.File {
-		name, ok := strings.CutSuffix(zf.Name, ".npy")
-		if !ok {
-			return nil, fmt.Errorf("%w: entry %q is not a .npy array", ErrCorrupt, zf.Name)
+	for i := range zr.Entries {
+		e := &zr.Entries[i]
+		if !e.NPY {
+			return nil, fmt.Errorf("%w: entry %q is not a .npy array", ErrCorrupt, e.File.Name)
 		}
-		if seen[name] {
-			return nil, fmt.Errorf("%w: entry %q appears twice", ErrCorrupt, zf.Name)
+		if seen[e.Name] {
+			return nil, fmt.Errorf("%w: entry %q appears twice", ErrCorrupt, e.File.Name)
 		}
-		seen[name] = true
-		a, raw, err := readEntry(zf, size, name == MetaName)
+		seen[e.Name] = true
+		a, raw, err := readEntry(e, e.Name == MetaName)
 		if err != nil {
-			return nil, fmt.Errorf("entry %q: %w", zf.Name, err)
+			return nil, fmt.Errorf("entry %q: %w", e.File.Name, err)
 		}
-		if name == MetaName {
+		if e.Name == MetaName {
 			metaRaw = raw
 		} else {
-			c.Arrays[name] = a
+			c.Arrays[e.Name] = a
 		}
 	}
 	if metaRaw == nil {
-		return nil, fmt.Errorf("%w: no %s.npy entry among %d entries", ErrNoMeta, MetaName, len(zr.File))
+		return nil, fmt.Errorf("%w: no %s.npy entry among %d entries", ErrNoMeta, MetaName, len(zr.Entries))
 	}
 	dec := json.NewDecoder(bytes.NewReader(metaRaw))
 	dec.DisallowUnknownFields()
@@ -310,98 +296,44 @@ func read(r io.ReaderAt, size int64) (*Checkpoint, error) {
 }
 
 // readEntry reads one .npy entry: a float32 array, or (meta) 1-D uint8
-// bytes. Sizes are checked against the zip directory before anything is
-// allocated, and the entry is read to its end so that the CRC is verified.
-func readEntry(zf *zip.File, fileSize int64, meta bool) (Array, []byte, error) {
-	usize := zf.UncompressedSize64
-	switch zf.Method {
-	case zip.Store:
-		if zf.CompressedSize64 != usize {
-			return Array{}, nil, fmt.Errorf("%w: stored entry with compressed size %d != size %d", ErrCorrupt, zf.CompressedSize64, usize)
+// bytes. internal/npz checks the sizes against the zip directory before
+// anything is allocated; the entry is read to its end so that the CRC is
+// verified.
+func readEntry(e *npz.Entry, meta bool) (Array, []byte, error) {
+	accept := func(info npy.Header) error {
+		if info.Fortran {
+			return fmt.Errorf("%w: Fortran-order arrays are not supported (shape %v)", ErrDType, info.Shape)
 		}
-	case zip.Deflate:
-		// Deflate expands at most 1032:1.
-		if usize/1032 > zf.CompressedSize64+1 {
-			return Array{}, nil, fmt.Errorf("%w: size %d is impossible for %d compressed bytes", ErrCorrupt, usize, zf.CompressedSize64)
+		if meta {
+			if npy.ItemSize(info.Descr) != 1 || !strings.Contains(info.Descr, "u1") || len(info.Shape) != 1 {
+				return fmt.Errorf("%w: %s must be a 1-D uint8 array, found dtype %q shape %v", ErrDType, MetaName, info.Descr, info.Shape)
+			}
+		} else if info.Descr != dtypeF32 {
+			return fmt.Errorf("%w: dtype %q, want float32 ('<f4')", ErrDType, info.Descr)
 		}
-	default:
-		return Array{}, nil, fmt.Errorf("%w: unsupported zip compression method %d", ErrCorrupt, zf.Method)
+		return nil
 	}
-	if zf.CompressedSize64 > uint64(fileSize) {
-		return Array{}, nil, fmt.Errorf("%w: compressed size %d exceeds the file size %d", ErrTruncated, zf.CompressedSize64, fileSize)
-	}
-	rc, err := zf.Open()
+	arr, err := e.Open(nil, accept)
 	if err != nil {
-		return Array{}, nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
+		return Array{}, nil, err
 	}
-	defer rc.Close()
-	a, raw, err := decodeEntry(rc, usize, meta)
-	if err != nil && !errors.Is(err, zip.ErrChecksum) {
-		// A damaged byte may show up as a malformed header or a wrong
-		// size before the CRC-32 is checked at the end of the entry; if
-		// the CRC fails, that is the cause to report.
-		if _, cerr := io.Copy(io.Discard, rc); errors.Is(cerr, zip.ErrChecksum) {
-			return Array{}, nil, fmt.Errorf("%w: %w", ErrCorrupt, readErr(cerr))
-		}
-	}
-	return a, raw, err
-}
-
-// decodeEntry parses one .npy entry of usize bytes from rc.
-func decodeEntry(rc io.Reader, usize uint64, meta bool) (Array, []byte, error) {
-	info, err := npy.ReadHeader(rc)
-	if err != nil {
-		return Array{}, nil, fmt.Errorf("%w: %w", ErrCorrupt, readErr(err))
-	}
-	if info.Fortran {
-		return Array{}, nil, fmt.Errorf("%w: Fortran-order arrays are not supported (shape %v)", ErrDType, info.Shape)
-	}
-	itemLen := npy.ItemSize(info.Descr)
-	if meta {
-		if itemLen != 1 || !strings.Contains(info.Descr, "u1") || len(info.Shape) != 1 {
-			return Array{}, nil, fmt.Errorf("%w: %s must be a 1-D uint8 array, found dtype %q shape %v", ErrDType, MetaName, info.Descr, info.Shape)
-		}
-	} else if info.Descr != dtypeF32 {
-		return Array{}, nil, fmt.Errorf("%w: dtype %q, want float32 ('<f4')", ErrDType, info.Descr)
-	}
-	nelem := info.NumElems()
-	dataLen := nelem * itemLen
-	if uint64(info.DataOffset)+uint64(dataLen) != usize {
-		return Array{}, nil, fmt.Errorf("%w: %d-byte entry does not hold a %d-byte header and %d×%d data bytes for shape %v",
-			ErrCorrupt, usize, info.DataOffset, nelem, itemLen, info.Shape)
-	}
+	defer arr.Close()
 	var a Array
 	var raw []byte
 	if meta {
-		raw = make([]byte, dataLen)
-		if _, err := io.ReadFull(rc, raw); err != nil {
-			return Array{}, nil, fmt.Errorf("%w: %w", ErrCorrupt, readErr(err))
+		raw = make([]byte, arr.DataLen)
+		if _, err := io.ReadFull(arr, raw); err != nil {
+			return Array{}, nil, fmt.Errorf("%w: %w", ErrCorrupt, npz.ReadErr(err))
 		}
 	} else {
-		a.Shape = info.Shape
-		a.Data = make([]float32, nelem)
-		if err := npy.ReadElems(rc, a.Data, make([]byte, min(1<<16, dataLen))); err != nil {
-			return Array{}, nil, fmt.Errorf("%w: %w", ErrCorrupt, readErr(err))
+		a.Shape = arr.Header.Shape
+		a.Data = make([]float32, arr.Header.NumElems())
+		if err := npy.ReadElems(arr, a.Data, make([]byte, min(1<<16, arr.DataLen))); err != nil {
+			return Array{}, nil, fmt.Errorf("%w: %w", ErrCorrupt, npz.ReadErr(err))
 		}
 	}
-	// Read past the end: the zip reader checks the CRC-32 at EOF.
-	var one [1]byte
-	if n, err := rc.Read(one[:]); n != 0 || err != io.EOF {
-		if err == nil || err == io.EOF {
-			return Array{}, nil, fmt.Errorf("%w: data continues past the declared size", ErrCorrupt)
-		}
-		return Array{}, nil, fmt.Errorf("%w: %w", ErrCorrupt, readErr(err))
+	if err := arr.Finish(); err != nil {
+		return Array{}, nil, err
 	}
 	return a, raw, nil
-}
-
-// readErr names the common zip read failures.
-func readErr(err error) error {
-	switch {
-	case errors.Is(err, zip.ErrChecksum):
-		return fmt.Errorf("CRC-32 mismatch, the data is damaged (%w)", err)
-	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
-		return fmt.Errorf("data ends early (%w)", err)
-	}
-	return err
 }

@@ -5,7 +5,19 @@ A trace is a pair of files, <name>.npz and <name>.json, laid out as
 probes/TRACE.md describes; `mpanalyze analyze <name>.npz` reads it. This
 module needs numpy and torch only (scipy, when present, adds the Hungarian
 matchings; without it they are left out and mpanalyze computes them in Go
-from the stored ground truth with the same cost).
+from the stored logits and ground truth with the same cost).
+
+Layouts
+-------
+The full layout stores float32 (or float16) mask logits: about 270 MB per
+image for a COCO-size model (100 queries, 10 stages, 200x336 masks). The
+compact layout (``TraceWriter(..., compact=True)``, ``--compact``) stores
+what the per-stage figures need: every stage's binary masks, attention and
+GT masks run-length encoded (``rle``; ``unrle`` decodes), class logits as
+float16, matchings and GT coverage: under 1 MB per COCO-size image
+(TRACE.md has the table). A compact trace keeps no mask
+logits (unless float16=True), so mpanalyze cannot compute matchings it
+lacks: the writer computes them (scipy) or refuses.
 
 Stages
 ------
@@ -54,7 +66,7 @@ Example: hook the official decoder
                 inst = item["instances"]        # GT of the padded input
                 w.add_image(item["image_id"], stages_from_outputs(out, b),
                             gt_classes=inst.gt_classes,
-                            gt_masks=gt_at_stride(inst.gt_masks.tensor, 4),
+                            gt_cover=gt_cover_at_stride(inst.gt_masks.tensor, 4),
                             feature_sizes=captured["sizes"])
     handle.remove()
 
@@ -66,7 +78,19 @@ already collected. Command line::
 
 ``convert`` reads ``torch.save({"outputs": [...], "gt": [...],
 "run_info": {...}})`` with one decoder output dict (batch of 1) per image
-and gt entries None or {"classes": [G], "masks": [G, H, W]}.
+and gt entries None or {"classes": [G], "masks": [G, H, W]} (binary, at
+mask size) or {"classes": [G], "cover": [G, H, W]} (uint8 counts of the
+covered input pixels of each stride x stride cell, gt_cover_at_stride).
+
+Ground truth and matchings
+--------------------------
+mpanalyze's model matches queries to GT segments with the Mask2Former cost
+over every stride-4 pixel against each segment's area coverage of the
+pixel's cell (fractional near boundaries), and the GT masks are the cells
+covered at least half. Pass ``gt_cover`` (``gt_cover_at_stride``) to record
+the same: the trace then stores the coverage (gt_cover), the matchings use
+it as targets, and a matching mpanalyze recomputes from the trace is the
+recorded one. With ``gt_masks`` only, the targets are the binary masks.
 """
 
 import argparse
@@ -82,20 +106,22 @@ import torch
 import torch.nn.functional as F
 
 FORMAT = "mpanalyze-trace"
-VERSION = 1
-TOOL = "record_trace.py/1"
+VERSION = 2
+TOOL = "record_trace.py/2"
 
 CONVENTIONS = {
     "stage_indexing": "stage s is the prediction after stage_layers[s] decoder layers; for Mask2Former stage 0 is the heads on the learnable queries before the first layer and stage s >= 1 follows layer s; MaskFormer has no stage 0 (stage_layers 1..L)",
     "threshold": "logit > 0 (sigmoid > 0.5)",
     "rows": "mask_logits, class_logits, attn_mask_s<s>, unblocked and match hold the matching queries 0..Q-1 only; MP rows, when kept, are in the mp_ arrays",
     "attention": "attn_mask_s<s> is the cross-attention mask of the layer after stage s, at that layer's feature size, true = blocked, after entirely blocked rows were unblocked; unblocked marks those rows",
-    "gt": "gt_masks are at the mask logits' size (stride 4): pixels whose area coverage is >= 0.5",
+    "gt": "gt_masks (gt_bits) are at the mask logits' size (stride 4): pixels whose area coverage is >= 0.5; gt_cover counts each cell's pixels the segment covers (coverage = gt_cover / mask_stride^2), the targets of the model's matching",
 }
+
+WEIGHTS = (2.0, 5.0, 5.0)  # class, mask (BCE), dice: Mask2Former's matching cost
 
 MATCHING_NOTE = ("scipy.optimize.linear_sum_assignment on the Mask2Former cost "
                  "2*(-softmax class prob) + 5*BCE + 5*dice over every stride-4 pixel, "
-                 "binary GT masks as targets")
+                 "the GT coverage (gt_cover) as targets, or the binary GT masks without it")
 
 
 def _np(x, dtype):
@@ -124,13 +150,24 @@ def stages_from_outputs(out, b=0):
     return [(s["pred_logits"][b], s["pred_masks"][b]) for s in seq]
 
 
+def gt_cover_at_stride(masks, stride=4):
+    """GT masks [G, H0, W0] (bool, at input size; H0, W0 multiples of
+    stride) -> uint8 [G, H0/stride, W0/stride]: how many of each
+    stride x stride cell's pixels the segment covers, as mpanalyze's data
+    counts them (coverage = count / stride^2)."""
+    m = torch.as_tensor(masks)
+    if m.ndim != 3 or m.shape[1] % stride or m.shape[2] % stride:
+        raise ValueError("GT masks of shape %s: want [G, H, W] with H and W multiples of %d (pad them to the padded input first)"
+                         % (tuple(m.shape), stride))
+    G, H, W = m.shape
+    c = m.reshape(G, H // stride, stride, W // stride, stride).to(torch.int32).sum(dim=(2, 4))
+    return c.to(torch.uint8).numpy()
+
+
 def gt_at_stride(masks, stride=4):
     """GT masks [G, H0, W0] (bool) at mask resolution: pixels whose area
     coverage is >= 0.5, as mpanalyze's data does."""
-    m = torch.as_tensor(masks).float()
-    if m.shape[0] == 0:
-        return torch.zeros((0, m.shape[1] // stride, m.shape[2] // stride), dtype=torch.bool)
-    return F.avg_pool2d(m[:, None], stride)[:, 0] >= 0.5
+    return torch.as_tensor(gt_cover_at_stride(masks, stride).astype(np.int32) * 2 >= stride * stride)
 
 
 def attention_mask(mask_logits, size):
@@ -151,13 +188,14 @@ def attention_sizes(feature_sizes, num_stages):
             for s in range(num_stages)]
 
 
-def hungarian(class_logits, mask_logits, gt_classes, gt_masks, weights=(2.0, 5.0, 5.0)):
+def hungarian(class_logits, mask_logits, gt_classes, targets, weights=WEIGHTS):
     """Matching of one stage (gt -> query, -1 unmatched) with the
-    Mask2Former cost over every pixel. Raises ImportError without scipy."""
+    Mask2Former cost over every pixel; targets [G, H, W] in [0, 1] (the GT
+    coverage, or binary masks). Raises ImportError without scipy."""
     from scipy.optimize import linear_sum_assignment
     z = torch.as_tensor(class_logits).double()
     x = torch.as_tensor(mask_logits).double().flatten(1)
-    t = torch.as_tensor(gt_masks).double().flatten(1)
+    t = torch.as_tensor(targets).double().flatten(1)
     cls = torch.as_tensor(gt_classes).long()
     G = t.shape[0]
     if G == 0:
@@ -205,30 +243,89 @@ def trace_paths(path):
     return base + ".npz", base + ".json"
 
 
+MAX_RUN = 65535  # the longest run one uint16 holds
+
+
+def rle(a):
+    """Run-length encodes boolean masks [..., h, w] as the compact layout
+    stores them: each mask's pixels in row-major order as alternating run
+    lengths, starting with the leading False pixels (0 when the first pixel
+    is True); a run longer than 65535 is written as 65535, 0, rest. Returns
+    (runs uint16 [N], nruns int32 [...]): every mask's runs back to back,
+    and each mask's number of runs."""
+    a = np.asarray(a, dtype=bool)
+    lead = a.shape[:-2]
+    flat = a.reshape(-1, a.shape[-2] * a.shape[-1])
+    out, counts = [], np.zeros(flat.shape[0], np.int32)
+    for i, row in enumerate(flat):
+        bounds = np.concatenate(([0], np.flatnonzero(row[1:] != row[:-1]) + 1, [row.size]))
+        r = np.diff(bounds)
+        if row[0]:
+            r = np.concatenate(([0], r))
+        if r.max(initial=0) > MAX_RUN:
+            split = []
+            for v in r.tolist():
+                while v > MAX_RUN:
+                    split += [MAX_RUN, 0]
+                    v -= MAX_RUN
+                split.append(v)
+            r = np.array(split)
+        out.append(r)
+        counts[i] = r.size
+    runs = np.concatenate(out) if out else np.zeros(0)
+    return runs.astype("<u2"), counts.reshape(lead)
+
+
+def unrle(runs, nruns, shape):
+    """The boolean masks of shape [..., h, w] whose runs (rle) are runs and
+    nruns: the inverse of rle, as TRACE.md shows it."""
+    n = np.asarray(nruns).ravel()
+    start = np.repeat(np.cumsum(n) - n, n)                 # each run's mask's first run
+    value = ((np.arange(len(runs)) - start) % 2).astype(bool)  # False, True, False, ... per mask
+    return np.repeat(value, np.asarray(runs, np.int64)).reshape(shape)
+
+
 class TraceWriter:
     """Streams images into a trace; files appear under their final names
-    only when close() succeeds (use it as a context manager)."""
+    only when close() succeeds (use it as a context manager).
 
-    def __init__(self, path, run_info=None, float16=False, compress=False, matchings="auto"):
+    compact=True writes the compact layout (binary masks, attention and GT
+    masks run-length encoded, class logits float16, mask logits only with
+    float16=True); the default is the full layout (float32 mask logits, or
+    float16 with float16=True). compress=True deflates the entries."""
+
+    def __init__(self, path, run_info=None, float16=False, compress=False, matchings="auto", compact=False):
         self.npz_path, self.json_path = trace_paths(path)
         d = os.path.dirname(self.npz_path) or "."
         os.makedirs(d, exist_ok=True)
         fd, self.tmp = tempfile.mkstemp(prefix="." + os.path.basename(self.npz_path) + ".tmp-", dir=d)
         os.close(fd)
-        self.zf = zipfile.ZipFile(self.tmp, "w", zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED)
+        self.compact = compact
+        self.compress = compress
+        self.zf = zipfile.ZipFile(self.tmp, "w", zipfile.ZIP_DEFLATED if self.compress else zipfile.ZIP_STORED)
         self.user_info = dict(run_info or {})
         self.float16 = float16
-        self.compress = compress
         self.matchings = matchings  # "auto" (scipy if present), "scipy", or "none"
         self.info = None
         self.images, self.arrays, self.seen = [], [], set()
         self.any_match = False
 
-    def _write(self, name, arr):
+    def _write(self, name, arr, rle_shape=None):
         arr = np.ascontiguousarray(arr)
         with self.zf.open(name + ".npy", "w", force_zip64=arr.nbytes > (1 << 30)) as f:
             np.lib.format.write_array(f, arr, version=(1, 0))
-        self.arrays.append({"name": name, "dtype": arr.dtype.str, "shape": list(arr.shape)})
+        info = {"name": name, "dtype": arr.dtype.str, "shape": list(arr.shape)}
+        if rle_shape is not None:
+            info["rle"] = [int(v) for v in rle_shape]
+        self.arrays.append(info)
+
+    def _write_rle(self, name, a):
+        """Writes boolean masks a [..., h, w] as <name>_runs (with their
+        shape as "rle") and <name>_nruns."""
+        a = np.asarray(a, dtype=bool)
+        runs, nruns = rle(a)
+        self._write(name + "_runs", runs, rle_shape=a.shape)
+        self._write(name + "_nruns", nruns)
 
     def _init(self, S, Q, K, H, W):
         info = {"model": "mask2former", "num_stages": S, "num_queries": Q, "num_classes": K,
@@ -249,11 +346,14 @@ class TraceWriter:
         self.info = info
 
     def add_image(self, index, stages, gt_classes=None, gt_masks=None, attn=None,
-                  feature_sizes=None, matches=None):
+                  feature_sizes=None, matches=None, gt_cover=None):
         """Adds image `index` (its dataset index).
 
         stages: [(class logits [Q, K+1], mask logits [Q, H, W])], stage 0 first.
-        gt_classes [G], gt_masks [G, H, W] bool at mask size, or None (no GT).
+        gt_classes [G] with gt_cover [G, H, W] (uint8 counts of covered input
+            pixels per stride x stride cell, gt_cover_at_stride; the matching
+            targets, and gt_masks = cover >= 1/2 unless given) and/or
+            gt_masks [G, H, W] bool at mask size; or None (no GT).
         attn: per stage None or (blocked [Q, h, w], unblocked [Q]); default:
             computed from feature_sizes (no attention when both are None).
         matches: [S, G] (gt -> query, -1); default: scipy when available.
@@ -261,7 +361,6 @@ class TraceWriter:
         index = int(index)
         if index in self.seen:
             raise ValueError("image %d added twice" % index)
-        self.seen.add(index)
         S = len(stages)
         cls = np.stack([_np(c, np.float32) for c, _ in stages])
         msk = np.stack([_np(m, np.float32) for _, m in stages])
@@ -273,40 +372,81 @@ class TraceWriter:
             self._init(S, Q, K1 - 1, H, W)
         elif (S, Q, K1 - 1, H, W) != tuple(self.info[k] for k in ("num_stages", "num_queries", "num_classes", "mask_h", "mask_w")):
             raise ValueError("image %d: stages of another shape than the first image's" % index)
+        has_gt = gt_classes is not None
+        G, gc, gm, cover, targets, match = 0, None, None, None, None, None
+        if has_gt:
+            gc = _np(gt_classes, np.int32).reshape(-1)
+            G = gc.shape[0]
+            scale = self.info["mask_stride"] ** 2
+            if gt_cover is not None:
+                cover = np.asarray(_np(gt_cover, np.int64))
+                if cover.shape != (G, H, W):
+                    raise ValueError("image %d: gt_cover has shape %s, want %s (G, mask_h, mask_w)" % (index, cover.shape, (G, H, W)))
+                if cover.min(initial=0) < 0 or cover.max(initial=0) > scale:
+                    raise ValueError("image %d: gt_cover counts must be in 0..%d (stride %d)" % (index, scale, self.info["mask_stride"]))
+                cover = cover.astype(np.uint8)
+                targets = cover.astype(np.float32) / np.float32(scale)
+            if gt_masks is not None:
+                gm = _np(gt_masks, np.uint8)
+                if gm.shape != (G, H, W):
+                    raise ValueError("image %d: gt_masks has shape %s, want %s (G, mask_h, mask_w)" % (index, gm.shape, (G, H, W)))
+            elif cover is not None:
+                gm = (cover.astype(np.int32) * 2 >= scale).astype(np.uint8)
+            else:
+                raise ValueError("image %d: GT classes without gt_masks or gt_cover" % index)
+            if targets is None:
+                targets = gm.astype(np.float32)
+            if matches is not None:
+                match = _np(matches, np.int32)
+                if match.shape != (S, G):
+                    raise ValueError("image %d: matches has shape %s, want %s" % (index, match.shape, (S, G)))
+            elif self.matchings == "scipy" or (self.matchings == "auto" and have_scipy()):
+                match = np.stack([hungarian(cls[s], msk[s], gc, targets) for s in range(S)]).reshape(S, G)
+            elif self.compact and not self.float16 and G > 0 and self.matchings != "none":
+                raise ValueError("image %d: a compact trace without mask logits needs its matchings (install scipy, "
+                                 "pass matches=, or matchings='none' to record none)" % index)
+        self.seen.add(index)
         if attn is None and feature_sizes is not None:
             sizes = attention_sizes(feature_sizes, S)
             attn = [None if sz is None else attention_mask(msk[s], sz) for s, sz in enumerate(sizes)]
         p = "img%d/" % index
-        self._write(p + "mask_logits", to_float16(msk) if self.float16 else msk)
-        self._write(p + "class_logits", cls)
+        if self.compact:
+            self._write_rle(p + "mask", msk > 0)
+            if self.float16:
+                self._write(p + "mask_logits", to_float16(msk))
+            self._write(p + "class_logits", to_float16(cls))
+        else:
+            self._write(p + "mask_logits", to_float16(msk) if self.float16 else msk)
+            self._write(p + "class_logits", cls)
         unblocked = np.zeros((S, Q), np.uint8)
         for s, a in enumerate(attn or []):
             if a is None:
                 continue
             blocked, unb = a
-            self._write(p + "attn_mask_s%d" % s, _np(blocked, np.bool_))
+            if self.compact:
+                self._write_rle(p + "attn_s%d" % s, _np(blocked, np.bool_))
+            else:
+                self._write(p + "attn_mask_s%d" % s, _np(blocked, np.bool_))
             unblocked[s] = _np(unb, np.bool_)
         self._write(p + "unblocked", unblocked)
-        has_gt = gt_classes is not None
-        G = 0
-        match = None
         if has_gt:
-            gc = _np(gt_classes, np.int32).reshape(-1)
-            gm = _np(gt_masks, np.uint8).reshape(-1, H, W)
-            G = gc.shape[0]
-            if gm.shape[0] != G:
-                raise ValueError("image %d: %d GT classes, %d masks" % (index, G, gm.shape[0]))
-            if matches is not None:
-                match = _np(matches, np.int32).reshape(S, G)
-            elif self.matchings == "scipy" or (self.matchings == "auto" and have_scipy()):
-                match = np.stack([hungarian(cls[s], msk[s], gc, gm) for s in range(S)]).reshape(S, G)
             if match is not None:
                 self.any_match = True
                 self._write(p + "match", match)
-            self._write(p + "gt_masks", gm)
+            if self.compact:
+                self._write_rle(p + "gt", gm != 0)
+            else:
+                self._write(p + "gt_masks", gm)
             self._write(p + "gt_classes", gc)
-        self.images.append({"index": index, "has_gt": has_gt, "gt": G, "num_mp": 0,
-                            "match": match is not None})
+            # The coverage serves to recompute matchings, which needs mask
+            # logits: a compact trace without them does not store it.
+            keep_cover = cover is not None and (not self.compact or self.float16)
+            if keep_cover:
+                self._write(p + "gt_cover", cover)
+        entry = {"index": index, "has_gt": has_gt, "gt": G, "num_mp": 0, "match": match is not None}
+        if has_gt and keep_cover:
+            entry["cover"] = True
+        self.images.append(entry)
 
     def close(self):
         self.zf.close()
@@ -315,12 +455,20 @@ class TraceWriter:
         info = dict(self.info)
         if self.any_match:
             info.setdefault("matching", "recorded")
+        info.setdefault("match_cost", {"class": WEIGHTS[0], "mask": WEIGHTS[1], "dice": WEIGHTS[2]})
+        if self.compact:
+            storage = {"layout": "compact", "mask_dtype": "float16" if self.float16 else "none",
+                       "class_dtype": "float16", "mp_rows": False,
+                       "compression": "deflate" if self.compress else "stored"}
+        else:
+            storage = {"layout": "full", "mask_dtype": "float16" if self.float16 else "float32",
+                       "class_dtype": "float32", "mp_rows": False,
+                       "compression": "deflate" if self.compress else "stored"}
         side = {
             "format": FORMAT, "version": VERSION, "run": info,
             "conventions": dict(CONVENTIONS, stage_layers=info["stage_layers"],
                                 mask_stride=info["mask_stride"], mask_size=[info["mask_h"], info["mask_w"]]),
-            "storage": {"mask_dtype": "float16" if self.float16 else "float32", "mp_rows": False,
-                        "compression": "deflate" if self.compress else "stored"},
+            "storage": storage,
             "npz_bytes": os.path.getsize(self.tmp),
             "images": self.images, "arrays": self.arrays,
         }
@@ -359,21 +507,24 @@ class TraceWriter:
 def record(path, outputs_per_image, gt, run_info=None, feature_sizes=None, indices=None, **kw):
     """Writes a trace of images whose decoder outputs (official dicts with a
     batch of one) are outputs_per_image; gt[i] is None or {"classes": [G],
-    "masks": [G, H, W]} at mask size; feature_sizes the decoder's level
-    sizes (for the attention masks). Returns (npz path, json path)."""
+    "masks": [G, H, W]} and/or {"classes": [G], "cover": [G, H, W]} at mask
+    size; feature_sizes the decoder's level sizes (for the attention
+    masks). Returns (npz path, json path)."""
     with TraceWriter(path, run_info, **kw) as w:
         for i, out in enumerate(outputs_per_image):
             g = gt[i] if gt is not None else None
             w.add_image(indices[i] if indices is not None else i, stages_from_outputs(out, 0),
                         gt_classes=None if g is None else g["classes"],
-                        gt_masks=None if g is None else g["masks"],
+                        gt_masks=None if g is None else g.get("masks"),
+                        gt_cover=None if g is None else g.get("cover"),
                         feature_sizes=feature_sizes)
     return w.npz_path, w.json_path
 
 
 def demo_outputs(seed=0, images=2, queries=5, classes=3, size=8, layers=3):
     """Random outputs of a tiny decoder, in the official format, and GT:
-    image i has i+1 GT segments, except every third image (none)."""
+    image i has i+1 GT segments, except every third image (none). GT
+    coverage counts are random in 0..16; the masks are count >= 8."""
     g = torch.Generator().manual_seed(seed)
     outs, gts = [], []
     for i in range(images):
@@ -385,8 +536,9 @@ def demo_outputs(seed=0, images=2, queries=5, classes=3, size=8, layers=3):
             gts.append(None)
         else:
             G = i + 1
+            cover = torch.randint(0, 17, (G, size, size), generator=g) * (torch.rand(G, size, size, generator=g) < 0.5)
             gts.append({"classes": torch.randint(0, classes, (G,), generator=g),
-                        "masks": torch.rand(G, size, size, generator=g) < 0.3})
+                        "cover": cover.to(torch.uint8), "masks": cover >= 8})
     return outs, gts
 
 
@@ -408,6 +560,7 @@ def main(argv=None):
     d.add_argument("--feature-sizes", default="2x2,4x4,8x8")
     d.add_argument("--matchings", default="auto", choices=["auto", "scipy", "none"])
     d.add_argument("--float16", action="store_true")
+    d.add_argument("--compact", action="store_true", help="write the compact layout (packed binary masks)")
     d.add_argument("--ref", help="also save the raw outputs here (np.savez) for checking")
     c = sub.add_parser("convert", help="record outputs saved with torch.save")
     c.add_argument("outputs")
@@ -415,6 +568,7 @@ def main(argv=None):
     c.add_argument("--feature-sizes", default=None)
     c.add_argument("--matchings", default="auto", choices=["auto", "scipy", "none"])
     c.add_argument("--float16", action="store_true")
+    c.add_argument("--compact", action="store_true", help="write the compact layout (packed binary masks)")
     a = ap.parse_args(argv)
 
     if a.cmd == "demo":
@@ -423,7 +577,8 @@ def main(argv=None):
                 "dataset": {"kind": "record_trace.py demo", "images": a.images},
                 "config": {"queries": a.queries, "classes": a.classes, "layers": a.layers}}
         npz, js = record(a.out, outs, gts, info, feature_sizes=_sizes(a.feature_sizes),
-                         indices=[100 + i for i in range(a.images)], float16=a.float16, matchings=a.matchings)
+                         indices=[100 + i for i in range(a.images)], float16=a.float16, matchings=a.matchings,
+                         compact=a.compact)
         if a.ref:
             ref = {}
             for i, out in enumerate(outs):
@@ -433,12 +588,13 @@ def main(argv=None):
                 if gts[i] is not None:
                     ref["img%d_gt_classes" % i] = _np(gts[i]["classes"], np.int32)
                     ref["img%d_gt_masks" % i] = _np(gts[i]["masks"], np.uint8)
+                    ref["img%d_gt_cover" % i] = _np(gts[i]["cover"], np.uint8)
             np.savez(a.ref, **ref)
     else:
         saved = torch.load(a.outputs, map_location="cpu")
         npz, js = record(a.out, saved["outputs"], saved.get("gt"), saved.get("run_info"),
                          feature_sizes=_sizes(a.feature_sizes), indices=saved.get("indices"),
-                         float16=a.float16, matchings=a.matchings)
+                         float16=a.float16, matchings=a.matchings, compact=a.compact)
     print(npz)
     print(js)
     return 0
