@@ -397,9 +397,6 @@ func (r *TraceReader) image(k int, nd needs, br *bufio.Reader) (*Image, error) {
 	return im, nil
 }
 
-// newMasks allocates n empty h×w masks sharing one block of words.
-func newMasks(n, h, w int) []*mask.Bits { return (*arena)(nil).masks(n, h, w) }
-
 // arena hands out the masks of one image from blocks it reuses for the
 // next image (Analyze's workers score an image and drop it before reading
 // the next), so reading does not allocate 8 MB per COCO-size image. A nil
