@@ -134,8 +134,9 @@ type MSDeformConfig struct {
 	// 4 (enc_n_points). The levels are always the three at strides 32, 16
 	// and 8.
 	Points int `json:"points"`
-	// FFN is the encoder's feed-forward width. Default 4·PixelDim (256):
-	// the official 1024 is 4× its width of 256.
+	// FFN is the encoder's feed-forward width. Default 256, 4× the
+	// default PixelDim as the official 1024 is 4× its width of 256 (zero,
+	// in configs saved before this field, is read as 4·PixelDim).
 	FFN int `json:"ffn"`
 }
 

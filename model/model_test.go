@@ -83,13 +83,21 @@ func TestMPIsolation(t *testing.T) {
 }
 
 // TestDeterministicAcrossGOMAXPROCS: the same seed gives bit-identical
-// parameters after a few steps with GOMAXPROCS=1 and 2.
+// parameters after a few steps with GOMAXPROCS=1 and 2, with either pixel
+// decoder.
 func TestDeterministicAcrossGOMAXPROCS(t *testing.T) {
+	for _, pd := range []string{PixelFPN, PixelMSDeform} {
+		t.Run(pd, func(t *testing.T) { testDeterministic(t, pd) })
+	}
+}
+
+func testDeterministic(t *testing.T, pixel string) {
 	ex, k := tinyExamples(t, 4, 1)
 	run := func(procs int) []float32 {
 		old := runtime.GOMAXPROCS(procs)
 		defer runtime.GOMAXPROCS(old)
 		cfg := tinyConfig(ArchMPFormer, k)
+		cfg.PixelDecoder = pixel
 		cfg.MP.Noise, cfg.MP.NoiseRatio = "point", 0.2
 		cfg.Loss.Points = 200 // exercise the sampled losses too
 		m, err := New(cfg, 11)

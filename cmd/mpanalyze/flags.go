@@ -31,6 +31,8 @@ type modelFlags struct {
 	arch                            string
 	imageSize, queries, hidden, ffn int
 	heads, layers, points           int
+	pixelDecoder                    string
+	encLayers                       int
 	queryPos                        bool
 	mpGroups, mpLayers              int
 	mpNoise                         string
@@ -47,6 +49,8 @@ func addModelFlags(f *pflag.FlagSet, m *modelFlags) {
 	f.IntVar(&m.ffn, "ffn", d.FFN, "feed-forward width")
 	f.IntVar(&m.heads, "heads", d.Heads, "attention heads")
 	f.IntVar(&m.layers, "layers", 0, "decoder layers (0 = 9 for mask2former/mpformer, 6 for maskformer)")
+	f.StringVar(&m.pixelDecoder, "pixel-decoder", model.PixelFPN, "pixel decoder: fpn or msdeform (Mask2Former's deformable-attention encoder)")
+	f.IntVar(&m.encLayers, "enc-layers", 0, "msdeform: encoder layers (0 = 6)")
 	f.IntVar(&m.points, "points", 0, "sampled points for matching and mask losses (0 = every stride-4 pixel)")
 	f.BoolVar(&m.queryPos, "query-pos", d.QueryPos, "learnable query positional embeddings (keep equal across compared models)")
 	f.IntVar(&m.mpGroups, "mp-groups", 1, "mpformer: MP groups")
@@ -62,6 +66,10 @@ func (m *modelFlags) apply(c *model.Config) {
 	c.ImageSize, c.Queries, c.Hidden, c.FFN, c.Heads = m.imageSize, m.queries, m.hidden, m.ffn, m.heads
 	if m.layers > 0 {
 		c.DecLayers = m.layers
+	}
+	c.PixelDecoder = m.pixelDecoder
+	if m.encLayers > 0 {
+		c.MSDeform.Layers = m.encLayers
 	}
 	c.Loss.Points = m.points
 	c.QueryPos = m.queryPos

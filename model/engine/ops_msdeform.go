@@ -1,9 +1,6 @@
 package engine
 
-import (
-	"fmt"
-	"math"
-)
+import "fmt"
 
 // Multi-scale deformable attention (Deformable DETR, Zhu et al. 2021), the
 // attention of Mask2Former's pixel decoder. Each query looks at a few
@@ -78,16 +75,28 @@ func (g *Graph[T]) MSDeformSample(value *Tensor[T], levels [][2]int, loc, attn *
 				base := start[l]*stride + m*Dh
 				for p := 0; p < P; p++ {
 					s := ((q*M+m)*L+l)*P + p
-					t := newTaps[T](X[2*s], X[2*s+1], H, W)
+					c, ok := bilinearCell(X[2*s], X[2*s+1], H, W)
+					if !ok {
+						continue
+					}
 					a := A[s]
-					for k := 0; k < 4; k++ {
-						if t.idx[k] < 0 {
-							continue
+					w := c.weights()
+					off := base + (c.y0*W+c.x0)*stride
+					if c.y0 >= 0 && c.y0 < H {
+						if c.x0 >= 0 && c.x0 < W {
+							axpy(o, a*T(w[0]), V[off:off+Dh])
 						}
-						wk := a * t.w[k]
-						v := V[base+t.idx[k]*stride : base+t.idx[k]*stride+Dh]
-						for c, vc := range v {
-							o[c] += wk * vc
+						if c.x0+1 < W {
+							axpy(o, a*T(w[1]), V[off+stride:off+stride+Dh])
+						}
+					}
+					if c.y0+1 < H {
+						off += W * stride
+						if c.x0 >= 0 && c.x0 < W {
+							axpy(o, a*T(w[2]), V[off:off+Dh])
+						}
+						if c.x0+1 < W {
+							axpy(o, a*T(w[3]), V[off+stride:off+stride+Dh])
 						}
 					}
 				}
@@ -109,37 +118,35 @@ func (g *Graph[T]) MSDeformSample(value *Tensor[T], levels [][2]int, loc, attn *
 						base := start[l]*stride + m*Dh
 						for p := 0; p < P; p++ {
 							s := ((q*M+m)*L+l)*P + p
-							t := newTaps[T](X[2*s], X[2*s+1], H, W)
+							c, ok := bilinearCell(X[2*s], X[2*s+1], H, W)
+							if !ok {
+								continue
+							}
 							a := A[s]
-							// d[k] = G·v_k for the four taps (0 outside the map)
+							w := c.weights()
+							// taps k: 0 = (y0, x0), 1 = (y0, x0+1), 2 = (y0+1, x0),
+							// 3 = (y0+1, x0+1); d[k] = G·v_k (0 outside the map)
 							var d [4]T
-							for k := 0; k < 4; k++ {
-								if t.idx[k] < 0 {
+							in := [4]bool{c.y0 >= 0 && c.y0 < H && c.x0 >= 0 && c.x0 < W, c.y0 >= 0 && c.y0 < H && c.x0+1 < W,
+								c.y0+1 < H && c.x0 >= 0 && c.x0 < W, c.y0+1 < H && c.x0+1 < W}
+							off := base + (c.y0*W+c.x0)*stride
+							for k, offK := range [4]int{off, off + stride, off + W*stride, off + (W+1)*stride} {
+								if !in[k] {
 									continue
 								}
-								off := base + t.idx[k]*stride
 								if dV != nil {
-									wk := a * t.w[k]
-									dv := dV[off : off+Dh]
-									for c, gc := range gq {
-										dv[c] += wk * gc
-									}
-								}
-								if dX != nil || dA != nil {
-									var dot T
-									for c, vc := range V[off : off+Dh] {
-										dot += gq[c] * vc
-									}
-									d[k] = dot
+									d[k] = axpyDot(dV[offK:offK+Dh], a*T(w[k]), gq, V[offK:offK+Dh])
+								} else {
+									d[k] = dot(gq, V[offK:offK+Dh])
 								}
 							}
 							if dA != nil {
-								dA[s] += t.w[0]*d[0] + t.w[1]*d[1] + t.w[2]*d[2] + t.w[3]*d[3]
+								dA[s] += T(w[0])*d[0] + T(w[1])*d[1] + T(w[2])*d[2] + T(w[3])*d[3]
 							}
 							if dX != nil {
-								// taps: 0 = (y0, x0), 1 = (y0, x0+1), 2 = (y0+1, x0), 3 = (y0+1, x0+1)
-								dX[2*s] += a * T(W) * ((1-t.b)*(d[1]-d[0]) + t.b*(d[3]-d[2]))
-								dX[2*s+1] += a * T(H) * ((1-t.a)*(d[2]-d[0]) + t.a*(d[3]-d[1]))
+								fa, fb := T(c.a), T(c.b)
+								dX[2*s] += a * T(W) * ((1-fb)*(d[1]-d[0]) + fb*(d[3]-d[2]))
+								dX[2*s+1] += a * T(H) * ((1-fa)*(d[2]-d[0]) + fa*(d[3]-d[1]))
 							}
 						}
 					}
@@ -150,42 +157,56 @@ func (g *Graph[T]) MSDeformSample(value *Tensor[T], levels [][2]int, loc, attn *
 	return out
 }
 
-// taps are the four bilinear taps of one sampling location: the flat
-// index y·W + x within the level (−1 for a tap outside the map), the
-// weights, and the fractional parts a (x) and b (y).
-type taps[T Float] struct {
-	idx  [4]int
-	w    [4]T
-	a, b T
+// cell is the bilinear cell of a sampling location: the top-left tap
+// (x0, y0) in pixels, −1 … W and −1 … H, and the fractional parts a, b
+// of the pixel coordinates x̃ = x0 + a, ỹ = y0 + b.
+type cell struct {
+	x0, y0 int
+	a, b   float64
 }
 
-// newTaps places the normalised location (x, y) on an H×W map with
-// grid_sample's align_corners=False rule (pixel coordinate x·W − ½). The
-// coordinates are computed in float64; the weights are rounded to T once.
-func newTaps[T Float](x, y T, H, W int) taps[T] {
+// bilinearCell places the normalised location (x, y) on an H×W map with
+// grid_sample's align_corners=False rule, x̃ = x·W − ½, computed in
+// float64. ok is false when every tap is outside the map (x̃ < −1 or
+// x̃ > W, likewise ỹ, or NaN); this also keeps the int conversions in
+// range.
+func bilinearCell[T Float](x, y T, H, W int) (c cell, ok bool) {
 	fx := float64(x)*float64(W) - 0.5
 	fy := float64(y)*float64(H) - 0.5
-	var t taps[T]
-	// Beyond the outermost taps (or NaN) every tap is padding; this also
-	// keeps the int conversions below in range.
 	if !(fx >= -1 && fx <= float64(W) && fy >= -1 && fy <= float64(H)) {
-		t.idx = [4]int{-1, -1, -1, -1}
-		return t
+		return c, false
 	}
-	x0f, y0f := math.Floor(fx), math.Floor(fy)
-	x0, y0 := int(x0f), int(y0f)
-	a, b := fx-x0f, fy-y0f
-	t.a, t.b = T(a), T(b)
-	t.w = [4]T{T((1 - a) * (1 - b)), T(a * (1 - b)), T((1 - a) * b), T(a * b)}
-	for k := 0; k < 4; k++ {
-		yy, xx := y0+k/2, x0+k%2
-		if yy < 0 || yy >= H || xx < 0 || xx >= W {
-			t.idx[k] = -1
-		} else {
-			t.idx[k] = yy*W + xx
-		}
+	// fx + 1 ≥ 0, so truncation is the floor
+	c.x0, c.y0 = int(fx+1)-1, int(fy+1)-1
+	c.a, c.b = fx-float64(c.x0), fy-float64(c.y0)
+	return c, true
+}
+
+// weights are the bilinear weights of the taps (y0, x0), (y0, x0+1),
+// (y0+1, x0), (y0+1, x0+1).
+func (c cell) weights() [4]float64 {
+	return [4]float64{(1 - c.a) * (1 - c.b), c.a * (1 - c.b), (1 - c.a) * c.b, c.a * c.b}
+}
+
+// axpyDot adds w·g to dv and returns g·v (all of g's length).
+func axpyDot[T Float](dv []T, w T, g, v []T) T {
+	dv, v = dv[:len(g)], v[:len(g)]
+	var s T
+	for i, gi := range g {
+		dv[i] += w * gi
+		s += gi * v[i]
 	}
-	return t
+	return s
+}
+
+// dot returns a·b over a's length.
+func dot[T Float](a, b []T) T {
+	b = b[:len(a)]
+	var s T
+	for i, x := range a {
+		s += x * b[i]
+	}
+	return s
 }
 
 // MSDeformWeights are the four linear layers of an MSDeformAttn module
@@ -228,12 +249,71 @@ func (g *Graph[T]) MSDeformAttn(query, input, ref *Tensor[T], levels [][2]int, w
 	off := g.Reshape(g.Linear(query, w.Offsets, w.OffsetsB), Lq, M, L, P, 2)
 	logits := g.Reshape(g.Linear(query, w.Attn, w.AttnB), Lq, M, L*P)
 	attn := g.Reshape(g.Softmax(logits, nil, nil), Lq, M, L, P)
-	// offset_normalizer (W_l, H_l): offsets are in pixels of each level
-	norm := make([]T, 2*L)
-	for l, hw := range levels {
-		norm[2*l], norm[2*l+1] = T(hw[1]), T(hw[0])
-	}
-	loc := g.Add(g.Reshape(ref, Lq, 1, L, 1, 2), g.Div(off, g.Const(norm, L, 1, 2)))
+	loc := g.msDeformLocations(ref, off, levels)
 	sampled := g.MSDeformSample(value, levels, loc, attn)
 	return g.Linear(sampled, w.Out, w.OutB)
+}
+
+// msDeformLocations returns the sampling locations of MSDeformAttn,
+//
+//	loc[q, m, l, p] = ref[q, l] + off[q, m, l, p] / (W_l, H_l),
+//
+// for ref [Lq, L, 2] and off [Lq, M, L, P, 2] (offsets in pixels of each
+// level, offset_normalizer in the official code); the division is the
+// same IEEE division as PyTorch's. It is Add(ref, Div(off, normaliser))
+// with the broadcasting written out. Backward: doff = dloc / (W_l, H_l),
+// dref[q, l] = Σ_{m,p} dloc[q, m, l, p].
+func (g *Graph[T]) msDeformLocations(ref, off *Tensor[T], levels [][2]int) *Tensor[T] {
+	L := len(levels)
+	if off.Dims() != 5 || off.Shape[2] != L || off.Shape[4] != 2 || ref.Dims() != 3 || ref.Shape[0] != off.Shape[0] ||
+		ref.Shape[1] != L || ref.Shape[2] != 2 {
+		shapePanic("msDeformLocations", ref.Shape, off.Shape)
+	}
+	Lq, M, P := off.Shape[0], off.Shape[1], off.Shape[3]
+	out := g.newTensor(off.Shape, g.needs(ref, off))
+	O, R, F := out.Data, ref.Data, off.Data
+	for q := 0; q < Lq; q++ {
+		for m := 0; m < M; m++ {
+			for l, hw := range levels {
+				rx, ry := R[(q*L+l)*2], R[(q*L+l)*2+1]
+				W, H := T(hw[1]), T(hw[0])
+				i := ((q*M+m)*L + l) * P * 2
+				for p := 0; p < P; p++ {
+					O[i+2*p] = rx + F[i+2*p]/W
+					O[i+2*p+1] = ry + F[i+2*p+1]/H
+				}
+			}
+		}
+	}
+	if out.requiresGrad {
+		g.push(func() {
+			if out.Grad == nil {
+				return
+			}
+			dR, dF, G := g.gradIf(ref), g.gradIf(off), out.Grad
+			for q := 0; q < Lq; q++ {
+				for m := 0; m < M; m++ {
+					for l, hw := range levels {
+						W, H := T(hw[1]), T(hw[0])
+						i := ((q*M+m)*L + l) * P * 2
+						var sx, sy T
+						for p := 0; p < P; p++ {
+							gx, gy := G[i+2*p], G[i+2*p+1]
+							if dF != nil {
+								dF[i+2*p] += gx / W
+								dF[i+2*p+1] += gy / H
+							}
+							sx += gx
+							sy += gy
+						}
+						if dR != nil {
+							dR[(q*L+l)*2] += sx
+							dR[(q*L+l)*2+1] += sy
+						}
+					}
+				}
+			}
+		})
+	}
+	return out
 }

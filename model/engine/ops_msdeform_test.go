@@ -246,3 +246,24 @@ func TestGradMSDeformAttn(t *testing.T) {
 		return g.MSDeformAttn(g.Add(x[0], x[1]), x[0], g.Const(selfRef, Len, L, 2), levels, w, M, P)
 	})
 }
+
+// TestGradMSDeformLocations checks the location arithmetic (reference
+// point + offset / level size) on its own.
+func TestGradMSDeformLocations(t *testing.T) {
+	levels := [][2]int{{2, 3}, {5, 4}, {1, 7}}
+	for _, refGrad := range []bool{false, true} {
+		ins := []in{{shape: []int{3, 3, 2}, noGrad: !refGrad}, {shape: []int{3, 2, 3, 2, 2}}}
+		gradcheck(t, fmt.Sprintf("MSDeformLocations ref grad=%v", refGrad), ins, func(g *Graph[float64], x []*Tensor[float64]) *Tensor[float64] {
+			return g.msDeformLocations(x[0], x[1], levels)
+		})
+	}
+	// hand values: level 1 is 5 high and 4 wide, so an offset (2, −1)
+	// moves (0.5, 0.5) to (0.5 + 2/4, 0.5 − 1/5)
+	g := NewGraph[float64]()
+	ref := g.Const([]float64{0, 0, 0.5, 0.5, 0, 0}, 1, 3, 2)
+	off := g.Const([]float64{0, 0, 2, -1, 0, 0}, 1, 1, 3, 1, 2)
+	loc := g.msDeformLocations(ref, off, levels)
+	if got := loc.Data[2:4]; math.Abs(got[0]-1) > 1e-15 || math.Abs(got[1]-0.3) > 1e-15 {
+		t.Errorf("location %v, want (1, 0.3)", got)
+	}
+}
