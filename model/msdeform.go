@@ -105,9 +105,11 @@ func newMSDeformDecoder(ps *params, c *Config) *msDeformDecoder {
 		l.norm2 = newNorm(ps, name+".norm2", D, 0)
 		d.layers = append(d.layers, l)
 	}
-	// level_embed is a bare nn.Parameter, normal_ initialised.
+	// level_embed is a bare nn.Parameter, normal_ initialised. Unlike the
+	// decoder's nn.Embedding level embedding it is not exempt from weight
+	// decay in Mask2Former's build_optimizer (which exempts norms and
+	// nn.Embedding weights), so it decays here too.
 	d.levelEmbed = ps.add("pixel_decoder.transformer.level_embed", L, D)
-	d.levelEmbed.NoDecay = true
 	optim.Normal(d.levelEmbed, 0, 1, ps.r)
 	// mask_features, adapter_1, layer_1: detectron2's c2_xavier_fill
 	// (kaiming_uniform_ a=1, zero bias).
