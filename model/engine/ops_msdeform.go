@@ -167,7 +167,8 @@ type cell struct {
 
 // bilinearCell places the normalised location (x, y) on an H×W map with
 // grid_sample's align_corners=False rule, x̃ = x·W − ½, computed in
-// float64. ok is false when every tap is outside the map (x̃ < −1 or
+// float64 (the official CUDA kernel computes loc_w * spatial_w - 0.5 in
+// float32, ms_deform_im2col_cuda.cuh). ok is false when every tap is outside the map (x̃ < −1 or
 // x̃ > W, likewise ỹ, or NaN); this also keeps the int conversions in
 // range.
 func bilinearCell[T Float](x, y T, H, W int) (c cell, ok bool) {
