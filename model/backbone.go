@@ -55,8 +55,8 @@ func (b *backbone) fwd(g *Graph, x *Tensor) [4]*Tensor {
 
 // PixelDecoder turns backbone features into per-pixel mask features at
 // stride 4 and the multi-scale features the transformer decoder attends
-// to. It is an interface so that a deformable-attention encoder
-// (Mask2Former's MSDeformAttn pixel decoder) can replace the FPN.
+// to: the FPN below or Mask2Former's MSDeformAttn pixel decoder
+// (msdeform.go), chosen by Config.PixelDecoder.
 type PixelDecoder interface {
 	// Forward returns mask features [1, MaskDim, S/4, S/4] and the
 	// multi-scale outputs [1, PixelDim, h, w] at strides 32, 16, 8 and 4,

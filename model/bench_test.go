@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/mpanalyze/mpanalyze/data"
+	"github.com/mpanalyze/mpanalyze/internal/rng"
 	"github.com/mpanalyze/mpanalyze/internal/testenv"
 )
 
@@ -12,12 +13,18 @@ import (
 // for the image side and the number of queries (0 = the defaults), with one
 // training batch of synthetic scenes of that side.
 func benchBatch(b *testing.B, arch string, size, queries, batch int) (*Model, []*Example) {
+	return benchBatchPixel(b, arch, PixelFPN, size, queries, batch)
+}
+
+// benchBatchPixel is benchBatch with the given pixel decoder.
+func benchBatchPixel(b *testing.B, arch, pixel string, size, queries, batch int) (*Model, []*Example) {
 	b.Helper()
 	ds, err := data.Open(data.Spec{Kind: "synthetic", Split: "train", Seed: 1, Size: size})
 	if err != nil {
 		b.Fatal(err)
 	}
 	cfg := ConfigForDataset(arch, ds)
+	cfg.PixelDecoder = pixel
 	if size > 0 {
 		cfg.ImageSize = size
 	}
@@ -79,6 +86,19 @@ func BenchmarkTrainStep(b *testing.B) {
 	}
 }
 
+// BenchmarkTrainStepPixel is BenchmarkTrainStep's Mask2Former step with
+// each pixel decoder (compare with benchstat -col /pixel).
+func BenchmarkTrainStepPixel(b *testing.B) {
+	for _, pd := range []string{PixelFPN, PixelMSDeform} {
+		b.Run("pixel="+pd, func(b *testing.B) {
+			m, ex := benchBatchPixel(b, ArchMask2Former, pd, 0, 0, 8)
+			cpu := benchTrainSteps(b, m, ex)
+			b.ReportMetric(float64(b.N*len(ex))/b.Elapsed().Seconds(), "images/s")
+			b.ReportMetric(float64(cpu.Microseconds())/1000/float64(b.N), "cpu-ms/op")
+		})
+	}
+}
+
 // BenchmarkTrainStepScaling measures how the cost of a Mask2Former
 // training step grows with the image size, the number of queries and the
 // batch (one varied at a time from the default 128 px, 20 queries, batch
@@ -98,6 +118,50 @@ func BenchmarkTrainStepScaling(b *testing.B) {
 			m, ex := benchBatch(b, ArchMask2Former, pt.size, pt.queries, pt.batch)
 			cpu := benchTrainSteps(b, m, ex)
 			b.ReportMetric(float64(cpu.Microseconds())/1000/float64(b.N*pt.batch), "cpu-ms/image")
+		})
+	}
+}
+
+// BenchmarkPixelDecoder is the forward and backward of each pixel decoder
+// alone, at the default config, on one image's backbone features (N(0, 1)
+// values, the loss Σ of all outputs), reporting CPU ms per image.
+// Compare with the per-image cost of BenchmarkTrainStepPixel.
+func BenchmarkPixelDecoder(b *testing.B) {
+	for _, pd := range []string{PixelFPN, PixelMSDeform} {
+		b.Run("pixel="+pd, func(b *testing.B) {
+			cfg := DefaultConfig(ArchMask2Former, 10)
+			cfg.PixelDecoder = pd
+			m, err := New(cfg, 1)
+			if err != nil {
+				b.Fatal(err)
+			}
+			r := rng.New(1)
+			var data [4][]float32
+			for s := range data {
+				n := cfg.ImageSize / (4 << s)
+				data[s] = make([]float32, cfg.BackboneWidths[s]*n*n)
+				for i := range data[s] {
+					data[s][i] = float32(r.Normal())
+				}
+			}
+			g := NewGraph()
+			step := func() {
+				g.Reset()
+				var feats [4]*Tensor
+				for s := range feats {
+					n := cfg.ImageSize / (4 << s)
+					feats[s] = g.Leaf(data[s], 1, cfg.BackboneWidths[s], n, n)
+				}
+				mf, out := m.pixel.Forward(g, feats)
+				g.Backward(g.AddN(g.SumAll(mf), g.SumAll(out[0]), g.SumAll(out[1]), g.SumAll(out[2]), g.SumAll(out[3])))
+			}
+			step()
+			b.ResetTimer()
+			c0 := testenv.CPUTime()
+			for i := 0; i < b.N; i++ {
+				step()
+			}
+			b.ReportMetric(float64((testenv.CPUTime()-c0).Microseconds())/1000/float64(b.N), "cpu-ms/image")
 		})
 	}
 }

@@ -45,7 +45,17 @@ type Config struct {
 	BackboneWidths [4]int `json:"backbone_widths"`
 	// BackboneBlocks are the residual blocks per stage. Default [1, 1, 1, 1].
 	BackboneBlocks [4]int `json:"backbone_blocks"`
-	// PixelDim is the pixel decoder's (FPN) width. Default 64.
+	// PixelDecoder is the pixel decoder: "fpn" (default; MaskFormer's
+	// BasePixelDecoder, backbone.go) or "msdeform" (Mask2Former's
+	// MSDeformAttnPixelDecoder, msdeform.go: the official pixel decoder of
+	// Mask2Former and MP-Former). Configs saved before this field existed
+	// have none, which means "fpn".
+	PixelDecoder string `json:"pixel_decoder"`
+	// MSDeform holds the msdeform pixel decoder's encoder settings; the
+	// FPN ignores them.
+	MSDeform MSDeformConfig `json:"msdeform"`
+	// PixelDim is the pixel decoder's width (the FPN's channels; the
+	// msdeform decoder's conv_dim and encoder width). Default 64.
 	PixelDim int `json:"pixel_dim"`
 	// MaskDim is the width of mask features and mask embeddings. Default 64.
 	MaskDim int `json:"mask_dim"`
@@ -107,6 +117,32 @@ type LossConfig struct {
 	Importance float64 `json:"importance"`
 }
 
+// Pixel decoders (Config.PixelDecoder).
+const (
+	PixelFPN      = "fpn"
+	PixelMSDeform = "msdeform"
+)
+
+// MSDeformConfig holds the multi-scale deformable attention encoder of the
+// msdeform pixel decoder (official defaults in parentheses). A zero field
+// takes its default, so configs saved before these settings existed load.
+type MSDeformConfig struct {
+	// Layers is the number of encoder layers. Default 6
+	// (SEM_SEG_HEAD.TRANSFORMER_ENC_LAYERS).
+	Layers int `json:"layers"`
+	// Heads is the number of attention heads; PixelDim must be divisible
+	// by it. Default 8 (MASK_FORMER.NHEADS).
+	Heads int `json:"heads"`
+	// Points is the number of sampling points per head and level. Default
+	// 4 (enc_n_points). The levels are always the three at strides 32, 16
+	// and 8.
+	Points int `json:"points"`
+	// FFN is the encoder's feed-forward width. Default 256, 4× the
+	// default PixelDim as the official 1024 is 4× its width of 256 (zero,
+	// in configs saved before this field, is read as 4·PixelDim).
+	FFN int `json:"ffn"`
+}
+
 // MPConfig holds MP-Former's mask-pilot settings (docs/papers.md#mp-former
 // and the sections after it; the defaults are the release settings,
 // docs/papers.md#mp-release-settings); they are ignored by the other
@@ -143,6 +179,8 @@ func DefaultConfig(arch string, numClasses int) Config {
 		NumClasses:     numClasses,
 		BackboneWidths: [4]int{32, 64, 96, 128},
 		BackboneBlocks: [4]int{1, 1, 1, 1},
+		PixelDecoder:   PixelFPN,
+		MSDeform:       MSDeformConfig{Layers: 6, Heads: 8, Points: 4, FFN: 4 * 64},
 		PixelDim:       64,
 		MaskDim:        64,
 		GNGroups:       8,
@@ -162,6 +200,31 @@ func DefaultConfig(arch string, numClasses int) Config {
 	}
 	if arch == ArchMaskFormer {
 		c.DecLayers = 6
+	}
+	return c
+}
+
+// withDefaults returns c with the settings added after configs were first
+// saved filled in where they are missing: an empty PixelDecoder is "fpn"
+// and zero MSDeform fields take their defaults. New and MarshalIndent
+// apply it, so an old checkpoint's config and today's default are the
+// same config.
+func (c Config) withDefaults() Config {
+	if c.PixelDecoder == "" {
+		c.PixelDecoder = PixelFPN
+	}
+	ms := &c.MSDeform
+	if ms.Layers == 0 {
+		ms.Layers = 6
+	}
+	if ms.Heads == 0 {
+		ms.Heads = 8
+	}
+	if ms.Points == 0 {
+		ms.Points = 4
+	}
+	if ms.FFN == 0 {
+		ms.FFN = 4 * c.PixelDim
 	}
 	return c
 }
@@ -188,6 +251,19 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("model: %d thing flags for %d classes", len(c.ThingClasses), c.NumClasses)
 	case len(c.ClassNames) != 0 && len(c.ClassNames) != c.NumClasses:
 		return fmt.Errorf("model: %d class names for %d classes", len(c.ClassNames), c.NumClasses)
+	}
+	switch d := c.withDefaults(); d.PixelDecoder {
+	case PixelFPN:
+	case PixelMSDeform:
+		ms := d.MSDeform
+		if ms.Layers < 0 || ms.Heads < 0 || ms.Points < 0 || ms.FFN < 0 {
+			return fmt.Errorf("model: negative msdeform setting in %+v", c.MSDeform)
+		}
+		if c.PixelDim%ms.Heads != 0 {
+			return fmt.Errorf("model: pixel width %d not divisible by %d msdeform heads", c.PixelDim, ms.Heads)
+		}
+	default:
+		return fmt.Errorf("model: unknown pixel decoder %q (want fpn or msdeform)", c.PixelDecoder)
 	}
 	for i, st := range c.LevelStrides {
 		if st != 32 && st != 16 && st != 8 && st != 4 {
@@ -274,7 +350,7 @@ func (c *Config) StageLayers() []int {
 
 // MarshalIndent is the config as indented JSON.
 func (c *Config) MarshalIndent() []byte {
-	b, err := json.MarshalIndent(c, "", "  ")
+	b, err := json.MarshalIndent(c.withDefaults(), "", "  ")
 	if err != nil {
 		panic(err)
 	}

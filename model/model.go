@@ -32,10 +32,15 @@ func New(cfg Config, seed uint64) (*Model, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	m := &Model{Cfg: cfg, params: newParams(seed)}
+	m := &Model{Cfg: cfg.withDefaults(), params: newParams(seed)}
 	c := &m.Cfg
 	m.backbone = newBackbone(m.params, c)
-	m.pixel = newFPN(m.params, c)
+	switch c.PixelDecoder {
+	case PixelMSDeform:
+		m.pixel = newMSDeformDecoder(m.params, c)
+	default:
+		m.pixel = newFPN(m.params, c)
+	}
 	if c.Arch == ArchMaskFormer {
 		m.plain = newPlainDecoder(m.params, c)
 	} else {

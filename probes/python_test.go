@@ -13,25 +13,17 @@ import (
 	"testing"
 
 	"github.com/mpanalyze/mpanalyze/internal/npy"
+	"github.com/mpanalyze/mpanalyze/internal/testenv"
 	"github.com/mpanalyze/mpanalyze/matcher"
 	"github.com/mpanalyze/mpanalyze/metrics"
 )
 
-const python = "/usr/bin/python3"
+const python = testenv.Python
 
-// needPython skips the test unless /usr/bin/python3 imports the modules;
-// with MPANALYZE_REQUIRE_TORCH set (CI) a missing module fails it instead.
+// needPython is testenv.RequirePython for a comma-separated module list.
 func needPython(t *testing.T, modules string) {
 	t.Helper()
-	out, err := exec.Command(python, "-c", "import "+modules).CombinedOutput()
-	if err == nil {
-		return
-	}
-	msg := "needs " + python + " with " + modules + ": " + strings.TrimSpace(string(out))
-	if os.Getenv("MPANALYZE_REQUIRE_TORCH") != "" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
+	testenv.RequirePython(t, strings.Split(strings.ReplaceAll(modules, " ", ""), ",")...)
 }
 
 // TestNumpyOpensTrace loads a Go-written trace with np.load and compares

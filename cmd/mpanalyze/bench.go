@@ -43,6 +43,7 @@ type benchTorchOptions struct {
 	Warmup       int
 	Batch        int
 	ImageSize    int
+	PixelDecoder string
 	Repeat       int
 	Seed         uint64
 	Python       string
@@ -83,6 +84,7 @@ every other PyTorch variant, labelled.`,
 	f.IntVar(&o.Warmup, "warmup", 2, "untimed warm-up steps before them")
 	f.IntVar(&o.Batch, "batch", model.DefaultTrainConfig(1).Batch, "images per step")
 	f.IntVar(&o.ImageSize, "image-size", 0, "input side (0 = the default config's)")
+	f.StringVar(&o.PixelDecoder, "pixel-decoder", model.PixelFPN, "pixel decoder of both sides: fpn or msdeform")
 	f.IntVar(&o.Repeat, "repeat", 3, "races per model (median and range are reported)")
 	f.Uint64Var(&o.Seed, "seed", 1, "seed of the data, the weights and the training draws")
 	f.StringVar(&o.Python, "python", "/usr/bin/python3", "Python with torch, numpy and scipy")
@@ -118,15 +120,16 @@ type benchRatio struct {
 }
 
 type benchModel struct {
-	Arch      string       `json:"arch"`
-	ImageSize int          `json:"image_size"`
-	Batch     int          `json:"batch"`
-	Steps     int          `json:"steps"`
-	Warmup    int          `json:"warmup"`
-	Repeat    int          `json:"repeat"`
-	Ours      benchSide    `json:"mpanalyze"`
-	Torch     []benchSide  `json:"pytorch"`
-	Ratios    []benchRatio `json:"ratios"`
+	Arch         string       `json:"arch"`
+	PixelDecoder string       `json:"pixel_decoder"`
+	ImageSize    int          `json:"image_size"`
+	Batch        int          `json:"batch"`
+	Steps        int          `json:"steps"`
+	Warmup       int          `json:"warmup"`
+	Repeat       int          `json:"repeat"`
+	Ours         benchSide    `json:"mpanalyze"`
+	Torch        []benchSide  `json:"pytorch"`
+	Ratios       []benchRatio `json:"ratios"`
 }
 
 type benchReport struct {
@@ -216,7 +219,7 @@ func runBenchTorch(s *streams, o *benchTorchOptions) error {
 	}
 	fmt.Fprintf(s.Out, "%s\nPyTorch %s (CPU), %d cores; images/s are medians over %d races [min–max]\n", rep.Command, rep.Torch, rep.Cores, o.Repeat)
 	for _, bm := range rep.Models {
-		fmt.Fprintf(s.Out, "\n%s, %d×%d, batch %d, %d timed steps after %d warm-up:\n", bm.Arch, bm.ImageSize, bm.ImageSize, bm.Batch, bm.Steps, bm.Warmup)
+		fmt.Fprintf(s.Out, "\n%s (%s pixel decoder), %d×%d, batch %d, %d timed steps after %d warm-up:\n", bm.Arch, bm.PixelDecoder, bm.ImageSize, bm.ImageSize, bm.Batch, bm.Steps, bm.Warmup)
 		row := func(name string, sd benchSide) {
 			fmt.Fprintf(s.Out, "  %-34s %7.2f images/s [%.2f–%.2f]   loss step 0 %.4f, step %d %.4f\n",
 				name, sd.Median, sd.Min, sd.Max, sd.Losses[0], len(sd.Losses)-1, sd.Losses[len(sd.Losses)-1])
@@ -265,6 +268,9 @@ func (o *benchTorchOptions) flags() []string {
 	if o.ImageSize > 0 {
 		f = append(f, "--image-size", strconv.Itoa(o.ImageSize))
 	}
+	if o.PixelDecoder != model.PixelFPN {
+		f = append(f, "--pixel-decoder", o.PixelDecoder)
+	}
 	return f
 }
 
@@ -277,6 +283,10 @@ func (o *benchTorchOptions) race(s *streams, dir, arch string, variants []torchV
 	cfg := model.ConfigForDataset(arch, ds)
 	if o.ImageSize > 0 {
 		cfg.ImageSize = o.ImageSize
+	}
+	cfg.PixelDecoder = o.PixelDecoder
+	if err := cfg.Validate(); err != nil {
+		return nil, &usageError{msg: err.Error()}
 	}
 	total := o.Warmup + o.Steps
 	tc := model.DefaultTrainConfig(total)
@@ -308,7 +318,7 @@ func (o *benchTorchOptions) race(s *streams, dir, arch string, variants []torchV
 	if err := torchref.WriteTorchBench(file, m, &torchref.TorchBench{Train: tc, Batches: batches}); err != nil {
 		return nil, err
 	}
-	bm := &benchModel{Arch: arch, ImageSize: cfg.ImageSize, Batch: o.Batch, Steps: o.Steps, Warmup: o.Warmup, Repeat: o.Repeat,
+	bm := &benchModel{Arch: arch, PixelDecoder: cfg.PixelDecoder, ImageSize: cfg.ImageSize, Batch: o.Batch, Steps: o.Steps, Warmup: o.Warmup, Repeat: o.Repeat,
 		Ours: benchSide{Side: "mpanalyze", Threads: o.Threads}}
 	bm.Torch = make([]benchSide, len(variants))
 	for i, v := range variants {

@@ -3,25 +3,27 @@ package main
 import (
 	"encoding/json"
 	"math"
-	"os"
-	"os/exec"
 	"testing"
+
+	"github.com/mpanalyze/mpanalyze/internal/testenv"
 )
 
-// TestBenchTorch runs a miniature race (Mask2Former at 64×64, batch 2,
+// TestBenchTorch runs a miniature race (Mask2Former with each pixel
+// decoder at 64×64, batch 2,
 // 1 warm-up + 2 timed steps, PyTorch on one thread) and checks the report:
 // both sides ran and timed the steps, and they trained the same model on
 // the same batches — the step-0 losses (same weights, same batch, no
 // random draw) agree to 1e-3, and the later ones stay within 1e-2.
 func TestBenchTorch(t *testing.T) {
-	if err := exec.Command("/usr/bin/python3", "-c", "import torch, numpy, scipy").Run(); err != nil {
-		if os.Getenv("MPANALYZE_REQUIRE_TORCH") != "" {
-			t.Fatalf("PyTorch reference required but unavailable: %v", err)
-		}
-		t.Skip("PyTorch reference unavailable (/usr/bin/python3 lacks torch, numpy or scipy)")
+	testenv.RequirePython(t, "torch", "numpy", "scipy")
+	for _, pd := range []string{"fpn", "msdeform"} {
+		t.Run(pd, func(t *testing.T) { testBenchTorch(t, pd) })
 	}
+}
+
+func testBenchTorch(t *testing.T, pixel string) {
 	out, errOut, code := runCLI(t, "bench", "torch", "--json", "--models", "mask2former", "--image-size", "64",
-		"--batch", "2", "--steps", "2", "--warmup", "1", "--repeat", "1", "--threads", "1", "--torch-threads", "1")
+		"--batch", "2", "--steps", "2", "--warmup", "1", "--repeat", "1", "--threads", "1", "--torch-threads", "1", "--pixel-decoder", pixel)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
@@ -33,6 +35,9 @@ func TestBenchTorch(t *testing.T) {
 		t.Fatalf("report shape: %s", out)
 	}
 	bm := rep.Models[0]
+	if bm.PixelDecoder != pixel {
+		t.Errorf("report's pixel decoder %q, want %q", bm.PixelDecoder, pixel)
+	}
 	ours, torch := bm.Ours, bm.Torch[0]
 	if ours.Threads != 1 || torch.Threads != 1 || torch.WaitPolicy != "" || !bm.Ratios[0].Headline {
 		t.Errorf("threads: ours %d, PyTorch %d (%q), headline %v", ours.Threads, torch.Threads, torch.WaitPolicy, bm.Ratios[0].Headline)

@@ -33,6 +33,8 @@ type modelFlags struct {
 	heads, layers, points           int
 	pixelDim, maskDim               int
 	lossWeights, matchWeights       []float64
+	pixelDecoder                    string
+	encLayers                       int
 	queryPos                        bool
 	mpGroups, mpLayers              int
 	mpNoise                         string
@@ -54,6 +56,9 @@ func addModelFlags(f *pflag.FlagSet, m *modelFlags) {
 	f.IntVar(&m.maskDim, "mask-dim", d.MaskDim, "mask feature and mask embedding width (official 256)")
 	f.Float64SliceVar(&m.lossWeights, "loss-weights", []float64{d.Loss.ClassWeight, d.Loss.MaskWeight, d.Loss.DiceWeight}, "class, BCE and dice loss weights (official 2,5,5; see docs/model-card.md)")
 	f.Float64SliceVar(&m.matchWeights, "match-weights", []float64{d.Loss.MatchClass, d.Loss.MatchMask, d.Loss.MatchDice}, "class, BCE and dice weights of the Hungarian matching cost")
+	f.StringVar(&m.pixelDecoder, "pixel-decoder", model.PixelFPN, "pixel decoder: fpn or msdeform (Mask2Former's deformable-attention encoder)")
+	f.IntVar(&m.encLayers, "enc-layers", 0, "msdeform: encoder layers (0 = 6)")
+	f.IntVar(&m.points, "points", 0, "sampled points for matching and mask losses (0 = every stride-4 pixel)")
 	f.BoolVar(&m.queryPos, "query-pos", d.QueryPos, "learnable query positional embeddings (keep equal across compared models)")
 	f.IntVar(&m.mpGroups, "mp-groups", 1, "mpformer: MP groups")
 	f.IntVar(&m.mpLayers, "mp-layers", 0, "mpformer: piloted layers, the first k (0 = all)")
@@ -77,6 +82,10 @@ func (m *modelFlags) apply(c *model.Config) error {
 	c.Loss.MatchClass, c.Loss.MatchMask, c.Loss.MatchDice = m.matchWeights[0], m.matchWeights[1], m.matchWeights[2]
 	if m.layers > 0 {
 		c.DecLayers = m.layers
+	}
+	c.PixelDecoder = m.pixelDecoder
+	if m.encLayers > 0 {
+		c.MSDeform.Layers = m.encLayers
 	}
 	c.Loss.Points = m.points
 	c.QueryPos = m.queryPos

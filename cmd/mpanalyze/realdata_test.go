@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mpanalyze/mpanalyze/internal/testenv"
 	"github.com/mpanalyze/mpanalyze/metrics"
 )
 
@@ -162,25 +163,14 @@ func TestEvalPredictionsCrowdFixture(t *testing.T) {
 }
 
 // needReference skips (or, with MPANALYZE_REQUIRE_TORCH set as in CI,
-// fails) unless /usr/bin/python3 has numpy.
-func needReference(t *testing.T) {
-	t.Helper()
-	out, err := exec.Command("/usr/bin/python3", "-c", "import numpy").CombinedOutput()
-	if err == nil {
-		return
-	}
-	msg := "needs /usr/bin/python3 with numpy: " + strings.TrimSpace(string(out))
-	if os.Getenv("MPANALYZE_REQUIRE_TORCH") != "" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-}
+// fails) unless the reference port can run (numpy).
+func needReference(t *testing.T) { t.Helper(); testenv.RequirePython(t, "numpy") }
 
 // reference runs metrics/testdata/reference/cocoref.py (the test-time port of
 // COCOeval and pq_compute) and returns its JSON.
 func reference(t *testing.T, args ...string) map[string]any {
 	t.Helper()
-	out, err := exec.Command("/usr/bin/python3", append([]string{"../../metrics/testdata/reference/cocoref.py"}, args...)...).CombinedOutput()
+	out, err := exec.Command(testenv.Python, append([]string{"../../metrics/testdata/reference/cocoref.py"}, args...)...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("cocoref.py %v: %v\n%s", args, err, out)
 	}
@@ -521,5 +511,5 @@ func TestEvalPredictionsStringIDs(t *testing.T) {
 
 // needReferenceOK reports whether the reference port can run.
 func needReferenceOK() bool {
-	return exec.Command("/usr/bin/python3", "-c", "import numpy").Run() == nil
+	return exec.Command(testenv.Python, "-c", "import numpy").Run() == nil
 }

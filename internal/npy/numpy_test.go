@@ -7,19 +7,18 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
+
+	"github.com/mpanalyze/mpanalyze/internal/testenv"
 )
 
-const python = "/usr/bin/python3"
+const python = testenv.Python
 
 // runNumpy runs a Python script with numpy, skipping the test when
 // python3 or numpy is not installed.
 func runNumpy(t *testing.T, script string, args ...string) []byte {
 	t.Helper()
-	if out, err := exec.Command(python, "-c", "import numpy").CombinedOutput(); err != nil {
-		t.Skipf("needs %s with numpy: %v %s", python, err, strings.TrimSpace(string(out)))
-	}
+	testenv.RequirePython(t, "numpy")
 	out, err := exec.Command(python, append([]string{"-c", script}, args...)...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("%s: %v\n%s", python, err, out)

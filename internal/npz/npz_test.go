@@ -16,6 +16,7 @@ import (
 	npyio "codeberg.org/sbinet/npyio/npz"
 
 	"github.com/mpanalyze/mpanalyze/internal/npy"
+	"github.com/mpanalyze/mpanalyze/internal/testenv"
 )
 
 // sample writes three arrays: float32 [2, 3], uint8 [4], int32 [0, 2].
@@ -117,10 +118,7 @@ func TestIndependentReaders(t *testing.T) {
 		}
 		r.Close()
 	}
-	const python = "/usr/bin/python3"
-	if out, err := exec.Command(python, "-c", "import numpy").CombinedOutput(); err != nil {
-		t.Skipf("needs %s with numpy: %v %s", python, err, strings.TrimSpace(string(out)))
-	}
+	python := testenv.RequirePython(t, "numpy")
 	out, err := exec.Command(python, "-c", `
 import json, sys
 import numpy as np

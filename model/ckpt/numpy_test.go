@@ -8,19 +8,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
+
+	"github.com/mpanalyze/mpanalyze/internal/testenv"
 )
 
-const python = "/usr/bin/python3"
+const python = testenv.Python
 
-func requireNumpy(t *testing.T) {
-	t.Helper()
-	if out, err := exec.Command(python, "-c", "import numpy").CombinedOutput(); err != nil {
-		t.Skipf("skipping numpy round trip: %s -c 'import numpy' failed (%v): %s (CI installs python3-numpy)",
-			python, err, strings.TrimSpace(string(out)))
-	}
-}
+func requireNumpy(t *testing.T) { t.Helper(); testenv.RequirePython(t, "numpy") }
 
 // numpyReport loads a checkpoint with np.load and prints, per array, its
 // dtype, shape, the SHA-256 of its little-endian bytes and its math.fsum

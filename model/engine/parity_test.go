@@ -12,22 +12,8 @@ import (
 	"testing"
 
 	"codeberg.org/sbinet/npyio/npz"
+	"github.com/mpanalyze/mpanalyze/internal/testenv"
 )
-
-// torchAvailable reports whether /usr/bin/python3 can import torch. When
-// MPANALYZE_REQUIRE_TORCH is set (CI sets it), a missing torch is a
-// failure instead of a skip.
-func torchAvailable(t *testing.T) string {
-	t.Helper()
-	py := "/usr/bin/python3"
-	if err := exec.Command(py, "-c", "import torch, numpy").Run(); err != nil {
-		if os.Getenv("MPANALYZE_REQUIRE_TORCH") != "" {
-			t.Fatalf("PyTorch reference required but unavailable: %v (apt-get install python3-torch)", err)
-		}
-		t.Skip("PyTorch reference unavailable (apt-get install python3-torch); skipping parity")
-	}
-	return py
-}
 
 // parityCase is one op compared with PyTorch. Inputs are flat float32; the
 // Go side rebuilds the op on a float32 graph.
@@ -39,11 +25,12 @@ type parityCase struct {
 	Params map[string]any   `json:"params,omitempty"`
 
 	extra map[string][]float32                                                    // non-differentiable inputs (targets, masks, points)
+	init  map[string][]float32                                                    // inputs with chosen values (default: N(0, 1))
 	run   func(g *Graph[float32], x map[string]*Tensor[float32]) *Tensor[float32] // the Go op
 }
 
 func TestParityWithPyTorch(t *testing.T) {
-	py := torchAvailable(t)
+	py := testenv.RequirePython(t, "torch", "numpy")
 	r := rand.New(rand.NewPCG(2024, 11))
 	randn := func(n int, s float64) []float32 {
 		v := make([]float32, n)
@@ -149,6 +136,7 @@ func TestParityWithPyTorch(t *testing.T) {
 				return g.DiceLoss(x["x"], diceT)
 			}},
 	}
+	cases = append(cases, msDeformParityCases(r)...)
 	// area resize has no gradient; compare its forward only.
 	areaX := randn(2*3*10*7, 1)
 	cases = append(cases, parityCase{Name: "area", Op: "area", Shapes: map[string][]int{"x": {2, 3, 10, 7}}, Grads: []string{}, Params: map[string]any{"size": []int{4, 3}},
@@ -172,6 +160,9 @@ func TestParityWithPyTorch(t *testing.T) {
 			data := randn(NumElems(c.Shapes[k]), 1)
 			if c.Name == "area" {
 				data = areaX
+			}
+			if v, ok := c.init[k]; ok {
+				data = v
 			}
 			inputs[c.Name+"/"+k] = data
 		}
@@ -227,10 +218,10 @@ func TestParityWithPyTorch(t *testing.T) {
 	}
 	const tol = 1e-4
 	for _, c := range cases {
-		if e := relErr(goOut[c.Name], read(c.Name+"/out")); e > tol {
-			t.Errorf("%s: forward relative error %.3g > %g", c.Name, e, tol)
-		} else {
-			t.Logf("%-16s forward rel err %.2g", c.Name, e)
+		worst, worstName := 0.0, ""
+		fe := relErr(goOut[c.Name], read(c.Name+"/out"))
+		if fe > tol {
+			t.Errorf("%s: forward relative error %.3g > %g", c.Name, fe, tol)
 		}
 		for _, k := range c.Grads {
 			if c.Op == "mha" && k == "bk" {
@@ -245,10 +236,15 @@ func TestParityWithPyTorch(t *testing.T) {
 				}
 				continue
 			}
-			if e := relErr(goGrad[c.Name+"/"+k], read(c.Name+"/grad/"+k)); e > tol {
+			e := relErr(goGrad[c.Name+"/"+k], read(c.Name+"/grad/"+k))
+			if e > tol {
 				t.Errorf("%s: gradient of %s relative error %.3g > %g", c.Name, k, e, tol)
 			}
+			if e >= worst {
+				worst, worstName = e, k
+			}
 		}
+		t.Logf("%-16s forward rel err %.2g, worst gradient %.2g (%s)", c.Name, fe, worst, worstName)
 	}
 }
 
@@ -276,4 +272,90 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(k)
 	return k
+}
+
+// msDeformParityCases compare multi-scale deformable attention with a
+// transcription of the official pure-PyTorch reference
+// ms_deform_attn_core_pytorch (testdata/parity.py): the sampling core on
+// chosen locations, and the MSDeformAttn module on random weights.
+//
+// The core's locations mix pixel centres (where PyTorch's backward, like
+// ours, takes the derivative from the right; the levels whose sides are
+// powers of two make those coordinates exact in float32 on both sides),
+// cell borders, the maps' edges, points partly and entirely outside the
+// maps, and uniform random points.
+func msDeformParityCases(r *rand.Rand) []parityCase {
+	levels := [][2]int{{4, 8}, {2, 4}, {3, 5}}
+	const Lq, M, Dh, P = 6, 4, 8, 4
+	L := len(levels)
+	Len := 0
+	for _, hw := range levels {
+		Len += hw[0] * hw[1]
+	}
+	loc := make([]float32, Lq*M*L*P*2)
+	for s := 0; s < Lq*M*L*P; s++ {
+		l := (s / P) % L
+		H, W := levels[l][0], levels[l][1]
+		coord := func(n int, kind int) float32 {
+			switch kind {
+			case 0: // pixel centre (exact only on power-of-two sides)
+				return (float32(r.IntN(n)) + 0.5) / float32(n)
+			case 1: // cell border or map edge
+				return float32(r.IntN(n+1)) / float32(n)
+			case 2: // partly outside
+				return float32(-0.3+r.Float64()*0.1) / float32(n)
+			case 3: // entirely outside
+				return 1 + 2/float32(n)
+			}
+			return float32(r.Float64()*1.2 - 0.1) // uniform, a few just outside
+		}
+		kx, ky := s%6, (s/6)%6
+		if l == 2 && kx == 0 { // 3×5: no exact pixel centres
+			kx = 4
+		}
+		if l == 2 && ky == 0 {
+			ky = 4
+		}
+		if ky == 3 && kx != 3 { // keep most samples on the maps
+			ky = 5
+		}
+		loc[2*s], loc[2*s+1] = coord(W, kx), coord(H, ky)
+	}
+	attn := make([]float32, Lq*M*L*P)
+	for i := range attn {
+		attn[i] = float32(r.Float64())
+	}
+	// the module: D = 16, 4 heads, 4 points, the three levels above
+	const D = M * 4
+	refs := make([]float32, Lq*L*2)
+	for i := range refs {
+		refs[i] = float32(r.Float64())
+	}
+	small := func(n int, s float64) []float32 {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = float32(r.NormFloat64() * s)
+		}
+		return v
+	}
+	lv := make([]int, 0, 2*L)
+	for _, hw := range levels {
+		lv = append(lv, hw[0], hw[1])
+	}
+	return []parityCase{
+		{Name: "msdeform_core", Op: "msdeform_core", Shapes: map[string][]int{"value": {Len, M, Dh}, "loc": {Lq, M, L, P, 2}, "attn": {Lq, M, L, P}},
+			Params: map[string]any{"levels": lv}, init: map[string][]float32{"loc": loc, "attn": attn},
+			run: func(g *Graph[float32], x map[string]*Tensor[float32]) *Tensor[float32] {
+				return g.MSDeformSample(x["value"], levels, x["loc"], x["attn"])
+			}},
+		{Name: "msdeform_attn", Op: "msdeform_attn", Params: map[string]any{"levels": lv, "heads": M, "points": P},
+			Shapes: map[string][]int{"query": {Lq, D}, "input": {Len, D}, "ref": {Lq, L, 2},
+				"w_off": {M * L * P * 2, D}, "b_off": {M * L * P * 2}, "w_attn": {M * L * P, D}, "b_attn": {M * L * P},
+				"w_value": {D, D}, "b_value": {D}, "w_out": {D, D}, "b_out": {D}},
+			init: map[string][]float32{"ref": refs, "w_off": small(M*L*P*2*D, 0.3), "b_off": small(M*L*P*2, 1), "w_attn": small(M*L*P*D, 0.3)},
+			run: func(g *Graph[float32], x map[string]*Tensor[float32]) *Tensor[float32] {
+				w := MSDeformWeights[float32]{x["w_off"], x["b_off"], x["w_attn"], x["b_attn"], x["w_value"], x["b_value"], x["w_out"], x["b_out"]}
+				return g.MSDeformAttn(x["query"], x["input"], x["ref"], levels, w, M, P)
+			}},
+	}
 }

@@ -11,20 +11,11 @@ import (
 
 	"codeberg.org/sbinet/npyio/npz"
 	"github.com/mpanalyze/mpanalyze/internal/rng"
+	"github.com/mpanalyze/mpanalyze/internal/testenv"
 	"github.com/mpanalyze/mpanalyze/model/engine"
 )
 
-const python = "/usr/bin/python3"
-
-// requirePython skips the test unless /usr/bin/python3 can import modules.
-func requirePython(t *testing.T, modules string) {
-	t.Helper()
-	out, err := exec.Command(python, "-c", "import "+modules).CombinedOutput()
-	if err != nil {
-		t.Skipf("skipping PyTorch parity: %s -c 'import %s' failed (%v): %s(CI installs python3-torch and python3-numpy)",
-			python, modules, err, lastLine(out))
-	}
-}
+const python = testenv.Python
 
 func lastLine(b []byte) string {
 	s := string(b)
@@ -50,7 +41,7 @@ func relErr(a, b, floor float64) float64 {
 // (testdata/adamw_ref.py) on the same float32 parameters and gradients, and
 // compares parameters after every step, the final moments and the norms.
 func TestAdamWMatchesPyTorch(t *testing.T) {
-	requirePython(t, "torch, numpy")
+	testenv.RequirePython(t, "torch", "numpy")
 	dir := t.TempDir()
 	const steps = 5
 	// A weight (decayed), a bias (no decay), a "backbone" weight (lr ×0.1),

@@ -17,6 +17,8 @@ Hungarian matching.
 The Go code and this file correspond as follows (model/<file>.go):
   modules.go   Conv (conv [+GroupNorm] [+ReLU]), MLP, sine_pos
   backbone.go  Backbone, FPN
+  msdeform.go  MSDeformPixelDecoder (with MSDeformAttn, MSDeformEncoderLayer and
+               the official ms_deform_attn_core_pytorch)
   decoder.go   Attn (nn.MultiheadAttention with separate q/k/v projections,
                via F.multi_head_attention_forward), DecoderLayer,
                MaskedDecoder (Mask2Former / MP-Former), PlainDecoder
@@ -147,6 +149,139 @@ class FPN(nn.Module):
             if i >= 1:
                 levels.append(y)
         return self.mask_features(y), levels
+
+
+def ms_deform_attn_core_pytorch(value, value_spatial_shapes, sampling_locations, attention_weights):
+    """The official pure-PyTorch multi-scale deformable attention core
+    (Mask2Former mask2former/modeling/pixel_decoder/ops/functions/
+    ms_deform_attn_func.py, same name), transcribed: value [N, S, M, D],
+    sampling_locations [N, Lq, M, L, P, 2] in [0, 1], attention_weights
+    [N, Lq, M, L, P] → [N, Lq, M·D]; grid_sample bilinear, zero padding,
+    align_corners=False at 2·loc − 1."""
+    N_, S_, M_, D_ = value.shape
+    _, Lq_, M_, L_, P_, _ = sampling_locations.shape
+    value_list = value.split([H_ * W_ for H_, W_ in value_spatial_shapes], dim=1)
+    sampling_grids = 2 * sampling_locations - 1
+    sampled = []
+    for lid_, (H_, W_) in enumerate(value_spatial_shapes):
+        value_l_ = value_list[lid_].flatten(2).transpose(1, 2).reshape(N_ * M_, D_, H_, W_)
+        grid_l_ = sampling_grids[:, :, :, lid_].transpose(1, 2).flatten(0, 1)
+        sampled.append(F.grid_sample(value_l_, grid_l_, mode="bilinear", padding_mode="zeros", align_corners=False))
+    attention_weights = attention_weights.transpose(1, 2).reshape(N_ * M_, 1, Lq_, L_ * P_)
+    output = (torch.stack(sampled, dim=-2).flatten(-2) * attention_weights).sum(-1).view(N_, M_ * D_, Lq_)
+    return output.transpose(1, 2).contiguous()
+
+
+class MSDeformAttn(nn.Module):
+    """The official MSDeformAttn module (ops/modules/ms_deform_attn.py) with
+    2-d reference points and no padding mask, on ms_deform_attn_core_pytorch
+    instead of the CUDA kernel. Parameters are loaded from Go, so there is
+    no _reset_parameters."""
+
+    def __init__(self, d_model, n_levels, n_heads, n_points):
+        super().__init__()
+        self.d_model, self.n_levels, self.n_heads, self.n_points = d_model, n_levels, n_heads, n_points
+        self.sampling_offsets = nn.Linear(d_model, n_heads * n_levels * n_points * 2)
+        self.attention_weights = nn.Linear(d_model, n_heads * n_levels * n_points)
+        self.value_proj = nn.Linear(d_model, d_model)
+        self.output_proj = nn.Linear(d_model, d_model)
+
+    def forward(self, query, reference_points, input_flatten, input_spatial_shapes):
+        N, Len_q, _ = query.shape
+        N, Len_in, _ = input_flatten.shape
+        M, L, P = self.n_heads, self.n_levels, self.n_points
+        value = self.value_proj(input_flatten).view(N, Len_in, M, self.d_model // M)
+        sampling_offsets = self.sampling_offsets(query).view(N, Len_q, M, L, P, 2)
+        attention_weights = self.attention_weights(query).view(N, Len_q, M, L * P)
+        attention_weights = F.softmax(attention_weights, -1).view(N, Len_q, M, L, P)
+        offset_normalizer = torch.stack([input_spatial_shapes[..., 1], input_spatial_shapes[..., 0]], -1)
+        sampling_locations = reference_points[:, :, None, :, None, :] \
+            + sampling_offsets / offset_normalizer[None, None, None, :, None, :]
+        shapes = [(int(h), int(w)) for h, w in input_spatial_shapes]
+        output = ms_deform_attn_core_pytorch(value, shapes, sampling_locations, attention_weights)
+        return self.output_proj(output)
+
+
+class MSDeformEncoderLayer(nn.Module):
+    """MSDeformAttnTransformerEncoderLayer (dropout 0): self MSDeformAttn with
+    the positional embedding on the query, add & norm, FFN, add & norm."""
+
+    def __init__(self, d, ffn, levels, heads, points):
+        super().__init__()
+        self.self_attn = MSDeformAttn(d, levels, heads, points)
+        self.norm1 = nn.LayerNorm(d)
+        self.linear1, self.linear2 = nn.Linear(d, ffn), nn.Linear(ffn, d)
+        self.norm2 = nn.LayerNorm(d)
+
+    def forward(self, src, pos, reference_points, spatial_shapes):
+        src = self.norm1(src + self.self_attn(src + pos, reference_points, src, spatial_shapes))
+        return self.norm2(src + self.linear2(F.relu(self.linear1(src))))
+
+
+def reference_points(spatial_shapes, dtype):
+    """get_reference_points of the official encoder with valid ratios 1: the
+    pixel centres of every level, [1, Len, L, 2] (x, y)."""
+    refs = []
+    for H_, W_ in spatial_shapes:
+        ref_y, ref_x = torch.meshgrid(torch.linspace(0.5, H_ - 0.5, H_, dtype=torch.float32),
+                                      torch.linspace(0.5, W_ - 0.5, W_, dtype=torch.float32), indexing="ij")
+        refs.append(torch.stack((ref_x.reshape(-1)[None] / W_, ref_y.reshape(-1)[None] / H_), -1))
+    ref = torch.cat(refs, 1).to(dtype)
+    return ref[:, :, None].expand(-1, -1, len(spatial_shapes), -1)
+
+
+class MSDeformPixelDecoder(nn.Module):
+    """Mask2Former's MSDeformAttnPixelDecoder (official msdeformattn.py) as
+    model/msdeform.go: input projections (1×1 conv + GN) of the stride-32,
+    16, 8 features, sine positional encoding + level embedding, the
+    deformable encoder, then the stride-4 lateral (1×1 + GN) and output
+    (3×3 + GN + ReLU) convs on the bilinearly upsampled stride-8 output, and
+    1×1 mask features. Returns mask features and levels at strides 32, 16, 8."""
+
+    def __init__(self, c):
+        super().__init__()
+        d, g, w = c["pixel_dim"], c["gn_groups"], c["backbone_widths"]
+        ms = c["msdeform"]
+        self.d = d
+        self.input_proj = nn.ModuleList(
+            nn.Sequential(nn.Conv2d(w[3 - i], d, kernel_size=1), nn.GroupNorm(g, d)) for i in range(3))
+        self.transformer = nn.Module()
+        self.transformer.encoder = nn.Module()
+        self.transformer.encoder.layers = nn.ModuleList(
+            MSDeformEncoderLayer(d, ms["ffn"], 3, ms["heads"], ms["points"]) for _ in range(ms["layers"]))
+        self.transformer.level_embed = nn.Parameter(torch.zeros(3, d))
+        self.mask_features = Conv(d, c["mask_dim"], 1, 1, 0, False)
+        self.adapter_1 = Conv(w[0], d, 1, 1, g, False)
+        self.layer_1 = Conv(d, d, 3, 1, g, True)
+
+    def forward_features(self, feats):
+        """feats: backbone features at strides 4, 8, 16, 32. Returns mask
+        features and the outputs at strides 32, 16, 8, 4."""
+        srcs, pos, shapes = [], [], []
+        for i in range(3):
+            x = self.input_proj[i](feats[3 - i])
+            B, _, h, w = x.shape
+            shapes.append((h, w))
+            srcs.append(x.flatten(2).transpose(1, 2))
+            p = sine_pos(h, w, self.d).to(x.dtype).transpose(0, 1).expand(B, -1, -1)
+            pos.append(p + self.transformer.level_embed[i].view(1, 1, -1))
+        src, pos = torch.cat(srcs, 1), torch.cat(pos, 1)
+        spatial_shapes = torch.as_tensor(shapes, dtype=torch.long)
+        ref = reference_points(shapes, src.dtype)
+        for layer in self.transformer.encoder.layers:
+            src = layer(src, pos, ref, spatial_shapes)
+        out, start = [], 0
+        for h, w in shapes:
+            out.append(src[:, start:start + h * w].transpose(1, 2).reshape(src.shape[0], -1, h, w))
+            start += h * w
+        lat = self.adapter_1(feats[0])
+        y = lat + F.interpolate(out[-1], size=lat.shape[-2:], mode="bilinear", align_corners=False)
+        out.append(self.layer_1(y))
+        return self.mask_features(out[-1]), out
+
+    def forward(self, feats):
+        mf, out = self.forward_features(feats)
+        return mf, out[:3]
 
 
 class Attn(nn.Module):
@@ -366,7 +501,7 @@ class Model(nn.Module):
         super().__init__()
         self.c = c
         self.backbone = Backbone(c)
-        self.pixel_decoder = FPN(c)
+        self.pixel_decoder = MSDeformPixelDecoder(c) if c.get("pixel_decoder") == "msdeform" else FPN(c)
         self.decoder = PlainDecoder(c) if c["arch"] == "maskformer" else MaskedDecoder(c)
         self.register_buffer("mean", torch.tensor(PIXEL_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(PIXEL_STD).view(1, 3, 1, 1), persistent=False)

@@ -27,6 +27,44 @@ def dice_per_row(x, t):
     return 1 - (num + 1) / (den + 1)
 
 
+def ms_deform_attn_core_pytorch(value, value_spatial_shapes, sampling_locations, attention_weights):
+    """Transcription of the official pure-PyTorch reference of the same name
+    (Mask2Former mask2former/modeling/pixel_decoder/ops/functions/
+    ms_deform_attn_func.py): value [N, S, M, D], sampling_locations
+    [N, Lq, M, L, P, 2] in [0, 1], attention_weights [N, Lq, M, L, P] →
+    [N, Lq, M·D]. Each level's values are sampled with grid_sample
+    (bilinear, zero padding, align_corners=False) at 2·loc − 1."""
+    N_, S_, M_, D_ = value.shape
+    _, Lq_, M_, L_, P_, _ = sampling_locations.shape
+    value_list = value.split([H_ * W_ for H_, W_ in value_spatial_shapes], dim=1)
+    sampling_grids = 2 * sampling_locations - 1
+    sampled = []
+    for lid_, (H_, W_) in enumerate(value_spatial_shapes):
+        value_l_ = value_list[lid_].flatten(2).transpose(1, 2).reshape(N_ * M_, D_, H_, W_)
+        grid_l_ = sampling_grids[:, :, :, lid_].transpose(1, 2).flatten(0, 1)
+        sampled.append(F.grid_sample(value_l_, grid_l_, mode="bilinear", padding_mode="zeros", align_corners=False))
+    attention_weights = attention_weights.transpose(1, 2).reshape(N_ * M_, 1, Lq_, L_ * P_)
+    output = (torch.stack(sampled, dim=-2).flatten(-2) * attention_weights).sum(-1).view(N_, M_ * D_, Lq_)
+    return output.transpose(1, 2).contiguous()
+
+
+def ms_deform_attn(t, levels, M, P):
+    """MSDeformAttn.forward of the official module (ops/modules/
+    ms_deform_attn.py) for one image, 2-d reference points, no padding."""
+    query, inp, ref = t["query"].unsqueeze(0), t["input"].unsqueeze(0), t["ref"].unsqueeze(0)
+    _, Lq, D = query.shape
+    Len, L = inp.shape[1], len(levels)
+    value = F.linear(inp, t["w_value"], t["b_value"]).view(1, Len, M, D // M)
+    off = F.linear(query, t["w_off"], t["b_off"]).view(1, Lq, M, L, P, 2)
+    aw = F.linear(query, t["w_attn"], t["b_attn"]).view(1, Lq, M, L * P)
+    aw = F.softmax(aw, -1).view(1, Lq, M, L, P)
+    shapes = torch.as_tensor(levels, dtype=torch.long)
+    normalizer = torch.stack([shapes[..., 1], shapes[..., 0]], -1)
+    loc = ref[:, :, None, :, None, :] + off / normalizer[None, None, None, :, None, :]
+    out = ms_deform_attn_core_pytorch(value, levels, loc, aw)
+    return F.linear(out, t["w_out"], t["b_out"]).squeeze(0)
+
+
 def run(case, inp):
     op, p = case["op"], case.get("params", {})
     name = case["name"]
@@ -81,6 +119,12 @@ def run(case, inp):
     elif op == "dice":
         tgt = torch.from_numpy(inp[f"{name}/targets"].reshape(shapes["x"]).astype(np.float32))
         out = dice_per_row(t["x"], tgt)
+    elif op == "msdeform_core":
+        lv = [tuple(p["levels"][i:i + 2]) for i in range(0, len(p["levels"]), 2)]
+        out = ms_deform_attn_core_pytorch(t["value"].unsqueeze(0), lv, t["loc"].unsqueeze(0), t["attn"].unsqueeze(0)).squeeze(0)
+    elif op == "msdeform_attn":
+        lv = [tuple(p["levels"][i:i + 2]) for i in range(0, len(p["levels"]), 2)]
+        out = ms_deform_attn(t, lv, p["heads"], p["points"])
     else:
         raise SystemExit(f"unknown op {op}")
     res = {f"{name}/out": out.detach().numpy().astype(np.float32).ravel()}
