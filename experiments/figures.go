@@ -35,6 +35,16 @@ type Figure struct {
 	// Note says how the figure was made when that needs saying (the
 	// mask-evolution choice of image and queries).
 	Note string `json:"note,omitempty"`
+	// Alt is a text alternative: what the figure shows, with its numbers,
+	// for readers who cannot see it.
+	Alt string `json:"alt"`
+}
+
+// Plot is a figure built by Figures and not yet written: its description
+// (Files empty) and the figure.
+type Plot struct {
+	Figure
+	Plot *plots.Figure
 }
 
 // stageMetric is one per-stage curve figure.
@@ -78,12 +88,8 @@ func stageLayers(r *probes.Report) []int {
 	return out
 }
 
-// WritePlots writes the figures of the results into dir: the per-stage
-// curves (consecutive IoU, Util-A/B/C, IoU to final; mean ± sd over
-// seeds), a stage × stage IoU heat map per configuration (mean over
-// seeds), a mask-evolution grid per configuration from its final trace
-// (see EvolutionChoice), and the training curves. It returns the figures
-// written.
+// WritePlots writes the figures of the results (see Figures) into dir, in
+// every format of s.Formats, and returns the figures written.
 func (rs *Results) WritePlots(dir string, s *PlotSettings) ([]Figure, error) {
 	var set PlotSettings
 	if s != nil {
@@ -93,20 +99,42 @@ func (rs *Results) WritePlots(dir string, s *PlotSettings) ([]Figure, error) {
 	if len(formats) == 0 {
 		formats = plots.Formats
 	}
+	ps, err := rs.Figures(&set)
+	if err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("experiments: %w", err)
 	}
-	var figs []Figure
-	save := func(f *plots.Figure, name, title, note string) error {
-		fig := Figure{Name: name, Title: title, Note: note}
+	figs := make([]Figure, 0, len(ps))
+	for _, p := range ps {
+		fig := p.Figure
 		for _, ext := range formats {
-			p := filepath.Join(dir, name+"."+ext)
-			if err := f.Save(p); err != nil {
-				return err
+			path := filepath.Join(dir, fig.Name+"."+ext)
+			if err := p.Plot.Save(path); err != nil {
+				return nil, err
 			}
-			fig.Files = append(fig.Files, p)
+			fig.Files = append(fig.Files, path)
 		}
 		figs = append(figs, fig)
+	}
+	return figs, nil
+}
+
+// Figures builds the figures of the results: the per-stage curves
+// (consecutive IoU, Util-A/B/C, IoU to final; mean ± sd over seeds), a
+// stage × stage IoU heat map per configuration (mean over seeds), a
+// mask-evolution grid per configuration from its trace at the snapshot
+// (see EvolutionChoice), and the training curves. Each comes with its
+// name, title and a text alternative. s.Formats is ignored.
+func (rs *Results) Figures(s *PlotSettings) ([]Plot, error) {
+	var set PlotSettings
+	if s != nil {
+		set = *s
+	}
+	var figs []Plot
+	save := func(f *plots.Figure, name, title, note, alt string) error {
+		figs = append(figs, Plot{Figure: Figure{Name: name, Title: title, Note: note, Alt: alt}, Plot: f})
 		return nil
 	}
 	reps := map[*Result]*SnapshotReport{}
@@ -148,7 +176,7 @@ func (rs *Results) WritePlots(dir string, s *PlotSettings) ([]Figure, error) {
 		}
 		title := sm.title + " — " + snap
 		f := plots.StageCurves(series, &plots.StageSettings{Title: title, YLabel: sm.ylabel, Pairs: sm.pairs, Percent: true})
-		if err := save(f, sm.name, title, ""); err != nil {
+		if err := save(f, sm.name, title, "", stageAlt(title, series, sm.pairs)); err != nil {
 			return nil, err
 		}
 	}
@@ -173,7 +201,7 @@ func (rs *Results) WritePlots(dir string, s *PlotSettings) ([]Figure, error) {
 		}
 		title += ")"
 		f := plots.Heatmap(m, &plots.HeatmapSettings{Title: title, StageLayers: layers})
-		if err := save(f, "iou_matrix_"+FileName(label), title, ""); err != nil {
+		if err := save(f, "iou_matrix_"+FileName(label), title, "", heatmapAlt(title, m, layers)); err != nil {
 			return nil, err
 		}
 	}
@@ -182,7 +210,7 @@ func (rs *Results) WritePlots(dir string, s *PlotSettings) ([]Figure, error) {
 		return nil, err
 	}
 	for _, e := range evo {
-		if err := save(e.fig, e.name, e.title, e.note); err != nil {
+		if err := save(e.fig, e.name, e.title, e.note, e.alt); err != nil {
 			return nil, err
 		}
 	}
@@ -209,7 +237,7 @@ func (rs *Results) WritePlots(dir string, s *PlotSettings) ([]Figure, error) {
 		train = append(train, plots.TrainRun{Label: label, Log: tl})
 	}
 	f := plots.TrainingCurves(train, &plots.TrainingSettings{Title: "Training"})
-	if err := save(f, "training", "Training loss and validation scores", ""); err != nil {
+	if err := save(f, "training", "Training loss and validation scores", "", trainingAlt(train)); err != nil {
 		return nil, err
 	}
 	return figs, nil
@@ -245,8 +273,8 @@ func meanMatrix(ms [][]metrics.Series) [][]float64 {
 }
 
 type evoFigure struct {
-	fig               *plots.Figure
-	name, title, note string
+	fig                    *plots.Figure
+	name, title, note, alt string
 }
 
 // queryScore is one final-matched query of an image.
@@ -373,6 +401,7 @@ func (rs *Results) evolutionFigures(set PlotSettings) ([]evoFigure, error) {
 		st := im.ImageStages()
 		names := r.Manifest.Config.Model.ClassNames
 		var rows []plots.MaskRow
+		var alt []string
 		for _, q := range qs {
 			row := plots.MaskRow{GT: im.GT.Masks[q.gt]}
 			cls := fmt.Sprint(im.GT.Classes[q.gt])
@@ -380,15 +409,21 @@ func (rs *Results) evolutionFigures(set PlotSettings) ([]evoFigure, error) {
 				cls = names[c]
 			}
 			row.Label = fmt.Sprintf("query %d → %s\nmean cons. IoU %.0f %%", q.query, cls, 100*q.meanIoU)
+			var ious []string
 			for s := range st.Masks {
 				row.Masks = append(row.Masks, st.Masks[s][q.query])
+				if s > 0 {
+					ious = append(ious, pctText(metrics.IoU(st.Masks[s-1][q.query], st.Masks[s][q.query])))
+				}
 			}
 			rows = append(rows, row)
+			alt = append(alt, fmt.Sprintf("query %d (matched to a %s) has IoU with the previous stage %s", q.query, cls, strings.Join(ious, ", ")))
 		}
 		img := r.inputImage(best, info)
 		title := fmt.Sprintf("%s, validation image %d: %d least consistent queries matched at the last stage", r.Label, best, len(rows))
 		f := plots.MaskEvolution(img, rows, &plots.MaskSettings{Title: title, StageLayers: info.StageLayers})
-		out = append(out, evoFigure{fig: f, name: "mask_evolution_" + FileName(r.Label), title: title, note: EvolutionChoice})
+		out = append(out, evoFigure{fig: f, name: "mask_evolution_" + FileName(r.Label), title: title, note: EvolutionChoice,
+			alt: title + ": the masks of each query at every stage over the image, and its GT segment. From stage 1 on, " + strings.Join(alt, "; ") + "."})
 	}
 	return out, nil
 }
