@@ -123,7 +123,10 @@ func runReproduce(s *streams, o *reproduceOptions) error {
 		return err
 	}
 	start := time.Now()
-	rn := &experiments.Runner{Spec: sp, Out: o.Out, Parallel: o.Parallel, Workers: o.Workers, Progress: s.Err}
+	// Every snapshot is traced (float16 mask logits: the same binary masks
+	// at half the size) so that the report's mask viewer can switch
+	// checkpoints.
+	rn := &experiments.Runner{Spec: sp, Out: o.Out, Parallel: o.Parallel, Workers: o.Workers, TraceAll: true, Float16: true, Progress: s.Err}
 	statuses, err := rn.Run(nil)
 	if err != nil {
 		return err
