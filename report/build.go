@@ -374,8 +374,21 @@ func FromTraces(paths []string, s *Settings) (*Data, error) {
 		seen[k] = true
 	}
 	if dup {
+		// The file names, or the paths where file names repeat.
+		base := map[string]int{}
 		for _, o := range trs {
+			base[filepath.Base(o.path)]++
+		}
+		given := map[string]bool{}
+		for _, o := range trs {
+			if given[o.path] {
+				return nil, fmt.Errorf("report: trace %s given twice", o.path)
+			}
+			given[o.path] = true
 			o.model = strings.TrimSuffix(filepath.Base(o.path), ".npz")
+			if base[filepath.Base(o.path)] > 1 {
+				o.model = strings.TrimSuffix(o.path, ".npz")
+			}
 		}
 	}
 	var models []Model

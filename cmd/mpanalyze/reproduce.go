@@ -14,6 +14,7 @@ import (
 
 	"github.com/mpanalyze/mpanalyze/experiments"
 	"github.com/mpanalyze/mpanalyze/internal/atomicfile"
+	"github.com/mpanalyze/mpanalyze/report"
 )
 
 func init() { register(newReproduceCmd) }
@@ -49,7 +50,8 @@ func newReproduceCmd(s *streams) *cobra.Command {
 and MP-Former (release settings) trained from the same seed, data and schedule,
 probed and evaluated at 25 %%, 50 %% and 100 %% of the steps. It prints the
 per-stage table, the stage means through training and the task metrics,
-writes the plots and summary.md (tables, plots, verdict) into --out, and
+writes the plots, summary.md (tables, plots, verdict) and report.html (the
+same with the mask viewer: one self-contained page) into --out, and
 ends with one line saying whether MP-Former's mean consecutive IoU and mean
 Util-A (over stages) are above Mask2Former's, and by how many percentage
 points (± sd over seeds with several seeds).
@@ -167,6 +169,14 @@ func runReproduce(s *streams, o *reproduceOptions) error {
 	if err != nil {
 		return err
 	}
+	rd, err := report.FromResults(rs, []string{o.Out}, nil)
+	if err != nil {
+		return err
+	}
+	page := filepath.Join(o.Out, "report.html")
+	if err := report.WriteFile(page, rd); err != nil {
+		return err
+	}
 	elapsed := time.Since(start)
 	runs, _ := sp.Runs()
 	info := reproduceInfo{
@@ -180,14 +190,14 @@ func runReproduce(s *streams, o *reproduceOptions) error {
 		return err
 	}
 	if o.JSON {
-		obj := map[string]any{"out": o.Out, "summary": summary, "verdict": verdict, "comparison": cmp,
+		obj := map[string]any{"out": o.Out, "summary": summary, "report": page, "verdict": verdict, "comparison": cmp,
 			"seconds": info.Seconds, "runs": statuses, "figures": figs}
 		return writeTables(s.Out, tabs, "json", obj)
 	}
 	if err := writeTables(s.Out, tabs, "text", nil); err != nil {
 		return err
 	}
-	fmt.Fprintf(s.Out, "\nplots: %s\nsummary: %s\n", plotDir, summary)
+	fmt.Fprintf(s.Out, "\nplots: %s\nsummary: %s\nreport: %s\n", plotDir, summary, page)
 	fmt.Fprintf(s.Out, "took %s on %d cores%s\n", elapsed.Round(time.Second), o.Workers, skippedNote(skipped, len(statuses)))
 	fmt.Fprintln(s.Out, verdict)
 	return nil

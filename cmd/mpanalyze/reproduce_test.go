@@ -23,7 +23,7 @@ func TestReproduceTiny(t *testing.T) {
 		!(strings.Contains(verdict, "above by") || strings.Contains(verdict, "NOT above")) {
 		t.Errorf("verdict line %q", verdict)
 	}
-	for _, w := range []string{"Layer-to-layer consistency and query utilisation (final checkpoint)", "Task metrics", "Through training", "summary: " + filepath.Join(out, "summary.md")} {
+	for _, w := range []string{"Layer-to-layer consistency and query utilisation (final checkpoint)", "Task metrics", "Through training", "summary: " + filepath.Join(out, "summary.md"), "report: " + filepath.Join(out, "report.html")} {
 		if !strings.Contains(stdout, w) {
 			t.Errorf("stdout lacks %q", w)
 		}
@@ -44,7 +44,8 @@ func TestReproduceTiny(t *testing.T) {
 			t.Errorf("summary.md lacks %q", w)
 		}
 	}
-	for _, f := range []string{"plots/util_a.png", "plots/util_a.svg", "plots/iou_matrix_mask2former.png", "plots/training.svg", "mpformer/seed-1/DONE"} {
+	for _, f := range []string{"plots/util_a.png", "plots/util_a.svg", "plots/iou_matrix_mask2former.png", "plots/training.svg", "mpformer/seed-1/DONE", "report.html",
+		"mask2former/seed-1/traces/step-000001.npz", "mpformer/seed-1/traces/step-000001.json"} {
 		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
 			t.Error(err)
 		}

@@ -33,7 +33,9 @@
   }
 
   function pct(m) { return m < 0 ? "–" : (m / 10).toFixed(1) + " %"; }
-  function pct0(m) { return m < 0 ? "–" : Math.round(m / 10) + " %"; }
+  // pct0 writes thousandths as a whole percentage, except just below 50 %
+  // (shown bold as low), which keeps its decimal so as not to read "50".
+  function pct0(m) { return m < 0 ? "–" : m >= 495 && m < 500 ? (m / 10).toFixed(1) : String(Math.round(m / 10)); }
   function className(c) {
     if (c === V.numClasses) return "no object";
     var n = V.classes[c];
@@ -288,6 +290,21 @@
 
   var cellPx = 64;
 
+  // fitCells sizes a model's cells so that its S stages and the GT column
+  // fill its width (between 36 and 88 CSS pixels; narrower screens
+  // scroll the grid sideways), and the canvases to match the screen.
+  var LABEL_PX = 70, GAP_PX = 6;
+  function fitCells(sec, S) {
+    var w = sec.clientWidth;
+    var cell = Math.max(36, Math.min(88, Math.floor((w - LABEL_PX) / (S + 1)) - GAP_PX));
+    sec.style.setProperty("--cell", cell + "px");
+    sec._S = S;
+    cellPx = Math.max(48, Math.min(160, Math.round(cell * (window.devicePixelRatio || 1))));
+  }
+  var resizer = new ResizeObserver(function () {
+    document.querySelectorAll("#v-models section.model").forEach(function (sec) { if (sec._S) fitCells(sec, sec._S); });
+  });
+
   function grid(m, p) {
     var color = function (q) { return ROW_COLORS[q % ROW_COLORS.length]; };
     var t = h("table", { "class": "grid", "data-model": m });
@@ -300,7 +317,7 @@
       })(s);
     }
     hr.appendChild(h("th", { scope: "col", title: "the GT segment matched at the last stage" }, "GT"));
-    t.appendChild(h("thead", null, hr, h("tr", null, h("th", { "class": "q" }), h("th", { colspan: p.S, "class": "layers" }, h("small", { text: "decoder layers applied" })), h("th"))));
+    t.appendChild(h("thead", null, hr, h("tr", null, h("th", { "class": "q" }), h("th", { colspan: p.S, "class": "layers" }, h("small", { text: "decoder layers applied; under each mask its IoU with the previous stage, %" })), h("th"))));
     var tb = h("tbody");
     var prevMatched = true;
     rowOrder(p).forEach(function (q) {
@@ -398,12 +415,13 @@
         box.appendChild(sec);
         return;
       }
+      box.appendChild(sec);
+      fitCells(sec, p.S);
       var order = rowOrder(p);
       if (state.sel[m] == null || order.indexOf(state.sel[m]) < 0) state.sel[m] = order.length ? order[0] : 0;
       var cv = h("canvas", { width: 256, height: 256, "aria-hidden": "true" });
       sec.appendChild(h("div", { "class": "detail", id: "detail-" + m }, cv, h("dl")));
       sec.appendChild(h("div", { "class": "grid-wrap", tabindex: "-1" }, grid(m, p)));
-      box.appendChild(sec);
     });
     if (state.stage >= stagesOf()) state.stage = Math.max(0, stagesOf() - 1);
     select();
@@ -440,6 +458,7 @@
     app.appendChild(controls());
     app.appendChild(h("div", { "class": "models", id: "v-models" }));
     render();
+    resizer.observe(document.getElementById("v-models"));
     document.addEventListener("keydown", keys);
     app.setAttribute("data-state", "ready");
   }
