@@ -3,7 +3,10 @@ package browser
 import (
 	"bytes"
 	"context"
+	"image"
+	"image/color"
 	"image/png"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,29 +14,10 @@ import (
 	"time"
 )
 
-// launch starts the browser or skips the test when there is none (fails
-// instead with MPANALYZE_REQUIRE_BROWSER=1).
-func launch(t *testing.T) *Browser {
-	t.Helper()
-	path, err := Find()
-	if err != nil {
-		if os.Getenv("MPANALYZE_REQUIRE_BROWSER") == "1" {
-			t.Fatal(err)
-		}
-		t.Skip(err)
-	}
-	b, err := Launch(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
-	return b
-}
-
 // A page that logs, throws, loads a missing file and reacts to keys and
 // clicks: every event reaches the recorder, and input reaches the page.
 func TestPage(t *testing.T) {
-	b := launch(t)
+	b := ForTest(t)
 	dir := t.TempDir()
 	page := filepath.Join(dir, "p.html")
 	html := `<!doctype html><html><body style="margin:0;background:#0072B2">
@@ -118,5 +102,38 @@ setTimeout(() => { throw new Error("boom"); }, 0);
 	// The background is Okabe–Ito blue #0072B2 away from the button.
 	if r, g, bl, _ := img.At(300, 190).RGBA(); r>>8 != 0x00 || g>>8 != 0x72 || bl>>8 != 0xB2 {
 		t.Errorf("pixel (300, 190) = %02x%02x%02x, want 0072b2", r>>8, g>>8, bl>>8)
+	}
+}
+
+func solid(w, h int, c color.RGBA) []byte {
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	for i := 0; i < len(img.Pix); i += 4 {
+		img.Pix[i], img.Pix[i+1], img.Pix[i+2], img.Pix[i+3] = c.R, c.G, c.B, c.A
+	}
+	var b bytes.Buffer
+	png.Encode(&b, img)
+	return b.Bytes()
+}
+
+// ImageDiff is the mean absolute RGB difference of the shrunk images.
+func TestImageDiff(t *testing.T) {
+	white := solid(200, 100, color.RGBA{255, 255, 255, 255})
+	black := solid(100, 50, color.RGBA{0, 0, 0, 255})
+	grey := solid(200, 100, color.RGBA{0x66, 0x66, 0x66, 255})
+	for _, c := range []struct {
+		a, b []byte
+		want float64
+	}{
+		{white, white, 0},
+		{white, black, 1},                    // sizes differ, shapes agree
+		{white, grey, 1 - float64(0x66)/255}, // 0x66/255 = 0.4
+	} {
+		got, err := ImageDiff(c.a, c.b)
+		if err != nil || math.Abs(got-c.want) > 1e-9 {
+			t.Errorf("ImageDiff = %v, %v; want %v", got, err, c.want)
+		}
+	}
+	if _, err := ImageDiff(white, solid(100, 100, color.RGBA{})); err == nil {
+		t.Error("images of different shapes compared")
 	}
 }
