@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/mpanalyze/mpanalyze/internal/browser"
 )
 
 // reproduce end to end at the smallest size it accepts: 2 steps of the
@@ -51,6 +53,34 @@ func TestReproduceTiny(t *testing.T) {
 		}
 	}
 
+	// report.html in a browser: compare's numbers, and the viewer of both
+	// models at both traced checkpoints.
+	if _, err := browser.Find(); err == nil || os.Getenv(browser.RequireEnv) == "1" {
+		cmp, errOut, code := runCLI(t, "compare", out, "--format", "json")
+		if code != 0 {
+			t.Fatalf("compare: %s", errOut)
+		}
+		b := browser.ForTest(t)
+		p, ctx := openPage(t, b, filepath.Join(out, "report.html"))
+		checkTablesMatch(t, ctx, p, []byte(cmp))
+		if err := p.WaitFor(ctx, `document.getElementById("viewer-app").dataset.state !== "loading"`); err != nil {
+			t.Fatal(err)
+		}
+		var v struct {
+			State, Models, Ckpt string
+			Checkpoints, Grids  int
+		}
+		err := p.Eval(ctx, `(() => { const a = document.getElementById("viewer-app").dataset;
+			return {State: a.state, Models: a.models, Ckpt: a.ckpt, Checkpoints: document.querySelectorAll("#v-ckpt option").length,
+				Grids: document.querySelectorAll("table.grid").length}; })()`, &v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.State != "ready" || v.Models != "0,1" || v.Ckpt != "1" || v.Checkpoints != 2 || v.Grids != 2 {
+			t.Errorf("viewer %+v, want both models at the last of 2 checkpoints", v)
+		}
+	}
+
 	stdout, _, code = runCLI(t, "reproduce", "--steps", "2", "--image-size", "64", "--out", out, "--json")
 	if code != 0 {
 		t.Fatalf("JSON rerun: exit %d", code)
@@ -61,6 +91,7 @@ func TestReproduceTiny(t *testing.T) {
 			Seeds    []uint64
 			ConsDiff *float64 `json:"cons_diff"`
 		}
+		Report    string
 		Runs      []struct{ Status string }
 		Diagnosis []map[string]any
 		Accuracy  []map[string]any
@@ -68,7 +99,7 @@ func TestReproduceTiny(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &res); err != nil {
 		t.Fatalf("%v\n%s", err, stdout)
 	}
-	if res.Verdict != verdict || len(res.Runs) != 2 || res.Runs[0].Status != "skipped" || len(res.Diagnosis) != 10 || len(res.Accuracy) != 2 ||
+	if res.Verdict != verdict || res.Report != filepath.Join(out, "report.html") || len(res.Runs) != 2 || res.Runs[0].Status != "skipped" || len(res.Diagnosis) != 10 || len(res.Accuracy) != 2 ||
 		len(res.Comparison.Seeds) != 1 || res.Comparison.ConsDiff == nil {
 		t.Errorf("JSON %+v", res)
 	}
