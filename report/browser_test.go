@@ -9,11 +9,45 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/mpanalyze/mpanalyze/internal/browser"
 )
+
+// One browser serves every test of the package (launching one takes
+// seconds); TestMain closes it.
+var (
+	browserOnce sync.Once
+	shared      *browser.Browser
+	sharedErr   error
+)
+
+func sharedBrowser(t *testing.T) *browser.Browser {
+	t.Helper()
+	path, err := browser.Find()
+	if err != nil {
+		if os.Getenv(browser.RequireEnv) == "1" {
+			t.Fatalf("%v (%s=1)", err, browser.RequireEnv)
+		}
+		t.Skip(err)
+	}
+	browserOnce.Do(func() { shared, sharedErr = browser.Launch(path) })
+	if sharedErr != nil {
+		t.Fatal(sharedErr)
+	}
+	return shared
+}
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	code := m.Run()
+	if shared != nil {
+		shared.Close()
+	}
+	os.Exit(code)
+}
 
 var update = flag.Bool("update", false, "rewrite testdata/viewer_reference.png from this run's screenshot (shrunk to 192 px wide, twice the comparison thumbnail)")
 
@@ -124,7 +158,7 @@ func panelOf(v *Viewer, m, c, i int) *Panel {
 // control (model, checkpoint, image, stage, overlays, sort, hover) changes
 // what it shows. The screenshot is saved and compared with the reference.
 func TestViewerInBrowser(t *testing.T) {
-	b := browser.ForTest(t)
+	b := sharedBrowser(t)
 	d, err := FromTraces(fixtureTraces(t), &Settings{MaxImages: 3})
 	if err != nil {
 		t.Fatal(err)
@@ -300,7 +334,7 @@ func TestViewerInBrowser(t *testing.T) {
 // At phone width the page does not scroll sideways (the grids do, inside
 // their box) and the viewer still works.
 func TestViewerPhone(t *testing.T) {
-	b := browser.ForTest(t)
+	b := sharedBrowser(t)
 	d, err := FromTraces(fixtureTraces(t)[:2], &Settings{MaxImages: 2})
 	if err != nil {
 		t.Fatal(err)
@@ -332,7 +366,7 @@ func TestViewerPhone(t *testing.T) {
 // Without an image the viewer draws on grey and says so; without a
 // viewer the page needs no script at all.
 func TestPageWithoutImagesInBrowser(t *testing.T) {
-	b := browser.ForTest(t)
+	b := sharedBrowser(t)
 	desc := map[string]any{"kind": "nosuchkind"}
 	tr := writeFixture(t, t.TempDir(), fixture{model: "mpformer", ckpt: "x.npz", drift: 2, images: []int{0}, describe: desc})
 	d, err := FromTraces([]string{tr}, nil)

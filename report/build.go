@@ -394,24 +394,46 @@ func FromTraces(paths []string, s *Settings) (*Data, error) {
 	var models []Model
 	var ckpts []Checkpoint
 	mi, ci := map[string]int{}, map[string]int{}
-	var refs []traceRef
+	var ckptNames []string
 	for _, o := range trs {
 		if _, ok := mi[o.model]; !ok {
 			mi[o.model] = len(models)
 			models = append(models, Model{Label: o.model, Name: DisplayName(o.model), Seed: o.info.Seed})
 		}
 		if _, ok := ci[o.ckpt]; !ok {
-			ci[o.ckpt] = len(ckpts)
-			c := Checkpoint{Label: "checkpoint " + o.ckpt}
-			if o.ckpt == "" {
-				c.Label = "checkpoint not recorded"
-			}
-			if m := stepName.FindStringSubmatch(o.ckpt); m != nil {
-				c.Step, _ = strconv.Atoi(m[1])
-				c.Label = "step " + m[1]
-			}
-			ckpts = append(ckpts, c)
+			ci[o.ckpt] = -1
+			ckptNames = append(ckptNames, o.ckpt)
 		}
+	}
+	// Checkpoints named by their step come first, in step order; the
+	// others follow in the order given.
+	for _, name := range ckptNames {
+		c := Checkpoint{Label: "checkpoint " + name}
+		if name == "" {
+			c.Label = "checkpoint not recorded"
+		}
+		if m := stepName.FindStringSubmatch(name); m != nil {
+			c.Step, _ = strconv.Atoi(m[1])
+			c.Label = "step " + m[1]
+		}
+		ckpts = append(ckpts, c)
+	}
+	order := make([]int, len(ckpts))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool {
+		sa, sb := ckpts[order[a]].Step, ckpts[order[b]].Step
+		return sa > 0 && (sb == 0 || sa < sb)
+	})
+	sorted := make([]Checkpoint, len(ckpts))
+	for k, i := range order {
+		sorted[k] = ckpts[i]
+		ci[ckptNames[i]] = k
+	}
+	ckpts = sorted
+	var refs []traceRef
+	for _, o := range trs {
 		refs = append(refs, traceRef{Model: mi[o.model], Checkpoint: ci[o.ckpt], Path: o.path, Describe: o.info.Dataset, ImageSize: o.imageSize})
 	}
 	d := &Data{Title: set.Title, Sources: paths, Tool: experiments.CurrentTool().String()}
