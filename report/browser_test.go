@@ -137,7 +137,11 @@ func wantLabel(v *Viewer, p *Panel, s, q int) string {
 	} else if c.Class < len(v.Classes) {
 		cls = v.Classes[c.Class]
 	}
-	l := fmt.Sprintf("query %d, stage %d (%d layers): %s %s", q, s, p.StageLayers[s], cls, jsPct(c.Score))
+	ls := fmt.Sprintf("%d layers", p.StageLayers[s])
+	if p.StageLayers[s] == 1 {
+		ls = "1 layer"
+	}
+	l := fmt.Sprintf("query %d, stage %d (%s): %s %s", q, s, ls, cls, jsPct(c.Score))
 	if s > 0 {
 		l += ", IoU with previous stage " + jsPct(c.IoUPrev)
 	}
@@ -204,7 +208,7 @@ func TestViewerInBrowser(t *testing.T) {
 	c := pn.Cells[1*pn.NumQueries+2]
 	det := eval[map[string]string](t, ctx, p, `Object.fromEntries([...document.querySelectorAll("#detail-1 dd")].map(d => [d.dataset.field, d.textContent]))`)
 	if det["IoU, previous stage"] != jsPct(c.IoUPrev) || det["IoU, last stage"] != jsPct(c.IoUFinal) || det["IoU, its GT"] != jsPct(c.IoUGT) ||
-		!strings.HasPrefix(det["stage"], "1 (1 decoder layers)") || !strings.HasPrefix(det["query"], "q2, matched at the last stage to GT 2") {
+		det["stage"] != "1 (1 decoder layer)" || !strings.HasPrefix(det["query"], "q2, matched at the last stage to GT 2") {
 		t.Errorf("detail of model 1, stage 1, query 2: %v; want IoUs %s %s %s", det, jsPct(c.IoUPrev), jsPct(c.IoUFinal), jsPct(c.IoUGT))
 	}
 
@@ -434,4 +438,53 @@ func pixels(expr, x, y, w, h string) string {
 	return `(() => { const c = ` + expr + `; const t = document.createElement("canvas"); t.width = c.width; t.height = c.height;
 		const g = t.getContext("2d", {willReadFrequently: true}); g.drawImage(c, 0, 0);
 		return g.getImageData(` + x + `, ` + y + `, ` + w + `, ` + h + `).data; })()`
+}
+
+// TestLoadTime measures a report page: MPANALYZE_REPORT_PAGE=report.html
+// go test ./report -run LoadTime -v opens it 7 times in fresh tabs of one
+// headless Chromium at 1280×800 and logs the median time to the load event
+// (performance navigation timing: loadEventStart) and to the viewer being
+// ready (its masks inflated and the first grid built), after one warm-up
+// load. Skipped without the variable.
+func TestLoadTime(t *testing.T) {
+	page := os.Getenv("MPANALYZE_REPORT_PAGE")
+	if page == "" {
+		t.Skip("set MPANALYZE_REPORT_PAGE to a report to time")
+	}
+	b := sharedBrowser(t)
+	u, err := browser.FileURL(page)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(page)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var loads, readies []float64
+	for i := range 8 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		p, err := b.NewPage(ctx, 1280, 800)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Navigate(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.WaitFor(ctx, `!document.getElementById("viewer-app") || document.getElementById("viewer-app").dataset.state !== "loading"`); err != nil {
+			t.Fatal(err)
+		}
+		var tm [2]float64
+		if err := p.Eval(ctx, `[performance.getEntriesByType("navigation")[0].loadEventStart, performance.now()]`, &tm); err != nil {
+			t.Fatal(err)
+		}
+		p.Call(ctx, "Page.close", nil, nil)
+		cancel()
+		if i > 0 {
+			loads, readies = append(loads, tm[0]), append(readies, tm[1])
+		}
+	}
+	sort.Float64s(loads)
+	sort.Float64s(readies)
+	t.Logf("%s: %d bytes; load event after %.0f ms (median of %d; %.0f–%.0f), viewer ready by %.0f ms (%.0f–%.0f)",
+		page, st.Size(), loads[len(loads)/2], len(loads), loads[0], loads[len(loads)-1], readies[len(readies)/2], readies[0], readies[len(readies)-1])
 }

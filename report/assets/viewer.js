@@ -32,6 +32,7 @@
     return e;
   }
 
+  function layers(n) { return n + (n === 1 ? " layer" : " layers"); }
   function pct(m) { return m < 0 ? "–" : (m / 10).toFixed(1) + " %"; }
   // pct0 writes thousandths as a whole percentage, except just below 50 %
   // (shown bold as low), which keeps its decimal so as not to read "50".
@@ -53,6 +54,7 @@
       var buf = new Uint8Array(ab);
       var n = (buf[0] | buf[1] << 8 | buf[2] << 16 | buf[3] << 24) >>> 0;
       V = JSON.parse(new TextDecoder().decode(buf.subarray(4, 4 + n)));
+      performance.mark("viewer-inflated");
       BITS = buf.subarray(4 + n);
       V.panels.forEach(function (p) {
         p.S = p.layers.length;
@@ -222,9 +224,9 @@
       h("button", { type: "button", id: "v-next", "aria-label": "Next image", onclick: function () { moveImage(1); } }, "▶")));
     f.appendChild(imf);
 
-    var sf = h("fieldset", null, h("legend", { text: "Rows" }));
+    var sf = h("fieldset", null, h("legend", { text: "Rows (matched queries first)" }));
     var so = h("select", { id: "v-sort", "aria-label": "Order of the rows", onchange: function (e) { state.sort = e.target.value; render(); } });
-    [["query", "matched first, by query"], ["mean", "matched first, by mean consecutive IoU (lowest first)"], ["stage", "matched first, by IoU at the selected stage (lowest first)"]].forEach(function (o) {
+    [["query", "by query"], ["mean", "by mean consecutive IoU, lowest first"], ["stage", "by IoU at the selected stage, lowest first"]].forEach(function (o) {
       var op = h("option", { value: o[0], text: o[1] }); if (o[0] === state.sort) op.selected = true; so.appendChild(op);
     });
     sf.appendChild(so);
@@ -283,7 +285,7 @@
 
   function cellLabel(p, s, q) {
     var k = s * p.q + q;
-    var t = "query " + q + ", stage " + s + " (" + p.layers[s] + " layers): " + className(p.cls[k]) + " " + pct(p.score[k]);
+    var t = "query " + q + ", stage " + s + " (" + layers(p.layers[s]) + "): " + className(p.cls[k]) + " " + pct(p.score[k]);
     if (s > 0) t += ", IoU with previous stage " + pct(p.iouPrev[k]);
     return t;
   }
@@ -312,7 +314,7 @@
     for (var s = 0; s < p.S; s++) {
       (function (s) {
         hr.appendChild(h("th", { scope: "col", "data-stage": s, "class": s === state.stage ? "sel" : null },
-          h("button", { type: "button", title: "stage " + s + " (" + p.layers[s] + " decoder layers applied)", onclick: function () { state.stage = s; if (state.sort === "stage") render(); else select(); } },
+          h("button", { type: "button", title: "stage " + s + " (" + layers(p.layers[s]).replace("layer", "decoder layer") + " applied)", onclick: function () { state.stage = s; if (state.sort === "stage") render(); else select(); } },
             String(p.layers[s]))));
       })(s);
     }
@@ -364,7 +366,7 @@
     drawCell(cv, p, s, q, ROW_COLORS[q % ROW_COLORS.length]);
     var rows = [
       ["query", "q" + q + (g >= 0 ? ", matched at the last stage to GT " + g + " (" + className(p.gt[g].cls) + ")" : ", not matched at the last stage")],
-      ["stage", s + " (" + p.layers[s] + " decoder layers)"],
+      ["stage", s + " (" + layers(p.layers[s]).replace("layer", "decoder layer") + ")"],
       ["class", className(p.cls[k]) + ", score " + pct(p.score[k])],
       ["IoU, previous stage", s > 0 ? pct(p.iouPrev[k]) : "– (first stage)"],
       ["IoU, last stage", pct(p.iouFinal[k])],
@@ -461,6 +463,7 @@
     resizer.observe(document.getElementById("v-models"));
     document.addEventListener("keydown", keys);
     app.setAttribute("data-state", "ready");
+    performance.mark("viewer-ready");
   }
 
   load().then(start, function (err) {
