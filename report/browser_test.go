@@ -283,6 +283,30 @@ func TestViewerInBrowser(t *testing.T) {
 	if got := eval[[]string](t, ctx, p, `[...document.querySelectorAll('table.grid[data-model="0"] tbody tr')].map(r => r.dataset.query)`); strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Errorf("rows by mean consecutive IoU: %v, want %v", got, want)
 	}
+	// Sort by the IoU at the selected stage: moving the stage re-sorts.
+	eval[bool](t, ctx, p, `(() => { const s = document.getElementById("v-sort"); s.value = "stage"; s.dispatchEvent(new Event("change")); return true; })()`)
+	for _, key := range []string{"ArrowLeft", "ArrowRight"} {
+		p.Key(ctx, key)
+		st := eval[int](t, ctx, p, `+document.getElementById("viewer-app").dataset.stage`)
+		sort.SliceStable(qs, func(a, b int) bool {
+			ma, mb := pn.FinalGT[qs[a]] < 0, pn.FinalGT[qs[b]] < 0
+			if ma != mb {
+				return !ma
+			}
+			ka, kb := milli(pn.Cells[st*pn.NumQueries+qs[a]].IoUPrev), milli(pn.Cells[st*pn.NumQueries+qs[b]].IoUPrev)
+			if ka != kb {
+				return ka < kb
+			}
+			return qs[a] < qs[b]
+		})
+		want = want[:0]
+		for _, q := range qs {
+			want = append(want, fmt.Sprint(q))
+		}
+		if got := eval[[]string](t, ctx, p, `[...document.querySelectorAll('table.grid[data-model="0"] tbody tr')].map(r => r.dataset.query)`); strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Errorf("rows by IoU at stage %d: %v, want %v", st, got, want)
+		}
+	}
 	// Overlays repaint the cells: the attention mask darkens blocked
 	// cells at stage 0.
 	sum := `(() => { const d = ` + pixels(`document.querySelector('table.grid[data-model="0"] .cell[data-stage="0"] canvas')`, "0", "0", "c.width", "c.height") + `;

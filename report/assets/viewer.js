@@ -258,8 +258,14 @@
   function moveStage(d) {
     var S = stagesOf();
     if (!S) return;
-    state.stage = Math.max(0, Math.min(S - 1, state.stage + d));
-    select();
+    setStage(Math.max(0, Math.min(S - 1, state.stage + d)));
+  }
+
+  // setStage selects a stage; rows sorted by the IoU at the selected stage
+  // are sorted again.
+  function setStage(s) {
+    state.stage = s;
+    if (state.sort === "stage") render(); else select();
   }
 
   // --- the grid -------------------------------------------------------------
@@ -314,7 +320,7 @@
     for (var s = 0; s < p.S; s++) {
       (function (s) {
         hr.appendChild(h("th", { scope: "col", "data-stage": s, "class": s === state.stage ? "sel" : null },
-          h("button", { type: "button", title: "stage " + s + " (" + layers(p.layers[s]).replace("layer", "decoder layer") + " applied)", onclick: function () { state.stage = s; if (state.sort === "stage") render(); else select(); } },
+          h("button", { type: "button", title: "stage " + s + " (" + layers(p.layers[s]).replace("layer", "decoder layer") + " applied)", onclick: function () { setStage(s); } },
             String(p.layers[s]))));
       })(s);
     }
@@ -337,7 +343,7 @@
           var cv = lazyCanvas(p, s, q, color(q));
           var low = s > 0 && p.iouPrev[k] >= 0 && p.iouPrev[k] < 500;
           var btn = h("button", { type: "button", "class": "cell", "data-stage": s, "data-query": q, "aria-label": cellLabel(p, s, q), "aria-pressed": "false",
-            onclick: function () { state.sel[m] = q; state.stage = s; select(); },
+            onclick: function () { state.sel[m] = q; setStage(s); },
             onmouseenter: function () { detail(m, p, s, q); },
             onfocus: function () { detail(m, p, s, q); } },
             cv, h("span", { "class": "iou" + (low ? " low" : ""), text: s > 0 ? pct0(p.iouPrev[k]) : "\u00a0" }));
@@ -440,8 +446,8 @@
       case "ArrowRight": moveStage(1); break;
       case "ArrowUp": moveImage(-1); break;
       case "ArrowDown": moveImage(1); break;
-      case "Home": state.stage = 0; select(); break;
-      case "End": state.stage = stagesOf() - 1; select(); break;
+      case "Home": setStage(0); break;
+      case "End": setStage(Math.max(0, stagesOf() - 1)); break;
       default: return;
     }
     e.preventDefault();
