@@ -50,10 +50,12 @@
 // raw DEFLATE and base64-encoded in a script element (layout in html.go).
 // The browser inflates it with DecompressionStream("deflate-raw") (Chrome
 // 80, Firefox 113, Safari 16.4) and paints each cell on a canvas when it
-// scrolls into view.
+// scrolls into view. It marks "viewer-inflated" and "viewer-ready" on the
+// page's performance timeline; TestLoadTime (MPANALYZE_REPORT_PAGE=…)
+// measures a page's load event and viewer in a headless Chromium.
 //
 // The viewer is hand-written vanilla JavaScript (assets/viewer.js, about
-// 400 lines) rather than a library from npm: it needs a few controls, a
+// 480 lines) rather than a library from npm: it needs a few controls, a
 // canvas per cell and a keyboard handler, which a framework would not
 // shorten much, and a vendored library would add a build step, a
 // dependency to keep up to date and tens of kilobytes to every report. It

@@ -34,16 +34,6 @@ var page = template.Must(template.New("page").Funcs(template.FuncMap{
 	"svg":    inlineSVG,
 	"cells":  tableCells,
 	"anchor": func(s string) string { return anchorRe.ReplaceAllString(s, "-") },
-	"hasSpread": func(t tables.Table) bool {
-		for _, r := range t.Values {
-			for _, v := range r {
-				if v != nil && v.N >= 2 {
-					return true
-				}
-			}
-		}
-		return false
-	},
 }).Parse(pageHTML))
 
 var anchorRe = regexp.MustCompile(`[^A-Za-z0-9_-]+`)
