@@ -444,11 +444,12 @@ func rowOrder(p *Panel) []int {
 }
 
 // waitPainted waits until every cell canvas near the viewport (where the
-// viewer paints, see viewer.js) is painted.
+// viewer paints, see viewer.js) shows what the viewer last asked for.
 func waitPainted(t *testing.T, ctx context.Context, p *browser.Page) {
 	t.Helper()
-	err := p.WaitFor(ctx, `[...document.querySelectorAll("#viewer-app .cell canvas")].every(c => {
-		const r = c.getBoundingClientRect(); return c.dataset.drawn || r.bottom < -300 || r.top > innerHeight + 300; })`)
+	err := p.WaitFor(ctx, `(() => { const v = document.getElementById("viewer-app").dataset.version;
+		return [...document.querySelectorAll("#viewer-app .cell canvas")].every(c => {
+			const r = c.getBoundingClientRect(); return c.dataset.drawn === v || r.bottom < -300 || r.top > innerHeight + 300; }); })()`)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -46,9 +46,14 @@
   // --- payload ------------------------------------------------------------
   function load() {
     var b64 = document.getElementById("viewer-data").textContent.trim();
-    var bin = atob(b64);
-    var raw = new Uint8Array(bin.length);
-    for (var i = 0; i < bin.length; i++) raw[i] = bin.charCodeAt(i);
+    var raw;
+    if (Uint8Array.fromBase64) {
+      raw = Uint8Array.fromBase64(b64);
+    } else {
+      var bin = atob(b64);
+      raw = new Uint8Array(bin.length);
+      for (var i = 0; i < bin.length; i++) raw[i] = bin.charCodeAt(i);
+    }
     var stream = new Blob([raw]).stream().pipeThrough(new DecompressionStream("deflate-raw"));
     return new Response(stream).arrayBuffer().then(function (ab) {
       var buf = new Uint8Array(ab);
@@ -60,16 +65,34 @@
         p.S = p.layers.length;
         p.bytes = (p.h * p.w + 7) >> 3;
       });
-      return Promise.all(V.images.map(function (im) {
-        if (!im.src) return Promise.resolve(null);
-        return new Promise(function (ok) {
-          var img = new Image();
-          img.onload = function () { ok(img); };
-          img.onerror = function () { ok(null); };
-          img.src = im.src;
-        });
-      }));
-    }).then(function (imgs) { IMAGES = imgs; });
+      IMAGES = V.images.map(function () { return undefined; });
+      // The first image before the viewer starts; the others after it,
+      // one at a time.
+      return loadImage(0);
+    });
+  }
+
+  // loadImage decodes image i (IMAGES[i]: undefined while loading, null
+  // when there is none); when it is the one shown, its cells are painted
+  // again.
+  var loading = {};
+  function loadImage(i) {
+    if (i >= V.images.length || IMAGES[i] !== undefined) return Promise.resolve();
+    if (loading[i]) return loading[i];
+    var src = V.images[i].src;
+    if (!src) { IMAGES[i] = null; return Promise.resolve(); }
+    return loading[i] = new Promise(function (ok) {
+      var img = new Image();
+      img.onload = function () { IMAGES[i] = img; ok(); };
+      img.onerror = function () { IMAGES[i] = null; ok(); };
+      img.src = src;
+    }).then(function () {
+      if (app.getAttribute("data-state") === "ready" && i === state.image) { bump(); visible.forEach(paint); select(); }
+    });
+  }
+
+  function loadRest(i) {
+    if (i < V.images.length) loadImage(i).then(function () { loadRest(i + 1); });
   }
 
   // --- drawing ------------------------------------------------------------
@@ -82,6 +105,7 @@
   function base(imgIdx, size) {
     var key = imgIdx + ":" + size;
     if (baseCache[key]) return baseCache[key];
+    if (IMAGES[imgIdx] === undefined) loadImage(imgIdx); // painted again when loaded
     var c = document.createElement("canvas");
     c.width = c.height = size;
     var x = c.getContext("2d", { willReadFrequently: true });
@@ -93,8 +117,9 @@
       x.fillStyle = "#c8c8c8";
     }
     x.fillRect(0, 0, size, size);
-    baseCache[key] = x.getImageData(0, 0, size, size).data;
-    return baseCache[key];
+    var px = x.getImageData(0, 0, size, size).data;
+    if (IMAGES[imgIdx] !== undefined) baseCache[key] = px;
+    return px;
   }
 
   // unpack returns a h×w mask at off as bytes: 0 outside, 1 inside, 2 on
@@ -158,6 +183,7 @@
   // IntersectionObserver), so a grid of 100 queries costs what the visible
   // rows cost. version changes whenever what a cell shows does.
   var version = 0, visible = new Set();
+  function bump() { version++; app.setAttribute("data-version", version); }
   var io = new IntersectionObserver(function (entries) {
     entries.forEach(function (e) {
       if (e.isIntersecting) { visible.add(e.target); paint(e.target); } else visible.delete(e.target);
@@ -237,7 +263,7 @@
       var cb = h("input", { type: "checkbox", id: "v-" + o[0], onchange: function (e) {
         state[o[0]] = e.target.checked;
         if (o[0] === "unmatched") { render(); return; }
-        version++;
+        bump();
         visible.forEach(paint);
         select();
       } });
@@ -405,7 +431,7 @@
   }
 
   function render() {
-    version++;
+    bump();
     io.disconnect();
     visible.clear();
     app.setAttribute("data-ckpt", state.ckpt);
@@ -470,6 +496,7 @@
     document.addEventListener("keydown", keys);
     app.setAttribute("data-state", "ready");
     performance.mark("viewer-ready");
+    loadRest(1);
   }
 
   load().then(start, function (err) {
