@@ -220,25 +220,6 @@ func (b *Browser) Call(ctx context.Context, method string, params, out any) erro
 	return b.call(ctx, "", method, params, out)
 }
 
-// CPUTime returns the CPU time all the browser's processes have used so
-// far (SystemInfo.getProcessInfo), in seconds: unlike wall-clock times it
-// hardly depends on what else runs on the machine.
-func (b *Browser) CPUTime(ctx context.Context) (float64, error) {
-	var r struct {
-		ProcessInfo []struct {
-			CPUTime float64 `json:"cpuTime"`
-		} `json:"processInfo"`
-	}
-	if err := b.Call(ctx, "SystemInfo.getProcessInfo", nil, &r); err != nil {
-		return 0, err
-	}
-	sum := 0.0
-	for _, p := range r.ProcessInfo {
-		sum += p.CPUTime
-	}
-	return sum, nil
-}
-
 // call sends one command (to a page's session when session is set) and
 // decodes its result into out (when non-nil).
 func (b *Browser) call(ctx context.Context, session, method string, params, out any) error {
