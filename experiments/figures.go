@@ -38,6 +38,9 @@ type Figure struct {
 	// Alt is a text alternative: what the figure shows, with its numbers,
 	// for readers who cannot see it.
 	Alt string `json:"alt"`
+	// Image is the dataset index of the validation image a mask-evolution
+	// figure shows; nil for the other figures.
+	Image *int `json:"image,omitempty"`
 }
 
 // Plot is a figure built by Figures and not yet written: its description
@@ -213,6 +216,8 @@ func (rs *Results) Figures(s *PlotSettings) ([]Plot, error) {
 		if err := save(e.fig, e.name, e.title, e.note, e.alt); err != nil {
 			return nil, err
 		}
+		img := e.image
+		figs[len(figs)-1].Image = &img
 	}
 	var train []plots.TrainRun
 	multi := false
@@ -275,6 +280,7 @@ func meanMatrix(ms [][]metrics.Series) [][]float64 {
 type evoFigure struct {
 	fig                    *plots.Figure
 	name, title, note, alt string
+	image                  int
 }
 
 // queryScore is one final-matched query of an image.
@@ -423,7 +429,7 @@ func (rs *Results) evolutionFigures(set PlotSettings) ([]evoFigure, error) {
 		title := fmt.Sprintf("%s, validation image %d: %d least consistent queries matched at the last stage", r.Label, best, len(rows))
 		f := plots.MaskEvolution(img, rows, &plots.MaskSettings{Title: title, StageLayers: info.StageLayers})
 		out = append(out, evoFigure{fig: f, name: "mask_evolution_" + FileName(r.Label), title: title, note: EvolutionChoice,
-			alt: title + ": the masks of each query at every stage over the image, and its GT segment. From stage 1 on, " + strings.Join(alt, "; ") + "."})
+			alt: title + ": the masks of each query at every stage over the image, and its GT segment. From stage 1 on, " + strings.Join(alt, "; ") + ".", image: best})
 	}
 	return out, nil
 }

@@ -155,7 +155,14 @@ func FromResults(rs *experiments.Results, sources []string, s *Settings) (*Data,
 		d.Provenance = append(d.Provenance, pv)
 	}
 
-	d.Viewer, err = resultsViewer(rs, set.maxImages())
+	first := -1
+	for _, p := range ps {
+		if p.Image != nil {
+			first = *p.Image
+			break
+		}
+	}
+	d.Viewer, err = resultsViewer(rs, set.maxImages(), first)
 	if err != nil {
 		return nil, err
 	}
@@ -171,8 +178,9 @@ func names(labels []string) []string {
 }
 
 // resultsViewer shows, for each configuration, the first run (seed) that
-// has a trace, at every snapshot where one of them has a trace.
-func resultsViewer(rs *experiments.Results, maxImages int) (*Viewer, error) {
+// has a trace, at every snapshot where one of them has a trace; image
+// first (the mask-evolution figures', −1 for none) comes first.
+func resultsViewer(rs *experiments.Results, maxImages, first int) (*Viewer, error) {
 	var models []Model
 	var runs []*experiments.Result
 	for _, label := range rs.Labels() {
@@ -220,7 +228,7 @@ func resultsViewer(rs *experiments.Results, maxImages int) (*Viewer, error) {
 				Dataset: r.Manifest.Config.Val, Describe: r.Manifest.Val, ImageSize: r.Manifest.Config.Model.ImageSize})
 		}
 	}
-	v, err := buildViewer(models, ckpts, refs, runs[0].Manifest.Config.Model.ClassNames, maxImages)
+	v, err := buildViewer(models, ckpts, refs, runs[0].Manifest.Config.Model.ClassNames, maxImages, first)
 	if err != nil || v == nil {
 		return v, err
 	}
@@ -492,7 +500,7 @@ func FromTraces(paths []string, s *Settings) (*Data, error) {
 		classes = trs[0].classes
 	}
 	var err error
-	d.Viewer, err = buildViewer(models, ckpts, refs, classes, set.maxImages())
+	d.Viewer, err = buildViewer(models, ckpts, refs, classes, set.maxImages(), -1)
 	if err != nil {
 		return nil, err
 	}

@@ -85,6 +85,9 @@ type Viewer struct {
 	// Images holds at most MaxImages of them.
 	TotalImages int
 	MaxImages   int
+	// Choice says which images were embedded when not all were, e.g.
+	// "the first 8".
+	Choice string
 	// ImageNote says where the images come from (or why masks are drawn
 	// over a neutral background).
 	ImageNote string

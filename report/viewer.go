@@ -29,8 +29,9 @@ type traceRef struct {
 
 // buildViewer reads the traces and builds the viewer: the images the
 // traces have in common (the first maxImages of them, in the first trace's
-// order), and for each trace a panel per image.
-func buildViewer(models []Model, ckpts []Checkpoint, refs []traceRef, classes []string, maxImages int) (*Viewer, error) {
+// order, except that image first, when it is one of them, comes first),
+// and for each trace a panel per image.
+func buildViewer(models []Model, ckpts []Checkpoint, refs []traceRef, classes []string, maxImages, first int) (*Viewer, error) {
 	v := &Viewer{Models: models, Checkpoints: ckpts, Classes: classes, MaxImages: maxImages}
 	if len(refs) == 0 {
 		return nil, nil
@@ -75,7 +76,19 @@ func buildViewer(models []Model, ckpts []Checkpoint, refs []traceRef, classes []
 	if len(common) == 0 {
 		return nil, fmt.Errorf("report: the traces %s and the others have no image in common", refs[0].Path)
 	}
+	choice := fmt.Sprintf("the first %d", min(maxImages, len(common)))
+	for k, idx := range common {
+		if idx == first && first >= 0 {
+			common = append(append([]int{idx}, common[:k]...), common[k+1:]...)
+			choice = fmt.Sprintf("image %d, the one of the mask-evolution figures, then the first %d others", idx, min(maxImages, len(common))-1)
+			if maxImages == 1 {
+				choice = fmt.Sprintf("image %d, the one of the mask-evolution figures", idx)
+			}
+			break
+		}
+	}
 	shown := common[:min(maxImages, len(common))]
+	v.Choice = choice
 	for i, ref := range refs {
 		info := readers[i].Info()
 		for ii, idx := range shown {

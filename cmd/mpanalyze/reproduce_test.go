@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -78,6 +79,18 @@ func TestReproduceTiny(t *testing.T) {
 		}
 		if v.State != "ready" || v.Models != "0,1" || v.Ckpt != "1" || v.Checkpoints != 2 || v.Grids != 2 {
 			t.Errorf("viewer %+v, want both models at the last of 2 checkpoints", v)
+		}
+		// The viewer opens on the image of the mask-evolution figures.
+		m := regexp.MustCompile(`validation image (\d+):`).FindStringSubmatch(string(sum))
+		if m == nil {
+			t.Fatal("summary.md names no mask-evolution image")
+		}
+		var note, opt string
+		p.Eval(ctx, `document.getElementById("viewer-images").textContent`, &note)
+		p.Eval(ctx, `document.querySelector("#v-image option").textContent`, &opt)
+		if !strings.Contains(note, "8 of 64 images embedded (image "+m[1]+", the one of the mask-evolution figures, then the first 7 others;") ||
+			!strings.HasSuffix(opt, "(dataset index "+m[1]+")") {
+			t.Errorf("viewer images: %q, first option %q; want image %s first", note, opt, m[1])
 		}
 	}
 
