@@ -51,7 +51,9 @@ and MP-Former (release settings) trained from the same seed, data and schedule,
 probed and evaluated at 25 %%, 50 %% and 100 %% of the steps. It prints the
 per-stage table, the stage means through training and the task metrics,
 writes the plots, summary.md (tables, plots, verdict) and report.html (the
-same with the mask viewer: one self-contained page) into --out, and
+same with the mask viewer: one self-contained page; every snapshot is
+traced, with float16 mask logits, so that its viewer can switch
+checkpoints) into --out, and
 ends with one line saying whether MP-Former's mean consecutive IoU and mean
 Util-A (over stages) are above Mask2Former's, and by how many percentage
 points (± sd over seeds with several seeds).
