@@ -236,10 +236,14 @@ func resultsViewer(rs *experiments.Results, maxImages, first int) (*Viewer, erro
 	for _, r := range rs.Runs {
 		seeds[r.Label]++
 	}
+	var shown []string
 	for _, m := range models {
 		if seeds[m.Label] > 1 {
-			notes = append([]string{fmt.Sprintf("The viewer shows one seed per configuration (%s: seed %d of %d).", m.Name, m.Seed, seeds[m.Label])}, notes...)
+			shown = append(shown, fmt.Sprintf("%s seed %d of %d", m.Name, m.Seed, seeds[m.Label]))
 		}
+	}
+	if len(shown) > 0 {
+		notes = append([]string{"The viewer shows one seed per configuration: " + strings.Join(shown, ", ") + "."}, notes...)
 	}
 	v.Notes = append(v.Notes, notes...)
 	return v, nil
