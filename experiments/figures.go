@@ -42,6 +42,19 @@ type Figure struct {
 	// Help says how to read the figure: the caption of summary.md and the
 	// report.
 	Help string `json:"help"`
+	// Alt is a text alternative: what the figure shows, with its numbers,
+	// for readers who cannot see it.
+	Alt string `json:"alt"`
+	// Image is the dataset index of the validation image a mask-evolution
+	// figure shows; nil for the other figures.
+	Image *int `json:"image,omitempty"`
+}
+
+// Plot is a figure built by Figures and not yet written: its description
+// (Files empty) and the figure.
+type Plot struct {
+	Figure
+	Plot *plots.Figure
 }
 
 // Captions of the figures that are not per-stage curves (those take
@@ -73,12 +86,8 @@ func stageLayers(r *probes.Report) []int {
 	return out
 }
 
-// WritePlots writes the figures of the results into dir: the per-stage
-// curves (consecutive IoU, Util-A/B/C, IoU to final; mean ± sd over
-// seeds), a stage × stage IoU heat map per configuration (mean over
-// seeds), a mask-evolution grid per configuration from its final trace
-// (see EvolutionChoice), and the training curves. It returns the figures
-// written.
+// WritePlots writes the figures of the results (see Figures) into dir, in
+// every format of s.Formats, and returns the figures written.
 func (rs *Results) WritePlots(dir string, s *PlotSettings) ([]Figure, error) {
 	var set PlotSettings
 	if s != nil {
@@ -88,20 +97,42 @@ func (rs *Results) WritePlots(dir string, s *PlotSettings) ([]Figure, error) {
 	if len(formats) == 0 {
 		formats = plots.Formats
 	}
+	ps, err := rs.Figures(&set)
+	if err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("experiments: %w", err)
 	}
-	var figs []Figure
-	save := func(f *plots.Figure, name, title, note, help string) error {
-		fig := Figure{Name: name, Title: title, Note: note, Help: help}
+	figs := make([]Figure, 0, len(ps))
+	for _, p := range ps {
+		fig := p.Figure
 		for _, ext := range formats {
-			p := filepath.Join(dir, name+"."+ext)
-			if err := f.Save(p); err != nil {
-				return err
+			path := filepath.Join(dir, fig.Name+"."+ext)
+			if err := p.Plot.Save(path); err != nil {
+				return nil, err
 			}
-			fig.Files = append(fig.Files, p)
+			fig.Files = append(fig.Files, path)
 		}
 		figs = append(figs, fig)
+	}
+	return figs, nil
+}
+
+// Figures builds the figures of the results: the per-stage curves
+// (consecutive IoU, Util-A/B/C, IoU to final; mean ± sd over seeds), a
+// stage × stage IoU heat map per configuration (mean over seeds), a
+// mask-evolution grid per configuration from its trace at the snapshot
+// (see EvolutionChoice), and the training curves. Each comes with its
+// name, title and a text alternative. s.Formats is ignored.
+func (rs *Results) Figures(s *PlotSettings) ([]Plot, error) {
+	var set PlotSettings
+	if s != nil {
+		set = *s
+	}
+	var figs []Plot
+	save := func(f *plots.Figure, name, title, note, help, alt string) error {
+		figs = append(figs, Plot{Figure: Figure{Name: name, Title: title, Note: note, Help: help, Alt: alt}, Plot: f})
 		return nil
 	}
 	reps := map[*Result]*SnapshotReport{}
@@ -155,7 +186,7 @@ func (rs *Results) WritePlots(dir string, s *PlotSettings) ([]Figure, error) {
 		}
 		title := fg.Title + " — " + snap
 		f := plots.StageCurves(series, &plots.StageSettings{Title: title, YLabel: fg.Axis, Pairs: fg.Pair, Percent: true})
-		if err := save(f, fg.Key, title, "", fg.Reading); err != nil {
+		if err := save(f, fg.Key, title, "", fg.Reading, stageAlt(title, series, fg.Pair)); err != nil {
 			return nil, err
 		}
 	}
@@ -180,7 +211,7 @@ func (rs *Results) WritePlots(dir string, s *PlotSettings) ([]Figure, error) {
 		}
 		title += ")"
 		f := plots.Heatmap(m, &plots.HeatmapSettings{Title: title, StageLayers: layers})
-		if err := save(f, "iou_matrix_"+FileName(label), title, "", heatmapHelp); err != nil {
+		if err := save(f, "iou_matrix_"+FileName(label), title, "", heatmapHelp, heatmapAlt(title, m, layers)); err != nil {
 			return nil, err
 		}
 	}
@@ -189,9 +220,11 @@ func (rs *Results) WritePlots(dir string, s *PlotSettings) ([]Figure, error) {
 		return nil, err
 	}
 	for _, e := range evo {
-		if err := save(e.fig, e.name, e.title, e.note, evolutionHelp+" "+e.note); err != nil {
+		if err := save(e.fig, e.name, e.title, e.note, evolutionHelp+" "+e.note, e.alt); err != nil {
 			return nil, err
 		}
+		img := e.image
+		figs[len(figs)-1].Image = &img
 	}
 	var train []plots.TrainRun
 	multi := false
@@ -216,7 +249,7 @@ func (rs *Results) WritePlots(dir string, s *PlotSettings) ([]Figure, error) {
 		train = append(train, tr)
 	}
 	f := plots.TrainingCurves(train, &plots.TrainingSettings{Title: "Training"})
-	if err := save(f, "training", "Training loss and validation scores", "", trainingHelp); err != nil {
+	if err := save(f, "training", "Training loss and validation scores", "", trainingHelp, trainingAlt(train)); err != nil {
 		return nil, err
 	}
 	return figs, nil
@@ -295,8 +328,9 @@ func meanMatrix(ms [][]metrics.Series) [][]float64 {
 }
 
 type evoFigure struct {
-	fig               *plots.Figure
-	name, title, note string
+	fig                    *plots.Figure
+	name, title, note, alt string
+	image                  int
 }
 
 // queryScore is one final-matched query of an image.
@@ -423,6 +457,7 @@ func (rs *Results) evolutionFigures(set PlotSettings) ([]evoFigure, error) {
 		st := im.ImageStages()
 		names := r.Manifest.Config.Model.ClassNames
 		var rows []plots.MaskRow
+		var alt []string
 		for _, q := range qs {
 			row := plots.MaskRow{GT: im.GT.Masks[q.gt]}
 			cls := fmt.Sprint(im.GT.Classes[q.gt])
@@ -430,15 +465,21 @@ func (rs *Results) evolutionFigures(set PlotSettings) ([]evoFigure, error) {
 				cls = names[c]
 			}
 			row.Label = fmt.Sprintf("query %d → %s\nmean cons. IoU %.0f %%", q.query, cls, 100*q.meanIoU)
+			var ious []string
 			for s := range st.Masks {
 				row.Masks = append(row.Masks, st.Masks[s][q.query])
+				if s > 0 {
+					ious = append(ious, pctText(metrics.IoU(st.Masks[s-1][q.query], st.Masks[s][q.query])))
+				}
 			}
 			rows = append(rows, row)
+			alt = append(alt, fmt.Sprintf("query %d (matched to a %s) has IoU with the previous stage %s", q.query, cls, strings.Join(ious, ", ")))
 		}
 		img := r.inputImage(best, info)
 		title := fmt.Sprintf("%s, validation image %d: %d least consistent queries matched at the last stage", r.Label, best, len(rows))
 		f := plots.MaskEvolution(img, rows, &plots.MaskSettings{Title: title, StageLayers: info.StageLayers})
-		out = append(out, evoFigure{fig: f, name: "mask_evolution_" + FileName(r.Label), title: title, note: EvolutionChoice})
+		out = append(out, evoFigure{fig: f, name: "mask_evolution_" + FileName(r.Label), title: title, note: EvolutionChoice,
+			alt: title + ": the masks of each query at every stage over the image, and its GT segment. From stage 1 on, " + strings.Join(alt, "; ") + ".", image: best})
 	}
 	return out, nil
 }

@@ -118,7 +118,10 @@ func Reproduce(o ReproduceOptions) (*Reproduction, error) {
 	}
 	start := time.Now()
 	rep := &Reproduction{Spec: sp}
-	runner := &Runner{Spec: sp, Out: o.Out, Parallel: o.Parallel, Workers: o.Workers, Progress: o.Progress}
+	// Every snapshot is traced, compactly (binary masks: 25 kB per image at
+	// the default size), so that the report's mask viewer can switch
+	// checkpoints.
+	runner := &Runner{Spec: sp, Out: o.Out, Parallel: o.Parallel, Workers: o.Workers, TraceAll: true, Compact: true, Progress: o.Progress}
 	if rep.Statuses, err = runner.Run(nil); err != nil {
 		return nil, err
 	}

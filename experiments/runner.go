@@ -63,6 +63,9 @@ type Runner struct {
 	// TraceAll writes a trace at every snapshot; by default only the
 	// final snapshot (the largest step) is traced.
 	TraceAll bool
+	// Compact writes the traces in the compact layout (binary masks as run
+	// lengths, no mask logits unless Float16; probes.TraceSettings).
+	Compact bool
 	// Float16 stores the traces' mask logits as float16 (half the size,
 	// the same binary masks).
 	Float16 bool
@@ -489,7 +492,7 @@ func (r *Runner) probe(dir string, rn *Run, step int, frac float64, trace bool, 
 		if err := os.MkdirAll(filepath.Dir(tp), 0o755); err != nil {
 			return nil, fmt.Errorf("experiments: %w", err)
 		}
-		tw = probes.NewTraceWriter(tp, &probes.TraceSettings{Float16: r.Float16})
+		tw = probes.NewTraceWriter(tp, &probes.TraceSettings{Float16: r.Float16, Compact: r.Compact})
 		p = probes.Multi{ev, tw}
 		rep.Trace, _ = filepath.Rel(dir, tp)
 	}

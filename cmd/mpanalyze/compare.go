@@ -85,8 +85,14 @@ func (o *compareOptions) check() ([]string, error) {
 			return nil, usageErrorf("--snapshot %q: want final, or a fraction of training such as 0.25 or 25%%", o.Snapshot)
 		}
 	}
+	return parseColumns(o.Columns)
+}
+
+// parseColumns checks --columns against the registry of per-stage figures
+// and resolves the short names.
+func parseColumns(names []string) ([]string, error) {
 	var cols []string
-	for _, c := range o.Columns {
+	for _, c := range names {
 		key := c
 		if k, ok := columnAliases[c]; ok {
 			key = k

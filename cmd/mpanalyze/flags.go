@@ -58,7 +58,6 @@ func addModelFlags(f *pflag.FlagSet, m *modelFlags) {
 	f.Float64SliceVar(&m.matchWeights, "match-weights", []float64{d.Loss.MatchClass, d.Loss.MatchMask, d.Loss.MatchDice}, "class, BCE and dice weights of the Hungarian matching cost")
 	f.StringVar(&m.pixelDecoder, "pixel-decoder", model.PixelFPN, "pixel decoder: fpn or msdeform (Mask2Former's deformable-attention encoder)")
 	f.IntVar(&m.encLayers, "enc-layers", 0, "msdeform: encoder layers (0 = 6)")
-	f.IntVar(&m.points, "points", 0, "sampled points for matching and mask losses (0 = every stride-4 pixel)")
 	f.BoolVar(&m.queryPos, "query-pos", d.QueryPos, "learnable query positional embeddings (keep equal across compared models)")
 	f.IntVar(&m.mpGroups, "mp-groups", 1, "mpformer: MP groups")
 	f.IntVar(&m.mpLayers, "mp-layers", 0, "mpformer: piloted layers, the first k (0 = all)")

@@ -11,6 +11,7 @@ import (
 
 	"github.com/mpanalyze/mpanalyze/experiments"
 	"github.com/mpanalyze/mpanalyze/experiments/tables"
+	"github.com/mpanalyze/mpanalyze/report"
 )
 
 func init() { register(newReproduceCmd) }
@@ -35,10 +36,13 @@ func newReproduceCmd(s *streams) *cobra.Command {
 and MP-Former (release settings) trained from the same seed, data and schedule,
 probed and evaluated at 25 %%, 50 %% and 100 %% of the steps. It prints the
 per-stage table, the stage means through training and the task metrics,
-writes the plots and summary.md (tables, plots, verdict) into --out, and
-ends with one line saying whether MP-Former's mean consecutive IoU and mean
-Util-A (over stages) are above Mask2Former's, and by how many percentage
-points (± sd over seeds with several seeds).
+writes the plots, summary.md (tables, plots, verdict) and report.html (the
+same with a stage × query mask viewer, one self-contained page; every
+snapshot is traced, compactly, so that the viewer can switch checkpoints)
+into --out, and ends with the verdict: MP-Former's mean consecutive IoU and
+mean Util-A (over stages) against Mask2Former's, each difference with a 95 %%
+interval (a t interval over 3 or more seeds, else a bootstrap over the
+validation images, which one seed cannot turn into evidence).
 
 The defaults (%d steps, 1 seed, 128 px, 20 queries) are meant to finish
 within 10 minutes on 2 free cores. Rerunning with the same flags reuses
@@ -91,16 +95,24 @@ func runReproduce(s *streams, o *reproduceOptions) error {
 	if err != nil {
 		return err
 	}
+	rd, err := report.FromResults(rep.Results, []string{o.Out}, nil)
+	if err != nil {
+		return err
+	}
+	page := filepath.Join(o.Out, "report.html")
+	if err := report.WriteFile(page, rd); err != nil {
+		return err
+	}
 	verdict := rep.Final.Verdict()
 	if o.JSON {
-		obj := map[string]any{"out": o.Out, "summary": rep.Summary, "verdict": verdict, "comparison": rep.Final,
+		obj := map[string]any{"out": o.Out, "summary": rep.Summary, "report": page, "verdict": verdict, "comparison": rep.Final,
 			"seconds": rep.Seconds, "runs": rep.Statuses, "figures": rep.Figures}
 		return tables.WriteSet(s.Out, rep.Tables, "json", obj)
 	}
 	if err := tables.WriteSet(s.Out, rep.Tables, "text", nil); err != nil {
 		return err
 	}
-	fmt.Fprintf(s.Out, "\nplots: %s\nsummary: %s\n", rep.PlotDir, rep.Summary)
+	fmt.Fprintf(s.Out, "\nplots: %s\nsummary: %s\nreport: %s\n", rep.PlotDir, rep.Summary, page)
 	fmt.Fprintf(s.Out, "took %s on %d cores%s\n", time.Duration(rep.Seconds*float64(time.Second)).Round(time.Second), o.Workers, rep.SkippedNote())
 	fmt.Fprintln(s.Out, verdict)
 	return nil

@@ -4,10 +4,12 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/mpanalyze/mpanalyze/experiments"
+	"github.com/mpanalyze/mpanalyze/internal/browser"
 )
 
 // reproduce end to end at the smallest size it accepts: 2 steps of the
@@ -26,7 +28,7 @@ func TestReproduceTiny(t *testing.T) {
 		!strings.Contains(verdict, "not evidence of a difference") || !strings.Contains(verdict, "have not learned the task") {
 		t.Errorf("verdict line %q", verdict)
 	}
-	for _, w := range []string{"Layer-to-layer consistency and query utilisation (final checkpoint)", "Task metrics", "Through training", "summary: " + filepath.Join(out, "summary.md")} {
+	for _, w := range []string{"Layer-to-layer consistency and query utilisation (final checkpoint)", "Task metrics", "Through training", "summary: " + filepath.Join(out, "summary.md"), "report: " + filepath.Join(out, "report.html")} {
 		if !strings.Contains(stdout, w) {
 			t.Errorf("stdout lacks %q", w)
 		}
@@ -47,9 +49,50 @@ func TestReproduceTiny(t *testing.T) {
 			t.Errorf("summary.md lacks %q", w)
 		}
 	}
-	for _, f := range []string{"plots/util_a.png", "plots/util_a.svg", "plots/iou_matrix_mask2former.png", "plots/training.svg", "mpformer/seed-1/DONE"} {
+	for _, f := range []string{"plots/util_a.png", "plots/util_a.svg", "plots/iou_matrix_mask2former.png", "plots/training.svg", "mpformer/seed-1/DONE", "report.html",
+		"mask2former/seed-1/traces/step-000001.npz", "mpformer/seed-1/traces/step-000001.json"} {
 		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
 			t.Error(err)
+		}
+	}
+
+	// report.html in a browser: compare's numbers, and the viewer of both
+	// models at both traced checkpoints.
+	if _, err := browser.Find(); err == nil || os.Getenv(browser.RequireEnv) == "1" {
+		cmp, errOut, code := runCLI(t, "compare", out, "--format", "json")
+		if code != 0 {
+			t.Fatalf("compare: %s", errOut)
+		}
+		b := browser.ForTest(t)
+		p, ctx := openPage(t, b, filepath.Join(out, "report.html"))
+		checkTablesMatch(t, ctx, p, []byte(cmp))
+		if err := p.WaitFor(ctx, `document.getElementById("viewer-app").dataset.state !== "loading"`); err != nil {
+			t.Fatal(err)
+		}
+		var v struct {
+			State, Models, Ckpt string
+			Checkpoints, Grids  int
+		}
+		err := p.Eval(ctx, `(() => { const a = document.getElementById("viewer-app").dataset;
+			return {State: a.state, Models: a.models, Ckpt: a.ckpt, Checkpoints: document.querySelectorAll("#v-ckpt option").length,
+				Grids: document.querySelectorAll("table.grid").length}; })()`, &v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.State != "ready" || v.Models != "0,1" || v.Ckpt != "1" || v.Checkpoints != 2 || v.Grids != 2 {
+			t.Errorf("viewer %+v, want both models at the last of 2 checkpoints", v)
+		}
+		// The viewer opens on the image of the mask-evolution figures.
+		m := regexp.MustCompile(`validation image (\d+):`).FindStringSubmatch(string(sum))
+		if m == nil {
+			t.Fatal("summary.md names no mask-evolution image")
+		}
+		var note, opt string
+		p.Eval(ctx, `document.getElementById("viewer-images").textContent`, &note)
+		p.Eval(ctx, `document.querySelector("#v-image option").textContent`, &opt)
+		if !strings.Contains(note, "8 of 64 images embedded (image "+m[1]+", the one of the mask-evolution figures, then the first 7 others;") ||
+			!strings.HasSuffix(opt, "(dataset index "+m[1]+")") {
+			t.Errorf("viewer images: %q, first option %q; want image %s first", note, opt, m[1])
 		}
 	}
 
@@ -66,6 +109,7 @@ func TestReproduceTiny(t *testing.T) {
 			} `json:"consecutive_iou"`
 			Caveats []string
 		}
+		Report    string
 		Runs      []struct{ Status string }
 		Diagnosis []map[string]any
 		Accuracy  []map[string]any
@@ -73,7 +117,7 @@ func TestReproduceTiny(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &res); err != nil {
 		t.Fatalf("%v\n%s", err, stdout)
 	}
-	if res.Verdict != verdict || len(res.Runs) != 2 || res.Runs[0].Status != "skipped" || len(res.Diagnosis) != 10 || len(res.Accuracy) != 2 ||
+	if res.Verdict != verdict || res.Report != filepath.Join(out, "report.html") || len(res.Runs) != 2 || res.Runs[0].Status != "skipped" || len(res.Diagnosis) != 10 || len(res.Accuracy) != 2 ||
 		len(res.Comparison.Seeds) != 1 || res.Comparison.Cons.Diff.Mean == nil || res.Comparison.Cons.Diff.Lo == nil || len(res.Comparison.Caveats) != 2 {
 		t.Errorf("JSON %+v", res)
 	}
