@@ -52,10 +52,13 @@ overlaid in category colours and a legend.`,
 	f.StringVar(&opts.Spec.Split, "split", "train", "split: train or val")
 	f.IntVar(&opts.Spec.N, "n", 500, "number of images (0 = the kind's default)")
 	f.IntVar(&opts.Spec.Size, "size", 0, "side of generated images (0 = 128)")
-	f.Uint64Var(&opts.Spec.Seed, "data-seed", 0, "seed of generated scenes")
+	// The default is the data seed of a default training run (train --seed
+	// 1), so that `data --split val` shows the validation images that run
+	// and reproduce score.
+	f.Uint64Var(&opts.Spec.Seed, "data-seed", 1, "seed of generated scenes (1 = what a default train run and reproduce use)")
 	// --seed was this flag's name before the other commands' --data-seed
 	// became the one name; it stays as a hidden, deprecated alias.
-	f.Uint64Var(&opts.Spec.Seed, "seed", 0, "seed of generated scenes")
+	f.Uint64Var(&opts.Spec.Seed, "seed", 1, "seed of generated scenes")
 	_ = f.MarkDeprecated("seed", "use --data-seed")
 	// pflag writes the deprecation notice to the flag set's output, which
 	// cobra would copy to the command's stdout (and so into --json
