@@ -85,19 +85,19 @@ func runEval(s *streams, o *evalOptions) error {
 	bar := progress.New(s.Err, "eval", n)
 	opt := run.EvalOptions{Images: o.Images, Infer: o.Infer, Workers: o.Workers, Checkpoint: o.Checkpoint,
 		Progress: func(done, total int) { bar.Update(done, "") }}
-	var exp *cocoExport
+	var exp *run.COCOExport
 	if o.COCOOut != "" || o.ExportGT != "" {
-		if exp, err = newCOCOExport(ds.Categories(), o.COCOOut, o.ExportGT, "ground truth scored by mpanalyze eval of "+o.Checkpoint); err != nil {
+		if exp, err = run.NewCOCOExport(ds.Categories(), o.COCOOut, o.ExportGT, "ground truth scored by mpanalyze eval of "+o.Checkpoint); err != nil {
 			return err
 		}
-		opt.Original = exp.add
+		opt.Original = exp.Add
 	}
 	rep, err := run.Evaluate(ck.Model, ds, opt)
 	if err != nil {
 		return err
 	}
 	if exp != nil {
-		if err := exp.close(); err != nil {
+		if err := exp.Close(); err != nil {
 			return err
 		}
 	}

@@ -72,9 +72,9 @@ func runEvalPredictions(s *streams, o *evalOptions) error {
 			return usageErrorf("--predictions: give at most one instance results file (a JSON list) and one panoptic predictions file (a JSON object); %s is a second one", path)
 		}
 	}
-	var exp *cocoExport
+	var exp *run.COCOExport
 	if o.ExportGT != "" {
-		if exp, err = newCOCOExport(gt.Categories(), "", o.ExportGT, "ground truth scored by mpanalyze eval of "+o.GT); err != nil {
+		if exp, err = run.NewCOCOExport(gt.Categories(), "", o.ExportGT, "ground truth scored by mpanalyze eval of "+o.GT); err != nil {
 			return err
 		}
 	}
@@ -82,7 +82,7 @@ func runEvalPredictions(s *streams, o *evalOptions) error {
 	pq, ap, err := run.ScorePredictions(gt, ins, pan, func(i int, t *data.Truth) error {
 		bar.Update(i+1, "")
 		if exp != nil {
-			return exp.add(t, nil)
+			return exp.Add(t, nil)
 		}
 		return nil
 	})
@@ -90,7 +90,7 @@ func runEvalPredictions(s *streams, o *evalOptions) error {
 		return err
 	}
 	if exp != nil {
-		if err := exp.close(); err != nil {
+		if err := exp.Close(); err != nil {
 			return err
 		}
 	}
