@@ -11,6 +11,7 @@ import (
 
 	"github.com/mpanalyze/mpanalyze/experiments"
 	"github.com/mpanalyze/mpanalyze/experiments/tables"
+	"github.com/mpanalyze/mpanalyze/internal/limits"
 )
 
 func init() { register(newAblateCmd) }
@@ -68,6 +69,11 @@ one at a time on all cores (--parallel n trains n side by side).`,
 	f.BoolVar(&opts.Float16, "float16", false, "store trace mask logits as float16 (half the size, same binary masks)")
 	f.BoolVar(&opts.List, "list", false, "list the runs with their indices and exit")
 	f.BoolVar(&opts.JSON, "json", false, "print JSON")
+	limit(f, "index", limits.AtLeast(0))
+	limit(f, "steps", limits.AtLeast(1).Or(0, "the spec's base.steps"))
+	limit(f, "seeds", limits.Ints(1, 1000).Or(0, "the spec's seeds"))
+	limit(f, "parallel", limits.Ints(1, 256).Or(0, "one run at a time"))
+	limit(f, "workers", limits.Ints(1, 1024))
 	return cmd
 }
 
@@ -76,9 +82,6 @@ func loadSpec(name string, steps, seeds int) (*experiments.Spec, error) {
 	sp, err := experiments.LoadSpec(name)
 	if err != nil {
 		return nil, err
-	}
-	if steps < 0 || seeds < 0 {
-		return nil, usageErrorf("--steps and --seeds must not be negative")
 	}
 	if steps > 0 {
 		if sp, err = sp.WithSteps(steps); err != nil {

@@ -5,13 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/mpanalyze/mpanalyze/experiments/tables"
+	"github.com/mpanalyze/mpanalyze/internal/limits"
 	"github.com/mpanalyze/mpanalyze/metrics"
 	"github.com/mpanalyze/mpanalyze/probes"
 )
@@ -66,6 +66,9 @@ undefined), keyed by the figures' names. --json prints the whole report.`,
 	f.BoolVar(&opts.CSV, "csv", false, "same as --format csv (kept from earlier versions)")
 	f.StringVar(&opts.QuerySet, "query-set", "final", "queries of the IoU columns: final, nonempty or stage")
 	f.IntVar(&opts.Images, "images", 0, "analyse the first N images only (0 = all)")
+	limit(f, "images", limits.AtLeast(1).Or(0, "all"))
+	oneOf(f, "format", tables.Formats...)
+	oneOf(f, "query-set", "final", "nonempty", "stage")
 	return cmd
 }
 
@@ -97,16 +100,7 @@ func runAnalyze(s *streams, opts *analyzeOptions) error {
 		}
 		opts.Format = "csv"
 	}
-	if !slices.Contains(tables.Formats, opts.Format) {
-		return usageErrorf("--format %q: want one of %s", opts.Format, strings.Join(tables.Formats, ", "))
-	}
-	set, ok := querySets[opts.QuerySet]
-	if !ok {
-		return usageErrorf("--query-set must be final, nonempty or stage, got %q", opts.QuerySet)
-	}
-	if opts.Images < 0 {
-		return usageErrorf("--images must be ≥ 0, got %d", opts.Images)
-	}
+	set := querySets[opts.QuerySet] // oneOf checked it
 	r, err := probes.OpenTrace(opts.Trace, nil)
 	if err != nil {
 		return err

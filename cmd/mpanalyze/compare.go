@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -67,15 +66,13 @@ left out (with a note on stderr). --format csv writes each table after a
 	f.StringVar(&opts.Snapshot, "snapshot", "final", "checkpoint: final, or a fraction of training such as 0.25 or 25%")
 	f.StringSliceVar(&opts.Columns, "columns", []string{"consecutive_iou", "util_a"}, "diagnosis columns, per-stage figures: "+figureKeys()+" (cons and to_final are short for the first two)")
 	f.BoolVar(&opts.JSON, "json", false, "print JSON (same as --format json)")
+	oneOf(f, "format", tables.Formats...)
 	return cmd
 }
 
 func (o *compareOptions) check() ([]string, error) {
 	if o.JSON {
 		o.Format = "json"
-	}
-	if !slices.Contains(tables.Formats, o.Format) {
-		return nil, usageErrorf("--format %q: want one of %s", o.Format, strings.Join(tables.Formats, ", "))
 	}
 	if o.Snapshot != "final" {
 		if _, err := experiments.ParseFraction(o.Snapshot); err != nil {

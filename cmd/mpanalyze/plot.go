@@ -2,12 +2,12 @@ package main
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/mpanalyze/mpanalyze/experiments"
+	"github.com/mpanalyze/mpanalyze/internal/limits"
 	"github.com/mpanalyze/mpanalyze/plots"
 )
 
@@ -57,6 +57,8 @@ and writes into --out, as PNG and SVG:
 	f.StringVar(&opts.Snapshot, "snapshot", "final", "checkpoint: final, or a fraction of training such as 0.25 (mask evolution needs a trace there: ablate --trace-all)")
 	f.StringSliceVar(&opts.Formats, "format", plots.Formats, "file formats: png, svg")
 	f.IntVar(&opts.Queries, "queries", 4, "queries per mask-evolution figure")
+	limit(f, "queries", limits.Ints(1, 100))
+	oneOf(f, "format", plots.Formats...)
 	f.BoolVar(&opts.JSON, "json", false, "print the written figures as JSON")
 	return cmd
 }
@@ -65,18 +67,10 @@ func runPlot(s *streams, o *plotOptions) error {
 	if o.Out == "" {
 		return usageErrorf("--out is required")
 	}
-	for _, f := range o.Formats {
-		if !slices.Contains(plots.Formats, f) {
-			return usageErrorf("--format %q: want %s", f, strings.Join(plots.Formats, ", "))
-		}
-	}
 	if o.Snapshot != "final" {
 		if _, err := experiments.ParseFraction(o.Snapshot); err != nil {
 			return usageErrorf("--snapshot %q: want final, or a fraction of training such as 0.25 or 25%%", o.Snapshot)
 		}
-	}
-	if o.Queries < 1 {
-		return usageErrorf("--queries must be at least 1")
 	}
 	rs, err := experiments.Load(o.Runs...)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/mpanalyze/mpanalyze/data"
 	"github.com/mpanalyze/mpanalyze/data/coco"
 	"github.com/mpanalyze/mpanalyze/internal/atomicfile"
+	"github.com/mpanalyze/mpanalyze/internal/limits"
 	"github.com/mpanalyze/mpanalyze/internal/progress"
 	"github.com/mpanalyze/mpanalyze/mask"
 	"github.com/mpanalyze/mpanalyze/model"
@@ -55,9 +56,13 @@ panopticapi, or with 'mpanalyze eval --gt ... --predictions ...'.`,
 	addCkptDataFlags(f, &opts.ckptData, runtime.GOMAXPROCS(0))
 	f.StringVar(&opts.Out, "out", "", "output directory (required)")
 	f.IntVar(&opts.PNG, "png", 8, "images in preview.png (0 = none)")
+	limit(f, "png", limits.Ints(0, 10000))
 	f.Float64Var(&opts.Infer.ObjectThreshold, "object-threshold", opts.Infer.ObjectThreshold, "panoptic: minimum class probability of a kept query")
 	f.Float64Var(&opts.Infer.OverlapThreshold, "overlap-threshold", opts.Infer.OverlapThreshold, "panoptic: minimum share of its mask a segment must win")
 	f.IntVar(&opts.Infer.TopK, "top-k", opts.Infer.TopK, "instance: detections per image")
+	limit(f, "object-threshold", limits.Reals(0, 1))
+	limit(f, "overlap-threshold", limits.Reals(0, 1))
+	limit(f, "top-k", limits.Ints(1, 100000))
 	f.BoolVar(&opts.JSON, "json", false, "print the summary as JSON")
 	return cmd
 }

@@ -8,8 +8,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mpanalyze/mpanalyze/data"
+	"github.com/mpanalyze/mpanalyze/internal/limits"
 	"github.com/mpanalyze/mpanalyze/metrics"
 	"github.com/mpanalyze/mpanalyze/model"
+	"github.com/mpanalyze/mpanalyze/model/optim"
 	"github.com/mpanalyze/mpanalyze/run"
 )
 
@@ -70,14 +72,23 @@ for bit. A NaN or Inf loss stops the run with an error.`,
 	f.BoolVar(&opts.Resume, "resume", false, "continue the run in --out")
 	f.IntVar(&opts.Workers, "workers", runtime.GOMAXPROCS(0), "images processed in parallel (does not change results)")
 	f.BoolVar(&opts.JSON, "json", false, "print the summary as JSON")
+	oneOf(f, "schedule", optim.ScheduleMultiStep, optim.SchedulePoly, optim.ScheduleConstant)
+	limit(f, "val-n", limits.AtLeast(1).Or(0, "all"))
+	limit(f, "steps", limits.AtLeast(1))
+	limit(f, "batch", limits.Ints(1, 4096))
+	limit(f, "seed", limits.Any())
+	limit(f, "lr", limits.Positive().Or(0, "the default, 3e-4"))
+	limit(f, "warmup", limits.AtLeast(0).Or(-1, "the default, min(50, steps/10)"))
+	limit(f, "clip-norm", limits.Positive().Or(0, "off"))
+	limit(f, "ckpt-every", limits.AtLeast(1))
+	limit(f, "eval-every", limits.AtLeast(1).Or(0, "at the end only"))
+	limit(f, "eval-images", limits.AtLeast(1))
+	limit(f, "workers", limits.Ints(1, 1024))
 	return cmd
 }
 
 // runConfig resolves the flags into a run.Config.
 func (o *trainOptions) runConfig() (run.Config, error) {
-	if o.Steps <= 0 || o.Batch <= 0 {
-		return run.Config{}, usageErrorf("--steps and --batch must be positive")
-	}
 	rc, err := run.DefaultConfig(o.Model.arch, o.Steps, o.Seed)
 	if err != nil {
 		return rc, err
