@@ -137,6 +137,9 @@ func runAblate(s *streams, o *ablateOptions) error {
 		}
 		return nil
 	}
+	if err := outDir("out", o.Out); err != nil {
+		return err
+	}
 	var idx []int
 	if o.indexSet {
 		if o.Index < 0 || o.Index >= len(runs) {

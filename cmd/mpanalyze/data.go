@@ -98,6 +98,12 @@ func runData(s *streams, opts *dataOptions) error {
 	if err != nil {
 		return err
 	}
+	if err := outFile("preview", opts.Preview); err != nil {
+		return err
+	}
+	if err := outDir("export-coco", opts.Export); err != nil {
+		return err
+	}
 	start := time.Now()
 	st, err := data.ComputeStats(ds, 0, opts.Workers)
 	if err != nil {

@@ -82,6 +82,12 @@ func runEval(s *streams, o *evalOptions) error {
 	if err != nil {
 		return err
 	}
+	if err := outDir("coco-out", o.COCOOut); err != nil {
+		return err
+	}
+	if err := outDir("export-gt", o.ExportGT); err != nil {
+		return err
+	}
 	n := ds.Len()
 	if o.Images > 0 {
 		n = min(n, o.Images)

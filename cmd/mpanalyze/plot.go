@@ -79,6 +79,9 @@ func runPlot(s *streams, o *plotOptions) error {
 	for _, d := range rs.Unfinished {
 		fmt.Fprintf(s.Err, "note: %s is not finished; left out\n", d)
 	}
+	if err := outDir("out", o.Out); err != nil {
+		return err
+	}
 	figs, err := rs.WritePlots(o.Out, &experiments.PlotSettings{Snapshot: o.Snapshot, Formats: o.Formats, EvolutionQueries: o.Queries})
 	if err != nil {
 		return err

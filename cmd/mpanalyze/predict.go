@@ -75,7 +75,7 @@ func runPredict(s *streams, o *predictOptions) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Join(o.Out, "semantic"), 0o755); err != nil {
+	if err := outDir("out", filepath.Join(o.Out, "semantic")); err != nil {
 		return err
 	}
 	n := ds.Len()

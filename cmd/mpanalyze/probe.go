@@ -54,6 +54,9 @@ func runProbe(s *streams, o *probeOptions) error {
 	if err != nil {
 		return err
 	}
+	if npz, _ := probes.TracePaths(o.Out); outFile("out", npz) != nil {
+		return outFile("out", npz)
+	}
 	w := probes.NewTraceWriter(o.Out, &probes.TraceSettings{Float16: o.Float16})
 	ev := &probes.Evaluator{}
 	n := ds.Len()

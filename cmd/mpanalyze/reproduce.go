@@ -81,6 +81,9 @@ func runReproduce(s *streams, o *reproduceOptions) error {
 	if err != nil {
 		return err
 	}
+	if err := outDir("out", o.Out); err != nil {
+		return err
+	}
 	rep, err := experiments.Reproduce(opts)
 	if err != nil {
 		return err
