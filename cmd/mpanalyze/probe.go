@@ -54,8 +54,9 @@ func runProbe(s *streams, o *probeOptions) error {
 	if err != nil {
 		return err
 	}
-	if npz, _ := probes.TracePaths(o.Out); outFile("out", npz) != nil {
-		return outFile("out", npz)
+	trace, _ := probes.TracePaths(o.Out)
+	if err := outFile("out", trace); err != nil {
+		return err
 	}
 	w := probes.NewTraceWriter(o.Out, &probes.TraceSettings{Float16: o.Float16})
 	ev := &probes.Evaluator{}
