@@ -565,6 +565,9 @@ func (s *Spec) dataSpec() (data.Spec, error) {
 		if ov.Key == "split" {
 			return ds, s.errf("base.data: split is set by the runner (train, and val for the validation set)")
 		}
+		if err := checkLimit([]string{"data", ov.Key}, ov.Value); err != nil {
+			return ds, s.errf("base.data: key %q: %v", ov.Key, err)
+		}
 		m[ov.Key] = ov.Value
 	}
 	b, _ := json.Marshal(m)
