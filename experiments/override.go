@@ -9,8 +9,8 @@ import (
 	"strings"
 
 	"github.com/mpanalyze/mpanalyze/data"
-	"github.com/mpanalyze/mpanalyze/internal/limits"
 	_ "github.com/mpanalyze/mpanalyze/data/coco" // registers the "coco" kind for specs
+	"github.com/mpanalyze/mpanalyze/internal/limits"
 	"github.com/mpanalyze/mpanalyze/model"
 	"github.com/mpanalyze/mpanalyze/run"
 )
