@@ -186,7 +186,9 @@ func Save(path string, c *Checkpoint) error {
 		names = append(names, name)
 	}
 	c.Meta.Format = FormatVersion
-	meta, err := json.MarshalIndent(&c.Meta, "", "  ")
+	m := c.Meta
+	m.Extra = withArrayList(c.Meta.Extra, c.Arrays)
+	meta, err := json.MarshalIndent(&m, "", "  ")
 	if err != nil {
 		return fmt.Errorf("ckpt: save %s: encode %s: %w", path, MetaName, err)
 	}
@@ -266,9 +268,19 @@ func read(r io.ReaderAt, size int64) (*Checkpoint, error) {
 		var head [4]byte
 		n, _ := r.ReadAt(head[:], 0)
 		if n >= 2 && head[0] == 'P' && head[1] == 'K' {
+			if zipEndIntact(r, size) {
+				return nil, fmt.Errorf("%w: the zip directory is damaged, though the file has its full length (%d bytes; %w)", ErrCorrupt, size, err)
+			}
 			return nil, fmt.Errorf("%w: a zip archive without a readable end (%d bytes; %w)", ErrTruncated, size, err)
 		}
 		return nil, fmt.Errorf("%w: %w", ErrNotNPZ, err)
+	}
+	names := make([]string, len(zr.File))
+	for i, zf := range zr.File {
+		names[i] = zf.Name
+	}
+	if n := damagedMetaName(names); n != "" {
+		return nil, fmt.Errorf("%w: no %s.npy entry, but one named %q (the file is damaged)", ErrCorrupt, MetaName, n)
 	}
 	c := New()
 	var metaRaw []byte
@@ -306,6 +318,9 @@ func read(r io.ReaderAt, size int64) (*Checkpoint, error) {
 	if c.Meta.Format != FormatVersion {
 		return nil, fmt.Errorf("%w: format %q, want %q", ErrMeta, c.Meta.Format, FormatVersion)
 	}
+	if err := checkArrayList(c); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 
@@ -328,7 +343,9 @@ func readEntry(zf *zip.File, fileSize int64, meta bool) (Array, []byte, error) {
 		return Array{}, nil, fmt.Errorf("%w: unsupported zip compression method %d", ErrCorrupt, zf.Method)
 	}
 	if zf.CompressedSize64 > uint64(fileSize) {
-		return Array{}, nil, fmt.Errorf("%w: compressed size %d exceeds the file size %d", ErrTruncated, zf.CompressedSize64, fileSize)
+		// The zip directory was read, so the file is not cut short: the
+		// directory is damaged.
+		return Array{}, nil, fmt.Errorf("%w: compressed size %d exceeds the file size %d", ErrCorrupt, zf.CompressedSize64, fileSize)
 	}
 	rc, err := zf.Open()
 	if err != nil {
