@@ -237,15 +237,22 @@ func writeMetrics(path string, m *Manifest, reps []*SnapshotReport) error {
 	})
 }
 
-// ReadMetrics reads a run's metrics.jsonl.
+// ReadMetrics reads a run's metrics.jsonl; see ParseMetrics.
 func ReadMetrics(path string) ([]MetricLine, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("experiments: %w", err)
 	}
 	defer f.Close()
+	return ParseMetrics(f, path)
+}
+
+// ParseMetrics reads metrics.jsonl lines from r; name (the file's path)
+// is used in errors, which give the line: "experiments: RUN/metrics.jsonl:3: …".
+// Blank lines are skipped.
+func ParseMetrics(r io.Reader, name string) ([]MetricLine, error) {
 	var out []MetricLine
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), 16<<20)
 	for n := 1; sc.Scan(); n++ {
 		b := bytes.TrimSpace(sc.Bytes())
@@ -254,12 +261,12 @@ func ReadMetrics(path string) ([]MetricLine, error) {
 		}
 		var l MetricLine
 		if err := json.Unmarshal(b, &l); err != nil {
-			return nil, fmt.Errorf("experiments: %s:%d: %w", path, n, err)
+			return nil, fmt.Errorf("experiments: %s:%d: %w", name, n, err)
 		}
 		out = append(out, l)
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("experiments: read %s: %w", path, err)
+		return nil, fmt.Errorf("experiments: read %s: %w", name, err)
 	}
 	return out, nil
 }
