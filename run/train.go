@@ -248,7 +248,11 @@ func (l *loopState) trainStep(ld *data.Loader) error {
 	t0 := time.Now()
 	sr, err := l.Trainer.TrainStep(ex)
 	if err != nil {
-		return fmt.Errorf("%w; the last good checkpoint is %s", err, filepath.Join(l.Dir, LatestCkpt))
+		latest := filepath.Join(l.Dir, LatestCkpt)
+		if _, serr := os.Stat(latest); serr != nil {
+			return fmt.Errorf("%w; no checkpoint was written yet", err)
+		}
+		return fmt.Errorf("%w; the last good checkpoint is %s", err, latest)
 	}
 	l.Last, l.StepSeconds = sr, time.Since(t0).Seconds()
 	return nil

@@ -43,6 +43,8 @@ func (o *ckptData) open() (*run.Checkpoint, data.Dataset, error) {
 	spec := o.Spec
 	if !o.datasetFlagsSet() && ck.Run != nil {
 		spec = ck.Run.Val
+	} else if err := checkDatasetFlags(spec, ""); err != nil {
+		return nil, nil, err
 	}
 	ds, err := data.Open(spec)
 	if err != nil {

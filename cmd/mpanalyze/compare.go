@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -49,8 +50,11 @@ or directories above them; several are merged) and prints:
     its overrides, the means over stages, the task metrics);
   - with several snapshots, the stage means through training.
 
-Runs measured under different conventions are refused. Unfinished runs are
-left out (with a note on stderr). --format csv writes each table after a
+A plain 'mpanalyze train' run directory (run.json and train.jsonl) has no
+probe reports: for it compare prints its steps, recent loss and last
+validation (probe a checkpoint and 'mpanalyze analyze' the trace for the
+per-stage table). Runs measured under different conventions are refused.
+Unfinished runs are left out (with a note on stderr). --format csv writes each table after a
 "# title" line; json writes one object.`,
 		Example: `  mpanalyze compare runs/diagnosis
   mpanalyze compare runs/noise_ratio --snapshot 0.5 --format markdown
@@ -114,13 +118,37 @@ func runCompare(s *streams, o *compareOptions) error {
 	if err != nil {
 		return err
 	}
-	rs, err := loadResults(s, o.Runs)
-	if err != nil {
-		return err
+	expPaths, plain := splitRunPaths(o.Runs)
+	var tabs []tables.Named
+	if len(expPaths) > 0 {
+		rs, err := loadResults(s, expPaths)
+		if err != nil {
+			return err
+		}
+		if tabs, err = rs.Tables(o.Snapshot, cols, true); err != nil {
+			return err
+		}
 	}
-	tabs, err := rs.Tables(o.Snapshot, cols, true)
-	if err != nil {
-		return err
+	if len(plain) > 0 {
+		trs, err := experiments.LoadTrainRuns(plain...)
+		if err != nil {
+			return err
+		}
+		tabs = append(tabs, tables.Named{Key: "training", Table: experiments.TrainingTable(trs)})
 	}
 	return tables.WriteSet(s.Out, tabs, o.Format, map[string]any{"snapshot": o.Snapshot})
+}
+
+// splitRunPaths separates experiment paths (manifest.json at or below
+// them, or paths that do not exist, whose error experiments.Load gives)
+// from plain training run directories (what `mpanalyze train` writes).
+func splitRunPaths(paths []string) (experiment, plain []string) {
+	for _, p := range paths {
+		if _, err := os.Stat(p); err != nil || experiments.IsExperimentPath(p) {
+			experiment = append(experiment, p)
+		} else {
+			plain = append(plain, p)
+		}
+	}
+	return experiment, plain
 }

@@ -94,6 +94,9 @@ type dataReport struct {
 }
 
 func runData(s *streams, opts *dataOptions) error {
+	if err := checkDatasetFlags(opts.Spec, ""); err != nil {
+		return err
+	}
 	ds, err := data.Open(opts.Spec)
 	if err != nil {
 		return err

@@ -28,6 +28,15 @@ func addDatasetFlags(f *pflag.FlagSet, s *data.Spec, prefix, split string) {
 	limitDatasetFlags(f, prefix)
 }
 
+// checkDatasetFlags refuses a dataset spec whose kind lacks the flags it
+// needs (a usage error naming them).
+func checkDatasetFlags(s data.Spec, prefix string) error {
+	if s.Kind == "coco" && (s.Annotations == "" || s.Images == "") {
+		return usageErrorf("--%skind coco needs --%sannotations (the COCO instance or panoptic JSON) and --%simage-dir (and --%spanoptic-pngs for a panoptic file)", prefix, prefix, prefix, prefix)
+	}
+	return nil
+}
+
 // archs are the --model values.
 var archs = []string{model.ArchMaskFormer, model.ArchMask2Former, model.ArchMPFormer}
 

@@ -28,7 +28,8 @@ func newPlotCmd(s *streams) *cobra.Command {
 		Use:   "plot RUN... --out DIR",
 		Short: "Figures of finished experiment runs: stage curves, IoU heat maps, mask evolution, training",
 		Long: `plot reads finished runs (as compare does; several directories are merged)
-and writes into --out, as PNG and SVG:
+and writes into --out, as PNG and SVG (for plain 'mpanalyze train' run
+directories, which have no probe reports, only the training figure):
 
   consecutive_iou, util_a, util_b, util_c, iou_to_final
       one line per configuration over the decoder stages, mean ± sd over
@@ -72,6 +73,25 @@ func runPlot(s *streams, o *plotOptions) error {
 			return usageErrorf("--snapshot %q: want final, or a fraction of training such as 0.25 or 25%%", o.Snapshot)
 		}
 	}
+	expPaths, plain := splitRunPaths(o.Runs)
+	if len(plain) > 0 {
+		if len(expPaths) > 0 {
+			return usageErrorf("plot: %s is a plain train run and %s an experiment; plot them separately", plain[0], expPaths[0])
+		}
+		trs, err := experiments.LoadTrainRuns(plain...)
+		if err != nil {
+			return err
+		}
+		if err := outDir("out", o.Out); err != nil {
+			return err
+		}
+		figs, err := experiments.WriteTrainingPlot(trs, o.Out, o.Formats)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(s.Err, "note: plain train runs have no probe reports, so only the training figure (probe a checkpoint for the per-stage figures)")
+		return printFigures(s, o, figs)
+	}
 	rs, err := experiments.Load(o.Runs...)
 	if err != nil {
 		return err
@@ -89,6 +109,10 @@ func runPlot(s *streams, o *plotOptions) error {
 	if !hasFigure(figs, "mask_evolution_") {
 		fmt.Fprintf(s.Err, "note: no trace at the %s snapshot, so no mask-evolution figure (ablate --trace-all writes one at every snapshot)\n", o.Snapshot)
 	}
+	return printFigures(s, o, figs)
+}
+
+func printFigures(s *streams, o *plotOptions, figs []experiments.Figure) error {
 	if o.JSON {
 		return writeJSON(s.Out, map[string]any{"out": o.Out, "figures": figs})
 	}

@@ -104,6 +104,9 @@ the validation files with --val-annotations (and --val-image-dir,
 
 // runConfig resolves the flags into a run.Config.
 func (o *trainOptions) runConfig(warn io.Writer) (run.Config, error) {
+	if err := checkDatasetFlags(o.Data, ""); err != nil {
+		return run.Config{}, err
+	}
 	rc, err := run.DefaultConfig(o.Model.arch, o.Steps, o.Seed)
 	if err != nil {
 		return rc, err
@@ -223,6 +226,9 @@ func (o *trainOptions) resumeConfig(flags *pflag.FlagSet) (run.Config, error) {
 	stored, err := run.ReadConfig(o.Out)
 	if err != nil {
 		return run.Config{}, err
+	}
+	if err := stored.Validate(); err != nil {
+		return run.Config{}, fmt.Errorf("%s: %w", filepath.Join(o.Out, run.ConfigFile), err)
 	}
 	var changed []string
 	for _, name := range slices.Sorted(maps.Keys(configFlags)) {
