@@ -134,8 +134,13 @@ func Main(args []string, in io.Reader, out, errOut io.Writer) (code int) {
 	if err := root.Execute(); err != nil {
 		var ue *usageError
 		if !errors.As(err, &ue) && !started {
-			// cobra's own errors: an unknown command.
-			err = usageErrorf("%v (see 'mpanalyze --help')", err)
+			// cobra's own errors: an unknown command, with its
+			// suggestions on one line.
+			msg, sugg, ok := strings.Cut(err.Error(), "\n\nDid you mean this?\n")
+			if ok {
+				msg += "; did you mean " + strings.Join(strings.Fields(sugg), " or ") + "?"
+			}
+			err = usageErrorf("%s (see 'mpanalyze --help')", msg)
 		}
 		fmt.Fprintf(errOut, "mpanalyze: %v\n", err)
 		if errors.As(err, &ue) {
