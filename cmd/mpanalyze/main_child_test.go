@@ -1,0 +1,24 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"testing"
+)
+
+// childArgsEnv makes the test binary run the command line it holds (a JSON
+// list of arguments) instead of the tests, so that tests can run
+// mpanalyze in a process of its own and kill it (crash_test.go).
+const childArgsEnv = "MPANALYZE_TEST_CHILD_ARGS"
+
+func TestMain(m *testing.M) {
+	if raw := os.Getenv(childArgsEnv); raw != "" {
+		var args []string
+		if err := json.Unmarshal([]byte(raw), &args); err != nil {
+			os.Stderr.WriteString("bad " + childArgsEnv + ": " + err.Error() + "\n")
+			os.Exit(3)
+		}
+		os.Exit(Main(args, os.Stdin, os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
