@@ -88,7 +88,11 @@ func (l MetricLine) MarshalJSON() ([]byte, error) {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(&b, ",%q:%s", k, j)
+		key, err := json.Marshal(k) // JSON's escapes, not Go's (%q writes \x7f)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(&b, ",%s:%s", key, j)
 		return nil
 	}
 	switch l.Kind {

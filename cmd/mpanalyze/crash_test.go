@@ -237,8 +237,8 @@ func TestCrashConsistencyAblate(t *testing.T) {
 	for _, plan := range [][]any{
 		// Planned points: a snapshot checkpoint half written, the first
 		// and the second evaluation of an invocation (validation and
-		// probing), the metrics.jsonl write.
-		{"partial:step-000001.npz@1", "eval@1", "eval@2", "partial:metrics.jsonl@1", "before-rename:metrics.jsonl@1"},
+		// probing), the writes of a report and of metrics.jsonl.
+		{"partial:step-000001.npz@1", "eval@1", "partial:step-000001.json@1", "eval@2", "partial:metrics.jsonl@1", "before-rename:metrics.jsonl@1"},
 		// Random moments.
 		{at(0.1 + 0.8*r.Float64()), at(0.1 + 0.8*r.Float64()), at(0.1 + 0.8*r.Float64())},
 	} {
