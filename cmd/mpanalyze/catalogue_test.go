@@ -210,10 +210,13 @@ func catalogueFixture(t *testing.T) string {
 	write(at("norun", run.ConfigFile), read(filepath.Join(done, run.ConfigFile)))
 
 	// Runs with a damaged train.jsonl and an out-of-range run.json.
-	for _, r := range []string{"badlog", "badcfg"} {
+	for _, r := range []string{"badlog", "badcfg", "nocfg"} {
 		for _, f := range []string{run.ConfigFile, run.LogFile, run.LatestCkpt} {
 			write(at("runs", r, f), read(filepath.Join(done, f)))
 		}
+	}
+	if err := os.Remove(at("runs", "nocfg", run.ConfigFile)); err != nil {
+		t.Fatal(err)
 	}
 	lines := strings.SplitAfter(string(read(filepath.Join(done, run.LogFile))), "\n")
 	lines[1] = "{\"event\":\"step\",\"step\":1,\"loss\n"

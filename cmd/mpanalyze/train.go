@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -15,6 +16,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/mpanalyze/mpanalyze/data"
+	"github.com/mpanalyze/mpanalyze/internal/atomicfile"
 	"github.com/mpanalyze/mpanalyze/internal/limits"
 	"github.com/mpanalyze/mpanalyze/metrics"
 	"github.com/mpanalyze/mpanalyze/model"
@@ -222,8 +224,13 @@ var otherFlags = []string{"out", "resume", "workers", "json", "help"}
 // resumeConfig is the config of the run in o.Out (its run.json). Flags
 // given explicitly must agree with it: the first that does not is a usage
 // error naming both values.
-func (o *trainOptions) resumeConfig(flags *pflag.FlagSet) (run.Config, error) {
+func (o *trainOptions) resumeConfig(flags *pflag.FlagSet, note io.Writer) (run.Config, error) {
 	stored, err := run.ReadConfig(o.Out)
+	if errors.Is(err, run.ErrNoRun) {
+		if stored, err = o.configFromCheckpoint(err); err == nil {
+			fmt.Fprintf(note, "note: %s was missing; restored it from %s\n", filepath.Join(o.Out, run.ConfigFile), filepath.Join(o.Out, run.LatestCkpt))
+		}
+	}
 	if err != nil {
 		return run.Config{}, err
 	}
@@ -254,6 +261,31 @@ func (o *trainOptions) resumeConfig(flags *pflag.FlagSet) (run.Config, error) {
 	rc := *stored
 	rc.Workers = o.Workers
 	return rc, nil
+}
+
+// configFromCheckpoint restores a run.json that is missing (deleted, or
+// lost with its directory's other files) from checkpoints/latest.npz, which
+// stores the run's settings; without a checkpoint it returns noRun.
+func (o *trainOptions) configFromCheckpoint(noRun error) (*run.Config, error) {
+	latest := filepath.Join(o.Out, run.LatestCkpt)
+	if _, err := os.Stat(latest); err != nil {
+		return nil, noRun
+	}
+	ck, err := run.LoadCheckpoint(latest)
+	if err != nil {
+		return nil, fmt.Errorf("%w; and the checkpoint cannot stand in for it: %w", noRun, err)
+	}
+	if ck.Run == nil {
+		return nil, fmt.Errorf("%w, and %s holds no run settings", noRun, latest)
+	}
+	b, err := json.MarshalIndent(ck.Run, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	if err := atomicfile.WriteBytes(filepath.Join(o.Out, run.ConfigFile), append(b, '\n')); err != nil {
+		return nil, err
+	}
+	return ck.Run, nil
 }
 
 // jsonAt is the JSON text of the value at a dotted key of v's JSON form
@@ -294,7 +326,7 @@ func runTrain(s *streams, o *trainOptions, flags *pflag.FlagSet) error {
 	var rc run.Config
 	var err error
 	if o.Resume {
-		rc, err = o.resumeConfig(flags)
+		rc, err = o.resumeConfig(flags, s.Err)
 	} else if rc, err = o.runConfig(s.Err); err == nil {
 		err = outDir("out", o.Out)
 	}
