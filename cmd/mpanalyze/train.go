@@ -170,8 +170,8 @@ func categoryNames(ds data.Dataset) string {
 }
 
 // valFiles sets the validation files of a COCO run: --val-annotations
-// (with --val-image-dir and --val-panoptic-pngs, which default to the
-// training ones), or else the training file itself, with a warning.
+// with --val-image-dir (default: --image-dir) and, for a panoptic file,
+// --val-panoptic-pngs; or else the training file itself, with a warning.
 func (o *trainOptions) valFiles(rc *run.Config, warn io.Writer) error {
 	given := o.Val.Annotations != "" || o.Val.Images != "" || o.Val.PanopticPNGs != ""
 	if o.Data.Kind != "coco" {
@@ -185,7 +185,11 @@ func (o *trainOptions) valFiles(rc *run.Config, warn io.Writer) error {
 			return usageErrorf("--val-image-dir and --val-panoptic-pngs need --val-annotations")
 		}
 		if warn != nil {
-			fmt.Fprintf(warn, "warning: no --val-annotations: validation uses the first %d images of the training file %s, so its scores are not held-out scores\n", o.Val.N, o.Data.Annotations)
+			which := fmt.Sprintf("the first %d images", o.Val.N)
+			if o.Val.N == 0 {
+				which = "the images"
+			}
+			fmt.Fprintf(warn, "warning: no --val-annotations: validation uses %s of the training file %s, so its scores are not held-out scores\n", which, o.Data.Annotations)
 		}
 		return nil
 	}

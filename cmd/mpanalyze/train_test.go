@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -42,6 +44,71 @@ func TestTrainFlagsMapped(t *testing.T) {
 			if jsonAt(&rc, k) == "null" {
 				t.Errorf("--%s: run.json has no key %s", name, k)
 			}
+		}
+	}
+}
+
+// TestTrainCOCOValidationFiles: --val-annotations makes validation use
+// another file (recorded in run.json, no warning); a validation file with
+// other categories is refused.
+func TestTrainCOCOValidationFiles(t *testing.T) {
+	dir := t.TempDir()
+	pan, pngs, imgs := fixturePath("panoptic.json"), fixturePath("panoptic"), fixturePath("images")
+	val := filepath.Join(dir, "val.json")
+	b, err := os.ReadFile(pan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(val, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	base := append([]string{"train", "--kind", "coco", "--annotations", pan, "--panoptic-pngs", pngs, "--image-dir", imgs,
+		"--steps", "1", "--eval-images", "2"}, tinyModel...)
+	out := filepath.Join(dir, "run")
+	_, errOut, code := runCLI(t, append(base, "--out", out, "--val-annotations", val, "--val-panoptic-pngs", pngs)...)
+	if code != 0 || strings.Contains(errOut, "warning") {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	rc, err := run.ReadConfig(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rc.Val.Annotations != val || rc.Val.Images != imgs || rc.Val.PanopticPNGs != pngs || rc.Data.Annotations != pan {
+		t.Errorf("run.json data %+v, val %+v", rc.Data, rc.Val)
+	}
+	_, errOut, code = runCLI(t, append(base, "--out", filepath.Join(dir, "other"), "--val-annotations", fixturePath("instances.json"))...)
+	if code != 1 || !strings.Contains(errOut, "has other categories than --annotations") {
+		t.Errorf("other categories: exit %d: %s", code, errOut)
+	}
+	_, errOut, code = runCLI(t, append(base, "--out", filepath.Join(dir, "x"), "--val-panoptic-pngs", pngs)...)
+	if code != 2 || !strings.Contains(errOut, "--val-image-dir and --val-panoptic-pngs need --val-annotations") {
+		t.Errorf("val PNGs alone: exit %d: %s", code, errOut)
+	}
+}
+
+// TestTrainResumeFlags: on --resume, flags that agree with run.json are
+// accepted (the run's settings come from run.json, so --out and --resume
+// are enough), and one that contradicts it names both values.
+func TestTrainResumeFlags(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "run")
+	args := append([]string{"train", "--out", out, "--steps", "2", "--ckpt-every", "1", "--n", "8", "--val-n", "2", "--eval-images", "2", "--mp-noise", "point"}, tinyModel...)
+	if _, errOut, code := runCLI(t, args...); code != 0 {
+		t.Fatalf("train: %s", errOut)
+	}
+	for _, c := range []struct {
+		flags []string
+		code  int
+		want  string
+	}{
+		{nil, 0, "all 2 steps were done already"},
+		{[]string{"--steps", "2", "--lr", "0.0003", "--kind", "synthetic", "--queries", "8", "--workers", "1"}, 0, "all 2 steps"},
+		{[]string{"--queries", "9"}, 2, "--queries 9 contradicts the run being resumed: model.queries is 8 in " + filepath.Join(out, "run.json") + " but 9 with this flag"},
+		{[]string{"--mp-noise", "none"}, 2, `model.mp.noise is "point"`},
+		{[]string{"--no-augment"}, 2, "--no-augment true contradicts"},
+	} {
+		stdout, errOut, code := runCLI(t, append([]string{"train", "--out", out, "--resume"}, c.flags...)...)
+		if code != c.code || !strings.Contains(stdout+errOut, c.want) {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit %d and %q", c.flags, code, stdout, errOut, c.code, c.want)
 		}
 	}
 }
