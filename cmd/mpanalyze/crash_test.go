@@ -224,7 +224,7 @@ func TestCrashConsistencyAblate(t *testing.T) {
 		}
 		return d
 	}
-	args := []string{"ablate", "spec.yaml", "--out", "exp"}
+	args := []string{"ablate", "spec.yaml", "--out", "exp", "--workers", "2"}
 	ref := setup()
 	t0 := time.Now()
 	if c := runChild(t, ref, args, "", 0); c.code != 0 {
