@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mpanalyze/mpanalyze/internal/limits"
 	"github.com/mpanalyze/mpanalyze/internal/progress"
 	"github.com/mpanalyze/mpanalyze/model"
 	"github.com/mpanalyze/mpanalyze/run"
@@ -63,6 +64,9 @@ panoptic ground-truth file. No images are read.`,
 	f.Float64Var(&opts.Infer.ObjectThreshold, "object-threshold", opts.Infer.ObjectThreshold, "panoptic: minimum class probability of a kept query")
 	f.Float64Var(&opts.Infer.OverlapThreshold, "overlap-threshold", opts.Infer.OverlapThreshold, "panoptic: minimum share of its mask a segment must win")
 	f.IntVar(&opts.Infer.TopK, "top-k", opts.Infer.TopK, "instance: detections per image")
+	limit(f, "object-threshold", limits.Reals(0, 1))
+	limit(f, "overlap-threshold", limits.Reals(0, 1))
+	limit(f, "top-k", limits.Ints(1, 100000))
 	f.StringVar(&opts.COCOOut, "coco-out", "", "also write COCO-format predictions into this directory")
 	f.StringVar(&opts.ExportGT, "export-gt", "", "also write the ground truth scored (COCO instance + panoptic) into this directory")
 	f.BoolVar(&opts.JSON, "json", false, "print JSON")
@@ -76,6 +80,12 @@ panoptic ground-truth file. No images are read.`,
 func runEval(s *streams, o *evalOptions) error {
 	ck, ds, err := o.open()
 	if err != nil {
+		return err
+	}
+	if err := outDir("coco-out", o.COCOOut); err != nil {
+		return err
+	}
+	if err := outDir("export-gt", o.ExportGT); err != nil {
 		return err
 	}
 	n := ds.Len()

@@ -44,6 +44,9 @@ func runEvalPredictions(s *streams, o *evalOptions) error {
 	case o.Checkpoint != "" || o.COCOOut != "":
 		return usageErrorf("--gt/--predictions score existing predictions: leave out --checkpoint and --coco-out")
 	}
+	if err := outDir("export-gt", o.ExportGT); err != nil {
+		return err
+	}
 	start := time.Now()
 	gt, err := coco.OpenTruth(o.GT, o.GTPNGs, o.Spec.SkipInvalid)
 	if err != nil {

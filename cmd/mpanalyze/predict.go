@@ -2,10 +2,12 @@ package main
 
 import (
 	"fmt"
+	"path/filepath"
 	"runtime"
 
 	"github.com/spf13/cobra"
 
+	"github.com/mpanalyze/mpanalyze/internal/limits"
 	"github.com/mpanalyze/mpanalyze/internal/progress"
 	"github.com/mpanalyze/mpanalyze/model"
 	"github.com/mpanalyze/mpanalyze/run"
@@ -46,9 +48,13 @@ panopticapi, or with 'mpanalyze eval --gt ... --predictions ...'.`,
 	addCkptDataFlags(f, &opts.ckptData, runtime.GOMAXPROCS(0))
 	f.StringVar(&opts.Out, "out", "", "output directory (required)")
 	f.IntVar(&opts.PNG, "png", 8, "images in preview.png (0 = none)")
+	limit(f, "png", limits.Ints(0, 10000))
 	f.Float64Var(&opts.Infer.ObjectThreshold, "object-threshold", opts.Infer.ObjectThreshold, "panoptic: minimum class probability of a kept query")
 	f.Float64Var(&opts.Infer.OverlapThreshold, "overlap-threshold", opts.Infer.OverlapThreshold, "panoptic: minimum share of its mask a segment must win")
 	f.IntVar(&opts.Infer.TopK, "top-k", opts.Infer.TopK, "instance: detections per image")
+	limit(f, "object-threshold", limits.Reals(0, 1))
+	limit(f, "overlap-threshold", limits.Reals(0, 1))
+	limit(f, "top-k", limits.Ints(1, 100000))
 	f.BoolVar(&opts.JSON, "json", false, "print the summary as JSON")
 	return cmd
 }
@@ -59,6 +65,9 @@ func runPredict(s *streams, o *predictOptions) error {
 	}
 	ck, ds, err := o.open()
 	if err != nil {
+		return err
+	}
+	if err := outDir("out", filepath.Join(o.Out, "semantic")); err != nil {
 		return err
 	}
 	n := ds.Len()

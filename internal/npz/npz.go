@@ -112,7 +112,9 @@ type Entry struct {
 
 // NewReader opens the archive of the given size. It fails with ErrTruncated
 // on an empty file or a zip archive whose end cannot be read (a file cut
-// short), and with ErrNotNPZ on anything else that is not a zip archive.
+// short), with ErrCorrupt on a full-length zip archive whose directory or
+// end record is damaged (zipEndIntact), and with ErrNotNPZ on anything
+// else that is not a zip archive.
 func NewReader(r io.ReaderAt, size int64) (*Reader, error) {
 	if size == 0 {
 		return nil, errorf(ErrTruncated, "the file is empty")
@@ -121,6 +123,9 @@ func NewReader(r io.ReaderAt, size int64) (*Reader, error) {
 	if err != nil {
 		var head [2]byte
 		if n, _ := r.ReadAt(head[:], 0); n == 2 && head == [2]byte{'P', 'K'} {
+			if zipEndIntact(r, size) {
+				return nil, errorf(ErrCorrupt, "the zip directory is damaged, though the file has its full length (%d bytes; %w)", size, err)
+			}
 			return nil, errorf(ErrTruncated, "a zip archive without a readable end (%d bytes; %w)", size, err)
 		}
 		return nil, &Error{ErrNotNPZ, err}
@@ -180,7 +185,9 @@ func (e *Entry) Open(br *bufio.Reader, accept func(h npy.Header) error) (*Array,
 		return nil, errorf(ErrCorrupt, "unsupported zip compression method %d", zf.Method)
 	}
 	if csize > uint64(e.archive) {
-		return nil, errorf(ErrTruncated, "compressed size %d exceeds the file size %d", csize, e.archive)
+		// The zip directory was read, so the file is not cut short: the
+		// directory is damaged.
+		return nil, errorf(ErrCorrupt, "compressed size %d exceeds the file size %d", csize, e.archive)
 	}
 	rc, err := zf.Open()
 	if err != nil {
