@@ -25,8 +25,9 @@ type TrainRun struct {
 	Log    *run.TrainLog
 }
 
-// IsExperimentPath reports whether path holds an experiment run
-// (manifest.json at or below it), which Load reads.
+// IsExperimentPath reports whether path holds an experiment (its
+// experiment.json, written before any run starts, or a run's
+// manifest.json at or below it), which Load reads.
 func IsExperimentPath(path string) bool {
 	found := false
 	filepath.WalkDir(path, func(p string, d fs.DirEntry, err error) error {
@@ -36,7 +37,7 @@ func IsExperimentPath(path string) bool {
 		if d.IsDir() && (d.Name() == "checkpoints" || d.Name() == ReportsDir || d.Name() == TracesDir) {
 			return filepath.SkipDir
 		}
-		if !d.IsDir() && d.Name() == ManifestFile {
+		if !d.IsDir() && (d.Name() == ManifestFile || d.Name() == ExperimentFile) {
 			found = true
 			return filepath.SkipAll
 		}
