@@ -197,7 +197,7 @@ func TestAblateCompareRun(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &pl); err != nil {
 		t.Fatal(err)
 	}
-	if len(pl.Figures) != 11 { // 6 stage curves, 2 heat maps, 2 mask evolutions, training
+	if len(pl.Figures) != 11 { // 6 stage curves, the heat maps and their difference, 2 mask evolutions, training
 		t.Errorf("%d figures", len(pl.Figures))
 	}
 	for _, f := range pl.Figures {
