@@ -103,7 +103,7 @@ func TestGolden(t *testing.T) {
 		{"heatmap", "png", Heatmap(twoPanels(), &HeatmapSettings{Style: Style{Size: Size{DPI: 96}},
 			Title: "Mean IoU between stages (final checkpoint)"})},
 		{"heatmap_diff", "png", Heatmap(diffPanel(), &HeatmapSettings{Style: Style{Size: Size{DPI: 96}}, Diff: true,
-			Title: "MP-Former − Mask2Former"})},
+			Title: "Mean IoU between stages: difference from Mask2Former"})},
 		{"heatmap_small", "svg", Heatmap([]HeatmapPanel{{M: stageMatrix(4), StageLayers: []int{1, 2, 3, 4}}}, nil)},
 		{"evolution", "png", MaskEvolution(img, rows, &MaskSettings{Style: Style{Size: Size{DPI: 96}},
 			Title: "Three queries through the decoder", StageLayers: []int{0, 1, 2, 3, 4, 5}})},
