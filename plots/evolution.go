@@ -34,8 +34,8 @@ type MaskRow struct {
 // TextWidth (7 inches) wide.
 type MaskSettings struct {
 	// Style: the width defaults to TextWidth; the cells fill it and the
-	// height follows from the cells (a Height, if set, is used as given).
-	// NoTitle also leaves out the key line under the grid.
+	// height follows from the cells (Height is ignored). NoTitle also
+	// leaves out the key line under the grid.
 	Style
 	Title string
 	// StageLayers[s], when set, adds "L layers" under the heading of
@@ -201,11 +201,7 @@ func MaskEvolution(img image.Image, rows []MaskRow, s *MaskSettings) *Figure {
 		y += noteSty.Height(key)
 	}
 	H := y + pad
-	size := Size{Width: W, Height: H, DPI: s.DPI}
-	if s.Height != 0 {
-		size.Height = s.Height
-	}
-	size = size.or(W, H)
+	size := Size{Width: W, Height: H, DPI: s.DPI}.or(W, H)
 
 	// The image, in grey, at no more pixels than the cell shows at 300
 	// dpi (every cell draws the same image).

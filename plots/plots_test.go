@@ -476,3 +476,19 @@ func TestDegenerate(t *testing.T) {
 		}
 	}
 }
+
+// TestEvolutionSize: the grid fills the width it is given, and its height
+// follows from the cells whatever Height says.
+func TestEvolutionSize(t *testing.T) {
+	img, rows := evoFixture()
+	a := MaskEvolution(img, rows, nil).Size()
+	b := MaskEvolution(img, rows, &MaskSettings{Style: Style{Size: Size{Height: 9 * vg.Inch}}}).Size()
+	if a.Width != TextWidth || a != b {
+		t.Errorf("sizes %v and %v; want TextWidth wide and equal", a, b)
+	}
+	// Half the width: the cells (and so the rows) shrink, not the text.
+	c := MaskEvolution(img, rows, &MaskSettings{Style: Style{Size: Size{Width: 3.5 * vg.Inch}}}).Size()
+	if c.Width != 3.5*vg.Inch || !(c.Height < a.Height) {
+		t.Errorf("3.5-inch grid %v, 7-inch %v", c, a)
+	}
+}
