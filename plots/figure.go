@@ -55,9 +55,6 @@ type Figure struct {
 	draw func(c draw.Canvas, format string)
 }
 
-// Size returns the figure's size and PNG resolution.
-func (f *Figure) Size() Size { return f.size }
-
 // Formats lists the output formats, as file extensions without the dot.
 var Formats = []string{"png", "svg"}
 
