@@ -70,12 +70,24 @@ func MaskEvolution(img image.Image, rows []MaskRow, s *MaskSettings) *Figure {
 	if ib.Empty() {
 		panic("plots: MaskEvolution: empty image")
 	}
-	stages := len(rows[0].Masks)
+	stages, hasGT := checkMaskRows(rows, s)
+	l := newEvolutionLayout(ib, rows, s, stages, hasGT)
+	grid := l.paint(img, rows)
+	size := Size{Width: l.px(l.width), Height: l.px(l.height), DPI: l.dpi}
+	return &Figure{size: size, draw: func(dc draw.Canvas, _ string) {
+		l.draw(dc, grid, rows, s.Title)
+	}}
+}
+
+// checkMaskRows checks that every row has the same number of stages (and
+// the settings as many StageLayers) and every mask the same size, and
+// returns the stage count and whether a row has a GT mask.
+func checkMaskRows(rows []MaskRow, s *MaskSettings) (stages int, hasGT bool) {
+	stages = len(rows[0].Masks)
 	if stages == 0 {
 		panic("plots: MaskEvolution: no stages")
 	}
 	var mh, mw int
-	hasGT := false
 	for i, r := range rows {
 		if len(r.Masks) != stages {
 			panic(fmt.Sprintf("plots: MaskEvolution: row %d has %d stages, row 0 has %d", i, len(r.Masks), stages))
@@ -96,156 +108,203 @@ func MaskEvolution(img image.Image, rows []MaskRow, s *MaskSettings) *Figure {
 	if s.StageLayers != nil && len(s.StageLayers) != stages {
 		panic(fmt.Sprintf("plots: MaskEvolution: %d StageLayers for %d stages", len(s.StageLayers), stages))
 	}
-	dpi := s.DPI
-	if dpi == 0 {
-		dpi = DefaultDPI
+	return stages, hasGT
+}
+
+// evolutionLayout places a MaskEvolution figure, in pixels from the top
+// left: cells of cw×ch, column and row origins, the title, column heads
+// and IoU lines, and the text styles.
+type evolutionLayout struct {
+	dpi, cw, ch         int
+	stages              int
+	colX, rowY          []int
+	width, height       int
+	titleY, headY, iouH int
+	heads               []string
+	titleSty, headSty   text.Style
+	rowSty, iouSty      text.Style
+}
+
+// Margins of a MaskEvolution figure, in pixels: around it, between
+// cells, and before the GT column.
+const evoPad, evoGap, evoGTGap = 10, 6, 16
+
+// px converts pixels to a length at the figure's resolution.
+func (l *evolutionLayout) px(p int) vg.Length { return vg.Length(p) * vg.Inch / vg.Length(l.dpi) }
+
+// dots converts a length to whole pixels, rounding up.
+func (l *evolutionLayout) dots(v vg.Length) int { return int(v.Dots(float64(l.dpi)) + 0.999) }
+
+// newEvolutionLayout sizes the cells (CellPixels along the image's longer
+// side, at least 8) and places the label column, the cells, the GT column,
+// the title and the column heads.
+func newEvolutionLayout(ib image.Rectangle, rows []MaskRow, s *MaskSettings, stages int, hasGT bool) *evolutionLayout {
+	l := &evolutionLayout{dpi: s.DPI, stages: stages}
+	if l.dpi == 0 {
+		l.dpi = DefaultDPI
 	}
 	long := s.CellPixels
 	if long == 0 {
 		long = 112
 	}
-	cw, ch := long, long*ib.Dy()/ib.Dx()
+	l.cw, l.ch = long, long*ib.Dy()/ib.Dx()
 	if ib.Dy() > ib.Dx() {
-		cw, ch = long*ib.Dx()/ib.Dy(), long
+		l.cw, l.ch = long*ib.Dx()/ib.Dy(), long
 	}
-	cw, ch = max(cw, 8), max(ch, 8)
-
-	px := func(p int) vg.Length { return vg.Length(p) * vg.Inch / vg.Length(dpi) }
-	dots := func(l vg.Length) int { return int(l.Dots(float64(dpi)) + 0.999) }
-	handler := plot.DefaultTextHandler
+	l.cw, l.ch = max(l.cw, 8), max(l.ch, 8)
 	style := func(f float64, bold bool) text.Style {
 		fn := sans(f)
 		if bold {
 			fn = sansBold(f)
 		}
-		return text.Style{Font: fn, Color: textColor, Handler: handler}
+		return text.Style{Font: fn, Color: textColor, Handler: plot.DefaultTextHandler}
 	}
-	titleSty, headSty, rowSty, iouSty := style(12, true), style(9.5, false), style(9.5, false), style(8, false)
-	headSty.XAlign = draw.XCenter
-	iouSty.XAlign = draw.XCenter
-	rowSty.YAlign = draw.YCenter
+	l.titleSty, l.headSty, l.rowSty, l.iouSty = style(12, true), style(9.5, false), style(9.5, false), style(8, false)
+	l.headSty.XAlign = draw.XCenter
+	l.iouSty.XAlign = draw.XCenter
+	l.rowSty.YAlign = draw.YCenter
 
-	// Layout, in pixels from the top left.
-	const pad, gap, gtGap = 10, 6, 16
 	labelW := 0
 	for _, r := range rows {
-		labelW = max(labelW, dots(rowSty.Width(r.Label)))
+		labelW = max(labelW, l.dots(l.rowSty.Width(r.Label)))
 	}
-	x0 := pad + labelW + 10
+	x0 := evoPad + labelW + 10
 	cols := stages
 	if hasGT {
 		cols++
 	}
-	colX := make([]int, cols)
+	l.colX = make([]int, cols)
 	for c := range cols {
-		colX[c] = x0 + c*(cw+gap)
+		l.colX[c] = x0 + c*(l.cw+evoGap)
 		if hasGT && c == stages {
-			colX[c] += gtGap - gap
+			l.colX[c] += evoGTGap - evoGap
 		}
 	}
-	width := colX[cols-1] + cw + pad
-	y := pad
-	titleY := y
+	l.width = l.colX[cols-1] + l.cw + evoPad
+	y := evoPad
+	l.titleY = y
 	if s.Title != "" {
-		y += dots(titleSty.Height(s.Title)) + 6
+		y += l.dots(l.titleSty.Height(s.Title)) + 6
 	}
-	heads := make([]string, cols)
+	l.heads = make([]string, cols)
 	for c := range stages {
-		heads[c] = fmt.Sprintf("stage %d", c)
+		l.heads[c] = fmt.Sprintf("stage %d", c)
 		if s.StageLayers != nil {
-			heads[c] += fmt.Sprintf("\n(%d layers)", s.StageLayers[c])
+			l.heads[c] += fmt.Sprintf("\n(%d layers)", s.StageLayers[c])
 		}
 	}
 	if hasGT {
-		heads[stages] = "GT"
+		l.heads[stages] = "GT"
 	}
 	headH := 0
-	for _, h := range heads {
-		headH = max(headH, dots(headSty.Height(h)))
+	for _, h := range l.heads {
+		headH = max(headH, l.dots(l.headSty.Height(h)))
 	}
-	headY := y
+	l.headY = y
 	y += headH + 4
-	iouH := 0
 	if !s.NoIoU && stages > 1 {
-		iouH = dots(iouSty.Height("IoU")) + 3
+		l.iouH = l.dots(l.iouSty.Height("IoU")) + 3
 	}
-	rowY := make([]int, len(rows))
+	l.rowY = make([]int, len(rows))
 	for i := range rows {
-		rowY[i] = y
-		y += ch + iouH + gap
+		l.rowY[i] = y
+		y += l.ch + l.iouH + evoGap
 	}
-	height := y - gap + pad
+	l.height = y - evoGap + evoPad
+	return l
+}
 
-	// The cells, composed at their final pixel size.
-	grid := image.NewRGBA(image.Rect(0, 0, width, height))
+// paint composes the cells at their final pixel size on a white image:
+// img washed out, each row's masks (and GT) overlaid in the row's colour.
+func (l *evolutionLayout) paint(img image.Image, rows []MaskRow) *image.RGBA {
+	grid := image.NewRGBA(image.Rect(0, 0, l.width, l.height))
 	for i := range grid.Pix {
 		grid.Pix[i] = 0xFF
 	}
-	base := washedOut(img, cw, ch)
+	base := washedOut(img, l.cw, l.ch)
 	for i, r := range rows {
 		col := overlayColors[i%len(overlayColors)]
-		for c := range cols {
+		for c := range l.colX {
 			var m *mask.Bits
-			if c < stages {
+			if c < l.stages {
 				m = r.Masks[c]
 			} else {
 				m = r.GT
 			}
-			paintCell(grid, colX[c], rowY[i], base, m, col)
+			paintCell(grid, l.colX[c], l.rowY[i], base, m, col)
 		}
 	}
+	return grid
+}
 
-	size := Size{Width: px(width), Height: px(height), DPI: dpi}
-	return &Figure{size: size, draw: func(dc draw.Canvas, _ string) {
-		top := dc.Max.Y
-		at := func(x, y int) vg.Point { return vg.Point{X: dc.Min.X + px(x), Y: top - px(y)} }
-		dc.DrawImage(vg.Rectangle{Min: at(0, height), Max: at(width, 0)}, grid)
-		if s.Title != "" {
-			t := titleSty
-			t.YAlign = draw.YTop
-			dc.FillText(t, at(colX[0], titleY), s.Title)
+// draw draws the painted grid, the title, the column heads, the row
+// labels and the IoU lines.
+func (l *evolutionLayout) draw(dc draw.Canvas, grid *image.RGBA, rows []MaskRow, title string) {
+	top := dc.Max.Y
+	at := func(x, y int) vg.Point { return vg.Point{X: dc.Min.X + l.px(x), Y: top - l.px(y)} }
+	dc.DrawImage(vg.Rectangle{Min: at(0, l.height), Max: at(l.width, 0)}, grid)
+	if title != "" {
+		t := l.titleSty
+		t.YAlign = draw.YTop
+		dc.FillText(t, at(l.colX[0], l.titleY), title)
+	}
+	for c, h := range l.heads {
+		t := l.headSty
+		t.YAlign = draw.YTop
+		dc.FillText(t, at(l.colX[c]+l.cw/2, l.headY), h)
+	}
+	for i, r := range rows {
+		dc.FillText(l.rowSty, at(evoPad, l.rowY[i]+l.ch/2), r.Label)
+		if l.iouH == 0 {
+			continue
 		}
-		for c, h := range heads {
-			t := headSty
-			t.YAlign = draw.YTop
-			dc.FillText(t, at(colX[c]+cw/2, headY), h)
-		}
-		for i, r := range rows {
-			dc.FillText(rowSty, at(pad, rowY[i]+ch/2), r.Label)
-			if iouH == 0 {
+		for c := 1; c < l.stages; c++ {
+			a, b := r.Masks[c-1], r.Masks[c]
+			if a == nil || b == nil {
 				continue
 			}
-			for c := 1; c < stages; c++ {
-				a, b := r.Masks[c-1], r.Masks[c]
-				if a == nil || b == nil {
-					continue
-				}
-				inter, union := mask.InterUnion(a, b)
-				iou := 1.0 // IoU(∅, ∅) = 1, as in package metrics
-				if union > 0 {
-					iou = float64(inter) / float64(union)
-				}
-				txt := fmt.Sprintf("IoU %.0f%%", 100*iou)
-				switch {
-				case a.Empty() && b.Empty():
-					txt = "empty" // IoU(∅, ∅) = 1 by convention
-				case b.Empty():
-					txt += " (empty)"
-				}
-				t := iouSty
-				t.YAlign = draw.YTop
-				if iou < 0.5 {
-					t.Font = sansBold(8)
-					t.Color = vermillion
-				}
-				// Shrink the text to fit the cell.
-				for t.Font.Size > vg.Points(5.5) && t.Width(txt) > px(cw) {
-					t.Font.Size -= vg.Points(0.5)
-				}
-				dc.FillText(t, at(colX[c]+cw/2, rowY[i]+ch+2), txt)
-			}
+			dc.FillText(l.iouText(a, b), at(l.colX[c]+l.cw/2, l.rowY[i]+l.ch+2), stageIoULabel(a, b))
 		}
-	}}
+	}
+}
+
+// stageIoULabel is the line under a cell: the IoU of its mask b with the
+// previous stage's a, "empty" when both are empty.
+func stageIoULabel(a, b *mask.Bits) string {
+	txt := fmt.Sprintf("IoU %.0f%%", 100*stageIoU(a, b))
+	switch {
+	case a.Empty() && b.Empty():
+		txt = "empty" // IoU(∅, ∅) = 1 by convention
+	case b.Empty():
+		txt += " (empty)"
+	}
+	return txt
+}
+
+// stageIoU is the IoU of a and b, 1 for two empty masks, as in package
+// metrics.
+func stageIoU(a, b *mask.Bits) float64 {
+	inter, union := mask.InterUnion(a, b)
+	if union > 0 {
+		return float64(inter) / float64(union)
+	}
+	return 1.0
+}
+
+// iouText is the style of the IoU line of masks a and b: bold vermillion
+// below 50 %, shrunk to fit the cell.
+func (l *evolutionLayout) iouText(a, b *mask.Bits) text.Style {
+	t := l.iouSty
+	t.YAlign = draw.YTop
+	if stageIoU(a, b) < 0.5 {
+		t.Font = sansBold(8)
+		t.Color = vermillion
+	}
+	txt := stageIoULabel(a, b)
+	for t.Font.Size > vg.Points(5.5) && t.Width(txt) > l.px(l.cw) {
+		t.Font.Size -= vg.Points(0.5)
+	}
+	return t
 }
 
 // ImageFromRGB wraps h·w·3 bytes, row-major RGB (as data.Image holds

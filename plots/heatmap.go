@@ -92,86 +92,17 @@ func Heatmap(m [][]float64, s *HeatmapSettings) *Figure {
 	if len(layers) != n {
 		panic(fmt.Sprintf("plots: Heatmap: %d StageLayers for %d stages", len(layers), n))
 	}
-	label := s.Label
-	if label == "" {
-		label = "IoU (%)"
-	}
-	axis := s.AxisLabel
-	if axis == "" {
-		axis = "stage (decoder layers applied)"
-	}
 	size := s.Size.or(6.4*vg.Inch, 5.2*vg.Inch)
-
-	build := func(format string) (*plot.Plot, *plot.Plot) {
-		p := newPlot(s.Title, axis, axis)
-		pal := Viridis(0, 1).Palette(256)
-		g := stageGrid{m: m, k: 1}
-		if format == "png" {
-			// Rasterised cells are drawn with bilinear interpolation;
-			// repeating each cell 16 × 16 times keeps them crisp.
-			g.k = 16
+	return &Figure{size: size, draw: func(c draw.Canvas, format string) {
+		p := heatmapPlot(m, layers, s, format)
+		label := s.Label
+		if label == "" {
+			label = "IoU (%)"
 		}
-		h := plotter.NewHeatMap(g, pal)
-		h.Min, h.Max = 0, 1
-		h.NaN = color.Gray{0xC8}
-		h.Underflow, h.Overflow = pal.Colors()[0], pal.Colors()[255]
-		h.Rasterized = format == "png"
-		p.Add(h, cellLines{n: n})
-
-		var tk []plot.Tick
-		for i := range n {
-			tk = append(tk, plot.Tick{Value: float64(i), Label: fmt.Sprint(layers[i])})
-		}
-		p.X.Tick.Marker = plot.ConstantTicks(tk)
-		ytk := make([]plot.Tick, n)
-		for i := range n {
-			ytk[i] = plot.Tick{Value: float64(n - 1 - i), Label: fmt.Sprint(layers[i])}
-		}
-		p.Y.Tick.Marker = plot.ConstantTicks(ytk)
-		p.X.Min, p.X.Max = -0.5, float64(n)-0.5
-		p.Y.Min, p.Y.Max = -0.5, float64(n)-0.5
-		p.X.Padding, p.Y.Padding = 0, 0
-
-		if n <= annotateMax && !s.NoAnnotate {
-			var xys plotter.XYs
-			var labels []string
-			var styles []text.Style
-			fsize := 9.0
-			if n > 9 {
-				fsize = 8
-			}
-			for i := range n {
-				for j := range n {
-					v := m[i][j]
-					xys = append(xys, plotter.XY{X: float64(j), Y: float64(n - 1 - i)})
-					st := text.Style{Font: sans(fsize), XAlign: draw.XCenter, YAlign: draw.YCenter, Handler: p.TextHandler}
-					if math.IsNaN(v) {
-						labels = append(labels, "–")
-						st.Color = textColor
-					} else {
-						labels = append(labels, fmt.Sprintf("%.0f", 100*v))
-						st.Color = contrastText(pal.Colors()[int(math.Max(0, math.Min(1, v))*255+0.5)])
-					}
-					styles = append(styles, st)
-				}
-			}
-			lab, err := plotter.NewLabels(plotter.XYLabels{XYs: xys, Labels: labels})
-			if err != nil {
-				panic("plots: " + err.Error())
-			}
-			lab.TextStyle = styles
-			p.Add(lab)
-		}
-
 		bar := newPlot("", "", label)
 		bar.HideX()
 		bar.Add(&plotter.ColorBar{ColorMap: Viridis(0, 100), Vertical: true, Colors: 256})
 		bar.Y.Tick.Marker = plot.ConstantTicks(percentTicks())
-		return p, bar
-	}
-
-	return &Figure{size: size, draw: func(c draw.Canvas, format string) {
-		p, bar := build(format)
 		barW := vg.Points(62)
 		main := draw.Crop(c, 0, -barW-vg.Points(8), 0, -vg.Points(4))
 		p.Draw(main)
@@ -183,6 +114,83 @@ func Heatmap(m [][]float64, s *HeatmapSettings) *Figure {
 		}}
 		bar.Draw(bc)
 	}}
+}
+
+// heatmapPlot is the heat map itself for an output format: the cells
+// (rasterised for PNG), the cell lines, stage ticks on both axes (stage 0
+// at the top) and, unless turned off, each cell's value in percent.
+func heatmapPlot(m [][]float64, layers []int, s *HeatmapSettings, format string) *plot.Plot {
+	n := len(m)
+	axis := s.AxisLabel
+	if axis == "" {
+		axis = "stage (decoder layers applied)"
+	}
+	p := newPlot(s.Title, axis, axis)
+	pal := Viridis(0, 1).Palette(256)
+	g := stageGrid{m: m, k: 1}
+	if format == "png" {
+		// Rasterised cells are drawn with bilinear interpolation;
+		// repeating each cell 16 × 16 times keeps them crisp.
+		g.k = 16
+	}
+	h := plotter.NewHeatMap(g, pal)
+	h.Min, h.Max = 0, 1
+	h.NaN = color.Gray{0xC8}
+	h.Underflow, h.Overflow = pal.Colors()[0], pal.Colors()[255]
+	h.Rasterized = format == "png"
+	p.Add(h, cellLines{n: n})
+
+	var tk []plot.Tick
+	for i := range n {
+		tk = append(tk, plot.Tick{Value: float64(i), Label: fmt.Sprint(layers[i])})
+	}
+	p.X.Tick.Marker = plot.ConstantTicks(tk)
+	ytk := make([]plot.Tick, n)
+	for i := range n {
+		ytk[i] = plot.Tick{Value: float64(n - 1 - i), Label: fmt.Sprint(layers[i])}
+	}
+	p.Y.Tick.Marker = plot.ConstantTicks(ytk)
+	p.X.Min, p.X.Max = -0.5, float64(n)-0.5
+	p.Y.Min, p.Y.Max = -0.5, float64(n)-0.5
+	p.X.Padding, p.Y.Padding = 0, 0
+	if n <= annotateMax && !s.NoAnnotate {
+		p.Add(cellValueLabels(m, pal, p.TextHandler))
+	}
+	return p
+}
+
+// cellValueLabels writes each cell's value in percent ("–" for NaN) in a
+// colour that contrasts with the cell's.
+func cellValueLabels(m [][]float64, pal palette.Palette, handler text.Handler) *plotter.Labels {
+	n := len(m)
+	var xys plotter.XYs
+	var labels []string
+	var styles []text.Style
+	fsize := 9.0
+	if n > 9 {
+		fsize = 8
+	}
+	for i := range n {
+		for j := range n {
+			v := m[i][j]
+			xys = append(xys, plotter.XY{X: float64(j), Y: float64(n - 1 - i)})
+			st := text.Style{Font: sans(fsize), XAlign: draw.XCenter, YAlign: draw.YCenter, Handler: handler}
+			if math.IsNaN(v) {
+				labels = append(labels, "–")
+				st.Color = textColor
+			} else {
+				labels = append(labels, fmt.Sprintf("%.0f", 100*v))
+				st.Color = contrastText(pal.Colors()[int(math.Max(0, math.Min(1, v))*255+0.5)])
+			}
+			styles = append(styles, st)
+		}
+	}
+	lab, err := plotter.NewLabels(plotter.XYLabels{XYs: xys, Labels: labels})
+	if err != nil {
+		panic("plots: " + err.Error())
+	}
+	lab.TextStyle = styles
+	return lab
 }
 
 // percentTicks are 0, 20, …, 100 labelled, with minor ticks every 10.

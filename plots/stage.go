@@ -76,19 +76,7 @@ func StageCurves(series []StageSeries, s *StageSettings) *Figure {
 	if len(series) == 0 {
 		panic("plots: StageCurves: no series")
 	}
-	scale := 1.0
-	ylabel := s.YLabel
-	if s.Percent {
-		scale = 100
-		ylabel += " (%)"
-	}
-	xlabel := s.XLabel
-	if xlabel == "" {
-		xlabel = "stage (decoder layers applied)"
-		if s.Pairs {
-			xlabel = "stage pair (decoder layers applied)"
-		}
-	}
+	xlabel, ylabel, scale := s.labels()
 	p := newPlot(s.Title, xlabel, ylabel)
 	leg := newLegend()
 	grid := plotter.NewGrid()
@@ -96,69 +84,19 @@ func StageCurves(series []StageSeries, s *StageSettings) *Figure {
 	grid.Horizontal.Color = gridColor
 	p.Add(grid)
 
-	type prepared struct {
-		xs, mean, sd []float64
-		n            []int
-		seeds        int
-	}
-	prep := make([]prepared, len(series))
+	prep := make([]stagePrep, len(series))
 	ticks := map[float64]string{}
 	var all []vg.Point // the plotted means in data units, to place the legend
 	lo, hi := math.Inf(1), math.Inf(-1)
 	for i, ser := range series {
-		if len(ser.Seeds) == 0 {
-			panic(fmt.Sprintf("plots: StageCurves: series %d (%q) has no seed", i, ser.Label))
-		}
-		n := len(ser.Seeds[0])
-		if n == 0 {
-			panic(fmt.Sprintf("plots: StageCurves: series %q has no values", ser.Label))
-		}
-		for j, v := range ser.Seeds {
-			if len(v) != n {
-				panic(fmt.Sprintf("plots: StageCurves: series %q: seed %d has %d values, seed 0 has %d", ser.Label, j, len(v), n))
+		prep[i] = prepareStageSeries(i, ser, s.Pairs, ticks)
+		for k, m := range prep[i].mean {
+			if prep[i].n[k] > 0 {
+				sd := nanZero(prep[i].sd[k])
+				lo, hi = math.Min(lo, m-sd), math.Max(hi, m+sd)
+				all = append(all, vg.Point{X: vg.Length(prep[i].xs[k]), Y: vg.Length(m)})
 			}
 		}
-		stages := n
-		if s.Pairs {
-			stages = n + 1
-		}
-		layers := ser.StageLayers
-		if layers == nil {
-			layers = make([]int, stages)
-			for k := range layers {
-				layers[k] = k
-			}
-		}
-		if len(layers) != stages {
-			panic(fmt.Sprintf("plots: StageCurves: series %q: %d StageLayers for %d stages", ser.Label, len(layers), stages))
-		}
-		pr := prepared{xs: make([]float64, n), mean: make([]float64, n), sd: make([]float64, n), n: make([]int, n), seeds: len(ser.Seeds)}
-		for k := range n {
-			if s.Pairs {
-				pr.xs[k] = float64(layers[k]+layers[k+1]) / 2
-				if _, ok := ticks[pr.xs[k]]; !ok {
-					ticks[pr.xs[k]] = fmt.Sprintf("%d→%d", layers[k], layers[k+1])
-				}
-			} else {
-				pr.xs[k] = float64(layers[k])
-				if _, ok := ticks[pr.xs[k]]; !ok {
-					ticks[pr.xs[k]] = fmt.Sprint(layers[k])
-				}
-			}
-			vals := make([]float64, 0, len(ser.Seeds))
-			for _, seed := range ser.Seeds {
-				if !math.IsNaN(seed[k]) {
-					vals = append(vals, seed[k])
-				}
-			}
-			pr.mean[k], pr.sd[k], pr.n[k] = metrics.MeanSD(vals)
-			if pr.n[k] > 0 {
-				lo = math.Min(lo, pr.mean[k]-nanZero(pr.sd[k]))
-				hi = math.Max(hi, pr.mean[k]+nanZero(pr.sd[k]))
-				all = append(all, vg.Point{X: vg.Length(pr.xs[k]), Y: vg.Length(pr.mean[k])})
-			}
-		}
-		prep[i] = pr
 	}
 	for _, r := range s.References {
 		lo, hi = math.Min(lo, r.Value), math.Max(hi, r.Value)
@@ -166,19 +104,58 @@ func StageCurves(series []StageSeries, s *StageSettings) *Figure {
 	if math.IsInf(lo, 1) { // nothing defined at all
 		lo, hi = 0, 1
 	}
+	xmin, xmax := setStageTicks(p, ticks)
+	ymin, ymax := s.yRange(lo, hi)
 
-	xmin, xmax := math.Inf(1), math.Inf(-1)
-	var tk []plot.Tick
-	for x, label := range ticks {
-		xmin, xmax = math.Min(xmin, x), math.Max(xmax, x)
-		tk = append(tk, plot.Tick{Value: x, Label: label})
+	// Bands first, then references, lines and markers on top.
+	addSeedBands(p, prep, scale)
+	var refs []func() // legend entries of the references, after the series'
+	for _, r := range s.References {
+		l := mustLine(plotter.XYs{{X: p.X.Min, Y: scale * r.Value}, {X: p.X.Max, Y: scale * r.Value}})
+		l.LineStyle = draw.LineStyle{Color: color.Gray{0x60}, Width: vg.Points(1.2), Dashes: []vg.Length{vg.Points(5), vg.Points(3)}}
+		p.Add(l)
+		if r.Label != "" {
+			refs = append(refs, func() { leg.add(r.Label, l) })
+		}
 	}
-	sortTicks(tk)
-	p.X.Tick.Marker = plot.ConstantTicks(tk)
-	p.X.Min, p.X.Max = xmin-0.4, xmax+0.4
+	addMeanLines(p, leg, series, prep, scale)
+	for _, add := range refs {
+		add()
+	}
+	p.Y.Min, p.Y.Max = scale*ymin, scale*ymax
 
-	// Y range, in the data's unit.
-	ymin, ymax := s.YMin, s.YMax
+	size := s.Size.or(6.4*vg.Inch, 4*vg.Inch)
+	leg.place(all, xmin-0.4, xmax+0.4, ymin, ymax, size.Width-vg.Inch, size.Height-vg.Inch)
+	return &Figure{size: size, draw: func(c draw.Canvas, _ string) {
+		p.Draw(c)
+		leg.draw(p.DataCanvas(c))
+	}}
+}
+
+// labels returns the axis labels and the factor the values are drawn
+// times (100 for percent).
+func (s *StageSettings) labels() (xlabel, ylabel string, scale float64) {
+	scale = 1.0
+	ylabel = s.YLabel
+	if s.Percent {
+		scale = 100
+		ylabel += " (%)"
+	}
+	xlabel = s.XLabel
+	if xlabel == "" {
+		xlabel = "stage (decoder layers applied)"
+		if s.Pairs {
+			xlabel = "stage pair (decoder layers applied)"
+		}
+	}
+	return xlabel, ylabel, scale
+}
+
+// yRange returns the settings' y range or, when unset, [lo, hi] widened by
+// 8 % of its span (at least 0.02) and clipped to [0, 1] when the data lie
+// there, in the data's unit.
+func (s *StageSettings) yRange(lo, hi float64) (ymin, ymax float64) {
+	ymin, ymax = s.YMin, s.YMax
 	if ymin == 0 && ymax == 0 {
 		span := hi - lo
 		if span < 0.02 {
@@ -195,8 +172,91 @@ func StageCurves(series []StageSeries, s *StageSettings) *Figure {
 	if !(ymin < ymax) {
 		panic(fmt.Sprintf("plots: StageCurves: empty y range [%g, %g]", ymin, ymax))
 	}
+	return ymin, ymax
+}
 
-	// Bands first, then references, lines and markers on top.
+// stagePrep is one series ready to draw: x positions, and per position the
+// mean, sd and count of the seeds' defined values.
+type stagePrep struct {
+	xs, mean, sd []float64
+	n            []int
+	seeds        int
+}
+
+// prepareStageSeries checks series i, places its values on the x axis
+// (stage layers, or the midpoint of a pair's two), records their tick
+// labels in ticks (the first series to use a position names it) and
+// takes the mean ± sd over seeds, NaN left out.
+func prepareStageSeries(i int, ser StageSeries, pairs bool, ticks map[float64]string) stagePrep {
+	if len(ser.Seeds) == 0 {
+		panic(fmt.Sprintf("plots: StageCurves: series %d (%q) has no seed", i, ser.Label))
+	}
+	n := len(ser.Seeds[0])
+	if n == 0 {
+		panic(fmt.Sprintf("plots: StageCurves: series %q has no values", ser.Label))
+	}
+	for j, v := range ser.Seeds {
+		if len(v) != n {
+			panic(fmt.Sprintf("plots: StageCurves: series %q: seed %d has %d values, seed 0 has %d", ser.Label, j, len(v), n))
+		}
+	}
+	stages := n
+	if pairs {
+		stages = n + 1
+	}
+	layers := ser.StageLayers
+	if layers == nil {
+		layers = make([]int, stages)
+		for k := range layers {
+			layers[k] = k
+		}
+	}
+	if len(layers) != stages {
+		panic(fmt.Sprintf("plots: StageCurves: series %q: %d StageLayers for %d stages", ser.Label, len(layers), stages))
+	}
+	pr := stagePrep{xs: make([]float64, n), mean: make([]float64, n), sd: make([]float64, n), n: make([]int, n), seeds: len(ser.Seeds)}
+	for k := range n {
+		if pairs {
+			pr.xs[k] = float64(layers[k]+layers[k+1]) / 2
+			if _, ok := ticks[pr.xs[k]]; !ok {
+				ticks[pr.xs[k]] = fmt.Sprintf("%d→%d", layers[k], layers[k+1])
+			}
+		} else {
+			pr.xs[k] = float64(layers[k])
+			if _, ok := ticks[pr.xs[k]]; !ok {
+				ticks[pr.xs[k]] = fmt.Sprint(layers[k])
+			}
+		}
+		vals := make([]float64, 0, len(ser.Seeds))
+		for _, seed := range ser.Seeds {
+			if !math.IsNaN(seed[k]) {
+				vals = append(vals, seed[k])
+			}
+		}
+		pr.mean[k], pr.sd[k], pr.n[k] = metrics.MeanSD(vals)
+	}
+	return pr
+}
+
+// setStageTicks puts a tick at every position in ticks, sets the x range
+// to their span ± 0.4 and returns the span.
+func setStageTicks(p *plot.Plot, ticks map[float64]string) (xmin, xmax float64) {
+	xmin, xmax = math.Inf(1), math.Inf(-1)
+	var tk []plot.Tick
+	for x, label := range ticks {
+		xmin, xmax = math.Min(xmin, x), math.Max(xmax, x)
+		tk = append(tk, plot.Tick{Value: x, Label: label})
+	}
+	sortTicks(tk)
+	p.X.Tick.Marker = plot.ConstantTicks(tk)
+	p.X.Min, p.X.Max = xmin-0.4, xmax+0.4
+	return xmin, xmax
+}
+
+// addSeedBands draws the mean ± sd band of every series of two or more
+// seeds over each run of positions with at least two values (a thin bar
+// for a lone position).
+func addSeedBands(p *plot.Plot, prep []stagePrep, scale float64) {
 	for i, pr := range prep {
 		if pr.seeds < 2 {
 			continue
@@ -219,15 +279,12 @@ func StageCurves(series []StageSeries, s *StageSettings) *Figure {
 			p.Add(poly)
 		}
 	}
-	var refs []func() // legend entries of the references, after the series'
-	for _, r := range s.References {
-		l := mustLine(plotter.XYs{{X: p.X.Min, Y: scale * r.Value}, {X: p.X.Max, Y: scale * r.Value}})
-		l.LineStyle = draw.LineStyle{Color: color.Gray{0x60}, Width: vg.Points(1.2), Dashes: []vg.Length{vg.Points(5), vg.Points(3)}}
-		p.Add(l)
-		if r.Label != "" {
-			refs = append(refs, func() { leg.add(r.Label, l) })
-		}
-	}
+}
+
+// addMeanLines draws every series' means as lines with markers, broken
+// where no seed has a value, and adds its legend entry (with the seed
+// count when there are several).
+func addMeanLines(p *plot.Plot, leg *legendBox, series []StageSeries, prep []stagePrep, scale float64) {
 	for i, pr := range prep {
 		style := draw.LineStyle{Color: seriesColor(i), Width: vg.Points(1.8), Dashes: seriesDashes(i)}
 		glyph := draw.GlyphStyle{Color: seriesColor(i), Shape: seriesGlyph(i), Radius: vg.Points(3)}
@@ -248,17 +305,6 @@ func StageCurves(series []StageSeries, s *StageSettings) *Figure {
 		}
 		leg.add(label, &plotter.Line{LineStyle: style}, &plotter.Scatter{GlyphStyle: glyph})
 	}
-	for _, add := range refs {
-		add()
-	}
-	p.Y.Min, p.Y.Max = scale*ymin, scale*ymax
-
-	size := s.Size.or(6.4*vg.Inch, 4*vg.Inch)
-	leg.place(all, xmin-0.4, xmax+0.4, ymin, ymax, size.Width-vg.Inch, size.Height-vg.Inch)
-	return &Figure{size: size, draw: func(c draw.Canvas, _ string) {
-		p.Draw(c)
-		leg.draw(p.DataCanvas(c))
-	}}
 }
 
 func nanZero(v float64) float64 {
