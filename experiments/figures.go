@@ -130,11 +130,6 @@ func (rs *Results) Figures(s *PlotSettings) ([]Plot, error) {
 	if s != nil {
 		set = *s
 	}
-	var figs []Plot
-	save := func(f *plots.Figure, name, title, note, help, alt string) error {
-		figs = append(figs, Plot{Figure: Figure{Name: name, Title: title, Note: note, Help: help, Alt: alt}, Plot: f})
-		return nil
-	}
 	reps := map[*Result]*SnapshotReport{}
 	for _, r := range rs.Runs {
 		rep, err := r.Snapshot(set.Snapshot)
@@ -147,49 +142,91 @@ func (rs *Results) Figures(s *PlotSettings) ([]Plot, error) {
 		reps[r] = rep
 	}
 	snap := snapshotName(set.Snapshot)
+	figs, err := rs.stageCurveFigures(reps, snap)
+	if err != nil {
+		return nil, err
+	}
+	figs = append(figs, rs.heatmapFigures(reps, snap)...)
+	evo, err := rs.evolutionFigures(set)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range evo {
+		img := e.image
+		figs = append(figs, Plot{Figure: Figure{Name: e.name, Title: e.title, Note: e.note, Help: evolutionHelp + " " + e.note, Alt: e.alt, Image: &img}, Plot: e.fig})
+	}
+	train, err := rs.trainingFigure()
+	if err != nil {
+		return nil, err
+	}
+	return append(figs, train), nil
+}
+
+// stageCurveFigures draws, for every plotted registry figure, its stage
+// curve over the configurations (mean ± sd over seeds) at the snapshot
+// reps holds (named snap).
+func (rs *Results) stageCurveFigures(reps map[*Result]*SnapshotReport, snap string) ([]Plot, error) {
+	var figs []Plot
 	for i := range metrics.Figures {
 		fg := &metrics.Figures[i]
 		if !fg.Plotted {
 			continue
 		}
-		var series []plots.StageSeries
-		for _, label := range rs.Labels() {
-			ser := plots.StageSeries{Label: label}
-			for _, r := range rs.Runs {
-				if r.Label != label {
-					continue
-				}
-				rep := reps[r]
-				v := fg.Series(rep.Probe.Figures(), metrics.FinalMatched)
-				if v == nil {
-					continue // a report written before the figure existed
-				}
-				want := rep.Probe.Layer.NumStages
-				if fg.Pair {
-					want--
-				}
-				if len(v) != want || want == 0 {
-					return nil, fmt.Errorf("experiments: %s: %s has %d values for %d stages", r.Dir, fg.Key, len(v), rep.Probe.Layer.NumStages)
-				}
-				if len(ser.Seeds) > 0 && len(ser.Seeds[0]) != len(v) {
-					return nil, fmt.Errorf("experiments: runs labelled %s have different numbers of stages", label)
-				}
-				ser.Seeds = append(ser.Seeds, append([]float64(nil), v...))
-				ser.StageLayers = stageLayers(&rep.Probe)
-			}
-			if len(ser.Seeds) > 0 {
-				series = append(series, ser)
-			}
+		series, err := rs.figureSeries(fg, reps)
+		if err != nil {
+			return nil, err
 		}
 		if len(series) == 0 {
 			continue
 		}
 		title := fg.Title + " — " + snap
 		f := plots.StageCurves(series, &plots.StageSettings{Title: title, YLabel: fg.Axis, Pairs: fg.Pair, Percent: true})
-		if err := save(f, fg.Key, title, "", fg.Reading, stageAlt(title, series, fg.Pair)); err != nil {
-			return nil, err
+		figs = append(figs, Plot{Figure: Figure{Name: fg.Key, Title: title, Help: fg.Reading, Alt: stageAlt(title, series, fg.Pair)}, Plot: f})
+	}
+	return figs, nil
+}
+
+// figureSeries returns figure fg's stage series of every configuration,
+// one value list per seed, leaving out reports written before the figure
+// existed. A run whose value count disagrees with its stages, or seeds of
+// one configuration with different stage counts, are errors.
+func (rs *Results) figureSeries(fg *metrics.Figure, reps map[*Result]*SnapshotReport) ([]plots.StageSeries, error) {
+	var series []plots.StageSeries
+	for _, label := range rs.Labels() {
+		ser := plots.StageSeries{Label: label}
+		for _, r := range rs.Runs {
+			if r.Label != label {
+				continue
+			}
+			rep := reps[r]
+			v := fg.Series(rep.Probe.Figures(), metrics.FinalMatched)
+			if v == nil {
+				continue // a report written before the figure existed
+			}
+			want := rep.Probe.Layer.NumStages
+			if fg.Pair {
+				want--
+			}
+			if len(v) != want || want == 0 {
+				return nil, fmt.Errorf("experiments: %s: %s has %d values for %d stages", r.Dir, fg.Key, len(v), rep.Probe.Layer.NumStages)
+			}
+			if len(ser.Seeds) > 0 && len(ser.Seeds[0]) != len(v) {
+				return nil, fmt.Errorf("experiments: runs labelled %s have different numbers of stages", label)
+			}
+			ser.Seeds = append(ser.Seeds, append([]float64(nil), v...))
+			ser.StageLayers = stageLayers(&rep.Probe)
+		}
+		if len(ser.Seeds) > 0 {
+			series = append(series, ser)
 		}
 	}
+	return series, nil
+}
+
+// heatmapFigures draws every configuration's stage × stage IoU matrix,
+// averaged over seeds.
+func (rs *Results) heatmapFigures(reps map[*Result]*SnapshotReport, snap string) []Plot {
+	var figs []Plot
 	for _, label := range rs.Labels() {
 		var mats [][]metrics.Series
 		var layers []int
@@ -211,21 +248,14 @@ func (rs *Results) Figures(s *PlotSettings) ([]Plot, error) {
 		}
 		title += ")"
 		f := plots.Heatmap(m, &plots.HeatmapSettings{Title: title, StageLayers: layers})
-		if err := save(f, "iou_matrix_"+FileName(label), title, "", heatmapHelp, heatmapAlt(title, m, layers)); err != nil {
-			return nil, err
-		}
+		figs = append(figs, Plot{Figure: Figure{Name: "iou_matrix_" + FileName(label), Title: title, Help: heatmapHelp, Alt: heatmapAlt(title, m, layers)}, Plot: f})
 	}
-	evo, err := rs.evolutionFigures(set)
-	if err != nil {
-		return nil, err
-	}
-	for _, e := range evo {
-		if err := save(e.fig, e.name, e.title, e.note, evolutionHelp+" "+e.note, e.alt); err != nil {
-			return nil, err
-		}
-		img := e.image
-		figs[len(figs)-1].Image = &img
-	}
+	return figs
+}
+
+// trainingFigure draws every run's training curves, labelled by
+// configuration (and seed when a configuration has several).
+func (rs *Results) trainingFigure() (Plot, error) {
 	var train []plots.TrainRun
 	multi := false
 	for _, label := range rs.Labels() {
@@ -244,15 +274,12 @@ func (rs *Results) Figures(s *PlotSettings) ([]Plot, error) {
 		}
 		tr, err := r.trainRun(label)
 		if err != nil {
-			return nil, err
+			return Plot{}, err
 		}
 		train = append(train, tr)
 	}
 	f := plots.TrainingCurves(train, &plots.TrainingSettings{Title: "Training"})
-	if err := save(f, "training", "Training loss and validation scores", "", trainingHelp, trainingAlt(train)); err != nil {
-		return nil, err
-	}
-	return figs, nil
+	return Plot{Figure: Figure{Name: "training", Title: "Training loss and validation scores", Help: trainingHelp, Alt: trainingAlt(train)}, Plot: f}, nil
 }
 
 // trainRun is the training figure's input for one run: the losses of its
@@ -376,21 +403,7 @@ func (rs *Results) evolutionFigures(set PlotSettings) ([]evoFigure, error) {
 	if nq <= 0 {
 		nq = 4
 	}
-	// The first seed of each label that has a trace at the snapshot.
-	var order []*Result
-	seen := map[string]bool{}
-	for _, r := range rs.Runs {
-		rep, err := r.Snapshot(set.Snapshot)
-		if err != nil || rep.Trace == "" || seen[r.Label] {
-			continue
-		}
-		npz, side := probes.TracePaths(filepath.Join(r.Dir, rep.Trace))
-		if !fileExists(npz) || !fileExists(side) {
-			continue // deleted to save space, or copied without it
-		}
-		seen[r.Label] = true
-		order = append(order, r)
-	}
+	order := rs.tracedRuns(set.Snapshot)
 	if len(order) == 0 {
 		return nil, nil
 	}
@@ -402,12 +415,69 @@ func (rs *Results) evolutionFigures(set PlotSettings) ([]evoFigure, error) {
 	if err != nil {
 		return nil, err
 	}
-	best, bestScore := -1, math.Inf(1)
-	for k := 0; k < ref.Len(); k++ {
-		im, err := ref.Image(k)
+	best, err := leastConsistentImage(ref)
+	ref.Close()
+	if err != nil || best < 0 {
+		return nil, err
+	}
+	var out []evoFigure
+	for _, r := range order {
+		tr, err := open(r)
 		if err != nil {
-			ref.Close()
 			return nil, err
+		}
+		im, err := findImage(tr, best)
+		info := tr.Info()
+		tr.Close()
+		if err != nil {
+			return nil, err
+		}
+		if im == nil {
+			continue
+		}
+		qs := imageScores(im)
+		if len(qs) == 0 {
+			continue
+		}
+		rows, alt := evolutionRows(im, qs[:min(nq, len(qs))], r.Manifest.Config.Model.ClassNames)
+		img := r.inputImage(best, info)
+		title := fmt.Sprintf("%s, validation image %d: %d least consistent queries matched at the last stage", r.Label, best, len(rows))
+		f := plots.MaskEvolution(img, rows, &plots.MaskSettings{Title: title, StageLayers: info.StageLayers})
+		out = append(out, evoFigure{fig: f, name: "mask_evolution_" + FileName(r.Label), title: title, note: EvolutionChoice,
+			alt: title + ": the masks of each query at every stage over the image, and its GT segment. From stage 1 on, " + strings.Join(alt, "; ") + ".", image: best})
+	}
+	return out, nil
+}
+
+// tracedRuns returns the first seed of each configuration whose trace at
+// snapshot sel is on disk.
+func (rs *Results) tracedRuns(sel string) []*Result {
+	var order []*Result
+	seen := map[string]bool{}
+	for _, r := range rs.Runs {
+		rep, err := r.Snapshot(sel)
+		if err != nil || rep.Trace == "" || seen[r.Label] {
+			continue
+		}
+		npz, side := probes.TracePaths(filepath.Join(r.Dir, rep.Trace))
+		if !fileExists(npz) || !fileExists(side) {
+			continue // deleted to save space, or copied without it
+		}
+		seen[r.Label] = true
+		order = append(order, r)
+	}
+	return order
+}
+
+// leastConsistentImage returns the dataset index of the trace's image
+// whose three least consistent final-matched queries (fewer if it has
+// fewer) have the lowest mean consecutive IoU, or −1 if no image has one.
+func leastConsistentImage(tr *probes.TraceReader) (int, error) {
+	best, bestScore := -1, math.Inf(1)
+	for k := 0; k < tr.Len(); k++ {
+		im, err := tr.Image(k)
+		if err != nil {
+			return -1, err
 		}
 		qs := imageScores(im)
 		if len(qs) == 0 {
@@ -422,66 +492,48 @@ func (rs *Results) evolutionFigures(set PlotSettings) ([]evoFigure, error) {
 			best, bestScore = im.Index, sc
 		}
 	}
-	ref.Close()
-	if best < 0 {
-		return nil, nil
-	}
-	var out []evoFigure
-	for _, r := range order {
-		tr, err := open(r)
+	return best, nil
+}
+
+// findImage returns the trace's image of dataset index idx, or nil.
+func findImage(tr *probes.TraceReader, idx int) (*probes.Image, error) {
+	for k := 0; k < tr.Len(); k++ {
+		x, err := tr.Image(k)
 		if err != nil {
 			return nil, err
 		}
-		var im *probes.Image
-		for k := 0; k < tr.Len(); k++ {
-			x, err := tr.Image(k)
-			if err != nil {
-				tr.Close()
-				return nil, err
-			}
-			if x.Index == best {
-				im = x
-				break
-			}
+		if x.Index == idx {
+			return x, nil
 		}
-		info := tr.Info()
-		tr.Close()
-		if im == nil {
-			continue
-		}
-		qs := imageScores(im)
-		if len(qs) == 0 {
-			continue
-		}
-		qs = qs[:min(nq, len(qs))]
-		st := im.ImageStages()
-		names := r.Manifest.Config.Model.ClassNames
-		var rows []plots.MaskRow
-		var alt []string
-		for _, q := range qs {
-			row := plots.MaskRow{GT: im.GT.Masks[q.gt]}
-			cls := fmt.Sprint(im.GT.Classes[q.gt])
-			if c := im.GT.Classes[q.gt]; c >= 0 && c < len(names) {
-				cls = names[c]
-			}
-			row.Label = fmt.Sprintf("query %d → %s\nmean cons. IoU %.0f %%", q.query, cls, 100*q.meanIoU)
-			var ious []string
-			for s := range st.Masks {
-				row.Masks = append(row.Masks, st.Masks[s][q.query])
-				if s > 0 {
-					ious = append(ious, pctText(metrics.IoU(st.Masks[s-1][q.query], st.Masks[s][q.query])))
-				}
-			}
-			rows = append(rows, row)
-			alt = append(alt, fmt.Sprintf("query %d (matched to a %s) has IoU with the previous stage %s", q.query, cls, strings.Join(ious, ", ")))
-		}
-		img := r.inputImage(best, info)
-		title := fmt.Sprintf("%s, validation image %d: %d least consistent queries matched at the last stage", r.Label, best, len(rows))
-		f := plots.MaskEvolution(img, rows, &plots.MaskSettings{Title: title, StageLayers: info.StageLayers})
-		out = append(out, evoFigure{fig: f, name: "mask_evolution_" + FileName(r.Label), title: title, note: EvolutionChoice,
-			alt: title + ": the masks of each query at every stage over the image, and its GT segment. From stage 1 on, " + strings.Join(alt, "; ") + ".", image: best})
 	}
-	return out, nil
+	return nil, nil
+}
+
+// evolutionRows returns the mask-evolution rows of queries qs of image im
+// (each query's masks at every stage and its GT segment, labelled with
+// the GT class named by names) and each row's text alternative.
+func evolutionRows(im *probes.Image, qs []queryScore, names []string) ([]plots.MaskRow, []string) {
+	st := im.ImageStages()
+	var rows []plots.MaskRow
+	var alt []string
+	for _, q := range qs {
+		row := plots.MaskRow{GT: im.GT.Masks[q.gt]}
+		cls := fmt.Sprint(im.GT.Classes[q.gt])
+		if c := im.GT.Classes[q.gt]; c >= 0 && c < len(names) {
+			cls = names[c]
+		}
+		row.Label = fmt.Sprintf("query %d → %s\nmean cons. IoU %.0f %%", q.query, cls, 100*q.meanIoU)
+		var ious []string
+		for s := range st.Masks {
+			row.Masks = append(row.Masks, st.Masks[s][q.query])
+			if s > 0 {
+				ious = append(ious, pctText(metrics.IoU(st.Masks[s-1][q.query], st.Masks[s][q.query])))
+			}
+		}
+		rows = append(rows, row)
+		alt = append(alt, fmt.Sprintf("query %d (matched to a %s) has IoU with the previous stage %s", q.query, cls, strings.Join(ious, ", ")))
+	}
+	return rows, alt
 }
 
 // inputImage is the validation image as the model saw it, or a grey
