@@ -43,7 +43,7 @@ func newAnalyzeCmd(s *streams) *cobra.Command {
 		Short: "Print the per-stage consistency and utilisation table of a trace",
 		Long: `analyze reads a trace (TRACE.npz + TRACE.json, or a directory holding
 trace.npz + trace.json, full or compact layout) written by 'mpanalyze probe'
-or by probes/python/record_trace.py, streaming its images (--workers at a
+or by the Python package mpanalyze_trace (python/), streaming its images (--workers at a
 time), and prints one row per decoder stage with every per-stage figure:
 
 ` + figureGlossary() + `
