@@ -15,6 +15,7 @@ func init() { register(newPlotCmd) }
 
 type plotOptions struct {
 	Runs     []string
+	Traces   []string
 	Out      string
 	Snapshot string
 	Formats  []string
@@ -25,8 +26,8 @@ type plotOptions struct {
 func newPlotCmd(s *streams) *cobra.Command {
 	opts := &plotOptions{}
 	cmd := &cobra.Command{
-		Use:   "plot RUN... --out DIR",
-		Short: "Figures of finished experiment runs: stage curves, IoU heat maps, mask evolution, training",
+		Use:   "plot (RUN... | --trace LABEL=T.npz...) --out DIR",
+		Short: "Figures of finished experiment runs or traces: stage curves, IoU heat maps, mask evolution, training",
 		Long: `plot reads finished runs (as compare does; several directories are merged)
 and writes into --out, as PNG and SVG (for plain 'mpanalyze train' run
 directories, which have no probe reports, only the training figure):
@@ -44,10 +45,16 @@ directories, which have no probe reports, only the training figure):
       consistent queries are least consistent; every configuration is shown
       on it;
   training
-      loss and validation PQ / AP / mIoU against the step.`,
+      loss and validation PQ / AP / mIoU against the step.
+
+With --trace (repeatable) it draws the figures of traces instead, one
+configuration per label (traces with one label are seeds of it): the stage
+curves, the IoU heat maps and the mask evolution (over a grey image: a
+trace does not hold the input image); no training figure.`,
 		Example: `  mpanalyze plot runs/diagnosis --out runs/diagnosis/plots
-  mpanalyze plot runs/noise_ratio --snapshot 0.5 --format svg --out figs/`,
-		Args: cobra.MinimumNArgs(1),
+  mpanalyze plot runs/noise_ratio --snapshot 0.5 --format svg --out figs/
+  mpanalyze plot --trace Mask2Former=m2f.npz --trace Mine=mine.npz --out figs/`,
+		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Runs = args
 			return runPlot(s, opts)
@@ -61,6 +68,7 @@ directories, which have no probe reports, only the training figure):
 	limit(f, "queries", limits.Ints(1, 100))
 	oneOf(f, "format", plots.Formats...)
 	f.BoolVar(&opts.JSON, "json", false, "print the written figures as JSON")
+	f.StringArrayVar(&opts.Traces, "trace", nil, traceFlagHelp)
 	return cmd
 }
 
@@ -72,6 +80,23 @@ func runPlot(s *streams, o *plotOptions) error {
 		if _, err := experiments.ParseFraction(o.Snapshot); err != nil {
 			return usageErrorf("--snapshot %q: want final, or a fraction of training such as 0.25 or 25%%", o.Snapshot)
 		}
+	}
+	if err := checkTraceArgs(o.Runs, o.Traces, o.Snapshot); err != nil {
+		return err
+	}
+	if len(o.Traces) > 0 {
+		if err := outDir("out", o.Out); err != nil {
+			return err
+		}
+		rs, err := loadTraceResults(s, o.Traces)
+		if err != nil {
+			return err
+		}
+		figs, err := rs.WritePlots(o.Out, &experiments.PlotSettings{Formats: o.Formats, EvolutionQueries: o.Queries})
+		if err != nil {
+			return err
+		}
+		return printFigures(s, o, figs)
 	}
 	expPaths, plain := splitRunPaths(o.Runs)
 	if len(plain) > 0 {
