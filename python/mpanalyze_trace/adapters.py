@@ -97,11 +97,12 @@ class Recorder:
             writer.user_info.setdefault("model", self.model_name)
 
     def add_image(self, index, class_logits, mask_logits, size, feature_sizes=None,
-                  gt_classes=None, gt_masks=None, what=None):
+                  gt_classes=None, gt_masks=None, what=None, pad_values=(0,)):
         """One image: its rows of the batch outputs (class logits [S, Q,
         K+1], mask logits [S, Q, Hb, Wb]), its size (h, w) as the model saw
         it, the batch's feature sizes, and its GT (classes [G] and binary
-        masks [G, Hg, Wg] at the input resolution; None: no GT)."""
+        masks [G, Hg, Wg] at the input resolution, padding beyond the image
+        holding only pad_values; None: no GT)."""
         what = what or "image %s" % index
         if self.frame is None:
             self.frame = tuple(int(v) for v in mask_logits.shape[-2:])
@@ -116,7 +117,7 @@ class Recorder:
             if gm is None or gm.ndim != 3 or gm.shape[0] != gc.shape[0]:
                 raise ValueError("%s: %d GT classes but GT masks of shape %s: want [%d, H, W]"
                                  % (what, gc.shape[0], None if gm is None else tuple(gm.shape), gc.shape[0]))
-            kw = {"gt_classes": gc, "gt_cover": gt_in_frame(gm, size, self.frame, self.stride, what)}
+            kw = {"gt_classes": gc, "gt_cover": gt_in_frame(gm, size, self.frame, self.stride, what, pad_values)}
         self.writer.add_image(index, stages, attn=attn if attn is not None else [], valid=valid, **kw)
         self.count += 1
 
@@ -155,6 +156,7 @@ class Detectron2Recorder(Recorder):
         self.gt = gt
         self.index_key = index
         self.captured = None
+        self.calls = 0  # decoder runs since the last add
         self.handle = predictor.register_forward_hook(self._hook)
 
     def _hook(self, module, inputs, output):
@@ -162,6 +164,7 @@ class Detectron2Recorder(Recorder):
         if inputs and isinstance(inputs[0], (list, tuple)):
             sizes = [tuple(int(v) for v in f.shape[-2:]) for f in inputs[0]]
         self.captured = (output, sizes)
+        self.calls += 1
 
     def remove(self):
         """Removes the hook."""
@@ -179,8 +182,12 @@ class Detectron2Recorder(Recorder):
         called with) from the decoder output the hook captured."""
         if self.captured is None:
             raise RuntimeError("no decoder output captured: call model(batch) before add(batch)")
+        if self.calls > 1:
+            n, self.captured, self.calls = self.calls, None, 0
+            raise RuntimeError("the decoder ran %d times since the last add(batch): call add(batch) after every "
+                               "model(batch) (test-time augmentation runs it once per view: record without it)" % n)
         out, sizes = self.captured
-        self.captured = None
+        self.captured, self.calls = None, 0
         cls, msk = official_stages(out, "%s output" % type(self.predictor).__name__)
         B, S, Q = cls.shape[:3]
         if len(batch) != B:
@@ -241,16 +248,18 @@ class HFRecorder(Recorder):
             out = model(pixel_values=inputs["pixel_values"], pixel_mask=inputs["pixel_mask"],
                         output_auxiliary_logits=True, output_hidden_states=True)
         rec.add(out, pixel_mask=inputs["pixel_mask"], mask_labels=inputs["mask_labels"],
-                class_labels=inputs["class_labels"], indices=ids)
+                class_labels=inputs["class_labels"], ignore_index=processor.ignore_index, indices=ids)
     """
 
     def add(self, outputs, pixel_mask=None, image_sizes=None, mask_labels=None, class_labels=None,
-            indices=None, feature_sizes=None):
+            indices=None, feature_sizes=None, ignore_index=None):
         """Records every image of the batch. The image sizes come from
         image_sizes [(h, w)], or from pixel_mask [B, H, W] (1 on the image),
         or are the whole input. mask_labels[b] [G, H, W] and
-        class_labels[b] [G] are its GT (None: no GT). feature_sizes defaults
-        to the shapes of outputs.pixel_decoder_hidden_states."""
+        class_labels[b] [G] are its GT (None: no GT); the processor pads
+        mask_labels with its ignore_index, which the padding may hold.
+        feature_sizes defaults to the shapes of
+        outputs.pixel_decoder_hidden_states."""
         what = "HF outputs"
         aux = _get(outputs, "auxiliary_logits")
         if aux is None:
@@ -278,7 +287,8 @@ class HFRecorder(Recorder):
             self.add_image(index, cls[b], msk[b], sizes[b], feature_sizes=feature_sizes,
                            gt_classes=None if class_labels is None else class_labels[b],
                            gt_masks=None if mask_labels is None else mask_labels[b],
-                           what="batch image %d (image %d)" % (b, index))
+                           what="batch image %d (image %d)" % (b, index),
+                           pad_values=(0,) if ignore_index is None else (0, ignore_index))
 
     def _sizes(self, B, Hb, Wb, pixel_mask, image_sizes):
         if image_sizes is not None:

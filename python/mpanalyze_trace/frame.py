@@ -118,13 +118,14 @@ def place_image(class_logits, mask_logits, size, frame, feature_sizes=None, stri
     return [(cls[s], out[s]) for s in range(S)], attn, (vh, vw)
 
 
-def gt_in_frame(masks, size, frame, stride=STRIDE, what="image"):
+def gt_in_frame(masks, size, frame, stride=STRIDE, what="image", pad_values=(0,)):
     """GT coverage of one image in the trace's frame.
 
     masks [G, Hg, Wg] are binary GT masks at the input resolution the model
     saw, the image at the top left: at the image's own size (Hg, Wg) = (h,
     w), as detectron2's mapper gives them, or padded like the input (HF's
-    mask_labels), the padding empty. Returns uint8 [G, Hf, Wf]: how many of
+    mask_labels, whose padding holds the processor's ignore_index), the
+    padding holding only pad_values. Returns uint8 [G, Hf, Wf]: how many of
     each stride x stride cell's pixels the segment covers (gt_cover), zero
     outside the image.
     """
@@ -138,16 +139,24 @@ def gt_in_frame(masks, size, frame, stride=STRIDE, what="image"):
         raise ValueError("%s: GT masks are %dx%d pixels but the image the model saw is %dx%d: resize the annotations "
                          "with the test-time transform (a mapper that keeps the annotations, docs/own-model.md)"
                          % (what, Hg, Wg, h, w))
-    m = m != 0
-    if (Hg > h or Wg > w) and (bool(m[:, h:, :].any()) or bool(m[:, :, w:].any())):
-        raise ValueError("%s: GT masks of %dx%d pixels have pixels outside the image's %dx%d: they are not in the frame of "
-                         "the model's input (crop them to the image, or check the image size)" % (what, Hg, Wg, h, w))
+    if Hg > h or Wg > w:
+        outside = torch.cat([m[:, h:, :].flatten(), m[:, :h, w:].flatten()])
+        allowed = torch.zeros_like(outside, dtype=torch.bool)
+        for v in pad_values:
+            allowed |= outside == v
+        if not bool(allowed.all()):
+            found = sorted({float(v) for v in outside[~allowed].unique()[:3].tolist()})
+            raise ValueError("%s: GT masks of %dx%d pixels have pixels outside the image's %dx%d (values %s): they are not in "
+                             "the frame of the model's input (crop them to the image, or check the image size; HF's processor "
+                             "pads them with its ignore_index: pass ignore_index=)"
+                             % (what, Hg, Wg, h, w, ", ".join("%g" % v for v in found)))
+    m = m[:, :h, :w] != 0
     vh, vw = cells(h, stride), cells(w, stride)
     Hf, Wf = frame
     if vh > Hf or vw > Wf:
         raise ValueError("%s: its %dx%d GT cells do not fit the trace's %dx%d-cell frame; %s" % (what, vh, vw, Hf, Wf, FRAME_HINT))
     padded = torch.zeros((G, vh * stride, vw * stride), dtype=torch.bool)
-    padded[:, :h, :w] = m[:, :h, :w]
+    padded[:, :h, :w] = m
     out = np.zeros((G, Hf, Wf), np.uint8)
     out[:, :vh, :vw] = gt_cover_at_stride(padded, stride)
     return out

@@ -267,6 +267,12 @@ class TestDetectron2(AdapterCase):
 
         with self.assertRaises(RuntimeError):
             rec.add(make_batch(1))
+        with torch.no_grad():
+            model(make_batch(1))
+            model(make_batch(2))
+        with self.assertRaises(RuntimeError) as c:
+            rec.add(make_batch(2))
+        self.assertIn("the decoder ran 2 times since the last add(batch)", str(c.exception))
         # The test-time mapper drops the annotations.
         b = make_batch(1)
         del b[1]["instances"]
@@ -309,7 +315,8 @@ class TestHF(AdapterCase):
     def hf_inputs(self, seed):
         """What Mask2FormerImageProcessor gives: pixel_values and pixel_mask
         padded to the batch's largest image (here rounded to 32), and
-        mask_labels padded the same way, class_labels."""
+        mask_labels padded the same way with its ignore_index (255),
+        class_labels."""
         batch = make_batch(seed)
         pixel_values = tiny.pad_batch([it["image"].float() / 255 for it in batch])
         pixel_mask = tiny.pad_batch([torch.ones(1, *it["image"].shape[-2:]) for it in batch])[:, 0].long()
@@ -317,7 +324,7 @@ class TestHF(AdapterCase):
         mask_labels, class_labels = [], []
         for it in batch:
             m = it["instances"].gt_masks.tensor
-            p = torch.zeros(m.shape[0], H, W)
+            p = torch.full((m.shape[0], H, W), 255.0)
             p[:, :m.shape[1], :m.shape[2]] = m.float()
             mask_labels.append(p)
             class_labels.append(it["instances"].gt_classes)
@@ -333,7 +340,7 @@ class TestHF(AdapterCase):
             out = model(pixel_values=pv, pixel_mask=pm, output_auxiliary_logits=True, output_hidden_states=True)
         with mt.TraceWriter(base, {"seed": 4}, compact=True, float16=True, matchings="scipy") as w:
             rec = mt.HFRecorder(w)
-            rec.add(out, pixel_mask=pm, mask_labels=ml, class_labels=cl, indices=[7, 8, 9])
+            rec.add(out, pixel_mask=pm, mask_labels=ml, class_labels=cl, ignore_index=255, indices=[7, 8, 9])
         cls = torch.stack([a["class_queries_logits"] for a in out.auxiliary_logits] + [out.class_queries_logits], 1).numpy()
         logits = torch.stack([a["masks_queries_logits"] for a in out.auxiliary_logits] + [out.masks_queries_logits], 1).numpy()
         gts = [(it["instances"].gt_classes, it["instances"].gt_masks.tensor) for it in batch]
@@ -348,7 +355,7 @@ class TestHF(AdapterCase):
         frame = (16, 16)
         for b, it in enumerate(batch):
             size = tuple(it["image"].shape[-2:])
-            a = mt.gt_in_frame(ml[b], size, frame)
+            a = mt.gt_in_frame(ml[b], size, frame, pad_values=(0, 255))
             c = mt.gt_in_frame(it["instances"].gt_masks.tensor, size, frame)
             np.testing.assert_array_equal(a, c)
             np.testing.assert_array_equal(a[:, :mt.cells(size[0]), :mt.cells(size[1])],
@@ -367,6 +374,11 @@ class TestHF(AdapterCase):
             with self.assertRaises(ValueError) as c:
                 rec.add(out, pixel_mask=pm)
             self.assertIn(msg, str(c.exception))
+        # The processor's padding of mask_labels (255) needs ignore_index.
+        with self.assertRaises(ValueError) as c:
+            rec.add(noh, pixel_mask=pm, mask_labels=ml, class_labels=cl, feature_sizes=[(2, 2), (4, 4), (8, 8)])
+        self.assertIn("pixels outside the image's 37x50 (values 255)", str(c.exception))
+        self.assertIn("pass ignore_index=", str(c.exception))
         bad = pm.clone()
         bad[0, 0, 0] = 0
         with self.assertRaises(ValueError) as c:
