@@ -256,6 +256,9 @@ func (rs *Results) Figures(s *PlotSettings) ([]Plot, error) {
 		img := e.image
 		figs[len(figs)-1].Image = &img
 	}
+	if rs.fromTraces() {
+		return figs, nil // traces hold no training log
+	}
 	var train []plots.TrainRun
 	var data []DataRow
 	multi := false
@@ -663,6 +666,9 @@ func (r *Result) inputImage(index int, info probes.RunInfo) image.Image {
 			img.Pix[i] = 200
 		}
 		return img
+	}
+	if r.Trace != "" {
+		return grey() // a trace does not hold its input images
 	}
 	ds, err := data.Open(r.Manifest.Config.Val)
 	if err != nil || index >= ds.Len() {

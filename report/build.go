@@ -315,7 +315,7 @@ func short(h string) string {
 var stepName = regexp.MustCompile(`^step-0*(\d+)\.npz$`)
 
 // FromTraces builds the report of traces (written by `mpanalyze probe`,
-// an experiment, or record_trace.py): the per-stage diagnosis table of
+// an experiment, or the Python package mpanalyze_trace): the per-stage diagnosis table of
 // each trace (replayed through probes.Evaluator, as `analyze` does), the
 // consecutive-IoU and Util-A curves, each trace's run information, and the
 // viewer. Traces of one model at several checkpoints (told apart by the
