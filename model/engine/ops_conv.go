@@ -107,6 +107,15 @@ func (g *Graph[T]) Conv2d(x, w, bias *Tensor[T], spec ConvSpec) *Tensor[T] {
 // im2col writes col[(c·KH+ki)·KW+kj][oy·OW+ox] = x[c][oy·s−p+ki][ox·s−p+kj]
 // (0 outside the image).
 func im2col[T Float](col, x []T, C, H, W, KH, KW, stride, pad, OH, OW int) {
+	if stride == 1 && OH == H && OW == W {
+		im2colSame(col, x, C, H, W, KH, KW, pad)
+		return
+	}
+	im2colGeneral(col, x, C, H, W, KH, KW, stride, pad, OH, OW)
+}
+
+// im2colGeneral is im2col for any geometry, one output row at a time.
+func im2colGeneral[T Float](col, x []T, C, H, W, KH, KW, stride, pad, OH, OW int) {
 	ohw := OH * OW
 	for c := 0; c < C; c++ {
 		xc := x[c*H*W : (c+1)*H*W]
@@ -151,6 +160,15 @@ func im2col[T Float](col, x []T, C, H, W, KH, KW, stride, pad, OH, OW int) {
 // col2im is the adjoint of im2col: x[c][iy][ix] += col[…] for every column
 // entry that im2col read from (c, iy, ix).
 func col2im[T Float](x, col []T, C, H, W, KH, KW, stride, pad, OH, OW int) {
+	if stride == 1 && OH == H && OW == W {
+		col2imSame(x, col, C, H, W, KH, KW, pad)
+		return
+	}
+	col2imGeneral(x, col, C, H, W, KH, KW, stride, pad, OH, OW)
+}
+
+// col2imGeneral is col2im for any geometry, one output row at a time.
+func col2imGeneral[T Float](x, col []T, C, H, W, KH, KW, stride, pad, OH, OW int) {
 	ohw := OH * OW
 	for c := 0; c < C; c++ {
 		xc := x[c*H*W : (c+1)*H*W]
@@ -179,6 +197,86 @@ func col2im[T Float](x, col []T, C, H, W, KH, KW, stride, pad, OH, OW int) {
 						}
 					}
 				}
+			}
+		}
+	}
+}
+
+// sameShift describes kernel tap (ki, kj) of a stride-1 convolution whose
+// output has the input's size ("same" padding): output position o = oy·W+ox
+// reads input o+off with off = (ki−pad)·W + (kj−pad), a constant shift of
+// the flattened plane. Outputs [lo, hi) have their row in range; of those,
+// the ones in column range [cl, ch) (cl = max(0, pad−kj), ch = min(W,
+// W+pad−kj)) read inside the image, the others (|kj−pad| columns at the
+// left or right edge of each row) read a neighbouring row after the shift
+// and must be zero instead.
+func sameShift(H, W, ki, kj, pad int) (off, lo, hi, cl, ch int) {
+	di, dj := ki-pad, kj-pad
+	off = di*W + dj
+	lo, hi = max(0, -di)*W, min(H, H-di)*W
+	cl, ch = max(0, -dj), min(W, W-dj)
+	if hi < lo {
+		hi = lo
+	}
+	return off, lo, hi, cl, ch
+}
+
+// shiftRange clips [lo, hi) to the outputs whose shifted input o+off lies
+// in the plane [0, hw); only edge-column outputs (which are zeroed) are
+// cut.
+func shiftRange(lo, hi, off, hw int) (int, int) {
+	lo, hi = max(lo, -off), min(hi, hw-off)
+	return lo, max(lo, hi)
+}
+
+// im2colSame is im2col for a stride-1 convolution with OH = H, OW = W: each
+// kernel tap's row of col is the image plane shifted by a constant offset,
+// so it is one copy of the rows in range plus zeros at the row edges,
+// instead of one short copy per output row.
+func im2colSame[T Float](col, x []T, C, H, W, KH, KW, pad int) {
+	hw := H * W
+	for c := 0; c < C; c++ {
+		xc := x[c*hw : (c+1)*hw]
+		for ki := 0; ki < KH; ki++ {
+			for kj := 0; kj < KW; kj++ {
+				row := col[((c*KH+ki)*KW+kj)*hw:][:hw]
+				off, lo, hi, cl, ch := sameShift(H, W, ki, kj, pad)
+				clear(row[:lo])
+				clear(row[hi:])
+				if a, b := shiftRange(lo, hi, off, hw); b > a {
+					copy(row[a:b], xc[a+off:b+off])
+				}
+				for o := lo; o < hi; o += W {
+					clear(row[o : o+cl])
+					clear(row[o+ch : o+W])
+				}
+			}
+		}
+	}
+}
+
+// col2imSame is col2im for the convolutions of im2colSame: per kernel tap,
+// the entries that im2col zeroed (they read no input) are cleared in col
+// (a scratch buffer of the backward pass) and the rows in range are added
+// to the shifted plane in one pass. Each input element still receives its
+// taps' contributions in the order (c, ki, kj) of the general loop.
+func col2imSame[T Float](x, col []T, C, H, W, KH, KW, pad int) {
+	hw := H * W
+	for c := 0; c < C; c++ {
+		xc := x[c*hw : (c+1)*hw]
+		for ki := 0; ki < KH; ki++ {
+			for kj := 0; kj < KW; kj++ {
+				row := col[((c*KH+ki)*KW+kj)*hw:][:hw]
+				off, lo, hi, cl, ch := sameShift(H, W, ki, kj, pad)
+				if hi <= lo {
+					continue
+				}
+				for o := lo; o < hi; o += W {
+					clear(row[o : o+cl])
+					clear(row[o+ch : o+W])
+				}
+				a, b := shiftRange(lo, hi, off, hw)
+				axpy(xc[a+off:b+off], 1, row[a:b])
 			}
 		}
 	}
