@@ -71,13 +71,7 @@ func (g *Graph[T]) Conv2d(x, w, bias *Tensor[T], spec ConvSpec) *Tensor[T] {
 					// dwᵀ[ckk, O] = col·Gᵀ: the GEMM then transposes G
 					// (O×ohw) instead of col (ckk×ohw, 9× larger for 3×3).
 					gemmT(false, true, ckk, O, ohw, 1, cols[n], ohw, Gn, ohw, 0, dwT, O)
-					dw := g.grad(w)
-					for o := 0; o < O; o++ {
-						row := dw[o*ckk : (o+1)*ckk]
-						for c := range row {
-							row[c] += dwT[c*O+o]
-						}
-					}
+					addTransposed(g.grad(w), dwT, O, ckk)
 				}
 				if bias != nil && bias.requiresGrad {
 					db := g.grad(bias)
@@ -277,6 +271,27 @@ func col2imSame[T Float](x, col []T, C, H, W, KH, KW, pad int) {
 				}
 				a, b := shiftRange(lo, hi, off, hw)
 				axpy(xc[a+off:b+off], 1, row[a:b])
+			}
+		}
+	}
+}
+
+// addTransposed sets dst[o·n+c] += src[c·m+o] for o < m, c < n (dst is
+// m×n, src n×m), in tiles of 16×16 so that both matrices are walked along
+// cache lines rather than one of them with a stride of a whole row. Each
+// element of dst receives one addition, so the tiling changes nothing in
+// the result.
+func addTransposed[T Float](dst, src []T, m, n int) {
+	const tile = 16
+	for o0 := 0; o0 < m; o0 += tile {
+		o1 := min(o0+tile, m)
+		for c0 := 0; c0 < n; c0 += tile {
+			c1 := min(c0+tile, n)
+			for o := o0; o < o1; o++ {
+				row := dst[o*n+c0 : o*n+c1]
+				for j := range row {
+					row[j] += src[(c0+j)*m+o]
+				}
 			}
 		}
 	}
