@@ -193,6 +193,17 @@ func (o *AdamW) Step(lr float64) {
 func adamwKernel(c *coeffs, p, g, m, v []float32) {
 	n := len(p)
 	g, m, v = g[:n], m[:n], v[:n]
+	if done := adamwVector(c, p, g, m, v); done > 0 {
+		p, g, m, v = p[done:], g[done:], m[done:], v[done:]
+	}
+	adamwScalar(c, p, g, m, v)
+}
+
+// adamwScalar is adamwKernel one element at a time (the reference of the
+// vector kernel, and its tail).
+func adamwScalar(c *coeffs, p, g, m, v []float32) {
+	n := len(p)
+	g, m, v = g[:n], m[:n], v[:n]
 	b1, c1, b2, c2 := c.b1, c.c1, c.b2, c.c2
 	decay, negStep, bc2Sqrt, eps := c.decay, c.negStep, c.bc2Sqrt, c.eps
 	for i := range p {
