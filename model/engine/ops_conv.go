@@ -277,22 +277,31 @@ func col2imSame[T Float](x, col []T, C, H, W, KH, KW, pad int) {
 }
 
 // addTransposed sets dst[o·n+c] += src[c·m+o] for o < m, c < n (dst is
-// m×n, src n×m), in tiles of 16×16 so that both matrices are walked along
-// cache lines rather than one of them with a stride of a whole row. Each
-// element of dst receives one addition, so the tiling changes nothing in
-// the result.
+// m×n, src n×m). It walks eight rows of dst at once, so each run of eight
+// consecutive src values is read together instead of one value per pass
+// over src. Each element of dst receives one addition, so the order of the
+// loops changes nothing in the result.
 func addTransposed[T Float](dst, src []T, m, n int) {
-	const tile = 16
-	for o0 := 0; o0 < m; o0 += tile {
-		o1 := min(o0+tile, m)
-		for c0 := 0; c0 < n; c0 += tile {
-			c1 := min(c0+tile, n)
-			for o := o0; o < o1; o++ {
-				row := dst[o*n+c0 : o*n+c1]
-				for j := range row {
-					row[j] += src[(c0+j)*m+o]
-				}
-			}
+	o := 0
+	for ; o+8 <= m; o += 8 {
+		r0, r1, r2, r3 := dst[o*n:][:n], dst[(o+1)*n:][:n], dst[(o+2)*n:][:n], dst[(o+3)*n:][:n]
+		r4, r5, r6, r7 := dst[(o+4)*n:][:n], dst[(o+5)*n:][:n], dst[(o+6)*n:][:n], dst[(o+7)*n:][:n]
+		for c := 0; c < n; c++ {
+			s := src[c*m+o:][:8]
+			r0[c] += s[0]
+			r1[c] += s[1]
+			r2[c] += s[2]
+			r3[c] += s[3]
+			r4[c] += s[4]
+			r5[c] += s[5]
+			r6[c] += s[6]
+			r7[c] += s[7]
+		}
+	}
+	for ; o < m; o++ {
+		row := dst[o*n:][:n]
+		for c := range row {
+			row[c] += src[c*m+o]
 		}
 	}
 }

@@ -246,15 +246,37 @@ func (g *Graph[T]) ReLU(a *Tensor[T]) *Tensor[T] {
 			if out.Grad == nil {
 				return
 			}
-			da := g.grad(a)
-			for i, v := range a.Data {
-				if v > 0 {
-					da[i] += out.Grad[i]
-				}
-			}
+			reluBackward(g.grad(a), a.Data, out.Grad)
 		})
 	}
 	return out
+}
+
+// reluBackward sets da[i] += G[i] where x[i] > 0. The float32 version
+// has no branch on the sign (which is unpredictable): it masks G[i] with
+// the comparison done on the bits (x > 0 and not NaN ⇔ the bits, read as a
+// signed integer, lie in [1, 0x7f800000]), so elsewhere it adds +0.
+func reluBackward[T Float](da, x, G []T) {
+	if d32, ok := any(da).([]float32); ok {
+		reluBackward32(d32, any(x).([]float32), any(G).([]float32))
+		return
+	}
+	for i, v := range x {
+		if v > 0 {
+			da[i] += G[i]
+		}
+	}
+}
+
+func reluBackward32(da, x, G []float32) {
+	x, G = x[:len(da)], G[:len(da)]
+	for i, v := range x {
+		var keep uint32
+		if uint32(int64(int32(math.Float32bits(v)))-1) < 0x7f800000 {
+			keep = ^uint32(0)
+		}
+		da[i] += math.Float32frombits(math.Float32bits(G[i]) & keep)
+	}
 }
 
 // GELU returns the exact (erf) GELU, PyTorch's default:

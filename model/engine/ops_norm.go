@@ -115,14 +115,15 @@ func (g *Graph[T]) normalize(op string, x, gamma, beta *Tensor[T], units, m, chP
 		rstd[u] = r
 		xh := xhat[u*m : (u+1)*m]
 		os := out.Data[u*m : (u+1)*m]
-		for e := range xs {
-			xh[e] = T((float64(xs[e]) - mu) * r)
-		}
+		// x̂ and the affine output in one pass, channel by channel
 		for c := 0; c < chPerUnit; c++ {
 			ch := (u*chPerUnit + c) % nch
 			gm, bt := gamma.Data[ch], beta.Data[ch]
-			for e := c * chLen; e < (c+1)*chLen; e++ {
-				os[e] = xh[e]*gm + bt
+			xc, hc, oc := xs[c*chLen:(c+1)*chLen], xh[c*chLen:(c+1)*chLen], os[c*chLen:(c+1)*chLen]
+			for e, v := range xc {
+				h := T((float64(v) - mu) * r)
+				hc[e] = h
+				oc[e] = h*gm + bt
 			}
 		}
 	}
