@@ -13,12 +13,12 @@ import (
 // benchBatch is a Mask2Former-family model of the default config, except
 // for the image side and the number of queries (0 = the defaults), with one
 // training batch of synthetic scenes of that side.
-func benchBatch(b *testing.B, arch string, size, queries, batch int) (*Model, []*Example) {
+func benchBatch(b testing.TB, arch string, size, queries, batch int) (*Model, []*Example) {
 	return benchBatchPixel(b, arch, PixelFPN, size, queries, batch)
 }
 
 // benchBatchPixel is benchBatch with the given pixel decoder.
-func benchBatchPixel(b *testing.B, arch, pixel string, size, queries, batch int) (*Model, []*Example) {
+func benchBatchPixel(b testing.TB, arch, pixel string, size, queries, batch int) (*Model, []*Example) {
 	b.Helper()
 	ds, err := data.Open(data.Spec{Kind: "synthetic", Split: "train", Seed: 1, Size: size})
 	if err != nil {
