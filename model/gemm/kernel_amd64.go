@@ -74,7 +74,31 @@ var avx512Kernel = kernel{
 			asm.AVX512Masked1[rows](k, &a[0], &b[0], &c[0], ldc, alpha, beta, 1<<cols-1)
 		}
 	},
-	pack: &avxPack,
+	pack:   &avxPack,
+	direct: directAVX512,
+}
+
+// directAVX512 runs the direct kernel for a rows×cols tile (see
+// kernel.direct), after checking that every float it reads or writes is
+// inside the slices.
+func directAVX512(rows, cols, k int, a []float32, rowMajor bool, as int, b []float32, bs int, c []float32, ldc int, alpha, beta float32) {
+	lastA := (k-1)*as + rows - 1
+	if rowMajor {
+		lastA = (rows-1)*as + k - 1
+	}
+	if rows < 1 || rows > 12 || cols < 1 || cols > 32 || k < 1 || as < 1 || bs < cols || ldc < cols ||
+		lastA >= len(a) || (k-1)*bs+cols > len(b) || (rows-1)*ldc+cols > len(c) {
+		panic("gemm: direct kernel called on a short operand")
+	}
+	vecs, mask := 1, 1<<cols-1
+	if cols > 16 {
+		vecs, mask = 2, 1<<(cols-16)-1
+	}
+	tab := &asm.DirectKM
+	if rowMajor {
+		tab = &asm.DirectRM
+	}
+	tab[vecs][rows](k, &a[0], as, &b[0], bs, &c[0], ldc, alpha, beta, mask)
 }
 
 // asmKernels lists the assembly kernels this CPU can run, best first.

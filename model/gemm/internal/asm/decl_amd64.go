@@ -196,6 +196,220 @@ var AVX512Masked2 = [...]MaskedTile{
 	kernelAVX512m2r12,
 }
 
+//go:noescape
+func directAVX512KM1r1(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512KM1r2(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512KM1r3(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512KM1r4(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512KM1r5(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512KM1r6(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512KM1r7(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512KM1r8(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512KM1r9(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512KM1r10(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512KM1r11(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512KM1r12(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512KM2r1(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512KM2r2(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512KM2r3(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512KM2r4(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512KM2r5(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512KM2r6(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512KM2r7(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512KM2r8(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512KM2r9(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512KM2r10(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512KM2r11(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512KM2r12(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512RM1r1(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512RM1r2(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512RM1r3(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512RM1r4(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512RM1r5(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512RM1r6(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512RM1r7(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512RM1r8(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512RM1r9(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512RM1r10(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512RM1r11(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512RM1r12(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512RM2r1(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512RM2r2(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512RM2r3(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512RM2r4(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512RM2r5(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512RM2r6(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512RM2r7(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512RM2r8(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512RM2r9(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512RM2r10(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512RM2r11(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512RM2r12(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+// DirectKM[v][r] computes the first r rows of a tile of v 16-column vectors
+// (the last masked) from k-major A (A(r, p) = a[p·as+r]) and B where they are
+// stored; see DirectTile.
+var DirectKM = [3][13]DirectTile{
+	{},
+	{nil,
+		directAVX512KM1r1,
+		directAVX512KM1r2,
+		directAVX512KM1r3,
+		directAVX512KM1r4,
+		directAVX512KM1r5,
+		directAVX512KM1r6,
+		directAVX512KM1r7,
+		directAVX512KM1r8,
+		directAVX512KM1r9,
+		directAVX512KM1r10,
+		directAVX512KM1r11,
+		directAVX512KM1r12,
+	},
+	{nil,
+		directAVX512KM2r1,
+		directAVX512KM2r2,
+		directAVX512KM2r3,
+		directAVX512KM2r4,
+		directAVX512KM2r5,
+		directAVX512KM2r6,
+		directAVX512KM2r7,
+		directAVX512KM2r8,
+		directAVX512KM2r9,
+		directAVX512KM2r10,
+		directAVX512KM2r11,
+		directAVX512KM2r12,
+	},
+}
+
+// DirectRM[v][r] computes the first r rows of a tile of v 16-column vectors
+// (the last masked) from row-major A (A(r, p) = a[r·as+p]) and B where they are
+// stored; see DirectTile.
+var DirectRM = [3][13]DirectTile{
+	{},
+	{nil,
+		directAVX512RM1r1,
+		directAVX512RM1r2,
+		directAVX512RM1r3,
+		directAVX512RM1r4,
+		directAVX512RM1r5,
+		directAVX512RM1r6,
+		directAVX512RM1r7,
+		directAVX512RM1r8,
+		directAVX512RM1r9,
+		directAVX512RM1r10,
+		directAVX512RM1r11,
+		directAVX512RM1r12,
+	},
+	{nil,
+		directAVX512RM2r1,
+		directAVX512RM2r2,
+		directAVX512RM2r3,
+		directAVX512RM2r4,
+		directAVX512RM2r5,
+		directAVX512RM2r6,
+		directAVX512RM2r7,
+		directAVX512RM2r8,
+		directAVX512RM2r9,
+		directAVX512RM2r10,
+		directAVX512RM2r11,
+		directAVX512RM2r12,
+	},
+}
+
 // Trans4x8 sets dst[j·dstStride+r] = src[r·lds+j] for r < 4 and j < n,
 // n a multiple of 8 (4×8 blocks transposed with AVX shuffles).
 //
