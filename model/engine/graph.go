@@ -26,6 +26,9 @@ type Graph[T Float] struct {
 	// gradInto, when set, gives the buffer a bound parameter's gradient
 	// accumulates into (see AccumulateInto).
 	gradInto func(*Param[T]) []T
+	// convOffs caches the im2col row offsets of implicit convolutions by
+	// input shape (see convOffsets).
+	convOffs map[[3]int][]int
 }
 
 // NewGraph returns an empty graph that records operations.

@@ -30,9 +30,30 @@ func (g *Graph[T]) Conv2d(x, w, bias *Tensor[T], spec ConvSpec) *Tensor[T] {
 	out := g.newTensor([]int{N, O, OH, OW}, g.needs(x, w, bias))
 	ckk, ohw := C*KH*KW, OH*OW
 	direct := KH == 1 && KW == 1 && stride == 1 && pad == 0
+	// implicit: 3×3 "same" convolutions in float32 keep a padded input
+	// instead of the column matrix (ops_conv_implicit.go); cols[n] is then
+	// that padded input.
+	implicit := implicitConv[T](KH, KW, stride, pad, H, W, OH, OW)
 	cols := make([][]T, N)
+	var offs []int
+	var wide []float32
+	if implicit {
+		offs = g.convOffsets(C, H, W)
+		wide = any(g.allocRaw(O * H * (W + 2))).([]float32)
+	}
 	for n := 0; n < N; n++ {
 		xn := x.Data[n*C*H*W : (n+1)*C*H*W]
+		if implicit {
+			xpad := g.allocRaw(C * (H + 2) * (W + 2))
+			padPlanes(any(xpad).([]float32), any(xn).([]float32), C, H, W)
+			cols[n] = xpad
+			var b []float32
+			if bias != nil {
+				b = any(bias.Data).([]float32)
+			}
+			convForwardImplicit(any(out.Data[n*O*ohw:(n+1)*O*ohw]).([]float32), any(w.Data).([]float32), b, any(xpad).([]float32), wide, offs, O, H, W)
+			continue
+		}
 		col := xn
 		if !direct {
 			col = g.allocRaw(ckk * ohw)
@@ -62,15 +83,23 @@ func (g *Graph[T]) Conv2d(x, w, bias *Tensor[T], spec ConvSpec) *Tensor[T] {
 			if x.requiresGrad && !direct {
 				dcol = g.allocRaw(ckk * ohw)
 			}
+			var gw []float32
 			if w.requiresGrad {
 				dwT = g.allocRaw(ckk * O)
+				if implicit {
+					gw = any(g.allocRaw(H * (W + 2) * O)).([]float32)
+				}
 			}
 			for n := 0; n < N; n++ {
 				Gn := out.Grad[n*O*ohw : (n+1)*O*ohw]
 				if w.requiresGrad {
 					// dwᵀ[ckk, O] = col·Gᵀ: the GEMM then transposes G
 					// (O×ohw) instead of col (ckk×ohw, 9× larger for 3×3).
-					gemmT(false, true, ckk, O, ohw, 1, cols[n], ohw, Gn, ohw, 0, dwT, O)
+					if implicit {
+						convWeightGradImplicit(any(dwT).([]float32), any(cols[n]).([]float32), any(Gn).([]float32), gw, C, O, H, W)
+					} else {
+						gemmT(false, true, ckk, O, ohw, 1, cols[n], ohw, Gn, ohw, 0, dwT, O)
+					}
 					addTransposed(g.grad(w), dwT, O, ckk)
 				}
 				if bias != nil && bias.requiresGrad {

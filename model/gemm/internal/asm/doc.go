@@ -41,4 +41,19 @@ type MaskedTile func(k int, a, b, c *float32, ldc int, alpha, beta float32, mask
 // element, so both compute the same bits. No bounds checks.
 type DirectTile func(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
 
+// OffsetBTile is a direct AVX-512 kernel with row-major A whose B rows are
+// found through a table of offsets:
+//
+//	C[r][j] = alpha·Σ_p a[r·lda+p]·b[offs[p]+j] + beta·C[r][j]
+//
+// for the first r rows (fixed per kernel) and v 16-column vectors (the last
+// masked as in DirectTile), with the arithmetic of a Tile. A convolution
+// passes its zero-padded input and the offset of each (channel, tap) row of
+// its im2col matrix, which is then never written. No bounds checks.
+type OffsetBTile func(k int, a *float32, lda int, b *float32, offs *int, c *float32, ldc int, alpha, beta float32, mask int)
+
+// Taps3x3 kernels are DirectTiles (as is the B stride bs, the A stride is
+// the row stride rs of a padded plane) whose 9 rows are the 3×3 taps of one
+// plane: A(3i+j, p) = a[i·rs+j+p].
+
 //go:generate go run gen_amd64.go
