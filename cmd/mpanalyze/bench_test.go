@@ -48,6 +48,9 @@ func testBenchTorch(t *testing.T, pixel string) {
 		t.Fatalf("%d mpanalyze sides, want 1", len(bm.Ours))
 	}
 	ours, torch := bm.Ours[0], bm.Torch[0]
+	if !(ours.MedianCPU > 0 && torch.MedianCPU > 0 && bm.PerCoreCPU.Ratio > 0) {
+		t.Errorf("images per CPU-second: ours %v, PyTorch %v, ratio %v", ours.MedianCPU, torch.MedianCPU, bm.PerCoreCPU.Ratio)
+	}
 	if ours.Threads != 1 || torch.Threads != 1 || torch.WaitPolicy != "" || !bm.Ratios[0].Headline {
 		t.Errorf("threads: ours %d, PyTorch %d (%q), headline %v", ours.Threads, torch.Threads, torch.WaitPolicy, bm.Ratios[0].Headline)
 	}

@@ -64,6 +64,12 @@ type Side struct {
 	Median       float64   `json:"median_images_per_s"`
 	Min          float64   `json:"min_images_per_s"`
 	Max          float64   `json:"max_images_per_s"`
+	// ImagesPerCPUSec are the images per second of the process's CPU time
+	// (user + system, all threads), one per race: with one thread, the
+	// per-core cost, which other load on a shared machine disturbs far less
+	// than wall time. 0 where the platform has no CPU clock.
+	ImagesPerCPUSec []float64 `json:"images_per_cpu_s"`
+	MedianCPU       float64   `json:"median_images_per_cpu_s"`
 	// Losses are the batch losses of every step of the last race. Step 0
 	// has the same weights and batch on both sides, so its loss agrees
 	// (for MP-Former only roughly: the label-noise draws differ).
@@ -115,6 +121,9 @@ type RaceModel struct {
 	// Best is the second: ours at its fastest thread count / PyTorch's
 	// fastest variant (by median).
 	Best Ratio `json:"best"`
+	// PerCoreCPU is PerCore on images per CPU-second (zero when a side has
+	// no CPU figures).
+	PerCoreCPU Ratio `json:"per_core_cpu"`
 }
 
 // RaceReport is the outcome of Race.
@@ -278,20 +287,20 @@ func (o *RaceOptions) race(arch string, size int, ours []int, variants []variant
 		for i := range rm.Ours {
 			sd := &rm.Ours[i]
 			o.progress("bench %s %d px: race %d/%d: %s…\n", arch, cfg.ImageSize, r+1, o.Repeat, sd.Label())
-			ips, losses, err := o.goSide(cfg, tc, batches, sd.Threads)
+			ips, ipc, losses, err := o.goSide(cfg, tc, batches, sd.Threads)
 			if err != nil {
 				return nil, err
 			}
-			sd.ImagesPerSec, sd.Losses = append(sd.ImagesPerSec, ips), losses
+			sd.ImagesPerSec, sd.ImagesPerCPUSec, sd.Losses = append(sd.ImagesPerSec, ips), append(sd.ImagesPerCPUSec, ipc), losses
 		}
 		for i, v := range variants {
 			sd := &rm.Torch[i]
 			o.progress("bench %s %d px: race %d/%d: %s…\n", arch, cfg.ImageSize, r+1, o.Repeat, sd.Label())
-			ips, losses, err := o.torchSide(file, v)
+			ips, ipc, losses, err := o.torchSide(file, v)
 			if err != nil {
 				return nil, err
 			}
-			sd.ImagesPerSec, sd.Losses = append(sd.ImagesPerSec, ips), losses
+			sd.ImagesPerSec, sd.ImagesPerCPUSec, sd.Losses = append(sd.ImagesPerSec, ips), append(sd.ImagesPerCPUSec, ipc), losses
 		}
 	}
 	rm.summarise()
@@ -332,6 +341,7 @@ func (rm *RaceModel) summarise() {
 			rm.Ratios = append(rm.Ratios, br)
 			if sd.Threads == 1 && rm.Torch[i].Threads == 1 {
 				rm.PerCore = br
+				rm.PerCoreCPU = cpuRatio(sd, rm.Torch[i])
 			}
 		}
 	}
@@ -354,50 +364,79 @@ func ratio(ours, t Side) Ratio {
 	return br
 }
 
-func summariseSide(sd *Side) {
-	v := slices.Clone(sd.ImagesPerSec)
-	slices.Sort(v)
-	sd.Min, sd.Max = v[0], v[len(v)-1]
-	if n := len(v); n%2 == 1 {
-		sd.Median = v[n/2]
-	} else {
-		sd.Median = (v[n/2-1] + v[n/2]) / 2
+// cpuRatio is ratio on images per CPU-second, or a zero Ratio when a side
+// has no CPU figures.
+func cpuRatio(ours, t Side) Ratio {
+	if !(ours.MedianCPU > 0 && t.MedianCPU > 0) || slices.Min(ours.ImagesPerCPUSec) <= 0 || slices.Min(t.ImagesPerCPUSec) <= 0 {
+		return Ratio{}
 	}
+	ours.ImagesPerSec, ours.Median = ours.ImagesPerCPUSec, ours.MedianCPU
+	t.ImagesPerSec, t.Median = t.ImagesPerCPUSec, t.MedianCPU
+	return ratio(ours, t)
+}
+
+func summariseSide(sd *Side) {
+	sd.Median, sd.Min, sd.Max = medianRange(sd.ImagesPerSec)
+	sd.MedianCPU, _, _ = medianRange(sd.ImagesPerCPUSec)
+}
+
+// medianRange returns the median, minimum and maximum of v (zeros for an
+// empty v).
+func medianRange(v []float64) (med, lo, hi float64) {
+	if len(v) == 0 {
+		return 0, 0, 0
+	}
+	v = slices.Clone(v)
+	slices.Sort(v)
+	lo, hi = v[0], v[len(v)-1]
+	if n := len(v); n%2 == 1 {
+		return v[n/2], lo, hi
+	}
+	return (v[len(v)/2-1] + v[len(v)/2]) / 2, lo, hi
 }
 
 // goSide trains a fresh model (the same initial weights as the file) on
 // the batches with GOMAXPROCS and workers = threads, and returns the
-// images/s of the steps after the warm-up and the loss of every step.
-func (o *RaceOptions) goSide(cfg model.Config, tc model.TrainConfig, batches [][]*model.Example, threads int) (float64, []float64, error) {
+// images per second of wall and of CPU time of the steps after the
+// warm-up, and the loss of every step.
+func (o *RaceOptions) goSide(cfg model.Config, tc model.TrainConfig, batches [][]*model.Example, threads int) (float64, float64, []float64, error) {
 	old := runtime.GOMAXPROCS(threads)
 	defer runtime.GOMAXPROCS(old)
 	m, err := model.New(cfg, o.Seed)
 	if err != nil {
-		return 0, nil, err
+		return 0, 0, nil, err
 	}
 	tr, err := model.NewTrainer(m, tc)
 	if err != nil {
-		return 0, nil, err
+		return 0, 0, nil, err
 	}
 	tr.Workers = threads
 	runtime.GC() // start from a clean heap, as the PyTorch process does
 	var losses []float64
 	var t0 time.Time
+	var c0 time.Duration
 	for k, b := range batches {
 		if k == o.Warmup {
-			t0 = time.Now()
+			t0, c0 = time.Now(), processCPU()
 		}
 		res, err := tr.TrainStep(b)
 		if err != nil {
-			return 0, nil, err
+			return 0, 0, nil, err
 		}
 		losses = append(losses, res.Loss)
 	}
-	return float64(o.Steps*o.Batch) / time.Since(t0).Seconds(), losses, nil
+	images := float64(o.Steps * o.Batch)
+	wall, cpu := time.Since(t0).Seconds(), (processCPU() - c0).Seconds()
+	ipc := 0.0
+	if cpu > 0 {
+		ipc = images / cpu
+	}
+	return images / wall, ipc, losses, nil
 }
 
-// torchSide runs bench.py in one PyTorch configuration.
-func (o *RaceOptions) torchSide(file string, v variant) (float64, []float64, error) {
+// torchSide runs bench.py in one PyTorch configuration and returns its
+// images per second of wall and CPU time and its losses.
+func (o *RaceOptions) torchSide(file string, v variant) (float64, float64, []float64, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Hour)
 	defer cancel()
 	label := v.side()
@@ -421,18 +460,19 @@ func (o *RaceOptions) torchSide(file string, v variant) (float64, []float64, err
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return 0, nil, fmt.Errorf("torchref: race: %s: %v\n%s", label.Label(), err, stderr.String())
+		return 0, 0, nil, fmt.Errorf("torchref: race: %s: %v\n%s", label.Label(), err, stderr.String())
 	}
 	var res struct {
-		Threads      int       `json:"threads"`
-		ImagesPerSec float64   `json:"images_per_s"`
-		Losses       []float64 `json:"losses"`
+		Threads         int       `json:"threads"`
+		ImagesPerSec    float64   `json:"images_per_s"`
+		ImagesPerCPUSec float64   `json:"images_per_cpu_s"`
+		Losses          []float64 `json:"losses"`
 	}
 	if err := json.Unmarshal(out, &res); err != nil || len(res.Losses) == 0 {
-		return 0, nil, fmt.Errorf("torchref: race: %s printed %q: %v", label.Label(), out, err)
+		return 0, 0, nil, fmt.Errorf("torchref: race: %s printed %q: %v", label.Label(), out, err)
 	}
 	if res.Threads != v.threads {
-		return 0, nil, fmt.Errorf("torchref: race: PyTorch ran with %d threads, asked for %d", res.Threads, v.threads)
+		return 0, 0, nil, fmt.Errorf("torchref: race: PyTorch ran with %d threads, asked for %d", res.Threads, v.threads)
 	}
-	return res.ImagesPerSec, res.Losses, nil
+	return res.ImagesPerSec, res.ImagesPerCPUSec, res.Losses, nil
 }

@@ -28,11 +28,13 @@ func TestWithOne(t *testing.T) {
 //	                              headline of ours at 2 threads)
 //
 // per core = 11/5 = 2.2, race by race 10/5=2, 12/6=2, 11/4=2.75;
-// best = 18/10 = 1.8, race by race 18/9=2, 20/10=2, 16/10=1.6.
+// best = 18/10 = 1.8, race by race 18/9=2, 20/10=2, 16/10=1.6. Images
+// per CPU-second (1 thread only): ours 12, 13, 14, PyTorch 6, 5, 6.5.
 func TestRaceSummary(t *testing.T) {
 	rm := &RaceModel{
-		Ours: []Side{{Side: "mpanalyze", Threads: 1, ImagesPerSec: []float64{10, 12, 11}}, {Side: "mpanalyze", Threads: 2, ImagesPerSec: []float64{18, 20, 16}}},
-		Torch: []Side{{Side: "pytorch", Threads: 1, ImagesPerSec: []float64{5, 6, 4}},
+		Ours: []Side{{Side: "mpanalyze", Threads: 1, ImagesPerSec: []float64{10, 12, 11}, ImagesPerCPUSec: []float64{12, 13, 14}},
+			{Side: "mpanalyze", Threads: 2, ImagesPerSec: []float64{18, 20, 16}}},
+		Torch: []Side{{Side: "pytorch", Threads: 1, ImagesPerSec: []float64{5, 6, 4}, ImagesPerCPUSec: []float64{6, 5, 6.5}},
 			{Side: "pytorch", Threads: 2, WaitPolicy: "passive", ImagesPerSec: []float64{8, 8, 9}},
 			{Side: "pytorch", Threads: 2, WaitPolicy: "active", ImagesPerSec: []float64{9, 10, 10}}},
 	}
@@ -55,6 +57,13 @@ func TestRaceSummary(t *testing.T) {
 	near := func(a, b float64) bool { return math.Abs(a-b) < 1e-12 }
 	if p := rm.PerCore; p.Threads != 1 || p.TorchThreads != 1 || !p.Headline || !p.SameThreads || !near(p.Ratio, 2.2) || !near(p.Min, 2) || !near(p.Max, 2.75) {
 		t.Errorf("per core %+v, want 1/1 thread, 2.2× [2–2.75]", p)
+	}
+	// on CPU time: 13/6 (medians), race by race 12/6=2, 13/5=2.6, 14/6.5
+	if p := rm.PerCoreCPU; !near(p.Ratio, 13.0/6) || !near(p.Min, 2) || !near(p.Max, 2.6) {
+		t.Errorf("per core on CPU time %+v, want 13/6 [2–2.6]", p)
+	}
+	if rm.Ours[1].MedianCPU != 0 {
+		t.Errorf("median images per CPU-second of a side without them: %v, want 0", rm.Ours[1].MedianCPU)
 	}
 	if b := rm.Best; b.Threads != 2 || b.TorchThreads != 2 || b.WaitPolicy != "active" || !near(b.Ratio, 1.8) || !near(b.Min, 1.6) || !near(b.Max, 2) {
 		t.Errorf("best %+v, want 2 threads / 2 active, 1.8× [1.6–2]", b)
