@@ -63,6 +63,10 @@ type Trainer struct {
 	graphs  []*Graph       // one per slot
 	slotGr  [][][]float32  // [slot ≥ 1][param] gradient buffers; slot 0 uses Param.Grad
 	slotIdx map[*Param]int // a parameter's index in m.Params(), for slotGr
+	// gradsZero is set when every gradient buffer (Param.Grad and the
+	// slots') is known to be zero: TrainStep's optimiser pass clears them
+	// as it reads them, so the next step skips a pass of its own.
+	gradsZero bool
 }
 
 // Validate reports the first setting out of range, named by its JSON key.
@@ -114,7 +118,9 @@ var ErrNonFinite = fmt.Errorf("non-finite loss or gradient")
 
 // TrainStep runs forward, backward and one AdamW update on a batch. On a
 // non-finite loss or gradient it returns an error wrapping ErrNonFinite
-// and leaves the parameters untouched.
+// and leaves the parameters untouched. The gradients are clipped and used
+// in the optimiser's pass, which leaves Param.Grad zero (the trainer
+// assumes that nothing else writes Param.Grad between its steps).
 func (t *Trainer) TrainStep(batch []*Example) (StepResult, error) {
 	step := t.step
 	stats, sq, err := t.gradients(batch, step, nil)
@@ -136,16 +142,16 @@ func (t *Trainer) TrainStep(batch []*Example) (StepResult, error) {
 	// optim.GradNorm and optim.ClipGradNorm, with the per-parameter sums
 	// of squares taken in parallel (in gradients) and added in order.
 	res.GradNorm = math.Sqrt(total)
+	// Clipping (optim.ClipGradNorm's g *= c) happens inside the AdamW
+	// pass, element by element with the same float32 product, and that
+	// pass also zeroes the gradients for the next step.
+	scale := float32(1)
 	if c, clip := optim.ClipCoef(res.GradNorm, t.Cfg.ClipNorm); clip {
-		t.parallel(len(params), func(k int) {
-			g := params[k].Grad
-			for j := range g {
-				g[j] *= c
-			}
-		})
+		scale = c
 	}
 	res.LR = t.Cfg.Schedule.LR(step)
-	t.Opt.Step(res.LR)
+	t.Opt.StepScaled(res.LR, scale, true)
+	t.gradsZero = true
 	t.step++
 	return res, nil
 }
@@ -213,12 +219,15 @@ func (t *Trainer) gradients(batch []*Example, step int, observe func(*ImageStep)
 		}
 	}
 	index := t.slotIdx
-	t.parallel(len(params), func(k int) {
-		params[k].ZeroGrad()
-		for s := 1; s < S; s++ {
-			clear(t.slotGr[s][k])
-		}
-	})
+	if !t.gradsZero {
+		t.parallel(len(params), func(k int) {
+			params[k].ZeroGrad()
+			for s := 1; s < len(t.slotGr); s++ {
+				clear(t.slotGr[s][k])
+			}
+		})
+	}
+	t.gradsZero = false
 	norms := ComputeNorms(c, batch)
 	stats := make([]LossStats, B)
 	errs := make([]error, B)
@@ -260,15 +269,17 @@ func (t *Trainer) gradients(batch []*Example, step int, observe func(*ImageStep)
 			return stats, nil, e
 		}
 	}
-	// Add the other slots into Param.Grad in slot order and, in the same
-	// pass, take each parameter's squared norm for clipping and the
-	// finiteness check.
+	// Add the other slots into Param.Grad in slot order, clearing them
+	// for the next step as they are read, and, in the same pass, take each
+	// parameter's squared norm for clipping and the finiteness check.
 	sq := make([]float64, len(params))
 	t.parallel(len(params), func(k int) {
 		g := params[k].Grad
 		for s := 1; s < S; s++ {
-			for j, v := range t.slotGr[s][k] {
+			sl := t.slotGr[s][k]
+			for j, v := range sl {
 				g[j] += v
+				sl[j] = 0
 			}
 		}
 		sq[k] = optim.SumSquares(g)

@@ -12,7 +12,8 @@ import (
 // 8), eight at a time (adamw_amd64.s). It uses the same float32
 // operations in the same order, each correctly rounded (VMULPS, VADDPS,
 // VSQRTPS, VDIVPS; no fused multiply-add), so every element comes out
-// bit-identical to adamwScalar's.
+// bit-identical to adamwScalar's (the gradient scale included: VMULPS is
+// the correctly rounded float32 product).
 //
 //go:noescape
 func adamwAVX2(p, grad, mom, vel *float32, n int, c *coeffs)
@@ -21,6 +22,8 @@ var hasAVX2 = cpu.X86.HasAVX2
 
 // The assembly reads the coefficients at fixed offsets.
 var _ = [1]struct{}{}[unsafe.Offsetof(coeffs{}.decay)+unsafe.Offsetof(coeffs{}.eps)-28]
+var _ = [1]struct{}{}[unsafe.Offsetof(coeffs{}.gscale)-32]
+var _ = [1]struct{}{}[unsafe.Offsetof(coeffs{}.clear)-36]
 
 // adamwVector updates the longest prefix of whole vectors it can and
 // returns its length (0 without AVX2).

@@ -3,7 +3,8 @@
 #include "textflag.h"
 
 // func adamwAVX2(p, grad, mom, vel *float32, n int, c *coeffs)
-// coeffs: decay 0, negStep 4, bc2Sqrt 8, b1 12, c1 16, b2 20, c2 24, eps 28.
+// coeffs: decay 0, negStep 4, bc2Sqrt 8, b1 12, c1 16, b2 20, c2 24, eps 28,
+// gscale 32, clear 36 (int32: nonzero zeroes the gradient after use).
 TEXT ·adamwAVX2(SB), NOSPLIT, $0-48
 	MOVQ p+0(FP), DI
 	MOVQ grad+8(FP), SI
@@ -19,12 +20,19 @@ TEXT ·adamwAVX2(SB), NOSPLIT, $0-48
 	VBROADCASTSS 20(AX), Y10 // b2
 	VBROADCASTSS 24(AX), Y11 // c2
 	VBROADCASTSS 28(AX), Y15 // eps
+	VBROADCASTSS 32(AX), Y7  // gscale
+	MOVL 36(AX), R10         // clear
+	VXORPS Y6, Y6, Y6        // zeros
 	XORQ BX, BX
 
 loop:
 	CMPQ BX, CX
 	JGE  done
-	VMOVUPS (SI)(BX*4), Y0       // g
+	VMULPS  (SI)(BX*4), Y7, Y0   // g = gscale·grad
+	TESTL   R10, R10
+	JZ      keep
+	VMOVUPS Y6, (SI)(BX*4)       // grad = 0
+keep:
 	VMULPS  (R8)(BX*4), Y8, Y1   // b1·m
 	VMULPS  Y0, Y9, Y2           // c1·g
 	VADDPS  Y2, Y1, Y1           // m' = b1·m + c1·g
