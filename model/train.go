@@ -6,6 +6,7 @@ import (
 
 	"github.com/mpanalyze/mpanalyze/internal/parallel"
 	"github.com/mpanalyze/mpanalyze/internal/rng"
+	"github.com/mpanalyze/mpanalyze/model/gemm"
 	"github.com/mpanalyze/mpanalyze/model/optim"
 )
 
@@ -228,6 +229,17 @@ func (t *Trainer) gradients(batch []*Example, step int, observe func(*ImageStep)
 		})
 	}
 	t.gradsZero = false
+	// Linear weights are multiplied transposed by every image: store each
+	// 2-D parameter's transpose once for the step (the same products, so
+	// the same bits, where the GEMM does not depend on operand layout).
+	if gemm.LayoutIndependent() {
+		t.parallel(len(params), func(k int) { params[k].FreezeTransposed() })
+		defer func() {
+			for _, p := range params {
+				p.Thaw()
+			}
+		}()
+	}
 	norms := ComputeNorms(c, batch)
 	stats := make([]LossStats, B)
 	errs := make([]error, B)

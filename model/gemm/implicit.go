@@ -48,6 +48,13 @@ func SgemmOffsetB(m, n int, offs []int, alpha float32, a []float32, lda int, b [
 		scaleC(m, n, beta, c, ldc)
 		return
 	}
+	maxOff := 0
+	for _, o := range offs {
+		if o < 0 || o+n > len(b) {
+			panic(fmt.Sprintf("gemm: SgemmOffsetB: B row at %d of %d floats outside b (%d)", o, n, len(b)))
+		}
+		maxOff = max(maxOff, o)
+	}
 	kr := asmImpl.k
 	mr, nr := kr.mr, kr.nr
 	kcb := KBlock(k)
@@ -61,7 +68,7 @@ func SgemmOffsetB(m, n int, offs []int, alpha float32, a []float32, lda int, b [
 			rows := min(mr, m-ir)
 			for jr := 0; jr < n; jr += nr {
 				cols := min(nr, n-jr)
-				kr.offsetB(rows, cols, kc, a[ir*lda+pc:], lda, b[jr:], offs[pc:pc+kc], c[ir*ldc+jr:], ldc, alpha, bet)
+				kr.offsetB(rows, cols, kc, a[ir*lda+pc:], lda, b[jr:], offs[pc:pc+kc], maxOff, c[ir*ldc+jr:], ldc, alpha, bet)
 			}
 		}
 	}
@@ -91,4 +98,29 @@ func SgemmTaps3x3(planes, n, k int, alpha float32, a []float32, cs, rs int, b []
 			kr.taps(cols, k, a[q*cs:], rs, b[jr:], bs, c[9*q*ldc+jr:], ldc, alpha, beta)
 		}
 	}
+}
+
+// LayoutIndependent reports whether Sgemm's results depend only on the
+// values of op(A) and op(B), not on whether an operand is stored
+// transposed: true for the "asm" implementation, whose packing (or direct
+// reading) feeds every kernel the same values in the same order either
+// way. Callers may then keep a transposed copy of an operand and multiply
+// by it untransposed.
+func LayoutIndependent() bool { return Current().Name() == asmImpl.Name() }
+
+// Transpose sets dst[j·r+i] = src[i·c+j] for an r×c src with the AVX
+// helpers of the packing and reports true, or reports false (doing
+// nothing) where there are none.
+func Transpose(dst, src []float32, r, c int) bool {
+	pf := asmImpl.k.pack
+	if pf == nil {
+		return false
+	}
+	if len(src) < r*c || len(dst) < r*c {
+		panic("gemm: Transpose: short slice")
+	}
+	// dst is c rows of r: transpose src's rows four at a time, eight
+	// columns at a time (transposeInto's panels with width r)
+	transposeInto(pf, dst, r, src, c, r, c)
+	return true
 }

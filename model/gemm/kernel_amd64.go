@@ -90,16 +90,12 @@ func tileVecs(cols int) (vecs, mask int) {
 }
 
 // offsetBAVX512 runs the offset-table kernel for a rows×cols tile (see
-// kernel.offsetB) after checking every index it uses.
-func offsetBAVX512(rows, cols, k int, a []float32, lda int, b []float32, offs []int, c []float32, ldc int, alpha, beta float32) {
+// kernel.offsetB) after checking every index it uses; offs[:k] must lie
+// in [0, maxOff] (the caller checks that once per call, not per tile).
+func offsetBAVX512(rows, cols, k int, a []float32, lda int, b []float32, offs []int, maxOff int, c []float32, ldc int, alpha, beta float32) {
 	if rows < 1 || rows > 12 || cols < 1 || cols > 32 || k < 1 || lda < k || len(offs) < k || ldc < cols ||
-		(rows-1)*lda+k > len(a) || (rows-1)*ldc+cols > len(c) {
+		(rows-1)*lda+k > len(a) || (rows-1)*ldc+cols > len(c) || maxOff+cols > len(b) {
 		panic("gemm: offset kernel called on a short operand")
-	}
-	for _, o := range offs[:k] {
-		if o < 0 || o+cols > len(b) {
-			panic("gemm: offset kernel: B row outside b")
-		}
 	}
 	vecs, mask := tileVecs(cols)
 	asm.OffsetB[vecs][rows](k, &a[0], lda, &b[0], &offs[0], &c[0], ldc, alpha, beta, mask)

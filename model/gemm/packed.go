@@ -34,7 +34,8 @@ type kernel struct {
 	direct func(rows, cols, k int, a []float32, rowMajor bool, as int, b []float32, bs int, c []float32, ldc int, alpha, beta float32)
 	// offsetB, when set, is direct with row-major A (rows lda apart) and
 	// B row p at b[offs[p]:] (SgemmOffsetB).
-	offsetB func(rows, cols, k int, a []float32, lda int, b []float32, offs []int, c []float32, ldc int, alpha, beta float32)
+	// The offsets of the k steps lie in [0, maxOff].
+	offsetB func(rows, cols, k int, a []float32, lda int, b []float32, offs []int, maxOff int, c []float32, ldc int, alpha, beta float32)
 	// taps, when set, computes a 9×cols tile whose A rows are the 3×3
 	// taps of a padded plane with rows rs apart, A(3i+j, p) = a[i·rs+j+p],
 	// against B row p at b[p·bs:] (SgemmTaps3x3).
