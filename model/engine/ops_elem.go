@@ -193,9 +193,24 @@ func (g *Graph[T]) binary(op binOp, a, b *Tensor[T]) *Tensor[T] {
 					}
 				}
 			}
-			if same {
+			switch {
+			case same && (op == opAdd || op == opSub):
+				// whole-slice passes (vector kernels for float32); per
+				// element the same additions in the same order, also when
+				// a and b are one tensor
+				if dA != nil {
+					axpy(dA, 1, G)
+				}
+				if dB != nil {
+					if op == opAdd {
+						axpy(dB, 1, G)
+					} else {
+						axpy(dB, -1, G) // dB + (−1·G) == dB − G exactly
+					}
+				}
+			case same:
 				run(0, 0, 0, len(G), 1, 1)
-			} else {
+			default:
 				bc.each(run)
 			}
 		})
