@@ -60,10 +60,15 @@ type Trainer struct {
 	Cfg     TrainConfig
 	Opt     *optim.AdamW
 	Workers int // 0 means GOMAXPROCS
-	step    int
-	graphs  []*Graph       // one per slot
-	slotGr  [][][]float32  // [slot ≥ 1][param] gradient buffers; slot 0 uses Param.Grad
-	slotIdx map[*Param]int // a parameter's index in m.Params(), for slotGr
+	// KeepGrads makes TrainStep leave each Param.Grad holding the step's
+	// summed gradient (before clipping) instead of zeroing it in the
+	// optimiser's pass, for callers that inspect it; the next step then
+	// zeroes the buffers in a pass of its own. The update is the same.
+	KeepGrads bool
+	step      int
+	graphs    []*Graph       // one per slot
+	slotGr    [][][]float32  // [slot ≥ 1][param] gradient buffers; slot 0 uses Param.Grad
+	slotIdx   map[*Param]int // a parameter's index in m.Params(), for slotGr
 	// gradsZero is set when every gradient buffer (Param.Grad and the
 	// slots') is known to be zero: TrainStep's optimiser pass clears them
 	// as it reads them, so the next step skips a pass of its own.
@@ -120,8 +125,9 @@ var ErrNonFinite = fmt.Errorf("non-finite loss or gradient")
 // TrainStep runs forward, backward and one AdamW update on a batch. On a
 // non-finite loss or gradient it returns an error wrapping ErrNonFinite
 // and leaves the parameters untouched. The gradients are clipped and used
-// in the optimiser's pass, which leaves Param.Grad zero (the trainer
-// assumes that nothing else writes Param.Grad between its steps).
+// in the optimiser's pass, which leaves Param.Grad zero unless KeepGrads
+// is set (the trainer assumes that nothing else writes Param.Grad between
+// its steps).
 func (t *Trainer) TrainStep(batch []*Example) (StepResult, error) {
 	step := t.step
 	stats, sq, err := t.gradients(batch, step, nil)
@@ -151,8 +157,8 @@ func (t *Trainer) TrainStep(batch []*Example) (StepResult, error) {
 		scale = c
 	}
 	res.LR = t.Cfg.Schedule.LR(step)
-	t.Opt.StepScaled(res.LR, scale, true)
-	t.gradsZero = true
+	t.Opt.StepScaled(res.LR, scale, !t.KeepGrads)
+	t.gradsZero = !t.KeepGrads
 	t.step++
 	return res, nil
 }
