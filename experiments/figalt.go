@@ -64,16 +64,45 @@ func stageAlt(title string, series []plots.StageSeries, pairs bool) string {
 	return fmt.Sprintf("%s. One line per configuration over the %s%s. %s.", title, what, note, strings.Join(parts, "; "))
 }
 
-// heatmapAlt gives the IoU of each stage with the next and with the last.
-func heatmapAlt(title string, m [][]float64, layers []int) string {
-	n := len(m)
-	var next, last []string
-	for s := 0; s+1 < n; s++ {
-		next = append(next, stageName(layers, s, true)+" "+pctText(m[s][s+1]))
-		last = append(last, stageName(layers, s, false)+" "+pctText(m[s][n-1]))
+// heatmapAlt gives, for each panel, the value of each stage with the
+// next and with the last: mean IoUs, or differences in percentage points
+// with diff.
+func heatmapAlt(title string, panels []plots.HeatmapPanel, diff bool) string {
+	val := pctText
+	what := "Cell (i, j) is the mean IoU of a query's masks at stages i and j."
+	if diff {
+		val = ppText
+		what = "Cell (i, j) is the difference of the mean IoU of a query's masks at stages i and j, in percentage points."
 	}
-	return fmt.Sprintf("%s. Cell (i, j) is the mean IoU of a query's masks at stages i and j. With the next stage: %s. With the last stage: %s.",
-		title, strings.Join(next, ", "), strings.Join(last, ", "))
+	var parts []string
+	for _, p := range panels {
+		m, layers := p.M, p.StageLayers
+		n := len(m)
+		var next, last []string
+		for s := 0; s+1 < n; s++ {
+			next = append(next, stageName(layers, s, true)+" "+val(m[s][s+1]))
+			last = append(last, stageName(layers, s, false)+" "+val(m[s][n-1]))
+		}
+		text := fmt.Sprintf("With the next stage: %s. With the last stage: %s.", strings.Join(next, ", "), strings.Join(last, ", "))
+		if p.Title != "" {
+			text = p.Title + ": " + text
+		}
+		parts = append(parts, text)
+	}
+	return fmt.Sprintf("%s. %s %s", title, what, strings.Join(parts, " "))
+}
+
+// ppText writes a difference of fractions in percentage points with a
+// sign and one decimal, "–" for NaN.
+func ppText(v float64) string {
+	if math.IsNaN(v) {
+		return "–"
+	}
+	s := strconv.FormatFloat(100*v, 'f', 1, 64)
+	if v >= 0 {
+		s = "+" + s
+	}
+	return s + " pp"
 }
 
 // trainingAlt gives each run's loss at the start and end of training and

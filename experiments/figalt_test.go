@@ -20,10 +20,16 @@ func TestFigureAlt(t *testing.T) {
 		t.Errorf("stageAlt:\n got %q\nwant %q", got, want)
 	}
 	m := [][]float64{{1, 0.25, 0.5}, {0.25, 1, 0.75}, {0.5, 0.75, 1}}
-	got = heatmapAlt("H", m, []int{1, 2, 3})
-	want = "H. Cell (i, j) is the mean IoU of a query's masks at stages i and j. With the next stage: 1→2 25.0 %, 2→3 75.0 %. With the last stage: 1 50.0 %, 2 75.0 %."
+	got = heatmapAlt("H", []plots.HeatmapPanel{{Title: "A", M: m, StageLayers: []int{1, 2, 3}}}, false)
+	want = "H. Cell (i, j) is the mean IoU of a query's masks at stages i and j. A: With the next stage: 1→2 25.0 %, 2→3 75.0 %. With the last stage: 1 50.0 %, 2 75.0 %."
 	if got != want {
 		t.Errorf("heatmapAlt:\n got %q\nwant %q", got, want)
+	}
+	d := [][]float64{{0, -0.05}, {-0.05, 0}}
+	got = heatmapAlt("D", []plots.HeatmapPanel{{M: d}}, true)
+	want = "D. Cell (i, j) is the difference of the mean IoU of a query's masks at stages i and j, in percentage points. With the next stage: 0→1 -5.0 pp. With the last stage: 0 -5.0 pp."
+	if got != want {
+		t.Errorf("heatmapAlt (diff):\n got %q\nwant %q", got, want)
 	}
 	run := plots.TrainRun{Label: "r", Series: map[string]plots.Points{
 		"loss": {X: []float64{1, 2}, Y: []float64{4, 2}},

@@ -19,16 +19,34 @@ import (
 	"github.com/mpanalyze/mpanalyze/run"
 )
 
-// PlotSettings configures WritePlots. The zero value plots the final
-// snapshot as PNG and SVG.
+// PlotSettings configures WritePlots and Figures. The zero value plots
+// the final snapshot as PNG and SVG at each figure's default size.
 type PlotSettings struct {
 	// Snapshot selects the checkpoint (see Result.Snapshot); "" is final.
 	Snapshot string
-	// Formats are file extensions; nil means plots.Formats (png, svg).
+	// Formats are file extensions (plots.Formats: png, svg, pdf); nil
+	// means plots.DefaultFormats (png, svg).
 	Formats []string
 	// EvolutionQueries is the number of queries in a mask-evolution
 	// figure; 0 means 4.
 	EvolutionQueries int
+	// Style is the look of every figure: size (a zero width or height
+	// keeps each figure's default), PNG resolution, font scale, title.
+	Style plots.Style
+	// Labels maps a configuration's label to the name the figures give
+	// it (legends, panel titles); a label not in it is shown by
+	// DisplayName. Every key must be a configuration of the results.
+	Labels map[string]string
+	// YMin and YMax fix the y range of the stage curves, in percent (the
+	// axis's unit); both 0 fits it to the data.
+	YMin, YMax float64
+	// Baseline is the configuration the difference heat map subtracts
+	// from each other one. "" means the first configuration when there
+	// are exactly two, else no difference map.
+	Baseline string
+	// CSV, when set, is the path WritePlots writes the data of every
+	// figure to, as one tidy table (WriteFigureData).
+	CSV string
 }
 
 // Figure is one written figure.
@@ -51,18 +69,22 @@ type Figure struct {
 }
 
 // Plot is a figure built by Figures and not yet written: its description
-// (Files empty) and the figure.
+// (Files empty), the figure and the values it draws.
 type Plot struct {
 	Figure
 	Plot *plots.Figure
+	// Data are the values the figure draws, as rows of the tidy table
+	// (WriteFigureData).
+	Data []DataRow
 }
 
 // Captions of the figures that are not per-stage curves (those take
 // metrics.Figure.Reading).
 const (
-	heatmapHelp   = "Cell (i, j) is the mean IoU between a query's masks at stage i and stage j (queries matched at the last stage). A bright block along the diagonal means stages that agree; dark cells near the diagonal mean masks that change from one layer to the next."
-	evolutionHelp = "Each row is one query, each column a stage, the last column its GT segment; under each cell the IoU with the previous stage (bold below 50 %)."
-	trainingHelp  = "The matching queries' training loss (faint: per step; solid: moving average), MP-Former's mask-pilot loss terms apart, and the validation scores of every evaluation."
+	heatmapHelp   = "Cell (i, j) is the mean IoU between a query's masks at stage i and stage j (queries matched at the last stage); all panels share one colour scale. A bright block along the diagonal means stages that agree; dark cells near the diagonal mean masks that change from one layer to the next."
+	diffHelp      = "Cell (i, j) is the difference, in percentage points, of the mean IoU between a query's masks at stages i and j: the configuration named in the panel minus the baseline. Blue: the configuration's stages agree more; red: less; grey: no difference."
+	evolutionHelp = "Each row is one query, each column a stage, the last column its GT segment; the query's mask is drawn in blue over the image in grey, \"empty\" marks a stage where it has no pixel, and under each cell is the IoU with the previous stage (bold below 50 %)."
+	trainingHelp  = "The matching queries' training loss (faint: per step; solid: moving average), MP-Former's mask-pilot (MP) loss terms apart, and the validation scores of every evaluation, those logged during training and those of every snapshot."
 )
 
 // FileName turns a label into a file name part.
@@ -87,7 +109,8 @@ func stageLayers(r *probes.Report) []int {
 }
 
 // WritePlots writes the figures of the results (see Figures) into dir, in
-// every format of s.Formats, and returns the figures written.
+// every format of s.Formats, and the data of all of them into s.CSV when
+// set; it returns the figures written.
 func (rs *Results) WritePlots(dir string, s *PlotSettings) ([]Figure, error) {
 	var set PlotSettings
 	if s != nil {
@@ -95,7 +118,12 @@ func (rs *Results) WritePlots(dir string, s *PlotSettings) ([]Figure, error) {
 	}
 	formats := set.Formats
 	if len(formats) == 0 {
-		formats = plots.Formats
+		formats = plots.DefaultFormats
+	}
+	for _, f := range formats {
+		if !slices.Contains(plots.Formats, f) {
+			return nil, fmt.Errorf("experiments: figure format %q: want one of %s", f, strings.Join(plots.Formats, ", "))
+		}
 	}
 	ps, err := rs.Figures(&set)
 	if err != nil {
@@ -116,24 +144,42 @@ func (rs *Results) WritePlots(dir string, s *PlotSettings) ([]Figure, error) {
 		}
 		figs = append(figs, fig)
 	}
+	if set.CSV != "" {
+		if err := writeFigureDataFile(set.CSV, ps); err != nil {
+			return nil, err
+		}
+	}
 	return figs, nil
 }
 
 // Figures builds the figures of the results: the per-stage curves
-// (consecutive IoU, Util-A/B/C, IoU to final; mean ± sd over seeds), a
-// stage × stage IoU heat map per configuration (mean over seeds), a
+// (consecutive IoU, Util-A/B/C, IoU to final; mean ± sd over seeds), the
+// stage × stage IoU heat maps of all configurations side by side on one
+// colour scale (mean over seeds), the difference heat map of each
+// configuration minus the baseline (PlotSettings.Baseline), a
 // mask-evolution grid per configuration from its trace at the snapshot
 // (see EvolutionChoice), and the training curves. Each comes with its
-// name, title and a text alternative. s.Formats is ignored.
+// name, title, a text alternative and the values it draws. s.Formats and
+// s.CSV are ignored.
 func (rs *Results) Figures(s *PlotSettings) ([]Plot, error) {
 	var set PlotSettings
 	if s != nil {
 		set = *s
 	}
+	if err := set.Style.Check(); err != nil {
+		return nil, fmt.Errorf("experiments: %w", err)
+	}
+	if set.YMin != 0 || set.YMax != 0 {
+		if !(set.YMin < set.YMax) {
+			return nil, fmt.Errorf("experiments: y range [%g, %g] is empty", set.YMin, set.YMax)
+		}
+	}
+	if err := rs.checkLabels(&set); err != nil {
+		return nil, err
+	}
 	var figs []Plot
-	save := func(f *plots.Figure, name, title, note, help, alt string) error {
-		figs = append(figs, Plot{Figure: Figure{Name: name, Title: title, Note: note, Help: help, Alt: alt}, Plot: f})
-		return nil
+	add := func(f *plots.Figure, name, title, note, help, alt string, data []DataRow) {
+		figs = append(figs, Plot{Figure: Figure{Name: name, Title: title, Note: note, Help: help, Alt: alt}, Plot: f, Data: data})
 	}
 	reps := map[*Result]*SnapshotReport{}
 	for _, r := range rs.Runs {
@@ -153,8 +199,9 @@ func (rs *Results) Figures(s *PlotSettings) ([]Plot, error) {
 			continue
 		}
 		var series []plots.StageSeries
+		var data []DataRow
 		for _, label := range rs.Labels() {
-			ser := plots.StageSeries{Label: label}
+			ser := plots.StageSeries{Label: set.Name(label)}
 			for _, r := range rs.Runs {
 				if r.Label != label {
 					continue
@@ -176,6 +223,14 @@ func (rs *Results) Figures(s *PlotSettings) ([]Plot, error) {
 				}
 				ser.Seeds = append(ser.Seeds, append([]float64(nil), v...))
 				ser.StageLayers = stageLayers(&rep.Probe)
+				for k, x := range v {
+					d := set.runRow(fg.Key, fg.Key, r, rep.Step)
+					d.Stage, d.Layers, d.Value = k, ser.StageLayers[k], x
+					if fg.Pair {
+						d.StageTo, d.LayersTo = k+1, ser.StageLayers[k+1]
+					}
+					data = append(data, d)
+				}
 			}
 			if len(ser.Seeds) > 0 {
 				series = append(series, ser)
@@ -185,48 +240,24 @@ func (rs *Results) Figures(s *PlotSettings) ([]Plot, error) {
 			continue
 		}
 		title := fg.Title + " — " + snap
-		f := plots.StageCurves(series, &plots.StageSettings{Title: title, YLabel: fg.Axis, Pairs: fg.Pair, Percent: true})
-		if err := save(f, fg.Key, title, "", fg.Reading, stageAlt(title, series, fg.Pair)); err != nil {
-			return nil, err
-		}
+		f := plots.StageCurves(series, &plots.StageSettings{Style: set.Style, Title: title, YLabel: fg.Axis, Pairs: fg.Pair, Percent: true,
+			YMin: set.YMin / 100, YMax: set.YMax / 100})
+		add(f, fg.Key, title, "", fg.Reading, stageAlt(title, series, fg.Pair), data)
 	}
-	for _, label := range rs.Labels() {
-		var mats [][]metrics.Series
-		var layers []int
-		seeds := 0
-		for _, r := range rs.Runs {
-			if r.Label == label {
-				mats = append(mats, reps[r].Probe.Layer.Matrix)
-				layers = stageLayers(&reps[r].Probe)
-				seeds++
-			}
-		}
-		m := meanMatrix(mats)
-		if len(m) == 0 || len(m) != len(layers) {
-			continue
-		}
-		title := fmt.Sprintf("%s: mean IoU between stages (%s", label, snap)
-		if seeds > 1 {
-			title += fmt.Sprintf(", mean of %d seeds", seeds)
-		}
-		title += ")"
-		f := plots.Heatmap(m, &plots.HeatmapSettings{Title: title, StageLayers: layers})
-		if err := save(f, "iou_matrix_"+FileName(label), title, "", heatmapHelp, heatmapAlt(title, m, layers)); err != nil {
-			return nil, err
-		}
+	if err := rs.heatmapFigures(&set, reps, snap, add); err != nil {
+		return nil, err
 	}
 	evo, err := rs.evolutionFigures(set)
 	if err != nil {
 		return nil, err
 	}
 	for _, e := range evo {
-		if err := save(e.fig, e.name, e.title, e.note, evolutionHelp+" "+e.note, e.alt); err != nil {
-			return nil, err
-		}
+		add(e.fig, e.name, e.title, e.note, evolutionHelp+" "+e.note, e.alt, e.data)
 		img := e.image
 		figs[len(figs)-1].Image = &img
 	}
 	var train []plots.TrainRun
+	var data []DataRow
 	multi := false
 	for _, label := range rs.Labels() {
 		n := 0
@@ -238,9 +269,9 @@ func (rs *Results) Figures(s *PlotSettings) ([]Plot, error) {
 		multi = multi || n > 1
 	}
 	for _, r := range rs.Runs {
-		label := r.Label
+		label := set.Name(r.Label)
 		if multi {
-			label = fmt.Sprintf("%s seed %d", r.Label, r.Manifest.Seed)
+			label = fmt.Sprintf("%s seed %d", label, r.Manifest.Seed)
 		}
 		tr, err := r.trainRun(label)
 		if err != nil {
@@ -248,11 +279,129 @@ func (rs *Results) Figures(s *PlotSettings) ([]Plot, error) {
 		}
 		train = append(train, tr)
 	}
-	f := plots.TrainingCurves(train, &plots.TrainingSettings{Title: "Training"})
-	if err := save(f, "training", "Training loss and validation scores", "", trainingHelp, trainingAlt(train)); err != nil {
-		return nil, err
+	ts := &plots.TrainingSettings{Style: set.Style, Title: "Training"}
+	f := plots.TrainingCurves(train, ts)
+	for i, r := range rs.Runs {
+		for _, panel := range plots.TrainingPanels(train, ts) {
+			pts := train[i].Series[panel]
+			for k, x := range pts.X {
+				d := set.runRow("training", panel, r, int(x))
+				d.Value = pts.Y[k]
+				if (panel == "ap" || panel == "ap50") && d.Value < 0 {
+					d.Value = math.NaN() // AP −1: no GT to score
+				}
+				data = append(data, d)
+			}
+		}
 	}
+	add(f, "training", "Training loss and validation scores", "", trainingHelp, trainingAlt(train), data)
 	return figs, nil
+}
+
+// runRow is a DataRow of run r's values.
+func (s *PlotSettings) runRow(figure, metric string, r *Result, step int) DataRow {
+	d := row(figure, metric)
+	d.Configuration, d.Name, d.Seed, d.Step = r.Label, s.Name(r.Label), int(r.Manifest.Seed), step
+	return d
+}
+
+// heatmapFigures adds the stage × stage IoU heat maps of all
+// configurations (iou_matrix) and, when there is a baseline, the
+// differences from it (iou_matrix_diff).
+func (rs *Results) heatmapFigures(set *PlotSettings, reps map[*Result]*SnapshotReport, snap string,
+	add func(f *plots.Figure, name, title, note, help, alt string, data []DataRow)) error {
+	type config struct {
+		label  string
+		mean   [][]float64
+		layers []int
+		seeds  int
+	}
+	var cfgs []config
+	var panels []plots.HeatmapPanel
+	var data []DataRow
+	for _, label := range rs.Labels() {
+		var mats [][]metrics.Series
+		var layers []int
+		for _, r := range rs.Runs {
+			if r.Label != label {
+				continue
+			}
+			rep := reps[r]
+			mats = append(mats, rep.Probe.Layer.Matrix)
+			layers = stageLayers(&rep.Probe)
+			for i, row := range rep.Probe.Layer.Matrix {
+				for j, v := range row {
+					d := set.runRow("iou_matrix", "iou", r, rep.Step)
+					d.Stage, d.StageTo, d.Value = i, j, v
+					if i < len(layers) && j < len(layers) {
+						d.Layers, d.LayersTo = layers[i], layers[j]
+					}
+					data = append(data, d)
+				}
+			}
+		}
+		m := meanMatrix(mats)
+		if len(m) == 0 || len(m) != len(layers) {
+			continue
+		}
+		cfgs = append(cfgs, config{label, m, layers, len(mats)})
+		title := set.Name(label)
+		if len(mats) > 1 {
+			title += fmt.Sprintf(" (mean of %d seeds)", len(mats))
+		}
+		panels = append(panels, plots.HeatmapPanel{Title: title, M: m, StageLayers: layers})
+	}
+	if len(panels) == 0 {
+		return nil
+	}
+	title := "Mean IoU between stages — " + snap
+	f := plots.Heatmap(panels, &plots.HeatmapSettings{Style: set.Style, Title: title})
+	add(f, "iou_matrix", title, "", heatmapHelp, heatmapAlt(title, panels, false), data)
+
+	base := set.Baseline
+	if base == "" && len(rs.Labels()) == 2 {
+		base = rs.Labels()[0]
+	}
+	bi := slices.IndexFunc(cfgs, func(c config) bool { return c.label == base })
+	if bi < 0 {
+		return nil
+	}
+	b := cfgs[bi]
+	var diffs []plots.HeatmapPanel
+	var skipped []string
+	data = nil
+	for _, c := range cfgs {
+		if c.label == base {
+			continue
+		}
+		if !slices.Equal(c.layers, b.layers) {
+			skipped = append(skipped, set.Name(c.label))
+			continue
+		}
+		d := make([][]float64, len(c.mean))
+		for i := range d {
+			d[i] = make([]float64, len(c.mean))
+			for j := range d[i] {
+				d[i][j] = c.mean[i][j] - b.mean[i][j]
+				r := row("iou_matrix_diff", "iou_difference")
+				r.Configuration, r.Name, r.Baseline = c.label, set.Name(c.label), base
+				r.Stage, r.Layers, r.StageTo, r.LayersTo, r.Value = i, c.layers[i], j, c.layers[j], d[i][j]
+				data = append(data, r)
+			}
+		}
+		diffs = append(diffs, plots.HeatmapPanel{Title: set.Name(c.label) + " − " + set.Name(base), M: d, StageLayers: c.layers})
+	}
+	if len(diffs) == 0 {
+		return nil
+	}
+	title = "Mean IoU between stages: difference from " + set.Name(base) + " — " + snap
+	note := ""
+	if len(skipped) > 0 {
+		note = fmt.Sprintf("Not shown: %s (other decoder stages than %s).", strings.Join(skipped, ", "), set.Name(base))
+	}
+	f = plots.Heatmap(diffs, &plots.HeatmapSettings{Style: set.Style, Title: title, Diff: true})
+	add(f, "iou_matrix_diff", title, note, diffHelp, heatmapAlt(title, diffs, true), data)
+	return nil
 }
 
 // trainRun is the training figure's input for one run: the losses of its
@@ -331,6 +480,7 @@ type evoFigure struct {
 	fig                    *plots.Figure
 	name, title, note, alt string
 	image                  int
+	data                   []DataRow
 }
 
 // queryScore is one final-matched query of an image.
@@ -458,28 +608,46 @@ func (rs *Results) evolutionFigures(set PlotSettings) ([]evoFigure, error) {
 		names := r.Manifest.Config.Model.ClassNames
 		var rows []plots.MaskRow
 		var alt []string
+		var data []DataRow
+		name := "mask_evolution_" + FileName(r.Label)
+		rep, _ := r.Snapshot(set.Snapshot)
 		for _, q := range qs {
 			row := plots.MaskRow{GT: im.GT.Masks[q.gt]}
 			cls := fmt.Sprint(im.GT.Classes[q.gt])
 			if c := im.GT.Classes[q.gt]; c >= 0 && c < len(names) {
 				cls = names[c]
 			}
-			row.Label = fmt.Sprintf("query %d → %s\nmean cons. IoU %.0f %%", q.query, cls, 100*q.meanIoU)
+			row.Label = fmt.Sprintf("query %d → %s\nmean IoU %.0f %%", q.query, cls, 100*q.meanIoU)
 			var ious []string
+			point := func(metric string, s int, v float64) {
+				d := set.runRow(name, metric, r, rep.Step)
+				d.Image, d.Query, d.Value = best, q.query, v
+				if s >= 0 {
+					d.Stage, d.Layers = s, info.StageLayers[s]
+				}
+				data = append(data, d)
+			}
 			for s := range st.Masks {
-				row.Masks = append(row.Masks, st.Masks[s][q.query])
+				m := st.Masks[s][q.query]
+				row.Masks = append(row.Masks, m)
+				point("mask_pixels", s, float64(m.Area()))
 				if s > 0 {
-					ious = append(ious, pctText(metrics.IoU(st.Masks[s-1][q.query], st.Masks[s][q.query])))
+					iou := metrics.IoU(st.Masks[s-1][q.query], m)
+					ious = append(ious, pctText(iou))
+					d := data[len(data)-1]
+					d.Metric, d.Stage, d.Layers, d.StageTo, d.LayersTo, d.Value = "iou_with_previous", s-1, info.StageLayers[s-1], s, info.StageLayers[s], iou
+					data = append(data, d)
 				}
 			}
+			point("gt_pixels", -1, float64(row.GT.Area()))
 			rows = append(rows, row)
 			alt = append(alt, fmt.Sprintf("query %d (matched to a %s) has IoU with the previous stage %s", q.query, cls, strings.Join(ious, ", ")))
 		}
 		img := r.inputImage(best, info)
-		title := fmt.Sprintf("%s, validation image %d: %d least consistent queries matched at the last stage", r.Label, best, len(rows))
-		f := plots.MaskEvolution(img, rows, &plots.MaskSettings{Title: title, StageLayers: info.StageLayers})
-		out = append(out, evoFigure{fig: f, name: "mask_evolution_" + FileName(r.Label), title: title, note: EvolutionChoice,
-			alt: title + ": the masks of each query at every stage over the image, and its GT segment. From stage 1 on, " + strings.Join(alt, "; ") + ".", image: best})
+		title := fmt.Sprintf("%s, validation image %d: the %d least consistent queries matched at the last stage", set.Name(r.Label), best, len(rows))
+		f := plots.MaskEvolution(img, rows, &plots.MaskSettings{Style: set.Style, Title: title, StageLayers: info.StageLayers})
+		out = append(out, evoFigure{fig: f, name: name, title: title, note: EvolutionChoice,
+			alt: title + ": the masks of each query at every stage over the image, and its GT segment. From stage 1 on, " + strings.Join(alt, "; ") + ".", image: best, data: data})
 	}
 	return out, nil
 }

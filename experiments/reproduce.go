@@ -36,6 +36,10 @@ type ReproduceOptions struct {
 	Parallel, Workers int
 	// Progress receives the runner's progress lines.
 	Progress io.Writer
+	// Figures are the formats, look and names of the figures (as `plot`
+	// takes them); the zero value gives plot's defaults. Its Snapshot is
+	// ignored: the figures show the final snapshot.
+	Figures PlotSettings
 }
 
 // Reproduction is what Reproduce did and found.
@@ -138,7 +142,9 @@ func Reproduce(o ReproduceOptions) (*Reproduction, error) {
 		return nil, err
 	}
 	rep.PlotDir = filepath.Join(o.Out, "plots")
-	if rep.Figures, err = rep.Results.WritePlots(rep.PlotDir, nil); err != nil {
+	figs := o.Figures
+	figs.Snapshot = ""
+	if rep.Figures, err = rep.Results.WritePlots(rep.PlotDir, &figs); err != nil {
 		return nil, err
 	}
 	rep.Seconds = time.Since(start).Seconds()

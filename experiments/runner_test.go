@@ -438,7 +438,7 @@ func TestWritePlots(t *testing.T) {
 		}
 		fh.Close()
 	}
-	want := "consecutive_iou iou_to_final util_a util_b util_c empty iou_matrix_mask2former iou_matrix_mpformer mask_evolution_mask2former mask_evolution_mpformer training"
+	want := "consecutive_iou iou_to_final util_a util_b util_c empty iou_matrix iou_matrix_diff mask_evolution_mask2former mask_evolution_mpformer training"
 	if got := strings.Join(names, " "); got != want {
 		t.Errorf("figures %s", got)
 	}

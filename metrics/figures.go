@@ -146,7 +146,7 @@ var Figures = []Figure{
 		Title:   "Attended share of the feature map (matching queries)", Axis: "attended share",
 		Doc:    "mean share of the feature map a matching query may attend to in the next layer (entirely blocked rows, unblocked, count 1)",
 		series: attnOf(func(c *AttnCurve) Series { return c.Attended })},
-	{Key: "unblocked", Header: "unblocked",
+	{Key: "unblocked", Header: "all blocked",
 		Reading: "Share of matching-query rows whose attention mask blocked every cell, which the decoder then unblocks (Mask2Former's rule).",
 		Title:   "Entirely blocked attention rows (matching queries)", Axis: "share of rows",
 		Doc:    "share of matching-query rows whose attention mask blocked everything, so that the layer unblocked them",

@@ -91,7 +91,7 @@ type LossConfig struct {
 	// dice terms of the loss. Defaults 2, 2, 2 — not the official 2, 5, 5:
 	// trained from scratch at this scale (no ImageNet backbone), the class
 	// loss does not fall at 2, 5, 5 (the masks take all the capacity; see
-	// the README's training notes for the runs), while at 2, 2, 2 it does.
+	// docs/results.md, "Training at this scale", for the runs), while at 2, 2, 2 it does.
 	ClassWeight float64 `json:"class_weight"`
 	MaskWeight  float64 `json:"mask_weight"`
 	DiceWeight  float64 `json:"dice_weight"`

@@ -1,16 +1,28 @@
 // Package plots draws the figures of mpanalyze with gonum/plot: per-stage
-// curves of layer-to-layer consistency and query utilisation, the
-// stage × stage IoU heat map, the mask evolution of a few queries through
-// the decoder stages, and training curves read from train.jsonl logs.
+// curves of layer-to-layer consistency and query utilisation, stage × stage
+// IoU heat maps (side by side on one colour scale, or as differences), the
+// mask evolution of a few queries through the decoder stages, and training
+// curves.
 //
 // # Figures
 //
 // Every builder (StageCurves, Heatmap, MaskEvolution, TrainingCurves)
 // returns a *Figure, which Save writes to a file whose extension picks the
-// format (.png or .svg), and Write writes to an io.Writer. Builders take a
-// settings struct whose zero value (or nil) gives the defaults; each field
-// documents its own. Sizes are in gonum's vg units (vg.Inch, vg.Points);
-// PNG resolution is the DPI of Size.
+// format (.png, .svg or .pdf), and Write writes to an io.Writer. Builders
+// take a settings struct whose zero value (or nil) gives the defaults; each
+// field documents its own. Every settings struct embeds a Style: the size
+// (in gonum's vg units, vg.Inch, vg.Points; zero keeps the builder's
+// default), the PNG resolution, a factor on every text size, and whether
+// the title is drawn.
+//
+// # Size and text
+//
+// The figures are drawn to be read at their own size, as a manuscript
+// prints them: the heat maps, the mask evolution and the training curves
+// default to TextWidth (7 inches), the stage curves to 6.4 × 4 inches;
+// titles are 10.5 pt bold, axis labels 9 pt, ticks and legends 8 pt,
+// annotations 7.5 pt, times Style.FontScale. A title too long for its
+// figure is broken at its " — " or shrunk; cell texts shrink to their cell.
 //
 // # Values
 //
@@ -29,9 +41,14 @@
 // # Appearance
 //
 // Lines use the Okabe–Ito palette (colour-blind safe) with a different
-// marker per series; the heat map uses viridis. Text is Liberation Sans,
-// embedded in the binary, so the output does not depend on the host's fonts.
-// The same input gives byte-identical PNG and SVG output on one platform.
+// marker per series; the heat maps use viridis, differences ColorBrewer's
+// RdBu centred on 0 (both colour-blind safe); the mask evolution draws
+// every mask in one blue over the image in grey. Text is Liberation Sans
+// (metric-compatible with Arial and Helvetica), embedded in the binary, so
+// the output does not depend on the host's fonts; PDF embeds it, subset,
+// with the text as Unicode (pdf.go says why gonum's vgpdf is not used);
+// SVG names it with fallbacks of the same metrics. The same input gives
+// byte-identical PNG, SVG and PDF output on one platform.
 //
 // # Errors
 //

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"image"
 	"image/color"
+	"math"
+	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/text"
@@ -20,42 +22,50 @@ type MaskRow struct {
 	Label string
 	// Masks[s] is the query's binary mask at stage s (logit > 0, at the
 	// mask resolution, stride 4), or nil when it was not recorded. All
-	// masks of a figure have one size; they are upsampled (nearest
-	// neighbour) to the cell.
+	// masks of a figure have one size; each mask pixel covers its share
+	// of the cell.
 	Masks []*mask.Bits
 	// GT, when set, is the ground-truth segment the query is matched to,
 	// shown in an extra last column (at any resolution).
 	GT *mask.Bits
 }
 
-// MaskSettings configures MaskEvolution. The zero value gives cells of
-// 112 pixels along the image's longer side at DefaultDPI.
+// MaskSettings configures MaskEvolution. The zero value gives a figure
+// TextWidth (7 inches) wide.
 type MaskSettings struct {
+	// Style: the width defaults to TextWidth; the cells fill it and the
+	// height follows from the cells (Height is ignored). NoTitle also
+	// leaves out the key line under the grid.
+	Style
 	Title string
-	// StageLayers[s], when set, adds "(L layers)" under the heading of
+	// StageLayers[s], when set, adds "L layers" under the heading of
 	// column s; nil labels the columns "stage s" only.
 	StageLayers []int
-	// CellPixels is the longer side of a cell in pixels (PNG); 0 means 112.
-	CellPixels int
-	// DPI sets the size of text relative to the cells; 0 means DefaultDPI.
-	DPI int
 	// NoIoU leaves out the line under each cell from stage 1 on that gives
 	// the IoU of the mask with the previous stage's.
 	NoIoU bool
 }
 
-// Overlay colours of successive rows: saturated Okabe–Ito colours that
-// stand out on a washed-out photograph.
-var overlayColors = []color.RGBA{vermillion, blue, bluishGreen, reddishPurple, orange, skyBlue}
+// Mask colours: one colour for every mask, a saturated blue that stands
+// out on the greyscale image (Okabe–Ito blue), filled translucent and
+// outlined opaque.
+var (
+	maskOutline = blue
+	maskFill    = withAlpha(blue, 0.38)
+	cellFrame   = color.Gray{0xA0}
+)
 
 // MaskEvolution draws how a few queries' masks change through the decoder
 // stages — the picture of layer-to-layer inconsistency. Each row is a query
 // (rows[i]), each column a stage (and a last "GT" column when a row has a
-// GT mask); each cell is img, washed out, with the query's mask overlaid in
-// the row's colour and outlined. Under cells of stage s ≥ 1 the IoU of the
-// stage-s and stage-(s−1) masks is printed (as metrics.IoU computes it, at
-// the mask resolution; "empty" when both are empty), in bold vermillion
-// below 50 %. A nil s means the zero settings.
+// GT mask); each cell is img in light greyscale with the query's mask as a
+// translucent blue fill and an opaque blue outline, the same colour in
+// every row, drawn as vectors at the mask's resolution. A cell whose mask
+// is empty says "empty". Under cells of stage s ≥ 1 is the IoU of the
+// stage-s and stage-(s−1) masks (as metrics.IoU computes it, at the mask
+// resolution), in bold vermillion below 50 %; "both empty" when both masks
+// are empty (metrics counts that pair's IoU as 1). A nil s means the zero
+// settings.
 //
 // Use ImageFromRGB for an image held as H·W·3 bytes. It panics if rows is
 // empty, rows differ in their number of stages, or masks differ in size.
@@ -96,122 +106,133 @@ func MaskEvolution(img image.Image, rows []MaskRow, s *MaskSettings) *Figure {
 	if s.StageLayers != nil && len(s.StageLayers) != stages {
 		panic(fmt.Sprintf("plots: MaskEvolution: %d StageLayers for %d stages", len(s.StageLayers), stages))
 	}
-	dpi := s.DPI
-	if dpi == 0 {
-		dpi = DefaultDPI
-	}
-	long := s.CellPixels
-	if long == 0 {
-		long = 112
-	}
-	cw, ch := long, long*ib.Dy()/ib.Dx()
-	if ib.Dy() > ib.Dx() {
-		cw, ch = long*ib.Dx()/ib.Dy(), long
-	}
-	cw, ch = max(cw, 8), max(ch, 8)
-
-	px := func(p int) vg.Length { return vg.Length(p) * vg.Inch / vg.Length(dpi) }
-	dots := func(l vg.Length) int { return int(l.Dots(float64(dpi)) + 0.999) }
-	handler := plot.DefaultTextHandler
-	style := func(f float64, bold bool) text.Style {
-		fn := sans(f)
+	t := s.Style.text()
+	title := s.Style.title(s.Title)
+	style := func(size float64, bold bool) text.Style {
+		f := t.sans(size)
 		if bold {
-			fn = sansBold(f)
+			f = t.bold(size)
 		}
-		return text.Style{Font: fn, Color: textColor, Handler: handler}
+		return text.Style{Font: f, Color: textColor, Handler: plot.DefaultTextHandler}
 	}
-	titleSty, headSty, rowSty, iouSty := style(12, true), style(9.5, false), style(9.5, false), style(8, false)
-	headSty.XAlign = draw.XCenter
-	iouSty.XAlign = draw.XCenter
-	rowSty.YAlign = draw.YCenter
+	rowSty, headSty, noteSty := style(tickSize, false), style(tickSize, false), style(noteSize, false)
 
-	// Layout, in pixels from the top left.
-	const pad, gap, gtGap = 10, 6, 16
-	labelW := 0
-	for _, r := range rows {
-		labelW = max(labelW, dots(rowSty.Width(r.Label)))
+	// Layout, in points from the top left.
+	W := s.Width
+	if W == 0 {
+		W = TextWidth
 	}
-	x0 := pad + labelW + 10
+	pad, gap, gtGap, rowGap := t.pt(3), t.pt(3), t.pt(7), t.pt(5)
+	var labelW vg.Length
+	for _, r := range rows {
+		labelW = max(labelW, rowSty.Width(r.Label))
+	}
+	labelW = min(labelW, 0.3*W)
+	x0 := pad + labelW + t.pt(6)
 	cols := stages
 	if hasGT {
 		cols++
 	}
-	colX := make([]int, cols)
+	cw := (W - x0 - pad - vg.Length(cols-1)*gap) / vg.Length(cols)
+	if hasGT {
+		cw -= (gtGap - gap) / vg.Length(cols)
+	}
+	if cw < vg.Points(4) {
+		panic(fmt.Sprintf("plots: MaskEvolution: %d columns do not fit %v", cols, W))
+	}
+	ch := cw * vg.Length(ib.Dy()) / vg.Length(ib.Dx())
+	colX := make([]vg.Length, cols)
 	for c := range cols {
-		colX[c] = x0 + c*(cw+gap)
+		colX[c] = x0 + vg.Length(c)*(cw+gap)
 		if hasGT && c == stages {
 			colX[c] += gtGap - gap
 		}
 	}
-	width := colX[cols-1] + cw + pad
-	y := pad
-	titleY := y
-	if s.Title != "" {
-		y += dots(titleSty.Height(s.Title)) + 6
-	}
-	heads := make([]string, cols)
+
+	// Column headings: "stage s" and "L layer(s)", shrunk to the cell.
+	heads := make([][]string, cols)
 	for c := range stages {
-		heads[c] = fmt.Sprintf("stage %d", c)
+		heads[c] = []string{fmt.Sprintf("stage %d", c)}
 		if s.StageLayers != nil {
-			heads[c] += fmt.Sprintf("\n(%d layers)", s.StageLayers[c])
+			heads[c] = append(heads[c], layersText(s.StageLayers[c]))
 		}
 	}
 	if hasGT {
-		heads[stages] = "GT"
+		heads[stages] = []string{"GT"}
 	}
-	headH := 0
-	for _, h := range heads {
-		headH = max(headH, dots(headSty.Height(h)))
+	headSty.Font.Size = fitSize(headSty, cw, heads)
+	lineH := headSty.Height("Xg")
+
+	y := pad
+	var titleSty text.Style
+	titleY := y
+	if title != "" {
+		titleSty = style(titleSize, true)
+		title, titleSty.Font = t.fitTitle(title, W-2*pad)
+		y += titleSty.Height(title) + t.pt(5)
 	}
 	headY := y
-	y += headH + 4
-	iouH := 0
-	if !s.NoIoU && stages > 1 {
-		iouH = dots(iouSty.Height("IoU")) + 3
+	nHead := 1
+	if s.StageLayers != nil {
+		nHead = 2
 	}
-	rowY := make([]int, len(rows))
+	y += vg.Length(nHead)*lineH + t.pt(3)
+	iouH := vg.Length(0)
+	if !s.NoIoU && stages > 1 {
+		iouH = noteSty.Height("IoU") + t.pt(2)
+	}
+	rowY := make([]vg.Length, len(rows))
 	for i := range rows {
 		rowY[i] = y
-		y += ch + iouH + gap
+		y += ch + iouH + rowGap
 	}
-	height := y - gap + pad
-
-	// The cells, composed at their final pixel size.
-	grid := image.NewRGBA(image.Rect(0, 0, width, height))
-	for i := range grid.Pix {
-		grid.Pix[i] = 0xFF
-	}
-	base := washedOut(img, cw, ch)
-	for i, r := range rows {
-		col := overlayColors[i%len(overlayColors)]
-		for c := range cols {
-			var m *mask.Bits
-			if c < stages {
-				m = r.Masks[c]
-			} else {
-				m = r.GT
-			}
-			paintCell(grid, colX[c], rowY[i], base, m, col)
+	y -= rowGap
+	key := ""
+	if title != "" {
+		key = "Blue: the query's mask (logit > 0) over the image in grey."
+		if iouH > 0 {
+			key += " Under each cell: IoU with the previous stage, bold below 50 %."
 		}
+		noteSty.Font.Size = fitSize(noteSty, W-2*pad, [][]string{{key}})
+		y += t.pt(5)
 	}
+	keyY := y
+	if key != "" {
+		y += noteSty.Height(key)
+	}
+	H := y + pad
+	size := Size{Width: W, Height: H, DPI: s.DPI}.or(W, H)
 
-	size := Size{Width: px(width), Height: px(height), DPI: dpi}
+	// The image, in grey, at no more pixels than the cell shows at 300
+	// dpi (every cell draws the same image).
+	long := int(math.Ceil(float64(max(cw, ch)) / 72 * 300))
+	grey := greyImage(img, long)
+
 	return &Figure{size: size, draw: func(dc draw.Canvas, _ string) {
 		top := dc.Max.Y
-		at := func(x, y int) vg.Point { return vg.Point{X: dc.Min.X + px(x), Y: top - px(y)} }
-		dc.DrawImage(vg.Rectangle{Min: at(0, height), Max: at(width, 0)}, grid)
-		if s.Title != "" {
-			t := titleSty
-			t.YAlign = draw.YTop
-			dc.FillText(t, at(colX[0], titleY), s.Title)
+		at := func(x, y vg.Length) vg.Point { return vg.Point{X: dc.Min.X + x, Y: top - y} }
+		if title != "" {
+			st := titleSty
+			st.YAlign = draw.YTop
+			dc.FillText(st, at(pad, titleY), title)
 		}
 		for c, h := range heads {
-			t := headSty
-			t.YAlign = draw.YTop
-			dc.FillText(t, at(colX[c]+cw/2, headY), h)
+			st := headSty
+			st.XAlign, st.YAlign = draw.XCenter, draw.YTop
+			dc.FillText(st, at(colX[c]+cw/2, headY), strings.Join(h, "\n"))
 		}
 		for i, r := range rows {
-			dc.FillText(rowSty, at(pad, rowY[i]+ch/2), r.Label)
+			st := rowSty
+			st.YAlign = draw.YCenter
+			dc.FillText(st, at(pad, rowY[i]+ch/2), r.Label)
+			for c := range cols {
+				m := r.GT
+				if c < stages {
+					m = r.Masks[c]
+				}
+				rect := vg.Rectangle{Min: at(colX[c], rowY[i]+ch), Max: at(colX[c]+cw, rowY[i])}
+				drawCell(dc, t, rect, grey, m)
+			}
 			if iouH == 0 {
 				continue
 			}
@@ -220,32 +241,155 @@ func MaskEvolution(img image.Image, rows []MaskRow, s *MaskSettings) *Figure {
 				if a == nil || b == nil {
 					continue
 				}
-				inter, union := mask.InterUnion(a, b)
-				iou := 1.0 // IoU(∅, ∅) = 1, as in package metrics
-				if union > 0 {
-					iou = float64(inter) / float64(union)
+				txt, low := iouText(a, b)
+				st := noteSty
+				st.Font.Size = vg.Points(noteSize * t.scale)
+				if low {
+					st.Font = t.bold(noteSize)
+					st.Color = vermillion
 				}
-				txt := fmt.Sprintf("IoU %.0f%%", 100*iou)
-				switch {
-				case a.Empty() && b.Empty():
-					txt = "empty" // IoU(∅, ∅) = 1 by convention
-				case b.Empty():
-					txt += " (empty)"
-				}
-				t := iouSty
-				t.YAlign = draw.YTop
-				if iou < 0.5 {
-					t.Font = sansBold(8)
-					t.Color = vermillion
-				}
-				// Shrink the text to fit the cell.
-				for t.Font.Size > vg.Points(5.5) && t.Width(txt) > px(cw) {
-					t.Font.Size -= vg.Points(0.5)
-				}
-				dc.FillText(t, at(colX[c]+cw/2, rowY[i]+ch+2), txt)
+				st.Font.Size = fitSize(st, cw, [][]string{{txt}})
+				st.XAlign, st.YAlign = draw.XCenter, draw.YTop
+				dc.FillText(st, at(colX[c]+cw/2, rowY[i]+ch+t.pt(1.5)), txt)
 			}
 		}
+		if key != "" {
+			st := noteSty
+			st.YAlign = draw.YTop
+			st.Color = color.Gray{0x50}
+			dc.FillText(st, at(pad, keyY), key)
+		}
 	}}
+}
+
+// layersText is "1 layer", "n layers".
+func layersText(n int) string {
+	if n == 1 {
+		return "1 layer"
+	}
+	return fmt.Sprintf("%d layers", n)
+}
+
+// iouText is what is written under a cell: "IoU 78 %" (low when below
+// 50 %), or "both empty".
+func iouText(a, b *mask.Bits) (string, bool) {
+	inter, union := mask.InterUnion(a, b)
+	if union == 0 {
+		return "both empty", false // IoU(∅, ∅) = 1 in package metrics
+	}
+	iou := float64(inter) / float64(union)
+	return fmt.Sprintf("IoU %.0f %%", 100*iou), iou < 0.5
+}
+
+// fitSize returns the largest font size, at most st's and at least 5 pt,
+// at which every line of every text fits width w.
+func fitSize(st text.Style, w vg.Length, texts [][]string) vg.Length {
+	for st.Font.Size > vg.Points(5) {
+		fits := true
+		for _, lines := range texts {
+			for _, l := range lines {
+				fits = fits && st.Width(l) <= w
+			}
+		}
+		if fits {
+			break
+		}
+		st.Font.Size -= vg.Points(0.25)
+	}
+	return st.Font.Size
+}
+
+// drawCell draws one cell: the grey image, the mask as a translucent
+// fill and an outline, "empty" when the mask is empty, a thin frame. A nil
+// mask leaves the image alone.
+func drawCell(c draw.Canvas, t textStyle, r vg.Rectangle, grey image.Image, m *mask.Bits) {
+	c.DrawImage(r, grey)
+	if m != nil {
+		fill, outline := maskPaths(m, r)
+		if len(fill) > 0 {
+			c.SetColor(maskFill)
+			c.Fill(fill)
+			c.SetLineStyle(draw.LineStyle{Color: maskOutline, Width: min(t.pt(1.1), (r.Max.X-r.Min.X)/25)})
+			c.Stroke(outline)
+		} else {
+			st := text.Style{Font: t.sans(noteSize), Color: textColor, XAlign: draw.XCenter, YAlign: draw.YCenter, Handler: plot.DefaultTextHandler}
+			st.Font.Size = fitSize(st, 0.9*(r.Max.X-r.Min.X), [][]string{{"empty"}})
+			w, h := st.Width("empty"), st.Height("empty")
+			mid := vg.Point{X: (r.Min.X + r.Max.X) / 2, Y: (r.Min.Y + r.Max.Y) / 2}
+			box := vg.Rectangle{Min: vg.Point{X: mid.X - w/2 - 1.5, Y: mid.Y - h/2 - 1}, Max: vg.Point{X: mid.X + w/2 + 1.5, Y: mid.Y + h/2 + 1}}
+			c.SetColor(color.NRGBA{0xFF, 0xFF, 0xFF, 0xD0})
+			c.Fill(box.Path())
+			c.FillText(st, mid, "empty")
+		}
+	}
+	c.SetLineStyle(draw.LineStyle{Color: cellFrame, Width: vg.Points(0.5)})
+	c.Stroke(r.Path())
+}
+
+// maskPaths returns m's pixels inside r as one fill path (a rectangle per
+// horizontal run of set pixels, so that the fill has no seams) and its
+// boundary as one stroke path (the edges between set and unset pixels,
+// and the image border where a pixel is set, merged into straight runs,
+// each extended by nothing: corners meet at shared end points).
+func maskPaths(m *mask.Bits, r vg.Rectangle) (fill, outline vg.Path) {
+	pw := (r.Max.X - r.Min.X) / vg.Length(m.W)
+	ph := (r.Max.Y - r.Min.Y) / vg.Length(m.H)
+	// Pixel (y, x) from the top left; vg's y grows upwards.
+	px := func(x, y int) vg.Point {
+		return vg.Point{X: r.Min.X + vg.Length(x)*pw, Y: r.Max.Y - vg.Length(y)*ph}
+	}
+	on := func(y, x int) bool { return y >= 0 && x >= 0 && y < m.H && x < m.W && m.At(y, x) }
+	for y := range m.H {
+		for x := 0; x < m.W; {
+			if !m.At(y, x) {
+				x++
+				continue
+			}
+			x1 := x
+			for x1 < m.W && m.At(y, x1) {
+				x1++
+			}
+			fill.Move(px(x, y))
+			fill.Line(px(x1, y))
+			fill.Line(px(x1, y+1))
+			fill.Line(px(x, y+1))
+			fill.Close()
+			x = x1
+		}
+	}
+	// Horizontal edges: between rows y−1 and y, where exactly one is set.
+	for y := 0; y <= m.H; y++ {
+		for x := 0; x < m.W; {
+			if on(y-1, x) == on(y, x) {
+				x++
+				continue
+			}
+			x1 := x
+			for x1 < m.W && on(y-1, x1) != on(y, x1) {
+				x1++
+			}
+			outline.Move(px(x, y))
+			outline.Line(px(x1, y))
+			x = x1
+		}
+	}
+	// Vertical edges: between columns x−1 and x.
+	for x := 0; x <= m.W; x++ {
+		for y := 0; y < m.H; {
+			if on(y, x-1) == on(y, x) {
+				y++
+				continue
+			}
+			y1 := y
+			for y1 < m.H && on(y1, x-1) != on(y1, x) {
+				y1++
+			}
+			outline.Move(px(x, y))
+			outline.Line(px(x, y1))
+			y = y1
+		}
+	}
+	return fill, outline
 }
 
 // ImageFromRGB wraps h·w·3 bytes, row-major RGB (as data.Image holds
@@ -262,78 +406,37 @@ func ImageFromRGB(h, w int, pix []uint8) *image.RGBA {
 	return img
 }
 
-// washedOut resamples img to w×h (box average when shrinking, nearest
-// when enlarging) and blends it halfway to white.
-func washedOut(img image.Image, w, h int) *image.RGBA {
+// greyImage returns img in light grey: its Rec. 709 luma mapped linearly
+// into [greyLo, 255], so that the darkest pixel is a mid grey and any
+// mask colour stands out on it; resampled (box average) so that its
+// longer side has at most long pixels.
+func greyImage(img image.Image, long int) *image.Gray {
 	b := img.Bounds()
-	out := image.NewRGBA(image.Rect(0, 0, w, h))
+	w, h := b.Dx(), b.Dy()
+	if k := max(w, h); long > 0 && k > long {
+		w, h = max(1, w*long/k), max(1, h*long/k)
+	}
+	out := image.NewGray(image.Rect(0, 0, w, h))
 	for y := range h {
 		sy0, sy1 := b.Min.Y+y*b.Dy()/h, b.Min.Y+(y+1)*b.Dy()/h
 		sy1 = max(sy1, sy0+1)
 		for x := range w {
 			sx0, sx1 := b.Min.X+x*b.Dx()/w, b.Min.X+(x+1)*b.Dx()/w
 			sx1 = max(sx1, sx0+1)
-			var r, g, bl, n uint32
+			var sum float64
+			n := 0
 			for sy := sy0; sy < sy1; sy++ {
 				for sx := sx0; sx < sx1; sx++ {
-					cr, cg, cb, _ := img.At(sx, sy).RGBA()
-					r, g, bl, n = r+cr>>8, g+cg>>8, bl+cb>>8, n+1
+					r, g, bl, _ := img.At(sx, sy).RGBA()
+					sum += (0.2126*float64(r) + 0.7152*float64(g) + 0.0722*float64(bl)) / 0xFFFF
+					n++
 				}
 			}
-			i := out.PixOffset(x, y)
-			out.Pix[i+0] = uint8((r/n + 0xFF) / 2)
-			out.Pix[i+1] = uint8((g/n + 0xFF) / 2)
-			out.Pix[i+2] = uint8((bl/n + 0xFF) / 2)
-			out.Pix[i+3] = 0xFF
+			out.Pix[out.PixOffset(x, y)] = uint8(math.Round(greyLo + (255-greyLo)*sum/float64(n)))
 		}
 	}
 	return out
 }
 
-// paintCell draws base at (x0, y0) of dst with m (nearest-neighbour
-// upsampled to the cell) blended in col and outlined in col; nil m leaves
-// the washed-out image alone.
-func paintCell(dst *image.RGBA, x0, y0 int, base *image.RGBA, m *mask.Bits, col color.RGBA) {
-	w, h := base.Bounds().Dx(), base.Bounds().Dy()
-	in := func(x, y int) bool {
-		if m == nil || x < 0 || y < 0 || x >= w || y >= h {
-			return false
-		}
-		return m.At(y*m.H/h, x*m.W/w)
-	}
-	for y := range h {
-		for x := range w {
-			si := base.PixOffset(x, y)
-			di := dst.PixOffset(x0+x, y0+y)
-			px := base.Pix[si : si+4]
-			if in(x, y) {
-				// Outline pixels have a pixel outside the mask within 2
-				// pixels; the cell's border does not count as outside.
-				out := func(x, y int) bool { return x >= 0 && y >= 0 && x < w && y < h && !in(x, y) }
-				edge := out(x-1, y) || out(x+1, y) || out(x, y-1) || out(x, y+1) ||
-					out(x-2, y) || out(x+2, y) || out(x, y-2) || out(x, y+2)
-				if edge {
-					px = []uint8{col.R, col.G, col.B, 0xFF}
-				} else {
-					px = []uint8{blend(px[0], col.R), blend(px[1], col.G), blend(px[2], col.B), 0xFF}
-				}
-			}
-			copy(dst.Pix[di:di+4], px)
-		}
-	}
-	// A thin grey frame around the cell.
-	frame := color.RGBA{0xB0, 0xB0, 0xB0, 0xFF}
-	for x := -1; x <= w; x++ {
-		dst.SetRGBA(x0+x, y0-1, frame)
-		dst.SetRGBA(x0+x, y0+h, frame)
-	}
-	for y := -1; y <= h; y++ {
-		dst.SetRGBA(x0-1, y0+y, frame)
-		dst.SetRGBA(x0+w, y0+y, frame)
-	}
-}
-
-// blend mixes a base channel with an overlay channel, 45 % base.
-func blend(base, over uint8) uint8 {
-	return uint8((45*int(base) + 55*int(over) + 50) / 100)
-}
+// greyLo is the grey of a black pixel in the cells' background.
+const greyLo = 120

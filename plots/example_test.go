@@ -37,7 +37,8 @@ func ExampleStageCurves() {
 	for i, row := range r.Layer.Matrix {
 		m[i] = row
 	}
-	if err := plots.Heatmap(m, &plots.HeatmapSettings{Title: "Mask2Former, seed 1", StageLayers: series("", m2f).StageLayers}).Save("iou_matrix.svg"); err != nil {
+	panel := plots.HeatmapPanel{Title: "Mask2Former, seed 1", M: m, StageLayers: series("", m2f).StageLayers}
+	if err := plots.Heatmap([]plots.HeatmapPanel{panel}, nil).Save("iou_matrix.pdf"); err != nil {
 		log.Fatal(err)
 	}
 }

@@ -2,16 +2,17 @@ package plots
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"image/color"
 	"io"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 
-	stdfont "golang.org/x/image/font"
 	"gonum.org/v1/plot"
-	"gonum.org/v1/plot/font"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
@@ -59,10 +60,14 @@ type Figure struct {
 func (f *Figure) Size() Size { return f.size }
 
 // Formats lists the output formats, as file extensions without the dot.
-var Formats = []string{"png", "svg"}
+var Formats = []string{"png", "svg", "pdf"}
 
-// FormatOf returns the output format of a path, "png" or "svg", from its
-// extension (case-insensitive), or an error naming the path.
+// DefaultFormats are the formats written when none are asked for: PNG for
+// screens and documents, SVG for the web and further editing.
+var DefaultFormats = []string{"png", "svg"}
+
+// FormatOf returns the output format of a path, "png", "svg" or "pdf",
+// from its extension (case-insensitive), or an error naming the path.
 func FormatOf(path string) (string, error) {
 	ext := strings.ToLower(strings.TrimPrefix(filepath.Ext(path), "."))
 	for _, f := range Formats {
@@ -70,12 +75,12 @@ func FormatOf(path string) (string, error) {
 			return ext, nil
 		}
 	}
-	return "", fmt.Errorf("plots: %s: unsupported figure format %q (want .png or .svg)", path, filepath.Ext(path))
+	return "", fmt.Errorf("plots: %s: unsupported figure format %q (want .png, .svg or .pdf)", path, filepath.Ext(path))
 }
 
-// Save writes the figure to path in the format of its extension (.png or
-// .svg). The file is replaced atomically: on error the old file, if any, is
-// left as it was.
+// Save writes the figure to path in the format of its extension (.png,
+// .svg or .pdf). The file is replaced atomically: on error the old file,
+// if any, is left as it was.
 func (f *Figure) Save(path string) error {
 	format, err := FormatOf(path)
 	if err != nil {
@@ -87,7 +92,10 @@ func (f *Figure) Save(path string) error {
 	return nil
 }
 
-// Write renders the figure to w as "png" or "svg".
+// Write renders the figure to w as "png", "svg" or "pdf". PDF and SVG are
+// vector formats (images inside a figure, such as the mask-evolution
+// cells, stay raster); PDF embeds the subset fonts, SVG names them with
+// fallbacks of the same metrics.
 func (f *Figure) Write(w io.Writer, format string) error {
 	switch format {
 	case "png":
@@ -108,8 +116,13 @@ func (f *Figure) Write(w io.Writer, format string) error {
 		}
 		_, err := w.Write(fixSVG(buf.Bytes()))
 		return err
+	case "pdf":
+		c := newPDFCanvas(f.size.Width, f.size.Height)
+		f.draw(draw.New(c), format)
+		_, err := c.WriteTo(w)
+		return err
 	}
-	return fmt.Errorf("plots: unsupported figure format %q (want png or svg)", format)
+	return fmt.Errorf("plots: unsupported figure format %q (want png, svg or pdf)", format)
 }
 
 // fixSVG adjusts vgsvg's output: the font family gets fallbacks with the
@@ -118,12 +131,41 @@ func (f *Figure) Write(w io.Writer, format string) error {
 // but labels "image/jpg", are labelled "image/png" so that strict
 // renderers (librsvg) draw them, and stretched to their rectangle as in
 // PNG output (SVG's default keeps the image's aspect ratio, which turns a
-// 1 × 256 colour bar into a hairline).
+// 1 × 256 colour bar into a hairline). An image drawn several times at
+// one size (the mask-evolution cells' background) is embedded once
+// (dedupeImages).
 func fixSVG(b []byte) []byte {
 	b = bytes.ReplaceAll(b, []byte("font-family:Liberation Sans;"),
 		[]byte("font-family:'Liberation Sans',Arimo,Arial,Helvetica,sans-serif;"))
 	b = bytes.ReplaceAll(b, []byte("data:image/jpg;base64,iVBOR"), []byte("data:image/png;base64,iVBOR"))
-	return bytes.ReplaceAll(b, []byte("<image "), []byte(`<image preserveAspectRatio="none" `))
+	b = bytes.ReplaceAll(b, []byte("<image "), []byte(`<image preserveAspectRatio="none" `))
+	return dedupeImages(b)
+}
+
+// svgImage matches an image as vgsvg writes it (after fixSVG's
+// attribute): position, size, data, and the flip that keeps it upright.
+var svgImage = regexp.MustCompile(`<image preserveAspectRatio="none" x="([^"]+)" y="([^"]+)" width="([^"]+)" height="([^"]+)" xlink:href="([^"]+)" transform="scale\(1, -1\)" />`)
+
+// dedupeImages writes each distinct image (data and size) once, in a
+// <defs> at its first use, and every use of it as a <use> placed where the
+// image was: <use transform="T" x="X" y="Y"> draws its target under
+// T·translate(X, Y), the same as <image x="X" y="Y" transform="T">. The id
+// is a hash of the data and size, so that identical images of two figures
+// inlined in one HTML page (the report) may share it.
+func dedupeImages(b []byte) []byte {
+	seen := map[string]bool{}
+	return svgImage.ReplaceAllFunc(b, func(m []byte) []byte {
+		g := svgImage.FindSubmatch(m)
+		x, y, w, h, data := g[1], g[2], g[3], g[4], g[5]
+		sum := sha256.Sum256(append(append(append([]byte(nil), data...), w...), h...))
+		id := "img-" + hex.EncodeToString(sum[:6])
+		use := fmt.Sprintf(`<use xlink:href="#%s" x="%s" y="%s" transform="scale(1, -1)" />`, id, x, y)
+		if seen[id] {
+			return []byte(use)
+		}
+		seen[id] = true
+		return []byte(fmt.Sprintf(`<defs><image id="%s" preserveAspectRatio="none" x="0" y="0" width="%s" height="%s" xlink:href="%s" /></defs>%s`, id, w, h, data, use))
+	})
 }
 
 // Okabe–Ito colours (Okabe & Ito 2008, "Color Universal Design"), ordered
@@ -165,17 +207,6 @@ func withAlpha(c color.Color, a float64) color.Color {
 	return color.NRGBA{uint8(r >> 8), uint8(g >> 8), uint8(b >> 8), uint8(a*255 + 0.5)}
 }
 
-// sans is Liberation Sans at the given size.
-func sans(size float64) font.Font {
-	return font.Font{Typeface: "Liberation", Variant: "Sans", Size: vg.Points(size)}
-}
-
-func sansBold(size float64) font.Font {
-	f := sans(size)
-	f.Weight = stdfont.WeightBold
-	return f
-}
-
 var (
 	gridColor = color.Gray{0xDD}
 	textColor = color.Gray{0x20}
@@ -184,16 +215,16 @@ var (
 // newPlot returns a plot with the package's look: sans-serif text, ticks
 // and labels in dark grey, shortest-form tick labels. Legends are drawn by
 // legendBox, not by the plot.
-func newPlot(title, xlabel, ylabel string) *plot.Plot {
+func newPlot(t textStyle, title, xlabel, ylabel string) *plot.Plot {
 	p := plot.New()
 	p.Title.Text = title
-	p.Title.TextStyle.Font = sansBold(12)
+	p.Title.TextStyle.Font = t.bold(titleSize)
 	p.Title.TextStyle.Color = textColor
-	p.Title.Padding = vg.Points(6)
+	p.Title.Padding = t.pt(5)
 	for _, ax := range []*plot.Axis{&p.X, &p.Y} {
-		ax.Label.TextStyle.Font = sans(10.5)
+		ax.Label.TextStyle.Font = t.sans(labelSize)
 		ax.Label.TextStyle.Color = textColor
-		ax.Tick.Label.Font = sans(9)
+		ax.Tick.Label.Font = t.sans(tickSize)
 		ax.Tick.Label.Color = textColor
 		ax.LineStyle.Color = color.Gray{0x70}
 		ax.Tick.LineStyle.Color = color.Gray{0x70}

@@ -16,12 +16,12 @@ type legendBox struct {
 	texts []string
 }
 
-func newLegend() *legendBox {
+func newLegend(t textStyle) *legendBox {
 	l := &legendBox{Legend: plot.NewLegend()}
-	l.TextStyle.Font = sans(9)
+	l.TextStyle.Font = t.sans(tickSize)
 	l.TextStyle.Color = textColor
-	l.ThumbnailWidth = vg.Points(22)
-	l.Padding = vg.Points(1.5)
+	l.ThumbnailWidth = t.pt(20)
+	l.Padding = t.pt(1.5)
 	return l
 }
 

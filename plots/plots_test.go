@@ -2,7 +2,6 @@ package plots
 
 import (
 	"bytes"
-	"image"
 	"image/color"
 	"image/png"
 	"math"
@@ -87,9 +86,10 @@ func trainRuns(t *testing.T) []TrainRun {
 }
 
 // TestGolden compares every figure with its golden rendering; small sizes
-// at 96 dpi keep the files small.
+// at 96 dpi keep the files small, the figures meant for a 7-inch text
+// width are drawn at that width.
 func TestGolden(t *testing.T) {
-	small := Size{Width: 5 * vg.Inch, Height: 3.2 * vg.Inch, DPI: 96}
+	small := Style{Size: Size{Width: 5 * vg.Inch, Height: 3.2 * vg.Inch, DPI: 96}}
 	img, rows := evoFixture()
 	util := stageSeries()[:1]
 	util[0].Seeds = [][]float64{{0.2, 0.3, 0.45, 0.6, 0.7, 0.8, 0.87, 0.93, 0.97, 1}}
@@ -97,14 +97,17 @@ func TestGolden(t *testing.T) {
 		name, format string
 		f            *Figure
 	}{
-		{"stage_pairs", "png", StageCurves(stageSeries(), &StageSettings{Size: small, Title: "Consecutive-stage IoU",
+		{"stage_pairs", "png", StageCurves(stageSeries(), &StageSettings{Style: small, Title: "Consecutive-stage IoU",
 			YLabel: "IoU with next stage", Pairs: true, Percent: true, References: []Reference{{Value: 0.9, Label: "90 %"}}})},
-		{"stage_util", "svg", StageCurves(util, &StageSettings{Size: small, Title: "Util-A", YLabel: "Util-A", YMin: 0, YMax: 1})},
-		{"heatmap", "png", Heatmap(stageMatrix(10), &HeatmapSettings{Size: Size{Width: 5.4 * vg.Inch, Height: 4.4 * vg.Inch, DPI: 96},
-			Title: "Stage × stage IoU"})},
-		{"heatmap_small", "svg", Heatmap(stageMatrix(4), &HeatmapSettings{StageLayers: []int{1, 2, 3, 4}})},
-		{"evolution", "png", MaskEvolution(img, rows, &MaskSettings{Title: "Three queries through the decoder", CellPixels: 72, DPI: 96})},
-		{"training", "png", TrainingCurves(trainRuns(t), &TrainingSettings{Size: Size{Width: 7 * vg.Inch, Height: 5 * vg.Inch, DPI: 96},
+		{"stage_util", "svg", StageCurves(util, &StageSettings{Style: small, Title: "Util-A", YLabel: "Util-A", YMin: 0, YMax: 1})},
+		{"heatmap", "png", Heatmap(twoPanels(), &HeatmapSettings{Style: Style{Size: Size{DPI: 96}},
+			Title: "Mean IoU between stages (final checkpoint)"})},
+		{"heatmap_diff", "png", Heatmap(diffPanel(), &HeatmapSettings{Style: Style{Size: Size{DPI: 96}}, Diff: true,
+			Title: "Mean IoU between stages: difference from Mask2Former"})},
+		{"heatmap_small", "svg", Heatmap([]HeatmapPanel{{M: stageMatrix(4), StageLayers: []int{1, 2, 3, 4}}}, nil)},
+		{"evolution", "png", MaskEvolution(img, rows, &MaskSettings{Style: Style{Size: Size{DPI: 96}},
+			Title: "Three queries through the decoder", StageLayers: []int{0, 1, 2, 3, 4, 5}})},
+		{"training", "png", TrainingCurves(trainRuns(t), &TrainingSettings{Style: Style{Size: Size{DPI: 96}},
 			Title: "Training", Smooth: 5})},
 	}
 	for _, c := range figs {
@@ -112,11 +115,41 @@ func TestGolden(t *testing.T) {
 	}
 }
 
+// twoPanels are two made-up 10-stage matrices: the second more
+// consistent (its off-diagonal cells decay more slowly).
+func twoPanels() []HeatmapPanel {
+	b := stageMatrix(10)
+	c := make([][]float64, 10)
+	for i := range c {
+		c[i] = make([]float64, 10)
+		for j := range c[i] {
+			c[i][j] = math.Exp(-math.Abs(float64(i-j)) / (2 + float64(min(i, j))))
+		}
+	}
+	c[3][7], c[7][3] = nan, nan
+	return []HeatmapPanel{{Title: "Mask2Former", M: b}, {Title: "MP-Former (3 seeds)", M: c}}
+}
+
+// diffPanel is the second of twoPanels minus the first.
+func diffPanel() []HeatmapPanel {
+	p := twoPanels()
+	d := make([][]float64, 10)
+	for i := range d {
+		d[i] = make([]float64, 10)
+		for j := range d[i] {
+			d[i][j] = p[1].M[i][j] - p[0].M[i][j]
+		}
+	}
+	d[9][0] = -0.04
+	return []HeatmapPanel{{Title: "MP-Former − Mask2Former", M: d}}
+}
+
 func TestDeterministic(t *testing.T) {
 	img, rows := evoFixture()
 	for _, f := range []*Figure{
 		StageCurves(stageSeries(), &StageSettings{Pairs: true}),
-		Heatmap(stageMatrix(6), nil),
+		Heatmap([]HeatmapPanel{{M: stageMatrix(6)}}, nil),
+		Heatmap(diffPanel(), &HeatmapSettings{Diff: true}),
 		MaskEvolution(img, rows, nil),
 		TrainingCurves(trainRuns(t), nil),
 	} {
@@ -137,7 +170,7 @@ func TestDeterministic(t *testing.T) {
 
 func TestSave(t *testing.T) {
 	dir := t.TempDir()
-	f := StageCurves(stageSeries(), &StageSettings{Pairs: true, Size: Size{Width: 4 * vg.Inch, Height: 3 * vg.Inch, DPI: 50}})
+	f := StageCurves(stageSeries(), &StageSettings{Pairs: true, Style: Style{Size: Size{Width: 4 * vg.Inch, Height: 3 * vg.Inch, DPI: 50}}})
 	path := filepath.Join(dir, "curves.PNG") // the extension is case-insensitive
 	if err := f.Save(path); err != nil {
 		t.Fatal(err)
@@ -162,7 +195,15 @@ func TestSave(t *testing.T) {
 	if !bytes.Contains(b, []byte("<svg")) {
 		t.Errorf("%s is not an SVG", svg)
 	}
-	bad := filepath.Join(dir, "curves.pdf")
+	pdf := filepath.Join(dir, "curves.pdf")
+	if err := f.Save(pdf); err != nil {
+		t.Fatal(err)
+	}
+	b, _ = os.ReadFile(pdf)
+	if !bytes.HasPrefix(b, []byte("%PDF-")) {
+		t.Errorf("%s is not a PDF", pdf)
+	}
+	bad := filepath.Join(dir, "curves.jpg")
 	if err := f.Save(bad); err == nil || !strings.Contains(err.Error(), bad) {
 		t.Errorf("Save(%s) error %v, want one naming the file", bad, err)
 	}
@@ -195,41 +236,146 @@ func TestStageGrid(t *testing.T) {
 	}
 }
 
-func TestPaintCell(t *testing.T) {
-	// A 4×4 grey image (100) shown in a 4×4 cell with a 2×2 mask whose
-	// top-left quarter is set: upsampled, pixels (0..1, 0..1) are in the
-	// mask. Washed out: (100+255)/2 = 177.
-	src := image.NewRGBA(image.Rect(0, 0, 4, 4))
-	for i := range src.Pix {
-		src.Pix[i] = 100
+// TestMaskPaths: a 2×3 mask in a 30 × 20 pt cell (10 pt pixels),
+//
+//	■ ■ □
+//	□ ■ □
+//
+// fills two runs (3 pixels, 300 pt²) and outlines the L's perimeter: 8
+// pixel edges (3 + 2 + 3 by pixel) = 80 pt, merged into 6 straight
+// segments (top 20, left 10, step 10, inner 10, right 20, bottom 10).
+func TestMaskPaths(t *testing.T) {
+	m := mask.FromBools(2, 3, []bool{true, true, false, false, true, false})
+	fill, outline := maskPaths(m, vg.Rectangle{Max: vg.Point{X: 30, Y: 20}})
+	area, runs := 0.0, 0
+	var ring []vg.Point
+	for _, c := range fill {
+		switch c.Type {
+		case vg.MoveComp:
+			ring = []vg.Point{c.Pos}
+		case vg.LineComp:
+			ring = append(ring, c.Pos)
+		case vg.CloseComp:
+			a := 0.0 // shoelace
+			for i := range ring {
+				p, q := ring[i], ring[(i+1)%len(ring)]
+				a += float64(p.X*q.Y - q.X*p.Y)
+			}
+			area += math.Abs(a) / 2
+			runs++
+		}
 	}
-	base := washedOut(src, 4, 4)
-	if got := base.RGBAAt(3, 3); got != (color.RGBA{177, 177, 177, 255}) {
-		t.Fatalf("washed-out pixel %v, want 177 grey", got)
+	if runs != 2 || area != 300 {
+		t.Errorf("fill: %d runs of %v pt², want 2 of 300", runs, area)
 	}
-	m := mask.FromBools(2, 2, []bool{true, false, false, false})
-	dst := image.NewRGBA(image.Rect(0, 0, 6, 6))
-	col := color.RGBA{200, 0, 0, 255}
-	paintCell(dst, 1, 1, base, m, col)
-	// Every mask pixel is within 2 pixels of an outside pixel: outlined.
-	if got := dst.RGBAAt(1, 1); got != col {
-		t.Errorf("mask pixel %v, want the outline colour %v", got, col)
+	var length float64
+	segs := 0
+	var from vg.Point
+	for _, c := range outline {
+		switch c.Type {
+		case vg.MoveComp:
+			from = c.Pos
+		case vg.LineComp:
+			length += math.Hypot(float64(c.Pos.X-from.X), float64(c.Pos.Y-from.Y))
+			segs++
+		}
 	}
-	if got := dst.RGBAAt(4, 4); got != (color.RGBA{177, 177, 177, 255}) {
-		t.Errorf("pixel outside the mask %v, want the washed-out image", got)
+	if segs != 6 || length != 80 {
+		t.Errorf("outline: %d segments, %v pt long; want 6, 80", segs, length)
 	}
-	if got := dst.RGBAAt(0, 0); got != (color.RGBA{0xB0, 0xB0, 0xB0, 255}) {
-		t.Errorf("frame pixel %v, want grey", got)
+	// The top edge runs along y = 20 (the cell's top) from x = 0 to 20.
+	if outline[0].Pos != (vg.Point{X: 0, Y: 20}) || outline[1].Pos != (vg.Point{X: 20, Y: 20}) {
+		t.Errorf("first segment %v → %v, want (0, 20) → (20, 20)", outline[0].Pos, outline[1].Pos)
 	}
-	// A full mask of a 8×8 cell: the interior (away from the border,
-	// which does not count as outside) is blended 45 % image, 55 % colour:
-	// (45·177 + 55·200 + 50)/100 = 190, (45·177 + 50)/100 = 80.
-	base8 := washedOut(src, 8, 8)
-	full := mask.FromFunc(2, 2, func(int) bool { return true })
-	dst8 := image.NewRGBA(image.Rect(0, 0, 10, 10))
-	paintCell(dst8, 1, 1, base8, full, col)
-	if got := dst8.RGBAAt(1, 1); got != (color.RGBA{190, 80, 80, 255}) {
-		t.Errorf("blended pixel %v, want {190 80 80 255}", got)
+	if f, o := maskPaths(mask.New(2, 3), vg.Rectangle{Max: vg.Point{X: 3, Y: 2}}); len(f) != 0 || len(o) != 0 {
+		t.Errorf("empty mask: paths of %d and %d components", len(f), len(o))
+	}
+}
+
+// TestGreyImage: luma y = 0.2126 R + 0.7152 G + 0.0722 B (Rec. 709) mapped
+// to 120 + 135·y: black 120, white 255, pure red 120 + 135·0.2126 = 148.7
+// → 149, pure green 120 + 135·0.7152 = 216.6 → 217. Shrunk to 2 pixels
+// wide, pixels average in pairs: (120 + 255)/2 = 187.5 → 188 (black and
+// white), (149 + 217)/2 → the mean luma (0.2126 + 0.7152)/2 → 182.6 → 183.
+func TestGreyImage(t *testing.T) {
+	img := ImageFromRGB(1, 4, []uint8{0, 0, 0, 255, 255, 255, 255, 0, 0, 0, 255, 0})
+	g := greyImage(img, 0)
+	if got := g.Pix; !bytes.Equal(got, []uint8{120, 255, 149, 217}) {
+		t.Errorf("grey %v, want [120 255 149 217]", got)
+	}
+	g = greyImage(img, 2)
+	if got := g.Pix; g.Bounds().Dx() != 2 || !bytes.Equal(got, []uint8{188, 183}) {
+		t.Errorf("shrunk grey %v (%v), want [188 183]", got, g.Bounds())
+	}
+}
+
+func TestTexts(t *testing.T) {
+	for _, c := range []struct{ got, want string }{
+		{layersText(0), "0 layers"}, {layersText(1), "1 layer"}, {layersText(9), "9 layers"},
+		{cellText(0.126, true), "+13"}, {cellText(-0.004, true), "0"}, {cellText(-0.2, true), "−20"}, {cellText(0.996, false), "100"},
+	} {
+		if c.got != c.want {
+			t.Errorf("%q, want %q", c.got, c.want)
+		}
+	}
+	a := mask.FromBools(1, 4, []bool{true, true, true, false})
+	b := mask.FromBools(1, 4, []bool{false, true, false, false})
+	e := mask.New(1, 4)
+	for _, c := range []struct {
+		a, b *mask.Bits
+		want string
+		low  bool
+	}{
+		{a, a, "IoU 100 %", false},
+		{a, b, "IoU 33 %", true}, // 1 of 3 pixels
+		{a, e, "IoU 0 %", true},
+		{e, e, "both empty", false},
+	} {
+		if got, low := iouText(c.a, c.b); got != c.want || low != c.low {
+			t.Errorf("iouText = %q, %v; want %q, %v", got, low, c.want, c.low)
+		}
+	}
+	for _, c := range []struct {
+		lo, hi float64
+		want   string
+	}{{-20, 20, "−20 −15 −10 −5 0 +5 +10 +15 +20"}, {-45, 45, "−40 −20 0 +20 +40"}, {-7, 7, "−6 −4 −2 0 +2 +4 +6"}, {-1, 1, "−1 0 +1"}} {
+		var got []string
+		for _, tk := range diffTicks(c.lo, c.hi) {
+			got = append(got, tk.Label)
+		}
+		if strings.Join(got, " ") != c.want {
+			t.Errorf("diffTicks(%v, %v) = %v, want %s", c.lo, c.hi, got, c.want)
+		}
+	}
+	for _, c := range []struct{ v, want float64 }{{0.013, 0.02}, {0.07, 0.07}, {0.071, 0.08}, {0.1, 0.1}, {0.101, 0.15}, {0.24, 0.25}, {0.5, 0.5}, {0.61, 0.7}} {
+		if got := diffLimit(c.v); math.Abs(got-c.want) > 1e-12 {
+			t.Errorf("diffLimit(%v) = %v, want %v", c.v, got, c.want)
+		}
+	}
+}
+
+// TestDiverging: RdBu's centre anchor (#F7F7F7) at 0, its ends at ±lim,
+// and halfway between the last two anchors (#2166AC, #053061) their mean
+// per channel: (0x21+0x05)/2 = 19, (0x66+0x30)/2 = 75, (0xAC+0x61)/2 =
+// 134.5 → 135 (rounded half away from zero).
+func TestDiverging(t *testing.T) {
+	m := Diverging(0.2)
+	for _, c := range []struct {
+		v    float64
+		want color.NRGBA
+	}{
+		{0, color.NRGBA{0xF7, 0xF7, 0xF7, 0xFF}},
+		{-0.2, color.NRGBA{0x67, 0x00, 0x1F, 0xFF}},
+		{0.2, color.NRGBA{0x05, 0x30, 0x61, 0xFF}},
+		{0.18, color.NRGBA{19, 75, 135, 0xFF}}, // f = (0.18 + 0.2)/0.4 · 10 = 9.5
+	} {
+		got, err := m.At(c.v)
+		if err != nil || got != c.want {
+			t.Errorf("At(%v) = %v, %v; want %v", c.v, got, err, c.want)
+		}
+	}
+	if _, err := m.At(0.21); err == nil {
+		t.Error("At(0.21) beyond the range: no error")
 	}
 }
 
@@ -255,7 +401,8 @@ func TestPanics(t *testing.T) {
 		{func() {
 			StageCurves([]StageSeries{{Label: "a", StageLayers: []int{0, 1}, Seeds: [][]float64{{1, 2}}}}, &StageSettings{Pairs: true})
 		}, `plots: StageCurves: series "a": 2 StageLayers for 3 stages`},
-		{func() { Heatmap([][]float64{{1, 2}}, nil) }, "plots: Heatmap: row 0 has 2 entries, want 1 (square matrix)"},
+		{func() { Heatmap([]HeatmapPanel{{M: [][]float64{{1, 2}}}}, nil) }, "plots: Heatmap: panel 0: row 0 has 2 entries, want 1 (square matrix)"},
+		{func() { Heatmap(nil, nil) }, "plots: Heatmap: no panels"},
 		{func() { MaskEvolution(img, badRows, nil) }, "plots: MaskEvolution: row 1: mask of 3×3, others 24×32"},
 		{func() { MaskEvolution(img, nil, nil) }, "plots: MaskEvolution: no rows"},
 		{func() { TrainingCurves([]TrainRun{{}}, &TrainingSettings{Panels: []string{"loss", "accuracy"}}) },
@@ -313,11 +460,13 @@ func TestDegenerate(t *testing.T) {
 	for i, f := range []*Figure{
 		StageCurves([]StageSeries{{Label: "a", Seeds: [][]float64{{nan, nan}, {nan, nan}}}}, nil),
 		StageCurves([]StageSeries{{Label: "a", Seeds: [][]float64{{0.5}}}}, &StageSettings{Pairs: true}),
-		Heatmap([][]float64{{1}}, nil),
-		Heatmap(allNaN, nil),
-		Heatmap(stageMatrix(13), nil), // not annotated
+		Heatmap([]HeatmapPanel{{M: [][]float64{{1}}}}, nil),
+		Heatmap([]HeatmapPanel{{M: allNaN}}, nil),
+		Heatmap([]HeatmapPanel{{M: allNaN}}, &HeatmapSettings{Diff: true}),
+		Heatmap([]HeatmapPanel{{M: stageMatrix(13)}, {M: stageMatrix(3)}, {M: stageMatrix(2)}, {M: stageMatrix(20)}, {M: stageMatrix(1)}}, nil), // 13, 20: not annotated
 		MaskEvolution(img, one, nil),
 		MaskEvolution(ImageFromRGB(2, 300, make([]uint8, 2*300*3)), one, nil), // a very flat image
+		MaskEvolution(img, rows, &MaskSettings{Style: Style{NoTitle: true, FontScale: 2, Size: Size{Width: 3 * vg.Inch}}, Title: "x", NoIoU: true}),
 		TrainingCurves([]TrainRun{{Label: "empty"}}, &TrainingSettings{LogLoss: true}),
 	} {
 		for _, format := range Formats {
@@ -325,5 +474,21 @@ func TestDegenerate(t *testing.T) {
 				t.Errorf("case %d: %s: %v", i, format, err)
 			}
 		}
+	}
+}
+
+// TestEvolutionSize: the grid fills the width it is given, and its height
+// follows from the cells whatever Height says.
+func TestEvolutionSize(t *testing.T) {
+	img, rows := evoFixture()
+	a := MaskEvolution(img, rows, nil).Size()
+	b := MaskEvolution(img, rows, &MaskSettings{Style: Style{Size: Size{Height: 9 * vg.Inch}}}).Size()
+	if a.Width != TextWidth || a != b {
+		t.Errorf("sizes %v and %v; want TextWidth wide and equal", a, b)
+	}
+	// Half the width: the cells (and so the rows) shrink, not the text.
+	c := MaskEvolution(img, rows, &MaskSettings{Style: Style{Size: Size{Width: 3.5 * vg.Inch}}}).Size()
+	if c.Width != 3.5*vg.Inch || !(c.Height < a.Height) {
+		t.Errorf("3.5-inch grid %v, 7-inch %v", c, a)
 	}
 }

@@ -40,8 +40,8 @@ type Reference struct {
 // StageSettings configures StageCurves. The zero value plots per-stage
 // fractions with an automatic y range.
 type StageSettings struct {
-	// Size defaults to 6.4 × 4 inches.
-	Size
+	// Style: the size defaults to 6.4 × 4 inches.
+	Style
 	Title  string
 	YLabel string // the metric, e.g. "consecutive-stage IoU"; " (%)" is appended with Percent
 	// XLabel defaults to "stage (decoder layers applied)", or
@@ -89,8 +89,9 @@ func StageCurves(series []StageSeries, s *StageSettings) *Figure {
 			xlabel = "stage pair (decoder layers applied)"
 		}
 	}
-	p := newPlot(s.Title, xlabel, ylabel)
-	leg := newLegend()
+	t := s.Style.text()
+	p := newPlot(t, s.Style.title(s.Title), xlabel, ylabel)
+	leg := newLegend(t)
 	grid := plotter.NewGrid()
 	grid.Vertical.Color = nil
 	grid.Horizontal.Color = gridColor
@@ -254,6 +255,7 @@ func StageCurves(series []StageSeries, s *StageSettings) *Figure {
 	p.Y.Min, p.Y.Max = scale*ymin, scale*ymax
 
 	size := s.Size.or(6.4*vg.Inch, 4*vg.Inch)
+	p.Title.Text, p.Title.TextStyle.Font = t.fitTitle(p.Title.Text, size.Width-t.pt(10))
 	leg.place(all, xmin-0.4, xmax+0.4, ymin, ymax, size.Width-vg.Inch, size.Height-vg.Inch)
 	return &Figure{size: size, draw: func(c draw.Canvas, _ string) {
 		p.Draw(c)

@@ -38,11 +38,12 @@ type TrainRun struct {
 // TrainingSettings configures TrainingCurves. The zero value draws the
 // DefaultPanels.
 type TrainingSettings struct {
-	// Size defaults to 4.2 × 3.1 inches per panel.
-	Size
+	// Style: the size defaults to TextWidth wide (up to three panels a
+	// row) and 2.2 inches a row of panels.
+	Style
 	Title string
-	// Panels lists the panels, two per row up to four panels and three
-	// per row beyond; nil means DefaultPanels, plus "mp" when a run has MP
+	// Panels lists the panels, as many per row as there are up to three,
+	// two per row for four, three per row beyond; nil means DefaultPanels, plus "mp" when a run has MP
 	// losses. Step panels: "loss" (the matching queries' loss), "mp" (the
 	// MP queries' loss terms), "total" (their sum, what the optimiser
 	// minimises), "class", "bce", "dice", "lr", "grad_norm"; validation
@@ -109,30 +110,51 @@ func TrainingCurves(runs []TrainRun, s *TrainingSettings) *Figure {
 		panic("plots: TrainingCurves: no runs")
 	}
 	panels := trainingPanels(runs, s.Panels)
-	cols := min(len(panels), 2)
-	if len(panels) > 4 {
-		cols = 3
+	cols := min(len(panels), 3)
+	if len(panels) == 4 {
+		cols = 2
 	}
 	rows := (len(panels) + cols - 1) / cols
-	size := s.Size.or(vg.Length(cols)*4.2*vg.Inch, vg.Length(rows)*3.1*vg.Inch)
+	t := s.Style.text()
+	title := s.Style.title(s.Title)
+	h := vg.Length(rows) * 2.2 * vg.Inch
+	if title != "" {
+		h += t.pt(titleSize + 10)
+	}
+	size := s.Size.or(TextWidth, h)
 	tr := trainingRange(runs, s.Smooth)
 	grid := make([][]*plot.Plot, rows)
 	for j := range grid {
 		grid[j] = make([]*plot.Plot, cols)
 	}
-	leg := newLegend()
+	leg := newLegend(t)
 	var first panelPoints
 	for k, name := range panels {
-		p, pts := trainingPanel(runs, name, s.LogLoss, tr, leg, k == 0)
+		p, pts := trainingPanel(t, runs, name, s.LogLoss, tr, leg, k == 0)
 		if k == 0 {
 			first = pts
 		}
 		grid[k/cols][k%cols] = p
 	}
-	panelW := (size.Width - vg.Length(cols-1)*vg.Points(18)) / vg.Length(cols)
-	panelH := (size.Height - vg.Length(rows-1)*vg.Points(12)) / vg.Length(rows)
-	leg.place(first.pts, first.x[0], first.x[1], first.y[0], first.y[1], panelW-vg.Points(50), panelH-vg.Points(40))
-	return &Figure{size: size, draw: func(c draw.Canvas, _ string) { drawPanels(c, s.Title, grid, rows, cols, leg) }}
+	// The legend goes into a free tile when the last row has one, else
+	// into the first panel, in its emptiest corner.
+	free := len(panels) < rows*cols
+	if !free {
+		panelW := (size.Width - vg.Length(cols-1)*t.pt(16)) / vg.Length(cols)
+		panelH := (size.Height - vg.Length(rows-1)*t.pt(10)) / vg.Length(rows)
+		leg.place(first.pts, first.x[0], first.x[1], first.y[0], first.y[1], panelW-t.pt(45), panelH-t.pt(35))
+	}
+	return &Figure{size: size, draw: func(c draw.Canvas, _ string) { drawPanels(c, t, title, grid, rows, cols, leg, free) }}
+}
+
+// TrainingPanels returns the panels TrainingCurves draws for runs with s
+// (nil: the zero settings), in order. It panics on an unknown panel name.
+func TrainingPanels(runs []TrainRun, s *TrainingSettings) []string {
+	var panels []string
+	if s != nil {
+		panels = s.Panels
+	}
+	return trainingPanels(runs, panels)
 }
 
 // trainingPanels resolves the panel list and checks the names.
@@ -190,10 +212,9 @@ type panelPoints struct {
 }
 
 // trainingPanel draws one panel; with withLegend set it also fills leg.
-func trainingPanel(runs []TrainRun, name string, logLoss bool, tr trainRange, leg *legendBox, withLegend bool) (*plot.Plot, panelPoints) {
+func trainingPanel(t textStyle, runs []TrainRun, name string, logLoss bool, tr trainRange, leg *legendBox, withLegend bool) (*plot.Plot, panelPoints) {
 	spec := panelSpecs[name]
-	p := newPlot("", "step", spec.label)
-	p.Title.TextStyle.Font = sans(10.5)
+	p := newPlot(t, "", "step", spec.label)
 	g := plotter.NewGrid()
 	g.Vertical.Color, g.Horizontal.Color = gridColor, gridColor
 	p.Add(g)
@@ -281,15 +302,12 @@ func addStepLines(p *plot.Plot, raw plotter.XYs, style draw.LineStyle, faint col
 	return xy
 }
 
-// drawPanels draws the title, the panels and the legend of the first.
-func drawPanels(c draw.Canvas, title string, grid [][]*plot.Plot, rows, cols int, leg *legendBox) {
-	if title != "" {
-		st := text.Style{Font: sansBold(12), Color: textColor, XAlign: draw.XCenter, YAlign: draw.YTop, Handler: plot.DefaultTextHandler}
-		c.FillText(st, vg.Point{X: (c.Min.X + c.Max.X) / 2, Y: c.Max.Y - vg.Points(4)}, title)
-		c = draw.Crop(c, 0, 0, 0, -st.Height(title)-vg.Points(10))
-	}
-	tiles := draw.Tiles{Rows: rows, Cols: cols, PadX: vg.Points(18), PadY: vg.Points(12),
-		PadTop: vg.Points(4), PadBottom: vg.Points(2), PadLeft: vg.Points(2), PadRight: vg.Points(8)}
+// drawPanels draws the title, the panels and the legend: in the last
+// (free) tile with free, else in the first panel.
+func drawPanels(c draw.Canvas, t textStyle, title string, grid [][]*plot.Plot, rows, cols int, leg *legendBox, free bool) {
+	c = drawTitle(c, t, title, c.Max.X-c.Min.X)
+	tiles := draw.Tiles{Rows: rows, Cols: cols, PadX: t.pt(16), PadY: t.pt(10),
+		PadTop: t.pt(3), PadBottom: t.pt(2), PadLeft: t.pt(2), PadRight: t.pt(6)}
 	canvases := plot.Align(grid, tiles, c)
 	for j := range grid {
 		for i, p := range grid[j] {
@@ -298,7 +316,18 @@ func drawPanels(c draw.Canvas, title string, grid [][]*plot.Plot, rows, cols int
 			}
 		}
 	}
-	leg.draw(grid[0][0].DataCanvas(canvases[0][0]))
+	if !free {
+		leg.draw(grid[0][0].DataCanvas(canvases[0][0]))
+		return
+	}
+	// The free tile: the legend at the top left of where a data area
+	// would be, aligned with the panels' data areas of that row.
+	dc := grid[rows-1][0].DataCanvas(canvases[rows-1][0])
+	fc := canvases[rows-1][cols-1]
+	fc.Rectangle = vg.Rectangle{Min: vg.Point{X: fc.Min.X + t.pt(10), Y: dc.Min.Y}, Max: vg.Point{X: fc.Max.X, Y: dc.Max.Y}}
+	leg.Top, leg.Left = true, true
+	leg.XOffs, leg.YOffs = 0, 0
+	leg.draw(fc)
 }
 
 // movingAverage returns the trailing mean of the last w points (fewer at
@@ -320,7 +349,7 @@ func movingAverage(xy plotter.XYs, w int) plotter.XYs {
 type noData struct{}
 
 func (noData) Plot(c draw.Canvas, p *plot.Plot) {
-	st := text.Style{Font: sans(10), Color: textColor, XAlign: draw.XCenter, YAlign: draw.YCenter, Handler: p.TextHandler}
+	st := text.Style{Font: p.X.Label.TextStyle.Font, Color: textColor, XAlign: draw.XCenter, YAlign: draw.YCenter, Handler: p.TextHandler}
 	c.FillText(st, c.Center(), "no data")
 }
 

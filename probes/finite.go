@@ -30,10 +30,17 @@ var ErrTraceValue = errors.New("trace holds a value no recorder writes")
 //   - ±Inf in float16 class logits is refused: a class logit beyond
 //     ±65504 has no softmax probability a matching could use.
 //
-// The trace reader must call it on every float array it decodes
+// The trace reader calls it on every float array it decodes
 // (mask_logits, class_logits and their mp_ twins), after converting
-// float16 to float32 and before the values reach a probe.
+// float16 to float32 and before the values reach a probe, one piece of the
+// array at a time (checkValuesAt).
 func CheckValues(path, name, dtype string, shape []int, data []float32) error {
+	return checkValuesAt(path, name, dtype, shape, 0, data)
+}
+
+// checkValuesAt is CheckValues on a piece of the array that starts at
+// flat index base, so that the index named is the whole array's.
+func checkValuesAt(path, name, dtype string, shape []int, base int, data []float32) error {
 	i := finite.Index(data)
 	if i < 0 {
 		return nil
@@ -56,5 +63,5 @@ func CheckValues(path, name, dtype string, shape []int, data []float32) error {
 		why = "a class logit beyond ±65504 has no probability"
 	}
 	return &TraceError{Path: path, Entry: name, Kind: ErrTraceValue,
-		Msg: fmt.Sprintf("%s at index %d %s of shape %v (%s)", finite.Describe(float64(data[i])), i, finite.Coords(shape, i), shape, why)}
+		Msg: fmt.Sprintf("%s at index %d %s of shape %v (%s)", finite.Describe(float64(data[i])), base+i, finite.Coords(shape, base+i), shape, why)}
 }

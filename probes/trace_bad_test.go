@@ -188,6 +188,22 @@ func TestTraceBadInput(t *testing.T) {
 				return names
 			})
 		}, ErrTraceCorrupt, "npz", "stage 3 matches GT segment 1", true},
+		// Values no recorder writes (CheckValues), found where the reader
+		// decodes them: the arrays' data starts after the 128-byte .npy
+		// header; element 5 of the mask logits (shape [4 5 8 8]: stage 0, query 0, row 0, column 5) := NaN, element 2 of the
+		// class logits := +Inf (float32, little endian).
+		{"NaN in mask logits", func(t *testing.T, npz, js string) {
+			rewriteNPZ(t, npz, js, func(names []string, data map[string][]byte) []string {
+				copy(data["img10/mask_logits.npy"][128+4*5:], []byte{0x00, 0x00, 0xc0, 0x7f})
+				return names
+			})
+		}, ErrTraceValue, "npz", "img10/mask_logits: trace holds a value no recorder writes: NaN at index 5 [0, 0, 0, 5] of shape [4 5 8 8]", true},
+		{"+Inf in class logits", func(t *testing.T, npz, js string) {
+			rewriteNPZ(t, npz, js, func(names []string, data map[string][]byte) []string {
+				copy(data["img10/class_logits.npy"][128+4*2:], []byte{0x00, 0x00, 0x80, 0x7f})
+				return names
+			})
+		}, ErrTraceValue, "npz", "img10/class_logits: trace holds a value no recorder writes: +Inf at index 2 [0, 0, 2]", true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

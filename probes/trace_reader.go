@@ -476,11 +476,16 @@ func (d *imageReader) read(name string, fill func(br *bufio.Reader, dtype string
 
 // floats reads a float array [S, rows, n] into row offset off of each
 // stage's slice.
+// Every value is checked (CheckValues) before it reaches a probe.
 func (d *imageReader) floats(name string, rows, n, off int, dst func(st *Stage) []float32) error {
+	shape := []int{len(d.im.Stages), rows, n}
 	return d.read(name, func(br *bufio.Reader, dtype string) error {
 		for s := range d.im.Stages {
 			v := dst(&d.im.Stages[s])[off*n : (off+rows)*n]
 			if err := readFloats(br, dtype, v); err != nil {
+				return err
+			}
+			if err := d.check(name, dtype, shape, s*rows*n, v); err != nil {
 				return err
 			}
 		}
@@ -488,11 +493,18 @@ func (d *imageReader) floats(name string, rows, n, off int, dst func(st *Stage) 
 	})
 }
 
+// check refuses values no recorder writes in a piece of img<i>/<name>
+// that starts at flat index base (CheckValues).
+func (d *imageReader) check(name, dtype string, shape []int, base int, v []float32) error {
+	return checkValuesAt(d.r.npzPath, imgPrefix(d.ia.info.Index)+name, dtype, shape, base, v)
+}
+
 // maskLogits reads mask logits [S, rows, H, W] into row offset off: into
 // MaskLogits when keep, and binarised into Masks when binarise.
 func (d *imageReader) maskLogits(name string, rows, off int, keep, binarise bool) error {
 	info := &d.r.info
 	HW := info.MaskH * info.MaskW
+	shape := []int{len(d.im.Stages), rows, info.MaskH, info.MaskW}
 	var scratch []float32
 	return d.read(name, func(br *bufio.Reader, dtype string) error {
 		for s := range d.im.Stages {
@@ -500,6 +512,9 @@ func (d *imageReader) maskLogits(name string, rows, off int, keep, binarise bool
 			if keep {
 				v := st.MaskLogits[off*HW : (off+rows)*HW]
 				if err := readFloats(br, dtype, v); err != nil {
+					return err
+				}
+				if err := d.check(name, dtype, shape, s*rows*HW, v); err != nil {
 					return err
 				}
 				if binarise {
@@ -514,6 +529,9 @@ func (d *imageReader) maskLogits(name string, rows, off int, keep, binarise bool
 			}
 			for q := range rows {
 				if err := readFloats(br, dtype, scratch); err != nil {
+					return err
+				}
+				if err := d.check(name, dtype, shape, (s*rows+q)*HW, scratch); err != nil {
 					return err
 				}
 				setFromLogits(st.Masks[off+q], scratch)
@@ -748,6 +766,10 @@ func (r *TraceReader) read(ia *imageArrays, name string, br *bufio.Reader, fill 
 	}
 	defer arr.Close()
 	if err := fill(arr.R, arr.Header.Descr); err != nil {
+		var te *TraceError
+		if errors.As(err, &te) {
+			return err // a value no recorder writes (CheckValues)
+		}
 		if err == io.EOF {
 			err = io.ErrUnexpectedEOF
 		}

@@ -41,6 +41,18 @@ type Settings struct {
 	// EvolutionQueries is the number of queries of the mask-evolution
 	// figures; 0 means plot's default.
 	EvolutionQueries int
+	// Style is the look of the figures, as `plot` takes it
+	// (experiments.PlotSettings.Style); the zero Style gives plot's
+	// defaults.
+	Style plots.Style
+	// Labels maps a configuration's label (or a trace's model) to the
+	// name the page gives it; others are named by experiments.DisplayName.
+	Labels map[string]string
+}
+
+// name is how the page names a configuration.
+func (s *Settings) name(label string) string {
+	return (&experiments.PlotSettings{Labels: s.Labels}).Name(label)
 }
 
 func (s *Settings) maxImages() int {
@@ -51,20 +63,6 @@ func (s *Settings) maxImages() int {
 		return math.MaxInt
 	}
 	return s.MaxImages
-}
-
-// DisplayName is how the page names a configuration: the paper's name of
-// the built-in architectures ("mpformer" → "MP-Former"), else the label.
-func DisplayName(label string) string {
-	switch label {
-	case "mask2former":
-		return "Mask2Former"
-	case "mpformer":
-		return "MP-Former"
-	case "maskformer":
-		return "MaskFormer"
-	}
-	return label
 }
 
 // FromResults builds the report of finished experiment runs (as
@@ -80,7 +78,11 @@ func FromResults(rs *experiments.Results, sources []string, s *Settings) (*Data,
 	}
 	d := &Data{Title: set.Title, Sources: sources, Tool: experiments.CurrentTool().String()}
 	if d.Title == "" {
-		d.Title = "mpanalyze report: " + strings.Join(names(rs.Labels()), " vs ")
+		var ns []string
+		for _, l := range rs.Labels() {
+			ns = append(ns, set.name(l))
+		}
+		d.Title = "mpanalyze report: " + strings.Join(ns, " vs ")
 	}
 	for _, u := range rs.Unfinished {
 		d.Notes = append(d.Notes, u+" is not finished; left out.")
@@ -107,7 +109,7 @@ func FromResults(rs *experiments.Results, sources []string, s *Settings) (*Data,
 				if err != nil {
 					return nil, err
 				}
-				c.Baseline, c.Candidate = DisplayName(c.Baseline), DisplayName(c.Candidate)
+				c.Baseline, c.Candidate = set.name(c.Baseline), set.name(c.Candidate)
 				d.Verdicts = append(d.Verdicts, c.Verdict())
 			}
 		}
@@ -135,7 +137,7 @@ func FromResults(rs *experiments.Results, sources []string, s *Settings) (*Data,
 	}
 
 	// Figures, as plot draws them.
-	ps, err := rs.Figures(&experiments.PlotSettings{Snapshot: set.Snapshot, EvolutionQueries: set.EvolutionQueries})
+	ps, err := rs.Figures(&experiments.PlotSettings{Snapshot: set.Snapshot, EvolutionQueries: set.EvolutionQueries, Style: set.Style, Labels: set.Labels})
 	if err != nil {
 		return nil, err
 	}
@@ -148,7 +150,7 @@ func FromResults(rs *experiments.Results, sources []string, s *Settings) (*Data,
 	}
 
 	for _, r := range rs.Runs {
-		pv, err := runProvenance(r)
+		pv, err := runProvenance(r, set.name)
 		if err != nil {
 			return nil, err
 		}
@@ -162,31 +164,23 @@ func FromResults(rs *experiments.Results, sources []string, s *Settings) (*Data,
 			break
 		}
 	}
-	d.Viewer, err = resultsViewer(rs, set.maxImages(), first)
+	d.Viewer, err = resultsViewer(rs, set.maxImages(), first, set.name)
 	if err != nil {
 		return nil, err
 	}
 	return d, nil
 }
 
-func names(labels []string) []string {
-	out := make([]string, len(labels))
-	for i, l := range labels {
-		out[i] = DisplayName(l)
-	}
-	return out
-}
-
 // resultsViewer shows, for each configuration, the first run (seed) that
 // has a trace, at every snapshot where one of them has a trace; image
 // first (the mask-evolution figures', −1 for none) comes first.
-func resultsViewer(rs *experiments.Results, maxImages, first int) (*Viewer, error) {
+func resultsViewer(rs *experiments.Results, maxImages, first int, name func(string) string) (*Viewer, error) {
 	var models []Model
 	var runs []*experiments.Result
 	for _, label := range rs.Labels() {
 		for _, r := range rs.Runs {
 			if r.Label == label && len(tracedReports(r)) > 0 {
-				models = append(models, Model{Label: label, Name: DisplayName(label), Seed: r.Manifest.Seed})
+				models = append(models, Model{Label: label, Name: name(label), Seed: r.Manifest.Seed})
 				runs = append(runs, r)
 				break
 			}
@@ -272,7 +266,7 @@ func fileExists(p string) bool {
 func pct(f float64) string { return strconv.FormatFloat(100*f, 'g', 4, 64) + " %" }
 
 // runProvenance describes one run from its manifest.
-func runProvenance(r *experiments.Result) (Provenance, error) {
+func runProvenance(r *experiments.Result, name func(string) string) (Provenance, error) {
 	m := r.Manifest
 	js, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
@@ -307,7 +301,7 @@ func runProvenance(r *experiments.Result) (Provenance, error) {
 		{"tool", m.Tool.String() + ", " + m.Tool.Go},
 		{"threshold, stride", fmt.Sprintf("%s, %d", m.Conventions.Threshold, m.Conventions.MaskStride)},
 	}
-	return Provenance{Title: fmt.Sprintf("%s, seed %d", DisplayName(r.Label), m.Seed), Source: r.Dir, Fields: fields, JSON: string(js)}, nil
+	return Provenance{Title: fmt.Sprintf("%s, seed %d", name(r.Label), m.Seed), Source: r.Dir, Fields: fields, JSON: string(js)}, nil
 }
 
 func short(h string) string {
@@ -410,7 +404,7 @@ func FromTraces(paths []string, s *Settings) (*Data, error) {
 	for _, o := range trs {
 		if _, ok := mi[o.model]; !ok {
 			mi[o.model] = len(models)
-			models = append(models, Model{Label: o.model, Name: DisplayName(o.model), Seed: o.info.Seed})
+			models = append(models, Model{Label: o.model, Name: set.name(o.model), Seed: o.info.Seed})
 		}
 		if _, ok := ci[o.ckpt]; !ok {
 			ci[o.ckpt] = -1
@@ -459,7 +453,7 @@ func FromTraces(paths []string, s *Settings) (*Data, error) {
 	// One diagnosis table over all traces, labelled by model (and
 	// checkpoint when there are several).
 	label := func(o *opened) string {
-		l := DisplayName(o.model)
+		l := set.name(o.model)
 		if len(ckpts) > 1 {
 			l += " @ " + ckpts[ci[o.ckpt]].Label
 		}
@@ -485,7 +479,7 @@ func FromTraces(paths []string, s *Settings) (*Data, error) {
 		Title: "Layer-to-layer consistency and query utilisation (all images of each trace)", Columns: cols})})
 	for _, key := range []string{"consecutive_iou", "util_a"} {
 		fg := metrics.MustFigure(key)
-		fig := plots.StageCurves(series[key], &plots.StageSettings{Title: fg.Title, YLabel: fg.Axis, Pairs: fg.Pair, Percent: true})
+		fig := plots.StageCurves(series[key], &plots.StageSettings{Style: set.Style, Title: fg.Title, YLabel: fg.Axis, Pairs: fg.Pair, Percent: true})
 		var b bytes.Buffer
 		if err := fig.Write(&b, "svg"); err != nil {
 			return nil, fmt.Errorf("report: figure %s: %w", key, err)
@@ -493,7 +487,7 @@ func FromTraces(paths []string, s *Settings) (*Data, error) {
 		d.Figures = append(d.Figures, Figure{Name: key, Title: fg.Title, Alt: curveAlt(fg.Title, series[key], fg.Pair), Help: fg.Reading, SVG: b.Bytes()})
 	}
 	for _, o := range trs {
-		d.Provenance = append(d.Provenance, traceProvenance(o.path, o.info, o.side, o.rep.Images))
+		d.Provenance = append(d.Provenance, traceProvenance(o.path, o.info, o.side, o.rep.Images, set.name))
 	}
 	var classes []string
 	if len(trs[0].classes) == trs[0].info.NumClasses {
@@ -545,7 +539,7 @@ func pctText(v float64) string {
 }
 
 // traceProvenance describes one trace from its sidecar.
-func traceProvenance(path string, info probes.RunInfo, side probes.Sidecar, images int) Provenance {
+func traceProvenance(path string, info probes.RunInfo, side probes.Sidecar, images int, name func(string) string) Provenance {
 	rec := struct {
 		Run         probes.RunInfo     `json:"run"`
 		Conventions probes.Conventions `json:"conventions"`
@@ -567,5 +561,5 @@ func traceProvenance(path string, info probes.RunInfo, side probes.Sidecar, imag
 		{"dataset", describeShort(info.Dataset)},
 		{"tool", info.ToolVersion},
 	}
-	return Provenance{Title: DisplayName(info.Model) + ", " + filepath.Base(path), Source: path, Fields: fields, JSON: string(js)}
+	return Provenance{Title: name(info.Model) + ", " + filepath.Base(path), Source: path, Fields: fields, JSON: string(js)}
 }

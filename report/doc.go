@@ -62,8 +62,9 @@
 // runs as written, with no build step.
 //
 // Colours are the Okabe–Ito palette of package plots (colour-blind safe):
-// the rows take the colours of the mask-evolution figure, low IoUs are
-// bold as well as vermillion, and every figure has a text alternative with
+// the rows take its colours in turn (unlike the mask-evolution figure,
+// which draws every mask in one blue for print), low IoUs are bold as well
+// as vermillion, and every figure has a text alternative with
 // its numbers. The layout works from phone width to wide screens.
 //
 // The browser tests (report_browser_test.go, cmd/mpanalyze) open pages in

@@ -109,7 +109,7 @@ func TestExperimentCommandErrors(t *testing.T) {
 		{[]string{"compare", noRuns, "--columns", "cons,speed"}, 2, []string{`unknown column "speed"`}},
 		{[]string{"compare", filepath.Join(dir, "missing")}, 1, []string{"missing: no such file"}},
 		{[]string{"plot", noRuns}, 2, []string{"--out is required"}},
-		{[]string{"plot", noRuns, "--out", dir, "--format", "pdf"}, 2, []string{`--format pdf: want one of png, svg`}},
+		{[]string{"plot", noRuns, "--out", dir, "--format", "eps"}, 2, []string{`--format eps: want one of png, svg, pdf`}},
 		{[]string{"reproduce", "--image-size", "50"}, 2, []string{"--image-size 50"}},
 		{[]string{"reproduce", "--steps", "0"}, 2, []string{"--steps 0: out of range (want a whole number ≥ 1)"}},
 	} {
@@ -197,7 +197,7 @@ func TestAblateCompareRun(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &pl); err != nil {
 		t.Fatal(err)
 	}
-	if len(pl.Figures) != 11 { // 6 stage curves, 2 heat maps, 2 mask evolutions, training
+	if len(pl.Figures) != 11 { // 6 stage curves, the heat maps and their difference, 2 mask evolutions, training
 		t.Errorf("%d figures", len(pl.Figures))
 	}
 	for _, f := range pl.Figures {

@@ -48,7 +48,7 @@ validation images, which one seed cannot turn into evidence).
 The defaults (%d steps, 1 seed, 128 px, 20 queries) are meant to finish
 within 10 minutes on 2 free cores. Rerunning with the same flags reuses
 finished runs. More queries make Mask2Former's early stages less
-consistent (see the README): --queries 50 costs about 25 %% more time.`, experiments.ReproduceSteps),
+consistent (docs/results.md): --queries 50 costs about 25 %% more time.`, experiments.ReproduceSteps),
 		Example: `  mpanalyze reproduce
   mpanalyze reproduce --steps 1500 --seeds 3 --out runs/reproduce-long
   mpanalyze reproduce --queries 50 --seeds 2 --out runs/reproduce-q50`,

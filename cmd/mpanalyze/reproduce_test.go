@@ -49,7 +49,7 @@ func TestReproduceTiny(t *testing.T) {
 			t.Errorf("summary.md lacks %q", w)
 		}
 	}
-	for _, f := range []string{"plots/util_a.png", "plots/util_a.svg", "plots/iou_matrix_mask2former.png", "plots/training.svg", "mpformer/seed-1/DONE", "report.html",
+	for _, f := range []string{"plots/util_a.png", "plots/util_a.svg", "plots/iou_matrix.png", "plots/training.svg", "mpformer/seed-1/DONE", "report.html",
 		"mask2former/seed-1/traces/step-000001.npz", "mpformer/seed-1/traces/step-000001.json"} {
 		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
 			t.Error(err)
