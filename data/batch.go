@@ -94,17 +94,6 @@ type Batch struct {
 	Images []BatchImage
 }
 
-// Inputs returns the images' inputs as one B×3×S×S tensor (NCHW,
-// row-major), the layout the model's first convolution reads.
-func (b *Batch) Inputs() []float32 {
-	n := 3 * b.Size * b.Size
-	out := make([]float32, 0, len(b.Images)*n)
-	for i := range b.Images {
-		out = append(out, b.Images[i].Input...)
-	}
-	return out
-}
-
 // AsSample converts a batch image back to a Sample (RGB rounded from
 // Input; instances from Masks with ids k+1), to preview or check what the
 // model is fed.
@@ -170,22 +159,28 @@ func MakeImage(s *Sample, size int, p AugParams) BatchImage {
 		p.Scale = 1
 	}
 	fr := AugmentedFrame(s.H, s.W, size, p)
-	srcX, srcU := axis(s.W, fr.SW, size, p.OffX, p.Flip)
-	srcY, srcV := axis(s.H, fr.SH, size, p.OffY, false)
+	n := size * size
+	im := BatchImage{Aug: p, Frame: fr, Index: s.Index, Size: size, Input: make([]float32, 3*n), Semantic: make([]int32, n), Panoptic: make([]int32, n)}
+	im.resample(s)
+	im.keepSegments(s)
+	im.coverStride4()
+	return im
+}
 
-	// Position + 1 in s.Instances of every segment id (0: void or not a
-	// segment). A repeated id keeps its first instance.
+// resample fills the input with the sample's colours, bilinearly
+// resampled into the image's frame, and the panoptic map with the
+// position + 1 in s.Instances of the segment nearest each pixel (0: void,
+// not a segment, or padding). A repeated id keeps its first instance.
+func (im *BatchImage) resample(s *Sample) {
+	size, n, p := im.Size, im.Size*im.Size, im.Aug
+	srcX, srcU := axis(s.W, im.Frame.SW, size, p.OffX, p.Flip)
+	srcY, srcV := axis(s.H, im.Frame.SH, size, p.OffY, false)
 	pos := make(map[int32]int32, len(s.Instances))
 	for k, in := range s.Instances {
 		if _, dup := pos[int32(in.ID)]; !dup && in.ID != 0 {
 			pos[int32(in.ID)] = int32(k + 1)
 		}
 	}
-
-	n := size * size
-	im := BatchImage{Aug: p, Frame: fr, Index: s.Index, Size: size, Input: make([]float32, 3*n), Semantic: make([]int32, n), Panoptic: make([]int32, n)}
-	// Sampled instance positions + 1 (0 = void or padding).
-	pan := im.Panoptic
 	lastID, lastPos := int32(0), int32(0)
 	for y := 0; y < size; y++ {
 		sy := srcY[y]
@@ -198,15 +193,20 @@ func MakeImage(s *Sample, size int, p AugParams) BatchImage {
 			if id := s.Panoptic[sy*s.W+sx]; id != lastID {
 				lastID, lastPos = id, pos[id]
 			}
-			pan[i] = lastPos
+			im.Panoptic[i] = lastPos
 			c := bilinearRGB(s.RGB, 3, s.W, s.H, srcU[x], srcV[y])
 			im.Input[i] = float32(c[0] / 255)
 			im.Input[n+i] = float32(c[1] / 255)
 			im.Input[2*n+i] = float32(c[2] / 255)
 		}
 	}
+}
 
-	// Keep the segments that survive, renumbered in the sample's order.
+// keepSegments keeps the segments of the resampled panoptic map that
+// survive, renumbered 1.. in the sample's order, and fills their classes,
+// masks and the semantic map.
+func (im *BatchImage) keepSegments(s *Sample) {
+	pan := im.Panoptic
 	area := make([]int, len(s.Instances)+1)
 	for _, k := range pan {
 		area[k]++
@@ -219,7 +219,7 @@ func MakeImage(s *Sample, size int, p AugParams) BatchImage {
 		im.Source = append(im.Source, k)
 		im.Classes = append(im.Classes, in.Class)
 		im.IsThing = append(im.IsThing, in.IsThing)
-		im.Masks = append(im.Masks, mask.New(size, size))
+		im.Masks = append(im.Masks, mask.New(im.Size, im.Size))
 		newID[k+1] = int32(len(im.Source))
 	}
 	for i, id := range pan {
@@ -232,8 +232,13 @@ func MakeImage(s *Sample, size int, p AugParams) BatchImage {
 		im.Semantic[i] = int32(im.Classes[k-1])
 		im.Masks[k-1].Words[i>>6] |= 1 << uint(i&63)
 	}
+}
 
-	// Stride-4 coverage.
+// coverStride4 computes every segment's coverage of the 4×4 cells of the
+// stride-4 grid (Cover4, covered pixels / 16) and its stride-4 mask
+// (Masks4: cells at least half covered).
+func (im *BatchImage) coverStride4() {
+	size := im.Size
 	s4 := size / 4
 	cnt := make([][]uint8, len(im.Source))
 	for k := range cnt {
@@ -241,7 +246,7 @@ func MakeImage(s *Sample, size int, p AugParams) BatchImage {
 	}
 	for y := 0; y < size; y++ {
 		for x := 0; x < size; x++ {
-			if id := pan[y*size+x]; id > 0 {
+			if id := im.Panoptic[y*size+x]; id > 0 {
 				cnt[id-1][(y/4)*s4+x/4]++
 			}
 		}
@@ -258,7 +263,6 @@ func MakeImage(s *Sample, size int, p AugParams) BatchImage {
 		im.Cover4 = append(im.Cover4, cov)
 		im.Masks4 = append(im.Masks4, m4)
 	}
-	return im
 }
 
 // MakeBatch builds the batch of dataset images indices for training step
@@ -315,14 +319,6 @@ func (s Sampler) StepsPerEpoch() int {
 // Epoch returns the visiting order of epoch e, a permutation of 0..N-1.
 func (s Sampler) Epoch(e int) []int {
 	return rng.New(rng.Derive(s.Seed, strKey("epoch"), uint64(e))).Perm(s.N)
-}
-
-// Step returns the epoch and the dataset indices of global step k.
-func (s Sampler) Step(k int) (epoch int, indices []int) {
-	spe := s.StepsPerEpoch()
-	epoch = k / spe
-	b := k % spe
-	return epoch, s.Epoch(epoch)[b*s.BatchSize : (b+1)*s.BatchSize]
 }
 
 // Loader builds the batches of a training run: Batch(k) is the batch of

@@ -370,7 +370,8 @@ func TestSamplerAndLoaderResume(t *testing.T) {
 	if reflect.DeepEqual(e0, e1) {
 		t.Fatal("epochs 0 and 1 have the same order")
 	}
-	if ep, idx := s.Step(4); ep != 1 || !reflect.DeepEqual(idx, e1[3:6]) {
+	// Step 4 is batch 4 mod 3 = 1 of epoch 4 / 3 = 1.
+	if ep, idx := (&Loader{Sampler: s, epoch: -1}).Indices(4); ep != 1 || !reflect.DeepEqual(idx, e1[3:6]) {
 		t.Fatalf("step 4 = epoch %d %v, want epoch 1 %v", ep, idx, e1[3:6])
 	}
 
@@ -407,15 +408,20 @@ func TestSamplerAndLoaderResume(t *testing.T) {
 	}
 }
 
-func TestBatchInputs(t *testing.T) {
+// TestBatchOrder checks that a batch holds the requested images in the
+// requested order, each with a 3×S×S input.
+func TestBatchOrder(t *testing.T) {
 	ds := synth(t, 3, 128)
 	b, err := MakeBatch(ds, []int{2, 0}, BatchConfig{Size: 32}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	in := b.Inputs()
-	n := 3 * 32 * 32
-	if len(in) != 2*n || !reflect.DeepEqual(in[n:], b.Images[1].Input) || b.Images[1].Index != 0 {
-		t.Fatalf("Inputs: %d values", len(in))
+	if b.Size != 32 || len(b.Images) != 2 || b.Images[0].Index != 2 || b.Images[1].Index != 0 {
+		t.Fatalf("batch of size %d with %d images", b.Size, len(b.Images))
+	}
+	for i := range b.Images {
+		if len(b.Images[i].Input) != 3*32*32 {
+			t.Fatalf("image %d has %d input values, want 3×32×32", i, len(b.Images[i].Input))
+		}
 	}
 }

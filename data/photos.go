@@ -161,6 +161,8 @@ func photoClassOf(rel string) int {
 	return -1
 }
 
+// buildPhotoIndex reads the stamps and the background templates under
+// dir and splits each into train and val.
 func buildPhotoIndex(dir string) (*photoIndex, error) {
 	stampDir := filepath.Join(dir, "stamps")
 	tmplDir := filepath.Join(dir, "templates")
@@ -169,6 +171,19 @@ func buildPhotoIndex(dir string) (*photoIndex, error) {
 			return nil, fmt.Errorf("data: photos: Tux Paint images not found (no directory %s): install them with `%s` or set %s", d, TuxPaintPackages, TuxPaintDirEnv)
 		}
 	}
+	ix := &photoIndex{dir: dir}
+	if err := ix.indexStamps(stampDir); err != nil {
+		return nil, err
+	}
+	if err := ix.indexTemplates(tmplDir); err != nil {
+		return nil, err
+	}
+	return ix, nil
+}
+
+// listStamps returns the stamp files under stampDir that belong to a
+// photo class (no cartoons, no mirror images), relative to it, sorted.
+func listStamps(stampDir string) ([]string, error) {
 	var rels []string
 	err := filepath.WalkDir(stampDir, func(p string, e fs.DirEntry, err error) error {
 		if err != nil {
@@ -188,14 +203,22 @@ func buildPhotoIndex(dir string) (*photoIndex, error) {
 		return nil, fmt.Errorf("data: photos: list %s: %w", stampDir, err)
 	}
 	sort.Strings(rels)
+	return rels, nil
+}
 
-	// Decode and test in parallel; the result depends only on the files.
+// indexStamps decodes the photographic stamps (in parallel; the result
+// depends only on the files), drops duplicates by content, and splits
+// each class's stamps, ordered by hash, into train and val.
+func (ix *photoIndex) indexStamps(stampDir string) error {
+	rels, err := listStamps(stampDir)
+	if err != nil {
+		return err
+	}
 	cand := make([]*stamp, len(rels))
 	errs := make([]error, len(rels))
 	parallel.For(len(rels), runtime.GOMAXPROCS(0), func(i int) {
 		cand[i], errs[i] = loadStamp(stampDir, rels[i])
 	})
-	ix := &photoIndex{dir: dir}
 	for s := range ix.stamps {
 		ix.stamps[s] = make([][]*stamp, len(photoClasses))
 	}
@@ -204,7 +227,7 @@ func buildPhotoIndex(dir string) (*photoIndex, error) {
 	sum := sha256.New()
 	for i, st := range cand {
 		if errs[i] != nil {
-			return nil, errs[i]
+			return errs[i]
 		}
 		if st == nil || seen[st.hash] {
 			continue
@@ -217,17 +240,22 @@ func buildPhotoIndex(dir string) (*photoIndex, error) {
 	ix.stampSum = hex.EncodeToString(sum.Sum(nil))
 	for c, list := range perClass {
 		if len(list) < 2 {
-			return nil, fmt.Errorf("data: photos: class %q has %d photographic stamps under %s (need 2: one train, one val); is %s the Debian tuxpaint-stamps-default layout?", photoClasses[c].name, len(list), stampDir, dir)
+			return fmt.Errorf("data: photos: class %q has %d photographic stamps under %s (need 2: one train, one val); is %s the Debian tuxpaint-stamps-default layout?", photoClasses[c].name, len(list), stampDir, ix.dir)
 		}
 		sort.Slice(list, func(a, b int) bool { return list[a].hash < list[b].hash })
 		for j, st := range list {
 			ix.stamps[splitOfPosition(j, len(list))][c] = append(ix.stamps[splitOfPosition(j, len(list))][c], st)
 		}
 	}
+	return nil
+}
 
+// indexTemplates decodes the background photos (in parallel) and splits
+// them, in name order, into train and val.
+func (ix *photoIndex) indexTemplates(tmplDir string) error {
 	names, err := filepath.Glob(filepath.Join(tmplDir, "*.jpg"))
 	if err != nil || len(names) < 2 {
-		return nil, fmt.Errorf("data: photos: need at least 2 background photos %s/*.jpg, found %d: install them with `%s`", tmplDir, len(names), TuxPaintPackages)
+		return fmt.Errorf("data: photos: need at least 2 background photos %s/*.jpg, found %d: install them with `%s`", tmplDir, len(names), TuxPaintPackages)
 	}
 	sort.Strings(names)
 	tmpls := make([]*photoTemplate, len(names))
@@ -236,14 +264,14 @@ func buildPhotoIndex(dir string) (*photoIndex, error) {
 	tsum := sha256.New()
 	for j, t := range tmpls {
 		if terrs[j] != nil {
-			return nil, terrs[j]
+			return terrs[j]
 		}
 		fmt.Fprintf(tsum, "%s %s\n", t.name, t.hash)
 		sp := splitOfPosition(j, len(tmpls))
 		ix.templates[sp] = append(ix.templates[sp], t)
 	}
 	ix.tmplSum = hex.EncodeToString(tsum.Sum(nil))
-	return ix, nil
+	return nil
 }
 
 // splitOfPosition is 1 (val) for every fifth item of a list (positions 4,

@@ -1,7 +1,6 @@
 package data
 
 import (
-	"fmt"
 	"image"
 	"image/color"
 	"image/draw"
@@ -123,13 +122,4 @@ func previewEdge(s *Sample, x, y int, id int32) bool {
 		}
 	}
 	return false
-}
-
-// SampleString is a one-line summary of a sample, for logs and tests.
-func SampleString(s *Sample, cats []Category) string {
-	str := fmt.Sprintf("#%d %dx%d:", s.Index, s.W, s.H)
-	for _, in := range s.Instances {
-		str += fmt.Sprintf(" %s(%d)", cats[in.Class].Name, in.Mask.Area())
-	}
-	return str
 }

@@ -88,12 +88,24 @@ type composeRules struct {
 // Instances are listed stuff first, then kept things bottom-up, so the
 // list is in painter's order; segment k has panoptic id k+1.
 func compose(index, h, w int, bg *background, things []sprite, cats []Category, rules composeRules) *Sample {
-	n := h * w
-	owner := make([]int16, n) // -1 = not a thing yet, else sprite index
+	owner, kept := resolveOcclusion(h, w, things, rules)
+	inst, segOfStuff, segOfThing := numberSegments(h, w, bg, owner, things, kept, cats, rules)
+	sem, pan := labelPixels(owner, bg, inst, segOfStuff, segOfThing)
+	rgb := bg.rgb
+	blendSprites(rgb, w, things, kept)
+	return &Sample{Index: index, H: h, W: w, RGB: rgb, Instances: inst, Semantic: sem, Panoptic: pan}
+}
+
+// resolveOcclusion gives every pixel of an h×w image to the topmost kept
+// sprite whose mask (alpha ≥ 128) covers it: owner[i] is the sprite's
+// index, −1 for none. Sprites are visited from the top down; one whose
+// still-free mask pixels are below the rules is not kept.
+func resolveOcclusion(h, w int, things []sprite, rules composeRules) (owner []int16, kept []bool) {
+	owner = make([]int16, h*w)
 	for i := range owner {
 		owner[i] = -1
 	}
-	kept := make([]bool, len(things))
+	kept = make([]bool, len(things))
 	for t := len(things) - 1; t >= 0; t-- {
 		sp := &things[t]
 		full, vis := 0, 0
@@ -121,8 +133,14 @@ func compose(index, h, w int, bg *background, things []sprite, cats []Category, 
 			}
 		}
 	}
+	return owner, kept
+}
 
-	// Stuff areas among the pixels no thing took.
+// numberSegments lists the segments, with empty masks: the stuff segments
+// whose area among the pixels no thing took reaches MinArea, then the kept
+// things. segOfStuff and segOfThing give each stuff segment's and sprite's
+// position in the list, −1 for none.
+func numberSegments(h, w int, bg *background, owner []int16, things []sprite, kept []bool, cats []Category, rules composeRules) (inst []Instance, segOfStuff, segOfThing []int32) {
 	nStuff := len(bg.class)
 	stuffArea := make([]int, nStuff)
 	for i, o := range owner {
@@ -130,11 +148,8 @@ func compose(index, h, w int, bg *background, things []sprite, cats []Category, 
 			stuffArea[bg.seg[i]]++
 		}
 	}
-
-	// Segment numbering: stuff with enough area, then kept things.
-	segOfStuff := make([]int32, nStuff)
-	segOfThing := make([]int32, len(things))
-	var inst []Instance
+	segOfStuff = make([]int32, nStuff)
+	segOfThing = make([]int32, len(things))
 	for s := 0; s < nStuff; s++ {
 		segOfStuff[s] = -1
 		if stuffArea[s] >= rules.MinArea {
@@ -151,9 +166,15 @@ func compose(index, h, w int, bg *background, things []sprite, cats []Category, 
 			inst = append(inst, Instance{Class: c, IsThing: cats[c].IsThing, ID: len(inst) + 1, Mask: mask.New(h, w)})
 		}
 	}
+	return inst, segOfStuff, segOfThing
+}
 
-	sem := make([]int32, n)
-	pan := make([]int32, n)
+// labelPixels writes every pixel's segment into the semantic map (class,
+// Void without a segment), the panoptic map (segment k has id k+1) and the
+// segment's mask.
+func labelPixels(owner []int16, bg *background, inst []Instance, segOfStuff, segOfThing []int32) (sem, pan []int32) {
+	sem = make([]int32, len(owner))
+	pan = make([]int32, len(owner))
 	for i, o := range owner {
 		var k int32
 		if o >= 0 {
@@ -169,9 +190,12 @@ func compose(index, h, w int, bg *background, things []sprite, cats []Category, 
 		sem[i] = int32(inst[k].Class)
 		inst[k].Mask.Words[i>>6] |= 1 << uint(i&63)
 	}
+	return sem, pan
+}
 
-	// RGB: the background, then the kept sprites bottom-up, alpha-blended.
-	rgb := bg.rgb
+// blendSprites paints the kept sprites bottom-up onto rgb (the
+// background, w pixels wide), alpha-blended with rounding.
+func blendSprites(rgb []uint8, w int, things []sprite, kept []bool) {
 	for t := range things {
 		if !kept[t] {
 			continue
@@ -195,7 +219,6 @@ func compose(index, h, w int, bg *background, things []sprite, cats []Category, 
 			}
 		}
 	}
-	return &Sample{Index: index, H: h, W: w, RGB: rgb, Instances: inst, Semantic: sem, Panoptic: pan}
 }
 
 // stuffLayout partitions an h×w image into 1–3 stuff segments with

@@ -76,50 +76,60 @@ func ComputeStats(ds Dataset, n, workers int) (*Stats, error) {
 		workers = runtime.GOMAXPROCS(0)
 	}
 	cats := ds.Categories()
-	type rec struct {
-		h, w      int
-		segs      []Instance // masks dropped after use
-		areas     []int
-		classPix  []int
-		void      int
-		thingSegs int
-	}
-	recs := make([]rec, n)
+	recs := make([]imageStats, n)
 	errs := make([]error, n)
 	parallel.For(n, workers, func(i int) {
-		s, err := ds.Sample(i)
-		if err != nil {
-			errs[i] = err
-			return
-		}
-		r := rec{h: s.H, w: s.W, classPix: make([]int, len(cats))}
-		for _, in := range s.Instances {
-			if in.Class < 0 || in.Class >= len(cats) {
-				errs[i] = fmt.Errorf("data: %s sample %d: class %d out of range [0, %d)", ds.Name(), i, in.Class, len(cats))
-				return
-			}
-			a := in.Mask.Area()
-			r.areas = append(r.areas, a)
-			r.segs = append(r.segs, Instance{Class: in.Class, IsThing: in.IsThing})
-			r.classPix[in.Class] += a
-			if in.IsThing {
-				r.thingSegs++
-			}
-		}
-		for _, v := range s.Semantic {
-			if v == Void {
-				r.void++
-			}
-		}
-		recs[i] = r
+		recs[i], errs[i] = readImageStats(ds, i, len(cats))
 	})
 	for _, err := range errs {
 		if err != nil {
 			return nil, err
 		}
 	}
+	return summarizeStats(recs, cats), nil
+}
 
-	st := &Stats{Images: n, MinSide: math.MaxInt, Classes: make([]ClassStats, len(cats))}
+// imageStats is what ComputeStats keeps of one image.
+type imageStats struct {
+	h, w      int
+	segs      []Instance // class and kind only: masks dropped after use
+	areas     []int      // per segment
+	classPix  []int      // per class
+	void      int        // void pixels
+	thingSegs int
+}
+
+// readImageStats reads sample i of ds and counts its segments' areas and
+// its pixels per class (of k classes) and void.
+func readImageStats(ds Dataset, i, k int) (imageStats, error) {
+	s, err := ds.Sample(i)
+	if err != nil {
+		return imageStats{}, err
+	}
+	r := imageStats{h: s.H, w: s.W, classPix: make([]int, k)}
+	for _, in := range s.Instances {
+		if in.Class < 0 || in.Class >= k {
+			return imageStats{}, fmt.Errorf("data: %s sample %d: class %d out of range [0, %d)", ds.Name(), i, in.Class, k)
+		}
+		a := in.Mask.Area()
+		r.areas = append(r.areas, a)
+		r.segs = append(r.segs, Instance{Class: in.Class, IsThing: in.IsThing})
+		r.classPix[in.Class] += a
+		if in.IsThing {
+			r.thingSegs++
+		}
+	}
+	for _, v := range s.Semantic {
+		if v == Void {
+			r.void++
+		}
+	}
+	return r, nil
+}
+
+// summarizeStats sums the images' counts, in image order, into Stats.
+func summarizeStats(recs []imageStats, cats []Category) *Stats {
+	st := &Stats{Images: len(recs), MinSide: math.MaxInt, Classes: make([]ClassStats, len(cats))}
 	for c, cat := range cats {
 		st.Classes[c] = ClassStats{Name: cat.Name, IsThing: cat.IsThing}
 	}
@@ -153,7 +163,7 @@ func ComputeStats(ds Dataset, n, workers int) (*Stats, error) {
 		totalPix += r.h * r.w
 		voidPix += r.void
 	}
-	if n == 0 {
+	if len(recs) == 0 {
 		st.MinSide = 0
 	}
 	for c := range st.Classes {
@@ -168,7 +178,7 @@ func ComputeStats(ds Dataset, n, workers int) (*Stats, error) {
 	st.Things = perImage(thingCounts)
 	st.ThingAreas = areaStats(thingA, thingRel)
 	st.StuffAreas = areaStats(stuffA, stuffRel)
-	return st, nil
+	return st
 }
 
 func perImage(c []int) PerImage {

@@ -360,62 +360,16 @@ func merged(s *Spec, p Point) []sourced {
 	return out
 }
 
-// resolve builds the RunConfig of point p with seed.
+// resolve builds the RunConfig of point p with seed: the defaults of the
+// point's architecture and step count, the spec's data, then the other
+// overrides — the model's after the training set's classes are known.
 func (r *resolver) resolve(s *Spec, p Point, seed uint64) (Run, error) {
 	rn := Run{Point: p, Seed: seed}
-	ovs := merged(s, p)
-	keyErr := func(o sourced, err error) error {
-		return s.errf("%s: key %q: %v", o.where, o.Key, err)
+	po, err := pointOverrides(s, p)
+	if err != nil {
+		return rn, err
 	}
-	arch := s.Base.Arch
-	if arch == "" {
-		arch = model.ArchMask2Former
-	}
-	steps := s.Base.Steps
-	stepsSet, scale := false, 0.0
-	var rest []sourced
-	var paths [][]string
-	for _, o := range ovs {
-		path, err := canonicalPath(o.Key)
-		if err != nil {
-			return rn, keyErr(o, err)
-		}
-		switch path[0] {
-		case keyArch:
-			a, ok := o.Value.(string)
-			if !ok {
-				return rn, keyErr(o, fmt.Errorf("want a string, got %s", describe(o.Value)))
-			}
-			arch = a
-		case keySteps:
-			f, ok := number(o.Value)
-			if !ok || !limits.AtLeast(1).Contains(f) {
-				return rn, keyErr(o, fmt.Errorf("want a positive whole number, got %s", describe(o.Value)))
-			}
-			steps, stepsSet = int(f), true
-		case keyStepsScale:
-			f, ok := number(o.Value)
-			if !ok || !limits.Positive().Contains(f) {
-				return rn, keyErr(o, fmt.Errorf("want a positive fraction of base.steps, got %s", describe(o.Value)))
-			}
-			scale = f
-		default:
-			rest = append(rest, o)
-			paths = append(paths, path)
-		}
-	}
-	if stepsSet && scale > 0 {
-		return rn, s.errf("point %q: steps and steps_scale are both set; give one", p.Name)
-	}
-	if scale > 0 {
-		steps = max(1, int(math.Round(scale*float64(steps))))
-	}
-	switch arch {
-	case model.ArchMaskFormer, model.ArchMask2Former, model.ArchMPFormer:
-	default:
-		return rn, s.errf("point %q: unknown arch %q (want maskformer, mask2former or mpformer)", p.Name, arch)
-	}
-	rc, err := run.DefaultConfig(arch, steps, seed)
+	rc, err := run.DefaultConfig(po.arch, po.steps, seed)
 	if err != nil {
 		return rn, s.errf("point %q: %v", p.Name, err)
 	}
@@ -431,24 +385,8 @@ func (r *resolver) resolve(s *Spec, p Point, seed uint64) (Run, error) {
 	rc.Val = ds
 	rc.Val.Split, rc.Val.N = "val", val
 	rc.EvalImages = val
-	for i, o := range rest {
-		path := paths[i]
-		targets := [][]string{path}
-		if path[0] == "data" {
-			// The validation set follows the training set's data keys.
-			targets = append(targets, append([]string{"val"}, path[1:]...))
-		}
-		for _, t := range targets {
-			if t[0] == "model" {
-				continue // applied after the dataset's classes, below
-			}
-			if err := setPath(reflect.ValueOf(&rc), t, o.Value); err != nil {
-				return rn, keyErr(o, err)
-			}
-			if err := checkLimit(t, o.Value); err != nil {
-				return rn, keyErr(o, err)
-			}
-		}
+	if err := po.apply(s, &rc, false); err != nil {
+		return rn, err
 	}
 	train, err := r.open(rc.Data)
 	if err != nil {
@@ -457,17 +395,9 @@ func (r *resolver) resolve(s *Spec, p Point, seed uint64) (Run, error) {
 	if _, err := r.open(rc.Val); err != nil {
 		return rn, s.errf("point %q: validation data: %v", p.Name, err)
 	}
-	rc.Model = model.ConfigForDataset(arch, train)
-	for i, o := range rest {
-		if paths[i][0] != "model" {
-			continue
-		}
-		if err := setPath(reflect.ValueOf(&rc), paths[i], o.Value); err != nil {
-			return rn, keyErr(o, err)
-		}
-		if err := checkLimit(paths[i], o.Value); err != nil {
-			return rn, keyErr(o, err)
-		}
+	rc.Model = model.ConfigForDataset(po.arch, train)
+	if err := po.apply(s, &rc, true); err != nil {
+		return rn, err
 	}
 	if err := rc.Model.Validate(); err != nil {
 		return rn, s.errf("point %q: %v", p.Name, err)
@@ -478,12 +408,103 @@ func (r *resolver) resolve(s *Spec, p Point, seed uint64) (Run, error) {
 	if rc.CkptEvery <= 0 {
 		return rn, s.errf("point %q: ckpt_every must be positive", p.Name)
 	}
-	rc.Snapshots, rn.Fractions = snapshotSteps(s.Base.Snapshots, steps)
+	rc.Snapshots, rn.Fractions = snapshotSteps(s.Base.Snapshots, po.steps)
 	if err := rc.Validate(); err != nil {
 		return rn, s.errf("point %q: %v", p.Name, err)
 	}
 	rn.Config = rc
 	return rn, nil
+}
+
+// resolvedPoint is a point's architecture and step count, and its other
+// overrides (in order) with their canonical paths.
+type resolvedPoint struct {
+	arch  string
+	steps int
+	rest  []sourced
+	paths [][]string
+}
+
+// keyErr is the error of override o.
+func keyErr(s *Spec, o sourced, err error) error {
+	return s.errf("%s: key %q: %v", o.where, o.Key, err)
+}
+
+// pointOverrides reads the arch, steps and steps_scale overrides of point
+// p (on top of the spec's base) and keeps the others for apply.
+func pointOverrides(s *Spec, p Point) (*resolvedPoint, error) {
+	po := &resolvedPoint{arch: s.Base.Arch, steps: s.Base.Steps}
+	if po.arch == "" {
+		po.arch = model.ArchMask2Former
+	}
+	stepsSet, scale := false, 0.0
+	for _, o := range merged(s, p) {
+		path, err := canonicalPath(o.Key)
+		if err != nil {
+			return nil, keyErr(s, o, err)
+		}
+		switch path[0] {
+		case keyArch:
+			a, ok := o.Value.(string)
+			if !ok {
+				return nil, keyErr(s, o, fmt.Errorf("want a string, got %s", describe(o.Value)))
+			}
+			po.arch = a
+		case keySteps:
+			f, ok := number(o.Value)
+			if !ok || !limits.AtLeast(1).Contains(f) {
+				return nil, keyErr(s, o, fmt.Errorf("want a positive whole number, got %s", describe(o.Value)))
+			}
+			po.steps, stepsSet = int(f), true
+		case keyStepsScale:
+			f, ok := number(o.Value)
+			if !ok || !limits.Positive().Contains(f) {
+				return nil, keyErr(s, o, fmt.Errorf("want a positive fraction of base.steps, got %s", describe(o.Value)))
+			}
+			scale = f
+		default:
+			po.rest = append(po.rest, o)
+			po.paths = append(po.paths, path)
+		}
+	}
+	if stepsSet && scale > 0 {
+		return nil, s.errf("point %q: steps and steps_scale are both set; give one", p.Name)
+	}
+	if scale > 0 {
+		po.steps = max(1, int(math.Round(scale*float64(po.steps))))
+	}
+	switch po.arch {
+	case model.ArchMaskFormer, model.ArchMask2Former, model.ArchMPFormer:
+	default:
+		return nil, s.errf("point %q: unknown arch %q (want maskformer, mask2former or mpformer)", p.Name, po.arch)
+	}
+	return po, nil
+}
+
+// apply sets the kept overrides on rc, each checked against run.Limits:
+// the model's when models is true, the others otherwise (a data key sets
+// the validation set's too).
+func (po *resolvedPoint) apply(s *Spec, rc *run.Config, models bool) error {
+	for i, o := range po.rest {
+		path := po.paths[i]
+		if (path[0] == "model") != models {
+			continue // the model's are applied after the dataset's classes
+		}
+		targets := [][]string{path}
+		if path[0] == "data" {
+			// The validation set follows the training set's data keys.
+			targets = append(targets, append([]string{"val"}, path[1:]...))
+		}
+		for _, t := range targets {
+			if err := setPath(reflect.ValueOf(rc), t, o.Value); err != nil {
+				return keyErr(s, o, err)
+			}
+			if err := checkLimit(t, o.Value); err != nil {
+				return keyErr(s, o, err)
+			}
+		}
+	}
+	return nil
 }
 
 // checkLimit refuses a spec value (a number, or each number of a list)

@@ -52,58 +52,13 @@ type Results struct {
 // or when no finished run is found.
 func Load(paths ...string) (*Results, error) {
 	rs := &Results{}
-	type found struct {
-		dir string
-		m   *Manifest
-		arg int
-	}
-	var all []found
-	for ai, p := range paths {
-		st, err := os.Stat(p)
-		if err != nil {
-			return nil, fmt.Errorf("experiments: %w", err)
-		}
-		if !st.IsDir() {
-			return nil, fmt.Errorf("experiments: %s is not a directory (give an output or run directory)", p)
-		}
-		var dirs []string
-		err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			if d.IsDir() && (d.Name() == "checkpoints" || d.Name() == ReportsDir || d.Name() == TracesDir) {
-				return filepath.SkipDir
-			}
-			if !d.IsDir() && d.Name() == ManifestFile {
-				dirs = append(dirs, filepath.Dir(path))
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, fmt.Errorf("experiments: %w", err)
-		}
-		ns := notStarted(p)
+	var all []foundRun
+	for _, p := range paths {
+		fs, ns, err := findRuns(p)
 		rs.NotStarted = append(rs.NotStarted, ns...)
-		if len(dirs) == 0 {
-			if n := len(ns); n > 0 {
-				return nil, fmt.Errorf("experiments: %s holds no run yet (none of its %d runs has started)", p, n)
-			}
-			return nil, fmt.Errorf("experiments: %s holds no run (no %s below it)", p, ManifestFile)
+		if err != nil {
+			return nil, err
 		}
-		var fs []found
-		for _, d := range dirs {
-			m, err := readManifest(filepath.Join(d, ManifestFile))
-			if err != nil {
-				return nil, err
-			}
-			fs = append(fs, found{d, m, ai})
-		}
-		sort.SliceStable(fs, func(i, j int) bool {
-			if fs[i].m.Experiment != fs[j].m.Experiment {
-				return fs[i].m.Experiment < fs[j].m.Experiment
-			}
-			return fs[i].m.Index < fs[j].m.Index
-		})
 		all = append(all, fs...)
 	}
 	// Conventions must agree.
@@ -112,40 +67,11 @@ func Load(paths ...string) (*Results, error) {
 			return nil, fmt.Errorf("experiments: %s and %s were measured under different conventions (%s); they cannot be compared", all[0].dir, f.dir, diff)
 		}
 	}
-	var kept []found
-	for _, f := range all {
-		if _, err := os.Stat(filepath.Join(f.dir, DoneFile)); err != nil {
-			rs.Unfinished = append(rs.Unfinished, f.dir)
-			continue
-		}
-		dup := false
-		for _, k := range kept {
-			// The same run (config, seed, point, conventions) found twice —
-			// a copy, or another experiment that ran it — counts once.
-			if ok, _ := sameRun(k.m, withExperiment(f.m, k.m.Experiment)); ok {
-				rs.Duplicates = append(rs.Duplicates, f.dir)
-				dup = true
-				break
-			}
-		}
-		if !dup {
-			kept = append(kept, f)
-		}
-	}
+	kept := rs.keepFinished(all)
 	if len(kept) == 0 {
 		return nil, fmt.Errorf("experiments: no finished run under %s (%d unfinished, %d not started)", strings.Join(paths, ", "), len(rs.Unfinished), len(rs.NotStarted))
 	}
-	// Labels: the point name, unless one name stands for several
-	// configurations.
-	useExp := false
-	byPoint := map[string]*Manifest{}
-	for _, f := range kept {
-		if prev, ok := byPoint[f.m.Point]; ok && !sameConfig(prev, f.m) {
-			useExp = true
-		} else if !ok {
-			byPoint[f.m.Point] = f.m
-		}
-	}
+	useExp := labelsNeedExperiment(kept)
 	seen := map[string]string{}
 	for _, f := range kept {
 		label := f.m.Point
@@ -157,19 +83,9 @@ func Load(paths ...string) (*Results, error) {
 			return nil, fmt.Errorf("experiments: %s and %s are both %s seed %d but are different runs (their manifests differ); compare them separately", prev, f.dir, label, f.m.Seed)
 		}
 		seen[key] = f.dir
-		res := &Result{Dir: f.dir, Manifest: f.m, Label: label}
-		for _, step := range f.m.Config.Snapshots {
-			rep, err := readReport(ReportPath(f.dir, step))
-			if err != nil {
-				if errors.Is(err, fs.ErrNotExist) {
-					return nil, fmt.Errorf("experiments: %s is marked done but its report of step %d is missing: %v", f.dir, step, err)
-				}
-				return nil, err
-			}
-			if rep.Probe.Images == 0 || rep.Probe.Layer.NumStages == 0 || rep.Probe.Layer.Images == 0 {
-				return nil, fmt.Errorf("experiments: %s: the probe of step %d saw no image; nothing to compare", f.dir, step)
-			}
-			res.Reports = append(res.Reports, rep)
+		res, err := loadResult(f, label)
+		if err != nil {
+			return nil, err
 		}
 		rs.Runs = append(rs.Runs, res)
 	}
@@ -179,6 +95,126 @@ func Load(paths ...string) (*Results, error) {
 		}
 	}
 	return rs, nil
+}
+
+// foundRun is a run directory Load found, with its manifest.
+type foundRun struct {
+	dir string
+	m   *Manifest
+}
+
+// findRuns returns the runs under directory p (every directory with a
+// manifest, skipping checkpoints, reports and traces), sorted by
+// experiment and index, and the runs of p's experiment not started yet.
+// A directory without a run is an error.
+func findRuns(p string) ([]foundRun, []string, error) {
+	st, err := os.Stat(p)
+	if err != nil {
+		return nil, nil, fmt.Errorf("experiments: %w", err)
+	}
+	if !st.IsDir() {
+		return nil, nil, fmt.Errorf("experiments: %s is not a directory (give an output or run directory)", p)
+	}
+	var dirs []string
+	err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (d.Name() == "checkpoints" || d.Name() == ReportsDir || d.Name() == TracesDir) {
+			return filepath.SkipDir
+		}
+		if !d.IsDir() && d.Name() == ManifestFile {
+			dirs = append(dirs, filepath.Dir(path))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("experiments: %w", err)
+	}
+	ns := notStarted(p)
+	if len(dirs) == 0 {
+		if n := len(ns); n > 0 {
+			return nil, ns, fmt.Errorf("experiments: %s holds no run yet (none of its %d runs has started)", p, n)
+		}
+		return nil, ns, fmt.Errorf("experiments: %s holds no run (no %s below it)", p, ManifestFile)
+	}
+	var fs []foundRun
+	for _, d := range dirs {
+		m, err := readManifest(filepath.Join(d, ManifestFile))
+		if err != nil {
+			return nil, ns, err
+		}
+		fs = append(fs, foundRun{d, m})
+	}
+	sort.SliceStable(fs, func(i, j int) bool {
+		if fs[i].m.Experiment != fs[j].m.Experiment {
+			return fs[i].m.Experiment < fs[j].m.Experiment
+		}
+		return fs[i].m.Index < fs[j].m.Index
+	})
+	return fs, ns, nil
+}
+
+// keepFinished returns the finished runs of all, each once: an unfinished
+// run goes to rs.Unfinished, and the same run (config, seed, point,
+// conventions) found again — a copy, or another experiment that ran it —
+// to rs.Duplicates.
+func (rs *Results) keepFinished(all []foundRun) []foundRun {
+	var kept []foundRun
+	for _, f := range all {
+		if _, err := os.Stat(filepath.Join(f.dir, DoneFile)); err != nil {
+			rs.Unfinished = append(rs.Unfinished, f.dir)
+			continue
+		}
+		dup := false
+		for _, k := range kept {
+			if ok, _ := sameRun(k.m, withExperiment(f.m, k.m.Experiment)); ok {
+				rs.Duplicates = append(rs.Duplicates, f.dir)
+				dup = true
+				break
+			}
+		}
+		if !dup {
+			kept = append(kept, f)
+		}
+	}
+	return kept
+}
+
+// labelsNeedExperiment reports whether one point name stands for several
+// configurations among runs, so that labels must be experiment/point
+// rather than the point name.
+func labelsNeedExperiment(runs []foundRun) bool {
+	useExp := false
+	byPoint := map[string]*Manifest{}
+	for _, f := range runs {
+		if prev, ok := byPoint[f.m.Point]; ok && !sameConfig(prev, f.m) {
+			useExp = true
+		} else if !ok {
+			byPoint[f.m.Point] = f.m
+		}
+	}
+	return useExp
+}
+
+// loadResult reads the reports of every snapshot of a finished run; a
+// missing report or a probe that saw no image is an error.
+func loadResult(f foundRun, label string) (*Result, error) {
+	res := &Result{Dir: f.dir, Manifest: f.m, Label: label}
+	for _, step := range f.m.Config.Snapshots {
+		rep, err := readReport(ReportPath(f.dir, step))
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil, fmt.Errorf("experiments: %s is marked done but its report of step %d is missing: %v", f.dir, step, err)
+			}
+			return nil, err
+		}
+		if rep.Probe.Images == 0 || rep.Probe.Layer.NumStages == 0 || rep.Probe.Layer.Images == 0 {
+			return nil, fmt.Errorf("experiments: %s: the probe of step %d saw no image; nothing to compare", f.dir, step)
+		}
+		res.Reports = append(res.Reports, rep)
+	}
+	return res, nil
 }
 
 // notStarted lists the runs named by out/experiment.json (if out is an

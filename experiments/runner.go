@@ -135,21 +135,9 @@ func (r *Runner) Run(indices []int) ([]RunStatus, error) {
 	if err != nil {
 		return nil, err
 	}
-	var todo []Run
-	if len(indices) == 0 {
-		todo = all
-	} else {
-		seen := map[int]bool{}
-		for _, i := range indices {
-			if seen[i] {
-				continue // a run must not run twice at once
-			}
-			seen[i] = true
-			if i < 0 || i >= len(all) {
-				return nil, fmt.Errorf("experiments: run index %d out of range: %s has %d runs (0..%d)", i, r.Spec.Name, len(all), len(all)-1)
-			}
-			todo = append(todo, all[i])
-		}
+	todo, err := r.selectRuns(all, indices)
+	if err != nil {
+		return nil, err
 	}
 	if err := os.MkdirAll(r.Out, 0o755); err != nil {
 		return nil, fmt.Errorf("experiments: %w", err)
@@ -174,6 +162,41 @@ func (r *Runner) Run(indices []int) ([]RunStatus, error) {
 		}
 		pending = append(pending, i)
 	}
+	r.runPending(todo, pending, len(all), statuses)
+	var errs []error
+	for _, st := range statuses {
+		if st.Status == "failed" {
+			errs = append(errs, fmt.Errorf("run %d (%s seed %d): %s", st.Index, st.Point, st.Seed, st.Error))
+		}
+	}
+	return statuses, errors.Join(errs...)
+}
+
+// selectRuns returns the runs of all at indices (each once, in the order
+// given), or all of them when indices is empty.
+func (r *Runner) selectRuns(all []Run, indices []int) ([]Run, error) {
+	if len(indices) == 0 {
+		return all, nil
+	}
+	var todo []Run
+	seen := map[int]bool{}
+	for _, i := range indices {
+		if seen[i] {
+			continue // a run must not run twice at once
+		}
+		seen[i] = true
+		if i < 0 || i >= len(all) {
+			return nil, fmt.Errorf("experiments: run index %d out of range: %s has %d runs (0..%d)", i, r.Spec.Name, len(all), len(all)-1)
+		}
+		todo = append(todo, all[i])
+	}
+	return todo, nil
+}
+
+// runPending runs todo[i] for every i of pending, Parallel at a time
+// sharing the workers, and puts each status in statuses[i]. With several
+// at a time, progress lines are prefixed with their run.
+func (r *Runner) runPending(todo []Run, pending []int, total int, statuses []RunStatus) {
 	workers := r.Workers
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
@@ -197,8 +220,7 @@ func (r *Runner) Run(indices []int) ([]RunStatus, error) {
 				if parallel > 1 && w != nil {
 					w = &prefixWriter{w: prog.(*lineWriter), prefix: fmt.Sprintf("[%s seed %d] ", rn.Point.Name, rn.Seed)}
 				}
-				st := r.runOne(&rn, len(all), per, w)
-				statuses[i] = st
+				statuses[i] = r.runOne(&rn, total, per, w)
 			}
 		}()
 	}
@@ -207,13 +229,6 @@ func (r *Runner) Run(indices []int) ([]RunStatus, error) {
 	}
 	close(next)
 	wg.Wait()
-	var errs []error
-	for _, st := range statuses {
-		if st.Status == "failed" {
-			errs = append(errs, fmt.Errorf("run %d (%s seed %d): %s", st.Index, st.Point, st.Seed, st.Error))
-		}
-	}
-	return statuses, errors.Join(errs...)
 }
 
 func (r *Runner) logf(format string, a ...any) {
@@ -374,17 +389,44 @@ func (r *Runner) runOne(rn *Run, total, workers int, prog io.Writer) RunStatus {
 	if err := os.Remove(filepath.Join(dir, FailedFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fail(fmt.Errorf("experiments: %w", err))
 	}
+	if err := ensureManifest(dir, want, prog); err != nil {
+		return fail(err)
+	}
+	done, err := r.trainAndProbe(rn, want, total, workers, prog, &st)
+	if err != nil {
+		return fail(err)
+	}
+	b, _ := json.MarshalIndent(done, "", "  ")
+	if err := atomicfile.WriteBytes(filepath.Join(dir, DoneFile), append(b, '\n')); err != nil {
+		return fail(err)
+	}
+	st.Status, st.Seconds = "done", time.Since(start).Seconds()
+	if prog != nil {
+		fmt.Fprintf(prog, "run %d/%d %s seed %d: done in %s\n", rn.Index+1, total, rn.Point.Name, rn.Seed, time.Since(start).Round(time.Second))
+	}
+	return st
+}
+
+// ensureManifest writes the run's manifest want into dir unless it is
+// there; a manifest written by another tool version is kept, with a note.
+func ensureManifest(dir string, want *Manifest, prog io.Writer) error {
 	mpath := filepath.Join(dir, ManifestFile)
 	if have, err := readManifest(mpath); err == nil {
 		if have.Tool != want.Tool && prog != nil {
 			fmt.Fprintf(prog, "note: %s was started by mpanalyze %s; continuing with %s\n", dir, have.Tool, want.Tool)
 		}
-	} else {
-		b, _ := json.MarshalIndent(want, "", "  ")
-		if err := atomicfile.WriteBytes(mpath, append(b, '\n')); err != nil {
-			return fail(err)
-		}
+		return nil
 	}
+	b, _ := json.MarshalIndent(want, "", "  ")
+	return atomicfile.WriteBytes(mpath, append(b, '\n'))
+}
+
+// trainAndProbe trains run rn (resuming a started one) and probes and
+// evaluates each snapshot not reported yet, rewriting metrics.jsonl after
+// each; it marks st resumed when it continues earlier work, and returns
+// the record of the DONE file.
+func (r *Runner) trainAndProbe(rn *Run, want *Manifest, total, workers int, prog io.Writer, st *RunStatus) (doneRecord, error) {
+	dir := st.Dir
 	rc := rn.Config
 	rc.Workers = workers
 	_, statErr := os.Stat(filepath.Join(dir, run.ConfigFile))
@@ -399,13 +441,13 @@ func (r *Runner) runOne(rn *Run, total, workers int, prog io.Writer) RunStatus {
 	}
 	t0 := time.Now()
 	if _, err := run.Train(dir, rc, run.Options{Resume: resume, Progress: prog}); err != nil {
-		return fail(err)
+		return doneRecord{}, err
 	}
 	trainSec := time.Since(t0).Seconds()
 	t1 := time.Now()
 	val, err := data.Open(rc.Val)
 	if err != nil {
-		return fail(err)
+		return doneRecord{}, err
 	}
 	var reps []*SnapshotReport
 	for k, step := range rc.Snapshots {
@@ -415,31 +457,22 @@ func (r *Runner) runOne(rn *Run, total, workers int, prog io.Writer) RunStatus {
 			st.Resumed = true
 			continue
 		} else if !errors.Is(err, fs.ErrNotExist) {
-			return fail(err)
+			return doneRecord{}, err
 		}
 		final := k == len(rc.Snapshots)-1
 		rep, err := r.probe(dir, rn, step, rn.Fractions[k], final || r.TraceAll, val, workers, prog)
 		if err != nil {
-			return fail(err)
+			return doneRecord{}, err
 		}
 		reps = append(reps, rep)
 		if err := writeMetrics(filepath.Join(dir, MetricsFile), want, reps); err != nil {
-			return fail(err)
+			return doneRecord{}, err
 		}
 	}
 	if err := writeMetrics(filepath.Join(dir, MetricsFile), want, reps); err != nil {
-		return fail(err)
+		return doneRecord{}, err
 	}
-	done := doneRecord{Steps: rc.Train.Steps, Snapshots: rc.Snapshots, TrainSeconds: trainSec, ProbeSeconds: time.Since(t1).Seconds()}
-	b, _ := json.MarshalIndent(done, "", "  ")
-	if err := atomicfile.WriteBytes(filepath.Join(dir, DoneFile), append(b, '\n')); err != nil {
-		return fail(err)
-	}
-	st.Status, st.Seconds = "done", time.Since(start).Seconds()
-	if prog != nil {
-		fmt.Fprintf(prog, "run %d/%d %s seed %d: done in %s\n", rn.Index+1, total, rn.Point.Name, rn.Seed, time.Since(start).Round(time.Second))
-	}
-	return st
+	return doneRecord{Steps: rc.Train.Steps, Snapshots: rc.Snapshots, TrainSeconds: trainSec, ProbeSeconds: time.Since(t1).Seconds()}, nil
 }
 
 // SnapshotReport is reports/step-NNNNNN.json: the probe and evaluation of

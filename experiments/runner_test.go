@@ -114,6 +114,7 @@ func TestRunner(t *testing.T) {
 	// Resumed, split and side-by-side runs give the reference's figures.
 	for _, rn := range runs {
 		a := readFile(t, filepath.Join(rn.Dir(ref), MetricsFile))
+		checkMetricsRoundTrip(t, filepath.Join(rn.Dir(ref), MetricsFile), a, len(rn.Config.Snapshots))
 		for _, o := range []string{out, side} {
 			if b := readFile(t, filepath.Join(rn.Dir(o), MetricsFile)); !bytes.Equal(a, b) {
 				t.Errorf("%s: metrics.jsonl differs from the reference run's", rn.Dir(o))
@@ -479,5 +480,33 @@ func TestImageScores(t *testing.T) {
 				t.Errorf("image %d: score %+v", im.Index, q)
 			}
 		}
+	}
+}
+
+// checkMetricsRoundTrip reads a run's metrics.jsonl (bytes b) with
+// ReadMetrics: one snapshot line per snapshot, and the lines written again
+// give the file byte for byte.
+func checkMetricsRoundTrip(t *testing.T, path string, b []byte, snapshots int) {
+	t.Helper()
+	lines, err := ReadMetrics(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var again bytes.Buffer
+	enc := json.NewEncoder(&again)
+	n := 0
+	for _, l := range lines {
+		if l.Kind == LineSnapshot {
+			n++
+		}
+		if err := enc.Encode(l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n != snapshots {
+		t.Errorf("%s: %d snapshot lines, want %d", path, n, snapshots)
+	}
+	if !bytes.Equal(again.Bytes(), b) {
+		t.Errorf("%s: the lines ReadMetrics reads, written again, differ from the file", path)
 	}
 }

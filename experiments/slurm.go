@@ -131,23 +131,9 @@ func PrepareSweep(c SweepConfig) (*Sweep, error) {
 	if err != nil {
 		return nil, err
 	}
-	if c.Out == "" {
-		return nil, errors.New("experiments: a sweep needs an output directory (--out)")
-	}
-	out, err := filepath.Abs(c.Out)
+	out, wd, err := c.sweepDirs()
 	if err != nil {
-		return nil, fmt.Errorf("experiments: --out: %w", err)
-	}
-	wd := c.Workdir
-	if wd == "" {
-		if wd, err = os.Getwd(); err != nil {
-			return nil, fmt.Errorf("experiments: %w", err)
-		}
-	}
-	for _, p := range []struct{ what, path string }{{"--out", out}, {"the working directory", wd}} {
-		if strings.ContainsAny(p.path, " \t\n\r'\"\\") {
-			return nil, fmt.Errorf("experiments: %s %q has a space, quote or backslash, which #SBATCH lines cannot carry; use another directory", p.what, p.path)
-		}
+		return nil, err
 	}
 	// Read the spec as ablate would, and check it before writing anything.
 	orig, err := LoadSpec(c.Spec)
@@ -167,9 +153,66 @@ func PrepareSweep(c SweepConfig) (*Sweep, error) {
 		return nil, fmt.Errorf("experiments: %w", err)
 	}
 	pinned := filepath.Join(out, PinnedSpec)
+	sp, err := c.pinSpec(pinned, src, orig.Source, out)
+	if err != nil {
+		return nil, err
+	}
+	runs, err := sp.Runs()
+	if err != nil {
+		return nil, err
+	}
+	// The tasks find experiment.json as they would write it and leave it.
+	if err := (&Runner{Spec: sp, Out: out}).writeExperiment(runs); err != nil {
+		return nil, err
+	}
+	sw := &Sweep{Experiment: sp.Name, Out: out, Script: filepath.Join(out, SweepScript), Spec: pinned, Runs: len(runs),
+		Array: fmt.Sprintf("0-%d", len(runs)-1), Logs: filepath.Join(out, LogsDir, "%A_%a.out")}
+	if c.MaxParallel > 0 {
+		sw.Array += "%" + strconv.Itoa(c.MaxParallel)
+	}
+	sw.Command = c.taskCommand(bin, pinned, out)
+	sw.Text = sweepScript(sw, &c, orig.Source, wd)
+	if err := atomicfile.WriteBytes(sw.Script, []byte(sw.Text)); err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(sw.Script, 0o755); err != nil {
+		return nil, fmt.Errorf("experiments: %w", err)
+	}
+	return sw, nil
+}
+
+// sweepDirs returns the absolute output directory and the working
+// directory of the tasks (Workdir, or the current one); neither may hold
+// a character an #SBATCH line cannot carry.
+func (c *SweepConfig) sweepDirs() (out, wd string, err error) {
+	if c.Out == "" {
+		return "", "", errors.New("experiments: a sweep needs an output directory (--out)")
+	}
+	out, err = filepath.Abs(c.Out)
+	if err != nil {
+		return "", "", fmt.Errorf("experiments: --out: %w", err)
+	}
+	wd = c.Workdir
+	if wd == "" {
+		if wd, err = os.Getwd(); err != nil {
+			return "", "", fmt.Errorf("experiments: %w", err)
+		}
+	}
+	for _, p := range []struct{ what, path string }{{"--out", out}, {"the working directory", wd}} {
+		if strings.ContainsAny(p.path, " \t\n\r'\"\\") {
+			return "", "", fmt.Errorf("experiments: %s %q has a space, quote or backslash, which #SBATCH lines cannot carry; use another directory", p.what, p.path)
+		}
+	}
+	return out, wd, nil
+}
+
+// pinSpec writes the spec's bytes src to pinned (the sweep's own copy)
+// unless it is there already — another spec there is an error — and
+// loads it back with the sweep's step and seed overrides.
+func (c *SweepConfig) pinSpec(pinned string, src []byte, source, out string) (*Spec, error) {
 	if have, err := os.ReadFile(pinned); err == nil {
 		if !bytes.Equal(have, src) {
-			return nil, fmt.Errorf("experiments: %s holds another spec than %s (the sweep already in %s); use another --out", pinned, orig.Source, out)
+			return nil, fmt.Errorf("experiments: %s holds another spec than %s (the sweep already in %s); use another --out", pinned, source, out)
 		}
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("experiments: %w", err)
@@ -190,40 +233,26 @@ func PrepareSweep(c SweepConfig) (*Sweep, error) {
 			return nil, err
 		}
 	}
-	runs, err := sp.Runs()
-	if err != nil {
-		return nil, err
-	}
-	// The tasks find experiment.json as they would write it and leave it.
-	if err := (&Runner{Spec: sp, Out: out}).writeExperiment(runs); err != nil {
-		return nil, err
-	}
-	sw := &Sweep{Experiment: sp.Name, Out: out, Script: filepath.Join(out, SweepScript), Spec: pinned, Runs: len(runs),
-		Array: fmt.Sprintf("0-%d", len(runs)-1), Logs: filepath.Join(out, LogsDir, "%A_%a.out")}
-	if c.MaxParallel > 0 {
-		sw.Array += "%" + strconv.Itoa(c.MaxParallel)
-	}
-	sw.Command = []string{bin, "ablate", pinned, "--out", out, "--index", "$SLURM_ARRAY_TASK_ID", "--workers", strconv.Itoa(c.CPUsPerTask)}
+	return sp, nil
+}
+
+// taskCommand is the command each array task runs: bin ablate on the
+// pinned spec, its task id as the run index, with the sweep's options.
+func (c *SweepConfig) taskCommand(bin, pinned, out string) []string {
+	cmd := []string{bin, "ablate", pinned, "--out", out, "--index", "$SLURM_ARRAY_TASK_ID", "--workers", strconv.Itoa(c.CPUsPerTask)}
 	if c.Steps > 0 {
-		sw.Command = append(sw.Command, "--steps", strconv.Itoa(c.Steps))
+		cmd = append(cmd, "--steps", strconv.Itoa(c.Steps))
 	}
 	if c.Seeds > 0 {
-		sw.Command = append(sw.Command, "--seeds", strconv.Itoa(c.Seeds))
+		cmd = append(cmd, "--seeds", strconv.Itoa(c.Seeds))
 	}
 	if c.TraceAll {
-		sw.Command = append(sw.Command, "--trace-all")
+		cmd = append(cmd, "--trace-all")
 	}
 	if c.Float16 {
-		sw.Command = append(sw.Command, "--float16")
+		cmd = append(cmd, "--float16")
 	}
-	sw.Text = sweepScript(sw, &c, orig.Source, wd)
-	if err := atomicfile.WriteBytes(sw.Script, []byte(sw.Text)); err != nil {
-		return nil, err
-	}
-	if err := os.Chmod(sw.Script, 0o755); err != nil {
-		return nil, fmt.Errorf("experiments: %w", err)
-	}
-	return sw, nil
+	return cmd
 }
 
 // specBytes returns the bytes LoadSpec parsed, checked against its hash

@@ -165,35 +165,8 @@ func runState(rs *RunState, tasks []slurmTask, queue bool, logs map[int]string, 
 	dir := rs.Dir
 	exists := func(name string) bool { _, err := os.Stat(filepath.Join(dir, name)); return err == nil }
 	started := exists(ManifestFile) || exists(LockFile) || exists(run.ConfigFile)
-	if m, err := readManifest(filepath.Join(dir, ManifestFile)); err == nil {
-		rs.Steps, rs.Snapshots = m.Config.Train.Steps, len(m.Config.Snapshots)
-		for _, step := range m.Config.Snapshots {
-			if exists(filepath.Join(ReportsDir, fmt.Sprintf("step-%06d.json", step))) {
-				rs.Probed++
-			}
-		}
-	}
-	if tl, err := run.ReadTrainLog(filepath.Join(dir, run.LogFile)); err == nil && len(tl.Steps) > 0 {
-		rs.Trained = tl.Steps[len(tl.Steps)-1].Step + 1
-	}
-	progress := ""
-	if rs.Steps > 0 {
-		progress = fmt.Sprintf("step %d of %d, %d of %d snapshots probed", rs.Trained, rs.Steps, rs.Probed, rs.Snapshots)
-	}
-
-	// The latest task of this run: the live ones first, then the one of
-	// the highest job id.
-	var live, last *slurmTask
-	for i := range tasks {
-		t := &tasks[i]
-		if t.live {
-			if live == nil || runningStates[t.state] && !runningStates[live.state] || t.job > live.job && runningStates[t.state] == runningStates[live.state] {
-				live = t
-			}
-		} else if last == nil || t.job > last.job {
-			last = t
-		}
-	}
+	progress := rs.readProgress(exists)
+	live, last := latestTasks(tasks)
 	latestJob := 0
 	for j := range logs {
 		latestJob = max(latestJob, j)
@@ -212,36 +185,7 @@ func runState(rs *RunState, tasks []slurmTask, queue bool, logs map[int]string, 
 		rs.Error = fail.Error
 	}
 	held, lockUnknown, holder := LockState(dir)
-
-	switch {
-	case exists(DoneFile):
-		rs.State, rs.Error = StateDone, ""
-		if progress != "" {
-			rs.Detail = fmt.Sprintf("%d steps, %d snapshots", rs.Steps, rs.Snapshots)
-		}
-		return
-	case live != nil && runningStates[live.state]:
-		rs.State = StateRunning
-		rs.Detail = fmt.Sprintf("job %s %s on %s", live.id(), strings.ToLower(live.state), live.why)
-		if progress != "" {
-			rs.Detail += "; " + progress
-		}
-		rs.Error = ""
-		return
-	case held:
-		rs.State = StateRunning
-		rs.Detail = holder.String()
-		if progress != "" {
-			rs.Detail += "; " + progress
-		}
-		rs.Error = ""
-		return
-	case live != nil:
-		rs.State, rs.Queued = StatePending, true
-		rs.Detail = fmt.Sprintf("queued as job %s (%s)", live.id(), strings.Trim(live.why, "()"))
-		if started {
-			rs.Detail += "; will resume at " + progress
-		}
+	if rs.activeState(exists(DoneFile), live, held, holder, started, progress) {
 		return
 	}
 	lastFailed := last != nil && last.job >= latestJob && last.state != "COMPLETED"
@@ -253,6 +197,95 @@ func runState(rs *RunState, tasks []slurmTask, queue bool, logs map[int]string, 
 		}
 		return
 	}
+	rs.setFailed(last, lockUnknown && !queue, progress)
+	// The log of the latest attempt.
+	if latestJob > 0 {
+		if p, ok := logs[latestJob]; ok {
+			rs.Log = p
+			rs.LogTail = tailLines(p, logLines)
+		}
+	}
+}
+
+// readProgress reads the run's steps and snapshots (manifest), the
+// snapshots probed (reports) and the steps trained (train log), and
+// returns them as text ("" before the manifest is written). exists says
+// whether a file of the run directory exists.
+func (rs *RunState) readProgress(exists func(string) bool) string {
+	if m, err := readManifest(filepath.Join(rs.Dir, ManifestFile)); err == nil {
+		rs.Steps, rs.Snapshots = m.Config.Train.Steps, len(m.Config.Snapshots)
+		for _, step := range m.Config.Snapshots {
+			if exists(filepath.Join(ReportsDir, fmt.Sprintf("step-%06d.json", step))) {
+				rs.Probed++
+			}
+		}
+	}
+	if tl, err := run.ReadTrainLog(filepath.Join(rs.Dir, run.LogFile)); err == nil && len(tl.Steps) > 0 {
+		rs.Trained = tl.Steps[len(tl.Steps)-1].Step + 1
+	}
+	if rs.Steps > 0 {
+		return fmt.Sprintf("step %d of %d, %d of %d snapshots probed", rs.Trained, rs.Steps, rs.Probed, rs.Snapshots)
+	}
+	return ""
+}
+
+// latestTasks returns the run's live Slurm task (a running one before a
+// pending one, then the highest job id) and its latest finished one (the
+// highest job id); nil when there is none.
+func latestTasks(tasks []slurmTask) (live, last *slurmTask) {
+	for i := range tasks {
+		t := &tasks[i]
+		if t.live {
+			if live == nil || runningStates[t.state] && !runningStates[live.state] || t.job > live.job && runningStates[t.state] == runningStates[live.state] {
+				live = t
+			}
+		} else if last == nil || t.job > last.job {
+			last = t
+		}
+	}
+	return live, last
+}
+
+// activeState sets the state of a run that is done, running (a running
+// task, or a lock held by holder) or queued, and reports whether it was
+// one of these.
+func (rs *RunState) activeState(done bool, live *slurmTask, held bool, holder Holder, started bool, progress string) bool {
+	switch {
+	case done:
+		rs.State, rs.Error = StateDone, ""
+		if progress != "" {
+			rs.Detail = fmt.Sprintf("%d steps, %d snapshots", rs.Steps, rs.Snapshots)
+		}
+	case live != nil && runningStates[live.state]:
+		rs.State = StateRunning
+		rs.Detail = fmt.Sprintf("job %s %s on %s", live.id(), strings.ToLower(live.state), live.why)
+		if progress != "" {
+			rs.Detail += "; " + progress
+		}
+		rs.Error = ""
+	case held:
+		rs.State = StateRunning
+		rs.Detail = holder.String()
+		if progress != "" {
+			rs.Detail += "; " + progress
+		}
+		rs.Error = ""
+	case live != nil:
+		rs.State, rs.Queued = StatePending, true
+		rs.Detail = fmt.Sprintf("queued as job %s (%s)", live.id(), strings.Trim(live.why, "()"))
+		if started {
+			rs.Detail += "; will resume at " + progress
+		}
+	default:
+		return false
+	}
+	return true
+}
+
+// setFailed marks the run failed, saying why: its failure record, its
+// latest task's end, or — with neither — that it stopped (or, when
+// cannotTell, may be running where no lock or queue can say).
+func (rs *RunState) setFailed(last *slurmTask, cannotTell bool, progress string) {
 	rs.State = StateFailed
 	var why []string
 	if rs.Error != "" {
@@ -262,7 +295,7 @@ func runState(rs *RunState, tasks []slurmTask, queue bool, logs map[int]string, 
 		why = append(why, fmt.Sprintf("job %s %s (exit %s)", last.id(), last.state, last.why))
 	}
 	if len(why) == 0 {
-		if lockUnknown && !queue {
+		if cannotTell {
 			why = append(why, "stopped, or running where this file system cannot say (no file locks, no squeue)")
 		} else {
 			why = append(why, "stopped without finishing and without a failure record (killed, or its node went down)")
@@ -272,13 +305,6 @@ func runState(rs *RunState, tasks []slurmTask, queue bool, logs map[int]string, 
 		why = append(why, progress)
 	}
 	rs.Detail = strings.Join(why, "; ")
-	// The log of the latest attempt.
-	if latestJob > 0 {
-		if p, ok := logs[latestJob]; ok {
-			rs.Log = p
-			rs.LogTail = tailLines(p, logLines)
-		}
-	}
 }
 
 // tailLines returns the last n lines of a file (carriage-return progress
@@ -327,30 +353,14 @@ func (s *Slurm) slurmTasks(script string, known map[int]bool) (map[int][]slurmTa
 		return out, false, "none (squeue is not on PATH; the state comes from the run directories)"
 	}
 	var asked []string
-	args := []string{"-h", "-r", "-o", "%F|%K|%T|%R|%o"}
-	if u, err := user.Current(); err == nil && u.Username != "" {
-		args = append(args, "-u", u.Username)
-	}
 	queue := false
-	if b, err := s.run("squeue", args...); err != nil {
+	if live, err := s.liveTasks(script, known); err != nil {
 		asked = append(asked, "squeue failed: "+firstLine(err.Error()))
 	} else {
 		queue = true
 		asked = append(asked, "squeue")
-		for _, l := range strings.Split(string(b), "\n") {
-			f := strings.Split(strings.TrimSpace(l), "|")
-			if len(f) < 5 {
-				continue
-			}
-			job, err1 := strconv.Atoi(f[0])
-			task, err2 := strconv.Atoi(f[1])
-			if err1 != nil || err2 != nil {
-				continue
-			}
-			if !known[job] && filepath.Clean(f[4]) != filepath.Clean(script) {
-				continue
-			}
-			out[task] = append(out[task], slurmTask{job: job, task: task, state: f[2], why: f[3], live: true})
+		for _, t := range live {
+			out[t.task] = append(out[t.task], t)
 		}
 	}
 	if len(known) == 0 {
@@ -371,56 +381,110 @@ func (s *Slurm) slurmTasks(script string, known map[int]bool) (map[int][]slurmTa
 	}
 	accounted := false
 	if s.has("sacct") {
-		b, err := s.run("sacct", "-n", "-P", "-X", "-j", strings.Join(ids, ","), "-o", "JobID,State,ExitCode")
+		tasks, err := s.accountedTasks(ids)
 		if err != nil {
 			asked = append(asked, "sacct unavailable ("+firstLine(err.Error())+")")
 		} else {
 			accounted = true
 			asked = append(asked, "sacct")
-			for _, l := range strings.Split(string(b), "\n") {
-				f := strings.Split(strings.TrimSpace(l), "|")
-				if len(f) < 3 {
-					continue
-				}
-				jt := strings.SplitN(f[0], "_", 2)
-				if len(jt) != 2 {
-					continue
-				}
-				job, err1 := strconv.Atoi(jt[0])
-				task, err2 := strconv.Atoi(jt[1])
-				state := strings.Fields(f[1] + " ")[0] // "CANCELLED by 0"
-				if err1 != nil || err2 != nil || state == "PENDING" || runningStates[state] {
-					continue
-				}
-				finished(slurmTask{job: job, task: task, state: state, why: f[2]})
+			for _, t := range tasks {
+				finished(t)
 			}
 		}
 	}
 	if !accounted && s.has("scontrol") {
 		asked = append(asked, "scontrol")
-		for _, id := range ids {
-			b, err := s.run("scontrol", "show", "job", "-o", id)
-			if err != nil {
-				continue // purged from the controller's memory (MinJobAge)
-			}
-			for _, l := range strings.Split(string(b), "\n") {
-				kv := map[string]string{}
-				for _, w := range strings.Fields(l) {
-					if k, v, ok := strings.Cut(w, "="); ok {
-						kv[k] = v
-					}
-				}
-				job, err1 := strconv.Atoi(kv["ArrayJobId"])
-				task, err2 := strconv.Atoi(kv["ArrayTaskId"])
-				state := kv["JobState"]
-				if err1 != nil || err2 != nil || state == "PENDING" || runningStates[state] {
-					continue
-				}
-				finished(slurmTask{job: job, task: task, state: state, why: kv["ExitCode"]})
-			}
+		for _, t := range s.controllerTasks(ids) {
+			finished(t)
 		}
 	}
 	return out, queue, strings.Join(asked, ", ")
+}
+
+// liveTasks lists the user's queued and running array tasks (squeue) of
+// the known jobs or of jobs running script.
+func (s *Slurm) liveTasks(script string, known map[int]bool) ([]slurmTask, error) {
+	args := []string{"-h", "-r", "-o", "%F|%K|%T|%R|%o"}
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		args = append(args, "-u", u.Username)
+	}
+	b, err := s.run("squeue", args...)
+	if err != nil {
+		return nil, err
+	}
+	var tasks []slurmTask
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Split(strings.TrimSpace(l), "|")
+		if len(f) < 5 {
+			continue
+		}
+		job, err1 := strconv.Atoi(f[0])
+		task, err2 := strconv.Atoi(f[1])
+		if err1 != nil || err2 != nil {
+			continue
+		}
+		if !known[job] && filepath.Clean(f[4]) != filepath.Clean(script) {
+			continue
+		}
+		tasks = append(tasks, slurmTask{job: job, task: task, state: f[2], why: f[3], live: true})
+	}
+	return tasks, nil
+}
+
+// accountedTasks lists the finished array tasks of jobs ids from the
+// accounting database (sacct), with their exit codes.
+func (s *Slurm) accountedTasks(ids []string) ([]slurmTask, error) {
+	b, err := s.run("sacct", "-n", "-P", "-X", "-j", strings.Join(ids, ","), "-o", "JobID,State,ExitCode")
+	if err != nil {
+		return nil, err
+	}
+	var tasks []slurmTask
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Split(strings.TrimSpace(l), "|")
+		if len(f) < 3 {
+			continue
+		}
+		jt := strings.SplitN(f[0], "_", 2)
+		if len(jt) != 2 {
+			continue
+		}
+		job, err1 := strconv.Atoi(jt[0])
+		task, err2 := strconv.Atoi(jt[1])
+		state := strings.Fields(f[1] + " ")[0] // "CANCELLED by 0"
+		if err1 != nil || err2 != nil || state == "PENDING" || runningStates[state] {
+			continue
+		}
+		tasks = append(tasks, slurmTask{job: job, task: task, state: state, why: f[2]})
+	}
+	return tasks, nil
+}
+
+// controllerTasks lists the finished array tasks of jobs ids the
+// controller still remembers (scontrol, without accounting).
+func (s *Slurm) controllerTasks(ids []string) []slurmTask {
+	var tasks []slurmTask
+	for _, id := range ids {
+		b, err := s.run("scontrol", "show", "job", "-o", id)
+		if err != nil {
+			continue // purged from the controller's memory (MinJobAge)
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			kv := map[string]string{}
+			for _, w := range strings.Fields(l) {
+				if k, v, ok := strings.Cut(w, "="); ok {
+					kv[k] = v
+				}
+			}
+			job, err1 := strconv.Atoi(kv["ArrayJobId"])
+			task, err2 := strconv.Atoi(kv["ArrayTaskId"])
+			state := kv["JobState"]
+			if err1 != nil || err2 != nil || state == "PENDING" || runningStates[state] {
+				continue
+			}
+			tasks = append(tasks, slurmTask{job: job, task: task, state: state, why: kv["ExitCode"]})
+		}
+	}
+	return tasks
 }
 
 func firstLine(s string) string {

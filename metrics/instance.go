@@ -201,7 +201,30 @@ func (e *InstanceEvaluator) Add(gt []Instance, dets []Detection) {
 // evalImageCategory is COCOeval.computeIoU + evaluateImg for one image and
 // category, for all four area ranges.
 func (e *InstanceEvaluator) evalImageCategory(c int, gt []Instance, gi []int, dets []Detection, di []int) {
-	// Highest score first, stable; keep MaxDets.
+	ic := e.computeIoU(gt, gi, dets, di)
+	for a, rng := range cocoAreaRanges {
+		recs, np := ic.evaluate(rng)
+		e.npig[c][a] += np
+		e.recs[c][a] = append(e.recs[c][a], recs...)
+	}
+}
+
+// imageCategory is one image's detections and GT of one category as
+// evaluateImg sees them: the detections highest score first (MaxDets
+// kept), the areas that are compared with the area ranges, the crowd flags
+// and the IoUs.
+type imageCategory struct {
+	scores []float64 // per detection
+	dArea  []float64 // per detection: pixels × AreaScale
+	gArea  []float64 // per GT: Instance.Area, or pixels × AreaScale
+	crowd  []bool    // per GT
+	ious   []float64 // [detection × GT]
+}
+
+// computeIoU sorts the detections gi of one category (highest score first,
+// stable), keeps MaxDets, and computes the areas and the IoU of every
+// detection with every GT di (COCOeval.computeIoU).
+func (e *InstanceEvaluator) computeIoU(gt []Instance, gi []int, dets []Detection, di []int) *imageCategory {
 	di = slices.Clone(di)
 	slices.SortStableFunc(di, func(a, b int) int {
 		switch sa, sb := dets[a].Score, dets[b].Score; {
@@ -216,107 +239,116 @@ func (e *InstanceEvaluator) evalImageCategory(c int, gt []Instance, gi []int, de
 		di = di[:e.set.MaxDets]
 	}
 	D, G := len(di), len(gi)
-	dArea := make([]float64, D)
+	ic := &imageCategory{scores: make([]float64, D), dArea: make([]float64, D), gArea: make([]float64, G), crowd: make([]bool, G), ious: make([]float64, D*G)}
 	dPix := make([]int, D)
 	for j, d := range di {
+		ic.scores[j] = dets[d].Score
 		dPix[j] = dets[d].Mask.Area()
-		dArea[j] = float64(dPix[j]) * e.set.AreaScale
+		ic.dArea[j] = float64(dPix[j]) * e.set.AreaScale
 	}
-	gArea := make([]float64, G)
-	crowd := make([]bool, G)
-	for j, g := range gi {
-		gArea[j] = gt[g].Area
-		if gArea[j] == 0 {
-			gArea[j] = float64(gt[g].Mask.Area()) * e.set.AreaScale
+	for k, g := range gi {
+		ic.gArea[k] = gt[g].Area
+		if ic.gArea[k] == 0 {
+			ic.gArea[k] = float64(gt[g].Mask.Area()) * e.set.AreaScale
 		}
-		crowd[j] = gt[g].Crowd
+		ic.crowd[k] = gt[g].Crowd
 	}
-	ious := make([]float64, D*G)
 	for j, d := range di {
 		for k, g := range gi {
 			inter, union := mask.InterUnion(dets[d].Mask, gt[g].Mask)
 			switch {
 			case inter == 0:
-				ious[j*G+k] = 0
-			case crowd[k]:
+				ic.ious[j*G+k] = 0
+			case ic.crowd[k]:
 				// maskApi.c rleIou: for a crowd GT the "union" is the
 				// detection's own area.
-				ious[j*G+k] = float64(inter) / float64(dPix[j])
+				ic.ious[j*G+k] = float64(inter) / float64(dPix[j])
 			default:
-				ious[j*G+k] = float64(inter) / float64(union)
+				ic.ious[j*G+k] = float64(inter) / float64(union)
 			}
 		}
 	}
+	return ic
+}
 
-	T := len(iouThresholds)
+// evaluate is evaluateImg for one area range: it returns the record of
+// every detection and the number of non-ignored GT.
+func (ic *imageCategory) evaluate(rng [2]float64) (recs []apRecord, np int) {
+	T, G := len(iouThresholds), len(ic.gArea)
 	gtIg := make([]bool, G)
 	order := make([]int, G)
-	gtm := make([]bool, T*G)
-	for a, rng := range cocoAreaRanges {
-		np := 0
-		for k := range gtIg {
-			// evaluateImg: if g['ignore'] or (g['area']<aRng[0] or
-			// g['area']>aRng[1]): g['_ignore'] = 1, where ignore is
-			// iscrowd (_prepare).
-			gtIg[k] = crowd[k] || gArea[k] < rng[0] || gArea[k] > rng[1]
-			order[k] = k
-			if !gtIg[k] {
-				np++
-			}
+	for k := range gtIg {
+		// evaluateImg: if g['ignore'] or (g['area']<aRng[0] or
+		// g['area']>aRng[1]): g['_ignore'] = 1, where ignore is
+		// iscrowd (_prepare).
+		gtIg[k] = ic.crowd[k] || ic.gArea[k] < rng[0] || ic.gArea[k] > rng[1]
+		order[k] = k
+		if !gtIg[k] {
+			np++
 		}
-		e.npig[c][a] += np
-		// Regular GT first, then ignored ones, each in input order.
-		slices.SortStableFunc(order, func(x, y int) int {
-			return boolInt(gtIg[x]) - boolInt(gtIg[y])
-		})
+	}
+	// Regular GT first, then ignored ones, each in input order.
+	slices.SortStableFunc(order, func(x, y int) int {
+		return boolInt(gtIg[x]) - boolInt(gtIg[y])
+	})
+	recs = make([]apRecord, len(ic.scores))
+	for j := range recs {
+		recs[j] = apRecord{score: ic.scores[j], rank: int32(j)}
+	}
+	gtm := make([]bool, G)
+	for t, thr := range iouThresholds {
 		clear(gtm)
-		recs := make([]apRecord, D)
-		for j := range recs {
-			recs[j] = apRecord{score: dets[di[j]].Score, rank: int32(j)}
+		ic.match(t, thr, order, gtIg, gtm, recs)
+	}
+	// evaluateImg: "set unmatched detections outside of area range to
+	// ignore".
+	for j := range recs {
+		if ic.dArea[j] < rng[0] || ic.dArea[j] > rng[1] {
+			unmatched := ^recs[j].tp & (1<<T - 1)
+			recs[j].ign |= unmatched
 		}
-		for t, thr := range iouThresholds {
-			for j := 0; j < D; j++ {
-				best := math.Min(thr, 1-1e-10)
-				m := -1 // position in order of the best GT so far
-				for p, k := range order {
-					// evaluateImg: "if this gt already matched, and not
-					// a crowd, continue" — a crowd GT absorbs any number
-					// of detections.
-					if gtm[t*G+p] && !crowd[k] {
-						continue
-					}
-					// "if dt matched to reg gt, and on ignore gt, stop"
-					if m > -1 && !gtIg[order[m]] && gtIg[k] {
-						break
-					}
-					if ious[j*G+k] < best {
-						continue
-					}
-					best = ious[j*G+k]
-					m = p
-				}
-				if m == -1 {
-					continue
-				}
-				recs[j].tp |= 1 << t
-				// evaluateImg: dtIg[tind,dind] = gtIg[m] — a detection
-				// matched to a crowd (or out-of-range) GT is ignored, not
-				// a false positive.
-				if gtIg[order[m]] {
-					recs[j].ign |= 1 << t
-				}
-				gtm[t*G+m] = true
+	}
+	return recs, np
+}
+
+// match is evaluateImg's greedy matching at threshold index t (IoU thr):
+// each detection, highest score first, takes the unmatched GT of best IoU
+// ≥ thr, regular GT (first in order) before ignored ones. It sets bit t of
+// the records' tp and ign flags; gtm marks the matched GT by position in
+// order.
+func (ic *imageCategory) match(t int, thr float64, order []int, gtIg, gtm []bool, recs []apRecord) {
+	G := len(ic.gArea)
+	for j := range recs {
+		best := math.Min(thr, 1-1e-10)
+		m := -1 // position in order of the best GT so far
+		for p, k := range order {
+			// evaluateImg: "if this gt already matched, and not
+			// a crowd, continue" — a crowd GT absorbs any number
+			// of detections.
+			if gtm[p] && !ic.crowd[k] {
+				continue
 			}
-		}
-		// evaluateImg: "set unmatched detections outside of area range to
-		// ignore".
-		for j := range recs {
-			if dArea[j] < rng[0] || dArea[j] > rng[1] {
-				unmatched := ^recs[j].tp & (1<<T - 1)
-				recs[j].ign |= unmatched
+			// "if dt matched to reg gt, and on ignore gt, stop"
+			if m > -1 && !gtIg[order[m]] && gtIg[k] {
+				break
 			}
+			if ic.ious[j*G+k] < best {
+				continue
+			}
+			best = ic.ious[j*G+k]
+			m = p
 		}
-		e.recs[c][a] = append(e.recs[c][a], recs...)
+		if m == -1 {
+			continue
+		}
+		recs[j].tp |= 1 << t
+		// evaluateImg: dtIg[tind,dind] = gtIg[m] — a detection
+		// matched to a crowd (or out-of-range) GT is ignored, not
+		// a false positive.
+		if gtIg[order[m]] {
+			recs[j].ign |= 1 << t
+		}
+		gtm[m] = true
 	}
 }
 
@@ -329,16 +361,60 @@ func boolInt(b bool) int {
 
 // Result accumulates and summarises, as COCOeval.accumulate and summarize.
 func (e *InstanceEvaluator) Result() InstanceReport {
-	T, R := len(iouThresholds), len(recallThresholds)
-	maxDets := [3]int{1, 10, e.set.MaxDets}
-	// precSum[c][a][m][t] = Σ_r precision; recall[c][a][m][t]; valid[c][a].
-	type cell struct {
-		prec, rec [3][]float64
-		valid     bool
+	cells := e.accumulate()
+	all := make([]int, len(iouThresholds))
+	for t := range all {
+		all[t] = t
 	}
-	cells := make([][4]cell, e.k)
-	rc := []float64{}
-	pr := []float64{}
+	r := InstanceReport{
+		AP:   cells.ap(areaAll, 2, all),
+		AP50: cells.ap(areaAll, 2, []int{0}),
+		AP75: cells.ap(areaAll, 2, []int{5}),
+		APs:  cells.ap(areaSmall, 2, all),
+		APm:  cells.ap(areaMedium, 2, all),
+		APl:  cells.ap(areaLarge, 2, all),
+		AR1:  cells.ar(areaAll, 0),
+		AR10: cells.ar(areaAll, 1),
+		AR:   cells.ar(areaAll, 2),
+		ARs:  cells.ar(areaSmall, 2),
+		ARm:  cells.ar(areaMedium, 2),
+		ARl:  cells.ar(areaLarge, 2),
+
+		PerCategoryAP: nanSeries(e.k),
+		Images:        e.images,
+	}
+	T, R := len(iouThresholds), len(recallThresholds)
+	for c := range cells {
+		if cl := cells[c][areaAll]; cl.valid {
+			r.Categories++
+			s := 0.0
+			for t := 0; t < T; t++ {
+				s += cl.prec[2][t]
+			}
+			r.PerCategoryAP[c] = s / float64(T*R)
+		}
+	}
+	return r
+}
+
+// apCell is COCOeval.accumulate's result for one category and area range,
+// per detection limit m (1, 10, MaxDets) and threshold t: prec, the sum
+// over the recall points of the interpolated precision, and rec, the
+// recall. A cell is valid when it has non-ignored GT.
+type apCell struct {
+	prec, rec [3][]float64
+	valid     bool
+}
+
+// apCells holds the cells of every category, [category][area range].
+type apCells [][4]apCell
+
+// accumulate is COCOeval.accumulate over every category and area range.
+func (e *InstanceEvaluator) accumulate() apCells {
+	T := len(iouThresholds)
+	maxDets := [3]int{1, 10, e.set.MaxDets}
+	cells := make(apCells, e.k)
+	var curve prCurve
 	for c := 0; c < e.k; c++ {
 		for a := range cocoAreaRanges {
 			np := e.npig[c][a]
@@ -353,112 +429,101 @@ func (e *InstanceEvaluator) Result() InstanceReport {
 				cl.prec[m] = make([]float64, T)
 				cl.rec[m] = make([]float64, T)
 				for t := 0; t < T; t++ {
-					rc, pr = rc[:0], pr[:0]
-					var tp, fp float64
-					for _, r := range recs {
-						if int(r.rank) >= md {
-							continue
-						}
-						if r.ign>>t&1 == 0 {
-							if r.tp>>t&1 == 1 {
-								tp++
-							} else {
-								fp++
-							}
-						}
-						rc = append(rc, tp/float64(np))
-						pr = append(pr, tp/(fp+tp+eps))
-					}
-					nd := len(rc)
-					if nd > 0 {
-						cl.rec[m][t] = rc[nd-1]
-					}
-					for i := nd - 1; i > 0; i-- {
-						if pr[i] > pr[i-1] {
-							pr[i-1] = pr[i]
-						}
-					}
-					s := 0.0
-					i := 0
-					for _, r := range recallThresholds {
-						for i < nd && rc[i] < r { // searchsorted(rc, r, side='left')
-							i++
-						}
-						if i == nd {
-							break
-						}
-						s += pr[i]
-					}
-					cl.prec[m][t] = s
+					cl.prec[m][t], cl.rec[m][t] = curve.interpolate(recs, np, md, t)
 				}
 			}
 		}
 	}
-	// summarize: the mean over valid (category, threshold, recall point).
-	ap := func(a, m int, ts []int) float64 {
-		sum, n := 0.0, 0
-		for c := range cells {
-			if !cells[c][a].valid {
-				continue
-			}
-			for _, t := range ts {
-				sum += cells[c][a].prec[m][t]
-				n += R
-			}
-		}
-		if n == 0 {
-			return -1
-		}
-		return sum / float64(n)
-	}
-	ar := func(a, m int) float64 {
-		sum, n := 0.0, 0
-		for c := range cells {
-			if !cells[c][a].valid {
-				continue
-			}
-			for t := 0; t < T; t++ {
-				sum += cells[c][a].rec[m][t]
-				n++
-			}
-		}
-		if n == 0 {
-			return -1
-		}
-		return sum / float64(n)
-	}
-	all := make([]int, T)
-	for t := range all {
-		all[t] = t
-	}
-	r := InstanceReport{
-		AP:   ap(areaAll, 2, all),
-		AP50: ap(areaAll, 2, []int{0}),
-		AP75: ap(areaAll, 2, []int{5}),
-		APs:  ap(areaSmall, 2, all),
-		APm:  ap(areaMedium, 2, all),
-		APl:  ap(areaLarge, 2, all),
-		AR1:  ar(areaAll, 0),
-		AR10: ar(areaAll, 1),
-		AR:   ar(areaAll, 2),
-		ARs:  ar(areaSmall, 2),
-		ARm:  ar(areaMedium, 2),
-		ARl:  ar(areaLarge, 2),
+	return cells
+}
 
-		PerCategoryAP: nanSeries(e.k),
-		Images:        e.images,
-	}
-	for c := range cells {
-		if cl := cells[c][areaAll]; cl.valid {
-			r.Categories++
-			s := 0.0
-			for t := 0; t < T; t++ {
-				s += cl.prec[2][t]
+// prCurve holds the precision/recall curve of one cell, threshold and
+// detection limit (reused across them).
+type prCurve struct{ rc, pr []float64 }
+
+// interpolate computes, from the records sorted by score, the
+// precision/recall curve at threshold t over the detections of rank <
+// md, against np non-ignored GT. It returns the sum of the interpolated
+// precision at the 101 recall points (the monotone envelope, looked up
+// with searchsorted(rc, r, side='left')) and the final recall.
+func (cv *prCurve) interpolate(recs []apRecord, np, md, t int) (precSum, recall float64) {
+	rc, pr := cv.rc[:0], cv.pr[:0]
+	var tp, fp float64
+	for _, r := range recs {
+		if int(r.rank) >= md {
+			continue
+		}
+		if r.ign>>t&1 == 0 {
+			if r.tp>>t&1 == 1 {
+				tp++
+			} else {
+				fp++
 			}
-			r.PerCategoryAP[c] = s / float64(T*R)
+		}
+		rc = append(rc, tp/float64(np))
+		pr = append(pr, tp/(fp+tp+eps))
+	}
+	cv.rc, cv.pr = rc, pr
+	nd := len(rc)
+	if nd > 0 {
+		recall = rc[nd-1]
+	}
+	for i := nd - 1; i > 0; i-- {
+		if pr[i] > pr[i-1] {
+			pr[i-1] = pr[i]
 		}
 	}
-	return r
+	s := 0.0
+	i := 0
+	for _, r := range recallThresholds {
+		for i < nd && rc[i] < r { // searchsorted(rc, r, side='left')
+			i++
+		}
+		if i == nd {
+			break
+		}
+		s += pr[i]
+	}
+	return s, recall
+}
+
+// ap is summarize's AP of area range a and detection limit m over the
+// thresholds ts: the mean over valid (category, threshold, recall point),
+// −1 when no category is valid.
+func (cells apCells) ap(a, m int, ts []int) float64 {
+	sum, n := 0.0, 0
+	for c := range cells {
+		if !cells[c][a].valid {
+			continue
+		}
+		for _, t := range ts {
+			sum += cells[c][a].prec[m][t]
+			n += len(recallThresholds)
+		}
+	}
+	if n == 0 {
+		return -1
+	}
+	return sum / float64(n)
+}
+
+// ar is summarize's AR of area range a and detection limit m: the mean
+// recall over valid (category, threshold), −1 when no category is valid.
+func (cells apCells) ar(a, m int) float64 {
+	sum, n := 0.0, 0
+	for c := range cells {
+		if !cells[c][a].valid {
+			continue
+		}
+		for t := range iouThresholds {
+			sum += cells[c][a].rec[m][t]
+			n++
+		}
+	}
+	if n == 0 {
+		return -1
+	}
+	return sum / float64(n)
 }
 
 // eps is np.spacing(1), which COCOeval adds to precision denominators.

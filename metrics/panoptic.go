@@ -99,13 +99,33 @@ func (e *PanopticEvaluator) Reset() {
 // whose id is not 0 and not described, on a described predicted segment
 // with no pixel, on duplicate or zero ids, and on categories out of range.
 func (e *PanopticEvaluator) Add(gtIDs []int32, gtSegs []Segment, predIDs []int32, predSegs []Segment) {
+	ov := e.overlap(gtIDs, gtSegs, predIDs, predSegs)
+	e.images++
+	gMatched, pMatched := e.countMatches(ov, gtSegs, predSegs)
+	e.countUnmatched(ov, gtSegs, predSegs, gMatched, pMatched)
+}
+
+// panopticOverlap is one image's pixel counts: inter[gi·nP + pi] pixels
+// of GT segment gi and predicted segment pi, index 0 being void on either
+// side (segment i is index i+1), and the areas of the segments.
+type panopticOverlap struct {
+	inter        []int
+	nG, nP       int
+	gArea, pArea []int
+}
+
+// overlap counts the pixels of every (GT, predicted) pair of an image. A
+// GT segment's area is its Segment.Area when set (gt_segms[gt_label]
+// ['area'] is the JSON's area). It panics on pixel ids no segment
+// describes and on predicted segments without pixels.
+func (e *PanopticEvaluator) overlap(gtIDs []int32, gtSegs []Segment, predIDs []int32, predSegs []Segment) *panopticOverlap {
 	if len(gtIDs) != len(predIDs) {
 		panic(fmt.Sprintf("metrics: %d GT pixels, %d predicted", len(gtIDs), len(predIDs)))
 	}
 	gIdx := e.segIndex(gtSegs, "GT")
 	pIdx := e.segIndex(predSegs, "predicted")
 	nG, nP := len(gtSegs)+1, len(predSegs)+1 // index 0 = void
-	inter := make([]int, nG*nP)
+	ov := &panopticOverlap{inter: make([]int, nG*nP), nG: nG, nP: nP, gArea: make([]int, nG), pArea: make([]int, nP)}
 	for i, gid := range gtIDs {
 		gi, ok := gIdx[gid]
 		if !ok {
@@ -115,31 +135,34 @@ func (e *PanopticEvaluator) Add(gtIDs []int32, gtSegs []Segment, predIDs []int32
 		if !ok {
 			panic(fmt.Sprintf("metrics: pixel %d has undescribed predicted id %d", i, predIDs[i]))
 		}
-		inter[gi*nP+pi]++
+		ov.inter[gi*nP+pi]++
 	}
-	gArea := make([]int, nG)
-	pArea := make([]int, nP)
 	for gi := 0; gi < nG; gi++ {
 		for pi := 0; pi < nP; pi++ {
-			gArea[gi] += inter[gi*nP+pi]
-			pArea[pi] += inter[gi*nP+pi]
+			ov.gArea[gi] += ov.inter[gi*nP+pi]
+			ov.pArea[pi] += ov.inter[gi*nP+pi]
 		}
 	}
-	// gt_segms[gt_label]['area'] is the JSON's area when given.
 	for gi := 1; gi < nG; gi++ {
 		if a := gtSegs[gi-1].Area; a > 0 {
-			gArea[gi] = a
+			ov.gArea[gi] = a
 		}
 	}
 	for pi := 1; pi < nP; pi++ {
-		if pArea[pi] == 0 {
+		if ov.pArea[pi] == 0 {
 			panic(fmt.Sprintf("metrics: predicted segment %d has no pixel", predSegs[pi-1].ID))
 		}
 	}
-	e.images++
+	return ov
+}
 
-	gMatched := make([]bool, nG)
-	pMatched := make([]bool, nP)
+// countMatches counts the true positives: pairs of a non-crowd GT and a
+// predicted segment of its category with IoU > 0.5. It returns which
+// segments (by overlap index) matched.
+func (e *PanopticEvaluator) countMatches(ov *panopticOverlap, gtSegs, predSegs []Segment) (gMatched, pMatched []bool) {
+	nG, nP, inter := ov.nG, ov.nP, ov.inter
+	gMatched = make([]bool, nG)
+	pMatched = make([]bool, nP)
 	for gi := 1; gi < nG; gi++ {
 		g := gtSegs[gi-1]
 		// pq_compute_single_core: if gt_segms[gt_label]['iscrowd'] == 1:
@@ -155,7 +178,7 @@ func (e *PanopticEvaluator) Add(gtIDs []int32, gtSegs []Segment, predIDs []int32
 			// union = pred area + gt area − intersection −
 			// gt_pred_map.get((VOID, pred_label), 0): predicted pixels
 			// on VOID leave the union.
-			union := pArea[pi] + gArea[gi] - in - inter[0*nP+pi]
+			union := ov.pArea[pi] + ov.gArea[gi] - in - inter[0*nP+pi]
 			iou := float64(in) / float64(union)
 			if iou > 0.5 {
 				st := &e.stats[g.Category]
@@ -166,6 +189,14 @@ func (e *PanopticEvaluator) Add(gtIDs []int32, gtSegs []Segment, predIDs []int32
 			}
 		}
 	}
+	return gMatched, pMatched
+}
+
+// countUnmatched counts the unmatched non-crowd GT segments as false
+// negatives and the unmatched predicted segments as false positives
+// unless mostly on void or crowd.
+func (e *PanopticEvaluator) countUnmatched(ov *panopticOverlap, gtSegs, predSegs []Segment, gMatched, pMatched []bool) {
+	nG, nP, inter := ov.nG, ov.nP, ov.inter
 	// pq_compute_single_core, "count false positives": unmatched
 	// non-crowd GT are FN; crowd_labels_dict[category_id] = gt_label keeps
 	// the last crowd segment listed of each category.
@@ -194,7 +225,7 @@ func (e *PanopticEvaluator) Add(gtIDs []int32, gtSegs []Segment, predIDs []int32
 		if gi, ok := crowdOf[p.Category]; ok {
 			ignored += inter[gi*nP+pi]
 		}
-		if float64(ignored)/float64(pArea[pi]) > 0.5 {
+		if float64(ignored)/float64(ov.pArea[pi]) > 0.5 {
 			continue
 		}
 		e.stats[p.Category].FP++

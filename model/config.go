@@ -224,8 +224,21 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Validate reports the first inconsistency of the config.
+// Validate reports the first inconsistency of the config: of the
+// architecture and widths, the pixel decoder, the levels and backbone, the
+// loss weights, then the MP settings.
 func (c *Config) Validate() error {
+	for _, check := range []func() error{c.validateWidths, c.validatePixelDecoder, c.validateLevels, c.validateLoss, c.validateMP} {
+		if err := check(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// validateWidths checks the architecture, the image size, the class
+// count and names, and the transformer and pixel widths.
+func (c *Config) validateWidths() error {
 	switch c.Arch {
 	case ArchMaskFormer, ArchMask2Former, ArchMPFormer:
 	default:
@@ -247,6 +260,12 @@ func (c *Config) Validate() error {
 	case len(c.ClassNames) != 0 && len(c.ClassNames) != c.NumClasses:
 		return fmt.Errorf("model: %d class names for %d classes", len(c.ClassNames), c.NumClasses)
 	}
+	return nil
+}
+
+// validatePixelDecoder checks the pixel decoder's kind and, for
+// msdeform, its settings (defaults filled in).
+func (c *Config) validatePixelDecoder() error {
 	switch d := c.withDefaults(); d.PixelDecoder {
 	case PixelFPN:
 	case PixelMSDeform:
@@ -260,6 +279,12 @@ func (c *Config) Validate() error {
 	default:
 		return fmt.Errorf("model: unknown pixel decoder %q (want fpn or msdeform)", c.PixelDecoder)
 	}
+	return nil
+}
+
+// validateLevels checks the decoder's level strides (coarse to fine, each
+// 32, 16, 8 or 4) and the backbone's stage widths and block counts.
+func (c *Config) validateLevels() error {
 	for i, st := range c.LevelStrides {
 		if st != 32 && st != 16 && st != 8 && st != 4 {
 			return fmt.Errorf("model: level stride %d not one of 32, 16, 8, 4", st)
@@ -276,6 +301,11 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("model: negative block count")
 		}
 	}
+	return nil
+}
+
+// validateLoss checks the loss's point count and weights.
+func (c *Config) validateLoss() error {
 	if c.Loss.Points < 0 || c.Loss.NoObjectWeight < 0 {
 		return fmt.Errorf("model: negative loss points or weight")
 	}
@@ -288,25 +318,32 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("model: loss.%s %g (want a finite weight ≥ 0)", w.name, w.v)
 		}
 	}
-	if c.Arch == ArchMPFormer {
-		m := c.MP
-		switch m.Noise {
-		case "none", "point", "shift", "scale":
-		default:
-			return fmt.Errorf("model: unknown MP noise %q (want none, point, shift or scale)", m.Noise)
-		}
-		if m.Groups < 1 {
-			return fmt.Errorf("model: %d MP groups", m.Groups)
-		}
-		if m.PilotLayers < 0 || m.PilotLayers > c.DecLayers {
-			return fmt.Errorf("model: %d piloted layers of %d", m.PilotLayers, c.DecLayers)
-		}
-		if m.NoiseRatio < 0 || m.LabelNoise < 0 || m.LabelNoise > 1 || m.ScaleProb < 0 || m.ScaleProb > 1 {
-			return fmt.Errorf("model: MP noise ratios out of range")
-		}
-		if (m.Noise == "shift" || m.Noise == "scale") && m.NoiseRatio == 0 {
-			return fmt.Errorf("model: %s noise needs a positive noise ratio", m.Noise)
-		}
+	return nil
+}
+
+// validateMP checks MP-Former's settings (nothing for the other
+// architectures).
+func (c *Config) validateMP() error {
+	if c.Arch != ArchMPFormer {
+		return nil
+	}
+	m := c.MP
+	switch m.Noise {
+	case "none", "point", "shift", "scale":
+	default:
+		return fmt.Errorf("model: unknown MP noise %q (want none, point, shift or scale)", m.Noise)
+	}
+	if m.Groups < 1 {
+		return fmt.Errorf("model: %d MP groups", m.Groups)
+	}
+	if m.PilotLayers < 0 || m.PilotLayers > c.DecLayers {
+		return fmt.Errorf("model: %d piloted layers of %d", m.PilotLayers, c.DecLayers)
+	}
+	if m.NoiseRatio < 0 || m.LabelNoise < 0 || m.LabelNoise > 1 || m.ScaleProb < 0 || m.ScaleProb > 1 {
+		return fmt.Errorf("model: MP noise ratios out of range")
+	}
+	if (m.Noise == "shift" || m.Noise == "scale") && m.NoiseRatio == 0 {
+		return fmt.Errorf("model: %s noise needs a positive noise ratio", m.Noise)
 	}
 	return nil
 }

@@ -93,15 +93,23 @@ func (m *Model) upsampled(st StageOutput, numMP int) (prob, maskProb, maskLogit 
 //     a segment survives when its won area is ≥ OverlapThreshold of its
 //     own mask (σ ≥ 0.5); segments of the same stuff class are merged.
 func (m *Model) PostProcess(st StageOutput, numMP int, ic InferConfig) *Prediction {
-	c := &m.Cfg
-	K := c.NumClasses
-	K1 := K + 1
-	S := c.ImageSize
-	HW := S * S
+	S := m.Cfg.ImageSize
 	prob, mp, ml, Q := m.upsampled(st, numMP)
-	pred := &Prediction{Size: S, H: S, W: S, Semantic: make([]int32, HW), Panoptic: make([]int32, HW)}
+	pred := &Prediction{Size: S, H: S, W: S}
+	pred.Semantic = m.semanticInference(prob, mp, Q)
+	pred.Detections = m.instanceInference(prob, mp, ml, Q, ic.TopK)
+	pred.Panoptic, pred.Segments = m.panopticInference(prob, mp, Q, ic)
+	return pred
+}
 
-	// semantic
+// semanticInference is PostProcess's semantic map: per pixel p, argmax_c
+// Σ_q prob[q, c]·mp[q, p] over the K classes (no-object column left out);
+// prob and mp are upsampled's class and mask probabilities of Q queries.
+func (m *Model) semanticInference(prob, mp []float32, Q int) []int32 {
+	K := m.Cfg.NumClasses
+	K1 := K + 1
+	HW := m.Cfg.ImageSize * m.Cfg.ImageSize
+	out := make([]int32, HW)
 	sem := make([]float64, K)
 	for p := 0; p < HW; p++ {
 		clear(sem)
@@ -118,10 +126,22 @@ func (m *Model) PostProcess(st StageOutput, numMP int, ic InferConfig) *Predicti
 				best = k
 			}
 		}
-		pred.Semantic[p] = int32(best)
+		out[p] = int32(best)
 	}
+	return out
+}
 
-	// instance
+// instanceInference is PostProcess's detections: the topK (query, class)
+// pairs by class probability (thing classes only when the config marks
+// stuff classes), each with its binary mask (logit ml > 0) and score
+// class probability × mean mask probability inside the mask, sorted by
+// score, descending.
+func (m *Model) instanceInference(prob, mp, ml []float32, Q, topK int) []Detection {
+	c := &m.Cfg
+	K := c.NumClasses
+	K1 := K + 1
+	S := c.ImageSize
+	HW := S * S
 	type cand struct {
 		q, k int
 		s    float32
@@ -133,8 +153,9 @@ func (m *Model) PostProcess(st StageOutput, numMP int, ic InferConfig) *Predicti
 		}
 	}
 	sort.SliceStable(cands, func(a, b int) bool { return cands[a].s > cands[b].s })
-	topk := min(ic.TopK, len(cands))
+	topk := min(topK, len(cands))
 	hasStuff := len(c.ThingClasses) > 0
+	var dets []Detection
 	for _, cd := range cands[:topk] {
 		if hasStuff && !c.IsThing(cd.k) {
 			continue
@@ -150,14 +171,15 @@ func (m *Model) PostProcess(st StageOutput, numMP int, ic InferConfig) *Predicti
 			}
 		}
 		score := float64(cd.s) * sum / (float64(n) + 1e-6)
-		pred.Detections = append(pred.Detections, Detection{Class: cd.k, Score: score, Query: cd.q, Mask: bin})
+		dets = append(dets, Detection{Class: cd.k, Score: score, Query: cd.q, Mask: bin})
 	}
-	sort.SliceStable(pred.Detections, func(a, b int) bool { return pred.Detections[a].Score > pred.Detections[b].Score })
+	sort.SliceStable(dets, func(a, b int) bool { return dets[a].Score > dets[b].Score })
+	return dets
+}
 
-	// panoptic
-	var keep []int
-	var kscore []float32
-	var kclass []int
+// panopticQueries returns the queries whose top class is not "no object"
+// and has probability above threshold, with that probability and class.
+func panopticQueries(prob []float32, Q, K1 int, threshold float64) (keep []int, kscore []float32, kclass []int) {
 	for q := 0; q < Q; q++ {
 		best := 0
 		for k := 1; k < K1; k++ {
@@ -165,14 +187,29 @@ func (m *Model) PostProcess(st StageOutput, numMP int, ic InferConfig) *Predicti
 				best = k
 			}
 		}
-		if best != K && float64(prob[q*K1+best]) > ic.ObjectThreshold {
+		if best != K1-1 && float64(prob[q*K1+best]) > threshold {
 			keep = append(keep, q)
 			kscore = append(kscore, prob[q*K1+best])
 			kclass = append(kclass, best)
 		}
 	}
+	return keep, kscore, kclass
+}
+
+// panopticInference is PostProcess's panoptic map (segment id per pixel,
+// 0 = void) and segments: each pixel goes to the kept query (see
+// panopticQueries) with the highest score × mask probability; a query's
+// segment survives when the area it wins (where its mask probability is
+// ≥ 0.5) is at least OverlapThreshold of its own mask; segments of one
+// stuff class share an id.
+func (m *Model) panopticInference(prob, mp []float32, Q int, ic InferConfig) ([]int32, []Segment) {
+	c := &m.Cfg
+	K1 := c.NumClasses + 1
+	HW := c.ImageSize * c.ImageSize
+	pan := make([]int32, HW)
+	keep, kscore, kclass := panopticQueries(prob, Q, K1, ic.ObjectThreshold)
 	if len(keep) == 0 {
-		return pred
+		return pan, nil
 	}
 	owner := make([]int, HW)
 	for p := 0; p < HW; p++ {
@@ -184,6 +221,7 @@ func (m *Model) PostProcess(st StageOutput, numMP int, ic InferConfig) *Predicti
 		}
 		owner[p] = bi
 	}
+	var segs []Segment
 	stuffID := map[int]int{}
 	nextID := 0
 	for i, q := range keep {
@@ -218,18 +256,18 @@ func (m *Model) PostProcess(st StageOutput, numMP int, ic InferConfig) *Predicti
 			if !thing {
 				stuffID[cls] = id
 			}
-			pred.Segments = append(pred.Segments, Segment{ID: id, Class: cls, IsThing: thing, Score: float64(kscore[i])})
+			segs = append(segs, Segment{ID: id, Class: cls, IsThing: thing, Score: float64(kscore[i])})
 		}
 		for p := 0; p < HW; p++ {
 			if owner[p] == i && mp[q*HW+p] >= 0.5 {
-				pred.Panoptic[p] = int32(id)
+				pan[p] = int32(id)
 			}
 		}
 	}
 	for p := 0; p < HW; p++ {
-		if id := pred.Panoptic[p]; id > 0 {
-			pred.Segments[id-1].Area++
+		if id := pan[p]; id > 0 {
+			segs[id-1].Area++
 		}
 	}
-	return pred
+	return pan, segs
 }

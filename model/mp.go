@@ -24,32 +24,9 @@ import (
 // gt are the image's full-resolution GT masks (S×S) and classes their
 // classes; levels[l] is the h×w of decoder level l, coarse to fine.
 func buildMP(c *Config, classes []int, gt []*mask.Bits, maxGT int, levels [3][2]int, r *rng.RNG) *mpInput {
-	G := c.MP.Groups
-	P := G * maxGT
-	N := c.Queries
-	mp := &mpInput{labels: make([]int, P)}
-	for s := 0; s < P; s++ {
-		j := s % maxGT
-		if j >= len(classes) {
-			mp.labels[s] = -1
-			continue
-		}
-		mp.labels[s] = classes[j]
-		if c.MP.LabelNoise > 0 && r.Bernoulli(c.MP.LabelNoise) {
-			mp.labels[s] = r.IntN(c.NumClasses)
-		}
-	}
-	// self-attention mask, true = blocked
-	Q := P + N
-	mp.selfMask = make([]bool, Q*Q)
-	for row := 0; row < Q; row++ {
-		for col := 0; col < P; col++ {
-			if row >= P || row/maxGT != col/maxGT {
-				mp.selfMask[row*Q+col] = true
-			}
-		}
-	}
-	// pilots
+	P := c.MP.Groups * maxGT
+	mp := &mpInput{labels: mpLabels(c, classes, P, maxGT, r)}
+	mp.selfMask = mpSelfMask(P, maxGT, c.Queries)
 	L := c.DecLayers
 	piloted := c.MP.PilotLayers
 	if piloted == 0 {
@@ -58,36 +35,7 @@ func buildMP(c *Config, classes []int, gt []*mask.Bits, maxGT int, levels [3][2]
 	mp.pilots = make([][]bool, L)
 	var fixed [3][]bool // shift/scale: drawn once per step, at 1/8, shared by the layers
 	if c.MP.Noise == "shift" || c.MP.Noise == "scale" {
-		h8, w8 := levels[2][0], levels[2][1]
-		at8 := make([]*mask.Bits, P)
-		for s := 0; s < P; s++ {
-			j := s % maxGT
-			if j >= len(gt) {
-				continue
-			}
-			m := nearestDown(gt[j], h8, w8)
-			if c.MP.Noise == "shift" {
-				m = shiftMask(m, gt[j], c.MP.NoiseRatio, r)
-			} else if r.Bernoulli(c.MP.ScaleProb) {
-				m = scaleMask(m, gt[j], 1+c.MP.NoiseRatio)
-			}
-			at8[s] = m
-		}
-		for l := 0; l < 3; l++ {
-			h, w := levels[l][0], levels[l][1]
-			fixed[l] = make([]bool, P*h*w)
-			for s, m := range at8 {
-				row := fixed[l][s*h*w : (s+1)*h*w]
-				if m == nil {
-					fillTrue(row)
-					continue
-				}
-				d := nearestDown(m, h, w)
-				for i := range row {
-					row[i] = !d.Get(i)
-				}
-			}
-		}
+		fixed = fixedPilots(c, gt, P, maxGT, levels, r)
 	}
 	for i := 0; i < piloted; i++ {
 		l := i % 3
@@ -95,26 +43,105 @@ func buildMP(c *Config, classes []int, gt []*mask.Bits, maxGT int, levels [3][2]
 			mp.pilots[i] = fixed[l]
 			continue
 		}
+		mp.pilots[i] = layerPilots(c, gt, P, maxGT, levels[l][0], levels[l][1], r)
+	}
+	return mp
+}
+
+// mpLabels returns the input labels of the P MP slots: slot s holds GT
+// s mod maxGT's class, replaced with probability LabelNoise by a class
+// drawn uniformly from [0, K); −1 for padding.
+func mpLabels(c *Config, classes []int, P, maxGT int, r *rng.RNG) []int {
+	labels := make([]int, P)
+	for s := 0; s < P; s++ {
+		j := s % maxGT
+		if j >= len(classes) {
+			labels[s] = -1
+			continue
+		}
+		labels[s] = classes[j]
+		if c.MP.LabelNoise > 0 && r.Bernoulli(c.MP.LabelNoise) {
+			labels[s] = r.IntN(c.NumClasses)
+		}
+	}
+	return labels
+}
+
+// mpSelfMask is the (P+N)×(P+N) self-attention mask (true = blocked) that
+// lets an MP slot see only its own group's slots and the N matching
+// queries, and hides every MP slot from the matching queries.
+func mpSelfMask(P, maxGT, N int) []bool {
+	Q := P + N
+	m := make([]bool, Q*Q)
+	for row := 0; row < Q; row++ {
+		for col := 0; col < P; col++ {
+			if row >= P || row/maxGT != col/maxGT {
+				m[row*Q+col] = true
+			}
+		}
+	}
+	return m
+}
+
+// fixedPilots draws the shift or scale noise once per step on each GT
+// mask at level 2 (1/8) and returns, per level, the P slots' pilots
+// (true = blocked; padding blocks everything) from the noisy masks.
+func fixedPilots(c *Config, gt []*mask.Bits, P, maxGT int, levels [3][2]int, r *rng.RNG) [3][]bool {
+	var fixed [3][]bool
+	h8, w8 := levels[2][0], levels[2][1]
+	at8 := make([]*mask.Bits, P)
+	for s := 0; s < P; s++ {
+		j := s % maxGT
+		if j >= len(gt) {
+			continue
+		}
+		m := nearestDown(gt[j], h8, w8)
+		if c.MP.Noise == "shift" {
+			m = shiftMask(m, gt[j], c.MP.NoiseRatio, r)
+		} else if r.Bernoulli(c.MP.ScaleProb) {
+			m = scaleMask(m, gt[j], 1+c.MP.NoiseRatio)
+		}
+		at8[s] = m
+	}
+	for l := 0; l < 3; l++ {
 		h, w := levels[l][0], levels[l][1]
-		pl := make([]bool, P*h*w)
-		for s := 0; s < P; s++ {
-			row := pl[s*h*w : (s+1)*h*w]
-			j := s % maxGT
-			if j >= len(gt) {
+		fixed[l] = make([]bool, P*h*w)
+		for s, m := range at8 {
+			row := fixed[l][s*h*w : (s+1)*h*w]
+			if m == nil {
 				fillTrue(row)
 				continue
 			}
-			d := anyDown(gt[j], h, w)
-			for k := range row {
-				row[k] = !d.Get(k)
-			}
-			if c.MP.Noise == "point" && c.MP.NoiseRatio > 0 {
-				pointNoise(row, d.Area(), c.MP.NoiseRatio, r)
+			d := nearestDown(m, h, w)
+			for i := range row {
+				row[i] = !d.Get(i)
 			}
 		}
-		mp.pilots[i] = pl
 	}
-	return mp
+	return fixed
+}
+
+// layerPilots returns one layer's pilots at its h×w level (true =
+// blocked; padding blocks everything): each GT mask area-downsampled
+// (anyDown), with point noise when configured.
+func layerPilots(c *Config, gt []*mask.Bits, P, maxGT, h, w int, r *rng.RNG) []bool {
+	pl := make([]bool, P*h*w)
+	for s := 0; s < P; s++ {
+		row := pl[s*h*w : (s+1)*h*w]
+		j := s % maxGT
+		if j >= len(gt) {
+			fillTrue(row)
+			continue
+		}
+		d := anyDown(gt[j], h, w)
+		for k := range row {
+			row[k] = !d.Get(k)
+		}
+		if c.MP.Noise == "point" && c.MP.NoiseRatio > 0 {
+			pointNoise(row, d.Area(), c.MP.NoiseRatio, r)
+		}
+	}
+	return pl
 }
 
 func fillTrue(b []bool) {

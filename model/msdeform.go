@@ -64,13 +64,14 @@ type msEncoderLayer struct {
 	lin1, lin2                linear
 }
 
+// newMSDeformDecoder creates the pixel decoder's parameters in the
+// official module's registration order (input_proj, transformer: encoder
+// layers then level_embed, mask_features, adapter_1, layer_1), each with
+// its official initialisation, and its fixed positional encodings and
+// reference points.
 func newMSDeformDecoder(ps *params, c *Config) *msDeformDecoder {
 	d := &msDeformDecoder{cfg: c}
 	D, g := c.PixelDim, c.GNGroups
-	ms := c.MSDeform
-	// Parameters are created in the official module's registration order:
-	// input_proj, transformer (encoder layers, level_embed), mask_features,
-	// adapter_1, layer_1.
 	for i := 0; i < 3; i++ {
 		in := c.BackboneWidths[3-i]
 		name := fmt.Sprintf("pixel_decoder.input_proj.%d", i)
@@ -83,36 +84,49 @@ func newMSDeformDecoder(ps *params, c *Config) *msDeformDecoder {
 		cv.gn = &n
 		d.inputProj[i] = cv
 	}
-	M, L, P := ms.Heads, 3, ms.Points
-	for k := 0; k < ms.Layers; k++ {
-		name := fmt.Sprintf("pixel_decoder.transformer.encoder.layers.%d", k)
-		l := msEncoderLayer{}
-		// MSDeformAttn._reset_parameters: zero offset weights with the
-		// grid_init bias, zero attention weights and bias, xavier value and
-		// output projections with zero biases.
-		l.offsets = linear{W: ps.add(name+".self_attn.sampling_offsets.weight", M*L*P*2, D), B: ps.add(name+".self_attn.sampling_offsets.bias", M*L*P*2)}
-		copy(l.offsets.B.Data, msDeformGridInit(M, L, P))
-		l.attn = linear{W: ps.add(name+".self_attn.attention_weights.weight", M*L*P, D), B: ps.add(name+".self_attn.attention_weights.bias", M*L*P)}
-		l.value = newLinear(ps, name+".self_attn.value_proj", D, D, initXavier)
-		l.out = newLinear(ps, name+".self_attn.output_proj", D, D, initXavier)
-		l.offsets.B.NoDecay, l.attn.B.NoDecay = true, true
-		l.norm1 = newNorm(ps, name+".norm1", D, 0)
-		// MSDeformAttnTransformerEncoderOnly._reset_parameters applies
-		// xavier_uniform_ to every parameter of 2 or more dims; the FFN
-		// biases keep nn.Linear's default U(±1/√fan_in).
-		l.lin1 = newXavierLinearTorchBias(ps, name+".linear1", D, ms.FFN)
-		l.lin2 = newXavierLinearTorchBias(ps, name+".linear2", ms.FFN, D)
-		l.norm2 = newNorm(ps, name+".norm2", D, 0)
-		d.layers = append(d.layers, l)
+	for k := 0; k < c.MSDeform.Layers; k++ {
+		d.layers = append(d.layers, newMSEncoderLayer(ps, c, k))
 	}
 	// level_embed is a bare nn.Parameter, normal_ initialised. Unlike the
 	// decoder's nn.Embedding level embedding it is not exempt from weight
 	// decay in Mask2Former's build_optimizer (which exempts norms and
 	// nn.Embedding weights), so it decays here too.
-	d.levelEmbed = ps.add("pixel_decoder.transformer.level_embed", L, D)
+	d.levelEmbed = ps.add("pixel_decoder.transformer.level_embed", 3, D)
 	optim.Normal(d.levelEmbed, 0, 1, ps.r)
-	// mask_features, adapter_1, layer_1: detectron2's c2_xavier_fill
-	// (kaiming_uniform_ a=1, zero bias).
+	d.addOutputConvs(ps, c)
+	d.initPositions(c)
+	return d
+}
+
+// newMSEncoderLayer creates encoder layer k's parameters.
+func newMSEncoderLayer(ps *params, c *Config, k int) msEncoderLayer {
+	D, ms := c.PixelDim, c.MSDeform
+	M, L, P := ms.Heads, 3, ms.Points
+	name := fmt.Sprintf("pixel_decoder.transformer.encoder.layers.%d", k)
+	l := msEncoderLayer{}
+	// MSDeformAttn._reset_parameters: zero offset weights with the
+	// grid_init bias, zero attention weights and bias, xavier value and
+	// output projections with zero biases.
+	l.offsets = linear{W: ps.add(name+".self_attn.sampling_offsets.weight", M*L*P*2, D), B: ps.add(name+".self_attn.sampling_offsets.bias", M*L*P*2)}
+	copy(l.offsets.B.Data, msDeformGridInit(M, L, P))
+	l.attn = linear{W: ps.add(name+".self_attn.attention_weights.weight", M*L*P, D), B: ps.add(name+".self_attn.attention_weights.bias", M*L*P)}
+	l.value = newLinear(ps, name+".self_attn.value_proj", D, D, initXavier)
+	l.out = newLinear(ps, name+".self_attn.output_proj", D, D, initXavier)
+	l.offsets.B.NoDecay, l.attn.B.NoDecay = true, true
+	l.norm1 = newNorm(ps, name+".norm1", D, 0)
+	// MSDeformAttnTransformerEncoderOnly._reset_parameters applies
+	// xavier_uniform_ to every parameter of 2 or more dims; the FFN
+	// biases keep nn.Linear's default U(±1/√fan_in).
+	l.lin1 = newXavierLinearTorchBias(ps, name+".linear1", D, ms.FFN)
+	l.lin2 = newXavierLinearTorchBias(ps, name+".linear2", ms.FFN, D)
+	l.norm2 = newNorm(ps, name+".norm2", D, 0)
+	return l
+}
+
+// addOutputConvs creates mask_features, adapter_1 and layer_1 with
+// detectron2's c2_xavier_fill (kaiming_uniform_ a=1, zero bias).
+func (d *msDeformDecoder) addOutputConvs(ps *params, c *Config) {
+	D, g := c.PixelDim, c.GNGroups
 	d.maskFeats = conv{W: ps.add("pixel_decoder.mask_features.weight", c.MaskDim, D, 1, 1), B: ps.add("pixel_decoder.mask_features.bias", c.MaskDim), stride: 1}
 	d.maskFeats.B.NoDecay = true
 	optim.KaimingUniform(d.maskFeats.W, optim.FanIn, 1, ps.r)
@@ -124,8 +138,15 @@ func newMSDeformDecoder(ps *params, c *Config) *msDeformDecoder {
 	optim.KaimingUniform(d.output.W, optim.FanIn, 1, ps.r)
 	on := newNorm(ps, "pixel_decoder.layer_1.norm", D, g)
 	d.output.gn = &on
+}
 
-	S := c.ImageSize
+// initPositions sets the three levels' sizes (strides 32, 16, 8), their
+// sine positional encodings and the encoder's reference points:
+// get_reference_points' pixel centres ((x+½)/w, (y+½)/h), the same point
+// on every level (valid ratios 1).
+func (d *msDeformDecoder) initPositions(c *Config) {
+	const L = 3
+	D, S := c.PixelDim, c.ImageSize
 	Len := 0
 	for i, st := range []int{32, 16, 8} {
 		d.sizes[i] = [2]int{S / st, S / st}
@@ -136,8 +157,6 @@ func newMSDeformDecoder(ps *params, c *Config) *msDeformDecoder {
 	for _, hw := range d.sizes {
 		h, w := hw[0], hw[1]
 		d.pos = append(d.pos, sinePos(h, w, D)...)
-		// get_reference_points: pixel centres ((x+½)/w, (y+½)/h), the same
-		// point on every level (valid ratios 1).
 		for y := 0; y < h; y++ {
 			for x := 0; x < w; x++ {
 				rx, ry := (float32(x)+0.5)/float32(w), (float32(y)+0.5)/float32(h)
@@ -147,7 +166,6 @@ func newMSDeformDecoder(ps *params, c *Config) *msDeformDecoder {
 			}
 		}
 	}
-	return d
 }
 
 // newXavierLinearTorchBias is a Linear with a xavier_uniform_ weight and

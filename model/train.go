@@ -200,15 +200,43 @@ func (t *Trainer) Gradients(batch []*Example, step int, observe func(*ImageStep)
 // parameter's squared gradient norm (float64). A non-finite loss returns an
 // error wrapping ErrNonFinite.
 func (t *Trainer) gradients(batch []*Example, step int, observe func(*ImageStep)) ([]LossStats, []float64, error) {
-	m := t.M
-	c := &m.Cfg
 	B := len(batch)
 	S := t.Cfg.GradSlots
 	if S <= 0 {
 		S = 2
 	}
 	S = max(1, min(S, B))
-	params := m.Params()
+	params := t.M.Params()
+	t.prepareSlots(S, params)
+	// Linear weights are multiplied transposed by every image: store each
+	// 2-D parameter's transpose once for the step (the same products, so
+	// the same bits, where the GEMM does not depend on operand layout).
+	if gemm.LayoutIndependent() {
+		t.parallel(len(params), func(k int) { params[k].FreezeTransposed() })
+		defer func() {
+			for _, p := range params {
+				p.Thaw()
+			}
+		}()
+	}
+	norms := ComputeNorms(&t.M.Cfg, batch)
+	stats := make([]LossStats, B)
+	errs := make([]error, B)
+	t.parallel(S, func(s int) {
+		t.slotImages(s, S, batch, step, norms, stats, errs, observe)
+	})
+	for _, e := range errs {
+		if e != nil {
+			return stats, nil, e
+		}
+	}
+	return stats, t.reduceSlots(S, params), nil
+}
+
+// prepareSlots makes sure the trainer has S graphs and gradient slots
+// (slot 0 is Param.Grad, the others buffers of their own) and that they
+// are zero (a pass of its own unless the last step left them so).
+func (t *Trainer) prepareSlots(S int, params []*Param) {
 	for len(t.graphs) < S {
 		t.graphs = append(t.graphs, NewGraph())
 	}
@@ -225,7 +253,6 @@ func (t *Trainer) gradients(batch []*Example, step int, observe func(*ImageStep)
 			t.slotIdx[p] = k
 		}
 	}
-	index := t.slotIdx
 	if !t.gradsZero {
 		t.parallel(len(params), func(k int) {
 			params[k].ZeroGrad()
@@ -235,61 +262,54 @@ func (t *Trainer) gradients(batch []*Example, step int, observe func(*ImageStep)
 		})
 	}
 	t.gradsZero = false
-	// Linear weights are multiplied transposed by every image: store each
-	// 2-D parameter's transpose once for the step (the same products, so
-	// the same bits, where the GEMM does not depend on operand layout).
-	if gemm.LayoutIndependent() {
-		t.parallel(len(params), func(k int) { params[k].FreezeTransposed() })
-		defer func() {
-			for _, p := range params {
-				p.Thaw()
-			}
-		}()
+}
+
+// slotImages runs forward and backward, into gradient slot s of S, on the
+// batch images s, s+S, s+2S, … in order, each with its own random stream
+// derived from the seed, the step and the image's position. It fills
+// stats[i] and, for a non-finite loss, errs[i] (that image gets no
+// backward pass).
+func (t *Trainer) slotImages(s, S int, batch []*Example, step int, norms BatchNorms, stats []LossStats, errs []error, observe func(*ImageStep)) {
+	m := t.M
+	c := &m.Cfg
+	g := t.graphs[s]
+	if s == 0 {
+		g.AccumulateInto(func(p *Param) []float32 { return p.Grad })
+	} else {
+		bufs, index := t.slotGr[s], t.slotIdx
+		g.AccumulateInto(func(p *Param) []float32 { return bufs[index[p]] })
 	}
-	norms := ComputeNorms(c, batch)
-	stats := make([]LossStats, B)
-	errs := make([]error, B)
-	t.parallel(S, func(s int) {
-		g := t.graphs[s]
-		if s == 0 {
-			g.AccumulateInto(func(p *Param) []float32 { return p.Grad })
-		} else {
-			bufs := t.slotGr[s]
-			g.AccumulateInto(func(p *Param) []float32 { return bufs[index[p]] })
+	for i := s; i < len(batch); i += S {
+		g.Reset()
+		r := rng.New(rng.Derive(t.Cfg.Seed, uint64(step), uint64(i), 0x7e))
+		ex := batch[i]
+		var mp *mpInput
+		if c.Arch == ArchMPFormer && norms.MaxGT > 0 {
+			mp = buildMP(c, ex.Classes, ex.Full, norms.MaxGT, m.levels, r)
 		}
-		for i := s; i < B; i += S {
-			g.Reset()
-			r := rng.New(rng.Derive(t.Cfg.Seed, uint64(step), uint64(i), 0x7e))
-			ex := batch[i]
-			var mp *mpInput
-			if c.Arch == ArchMPFormer && norms.MaxGT > 0 {
-				mp = buildMP(c, ex.Classes, ex.Full, norms.MaxGT, m.levels, r)
-			}
-			stages := m.forward(g, ex.Input, mp)
-			loss, st := m.criterion(g, stages, mp.numMP(), ex, norms, r)
-			stats[i] = st
-			if math.IsNaN(st.Total) || math.IsInf(st.Total, 0) {
-				errs[i] = fmt.Errorf("model: step %d, image %d (dataset index %d): loss is %v: %w", step, i, ex.Index, st.Total, ErrNonFinite)
-				continue
-			}
-			g.Backward(loss)
-			if observe != nil {
-				is := &ImageStep{Slot: i, Example: ex, Stages: stages, Loss: &stats[i]}
-				if mp != nil {
-					is.MPLabels, is.MPSelfMask, is.MPPilots = mp.labels, mp.selfMask, mp.pilots
-				}
-				observe(is)
-			}
+		stages := m.forward(g, ex.Input, mp)
+		loss, st := m.criterion(g, stages, mp.numMP(), ex, norms, r)
+		stats[i] = st
+		if math.IsNaN(st.Total) || math.IsInf(st.Total, 0) {
+			errs[i] = fmt.Errorf("model: step %d, image %d (dataset index %d): loss is %v: %w", step, i, ex.Index, st.Total, ErrNonFinite)
+			continue
 		}
-	})
-	for _, e := range errs {
-		if e != nil {
-			return stats, nil, e
+		g.Backward(loss)
+		if observe != nil {
+			is := &ImageStep{Slot: i, Example: ex, Stages: stages, Loss: &stats[i]}
+			if mp != nil {
+				is.MPLabels, is.MPSelfMask, is.MPPilots = mp.labels, mp.selfMask, mp.pilots
+			}
+			observe(is)
 		}
 	}
-	// Add the other slots into Param.Grad in slot order, clearing them
-	// for the next step as they are read, and, in the same pass, take each
-	// parameter's squared norm for clipping and the finiteness check.
+}
+
+// reduceSlots adds gradient slots 1..S−1 into Param.Grad in slot order,
+// clearing them for the next step as they are read, and, in the same
+// pass, takes each parameter's squared norm (for clipping and the
+// finiteness check), which it returns.
+func (t *Trainer) reduceSlots(S int, params []*Param) []float64 {
 	sq := make([]float64, len(params))
 	t.parallel(len(params), func(k int) {
 		g := params[k].Grad
@@ -302,7 +322,7 @@ func (t *Trainer) gradients(batch []*Example, step int, observe func(*ImageStep)
 		}
 		sq[k] = optim.SumSquares(g)
 	})
-	return stats, sq, nil
+	return sq
 }
 
 // parallel runs f(0..n-1) on the trainer's workers.

@@ -148,6 +148,24 @@ func checkStage(info *RunInfo, st *Stage) error {
 	if st.NumMP < 0 {
 		return stageErr(st, "NumMP %d", st.NumMP)
 	}
+	if err := checkPredictions(st); err != nil {
+		return err
+	}
+	if st.GT != nil {
+		if err := checkTruth(st); err != nil {
+			return err
+		}
+	}
+	if st.Match != nil {
+		return checkMatch(st)
+	}
+	return nil
+}
+
+// checkPredictions checks the sizes of a stage's per-row arrays: mask
+// logits or binary masks, class logits, the attention mask and the
+// unblocked flags.
+func checkPredictions(st *Stage) error {
 	rows := st.NumMP + st.NumQueries
 	if st.Masks == nil || st.MaskLogits != nil {
 		if len(st.MaskLogits) != rows*st.H*st.W {
@@ -178,58 +196,68 @@ func checkStage(info *RunInfo, st *Stage) error {
 	if st.Unblocked != nil && len(st.Unblocked) != rows {
 		return stageErr(st, "%d unblocked flags for %d rows", len(st.Unblocked), rows)
 	}
-	G := 0
-	if st.GT != nil {
-		G = len(st.GT.Classes)
-		if len(st.GT.Masks) != G {
-			return stageErr(st, "GT has %d classes and %d masks", G, len(st.GT.Masks))
+	return nil
+}
+
+// checkTruth checks a stage's (non-nil) ground truth: one mask of the
+// stage's size and one class in range per segment, and the coverage
+// planes. The coverage values are checked once per image, at stage 0 (GT
+// is shared by its stages), the sizes at every stage.
+func checkTruth(st *Stage) error {
+	G := len(st.GT.Classes)
+	if len(st.GT.Masks) != G {
+		return stageErr(st, "GT has %d classes and %d masks", G, len(st.GT.Masks))
+	}
+	for g, m := range st.GT.Masks {
+		if m == nil || m.H != st.H || m.W != st.W || len(m.Words) != (m.H*m.W+63)/64 {
+			return stageErr(st, "GT mask %d is nil or not %d×%d", g, st.H, st.W)
 		}
-		for g, m := range st.GT.Masks {
-			if m == nil || m.H != st.H || m.W != st.W || len(m.Words) != (m.H*m.W+63)/64 {
-				return stageErr(st, "GT mask %d is nil or not %d×%d", g, st.H, st.W)
-			}
-			if c := st.GT.Classes[g]; c < 0 || c >= st.NumClasses {
-				return stageErr(st, "GT segment %d has class %d, want 0..%d", g, c, st.NumClasses-1)
-			}
+		if c := st.GT.Classes[g]; c < 0 || c >= st.NumClasses {
+			return stageErr(st, "GT segment %d has class %d, want 0..%d", g, c, st.NumClasses-1)
 		}
-		// The coverage values are checked once per image (GT is shared by
-		// its stages), the sizes at every stage.
-		if c := st.GT.Cover; c != nil {
-			if len(c) != G {
-				return stageErr(st, "GT has %d segments and %d coverage planes", G, len(c))
-			}
-			for g, v := range c {
-				if len(v) != st.H*st.W {
-					return stageErr(st, "GT coverage %d has %d values, want %d×%d", g, len(v), st.H, st.W)
-				}
-				if st.Stage > 0 {
-					continue
-				}
-				for _, x := range v {
-					if !(x >= 0 && x <= 1) {
-						return stageErr(st, "GT coverage %d has value %v outside [0, 1]", g, x)
-					}
-				}
+	}
+	c := st.GT.Cover
+	if c == nil {
+		return nil
+	}
+	if len(c) != G {
+		return stageErr(st, "GT has %d segments and %d coverage planes", G, len(c))
+	}
+	for g, v := range c {
+		if len(v) != st.H*st.W {
+			return stageErr(st, "GT coverage %d has %d values, want %d×%d", g, len(v), st.H, st.W)
+		}
+		if st.Stage > 0 {
+			continue
+		}
+		for _, x := range v {
+			if !(x >= 0 && x <= 1) {
+				return stageErr(st, "GT coverage %d has value %v outside [0, 1]", g, x)
 			}
 		}
 	}
-	if st.Match != nil {
-		if st.GT == nil {
-			return stageErr(st, "a matching without ground truth")
+	return nil
+}
+
+// checkMatch checks a stage's (non-nil) matching: one entry per GT
+// segment, each a matching query or -1, no query twice.
+func checkMatch(st *Stage) error {
+	if st.GT == nil {
+		return stageErr(st, "a matching without ground truth")
+	}
+	G := len(st.GT.Classes)
+	if len(st.Match) != G {
+		return stageErr(st, "matching has %d entries for %d GT segments", len(st.Match), G)
+	}
+	seen := make(map[int]bool, G)
+	for g, q := range st.Match {
+		if q < -1 || q >= st.NumQueries {
+			return stageErr(st, "GT segment %d matched to query %d of %d", g, q, st.NumQueries)
 		}
-		if len(st.Match) != G {
-			return stageErr(st, "matching has %d entries for %d GT segments", len(st.Match), G)
+		if q >= 0 && seen[q] {
+			return stageErr(st, "query %d matched twice", q)
 		}
-		seen := make(map[int]bool, G)
-		for g, q := range st.Match {
-			if q < -1 || q >= st.NumQueries {
-				return stageErr(st, "GT segment %d matched to query %d of %d", g, q, st.NumQueries)
-			}
-			if q >= 0 && seen[q] {
-				return stageErr(st, "query %d matched twice", q)
-			}
-			seen[q] = true
-		}
+		seen[q] = true
 	}
 	return nil
 }

@@ -184,197 +184,287 @@ var dtypes = map[string]string{"float32": dtF32, "float16": dtF16}
 // shapes and dtypes the run implies. It returns the arrays per image, in
 // the sidecar's image order.
 func checkSidecar(path string, sc *Sidecar) ([]imageArrays, error) {
-	bad := func(kind error, format string, a ...any) error {
-		return traceErr(path, "", kind, nil, format, a...)
+	c := &sidecarCheck{path: path, sc: sc}
+	if err := c.checkHeader(); err != nil {
+		return nil, err
 	}
+	if err := c.checkStorage(); err != nil {
+		return nil, err
+	}
+	imgs, byIndex, err := c.listImages()
+	if err != nil {
+		return nil, err
+	}
+	if err := c.assignArrays(byIndex); err != nil {
+		return nil, err
+	}
+	for i := range imgs {
+		want, err := c.expectedArrays(&imgs[i])
+		if err != nil {
+			return nil, err
+		}
+		if err := c.compareArrays(&imgs[i], want); err != nil {
+			return nil, err
+		}
+	}
+	return imgs, nil
+}
+
+// sidecarCheck holds what checkSidecar has established about a sidecar
+// while it checks it part by part: the layout and the dtypes the storage
+// section declares.
+type sidecarCheck struct {
+	path            string
+	sc              *Sidecar
+	compact         bool
+	maskDT, classDT string // numpy dtypes; maskDT is "" when a compact trace keeps no logits
+}
+
+// bad returns the *TraceError of a sidecar that fails a check.
+func (c *sidecarCheck) bad(kind error, format string, a ...any) error {
+	return traceErr(c.path, "", kind, nil, format, a...)
+}
+
+// checkHeader checks the format, the version and the run info.
+func (c *sidecarCheck) checkHeader() error {
+	sc := c.sc
 	if sc.Format != TraceFormat {
-		return nil, bad(ErrTraceVersion, "format %q, want %q", sc.Format, TraceFormat)
+		return c.bad(ErrTraceVersion, "format %q, want %q", sc.Format, TraceFormat)
 	}
 	if sc.Version != 1 && sc.Version != TraceVersion {
-		return nil, bad(ErrTraceVersion, "version %d, this reader reads versions 1 and %d", sc.Version, TraceVersion)
+		return c.bad(ErrTraceVersion, "version %d, this reader reads versions 1 and %d", sc.Version, TraceVersion)
 	}
 	run := &sc.Run
 	if run.StageLayers != nil && len(run.StageLayers) != run.NumStages {
-		return nil, bad(ErrTraceStages, "run has %d stages but stage_layers has %d entries", run.NumStages, len(run.StageLayers))
+		return c.bad(ErrTraceStages, "run has %d stages but stage_layers has %d entries", run.NumStages, len(run.StageLayers))
 	}
 	if err := run.Check(); err != nil {
-		return nil, bad(ErrTraceSidecar, "run: %v", err)
+		return c.bad(ErrTraceSidecar, "run: %v", err)
 	}
-	st := &sc.Storage
-	compact := false
+	return nil
+}
+
+// checkStorage checks the storage section and records its layout and
+// dtypes.
+func (c *sidecarCheck) checkStorage() error {
+	st := &c.sc.Storage
 	switch st.Layout {
 	case "", LayoutFull:
 	case LayoutCompact:
-		compact = true
+		c.compact = true
 	default:
-		return nil, bad(ErrTraceSidecar, "storage.layout %q, want full or compact", st.Layout)
+		return c.bad(ErrTraceSidecar, "storage.layout %q, want full or compact", st.Layout)
 	}
 	maskDT, ok := dtypes[st.MaskDType]
-	if !ok && !(compact && st.MaskDType == "none") {
-		return nil, bad(ErrTraceSidecar, "storage.mask_dtype %q, want float32 or float16 (or none, compact)", st.MaskDType)
+	if !ok && !(c.compact && st.MaskDType == "none") {
+		return c.bad(ErrTraceSidecar, "storage.mask_dtype %q, want float32 or float16 (or none, compact)", st.MaskDType)
 	}
-	classDT := dtF32
+	c.maskDT = maskDT
+	c.classDT = dtF32
 	if st.ClassDType != "" {
-		if classDT, ok = dtypes[st.ClassDType]; !ok {
-			return nil, bad(ErrTraceSidecar, "storage.class_dtype %q, want float32 or float16", st.ClassDType)
+		if c.classDT, ok = dtypes[st.ClassDType]; !ok {
+			return c.bad(ErrTraceSidecar, "storage.class_dtype %q, want float32 or float16", st.ClassDType)
 		}
 	}
-	if sc.Version == 1 && (st.Layout != "" || st.ClassDType != "") {
-		return nil, bad(ErrTraceSidecar, "storage %+v: a version 1 trace has no layout or class_dtype", *st)
+	if c.sc.Version == 1 && (st.Layout != "" || st.ClassDType != "") {
+		return c.bad(ErrTraceSidecar, "storage %+v: a version 1 trace has no layout or class_dtype", *st)
 	}
-	S, Q, K, H, W := run.NumStages, run.NumQueries, run.NumClasses, run.MaskH, run.MaskW
+	return nil
+}
 
+// listImages checks every image entry on its own and returns one
+// imageArrays per entry, in sidecar order, and the same by dataset index.
+func (c *sidecarCheck) listImages() ([]imageArrays, map[int]*imageArrays, error) {
+	sc, run := c.sc, &c.sc.Run
 	imgs := make([]imageArrays, len(sc.Images))
 	byIndex := make(map[int]*imageArrays, len(sc.Images))
 	for i := range sc.Images {
 		im := &sc.Images[i]
 		if _, dup := byIndex[im.Index]; dup {
-			return nil, bad(ErrTraceSidecar, "image %d listed twice", im.Index)
+			return nil, nil, c.bad(ErrTraceSidecar, "image %d listed twice", im.Index)
 		}
-		if im.GT < 0 || (!im.HasGT && (im.GT != 0 || im.Match || im.Cover)) || im.NumMP < 0 || (im.NumMP > 0 && !st.MPRows) ||
+		if im.GT < 0 || (!im.HasGT && (im.GT != 0 || im.Match || im.Cover)) || im.NumMP < 0 || (im.NumMP > 0 && !sc.Storage.MPRows) ||
 			(im.Cover && (sc.Version == 1 || run.MaskStride <= 0 || run.MaskStride*run.MaskStride > 255)) {
-			return nil, bad(ErrTraceSidecar, "image %d: inconsistent entry %+v", im.Index, *im)
+			return nil, nil, c.bad(ErrTraceSidecar, "image %d: inconsistent entry %+v", im.Index, *im)
 		}
 		imgs[i] = imageArrays{info: im, arrays: map[string]*ArrayInfo{}, attn: map[int]*ArrayInfo{}}
 		byIndex[im.Index] = &imgs[i]
 	}
-	// attnStage returns the stage of an attention array's name:
-	// attn_mask_s<s> (full), attn_s<s>_runs (compact).
-	attnStage := func(rest string) (string, bool) {
-		if !compact {
-			return strings.CutPrefix(rest, "attn_mask_s")
-		}
-		if s, ok := strings.CutPrefix(rest, "attn_s"); ok {
-			return strings.CutSuffix(s, "_runs")
-		}
-		return "", false
+	return imgs, byIndex, nil
+}
+
+// attnStage returns the stage of an attention array's name without the
+// image prefix: attn_mask_s<s> (full), attn_s<s>_runs (compact).
+func (c *sidecarCheck) attnStage(rest string) (string, bool) {
+	if !c.compact {
+		return strings.CutPrefix(rest, "attn_mask_s")
 	}
+	if s, ok := strings.CutPrefix(rest, "attn_s"); ok {
+		return strings.CutSuffix(s, "_runs")
+	}
+	return "", false
+}
+
+// assignArrays files every listed array under its image (and, for an
+// attention mask, under its stage), rejecting duplicates and arrays of no
+// listed image.
+func (c *sidecarCheck) assignArrays(byIndex map[int]*imageArrays) error {
+	sc := c.sc
 	names := make(map[string]bool, len(sc.Arrays))
 	for i := range sc.Arrays {
 		a := &sc.Arrays[i]
 		if names[a.Name] {
-			return nil, bad(ErrTraceSidecar, "array %s listed twice", a.Name)
+			return c.bad(ErrTraceSidecar, "array %s listed twice", a.Name)
 		}
 		names[a.Name] = true
 		var idx int
-		var rest string
 		if n, err := fmt.Sscanf(a.Name, "img%d/", &idx); n != 1 || err != nil {
-			return nil, bad(ErrTraceSidecar, "array %s does not belong to an image", a.Name)
+			return c.bad(ErrTraceSidecar, "array %s does not belong to an image", a.Name)
 		}
-		rest = strings.TrimPrefix(a.Name, imgPrefix(idx))
+		rest := strings.TrimPrefix(a.Name, imgPrefix(idx))
 		im := byIndex[idx]
 		if im == nil || rest == a.Name {
-			return nil, bad(ErrTraceSidecar, "array %s belongs to no listed image", a.Name)
+			return c.bad(ErrTraceSidecar, "array %s belongs to no listed image", a.Name)
 		}
-		if s, ok := attnStage(rest); ok {
+		if s, ok := c.attnStage(rest); ok {
 			st, err := strconv.Atoi(s)
-			if err != nil || st < 0 || st >= S || strconv.Itoa(st) != s {
-				return nil, bad(ErrTraceSidecar, "array %s: no such stage", a.Name)
+			if err != nil || st < 0 || st >= sc.Run.NumStages || strconv.Itoa(st) != s {
+				return c.bad(ErrTraceSidecar, "array %s: no such stage", a.Name)
 			}
 			im.attn[st] = a
 		}
 		im.arrays[rest] = a
 	}
+	return nil
+}
 
-	for i := range imgs {
-		im := &imgs[i]
-		P, G := im.info.NumMP, im.info.GT
-		pre := imgPrefix(im.info.Index)
-		want := map[string]ArrayInfo{
-			"class_logits": {DType: classDT, Shape: []int{S, Q, K + 1}},
-			"unblocked":    {DType: dtU8, Shape: []int{S, Q}},
+// wantArrays maps the names of an image's arrays (without the image
+// prefix) to the dtype and shape the run implies.
+type wantArrays map[string]ArrayInfo
+
+// addRLE adds the run-length encoded masks <name> of the shape:
+// <name>_runs and <name>_nruns.
+func (want wantArrays) addRLE(name string, shape ...int) {
+	want[name+"_runs"] = rleInfo(shape...)
+	want[name+"_nruns"] = nrunsInfo(shape...)
+}
+
+// expectedArrays returns the arrays the format prescribes for an image.
+func (c *sidecarCheck) expectedArrays(im *imageArrays) (wantArrays, error) {
+	run := &c.sc.Run
+	S, Q, K, H, W := run.NumStages, run.NumQueries, run.NumClasses, run.MaskH, run.MaskW
+	P, G := im.info.NumMP, im.info.GT
+	want := wantArrays{
+		"class_logits": {DType: c.classDT, Shape: []int{S, Q, K + 1}},
+		"unblocked":    {DType: dtU8, Shape: []int{S, Q}},
+	}
+	if c.compact {
+		want.addRLE("mask", S, Q, H, W)
+	}
+	if c.maskDT != "" {
+		want["mask_logits"] = ArrayInfo{DType: c.maskDT, Shape: []int{S, Q, H, W}}
+	}
+	if P > 0 {
+		if c.compact {
+			want.addRLE("mp_mask", S, P, H, W)
 		}
-		// masks adds the run-length encoded masks <name> of the shape.
-		masks := func(name string, shape ...int) {
-			want[name+"_runs"] = rleInfo(shape...)
-			want[name+"_nruns"] = nrunsInfo(shape...)
+		if c.maskDT != "" {
+			want["mp_mask_logits"] = ArrayInfo{DType: c.maskDT, Shape: []int{S, P, H, W}}
 		}
-		if compact {
-			masks("mask", S, Q, H, W)
+		want["mp_class_logits"] = ArrayInfo{DType: c.classDT, Shape: []int{S, P, K + 1}}
+		want["mp_unblocked"] = ArrayInfo{DType: dtU8, Shape: []int{S, P}}
+	}
+	if im.info.HasGT {
+		if c.compact {
+			want.addRLE("gt", G, H, W)
+		} else {
+			want["gt_masks"] = ArrayInfo{DType: dtU8, Shape: []int{G, H, W}}
 		}
-		if maskDT != "" {
-			want["mask_logits"] = ArrayInfo{DType: maskDT, Shape: []int{S, Q, H, W}}
+		want["gt_classes"] = ArrayInfo{DType: dtI32, Shape: []int{G}}
+	}
+	if im.info.Cover {
+		want["gt_cover"] = ArrayInfo{DType: dtU8, Shape: []int{G, H, W}}
+	}
+	if im.info.Match {
+		want["match"] = ArrayInfo{DType: dtI32, Shape: []int{S, G}}
+	}
+	if err := c.expectAttention(im, want); err != nil {
+		return nil, err
+	}
+	return want, nil
+}
+
+// expectAttention adds an image's attention masks to want. Their sizes
+// are the layers' own, so they are taken from the listed arrays after
+// checking their form: Q queries (P for the mp_ rows), boolean in the
+// full layout, run-length encoded in the compact one.
+func (c *sidecarCheck) expectAttention(im *imageArrays, want wantArrays) error {
+	Q, P := c.sc.Run.NumQueries, im.info.NumMP
+	pre := imgPrefix(im.info.Index)
+	for _, s := range sortedKeys(im.attn) {
+		a := im.attn[s]
+		var ok bool
+		var h, w int
+		if c.compact {
+			ok = len(a.RLE) == 3 && a.RLE[0] == Q && a.RLE[1] > 0 && a.RLE[2] > 0
+			if ok {
+				h, w = a.RLE[1], a.RLE[2]
+				want.addRLE("attn_s"+strconv.Itoa(s), Q, h, w)
+			}
+		} else {
+			ok = a.DType == dtBool && len(a.Shape) == 3 && a.Shape[0] == Q && a.Shape[1] > 0 && a.Shape[2] > 0 && a.RLE == nil
+			if ok {
+				h, w = a.Shape[1], a.Shape[2]
+				want[a.Name[len(pre):]] = *a
+			}
+		}
+		if !ok {
+			return c.bad(ErrTraceSidecar, "array %s is %s %v (rle %v), want the attention mask of %d queries", a.Name, a.DType, a.Shape, a.RLE, Q)
 		}
 		if P > 0 {
-			if compact {
-				masks("mp_mask", S, P, H, W)
-			}
-			if maskDT != "" {
-				want["mp_mask_logits"] = ArrayInfo{DType: maskDT, Shape: []int{S, P, H, W}}
-			}
-			want["mp_class_logits"] = ArrayInfo{DType: classDT, Shape: []int{S, P, K + 1}}
-			want["mp_unblocked"] = ArrayInfo{DType: dtU8, Shape: []int{S, P}}
-		}
-		if im.info.HasGT {
-			if compact {
-				masks("gt", G, H, W)
+			if c.compact {
+				want.addRLE("mp_attn_s"+strconv.Itoa(s), P, h, w)
 			} else {
-				want["gt_masks"] = ArrayInfo{DType: dtU8, Shape: []int{G, H, W}}
-			}
-			want["gt_classes"] = ArrayInfo{DType: dtI32, Shape: []int{G}}
-		}
-		if im.info.Cover {
-			want["gt_cover"] = ArrayInfo{DType: dtU8, Shape: []int{G, H, W}}
-		}
-		if im.info.Match {
-			want["match"] = ArrayInfo{DType: dtI32, Shape: []int{S, G}}
-		}
-		for _, s := range sortedKeys(im.attn) {
-			a := im.attn[s]
-			var ok bool
-			var h, w int
-			if compact {
-				ok = len(a.RLE) == 3 && a.RLE[0] == Q && a.RLE[1] > 0 && a.RLE[2] > 0
-				if ok {
-					h, w = a.RLE[1], a.RLE[2]
-					masks("attn_s"+strconv.Itoa(s), Q, h, w)
-				}
-			} else {
-				ok = a.DType == dtBool && len(a.Shape) == 3 && a.Shape[0] == Q && a.Shape[1] > 0 && a.Shape[2] > 0 && a.RLE == nil
-				if ok {
-					h, w = a.Shape[1], a.Shape[2]
-					want[a.Name[len(pre):]] = *a
-				}
-			}
-			if !ok {
-				return nil, bad(ErrTraceSidecar, "array %s is %s %v (rle %v), want the attention mask of %d queries", a.Name, a.DType, a.Shape, a.RLE, Q)
-			}
-			if P > 0 {
-				if compact {
-					masks("mp_attn_s"+strconv.Itoa(s), P, h, w)
-				} else {
-					want["mp_"+a.Name[len(pre):]] = ArrayInfo{DType: dtBool, Shape: []int{P, h, w}}
-				}
-			}
-		}
-		for _, name := range sortedStrings(want) {
-			w := want[name]
-			a := im.arrays[name]
-			if a == nil {
-				return nil, bad(ErrTraceSidecar, "image %d has no array %s%s", im.info.Index, pre, name)
-			}
-			shapeOK := equalInts(a.Shape, w.Shape)
-			if w.RLE != nil { // runs: any 1-D length
-				shapeOK = len(a.Shape) == 1
-			}
-			if a.DType != w.DType || !shapeOK || !equalInts(a.RLE, w.RLE) {
-				kind := ErrTraceSidecar
-				if len(a.Shape) > 0 && len(w.Shape) > 0 && a.Shape[0] != w.Shape[0] && (name == "mask_logits" || name == "mask_nruns" || name == "class_logits" || name == "unblocked" || name == "match") {
-					kind = ErrTraceStages
-				}
-				if w.RLE != nil {
-					return nil, bad(kind, "%s%s is %s %v (rle %v), the run implies %s [n] (rle %v)", pre, name, a.DType, a.Shape, a.RLE, w.DType, w.RLE)
-				}
-				return nil, bad(kind, "%s%s is %s %v, the run implies %s %v", pre, name, a.DType, a.Shape, w.DType, w.Shape)
-			}
-		}
-		for _, name := range sortedStrings(im.arrays) {
-			if _, ok := want[name]; !ok {
-				return nil, bad(ErrTraceSidecar, "unexpected array %s%s", pre, name)
+				want["mp_"+a.Name[len(pre):]] = ArrayInfo{DType: dtBool, Shape: []int{P, h, w}}
 			}
 		}
 	}
-	return imgs, nil
+	return nil
+}
+
+// compareArrays checks that an image lists exactly the wanted arrays,
+// each with the wanted dtype and shape (runs: any 1-D length). A
+// disagreement in the stage axis of a per-stage array is an
+// ErrTraceStages.
+func (c *sidecarCheck) compareArrays(im *imageArrays, want wantArrays) error {
+	pre := imgPrefix(im.info.Index)
+	for _, name := range sortedStrings(want) {
+		w := want[name]
+		a := im.arrays[name]
+		if a == nil {
+			return c.bad(ErrTraceSidecar, "image %d has no array %s%s", im.info.Index, pre, name)
+		}
+		shapeOK := equalInts(a.Shape, w.Shape)
+		if w.RLE != nil { // runs: any 1-D length
+			shapeOK = len(a.Shape) == 1
+		}
+		if a.DType != w.DType || !shapeOK || !equalInts(a.RLE, w.RLE) {
+			kind := ErrTraceSidecar
+			if len(a.Shape) > 0 && len(w.Shape) > 0 && a.Shape[0] != w.Shape[0] && (name == "mask_logits" || name == "mask_nruns" || name == "class_logits" || name == "unblocked" || name == "match") {
+				kind = ErrTraceStages
+			}
+			if w.RLE != nil {
+				return c.bad(kind, "%s%s is %s %v (rle %v), the run implies %s [n] (rle %v)", pre, name, a.DType, a.Shape, a.RLE, w.DType, w.RLE)
+			}
+			return c.bad(kind, "%s%s is %s %v, the run implies %s %v", pre, name, a.DType, a.Shape, w.DType, w.Shape)
+		}
+	}
+	for _, name := range sortedStrings(im.arrays) {
+		if _, ok := want[name]; !ok {
+			return c.bad(ErrTraceSidecar, "unexpected array %s%s", pre, name)
+		}
+	}
+	return nil
 }
 
 func equalInts(a, b []int) bool {

@@ -280,6 +280,8 @@ func (r *TraceReader) mustCompute(info *TraceImageInfo) bool {
 	return info.HasGT && !info.Match && info.GT > 0 && !r.settings.NoMatching && r.canCompute()
 }
 
+// image reads image k, decoding the parts nd asks for (and all a
+// matching computed at read time needs), through br.
 func (r *TraceReader) image(k int, nd needs, br *bufio.Reader) (*Image, error) {
 	if r.zr == nil {
 		return nil, fmt.Errorf("probes: trace %s: %w", r.npzPath, ErrClosed)
@@ -288,113 +290,150 @@ func (r *TraceReader) image(k int, nd needs, br *bufio.Reader) (*Image, error) {
 		return nil, fmt.Errorf("probes: trace %s: image %d of %d", r.npzPath, k, len(r.imgs))
 	}
 	ia := &r.imgs[k]
-	info := ia.info
-	compute := r.mustCompute(info)
+	compute := r.mustCompute(ia.info)
 	if compute {
 		nd.logits, nd.classes, nd.cover = true, true, true
 	}
+	rd := &imageReader{r: r, ia: ia, br: br, im: r.newImage(ia.info, nd), arena: nd.arena}
+	if err := rd.predictedMasks(nd); err != nil {
+		return nil, err
+	}
+	if err := rd.classesAndUnblocked(nd.classes); err != nil {
+		return nil, err
+	}
+	for _, s := range sortedKeys(ia.attn) {
+		if err := rd.attention(s, r.side.Storage.Compact()); err != nil {
+			return nil, err
+		}
+	}
+	if ia.info.HasGT {
+		if err := rd.truthAndMatches(nd.cover, compute); err != nil {
+			return nil, err
+		}
+	}
+	return rd.im, nil
+}
+
+// newImage returns an image of the trace's stages with the buffers nd
+// asks for allocated (masks from nd's arena).
+func (r *TraceReader) newImage(info *TraceImageInfo, nd needs) *Image {
 	st := &r.side.Storage
-	compact := st.Compact()
-	hasLogits := st.MaskDType != "none"
+	compact, hasLogits := st.Compact(), st.MaskDType != "none"
 	S, Q, K, H, W := r.info.NumStages, r.info.NumQueries, r.info.NumClasses, r.info.MaskH, r.info.MaskW
-	P, HW, K1 := info.NumMP, H*W, K+1
+	P := info.NumMP
 	rows := P + Q
 	im := &Image{Index: info.Index, Stages: make([]Stage, S)}
 	for s := range im.Stages {
 		im.Stages[s] = Stage{Image: info.Index, Stage: s, NumMP: P, NumQueries: Q, NumClasses: K, H: H, W: W}
 		if nd.logits && hasLogits {
-			im.Stages[s].MaskLogits = make([]float32, rows*HW)
+			im.Stages[s].MaskLogits = make([]float32, rows*H*W)
 		}
 		if compact || nd.masks {
 			im.Stages[s].Masks = nd.arena.masks(rows, H, W)
 		}
 		if nd.classes {
-			im.Stages[s].ClassLogits = make([]float32, rows*K1)
+			im.Stages[s].ClassLogits = make([]float32, rows*(K+1))
 		}
 	}
-	rd := &imageReader{r: r, ia: ia, br: br, im: im, arena: nd.arena}
+	return im
+}
+
+// predictedMasks reads the predicted masks of every stage, matching rows
+// and MP rows: the stored binary masks of a compact trace, then the mask
+// logits when nd wants them kept or binarised (a full trace read for
+// Masks).
+func (d *imageReader) predictedMasks(nd needs) error {
+	st := &d.r.side.Storage
+	compact, hasLogits := st.Compact(), st.MaskDType != "none"
+	Q, P := d.r.info.NumQueries, d.ia.info.NumMP
 	if compact {
 		stageRows := func(off, rows int) []*mask.Bits {
-			ms := make([]*mask.Bits, 0, S*rows)
-			for s := range im.Stages {
-				ms = append(ms, im.Stages[s].Masks[off:off+rows]...)
+			ms := make([]*mask.Bits, 0, len(d.im.Stages)*rows)
+			for s := range d.im.Stages {
+				ms = append(ms, d.im.Stages[s].Masks[off:off+rows]...)
 			}
 			return ms
 		}
-		if err := rd.runs("mask", stageRows(P, Q)); err != nil {
-			return nil, err
+		if err := d.runs("mask", stageRows(P, Q)); err != nil {
+			return err
 		}
 		if P > 0 {
-			if err := rd.runs("mp_mask", stageRows(0, P)); err != nil {
-				return nil, err
+			if err := d.runs("mp_mask", stageRows(0, P)); err != nil {
+				return err
 			}
 		}
 	}
 	if hasLogits && (nd.logits || (nd.masks && !compact)) {
 		binarise := nd.masks && !compact
-		if err := rd.maskLogits("mask_logits", Q, P, nd.logits, binarise); err != nil {
-			return nil, err
+		if err := d.maskLogits("mask_logits", Q, P, nd.logits, binarise); err != nil {
+			return err
 		}
 		if P > 0 {
-			if err := rd.maskLogits("mp_mask_logits", P, 0, nd.logits, binarise); err != nil {
-				return nil, err
+			if err := d.maskLogits("mp_mask_logits", P, 0, nd.logits, binarise); err != nil {
+				return err
 			}
 		}
 	}
-	if nd.classes {
+	return nil
+}
+
+// classesAndUnblocked reads the class logits (when classes) and the
+// unblocked flags of every stage, matching rows and MP rows.
+func (d *imageReader) classesAndUnblocked(classes bool) error {
+	Q, K1, P := d.r.info.NumQueries, d.r.info.NumClasses+1, d.ia.info.NumMP
+	if classes {
 		clsOf := func(st *Stage) []float32 { return st.ClassLogits }
-		if err := rd.floats("class_logits", Q, K1, P, clsOf); err != nil {
-			return nil, err
+		if err := d.floats("class_logits", Q, K1, P, clsOf); err != nil {
+			return err
 		}
 		if P > 0 {
-			if err := rd.floats("mp_class_logits", P, K1, 0, clsOf); err != nil {
-				return nil, err
+			if err := d.floats("mp_class_logits", P, K1, 0, clsOf); err != nil {
+				return err
 			}
 		}
 	}
-	for s := range im.Stages {
-		im.Stages[s].Unblocked = make([]bool, rows)
+	for s := range d.im.Stages {
+		d.im.Stages[s].Unblocked = make([]bool, P+Q)
 	}
-	if err := rd.flags("unblocked", Q, P); err != nil {
-		return nil, err
+	if err := d.flags("unblocked", Q, P); err != nil {
+		return err
 	}
 	if P > 0 {
-		if err := rd.flags("mp_unblocked", P, 0); err != nil {
-			return nil, err
+		return d.flags("mp_unblocked", P, 0)
+	}
+	return nil
+}
+
+// truthAndMatches reads the image's ground truth (with its coverage when
+// cover) and its matchings: the stored ones, none needed without GT
+// segments, or, when compute, matchings computed with the trace's cost
+// weights (or the settings').
+func (d *imageReader) truthAndMatches(cover, compute bool) error {
+	r, info, im := d.r, d.ia.info, d.im
+	if err := d.groundTruth(r.side.Storage.Compact(), cover); err != nil {
+		return err
+	}
+	switch {
+	case info.Match:
+		return d.matchings()
+	case info.GT == 0:
+		for s := range im.Stages {
+			im.Stages[s].Match = []int{}
+		}
+	case compute:
+		w := r.info.MatchCost.Weights()
+		if r.settings.Weights != nil {
+			w = *r.settings.Weights
+		}
+		ms, err := computeMatches(im, &w)
+		if err != nil {
+			return traceErr(r.npzPath, imgPrefix(info.Index)+"match", ErrTraceCorrupt, err, "cannot compute the matchings")
+		}
+		for s := range im.Stages {
+			im.Stages[s].Match = ms[s]
 		}
 	}
-	for _, s := range sortedKeys(ia.attn) {
-		if err := rd.attention(s, compact); err != nil {
-			return nil, err
-		}
-	}
-	if info.HasGT {
-		if err := rd.groundTruth(compact, nd.cover); err != nil {
-			return nil, err
-		}
-		if info.Match {
-			if err := rd.matchings(); err != nil {
-				return nil, err
-			}
-		} else if info.GT == 0 {
-			for s := range im.Stages {
-				im.Stages[s].Match = []int{}
-			}
-		} else if compute {
-			w := r.info.MatchCost.Weights()
-			if r.settings.Weights != nil {
-				w = *r.settings.Weights
-			}
-			ms, err := computeMatches(im, &w)
-			if err != nil {
-				return nil, traceErr(r.npzPath, imgPrefix(info.Index)+"match", ErrTraceCorrupt, err, "cannot compute the matchings")
-			}
-			for s := range im.Stages {
-				im.Stages[s].Match = ms[s]
-			}
-		}
-	}
-	return im, nil
+	return nil
 }
 
 // arena hands out the masks of one image from blocks it reuses for the

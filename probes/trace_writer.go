@@ -220,6 +220,9 @@ func (w *TraceWriter) Record(st *Stage) error {
 // keepLogits reports whether the trace stores mask logits.
 func (w *TraceWriter) keepLogits() bool { return !w.settings.Compact || w.settings.Float16 }
 
+// record checks a stage and adds it to the image being recorded: the
+// matching rows' mask logits stream to the open entry, the rest is
+// buffered until the image's last stage, which writes it.
 func (w *TraceWriter) record(st *Stage) error {
 	if err := checkStage(&w.info, st); err != nil {
 		return err
@@ -231,43 +234,64 @@ func (w *TraceWriter) record(st *Stage) error {
 	if err != nil {
 		return err
 	}
-	Q, K, HW := w.info.NumQueries, w.info.NumClasses, st.H*st.W
-	compact := w.settings.Compact
-	s := st.Stage
 	P := 0
 	if w.settings.KeepMP {
 		P = st.NumMP
 	}
-	if s == 0 {
+	if st.Stage == 0 {
 		if err := w.beginImage(st, P); err != nil {
 			return err
 		}
 	}
-	// The mask logits stream to the open entry.
+	if err := w.recordMasks(st, P); err != nil {
+		return err
+	}
+	w.bufferRows(st, P)
+	if cells := st.AttnH * st.AttnW; cells > 0 {
+		w.attn[st.Stage] = w.attention(st, P)
+	}
+	if last {
+		return w.finishImage()
+	}
+	return nil
+}
+
+// recordMasks writes a stage's masks of the first P MP rows (0 when MP
+// rows are dropped) and the matching rows: it streams the matching rows'
+// mask logits to the open entry, buffers the MP rows' ones, and in a
+// compact trace buffers the runs of both.
+func (w *TraceWriter) recordMasks(st *Stage, P int) error {
+	Q, HW := w.info.NumQueries, st.H*st.W
 	mp := st.NumMP * HW
-	var err2 error
+	var err error
 	switch {
 	case !w.keepLogits():
 	case w.settings.Float16:
-		err2 = w.ew.f16(st.MaskLogits[mp:])
+		err = w.ew.f16(st.MaskLogits[mp:])
 	default:
-		err2 = w.ew.f32(st.MaskLogits[mp:])
+		err = w.ew.f32(st.MaskLogits[mp:])
 	}
-	if err2 != nil {
-		return w.ioErr(err2)
+	if err != nil {
+		return w.ioErr(err)
 	}
-	if compact {
+	if w.settings.Compact {
 		w.runs.runs, w.runs.counts = stageRuns(w.runs.runs, w.runs.counts, st, st.NumMP, Q)
 		if P > 0 {
 			w.mpRuns.runs, w.mpRuns.counts = stageRuns(w.mpRuns.runs, w.mpRuns.counts, st, 0, P)
 		}
 	}
-	k1 := K + 1
+	if P > 0 && w.keepLogits() {
+		copy(w.mpMask[st.Stage*P*HW:], st.MaskLogits[:mp])
+	}
+	return nil
+}
+
+// bufferRows buffers a stage's class logits, unblocked flags and
+// matching, for the first P MP rows and the matching rows.
+func (w *TraceWriter) bufferRows(st *Stage, P int) {
+	Q, k1, s := w.info.NumQueries, w.info.NumClasses+1, st.Stage
 	copy(w.cls[s*Q*k1:], st.ClassLogits[st.NumMP*k1:])
 	if P > 0 {
-		if w.keepLogits() {
-			copy(w.mpMask[s*P*HW:], st.MaskLogits[:mp])
-		}
 		copy(w.mpCls[s*P*k1:], st.ClassLogits[:P*k1])
 	}
 	if st.Unblocked != nil {
@@ -282,32 +306,32 @@ func (w *TraceWriter) record(st *Stage) error {
 			}
 		}
 	}
-	if cells := st.AttnH * st.AttnW; cells > 0 {
-		a := &attnBuf{h: st.AttnH, w: st.AttnW}
-		if compact {
-			a.runs.runs, a.runs.counts = attnRuns(nil, nil, st, st.NumMP, Q)
-			if P > 0 {
-				a.mp.runs, a.mp.counts = attnRuns(nil, nil, st, 0, P)
-			}
-		} else {
-			a.rows = make([]byte, Q*cells)
-			attnBytes(a.rows, st, st.NumMP, Q)
-			if P > 0 {
-				a.mpRow = make([]byte, P*cells)
-				attnBytes(a.mpRow, st, 0, P)
-			}
-		}
-		w.attn[s] = a
-	}
 	if st.Match != nil {
 		for g, q := range st.Match {
 			w.match[s*len(st.Match)+g] = int32(q)
 		}
 	}
-	if last {
-		return w.finishImage()
+}
+
+// attention returns a copy of a stage's attention masks, for the first P
+// MP rows and the matching rows: runs (compact) or 0/1 bytes (full).
+func (w *TraceWriter) attention(st *Stage, P int) *attnBuf {
+	Q, cells := w.info.NumQueries, st.AttnH*st.AttnW
+	a := &attnBuf{h: st.AttnH, w: st.AttnW}
+	if w.settings.Compact {
+		a.runs.runs, a.runs.counts = attnRuns(nil, nil, st, st.NumMP, Q)
+		if P > 0 {
+			a.mp.runs, a.mp.counts = attnRuns(nil, nil, st, 0, P)
+		}
+		return a
 	}
-	return nil
+	a.rows = make([]byte, Q*cells)
+	attnBytes(a.rows, st, st.NumMP, Q)
+	if P > 0 {
+		a.mpRow = make([]byte, P*cells)
+		attnBytes(a.mpRow, st, 0, P)
+	}
+	return a
 }
 
 // beginImage starts an image at its stage 0: its ground truth, its buffers
@@ -437,86 +461,12 @@ func (w *TraceWriter) beginEntry(index int, name string, a ArrayInfo) error {
 
 // finishImage writes the buffered arrays of the image.
 func (w *TraceWriter) finishImage() error {
-	S, Q, K, H, W := w.info.NumStages, w.info.NumQueries, w.info.NumClasses, w.info.MaskH, w.info.MaskW
-	im, P, G := w.img.Index, w.img.NumMP, w.img.GT
-	compact, logits := w.settings.Compact, w.keepLogits()
-	type entry struct {
-		name  string
-		info  ArrayInfo
-		write func() error
-	}
-	plain := func(dtype string, shape ...int) ArrayInfo { return ArrayInfo{DType: dtype, Shape: shape} }
-	floats := func(v []float32, f16 bool) func() error {
-		if f16 {
-			return func() error { return w.ew.f16(v) }
-		}
-		return func() error { return w.ew.f32(v) }
-	}
-	u8 := func(v []byte) func() error { return func() error { return w.ew.bytes(v) } }
-	clsDT := dtF32
-	if compact {
-		clsDT = dtF16
-	}
-	ents := []entry{}
-	// masks adds the run-length encoded masks <name> of the given shape.
-	masks := func(name string, b *runBuf, shape ...int) {
-		runs := rleInfo(shape...)
-		runs.Shape = []int{len(b.runs)}
-		ents = append(ents,
-			entry{name + "_runs", runs, func() error { return w.ew.u16(b.runs) }},
-			entry{name + "_nruns", nrunsInfo(shape...), func() error { return w.ew.i32(b.counts) }})
-	}
-	if compact {
-		masks("mask", &w.runs, S, Q, H, W)
-	}
-	if P > 0 {
-		if compact {
-			masks("mp_mask", &w.mpRuns, S, P, H, W)
-		}
-		if logits {
-			ents = append(ents, entry{"mp_mask_logits", plain(w.maskDType(), S, P, H, W), floats(w.mpMask, w.settings.Float16)})
-		}
-	}
-	ents = append(ents, entry{"class_logits", plain(clsDT, S, Q, K+1), floats(w.cls, compact)})
-	if P > 0 {
-		ents = append(ents, entry{"mp_class_logits", plain(clsDT, S, P, K+1), floats(w.mpCls, compact)})
-	}
-	for _, s := range sortedKeys(w.attn) {
-		a := w.attn[s]
-		if compact {
-			name := "attn_s" + strconv.Itoa(s)
-			masks(name, &a.runs, Q, a.h, a.w)
-			if P > 0 {
-				masks("mp_"+name, &a.mp, P, a.h, a.w)
-			}
-			continue
-		}
-		name := "attn_mask_s" + strconv.Itoa(s)
-		ents = append(ents, entry{name, plain(dtBool, Q, a.h, a.w), u8(a.rows)})
-		if P > 0 {
-			ents = append(ents, entry{"mp_" + name, plain(dtBool, P, a.h, a.w), u8(a.mpRow)})
-		}
-	}
-	ents = append(ents, entry{"unblocked", plain(dtU8, S, Q), u8(w.unb)})
-	if P > 0 {
-		ents = append(ents, entry{"mp_unblocked", plain(dtU8, S, P), u8(w.mpUnb)})
-	}
-	if w.img.Match {
-		ents = append(ents, entry{"match", plain(dtI32, S, G), func() error { return w.ew.i32(w.match) }})
-	}
-	if w.img.HasGT {
-		if compact {
-			masks("gt", &w.gtRuns, G, H, W)
-		} else {
-			ents = append(ents, entry{"gt_masks", plain(dtU8, G, H, W), u8(w.gtMasks)})
-		}
-		ents = append(ents, entry{"gt_classes", plain(dtI32, G), func() error { return w.ew.i32(w.gtCls) }})
-		if w.img.Cover {
-			ents = append(ents, entry{"gt_cover", plain(dtU8, G, H, W), u8(w.gtCover)})
-		}
-	}
-	for _, e := range ents {
-		if err := w.beginEntry(im, e.name, e.info); err != nil {
+	l := &entryList{}
+	w.predictionEntries(l)
+	w.attentionEntries(l)
+	w.truthEntries(l)
+	for _, e := range l.ents {
+		if err := w.beginEntry(w.img.Index, e.name, e.info); err != nil {
 			return err
 		}
 		if err := e.write(); err != nil {
@@ -529,6 +479,122 @@ func (w *TraceWriter) finishImage() error {
 	w.side.Images = append(w.side.Images, w.img)
 	w.attn = nil
 	return nil
+}
+
+// traceEntry is one buffered array of an image: its name without the
+// image prefix, its dtype and shape, and the writer of its data into the
+// open entry.
+type traceEntry struct {
+	name  string
+	info  ArrayInfo
+	write func() error
+}
+
+// entryList collects the entries of an image in the order they are
+// written.
+type entryList struct{ ents []traceEntry }
+
+// add appends an array of dtype and shape.
+func (l *entryList) add(name string, write func() error, dtype string, shape ...int) {
+	l.ents = append(l.ents, traceEntry{name, ArrayInfo{DType: dtype, Shape: shape}, write})
+}
+
+// addRLE appends the run-length encoded masks <name> of the given shape,
+// held in b: <name>_runs and <name>_nruns.
+func (l *entryList) addRLE(w *TraceWriter, name string, b *runBuf, shape ...int) {
+	runs := rleInfo(shape...)
+	runs.Shape = []int{len(b.runs)}
+	l.ents = append(l.ents,
+		traceEntry{name + "_runs", runs, func() error { return w.ew.u16(b.runs) }},
+		traceEntry{name + "_nruns", nrunsInfo(shape...), func() error { return w.ew.i32(b.counts) }})
+}
+
+// floats returns the writer of v as float16 (f16) or float32.
+func (w *TraceWriter) floats(v []float32, f16 bool) func() error {
+	if f16 {
+		return func() error { return w.ew.f16(v) }
+	}
+	return func() error { return w.ew.f32(v) }
+}
+
+// u8 returns the writer of v as bytes.
+func (w *TraceWriter) u8(v []byte) func() error { return func() error { return w.ew.bytes(v) } }
+
+// i32 returns the writer of v as int32.
+func (w *TraceWriter) i32(v []int32) func() error { return func() error { return w.ew.i32(v) } }
+
+// predictionEntries adds the buffered masks (compact: the runs of the
+// matching and MP rows; both layouts: the MP rows' logits, when kept) and
+// class logits (float16 in a compact trace) of every stage.
+func (w *TraceWriter) predictionEntries(l *entryList) {
+	S, Q, K, H, W := w.info.NumStages, w.info.NumQueries, w.info.NumClasses, w.info.MaskH, w.info.MaskW
+	P, compact := w.img.NumMP, w.settings.Compact
+	clsDT := dtF32
+	if compact {
+		clsDT = dtF16
+	}
+	if compact {
+		l.addRLE(w, "mask", &w.runs, S, Q, H, W)
+	}
+	if P > 0 {
+		if compact {
+			l.addRLE(w, "mp_mask", &w.mpRuns, S, P, H, W)
+		}
+		if w.keepLogits() {
+			l.add("mp_mask_logits", w.floats(w.mpMask, w.settings.Float16), w.maskDType(), S, P, H, W)
+		}
+	}
+	l.add("class_logits", w.floats(w.cls, compact), clsDT, S, Q, K+1)
+	if P > 0 {
+		l.add("mp_class_logits", w.floats(w.mpCls, compact), clsDT, S, P, K+1)
+	}
+}
+
+// attentionEntries adds the attention masks of every stage that has them
+// and the unblocked flags.
+func (w *TraceWriter) attentionEntries(l *entryList) {
+	S, Q, P := w.info.NumStages, w.info.NumQueries, w.img.NumMP
+	for _, s := range sortedKeys(w.attn) {
+		a := w.attn[s]
+		if w.settings.Compact {
+			name := "attn_s" + strconv.Itoa(s)
+			l.addRLE(w, name, &a.runs, Q, a.h, a.w)
+			if P > 0 {
+				l.addRLE(w, "mp_"+name, &a.mp, P, a.h, a.w)
+			}
+			continue
+		}
+		name := "attn_mask_s" + strconv.Itoa(s)
+		l.add(name, w.u8(a.rows), dtBool, Q, a.h, a.w)
+		if P > 0 {
+			l.add("mp_"+name, w.u8(a.mpRow), dtBool, P, a.h, a.w)
+		}
+	}
+	l.add("unblocked", w.u8(w.unb), dtU8, S, Q)
+	if P > 0 {
+		l.add("mp_unblocked", w.u8(w.mpUnb), dtU8, S, P)
+	}
+}
+
+// truthEntries adds the matchings and the ground truth: masks (runs in a
+// compact trace), classes and coverage.
+func (w *TraceWriter) truthEntries(l *entryList) {
+	S, H, W, G := w.info.NumStages, w.info.MaskH, w.info.MaskW, w.img.GT
+	if w.img.Match {
+		l.add("match", w.i32(w.match), dtI32, S, G)
+	}
+	if !w.img.HasGT {
+		return
+	}
+	if w.settings.Compact {
+		l.addRLE(w, "gt", &w.gtRuns, G, H, W)
+	} else {
+		l.add("gt_masks", w.u8(w.gtMasks), dtU8, G, H, W)
+	}
+	l.add("gt_classes", w.i32(w.gtCls), dtI32, G)
+	if w.img.Cover {
+		l.add("gt_cover", w.u8(w.gtCover), dtU8, G, H, W)
+	}
 }
 
 // Close finishes the archive and moves the .npz and then the sidecar into

@@ -44,51 +44,21 @@ func buildViewer(models []Model, ckpts []Checkpoint, refs []traceRef, classes []
 			}
 		}
 	}()
-	// Images in common, in the first trace's order; position of each index
-	// in each trace.
-	pos := make([]map[int]int, len(refs))
 	for i, ref := range refs {
 		r, err := probes.OpenTrace(ref.Path, nil)
 		if err != nil {
 			return nil, err
 		}
 		readers[i] = r
-		pos[i] = map[int]int{}
-		for k, im := range r.Sidecar().Images {
-			pos[i][im.Index] = k
-		}
 	}
-	var common []int
-	for _, im := range readers[0].Sidecar().Images {
-		in := true
-		for i := range refs {
-			if _, ok := pos[i][im.Index]; !ok {
-				in = false
-				break
-			}
-		}
-		if in {
-			common = append(common, im.Index)
-		}
-	}
+	pos, common := commonImages(readers)
 	v.TotalImages = len(common)
 	v.NumClasses = readers[0].Info().NumClasses
 	if len(common) == 0 {
 		return nil, fmt.Errorf("report: the traces %s and the others have no image in common", refs[0].Path)
 	}
-	choice := fmt.Sprintf("the first %d", min(maxImages, len(common)))
-	for k, idx := range common {
-		if idx == first && first >= 0 {
-			common = append(append([]int{idx}, common[:k]...), common[k+1:]...)
-			choice = fmt.Sprintf("image %d, the one of the mask-evolution figures, then the first %d others", idx, min(maxImages, len(common))-1)
-			if maxImages == 1 {
-				choice = fmt.Sprintf("image %d, the one of the mask-evolution figures", idx)
-			}
-			break
-		}
-	}
-	shown := common[:min(maxImages, len(common))]
-	v.Choice = choice
+	var shown []int
+	shown, v.Choice = chooseImages(common, maxImages, first)
 	for i, ref := range refs {
 		info := readers[i].Info()
 		for ii, idx := range shown {
@@ -104,9 +74,58 @@ func buildViewer(models []Model, ckpts []Checkpoint, refs []traceRef, classes []
 			v.Panels = append(v.Panels, *p)
 		}
 	}
-	// The images, rendered from the first trace whose dataset can be
-	// opened and is the one its trace records.
-	info := readers[0].Info()
+	v.addImages(refs, readers[0].Info(), shown)
+	return v, nil
+}
+
+// commonImages returns the dataset indices of the images every trace
+// holds, in the first trace's order, and the position of each index in
+// each trace.
+func commonImages(readers []*probes.TraceReader) (pos []map[int]int, common []int) {
+	pos = make([]map[int]int, len(readers))
+	for i, r := range readers {
+		pos[i] = map[int]int{}
+		for k, im := range r.Sidecar().Images {
+			pos[i][im.Index] = k
+		}
+	}
+	for _, im := range readers[0].Sidecar().Images {
+		in := true
+		for i := range readers {
+			if _, ok := pos[i][im.Index]; !ok {
+				in = false
+				break
+			}
+		}
+		if in {
+			common = append(common, im.Index)
+		}
+	}
+	return pos, common
+}
+
+// chooseImages returns the images the viewer shows — the first maxImages
+// of common, with image first (that of the mask-evolution figures, −1 for
+// none) moved to the front when it is among them — and says so.
+func chooseImages(common []int, maxImages, first int) (shown []int, choice string) {
+	choice = fmt.Sprintf("the first %d", min(maxImages, len(common)))
+	for k, idx := range common {
+		if idx == first && first >= 0 {
+			common = append(append([]int{idx}, common[:k]...), common[k+1:]...)
+			choice = fmt.Sprintf("image %d, the one of the mask-evolution figures, then the first %d others", idx, min(maxImages, len(common))-1)
+			if maxImages == 1 {
+				choice = fmt.Sprintf("image %d, the one of the mask-evolution figures", idx)
+			}
+			break
+		}
+	}
+	return common[:min(maxImages, len(common))], choice
+}
+
+// addImages adds the shown images, rendered from the first trace whose
+// dataset can be opened and is the one its trace records (info is the
+// first trace's), or without pixels and a note saying why.
+func (v *Viewer) addImages(refs []traceRef, info probes.RunInfo, shown []int) {
 	w, h := info.MaskW*info.MaskStride, info.MaskH*info.MaskStride
 	var why string
 	var ds data.Dataset
@@ -142,7 +161,6 @@ func buildViewer(models []Model, ckpts []Checkpoint, refs []traceRef, classes []
 		}
 		v.ImageNote = "The input images could not be rendered (" + why + "), so the masks are drawn over a neutral grey background."
 	}
-	return v, nil
 }
 
 // openDataset opens the dataset a trace was probed on and checks that it
@@ -227,7 +245,6 @@ func makePanel(im *probes.Image, info *probes.RunInfo) (*Panel, error) {
 		return nil, fmt.Errorf("no stage")
 	}
 	Q := im.Stages[0].NumQueries
-	K := im.Stages[0].NumClasses
 	p := &Panel{
 		StageLayers: make([]int, S), NumQueries: Q,
 		Masks: make([]*mask.Bits, 0, S*Q), Attn: make([][]*mask.Bits, S),
@@ -242,7 +259,28 @@ func makePanel(im *probes.Image, info *probes.RunInfo) (*Panel, error) {
 			p.GT = append(p.GT, GTSegment{Class: im.GT.Classes[g], Mask: m})
 		}
 	}
-	// matchedBy[s][q] = the GT segment stage s matches to q.
+	matchedBy := matchedGT(st, S, Q)
+	copy(p.FinalGT, matchedBy[S-1])
+	for s := range S {
+		p.fillStage(im, st, s, matchedBy[s])
+	}
+	for q := range Q {
+		p.MeanCons[q] = math.NaN()
+		if S > 1 {
+			sum := 0.0
+			for s := 1; s < S; s++ {
+				sum += p.Cells[s*Q+q].IoUPrev
+			}
+			p.MeanCons[q] = sum / float64(S-1)
+		}
+	}
+	return p, nil
+}
+
+// matchedGT returns, per stage s and query q < Q, the GT segment stage s
+// matches to q (−1 for none, and everywhere when the trace has no
+// matching).
+func matchedGT(st *metrics.ImageStages, S, Q int) [][]int {
 	matchedBy := make([][]int, S)
 	for s := range S {
 		matchedBy[s] = make([]int, Q)
@@ -257,54 +295,50 @@ func makePanel(im *probes.Image, info *probes.RunInfo) (*Panel, error) {
 			}
 		}
 	}
-	copy(p.FinalGT, matchedBy[S-1])
-	for s := range S {
-		stage := &im.Stages[s]
-		cells := stage.AttnH * stage.AttnW
-		if cells > 0 {
-			p.Attn[s] = make([]*mask.Bits, Q)
-		}
-		for q := range Q {
-			row := stage.NumMP + q
-			c := &p.Cells[s*Q+q]
-			c.Class, c.Score = argmaxSoftmax(stage.ClassLogits[row*(K+1) : (row+1)*(K+1)])
-			c.IoUPrev = math.NaN()
-			if s > 0 {
-				c.IoUPrev = metrics.IoU(st.Masks[s-1][q], st.Masks[s][q])
-			}
-			c.IoUFinal = metrics.IoU(st.Masks[s][q], st.Masks[S-1][q])
-			c.IoUGT = math.NaN()
-			if g := p.FinalGT[q]; g >= 0 && im.GT != nil {
-				c.IoUGT = metrics.IoU(st.Masks[s][q], im.GT.Masks[g])
-			}
-			c.Matched = matchedBy[s][q]
-			c.Blocked = math.NaN()
-			if cells > 0 {
-				var m *mask.Bits
-				if stage.AttnBits != nil { // compact traces
-					m = stage.AttnBits[row]
-				} else {
-					m = mask.FromBools(stage.AttnH, stage.AttnW, stage.AttnMask[row*cells:(row+1)*cells])
-				}
-				p.Attn[s][q] = m
-				c.Blocked = float64(m.Area()) / float64(cells)
-			}
-			if row < len(stage.Unblocked) {
-				c.Unblocked = stage.Unblocked[row]
-			}
-		}
+	return matchedBy
+}
+
+// fillStage fills stage s's cells — each query's top class and score, its
+// IoU with the previous stage's, the final stage's and its final GT
+// segment's mask, its matched GT and its attention mask's blocked share —
+// and the stage's attention masks. p.FinalGT must be set.
+func (p *Panel) fillStage(im *probes.Image, st *metrics.ImageStages, s int, matched []int) {
+	S, Q := len(im.Stages), p.NumQueries
+	stage := &im.Stages[s]
+	K := im.Stages[0].NumClasses
+	cells := stage.AttnH * stage.AttnW
+	if cells > 0 {
+		p.Attn[s] = make([]*mask.Bits, Q)
 	}
 	for q := range Q {
-		p.MeanCons[q] = math.NaN()
-		if S > 1 {
-			sum := 0.0
-			for s := 1; s < S; s++ {
-				sum += p.Cells[s*Q+q].IoUPrev
+		row := stage.NumMP + q
+		c := &p.Cells[s*Q+q]
+		c.Class, c.Score = argmaxSoftmax(stage.ClassLogits[row*(K+1) : (row+1)*(K+1)])
+		c.IoUPrev = math.NaN()
+		if s > 0 {
+			c.IoUPrev = metrics.IoU(st.Masks[s-1][q], st.Masks[s][q])
+		}
+		c.IoUFinal = metrics.IoU(st.Masks[s][q], st.Masks[S-1][q])
+		c.IoUGT = math.NaN()
+		if g := p.FinalGT[q]; g >= 0 && im.GT != nil {
+			c.IoUGT = metrics.IoU(st.Masks[s][q], im.GT.Masks[g])
+		}
+		c.Matched = matched[q]
+		c.Blocked = math.NaN()
+		if cells > 0 {
+			var m *mask.Bits
+			if stage.AttnBits != nil { // compact traces
+				m = stage.AttnBits[row]
+			} else {
+				m = mask.FromBools(stage.AttnH, stage.AttnW, stage.AttnMask[row*cells:(row+1)*cells])
 			}
-			p.MeanCons[q] = sum / float64(S-1)
+			p.Attn[s][q] = m
+			c.Blocked = float64(m.Area()) / float64(cells)
+		}
+		if row < len(stage.Unblocked) {
+			c.Unblocked = stage.Unblocked[row]
 		}
 	}
-	return p, nil
 }
 
 // argmaxSoftmax returns the index of the largest logit and its softmax

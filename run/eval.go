@@ -68,20 +68,8 @@ func Evaluate(m *model.Model, ds data.Dataset, opt EvalOptions) (*metrics.EvalRe
 		workers = runtime.GOMAXPROCS(0)
 	}
 	scorer := NewScorer(ds.Categories())
-	h4, w4 := m.MaskSize()
 	if opt.Probe != nil {
-		cfgJSON, _ := json.Marshal(c)
-		info := probes.RunInfo{
-			Model: c.Arch, NumStages: c.NumStages(), NumQueries: c.Queries, NumClasses: c.NumClasses,
-			MaskStride: 4, MaskH: h4, MaskW: w4, Config: cfgJSON, Dataset: ds.Describe(),
-			Checkpoint: opt.Checkpoint, Seed: opt.Seed, ToolVersion: version.String(),
-			StageLayers: c.StageLayers(), Matching: probes.MatchingRecorded,
-			MatchCost: &probes.MatchCost{Class: c.Loss.MatchClass, Mask: c.Loss.MatchMask, Dice: c.Loss.MatchDice},
-		}
-		if opt.SkipMatching {
-			info.Matching = probes.MatchingNone
-		}
-		if err := opt.Probe.Init(info); err != nil {
+		if err := opt.Probe.Init(probeRunInfo(m, ds, &opt)); err != nil {
 			return nil, fmt.Errorf("run: probe: %w", err)
 		}
 	}
@@ -90,14 +78,6 @@ func Evaluate(m *model.Model, ds data.Dataset, opt EvalOptions) (*metrics.EvalRe
 	graphs := make([]*model.Graph, chunk)
 	for i := range graphs {
 		graphs[i] = model.NewGraph()
-	}
-	type result struct {
-		err     error
-		stages  []model.StageOutput
-		pred    *model.Prediction
-		orig    *model.Prediction // pred in the image's frame
-		matches [][]int
-		gt      *probes.GroundTruth
 	}
 	for lo := 0; lo < n; lo += chunk {
 		crashpoint.Hit("eval")
@@ -110,50 +90,13 @@ func Evaluate(m *model.Model, ds data.Dataset, opt EvalOptions) (*metrics.EvalRe
 		if err != nil {
 			return nil, err
 		}
-		res := make([]result, len(idx))
-		parallel.For(len(idx), workers, func(i int) {
-			g := graphs[i]
-			g.Reset()
-			bi := &b.Images[i]
-			stages := m.Predict(g, bi.Input)
-			if s := model.NonFiniteStage(stages); s >= 0 {
-				res[i] = result{err: fmt.Errorf("run: image %d: stage %d predictions are NaN or infinite (a diverged checkpoint?): %w", bi.Index, s, model.ErrNonFinite)}
-				return
-			}
-			r := result{stages: stages, pred: m.PostProcess(stages[len(stages)-1], 0, opt.Infer)}
-			r.orig = r.pred.InFrame(bi.Frame)
-			if opt.Probe != nil {
-				ex := model.ExampleFromBatch(bi)
-				r.gt = &probes.GroundTruth{Classes: ex.Classes, Masks: bi.Masks4, Cover: ex.Cover4}
-				if !opt.SkipMatching {
-					r.matches = m.StageMatches(stages, ex)
-				}
-			}
-			res[i] = r
-		})
-		for i := range idx {
-			if res[i].err != nil {
-				return nil, res[i].err
-			}
+		res, err := predictChunk(m, graphs, b, &opt, workers)
+		if err != nil {
+			return nil, err
 		}
 		for i := range idx {
-			bi := &b.Images[i]
-			r := res[i]
-			scorer.AddPrediction(truths[i], r.orig)
-			if opt.Predictions != nil {
-				if err := opt.Predictions(bi, r.pred); err != nil {
-					return nil, err
-				}
-			}
-			if opt.Original != nil {
-				if err := opt.Original(truths[i], r.orig); err != nil {
-					return nil, err
-				}
-			}
-			if opt.Probe != nil {
-				if err := record(m, opt.Probe, bi.Index, r.stages, r.matches, r.gt); err != nil {
-					return nil, fmt.Errorf("run: probe: %w", err)
-				}
+			if err := deliver(m, scorer, &b.Images[i], truths[i], res[i], &opt); err != nil {
+				return nil, err
 			}
 		}
 		if opt.Progress != nil {
@@ -168,6 +111,91 @@ func Evaluate(m *model.Model, ds data.Dataset, opt EvalOptions) (*metrics.EvalRe
 		Semantic: sem,
 		Seconds:  time.Since(start).Seconds(),
 	}, nil
+}
+
+// probeRunInfo describes the evaluation of m on ds to its probe.
+func probeRunInfo(m *model.Model, ds data.Dataset, opt *EvalOptions) probes.RunInfo {
+	c := &m.Cfg
+	h4, w4 := m.MaskSize()
+	cfgJSON, _ := json.Marshal(c)
+	info := probes.RunInfo{
+		Model: c.Arch, NumStages: c.NumStages(), NumQueries: c.Queries, NumClasses: c.NumClasses,
+		MaskStride: 4, MaskH: h4, MaskW: w4, Config: cfgJSON, Dataset: ds.Describe(),
+		Checkpoint: opt.Checkpoint, Seed: opt.Seed, ToolVersion: version.String(),
+		StageLayers: c.StageLayers(), Matching: probes.MatchingRecorded,
+		MatchCost: &probes.MatchCost{Class: c.Loss.MatchClass, Mask: c.Loss.MatchMask, Dice: c.Loss.MatchDice},
+	}
+	if opt.SkipMatching {
+		info.Matching = probes.MatchingNone
+	}
+	return info
+}
+
+// evalResult is one image's evaluation: its decoder stages, its
+// prediction at the input size and in the image's frame and, for a probe,
+// its ground truth and per-stage matchings.
+type evalResult struct {
+	stages  []model.StageOutput
+	pred    *model.Prediction
+	orig    *model.Prediction // pred in the image's frame
+	matches [][]int
+	gt      *probes.GroundTruth
+}
+
+// predictChunk runs the model on the batch's images in parallel, one
+// graph per image, and post-processes them. A stage with NaN or ±Inf is
+// an error naming the first such image in batch order.
+func predictChunk(m *model.Model, graphs []*model.Graph, b *data.Batch, opt *EvalOptions, workers int) ([]evalResult, error) {
+	res := make([]evalResult, len(b.Images))
+	errs := make([]error, len(b.Images))
+	parallel.For(len(b.Images), workers, func(i int) {
+		g := graphs[i]
+		g.Reset()
+		bi := &b.Images[i]
+		stages := m.Predict(g, bi.Input)
+		if s := model.NonFiniteStage(stages); s >= 0 {
+			errs[i] = fmt.Errorf("run: image %d: stage %d predictions are NaN or infinite (a diverged checkpoint?): %w", bi.Index, s, model.ErrNonFinite)
+			return
+		}
+		r := evalResult{stages: stages, pred: m.PostProcess(stages[len(stages)-1], 0, opt.Infer)}
+		r.orig = r.pred.InFrame(bi.Frame)
+		if opt.Probe != nil {
+			ex := model.ExampleFromBatch(bi)
+			r.gt = &probes.GroundTruth{Classes: ex.Classes, Masks: bi.Masks4, Cover: ex.Cover4}
+			if !opt.SkipMatching {
+				r.matches = m.StageMatches(stages, ex)
+			}
+		}
+		res[i] = r
+	})
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+// deliver hands one image's result to the scorer, the prediction
+// callbacks and the probe, in that order.
+func deliver(m *model.Model, scorer *Scorer, bi *data.BatchImage, truth *data.Truth, r evalResult, opt *EvalOptions) error {
+	scorer.AddPrediction(truth, r.orig)
+	if opt.Predictions != nil {
+		if err := opt.Predictions(bi, r.pred); err != nil {
+			return err
+		}
+	}
+	if opt.Original != nil {
+		if err := opt.Original(truth, r.orig); err != nil {
+			return err
+		}
+	}
+	if opt.Probe != nil {
+		if err := record(m, opt.Probe, bi.Index, r.stages, r.matches, r.gt); err != nil {
+			return fmt.Errorf("run: probe: %w", err)
+		}
+	}
+	return nil
 }
 
 // record sends one image's stages to a probe.

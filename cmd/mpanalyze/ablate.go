@@ -149,23 +149,7 @@ func runAblate(s *streams, o *ablateOptions) error {
 		return err
 	}
 	if o.List {
-		var list []ablateRun
-		for _, r := range runs {
-			ov := r.Point.Set
-			if ov == nil {
-				ov = experiments.Overrides{}
-			}
-			list = append(list, ablateRun{r.Index, r.Point.Name, r.Seed, r.Dir(o.Out), r.Config.Train.Steps, r.Config.Snapshots, ov})
-		}
-		if o.JSON {
-			return writeJSON(s.Out, map[string]any{"experiment": sp.Name, "runs": list})
-		}
-		fmt.Fprintf(s.Out, "%s: %d runs, point-major (index = point number × %d + seed number, from 0)\n", sp.Name, len(list), len(sp.Seeds))
-		for _, r := range list {
-			ov, _ := json.Marshal(r.Overrides)
-			fmt.Fprintf(s.Out, "%3d  %-28s seed %-3d %5d steps  %s  %s\n", r.Index, r.Point, r.Seed, r.Steps, r.Dir, ov)
-		}
-		return nil
+		return listAblate(s, o, sp, runs)
 	}
 	if err := outDir("out", o.Out); err != nil {
 		return err
@@ -185,14 +169,43 @@ func runAblate(s *streams, o *ablateOptions) error {
 	if statuses == nil && runErr != nil {
 		return runErr
 	}
-	out := map[string]any{"experiment": sp.Name, "out": o.Out, "runs": statuses}
-	allDone := runErr == nil && len(idx) == 0
 	var rs *experiments.Results
-	if allDone {
+	if runErr == nil && len(idx) == 0 {
 		if rs, err = experiments.Load(o.Out); err != nil {
 			return err
 		}
 	}
+	if err := printAblate(s, o, sp.Name, statuses, rs); err != nil {
+		return err
+	}
+	return runErr
+}
+
+// listAblate prints the runs of the spec (--list): index, point, seed,
+// steps, directory and overrides.
+func listAblate(s *streams, o *ablateOptions, sp *experiments.Spec, runs []experiments.Run) error {
+	var list []ablateRun
+	for _, r := range runs {
+		ov := r.Point.Set
+		if ov == nil {
+			ov = experiments.Overrides{}
+		}
+		list = append(list, ablateRun{r.Index, r.Point.Name, r.Seed, r.Dir(o.Out), r.Config.Train.Steps, r.Config.Snapshots, ov})
+	}
+	if o.JSON {
+		return writeJSON(s.Out, map[string]any{"experiment": sp.Name, "runs": list})
+	}
+	fmt.Fprintf(s.Out, "%s: %d runs, point-major (index = point number × %d + seed number, from 0)\n", sp.Name, len(list), len(sp.Seeds))
+	for _, r := range list {
+		ov, _ := json.Marshal(r.Overrides)
+		fmt.Fprintf(s.Out, "%3d  %-28s seed %-3d %5d steps  %s  %s\n", r.Index, r.Point, r.Seed, r.Steps, r.Dir, ov)
+	}
+	return nil
+}
+
+// printAblate prints the runs' statuses and, when the whole experiment is
+// done (rs not nil), its ablation table — as text or JSON.
+func printAblate(s *streams, o *ablateOptions, name string, statuses []experiments.RunStatus, rs *experiments.Results) error {
 	if o.JSON {
 		var set []tables.Named
 		if rs != nil {
@@ -202,10 +215,7 @@ func runAblate(s *streams, o *ablateOptions) error {
 			}
 			set = append(set, tables.Named{Key: "ablation", Table: t})
 		}
-		if err := tables.WriteSet(s.Out, set, "json", out); err != nil {
-			return err
-		}
-		return runErr
+		return tables.WriteSet(s.Out, set, "json", map[string]any{"experiment": name, "out": o.Out, "runs": statuses})
 	}
 	for _, st := range statuses {
 		line := fmt.Sprintf("%3d  %-28s seed %-3d %-8s %s", st.Index, st.Point, st.Seed, st.Status, st.Dir)
@@ -225,7 +235,7 @@ func runAblate(s *streams, o *ablateOptions) error {
 		}
 		fmt.Fprintf(s.Out, "\nper-stage tables: mpanalyze compare %s\nplots: mpanalyze plot %s --out %s\n", o.Out, o.Out, filepath.Join(o.Out, "plots"))
 	}
-	return runErr
+	return nil
 }
 
 // recordInterrupts makes SIGTERM (scancel, a Slurm time limit, preemption)

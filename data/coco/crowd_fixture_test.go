@@ -140,11 +140,22 @@ func crowdResultsJSON() []byte {
 		})
 		preds = append(preds, InstancePrediction{ImageID: data.IntImageID(d.image), CategoryID: d.cat, Score: d.score, Mask: m})
 	}
-	path := filepath.Join(os.TempDir(), "crowd_results.json")
-	if err := WriteInstanceResults(path, preds); err != nil {
+	dir, err := os.MkdirTemp("", "crowd_results")
+	if err != nil {
 		panic(err)
 	}
-	defer os.Remove(path)
+	defer os.RemoveAll(dir)
+	w, err := NewResultsWriter(dir)
+	if err == nil {
+		err = w.AddInstances(preds)
+	}
+	if err == nil {
+		err = w.Close()
+	}
+	if err != nil {
+		panic(err)
+	}
+	path, _, _ := ResultsPaths(dir)
 	b, err := os.ReadFile(path)
 	if err != nil {
 		panic(err)

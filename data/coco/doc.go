@@ -91,8 +91,9 @@
 // # Export
 //
 // ExportInstances (thing categories only, as COCO's instance files) and
-// ExportPanoptic write a data.Dataset's ground truth (images as PNG),
-// WriteInstanceResults and WritePanopticResults write predictions, and
-// TruthWriter and ResultsWriter do the same one image at a time. Output is deterministic (fixed field order, ids in dataset
+// ExportPanoptic write a data.Dataset's ground truth (images as PNG);
+// TruthWriter does the same one image at a time, and ResultsWriter writes
+// predictions (COCO instance results, panoptic PNGs and JSON) one image at
+// a time. Output is deterministic (fixed field order, ids in dataset
 // order) and every file is written atomically.
 package coco

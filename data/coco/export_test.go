@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -335,33 +336,52 @@ func TestExportRejectsInconsistentSamples(t *testing.T) {
 	}
 }
 
-func TestWriteInstanceResults(t *testing.T) {
+// TestResultsWriterInstances: hand-encoded COCO instance results, in the
+// order added.
+func TestResultsWriterInstances(t *testing.T) {
 	// The 2×2 mask of TestEncodeColumnMajor: counts [1 2 1] → "121".
 	m := mask.New(2, 2)
 	m.Set(1*2+0, true)
 	m.Set(0*2+1, true)
-	p := filepath.Join(t.TempDir(), "res.json")
-	err := WriteInstanceResults(p, []InstancePrediction{
+	dir := t.TempDir()
+	w, err := NewResultsWriter(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = w.AddInstances([]InstancePrediction{
 		{ImageID: data.IntImageID(7), CategoryID: 3, Score: 0.75, Mask: m},
 		{ImageID: data.IntImageID(2), CategoryID: 1, Score: 0.5, Mask: mask.New(2, 2)}, // empty: [4] → "4"
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	p, _, _ := ResultsPaths(dir)
 	got, _ := os.ReadFile(p)
 	want := `[{"image_id":7,"category_id":3,"segmentation":{"size":[2,2],"counts":"121"},"score":0.75},` +
 		`{"image_id":2,"category_id":1,"segmentation":{"size":[2,2],"counts":"4"},"score":0.5}]` + "\n"
 	if string(got) != want {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}
-	if err := WriteInstanceResults(p, []InstancePrediction{{ImageID: data.IntImageID(1)}}); err == nil {
+	if err := w.AddInstances([]InstancePrediction{{ImageID: data.IntImageID(1)}}); err == nil {
 		t.Error("nil mask: want an error")
+	}
+	if err := w.AddInstances([]InstancePrediction{{ImageID: data.IntImageID(1), Mask: m, Score: math.NaN()}}); err == nil {
+		t.Error("NaN score: want an error")
 	}
 }
 
-func TestWritePanopticResults(t *testing.T) {
+// TestResultsWriterPanoptic: hand-computed panoptic results (segments
+// sorted, areas and boxes from the maps, images sorted by id) and the
+// checks pq_compute would otherwise fail on.
+func TestResultsWriterPanoptic(t *testing.T) {
 	dir := t.TempDir()
-	jsonPath := filepath.Join(dir, "pred.json")
+	w, err := NewResultsWriter(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
 	// Image 9 (2×3): segment 5 at (0,1), (0,2); segment 70000 at (1,0),
 	// (1,1); void elsewhere. Image 4: one segment 1 over the 1×2 image.
 	preds := []PanopticPrediction{
@@ -369,9 +389,15 @@ func TestWritePanopticResults(t *testing.T) {
 			Info: []SegmentInfo{{ID: 70000, CategoryID: 17}, {ID: 5, CategoryID: 1, Area: 99}}},
 		{ImageID: data.IntImageID(4), H: 1, W: 2, Segments: []int32{1, 1}, Info: []SegmentInfo{{ID: 1, CategoryID: 92}}},
 	}
-	if err := WritePanopticResults(filepath.Join(dir, "png"), jsonPath, preds); err != nil {
+	for _, p := range preds {
+		if err := w.AddPanoptic(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
+	_, jsonPath, pngDir := ResultsPaths(dir)
 	got, _ := os.ReadFile(jsonPath)
 	// Sorted by image id, segments by id; areas and bboxes [x y w h] from
 	// the maps: 5 → 2 px at x 1..2, y 0; 70000 → 2 px at x 0..1, y 1.
@@ -382,12 +408,15 @@ func TestWritePanopticResults(t *testing.T) {
 	if string(got) != want {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}
-	img, err := readImage(filepath.Join(dir, "png", "x.png"), 2, 3)
+	img, err := readImage(filepath.Join(pngDir, "x.png"), 2, 3)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if ids := idsFromImage(img); !slices.Equal(ids, preds[0].Segments) {
 		t.Errorf("PNG ids %v, want %v", ids, preds[0].Segments)
+	}
+	if err := w.AddPanoptic(preds[1]); err == nil {
+		t.Error("image 4 added twice: want an error")
 	}
 
 	bad := []struct {
@@ -401,8 +430,11 @@ func TestWritePanopticResults(t *testing.T) {
 		{"wrong length", PanopticPrediction{ImageID: data.IntImageID(1), H: 2, W: 2, Segments: []int32{1, 1}, Info: []SegmentInfo{{ID: 1}}}, ErrSizeMismatch},
 	}
 	for _, c := range bad {
-		err := WritePanopticResults(filepath.Join(dir, "png"), filepath.Join(dir, "bad.json"), []PanopticPrediction{c.p})
-		if !errors.Is(err, c.kind) {
+		w, err := NewResultsWriter(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.AddPanoptic(c.p); !errors.Is(err, c.kind) {
 			t.Errorf("%s: err = %v, want %v", c.name, err, c.kind)
 		}
 	}

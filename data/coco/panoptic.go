@@ -120,6 +120,22 @@ func (d *Dataset) loadPanoptic(e *imageEntry, s *Sample) error {
 		return err
 	}
 	ids := idsFromImage(img)
+	count := countIDs(ids)
+	if err := d.checkPanopticIDs(path, e, count); err != nil {
+		return err
+	}
+	to, segs := d.sampleIDs(e, count)
+	pan, perSeg := relabel(ids, e, to)
+	d.fillFromPanoptic(s.Sample, pan, segs)
+	for _, sg := range e.segs {
+		s.Annotations = append(s.Annotations, Annotation{
+			ID: sg.id, Class: sg.class, IsCrowd: sg.crowd, Area: float64(sg.area), Mask: perSeg[int32(sg.id)], Segment: to[int32(sg.id)]})
+	}
+	return nil
+}
+
+// countIDs returns the number of pixels of every id of a panoptic PNG.
+func countIDs(ids []int32) map[int32]int {
 	count := map[int32]int{}
 	lastID, lastN := int32(-1), 0
 	for _, id := range ids {
@@ -134,6 +150,14 @@ func (d *Dataset) loadPanoptic(e *imageEntry, s *Sample) error {
 	if lastID >= 0 {
 		count[lastID] += lastN
 	}
+	return count
+}
+
+// checkPanopticIDs checks that every non-zero id of image e's PNG (path)
+// is one of its segments (kept or dropped at Open) and that every kept
+// segment has pixels: ErrPanopticIDs otherwise, or, under SkipInvalid, a
+// count in SkippedOnLoad and nil.
+func (d *Dataset) checkPanopticIDs(path string, e *imageEntry, count map[int32]int) error {
 	known := map[int32]int{} // segment id → index in e.segs, or -1 for dropped
 	for k, sg := range e.segs {
 		known[int32(sg.id)] = k
@@ -153,26 +177,30 @@ func (d *Dataset) loadPanoptic(e *imageEntry, s *Sample) error {
 		}
 	}
 	sort.Ints(unknown)
-	if len(unknown) > 0 || len(absent) > 0 {
-		var msg []string
-		if len(unknown) > 0 {
-			msg = append(msg, fmt.Sprintf("PNG ids %s are not in the JSON segments_info", idList(unknown)))
-		}
-		if len(absent) > 0 {
-			msg = append(msg, fmt.Sprintf("segments %s of the JSON have no pixel in the PNG", idList(absent)))
-		}
-		err := newErr(path, ErrPanopticIDs, "%s", strings.Join(msg, "; ")).img(e.id)
-		if !d.spec.SkipInvalid {
-			return err
-		}
-		d.countLoadSkip(e.id, len(unknown), len(absent))
+	if len(unknown) == 0 && len(absent) == 0 {
+		return nil
 	}
+	var msg []string
+	if len(unknown) > 0 {
+		msg = append(msg, fmt.Sprintf("PNG ids %s are not in the JSON segments_info", idList(unknown)))
+	}
+	if len(absent) > 0 {
+		msg = append(msg, fmt.Sprintf("segments %s of the JSON have no pixel in the PNG", idList(absent)))
+	}
+	err := newErr(path, ErrPanopticIDs, "%s", strings.Join(msg, "; ")).img(e.id)
+	if !d.spec.SkipInvalid {
+		return err
+	}
+	d.countLoadSkip(e.id, len(unknown), len(absent))
+	return nil
+}
 
-	// Map each PNG id to its id in Sample.Panoptic: 0 for void, crowd,
-	// dropped, unknown; the first segment's id for a repeated stuff class.
-	to := map[int32]int32{}
+// sampleIDs maps each PNG id of image e to its id in Sample.Panoptic: 0
+// for void, crowd, dropped, unknown (absent from to); the first segment's
+// id for a repeated stuff class. segs lists the sample's segments.
+func (d *Dataset) sampleIDs(e *imageEntry, count map[int32]int) (to map[int32]int32, segs []segClass) {
+	to = map[int32]int32{}
 	stuffFirst := map[int]int32{}
-	var segs []segClass
 	for _, sg := range e.segs {
 		id := int32(sg.id)
 		if sg.crowd || count[id] == 0 {
@@ -188,8 +216,14 @@ func (d *Dataset) loadPanoptic(e *imageEntry, s *Sample) error {
 		to[id] = id
 		segs = append(segs, segClass{id: id, class: sg.class})
 	}
-	pan := make([]int32, len(ids))
-	perSeg := map[int32]*mask.Bits{}
+	return to, segs
+}
+
+// relabel returns the PNG's ids mapped through to, and the mask of every
+// segment of image e (crowd and merged ones included) by PNG id.
+func relabel(ids []int32, e *imageEntry, to map[int32]int32) (pan []int32, perSeg map[int32]*mask.Bits) {
+	pan = make([]int32, len(ids))
+	perSeg = map[int32]*mask.Bits{}
 	for _, sg := range e.segs {
 		perSeg[int32(sg.id)] = mask.New(e.h, e.w)
 	}
@@ -204,12 +238,7 @@ func (d *Dataset) loadPanoptic(e *imageEntry, s *Sample) error {
 			lastMask.Words[i>>6] |= 1 << uint(i&63)
 		}
 	}
-	d.fillFromPanoptic(s.Sample, pan, segs)
-	for _, sg := range e.segs {
-		s.Annotations = append(s.Annotations, Annotation{
-			ID: sg.id, Class: sg.class, IsCrowd: sg.crowd, Area: float64(sg.area), Mask: perSeg[int32(sg.id)], Segment: to[int32(sg.id)]})
-	}
-	return nil
+	return pan, perSeg
 }
 
 // idList formats ids, at most 10 of them.

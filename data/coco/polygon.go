@@ -38,26 +38,44 @@ import (
 // length), so callers that read untrusted files check the bounds first
 // (Open rejects vertices more than 1 px outside the image).
 func PolygonRLE(xy []float64, h, w int) RLE {
-	const scale = 5
-	k := len(xy) / 2
-	if k == 0 {
+	if len(xy)/2 == 0 {
 		return RLE{H: h, W: w, Counts: []int{h * w}}
 	}
-	x := make([]int, k+1)
-	y := make([]int, k+1)
+	x, y := scaledVertices(xy)
+	u, v := boundaryPoints(x, y)
+	toggles := columnToggles(u, v, h, w)
+	return RLE{H: h, W: w, Counts: togglesToCounts(toggles, h*w)}
+}
+
+// polygonScale is the factor by which PolygonRLE upsamples the grid.
+const polygonScale = 5
+
+// scaledVertices is step 1 of PolygonRLE: the k vertices scaled by 5 and
+// rounded, with the first repeated at the end (index k) to close the
+// polygon.
+func scaledVertices(xy []float64) (x, y []int) {
+	k := len(xy) / 2
+	x = make([]int, k+1)
+	y = make([]int, k+1)
 	for j := 0; j < k; j++ {
-		x[j] = int(scale*xy[2*j] + .5)
-		y[j] = int(scale*xy[2*j+1] + .5)
+		x[j] = int(polygonScale*xy[2*j] + .5)
+		y[j] = int(polygonScale*xy[2*j+1] + .5)
 	}
 	x[k], y[k] = x[0], y[0]
+	return x, y
+}
 
-	// Step 2: dense boundary points u (x) and v (y).
+// boundaryPoints is step 2 of PolygonRLE: the dense boundary points u (x)
+// and v (y) of the closed polygon x, y, one per step along each edge's
+// longer axis.
+func boundaryPoints(x, y []int) (u, v []int) {
+	k := len(x) - 1
 	n := 0
 	for j := 0; j < k; j++ {
 		n += max(abs(x[j]-x[j+1]), abs(y[j]-y[j+1])) + 1
 	}
-	u := make([]int, 0, n)
-	v := make([]int, 0, n)
+	u = make([]int, 0, n)
+	v = make([]int, 0, n)
 	for j := 0; j < k; j++ {
 		xs, xe, ys, ye := x[j], x[j+1], y[j], y[j+1]
 		dx, dy := abs(xe-xs), abs(ye-ys)
@@ -94,8 +112,13 @@ func PolygonRLE(xy []float64, h, w int) RLE {
 			}
 		}
 	}
+	return u, v
+}
 
-	// Step 3: toggles where the boundary crosses a pixel column's centre.
+// columnToggles is step 3 of PolygonRLE: the positions (column-major,
+// c·h + row) where the boundary u, v crosses the centre line of a pixel
+// column of the h×w grid.
+func columnToggles(u, v []int, h, w int) []int {
 	a := make([]int, 0, 16)
 	for j := 1; j < len(u); j++ {
 		if u[j] == u[j-1] {
@@ -105,12 +128,12 @@ func PolygonRLE(xy []float64, h, w int) RLE {
 		if u[j] < u[j-1] {
 			xd = float64(u[j])
 		}
-		xd = (xd+.5)/scale - .5
+		xd = (xd+.5)/polygonScale - .5
 		if math.Floor(xd) != xd || xd < 0 || xd > float64(w-1) {
 			continue
 		}
 		yd := float64(min(v[j], v[j-1]))
-		yd = (yd+.5)/scale - .5
+		yd = (yd+.5)/polygonScale - .5
 		if yd < 0 {
 			yd = 0
 		} else if yd > float64(h) {
@@ -119,9 +142,14 @@ func PolygonRLE(xy []float64, h, w int) RLE {
 		yd = math.Ceil(yd)
 		a = append(a, int(xd)*h+int(yd))
 	}
+	return a
+}
 
-	// Step 4: positions → run lengths.
-	a = append(a, h*w)
+// togglesToCounts is step 4 of PolygonRLE: the toggle positions of a grid
+// of n pixels, sorted, as run lengths, with pairs of toggles at one
+// position dropped. It reuses a.
+func togglesToCounts(a []int, n int) []int {
+	a = append(a, n)
 	sort.Ints(a)
 	p := 0
 	for j := range a {
@@ -144,7 +172,7 @@ func PolygonRLE(xy []float64, h, w int) RLE {
 			j++
 		}
 	}
-	return RLE{H: h, W: w, Counts: counts}
+	return counts
 }
 
 func abs(v int) int {

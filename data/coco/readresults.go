@@ -74,6 +74,8 @@ func ReadInstanceResults(path string, gt *Dataset) (*InstanceResults, error) {
 	return parseInstanceResults(path, raw, gt)
 }
 
+// parseInstanceResults parses and checks the results file path holds
+// (raw) against gt.
 func parseInstanceResults(path string, raw []byte, gt *Dataset) (*InstanceResults, error) {
 	trimmed := bytes.TrimSpace(raw)
 	if len(trimmed) == 0 || trimmed[0] != '[' {
@@ -112,54 +114,66 @@ func parseInstanceResults(path string, raw []byte, gt *Dataset) (*InstanceResult
 			r.Ignored["unknown_category"]++
 			continue
 		}
-		e := gt.images[i]
 		ent := resultEntry{k: k, class: class, score: *a.Score}
-		seg := bytes.TrimSpace(a.Segmentation)
-		switch {
-		case len(seg) == 0 || string(seg) == "null":
-			return nil, fail(ErrMalformed, "no segmentation")
-		case seg[0] == '{':
-			var rj rleJSON
-			if err := json.Unmarshal(seg, &rj); err != nil {
-				return nil, fail(ErrMalformed, "segmentation is not an RLE object").wrap(err)
-			}
-			if len(rj.Size) != 2 || rj.Size[0] != e.h || rj.Size[1] != e.w {
-				return nil, fail(ErrSizeMismatch, "RLE size %v, the image is [%d, %d] (h, w)", rj.Size, e.h, e.w)
-			}
-			rle, err := parseCounts(e.h, e.w, bytes.TrimSpace(rj.Counts))
-			if err == nil {
-				err = rle.Validate()
-			}
-			if err != nil {
-				return nil, fail(ErrRLECounts, "%s", detail(err, ErrRLECounts))
-			}
-			if c := bytes.TrimSpace(rj.Counts); len(c) > 0 && c[0] == '"' {
-				_ = json.Unmarshal(c, &ent.counts) // parsed above
-			} else {
-				ent.rle = &rle
-			}
-		case seg[0] == '[':
-			var polys [][]float64
-			if err := json.Unmarshal(seg, &polys); err != nil || len(polys) == 0 {
-				return nil, fail(ErrMalformed, "segmentation is not a list of polygons")
-			}
-			for j, p := range polys {
-				if len(p) < 6 || len(p)%2 != 0 {
-					return nil, fail(ErrMalformed, "polygon %d has %d coordinates, want an even number ≥ 6", j, len(p))
-				}
-				for q := 0; q < len(p); q += 2 {
-					if x, y := p[q], p[q+1]; x < -1 || x > float64(e.w+1) || y < -1 || y > float64(e.h+1) {
-						return nil, fail(ErrPolygonOutside, "polygon %d, point %d at (%g, %g) lies more than 1 px outside the %d×%d (W×H) image", j, q/2, x, y, e.w, e.h)
-					}
-				}
-			}
-			ent.polys = polys
-		default:
-			return nil, fail(ErrMalformed, "segmentation is neither RLE nor polygons")
+		if err := ent.parseSegmentation(a.Segmentation, gt.images[i], fail); err != nil {
+			return nil, err
 		}
 		r.byImage[i] = append(r.byImage[i], ent)
 	}
 	return r, nil
+}
+
+// resultFail returns the *Error of one result of a results file.
+type resultFail func(kind error, format string, args ...any) *Error
+
+// parseSegmentation checks a result's segmentation against its image e
+// and keeps it: an RLE object (compressed counts, or integer counts) of
+// the image's size, or polygons that lie at most 1 px outside the image.
+func (ent *resultEntry) parseSegmentation(raw json.RawMessage, e *imageEntry, fail resultFail) error {
+	seg := bytes.TrimSpace(raw)
+	switch {
+	case len(seg) == 0 || string(seg) == "null":
+		return fail(ErrMalformed, "no segmentation")
+	case seg[0] == '{':
+		var rj rleJSON
+		if err := json.Unmarshal(seg, &rj); err != nil {
+			return fail(ErrMalformed, "segmentation is not an RLE object").wrap(err)
+		}
+		if len(rj.Size) != 2 || rj.Size[0] != e.h || rj.Size[1] != e.w {
+			return fail(ErrSizeMismatch, "RLE size %v, the image is [%d, %d] (h, w)", rj.Size, e.h, e.w)
+		}
+		rle, err := parseCounts(e.h, e.w, bytes.TrimSpace(rj.Counts))
+		if err == nil {
+			err = rle.Validate()
+		}
+		if err != nil {
+			return fail(ErrRLECounts, "%s", detail(err, ErrRLECounts))
+		}
+		if c := bytes.TrimSpace(rj.Counts); len(c) > 0 && c[0] == '"' {
+			_ = json.Unmarshal(c, &ent.counts) // parsed above
+		} else {
+			ent.rle = &rle
+		}
+	case seg[0] == '[':
+		var polys [][]float64
+		if err := json.Unmarshal(seg, &polys); err != nil || len(polys) == 0 {
+			return fail(ErrMalformed, "segmentation is not a list of polygons")
+		}
+		for j, p := range polys {
+			if len(p) < 6 || len(p)%2 != 0 {
+				return fail(ErrMalformed, "polygon %d has %d coordinates, want an even number ≥ 6", j, len(p))
+			}
+			for q := 0; q < len(p); q += 2 {
+				if x, y := p[q], p[q+1]; x < -1 || x > float64(e.w+1) || y < -1 || y > float64(e.h+1) {
+					return fail(ErrPolygonOutside, "polygon %d, point %d at (%g, %g) lies more than 1 px outside the %d×%d (W×H) image", j, q/2, x, y, e.w, e.h)
+				}
+			}
+		}
+		ent.polys = polys
+	default:
+		return fail(ErrMalformed, "segmentation is neither RLE nor polygons")
+	}
+	return nil
 }
 
 // Detections decodes the results of ground-truth image i, in file order.

@@ -1,11 +1,6 @@
 package coco
 
 import (
-	"fmt"
-	"math"
-	"path/filepath"
-	"sort"
-
 	"github.com/mpanalyze/mpanalyze/data"
 	"github.com/mpanalyze/mpanalyze/mask"
 )
@@ -26,29 +21,6 @@ type instanceResultOut struct {
 	Score        float64      `json:"score"`
 }
 
-// WriteInstanceResults writes preds, in the given order, as a COCO results
-// file: a JSON list of {image_id, category_id, segmentation: {size: [h, w],
-// counts: compressed string}, score}, which pycocotools' COCO.loadRes and
-// COCOeval(iouType="segm") read.
-func WriteInstanceResults(path string, preds []InstancePrediction) error {
-	out := make([]instanceResultOut, len(preds))
-	for k, p := range preds {
-		if p.Mask == nil {
-			return fmt.Errorf("coco: instance prediction %d (image %s) has no mask", k, p.ImageID)
-		}
-		if math.IsNaN(p.Score) || math.IsInf(p.Score, 0) {
-			return fmt.Errorf("coco: instance prediction %d (image %s) has score %v", k, p.ImageID, p.Score)
-		}
-		out[k] = instanceResultOut{
-			ImageID:      p.ImageID,
-			CategoryID:   p.CategoryID,
-			Segmentation: rleOut{Size: [2]int{p.Mask.H, p.Mask.W}, Counts: EncodeRLE(p.Mask).String()},
-			Score:        p.Score,
-		}
-	}
-	return writeJSON(path, out)
-}
-
 // PanopticPrediction is one image's predicted panoptic segmentation.
 type PanopticPrediction struct {
 	ImageID  data.ImageID
@@ -63,33 +35,4 @@ type PanopticPrediction struct {
 
 type panopticResultsOut struct {
 	Annotations []panopticAnnOut `json:"annotations"`
-}
-
-// WritePanopticResults writes each prediction's id map as an RGB PNG under
-// dir (id = R + 256·G + 256²·B) and jsonPath with {"annotations": [{image_id,
-// file_name, segments_info: [{id, category_id, area, bbox, iscrowd}]}]},
-// the prediction format panopticapi's pq_compute reads. Annotations are
-// sorted by image id and segments by id. It fails (wrapping
-// ErrPanopticIDs) when a map id has no Info entry or an Info segment has
-// no pixel — pq_compute rejects both — and (wrapping ErrSizeMismatch) when
-// Segments is not H·W long.
-func WritePanopticResults(dir, jsonPath string, preds []PanopticPrediction) error {
-	if err := mkdirs(dir, filepath.Dir(jsonPath)); err != nil {
-		return err
-	}
-	order := make([]int, len(preds))
-	for k := range order {
-		order[k] = k
-	}
-	sort.SliceStable(order, func(a, b int) bool { return preds[order[a]].ImageID.Compare(preds[order[b]].ImageID) < 0 })
-	out := panopticResultsOut{Annotations: []panopticAnnOut{}}
-	names := map[string]bool{}
-	for _, k := range order {
-		a, err := writePanopticPNG(dir, &preds[k], names)
-		if err != nil {
-			return err
-		}
-		out.Annotations = append(out.Annotations, a)
-	}
-	return writeJSON(jsonPath, out)
 }

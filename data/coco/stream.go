@@ -184,7 +184,13 @@ func (w *ResultsWriter) AddInstances(preds []InstancePrediction) error {
 	return nil
 }
 
-// AddPanoptic writes p's PNG now (see WritePanopticResults for the checks).
+// AddPanoptic writes p's id map now as an RGB PNG under
+// dir/panoptic_results (id = R + 256·G + 256²·B) and keeps its entry
+// {image_id, file_name, segments_info: [{id, category_id, area, bbox,
+// iscrowd}]}, segments sorted by id: the prediction format panopticapi's
+// pq_compute reads. It fails (wrapping ErrPanopticIDs) when a map id has
+// no Info entry or an Info segment has no pixel — pq_compute rejects both
+// — and (wrapping ErrSizeMismatch) when Segments is not H·W long.
 func (w *ResultsWriter) AddPanoptic(p PanopticPrediction) error {
 	if w.ids[p.ImageID] {
 		return fmt.Errorf("coco: panoptic prediction for image %s added twice", p.ImageID)

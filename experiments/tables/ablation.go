@@ -53,33 +53,10 @@ func Ablation(runs []AblationRun, s *AblationSettings) Table {
 		panic("tables: Ablation: no runs")
 	}
 	var g group[*AblationRun]
-	var keys, metrics []string
-	hasKey := map[string]bool{}
-	kind := map[string]Kind{}
 	for i := range runs {
-		r := &runs[i]
-		g.add(pointKey(r.Point), r)
-		for _, p := range r.Point {
-			if !hasKey[p.Key] {
-				hasKey[p.Key] = true
-				keys = append(keys, p.Key)
-			}
-		}
-		seen := map[string]bool{}
-		for _, m := range r.Metrics {
-			if seen[m.Name] {
-				panic(fmt.Sprintf("tables: Ablation: run %s seed %d has metric %q twice", pointKey(r.Point), r.Seed, m.Name))
-			}
-			seen[m.Name] = true
-			k, ok := kind[m.Name]
-			if !ok {
-				kind[m.Name] = m.Kind
-				metrics = append(metrics, m.Name)
-			} else if k != m.Kind {
-				panic(fmt.Sprintf("tables: Ablation: metric %q has two kinds", m.Name))
-			}
-		}
+		g.add(pointKey(runs[i].Point), &runs[i])
 	}
+	keys, metrics, kind := ablationColumns(runs)
 	spread, sdShown := false, false
 	for _, k := range g.keys {
 		var seeds []uint64
@@ -96,32 +73,7 @@ func Ablation(runs []AblationRun, s *AblationSettings) Table {
 	}
 	t.Header = append(append(append(t.Header, keys...), "seeds"), metrics...)
 	for _, k := range g.keys {
-		rs := g.items[k]
-		var row []string
-		var vals []*Number
-		for _, key := range keys {
-			v := Dash
-			for _, p := range rs[0].Point {
-				if p.Key == key {
-					v = p.Value
-				}
-			}
-			row, vals = append(row, v), append(vals, nil)
-		}
-		row, vals = append(row, fmt.Sprint(len(rs))), append(vals, Plain(float64(len(rs))))
-		for _, name := range metrics {
-			v := make([]float64, len(rs))
-			for i, r := range rs {
-				v[i] = math.NaN()
-				for _, m := range r.Metrics {
-					if m.Name == name {
-						v[i] = m.Value
-					}
-				}
-			}
-			n := stat(v)
-			row, vals = append(row, formatStat(n, kind[name], sdShown)), append(vals, n)
-		}
+		row, vals := ablationRow(g.items[k], keys, metrics, kind, sdShown)
 		t.Rows = append(t.Rows, row)
 		t.Values = append(t.Values, vals)
 	}
@@ -143,6 +95,70 @@ func Ablation(runs []AblationRun, s *AblationSettings) Table {
 		t.Notes = append(t.Notes, seedNote(sdShown)+"; — = undefined.")
 	}
 	return t
+}
+
+// ablationColumns returns the grid keys and the metric names in order of
+// first appearance, and each metric's kind. A metric given twice by one
+// run, or with two kinds, panics.
+func ablationColumns(runs []AblationRun) (keys, metrics []string, kind map[string]Kind) {
+	hasKey := map[string]bool{}
+	kind = map[string]Kind{}
+	for i := range runs {
+		r := &runs[i]
+		for _, p := range r.Point {
+			if !hasKey[p.Key] {
+				hasKey[p.Key] = true
+				keys = append(keys, p.Key)
+			}
+		}
+		seen := map[string]bool{}
+		for _, m := range r.Metrics {
+			if seen[m.Name] {
+				panic(fmt.Sprintf("tables: Ablation: run %s seed %d has metric %q twice", pointKey(r.Point), r.Seed, m.Name))
+			}
+			seen[m.Name] = true
+			k, ok := kind[m.Name]
+			if !ok {
+				kind[m.Name] = m.Kind
+				metrics = append(metrics, m.Name)
+			} else if k != m.Kind {
+				panic(fmt.Sprintf("tables: Ablation: metric %q has two kinds", m.Name))
+			}
+		}
+	}
+	return keys, metrics, kind
+}
+
+// ablationRow is one grid point's row: its key values (— where it has
+// none), its seed count, and each metric's mean ± sd over its seeds (NaN
+// for a seed without it).
+func ablationRow(rs []*AblationRun, keys, metrics []string, kind map[string]Kind, sdShown bool) ([]string, []*Number) {
+	var row []string
+	var vals []*Number
+	for _, key := range keys {
+		v := Dash
+		for _, p := range rs[0].Point {
+			if p.Key == key {
+				v = p.Value
+			}
+		}
+		row, vals = append(row, v), append(vals, nil)
+	}
+	row, vals = append(row, fmt.Sprint(len(rs))), append(vals, Plain(float64(len(rs))))
+	for _, name := range metrics {
+		v := make([]float64, len(rs))
+		for i, r := range rs {
+			v[i] = math.NaN()
+			for _, m := range r.Metrics {
+				if m.Name == name {
+					v[i] = m.Value
+				}
+			}
+		}
+		n := stat(v)
+		row, vals = append(row, formatStat(n, kind[name], sdShown)), append(vals, n)
+	}
+	return row, vals
 }
 
 // pointKey identifies a grid point: its overrides as "k=v, k=v", or

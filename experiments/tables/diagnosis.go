@@ -115,27 +115,7 @@ func Diagnosis(runs []RunStages, s *DiagnosisSettings) Table {
 	for i := range runs {
 		g.add(runs[i].Model, &runs[i])
 	}
-	// Rows: the union of the layer counts, ascending.
-	rowOf := map[int]bool{}
-	spread, sdShown := false, false
-	for _, m := range g.keys {
-		var seeds []uint64
-		for _, r := range g.items[m] {
-			for _, l := range r.stages() {
-				rowOf[l] = true
-			}
-			seeds = append(seeds, r.Seed)
-		}
-		checkSeeds("model", m, seeds)
-		spread = spread || len(seeds) > 1
-		sdShown = sdShown || len(seeds) >= MinSeedsForSD
-	}
-	var layers []int
-	for l := range rowOf {
-		layers = append(layers, l)
-	}
-	slices.Sort(layers)
-
+	layers, spread, sdShown := diagnosisLayers(&g)
 	header := []string{"layers"}
 	for _, m := range g.keys {
 		for _, c := range cols {
@@ -152,27 +132,13 @@ func Diagnosis(runs []RunStages, s *DiagnosisSettings) Table {
 		vals := []*Number{Plain(float64(l))}
 		for _, m := range g.keys {
 			for _, c := range cols {
-				var v []float64
-				present := false
-				for _, r := range g.items[m] {
-					st := indexOf(r.stages(), l)
-					if st < 0 {
-						continue
-					}
-					present = true
-					x := math.NaN()
-					if col := r.Figures[c]; st < len(col) {
-						x = col[st]
-					}
-					v = append(v, x)
-				}
+				n, present := stageStat(g.items[m], l, c)
 				if !present { // the model has no such stage
 					blank = true
 					row = append(row, "")
 					vals = append(vals, nil)
 					continue
 				}
-				n := stat(v)
 				row = append(row, formatStat(n, Fraction, sdShown))
 				vals = append(vals, n)
 			}
@@ -180,17 +146,69 @@ func Diagnosis(runs []RunStages, s *DiagnosisSettings) Table {
 		t.Rows = append(t.Rows, row)
 		t.Values = append(t.Values, vals)
 	}
-
 	t.Notes = append(t.Notes, unitNote("Values", spread, sdShown))
 	if blank {
 		t.Notes = append(t.Notes, "A blank cell: the model has no stage after that many layers.")
 	}
+	t.Notes = append(t.Notes, diagnosisNotes(&g, cols)...)
+	return t
+}
+
+// diagnosisLayers checks each model's seeds and returns the table's rows
+// (the union of the models' layer counts, ascending), whether a model has
+// several seeds and whether one has enough to show a standard deviation.
+func diagnosisLayers(g *group[*RunStages]) (layers []int, spread, sdShown bool) {
+	rowOf := map[int]bool{}
+	for _, m := range g.keys {
+		var seeds []uint64
+		for _, r := range g.items[m] {
+			for _, l := range r.stages() {
+				rowOf[l] = true
+			}
+			seeds = append(seeds, r.Seed)
+		}
+		checkSeeds("model", m, seeds)
+		spread = spread || len(seeds) > 1
+		sdShown = sdShown || len(seeds) >= MinSeedsForSD
+	}
+	for l := range rowOf {
+		layers = append(layers, l)
+	}
+	slices.Sort(layers)
+	return layers, spread, sdShown
+}
+
+// stageStat is the mean ± sd over a model's seeds of figure c at the stage
+// after l layers (NaN where a seed's figure has no value there), and
+// whether any seed has that stage.
+func stageStat(seeds []*RunStages, l int, c string) (*Number, bool) {
+	var v []float64
+	present := false
+	for _, r := range seeds {
+		st := indexOf(r.stages(), l)
+		if st < 0 {
+			continue
+		}
+		present = true
+		x := math.NaN()
+		if col := r.Figures[c]; st < len(col) {
+			x = col[st]
+		}
+		v = append(v, x)
+	}
+	if !present {
+		return nil, false
+	}
+	return stat(v), true
+}
+
+// diagnosisNotes explains the columns and lists each model's seeds.
+func diagnosisNotes(g *group[*RunStages], cols []string) []string {
 	var expl []string
 	for _, c := range cols {
 		fg := mustFigure(c)
 		expl = append(expl, fg.Header+": "+fg.Doc)
 	}
-	t.Notes = append(t.Notes, strings.Join(expl, "; ")+".")
 	var ms []string
 	for _, m := range g.keys {
 		var seeds []uint64
@@ -199,8 +217,7 @@ func Diagnosis(runs []RunStages, s *DiagnosisSettings) Table {
 		}
 		ms = append(ms, fmt.Sprintf("%s: %s (%s)", m, plural(len(seeds), "seed"), seedList(seeds)))
 	}
-	t.Notes = append(t.Notes, "Runs — "+strings.Join(ms, "; ")+".")
-	return t
+	return []string{strings.Join(expl, "; ") + ".", "Runs — " + strings.Join(ms, "; ") + "."}
 }
 
 // unitNote says that what (e.g. "Values") is in percent, how cells over

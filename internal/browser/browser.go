@@ -192,12 +192,6 @@ func (b *Browser) readLoop() {
 	close(b.done)
 }
 
-// Call sends a browser-level CDP command (one not addressed to a page,
-// such as SystemInfo.getProcessInfo) and decodes its result into out.
-func (b *Browser) Call(ctx context.Context, method string, params, out any) error {
-	return b.call(ctx, "", method, params, out)
-}
-
 // call sends one command (to a page's session when session is set) and
 // decodes its result into out (when non-nil).
 func (b *Browser) call(ctx context.Context, session, method string, params, out any) error {

@@ -11,7 +11,7 @@ import (
 func parseDict(s string) (Header, error) {
 	p := &dictParser{s: s}
 	h := Header{}
-	var haveDescr, haveOrder, haveShape bool
+	seen := map[string]bool{}
 	p.space()
 	if !p.eat('{') {
 		return Header{}, p.fail("want '{'")
@@ -30,37 +30,8 @@ func parseDict(s string) (Header, error) {
 			return Header{}, p.fail("want ':' after key")
 		}
 		p.space()
-		switch key {
-		case "descr":
-			if haveDescr {
-				return Header{}, p.fail("duplicate key 'descr'")
-			}
-			if h.Descr, err = p.str(); err != nil {
-				return Header{}, fmt.Errorf("descr must be a simple type string: %w", err)
-			}
-			haveDescr = true
-		case "fortran_order":
-			if haveOrder {
-				return Header{}, p.fail("duplicate key 'fortran_order'")
-			}
-			switch {
-			case p.word("True"):
-				h.Fortran = true
-			case p.word("False"):
-			default:
-				return Header{}, p.fail("fortran_order must be True or False")
-			}
-			haveOrder = true
-		case "shape":
-			if haveShape {
-				return Header{}, p.fail("duplicate key 'shape'")
-			}
-			if h.Shape, err = p.tuple(); err != nil {
-				return Header{}, err
-			}
-			haveShape = true
-		default:
-			return Header{}, p.fail(fmt.Sprintf("unexpected key %q", key))
+		if err := p.value(key, &h, seen); err != nil {
+			return Header{}, err
 		}
 		p.space()
 		if p.eat(',') {
@@ -76,12 +47,9 @@ func parseDict(s string) (Header, error) {
 		return Header{}, p.fail("text after the dict")
 	}
 	var missing []string
-	for _, k := range []struct {
-		have bool
-		name string
-	}{{haveDescr, "'descr'"}, {haveOrder, "'fortran_order'"}, {haveShape, "'shape'"}} {
-		if !k.have {
-			missing = append(missing, k.name)
+	for _, k := range []string{"descr", "fortran_order", "shape"} {
+		if !seen[k] {
+			missing = append(missing, "'"+k+"'")
 		}
 	}
 	if missing != nil {
@@ -91,6 +59,40 @@ func parseDict(s string) (Header, error) {
 		return Header{}, fmt.Errorf("header %s: %w", quote(s), err)
 	}
 	return h, nil
+}
+
+// value parses the value of key (descr, fortran_order or shape) into h
+// and records the key in seen; an unknown or repeated key is an error.
+func (p *dictParser) value(key string, h *Header, seen map[string]bool) error {
+	switch key {
+	case "descr", "fortran_order", "shape":
+		if seen[key] {
+			return p.fail("duplicate key '" + key + "'")
+		}
+	default:
+		return p.fail(fmt.Sprintf("unexpected key %q", key))
+	}
+	var err error
+	switch key {
+	case "descr":
+		if h.Descr, err = p.str(); err != nil {
+			return fmt.Errorf("descr must be a simple type string: %w", err)
+		}
+	case "fortran_order":
+		switch {
+		case p.word("True"):
+			h.Fortran = true
+		case p.word("False"):
+		default:
+			return p.fail("fortran_order must be True or False")
+		}
+	case "shape":
+		if h.Shape, err = p.tuple(); err != nil {
+			return err
+		}
+	}
+	seen[key] = true
+	return nil
 }
 
 type dictParser struct {

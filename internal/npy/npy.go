@@ -136,16 +136,6 @@ func AppendHeader(dst []byte, descr string, shape []int) ([]byte, error) {
 	return append(dst, '\n'), nil
 }
 
-// WriteHeader writes the header AppendHeader makes to w.
-func WriteHeader(w io.Writer, descr string, shape []int) error {
-	h, err := AppendHeader(nil, descr, shape)
-	if err != nil {
-		return err
-	}
-	_, err = w.Write(h)
-	return err
-}
-
 // ReadHeader reads the preamble and header of a .npy array from r,
 // leaving r at the start of the data. It accepts format versions 1.0, 2.0
 // and 3.0, headers up to MaxHeaderLen bytes, and the dict literal with its

@@ -94,7 +94,6 @@ type Reader struct {
 	// entries that are not .npy arrays included: the caller decides what
 	// to accept.
 	Entries []Entry
-	size    int64
 }
 
 // Entry is one entry of an archive.
@@ -130,7 +129,7 @@ func NewReader(r io.ReaderAt, size int64) (*Reader, error) {
 		}
 		return nil, &Error{ErrNotNPZ, err}
 	}
-	out := &Reader{Entries: make([]Entry, len(zr.File)), size: size}
+	out := &Reader{Entries: make([]Entry, len(zr.File))}
 	for i, zf := range zr.File {
 		name, ok := strings.CutSuffix(zf.Name, Suffix)
 		if !ok || name == "" {
@@ -140,9 +139,6 @@ func NewReader(r io.ReaderAt, size int64) (*Reader, error) {
 	}
 	return out, nil
 }
-
-// Size returns the size of the archive.
-func (r *Reader) Size() int64 { return r.size }
 
 // maxDeflateRatio is the most deflate can expand: 258 bytes from about
 // two bits, 1032:1.

@@ -23,7 +23,7 @@
 //	ops_norm.go       GroupNorm, LayerNorm
 //	ops_attention.go  masked softmax, multi-head attention with boolean masks per query or head
 //	ops_msdeform.go   multi-scale deformable attention (sampling core, locations, the module)
-//	ops_resize.go     nearest, bilinear (align_corners=False) and area resizing, point sampling
+//	ops_resize.go     nearest and bilinear (align_corners=False) resizing, point sampling
 //	ops_shape.go      reshape, permute, slice, concat, gather, index-select, embedding
 //	ops_loss.go       cross-entropy, BCE with logits, dice
 //

@@ -27,36 +27,6 @@ func TestSoftmaxFullyMaskedRowIsZero(t *testing.T) {
 	}
 }
 
-func TestAreaResizeHand(t *testing.T) {
-	// 4×4 → 2×2 averages 2×2 blocks; 3 → 2 uses windows rows {0,1} and {1,2}
-	// (⌊0·3/2⌋=0..⌈3/2⌉=2, ⌊1·3/2⌋=1..⌈6/2⌉=3), as torch's adaptive pooling.
-	src := []float64{
-		1, 2, 3, 4,
-		5, 6, 7, 8,
-		9, 10, 11, 12,
-		13, 14, 15, 16,
-	}
-	dst := make([]float64, 4)
-	AreaResize(dst, src, 1, 4, 4, 2, 2)
-	want := []float64{(1 + 2 + 5 + 6) / 4.0, (3 + 4 + 7 + 8) / 4.0, (9 + 10 + 13 + 14) / 4.0, (11 + 12 + 15 + 16) / 4.0}
-	for i := range want {
-		if dst[i] != want[i] {
-			t.Fatalf("4→2: %v, want %v", dst, want)
-		}
-	}
-	src3 := []float64{0, 1, 0, 0, 1, 0, 0, 0, 0} // 3×3 with a vertical bar in column 1 rows 0..1
-	d2 := make([]float64, 4)
-	AreaResize(d2, src3, 1, 3, 3, 2, 2)
-	// cell (0,0) averages rows 0–1, cols 0–1: (0+1+0+1)/4 = 0.5;
-	// (1,1) rows 1–2, cols 1–2: (1+0+0+0)/4 = 0.25
-	want2 := []float64{0.5, 0.5, 0.25, 0.25}
-	for i := range want2 {
-		if d2[i] != want2[i] {
-			t.Fatalf("3→2: %v, want %v", d2, want2)
-		}
-	}
-}
-
 func TestNearestTapsPyTorch(t *testing.T) {
 	// F.interpolate(torch.arange(5.).view(1,1,1,5), size=(1,3), mode="nearest")
 	// gives [0, 1, 3]: floor(j·5/3) for j = 0, 1, 2.

@@ -19,31 +19,55 @@ func (g *Graph[T]) Conv2d(x, w, bias *Tensor[T], spec ConvSpec) *Tensor[T] {
 	if x.Dims() != 4 || w.Dims() != 4 || x.Shape[1] != w.Shape[1] || (bias != nil && (bias.Dims() != 1 || bias.Shape[0] != w.Shape[0])) {
 		shapePanic("Conv2d", x.Shape, w.Shape)
 	}
-	stride := max(spec.Stride, 1)
-	pad := spec.Pad
-	N, C, H, W := x.Shape[0], x.Shape[1], x.Shape[2], x.Shape[3]
-	O, KH, KW := w.Shape[0], w.Shape[2], w.Shape[3]
-	OH, OW := convOut(H, KH, stride, pad), convOut(W, KW, stride, pad)
-	if OH <= 0 || OW <= 0 {
+	k := convGeom{N: x.Shape[0], C: x.Shape[1], H: x.Shape[2], W: x.Shape[3], O: w.Shape[0], KH: w.Shape[2], KW: w.Shape[3],
+		stride: max(spec.Stride, 1), pad: spec.Pad}
+	k.OH, k.OW = convOut(k.H, k.KH, k.stride, k.pad), convOut(k.W, k.KW, k.stride, k.pad)
+	if k.OH <= 0 || k.OW <= 0 {
 		shapePanic("Conv2d (output empty)", x.Shape, w.Shape)
 	}
-	out := g.newTensor([]int{N, O, OH, OW}, g.needs(x, w, bias))
-	ckk, ohw := C*KH*KW, OH*OW
-	direct := KH == 1 && KW == 1 && stride == 1 && pad == 0
+	k.direct = k.KH == 1 && k.KW == 1 && k.stride == 1 && k.pad == 0
 	// implicit: 3×3 "same" convolutions in float32 keep a padded input
-	// instead of the column matrix (ops_conv_implicit.go); cols[n] is then
-	// that padded input.
-	implicit := implicitConv[T](KH, KW, stride, pad, H, W, OH, OW)
-	cols := make([][]T, N)
+	// instead of the column matrix (ops_conv_implicit.go)
+	k.implicit = implicitConv[T](k.KH, k.KW, k.stride, k.pad, k.H, k.W, k.OH, k.OW)
+	out := g.newTensor([]int{k.N, k.O, k.OH, k.OW}, g.needs(x, w, bias))
+	cols := g.conv2dForward(x, w, bias, out, k)
+	if out.requiresGrad {
+		g.push(func() {
+			if out.Grad == nil {
+				return
+			}
+			g.conv2dBackward(x, w, bias, out, cols, k)
+		})
+	}
+	return out
+}
+
+// convGeom is the geometry of one Conv2d call: input [N, C, H, W], weight
+// [O, C, KH, KW], output [N, O, OH, OW]; direct marks a 1×1 stride-1
+// convolution without padding, which needs no im2col, and implicit one
+// that takes the implicit path.
+type convGeom struct {
+	N, C, H, W, O, KH, KW, OH, OW, stride, pad int
+	direct, implicit                           bool
+}
+
+// conv2dForward fills out image by image (bias rows, then one GEMM with
+// the image's column matrix) and returns the column matrices, which the
+// backward pass reuses (the image itself when direct, its padded copy when
+// implicit).
+func (g *Graph[T]) conv2dForward(x, w, bias, out *Tensor[T], k convGeom) [][]T {
+	C, H, W, O := k.C, k.H, k.W, k.O
+	ckk, ohw := C*k.KH*k.KW, k.OH*k.OW
+	cols := make([][]T, k.N)
 	var offs []int
 	var wide []float32
-	if implicit {
+	if k.implicit {
 		offs = g.convOffsets(C, H, W)
 		wide = any(g.allocRaw(O * H * (W + 2))).([]float32)
 	}
-	for n := 0; n < N; n++ {
+	for n := 0; n < k.N; n++ {
 		xn := x.Data[n*C*H*W : (n+1)*C*H*W]
-		if implicit {
+		if k.implicit {
 			xpad := g.allocRaw(C * (H + 2) * (W + 2))
 			padPlanes(any(xpad).([]float32), any(xn).([]float32), C, H, W)
 			cols[n] = xpad
@@ -55,9 +79,9 @@ func (g *Graph[T]) Conv2d(x, w, bias *Tensor[T], spec ConvSpec) *Tensor[T] {
 			continue
 		}
 		col := xn
-		if !direct {
+		if !k.direct {
 			col = g.allocRaw(ckk * ohw)
-			im2col(col, xn, C, H, W, KH, KW, stride, pad, OH, OW)
+			im2col(col, xn, C, H, W, k.KH, k.KW, k.stride, k.pad, k.OH, k.OW)
 		}
 		cols[n] = col
 		on := out.Data[n*O*ohw : (n+1)*O*ohw]
@@ -74,57 +98,58 @@ func (g *Graph[T]) Conv2d(x, w, bias *Tensor[T], spec ConvSpec) *Tensor[T] {
 		}
 		gemmT(false, false, O, ohw, ckk, 1, w.Data, ckk, col, ohw, beta, on, ohw)
 	}
-	if out.requiresGrad {
-		g.push(func() {
-			if out.Grad == nil {
-				return
-			}
-			var dcol, dwT []T
-			if x.requiresGrad && !direct {
-				dcol = g.allocRaw(ckk * ohw)
-			}
-			var gw []float32
-			if w.requiresGrad {
-				dwT = g.allocRaw(ckk * O)
-				if implicit {
-					gw = any(g.allocRaw(H * (W + 2) * O)).([]float32)
-				}
-			}
-			for n := 0; n < N; n++ {
-				Gn := out.Grad[n*O*ohw : (n+1)*O*ohw]
-				if w.requiresGrad {
-					// dwᵀ[ckk, O] = col·Gᵀ: the GEMM then transposes G
-					// (O×ohw) instead of col (ckk×ohw, 9× larger for 3×3).
-					if implicit {
-						convWeightGradImplicit(any(dwT).([]float32), any(cols[n]).([]float32), any(Gn).([]float32), gw, C, O, H, W)
-					} else {
-						gemmT(false, true, ckk, O, ohw, 1, cols[n], ohw, Gn, ohw, 0, dwT, O)
-					}
-					addTransposed(g.grad(w), dwT, O, ckk)
-				}
-				if bias != nil && bias.requiresGrad {
-					db := g.grad(bias)
-					for o := 0; o < O; o++ {
-						var s T
-						for _, v := range Gn[o*ohw : (o+1)*ohw] {
-							s += v
-						}
-						db[o] += s
-					}
-				}
-				if x.requiresGrad {
-					dxn := g.grad(x)[n*C*H*W : (n+1)*C*H*W]
-					if direct {
-						gemmT(true, false, ckk, ohw, O, 1, w.Data, ckk, Gn, ohw, 1, dxn, ohw)
-					} else {
-						gemmT(true, false, ckk, ohw, O, 1, w.Data, ckk, Gn, ohw, 0, dcol, ohw)
-						col2im(dxn, dcol, C, H, W, KH, KW, stride, pad, OH, OW)
-					}
-				}
-			}
-		})
+	return cols
+}
+
+// conv2dBackward adds, image by image, out.Grad's share to the gradients
+// of w (through a transposed GEMM, or the implicit kernels), bias and x
+// (col2im of wᵀ·G, or one GEMM into dx when direct).
+func (g *Graph[T]) conv2dBackward(x, w, bias, out *Tensor[T], cols [][]T, k convGeom) {
+	C, H, W, O := k.C, k.H, k.W, k.O
+	ckk, ohw := C*k.KH*k.KW, k.OH*k.OW
+	var dcol, dwT []T
+	if x.requiresGrad && !k.direct {
+		dcol = g.allocRaw(ckk * ohw)
 	}
-	return out
+	var gw []float32
+	if w.requiresGrad {
+		dwT = g.allocRaw(ckk * O)
+		if k.implicit {
+			gw = any(g.allocRaw(H * (W + 2) * O)).([]float32)
+		}
+	}
+	for n := 0; n < k.N; n++ {
+		Gn := out.Grad[n*O*ohw : (n+1)*O*ohw]
+		if w.requiresGrad {
+			// dwᵀ[ckk, O] = col·Gᵀ: the GEMM then transposes G
+			// (O×ohw) instead of col (ckk×ohw, 9× larger for 3×3).
+			if k.implicit {
+				convWeightGradImplicit(any(dwT).([]float32), any(cols[n]).([]float32), any(Gn).([]float32), gw, C, O, H, W)
+			} else {
+				gemmT(false, true, ckk, O, ohw, 1, cols[n], ohw, Gn, ohw, 0, dwT, O)
+			}
+			addTransposed(g.grad(w), dwT, O, ckk)
+		}
+		if bias != nil && bias.requiresGrad {
+			db := g.grad(bias)
+			for o := 0; o < O; o++ {
+				var s T
+				for _, v := range Gn[o*ohw : (o+1)*ohw] {
+					s += v
+				}
+				db[o] += s
+			}
+		}
+		if x.requiresGrad {
+			dxn := g.grad(x)[n*C*H*W : (n+1)*C*H*W]
+			if k.direct {
+				gemmT(true, false, ckk, ohw, O, 1, w.Data, ckk, Gn, ohw, 1, dxn, ohw)
+			} else {
+				gemmT(true, false, ckk, ohw, O, 1, w.Data, ckk, Gn, ohw, 0, dcol, ohw)
+				col2im(dxn, dcol, C, H, W, k.KH, k.KW, k.stride, k.pad, k.OH, k.OW)
+			}
+		}
+	}
 }
 
 // im2col writes col[(c·KH+ki)·KW+kj][oy·OW+ox] = x[c][oy·s−p+ki][ox·s−p+kj]

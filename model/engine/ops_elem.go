@@ -115,39 +115,10 @@ func (g *Graph[T]) binary(op binOp, a, b *Tensor[T]) *Tensor[T] {
 	out := g.newTensor(bc.out, g.needs(a, b))
 	A, B, O := a.Data, b.Data, out.Data
 	if same {
-		switch op {
-		case opAdd:
-			for i := range O {
-				O[i] = A[i] + B[i]
-			}
-		case opSub:
-			for i := range O {
-				O[i] = A[i] - B[i]
-			}
-		case opMul:
-			for i := range O {
-				O[i] = A[i] * B[i]
-			}
-		case opDiv:
-			for i := range O {
-				O[i] = A[i] / B[i]
-			}
-		}
+		binarySame(op, A, B, O)
 	} else {
 		bc.each(func(o, ia, ib, n, sa, sb int) {
-			for j := 0; j < n; j++ {
-				x, y := A[ia+j*sa], B[ib+j*sb]
-				switch op {
-				case opAdd:
-					O[o+j] = x + y
-				case opSub:
-					O[o+j] = x - y
-				case opMul:
-					O[o+j] = x * y
-				case opDiv:
-					O[o+j] = x / y
-				}
-			}
+			binaryRun(op, A, B, O, o, ia, ib, n, sa, sb)
 		})
 	}
 	if out.requiresGrad {
@@ -158,40 +129,7 @@ func (g *Graph[T]) binary(op binOp, a, b *Tensor[T]) *Tensor[T] {
 			}
 			dA, dB := g.gradIf(a), g.gradIf(b)
 			run := func(o, ia, ib, n, sa, sb int) {
-				for j := 0; j < n; j++ {
-					gv := G[o+j]
-					x, y := A[ia+j*sa], B[ib+j*sb]
-					switch op {
-					case opAdd:
-						if dA != nil {
-							dA[ia+j*sa] += gv
-						}
-						if dB != nil {
-							dB[ib+j*sb] += gv
-						}
-					case opSub:
-						if dA != nil {
-							dA[ia+j*sa] += gv
-						}
-						if dB != nil {
-							dB[ib+j*sb] -= gv
-						}
-					case opMul:
-						if dA != nil {
-							dA[ia+j*sa] += gv * y
-						}
-						if dB != nil {
-							dB[ib+j*sb] += gv * x
-						}
-					case opDiv:
-						if dA != nil {
-							dA[ia+j*sa] += gv / y
-						}
-						if dB != nil {
-							dB[ib+j*sb] -= gv * x / (y * y)
-						}
-					}
-				}
+				binaryGradRun(op, G, A, B, dA, dB, o, ia, ib, n, sa, sb)
 			}
 			switch {
 			case same && (op == opAdd || op == opSub):
@@ -216,6 +154,87 @@ func (g *Graph[T]) binary(op binOp, a, b *Tensor[T]) *Tensor[T] {
 		})
 	}
 	return out
+}
+
+// binarySame is the forward pass of op on operands of the same shape:
+// O[i] = A[i] op B[i].
+func binarySame[T Float](op binOp, A, B, O []T) {
+	switch op {
+	case opAdd:
+		for i := range O {
+			O[i] = A[i] + B[i]
+		}
+	case opSub:
+		for i := range O {
+			O[i] = A[i] - B[i]
+		}
+	case opMul:
+		for i := range O {
+			O[i] = A[i] * B[i]
+		}
+	case opDiv:
+		for i := range O {
+			O[i] = A[i] / B[i]
+		}
+	}
+}
+
+// binaryRun is the forward pass of op on one run of a broadcast (see
+// broadcast.each): n outputs from O[o], the operands from A[ia] and B[ib]
+// with strides sa and sb.
+func binaryRun[T Float](op binOp, A, B, O []T, o, ia, ib, n, sa, sb int) {
+	for j := 0; j < n; j++ {
+		x, y := A[ia+j*sa], B[ib+j*sb]
+		switch op {
+		case opAdd:
+			O[o+j] = x + y
+		case opSub:
+			O[o+j] = x - y
+		case opMul:
+			O[o+j] = x * y
+		case opDiv:
+			O[o+j] = x / y
+		}
+	}
+}
+
+// binaryGradRun is the backward pass of op on one run (as binaryRun): it
+// adds the output gradient G's share to dA and dB (each skipped when nil).
+func binaryGradRun[T Float](op binOp, G, A, B, dA, dB []T, o, ia, ib, n, sa, sb int) {
+	for j := 0; j < n; j++ {
+		gv := G[o+j]
+		x, y := A[ia+j*sa], B[ib+j*sb]
+		switch op {
+		case opAdd:
+			if dA != nil {
+				dA[ia+j*sa] += gv
+			}
+			if dB != nil {
+				dB[ib+j*sb] += gv
+			}
+		case opSub:
+			if dA != nil {
+				dA[ia+j*sa] += gv
+			}
+			if dB != nil {
+				dB[ib+j*sb] -= gv
+			}
+		case opMul:
+			if dA != nil {
+				dA[ia+j*sa] += gv * y
+			}
+			if dB != nil {
+				dB[ib+j*sb] += gv * x
+			}
+		case opDiv:
+			if dA != nil {
+				dA[ia+j*sa] += gv / y
+			}
+			if dB != nil {
+				dB[ib+j*sb] -= gv * x / (y * y)
+			}
+		}
+	}
 }
 
 // Scale returns s·a. Backward: da += s·G.

@@ -53,28 +53,52 @@ func (g *Graph[T]) MSDeformSample(value *Tensor[T], levels [][2]int, loc, attn *
 		shapePanic("MSDeformSample", value.Shape, loc.Shape, attn.Shape)
 	}
 	Len, M, Dh := value.Shape[0], value.Shape[1], value.Shape[2]
-	Lq, L, P := loc.Shape[0], loc.Shape[2], loc.Shape[3]
-	start := make([]int, L+1)
+	k := msGeom{Lq: loc.Shape[0], M: M, L: loc.Shape[2], P: loc.Shape[3], Dh: Dh, stride: M * Dh, levels: levels}
+	k.start = make([]int, k.L+1)
 	for l, hw := range levels {
 		if hw[0] <= 0 || hw[1] <= 0 {
 			panic(fmt.Sprintf("engine: MSDeformSample: level %d is %d×%d", l, hw[0], hw[1]))
 		}
-		start[l+1] = start[l] + hw[0]*hw[1]
+		k.start[l+1] = k.start[l] + hw[0]*hw[1]
 	}
-	if start[L] != Len {
-		panic(fmt.Sprintf("engine: MSDeformSample: value has %d locations, the levels %v have %d", Len, levels, start[L]))
+	if k.start[k.L] != Len {
+		panic(fmt.Sprintf("engine: MSDeformSample: value has %d locations, the levels %v have %d", Len, levels, k.start[k.L]))
 	}
-	out := g.newZero([]int{Lq, M * Dh}, g.needs(value, loc, attn))
-	V, X, A, O := value.Data, loc.Data, attn.Data, out.Data
-	stride := M * Dh // between consecutive locations of value
-	for q := 0; q < Lq; q++ {
-		for m := 0; m < M; m++ {
+	out := g.newZero([]int{k.Lq, M * Dh}, g.needs(value, loc, attn))
+	msDeformForward(k, value.Data, loc.Data, attn.Data, out.Data)
+	if out.requiresGrad {
+		g.push(func() {
+			if out.Grad == nil {
+				return
+			}
+			msDeformBackward(k, value.Data, loc.Data, attn.Data, out.Grad, g.gradIf(value), g.gradIf(loc), g.gradIf(attn))
+		})
+	}
+	return out
+}
+
+// msGeom is the geometry of one MSDeformSample call: Lq queries, M heads,
+// L levels (levels[l] = {H, W}, starting at location start[l] of value),
+// P points, Dh channels per head; stride separates consecutive locations
+// of value.
+type msGeom struct {
+	Lq, M, L, P, Dh, stride int
+	levels                  [][2]int
+	start                   []int
+}
+
+// msDeformForward adds to O [Lq, M·Dh] every sample's attention-weighted
+// bilinear interpolation of V (taps outside the map read 0).
+func msDeformForward[T Float](k msGeom, V, X, A, O []T) {
+	Dh, stride := k.Dh, k.stride
+	for q := 0; q < k.Lq; q++ {
+		for m := 0; m < k.M; m++ {
 			o := O[q*stride+m*Dh : q*stride+(m+1)*Dh]
-			for l := 0; l < L; l++ {
-				H, W := levels[l][0], levels[l][1]
-				base := start[l]*stride + m*Dh
-				for p := 0; p < P; p++ {
-					s := ((q*M+m)*L+l)*P + p
+			for l := 0; l < k.L; l++ {
+				H, W := k.levels[l][0], k.levels[l][1]
+				base := k.start[l]*stride + m*Dh
+				for p := 0; p < k.P; p++ {
+					s := ((q*k.M+m)*k.L+l)*k.P + p
 					c, ok := bilinearCell(X[2*s], X[2*s+1], H, W)
 					if !ok {
 						continue
@@ -103,58 +127,54 @@ func (g *Graph[T]) MSDeformSample(value *Tensor[T], levels [][2]int, loc, attn *
 			}
 		}
 	}
-	if out.requiresGrad {
-		g.push(func() {
-			if out.Grad == nil {
-				return
-			}
-			dV, dX, dA := g.gradIf(value), g.gradIf(loc), g.gradIf(attn)
-			G := out.Grad
-			for q := 0; q < Lq; q++ {
-				for m := 0; m < M; m++ {
-					gq := G[q*stride+m*Dh : q*stride+(m+1)*Dh]
-					for l := 0; l < L; l++ {
-						H, W := levels[l][0], levels[l][1]
-						base := start[l]*stride + m*Dh
-						for p := 0; p < P; p++ {
-							s := ((q*M+m)*L+l)*P + p
-							c, ok := bilinearCell(X[2*s], X[2*s+1], H, W)
-							if !ok {
-								continue
-							}
-							a := A[s]
-							w := c.weights()
-							// taps k: 0 = (y0, x0), 1 = (y0, x0+1), 2 = (y0+1, x0),
-							// 3 = (y0+1, x0+1); d[k] = G·v_k (0 outside the map)
-							var d [4]T
-							in := [4]bool{c.y0 >= 0 && c.y0 < H && c.x0 >= 0 && c.x0 < W, c.y0 >= 0 && c.y0 < H && c.x0+1 < W,
-								c.y0+1 < H && c.x0 >= 0 && c.x0 < W, c.y0+1 < H && c.x0+1 < W}
-							off := base + (c.y0*W+c.x0)*stride
-							for k, offK := range [4]int{off, off + stride, off + W*stride, off + (W+1)*stride} {
-								if !in[k] {
-									continue
-								}
-								if dV != nil {
-									d[k] = axpyDot(dV[offK:offK+Dh], a*T(w[k]), gq, V[offK:offK+Dh])
-								} else {
-									d[k] = dot(gq, V[offK:offK+Dh])
-								}
-							}
-							if dA != nil {
-								dA[s] += T(w[0])*d[0] + T(w[1])*d[1] + T(w[2])*d[2] + T(w[3])*d[3]
-							}
-							if dX != nil {
-								fa, fb := T(c.a), T(c.b)
-								dX[2*s] += a * T(W) * ((1-fb)*(d[1]-d[0]) + fb*(d[3]-d[2]))
-								dX[2*s+1] += a * T(H) * ((1-fa)*(d[2]-d[0]) + fa*(d[3]-d[1]))
-							}
+}
+
+// msDeformBackward adds the output gradient G's share to dV, dX and dA
+// (each skipped when nil), by the formulas of MSDeformSample's doc.
+func msDeformBackward[T Float](k msGeom, V, X, A, G, dV, dX, dA []T) {
+	Dh, stride := k.Dh, k.stride
+	for q := 0; q < k.Lq; q++ {
+		for m := 0; m < k.M; m++ {
+			gq := G[q*stride+m*Dh : q*stride+(m+1)*Dh]
+			for l := 0; l < k.L; l++ {
+				H, W := k.levels[l][0], k.levels[l][1]
+				base := k.start[l]*stride + m*Dh
+				for p := 0; p < k.P; p++ {
+					s := ((q*k.M+m)*k.L+l)*k.P + p
+					c, ok := bilinearCell(X[2*s], X[2*s+1], H, W)
+					if !ok {
+						continue
+					}
+					a := A[s]
+					w := c.weights()
+					// taps k: 0 = (y0, x0), 1 = (y0, x0+1), 2 = (y0+1, x0),
+					// 3 = (y0+1, x0+1); d[k] = G·v_k (0 outside the map)
+					var d [4]T
+					in := [4]bool{c.y0 >= 0 && c.y0 < H && c.x0 >= 0 && c.x0 < W, c.y0 >= 0 && c.y0 < H && c.x0+1 < W,
+						c.y0+1 < H && c.x0 >= 0 && c.x0 < W, c.y0+1 < H && c.x0+1 < W}
+					off := base + (c.y0*W+c.x0)*stride
+					for t, offT := range [4]int{off, off + stride, off + W*stride, off + (W+1)*stride} {
+						if !in[t] {
+							continue
 						}
+						if dV != nil {
+							d[t] = axpyDot(dV[offT:offT+Dh], a*T(w[t]), gq, V[offT:offT+Dh])
+						} else {
+							d[t] = dot(gq, V[offT:offT+Dh])
+						}
+					}
+					if dA != nil {
+						dA[s] += T(w[0])*d[0] + T(w[1])*d[1] + T(w[2])*d[2] + T(w[3])*d[3]
+					}
+					if dX != nil {
+						fa, fb := T(c.a), T(c.b)
+						dX[2*s] += a * T(W) * ((1-fb)*(d[1]-d[0]) + fb*(d[3]-d[2]))
+						dX[2*s+1] += a * T(H) * ((1-fa)*(d[2]-d[0]) + fa*(d[3]-d[1]))
 					}
 				}
 			}
-		})
+		}
 	}
-	return out
 }
 
 // cell is the bilinear cell of a sampling location: the top-left tap

@@ -150,31 +150,6 @@ func BilinearResize[T Float](dst, src []T, planes, H, W, oh, ow int) {
 	}
 }
 
-// AreaResize resizes planes [planes, H, W] to [planes, oh, ow] by averaging
-// each output cell's source window, PyTorch's mode="area" (adaptive average
-// pooling): rows ⌊i·H/oh⌋ … ⌈(i+1)·H/oh⌉−1, likewise for columns. Used to
-// bring ground-truth masks to a feature level (coverage in [0, 1]).
-func AreaResize[T Float](dst, src []T, planes, H, W, oh, ow int) {
-	checkLen("AreaResize", "src", len(src), planes*H*W)
-	checkLen("AreaResize", "dst", len(dst), planes*oh*ow)
-	for p := 0; p < planes; p++ {
-		sp, dp := src[p*H*W:], dst[p*oh*ow:]
-		for i := 0; i < oh; i++ {
-			ya, yb := i*H/oh, ((i+1)*H+oh-1)/oh
-			for j := 0; j < ow; j++ {
-				xa, xb := j*W/ow, ((j+1)*W+ow-1)/ow
-				var s float64
-				for y := ya; y < yb; y++ {
-					for x := xa; x < xb; x++ {
-						s += float64(sp[y*W+x])
-					}
-				}
-				dp[i*ow+j] = T(s / float64((yb-ya)*(xb-xa)))
-			}
-		}
-	}
-}
-
 // PointSample samples x [R, H, W] at P points given as normalised (x, y)
 // pairs in [0, 1] (points has 2P entries), bilinearly with zero padding,
 // as detectron2's point_sample (grid_sample with align_corners=False):

@@ -111,16 +111,6 @@ func XavierUniform(p *engine.Param[float32], gain float64, r *rng.RNG) {
 	Uniform(p, -a, a, r)
 }
 
-// XavierNormal is nn.init.xavier_normal_(p, gain):
-// N(0, (gain·√(2/(fanIn+fanOut)))²).
-func XavierNormal(p *engine.Param[float32], gain float64, r *rng.RNG) {
-	if len(p.Data) == 0 {
-		return
-	}
-	in, out := FanInOut(p.Shape)
-	Normal(p, 0, gain*math.Sqrt(2.0/float64(in+out)), r)
-}
-
 // KaimingUniform is nn.init.kaiming_uniform_: U(−b, b) with
 // b = √3 · gain/√fan, fan chosen by mode. For ReLU use gain Gain("relu", 0)
 // = √2; PyTorch's default arguments (a=0, leaky_relu) give the same gain.

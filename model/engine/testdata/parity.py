@@ -103,8 +103,6 @@ def run(case, inp):
         out = F.interpolate(t["x"], size=tuple(p["size"]), mode="bilinear", align_corners=False)
     elif op == "nearest":
         out = F.interpolate(t["x"], size=tuple(p["size"]), mode="nearest")
-    elif op == "area":
-        out = F.interpolate(t["x"], size=tuple(p["size"]), mode="area")
     elif op == "point_sample":
         pts = torch.from_numpy(inp[f"{name}/points"].reshape(-1, 2).astype(np.float32))
         grid = (2 * pts - 1).reshape(1, 1, -1, 2)

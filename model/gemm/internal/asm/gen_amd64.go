@@ -59,13 +59,35 @@ func (s spec) bWidth() int {
 
 func (s spec) acc(r, v int) string { return fmt.Sprintf("%s%d", s.reg, r*s.vecs+v) }
 
+// bReg is the register of B vector v of a k step, after the accumulators.
+func (s spec) bReg(v int) string { return fmt.Sprintf("%s%d", s.reg, s.mr*s.vecs+v) }
+
+// scratch is scratch register i, after the accumulators and B vectors.
+func (s spec) scratch(i int) string { return fmt.Sprintf("%s%d", s.reg, s.mr*s.vecs+s.vecs+i) }
+
+// k1 is the opmask operand of vector v: "K1, " for the last vector of a
+// masked kernel, else "".
+func (s spec) k1(v int) string {
+	if s.masked && v == s.vecs-1 {
+		return "K1, "
+	}
+	return ""
+}
+
+// gen writes the kernel: its header and arguments, the C-tile prefetch,
+// the zeroed accumulators, the k loop and the stores.
 func (s spec) gen() {
+	s.genEntry()
+	s.genLoop()
+	s.genStore()
+}
+
+// genEntry writes the kernel's header, loads its arguments, prefetches
+// the C tile (read or written once the k loop ends) and zeroes the
+// accumulators.
+func (s spec) genEntry() {
 	nr := s.nr()
 	nacc := s.mr * s.vecs
-	bReg := func(v int) string { return fmt.Sprintf("%s%d", s.reg, nacc+v) }
-	// Scratch registers after the accumulators and B vectors.
-	scratch := func(i int) string { return fmt.Sprintf("%s%d", s.reg, nacc+s.vecs+i) }
-
 	if s.masked {
 		p("// func %s(k int, a, b, c *float32, ldc int, alpha, beta float32, mask int)", s.name)
 		p("// %d×%d tile (last vector masked by mask) from a %d-row A panel, %s registers.", s.mr, nr, s.panel, s.reg)
@@ -83,7 +105,6 @@ func (s spec) gen() {
 	p("\tMOVQ c+24(FP), DX")
 	p("\tMOVQ ldc+32(FP), R8")
 	p("\tSHLQ $2, R8")
-	// Prefetch the C tile: it is read (or written) once the k loop ends.
 	p("\tMOVQ DX, R9")
 	rowBytes := nr * 4
 	for r := 0; r < s.mr; r++ {
@@ -101,35 +122,43 @@ func (s spec) gen() {
 			p("\tVXORPS %s, %s, %s", s.acc(i/s.vecs, i%s.vecs), s.acc(i/s.vecs, i%s.vecs), s.acc(i/s.vecs, i%s.vecs))
 		}
 	}
-	aStep := s.panel * 4
-	bStep := s.bWidth() * 4
-	step := func(u int) {
-		ao := u * aStep
-		bo := u * bStep
-		for v := 0; v < s.vecs; v++ {
-			p("\tVMOVUPS %d(DI), %s", bo+v*s.vbytes, bReg(v))
-		}
-		for r := 0; r < s.mr; r++ {
-			if s.bcst {
-				for v := 0; v < s.vecs; v++ {
-					p("\tVFMADD231PS.BCST %d(SI), %s, %s", ao+4*r, bReg(v), s.acc(r, v))
-				}
-			} else {
-				br := scratch(r % 2)
-				p("\tVBROADCASTSS %d(SI), %s", ao+4*r, br)
-				for v := 0; v < s.vecs; v++ {
-					p("\tVFMADD231PS %s, %s, %s", br, bReg(v), s.acc(r, v))
-				}
+}
+
+// genStep writes k step u of an unrolled iteration: load the B vectors,
+// then one FMA per accumulator with the broadcast A value of its row.
+func (s spec) genStep(u int) {
+	ao := u * s.panel * 4
+	bo := u * s.bWidth() * 4
+	for v := 0; v < s.vecs; v++ {
+		p("\tVMOVUPS %d(DI), %s", bo+v*s.vbytes, s.bReg(v))
+	}
+	for r := 0; r < s.mr; r++ {
+		if s.bcst {
+			for v := 0; v < s.vecs; v++ {
+				p("\tVFMADD231PS.BCST %d(SI), %s, %s", ao+4*r, s.bReg(v), s.acc(r, v))
+			}
+		} else {
+			br := s.scratch(r % 2)
+			p("\tVBROADCASTSS %d(SI), %s", ao+4*r, br)
+			for v := 0; v < s.vecs; v++ {
+				p("\tVFMADD231PS %s, %s, %s", br, s.bReg(v), s.acc(r, v))
 			}
 		}
 	}
+}
+
+// genLoop writes the k loop: k/unroll unrolled iterations, then the
+// k mod unroll remaining steps one at a time.
+func (s spec) genLoop() {
+	aStep := s.panel * 4
+	bStep := s.bWidth() * 4
 	p("\tMOVQ CX, BX")
 	p("\tSHRQ $%d, BX", log2(s.unroll))
 	p("\tJZ %s_tail", s.name)
 	p("%s_loop:", s.name)
 	p("\tPREFETCHT0 %d(SI)", 8*aStep)
 	for u := 0; u < s.unroll; u++ {
-		step(u)
+		s.genStep(u)
 	}
 	p("\tADDQ $%d, SI", s.unroll*aStep)
 	p("\tADDQ $%d, DI", s.unroll*bStep)
@@ -139,32 +168,29 @@ func (s spec) gen() {
 	p("\tANDQ $%d, CX", s.unroll-1)
 	p("\tJZ %s_store", s.name)
 	p("%s_tailloop:", s.name)
-	step(0)
+	s.genStep(0)
 	p("\tADDQ $%d, SI", aStep)
 	p("\tADDQ $%d, DI", bStep)
 	p("\tDECQ CX")
 	p("\tJNZ %s_tailloop", s.name)
+}
 
+// genStore writes the stores: C = alpha·acc + beta·C, or C = alpha·acc
+// when beta is ±0 (C is then not read).
+func (s spec) genStore() {
 	p("%s_store:", s.name)
-	alpha, beta := scratch(0), scratch(1)
+	alpha, beta := s.scratch(0), s.scratch(1)
 	p("\tVBROADCASTSS alpha+40(FP), %s", alpha)
 	p("\tMOVL beta+44(FP), AX")
 	p("\tANDL $0x7fffffff, AX")
 	p("\tJZ %s_store0", s.name)
 	p("\tVBROADCASTSS beta+44(FP), %s", beta)
-	// k1 is the opmask operand of the last vector of a masked kernel.
-	k1 := func(v int) string {
-		if s.masked && v == s.vecs-1 {
-			return "K1, "
-		}
-		return ""
-	}
 	for r := 0; r < s.mr; r++ {
 		for v := 0; v < s.vecs; v++ {
 			a := s.acc(r, v)
 			p("\tVMULPS %s, %s, %s", alpha, a, a)
-			p("\tVFMADD231PS %d(DX), %s, %s%s", v*s.vbytes, beta, k1(v), a)
-			p("\tVMOVUPS %s, %s%d(DX)", a, k1(v), v*s.vbytes)
+			p("\tVFMADD231PS %d(DX), %s, %s%s", v*s.vbytes, beta, s.k1(v), a)
+			p("\tVMOVUPS %s, %s%d(DX)", a, s.k1(v), v*s.vbytes)
 		}
 		if r < s.mr-1 {
 			p("\tADDQ R8, DX")
@@ -177,7 +203,7 @@ func (s spec) gen() {
 		for v := 0; v < s.vecs; v++ {
 			a := s.acc(r, v)
 			p("\tVMULPS %s, %s, %s", alpha, a, a)
-			p("\tVMOVUPS %s, %s%d(DX)", a, k1(v), v*s.vbytes)
+			p("\tVMOVUPS %s, %s%d(DX)", a, s.k1(v), v*s.vbytes)
 		}
 		if r < s.mr-1 {
 			p("\tADDQ R8, DX")
