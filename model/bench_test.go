@@ -1,6 +1,7 @@
 package model
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -12,12 +13,12 @@ import (
 // benchBatch is a Mask2Former-family model of the default config, except
 // for the image side and the number of queries (0 = the defaults), with one
 // training batch of synthetic scenes of that side.
-func benchBatch(b *testing.B, arch string, size, queries, batch int) (*Model, []*Example) {
+func benchBatch(b testing.TB, arch string, size, queries, batch int) (*Model, []*Example) {
 	return benchBatchPixel(b, arch, PixelFPN, size, queries, batch)
 }
 
 // benchBatchPixel is benchBatch with the given pixel decoder.
-func benchBatchPixel(b *testing.B, arch, pixel string, size, queries, batch int) (*Model, []*Example) {
+func benchBatchPixel(b testing.TB, arch, pixel string, size, queries, batch int) (*Model, []*Example) {
 	b.Helper()
 	ds, err := data.Open(data.Spec{Kind: "synthetic", Split: "train", Seed: 1, Size: size})
 	if err != nil {
@@ -83,6 +84,22 @@ func BenchmarkTrainStep(b *testing.B) {
 			b.ReportMetric(float64(b.N*len(ex))/b.Elapsed().Seconds(), "images/s")
 			b.ReportMetric(float64(cpu.Microseconds())/1000/float64(b.N), "cpu-ms/op")
 		})
+	}
+}
+
+// BenchmarkTrainStepSizes is BenchmarkTrainStep at the two image sides of
+// the PyTorch comparison (bench torch --image-size 96,128), for both
+// architectures; run it with -cpu 1 for the per-core figures.
+func BenchmarkTrainStepSizes(b *testing.B) {
+	for _, arch := range []string{ArchMask2Former, ArchMPFormer} {
+		for _, size := range []int{96, 128} {
+			b.Run(fmt.Sprintf("%s/size=%d", arch, size), func(b *testing.B) {
+				m, ex := benchBatch(b, arch, size, 0, 8)
+				cpu := benchTrainSteps(b, m, ex)
+				b.ReportMetric(float64(b.N*len(ex))/b.Elapsed().Seconds(), "images/s")
+				b.ReportMetric(float64(cpu.Microseconds())/1000/float64(b.N), "cpu-ms/op")
+			})
+		}
 	}
 }
 

@@ -154,7 +154,7 @@ func levelMemory(g *Graph, c *Config, proj *linear, levelEmbed *Param, lvl int, 
 	if levelEmbed != nil {
 		tok = g.Add(tok, g.Slice(g.Param(levelEmbed), 0, lvl, lvl+1))
 	}
-	return memory{tokens: tok, pos: g.Const(sinePos(h, w, c.Hidden), h*w, c.Hidden), h: h, w: w}
+	return memory{tokens: tok, pos: g.Const(sinePosShared(h, w, c.Hidden), h*w, c.Hidden), h: h, w: w}
 }
 
 // mpInput is the MP part of one image for one training step (see mp.go).

@@ -179,3 +179,47 @@ func TestTrainingLossFalls(t *testing.T) {
 		}
 	}
 }
+
+// TestKeepGradsSameUpdate: TrainStep with KeepGrads leaves the summed
+// gradient in Param.Grad and the same parameters as without (where the
+// optimiser zeroes the gradients), over three steps with clipping.
+func TestKeepGradsSameUpdate(t *testing.T) {
+	ex, k := tinyExamples(t, 2, 1)
+	run := func(keep bool) (*Model, *Trainer) {
+		m, err := New(TinyConfig(ArchMask2Former, k), 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tc := DefaultTrainConfig(3)
+		tc.Batch = len(ex)
+		tr, err := NewTrainer(m, tc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr.KeepGrads = keep
+		for s := 0; s < 3; s++ {
+			if _, err := tr.TrainStep(ex); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return m, tr
+	}
+	a, _ := run(false)
+	b, _ := run(true)
+	nonzero := false
+	for i, p := range a.Params() {
+		q := b.Params()[i]
+		for j := range p.Data {
+			if math.Float32bits(p.Data[j]) != math.Float32bits(q.Data[j]) {
+				t.Fatalf("%s[%d]: %v without KeepGrads, %v with", p.Name, j, p.Data[j], q.Data[j])
+			}
+			if p.Grad[j] != 0 {
+				t.Fatalf("%s[%d]: gradient %v left after TrainStep", p.Name, j, p.Grad[j])
+			}
+			nonzero = nonzero || q.Grad[j] != 0
+		}
+	}
+	if !nonzero {
+		t.Error("KeepGrads left no gradient")
+	}
+}

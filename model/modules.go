@@ -3,6 +3,7 @@ package model
 import (
 	"fmt"
 	"math"
+	"sync"
 
 	"github.com/mpanalyze/mpanalyze/internal/rng"
 	"github.com/mpanalyze/mpanalyze/model/engine"
@@ -167,6 +168,21 @@ func (m mlp) fwd(g *Graph, x *Tensor) *Tensor {
 		}
 	}
 	return x
+}
+
+// sinePosCache holds the sine encodings computed so far, keyed by shape;
+// they are constants, shared read-only by every graph.
+var sinePosCache sync.Map // [3]int{h, w, d} → []float32
+
+// sinePosShared is sinePos computed once per shape and shared (read-only:
+// the decoder wraps it in a constant tensor, which no op writes).
+func sinePosShared(h, w, d int) []float32 {
+	key := [3]int{h, w, d}
+	if v, ok := sinePosCache.Load(key); ok {
+		return v.([]float32)
+	}
+	v, _ := sinePosCache.LoadOrStore(key, sinePos(h, w, d))
+	return v.([]float32)
 }
 
 // sinePos is DETR's PositionEmbeddingSine with normalize=True (the one

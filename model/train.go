@@ -6,6 +6,7 @@ import (
 
 	"github.com/mpanalyze/mpanalyze/internal/parallel"
 	"github.com/mpanalyze/mpanalyze/internal/rng"
+	"github.com/mpanalyze/mpanalyze/model/gemm"
 	"github.com/mpanalyze/mpanalyze/model/optim"
 )
 
@@ -59,10 +60,19 @@ type Trainer struct {
 	Cfg     TrainConfig
 	Opt     *optim.AdamW
 	Workers int // 0 means GOMAXPROCS
-	step    int
-	graphs  []*Graph       // one per slot
-	slotGr  [][][]float32  // [slot ≥ 1][param] gradient buffers; slot 0 uses Param.Grad
-	slotIdx map[*Param]int // a parameter's index in m.Params(), for slotGr
+	// KeepGrads makes TrainStep leave each Param.Grad holding the step's
+	// summed gradient (before clipping) instead of zeroing it in the
+	// optimiser's pass, for callers that inspect it; the next step then
+	// zeroes the buffers in a pass of its own. The update is the same.
+	KeepGrads bool
+	step      int
+	graphs    []*Graph       // one per slot
+	slotGr    [][][]float32  // [slot ≥ 1][param] gradient buffers; slot 0 uses Param.Grad
+	slotIdx   map[*Param]int // a parameter's index in m.Params(), for slotGr
+	// gradsZero is set when every gradient buffer (Param.Grad and the
+	// slots') is known to be zero: TrainStep's optimiser pass clears them
+	// as it reads them, so the next step skips a pass of its own.
+	gradsZero bool
 }
 
 // Validate reports the first setting out of range, named by its JSON key.
@@ -114,7 +124,10 @@ var ErrNonFinite = fmt.Errorf("non-finite loss or gradient")
 
 // TrainStep runs forward, backward and one AdamW update on a batch. On a
 // non-finite loss or gradient it returns an error wrapping ErrNonFinite
-// and leaves the parameters untouched.
+// and leaves the parameters untouched. The gradients are clipped and used
+// in the optimiser's pass, which leaves Param.Grad zero unless KeepGrads
+// is set (the trainer assumes that nothing else writes Param.Grad between
+// its steps).
 func (t *Trainer) TrainStep(batch []*Example) (StepResult, error) {
 	step := t.step
 	stats, sq, err := t.gradients(batch, step, nil)
@@ -136,16 +149,16 @@ func (t *Trainer) TrainStep(batch []*Example) (StepResult, error) {
 	// optim.GradNorm and optim.ClipGradNorm, with the per-parameter sums
 	// of squares taken in parallel (in gradients) and added in order.
 	res.GradNorm = math.Sqrt(total)
+	// Clipping (optim.ClipGradNorm's g *= c) happens inside the AdamW
+	// pass, element by element with the same float32 product, and that
+	// pass also zeroes the gradients for the next step.
+	scale := float32(1)
 	if c, clip := optim.ClipCoef(res.GradNorm, t.Cfg.ClipNorm); clip {
-		t.parallel(len(params), func(k int) {
-			g := params[k].Grad
-			for j := range g {
-				g[j] *= c
-			}
-		})
+		scale = c
 	}
 	res.LR = t.Cfg.Schedule.LR(step)
-	t.Opt.Step(res.LR)
+	t.Opt.StepScaled(res.LR, scale, !t.KeepGrads)
+	t.gradsZero = !t.KeepGrads
 	t.step++
 	return res, nil
 }
@@ -195,6 +208,17 @@ func (t *Trainer) gradients(batch []*Example, step int, observe func(*ImageStep)
 	S = max(1, min(S, B))
 	params := t.M.Params()
 	t.prepareSlots(S, params)
+	// Linear weights are multiplied transposed by every image: store each
+	// 2-D parameter's transpose once for the step (the same products, so
+	// the same bits, where the GEMM does not depend on operand layout).
+	if gemm.LayoutIndependent() {
+		t.parallel(len(params), func(k int) { params[k].FreezeTransposed() })
+		defer func() {
+			for _, p := range params {
+				p.Thaw()
+			}
+		}()
+	}
 	norms := ComputeNorms(&t.M.Cfg, batch)
 	stats := make([]LossStats, B)
 	errs := make([]error, B)
@@ -210,7 +234,8 @@ func (t *Trainer) gradients(batch []*Example, step int, observe func(*ImageStep)
 }
 
 // prepareSlots makes sure the trainer has S graphs and gradient slots
-// (slot 0 is Param.Grad, the others buffers of their own) and zeroes them.
+// (slot 0 is Param.Grad, the others buffers of their own) and that they
+// are zero (a pass of its own unless the last step left them so).
 func (t *Trainer) prepareSlots(S int, params []*Param) {
 	for len(t.graphs) < S {
 		t.graphs = append(t.graphs, NewGraph())
@@ -228,12 +253,15 @@ func (t *Trainer) prepareSlots(S int, params []*Param) {
 			t.slotIdx[p] = k
 		}
 	}
-	t.parallel(len(params), func(k int) {
-		params[k].ZeroGrad()
-		for s := 1; s < S; s++ {
-			clear(t.slotGr[s][k])
-		}
-	})
+	if !t.gradsZero {
+		t.parallel(len(params), func(k int) {
+			params[k].ZeroGrad()
+			for s := 1; s < len(t.slotGr); s++ {
+				clear(t.slotGr[s][k])
+			}
+		})
+	}
+	t.gradsZero = false
 }
 
 // slotImages runs forward and backward, into gradient slot s of S, on the
@@ -277,16 +305,19 @@ func (t *Trainer) slotImages(s, S int, batch []*Example, step int, norms BatchNo
 	}
 }
 
-// reduceSlots adds gradient slots 1..S−1 into Param.Grad in slot order
-// and, in the same pass, takes each parameter's squared norm (for
-// clipping and the finiteness check), which it returns.
+// reduceSlots adds gradient slots 1..S−1 into Param.Grad in slot order,
+// clearing them for the next step as they are read, and, in the same
+// pass, takes each parameter's squared norm (for clipping and the
+// finiteness check), which it returns.
 func (t *Trainer) reduceSlots(S int, params []*Param) []float64 {
 	sq := make([]float64, len(params))
 	t.parallel(len(params), func(k int) {
 		g := params[k].Grad
 		for s := 1; s < S; s++ {
-			for j, v := range t.slotGr[s][k] {
+			sl := t.slotGr[s][k]
+			for j, v := range sl {
 				g[j] += v
+				sl[j] = 0
 			}
 		}
 		sq[k] = optim.SumSquares(g)

@@ -3,9 +3,11 @@ package main
 import (
 	"encoding/json"
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/mpanalyze/mpanalyze/internal/testenv"
+	"github.com/mpanalyze/mpanalyze/model/torchref"
 )
 
 // TestBenchTorch runs a miniature race (Mask2Former with each pixel
@@ -27,7 +29,11 @@ func testBenchTorch(t *testing.T, pixel string) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	var rep benchReport
+	var rep struct {
+		Models    []torchref.RaceModel `json:"models"`
+		Headlines []map[string]any     `json:"headlines"`
+		Ratios    []map[string]any     `json:"ratios"`
+	}
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("not JSON: %v\n%s", err, out)
 	}
@@ -38,11 +44,28 @@ func testBenchTorch(t *testing.T, pixel string) {
 	if bm.PixelDecoder != pixel {
 		t.Errorf("report's pixel decoder %q, want %q", bm.PixelDecoder, pixel)
 	}
-	ours, torch := bm.Ours, bm.Torch[0]
+	if len(bm.Ours) != 1 {
+		t.Fatalf("%d mpanalyze sides, want 1", len(bm.Ours))
+	}
+	ours, torch := bm.Ours[0], bm.Torch[0]
+	if !(ours.MedianCPU > 0 && torch.MedianCPU > 0 && bm.PerCoreCPU.Ratio > 0) {
+		t.Errorf("images per CPU-second: ours %v, PyTorch %v, ratio %v", ours.MedianCPU, torch.MedianCPU, bm.PerCoreCPU.Ratio)
+	}
 	if ours.Threads != 1 || torch.Threads != 1 || torch.WaitPolicy != "" || !bm.Ratios[0].Headline {
 		t.Errorf("threads: ours %d, PyTorch %d (%q), headline %v", ours.Threads, torch.Threads, torch.WaitPolicy, bm.Ratios[0].Headline)
 	}
-	for _, sd := range []benchSide{ours, torch} {
+	// with one thread each, both headlines are the one ratio
+	if bm.PerCore != bm.Ratios[0] || bm.Best.Ratio != bm.Ratios[0].Ratio || bm.Best.Threads != 1 || bm.Best.TorchThreads != 1 {
+		t.Errorf("headlines: per core %+v, best %+v, ratio %+v", bm.PerCore, bm.Best, bm.Ratios[0])
+	}
+	// the tables carry the same figures
+	if len(rep.Headlines) != 1 || rep.Headlines[0]["per_core_ratio"] != bm.PerCore.Ratio || rep.Headlines[0]["image_size"] != 64.0 {
+		t.Errorf("headline table %v, want per-core ratio %v at 64 px", rep.Headlines, bm.PerCore.Ratio)
+	}
+	if len(rep.Ratios) != 1 || rep.Ratios[0]["ratio"] != bm.Ratios[0].Ratio {
+		t.Errorf("ratio table %v, want %v", rep.Ratios, bm.Ratios[0].Ratio)
+	}
+	for _, sd := range []torchref.Side{ours, torch} {
 		if len(sd.ImagesPerSec) != 1 || !(sd.Median > 0) || math.IsInf(sd.Median, 0) {
 			t.Errorf("%s: images/s %v", sd.Side, sd.ImagesPerSec)
 		}
@@ -63,4 +86,22 @@ func testBenchTorch(t *testing.T, pixel string) {
 		}
 	}
 	t.Logf("ours %.4g images/s, PyTorch %.4g; losses ours %v, PyTorch %v", ours.Median, torch.Median, ours.Losses, torch.Losses)
+}
+
+// TestBenchTorchFlags: thread counts and image sides out of range are
+// usage errors (exit 2) named by their flag, before anything runs.
+func TestBenchTorchFlags(t *testing.T) {
+	for _, tc := range []struct{ args []string }{
+		{[]string{"--threads", "0"}},
+		{[]string{"--threads", "1,-2"}},
+		{[]string{"--image-size", "-32"}},
+		{[]string{"--image-size", "96,100"}},
+		{[]string{"--torch-threads", "0"}},
+		{[]string{"--format", "html"}},
+	} {
+		_, errOut, code := runCLI(t, append([]string{"bench", "torch"}, tc.args...)...)
+		if code != 2 || !strings.Contains(errOut, tc.args[0]) {
+			t.Errorf("%v: exit %d, stderr %q; want 2 naming %s", tc.args, code, errOut, tc.args[0])
+		}
+	}
 }

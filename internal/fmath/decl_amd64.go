@@ -34,6 +34,16 @@ func sigmoidSoftplusAVX2(sig, sp, src *float32, n int)
 //go:noescape
 func dot2AVX2(x, y, t *float32, n int) (xt, yt float64)
 
+// addAVX2 sets dst[i] += src[i] for i < n.
+//
+//go:noescape
+func addAVX2(dst, src *float32, n int)
+
+// axpyAVX2 sets dst[i] += alpha·src[i] (product rounded, then sum) for i < n.
+//
+//go:noescape
+func axpyAVX2(dst *float32, alpha float32, src *float32, n int)
+
 // expSubAVX512 sets dst[i] = e^(src[i]−sub) for i < n.
 //
 //go:noescape
@@ -63,3 +73,13 @@ func sigmoidSoftplusAVX512(sig, sp, src *float32, n int)
 //
 //go:noescape
 func dot2AVX512(x, y, t *float32, n int) (xt, yt float64)
+
+// addAVX512 sets dst[i] += src[i] for i < n.
+//
+//go:noescape
+func addAVX512(dst, src *float32, n int)
+
+// axpyAVX512 sets dst[i] += alpha·src[i] (product rounded, then sum) for i < n.
+//
+//go:noescape
+func axpyAVX512(dst *float32, alpha float32, src *float32, n int)

@@ -543,6 +543,46 @@ func (a *arch) genSigmoidSoftplus() {
 	p("\tRET")
 }
 
+// genAdd writes add: dst[i] += src[i] (one correctly rounded float32
+// add, the same bits as the Go loop).
+func (a *arch) genAdd() {
+	name := "add" + a.name
+	a.header(name, "(dst, src *float32, n int)", 24)
+	p("\tMOVQ dst+0(FP), DI")
+	p("\tMOVQ src+8(FP), SI")
+	p("\tMOVQ n+16(FP), CX")
+	a.loop(name, a.lanes, []string{"DI", "SI"}, func(m mem) {
+		x, y := a.r(0), a.r(1)
+		m.load("SI", x)
+		m.load("DI", y)
+		p("\tVADDPS %s, %s, %s", x, y, y)
+		m.store(y, "DI")
+	})
+	p("\tVZEROUPPER")
+	p("\tRET")
+}
+
+// genAxpy writes axpy: dst[i] += alpha·src[i] as a rounded product and a
+// rounded sum (no FMA: the bits of Go's dst[i] += alpha * src[i]).
+func (a *arch) genAxpy() {
+	name := "axpy" + a.name
+	a.header(name, "(dst *float32, alpha float32, src *float32, n int)", 32)
+	p("\tMOVQ dst+0(FP), DI")
+	p("\tVBROADCASTSS alpha+8(FP), %s", a.r(2))
+	p("\tMOVQ src+16(FP), SI")
+	p("\tMOVQ n+24(FP), CX")
+	a.loop(name, a.lanes, []string{"DI", "SI"}, func(m mem) {
+		x, y := a.r(0), a.r(1)
+		m.load("SI", x)
+		m.load("DI", y)
+		p("\tVMULPS %s, %s, %s", a.r(2), x, x)
+		p("\tVADDPS %s, %s, %s", x, y, y)
+		m.store(y, "DI")
+	})
+	p("\tVZEROUPPER")
+	p("\tRET")
+}
+
 type kernelDecl struct{ name, sig, doc string }
 
 var decls = []kernelDecl{
@@ -552,6 +592,8 @@ var decls = []kernelDecl{
 	{"softplus", "(dst, src *float32, n int)", "sets dst[i] = softplus(src[i]) for i < n."},
 	{"sigmoidSoftplus", "(sig, sp, src *float32, n int)", "sets sig[i] = σ(src[i]) and sp[i] = softplus(src[i]) for i < n."},
 	{"dot2", "(x, y, t *float32, n int) (xt, yt float64)", "returns Σ x[i]·t[i] and Σ y[i]·t[i] over i < n in the order of Dot2."},
+	{"add", "(dst, src *float32, n int)", "sets dst[i] += src[i] for i < n."},
+	{"axpy", "(dst *float32, alpha float32, src *float32, n int)", "sets dst[i] += alpha·src[i] (product rounded, then sum) for i < n."},
 }
 
 func main() {
@@ -586,6 +628,8 @@ func main() {
 		a.genSoftplus()
 		a.genSigmoidSoftplus()
 		a.genDot2()
+		a.genAdd()
+		a.genAxpy()
 	}
 	if err := os.WriteFile("slice_amd64.s", out.Bytes(), 0o644); err != nil {
 		log.Fatal(err)

@@ -90,6 +90,25 @@ func Dot2(x, y, t []float32) (xt, yt float64) {
 	return impl.dot2(x, y, t)
 }
 
+// AddTo sets dst[i] += src[i]. Each element is one float32 addition, so
+// every kernel gives the bits of the plain Go loop.
+func AddTo(dst, src []float32) {
+	checkLen(len(dst), len(src))
+	if len(src) > 0 {
+		impl.add(dst, src)
+	}
+}
+
+// Axpy sets dst[i] += alpha·src[i], the product rounded to float32 before
+// the sum (no fused multiply-add), as the plain Go loop computes it on
+// amd64, so every kernel gives its bits.
+func Axpy(dst []float32, alpha float32, src []float32) {
+	checkLen(len(dst), len(src))
+	if len(src) > 0 {
+		impl.axpy(dst, alpha, src)
+	}
+}
+
 func checkLen(dst, src int) {
 	if dst != src {
 		panic("fmath: slices of different lengths")
@@ -116,6 +135,8 @@ type kernels struct {
 	softplus        func(dst, src []float32)
 	sigmoidSoftplus func(sig, sp, src []float32)
 	dot2            func(x, y, t []float32) (xt, yt float64)
+	add             func(dst, src []float32)
+	axpy            func(dst []float32, alpha float32, src []float32)
 }
 
 // impl is the best implementation for this CPU.
@@ -161,6 +182,18 @@ var goKernels = kernels{
 		sig, sp = sig[:len(src)], sp[:len(src)]
 		for i, v := range src {
 			sig[i], sp[i] = SigmoidSoftplus(v)
+		}
+	},
+	add: func(dst, src []float32) {
+		dst = dst[:len(src)]
+		for i, v := range src {
+			dst[i] += v
+		}
+	},
+	axpy: func(dst []float32, alpha float32, src []float32) {
+		dst = dst[:len(src)]
+		for i, v := range src {
+			dst[i] += float32(alpha * v) // the explicit conversion forbids fusing
 		}
 	},
 	dot2: func(x, y, t []float32) (xt, yt float64) {

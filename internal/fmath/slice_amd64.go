@@ -27,6 +27,12 @@ var avx512Kernels = kernels{
 	dot2: func(x, y, t []float32) (xt, yt float64) {
 		return dot2AVX512(&x[0], &y[0], &t[0], len(t))
 	},
+	add: func(dst, src []float32) {
+		addAVX512(&dst[0], &src[0], len(src))
+	},
+	axpy: func(dst []float32, alpha float32, src []float32) {
+		axpyAVX512(&dst[0], alpha, &src[0], len(src))
+	},
 }
 
 var avx2Kernels = kernels{
@@ -48,6 +54,12 @@ var avx2Kernels = kernels{
 	},
 	dot2: func(x, y, t []float32) (xt, yt float64) {
 		return dot2AVX2(&x[0], &y[0], &t[0], len(t))
+	},
+	add: func(dst, src []float32) {
+		addAVX2(&dst[0], &src[0], len(src))
+	},
+	axpy: func(dst []float32, alpha float32, src []float32) {
+		axpyAVX2(&dst[0], alpha, &src[0], len(src))
 	},
 }
 

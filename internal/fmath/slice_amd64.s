@@ -840,6 +840,73 @@ dot2AVX2_done:
 	VZEROUPPER
 	RET
 
+// func addAVX2(dst, src *float32, n int)
+TEXT ·addAVX2(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	MOVQ CX, BX
+	SHRQ $3, BX
+	JZ addAVX2_tail
+addAVX2_loop:
+	VMOVUPS 0(SI), Y0
+	VMOVUPS 0(DI), Y1
+	VADDPS Y0, Y1, Y1
+	VMOVUPS Y1, 0(DI)
+	ADDQ $32, DI
+	ADDQ $32, SI
+	DECQ BX
+	JNZ addAVX2_loop
+addAVX2_tail:
+	ANDQ $7, CX
+	JZ addAVX2_done
+	LEAQ masktab<>+64(SB), AX
+	SHLQ $2, CX
+	SUBQ CX, AX
+	VMOVDQU 0(AX), Y15
+	VMASKMOVPS 0(SI), Y15, Y0
+	VMASKMOVPS 0(DI), Y15, Y1
+	VADDPS Y0, Y1, Y1
+	VMASKMOVPS Y1, Y15, 0(DI)
+addAVX2_done:
+	VZEROUPPER
+	RET
+
+// func axpyAVX2(dst *float32, alpha float32, src *float32, n int)
+TEXT ·axpyAVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	VBROADCASTSS alpha+8(FP), Y2
+	MOVQ src+16(FP), SI
+	MOVQ n+24(FP), CX
+	MOVQ CX, BX
+	SHRQ $3, BX
+	JZ axpyAVX2_tail
+axpyAVX2_loop:
+	VMOVUPS 0(SI), Y0
+	VMOVUPS 0(DI), Y1
+	VMULPS Y2, Y0, Y0
+	VADDPS Y0, Y1, Y1
+	VMOVUPS Y1, 0(DI)
+	ADDQ $32, DI
+	ADDQ $32, SI
+	DECQ BX
+	JNZ axpyAVX2_loop
+axpyAVX2_tail:
+	ANDQ $7, CX
+	JZ axpyAVX2_done
+	LEAQ masktab<>+64(SB), AX
+	SHLQ $2, CX
+	SUBQ CX, AX
+	VMOVDQU 0(AX), Y15
+	VMASKMOVPS 0(SI), Y15, Y0
+	VMASKMOVPS 0(DI), Y15, Y1
+	VMULPS Y2, Y0, Y0
+	VADDPS Y0, Y1, Y1
+	VMASKMOVPS Y1, Y15, 0(DI)
+axpyAVX2_done:
+	VZEROUPPER
+	RET
+
 // func expSubAVX512(dst, src *float32, n int, sub float32)
 TEXT ·expSubAVX512(SB), NOSPLIT, $0-28
 	MOVQ dst+0(FP), DI
@@ -1413,5 +1480,72 @@ dot2AVX512_done:
 	VADDSD X0, X10, X10
 	VMOVSD X8, xt+32(FP)
 	VMOVSD X10, yt+40(FP)
+	VZEROUPPER
+	RET
+
+// func addAVX512(dst, src *float32, n int)
+TEXT ·addAVX512(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	MOVQ CX, BX
+	SHRQ $4, BX
+	JZ addAVX512_tail
+addAVX512_loop:
+	VMOVUPS 0(SI), Z0
+	VMOVUPS 0(DI), Z1
+	VADDPS Z0, Z1, Z1
+	VMOVUPS Z1, 0(DI)
+	ADDQ $64, DI
+	ADDQ $64, SI
+	DECQ BX
+	JNZ addAVX512_loop
+addAVX512_tail:
+	ANDQ $15, CX
+	JZ addAVX512_done
+	MOVL $1, AX
+	SHLL CX, AX
+	DECL AX
+	KMOVW AX, K1
+	VMOVUPS.Z 0(SI), K1, Z0
+	VMOVUPS.Z 0(DI), K1, Z1
+	VADDPS Z0, Z1, Z1
+	VMOVUPS Z1, K1, 0(DI)
+addAVX512_done:
+	VZEROUPPER
+	RET
+
+// func axpyAVX512(dst *float32, alpha float32, src *float32, n int)
+TEXT ·axpyAVX512(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	VBROADCASTSS alpha+8(FP), Z2
+	MOVQ src+16(FP), SI
+	MOVQ n+24(FP), CX
+	MOVQ CX, BX
+	SHRQ $4, BX
+	JZ axpyAVX512_tail
+axpyAVX512_loop:
+	VMOVUPS 0(SI), Z0
+	VMOVUPS 0(DI), Z1
+	VMULPS Z2, Z0, Z0
+	VADDPS Z0, Z1, Z1
+	VMOVUPS Z1, 0(DI)
+	ADDQ $64, DI
+	ADDQ $64, SI
+	DECQ BX
+	JNZ axpyAVX512_loop
+axpyAVX512_tail:
+	ANDQ $15, CX
+	JZ axpyAVX512_done
+	MOVL $1, AX
+	SHLL CX, AX
+	DECL AX
+	KMOVW AX, K1
+	VMOVUPS.Z 0(SI), K1, Z0
+	VMOVUPS.Z 0(DI), K1, Z1
+	VMULPS Z2, Z0, Z0
+	VADDPS Z0, Z1, Z1
+	VMOVUPS Z1, K1, 0(DI)
+axpyAVX512_done:
 	VZEROUPPER
 	RET

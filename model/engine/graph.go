@@ -1,6 +1,10 @@
 package engine
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/mpanalyze/mpanalyze/internal/fmath"
+)
 
 // Graph records the operations of one forward pass so that Backward can
 // run them in reverse. It is the reverse-mode tape of the engine: every op
@@ -26,6 +30,9 @@ type Graph[T Float] struct {
 	// gradInto, when set, gives the buffer a bound parameter's gradient
 	// accumulates into (see AccumulateInto).
 	gradInto func(*Param[T]) []T
+	// convOffs caches the im2col row offsets of implicit convolutions by
+	// input shape (see convOffsets).
+	convOffs map[[3]int][]int
 }
 
 // NewGraph returns an empty graph that records operations.
@@ -145,7 +152,7 @@ func (g *Graph[T]) Param(p *Param[T]) *Tensor[T] {
 	if t, ok := g.bound[p]; ok {
 		return t
 	}
-	t := &Tensor[T]{Shape: p.Shape, Data: p.Data, requiresGrad: g.record}
+	t := &Tensor[T]{Shape: p.Shape, Data: p.Data, requiresGrad: g.record, dataT: p.dataT}
 	if g.gradInto != nil && g.record {
 		t.Grad = g.gradInto(p)
 		checkLen("Param", "gradient buffer", len(t.Grad), len(p.Data))
@@ -243,9 +250,18 @@ func (p *pool[T]) releaseAll() {
 	p.used = p.used[:0]
 }
 
-// axpy computes y += a·x.
+// axpy computes y += a·x (the product rounded before the sum; float32
+// slices go to fmath's vector kernels, which give the same bits).
 func axpy[T Float](y []T, a T, x []T) {
 	if len(x) == 0 {
+		return
+	}
+	if y32, ok := any(y).([]float32); ok {
+		if a == 1 {
+			fmath.AddTo(y32[:len(x)], any(x).([]float32))
+		} else {
+			fmath.Axpy(y32[:len(x)], float32(a), any(x).([]float32))
+		}
 		return
 	}
 	_ = y[len(x)-1]

@@ -120,15 +120,92 @@ func (g *Graph[T]) Attention(query, key, value, qPos, kPos *Tensor[T], w AttnWei
 	q := g.Linear(qin, w.Wq, w.Bq)
 	k := g.Linear(kin, w.Wk, w.Bk)
 	v := g.Linear(value, w.Wv, w.Bv)
-	// [L, H, dh] → [H, L, dh]
-	qh := g.Permute(g.Reshape(q, Lq, heads, dh), 1, 0, 2)
-	kh := g.Permute(g.Reshape(k, Lk, heads, dh), 1, 0, 2)
-	vh := g.Permute(g.Reshape(v, Lk, heads, dh), 1, 0, 2)
-	scores := g.BatchedMatMul(qh, kh, false, true, T(1/math.Sqrt(float64(dh)))) // [H, Lq, Lk]
-	attn := g.Softmax(scores, nil, blocked)
-	ctx := g.BatchedMatMul(attn, vh, false, false, 1)   // [H, Lq, dh]
-	merged := g.Reshape(g.Permute(ctx, 1, 0, 2), Lq, D) // [Lq, D]
-	return g.Linear(merged, w.Wo, w.Bo)
+	ctx := g.attentionHeads(q, k, v, heads, T(1/math.Sqrt(float64(dh))), blocked) // [Lq, D]
+	return g.Linear(ctx, w.Wo, w.Bo)
+}
+
+// attentionHeads is the core of multi-head attention on the projected
+// q [Lq, D], k and v [Lk, D]: for each head h, with X_h the columns
+// h·dh…(h+1)·dh−1 of X,
+//
+//	P_h = softmax(scale · q_h·k_hᵀ, blocked),  ctx_h = P_h·v_h,
+//
+// and the result is ctx [Lq, D] (the heads side by side, as
+// concat_h). It is the sequence Permute → BatchedMatMul → Softmax →
+// BatchedMatMul → Permute of the composed version with the head
+// permutations folded into the GEMMs' strides: each head's operands are
+// read in place (row stride D) and its context written in place, so no
+// permuted copies are made, and the same GEMMs run on the same values, so
+// the results are the same. blocked is as in Attention.
+//
+// Backward, per head, with G_h the columns of dctx:
+//
+//	dP_h = G_h·v_hᵀ,  dv_h += P_hᵀ·G_h,
+//	dS_h = P_h ⊙ (dP_h − Σ_rows dP_h⊙P_h)   (Softmax's backward),
+//	dq_h += scale·dS_h·k_h,  dk_h += scale·dS_hᵀ·q_h.
+func (g *Graph[T]) attentionHeads(q, k, v *Tensor[T], heads int, scale T, blocked []bool) *Tensor[T] {
+	Lq, D := q.Shape[0], q.Shape[1]
+	Lk := k.Shape[0]
+	dh := D / heads
+	blkRows := 0
+	if blocked != nil {
+		blkRows = len(blocked) / Lk
+	}
+	out := g.newTensor([]int{Lq, D}, g.needs(q, k, v))
+	probs := g.allocRaw(heads * Lq * Lk) // P_h at probs[h·Lq·Lk:]
+	for h := 0; h < heads; h++ {
+		ph := probs[h*Lq*Lk : (h+1)*Lq*Lk]
+		gemmT(false, true, Lq, Lk, dh, scale, q.Data[h*dh:], D, k.Data[h*dh:], D, 0, ph, Lk)
+		for i := 0; i < Lq; i++ {
+			var bm []bool
+			if blocked != nil {
+				br := (h*Lq + i) % blkRows
+				bm = blocked[br*Lk : (br+1)*Lk]
+			}
+			row := ph[i*Lk : (i+1)*Lk]
+			softmaxRow(row, row, nil, bm)
+		}
+		gemmT(false, false, Lq, dh, Lk, 1, ph, Lk, v.Data[h*dh:], D, 0, out.Data[h*dh:], D)
+	}
+	if out.requiresGrad {
+		g.push(func() {
+			G := out.Grad
+			if G == nil {
+				return
+			}
+			dq, dk, dv := g.gradIf(q), g.gradIf(k), g.gradIf(v)
+			dp := g.allocRaw(Lq * Lk)
+			for h := 0; h < heads; h++ {
+				ph := probs[h*Lq*Lk : (h+1)*Lq*Lk]
+				gh := G[h*dh:]
+				if dv != nil {
+					gemmT(true, false, Lk, dh, Lq, 1, ph, Lk, gh, D, 1, dv[h*dh:], D)
+				}
+				if dq == nil && dk == nil {
+					continue
+				}
+				gemmT(false, true, Lq, Lk, dh, 1, gh, D, v.Data[h*dh:], D, 0, dp, Lk)
+				for i := 0; i < Lq; i++ {
+					ys, gs := ph[i*Lk:(i+1)*Lk], dp[i*Lk:(i+1)*Lk]
+					var dot float64
+					for j, y := range ys {
+						dot += float64(y) * float64(gs[j])
+					}
+					d := T(dot)
+					for j, y := range ys {
+						gs[j] = y * (gs[j] - d)
+					}
+				}
+				if dq != nil {
+					gemmT(false, false, Lq, dh, Lk, scale, dp, Lk, k.Data[h*dh:], D, 1, dq[h*dh:], D)
+				}
+				if dk != nil {
+					gemmT(true, false, Lk, dh, Lq, scale, dp, Lk, q.Data[h*dh:], D, 1, dk[h*dh:], D)
+				}
+			}
+		})
+	}
+	return out
 }
 
 // softmaxRow writes the masked softmax of one row (see Softmax): the max

@@ -26,6 +26,9 @@ func (g *Graph[T]) Conv2d(x, w, bias *Tensor[T], spec ConvSpec) *Tensor[T] {
 		shapePanic("Conv2d (output empty)", x.Shape, w.Shape)
 	}
 	k.direct = k.KH == 1 && k.KW == 1 && k.stride == 1 && k.pad == 0
+	// implicit: 3×3 "same" convolutions in float32 keep a padded input
+	// instead of the column matrix (ops_conv_implicit.go)
+	k.implicit = implicitConv[T](k.KH, k.KW, k.stride, k.pad, k.H, k.W, k.OH, k.OW)
 	out := g.newTensor([]int{k.N, k.O, k.OH, k.OW}, g.needs(x, w, bias))
 	cols := g.conv2dForward(x, w, bias, out, k)
 	if out.requiresGrad {
@@ -41,21 +44,40 @@ func (g *Graph[T]) Conv2d(x, w, bias *Tensor[T], spec ConvSpec) *Tensor[T] {
 
 // convGeom is the geometry of one Conv2d call: input [N, C, H, W], weight
 // [O, C, KH, KW], output [N, O, OH, OW]; direct marks a 1×1 stride-1
-// convolution without padding, which needs no im2col.
+// convolution without padding, which needs no im2col, and implicit one
+// that takes the implicit path.
 type convGeom struct {
 	N, C, H, W, O, KH, KW, OH, OW, stride, pad int
-	direct                                     bool
+	direct, implicit                           bool
 }
 
 // conv2dForward fills out image by image (bias rows, then one GEMM with
 // the image's column matrix) and returns the column matrices, which the
-// backward pass reuses (the image itself when direct).
+// backward pass reuses (the image itself when direct, its padded copy when
+// implicit).
 func (g *Graph[T]) conv2dForward(x, w, bias, out *Tensor[T], k convGeom) [][]T {
 	C, H, W, O := k.C, k.H, k.W, k.O
 	ckk, ohw := C*k.KH*k.KW, k.OH*k.OW
 	cols := make([][]T, k.N)
+	var offs []int
+	var wide []float32
+	if k.implicit {
+		offs = g.convOffsets(C, H, W)
+		wide = any(g.allocRaw(O * H * (W + 2))).([]float32)
+	}
 	for n := 0; n < k.N; n++ {
 		xn := x.Data[n*C*H*W : (n+1)*C*H*W]
+		if k.implicit {
+			xpad := g.allocRaw(C * (H + 2) * (W + 2))
+			padPlanes(any(xpad).([]float32), any(xn).([]float32), C, H, W)
+			cols[n] = xpad
+			var b []float32
+			if bias != nil {
+				b = any(bias.Data).([]float32)
+			}
+			convForwardImplicit(any(out.Data[n*O*ohw:(n+1)*O*ohw]).([]float32), any(w.Data).([]float32), b, any(xpad).([]float32), wide, offs, O, H, W)
+			continue
+		}
 		col := xn
 		if !k.direct {
 			col = g.allocRaw(ckk * ohw)
@@ -80,8 +102,8 @@ func (g *Graph[T]) conv2dForward(x, w, bias, out *Tensor[T], k convGeom) [][]T {
 }
 
 // conv2dBackward adds, image by image, out.Grad's share to the gradients
-// of w (through a transposed GEMM), bias and x (col2im of wᵀ·G, or one
-// GEMM into dx when direct).
+// of w (through a transposed GEMM, or the implicit kernels), bias and x
+// (col2im of wᵀ·G, or one GEMM into dx when direct).
 func (g *Graph[T]) conv2dBackward(x, w, bias, out *Tensor[T], cols [][]T, k convGeom) {
 	C, H, W, O := k.C, k.H, k.W, k.O
 	ckk, ohw := C*k.KH*k.KW, k.OH*k.OW
@@ -89,22 +111,24 @@ func (g *Graph[T]) conv2dBackward(x, w, bias, out *Tensor[T], cols [][]T, k conv
 	if x.requiresGrad && !k.direct {
 		dcol = g.allocRaw(ckk * ohw)
 	}
+	var gw []float32
 	if w.requiresGrad {
 		dwT = g.allocRaw(ckk * O)
+		if k.implicit {
+			gw = any(g.allocRaw(H * (W + 2) * O)).([]float32)
+		}
 	}
 	for n := 0; n < k.N; n++ {
 		Gn := out.Grad[n*O*ohw : (n+1)*O*ohw]
 		if w.requiresGrad {
 			// dwᵀ[ckk, O] = col·Gᵀ: the GEMM then transposes G
 			// (O×ohw) instead of col (ckk×ohw, 9× larger for 3×3).
-			gemmT(false, true, ckk, O, ohw, 1, cols[n], ohw, Gn, ohw, 0, dwT, O)
-			dw := g.grad(w)
-			for o := 0; o < O; o++ {
-				row := dw[o*ckk : (o+1)*ckk]
-				for c := range row {
-					row[c] += dwT[c*O+o]
-				}
+			if k.implicit {
+				convWeightGradImplicit(any(dwT).([]float32), any(cols[n]).([]float32), any(Gn).([]float32), gw, C, O, H, W)
+			} else {
+				gemmT(false, true, ckk, O, ohw, 1, cols[n], ohw, Gn, ohw, 0, dwT, O)
 			}
+			addTransposed(g.grad(w), dwT, O, ckk)
 		}
 		if bias != nil && bias.requiresGrad {
 			db := g.grad(bias)
@@ -131,6 +155,15 @@ func (g *Graph[T]) conv2dBackward(x, w, bias, out *Tensor[T], cols [][]T, k conv
 // im2col writes col[(c·KH+ki)·KW+kj][oy·OW+ox] = x[c][oy·s−p+ki][ox·s−p+kj]
 // (0 outside the image).
 func im2col[T Float](col, x []T, C, H, W, KH, KW, stride, pad, OH, OW int) {
+	if stride == 1 && OH == H && OW == W {
+		im2colSame(col, x, C, H, W, KH, KW, pad)
+		return
+	}
+	im2colGeneral(col, x, C, H, W, KH, KW, stride, pad, OH, OW)
+}
+
+// im2colGeneral is im2col for any geometry, one output row at a time.
+func im2colGeneral[T Float](col, x []T, C, H, W, KH, KW, stride, pad, OH, OW int) {
 	ohw := OH * OW
 	for c := 0; c < C; c++ {
 		xc := x[c*H*W : (c+1)*H*W]
@@ -175,6 +208,15 @@ func im2col[T Float](col, x []T, C, H, W, KH, KW, stride, pad, OH, OW int) {
 // col2im is the adjoint of im2col: x[c][iy][ix] += col[…] for every column
 // entry that im2col read from (c, iy, ix).
 func col2im[T Float](x, col []T, C, H, W, KH, KW, stride, pad, OH, OW int) {
+	if stride == 1 && OH == H && OW == W {
+		col2imSame(x, col, C, H, W, KH, KW, pad)
+		return
+	}
+	col2imGeneral(x, col, C, H, W, KH, KW, stride, pad, OH, OW)
+}
+
+// col2imGeneral is col2im for any geometry, one output row at a time.
+func col2imGeneral[T Float](x, col []T, C, H, W, KH, KW, stride, pad, OH, OW int) {
 	ohw := OH * OW
 	for c := 0; c < C; c++ {
 		xc := x[c*H*W : (c+1)*H*W]
@@ -204,6 +246,116 @@ func col2im[T Float](x, col []T, C, H, W, KH, KW, stride, pad, OH, OW int) {
 					}
 				}
 			}
+		}
+	}
+}
+
+// sameShift describes kernel tap (ki, kj) of a stride-1 convolution whose
+// output has the input's size ("same" padding): output position o = oy·W+ox
+// reads input o+off with off = (ki−pad)·W + (kj−pad), a constant shift of
+// the flattened plane. Outputs [lo, hi) have their row in range; of those,
+// the ones in column range [cl, ch) (cl = max(0, pad−kj), ch = min(W,
+// W+pad−kj)) read inside the image, the others (|kj−pad| columns at the
+// left or right edge of each row) read a neighbouring row after the shift
+// and must be zero instead.
+func sameShift(H, W, ki, kj, pad int) (off, lo, hi, cl, ch int) {
+	di, dj := ki-pad, kj-pad
+	off = di*W + dj
+	lo, hi = max(0, -di)*W, min(H, H-di)*W
+	cl, ch = max(0, -dj), min(W, W-dj)
+	if hi < lo {
+		hi = lo
+	}
+	return off, lo, hi, cl, ch
+}
+
+// shiftRange clips [lo, hi) to the outputs whose shifted input o+off lies
+// in the plane [0, hw); only edge-column outputs (which are zeroed) are
+// cut.
+func shiftRange(lo, hi, off, hw int) (int, int) {
+	lo, hi = max(lo, -off), min(hi, hw-off)
+	return lo, max(lo, hi)
+}
+
+// im2colSame is im2col for a stride-1 convolution with OH = H, OW = W: each
+// kernel tap's row of col is the image plane shifted by a constant offset,
+// so it is one copy of the rows in range plus zeros at the row edges,
+// instead of one short copy per output row.
+func im2colSame[T Float](col, x []T, C, H, W, KH, KW, pad int) {
+	hw := H * W
+	for c := 0; c < C; c++ {
+		xc := x[c*hw : (c+1)*hw]
+		for ki := 0; ki < KH; ki++ {
+			for kj := 0; kj < KW; kj++ {
+				row := col[((c*KH+ki)*KW+kj)*hw:][:hw]
+				off, lo, hi, cl, ch := sameShift(H, W, ki, kj, pad)
+				clear(row[:lo])
+				clear(row[hi:])
+				if a, b := shiftRange(lo, hi, off, hw); b > a {
+					copy(row[a:b], xc[a+off:b+off])
+				}
+				for o := lo; o < hi; o += W {
+					clear(row[o : o+cl])
+					clear(row[o+ch : o+W])
+				}
+			}
+		}
+	}
+}
+
+// col2imSame is col2im for the convolutions of im2colSame: per kernel tap,
+// the entries that im2col zeroed (they read no input) are cleared in col
+// (a scratch buffer of the backward pass) and the rows in range are added
+// to the shifted plane in one pass. Each input element still receives its
+// taps' contributions in the order (c, ki, kj) of the general loop.
+func col2imSame[T Float](x, col []T, C, H, W, KH, KW, pad int) {
+	hw := H * W
+	for c := 0; c < C; c++ {
+		xc := x[c*hw : (c+1)*hw]
+		for ki := 0; ki < KH; ki++ {
+			for kj := 0; kj < KW; kj++ {
+				row := col[((c*KH+ki)*KW+kj)*hw:][:hw]
+				off, lo, hi, cl, ch := sameShift(H, W, ki, kj, pad)
+				if hi <= lo {
+					continue
+				}
+				for o := lo; o < hi; o += W {
+					clear(row[o : o+cl])
+					clear(row[o+ch : o+W])
+				}
+				a, b := shiftRange(lo, hi, off, hw)
+				axpy(xc[a+off:b+off], 1, row[a:b])
+			}
+		}
+	}
+}
+
+// addTransposed sets dst[o·n+c] += src[c·m+o] for o < m, c < n (dst is
+// m×n, src n×m). It walks eight rows of dst at once, so each run of eight
+// consecutive src values is read together instead of one value per pass
+// over src. Each element of dst receives one addition, so the order of the
+// loops changes nothing in the result.
+func addTransposed[T Float](dst, src []T, m, n int) {
+	o := 0
+	for ; o+8 <= m; o += 8 {
+		r0, r1, r2, r3 := dst[o*n:][:n], dst[(o+1)*n:][:n], dst[(o+2)*n:][:n], dst[(o+3)*n:][:n]
+		r4, r5, r6, r7 := dst[(o+4)*n:][:n], dst[(o+5)*n:][:n], dst[(o+6)*n:][:n], dst[(o+7)*n:][:n]
+		for c := 0; c < n; c++ {
+			s := src[c*m+o:][:8]
+			r0[c] += s[0]
+			r1[c] += s[1]
+			r2[c] += s[2]
+			r3[c] += s[3]
+			r4[c] += s[4]
+			r5[c] += s[5]
+			r6[c] += s[6]
+			r7[c] += s[7]
+		}
+	}
+	for ; o < m; o++ {
+		row := dst[o*n:][:n]
+		for c := range row {
+			row[c] += src[c*m+o]
 		}
 	}
 }

@@ -131,9 +131,24 @@ func (g *Graph[T]) binary(op binOp, a, b *Tensor[T]) *Tensor[T] {
 			run := func(o, ia, ib, n, sa, sb int) {
 				binaryGradRun(op, G, A, B, dA, dB, o, ia, ib, n, sa, sb)
 			}
-			if same {
+			switch {
+			case same && (op == opAdd || op == opSub):
+				// whole-slice passes (vector kernels for float32); per
+				// element the same additions in the same order, also when
+				// a and b are one tensor
+				if dA != nil {
+					axpy(dA, 1, G)
+				}
+				if dB != nil {
+					if op == opAdd {
+						axpy(dB, 1, G)
+					} else {
+						axpy(dB, -1, G) // dB + (−1·G) == dB − G exactly
+					}
+				}
+			case same:
 				run(0, 0, 0, len(G), 1, 1)
-			} else {
+			default:
 				bc.each(run)
 			}
 		})
@@ -265,15 +280,37 @@ func (g *Graph[T]) ReLU(a *Tensor[T]) *Tensor[T] {
 			if out.Grad == nil {
 				return
 			}
-			da := g.grad(a)
-			for i, v := range a.Data {
-				if v > 0 {
-					da[i] += out.Grad[i]
-				}
-			}
+			reluBackward(g.grad(a), a.Data, out.Grad)
 		})
 	}
 	return out
+}
+
+// reluBackward sets da[i] += G[i] where x[i] > 0. The float32 version
+// has no branch on the sign (which is unpredictable): it masks G[i] with
+// the comparison done on the bits (x > 0 and not NaN ⇔ the bits, read as a
+// signed integer, lie in [1, 0x7f800000]), so elsewhere it adds +0.
+func reluBackward[T Float](da, x, G []T) {
+	if d32, ok := any(da).([]float32); ok {
+		reluBackward32(d32, any(x).([]float32), any(G).([]float32))
+		return
+	}
+	for i, v := range x {
+		if v > 0 {
+			da[i] += G[i]
+		}
+	}
+}
+
+func reluBackward32(da, x, G []float32) {
+	x, G = x[:len(da)], G[:len(da)]
+	for i, v := range x {
+		var keep uint32
+		if uint32(int64(int32(math.Float32bits(v)))-1) < 0x7f800000 {
+			keep = ^uint32(0)
+		}
+		da[i] += math.Float32frombits(math.Float32bits(G[i]) & keep)
+	}
 }
 
 // GELU returns the exact (erf) GELU, PyTorch's default:

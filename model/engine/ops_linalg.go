@@ -145,13 +145,18 @@ func (g *Graph[T]) Linear(x, w, bias *Tensor[T]) *Tensor[T] {
 	rows := len(x.Data) / in
 	shape := append(append([]int(nil), x.Shape[:x.Dims()-1]...), outF)
 	out := g.newTensor(shape, g.needs(x, w, bias))
+	beta := T(0)
 	if bias != nil {
 		for r := 0; r < rows; r++ {
 			copy(out.Data[r*outF:(r+1)*outF], bias.Data)
 		}
-		gemmT(false, true, rows, outF, in, 1, x.Data, in, w.Data, in, 1, out.Data, outF)
+		beta = 1
+	}
+	if w.dataT != nil {
+		// a frozen weight's transpose: x·(wᵀ) without transposing w here
+		gemmT(false, false, rows, outF, in, 1, x.Data, in, w.dataT, outF, beta, out.Data, outF)
 	} else {
-		gemmT(false, true, rows, outF, in, 1, x.Data, in, w.Data, in, 0, out.Data, outF)
+		gemmT(false, true, rows, outF, in, 1, x.Data, in, w.Data, in, beta, out.Data, outF)
 	}
 	if out.requiresGrad {
 		g.push(func() {

@@ -29,23 +29,13 @@ func (g *Graph[T]) LayerNorm(x, gamma, beta *Tensor[T], eps float64) *Tensor[T] 
 	out := g.newTensor(x.Shape, g.needs(x, gamma, beta))
 	xhat := g.allocRaw(len(x.Data))
 	rstd := make([]float64, rows)
+	mus := make([]float64, rows)
+	statsRows(x.Data, D, eps, mus, rstd)
 	gm, bt := gamma.Data, beta.Data
 	for r := 0; r < rows; r++ {
 		xs := x.Data[r*D : (r+1)*D]
-		var s float64
-		for _, v := range xs {
-			s += float64(v)
-		}
-		mu := s / float64(D)
-		var vs float64
-		for _, v := range xs {
-			d := float64(v) - mu
-			vs += d * d
-		}
-		rs := 1 / math.Sqrt(vs/float64(D)+eps)
-		rstd[r] = rs
 		xh, ys := xhat[r*D:(r+1)*D], out.Data[r*D:(r+1)*D]
-		muT, rT := T(mu), T(rs)
+		muT, rT := T(mus[r]), T(rstd[r])
 		for e, v := range xs {
 			h := (v - muT) * rT
 			xh[e] = h
@@ -59,14 +49,18 @@ func (g *Graph[T]) LayerNorm(x, gamma, beta *Tensor[T], eps float64) *Tensor[T] 
 				return
 			}
 			dx, dg, db := g.gradIf(x), g.gradIf(gamma), g.gradIf(beta)
+			// Σ ĝ and Σ ĝ·x̂ with ĝ = G·γ per row, two rows at a time
+			sgs, sgxs := make([]float64, rows), make([]float64, rows)
+			r := 0
+			for ; r+2 <= rows; r += 2 {
+				sgs[r], sgxs[r], sgs[r+1], sgxs[r+1] = gammaSums2(G[r*D:(r+1)*D], xhat[r*D:(r+1)*D], G[(r+1)*D:(r+2)*D], xhat[(r+1)*D:(r+2)*D], gm)
+			}
+			for ; r < rows; r++ {
+				sgs[r], sgxs[r] = gammaSums(G[r*D:(r+1)*D], xhat[r*D:(r+1)*D], gm)
+			}
 			for r := 0; r < rows; r++ {
 				Gr, xh := G[r*D:(r+1)*D], xhat[r*D:(r+1)*D]
-				var sg, sgx float64 // Σ ĝ and Σ ĝ·x̂ with ĝ = G·γ
-				for e, gv := range Gr {
-					gg := float64(gv) * float64(gm[e])
-					sg += gg
-					sgx += gg * float64(xh[e])
-				}
+				sg, sgx := sgs[r], sgxs[r]
 				if dg != nil {
 					for e, gv := range Gr {
 						dg[e] += gv * xh[e]
@@ -91,6 +85,121 @@ func (g *Graph[T]) LayerNorm(x, gamma, beta *Tensor[T], eps float64) *Tensor[T] 
 	return out
 }
 
+// gammaSums returns Σ ĝ and Σ ĝ·x̂ with ĝ = G·γ (float64, index order).
+func gammaSums[T Float](G, xh, gm []T) (sg, sgx float64) {
+	xh, gm = xh[:len(G)], gm[:len(G)]
+	for e, gv := range G {
+		gg := float64(gv) * float64(gm[e])
+		sg += gg
+		sgx += gg * float64(xh[e])
+	}
+	return sg, sgx
+}
+
+// gammaSums2 is gammaSums of two rows at once (four independent chains,
+// each as gammaSums's).
+func gammaSums2[T Float](G0, xh0, G1, xh1, gm []T) (sg0, sgx0, sg1, sgx1 float64) {
+	n := len(G0)
+	xh0, G1, xh1, gm = xh0[:n], G1[:n], xh1[:n], gm[:n]
+	for e, gv := range G0 {
+		g := float64(gm[e])
+		a := float64(gv) * g
+		b := float64(G1[e]) * g
+		sg0 += a
+		sgx0 += a * float64(xh0[e])
+		sg1 += b
+		sgx1 += b * float64(xh1[e])
+	}
+	return
+}
+
+// meanRstd returns the mean and 1/√(biased variance + eps) of xs, both
+// accumulated in float64 in index order (one chain each).
+func meanRstd[T Float](xs []T, eps float64) (mu, r float64) {
+	var s float64
+	for _, v := range xs {
+		s += float64(v)
+	}
+	mu = s / float64(len(xs))
+	var vs float64
+	for _, v := range xs {
+		d := float64(v) - mu
+		vs += d * d
+	}
+	return mu, 1 / math.Sqrt(vs/float64(len(xs))+eps)
+}
+
+// meanRstd4 is meanRstd of four equally long slices at once: the four
+// chains of each sum are independent, so the CPU overlaps them (a float64
+// add waits for the previous one of its chain only), and each is the same
+// chain, in the same order, as meanRstd's.
+func meanRstd4[T Float](x0, x1, x2, x3 []T, eps float64) (mu, r [4]float64) {
+	n := len(x0)
+	x1, x2, x3 = x1[:n], x2[:n], x3[:n]
+	var s0, s1, s2, s3 float64
+	for i, v := range x0 {
+		s0 += float64(v)
+		s1 += float64(x1[i])
+		s2 += float64(x2[i])
+		s3 += float64(x3[i])
+	}
+	fn := float64(n)
+	m0, m1, m2, m3 := s0/fn, s1/fn, s2/fn, s3/fn
+	var v0, v1, v2, v3 float64
+	for i, v := range x0 {
+		d0 := float64(v) - m0
+		d1 := float64(x1[i]) - m1
+		d2 := float64(x2[i]) - m2
+		d3 := float64(x3[i]) - m3
+		v0 += d0 * d0
+		v1 += d1 * d1
+		v2 += d2 * d2
+		v3 += d3 * d3
+	}
+	mu = [4]float64{m0, m1, m2, m3}
+	r = [4]float64{1 / math.Sqrt(v0/fn+eps), 1 / math.Sqrt(v1/fn+eps), 1 / math.Sqrt(v2/fn+eps), 1 / math.Sqrt(v3/fn+eps)}
+	return mu, r
+}
+
+// statsRows fills mu and rstd with meanRstd of the rows of x (len(mu) rows
+// of m elements), four rows at a time.
+func statsRows[T Float](x []T, m int, eps float64, mu, rstd []float64) {
+	u := 0
+	for ; u+4 <= len(mu); u += 4 {
+		m4, r4 := meanRstd4(x[u*m:(u+1)*m], x[(u+1)*m:(u+2)*m], x[(u+2)*m:(u+3)*m], x[(u+3)*m:(u+4)*m], eps)
+		copy(mu[u:u+4], m4[:])
+		copy(rstd[u:u+4], r4[:])
+	}
+	for ; u < len(mu); u++ {
+		mu[u], rstd[u] = meanRstd(x[u*m:(u+1)*m], eps)
+	}
+}
+
+// sumDot returns Σ g and Σ g·h (float64, index order).
+func sumDot[T Float](g, h []T) (sg, sgh float64) {
+	h = h[:len(g)]
+	for e, v := range g {
+		sg += float64(v)
+		sgh += float64(v) * float64(h[e])
+	}
+	return sg, sgh
+}
+
+// sumDot2 is sumDot of two pairs at once (four independent chains, each
+// as sumDot's).
+func sumDot2[T Float](g0, h0, g1, h1 []T) (sg0, sgh0, sg1, sgh1 float64) {
+	n := len(g0)
+	h0, g1, h1 = h0[:n], g1[:n], h1[:n]
+	for e, v := range g0 {
+		w := g1[e]
+		sg0 += float64(v)
+		sgh0 += float64(v) * float64(h0[e])
+		sg1 += float64(w)
+		sgh1 += float64(w) * float64(h1[e])
+	}
+	return
+}
+
 // normalize handles both norms: x is seen as `units` contiguous blocks of
 // m elements; inside a block, element e has channel (unit·chPerUnit +
 // e/chLen) mod len(gamma).
@@ -99,30 +208,22 @@ func (g *Graph[T]) normalize(op string, x, gamma, beta *Tensor[T], units, m, chP
 	nch := len(gamma.Data)
 	xhat := g.allocRaw(len(x.Data))
 	rstd := make([]float64, units)
+	mus := make([]float64, units)
+	statsRows(x.Data, m, eps, mus, rstd)
 	for u := 0; u < units; u++ {
 		xs := x.Data[u*m : (u+1)*m]
-		var s float64
-		for _, v := range xs {
-			s += float64(v)
-		}
-		mu := s / float64(m)
-		var vs float64
-		for _, v := range xs {
-			d := float64(v) - mu
-			vs += d * d
-		}
-		r := 1 / math.Sqrt(vs/float64(m)+eps)
-		rstd[u] = r
+		mu, r := mus[u], rstd[u]
 		xh := xhat[u*m : (u+1)*m]
 		os := out.Data[u*m : (u+1)*m]
-		for e := range xs {
-			xh[e] = T((float64(xs[e]) - mu) * r)
-		}
+		// x̂ and the affine output in one pass, channel by channel
 		for c := 0; c < chPerUnit; c++ {
 			ch := (u*chPerUnit + c) % nch
 			gm, bt := gamma.Data[ch], beta.Data[ch]
-			for e := c * chLen; e < (c+1)*chLen; e++ {
-				os[e] = xh[e]*gm + bt
+			xc, hc, oc := xs[c*chLen:(c+1)*chLen], xh[c*chLen:(c+1)*chLen], os[c*chLen:(c+1)*chLen]
+			for e, v := range xc {
+				h := T((float64(v) - mu) * r)
+				hc[e] = h
+				oc[e] = h*gm + bt
 			}
 		}
 	}
@@ -133,18 +234,24 @@ func (g *Graph[T]) normalize(op string, x, gamma, beta *Tensor[T], units, m, chP
 				return
 			}
 			dx, dg, db := g.gradIf(x), g.gradIf(gamma), g.gradIf(beta)
+			cgs, cgxs := make([]float64, chPerUnit), make([]float64, chPerUnit)
 			for u := 0; u < units; u++ {
 				Gu := G[u*m : (u+1)*m]
 				xh := xhat[u*m : (u+1)*m]
+				// Σ G and Σ G·x̂ per channel, two channels at a time
+				c := 0
+				for ; c+2 <= chPerUnit; c += 2 {
+					lo, mid, hi := c*chLen, (c+1)*chLen, (c+2)*chLen
+					cgs[c], cgxs[c], cgs[c+1], cgxs[c+1] = sumDot2(Gu[lo:mid], xh[lo:mid], Gu[mid:hi], xh[mid:hi])
+				}
+				for ; c < chPerUnit; c++ {
+					cgs[c], cgxs[c] = sumDot(Gu[c*chLen:(c+1)*chLen], xh[c*chLen:(c+1)*chLen])
+				}
 				var sg, sgx float64 // Σ ĝ and Σ ĝ·x̂
 				for c := 0; c < chPerUnit; c++ {
 					ch := (u*chPerUnit + c) % nch
 					gm := float64(gamma.Data[ch])
-					var cg, cgx float64
-					for e := c * chLen; e < (c+1)*chLen; e++ {
-						cg += float64(Gu[e])
-						cgx += float64(Gu[e]) * float64(xh[e])
-					}
+					cg, cgx := cgs[c], cgxs[c]
 					if dg != nil {
 						dg[ch] += T(cgx)
 					}

@@ -1,6 +1,10 @@
 package engine
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/mpanalyze/mpanalyze/model/gemm"
+)
 
 // Param is a trainable parameter: its values, its accumulated gradient and
 // the optimiser's per-parameter settings. A Param lives across steps; a
@@ -21,6 +25,9 @@ type Param[T Float] struct {
 	// LRMult multiplies the learning rate for this parameter (the official
 	// configs use 0.1 for the backbone). 0 is read as 1.
 	LRMult float64
+	// dataT is Data transposed while frozen (FreezeTransposed), else nil;
+	// tbuf keeps its storage between freezes.
+	dataT, tbuf []T
 }
 
 // NewParam allocates a zero parameter of the given shape.
@@ -47,4 +54,44 @@ func (p *Param[T]) LR() float64 {
 		return 1
 	}
 	return p.LRMult
+}
+
+// FreezeTransposed stores the transpose of a 2-D parameter's Data ([in,
+// out] for [out, in]) for graphs that bind it afterwards: Linear then
+// multiplies by it without transposing the weight itself (the same
+// products, so the same bits, where gemm.LayoutIndependent()). The caller
+// promises that Data does not change until Thaw; the trainer freezes its
+// parameters for the forward and backward passes of a step. Other shapes
+// are left alone.
+func (p *Param[T]) FreezeTransposed() {
+	if len(p.Shape) != 2 {
+		return
+	}
+	r, c := p.Shape[0], p.Shape[1]
+	if cap(p.tbuf) < r*c {
+		p.tbuf = make([]T, r*c)
+	}
+	p.dataT = p.tbuf[:r*c]
+	transpose(p.dataT, p.Data, r, c)
+}
+
+// Thaw drops the transpose FreezeTransposed stored.
+func (p *Param[T]) Thaw() { p.dataT = nil }
+
+// transpose sets dst[j·r+i] = src[i·c+j] for an r×c src, in 8×8 blocks.
+func transpose[T Float](dst, src []T, r, c int) {
+	if d32, ok := any(dst).([]float32); ok && gemm.Transpose(d32, any(src).([]float32), r, c) {
+		return
+	}
+	const b = 8
+	for i0 := 0; i0 < r; i0 += b {
+		for j0 := 0; j0 < c; j0 += b {
+			for i := i0; i < min(i0+b, r); i++ {
+				row := src[i*c : (i+1)*c]
+				for j := j0; j < min(j0+b, c); j++ {
+					dst[j*r+i] = row[j]
+				}
+			}
+		}
+	}
 }

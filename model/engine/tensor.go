@@ -21,6 +21,9 @@ type Tensor[T Float] struct {
 	// Graph.Leaf, and every op output with such an input while the graph
 	// records.
 	requiresGrad bool
+	// dataT is the transpose of Data for a bound 2-D parameter that is
+	// frozen (Param.FreezeTransposed), else nil.
+	dataT []T
 }
 
 // NumElems returns the product of shape.

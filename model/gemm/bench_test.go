@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/mpanalyze/mpanalyze/internal/testenv"
 )
 
 // benchShapes are the model's GEMMs: convolutions as im2col (Cout × H·W ×
@@ -37,6 +39,28 @@ var benchShapes = []struct {
 	{1024, 1024, 1024, false, false},
 	{1024, 1024, 1024, true, false},
 	{1024, 1024, 1024, false, true},
+	// the decoder's per-image products at 20 queries, 128 channels, 8
+	// heads of 16, keys of a 12×12 level (96 px): projections and their
+	// backward, per-head scores and context, the weight gradient of a
+	// 1×1 conv of a 3×3 level
+	{20, 128, 128, false, false},
+	{20, 128, 128, false, true},
+	{128, 128, 20, true, false},
+	{20, 144, 16, false, true},
+	{20, 16, 144, false, false},
+	{144, 16, 20, true, false},
+	{20, 20, 16, false, true},
+	{1152, 9, 128, true, false},
+	// mask logits (queries × pixels of a 96 px image) and their backward;
+	// conv weight gradients (col·Gᵀ) and column gradients at the small
+	// levels
+	{20, 576, 64, false, false},
+	{20, 64, 576, false, true},
+	{64, 576, 20, true, false},
+	{576, 64, 576, false, true},
+	{864, 96, 36, false, true},
+	{864, 36, 96, true, false},
+	{128, 9, 1152, false, false},
 }
 
 // benchImpls: every registered implementation but the slow reference, and,
@@ -55,6 +79,10 @@ func benchImpls() []testImpl {
 		if k != asmImpl.k {
 			ts = append(ts, testImpl{"asm-" + k.name, packed{k: k}})
 		}
+	}
+	if asmImpl.k.direct != nil {
+		ts = append(ts, testImpl{"asm-packonly", packed{k: asmImpl.k, mode: packOnly}},
+			testImpl{"asm-direct", packed{k: asmImpl.k, mode: directAlways}})
 	}
 	return ts
 }
@@ -85,11 +113,15 @@ func BenchmarkSgemm(b *testing.B) {
 			bm := randMat(rng, s.k, s.n)
 			c := make([]float32, s.m*s.n)
 			b.Run(name, func(b *testing.B) {
+				c0 := testenv.CPUTime()
 				for b.Loop() {
 					ti.impl.Sgemm(s.tA, s.tB, s.m, s.n, s.k, 1, a, lda, bm, ldb, 0, c, s.n)
 				}
+				cpu := testenv.CPUTime() - c0
 				flops := 2 * float64(s.m) * float64(s.n) * float64(s.k) * float64(b.N)
 				b.ReportMetric(flops/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+				// per CPU-second: what load on a shared machine disturbs least
+				b.ReportMetric(flops/cpu.Seconds()/1e9, "cpu-GFLOP/s")
 			})
 		}
 	}

@@ -60,6 +60,19 @@
 // tag, the same driver runs go-4x2, a pure-Go kernel with a 4×2 tile of
 // scalar accumulators (about 8 GFLOP/s on Zen 4).
 //
+// # The direct path
+//
+// On AVX-512 machines small products skip the packing: direct kernels
+// (internal/asm, DirectTile) broadcast A values from where A is stored
+// (row by row, or k step by k step when transposed) and read B rows in
+// place, with masked loads and stores at the column edge; only a transposed
+// B is still packed. The decoder's products (20 query rows against 128 or
+// 256 channels, per-head attention with 16 columns) and the convolutions of
+// 3×3…12×12 maps spent as long packing as multiplying. useDirect picks the
+// path from the shapes. Each C element gets exactly the same operations
+// either way (the same k blocks, one FMA chain per block, the same scaling),
+// so the choice never changes a result (TestDirectBitIdentical).
+//
 // Every C element is accumulated in index order within a k block and the
 // blocks are added in order, so results are bit-identical from call to
 // call whatever the scheduling. Packing buffers come from a free list that

@@ -34,6 +34,11 @@ func testImpls() []testImpl {
 		small := *k
 		small.kc, small.mc, small.nc = 5, 2*k.mr, 2*k.nr
 		ts = append(ts, testImpl{"packed/" + k.name + "/tinyblocks", packed{k: &small}})
+		if k.direct != nil {
+			ts = append(ts, testImpl{"packed/" + k.name + "/packonly", packed{k: k, mode: packOnly}},
+				testImpl{"packed/" + k.name + "/direct", packed{k: k, mode: directAlways}},
+				testImpl{"packed/" + k.name + "/tinyblocks/direct", packed{k: &small, mode: directAlways}})
+		}
 	}
 	return ts
 }
@@ -418,6 +423,44 @@ func TestEveryTileShape(t *testing.T) {
 					tr := m + n + k
 					c := gemmCase{tA: tr&1 != 0, tB: tr&2 != 0, m: m, n: n, k: k, alpha: alphas[m%3], beta: betas[(m/3)%3], padC: 1 + m%3}
 					c.check(t, rng, ts)
+				}
+			}
+		}
+	}
+}
+
+// TestDirectBitIdentical: where a kernel has a direct path (no packing),
+// it computes the same bits as the packed path, for every transpose case,
+// alpha and beta, row and column edges, several k blocks (default and
+// tiny block sizes) and padded strides.
+func TestDirectBitIdentical(t *testing.T) {
+	rng := rand.New(rand.NewPCG(15, 16))
+	for _, kr := range asmKernels() {
+		if kr.direct == nil {
+			continue
+		}
+		small := *kr
+		small.kc = 7
+		for _, k2 := range []*kernel{kr, &small} {
+			pk, dk := packed{k: k2, mode: packOnly}, packed{k: k2, mode: directAlways}
+			for i := 0; i < 300; i++ {
+				c := gemmCase{
+					tA: i&1 != 0, tB: i&2 != 0,
+					m: 1 + rng.IntN(40), n: 1 + rng.IntN(80), k: 1 + rng.IntN(30),
+					alpha: alphas[rng.IntN(3)], beta: []float32{0, 1, 0.25, -1.5}[rng.IntN(4)],
+					padA: rng.IntN(5), padB: rng.IntN(5), padC: rng.IntN(5),
+				}
+				if i%25 == 0 {
+					c.k = 385 + rng.IntN(500) // several default k blocks
+				}
+				a, lda, b, ldb, c0, ldc := c.operands(rng)
+				want, got := slices.Clone(c0), slices.Clone(c0)
+				pk.Sgemm(c.tA, c.tB, c.m, c.n, c.k, c.alpha, a, lda, b, ldb, c.beta, want, ldc)
+				dk.Sgemm(c.tA, c.tB, c.m, c.n, c.k, c.alpha, a, lda, b, ldb, c.beta, got, ldc)
+				for j := range got {
+					if math.Float32bits(got[j]) != math.Float32bits(want[j]) {
+						t.Fatalf("%s kc=%d %v: direct C[%d] = %v, packed %v", kr.name, k2.kc, c, j, got[j], want[j])
+					}
 				}
 			}
 		}

@@ -74,7 +74,62 @@ var avx512Kernel = kernel{
 			asm.AVX512Masked1[rows](k, &a[0], &b[0], &c[0], ldc, alpha, beta, 1<<cols-1)
 		}
 	},
-	pack: &avxPack,
+	pack:    &avxPack,
+	direct:  directAVX512,
+	offsetB: offsetBAVX512,
+	taps:    taps3x3AVX512,
+}
+
+// tileVecs returns the number of 16-column vectors of a cols-wide tile and
+// the mask of the columns of the last one.
+func tileVecs(cols int) (vecs, mask int) {
+	if cols > 16 {
+		return 2, 1<<(cols-16) - 1
+	}
+	return 1, 1<<cols - 1
+}
+
+// offsetBAVX512 runs the offset-table kernel for a rows×cols tile (see
+// kernel.offsetB) after checking every index it uses; offs[:k] must lie
+// in [0, maxOff] (the caller checks that once per call, not per tile).
+func offsetBAVX512(rows, cols, k int, a []float32, lda int, b []float32, offs []int, maxOff int, c []float32, ldc int, alpha, beta float32) {
+	if rows < 1 || rows > 12 || cols < 1 || cols > 32 || k < 1 || lda < k || len(offs) < k || ldc < cols ||
+		(rows-1)*lda+k > len(a) || (rows-1)*ldc+cols > len(c) || maxOff+cols > len(b) {
+		panic("gemm: offset kernel called on a short operand")
+	}
+	vecs, mask := tileVecs(cols)
+	asm.OffsetB[vecs][rows](k, &a[0], lda, &b[0], &offs[0], &c[0], ldc, alpha, beta, mask)
+}
+
+// taps3x3AVX512 runs the 3×3-taps kernel for a 9×cols tile (see
+// kernel.taps) after checking every index it uses.
+func taps3x3AVX512(cols, k int, a []float32, rs int, b []float32, bs int, c []float32, ldc int, alpha, beta float32) {
+	if cols < 1 || cols > 32 || k < 1 || rs < 3 || bs < cols || ldc < cols ||
+		2*rs+2+k > len(a) || (k-1)*bs+cols > len(b) || 8*ldc+cols > len(c) {
+		panic("gemm: taps kernel called on a short operand")
+	}
+	vecs, mask := tileVecs(cols)
+	asm.Taps3x3[vecs](k, &a[0], rs, &b[0], bs, &c[0], ldc, alpha, beta, mask)
+}
+
+// directAVX512 runs the direct kernel for a rows×cols tile (see
+// kernel.direct), after checking that every float it reads or writes is
+// inside the slices.
+func directAVX512(rows, cols, k int, a []float32, rowMajor bool, as int, b []float32, bs int, c []float32, ldc int, alpha, beta float32) {
+	lastA := (k-1)*as + rows - 1
+	if rowMajor {
+		lastA = (rows-1)*as + k - 1
+	}
+	if rows < 1 || rows > 12 || cols < 1 || cols > 32 || k < 1 || as < 1 || bs < cols || ldc < cols ||
+		lastA >= len(a) || (k-1)*bs+cols > len(b) || (rows-1)*ldc+cols > len(c) {
+		panic("gemm: direct kernel called on a short operand")
+	}
+	vecs, mask := tileVecs(cols)
+	tab := &asm.DirectKM
+	if rowMajor {
+		tab = &asm.DirectRM
+	}
+	tab[vecs][rows](k, &a[0], as, &b[0], bs, &c[0], ldc, alpha, beta, mask)
 }
 
 // asmKernels lists the assembly kernels this CPU can run, best first.

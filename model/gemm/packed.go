@@ -26,6 +26,20 @@ type kernel struct {
 	edge func(rows, cols, k int, a, b, c []float32, ldc int, alpha, beta float32)
 	// pack holds assembly packing helpers; nil means the Go loops.
 	pack *packFuncs
+	// direct, when set (AVX-512), computes a rows×cols tile (rows ≤ mr,
+	// cols ≤ nr) of k steps from operands where they are stored:
+	//	C[r][j] = alpha·Σ_p A(r, p)·b[p·bs+j] + beta·C[r][j]
+	// with A(r, p) = a[r·as+p] if rowMajor, else a[p·as+r], with the
+	// arithmetic of tile element by element (same bits).
+	direct func(rows, cols, k int, a []float32, rowMajor bool, as int, b []float32, bs int, c []float32, ldc int, alpha, beta float32)
+	// offsetB, when set, is direct with row-major A (rows lda apart) and
+	// B row p at b[offs[p]:] (SgemmOffsetB).
+	// The offsets of the k steps lie in [0, maxOff].
+	offsetB func(rows, cols, k int, a []float32, lda int, b []float32, offs []int, maxOff int, c []float32, ldc int, alpha, beta float32)
+	// taps, when set, computes a 9×cols tile whose A rows are the 3×3
+	// taps of a padded plane with rows rs apart, A(3i+j, p) = a[i·rs+j+p],
+	// against B row p at b[p·bs:] (SgemmTaps3x3).
+	taps func(cols, k int, a []float32, rs int, b []float32, bs int, c []float32, ldc int, alpha, beta float32)
 }
 
 // packFuncs are vectorised packing helpers (kernel_amd64.go).
@@ -39,7 +53,18 @@ type packFuncs struct {
 }
 
 // packed is the Goto/BLIS-style blocked SGEMM around one micro-kernel.
-type packed struct{ k *kernel }
+type packed struct {
+	k *kernel
+	// mode forces a path for tests and benchmarks: 0 chooses (useDirect),
+	// packOnly always packs, directAlways takes the direct path whenever
+	// the kernel has one.
+	mode int
+}
+
+const (
+	packOnly = 1 + iota
+	directAlways
+)
 
 // The registered "asm" implementation uses the best kernel for this CPU
 // (see selectKernel in kernel_*.go).
@@ -139,6 +164,10 @@ func (p packed) Sgemm(tA, tB bool, m, n, k int, alpha float32, a []float32, lda 
 		return
 	}
 	kr := p.k
+	if kr.direct != nil && (p.mode == directAlways || p.mode == 0 && useDirect(tA, m, n, k, lda, kr.kc)) {
+		p.direct(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
 	mr, nr := kr.mr, kr.nr
 	kcb := blockLen(k, kr.kc, 1)
 	mcb := blockLen(m, kr.mc, mr)
@@ -170,6 +199,69 @@ func (p packed) Sgemm(tA, tB bool, m, n, k int, alpha float32, a []float32, lda 
 		}
 	}
 	putWorkspace(ws)
+}
+
+// useDirect reports whether the direct path is the faster one for a
+// product, a rule fitted to BenchmarkSgemm's asm-packonly and asm-direct
+// variants on Zen 5 (the model's shapes): packing pays when a B block of
+// more than 64K floats (256 KB) is read by many row tiles, and when a
+// transposed A with rows a page or more apart (lda ≥ 512) is read by more
+// than two column tiles; everywhere else (the decoder's 20-row products,
+// the convolutions of small maps, narrow outputs) packing costs more than
+// the multiply it feeds.
+func useDirect(tA bool, m, n, k, lda, kc int) bool {
+	return n*min(k, kc) <= 1<<16 && !(tA && lda >= 512 && n > 64)
+}
+
+// direct is Sgemm without packing A, and without packing B unless it is
+// transposed: the direct kernel reads them where they are stored. k is
+// split into the same blocks as in the packed path and each C element
+// gets the same sequence of operations (see kernel.direct), so the two
+// paths compute the same bits; only the memory traffic differs.
+func (p packed) direct(tA, tB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	kr := p.k
+	mr, nr := kr.mr, kr.nr
+	kcb := blockLen(k, kr.kc, 1)
+	var ws *workspace
+	var bp []float32
+	if tB {
+		ws = getWorkspace()
+		bp = aligned(&ws.bBuf, (n+nr-1)/nr*nr*kcb)
+	}
+	for pc := 0; pc < k; pc += kcb {
+		kc := min(kcb, k-pc)
+		bet := beta
+		if pc > 0 {
+			bet = 1
+		}
+		if tB {
+			packB(kr.pack, tB, b, ldb, pc, 0, kc, n, nr, bp)
+		}
+		for ir := 0; ir < m; ir += mr {
+			rows := min(mr, m-ir)
+			var aa []float32
+			as := lda
+			if tA {
+				aa = a[pc*lda+ir:] // A(r, p) = a[(pc+p)·lda + ir+r]
+			} else {
+				aa = a[ir*lda+pc:] // A(r, p) = a[(ir+r)·lda + pc+p]
+			}
+			for jr := 0; jr < n; jr += nr {
+				cols := min(nr, n-jr)
+				var bb []float32
+				bs := ldb
+				if tB {
+					bb, bs = bp[jr*kc:], nr
+				} else {
+					bb = b[pc*ldb+jr:]
+				}
+				kr.direct(rows, cols, kc, aa, !tA, as, bb, bs, c[ir*ldc+jr:], ldc, alpha, bet)
+			}
+		}
+	}
+	if ws != nil {
+		putWorkspace(ws)
+	}
 }
 
 // macroKernel multiplies a packed mc×kc block of A by a packed kc×nc block of

@@ -121,12 +121,25 @@ type coeffs struct {
 	b1, c1  float32 // β1, 1−β1
 	b2, c2  float32 // β2, 1−β2
 	eps     float32
+	// gscale multiplies the gradient before use (a clipping coefficient;
+	// 1 for none: g·1 == g exactly).
+	gscale float32
+	// clear, when 1, zeroes the gradient after its use.
+	clear int32
 }
 
 // Step applies one AdamW update with base learning rate lr (each parameter
 // uses lr·p.LR()). It reads Param.Grad and does not clear it. It panics if
 // a parameter's Data or Grad length changed since NewAdamW.
-func (o *AdamW) Step(lr float64) {
+func (o *AdamW) Step(lr float64) { o.StepScaled(lr, 1, false) }
+
+// StepScaled is Step on the gradients times scale (a clipping coefficient
+// from ClipCoef: each element is multiplied by it in float32 first, so the
+// result is Step's after ClipGradNorm's g *= scale, bit for bit), leaving
+// Param.Grad unscaled — or, with clear, zeroed, ready for the next step's
+// accumulation without a pass of its own. It reads and writes each
+// parameter's data, gradient and moments once.
+func (o *AdamW) StepScaled(lr float64, scale float32, clear bool) {
 	o.step++
 	t := float64(o.step)
 	bc1 := 1 - math.Pow(o.cfg.Beta1, t)
@@ -144,7 +157,11 @@ func (o *AdamW) Step(lr float64) {
 			bc2Sqrt: bc2Sqrt,
 			b1:      float32(o.cfg.Beta1), c1: float32(1 - o.cfg.Beta1),
 			b2: float32(o.cfg.Beta2), c2: float32(1 - o.cfg.Beta2),
-			eps: float32(o.cfg.Eps),
+			eps:    float32(o.cfg.Eps),
+			gscale: scale,
+		}
+		if clear {
+			c.clear = 1
 		}
 		if p.NoDecay {
 			c.decay = 1
@@ -193,10 +210,24 @@ func (o *AdamW) Step(lr float64) {
 func adamwKernel(c *coeffs, p, g, m, v []float32) {
 	n := len(p)
 	g, m, v = g[:n], m[:n], v[:n]
+	if done := adamwVector(c, p, g, m, v); done > 0 {
+		p, g, m, v = p[done:], g[done:], m[done:], v[done:]
+	}
+	adamwScalar(c, p, g, m, v)
+}
+
+// adamwScalar is adamwKernel one element at a time (the reference of the
+// vector kernel, and its tail).
+func adamwScalar(c *coeffs, p, g, m, v []float32) {
+	n := len(p)
+	g, m, v = g[:n], m[:n], v[:n]
 	b1, c1, b2, c2 := c.b1, c.c1, c.b2, c.c2
 	decay, negStep, bc2Sqrt, eps := c.decay, c.negStep, c.bc2Sqrt, c.eps
 	for i := range p {
-		gi := g[i]
+		gi := g[i] * c.gscale
+		if c.clear != 0 {
+			g[i] = 0
+		}
 		mi := float32(b1*m[i]) + float32(c1*gi)
 		vi := float32(b2*v[i]) + float32(float32(c2*gi)*gi)
 		m[i] = mi

@@ -15,8 +15,8 @@ normally is (batched over the images, official Mask2Former style):
 
 Batches are converted to tensors before the clock starts (the Go side also
 gets them ready-made). The first W steps are warm-up; images/s is the
-number of images of the other steps over their wall time. Prints one JSON
-object on stdout.
+number of images of the other steps over their wall time (images_per_cpu_s
+over the process's CPU time). Prints one JSON object on stdout.
 """
 
 import argparse
@@ -95,12 +95,14 @@ def main():
     del arr
     gen = torch.Generator().manual_seed(0)
 
-    times, losses = [], []
+    times, cpu, losses = [], [], []
     for s, (images, targets) in enumerate(batches):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         losses.append(train_step(model, opt, c, images, targets, info["lr"][s], train["clip_norm"], gen))
         times.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
     timed = times[a.warmup:]
+    timed_cpu = cpu[a.warmup:]
     print(json.dumps({
         "side": "pytorch",
         "torch": torch.__version__,
@@ -112,6 +114,10 @@ def main():
         "warmup": a.warmup,
         "seconds": sum(timed),
         "images_per_s": len(timed) * batch / sum(timed),
+        # CPU time of the process (all its threads): with one thread, the
+        # per-core cost that load on a shared machine disturbs least
+        "cpu_seconds": sum(timed_cpu),
+        "images_per_cpu_s": len(timed_cpu) * batch / sum(timed_cpu),
         "step_seconds": times,
         "losses": losses,
     }))

@@ -202,7 +202,7 @@ func TestTorchParity(t *testing.T) {
 }
 
 // checkParityMatchesTrainStep runs the real Trainer.TrainStep (no
-// clipping) on a copy of m and requires the batch loss and the summed
+// clipping, KeepGrads) on a copy of m and requires the batch loss and the summed
 // gradients to equal WriteParity's bit for bit, so that the parity export
 // is the training step and not a lookalike.
 func checkParityMatchesTrainStep(t *testing.T, m *model.Model, ex []*model.Example, seed uint64, step int, rec *ParityRecord) {
@@ -223,6 +223,7 @@ func checkParityMatchesTrainStep(t *testing.T, m *model.Model, ex []*model.Examp
 		t.Fatal(err)
 	}
 	tr.SetStepCount(step)
+	tr.KeepGrads = true // leave the summed gradients in Param.Grad to compare
 	res, err := tr.TrainStep(ex)
 	if err != nil {
 		t.Fatal(err)

@@ -196,6 +196,337 @@ var AVX512Masked2 = [...]MaskedTile{
 	kernelAVX512m2r12,
 }
 
+//go:noescape
+func directAVX512KM1r1(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512KM1r2(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512KM1r3(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512KM1r4(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512KM1r5(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512KM1r6(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512KM1r7(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512KM1r8(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512KM1r9(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512KM1r10(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512KM1r11(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512KM1r12(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512KM2r1(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512KM2r2(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512KM2r3(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512KM2r4(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512KM2r5(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512KM2r6(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512KM2r7(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512KM2r8(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512KM2r9(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512KM2r10(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512KM2r11(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512KM2r12(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512RM1r1(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512RM1r2(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512RM1r3(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512RM1r4(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512RM1r5(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512RM1r6(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512RM1r7(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512RM1r8(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512RM1r9(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512RM1r10(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512RM1r11(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512RM1r12(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512RM2r1(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512RM2r2(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512RM2r3(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512RM2r4(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512RM2r5(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512RM2r6(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512RM2r7(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512RM2r8(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512RM2r9(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512RM2r10(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512RM2r11(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func directAVX512RM2r12(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+// DirectKM[v][r] computes the first r rows of a tile of v 16-column vectors
+// (the last masked) from k-major A (A(r, p) = a[p·as+r]) and B where they are
+// stored; see DirectTile.
+var DirectKM = [3][13]DirectTile{
+	{},
+	{nil,
+		directAVX512KM1r1,
+		directAVX512KM1r2,
+		directAVX512KM1r3,
+		directAVX512KM1r4,
+		directAVX512KM1r5,
+		directAVX512KM1r6,
+		directAVX512KM1r7,
+		directAVX512KM1r8,
+		directAVX512KM1r9,
+		directAVX512KM1r10,
+		directAVX512KM1r11,
+		directAVX512KM1r12,
+	},
+	{nil,
+		directAVX512KM2r1,
+		directAVX512KM2r2,
+		directAVX512KM2r3,
+		directAVX512KM2r4,
+		directAVX512KM2r5,
+		directAVX512KM2r6,
+		directAVX512KM2r7,
+		directAVX512KM2r8,
+		directAVX512KM2r9,
+		directAVX512KM2r10,
+		directAVX512KM2r11,
+		directAVX512KM2r12,
+	},
+}
+
+// DirectRM[v][r] computes the first r rows of a tile of v 16-column vectors
+// (the last masked) from row-major A (A(r, p) = a[r·as+p]) and B where they are
+// stored; see DirectTile.
+var DirectRM = [3][13]DirectTile{
+	{},
+	{nil,
+		directAVX512RM1r1,
+		directAVX512RM1r2,
+		directAVX512RM1r3,
+		directAVX512RM1r4,
+		directAVX512RM1r5,
+		directAVX512RM1r6,
+		directAVX512RM1r7,
+		directAVX512RM1r8,
+		directAVX512RM1r9,
+		directAVX512RM1r10,
+		directAVX512RM1r11,
+		directAVX512RM1r12,
+	},
+	{nil,
+		directAVX512RM2r1,
+		directAVX512RM2r2,
+		directAVX512RM2r3,
+		directAVX512RM2r4,
+		directAVX512RM2r5,
+		directAVX512RM2r6,
+		directAVX512RM2r7,
+		directAVX512RM2r8,
+		directAVX512RM2r9,
+		directAVX512RM2r10,
+		directAVX512RM2r11,
+		directAVX512RM2r12,
+	},
+}
+
+//go:noescape
+func offsetBAVX5121r1(k int, a *float32, lda int, b *float32, offs *int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func offsetBAVX5121r2(k int, a *float32, lda int, b *float32, offs *int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func offsetBAVX5121r3(k int, a *float32, lda int, b *float32, offs *int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func offsetBAVX5121r4(k int, a *float32, lda int, b *float32, offs *int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func offsetBAVX5121r5(k int, a *float32, lda int, b *float32, offs *int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func offsetBAVX5121r6(k int, a *float32, lda int, b *float32, offs *int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func offsetBAVX5121r7(k int, a *float32, lda int, b *float32, offs *int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func offsetBAVX5121r8(k int, a *float32, lda int, b *float32, offs *int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func offsetBAVX5121r9(k int, a *float32, lda int, b *float32, offs *int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func offsetBAVX5121r10(k int, a *float32, lda int, b *float32, offs *int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func offsetBAVX5121r11(k int, a *float32, lda int, b *float32, offs *int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func offsetBAVX5121r12(k int, a *float32, lda int, b *float32, offs *int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func taps3x3AVX5121(k int, a *float32, rs int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func offsetBAVX5122r1(k int, a *float32, lda int, b *float32, offs *int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func offsetBAVX5122r2(k int, a *float32, lda int, b *float32, offs *int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func offsetBAVX5122r3(k int, a *float32, lda int, b *float32, offs *int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func offsetBAVX5122r4(k int, a *float32, lda int, b *float32, offs *int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func offsetBAVX5122r5(k int, a *float32, lda int, b *float32, offs *int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func offsetBAVX5122r6(k int, a *float32, lda int, b *float32, offs *int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func offsetBAVX5122r7(k int, a *float32, lda int, b *float32, offs *int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func offsetBAVX5122r8(k int, a *float32, lda int, b *float32, offs *int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func offsetBAVX5122r9(k int, a *float32, lda int, b *float32, offs *int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func offsetBAVX5122r10(k int, a *float32, lda int, b *float32, offs *int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func offsetBAVX5122r11(k int, a *float32, lda int, b *float32, offs *int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func offsetBAVX5122r12(k int, a *float32, lda int, b *float32, offs *int, c *float32, ldc int, alpha, beta float32, mask int)
+
+//go:noescape
+func taps3x3AVX5122(k int, a *float32, rs int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+
+// OffsetB[v][r] computes the first r rows of a tile of v 16-column vectors
+// (the last masked) from row-major A and B rows found through a table of
+// offsets; see OffsetBTile.
+var OffsetB = [3][13]OffsetBTile{
+	{},
+	{nil,
+		offsetBAVX5121r1,
+		offsetBAVX5121r2,
+		offsetBAVX5121r3,
+		offsetBAVX5121r4,
+		offsetBAVX5121r5,
+		offsetBAVX5121r6,
+		offsetBAVX5121r7,
+		offsetBAVX5121r8,
+		offsetBAVX5121r9,
+		offsetBAVX5121r10,
+		offsetBAVX5121r11,
+		offsetBAVX5121r12,
+	},
+	{nil,
+		offsetBAVX5122r1,
+		offsetBAVX5122r2,
+		offsetBAVX5122r3,
+		offsetBAVX5122r4,
+		offsetBAVX5122r5,
+		offsetBAVX5122r6,
+		offsetBAVX5122r7,
+		offsetBAVX5122r8,
+		offsetBAVX5122r9,
+		offsetBAVX5122r10,
+		offsetBAVX5122r11,
+		offsetBAVX5122r12,
+	},
+}
+
+// Taps3x3[v] computes the 9 rows of a tile of v 16-column vectors whose A
+// rows are the 3×3 taps of one padded input plane; see TapsTile.
+var Taps3x3 = [3]DirectTile{nil, taps3x3AVX5121, taps3x3AVX5122}
+
 // Trans4x8 sets dst[j·dstStride+r] = src[r·lds+j] for r < 4 and j < n,
 // n a multiple of 8 (4×8 blocks transposed with AVX shuffles).
 //

@@ -214,6 +214,388 @@ func (s spec) genStore() {
 	p("")
 }
 
+// genDirect writes a direct AVX-512 kernel, which reads A and B where they
+// are stored instead of from packed panels:
+//
+//	func name(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+//
+// computes the rows×cols tile (rows ≤ 12, cols ≤ 16·vecs)
+//
+//	C[r][j] = alpha·Σ_p A(r, p)·b[p·bs+j] + beta·C[r][j]
+//
+// with A(r, p) = a[p·as+r] (k-major: transposed A, or a packed panel) or,
+// rowMajor, a[r·as+p] (A stored row by row). The last of the vecs vectors
+// of B and C is masked by mask (bit j for its column j; B loads zero the
+// other lanes, so no float past the columns is read). Per element the
+// arithmetic is the packed kernels' exactly: one accumulator from zero,
+// one FMA per p in index order, then alpha·acc + beta·C as one multiply and
+// one FMA (beta ±0: alpha·acc only) — so a product does not depend on
+// which of the two paths computed it.
+func genDirect(name string, rows, vecs int, rowMajor bool) {
+	acc := func(r, v int) string { return fmt.Sprintf("Z%d", r*2+v) }
+	bReg := func(v int) string { return fmt.Sprintf("Z%d", 24+v) }
+	p("// func %s(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)", name)
+	mode := "k-major"
+	if rowMajor {
+		mode = "row-major"
+	}
+	p("// %d×%d tile (last vector masked), %s A, strided B.", rows, 16*vecs, mode)
+	p("TEXT ·%s(SB), NOSPLIT, $0-72", name)
+	p("\tMOVQ mask+64(FP), AX")
+	p("\tKMOVW AX, K1")
+	p("\tMOVQ k+0(FP), CX")
+	p("\tMOVQ a+8(FP), SI")
+	p("\tMOVQ as+16(FP), R13")
+	p("\tSHLQ $2, R13")
+	p("\tLEAQ (R13)(R13*2), AX") // 3·as bytes
+	p("\tMOVQ b+24(FP), DI")
+	p("\tMOVQ bs+32(FP), R11")
+	p("\tSHLQ $2, R11")
+	p("\tLEAQ (R11)(R11*2), R12") // 3·bs bytes
+	p("\tMOVQ c+40(FP), DX")
+	p("\tMOVQ ldc+48(FP), R8")
+	p("\tSHLQ $2, R8")
+	p("\tMOVQ DX, R9")
+	for r := 0; r < rows; r++ {
+		for off := 0; off < vecs*64; off += 64 {
+			p("\tPREFETCHT0 %d(R9)", off)
+		}
+		if r < rows-1 {
+			p("\tADDQ R8, R9")
+		}
+	}
+	if rowMajor && rows > 4 {
+		p("\tLEAQ (SI)(R13*4), R9") // row 4
+		if rows > 8 {
+			p("\tLEAQ (R9)(R13*4), R10") // row 8
+		}
+	}
+	for r := 0; r < rows; r++ {
+		for v := 0; v < vecs; v++ {
+			p("\tVPXORD %s, %s, %s", acc(r, v), acc(r, v), acc(r, v))
+		}
+	}
+	// bAddr is the address of vector v of B at k step u of an unrolled
+	// iteration; aAddr that of A(r, p+u).
+	idx := []string{"", "(R11*1)", "(R11*2)", "(R12*1)"}
+	aidx := []string{"", "(R13*1)", "(R13*2)", "(AX*1)"}
+	bAddr := func(u, v int) string { return fmt.Sprintf("%d(DI)%s", 64*v, idx[u]) }
+	aAddr := func(u, r int) string {
+		if rowMajor {
+			base := []string{"SI", "R9", "R10"}[r/4]
+			return fmt.Sprintf("%d(%s)%s", 4*u, base, aidx[r%4])
+		}
+		return fmt.Sprintf("%d(SI)%s", 4*r, aidx[u])
+	}
+	step := func(u int) {
+		for v := 0; v < vecs; v++ {
+			if v == vecs-1 {
+				p("\tVMOVUPS.Z %s, K1, %s", bAddr(u, v), bReg(v))
+			} else {
+				p("\tVMOVUPS %s, %s", bAddr(u, v), bReg(v))
+			}
+		}
+		for r := 0; r < rows; r++ {
+			for v := 0; v < vecs; v++ {
+				p("\tVFMADD231PS.BCST %s, %s, %s", aAddr(u, r), bReg(v), acc(r, v))
+			}
+		}
+	}
+	advance := func(steps int) {
+		if steps == 4 {
+			p("\tLEAQ (DI)(R11*4), DI")
+		} else {
+			p("\tADDQ R11, DI")
+		}
+		if rowMajor {
+			for q := 0; q*4 < rows; q++ {
+				p("\tADDQ $%d, %s", 4*steps, []string{"SI", "R9", "R10"}[q])
+			}
+		} else if steps == 4 {
+			p("\tLEAQ (SI)(R13*4), SI")
+		} else {
+			p("\tADDQ R13, SI")
+		}
+	}
+	p("\tMOVQ CX, BX")
+	p("\tSHRQ $2, BX")
+	p("\tJZ %s_tail", name)
+	p("%s_loop:", name)
+	for u := 0; u < 4; u++ {
+		step(u)
+	}
+	advance(4)
+	p("\tDECQ BX")
+	p("\tJNZ %s_loop", name)
+	p("%s_tail:", name)
+	p("\tANDQ $3, CX")
+	p("\tJZ %s_store", name)
+	p("%s_tailloop:", name)
+	step(0)
+	advance(1)
+	p("\tDECQ CX")
+	p("\tJNZ %s_tailloop", name)
+
+	p("%s_store:", name)
+	alpha, beta := "Z26", "Z27"
+	p("\tVBROADCASTSS alpha+56(FP), %s", alpha)
+	p("\tMOVL beta+60(FP), BX")
+	p("\tANDL $0x7fffffff, BX")
+	p("\tJZ %s_store0", name)
+	p("\tVBROADCASTSS beta+60(FP), %s", beta)
+	k1 := func(v int) string {
+		if v == vecs-1 {
+			return "K1, "
+		}
+		return ""
+	}
+	for r := 0; r < rows; r++ {
+		for v := 0; v < vecs; v++ {
+			a := acc(r, v)
+			p("\tVMULPS %s, %s, %s", alpha, a, a)
+			p("\tVFMADD231PS %d(DX), %s, %s%s", v*64, beta, k1(v), a)
+			p("\tVMOVUPS %s, %s%d(DX)", a, k1(v), v*64)
+		}
+		if r < rows-1 {
+			p("\tADDQ R8, DX")
+		}
+	}
+	p("\tVZEROUPPER")
+	p("\tRET")
+	p("%s_store0:", name)
+	for r := 0; r < rows; r++ {
+		for v := 0; v < vecs; v++ {
+			a := acc(r, v)
+			p("\tVMULPS %s, %s, %s", alpha, a, a)
+			p("\tVMOVUPS %s, %s%d(DX)", a, k1(v), v*64)
+		}
+		if r < rows-1 {
+			p("\tADDQ R8, DX")
+		}
+	}
+	p("\tVZEROUPPER")
+	p("\tRET")
+	p("")
+}
+
+// genOffsetB writes a direct AVX-512 kernel whose B rows are found through
+// a table of offsets (row-major A as in genDirect):
+//
+//	func name(k int, a *float32, lda int, b *float32, offs *int, c *float32, ldc int, alpha, beta float32, mask int)
+//
+// computes C[r][j] = alpha·Σ_p a[r·lda+p]·b[offs[p]+j] + beta·C[r][j] for
+// r < rows, j < 16·vecs (last vector masked), with the arithmetic of the
+// other kernels. A convolution's B is its input shifted per kernel tap, so
+// the im2col matrix never has to be written.
+func genOffsetB(name string, rows, vecs int) {
+	acc := func(r, v int) string { return fmt.Sprintf("Z%d", r*2+v) }
+	bReg := func(v int) string { return fmt.Sprintf("Z%d", 24+v) }
+	p("// func %s(k int, a *float32, lda int, b *float32, offs *int, c *float32, ldc int, alpha, beta float32, mask int)", name)
+	p("// %d×%d tile (last vector masked), row-major A, B rows at b+offs[p].", rows, 16*vecs)
+	p("TEXT ·%s(SB), NOSPLIT, $0-72", name)
+	p("\tMOVQ mask+64(FP), AX")
+	p("\tKMOVW AX, K1")
+	p("\tMOVQ k+0(FP), CX")
+	p("\tMOVQ a+8(FP), SI")
+	p("\tMOVQ lda+16(FP), R13")
+	p("\tSHLQ $2, R13")
+	p("\tLEAQ (R13)(R13*2), AX")
+	p("\tMOVQ b+24(FP), DI")
+	p("\tMOVQ offs+32(FP), R11")
+	p("\tMOVQ c+40(FP), DX")
+	p("\tMOVQ ldc+48(FP), R8")
+	p("\tSHLQ $2, R8")
+	p("\tMOVQ DX, R9")
+	for r := 0; r < rows; r++ {
+		for off := 0; off < vecs*64; off += 64 {
+			p("\tPREFETCHT0 %d(R9)", off)
+		}
+		if r < rows-1 {
+			p("\tADDQ R8, R9")
+		}
+	}
+	if rows > 4 {
+		p("\tLEAQ (SI)(R13*4), R9")
+		if rows > 8 {
+			p("\tLEAQ (R9)(R13*4), R10")
+		}
+	}
+	for r := 0; r < rows; r++ {
+		for v := 0; v < vecs; v++ {
+			p("\tVPXORD %s, %s, %s", acc(r, v), acc(r, v), acc(r, v))
+		}
+	}
+	aidx := []string{"", "(R13*1)", "(R13*2)", "(AX*1)"}
+	step := func(u int) {
+		p("\tMOVQ %d(R11), R12", 8*u)
+		for v := 0; v < vecs; v++ {
+			if v == vecs-1 {
+				p("\tVMOVUPS.Z %d(DI)(R12*4), K1, %s", 64*v, bReg(v))
+			} else {
+				p("\tVMOVUPS %d(DI)(R12*4), %s", 64*v, bReg(v))
+			}
+		}
+		for r := 0; r < rows; r++ {
+			base := []string{"SI", "R9", "R10"}[r/4]
+			for v := 0; v < vecs; v++ {
+				p("\tVFMADD231PS.BCST %d(%s)%s, %s, %s", 4*u, base, aidx[r%4], bReg(v), acc(r, v))
+			}
+		}
+	}
+	advance := func(steps int) {
+		p("\tADDQ $%d, R11", 8*steps)
+		for q := 0; q*4 < rows; q++ {
+			p("\tADDQ $%d, %s", 4*steps, []string{"SI", "R9", "R10"}[q])
+		}
+	}
+	loopAndStore(name, rows, vecs, step, advance)
+}
+
+// genTaps writes a direct AVX-512 kernel whose 9 A rows are the 3×3 taps
+// of one input channel:
+//
+//	func name(k int, a *float32, rs int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)
+//
+// computes C[3i+j][q] = alpha·Σ_p a[i·rs+j+p]·b[p·bs+q] + beta·C[3i+j][q]
+// (i, j < 3; q < 16·vecs, last vector masked), with the arithmetic of the
+// other kernels: row 3i+j of a convolution's im2col matrix, read from the
+// zero-padded input plane (rows rs floats apart) instead.
+func genTaps(name string, vecs int) {
+	const rows = 9
+	acc := func(r, v int) string { return fmt.Sprintf("Z%d", r*2+v) }
+	bReg := func(v int) string { return fmt.Sprintf("Z%d", 24+v) }
+	p("// func %s(k int, a *float32, rs int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)", name)
+	p("// 9×%d tile (last vector masked): the 3×3 taps of a padded plane against strided B.", 16*vecs)
+	p("TEXT ·%s(SB), NOSPLIT, $0-72", name)
+	p("\tMOVQ mask+64(FP), AX")
+	p("\tKMOVW AX, K1")
+	p("\tMOVQ k+0(FP), CX")
+	p("\tMOVQ a+8(FP), SI")
+	p("\tMOVQ rs+16(FP), R13")
+	p("\tSHLQ $2, R13")
+	p("\tMOVQ b+24(FP), DI")
+	p("\tMOVQ bs+32(FP), R11")
+	p("\tSHLQ $2, R11")
+	p("\tLEAQ (R11)(R11*2), R12")
+	p("\tMOVQ c+40(FP), DX")
+	p("\tMOVQ ldc+48(FP), R8")
+	p("\tSHLQ $2, R8")
+	p("\tMOVQ DX, R9")
+	for r := 0; r < rows; r++ {
+		for off := 0; off < vecs*64; off += 64 {
+			p("\tPREFETCHT0 %d(R9)", off)
+		}
+		if r < rows-1 {
+			p("\tADDQ R8, R9")
+		}
+	}
+	for r := 0; r < rows; r++ {
+		for v := 0; v < vecs; v++ {
+			p("\tVPXORD %s, %s, %s", acc(r, v), acc(r, v), acc(r, v))
+		}
+	}
+	idx := []string{"", "(R11*1)", "(R11*2)", "(R12*1)"}
+	aidx := []string{"", "(R13*1)", "(R13*2)"}
+	step := func(u int) {
+		for v := 0; v < vecs; v++ {
+			if v == vecs-1 {
+				p("\tVMOVUPS.Z %d(DI)%s, K1, %s", 64*v, idx[u], bReg(v))
+			} else {
+				p("\tVMOVUPS %d(DI)%s, %s", 64*v, idx[u], bReg(v))
+			}
+		}
+		for r := 0; r < rows; r++ {
+			ki, kj := r/3, r%3
+			for v := 0; v < vecs; v++ {
+				p("\tVFMADD231PS.BCST %d(SI)%s, %s, %s", 4*(u+kj), aidx[ki], bReg(v), acc(r, v))
+			}
+		}
+	}
+	advance := func(steps int) {
+		if steps == 4 {
+			p("\tLEAQ (DI)(R11*4), DI")
+		} else {
+			p("\tADDQ R11, DI")
+		}
+		p("\tADDQ $%d, SI", 4*steps)
+	}
+	loopAndStore(name, rows, vecs, step, advance)
+}
+
+// loopAndStore writes the k loop (unrolled by 4, then a tail loop) around
+// step and advance, and the masked alpha/beta store of the accumulators
+// Z0… (row r, vector v in Z(2r+v)), as genDirect does.
+func loopAndStore(name string, rows, vecs int, step func(u int), advance func(steps int)) {
+	acc := func(r, v int) string { return fmt.Sprintf("Z%d", r*2+v) }
+	p("\tMOVQ CX, BX")
+	p("\tSHRQ $2, BX")
+	p("\tJZ %s_tail", name)
+	p("%s_loop:", name)
+	for u := 0; u < 4; u++ {
+		step(u)
+	}
+	advance(4)
+	p("\tDECQ BX")
+	p("\tJNZ %s_loop", name)
+	p("%s_tail:", name)
+	p("\tANDQ $3, CX")
+	p("\tJZ %s_store", name)
+	p("%s_tailloop:", name)
+	step(0)
+	advance(1)
+	p("\tDECQ CX")
+	p("\tJNZ %s_tailloop", name)
+	p("%s_store:", name)
+	alpha, beta := "Z26", "Z27"
+	p("\tVBROADCASTSS alpha+56(FP), %s", alpha)
+	p("\tMOVL beta+60(FP), BX")
+	p("\tANDL $0x7fffffff, BX")
+	p("\tJZ %s_store0", name)
+	p("\tVBROADCASTSS beta+60(FP), %s", beta)
+	k1 := func(v int) string {
+		if v == vecs-1 {
+			return "K1, "
+		}
+		return ""
+	}
+	for r := 0; r < rows; r++ {
+		for v := 0; v < vecs; v++ {
+			a := acc(r, v)
+			p("\tVMULPS %s, %s, %s", alpha, a, a)
+			p("\tVFMADD231PS %d(DX), %s, %s%s", v*64, beta, k1(v), a)
+			p("\tVMOVUPS %s, %s%d(DX)", a, k1(v), v*64)
+		}
+		if r < rows-1 {
+			p("\tADDQ R8, DX")
+		}
+	}
+	p("\tVZEROUPPER")
+	p("\tRET")
+	p("%s_store0:", name)
+	for r := 0; r < rows; r++ {
+		for v := 0; v < vecs; v++ {
+			a := acc(r, v)
+			p("\tVMULPS %s, %s, %s", alpha, a, a)
+			p("\tVMOVUPS %s, %s%d(DX)", a, k1(v), v*64)
+		}
+		if r < rows-1 {
+			p("\tADDQ R8, DX")
+		}
+	}
+	p("\tVZEROUPPER")
+	p("\tRET")
+	p("")
+}
+
+// directName names a direct kernel.
+func directName(rowMajor bool, vecs, rows int) string {
+	m := "KM"
+	if rowMajor {
+		m = "RM"
+	}
+	return fmt.Sprintf("directAVX512%s%dr%d", m, vecs, rows)
+}
+
 // genTrans4 writes
 //
 //	func Trans4x8(dst *float32, dstStride int, src *float32, lds, n int)
@@ -361,6 +743,19 @@ func main() {
 			spec{name: fmt.Sprintf("kernelAVX512m%dr%d", v, r), mr: r, panel: 12, vecs: v, reg: "Z", vbytes: 64, unroll: 4, bcst: true, bstride: 32, masked: true}.gen()
 		}
 	}
+	for _, rm := range []bool{false, true} {
+		for v := 1; v <= 2; v++ {
+			for r := 1; r <= 12; r++ {
+				genDirect(directName(rm, v, r), r, v, rm)
+			}
+		}
+	}
+	for v := 1; v <= 2; v++ {
+		for r := 1; r <= 12; r++ {
+			genOffsetB(fmt.Sprintf("offsetBAVX512%dr%d", v, r), r, v)
+		}
+		genTaps(fmt.Sprintf("taps3x3AVX512%d", v), v)
+	}
 	genTrans4()
 	for _, w := range copyWidths {
 		genCopy(w)
@@ -422,6 +817,63 @@ func genDecls() {
 		w("}")
 		w("")
 	}
+	for _, rm := range []bool{false, true} {
+		for v := 1; v <= 2; v++ {
+			for r := 1; r <= 12; r++ {
+				w("//go:noescape")
+				w("func %s(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)", directName(rm, v, r))
+				w("")
+			}
+		}
+	}
+	for _, rm := range []bool{false, true} {
+		mode, tab := "k-major A (A(r, p) = a[p·as+r])", "DirectKM"
+		if rm {
+			mode, tab = "row-major A (A(r, p) = a[r·as+p])", "DirectRM"
+		}
+		w("// %s[v][r] computes the first r rows of a tile of v 16-column vectors", tab)
+		w("// (the last masked) from %s and B where they are", mode)
+		w("// stored; see DirectTile.")
+		w("var %s = [3][13]DirectTile{", tab)
+		w("{},")
+		for v := 1; v <= 2; v++ {
+			w("{nil,")
+			for r := 1; r <= 12; r++ {
+				w("%s,", directName(rm, v, r))
+			}
+			w("},")
+		}
+		w("}")
+		w("")
+	}
+	for v := 1; v <= 2; v++ {
+		for r := 1; r <= 12; r++ {
+			w("//go:noescape")
+			w("func offsetBAVX512%dr%d(k int, a *float32, lda int, b *float32, offs *int, c *float32, ldc int, alpha, beta float32, mask int)", v, r)
+			w("")
+		}
+		w("//go:noescape")
+		w("func taps3x3AVX512%d(k int, a *float32, rs int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)", v)
+		w("")
+	}
+	w("// OffsetB[v][r] computes the first r rows of a tile of v 16-column vectors")
+	w("// (the last masked) from row-major A and B rows found through a table of")
+	w("// offsets; see OffsetBTile.")
+	w("var OffsetB = [3][13]OffsetBTile{")
+	w("{},")
+	for v := 1; v <= 2; v++ {
+		w("{nil,")
+		for r := 1; r <= 12; r++ {
+			w("offsetBAVX512%dr%d,", v, r)
+		}
+		w("},")
+	}
+	w("}")
+	w("")
+	w("// Taps3x3[v] computes the 9 rows of a tile of v 16-column vectors whose A")
+	w("// rows are the 3×3 taps of one padded input plane; see TapsTile.")
+	w("var Taps3x3 = [3]DirectTile{nil, taps3x3AVX5121, taps3x3AVX5122}")
+	w("")
 	w("// Trans4x8 sets dst[j·dstStride+r] = src[r·lds+j] for r < 4 and j < n,")
 	w("// n a multiple of 8 (4×8 blocks transposed with AVX shuffles).")
 	w("//")

@@ -1,0 +1,61 @@
+package engine
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// TestReLUBackwardBranchFree: the masked float32 ReLU backward adds G
+// exactly where x > 0, including the edge cases of the bit comparison
+// (±0, subnormals, ±Inf, NaNs of both signs, the largest finite float).
+func TestReLUBackwardBranchFree(t *testing.T) {
+	nan := float32(math.NaN())
+	x := []float32{1, -1, 0, float32(math.Copysign(0, -1)), math.SmallestNonzeroFloat32, -math.SmallestNonzeroFloat32,
+		math.MaxFloat32, -math.MaxFloat32, float32(math.Inf(1)), float32(math.Inf(-1)), nan, -nan, 0.5, -2}
+	r := rand.New(rand.NewPCG(5, 6))
+	for range 200 {
+		x = append(x, r.Float32()*2-1)
+	}
+	G, got := make([]float32, len(x)), make([]float32, len(x))
+	for i := range G {
+		G[i] = float32(i) + 0.25
+		got[i] = float32(-i)
+	}
+	want := append([]float32(nil), got...)
+	reluBackward32(got, x, G)
+	for i, v := range x {
+		if v > 0 {
+			want[i] += G[i]
+		}
+		if got[i] != want[i] {
+			t.Fatalf("x = %v: da = %v, want %v", v, got[i], want[i])
+		}
+	}
+}
+
+// TestAddTransposed compares the eight-row transposed add with the plain
+// double loop on sizes with and without a remainder of rows.
+func TestAddTransposed(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	for _, s := range [][2]int{{1, 1}, {8, 3}, {13, 5}, {64, 27}, {3, 17}} {
+		m, n := s[0], s[1]
+		src := make([]float32, m*n)
+		dst := make([]float32, m*n)
+		for i := range src {
+			src[i], dst[i] = r.Float32(), r.Float32()
+		}
+		want := append([]float32(nil), dst...)
+		for o := 0; o < m; o++ {
+			for c := 0; c < n; c++ {
+				want[o*n+c] += src[c*m+o]
+			}
+		}
+		addTransposed(dst, src, m, n)
+		for i := range want {
+			if dst[i] != want[i] {
+				t.Fatalf("%d×%d: element %d = %v, want %v", m, n, i, dst[i], want[i])
+			}
+		}
+	}
+}

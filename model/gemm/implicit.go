@@ -1,0 +1,126 @@
+package gemm
+
+import "fmt"
+
+// Implicit-GEMM convolution support. A 3×3 stride-1 convolution with
+// padding 1 multiplies its weights by the im2col matrix of its input, whose
+// row (c, i, j) is input channel c shifted by tap (i, j). With the input
+// zero-padded to planes of (H+2)×(W+2) and the outputs numbered "wide", with
+// W+2 per row (two throw-away columns per row), row (c, i, j) is a
+// contiguous run of the padded input starting at c·(H+2)(W+2) + i·(W+2) + j.
+// SgemmOffsetB (the forward product) and SgemmTaps3x3 (the weight
+// gradient's) read those runs where they are, so the matrix is never
+// written; each C element gets the same operations as from Sgemm on the
+// written matrix, so the results are bit-identical (TestImplicitConv*).
+
+// ImplicitConv reports whether SgemmOffsetB and SgemmTaps3x3 are available
+// and compute the bits Sgemm does: the "asm" implementation is in use and
+// its micro-kernel has the AVX-512 direct kernels. Otherwise callers write
+// the im2col matrix and call Sgemm.
+func ImplicitConv() bool {
+	k := asmImpl.k
+	return k.offsetB != nil && k.taps != nil && Current().Name() == asmImpl.Name()
+}
+
+// KBlock returns the length of the k blocks Sgemm splits an inner
+// dimension of k into on this machine ("asm"): each C element is one
+// accumulator chain per block, the blocks added in order. Callers that
+// split a product themselves (SgemmTaps3x3) use it to keep Sgemm's bits.
+func KBlock(k int) int { return blockLen(k, asmImpl.k.kc, 1) }
+
+// SgemmOffsetB computes C = alpha·A·B + beta·C where A is m×k row-major
+// (rows lda apart), k = len(offs), and row p of B is b[offs[p]:offs[p]+n];
+// C is m×n with rows ldc apart. It equals Sgemm(false, false, …) on the
+// matrix of those rows bit for bit. It panics unless ImplicitConv() and on
+// inconsistent arguments.
+func SgemmOffsetB(m, n int, offs []int, alpha float32, a []float32, lda int, b []float32, beta float32, c []float32, ldc int) {
+	k := len(offs)
+	if !ImplicitConv() {
+		panic("gemm: SgemmOffsetB without the AVX-512 kernels (check ImplicitConv)")
+	}
+	if m < 0 || n < 0 || lda < max(k, 1) || ldc < max(n, 1) || (m > 0 && (len(a) < (m-1)*lda+k || len(c) < (m-1)*ldc+n)) {
+		panic(fmt.Sprintf("gemm: SgemmOffsetB: bad arguments m=%d n=%d k=%d lda=%d ldc=%d len(a)=%d len(c)=%d", m, n, k, lda, ldc, len(a), len(c)))
+	}
+	if m == 0 || n == 0 {
+		return
+	}
+	if k == 0 || alpha == 0 {
+		scaleC(m, n, beta, c, ldc)
+		return
+	}
+	maxOff := 0
+	for _, o := range offs {
+		if o < 0 || o+n > len(b) {
+			panic(fmt.Sprintf("gemm: SgemmOffsetB: B row at %d of %d floats outside b (%d)", o, n, len(b)))
+		}
+		maxOff = max(maxOff, o)
+	}
+	kr := asmImpl.k
+	mr, nr := kr.mr, kr.nr
+	kcb := KBlock(k)
+	for pc := 0; pc < k; pc += kcb {
+		kc := min(kcb, k-pc)
+		bet := beta
+		if pc > 0 {
+			bet = 1
+		}
+		for ir := 0; ir < m; ir += mr {
+			rows := min(mr, m-ir)
+			for jr := 0; jr < n; jr += nr {
+				cols := min(nr, n-jr)
+				kr.offsetB(rows, cols, kc, a[ir*lda+pc:], lda, b[jr:], offs[pc:pc+kc], maxOff, c[ir*ldc+jr:], ldc, alpha, bet)
+			}
+		}
+	}
+}
+
+// SgemmTaps3x3 computes C = alpha·A·B + beta·C where A has 9 rows per
+// plane, row 9q+3i+j being A(9q+3i+j, p) = a[q·cs + i·rs + j + p] (tap
+// (i, j) of plane q of a padded input with rows rs apart, planes cs apart),
+// B is k×n with rows bs apart, and C is (9·planes)×n with rows ldc apart.
+// Unlike Sgemm it does not split k: each element is one accumulator chain
+// over all k (callers split at KBlock boundaries), and alpha 0 is not
+// special (A and B are read). It panics unless
+// ImplicitConv() and on inconsistent arguments.
+func SgemmTaps3x3(planes, n, k int, alpha float32, a []float32, cs, rs int, b []float32, bs int, beta float32, c []float32, ldc int) {
+	if !ImplicitConv() {
+		panic("gemm: SgemmTaps3x3 without the AVX-512 kernels (check ImplicitConv)")
+	}
+	if planes < 0 || n < 0 || k < 1 || rs < 3 || cs < 3*rs || bs < max(n, 1) || ldc < max(n, 1) ||
+		(planes > 0 && (len(a) < (planes-1)*cs+2*rs+2+k || len(b) < (k-1)*bs+n || len(c) < (9*planes-1)*ldc+n)) {
+		panic(fmt.Sprintf("gemm: SgemmTaps3x3: bad arguments planes=%d n=%d k=%d cs=%d rs=%d bs=%d ldc=%d", planes, n, k, cs, rs, bs, ldc))
+	}
+	kr := asmImpl.k
+	nr := kr.nr
+	for q := 0; q < planes; q++ {
+		for jr := 0; jr < n; jr += nr {
+			cols := min(nr, n-jr)
+			kr.taps(cols, k, a[q*cs:], rs, b[jr:], bs, c[9*q*ldc+jr:], ldc, alpha, beta)
+		}
+	}
+}
+
+// LayoutIndependent reports whether Sgemm's results depend only on the
+// values of op(A) and op(B), not on whether an operand is stored
+// transposed: true for the "asm" implementation, whose packing (or direct
+// reading) feeds every kernel the same values in the same order either
+// way. Callers may then keep a transposed copy of an operand and multiply
+// by it untransposed.
+func LayoutIndependent() bool { return Current().Name() == asmImpl.Name() }
+
+// Transpose sets dst[j·r+i] = src[i·c+j] for an r×c src with the AVX
+// helpers of the packing and reports true, or reports false (doing
+// nothing) where there are none.
+func Transpose(dst, src []float32, r, c int) bool {
+	pf := asmImpl.k.pack
+	if pf == nil {
+		return false
+	}
+	if len(src) < r*c || len(dst) < r*c {
+		panic("gemm: Transpose: short slice")
+	}
+	// dst is c rows of r: transpose src's rows four at a time, eight
+	// columns at a time (transposeInto's panels with width r)
+	transposeInto(pf, dst, r, src, c, r, c)
+	return true
+}

@@ -1,0 +1,78 @@
+package gemm
+
+import (
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+)
+
+func sameBits(t *testing.T, what string, got, want []float32) {
+	t.Helper()
+	for i := range want {
+		if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+			t.Fatalf("%s: C[%d] = %v, Sgemm on the written matrix %v", what, i, got[i], want[i])
+		}
+	}
+}
+
+// TestImplicitOffsetB: SgemmOffsetB equals Sgemm on the matrix of its B
+// rows bit for bit: random row offsets (overlapping, repeated), every row
+// and column edge, one and several k blocks, beta 0, 1 and 0.25, padded
+// strides.
+func TestImplicitOffsetB(t *testing.T) {
+	if !ImplicitConv() {
+		t.Skipf("no implicit-convolution kernels on %s", Describe())
+	}
+	rng := rand.New(rand.NewPCG(17, 18))
+	for i := 0; i < 200; i++ {
+		m, n, k := 1+rng.IntN(30), 1+rng.IntN(70), 1+rng.IntN(40)
+		if i%20 == 0 {
+			k = 385 + rng.IntN(600)
+		}
+		lda, ldc := k+rng.IntN(3), n+rng.IntN(3)
+		alpha, beta := alphas[rng.IntN(3)], []float32{0, 1, 0.25}[rng.IntN(3)]
+		src := randMat(rng, 1, 3*n+50)
+		offs := make([]int, k)
+		bm := make([]float32, k*n)
+		for p := range offs {
+			offs[p] = rng.IntN(len(src) - n + 1)
+			copy(bm[p*n:(p+1)*n], src[offs[p]:])
+		}
+		a := randMat(rng, m, lda)
+		c0 := randMat(rng, m, ldc)
+		want, got := slices.Clone(c0), slices.Clone(c0)
+		Sgemm(false, false, m, n, k, alpha, a, lda, bm, n, beta, want, ldc)
+		SgemmOffsetB(m, n, offs, alpha, a, lda, src, beta, got, ldc)
+		sameBits(t, "SgemmOffsetB", got, want)
+	}
+}
+
+// TestImplicitTaps: SgemmTaps3x3 equals Sgemm on the written tap rows
+// (single k block, as callers use it) bit for bit.
+func TestImplicitTaps(t *testing.T) {
+	if !ImplicitConv() {
+		t.Skipf("no implicit-convolution kernels on %s", Describe())
+	}
+	rng := rand.New(rand.NewPCG(19, 20))
+	for i := 0; i < 100; i++ {
+		planes, n, k := 1+rng.IntN(5), 1+rng.IntN(70), 1+rng.IntN(300)
+		rs := 3 + rng.IntN(20)
+		cs := 3*rs + k + rng.IntN(10)
+		a := randMat(rng, 1, (planes-1)*cs+2*rs+2+k)
+		am := make([]float32, 9*planes*k)
+		for q := 0; q < planes; q++ {
+			for r := 0; r < 9; r++ {
+				copy(am[(9*q+r)*k:(9*q+r+1)*k], a[q*cs+(r/3)*rs+r%3:])
+			}
+		}
+		bs, ldc := n+rng.IntN(3), n+rng.IntN(3)
+		b := randMat(rng, k, bs)
+		alpha, beta := alphas[rng.IntN(3)], []float32{0, 1, 0.25}[rng.IntN(3)]
+		c0 := randMat(rng, 9*planes, ldc)
+		want, got := slices.Clone(c0), slices.Clone(c0)
+		Sgemm(false, false, 9*planes, n, k, alpha, am, k, b, bs, beta, want, ldc)
+		SgemmTaps3x3(planes, n, k, alpha, a, cs, rs, b, bs, beta, got, ldc)
+		sameBits(t, "SgemmTaps3x3", got, want)
+	}
+}
