@@ -88,7 +88,11 @@ func (l MetricLine) MarshalJSON() ([]byte, error) {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(&b, ",%q:%s", k, j)
+		key, err := json.Marshal(k) // JSON's escapes, not Go's (%q writes \x7f)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(&b, ",%s:%s", key, j)
 		return nil
 	}
 	switch l.Kind {
@@ -237,15 +241,22 @@ func writeMetrics(path string, m *Manifest, reps []*SnapshotReport) error {
 	})
 }
 
-// ReadMetrics reads a run's metrics.jsonl.
+// ReadMetrics reads a run's metrics.jsonl; see ParseMetrics.
 func ReadMetrics(path string) ([]MetricLine, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("experiments: %w", err)
 	}
 	defer f.Close()
+	return ParseMetrics(f, path)
+}
+
+// ParseMetrics reads metrics.jsonl lines from r; name (the file's path)
+// is used in errors, which give the line: "experiments: RUN/metrics.jsonl:3: …".
+// Blank lines are skipped.
+func ParseMetrics(r io.Reader, name string) ([]MetricLine, error) {
 	var out []MetricLine
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), 16<<20)
 	for n := 1; sc.Scan(); n++ {
 		b := bytes.TrimSpace(sc.Bytes())
@@ -254,12 +265,12 @@ func ReadMetrics(path string) ([]MetricLine, error) {
 		}
 		var l MetricLine
 		if err := json.Unmarshal(b, &l); err != nil {
-			return nil, fmt.Errorf("experiments: %s:%d: %w", path, n, err)
+			return nil, fmt.Errorf("experiments: %s:%d: %w", name, n, err)
 		}
 		out = append(out, l)
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("experiments: read %s: %w", path, err)
+		return nil, fmt.Errorf("experiments: read %s: %w", name, err)
 	}
 	return out, nil
 }

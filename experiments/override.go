@@ -10,6 +10,7 @@ import (
 
 	"github.com/mpanalyze/mpanalyze/data"
 	_ "github.com/mpanalyze/mpanalyze/data/coco" // registers the "coco" kind for specs
+	"github.com/mpanalyze/mpanalyze/internal/limits"
 	"github.com/mpanalyze/mpanalyze/model"
 	"github.com/mpanalyze/mpanalyze/run"
 )
@@ -388,13 +389,13 @@ func (r *resolver) resolve(s *Spec, p Point, seed uint64) (Run, error) {
 			arch = a
 		case keySteps:
 			f, ok := number(o.Value)
-			if !ok || f != math.Trunc(f) || f <= 0 {
+			if !ok || !limits.AtLeast(1).Contains(f) {
 				return rn, keyErr(o, fmt.Errorf("want a positive whole number, got %s", describe(o.Value)))
 			}
 			steps, stepsSet = int(f), true
 		case keyStepsScale:
 			f, ok := number(o.Value)
-			if !ok || !(f > 0) {
+			if !ok || !limits.Positive().Contains(f) {
 				return rn, keyErr(o, fmt.Errorf("want a positive fraction of base.steps, got %s", describe(o.Value)))
 			}
 			scale = f
@@ -444,6 +445,9 @@ func (r *resolver) resolve(s *Spec, p Point, seed uint64) (Run, error) {
 			if err := setPath(reflect.ValueOf(&rc), t, o.Value); err != nil {
 				return rn, keyErr(o, err)
 			}
+			if err := checkLimit(t, o.Value); err != nil {
+				return rn, keyErr(o, err)
+			}
 		}
 	}
 	train, err := r.open(rc.Data)
@@ -461,6 +465,9 @@ func (r *resolver) resolve(s *Spec, p Point, seed uint64) (Run, error) {
 		if err := setPath(reflect.ValueOf(&rc), paths[i], o.Value); err != nil {
 			return rn, keyErr(o, err)
 		}
+		if err := checkLimit(paths[i], o.Value); err != nil {
+			return rn, keyErr(o, err)
+		}
 	}
 	if err := rc.Model.Validate(); err != nil {
 		return rn, s.errf("point %q: %v", p.Name, err)
@@ -472,6 +479,35 @@ func (r *resolver) resolve(s *Spec, p Point, seed uint64) (Run, error) {
 		return rn, s.errf("point %q: ckpt_every must be positive", p.Name)
 	}
 	rc.Snapshots, rn.Fractions = snapshotSteps(s.Base.Snapshots, steps)
+	if err := rc.Validate(); err != nil {
+		return rn, s.errf("point %q: %v", p.Name, err)
+	}
 	rn.Config = rc
 	return rn, nil
+}
+
+// checkLimit refuses a spec value (a number, or each number of a list)
+// outside the range run.Limits gives the setting at path.
+func checkLimit(path []string, v any) error {
+	r, ok := run.Limits[strings.Join(path, ".")]
+	if !ok {
+		return nil
+	}
+	list, isList := v.([]any)
+	if !isList {
+		list = []any{v}
+	}
+	for i, x := range list {
+		f, ok := number(x)
+		if !ok {
+			continue // assign checked the type
+		}
+		if err := r.Check(f); err != nil {
+			if isList {
+				return fmt.Errorf("entry %d: %v: %w", i, x, err)
+			}
+			return fmt.Errorf("%v: %w", x, err)
+		}
+	}
+	return nil
 }

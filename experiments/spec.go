@@ -341,6 +341,9 @@ func (s *Spec) Check() error {
 			}
 		}
 	}
+	if n := s.numRuns(); n > MaxRuns {
+		return s.errf("%.0f runs (points × seeds); a spec may have at most %d", n, MaxRuns)
+	}
 	points, err := s.Points()
 	if err != nil {
 		return err
@@ -362,6 +365,20 @@ func (s *Spec) Check() error {
 		}
 	}
 	return nil
+}
+
+// MaxRuns is the most runs (points × seeds) a spec may have: at a minute
+// per run, a week of training.
+const MaxRuns = 10000
+
+// numRuns counts the runs without building the points (a float, so that
+// a large product cannot overflow).
+func (s *Spec) numRuns() float64 {
+	n := float64(max(len(s.Grid), 1)) * float64(len(s.Seeds))
+	for _, ax := range s.Product {
+		n *= float64(len(ax.Values))
+	}
+	return n
 }
 
 // checkName accepts names usable as one directory name everywhere.
@@ -564,6 +581,9 @@ func (s *Spec) dataSpec() (data.Spec, error) {
 	for _, ov := range s.Base.Data {
 		if ov.Key == "split" {
 			return ds, s.errf("base.data: split is set by the runner (train, and val for the validation set)")
+		}
+		if err := checkLimit([]string{"data", ov.Key}, ov.Value); err != nil {
+			return ds, s.errf("base.data: key %q: %v", ov.Key, err)
 		}
 		m[ov.Key] = ov.Value
 	}

@@ -84,6 +84,23 @@ func TestParseSpecErrors(t *testing.T) {
 		{"not yaml", "name: [", []string{"spec bad.yaml"}},
 		{"empty", "", []string{"spec bad.yaml", "empty spec"}},
 		{"mapping value", base("") + "grid:\n  - name: a\n    set: {mp: {noise: point}}\nseeds: [1]\n", []string{"write nested keys with dots"}},
+		// Values out of their range (run.Limits), NaN and Inf included.
+		{"negative lr", base("") + "grid:\n  - name: a\n    set: {schedule.base_lr: -1}\nseeds: [1]\n",
+			[]string{`point "a": key "schedule.base_lr": -1: out of range (want a number ≥ 0)`}},
+		{"nan lr", base("") + "grid:\n  - name: a\n    set: {schedule.base_lr: .nan}\nseeds: [1]\n",
+			[]string{`key "schedule.base_lr": NaN: out of range`}},
+		{"inf clip", base("  set: {clip_norm: .inf}\n") + grid, []string{`base.set: key "clip_norm": +Inf: out of range`}},
+		{"zero queries", base("") + "grid:\n  - name: a\n    set: {queries: 0}\nseeds: [1]\n",
+			[]string{`key "queries": 0: out of range (want a whole number in [1, 1000])`}},
+		{"label noise", base("") + "grid:\n  - name: a\n    set: {arch: mpformer, mp.label_noise: 2}\nseeds: [1]\n",
+			[]string{`key "mp.label_noise": 2: out of range (want a number in [0, 1])`}},
+		{"list entry", base("") + "grid:\n  - name: a\n    set: {backbone_widths: [16, -1, 32, 32]}\nseeds: [1]\n",
+			[]string{`key "backbone_widths": entry 1: -1: out of range`}},
+		{"data n", base("  data: {n: -5}\n") + grid, []string{`base.data: key "n": -5: out of range (want a whole number ≥ 0)`}},
+		{"inf steps", base("") + "grid:\n  - name: a\n    set: {steps: .inf}\nseeds: [1]\n", []string{`key "steps": want a positive whole number, got +Inf`}},
+		{"inf steps_scale", base("") + "grid:\n  - name: a\n    set: {steps_scale: .inf}\nseeds: [1]\n", []string{`key "steps_scale": want a positive fraction`}},
+		{"nan snapshot", base("  snapshots: [.nan]\n") + grid, []string{"base.snapshots: NaN"}},
+		{"negative ckpt_every", base("  set: {ckpt_every: -3}\n") + grid, []string{`key "ckpt_every": -3: out of range`}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := ParseSpec([]byte(c.src), "bad.yaml")

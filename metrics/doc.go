@@ -10,10 +10,14 @@
 //
 // # Stage indexing
 //
-// A decoder with L layers predicts at S = L+1 stages. Stage 0 is the
-// prediction of the heads on the learnable queries before the first layer;
-// stage s ≥ 1 is the prediction after layer s. A 9-layer Mask2Former has
-// stages 0..9 and its last stage is S−1 = 9. Per-stage-pair results
+// A Mask2Former-style decoder with L layers predicts at S = L+1 stages.
+// Stage 0 is the prediction of the heads on the learnable queries before the
+// first layer; stage s ≥ 1 is the prediction after layer s. A 9-layer
+// Mask2Former has stages 0..9 and its last stage is S−1 = 9. MaskFormer has
+// no prediction on the learnable queries: its S = L stages follow layers
+// 1..L (probes.RunInfo.StageLayers records the layers before each stage, and
+// tables line stages up by it). Functions here index stages 0..S−1 whatever
+// the model. Per-stage-pair results
 // (consecutive IoU, matching changes) have S−1 entries, entry s comparing
 // stages s and s+1; per-stage results (IoU to the last stage, utilisation)
 // have S entries. The attention mask recorded at stage s is the one layer
@@ -57,7 +61,21 @@
 //	StageMatched  {σ_s(g) : σ_s(g) ≠ −1}
 //
 // Utilisation and matching change count GT segments: Util-A/B/C over the
-// segments matched at the last stage, the matching change over all segments.
+// segments matched at the last stage, the matching change over all segments:
+//
+//	Util-A(s) = |{g : σ_s(g) = σ_{S−1}(g) ≠ −1}| / |{g : σ_{S−1}(g) ≠ −1}|
+//	Util-B(s) = |{q = σ_{S−1}(g) : IoU(B_q^s, B_q^{S−1}) ≥ 0.5}| / |{g : σ_{S−1}(g) ≠ −1}|
+//	Util-C(s) = |{g : q = σ_{S−1}(g), IoU(B_q^s, GT_g) ≥ 0.5}| / |{g : σ_{S−1}(g) ≠ −1}|
+//	change(s) = |{g : σ_s(g) ≠ σ_{s+1}(g)}| / G
+//
+// Util-A and Util-B are 1 at the last stage by definition.
+//
+// # Summary
+//
+// Summarize reduces a run to two numbers, the ones the verdict compares:
+// the mean consecutive IoU over the stage pairs 0→1 … (S−2)→(S−1), and the
+// mean Util-A over the stages 0 … S−2 — the last stage is left out because
+// its Util-A is 1 for every model.
 //
 // # Averaging
 //

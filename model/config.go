@@ -1,8 +1,3 @@
-// Package model holds MaskFormer, Mask2Former and MP-Former, built on the
-// engine of model/engine at a scale that trains on two CPU cores in
-// minutes, with Hungarian-matched training and semantic, instance and
-// panoptic inference. Sub-packages hold the engine, the GEMM kernels, the
-// matcher, the optimiser and the checkpoint format.
 package model
 
 import (

@@ -79,6 +79,9 @@ func LoadCheckpoint(path string) (*Checkpoint, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkValues(path, f); err != nil {
+		return nil, err
+	}
 	if len(f.Meta.Model) == 0 {
 		return nil, fmt.Errorf("run: %s: no model config in meta.json: %w", path, ErrWrongModel)
 	}
@@ -112,6 +115,9 @@ func LoadCheckpoint(path string) (*Checkpoint, error) {
 		if err := json.Unmarshal(raw, &rc); err != nil {
 			return nil, fmt.Errorf("run: %s: run config in meta.json: %w", path, err)
 		}
+		if err := rc.CheckLimits(); err != nil {
+			return nil, fmt.Errorf("run: %s: run config in meta.json: %w: %w", path, err, ErrBadValue)
+		}
 		c.Run = &rc
 	}
 	if len(f.Meta.Train) > 0 {
@@ -131,6 +137,9 @@ func LoadCheckpoint(path string) (*Checkpoint, error) {
 func resumeTrainer(path string, m *model.Model, tr *model.Trainer) error {
 	c, err := ckpt.Load(path)
 	if err != nil {
+		return err
+	}
+	if err := checkValues(path, c); err != nil {
 		return err
 	}
 	want := m.Cfg.MarshalIndent()

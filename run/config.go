@@ -68,6 +68,9 @@ func (rc Config) withDefaults() Config {
 // Validate reports the first setting out of range, naming it by its JSON
 // path in run.json (e.g. "train.steps").
 func (rc *Config) Validate() error {
+	if err := rc.CheckLimits(); err != nil {
+		return fmt.Errorf("run: %w", err)
+	}
 	if err := rc.Model.Validate(); err != nil {
 		return err
 	}

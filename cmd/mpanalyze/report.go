@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mpanalyze/mpanalyze/experiments"
+	"github.com/mpanalyze/mpanalyze/internal/limits"
 	"github.com/mpanalyze/mpanalyze/report"
 )
 
@@ -63,6 +64,7 @@ in common, and the traces of the first seed of each configuration.`,
 	f.StringVar(&opts.Snapshot, "snapshot", "final", "checkpoint of the tables and figures: final, or a fraction of training such as 0.25 or 25%")
 	f.StringSliceVar(&opts.Columns, "columns", []string{"consecutive_iou", "util_a"}, "diagnosis columns (as compare), per-stage figures: "+figureKeys())
 	f.IntVar(&opts.MaxImages, "max-images", report.DefaultMaxImages, "images the mask viewer embeds (-1 = all)")
+	limit(f, "max-images", limits.AtLeast(1).Or(-1, "all"))
 	f.StringVar(&opts.Title, "title", "", "page title (default: made from the configurations)")
 	f.BoolVar(&opts.JSON, "json", false, "print what was written as JSON")
 	return cmd
@@ -77,9 +79,6 @@ func runReport(s *streams, o *reportOptions) error {
 	}
 	if len(o.Runs) > 0 && len(o.Traces) > 0 {
 		return usageErrorf("give experiment directories or --trace files, not both")
-	}
-	if o.MaxImages == 0 || o.MaxImages < -1 {
-		return usageErrorf("--max-images %d: want a positive number, or -1 for all", o.MaxImages)
 	}
 	if o.Snapshot != "final" {
 		if _, err := experiments.ParseFraction(o.Snapshot); err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/mpanalyze/mpanalyze/experiments"
 	"github.com/mpanalyze/mpanalyze/experiments/tables"
+	"github.com/mpanalyze/mpanalyze/internal/limits"
 	"github.com/mpanalyze/mpanalyze/report"
 )
 
@@ -63,25 +64,18 @@ consistent (see the README): --queries 50 costs about 25 %% more time.`, experim
 	f.IntVar(&opts.Parallel, "parallel", 0, "runs trained side by side, sharing --workers (0 = 1: one at a time on all cores)")
 	f.IntVar(&opts.Workers, "workers", runtime.GOMAXPROCS(0), "cores to use in all (does not change results)")
 	f.BoolVar(&opts.JSON, "json", false, "print JSON")
+	limit(f, "steps", limits.AtLeast(1))
+	limit(f, "seeds", limits.Ints(1, 1000))
+	limit(f, "image-size", limits.Ints(32, 4096).Times(32))
+	limit(f, "queries", limits.Ints(1, 1000).Or(0, "the model default, 20"))
+	limit(f, "parallel", limits.Ints(1, 256).Or(0, "one run at a time"))
+	limit(f, "workers", limits.Ints(1, 1024))
 	return cmd
 }
 
 // options checks the flags and returns the package options.
 func (o *reproduceOptions) options(progress io.Writer) (experiments.ReproduceOptions, error) {
-	switch {
-	case o.Steps <= 0:
-		return experiments.ReproduceOptions{}, usageErrorf("--steps %d: want a positive number", o.Steps)
-	case o.Seeds <= 0:
-		return experiments.ReproduceOptions{}, usageErrorf("--seeds %d: want a positive number", o.Seeds)
-	case o.ImageSize < 32 || o.ImageSize%32 != 0:
-		return experiments.ReproduceOptions{}, usageErrorf("--image-size %d: want a positive multiple of 32", o.ImageSize)
-	case o.Queries < 0 || o.Queries > 1000:
-		return experiments.ReproduceOptions{}, usageErrorf("--queries %d: want 1..1000, or 0 for the model default", o.Queries)
-	case o.Parallel < 0:
-		return experiments.ReproduceOptions{}, usageErrorf("--parallel %d: want 0 or more", o.Parallel)
-	case o.Workers < 1:
-		return experiments.ReproduceOptions{}, usageErrorf("--workers %d: want 1 or more", o.Workers)
-	}
+	// The flags' ranges are checked while parsing (limit).
 	return experiments.ReproduceOptions{Out: o.Out, Steps: o.Steps, Seeds: o.Seeds, ImageSize: o.ImageSize, Queries: o.Queries,
 		Parallel: o.Parallel, Workers: o.Workers, Progress: progress}, nil
 }
@@ -89,6 +83,9 @@ func (o *reproduceOptions) options(progress io.Writer) (experiments.ReproduceOpt
 func runReproduce(s *streams, o *reproduceOptions) error {
 	opts, err := o.options(s.Err)
 	if err != nil {
+		return err
+	}
+	if err := outDir("out", o.Out); err != nil {
 		return err
 	}
 	rep, err := experiments.Reproduce(opts)

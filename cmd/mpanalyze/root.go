@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"runtime/debug"
+	"strings"
 
 	"github.com/mpanalyze/mpanalyze/internal/version"
 	"github.com/spf13/cobra"
@@ -45,11 +47,71 @@ and query utilisation. 'mpanalyze reproduce' runs the whole diagnosis.`,
 	for _, f := range commands {
 		root.AddCommand(f(s))
 	}
+	root.SetFlagErrorFunc(flagError)
 	return root
 }
 
+// flagError turns pflag's parse errors into usage errors (exit code 2)
+// that name the flag and the value: `--steps x: not a whole number`,
+// `--lr -1: out of range (want …)`.
+func flagError(c *cobra.Command, err error) error {
+	msg := err.Error()
+	if m := badFlagValue.FindStringSubmatch(msg); m != nil {
+		val, flag, cause := m[1], m[2], m[3]
+		if i := strings.LastIndex(flag, "--"); i >= 0 {
+			flag = flag[i:]
+		}
+		switch {
+		case strings.Contains(cause, "value out of range"):
+			cause = "too large"
+		case strings.Contains(cause, "strconv.ParseUint"):
+			cause = "not a whole number ≥ 0"
+		case strings.Contains(cause, "strconv.ParseInt"), strings.Contains(cause, "strconv.Atoi"):
+			cause = "not a whole number"
+		case strings.Contains(cause, "strconv.ParseFloat"):
+			cause = "not a number"
+		case strings.Contains(cause, "strconv.ParseBool"):
+			cause = "not true or false"
+		}
+		msg = fmt.Sprintf("%s %s: %s", flag, val, cause)
+	}
+	return usageErrorf("%s (see '%s --help')", msg, c.CommandPath())
+}
+
+// badFlagValue matches pflag's `invalid argument "V" for "--F" flag: CAUSE`.
+var badFlagValue = regexp.MustCompile(`^invalid argument "(.*)" for "(.*)" flag: (.*)$`)
+
+// markUsage makes every failure cobra reports before a command's RunE
+// starts (unknown commands and flags, bad flag values, wrong argument
+// counts) a usage error, and records in *started when a RunE starts.
+func markUsage(c *cobra.Command, started *bool) {
+	if args := c.Args; args != nil {
+		c.Args = func(cmd *cobra.Command, a []string) error {
+			if err := args(cmd, a); err != nil {
+				msg := err.Error()
+				if strings.HasPrefix(msg, "unknown command") && len(a) > 0 {
+					msg = fmt.Sprintf("takes no arguments, got %q", a[0])
+				}
+				return usageErrorf("%s: %s (usage: %s)", strings.TrimPrefix(cmd.CommandPath(), "mpanalyze "), msg, cmd.UseLine())
+			}
+			return nil
+		}
+	}
+	if run := c.RunE; run != nil {
+		c.RunE = func(cmd *cobra.Command, a []string) error {
+			*started = true
+			return run(cmd, a)
+		}
+	}
+	for _, sub := range c.Commands() {
+		markUsage(sub, started)
+	}
+}
+
 // Main runs the command line and returns the process exit code: 0 on
-// success, 1 on error. A panic anywhere below is turned into an error
+// success, 2 on a usage error (the command line itself is wrong: an
+// unknown command or flag, a flag value out of range, a wrong number of
+// arguments, contradicting flags), 1 on any other error. A panic anywhere below is turned into an error
 // message (with the stack when MPANALYZE_DEBUG is set) so that none reaches
 // the user as a crash.
 func Main(args []string, in io.Reader, out, errOut io.Writer) (code int) {
@@ -66,10 +128,21 @@ func Main(args []string, in io.Reader, out, errOut io.Writer) (code int) {
 		}
 	}()
 	root := newRootCmd(s)
+	started := false
+	markUsage(root, &started)
 	root.SetArgs(args)
 	if err := root.Execute(); err != nil {
-		fmt.Fprintf(errOut, "mpanalyze: %v\n", err)
 		var ue *usageError
+		if !errors.As(err, &ue) && !started {
+			// cobra's own errors: an unknown command, with its
+			// suggestions on one line.
+			msg, sugg, ok := strings.Cut(err.Error(), "\n\nDid you mean this?\n")
+			if ok {
+				msg += "; did you mean " + strings.Join(strings.Fields(sugg), " or ") + "?"
+			}
+			err = usageErrorf("%s (see 'mpanalyze --help')", msg)
+		}
+		fmt.Fprintf(errOut, "mpanalyze: %v\n", err)
 		if errors.As(err, &ue) {
 			return 2
 		}
@@ -79,9 +152,21 @@ func Main(args []string, in io.Reader, out, errOut io.Writer) (code int) {
 }
 
 // usageError marks an error in the command line itself (exit code 2).
-type usageError struct{ msg string }
+type usageError struct {
+	msg string
+	err error // the cause, if any (errors.Is/As see through)
+}
 
 func (e *usageError) Error() string { return e.msg }
+func (e *usageError) Unwrap() error { return e.err }
+
+// asUsage marks err as a usage error, keeping its message and cause.
+func asUsage(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &usageError{msg: err.Error(), err: err}
+}
 
 func usageErrorf(format string, a ...any) error {
 	return &usageError{msg: fmt.Sprintf(format, a...)}

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mpanalyze/mpanalyze/experiments"
+	"github.com/mpanalyze/mpanalyze/internal/limits"
 )
 
 func init() { register(newStatusCmd) }
@@ -46,6 +47,7 @@ they resume from their last checkpoint.`,
 	}
 	f := cmd.Flags()
 	f.IntVar(&opts.Lines, "log-lines", 10, "log lines shown per failed run")
+	limit(f, "log-lines", limits.Ints(0, 100000))
 	f.BoolVar(&opts.Resubmit, "resubmit", false, "submit the failed (and unqueued pending) runs again with sbatch")
 	f.BoolVar(&opts.JSON, "json", false, "print JSON")
 	return cmd

@@ -16,17 +16,6 @@ import (
 	"github.com/mpanalyze/mpanalyze/experiments"
 )
 
-// asBinaryEnv makes the test binary act as the mpanalyze command (for the
-// sweep scripts that exec it).
-const asBinaryEnv = "MPANALYZE_TEST_AS_BINARY"
-
-func TestMain(m *testing.M) {
-	if os.Getenv(asBinaryEnv) == "1" {
-		os.Exit(Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
-	}
-	os.Exit(m.Run())
-}
-
 // sweepSpecYAML is tinySpecYAML trained long enough (40 steps, a
 // checkpoint every 2) for a task to be stopped in the middle.
 var sweepSpecYAML = strings.Replace(strings.Replace(tinySpecYAML, "steps: 3", "steps: 40", 1), "batch: 2}", "batch: 2, ckpt_every: 2}", 1)

@@ -1,7 +1,3 @@
-// Package atomicfile writes files so that a reader (or a crash) never sees a
-// half-written file: the content goes to a temporary file in the same
-// directory, is synced, and is renamed over the destination only when
-// complete. On any error the destination is left exactly as it was.
 package atomicfile
 
 import (
@@ -12,6 +8,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/mpanalyze/mpanalyze/internal/crashpoint"
 )
 
 // Write creates or replaces path with what fill writes. fill's writer is
@@ -29,7 +27,8 @@ func Write(path string, fill func(w io.Writer) error) (err error) {
 			os.Remove(tmp.Name())
 		}
 	}()
-	bw := bufio.NewWriterSize(tmp, 1<<20)
+	base := filepath.Base(path)
+	bw := bufio.NewWriterSize(&hitFirst{w: tmp, point: "partial:" + base}, 1<<20)
 	if err = fill(bw); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
@@ -45,10 +44,28 @@ func Write(path string, fill func(w io.Writer) error) (err error) {
 	if err = os.Chmod(tmp.Name(), 0o644); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
+	crashpoint.Hit("before-rename:" + base)
 	if err = os.Rename(tmp.Name(), path); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
+}
+
+// hitFirst passes writes to w and reaches the crash point once the first
+// bytes are in the file (crash-consistency tests kill the process there).
+type hitFirst struct {
+	w     io.Writer
+	point string
+	done  bool
+}
+
+func (h *hitFirst) Write(p []byte) (int, error) {
+	n, err := h.w.Write(p)
+	if !h.done && n > 0 {
+		h.done = true
+		crashpoint.Hit(h.point)
+	}
+	return n, err
 }
 
 // WriteBytes is Write for a byte slice.

@@ -1,25 +1,3 @@
-// Package npz reads and writes NumPy .npz archives: zip files whose entries
-// are .npy arrays named "<name>.npy", as numpy.savez (stored entries) and
-// numpy.savez_compressed (deflated entries) write them, so that np.load
-// opens what this package writes. It is the one container of model/ckpt
-// (checkpoints) and probes (decoder traces); each adds its own array policy
-// (which names, dtypes and shapes) and its own error context on top.
-//
-// # Writing
-//
-// Writer writes entries one after the other, each started by Create with
-// its .npy header (internal/npy) and then filled by the caller, so that an
-// array can be streamed without being held in memory. Every entry gets the
-// same modification time (the zip epoch, 1980-01-01), so equal content gives
-// byte-identical files.
-//
-// # Reading
-//
-// NewReader opens an archive and lists its entries; Entry.Open parses an
-// entry's .npy header, checks the entry's size against it before anything
-// is allocated, and returns a reader of the data. Array.Finish reads to the
-// end of the entry, which makes archive/zip verify its CRC-32. Errors wrap
-// ErrNotNPZ, ErrTruncated or ErrCorrupt; nothing panics on a damaged file.
 package npz
 
 import (
@@ -134,7 +112,9 @@ type Entry struct {
 
 // NewReader opens the archive of the given size. It fails with ErrTruncated
 // on an empty file or a zip archive whose end cannot be read (a file cut
-// short), and with ErrNotNPZ on anything else that is not a zip archive.
+// short), with ErrCorrupt on a full-length zip archive whose directory or
+// end record is damaged (zipEndIntact), and with ErrNotNPZ on anything
+// else that is not a zip archive.
 func NewReader(r io.ReaderAt, size int64) (*Reader, error) {
 	if size == 0 {
 		return nil, errorf(ErrTruncated, "the file is empty")
@@ -143,6 +123,9 @@ func NewReader(r io.ReaderAt, size int64) (*Reader, error) {
 	if err != nil {
 		var head [2]byte
 		if n, _ := r.ReadAt(head[:], 0); n == 2 && head == [2]byte{'P', 'K'} {
+			if zipEndIntact(r, size) {
+				return nil, errorf(ErrCorrupt, "the zip directory is damaged, though the file has its full length (%d bytes; %w)", size, err)
+			}
 			return nil, errorf(ErrTruncated, "a zip archive without a readable end (%d bytes; %w)", size, err)
 		}
 		return nil, &Error{ErrNotNPZ, err}
@@ -202,7 +185,9 @@ func (e *Entry) Open(br *bufio.Reader, accept func(h npy.Header) error) (*Array,
 		return nil, errorf(ErrCorrupt, "unsupported zip compression method %d", zf.Method)
 	}
 	if csize > uint64(e.archive) {
-		return nil, errorf(ErrTruncated, "compressed size %d exceeds the file size %d", csize, e.archive)
+		// The zip directory was read, so the file is not cut short: the
+		// directory is damaged.
+		return nil, errorf(ErrCorrupt, "compressed size %d exceeds the file size %d", csize, e.archive)
 	}
 	rc, err := zf.Open()
 	if err != nil {

@@ -181,7 +181,9 @@ func Save(path string, c *Checkpoint) error {
 		names = append(names, name)
 	}
 	c.Meta.Format = FormatVersion
-	meta, err := json.MarshalIndent(&c.Meta, "", "  ")
+	m := c.Meta
+	m.Extra = withArrayList(c.Meta.Extra, c.Arrays)
+	meta, err := json.MarshalIndent(&m, "", "  ")
 	if err != nil {
 		return fmt.Errorf("ckpt: save %s: encode %s: %w", path, MetaName, err)
 	}
@@ -256,6 +258,13 @@ func read(r io.ReaderAt, size int64) (*Checkpoint, error) {
 	if err != nil {
 		return nil, err
 	}
+	names := make([]string, len(zr.Entries))
+	for i, e := range zr.Entries {
+		names[i] = e.File.Name
+	}
+	if n := damagedMetaName(names); n != "" {
+		return nil, fmt.Errorf("%w: no %s.npy entry, but one named %q (the file is damaged)", ErrCorrupt, MetaName, n)
+	}
 	c := New()
 	var metaRaw []byte
 	seen := map[string]bool{}
@@ -291,6 +300,9 @@ func read(r io.ReaderAt, size int64) (*Checkpoint, error) {
 	}
 	if c.Meta.Format != FormatVersion {
 		return nil, fmt.Errorf("%w: format %q, want %q", ErrMeta, c.Meta.Format, FormatVersion)
+	}
+	if err := checkArrayList(c); err != nil {
+		return nil, err
 	}
 	return c, nil
 }

@@ -18,7 +18,9 @@
 //
 // meta.json holds {"format": "mpanalyze-checkpoint/1", "tool_version",
 // "step", "model", "train", "rng", "optimizer", "extra"}: see Meta. RNG
-// states are four 16-digit hex strings per generator.
+// states are four 16-digit hex strings per generator. extra.arrays lists
+// every array with its shape (ArrayListKey), so that a damaged entry name
+// is told from a checkpoint of another model.
 //
 // # Reading from Python
 //
@@ -33,6 +35,9 @@
 // Load never panics on a bad file: it returns one error naming the file,
 // the entry and the cause, which wraps one of ErrNotNPZ, ErrTruncated,
 // ErrCorrupt (including a CRC-32 mismatch), ErrNoMeta, ErrMeta or ErrDType.
+// ErrTruncated means the file ends early (its zip end record is gone); a
+// full-length file whose directory or end record is damaged, or whose
+// array names disagree with meta.json's list, is ErrCorrupt.
 // GetParams and GetAdamW add ErrMissing, ErrShape and ErrUnexpected.
 //
 // # Unknown arrays

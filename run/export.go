@@ -1,4 +1,4 @@
-package main
+package run
 
 import (
 	"github.com/mpanalyze/mpanalyze/data"
@@ -6,19 +6,21 @@ import (
 	"github.com/mpanalyze/mpanalyze/model"
 )
 
-// cocoExport writes predictions (into predDir: instances_results.json,
+// COCOExport writes predictions (into predDir: instances_results.json,
 // panoptic_results.json + panoptic_results/) and the ground truth they
 // were scored against (into gtDir: instances.json, panoptic.json +
 // panoptic/), each image in its own frame with its own id and file name.
 // Either directory may be empty (nothing written there).
-type cocoExport struct {
+type COCOExport struct {
 	cats []data.Category
 	res  *coco.ResultsWriter
 	gt   *coco.TruthWriter
 }
 
-func newCOCOExport(cats []data.Category, predDir, gtDir, description string) (*cocoExport, error) {
-	e := &cocoExport{cats: cats}
+// NewCOCOExport starts an export; description goes into the ground
+// truth's info block.
+func NewCOCOExport(cats []data.Category, predDir, gtDir, description string) (*COCOExport, error) {
+	e := &COCOExport{cats: cats}
 	var err error
 	if predDir != "" {
 		if e.res, err = coco.NewResultsWriter(predDir); err != nil {
@@ -33,17 +35,17 @@ func newCOCOExport(cats []data.Category, predDir, gtDir, description string) (*c
 	return e, nil
 }
 
-// add takes one image's truth and its prediction in the image's frame
+// Add takes one image's truth and its prediction in the image's frame
 // (run.EvalOptions.Original). Instance results hold thing classes only;
 // every image gets a panoptic entry, with an empty segments_info when
-// nothing was predicted.
-func (e *cocoExport) add(t *data.Truth, p *model.Prediction) error {
+// nothing was predicted. p may be nil (ground truth only).
+func (e *COCOExport) Add(t *data.Truth, p *model.Prediction) error {
 	if e.gt != nil {
 		if err := e.gt.Add(t); err != nil {
 			return err
 		}
 	}
-	if e.res == nil {
+	if e.res == nil || p == nil {
 		return nil
 	}
 	var ins []coco.InstancePrediction
@@ -64,7 +66,8 @@ func (e *cocoExport) add(t *data.Truth, p *model.Prediction) error {
 	return e.res.AddPanoptic(pp)
 }
 
-func (e *cocoExport) close() error {
+// Close finishes the files.
+func (e *COCOExport) Close() error {
 	if e.gt != nil {
 		if err := e.gt.Close(); err != nil {
 			return err

@@ -1,0 +1,3 @@
+// Package version holds the tool version recorded in checkpoints, traces
+// and run manifests.
+package version
