@@ -266,6 +266,7 @@ func TestBuiltinSpecs(t *testing.T) {
 		"schedule":                  {"mask2former", "mask2former-half", "mpformer-half", "mpformer-quarter"},
 		"queries":                   {"mask2former,queries=20", "mpformer,queries=20", "mask2former,queries=50", "mpformer,queries=50", "mask2former,queries=100", "mpformer,queries=100"},
 		"maskformer_vs_mask2former": {"maskformer", "mask2former"},
+		"paper":                     {"mask2former", "mpformer"},
 	}
 	if got := Builtins(); len(got) != len(want) {
 		t.Fatalf("built-ins %v", got)
@@ -367,6 +368,23 @@ func TestBuiltinSpecs(t *testing.T) {
 		}
 		if !slices.Equal(rs[0].Fractions, []float64{0.25, 0.5, 1}) {
 			return "snapshots not at 25/50/100 %"
+		}
+		return ""
+	})
+	check("paper", func(rs []Run) string {
+		m2f, mpf := one(rs, 0), one(rs, 1)
+		for _, c := range []model.Config{m2f, mpf} {
+			if c.Queries != 100 || c.ImageSize != 192 || c.PixelDecoder != model.PixelMSDeform || c.Loss.Points != 12544 ||
+				c.Loss.ClassWeight != 2 || c.Loss.MaskWeight != 5 || c.Loss.DiceWeight != 5 {
+				return "not the paper's model and loss"
+			}
+		}
+		if d := rs[0].Config.Data; d.Size != 192 || d.MaxThings != 12 {
+			return "not the paper's scenes"
+		}
+		if m2f.Arch != model.ArchMask2Former || mpf.Arch != model.ArchMPFormer || mpf.MP.PilotLayers != 0 || mpf.MP.LabelNoise != 0.2 ||
+			mpf.MP.Noise != "point" || mpf.MP.NoiseRatio != 0.2 || mpf.MP.Groups != 1 {
+			return "not the paper's MP-Former"
 		}
 		return ""
 	})
