@@ -56,8 +56,8 @@ far as it fits on 2 cores (100 queries, loss weights 2/5/5 on 12,544 sampled
 points, the msdeform pixel decoder, 192 px scenes with up to 12 things,
 MP-Former with point noise 0.2 and label flip 0.2 at every layer), %d steps
 per model by default, into runs/reproduce-paper unless --out is given. It
-takes hours, not minutes: experiments/specs/README.md gives its measured
-runtime. --steps, --seeds, --image-size and --queries change it as they change
+takes hours, not minutes: about 9 CPU-hours, 5 hours on 2 free cores
+(14.9 and 25.9 CPU-s per step; experiments/specs/README.md). --steps, --seeds, --image-size and --queries change it as they change
 the default preset.`, experiments.ReproduceSteps, experiments.PaperSteps),
 		Example: `  mpanalyze reproduce
   mpanalyze reproduce --steps 1500 --seeds 3 --out runs/reproduce-long
