@@ -111,7 +111,7 @@ func TestExperimentCommandErrors(t *testing.T) {
 		{[]string{"plot", noRuns}, 2, []string{"--out is required"}},
 		{[]string{"plot", noRuns, "--out", dir, "--format", "pdf"}, 2, []string{`--format pdf: want one of png, svg`}},
 		{[]string{"reproduce", "--image-size", "50"}, 2, []string{"--image-size 50"}},
-		{[]string{"reproduce", "--steps", "0"}, 2, []string{"--steps 0: out of range (want a whole number ≥ 1)"}},
+		{[]string{"reproduce", "--steps", "-1"}, 2, []string{"--steps -1: out of range (want a whole number ≥ 1, or 0 (the preset's length)"}},
 	} {
 		_, errOut, code := runCLI(t, c.args...)
 		if code != c.code {
