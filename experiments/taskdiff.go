@@ -59,11 +59,11 @@ type PairedDifference struct {
 // t interval, and how many seeds lie above and below zero. It returns the
 // common seeds too.
 func (rs *Results) PairedDifferences(baseline, candidate, sel string) ([]PairedDifference, []uint64, error) {
-	b, order, err := rs.snapshotReports(baseline, sel)
+	b, order, err := rs.labelSnapshots(baseline, sel)
 	if err != nil {
 		return nil, nil, err
 	}
-	c, _, err := rs.snapshotReports(candidate, sel)
+	c, _, err := rs.labelSnapshots(candidate, sel)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -98,9 +98,9 @@ func (rs *Results) PairedDifferences(baseline, candidate, sel string) ([]PairedD
 	return out, seeds, nil
 }
 
-// snapshotReports returns a label's snapshot reports at sel, by seed, and
+// labelSnapshots returns a label's snapshot reports at sel, by seed, and
 // the seeds in order.
-func (rs *Results) snapshotReports(label, sel string) (map[uint64]*SnapshotReport, []uint64, error) {
+func (rs *Results) labelSnapshots(label, sel string) (map[uint64]*SnapshotReport, []uint64, error) {
 	out := map[uint64]*SnapshotReport{}
 	var order []uint64
 	for _, r := range rs.Runs {
