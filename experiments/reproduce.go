@@ -24,14 +24,62 @@ import (
 // speed changes.
 const ReproduceSteps = 800
 
+// The presets of Reproduce.
+const (
+	// PresetDefault runs the built-in diagnosis spec at ReproduceSteps
+	// (20 queries, 128 px, FPN, loss weights 2/2/2 on every pixel): within
+	// 10 minutes on 2 cores.
+	PresetDefault = "default"
+	// PresetPaper runs the built-in paper spec (specs/paper.yaml): 100
+	// queries, the official loss weights and point-sampled losses, the
+	// msdeform pixel decoder, 192 px scenes with up to 12 things, and
+	// MP-Former with the paper's best noise. A step costs 14.9 CPU-s for
+	// Mask2Former and 25.9 for MP-Former (BenchmarkTrainStepPaper), so the
+	// preset is about 9 CPU-hours (specs/README.md).
+	PresetPaper = "paper"
+)
+
+// Presets are the values of ReproduceOptions.Preset.
+var Presets = []string{PresetDefault, PresetPaper}
+
+// PaperSteps is the training length of the paper preset (the paper spec's
+// base.steps).
+const PaperSteps = 800
+
+// preset is what a preset starts from.
+type preset struct {
+	spec             string
+	steps, imageSize int
+}
+
+var presets = map[string]preset{
+	PresetDefault: {"diagnosis", ReproduceSteps, 128},
+	PresetPaper:   {"paper", PaperSteps, 192},
+}
+
+// lookupPreset resolves a preset name ("" is PresetDefault).
+func lookupPreset(name string) (preset, error) {
+	if name == "" {
+		name = PresetDefault
+	}
+	p, ok := presets[name]
+	if !ok {
+		return p, fmt.Errorf("experiments: reproduce: unknown preset %q (want one of %s)", name, strings.Join(Presets, ", "))
+	}
+	return p, nil
+}
+
 // ReproduceOptions configure Reproduce. Zero fields take the defaults in
 // their comments.
 type ReproduceOptions struct {
+	// Preset picks the built-in spec: PresetDefault ("" too) the
+	// diagnosis spec, PresetPaper the paper spec.
+	Preset    string
 	Out       string // output directory (required)
-	Steps     int    // training steps per model (ReproduceSteps)
+	Steps     int    // training steps per model (the preset's: ReproduceSteps, PaperSteps)
 	Seeds     int    // seeds per model, 1..Seeds (1)
-	ImageSize int    // image side, a multiple of 32; also the scenes' side (128)
-	Queries   int    // matching queries per model (the model default, 20)
+	ImageSize int    // image side, a multiple of 32; also the scenes' side (the preset's: 128, 192)
+	Queries   int    // matching queries per model (the preset's: 20, 100)
 	// Parallel and Workers are Runner's; they never change the results.
 	Parallel, Workers int
 	// Progress receives the runner's progress lines.
@@ -61,22 +109,45 @@ type Reproduction struct {
 	Skipped               int // runs already done and reused
 }
 
-// ReproduceSpec is the built-in diagnosis spec with the options applied.
+// withDefaults fills the zero fields of o with its preset's defaults.
+func (o ReproduceOptions) withDefaults() (ReproduceOptions, preset, error) {
+	p, err := lookupPreset(o.Preset)
+	if err != nil {
+		return o, p, err
+	}
+	if o.Steps == 0 {
+		o.Steps = p.steps
+	}
+	if o.Seeds == 0 {
+		o.Seeds = 1
+	}
+	if o.ImageSize == 0 {
+		o.ImageSize = p.imageSize
+	}
+	return o, p, nil
+}
+
+// ReproduceSpec is the preset's built-in spec (diagnosis or paper) with
+// the options applied; zero options take the preset's values.
 func ReproduceSpec(o ReproduceOptions) (*Spec, error) {
-	if o.Steps <= 0 || o.Seeds <= 0 {
+	o, p, err := o.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if o.Steps < 0 || o.Seeds < 0 {
 		return nil, fmt.Errorf("experiments: reproduce: steps %d and seeds %d must be positive", o.Steps, o.Seeds)
 	}
 	if o.ImageSize < 32 || o.ImageSize%32 != 0 {
 		return nil, fmt.Errorf("experiments: reproduce: image size %d is not a positive multiple of 32", o.ImageSize)
 	}
 	if o.Queries < 0 || o.Queries > 1000 {
-		return nil, fmt.Errorf("experiments: reproduce: %d queries (want 1..1000, or 0 for the model default)", o.Queries)
+		return nil, fmt.Errorf("experiments: reproduce: %d queries (want 1..1000, or 0 for the preset's)", o.Queries)
 	}
-	src, err := BuiltinSource("diagnosis")
+	src, err := BuiltinSource(p.spec)
 	if err != nil {
 		return nil, err
 	}
-	sp, err := ParseSpec(src, "builtin:diagnosis")
+	sp, err := ParseSpec(src, "builtin:"+p.spec)
 	if err != nil {
 		return nil, err
 	}
@@ -86,7 +157,7 @@ func ReproduceSpec(o ReproduceOptions) (*Spec, error) {
 	if sp, err = sp.WithSeeds(o.Seeds); err != nil {
 		return nil, err
 	}
-	if o.ImageSize != 128 {
+	if o.ImageSize != p.imageSize {
 		if sp, err = sp.WithSet("image_size", o.ImageSize); err != nil {
 			return nil, err
 		}
@@ -107,14 +178,9 @@ func ReproduceSpec(o ReproduceOptions) (*Spec, error) {
 // of training; then the tables, the comparisons, the figures (Out/plots)
 // and summary.md. Rerunning reuses finished runs.
 func Reproduce(o ReproduceOptions) (*Reproduction, error) {
-	if o.Steps == 0 {
-		o.Steps = ReproduceSteps
-	}
-	if o.Seeds == 0 {
-		o.Seeds = 1
-	}
-	if o.ImageSize == 0 {
-		o.ImageSize = 128
+	o, _, err := o.withDefaults()
+	if err != nil {
+		return nil, err
 	}
 	sp, err := ReproduceSpec(o)
 	if err != nil {
@@ -205,10 +271,10 @@ func (rep *Reproduction) writeSummary(w io.Writer, o ReproduceOptions) error {
 	}
 	runs, _ := rep.Spec.Runs()
 	rc := runs[0].Config
-	fmt.Fprintf(w, "Built-in diagnosis spec on the synthetic scenes: %d training steps per model, %s, %d px images, %d queries, "+
+	fmt.Fprintf(w, "Built-in %s spec on the synthetic scenes: %d training steps per model, %s, %d px images, %d queries, "+
 		"probed and evaluated on %d validation images at %s of training. "+
 		"Took %s on %d cores%s (mpanalyze %s). Values are percentages, mean ± sd over seeds.\n\n",
-		o.Steps, seedsText(o.Seeds), o.ImageSize, rc.Model.Queries, rc.EvalImages, percentList(runs[0].Fractions),
+		rep.Spec.Name, o.Steps, seedsText(o.Seeds), o.ImageSize, rc.Model.Queries, rc.EvalImages, percentList(runs[0].Fractions),
 		time.Duration(rep.Seconds*float64(time.Second)).Round(time.Second), o.Workers, rep.SkippedNote(), CurrentTool())
 	for _, t := range rep.Tables {
 		var b bytes.Buffer

@@ -263,8 +263,10 @@ func TestBuiltinSpecs(t *testing.T) {
 		"noise_ratio":               {"noise_ratio=0", "noise_ratio=0.1", "noise_ratio=0.2", "noise_ratio=0.4"},
 		"pilot_layers":              {"first-1", "first-4", "all-9"},
 		"label_noise":               {"label_noise=0", "label_noise=0.2"},
-		"schedule":                  {"mask2former", "mpformer-half", "mpformer-quarter"},
+		"schedule":                  {"mask2former", "mask2former-half", "mpformer-half", "mpformer-quarter"},
+		"queries":                   {"mask2former,queries=20", "mpformer,queries=20", "mask2former,queries=50", "mpformer,queries=50", "mask2former,queries=100", "mpformer,queries=100"},
 		"maskformer_vs_mask2former": {"maskformer", "mask2former"},
+		"paper":                     {"mask2former", "mpformer"},
 	}
 	if got := Builtins(); len(got) != len(want) {
 		t.Fatalf("built-ins %v", got)
@@ -339,15 +341,50 @@ func TestBuiltinSpecs(t *testing.T) {
 	})
 	check("schedule", func(rs []Run) string {
 		full := rs[0].Config.Train.Steps
-		steps := []int{full, full / 2, full / 4}
-		for i := range 3 {
-			r := rs[i*len(rs)/3]
+		steps := []int{full, full / 2, full / 2, full / 4}
+		for i := range 4 {
+			r := rs[i*len(rs)/4]
 			if r.Config.Train.Steps != steps[i] && r.Config.Train.Steps != steps[i]+1 {
 				return "steps"
 			}
-			if (i == 0) != (r.Config.Model.Arch == model.ArchMask2Former) {
+			if (i <= 1) != (r.Config.Model.Arch == model.ArchMask2Former) {
 				return "arch"
 			}
+		}
+		return ""
+	})
+	check("queries", func(rs []Run) string {
+		for i, q := range []int{20, 20, 50, 50, 100, 100} {
+			c := one(rs, i)
+			if c.Queries != q {
+				return "queries"
+			}
+			if (i%2 == 0) != (c.Arch == model.ArchMask2Former) {
+				return "arch"
+			}
+			if c.Arch == model.ArchMPFormer && (c.MP.PilotLayers != 0 || c.MP.LabelNoise != 0.2 || c.MP.Noise != "none" || c.MP.Groups != 1) {
+				return "not the release settings"
+			}
+		}
+		if !slices.Equal(rs[0].Fractions, []float64{0.25, 0.5, 1}) {
+			return "snapshots not at 25/50/100 %"
+		}
+		return ""
+	})
+	check("paper", func(rs []Run) string {
+		m2f, mpf := one(rs, 0), one(rs, 1)
+		for _, c := range []model.Config{m2f, mpf} {
+			if c.Queries != 100 || c.ImageSize != 192 || c.PixelDecoder != model.PixelMSDeform || c.Loss.Points != 12544 ||
+				c.Loss.ClassWeight != 2 || c.Loss.MaskWeight != 5 || c.Loss.DiceWeight != 5 {
+				return "not the paper's model and loss"
+			}
+		}
+		if d := rs[0].Config.Data; d.Size != 192 || d.MaxThings != 12 {
+			return "not the paper's scenes"
+		}
+		if m2f.Arch != model.ArchMask2Former || mpf.Arch != model.ArchMPFormer || mpf.MP.PilotLayers != 0 || mpf.MP.LabelNoise != 0.2 ||
+			mpf.MP.Noise != "point" || mpf.MP.NoiseRatio != 0.2 || mpf.MP.Groups != 1 {
+			return "not the paper's MP-Former"
 		}
 		return ""
 	})

@@ -103,8 +103,12 @@ type LossConfig struct {
 	// NoObjectWeight is the class weight of "no object". Default 0.1.
 	NoObjectWeight float64 `json:"no_object_weight"`
 	// Points is the number of sampled points for matching and mask losses;
-	// 0 (default) uses every pixel of the stride-4 mask, which is cheaper
-	// than sampling while masks are small (32×32 at the default size).
+	// 0 (default) uses every pixel of the stride-4 mask against the
+	// stride-4 area coverage, which is cheaper than sampling while masks
+	// are small (32×32 at the default size). K > 0 is the official path
+	// (docs/papers.md#losses): K uniform matching points per stage and
+	// image, K importance-sampled loss points per pair, the GT sampled
+	// bilinearly from the full-resolution mask; official K = 12544.
 	Points int `json:"points"`
 	// Oversample and Importance control importance sampling of the loss
 	// points (oversample 3, β 0.75, as Mask2Former).
@@ -150,7 +154,14 @@ type MPConfig struct {
 	// predictions. Default 0 meaning all layers (ALL_LY_DN=True).
 	PilotLayers int `json:"pilot_layers"`
 	// Noise is the mask noise: "none" (default), "point", "shift" or
-	// "scale".
+	// "scale", as the official MP decoder draws it (model/mp.go; equal to
+	// it on shared draws, model/torchref's TestTorchParity) but for two
+	// departures on purpose in shift and scale: the official code swaps x
+	// and y (the width-derived shift moves rows; the scale offsets pair
+	// rows with the box's x centre), and after the first layer it inverts
+	// their pilots (blocks the object, opens the background). mpanalyze
+	// uses the intended geometry and the first layer's polarity on every
+	// layer (docs/papers.md#mask-noise).
 	Noise string `json:"noise"`
 	// NoiseRatio is the noise strength ns. Default 0 (release script); the
 	// paper reports 0.2 as best for point noise (docs/papers.md#mask-noise).

@@ -50,7 +50,7 @@ func TestMPIsolation(t *testing.T) {
 	}
 	g1, g2 := NewGraph(), NewGraph()
 	plain := m.forward(g1, e.Input, nil)
-	mp := buildMP(&m.Cfg, e.Classes, e.Full, len(e.Classes)+1, m.levels, rng.New(5)) // +1: a padding slot too
+	mp := buildMP(&m.Cfg, e.Classes, e.Full, len(e.Classes)+1, m.levels, rng.New(5), nil) // +1: a padding slot too
 	P := mp.numMP()
 	piloted := m.forward(g2, e.Input, mp)
 	if len(plain) != len(piloted) {

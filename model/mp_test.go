@@ -43,7 +43,7 @@ func TestMPQueriesLearnGTMasks(t *testing.T) {
 	var sum, inter, union float64
 	var n int
 	for _, e := range ex {
-		mp := buildMP(&m.Cfg, e.Classes, e.Full, norms.MaxGT, m.levels, rng.New(1))
+		mp := buildMP(&m.Cfg, e.Classes, e.Full, norms.MaxGT, m.levels, rng.New(1), nil)
 		g := NewGraph()
 		g.SetGrad(false)
 		stages := m.forward(g, e.Input, mp)
@@ -89,7 +89,7 @@ func TestPointNoiseFlipRate(t *testing.T) {
 		for i := range row {
 			row[i] = !m.Get(i)
 		}
-		pointNoise(row, m.Area(), 0.2, r)
+		pointNoise(row, m.Area(), 0.2, r, nil)
 		for i, b := range row {
 			if b == m.Get(i) { // blocked where the object is, or attendable outside
 				flips++
@@ -102,44 +102,68 @@ func TestPointNoiseFlipRate(t *testing.T) {
 	}
 }
 
-func TestShiftNoiseRange(t *testing.T) {
-	// A 16×16 square at (40, 40) in a 128×128 map: normalised box sides
-	// 0.125, ratio 0.4, so |dx|, |dy| ≤ 0.4·0.0625·128 = 3.2 cells, drawn
-	// uniformly: E[dx] = 0, E[dx²] = 3.2²/3 ≈ 3.41 (rounding adds ≈ 1/12).
-	full := squareMask(128, 128, 40, 40, 16)
-	r := rng.New(9)
-	var s1, s2 float64
-	const draws = 4000
-	for d := 0; d < draws; d++ {
-		sh := shiftMask(full, full, 0.4, r)
-		x0, y0, _, _, ok := sh.BBox()
-		if !ok || sh.Area() != full.Area() {
-			t.Fatal("shift changed the area (the object is far from the border)")
-		}
-		dx, dy := float64(x0-40), float64(y0-40)
-		if math.Abs(dx) > 3 || math.Abs(dy) > 3 {
-			t.Fatalf("offset (%v, %v) beyond ±3.2 rounded", dx, dy)
-		}
-		s1 += dx
-		s2 += dx * dx
+// TestShiftNoiseHand follows prepare_for_dn_v6 of the official MP decoder
+// (with its x/y swap undone) by hand. The GT is rows 40–55, columns 32–63
+// of a 128×128 image: normalised box w = 32/128 = 0.25, h = 16/128 =
+// 0.125. At stride 8 (16×16, nearest) it is rows 5–6, columns 4–7. With
+// ns = 1 and the draws ux = 0.95, uy = 0.1 (float32, as torch.rand):
+//
+//	dx = (2·0.95 − 1)·(0.25/2)·1·16 = 0.9·0.125·16 = 1.8
+//	dy = (2·0.1 − 1)·(0.125/2)·1·16 = −0.8·0.0625·16 = −0.8
+//
+// and each cell lands on ⌊y + dy⌋, ⌊x + dx⌋: rows 4–5, columns 5–8. With
+// ns = 4 (and uy = 0.5, dy = 0) dx = 7.2 moves columns 4–7 to 11–14; with
+// ns = 8 and ux = 0.05, dx = −14.4 pushes every column past the left
+// border, where clamping stacks them on column 0.
+func TestShiftNoiseHand(t *testing.T) {
+	full := mask.FromFunc(128, 128, func(i int) bool {
+		y, x := i/128, i%128
+		return y >= 40 && y < 56 && x >= 32 && x < 64
+	})
+	m := nearestDown(full, 16, 16)
+	if m.Area() != 8 || !m.At(5, 4) || !m.At(6, 7) {
+		t.Fatalf("stride-8 GT: area %d", m.Area())
 	}
-	mean, sq := s1/draws, s2/draws
-	if math.Abs(mean) > 0.1 || math.Abs(sq-(3.2*3.2/3+1.0/12)) > 0.3 {
-		t.Fatalf("dx mean %.3f, mean square %.3f; want 0 and ≈ 3.5", mean, sq)
+	box := func(b *mask.Bits) [4]int { x0, y0, x1, y1, _ := b.BBox(); return [4]int{y0, y1, x0, x1} }
+	if got, want := box(shiftMask(m, full, 1, 0.95, 0.1)), [4]int{4, 6, 5, 9}; got != want {
+		t.Errorf("shift: rows [%d,%d) columns [%d,%d), want %v", got[0], got[1], got[2], got[3], want)
+	}
+	// ns = 4: dx = 7.2, columns 4–7 → 11–14
+	if got, want := box(shiftMask(m, full, 4, 0.95, 0.5)), [4]int{5, 7, 11, 15}; got != want {
+		t.Errorf("shift right: %v, want %v", got, want)
+	}
+	// ns = 8, ux = 0.05: dx = (0.1 − 1)·0.125·8·16 = −14.4: every column
+	// lands left of 0 and is clamped onto it
+	sh := shiftMask(m, full, 8, 0.05, 0.5)
+	if got, want := box(sh), [4]int{5, 7, 0, 1}; got != want || sh.Area() != 2 {
+		t.Errorf("shift left: %v area %d, want %v area 2", got, sh.Area(), want)
 	}
 }
 
-func TestScaleNoiseGeometry(t *testing.T) {
-	// Enlarging a 20×20 square by 1.5 about its centre gives a 30×30
-	// square with the same centre.
-	full := squareMask(128, 128, 50, 30, 20)
-	sc := scaleMask(full, full, 1.5)
+// TestScaleNoiseHand follows prepare_for_dn_v7 of the official MP decoder
+// (with its axis swap undone) by hand. An 8×8 map with the object at rows
+// 2–3, columns 4–5 (its own full-resolution mask): cx = 5/8 = 0.625,
+// cy = 3/8 = 0.375. With ns = 0.5 the map is nearest-resized to
+// ⌊8·1.5⌋ + 1 = 13 (source index ⌊i·8/13⌋), where the object covers rows
+// 4–6 (⌊4·0.615⌋ = 2 … ⌊6·0.615⌋ = 3) and columns 7–9 (⌊7·0.615⌋ = 4 …
+// ⌊9·0.615⌋ = 5); the offsets are trunc((8 − 13)·0.375) = −1 for rows and
+// trunc((8 − 13)·0.625) = −3 for columns: rows 3–5, columns 4–6.
+func TestScaleNoiseHand(t *testing.T) {
+	m := squareMask(8, 8, 2, 4, 2)
+	sc := scaleMask(m, m, 0.5)
 	x0, y0, x1, y1, _ := sc.BBox()
-	if x1-x0 != 30 || y1-y0 != 30 || x0+x1 != 80 || y0+y1 != 120 {
-		t.Fatalf("scaled box [%d,%d)×[%d,%d), want a 30-square centred at (40, 60)", x0, x1, y0, y1)
+	if y0 != 3 || y1 != 6 || x0 != 4 || x1 != 7 || sc.Area() != 9 {
+		t.Fatalf("scaled: rows [%d,%d) columns [%d,%d) area %d, want rows [3,6) columns [4,7) area 9", y0, y1, x0, x1, sc.Area())
 	}
-	if sc.Area() != 900 {
-		t.Fatalf("scaled area %d, want 900", sc.Area())
+	// a larger case keeps the centre within a cell and the size near 1.5×
+	full := squareMask(128, 128, 50, 30, 20)
+	sc = scaleMask(full, full, 0.5)
+	x0, y0, x1, y1, _ = sc.BBox()
+	if w, h := x1-x0, y1-y0; w < 29 || w > 31 || h < 29 || h > 31 {
+		t.Errorf("scaled 20-square is %d×%d, want ≈ 30×30", w, h)
+	}
+	if cx, cy := float64(x0+x1)/2, float64(y0+y1)/2; math.Abs(cx-40) > 1 || math.Abs(cy-60) > 1 {
+		t.Errorf("scaled centre (%.1f, %.1f), want (40, 60) ± 1", cx, cy)
 	}
 }
 
@@ -155,19 +179,19 @@ func TestBuildMPNoiseSchedules(t *testing.T) {
 	// level but not their noise
 	c := base
 	c.MP.Noise, c.MP.NoiseRatio = "point", 0.5
-	mp := buildMP(&c, e.Classes, e.Full, len(e.Classes), m.levels, rng.New(2))
+	mp := buildMP(&c, e.Classes, e.Full, len(e.Classes), m.levels, rng.New(2), nil)
 	if equalBools(mp.pilots[0], mp.pilots[3]) {
 		t.Fatal("point noise was not redrawn for layer 3")
 	}
 	// without noise every layer of a level has the same pilot, the GT
 	c.MP.Noise, c.MP.NoiseRatio = "none", 0
-	mp = buildMP(&c, e.Classes, e.Full, len(e.Classes), m.levels, rng.New(2))
+	mp = buildMP(&c, e.Classes, e.Full, len(e.Classes), m.levels, rng.New(2), nil)
 	if !equalBools(mp.pilots[0], mp.pilots[3]) || !equalBools(mp.pilots[2], mp.pilots[8]) {
 		t.Fatal("noise-free pilots differ between layers of one level")
 	}
 	// piloting only the first 4 layers leaves the others to the MP queries' own masks
 	c.MP.PilotLayers = 4
-	mp = buildMP(&c, e.Classes, e.Full, len(e.Classes), m.levels, rng.New(2))
+	mp = buildMP(&c, e.Classes, e.Full, len(e.Classes), m.levels, rng.New(2), nil)
 	for i, p := range mp.pilots {
 		if (p != nil) != (i < 4) {
 			t.Fatalf("layer %d piloted = %v", i, p != nil)
@@ -185,7 +209,7 @@ func TestBuildMPNoiseSchedules(t *testing.T) {
 	scaled := 0
 	const draws = 1000
 	for d := 0; d < draws; d++ {
-		mp = buildMP(&c, []int{0}, []*mask.Bits{sq}, 1, levels, r)
+		mp = buildMP(&c, []int{0}, []*mask.Bits{sq}, 1, levels, r, nil)
 		if got := attendable(mp.pilots[2]); got > plain.Area() {
 			scaled++
 		} else if got != plain.Area() {

@@ -181,6 +181,13 @@ type ImageStep struct {
 	MPLabels   []int
 	MPSelfMask []bool
 	MPPilots   [][]bool
+	// MPNoise are the random draws of the MP mask noise (nil without MP
+	// or without mask noise), Points the criterion's sampled points (nil
+	// when Loss.Points is 0): recorded only when Gradients has an
+	// observer, so that the reference can redo the official code's random
+	// steps on the same draws.
+	MPNoise *MPNoiseDraws
+	Points  *PointDraws
 }
 
 // Gradients runs the forward and backward passes of training step `step`
@@ -284,11 +291,25 @@ func (t *Trainer) slotImages(s, S int, batch []*Example, step int, norms BatchNo
 		r := rng.New(rng.Derive(t.Cfg.Seed, uint64(step), uint64(i), 0x7e))
 		ex := batch[i]
 		var mp *mpInput
+		// draws are recorded for an observer only; recording changes no
+		// draw
+		var noise *MPNoiseDraws
+		var pts *PointDraws
+		if observe != nil {
+			if c.MP.Noise != "none" {
+				noise = &MPNoiseDraws{}
+			}
+			if c.Loss.Points > 0 {
+				pts = &PointDraws{}
+			}
+		}
 		if c.Arch == ArchMPFormer && norms.MaxGT > 0 {
-			mp = buildMP(c, ex.Classes, ex.Full, norms.MaxGT, m.levels, r)
+			mp = buildMP(c, ex.Classes, ex.Full, norms.MaxGT, m.levels, r, noise)
+		} else {
+			noise = nil
 		}
 		stages := m.forward(g, ex.Input, mp)
-		loss, st := m.criterion(g, stages, mp.numMP(), ex, norms, r)
+		loss, st := m.criterion(g, stages, mp.numMP(), ex, norms, r, pts)
 		stats[i] = st
 		if math.IsNaN(st.Total) || math.IsInf(st.Total, 0) {
 			errs[i] = fmt.Errorf("model: step %d, image %d (dataset index %d): loss is %v: %w", step, i, ex.Index, st.Total, ErrNonFinite)
@@ -296,7 +317,7 @@ func (t *Trainer) slotImages(s, S int, batch []*Example, step int, norms BatchNo
 		}
 		g.Backward(loss)
 		if observe != nil {
-			is := &ImageStep{Slot: i, Example: ex, Stages: stages, Loss: &stats[i]}
+			is := &ImageStep{Slot: i, Example: ex, Stages: stages, Loss: &stats[i], MPNoise: noise, Points: pts}
 			if mp != nil {
 				is.MPLabels, is.MPSelfMask, is.MPPilots = mp.labels, mp.selfMask, mp.pilots
 			}

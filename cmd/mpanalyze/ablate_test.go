@@ -77,8 +77,8 @@ func TestAblateList(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &got); err != nil {
 		t.Fatal(err)
 	}
-	if got.Experiment != "schedule" || len(got.Runs) != 6 || got.Runs[4].Point != "mpformer-quarter" || got.Runs[4].Steps != 375 ||
-		got.Runs[4].Dir != filepath.Join("x", "mpformer-quarter", "seed-1") || got.Runs[5].Seed != 2 {
+	if got.Experiment != "schedule" || len(got.Runs) != 12 || got.Runs[9].Point != "mpformer-quarter" || got.Runs[9].Steps != 375 ||
+		got.Runs[9].Dir != filepath.Join("x", "mpformer-quarter", "seed-1") || got.Runs[10].Seed != 2 || got.Runs[3].Point != "mask2former-half" || got.Runs[3].Steps != 750 {
 		t.Errorf("list %+v", got)
 	}
 }
@@ -111,7 +111,7 @@ func TestExperimentCommandErrors(t *testing.T) {
 		{[]string{"plot", noRuns}, 2, []string{"--out is required"}},
 		{[]string{"plot", noRuns, "--out", dir, "--format", "eps"}, 2, []string{`--format eps: want one of png, svg, pdf`}},
 		{[]string{"reproduce", "--image-size", "50"}, 2, []string{"--image-size 50"}},
-		{[]string{"reproduce", "--steps", "0"}, 2, []string{"--steps 0: out of range (want a whole number ≥ 1)"}},
+		{[]string{"reproduce", "--steps", "-1"}, 2, []string{"--steps -1: out of range (want a whole number ≥ 1, or 0 (the preset's length)"}},
 	} {
 		_, errOut, code := runCLI(t, c.args...)
 		if code != c.code {

@@ -50,7 +50,12 @@ or directories above them; several are merged) and prints:
   - the task metrics (PQ, mask AP, mIoU);
   - with several configurations, the ablation table (one row per point:
     its overrides, the means over stages, the task metrics);
-  - with several snapshots, the stage means through training.
+  - with several snapshots, the stage means through training;
+  - with --baseline B, every configuration's paired differences from B:
+    the stage means with 95 % intervals (t over 3+ seeds, else a bootstrap
+    over images), then every figure the specs' verdicts use (stage means,
+    PQ, mask AP, mIoU) with a t interval over the seeds, the seeds above
+    zero and the per-seed differences. --snapshot picks the checkpoint.
 
 A plain 'mpanalyze train' run directory (run.json and train.jsonl) has no
 probe reports: for it compare prints its steps, recent loss and last
@@ -180,6 +185,11 @@ func runCompare(s *streams, o *compareOptions) error {
 			return usageErrorf("--baseline: %v", err)
 		}
 		tabs = append(tabs, tables.Named{Key: "differences", Table: d})
+		pd, err := rs.PairedDifferenceTable(o.Baseline, o.Snapshot)
+		if err != nil {
+			return err
+		}
+		tabs = append(tabs, tables.Named{Key: "paired_differences", Table: pd})
 	}
 	return tables.WriteSet(s.Out, tabs, o.Format, map[string]any{"snapshot": o.Snapshot})
 }

@@ -50,6 +50,10 @@ func TestCompareGolden(t *testing.T) {
 		{"compare/csv.golden", []string{"compare", compareFixture, "--format", "csv"}},
 		{"compare/json.golden", []string{"compare", compareFixture, "--json"}},
 		{"compare/early_columns.golden", []string{"compare", compareFixture, "--snapshot", "34%", "--columns", "cons,util_a,util_b,to_final"}},
+		// the paired differences of both tables (2 seeds: a bootstrap
+		// over images for the stage means, a t interval with 1 degree of
+		// freedom for every figure in the second)
+		{"compare/baseline.golden", []string{"compare", compareFixture, "--baseline", "mask2former", "--format", "markdown"}},
 	} {
 		out, errOut, code := runCLI(t, c.args...)
 		if code != 0 {

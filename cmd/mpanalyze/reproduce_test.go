@@ -149,3 +149,75 @@ func TestReproduceQueries(t *testing.T) {
 		}
 	}
 }
+
+// --preset paper runs the paper spec: its model, loss and scenes reach
+// both runs, the options still change it, and it runs end to end (2 steps
+// at 64 px with 5 queries: the preset's own size takes hours).
+func TestReproducePaperPreset(t *testing.T) {
+	sp, err := experiments.ReproduceSpec(experiments.ReproduceOptions{Preset: experiments.PresetPaper})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs, err := sp.Runs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(runs) != 2 || runs[0].Point.Name != "mask2former" || runs[1].Point.Name != "mpformer" {
+		t.Fatalf("runs %+v", runs)
+	}
+	for _, r := range runs {
+		c := r.Config
+		if c.Train.Steps != experiments.PaperSteps || c.Model.Queries != 100 || c.Model.ImageSize != 192 || c.Data.Size != 192 || c.Data.MaxThings != 12 ||
+			c.Model.PixelDecoder != "msdeform" || c.Model.Loss.Points != 12544 || c.Model.Loss.MaskWeight != 5 {
+			t.Errorf("%s: %+v", r.Point.Name, c)
+		}
+	}
+	if mp := runs[1].Config.Model.MP; mp.Noise != "point" || mp.NoiseRatio != 0.2 || mp.LabelNoise != 0.2 || mp.PilotLayers != 0 {
+		t.Errorf("MP-Former %+v", mp)
+	}
+	sp, err = experiments.ReproduceSpec(experiments.ReproduceOptions{Preset: experiments.PresetPaper, Steps: 3, Seeds: 2, ImageSize: 64, Queries: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if runs, err = sp.Runs(); err != nil {
+		t.Fatal(err)
+	}
+	if c := runs[3].Config; len(runs) != 4 || c.Train.Steps != 3 || c.Model.ImageSize != 64 || c.Data.Size != 64 || c.Val.Size != 64 || c.Model.Queries != 5 || c.Model.PixelDecoder != "msdeform" {
+		t.Errorf("adjusted paper spec: %d runs, last %+v", len(runs), c)
+	}
+
+	_, errOut, code := runCLI(t, "reproduce", "--preset", "coco", "--out", filepath.Join(t.TempDir(), "x"))
+	if code != 2 || !strings.Contains(errOut, "--preset") || !strings.Contains(errOut, "default, paper") {
+		t.Errorf("--preset coco: exit %d, %s", code, errOut)
+	}
+
+	out := filepath.Join(t.TempDir(), "paper")
+	stdout, errOut, code := runCLI(t, "reproduce", "--preset", "paper", "--steps", "2", "--image-size", "64", "--queries", "5", "--out", out, "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var res struct {
+		Verdict string
+		Runs    []struct{ Status string }
+	}
+	if err := json.Unmarshal([]byte(stdout), &res); err != nil {
+		t.Fatalf("%v\n%s", err, stdout)
+	}
+	if len(res.Runs) != 2 || !strings.HasPrefix(res.Verdict, "MP-Former vs Mask2Former (final checkpoint, 1 seed)") {
+		t.Errorf("JSON %+v", res)
+	}
+	sum, err := os.ReadFile(filepath.Join(out, "summary.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(sum), "Built-in paper spec on the synthetic scenes: 2 training steps per model, seed 1, 64 px images, 5 queries") {
+		t.Errorf("summary.md:\n%s", sum)
+	}
+	b, err := os.ReadFile(filepath.Join(out, "mpformer", "seed-1", "run.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"pixel_decoder": "msdeform"`) {
+		t.Errorf("mpformer run.json lacks the msdeform pixel decoder:\n%s", b)
+	}
+}

@@ -66,6 +66,21 @@ func lossVector(st *model.LossStats) []float32 {
 //	img<i>/mp/self          [Q, Q] self-attention mask, 1 = blocked
 //	img<i>/mp/pilot/<l>     [P, h, w] pilot mask of layer l, 1 = blocked
 //	                        (only piloted layers)
+//	img<i>/mp/noise/point/<l> [P, h, w] the uniform draws of layer l's
+//	                        point noise (−1: padding slot)  (mp.noise point)
+//	img<i>/mp/noise/shift   [P, 2] the two draws of each slot's shift (−1:
+//	                        padding)                        (mp.noise shift)
+//	img<i>/mp/noise/scale   [P] the draw of each slot's scale decision
+//	                        (−1: padding)                   (mp.noise scale)
+//	img<i>/pts/match        [stages, K, 2] the uniform matching points
+//	                        (x, y) of each stage            (loss.points K > 0)
+//	img<i>/pts/pairs        [n, 4] (stage, 1 if MP slot else 0, query or
+//	                        slot, GT) of each pair's loss points, in draw order
+//	img<i>/pts/candidates   [n, ⌊oversample·K⌋, 2] the oversampled uniform
+//	                        points of each pair
+//	img<i>/pts/random       [n, K − ⌊βK⌋, 2] the fresh uniform points
+//	img<i>/pts/chosen       [n, K, 2] the points Go used (the most uncertain
+//	                        ⌊βK⌋ candidates, then the fresh ones)
 //
 // Q counts all rows, the P MP rows first. It returns the record, or an
 // error on a non-finite loss or a failed write.
@@ -114,6 +129,47 @@ func WriteParity(path string, m *model.Model, batch []*model.Example, seed uint6
 		for l, so := range stages {
 			if so.AttnMask != nil {
 				put(fmt.Sprintf("attn/%d", l), boolsF32(so.AttnMask), len(so.AttnMask)/(so.AttnH*so.AttnW), so.AttnH, so.AttnW)
+			}
+		}
+		if pd := is.Points; pd != nil {
+			K := c.Loss.Points
+			var match []float32
+			for _, p := range pd.Match {
+				match = append(match, p...)
+			}
+			put("pts/match", match, len(pd.Match), K, 2)
+			n := len(pd.Pairs)
+			var pairs, cand, rnd, chosen []float32
+			for _, pp := range pd.Pairs {
+				mp := 0
+				if pp.MP {
+					mp = 1
+				}
+				pairs = append(pairs, intsF32([]int{pp.Stage, mp, pp.Row, pp.GT})...)
+				cand = append(cand, pp.Candidates...)
+				rnd = append(rnd, pp.Random...)
+				chosen = append(chosen, pp.Chosen...)
+			}
+			if n > 0 {
+				put("pts/pairs", pairs, n, 4)
+				put("pts/candidates", cand, n, len(pd.Pairs[0].Candidates)/2, 2)
+				put("pts/random", rnd, n, len(pd.Pairs[0].Random)/2, 2)
+				put("pts/chosen", chosen, n, K, 2)
+			}
+		}
+		if nd := is.MPNoise; nd != nil && is.MPLabels != nil {
+			P := len(is.MPLabels)
+			for l, d := range nd.Point {
+				if d != nil {
+					h, w := levels[l%3][0], levels[l%3][1]
+					put(fmt.Sprintf("mp/noise/point/%d", l), f64sF32(d), P, h, w)
+				}
+			}
+			if nd.Shift != nil {
+				put("mp/noise/shift", f64sF32(nd.Shift), P, 2)
+			}
+			if nd.Scale != nil {
+				put("mp/noise/scale", f64sF32(nd.Scale), P)
 			}
 		}
 		if is.MPLabels != nil {

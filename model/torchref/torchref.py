@@ -23,8 +23,13 @@ The Go code and this file correspond as follows (model/<file>.go):
                via F.multi_head_attention_forward), DecoderLayer,
                MaskedDecoder (Mask2Former / MP-Former), PlainDecoder
                (MaskFormer), attention_mask
-  mp.go        build_mp (labels, pilots, self mask; noise "none" only)
-  criterion.go norms, criterion, hungarian (scipy, full-pixel cost)
+  mp.go        build_mp (labels, pilots, self mask; noise "none" only);
+               official_pilots (the official MP decoder's point, shift and
+               scale noise, on given draws)
+  criterion.go norms, criterion, hungarian (scipy, full-pixel cost);
+               point_sample, get_uncertain_point_coords_with_randomness,
+               hungarian_points (the official point-sampled matcher and
+               mask losses, on given draws)
   model.go     Model (input normalisation, forward)
 """
 
@@ -586,6 +591,273 @@ def build_mp(c, targets, max_gt, levels, gen=None):
     return {"labels": labels, "pilots": pilots, "self": self_mask(P, max_gt, c["queries"])}
 
 
+def official_pilots(c, targets, max_gt, levels, draws, swap=False, invert_later=False):
+    """The MP rows' cross-attention masks of every layer as the official MP
+    decoder (MP-Former mask2former_transformer_decoder.py,
+    MultiScaleMaskedTransformerDecoderMaskDN) builds them with mask noise,
+    computed from the uniform draws Go exported instead of torch.rand, in
+    float32 as the official code (B images, one mask per slot for all heads,
+    HEAD_DN False). Returns [layer] -> [B, P, h*w] bool (True = blocked) or
+    None for layers without pilots, before the rule that unblocks full rows.
+
+    draws[b] holds the image's exported arrays: "point" {layer: [P, h*w]},
+    "shift" [P, 2], "scale" [P] (-1 for padding slots).
+
+      points  prepare_for_dn_v5 (layer 1) and gen_mask_dn (after each layer):
+              blocked = area-resized GT <= 1e-8; every cell flips where
+              rand < ns * open cells / (h*w); fresh draws per layer.
+      shift   prepare_for_dn_v6: at the finest level (nearest), the object
+              cells move by (2u - 1) * (box side / 2) * ns * W and are
+              truncated after clamping; the coarser levels are
+              nearest-resized from it; drawn once per step.
+      scale   prepare_for_dn_v7 (shift_dn False): when u > DN_RATIO the
+              finest-level mask is nearest-resized to floor(size*(1+ns))+1
+              and moved by trunc((size - scaled size) * box centre).
+
+    swap=True keeps the official x/y swap (the width-derived shift moves
+    rows, the height-derived one columns; the scale offsets pair the rows
+    with cx); swap=False is the intended geometry that model/mp.go
+    implements. invert_later=True keeps what forward_prediction_heads_dn
+    does to shift and scale pilots after the first layer: it writes the
+    boolean blocked map into the sigmoid probabilities and then blocks
+    where they are below 0.5, i.e. it blocks the object and opens the
+    background (and opens padding rows); invert_later=False keeps the
+    first layer's polarity on every layer, as model/mp.go does."""
+    mode, ns = c["mp"]["noise"], float(c["mp"]["noise_ratio"])
+    G_ = c["mp"]["groups"]
+    P, B, L = G_ * max_gt, len(targets), c["dec_layers"]
+    piloted = c["mp"]["pilot_layers"] or L
+    slot = torch.arange(P) % max_gt
+    f32 = torch.float32
+
+    def boxes_of(full):  # [G, S, S] float -> [G, 4] float32 cx, cy, w, h (normalised)
+        S_h, S_w = full.shape[-2:]
+        out = torch.zeros(full.shape[0], 4, dtype=f32)
+        for g in range(full.shape[0]):
+            ys, xs = torch.where(full[g] > 0.5)
+            # detectron2 BitMasks.get_bounding_boxes: (x0, y0, x1 + 1, y1 + 1)
+            x0, y0, x1, y1 = [torch.tensor(float(v), dtype=f32) for v in (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)]
+            # box_xyxy_to_cxcywh, then / (w, h, w, h)
+            out[g] = torch.stack([(x0 + x1) / 2, (y0 + y1) / 2, x1 - x0, y1 - y0]) / torch.tensor([S_w, S_h, S_w, S_h], dtype=f32)
+        return out
+
+    def nearest(m, size):  # F.interpolate(nearest) of a 2-D map
+        return F.interpolate(m[None, None].to(f32), size=size, mode="nearest")[0, 0]
+
+    per_layer = [None] * L
+    if mode == "point":
+        for i in range(piloted):
+            h, w = levels[i % 3]
+            pl = torch.ones(B, P, h * w, dtype=torch.bool)
+            for b, t in enumerate(targets):
+                G = t["classes"].shape[0]
+                if G == 0:
+                    continue
+                use = slot < G
+                blocked = F.interpolate(t["masks"].to(f32).unsqueeze(1), size=(h, w), mode="area").flatten(1) <= 1e-8
+                blocked = blocked[slot[use]]
+                areas = (~blocked).sum(1)
+                ratio = areas.to(f32) * torch.tensor(ns, dtype=f32) / (h * w)
+                u = torch.from_numpy(draws[b]["point"][i]).to(f32).reshape(P, h * w)[use]
+                pl[b, use] = torch.logical_xor(blocked, u < ratio[:, None])
+            per_layer[i] = pl
+        return per_layer
+    if mode not in ("shift", "scale"):
+        raise ValueError("official_pilots: noise %r" % mode)
+    h8, w8 = levels[2]
+    fixed = [torch.ones(B, P, h * w, dtype=torch.bool) for (h, w) in levels]
+    for b, t in enumerate(targets):
+        G = t["classes"].shape[0]
+        if G == 0:
+            continue
+        bx = boxes_of(t["masks"])
+        for s in range(P):
+            j = int(slot[s])
+            if j >= G:
+                continue
+            m8 = nearest(t["masks"][j], (h8, w8)) > 0.5  # object cells at the finest level
+            box = bx[j]
+            if mode == "shift":
+                u = torch.zeros(4, dtype=f32)
+                u[:2] = torch.from_numpy(draws[b]["shift"][s]).to(f32)
+                diff = torch.zeros(4, dtype=f32)
+                diff[:2] = box[2:] / 2
+                diff[2:] = box[2:]
+                delta = torch.mul(u * 2 - 1.0, diff) * ns
+                if swap:  # official: delta *= W; rows += delta[0], columns += delta[1]
+                    delta = delta * w8
+                    row_off, col_off = delta[0], delta[1]
+                else:
+                    row_off, col_off = delta[1] * h8, delta[0] * w8
+                x, y = torch.where(m8)
+                x = (x + row_off).clamp(min=0, max=h8 - 1)
+                y = (y + col_off).clamp(min=0, max=w8 - 1)
+            else:
+                u = torch.tensor(float(draws[b]["scale"][s]), dtype=f32)
+                dn_ratio = 1.0 - float(c["mp"]["scale_prob"])
+                if u > dn_ratio:
+                    size = torch.tensor([h8, w8])
+                    scale_size = (size.float() * (1 + ns)).long() + 1
+                    centre = box[:2] if swap else box[[1, 0]]  # official: (H - sH) * cx, (W - sW) * cy
+                    dc = (size - scale_size).to(f32) * centre
+                    big = nearest(m8, scale_size.tolist()) > 0.5
+                    x, y = torch.where(big)
+                    x = x + dc[0].long()
+                    y = y + dc[1].long()
+                else:
+                    x, y = torch.where(m8)
+                x = x.clamp(min=0, max=h8 - 1)
+                y = y.clamp(min=0, max=w8 - 1)
+            blocked8 = torch.ones(h8, w8, dtype=torch.bool)
+            blocked8[x.long(), y.long()] = False
+            for l, (h, w) in enumerate(levels):
+                fixed[l][b, s] = (nearest(blocked8, (h, w)) > 0.5).flatten()
+    for i in range(piloted):
+        pl = fixed[i % 3]
+        if invert_later and i > 0:
+            pl = ~pl
+        per_layer[i] = pl
+    return per_layer
+
+
+# ---------------------------------------------------------------- point sampling
+
+
+def point_sample(inp, coords, **kwargs):
+    """detectron2's point_sample (projects/point_rend/point_features.py):
+    bilinear F.grid_sample of inp [R, C, H, W] at normalised (x, y) points
+    coords [R, P, 2] in [0, 1] (mapped to 2*coords - 1), -> [R, C, P]."""
+    out = F.grid_sample(inp, 2.0 * coords.unsqueeze(2) - 1.0, **kwargs)
+    return out.squeeze(3)
+
+
+def calculate_uncertainty(logits):
+    """Mask2Former criterion.py: -|logit| (the most uncertain is the largest)."""
+    return -(torch.abs(logits))
+
+
+def get_uncertain_point_coords_with_randomness(coarse_logits, uncertainty_func, num_points,
+                                               oversample_ratio, importance_sample_ratio, rand):
+    """detectron2's function of that name (point_features.py), with the two
+    torch.rand calls replaced by rand(shape): oversample, keep the most
+    uncertain int(beta * K) per box (torch.topk), add the rest uniformly.
+    coarse_logits [R, 1, H, W] -> [R, K, 2]."""
+    R = coarse_logits.shape[0]
+    n_sampled = int(num_points * oversample_ratio)
+    coords = rand((R, n_sampled, 2))
+    unc = uncertainty_func(point_sample(coarse_logits, coords, align_corners=False))
+    n_unc = int(importance_sample_ratio * num_points)
+    n_rand = num_points - n_unc
+    idx = torch.topk(unc[:, 0, :], k=n_unc, dim=1)[1]
+    idx = idx + n_sampled * torch.arange(R, dtype=torch.long)[:, None]
+    coords_unc = coords.reshape(-1, 2)[idx.reshape(-1), :].reshape(R, n_unc, 2)
+    if n_rand > 0:
+        coords_unc = torch.cat([coords_unc, rand((R, n_rand, 2))], dim=1)
+    return coords_unc
+
+
+def batch_sigmoid_ce(inputs, targets):
+    """Mask2Former matcher.py batch_sigmoid_ce_loss: [N, P] x [M, P] -> [N, M]."""
+    hw = inputs.shape[1]
+    pos = F.binary_cross_entropy_with_logits(inputs, torch.ones_like(inputs), reduction="none")
+    neg = F.binary_cross_entropy_with_logits(inputs, torch.zeros_like(inputs), reduction="none")
+    return (torch.einsum("nc,mc->nm", pos, targets) + torch.einsum("nc,mc->nm", neg, 1 - targets)) / hw
+
+
+def batch_dice(inputs, targets):
+    """Mask2Former matcher.py batch_dice_loss: [N, P] x [M, P] -> [N, M]."""
+    inputs = inputs.sigmoid()
+    num = 2 * torch.einsum("nc,mc->nm", inputs, targets)
+    den = inputs.sum(-1)[:, None] + targets.sum(-1)[None, :]
+    return 1 - (num + 1) / (den + 1)
+
+
+def hungarian_points(c, cls, masks, targets, coords):
+    """Mask2Former's HungarianMatcher.memory_efficient_forward for one stage
+    on given uniform points: coords[b] [K, 2] (the image's torch.rand(1, K,
+    2)); logits [B, N, h4, w4] and the full-resolution GT targets[b]["masks"]
+    point-sampled there; cost w_mask*BCE + w_class*(-p) + w_dice*dice in
+    float32; SciPy's linear_sum_assignment. Returns [G] query per GT (-1)."""
+    from scipy.optimize import linear_sum_assignment
+    lw = c["loss"]
+    out = []
+    with torch.no_grad():
+        for b, t in enumerate(targets):
+            G = t["classes"].shape[0]
+            m = torch.full((G,), -1, dtype=torch.long)
+            if G > 0:
+                pc = coords[b].to(masks.dtype)[None]
+                N = masks.shape[1]
+                tgt = point_sample(t["masks"].to(masks.dtype)[:, None], pc.repeat(G, 1, 1), align_corners=False).squeeze(1)
+                om = point_sample(masks[b][:, None], pc.repeat(N, 1, 1), align_corners=False).squeeze(1)
+                om, tgt = om.float(), tgt.float()
+                prob = cls[b].float().softmax(-1)
+                C = (lw["match_mask"] * batch_sigmoid_ce(om, tgt) + lw["match_class"] * -prob[:, t["classes"]]
+                     + lw["match_dice"] * batch_dice(om, tgt))
+                q, g = linear_sum_assignment(C.numpy())
+                m[torch.from_numpy(g)] = torch.from_numpy(q).long()
+            out.append(m)
+    return out
+
+
+def point_mask_terms(c, src, full, keys, draws, diag):
+    """Mask2Former criterion.py loss_masks for R pairs: src [R, h4, w4]
+    logits, full [R, S, S] their GT; the points chosen by
+    get_uncertain_point_coords_with_randomness on the pairs' exported draws
+    (draws[key] = (candidates [n, 2], random [m, 2], chosen [K, 2]) by the
+    pair's key), the GT and logits point-sampled there. Returns per-pair BCE
+    (mean over points) and dice, [R] each. Counts in diag the pairs whose
+    chosen point set differs from Go's (point_sets_differ) and those where
+    it differs only at a near tie of the uncertainty (point_sets_near_tie)."""
+    K, lw = c["loss"]["points"], c["loss"]
+    feed = iter([torch.stack([torch.from_numpy(draws[k][0]) for k in keys]).to(src.dtype),
+                 torch.stack([torch.from_numpy(draws[k][1]) for k in keys]).to(src.dtype)])
+
+    def rand(shape):
+        t = next(feed)
+        if tuple(t.shape) != tuple(shape):
+            raise ValueError("draws of shape %s where the official code asks for %s" % (tuple(t.shape), shape))
+        return t
+
+    with torch.no_grad():
+        coords = get_uncertain_point_coords_with_randomness(
+            src.detach()[:, None], calculate_uncertainty, K, lw["oversample"], lw["importance"], rand)
+        n_unc = int(lw["importance"] * K)
+        for r, k in enumerate(keys):
+            go = torch.from_numpy(draws[k][2]).to(coords.dtype)
+            mine = coords[r]
+            diag["point_sets"] = diag.get("point_sets", 0) + 1
+            if torch.equal(_sorted_rows(mine[:n_unc]), _sorted_rows(go[:n_unc])) and torch.equal(mine[n_unc:], go[n_unc:]):
+                continue
+            # A set that differs only by candidates whose uncertainty ties
+            # the selection threshold within rounding (torch ranks float32
+            # grid_sample values, Go float64 ones) is a near tie: the
+            # reference then uses Go's points. Any other difference fails.
+            cand = torch.from_numpy(draws[k][0]).double()
+            unc = -point_sample(src[r].detach().double()[None, None], cand[None], align_corners=False).abs().flatten()
+            thr = torch.topk(unc, n_unc)[0][-1]
+            ids = lambda pts: {tuple(p) for p in pts.double().tolist()}
+            odd = ids(mine[:n_unc]) ^ ids(go[:n_unc])
+            where = {tuple(p): i for i, p in enumerate(cand.tolist())}
+            gap = max(abs(float(unc[where[p]] - thr)) for p in odd) if odd else float("inf")
+            if odd and gap <= 1e-5 * (1 + abs(float(thr))) and torch.equal(mine[n_unc:], go[n_unc:]):
+                diag["point_sets_near_tie"] = diag.get("point_sets_near_tie", 0) + 1
+                diag["point_sets_near_tie_gap"] = max(diag.get("point_sets_near_tie_gap", 0.0), gap)
+                coords[r] = go
+            else:
+                diag["point_sets_differ"] = diag.get("point_sets_differ", 0) + 1
+        labels = point_sample(full[:, None].to(src.dtype), coords, align_corners=False).squeeze(1)
+    logits = point_sample(src[:, None], coords, align_corners=False).squeeze(1)
+    bce = F.binary_cross_entropy_with_logits(logits, labels, reduction="none").mean(1)
+    return bce, _dice_rows(logits, labels)
+
+
+def _sorted_rows(x):
+    """Rows of x [n, 2] in lexicographic order (the uncertain points as a set)."""
+    a = x.detach().numpy()
+    return torch.from_numpy(a[np.lexsort((a[:, 1], a[:, 0]))].copy())
+
+
 # ---------------------------------------------------------------- criterion
 
 
@@ -633,11 +905,17 @@ def hungarian(c, cls, masks, targets):
     return out
 
 
-def criterion(c, stages, P, targets, nm, matches):
+def criterion(c, stages, P, targets, nm, matches, points=None, diag=None):
     """Mask2Former's criterion summed over stages (and MP-Former's MP losses),
     normalised batch-wide as model/criterion.go. targets[b]: "classes" [G] long,
-    "cover4" [G, h4·w4]. matches[s][b]: LongTensor [G]. Returns the batch loss
-    and per-image terms {"total", "class", "mask", …: tensor [B]}."""
+    "cover4" [G, h4·w4], "masks" [G, S, S] (full resolution). matches[s][b]:
+    LongTensor [G]. Without points the mask terms score every stride-4 pixel
+    against cover4 (Loss.Points == 0); with points (the exported draws: a dict
+    (stage, mp, image, row) -> (candidates, random, chosen)) they follow the
+    official loss_masks: importance-sampled points, full-resolution GT
+    point-sampled, pairs in the official order (per image by query; MP slots
+    in slot order). Returns the batch loss and per-image terms {"total",
+    "class", "mask", …: tensor [B]}."""
     K, N, lw = c["num_classes"], c["queries"], c["loss"]
     B = len(targets)
     cw = torch.ones(K + 1)
@@ -647,40 +925,55 @@ def criterion(c, stages, P, targets, nm, matches):
     # fixed parts: GT lists and the MP assignment
     cover = [t["cover4"] for t in targets]
     counts = [t["classes"].shape[0] for t in targets]
-    mp_tcls = mp_b = mp_q = mp_t = None
+    if diag is None:
+        diag = {}
+
+    def pair_terms(s, mp, masks4, bidx, qidx, gidx, tg):
+        """Per-pair BCE and dice of rows qidx of images bidx against GT gidx."""
+        if points is None:
+            src = masks4.flatten(2)[bidx, qidx]
+            bce = F.binary_cross_entropy_with_logits(src, tg, reduction="none").mean(1)
+            return bce, _dice_rows(src, tg)
+        full = torch.stack([targets[int(b)]["masks"][int(g)] for b, g in zip(bidx, gidx)])
+        keys = [(s, mp, int(b), int(q)) for b, q in zip(bidx, qidx)]
+        return point_mask_terms(c, masks4[bidx, qidx], full, keys, points, diag)
+
+    mp_tcls = mp_b = mp_q = mp_g = mp_t = None
     if P > 0:
         max_gt = P // c["mp"]["groups"]
         slot = torch.arange(P) % max_gt
         mp_tcls = torch.full((B, P), K, dtype=torch.long)
-        bs, qs, ts = [], [], []
+        bs, qs, gs, ts = [], [], [], []
         for b, t in enumerate(targets):
             use = slot < counts[b]
             mp_tcls[b, use] = t["classes"][slot[use]]
             idx = torch.nonzero(use).flatten()
             bs.append(torch.full_like(idx, b))
             qs.append(idx)
+            gs.append(slot[idx])
             ts.append(cover[b][slot[idx]])
-        mp_b, mp_q, mp_t = torch.cat(bs), torch.cat(qs), torch.cat(ts)
-    for s, (cls, masks) in enumerate(stages):
-        masks = masks.flatten(2)
-        cls_m, msk_m = cls[:, P:], masks[:, P:]
+        mp_b, mp_q, mp_g, mp_t = torch.cat(bs), torch.cat(qs), torch.cat(gs), torch.cat(ts)
+    for s, (cls, masks4) in enumerate(stages):
+        cls_m, msk_m4 = cls[:, P:], masks4[:, P:]
         tcls = torch.full((B, N), K, dtype=torch.long)
-        bs, qs, ts = [], [], []
+        bs, qs, gs, ts = [], [], [], []
         for b, t in enumerate(targets):
             m = matches[s][b]
             ok = m >= 0
             tcls[b, m[ok]] = t["classes"][ok]
+            # the official order: the matcher's pairs sorted by query
+            q, order = torch.sort(m[ok])
+            g = torch.nonzero(ok).flatten()[order]
             bs.append(torch.full((int(ok.sum()),), b, dtype=torch.long))
-            qs.append(m[ok])
-            ts.append(cover[b][ok])
+            qs.append(q)
+            gs.append(g)
+            ts.append(cover[b][g])
         ce = F.cross_entropy(cls_m.reshape(-1, K + 1), tcls.flatten(), weight=cw, reduction="none").view(B, N).sum(1)
         st = ce * (lw["class_weight"] / nm["ce_den"])
         terms["class"] = terms["class"] + st
-        bidx, qidx = torch.cat(bs), torch.cat(qs)
+        bidx, qidx, gidx = torch.cat(bs), torch.cat(qs), torch.cat(gs)
         if bidx.numel() > 0:
-            src, tg = msk_m[bidx, qidx], torch.cat(ts)
-            bce = F.binary_cross_entropy_with_logits(src, tg, reduction="none").mean(1)
-            dice = _dice_rows(src, tg)
+            bce, dice = pair_terms(s, 0, msk_m4, bidx, qidx, gidx, torch.cat(ts))
             bce = torch.zeros(B).index_add(0, bidx, bce) * (lw["mask_weight"] / nm["num_masks"])
             dice = torch.zeros(B).index_add(0, bidx, dice) * (lw["dice_weight"] / nm["num_masks"])
             terms["mask"] = terms["mask"] + bce
@@ -693,9 +986,7 @@ def criterion(c, stages, P, targets, nm, matches):
                 terms["mp_class"] = terms["mp_class"] + ce * (lw["class_weight"] / nm["mp_ce_den"])
             if mp_b.numel() > 0:
                 den = nm["num_masks"] * c["mp"]["groups"]
-                src = masks[mp_b, mp_q]
-                bce = F.binary_cross_entropy_with_logits(src, mp_t, reduction="none").mean(1)
-                dice = _dice_rows(src, mp_t)
+                bce, dice = pair_terms(s, 1, masks4, mp_b, mp_q, mp_g, mp_t)
                 terms["mp_mask"] = terms["mp_mask"] + torch.zeros(B).index_add(0, mp_b, bce) * (lw["mask_weight"] / den)
                 terms["mp_dice"] = terms["mp_dice"] + torch.zeros(B).index_add(0, mp_b, dice) * (lw["dice_weight"] / den)
     total = sum(terms.values())
