@@ -26,32 +26,9 @@ import (
 // when not nil, receives the uniform draws of the mask noise (it changes
 // no draw).
 func buildMP(c *Config, classes []int, gt []*mask.Bits, maxGT int, levels [3][2]int, r *rng.RNG, rec *MPNoiseDraws) *mpInput {
-	G := c.MP.Groups
-	P := G * maxGT
-	N := c.Queries
-	mp := &mpInput{labels: make([]int, P)}
-	for s := 0; s < P; s++ {
-		j := s % maxGT
-		if j >= len(classes) {
-			mp.labels[s] = -1
-			continue
-		}
-		mp.labels[s] = classes[j]
-		if c.MP.LabelNoise > 0 && r.Bernoulli(c.MP.LabelNoise) {
-			mp.labels[s] = r.IntN(c.NumClasses)
-		}
-	}
-	// self-attention mask, true = blocked
-	Q := P + N
-	mp.selfMask = make([]bool, Q*Q)
-	for row := 0; row < Q; row++ {
-		for col := 0; col < P; col++ {
-			if row >= P || row/maxGT != col/maxGT {
-				mp.selfMask[row*Q+col] = true
-			}
-		}
-	}
-	// pilots
+	P := c.MP.Groups * maxGT
+	mp := &mpInput{labels: mpLabels(c, classes, P, maxGT, r)}
+	mp.selfMask = mpSelfMask(P, maxGT, c.Queries)
 	L := c.DecLayers
 	piloted := c.MP.PilotLayers
 	if piloted == 0 {
@@ -60,59 +37,7 @@ func buildMP(c *Config, classes []int, gt []*mask.Bits, maxGT int, levels [3][2]
 	mp.pilots = make([][]bool, L)
 	var fixed [3][]bool // shift/scale: drawn once per step, at 1/8, shared by the layers
 	if c.MP.Noise == "shift" || c.MP.Noise == "scale" {
-		// prepare_for_dn_v6 (shift) and prepare_for_dn_v7 (scale) of the
-		// official MP decoder: the GT is nearest-resized to the finest
-		// level (stride 8), moved or enlarged there, and nearest-resized
-		// from it to the coarser levels.
-		h8, w8 := levels[2][0], levels[2][1]
-		at8 := make([]*mask.Bits, P)
-		if rec != nil {
-			if c.MP.Noise == "shift" {
-				rec.Shift = slices.Repeat([]float64{-1}, 2*P)
-			} else {
-				rec.Scale = slices.Repeat([]float64{-1}, P)
-			}
-		}
-		for s := 0; s < P; s++ {
-			j := s % maxGT
-			if j >= len(gt) {
-				continue
-			}
-			m := nearestDown(gt[j], h8, w8)
-			if c.MP.Noise == "shift" {
-				ux, uy := r.Float64(), r.Float64()
-				if rec != nil {
-					rec.Shift[2*s], rec.Shift[2*s+1] = ux, uy
-				}
-				m = shiftMask(m, gt[j], c.MP.NoiseRatio, ux, uy)
-			} else {
-				u := r.Float64()
-				if rec != nil {
-					rec.Scale[s] = u
-				}
-				// official: is_scale = torch.rand(); enlarge if is_scale >
-				// DN_RATIO, where ScaleProb = 1 − DN_RATIO
-				if float32(u) > float32(1-c.MP.ScaleProb) {
-					m = scaleMask(m, gt[j], c.MP.NoiseRatio)
-				}
-			}
-			at8[s] = m
-		}
-		for l := 0; l < 3; l++ {
-			h, w := levels[l][0], levels[l][1]
-			fixed[l] = make([]bool, P*h*w)
-			for s, m := range at8 {
-				row := fixed[l][s*h*w : (s+1)*h*w]
-				if m == nil {
-					fillTrue(row)
-					continue
-				}
-				d := nearestDown(m, h, w)
-				for i := range row {
-					row[i] = !d.Get(i)
-				}
-			}
-		}
+		fixed = fixedPilots(c, gt, P, maxGT, levels, r, rec)
 	}
 	if rec != nil && c.MP.Noise == "point" && c.MP.NoiseRatio > 0 {
 		rec.Point = make([][]float64, L)
@@ -123,35 +48,138 @@ func buildMP(c *Config, classes []int, gt []*mask.Bits, maxGT int, levels [3][2]
 			mp.pilots[i] = fixed[l]
 			continue
 		}
-		h, w := levels[l][0], levels[l][1]
-		pl := make([]bool, P*h*w)
 		var draws []float64
 		if rec != nil && rec.Point != nil {
-			draws = slices.Repeat([]float64{-1}, P*h*w)
+			draws = slices.Repeat([]float64{-1}, P*levels[l][0]*levels[l][1])
 			rec.Point[i] = draws
 		}
-		for s := 0; s < P; s++ {
-			row := pl[s*h*w : (s+1)*h*w]
-			j := s % maxGT
-			if j >= len(gt) {
+		mp.pilots[i] = layerPilots(c, gt, P, maxGT, levels[l][0], levels[l][1], r, draws)
+	}
+	return mp
+}
+
+// mpLabels returns the input labels of the P MP slots: slot s holds GT
+// s mod maxGT's class, replaced with probability LabelNoise by a class
+// drawn uniformly from all classes (one Bernoulli draw per filled slot,
+// then one class draw when it flips), or −1 for a padding slot.
+func mpLabels(c *Config, classes []int, P, maxGT int, r *rng.RNG) []int {
+	labels := make([]int, P)
+	for s := 0; s < P; s++ {
+		j := s % maxGT
+		if j >= len(classes) {
+			labels[s] = -1
+			continue
+		}
+		labels[s] = classes[j]
+		if c.MP.LabelNoise > 0 && r.Bernoulli(c.MP.LabelNoise) {
+			labels[s] = r.IntN(c.NumClasses)
+		}
+	}
+	return labels
+}
+
+// mpSelfMask is the (P+N)×(P+N) self-attention mask, true = blocked: an MP
+// row sees only its own group's MP columns, and no matching query sees an
+// MP column.
+func mpSelfMask(P, maxGT, N int) []bool {
+	Q := P + N
+	m := make([]bool, Q*Q)
+	for row := 0; row < Q; row++ {
+		for col := 0; col < P; col++ {
+			if row >= P || row/maxGT != col/maxGT {
+				m[row*Q+col] = true
+			}
+		}
+	}
+	return m
+}
+
+// fixedPilots draws the shift or scale noise once for the step and returns
+// the pilots of the three levels, shared by the layers: prepare_for_dn_v6
+// (shift) and prepare_for_dn_v7 (scale) of the official MP decoder, where
+// the GT is nearest-resized to the finest level (stride 8), moved or
+// enlarged there, and nearest-resized from it to the coarser levels. rec,
+// when not nil, receives the draws.
+func fixedPilots(c *Config, gt []*mask.Bits, P, maxGT int, levels [3][2]int, r *rng.RNG, rec *MPNoiseDraws) [3][]bool {
+	h8, w8 := levels[2][0], levels[2][1]
+	at8 := make([]*mask.Bits, P)
+	if rec != nil {
+		if c.MP.Noise == "shift" {
+			rec.Shift = slices.Repeat([]float64{-1}, 2*P)
+		} else {
+			rec.Scale = slices.Repeat([]float64{-1}, P)
+		}
+	}
+	for s := 0; s < P; s++ {
+		j := s % maxGT
+		if j >= len(gt) {
+			continue
+		}
+		m := nearestDown(gt[j], h8, w8)
+		if c.MP.Noise == "shift" {
+			ux, uy := r.Float64(), r.Float64()
+			if rec != nil {
+				rec.Shift[2*s], rec.Shift[2*s+1] = ux, uy
+			}
+			m = shiftMask(m, gt[j], c.MP.NoiseRatio, ux, uy)
+		} else {
+			u := r.Float64()
+			if rec != nil {
+				rec.Scale[s] = u
+			}
+			// official: is_scale = torch.rand(); enlarge if is_scale >
+			// DN_RATIO, where ScaleProb = 1 − DN_RATIO
+			if float32(u) > float32(1-c.MP.ScaleProb) {
+				m = scaleMask(m, gt[j], c.MP.NoiseRatio)
+			}
+		}
+		at8[s] = m
+	}
+	var fixed [3][]bool
+	for l := 0; l < 3; l++ {
+		h, w := levels[l][0], levels[l][1]
+		fixed[l] = make([]bool, P*h*w)
+		for s, m := range at8 {
+			row := fixed[l][s*h*w : (s+1)*h*w]
+			if m == nil {
 				fillTrue(row)
 				continue
 			}
-			d := anyDown(gt[j], h, w)
-			for k := range row {
-				row[k] = !d.Get(k)
-			}
-			if c.MP.Noise == "point" && c.MP.NoiseRatio > 0 {
-				var rowDraws []float64
-				if draws != nil {
-					rowDraws = draws[s*h*w : (s+1)*h*w]
-				}
-				pointNoise(row, d.Area(), c.MP.NoiseRatio, r, rowDraws)
+			d := nearestDown(m, h, w)
+			for i := range row {
+				row[i] = !d.Get(i)
 			}
 		}
-		mp.pilots[i] = pl
 	}
-	return mp
+	return fixed
+}
+
+// layerPilots returns one layer's pilots at an h×w level: each slot's GT
+// any-downsampled (true = blocked; padding slots blocked everywhere), with
+// point noise when configured. draws, when not nil (P·h·w), receives each
+// cell's uniform draw.
+func layerPilots(c *Config, gt []*mask.Bits, P, maxGT, h, w int, r *rng.RNG, draws []float64) []bool {
+	pl := make([]bool, P*h*w)
+	for s := 0; s < P; s++ {
+		row := pl[s*h*w : (s+1)*h*w]
+		j := s % maxGT
+		if j >= len(gt) {
+			fillTrue(row)
+			continue
+		}
+		d := anyDown(gt[j], h, w)
+		for k := range row {
+			row[k] = !d.Get(k)
+		}
+		if c.MP.Noise == "point" && c.MP.NoiseRatio > 0 {
+			var rowDraws []float64
+			if draws != nil {
+				rowDraws = draws[s*h*w : (s+1)*h*w]
+			}
+			pointNoise(row, d.Area(), c.MP.NoiseRatio, r, rowDraws)
+		}
+	}
+	return pl
 }
 
 // MPNoiseDraws are the uniform draws in [0, 1) of one image's MP mask
