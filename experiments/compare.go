@@ -97,7 +97,9 @@ func (rs *Results) snapshotRuns(label, sel string) (map[uint64]compareRun, []uin
 		if err != nil {
 			return nil, nil, err
 		}
-		out[r.Manifest.Seed] = compareRun{sum: metrics.Summarize(rep.Probe.Figures()), pq: rep.Eval.Panoptic.All.PQ, images: rep.Probe.Layer.PerImage}
+		// PQ is NaN when nothing was scored (a trace has no task metrics).
+		pq := tables.FromEvalReport(label, r.Manifest.Seed, rep.Eval).PQ
+		out[r.Manifest.Seed] = compareRun{sum: metrics.Summarize(rep.Probe.Figures()), pq: pq, images: rep.Probe.Layer.PerImage}
 		order = append(order, r.Manifest.Seed)
 	}
 	if len(order) == 0 {

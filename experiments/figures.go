@@ -181,16 +181,9 @@ func (rs *Results) Figures(s *PlotSettings) ([]Plot, error) {
 	add := func(f *plots.Figure, name, title, note, help, alt string, data []DataRow) {
 		figs = append(figs, Plot{Figure: Figure{Name: name, Title: title, Note: note, Help: help, Alt: alt}, Plot: f, Data: data})
 	}
-	reps := map[*Result]*SnapshotReport{}
-	for _, r := range rs.Runs {
-		rep, err := r.Snapshot(set.Snapshot)
-		if err != nil {
-			return nil, err
-		}
-		if rep.Probe.Layer.NumStages == 0 {
-			return nil, fmt.Errorf("experiments: %s: the probe of step %d saw no image", r.Dir, rep.Step)
-		}
-		reps[r] = rep
+	reps, err := rs.snapshotReports(set.Snapshot)
+	if err != nil {
+		return nil, err
 	}
 	snap := snapshotName(set.Snapshot)
 	for i := range metrics.Figures {
@@ -198,43 +191,9 @@ func (rs *Results) Figures(s *PlotSettings) ([]Plot, error) {
 		if !fg.Plotted {
 			continue
 		}
-		var series []plots.StageSeries
-		var data []DataRow
-		for _, label := range rs.Labels() {
-			ser := plots.StageSeries{Label: set.Name(label)}
-			for _, r := range rs.Runs {
-				if r.Label != label {
-					continue
-				}
-				rep := reps[r]
-				v := fg.Series(rep.Probe.Figures(), metrics.FinalMatched)
-				if v == nil {
-					continue // a report written before the figure existed
-				}
-				want := rep.Probe.Layer.NumStages
-				if fg.Pair {
-					want--
-				}
-				if len(v) != want || want == 0 {
-					return nil, fmt.Errorf("experiments: %s: %s has %d values for %d stages", r.Dir, fg.Key, len(v), rep.Probe.Layer.NumStages)
-				}
-				if len(ser.Seeds) > 0 && len(ser.Seeds[0]) != len(v) {
-					return nil, fmt.Errorf("experiments: runs labelled %s have different numbers of stages", label)
-				}
-				ser.Seeds = append(ser.Seeds, append([]float64(nil), v...))
-				ser.StageLayers = stageLayers(&rep.Probe)
-				for k, x := range v {
-					d := set.runRow(fg.Key, fg.Key, r, rep.Step)
-					d.Stage, d.Layers, d.Value = k, ser.StageLayers[k], x
-					if fg.Pair {
-						d.StageTo, d.LayersTo = k+1, ser.StageLayers[k+1]
-					}
-					data = append(data, d)
-				}
-			}
-			if len(ser.Seeds) > 0 {
-				series = append(series, ser)
-			}
+		series, data, err := rs.stageSeries(&set, fg, reps)
+		if err != nil {
+			return nil, err
 		}
 		if len(series) == 0 {
 			continue
@@ -256,6 +215,85 @@ func (rs *Results) Figures(s *PlotSettings) ([]Plot, error) {
 		img := e.image
 		figs[len(figs)-1].Image = &img
 	}
+	if rs.fromTraces() {
+		return figs, nil // traces hold no training log
+	}
+	f, train, data, err := rs.trainingFigure(&set)
+	if err != nil {
+		return nil, err
+	}
+	add(f, "training", "Training loss and validation scores", "", trainingHelp, trainingAlt(train), data)
+	return figs, nil
+}
+
+// snapshotReports returns each run's report at the snapshot, refusing a
+// report whose probe saw no image.
+func (rs *Results) snapshotReports(snapshot string) (map[*Result]*SnapshotReport, error) {
+	reps := map[*Result]*SnapshotReport{}
+	for _, r := range rs.Runs {
+		rep, err := r.Snapshot(snapshot)
+		if err != nil {
+			return nil, err
+		}
+		if rep.Probe.Layer.NumStages == 0 {
+			return nil, fmt.Errorf("experiments: %s: the probe of step %d saw no image", r.Dir, rep.Step)
+		}
+		reps[r] = rep
+	}
+	return reps, nil
+}
+
+// stageSeries gathers the per-stage figure fg of every configuration (one
+// series per label that has it, one seed per run) and the values as data
+// rows. A run whose report predates the figure is left out; a wrong
+// number of values, or runs of one label with different numbers of
+// stages, is an error.
+func (rs *Results) stageSeries(set *PlotSettings, fg *metrics.Figure, reps map[*Result]*SnapshotReport) ([]plots.StageSeries, []DataRow, error) {
+	var series []plots.StageSeries
+	var data []DataRow
+	for _, label := range rs.Labels() {
+		ser := plots.StageSeries{Label: set.Name(label)}
+		for _, r := range rs.Runs {
+			if r.Label != label {
+				continue
+			}
+			rep := reps[r]
+			v := fg.Series(rep.Probe.Figures(), metrics.FinalMatched)
+			if v == nil {
+				continue // a report written before the figure existed
+			}
+			want := rep.Probe.Layer.NumStages
+			if fg.Pair {
+				want--
+			}
+			if len(v) != want || want == 0 {
+				return nil, nil, fmt.Errorf("experiments: %s: %s has %d values for %d stages", r.Dir, fg.Key, len(v), rep.Probe.Layer.NumStages)
+			}
+			if len(ser.Seeds) > 0 && len(ser.Seeds[0]) != len(v) {
+				return nil, nil, fmt.Errorf("experiments: runs labelled %s have different numbers of stages", label)
+			}
+			ser.Seeds = append(ser.Seeds, append([]float64(nil), v...))
+			ser.StageLayers = stageLayers(&rep.Probe)
+			for k, x := range v {
+				d := set.runRow(fg.Key, fg.Key, r, rep.Step)
+				d.Stage, d.Layers, d.Value = k, ser.StageLayers[k], x
+				if fg.Pair {
+					d.StageTo, d.LayersTo = k+1, ser.StageLayers[k+1]
+				}
+				data = append(data, d)
+			}
+		}
+		if len(ser.Seeds) > 0 {
+			series = append(series, ser)
+		}
+	}
+	return series, data, nil
+}
+
+// trainingFigure draws the training curves of every run (labelled with
+// the seed when a label has several runs) and returns the figure, its
+// input and its values as data rows (AP −1, no GT to score, as NaN).
+func (rs *Results) trainingFigure(set *PlotSettings) (*plots.Figure, []plots.TrainRun, []DataRow, error) {
 	var train []plots.TrainRun
 	var data []DataRow
 	multi := false
@@ -275,7 +313,7 @@ func (rs *Results) Figures(s *PlotSettings) ([]Plot, error) {
 		}
 		tr, err := r.trainRun(label)
 		if err != nil {
-			return nil, err
+			return nil, nil, nil, err
 		}
 		train = append(train, tr)
 	}
@@ -294,8 +332,7 @@ func (rs *Results) Figures(s *PlotSettings) ([]Plot, error) {
 			}
 		}
 	}
-	add(f, "training", "Training loss and validation scores", "", trainingHelp, trainingAlt(train), data)
-	return figs, nil
+	return f, train, data, nil
 }
 
 // runRow is a DataRow of run r's values.
@@ -310,13 +347,50 @@ func (s *PlotSettings) runRow(figure, metric string, r *Result, step int) DataRo
 // differences from it (iou_matrix_diff).
 func (rs *Results) heatmapFigures(set *PlotSettings, reps map[*Result]*SnapshotReport, snap string,
 	add func(f *plots.Figure, name, title, note, help, alt string, data []DataRow)) error {
-	type config struct {
-		label  string
-		mean   [][]float64
-		layers []int
-		seeds  int
+	cfgs, panels, data := rs.heatmapConfigs(set, reps)
+	if len(panels) == 0 {
+		return nil
 	}
-	var cfgs []config
+	title := "Mean IoU between stages — " + snap
+	f := plots.Heatmap(panels, &plots.HeatmapSettings{Style: set.Style, Title: title})
+	add(f, "iou_matrix", title, "", heatmapHelp, heatmapAlt(title, panels, false), data)
+
+	base := set.Baseline
+	if base == "" && len(rs.Labels()) == 2 {
+		base = rs.Labels()[0]
+	}
+	bi := slices.IndexFunc(cfgs, func(c heatmapConfig) bool { return c.label == base })
+	if bi < 0 {
+		return nil
+	}
+	diffs, skipped, data := diffPanels(set, cfgs, cfgs[bi])
+	if len(diffs) == 0 {
+		return nil
+	}
+	title = "Mean IoU between stages: difference from " + set.Name(base) + " — " + snap
+	note := ""
+	if len(skipped) > 0 {
+		note = fmt.Sprintf("Not shown: %s (other decoder stages than %s).", strings.Join(skipped, ", "), set.Name(base))
+	}
+	f = plots.Heatmap(diffs, &plots.HeatmapSettings{Style: set.Style, Title: title, Diff: true})
+	add(f, "iou_matrix_diff", title, note, diffHelp, heatmapAlt(title, diffs, true), data)
+	return nil
+}
+
+// heatmapConfig is one configuration's stage × stage IoU matrix, the mean
+// over its seeds.
+type heatmapConfig struct {
+	label  string
+	mean   [][]float64
+	layers []int
+	seeds  int
+}
+
+// heatmapConfigs averages each configuration's stage × stage IoU matrix
+// over its seeds and returns the configurations that have one, their
+// heat-map panels, and every run's matrix as data rows.
+func (rs *Results) heatmapConfigs(set *PlotSettings, reps map[*Result]*SnapshotReport) ([]heatmapConfig, []plots.HeatmapPanel, []DataRow) {
+	var cfgs []heatmapConfig
 	var panels []plots.HeatmapPanel
 	var data []DataRow
 	for _, label := range rs.Labels() {
@@ -344,32 +418,22 @@ func (rs *Results) heatmapFigures(set *PlotSettings, reps map[*Result]*SnapshotR
 		if len(m) == 0 || len(m) != len(layers) {
 			continue
 		}
-		cfgs = append(cfgs, config{label, m, layers, len(mats)})
+		cfgs = append(cfgs, heatmapConfig{label, m, layers, len(mats)})
 		title := set.Name(label)
 		if len(mats) > 1 {
 			title += fmt.Sprintf(" (mean of %d seeds)", len(mats))
 		}
 		panels = append(panels, plots.HeatmapPanel{Title: title, M: m, StageLayers: layers})
 	}
-	if len(panels) == 0 {
-		return nil
-	}
-	title := "Mean IoU between stages — " + snap
-	f := plots.Heatmap(panels, &plots.HeatmapSettings{Style: set.Style, Title: title})
-	add(f, "iou_matrix", title, "", heatmapHelp, heatmapAlt(title, panels, false), data)
+	return cfgs, panels, data
+}
 
-	base := set.Baseline
-	if base == "" && len(rs.Labels()) == 2 {
-		base = rs.Labels()[0]
-	}
-	bi := slices.IndexFunc(cfgs, func(c config) bool { return c.label == base })
-	if bi < 0 {
-		return nil
-	}
-	b := cfgs[bi]
-	var diffs []plots.HeatmapPanel
-	var skipped []string
-	data = nil
+// diffPanels returns, for each configuration other than the baseline b
+// with the same decoder stages, the panel of its mean matrix minus b's,
+// the names of the configurations skipped for other stages, and the
+// differences as data rows.
+func diffPanels(set *PlotSettings, cfgs []heatmapConfig, b heatmapConfig) (diffs []plots.HeatmapPanel, skipped []string, data []DataRow) {
+	base := b.label
 	for _, c := range cfgs {
 		if c.label == base {
 			continue
@@ -391,17 +455,7 @@ func (rs *Results) heatmapFigures(set *PlotSettings, reps map[*Result]*SnapshotR
 		}
 		diffs = append(diffs, plots.HeatmapPanel{Title: set.Name(c.label) + " − " + set.Name(base), M: d, StageLayers: c.layers})
 	}
-	if len(diffs) == 0 {
-		return nil
-	}
-	title = "Mean IoU between stages: difference from " + set.Name(base) + " — " + snap
-	note := ""
-	if len(skipped) > 0 {
-		note = fmt.Sprintf("Not shown: %s (other decoder stages than %s).", strings.Join(skipped, ", "), set.Name(base))
-	}
-	f = plots.Heatmap(diffs, &plots.HeatmapSettings{Style: set.Style, Title: title, Diff: true})
-	add(f, "iou_matrix_diff", title, note, diffHelp, heatmapAlt(title, diffs, true), data)
-	return nil
+	return diffs, skipped, data
 }
 
 // trainRun is the training figure's input for one run: the losses of its
@@ -526,11 +580,46 @@ func (rs *Results) evolutionFigures(set PlotSettings) ([]evoFigure, error) {
 	if nq <= 0 {
 		nq = 4
 	}
-	// The first seed of each label that has a trace at the snapshot.
+	order := rs.evolutionRuns(set.Snapshot)
+	if len(order) == 0 {
+		return nil, nil
+	}
+	best, err := leastConsistentImage(order[0], set.Snapshot)
+	if err != nil || best < 0 {
+		return nil, err
+	}
+	var out []evoFigure
+	for _, r := range order {
+		tr, err := r.openSnapshotTrace(set.Snapshot)
+		if err != nil {
+			return nil, err
+		}
+		im, err := findImage(tr, best)
+		if err != nil {
+			tr.Close()
+			return nil, err
+		}
+		info := tr.Info()
+		tr.Close()
+		if im == nil {
+			continue
+		}
+		qs := imageScores(im)
+		if len(qs) == 0 {
+			continue
+		}
+		out = append(out, evolutionFigure(&set, r, im, info, qs[:min(nq, len(qs))]))
+	}
+	return out, nil
+}
+
+// evolutionRuns returns the first seed of each label that has a trace at
+// the snapshot (both of its files present), in the order of the runs.
+func (rs *Results) evolutionRuns(snapshot string) []*Result {
 	var order []*Result
 	seen := map[string]bool{}
 	for _, r := range rs.Runs {
-		rep, err := r.Snapshot(set.Snapshot)
+		rep, err := r.Snapshot(snapshot)
 		if err != nil || rep.Trace == "" || seen[r.Label] {
 			continue
 		}
@@ -541,23 +630,30 @@ func (rs *Results) evolutionFigures(set PlotSettings) ([]evoFigure, error) {
 		seen[r.Label] = true
 		order = append(order, r)
 	}
-	if len(order) == 0 {
-		return nil, nil
-	}
-	open := func(r *Result) (*probes.TraceReader, error) {
-		rep, _ := r.Snapshot(set.Snapshot)
-		return openTrace(r.Dir, rep.Trace)
-	}
-	ref, err := open(order[0])
+	return order
+}
+
+// openSnapshotTrace opens the trace of r's report at the snapshot.
+func (r *Result) openSnapshotTrace(snapshot string) (*probes.TraceReader, error) {
+	rep, _ := r.Snapshot(snapshot)
+	return openTrace(r.Dir, rep.Trace)
+}
+
+// leastConsistentImage returns the dataset index of the image of r's
+// trace at the snapshot whose (up to) three least consistent final-matched
+// queries have the lowest mean consecutive IoU, or −1 when no image has
+// such a query.
+func leastConsistentImage(r *Result, snapshot string) (int, error) {
+	ref, err := r.openSnapshotTrace(snapshot)
 	if err != nil {
-		return nil, err
+		return -1, err
 	}
+	defer ref.Close()
 	best, bestScore := -1, math.Inf(1)
 	for k := 0; k < ref.Len(); k++ {
 		im, err := ref.Image(k)
 		if err != nil {
-			ref.Close()
-			return nil, err
+			return -1, err
 		}
 		qs := imageScores(im)
 		if len(qs) == 0 {
@@ -572,84 +668,90 @@ func (rs *Results) evolutionFigures(set PlotSettings) ([]evoFigure, error) {
 			best, bestScore = im.Index, sc
 		}
 	}
-	ref.Close()
-	if best < 0 {
-		return nil, nil
-	}
-	var out []evoFigure
-	for _, r := range order {
-		tr, err := open(r)
+	return best, nil
+}
+
+// findImage returns the image of dataset index index in tr, or nil when
+// tr does not hold it.
+func findImage(tr *probes.TraceReader, index int) (*probes.Image, error) {
+	for k := 0; k < tr.Len(); k++ {
+		x, err := tr.Image(k)
 		if err != nil {
 			return nil, err
 		}
-		var im *probes.Image
-		for k := 0; k < tr.Len(); k++ {
-			x, err := tr.Image(k)
-			if err != nil {
-				tr.Close()
-				return nil, err
-			}
-			if x.Index == best {
-				im = x
-				break
-			}
+		if x.Index == index {
+			return x, nil
 		}
-		info := tr.Info()
-		tr.Close()
-		if im == nil {
-			continue
-		}
-		qs := imageScores(im)
-		if len(qs) == 0 {
-			continue
-		}
-		qs = qs[:min(nq, len(qs))]
-		st := im.ImageStages()
-		names := r.Manifest.Config.Model.ClassNames
-		var rows []plots.MaskRow
-		var alt []string
-		var data []DataRow
-		name := "mask_evolution_" + FileName(r.Label)
-		rep, _ := r.Snapshot(set.Snapshot)
-		for _, q := range qs {
-			row := plots.MaskRow{GT: im.GT.Masks[q.gt]}
-			cls := fmt.Sprint(im.GT.Classes[q.gt])
-			if c := im.GT.Classes[q.gt]; c >= 0 && c < len(names) {
-				cls = names[c]
-			}
-			row.Label = fmt.Sprintf("query %d → %s\nmean IoU %.0f %%", q.query, cls, 100*q.meanIoU)
-			var ious []string
-			point := func(metric string, s int, v float64) {
-				d := set.runRow(name, metric, r, rep.Step)
-				d.Image, d.Query, d.Value = best, q.query, v
-				if s >= 0 {
-					d.Stage, d.Layers = s, info.StageLayers[s]
-				}
-				data = append(data, d)
-			}
-			for s := range st.Masks {
-				m := st.Masks[s][q.query]
-				row.Masks = append(row.Masks, m)
-				point("mask_pixels", s, float64(m.Area()))
-				if s > 0 {
-					iou := metrics.IoU(st.Masks[s-1][q.query], m)
-					ious = append(ious, pctText(iou))
-					d := data[len(data)-1]
-					d.Metric, d.Stage, d.Layers, d.StageTo, d.LayersTo, d.Value = "iou_with_previous", s-1, info.StageLayers[s-1], s, info.StageLayers[s], iou
-					data = append(data, d)
-				}
-			}
-			point("gt_pixels", -1, float64(row.GT.Area()))
-			rows = append(rows, row)
-			alt = append(alt, fmt.Sprintf("query %d (matched to a %s) has IoU with the previous stage %s", q.query, cls, strings.Join(ious, ", ")))
-		}
-		img := r.inputImage(best, info)
-		title := fmt.Sprintf("%s, validation image %d: the %d least consistent queries matched at the last stage", set.Name(r.Label), best, len(rows))
-		f := plots.MaskEvolution(img, rows, &plots.MaskSettings{Style: set.Style, Title: title, StageLayers: info.StageLayers})
-		out = append(out, evoFigure{fig: f, name: name, title: title, note: EvolutionChoice,
-			alt: title + ": the masks of each query at every stage over the image, and its GT segment. From stage 1 on, " + strings.Join(alt, "; ") + ".", image: best, data: data})
 	}
-	return out, nil
+	return nil, nil
+}
+
+// evolutionFigure draws the masks of queries qs of run r through the
+// stages of image im (dataset index im.Index), with its text alternative
+// and data rows.
+func evolutionFigure(set *PlotSettings, r *Result, im *probes.Image, info probes.RunInfo, qs []queryScore) evoFigure {
+	best := im.Index
+	st := im.ImageStages()
+	name := "mask_evolution_" + FileName(r.Label)
+	rep, _ := r.Snapshot(set.Snapshot)
+	var rows []plots.MaskRow
+	var alt []string
+	var data []DataRow
+	for _, q := range qs {
+		row, ious, rowData := evolutionRow(set, r, im, st, info, q, name, rep.Step)
+		data = append(data, rowData...)
+		rows = append(rows, row)
+		alt = append(alt, fmt.Sprintf("query %d (matched to a %s) has IoU with the previous stage %s", q.query, className(r, im.GT.Classes[q.gt]), strings.Join(ious, ", ")))
+	}
+	img := r.inputImage(best, info)
+	title := fmt.Sprintf("%s, validation image %d: the %d least consistent queries matched at the last stage", set.Name(r.Label), best, len(rows))
+	f := plots.MaskEvolution(img, rows, &plots.MaskSettings{Style: set.Style, Title: title, StageLayers: info.StageLayers})
+	return evoFigure{fig: f, name: name, title: title, note: EvolutionChoice,
+		alt: title + ": the masks of each query at every stage over the image, and its GT segment. From stage 1 on, " + strings.Join(alt, "; ") + ".", image: best, data: data}
+}
+
+// className is the name of class c in r's model, or its number when the
+// model names no such class.
+func className(r *Result, c int) string {
+	names := r.Manifest.Config.Model.ClassNames
+	if c >= 0 && c < len(names) {
+		return names[c]
+	}
+	return fmt.Sprint(c)
+}
+
+// evolutionRow is the row of query q in the mask-evolution figure name
+// (st being im's stages): its masks through the stages and its GT segment, the IoU of each stage
+// with the previous one as text, and its data rows (mask pixels per
+// stage, IoU with the previous stage, GT pixels) at training step step.
+func evolutionRow(set *PlotSettings, r *Result, im *probes.Image, st *metrics.ImageStages, info probes.RunInfo, q queryScore, name string, step int) (plots.MaskRow, []string, []DataRow) {
+	row := plots.MaskRow{GT: im.GT.Masks[q.gt]}
+	cls := className(r, im.GT.Classes[q.gt])
+	row.Label = fmt.Sprintf("query %d → %s\nmean IoU %.0f %%", q.query, cls, 100*q.meanIoU)
+	var ious []string
+	var data []DataRow
+	point := func(metric string, s int, v float64) {
+		d := set.runRow(name, metric, r, step)
+		d.Image, d.Query, d.Value = im.Index, q.query, v
+		if s >= 0 {
+			d.Stage, d.Layers = s, info.StageLayers[s]
+		}
+		data = append(data, d)
+	}
+	for s := range st.Masks {
+		m := st.Masks[s][q.query]
+		row.Masks = append(row.Masks, m)
+		point("mask_pixels", s, float64(m.Area()))
+		if s > 0 {
+			iou := metrics.IoU(st.Masks[s-1][q.query], m)
+			ious = append(ious, pctText(iou))
+			d := data[len(data)-1]
+			d.Metric, d.Stage, d.Layers, d.StageTo, d.LayersTo, d.Value = "iou_with_previous", s-1, info.StageLayers[s-1], s, info.StageLayers[s], iou
+			data = append(data, d)
+		}
+	}
+	point("gt_pixels", -1, float64(row.GT.Area()))
+	return row, ious, data
 }
 
 // inputImage is the validation image as the model saw it, or a grey
@@ -663,6 +765,9 @@ func (r *Result) inputImage(index int, info probes.RunInfo) image.Image {
 			img.Pix[i] = 200
 		}
 		return img
+	}
+	if r.Trace != "" {
+		return grey() // a trace does not hold its input images
 	}
 	ds, err := data.Open(r.Manifest.Config.Val)
 	if err != nil || index >= ds.Len() {

@@ -27,6 +27,9 @@ type Result struct {
 	Label string
 	// Reports are the finished snapshots, in step order.
 	Reports []*SnapshotReport
+	// Trace is the trace file a run was read from (LoadTraces; Dir is its
+	// directory); empty for a run directory.
+	Trace string
 }
 
 // Results are the finished runs of one or more output directories.
@@ -457,7 +460,13 @@ func withExperiment(m *Manifest, name string) *Manifest {
 // metrics, the ablation table when ablation is set and there are several
 // configurations, and the stage means through training when the runs have
 // several snapshots.
+//
+// Results read from traces (LoadTraces) have the diagnosis and a summary
+// of each trace instead (no task metrics, one snapshot).
 func (rs *Results) Tables(sel string, cols []string, ablation bool) ([]tables.Named, error) {
+	if rs.fromTraces() {
+		return rs.traceTables(sel, cols)
+	}
 	diag, err := rs.DiagnosisTable(sel, cols)
 	if err != nil {
 		return nil, err

@@ -12,7 +12,7 @@ import (
 )
 
 // ImportedTrace is the notebook on reading a trace recorded in PyTorch with
-// probes/python/record_trace.py.
+// the mpanalyze_trace package (python/).
 func ImportedTrace(nb *Notebook) {
 	var (
 		tr *probes.TraceReader
@@ -20,16 +20,16 @@ func ImportedTrace(nb *Notebook) {
 	)
 	nb.Text(`
 		mpanalyze can analyse a model it did not train. A PyTorch
-		Mask2Former-style decoder is hooked with
-		` + "`probes/python/record_trace.py`" + ` (a forward hook on the
-		predictor; the script's docstring has the code), which writes every
+		Mask2Former-style decoder is hooked with the Python package
+		` + "`mpanalyze_trace`" + ` (` + "`python/`" + `; a forward hook on the
+		predictor, walked through in ` + "`docs/own-model.md`" + `), which writes every
 		decoder stage's class and mask logits per image into a trace: an
 		` + "`.npz`" + ` that numpy opens and a JSON sidecar describing it
 		(` + "`probes/TRACE.md`" + `). The Go side reads it exactly as it reads
 		its own.
 
 		The trace here, ` + "`notebooks/testdata/torch_trace`" + ` (50 kB), was
-		written by ` + "`record_trace.py`" + ` from made-up decoder outputs in
+		written by the recorder (then ` + "`record_trace.py`" + `) from made-up decoder outputs in
 		the official format (` + "`notebooks/testdata/gen_trace.py`" + `): 3
 		images, 3 decoder layers (stages 0..3), 6 queries, 16×16 mask logits
 		stored as float16, and no matchings (recorded without scipy). In image

@@ -73,19 +73,48 @@ func MaskEvolution(img image.Image, rows []MaskRow, s *MaskSettings) *Figure {
 	if s == nil {
 		s = &MaskSettings{}
 	}
+	stages, hasGT := maskStages(img, rows, s)
+	t := s.Style.text()
+	f := &maskFigure{
+		rows: rows, stages: stages, hasGT: hasGT, t: t,
+		title:  s.Style.title(s.Title),
+		rowSty: maskTextStyle(t, tickSize, false), headSty: maskTextStyle(t, tickSize, false), noteSty: maskTextStyle(t, noteSize, false),
+	}
+
+	// Layout, in points from the top left.
+	W := s.Width
+	if W == 0 {
+		W = TextWidth
+	}
+	f.columns(W, img.Bounds())
+	f.headings(s.StageLayers)
+	H := f.verticals(W, s)
+	size := Size{Width: W, Height: H, DPI: s.DPI}.or(W, H)
+
+	// The image, in grey, at no more pixels than the cell shows at 300
+	// dpi (every cell draws the same image).
+	long := int(math.Ceil(float64(max(f.cw, f.ch)) / 72 * 300))
+	f.grey = greyImage(img, long)
+
+	return &Figure{size: size, draw: func(dc draw.Canvas, _ string) { f.draw(dc) }}
+}
+
+// maskStages checks MaskEvolution's input (rows, a non-empty image, the
+// same number of stages in every row, masks of one size, StageLayers of
+// one entry per stage) and returns the number of stages and whether a row
+// has a GT mask.
+func maskStages(img image.Image, rows []MaskRow, s *MaskSettings) (stages int, hasGT bool) {
 	if len(rows) == 0 {
 		panic("plots: MaskEvolution: no rows")
 	}
-	ib := img.Bounds()
-	if ib.Empty() {
+	if img.Bounds().Empty() {
 		panic("plots: MaskEvolution: empty image")
 	}
-	stages := len(rows[0].Masks)
+	stages = len(rows[0].Masks)
 	if stages == 0 {
 		panic("plots: MaskEvolution: no stages")
 	}
 	var mh, mw int
-	hasGT := false
 	for i, r := range rows {
 		if len(r.Masks) != stages {
 			panic(fmt.Sprintf("plots: MaskEvolution: row %d has %d stages, row 0 has %d", i, len(r.Masks), stages))
@@ -106,160 +135,198 @@ func MaskEvolution(img image.Image, rows []MaskRow, s *MaskSettings) *Figure {
 	if s.StageLayers != nil && len(s.StageLayers) != stages {
 		panic(fmt.Sprintf("plots: MaskEvolution: %d StageLayers for %d stages", len(s.StageLayers), stages))
 	}
-	t := s.Style.text()
-	title := s.Style.title(s.Title)
-	style := func(size float64, bold bool) text.Style {
-		f := t.sans(size)
-		if bold {
-			f = t.bold(size)
-		}
-		return text.Style{Font: f, Color: textColor, Handler: plot.DefaultTextHandler}
-	}
-	rowSty, headSty, noteSty := style(tickSize, false), style(tickSize, false), style(noteSize, false)
+	return stages, hasGT
+}
 
-	// Layout, in points from the top left.
-	W := s.Width
-	if W == 0 {
-		W = TextWidth
+// maskTextStyle is the text style of MaskEvolution at size (in points
+// before scaling), bold or regular.
+func maskTextStyle(t textStyle, size float64, bold bool) text.Style {
+	f := t.sans(size)
+	if bold {
+		f = t.bold(size)
 	}
-	pad, gap, gtGap, rowGap := t.pt(3), t.pt(3), t.pt(7), t.pt(5)
+	return text.Style{Font: f, Color: textColor, Handler: plot.DefaultTextHandler}
+}
+
+// maskFigure is the layout of a MaskEvolution figure, in points from the
+// top left, and what it draws.
+type maskFigure struct {
+	rows                      []MaskRow
+	stages, cols              int
+	hasGT                     bool
+	t                         textStyle
+	title                     string
+	titleSty                  text.Style
+	rowSty, headSty, noteSty  text.Style
+	heads                     [][]string
+	pad                       vg.Length
+	cw, ch                    vg.Length // cell width and height
+	colX                      []vg.Length
+	titleY, headY, keyY, iouH vg.Length
+	rowY                      []vg.Length
+	key                       string
+	grey                      image.Image
+}
+
+// columns places the columns in width W: the row labels (at most 30 % of
+// W) on the left, then a cell per stage and the GT column a little apart;
+// the cells have img's aspect ratio. It panics if the cells would be
+// narrower than 4 points.
+func (f *maskFigure) columns(W vg.Length, ib image.Rectangle) {
+	t := f.t
+	f.pad = t.pt(3)
+	pad, gap, gtGap := f.pad, t.pt(3), t.pt(7)
 	var labelW vg.Length
-	for _, r := range rows {
-		labelW = max(labelW, rowSty.Width(r.Label))
+	for _, r := range f.rows {
+		labelW = max(labelW, f.rowSty.Width(r.Label))
 	}
 	labelW = min(labelW, 0.3*W)
 	x0 := pad + labelW + t.pt(6)
-	cols := stages
-	if hasGT {
-		cols++
+	f.cols = f.stages
+	if f.hasGT {
+		f.cols++
 	}
+	cols := f.cols
 	cw := (W - x0 - pad - vg.Length(cols-1)*gap) / vg.Length(cols)
-	if hasGT {
+	if f.hasGT {
 		cw -= (gtGap - gap) / vg.Length(cols)
 	}
 	if cw < vg.Points(4) {
 		panic(fmt.Sprintf("plots: MaskEvolution: %d columns do not fit %v", cols, W))
 	}
-	ch := cw * vg.Length(ib.Dy()) / vg.Length(ib.Dx())
-	colX := make([]vg.Length, cols)
+	f.cw = cw
+	f.ch = cw * vg.Length(ib.Dy()) / vg.Length(ib.Dx())
+	f.colX = make([]vg.Length, cols)
 	for c := range cols {
-		colX[c] = x0 + vg.Length(c)*(cw+gap)
-		if hasGT && c == stages {
-			colX[c] += gtGap - gap
+		f.colX[c] = x0 + vg.Length(c)*(cw+gap)
+		if f.hasGT && c == f.stages {
+			f.colX[c] += gtGap - gap
 		}
 	}
+}
 
-	// Column headings: "stage s" and "L layer(s)", shrunk to the cell.
-	heads := make([][]string, cols)
-	for c := range stages {
-		heads[c] = []string{fmt.Sprintf("stage %d", c)}
-		if s.StageLayers != nil {
-			heads[c] = append(heads[c], layersText(s.StageLayers[c]))
+// headings sets the column headings, "stage s" and (with stageLayers)
+// "L layer(s)", or "GT", in a font shrunk to fit the cell width.
+func (f *maskFigure) headings(stageLayers []int) {
+	f.heads = make([][]string, f.cols)
+	for c := range f.stages {
+		f.heads[c] = []string{fmt.Sprintf("stage %d", c)}
+		if stageLayers != nil {
+			f.heads[c] = append(f.heads[c], layersText(stageLayers[c]))
 		}
 	}
-	if hasGT {
-		heads[stages] = []string{"GT"}
+	if f.hasGT {
+		f.heads[f.stages] = []string{"GT"}
 	}
-	headSty.Font.Size = fitSize(headSty, cw, heads)
-	lineH := headSty.Height("Xg")
+	f.headSty.Font.Size = fitSize(f.headSty, f.cw, f.heads)
+}
 
+// verticals places, from the top, the title, the headings, the rows (each
+// with a line for the IoUs unless s.NoIoU or there is one stage) and,
+// with a title, the key line; it returns the figure's height.
+func (f *maskFigure) verticals(W vg.Length, s *MaskSettings) vg.Length {
+	t, pad := f.t, f.pad
+	rowGap := t.pt(5)
+	lineH := f.headSty.Height("Xg")
 	y := pad
-	var titleSty text.Style
-	titleY := y
-	if title != "" {
-		titleSty = style(titleSize, true)
-		title, titleSty.Font = t.fitTitle(title, W-2*pad)
-		y += titleSty.Height(title) + t.pt(5)
+	f.titleY = y
+	if f.title != "" {
+		f.titleSty = maskTextStyle(t, titleSize, true)
+		f.title, f.titleSty.Font = t.fitTitle(f.title, W-2*pad)
+		y += f.titleSty.Height(f.title) + t.pt(5)
 	}
-	headY := y
+	f.headY = y
 	nHead := 1
 	if s.StageLayers != nil {
 		nHead = 2
 	}
 	y += vg.Length(nHead)*lineH + t.pt(3)
-	iouH := vg.Length(0)
-	if !s.NoIoU && stages > 1 {
-		iouH = noteSty.Height("IoU") + t.pt(2)
+	if !s.NoIoU && f.stages > 1 {
+		f.iouH = f.noteSty.Height("IoU") + t.pt(2)
 	}
-	rowY := make([]vg.Length, len(rows))
-	for i := range rows {
-		rowY[i] = y
-		y += ch + iouH + rowGap
+	f.rowY = make([]vg.Length, len(f.rows))
+	for i := range f.rows {
+		f.rowY[i] = y
+		y += f.ch + f.iouH + rowGap
 	}
 	y -= rowGap
-	key := ""
-	if title != "" {
-		key = "Blue: the query's mask (logit > 0) over the image in grey."
-		if iouH > 0 {
-			key += " Under each cell: IoU with the previous stage, bold below 50 %."
+	if f.title != "" {
+		f.key = "Blue: the query's mask (logit > 0) over the image in grey."
+		if f.iouH > 0 {
+			f.key += " Under each cell: IoU with the previous stage, bold below 50 %."
 		}
-		noteSty.Font.Size = fitSize(noteSty, W-2*pad, [][]string{{key}})
+		f.noteSty.Font.Size = fitSize(f.noteSty, W-2*pad, [][]string{{f.key}})
 		y += t.pt(5)
 	}
-	keyY := y
-	if key != "" {
-		y += noteSty.Height(key)
+	f.keyY = y
+	if f.key != "" {
+		y += f.noteSty.Height(f.key)
 	}
-	H := y + pad
-	size := Size{Width: W, Height: H, DPI: s.DPI}.or(W, H)
+	return y + pad
+}
 
-	// The image, in grey, at no more pixels than the cell shows at 300
-	// dpi (every cell draws the same image).
-	long := int(math.Ceil(float64(max(cw, ch)) / 72 * 300))
-	grey := greyImage(img, long)
+// at converts a point in points from dc's top left to canvas coordinates.
+func (f *maskFigure) at(dc draw.Canvas, x, y vg.Length) vg.Point {
+	return vg.Point{X: dc.Min.X + x, Y: dc.Max.Y - y}
+}
 
-	return &Figure{size: size, draw: func(dc draw.Canvas, _ string) {
-		top := dc.Max.Y
-		at := func(x, y vg.Length) vg.Point { return vg.Point{X: dc.Min.X + x, Y: top - y} }
-		if title != "" {
-			st := titleSty
-			st.YAlign = draw.YTop
-			dc.FillText(st, at(pad, titleY), title)
+// draw draws the title, the column headings, the rows and the key.
+func (f *maskFigure) draw(dc draw.Canvas) {
+	if f.title != "" {
+		st := f.titleSty
+		st.YAlign = draw.YTop
+		dc.FillText(st, f.at(dc, f.pad, f.titleY), f.title)
+	}
+	for c, h := range f.heads {
+		st := f.headSty
+		st.XAlign, st.YAlign = draw.XCenter, draw.YTop
+		dc.FillText(st, f.at(dc, f.colX[c]+f.cw/2, f.headY), strings.Join(h, "\n"))
+	}
+	for i := range f.rows {
+		f.drawRow(dc, i)
+	}
+	if f.key != "" {
+		st := f.noteSty
+		st.YAlign = draw.YTop
+		st.Color = color.Gray{0x50}
+		dc.FillText(st, f.at(dc, f.pad, f.keyY), f.key)
+	}
+}
+
+// drawRow draws row i: its label, its cells and, unless left out, the IoU
+// of each stage's mask with the previous stage's under the cell.
+func (f *maskFigure) drawRow(dc draw.Canvas, i int) {
+	t, r, cw, ch := f.t, f.rows[i], f.cw, f.ch
+	st := f.rowSty
+	st.YAlign = draw.YCenter
+	dc.FillText(st, f.at(dc, f.pad, f.rowY[i]+ch/2), r.Label)
+	for c := range f.cols {
+		m := r.GT
+		if c < f.stages {
+			m = r.Masks[c]
 		}
-		for c, h := range heads {
-			st := headSty
-			st.XAlign, st.YAlign = draw.XCenter, draw.YTop
-			dc.FillText(st, at(colX[c]+cw/2, headY), strings.Join(h, "\n"))
+		rect := vg.Rectangle{Min: f.at(dc, f.colX[c], f.rowY[i]+ch), Max: f.at(dc, f.colX[c]+cw, f.rowY[i])}
+		drawCell(dc, t, rect, f.grey, m)
+	}
+	if f.iouH == 0 {
+		return
+	}
+	for c := 1; c < f.stages; c++ {
+		a, b := r.Masks[c-1], r.Masks[c]
+		if a == nil || b == nil {
+			continue
 		}
-		for i, r := range rows {
-			st := rowSty
-			st.YAlign = draw.YCenter
-			dc.FillText(st, at(pad, rowY[i]+ch/2), r.Label)
-			for c := range cols {
-				m := r.GT
-				if c < stages {
-					m = r.Masks[c]
-				}
-				rect := vg.Rectangle{Min: at(colX[c], rowY[i]+ch), Max: at(colX[c]+cw, rowY[i])}
-				drawCell(dc, t, rect, grey, m)
-			}
-			if iouH == 0 {
-				continue
-			}
-			for c := 1; c < stages; c++ {
-				a, b := r.Masks[c-1], r.Masks[c]
-				if a == nil || b == nil {
-					continue
-				}
-				txt, low := iouText(a, b)
-				st := noteSty
-				st.Font.Size = vg.Points(noteSize * t.scale)
-				if low {
-					st.Font = t.bold(noteSize)
-					st.Color = vermillion
-				}
-				st.Font.Size = fitSize(st, cw, [][]string{{txt}})
-				st.XAlign, st.YAlign = draw.XCenter, draw.YTop
-				dc.FillText(st, at(colX[c]+cw/2, rowY[i]+ch+t.pt(1.5)), txt)
-			}
+		txt, low := iouText(a, b)
+		st := f.noteSty
+		st.Font.Size = vg.Points(noteSize * t.scale)
+		if low {
+			st.Font = t.bold(noteSize)
+			st.Color = vermillion
 		}
-		if key != "" {
-			st := noteSty
-			st.YAlign = draw.YTop
-			st.Color = color.Gray{0x50}
-			dc.FillText(st, at(pad, keyY), key)
-		}
-	}}
+		st.Font.Size = fitSize(st, cw, [][]string{{txt}})
+		st.XAlign, st.YAlign = draw.XCenter, draw.YTop
+		dc.FillText(st, f.at(dc, f.colX[c]+cw/2, f.rowY[i]+ch+t.pt(1.5)), txt)
+	}
 }
 
 // layersText is "1 layer", "n layers".

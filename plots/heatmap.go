@@ -165,54 +165,8 @@ func Heatmap(panels []HeatmapPanel, s *HeatmapSettings) *Figure {
 	if len(panels) == 0 {
 		panic("plots: Heatmap: no panels")
 	}
-	layers := make([][]int, len(panels))
-	maxAbs := 0.0
-	for k, pn := range panels {
-		n := len(pn.M)
-		if n == 0 {
-			panic(fmt.Sprintf("plots: Heatmap: panel %d: empty matrix", k))
-		}
-		for i, row := range pn.M {
-			if len(row) != n {
-				panic(fmt.Sprintf("plots: Heatmap: panel %d: row %d has %d entries, want %d (square matrix)", k, i, len(row), n))
-			}
-			for _, v := range row {
-				if !math.IsNaN(v) {
-					maxAbs = math.Max(maxAbs, math.Abs(v))
-				}
-			}
-		}
-		layers[k] = pn.StageLayers
-		if layers[k] == nil {
-			layers[k] = make([]int, n)
-			for i := range n {
-				layers[k][i] = i
-			}
-		}
-		if len(layers[k]) != n {
-			panic(fmt.Sprintf("plots: Heatmap: panel %d: %d StageLayers for %d stages", k, len(layers[k]), n))
-		}
-	}
-	lo, hi := s.Min, s.Max
-	if lo == 0 && hi == 0 {
-		lo, hi = 0, 1
-		if s.Diff {
-			hi = diffLimit(math.Max(maxAbs, 0.01))
-			lo = -hi
-		}
-	}
-	if !(lo < hi) {
-		panic(fmt.Sprintf("plots: Heatmap: empty colour range [%g, %g]", lo, hi))
-	}
-	cmap := func(a, b float64) palette.ColorMap {
-		if s.Diff {
-			m := Diverging(math.Max(-a, b))
-			m.SetMin(a)
-			m.SetMax(b)
-			return m
-		}
-		return Viridis(a, b)
-	}
+	layers, maxAbs := heatmapLayers(panels)
+	lo, hi := heatmapRange(s, maxAbs)
 	label := s.Label
 	if label == "" {
 		label = "IoU (%)"
@@ -244,113 +198,230 @@ func Heatmap(panels []HeatmapPanel, s *HeatmapSettings) *Figure {
 	h := vg.Length(rows)*(tileW+t.pt(12)) + vg.Length(rows-1)*t.pt(8) + titleHeight(t, title, w-barW)
 	size := s.Size.or(w, h)
 
-	build := func(format string, k int, withYLabel bool) *plot.Plot {
-		pn := panels[k]
-		n := len(pn.M)
-		ylabel := ""
-		if withYLabel {
-			ylabel = axis
-		}
-		p := newPlot(t, pn.Title, axis, ylabel)
-		p.Title.TextStyle.Font = t.bold(labelSize)
-		pal := cmap(lo, hi).Palette(256)
-		g := stageGrid{m: pn.M, k: 1}
-		if format == "png" {
-			// Rasterised cells are drawn with bilinear interpolation;
-			// repeating each cell 16 × 16 times keeps them crisp.
-			g.k = 16
-		}
-		h := plotter.NewHeatMap(g, pal)
-		h.Min, h.Max = lo, hi
-		h.NaN = color.Gray{0xC8}
-		h.Underflow, h.Overflow = pal.Colors()[0], pal.Colors()[255]
-		h.Rasterized = format == "png"
-		p.Add(h, cellLines{n: n})
-
-		var tk, ytk []plot.Tick
-		step := 1
-		if n > 12 {
-			step = (n + 11) / 12
-		}
-		for i := 0; i < n; i += step {
-			tk = append(tk, plot.Tick{Value: float64(i), Label: fmt.Sprint(layers[k][i])})
-			ytk = append(ytk, plot.Tick{Value: float64(n - 1 - i), Label: fmt.Sprint(layers[k][i])})
-		}
-		p.X.Tick.Marker = plot.ConstantTicks(tk)
-		p.Y.Tick.Marker = plot.ConstantTicks(ytk)
-		p.X.Min, p.X.Max = -0.5, float64(n)-0.5
-		p.Y.Min, p.Y.Max = -0.5, float64(n)-0.5
-		p.X.Padding, p.Y.Padding = 0, 0
-		return p
+	hm := &heatmapFigure{
+		panels: panels, s: s, layers: layers, lo: lo, hi: hi,
+		label: label, axis: axis, t: t, cols: cols, rows: rows, barW: barW,
 	}
-
 	return &Figure{size: size, draw: func(c draw.Canvas, format string) {
 		c = drawTitle(c, t, title, c.Max.X-c.Min.X-barW)
-		grid := make([][]*plot.Plot, rows)
-		for j := range rows {
-			grid[j] = make([]*plot.Plot, cols)
-			for i := range cols {
-				if k := j*cols + i; k < len(panels) {
-					grid[j][i] = build(format, k, i == 0)
-				}
-			}
-		}
-		main := draw.Crop(c, 0, -barW-t.pt(6), 0, 0)
-		tiles := draw.Tiles{Rows: rows, Cols: cols, PadX: t.pt(10), PadY: t.pt(8), PadTop: t.pt(2), PadRight: t.pt(2)}
-		canvases := plot.Align(grid, tiles, main)
-		// Square cells: trim every tile by what makes its data area
-		// square (the same for all, since Align made them equal).
-		dc0 := grid[0][0].DataCanvas(canvases[0][0])
-		dw, dh := dc0.Max.X-dc0.Min.X, dc0.Max.Y-dc0.Min.Y
-		for j := range rows {
-			for i := range cols {
-				cv := &canvases[j][i]
-				switch {
-				case dw > dh: // keep the left (y axis), trim the right
-					*cv = draw.Crop(*cv, 0, -(dw - dh), 0, 0)
-				case dh > dw: // keep the top (title), trim the bottom
-					*cv = draw.Crop(*cv, 0, 0, dh-dw, 0)
-				}
-			}
-		}
-		top, bottom := vg.Length(math.Inf(-1)), vg.Length(math.Inf(1))
-		var right vg.Length
-		for j := range rows {
-			for i := range cols {
-				p := grid[j][i]
-				if p == nil {
-					continue
-				}
-				dc := p.DataCanvas(canvases[j][i])
-				if !s.NoAnnotate && len(panels[j*cols+i].M) <= annotateMax {
-					p.Add(annotations(t, panels[j*cols+i].M, dc, p, cmap(lo, hi).Palette(256), lo, hi, s.Diff))
-				}
-				p.Draw(canvases[j][i])
-				top, bottom = max(top, dc.Max.Y), min(bottom, dc.Min.Y)
-				right = max(right, canvases[j][i].Max.X)
-			}
-		}
-		bar := newPlot(t, "", "", label)
-		bar.HideX()
-		scale := 100.0
-		bar.Add(&plotter.ColorBar{ColorMap: cmap(scale*lo, scale*hi), Vertical: true, Colors: 256})
-		switch {
-		case !s.Diff && lo == 0 && hi == 1:
-			bar.Y.Tick.Marker = plot.ConstantTicks(percentTicks())
-		case s.Diff:
-			bar.Y.Tick.Marker = plot.ConstantTicks(diffTicks(scale*lo, scale*hi))
-		}
-		// The bar's colour strip spans the data areas vertically: its
-		// canvas reaches beyond them by the bar plot's own margins.
-		bc := draw.Canvas{Canvas: c.Canvas, Rectangle: vg.Rectangle{
-			Min: vg.Point{X: right + t.pt(8), Y: bottom},
-			Max: vg.Point{X: min(c.Max.X, right+t.pt(8)+barW), Y: top},
-		}}
-		strip := bar.DataCanvas(bc)
-		bc.Min.Y -= strip.Min.Y - bottom
-		bc.Max.Y += top - strip.Max.Y
-		bar.Draw(bc)
+		hm.draw(c, format)
 	}}
+}
+
+// heatmapLayers checks that every panel holds a non-empty square matrix
+// with as many StageLayers as stages, and returns each panel's stage
+// labels (0, 1, … when StageLayers is nil) and the largest |value| of all
+// non-NaN cells.
+func heatmapLayers(panels []HeatmapPanel) (layers [][]int, maxAbs float64) {
+	layers = make([][]int, len(panels))
+	for k, pn := range panels {
+		n := len(pn.M)
+		if n == 0 {
+			panic(fmt.Sprintf("plots: Heatmap: panel %d: empty matrix", k))
+		}
+		for i, row := range pn.M {
+			if len(row) != n {
+				panic(fmt.Sprintf("plots: Heatmap: panel %d: row %d has %d entries, want %d (square matrix)", k, i, len(row), n))
+			}
+			for _, v := range row {
+				if !math.IsNaN(v) {
+					maxAbs = math.Max(maxAbs, math.Abs(v))
+				}
+			}
+		}
+		layers[k] = pn.StageLayers
+		if layers[k] == nil {
+			layers[k] = make([]int, n)
+			for i := range n {
+				layers[k][i] = i
+			}
+		}
+		if len(layers[k]) != n {
+			panic(fmt.Sprintf("plots: Heatmap: panel %d: %d StageLayers for %d stages", k, len(layers[k]), n))
+		}
+	}
+	return layers, maxAbs
+}
+
+// heatmapRange is the colour range of a Heatmap: s.Min and s.Max when
+// either is set, else [0, 1], or with Diff ±diffLimit of the largest
+// |value| maxAbs (at least 1 pp). It panics on an empty range.
+func heatmapRange(s *HeatmapSettings, maxAbs float64) (lo, hi float64) {
+	lo, hi = s.Min, s.Max
+	if lo == 0 && hi == 0 {
+		lo, hi = 0, 1
+		if s.Diff {
+			hi = diffLimit(math.Max(maxAbs, 0.01))
+			lo = -hi
+		}
+	}
+	if !(lo < hi) {
+		panic(fmt.Sprintf("plots: Heatmap: empty colour range [%g, %g]", lo, hi))
+	}
+	return lo, hi
+}
+
+// heatmapFigure holds what Heatmap resolved from its panels and settings
+// for drawing: the stage labels, the colour range, the texts and the
+// grid of panels.
+type heatmapFigure struct {
+	panels     []HeatmapPanel
+	s          *HeatmapSettings
+	layers     [][]int
+	lo, hi     float64
+	label      string
+	axis       string
+	t          textStyle
+	cols, rows int
+	barW       vg.Length
+}
+
+// cmap is the colour map over [a, b]: diverging with Diff, else viridis.
+func (hm *heatmapFigure) cmap(a, b float64) palette.ColorMap {
+	if hm.s.Diff {
+		m := Diverging(math.Max(-a, b))
+		m.SetMin(a)
+		m.SetMax(b)
+		return m
+	}
+	return Viridis(a, b)
+}
+
+// panel builds the plot of panel k for format: the heat map (rasterised
+// for PNG), the lines between cells, stage ticks (at most 12 on each
+// axis) and, with withYLabel, the y axis label.
+func (hm *heatmapFigure) panel(format string, k int, withYLabel bool) *plot.Plot {
+	t, lo, hi := hm.t, hm.lo, hm.hi
+	pn := hm.panels[k]
+	n := len(pn.M)
+	ylabel := ""
+	if withYLabel {
+		ylabel = hm.axis
+	}
+	p := newPlot(t, pn.Title, hm.axis, ylabel)
+	p.Title.TextStyle.Font = t.bold(labelSize)
+	pal := hm.cmap(lo, hi).Palette(256)
+	g := stageGrid{m: pn.M, k: 1}
+	if format == "png" {
+		// Rasterised cells are drawn with bilinear interpolation;
+		// repeating each cell 16 × 16 times keeps them crisp.
+		g.k = 16
+	}
+	h := plotter.NewHeatMap(g, pal)
+	h.Min, h.Max = lo, hi
+	h.NaN = color.Gray{0xC8}
+	h.Underflow, h.Overflow = pal.Colors()[0], pal.Colors()[255]
+	h.Rasterized = format == "png"
+	p.Add(h, cellLines{n: n})
+
+	var tk, ytk []plot.Tick
+	step := 1
+	if n > 12 {
+		step = (n + 11) / 12
+	}
+	for i := 0; i < n; i += step {
+		tk = append(tk, plot.Tick{Value: float64(i), Label: fmt.Sprint(hm.layers[k][i])})
+		ytk = append(ytk, plot.Tick{Value: float64(n - 1 - i), Label: fmt.Sprint(hm.layers[k][i])})
+	}
+	p.X.Tick.Marker = plot.ConstantTicks(tk)
+	p.Y.Tick.Marker = plot.ConstantTicks(ytk)
+	p.X.Min, p.X.Max = -0.5, float64(n)-0.5
+	p.Y.Min, p.Y.Max = -0.5, float64(n)-0.5
+	p.X.Padding, p.Y.Padding = 0, 0
+	return p
+}
+
+// draw draws the panels into c (below the figure title) and the colour
+// bar to their right.
+func (hm *heatmapFigure) draw(c draw.Canvas, format string) {
+	grid, canvases := hm.layout(c, format)
+	top, bottom, right := hm.drawPanels(grid, canvases)
+	hm.drawBar(c, top, bottom, right)
+}
+
+// layout builds the panels' plots for format and aligns them in a grid
+// left of the colour bar, each tile trimmed so that its data area is
+// square.
+func (hm *heatmapFigure) layout(c draw.Canvas, format string) ([][]*plot.Plot, [][]draw.Canvas) {
+	t, rows, cols := hm.t, hm.rows, hm.cols
+	grid := make([][]*plot.Plot, rows)
+	for j := range rows {
+		grid[j] = make([]*plot.Plot, cols)
+		for i := range cols {
+			if k := j*cols + i; k < len(hm.panels) {
+				grid[j][i] = hm.panel(format, k, i == 0)
+			}
+		}
+	}
+	main := draw.Crop(c, 0, -hm.barW-t.pt(6), 0, 0)
+	tiles := draw.Tiles{Rows: rows, Cols: cols, PadX: t.pt(10), PadY: t.pt(8), PadTop: t.pt(2), PadRight: t.pt(2)}
+	canvases := plot.Align(grid, tiles, main)
+	// Square cells: trim every tile by what makes its data area
+	// square (the same for all, since Align made them equal).
+	dc0 := grid[0][0].DataCanvas(canvases[0][0])
+	dw, dh := dc0.Max.X-dc0.Min.X, dc0.Max.Y-dc0.Min.Y
+	for j := range rows {
+		for i := range cols {
+			cv := &canvases[j][i]
+			switch {
+			case dw > dh: // keep the left (y axis), trim the right
+				*cv = draw.Crop(*cv, 0, -(dw - dh), 0, 0)
+			case dh > dw: // keep the top (title), trim the bottom
+				*cv = draw.Crop(*cv, 0, 0, dh-dw, 0)
+			}
+		}
+	}
+	return grid, canvases
+}
+
+// drawPanels annotates (unless turned off or too large) and draws each
+// panel, and returns the top and bottom of the data areas and the right
+// edge of the panels.
+func (hm *heatmapFigure) drawPanels(grid [][]*plot.Plot, canvases [][]draw.Canvas) (top, bottom, right vg.Length) {
+	top, bottom = vg.Length(math.Inf(-1)), vg.Length(math.Inf(1))
+	for j := range hm.rows {
+		for i := range hm.cols {
+			p := grid[j][i]
+			if p == nil {
+				continue
+			}
+			dc := p.DataCanvas(canvases[j][i])
+			m := hm.panels[j*hm.cols+i].M
+			if !hm.s.NoAnnotate && len(m) <= annotateMax {
+				p.Add(annotations(hm.t, m, dc, p, hm.cmap(hm.lo, hm.hi).Palette(256), hm.lo, hm.hi, hm.s.Diff))
+			}
+			p.Draw(canvases[j][i])
+			top, bottom = max(top, dc.Max.Y), min(bottom, dc.Min.Y)
+			right = max(right, canvases[j][i].Max.X)
+		}
+	}
+	return top, bottom, right
+}
+
+// drawBar draws the colour bar right of the panels, its colour strip
+// spanning the data areas from bottom to top.
+func (hm *heatmapFigure) drawBar(c draw.Canvas, top, bottom, right vg.Length) {
+	t, lo, hi := hm.t, hm.lo, hm.hi
+	bar := newPlot(t, "", "", hm.label)
+	bar.HideX()
+	scale := 100.0
+	bar.Add(&plotter.ColorBar{ColorMap: hm.cmap(scale*lo, scale*hi), Vertical: true, Colors: 256})
+	switch {
+	case !hm.s.Diff && lo == 0 && hi == 1:
+		bar.Y.Tick.Marker = plot.ConstantTicks(percentTicks())
+	case hm.s.Diff:
+		bar.Y.Tick.Marker = plot.ConstantTicks(diffTicks(scale*lo, scale*hi))
+	}
+	// The bar's colour strip spans the data areas vertically: its
+	// canvas reaches beyond them by the bar plot's own margins.
+	bc := draw.Canvas{Canvas: c.Canvas, Rectangle: vg.Rectangle{
+		Min: vg.Point{X: right + t.pt(8), Y: bottom},
+		Max: vg.Point{X: min(c.Max.X, right+t.pt(8)+hm.barW), Y: top},
+	}}
+	strip := bar.DataCanvas(bc)
+	bc.Min.Y -= strip.Min.Y - bottom
+	bc.Max.Y += top - strip.Max.Y
+	bar.Draw(bc)
 }
 
 // annotations writes each cell's value (in percent; with a sign for

@@ -97,53 +97,88 @@ func StageCurves(series []StageSeries, s *StageSettings) *Figure {
 	grid.Horizontal.Color = gridColor
 	p.Add(grid)
 
-	type prepared struct {
-		xs, mean, sd []float64
-		n            []int
-		seeds        int
+	d := prepareStages(series, s.Pairs)
+	lo, hi := d.lo, d.hi
+	for _, r := range s.References {
+		lo, hi = math.Min(lo, r.Value), math.Max(hi, r.Value)
 	}
-	prep := make([]prepared, len(series))
-	ticks := map[float64]string{}
-	var all []vg.Point // the plotted means in data units, to place the legend
-	lo, hi := math.Inf(1), math.Inf(-1)
+	if math.IsInf(lo, 1) { // nothing defined at all
+		lo, hi = 0, 1
+	}
+
+	xmin, xmax := math.Inf(1), math.Inf(-1)
+	var tk []plot.Tick
+	for x, label := range d.ticks {
+		xmin, xmax = math.Min(xmin, x), math.Max(xmax, x)
+		tk = append(tk, plot.Tick{Value: x, Label: label})
+	}
+	sortTicks(tk)
+	p.X.Tick.Marker = plot.ConstantTicks(tk)
+	p.X.Min, p.X.Max = xmin-0.4, xmax+0.4
+	ymin, ymax := stageYRange(s, lo, hi)
+
+	// Bands first, then references, lines and markers on top.
+	addStageBands(p, d.prep, scale)
+	refs := addReferences(p, leg, s.References, scale)
+	addStageLines(p, leg, series, d.prep, scale)
+	for _, add := range refs {
+		add()
+	}
+	p.Y.Min, p.Y.Max = scale*ymin, scale*ymax
+
+	size := s.Size.or(6.4*vg.Inch, 4*vg.Inch)
+	p.Title.Text, p.Title.TextStyle.Font = t.fitTitle(p.Title.Text, size.Width-t.pt(10))
+	leg.place(d.all, xmin-0.4, xmax+0.4, ymin, ymax, size.Width-vg.Inch, size.Height-vg.Inch)
+	return &Figure{size: size, draw: func(c draw.Canvas, _ string) {
+		p.Draw(c)
+		leg.draw(p.DataCanvas(c))
+	}}
+}
+
+// preparedStage is one series of StageCurves reduced over its seeds: per
+// point its x position, the seeds' mean and sample sd, and how many seeds
+// have a value there.
+type preparedStage struct {
+	xs, mean, sd []float64
+	n            []int
+	seeds        int
+}
+
+// stageData is what StageCurves draws: the prepared series, the x tick
+// labels by position, the plotted means in data units (to place the
+// legend), and the lowest and highest mean ∓ sd (+Inf and −Inf when no
+// value is defined).
+type stageData struct {
+	prep   []preparedStage
+	ticks  map[float64]string
+	all    []vg.Point
+	lo, hi float64
+}
+
+// prepareStages checks and reduces every series (see prepareStage),
+// collecting the x tick labels (the first series to use a position names
+// it) and the range of the means ± sd.
+func prepareStages(series []StageSeries, pairs bool) stageData {
+	d := stageData{
+		prep:  make([]preparedStage, len(series)),
+		ticks: map[float64]string{},
+		lo:    math.Inf(1),
+		hi:    math.Inf(-1),
+	}
 	for i, ser := range series {
-		if len(ser.Seeds) == 0 {
-			panic(fmt.Sprintf("plots: StageCurves: series %d (%q) has no seed", i, ser.Label))
-		}
+		layers := stageLayers(i, ser, pairs)
 		n := len(ser.Seeds[0])
-		if n == 0 {
-			panic(fmt.Sprintf("plots: StageCurves: series %q has no values", ser.Label))
-		}
-		for j, v := range ser.Seeds {
-			if len(v) != n {
-				panic(fmt.Sprintf("plots: StageCurves: series %q: seed %d has %d values, seed 0 has %d", ser.Label, j, len(v), n))
-			}
-		}
-		stages := n
-		if s.Pairs {
-			stages = n + 1
-		}
-		layers := ser.StageLayers
-		if layers == nil {
-			layers = make([]int, stages)
-			for k := range layers {
-				layers[k] = k
-			}
-		}
-		if len(layers) != stages {
-			panic(fmt.Sprintf("plots: StageCurves: series %q: %d StageLayers for %d stages", ser.Label, len(layers), stages))
-		}
-		pr := prepared{xs: make([]float64, n), mean: make([]float64, n), sd: make([]float64, n), n: make([]int, n), seeds: len(ser.Seeds)}
+		pr := preparedStage{xs: make([]float64, n), mean: make([]float64, n), sd: make([]float64, n), n: make([]int, n), seeds: len(ser.Seeds)}
 		for k := range n {
-			if s.Pairs {
+			if pairs {
 				pr.xs[k] = float64(layers[k]+layers[k+1]) / 2
-				if _, ok := ticks[pr.xs[k]]; !ok {
-					ticks[pr.xs[k]] = fmt.Sprintf("%d→%d", layers[k], layers[k+1])
+				if _, ok := d.ticks[pr.xs[k]]; !ok {
+					d.ticks[pr.xs[k]] = fmt.Sprintf("%d→%d", layers[k], layers[k+1])
 				}
 			} else {
 				pr.xs[k] = float64(layers[k])
-				if _, ok := ticks[pr.xs[k]]; !ok {
-					ticks[pr.xs[k]] = fmt.Sprint(layers[k])
+				if _, ok := d.ticks[pr.xs[k]]; !ok {
+					d.ticks[pr.xs[k]] = fmt.Sprint(layers[k])
 				}
 			}
 			vals := make([]float64, 0, len(ser.Seeds))
@@ -154,32 +189,55 @@ func StageCurves(series []StageSeries, s *StageSettings) *Figure {
 			}
 			pr.mean[k], pr.sd[k], pr.n[k] = metrics.MeanSD(vals)
 			if pr.n[k] > 0 {
-				lo = math.Min(lo, pr.mean[k]-nanZero(pr.sd[k]))
-				hi = math.Max(hi, pr.mean[k]+nanZero(pr.sd[k]))
-				all = append(all, vg.Point{X: vg.Length(pr.xs[k]), Y: vg.Length(pr.mean[k])})
+				d.lo = math.Min(d.lo, pr.mean[k]-nanZero(pr.sd[k]))
+				d.hi = math.Max(d.hi, pr.mean[k]+nanZero(pr.sd[k]))
+				d.all = append(d.all, vg.Point{X: vg.Length(pr.xs[k]), Y: vg.Length(pr.mean[k])})
 			}
 		}
-		prep[i] = pr
+		d.prep[i] = pr
 	}
-	for _, r := range s.References {
-		lo, hi = math.Min(lo, r.Value), math.Max(hi, r.Value)
-	}
-	if math.IsInf(lo, 1) { // nothing defined at all
-		lo, hi = 0, 1
-	}
+	return d
+}
 
-	xmin, xmax := math.Inf(1), math.Inf(-1)
-	var tk []plot.Tick
-	for x, label := range ticks {
-		xmin, xmax = math.Min(xmin, x), math.Max(xmax, x)
-		tk = append(tk, plot.Tick{Value: x, Label: label})
+// stageLayers checks series i (at least one seed, values, seeds of equal
+// length, StageLayers of one entry per stage) and returns its stage
+// layers, 0, 1, … when StageLayers is nil.
+func stageLayers(i int, ser StageSeries, pairs bool) []int {
+	if len(ser.Seeds) == 0 {
+		panic(fmt.Sprintf("plots: StageCurves: series %d (%q) has no seed", i, ser.Label))
 	}
-	sortTicks(tk)
-	p.X.Tick.Marker = plot.ConstantTicks(tk)
-	p.X.Min, p.X.Max = xmin-0.4, xmax+0.4
+	n := len(ser.Seeds[0])
+	if n == 0 {
+		panic(fmt.Sprintf("plots: StageCurves: series %q has no values", ser.Label))
+	}
+	for j, v := range ser.Seeds {
+		if len(v) != n {
+			panic(fmt.Sprintf("plots: StageCurves: series %q: seed %d has %d values, seed 0 has %d", ser.Label, j, len(v), n))
+		}
+	}
+	stages := n
+	if pairs {
+		stages = n + 1
+	}
+	layers := ser.StageLayers
+	if layers == nil {
+		layers = make([]int, stages)
+		for k := range layers {
+			layers[k] = k
+		}
+	}
+	if len(layers) != stages {
+		panic(fmt.Sprintf("plots: StageCurves: series %q: %d StageLayers for %d stages", ser.Label, len(layers), stages))
+	}
+	return layers
+}
 
-	// Y range, in the data's unit.
-	ymin, ymax := s.YMin, s.YMax
+// stageYRange is the y range of StageCurves in the data's unit: s.YMin and
+// s.YMax when either is set, else [lo, hi] widened by 8 % of its span (at
+// least 0.02) and kept within [0, 1] when the data are. It panics on an
+// empty range.
+func stageYRange(s *StageSettings, lo, hi float64) (ymin, ymax float64) {
+	ymin, ymax = s.YMin, s.YMax
 	if ymin == 0 && ymax == 0 {
 		span := hi - lo
 		if span < 0.02 {
@@ -196,8 +254,13 @@ func StageCurves(series []StageSeries, s *StageSettings) *Figure {
 	if !(ymin < ymax) {
 		panic(fmt.Sprintf("plots: StageCurves: empty y range [%g, %g]", ymin, ymax))
 	}
+	return ymin, ymax
+}
 
-	// Bands first, then references, lines and markers on top.
+// addStageBands adds, for each series of several seeds, a shaded band of
+// mean ± sd over each run of points where at least two seeds have a value
+// (a thin bar for a lone point).
+func addStageBands(p *plot.Plot, prep []preparedStage, scale float64) {
 	for i, pr := range prep {
 		if pr.seeds < 2 {
 			continue
@@ -220,8 +283,14 @@ func StageCurves(series []StageSeries, s *StageSettings) *Figure {
 			p.Add(poly)
 		}
 	}
-	var refs []func() // legend entries of the references, after the series'
-	for _, r := range s.References {
+}
+
+// addReferences adds the references as dashed grey lines across the x
+// range and returns the functions that add the labelled ones to the
+// legend, to be called after the series' entries.
+func addReferences(p *plot.Plot, leg *legendBox, references []Reference, scale float64) []func() {
+	var refs []func()
+	for _, r := range references {
 		l := mustLine(plotter.XYs{{X: p.X.Min, Y: scale * r.Value}, {X: p.X.Max, Y: scale * r.Value}})
 		l.LineStyle = draw.LineStyle{Color: color.Gray{0x60}, Width: vg.Points(1.2), Dashes: []vg.Length{vg.Points(5), vg.Points(3)}}
 		p.Add(l)
@@ -229,6 +298,13 @@ func StageCurves(series []StageSeries, s *StageSettings) *Figure {
 			refs = append(refs, func() { leg.add(r.Label, l) })
 		}
 	}
+	return refs
+}
+
+// addStageLines adds each series' mean as a line with markers over each
+// run of defined points, and its legend entry (" (n seeds)" appended with
+// several seeds).
+func addStageLines(p *plot.Plot, leg *legendBox, series []StageSeries, prep []preparedStage, scale float64) {
 	for i, pr := range prep {
 		style := draw.LineStyle{Color: seriesColor(i), Width: vg.Points(1.8), Dashes: seriesDashes(i)}
 		glyph := draw.GlyphStyle{Color: seriesColor(i), Shape: seriesGlyph(i), Radius: vg.Points(3)}
@@ -249,18 +325,6 @@ func StageCurves(series []StageSeries, s *StageSettings) *Figure {
 		}
 		leg.add(label, &plotter.Line{LineStyle: style}, &plotter.Scatter{GlyphStyle: glyph})
 	}
-	for _, add := range refs {
-		add()
-	}
-	p.Y.Min, p.Y.Max = scale*ymin, scale*ymax
-
-	size := s.Size.or(6.4*vg.Inch, 4*vg.Inch)
-	p.Title.Text, p.Title.TextStyle.Font = t.fitTitle(p.Title.Text, size.Width-t.pt(10))
-	leg.place(all, xmin-0.4, xmax+0.4, ymin, ymax, size.Width-vg.Inch, size.Height-vg.Inch)
-	return &Figure{size: size, draw: func(c draw.Canvas, _ string) {
-		p.Draw(c)
-		leg.draw(p.DataCanvas(c))
-	}}
 }
 
 func nanZero(v float64) float64 {

@@ -19,6 +19,27 @@ import (
 // so the report does not depend on the number of workers. An error names
 // the first image, in trace order, that could not be read.
 func (r *TraceReader) Analyze(maxImages, workers int) (Report, error) {
+	return r.analyze(maxImages, workers, nil)
+}
+
+// AnalyzeImages is Analyze that also returns every image's sums and counts
+// of every per-stage figure (metrics.ImageFigures, over the query set
+// set), in trace order: pooled over any multiset of the images they give
+// that multiset's figures (a bootstrap over images).
+func (r *TraceReader) AnalyzeImages(maxImages, workers int, set metrics.QuerySet) (Report, []metrics.ImageFigures, error) {
+	var per []metrics.ImageFigures
+	rep, err := r.analyze(maxImages, workers, func(li *metrics.LayerImage, ai *metrics.AttnImage) {
+		per = append(per, metrics.NewImageFigures(li, ai, set))
+	})
+	if err != nil {
+		return Report{}, nil, err
+	}
+	return rep, per, nil
+}
+
+// analyze is Analyze, calling each (when not nil) with every image's
+// figures in trace order as they are pooled.
+func (r *TraceReader) analyze(maxImages, workers int, each func(*metrics.LayerImage, *metrics.AttnImage)) (Report, error) {
 	var ev Evaluator
 	if err := ev.Init(r.Info()); err != nil {
 		return Report{}, err
@@ -85,6 +106,9 @@ func (r *TraceReader) Analyze(maxImages, workers int) (Report, error) {
 			break
 		}
 		ev.addImage(res.layer, res.attn)
+		if each != nil {
+			each(res.layer, res.attn)
+		}
 	}
 	close(stop)
 	wg.Wait()

@@ -55,7 +55,7 @@
 // trace and yields its images one at a time (TraceReader.Next, Replay);
 // TraceReader.Analyze scores it on all cores with the Evaluator's figures.
 // Errors are *TraceError values wrapping the ErrTrace sentinels. Traces
-// recorded from PyTorch with python/record_trace.py read the same way;
+// recorded from PyTorch with the mpanalyze_trace package (python/) read the same way;
 // matchings they lack are computed at read time with matcher.MatchStages
 // against the stored GT coverage, which reproduces the model's own.
 //

@@ -21,8 +21,9 @@ var ErrTraceValue = errors.New("trace holds a value no recorder writes")
 // The rules:
 //
 //   - NaN is refused everywhere: the model refuses a stage with NaN or
-//     ±Inf before it is probed (model.Evaluate), and record_trace.py
-//     stores what PyTorch computed, where NaN means a broken model.
+//     ±Inf before it is probed (model.Evaluate), and the Python recorder
+//     (mpanalyze_trace) stores what PyTorch computed, where NaN means a
+//     broken model.
 //   - ±Inf is refused in float32 arrays, for the same reason.
 //   - ±Inf in a float16 mask logit array is accepted: it is a finite
 //     float32 logit beyond ±65504 rounded by the float16 conversion

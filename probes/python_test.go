@@ -20,6 +20,23 @@ import (
 
 const python = testenv.Python
 
+// packageDir is the Python package's project directory (python/ at the
+// repository root), relative to this package.
+const packageDir = "../python"
+
+// pythonPackage is a command of the reference interpreter that imports the
+// mpanalyze_trace package from the repository (PYTHONPATH), without
+// installing it.
+func pythonPackage(python string, args ...string) *exec.Cmd {
+	cmd := exec.Command(python, args...)
+	abs, err := filepath.Abs(packageDir)
+	if err != nil {
+		abs = packageDir
+	}
+	cmd.Env = append(os.Environ(), "PYTHONPATH="+abs)
+	return cmd
+}
+
 // needPython is testenv.RequirePython for a comma-separated module list.
 func needPython(t *testing.T, modules string) {
 	t.Helper()
@@ -255,8 +272,9 @@ func bilinearLogits(src []float32, h, w, oh, ow int) []float64 {
 	return out
 }
 
-// TestPyTorchTrace records random outputs of a tiny decoder with
-// python/record_trace.py (the CLI's demo) and reads the trace in Go: the
+// TestPyTorchTrace records random outputs of a tiny decoder with the
+// Python package's command line (python3 -m mpanalyze_trace demo) and reads
+// the trace in Go: the
 // logits equal the decoder outputs bit for bit, the attention masks equal
 // the official rule recomputed here, the matchings equal matcher's
 // (computed at read time when scipy is missing), and analysis runs.
@@ -273,15 +291,15 @@ func TestPyTorchTrace(t *testing.T) {
 func testPyTorchTrace(t *testing.T, matchings string, stored bool) {
 	dir := t.TempDir()
 	out, ref := filepath.Join(dir, "pt"), filepath.Join(dir, "ref.npz")
-	cmd := exec.Command(python, "python/record_trace.py", "demo", out, "--ref", ref, "--images", "3", "--seed", "5", "--matchings", matchings)
+	cmd := pythonPackage(python, "-m", "mpanalyze_trace", "demo", out, "--ref", ref, "--images", "3", "--seed", "5", "--matchings", matchings)
 	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("record_trace.py: %v\n%s", err, b)
+		t.Fatalf("python3 -m mpanalyze_trace: %v\n%s", err, b)
 	}
 	refs := readRef(t, ref)
 	r, imgs := readAll(t, out, nil)
 	info := r.Info()
 	if info.Model != "mask2former" || info.NumStages != 4 || info.NumQueries != 5 || info.NumClasses != 3 ||
-		info.MaskH != 8 || jsonOf(t, info.StageLayers) != "[0,1,2,3]" || !strings.HasPrefix(info.ToolVersion, "record_trace.py/2") {
+		info.MaskH != 8 || jsonOf(t, info.StageLayers) != "[0,1,2,3]" || !strings.HasPrefix(info.ToolVersion, "mpanalyze_trace/") {
 		t.Fatalf("run info %+v", info)
 	}
 	wantMatching := MatchingComputed // image 2 has no GT; images 0, 1 have 1 and 2 segments
@@ -389,8 +407,8 @@ func testPyTorchTrace(t *testing.T, matchings string, stored bool) {
 	}
 }
 
-// TestPyTorchCompact records the demo outputs in both layouts with
-// record_trace.py and reads them in Go: the compact trace holds the full
+// TestPyTorchCompact records the demo outputs in both layouts with the
+// Python package and reads them in Go: the compact trace holds the full
 // trace's binary masks, attention masks, matchings and GT, its class
 // logits rounded to float16, and analyses the same; with --float16 it also
 // keeps float16 mask logits.
@@ -403,24 +421,24 @@ func TestPyTorchCompact(t *testing.T) {
 	// below (one torch start-up).
 	script := `
 import sys
-sys.path.insert(0, "python")
-import record_trace as rt
+import mpanalyze_trace.trace as rt
+from mpanalyze_trace import cli
 full, compact, compact16, refused = sys.argv[1:]
 for out, extra in ((full, []), (compact, ["--compact"]), (compact16, ["--compact", "--float16"])):
-    rt.main(["demo", out, "--images", "4", "--seed", "9"] + extra)
+    cli.main(["demo", out, "--images", "4", "--seed", "9"] + extra)
 # Without scipy a compact trace without logits is refused, unless no
 # matchings are asked for.
 rt.have_scipy = lambda: False
-outs, gts = rt.demo_outputs(seed=1, images=1)
+outs, gts = cli.demo_outputs(seed=1, images=1)
 try:
     rt.record(refused, outs, gts, compact=True)
 except ValueError as e:
     print("refused:", e)
 rt.record(refused, outs, gts, compact=True, matchings="none")
 `
-	b, err := exec.Command(python, "-c", script, full, compact, compact16, filepath.Join(dir, "refused")).CombinedOutput()
+	b, err := pythonPackage(python, "-c", script, full, compact, compact16, filepath.Join(dir, "refused")).CombinedOutput()
 	if err != nil || !strings.Contains(string(b), "refused: image 0: a compact trace without mask logits needs its matchings") {
-		t.Fatalf("record_trace.py: %v\n%s", err, b)
+		t.Fatalf("mpanalyze_trace: %v\n%s", err, b)
 	}
 	_, want := readAll(t, full, nil)
 	for _, c := range []struct {
@@ -450,7 +468,7 @@ rt.record(refused, outs, gts, compact=True, matchings="none")
 }
 
 // TestPyTorchConvert saves decoder outputs with torch.save, converts them
-// with `record_trace.py convert` (float16) and compares the trace with the
+// with `python3 -m mpanalyze_trace convert` (float16) and compares the trace with the
 // demo trace of the same outputs: the same stages, with float16 logits that
 // keep every binary mask.
 func TestPyTorchConvert(t *testing.T) {
@@ -460,17 +478,17 @@ func TestPyTorchConvert(t *testing.T) {
 	pt, demo, conv := filepath.Join(dir, "out.pt"), filepath.Join(dir, "demo"), filepath.Join(dir, "conv")
 	script := `
 import sys, torch
-sys.path.insert(0, "python")
-import record_trace as rt
-outs, gts = rt.demo_outputs(seed=3, images=2)
+import mpanalyze_trace.trace as rt
+from mpanalyze_trace import cli
+outs, gts = cli.demo_outputs(seed=3, images=2)
 stage0 = outs[0]["aux_outputs"][0]["pred_masks"]
 stage0[0, 0, 0, :3] = torch.tensor([1e-9, -1e-9, 0.0])  # float16 would flush the first two to 0
 torch.save({"outputs": outs, "gt": gts, "indices": [100, 101], "run_info": {"model": "mask2former", "seed": 3}}, sys.argv[1])
 rt.record(sys.argv[2], outs, gts, {"model": "mask2former", "seed": 3}, feature_sizes=[(2, 2), (4, 4), (8, 8)], indices=[100, 101], matchings="none")
 # The command line, in this process (one torch start-up is enough).
-rt.main(["convert", sys.argv[1], sys.argv[3], "--feature-sizes", "2x2,4x4,8x8", "--float16", "--matchings", "none"])
+cli.main(["convert", sys.argv[1], sys.argv[3], "--feature-sizes", "2x2,4x4,8x8", "--float16", "--matchings", "none"])
 `
-	if b, err := exec.Command(python, "-c", script, pt, demo, conv).CombinedOutput(); err != nil {
+	if b, err := pythonPackage(python, "-c", script, pt, demo, conv).CombinedOutput(); err != nil {
 		t.Fatalf("%v\n%s", err, b)
 	}
 	_, want := readAll(t, demo, nil)

@@ -46,7 +46,7 @@ type Sidecar struct {
 	Conventions Conventions `json:"conventions"`
 	Storage     Storage     `json:"storage"`
 	// MatchingNote says how the stored matchings were computed, when the
-	// recorder knows (e.g. record_trace.py with scipy).
+	// recorder knows (e.g. the Python recorder with scipy).
 	MatchingNote string `json:"matching_note,omitempty"`
 	// NPZBytes is the size of the .npz; a pair whose sizes disagree does
 	// not belong together.

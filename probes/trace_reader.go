@@ -30,13 +30,13 @@ type ReadSettings struct {
 	Weights *matcher.Weights
 }
 
-// TraceReader reads a trace written by TraceWriter or record_trace.py, of
+// TraceReader reads a trace written by TraceWriter or the Python package mpanalyze_trace, of
 // either layout (full or compact, TRACE.md). It checks everything it can
 // when it opens the trace (the sidecar against itself, the archive's
 // entries, dtypes and shapes against the sidecar) and the data (CRC-32,
 // value ranges) as it reads each image, one at a time.
 //
-// Matchings: images stored without them (record_trace.py without scipy,
+// Matchings: images stored without them (the Python recorder without scipy,
 // or a trace whose matchings were dropped) are given matchings computed at
 // read time with matcher.MatchStages, the function the model's evaluation
 // uses: per stage, the cost 2·(−softmax class probability) + 5·BCE +

@@ -90,50 +90,12 @@ func FromResults(rs *experiments.Results, sources []string, s *Settings) (*Data,
 	for _, u := range rs.Duplicates {
 		d.Notes = append(d.Notes, u+" repeats a run found earlier; left out.")
 	}
-
-	// Verdicts: each configuration against the first, the selected
-	// snapshot first, then the earlier ones.
-	labels := rs.Labels()
-	if len(labels) > 1 {
-		sels := []string{set.Snapshot}
-		if set.Snapshot == "" || set.Snapshot == "final" {
-			for _, f := range rs.Fractions() {
-				if f < 1 {
-					sels = append(sels, strconv.FormatFloat(f, 'g', -1, 64))
-				}
-			}
-		}
-		for _, sel := range sels {
-			for _, cand := range labels[1:] {
-				c, err := rs.Compare(labels[0], cand, sel)
-				if err != nil {
-					return nil, err
-				}
-				c.Baseline, c.Candidate = set.name(c.Baseline), set.name(c.Candidate)
-				d.Verdicts = append(d.Verdicts, c.Verdict())
-			}
-		}
-	}
-
-	// Tables, as compare builds them.
-	diag, err := rs.DiagnosisTable(set.Snapshot, set.Columns)
-	if err != nil {
+	var err error
+	if d.Verdicts, err = resultsVerdicts(rs, &set); err != nil {
 		return nil, err
 	}
-	acc, err := rs.AccuracyTable(set.Snapshot)
-	if err != nil {
+	if d.Tables, err = resultsTables(rs, &set); err != nil {
 		return nil, err
-	}
-	d.Tables = append(d.Tables, Table{"diagnosis", diag}, Table{"accuracy", acc})
-	if len(labels) > 1 {
-		abl, err := rs.AblationTable(set.Snapshot)
-		if err != nil {
-			return nil, err
-		}
-		d.Tables = append(d.Tables, Table{"ablation", abl})
-	}
-	if len(rs.Fractions()) > 1 {
-		d.Tables = append(d.Tables, Table{"through_training", rs.CheckpointTable()})
 	}
 
 	// Figures, as plot draws them.
@@ -169,6 +131,62 @@ func FromResults(rs *experiments.Results, sources []string, s *Settings) (*Data,
 		return nil, err
 	}
 	return d, nil
+}
+
+// resultsVerdicts are the verdicts of each configuration against the
+// first, at the selected snapshot first, then (when that is the final
+// one) at the earlier checkpoints; none with a single configuration.
+func resultsVerdicts(rs *experiments.Results, set *Settings) ([]string, error) {
+	labels := rs.Labels()
+	if len(labels) <= 1 {
+		return nil, nil
+	}
+	var out []string
+	sels := []string{set.Snapshot}
+	if set.Snapshot == "" || set.Snapshot == "final" {
+		for _, f := range rs.Fractions() {
+			if f < 1 {
+				sels = append(sels, strconv.FormatFloat(f, 'g', -1, 64))
+			}
+		}
+	}
+	for _, sel := range sels {
+		for _, cand := range labels[1:] {
+			c, err := rs.Compare(labels[0], cand, sel)
+			if err != nil {
+				return nil, err
+			}
+			c.Baseline, c.Candidate = set.name(c.Baseline), set.name(c.Candidate)
+			out = append(out, c.Verdict())
+		}
+	}
+	return out, nil
+}
+
+// resultsTables are compare's tables: diagnosis and accuracy, ablation
+// with several configurations, and the table through training with
+// several checkpoints.
+func resultsTables(rs *experiments.Results, set *Settings) ([]Table, error) {
+	diag, err := rs.DiagnosisTable(set.Snapshot, set.Columns)
+	if err != nil {
+		return nil, err
+	}
+	acc, err := rs.AccuracyTable(set.Snapshot)
+	if err != nil {
+		return nil, err
+	}
+	out := []Table{{"diagnosis", diag}, {"accuracy", acc}}
+	if len(rs.Labels()) > 1 {
+		abl, err := rs.AblationTable(set.Snapshot)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, Table{"ablation", abl})
+	}
+	if len(rs.Fractions()) > 1 {
+		out = append(out, Table{"through_training", rs.CheckpointTable()})
+	}
+	return out, nil
 }
 
 // resultsViewer shows, for each configuration, the first run (seed) that
@@ -315,7 +333,7 @@ func short(h string) string {
 var stepName = regexp.MustCompile(`^step-0*(\d+)\.npz$`)
 
 // FromTraces builds the report of traces (written by `mpanalyze probe`,
-// an experiment, or record_trace.py): the per-stage diagnosis table of
+// an experiment, or the Python package mpanalyze_trace): the per-stage diagnosis table of
 // each trace (replayed through probes.Evaluator, as `analyze` does), the
 // consecutive-IoU and Util-A curves, each trace's run information, and the
 // viewer. Traces of one model at several checkpoints (told apart by the
@@ -330,17 +348,76 @@ func FromTraces(paths []string, s *Settings) (*Data, error) {
 	if len(paths) == 0 {
 		return nil, fmt.Errorf("report: no trace")
 	}
-	type opened struct {
-		path      string
-		info      probes.RunInfo
-		side      probes.Sidecar
-		rep       probes.Report
-		model     string
-		ckpt      string
-		imageSize int
-		classes   []string
+	trs, err := openTraces(paths)
+	if err != nil {
+		return nil, err
 	}
-	var trs []*opened
+	if err := nameTraces(trs); err != nil {
+		return nil, err
+	}
+	models, mi := traceModels(trs, set.name)
+	ckpts, ci := traceCheckpoints(trs)
+	var refs []traceRef
+	for _, o := range trs {
+		refs = append(refs, traceRef{Model: mi[o.model], Checkpoint: ci[o.ckpt], Path: o.path, Describe: o.info.Dataset, ImageSize: o.imageSize})
+	}
+	d := &Data{Title: set.Title, Sources: paths, Tool: experiments.CurrentTool().String()}
+	if d.Title == "" {
+		var ns []string
+		for _, m := range models {
+			ns = append(ns, m.Name)
+		}
+		d.Title = "mpanalyze report: " + strings.Join(ns, " vs ")
+	}
+	// One diagnosis table over all traces, labelled by model (and
+	// checkpoint when there are several).
+	label := func(o *openedTrace) string {
+		l := set.name(o.model)
+		if len(ckpts) > 1 {
+			l += " @ " + ckpts[ci[o.ckpt]].Label
+		}
+		return l
+	}
+	if err := addTraceDiagnosis(d, trs, &set, label); err != nil {
+		return nil, err
+	}
+	for _, o := range trs {
+		d.Provenance = append(d.Provenance, traceProvenance(o.path, o.info, o.side, o.rep.Images, set.name))
+	}
+	var classes []string
+	if len(trs[0].classes) == trs[0].info.NumClasses {
+		classes = trs[0].classes
+	}
+	d.Viewer, err = buildViewer(models, ckpts, refs, classes, set.maxImages(), -1)
+	if err != nil {
+		return nil, err
+	}
+	if d.Viewer != nil {
+		d.Viewer.Notes = append(d.Viewer.Notes, missingTraceNotes(models, ckpts, refs, mi)...)
+	}
+	return d, nil
+}
+
+// openedTrace is what FromTraces reads of one trace: its .npz path, run
+// information, sidecar and replayed probe report, the model and
+// checkpoint (file name) that tell it apart, its input size and class
+// names.
+type openedTrace struct {
+	path      string
+	info      probes.RunInfo
+	side      probes.Sidecar
+	rep       probes.Report
+	model     string
+	ckpt      string
+	imageSize int
+	classes   []string
+}
+
+// openTraces opens each trace and replays it through probes.Evaluator.
+// The input size and class names come from the recorded configuration;
+// without one the input size is the mask size times its stride.
+func openTraces(paths []string) ([]*openedTrace, error) {
+	var trs []*openedTrace
 	for _, p := range paths {
 		r, err := probes.OpenTrace(p, nil)
 		if err != nil {
@@ -354,7 +431,7 @@ func FromTraces(paths []string, s *Settings) (*Data, error) {
 		if err != nil {
 			return nil, err
 		}
-		o := &opened{path: npz, info: info, side: side, rep: ev.Report(), model: info.Model, ckpt: filepath.Base(info.Checkpoint)}
+		o := &openedTrace{path: npz, info: info, side: side, rep: ev.Report(), model: info.Model, ckpt: filepath.Base(info.Checkpoint)}
 		if info.Checkpoint == "" {
 			o.ckpt = ""
 		}
@@ -370,8 +447,14 @@ func FromTraces(paths []string, s *Settings) (*Data, error) {
 		}
 		trs = append(trs, o)
 	}
-	// Model names: the architecture, unless two traces share it and the
-	// checkpoint name; then the file name.
+	return trs, nil
+}
+
+// nameTraces keeps the architecture as each trace's model name unless two
+// traces share it and the checkpoint name; then every trace is named by
+// its file name, or by its path where file names repeat. A trace given
+// twice is an error.
+func nameTraces(trs []*openedTrace) error {
 	seen := map[string]bool{}
 	dup := false
 	for _, o := range trs {
@@ -379,40 +462,55 @@ func FromTraces(paths []string, s *Settings) (*Data, error) {
 		dup = dup || seen[k]
 		seen[k] = true
 	}
-	if dup {
-		// The file names, or the paths where file names repeat.
-		base := map[string]int{}
-		for _, o := range trs {
-			base[filepath.Base(o.path)]++
+	if !dup {
+		return nil
+	}
+	base := map[string]int{}
+	for _, o := range trs {
+		base[filepath.Base(o.path)]++
+	}
+	given := map[string]bool{}
+	for _, o := range trs {
+		if given[o.path] {
+			return fmt.Errorf("report: trace %s given twice", o.path)
 		}
-		given := map[string]bool{}
-		for _, o := range trs {
-			if given[o.path] {
-				return nil, fmt.Errorf("report: trace %s given twice", o.path)
-			}
-			given[o.path] = true
-			o.model = strings.TrimSuffix(filepath.Base(o.path), ".npz")
-			if base[filepath.Base(o.path)] > 1 {
-				o.model = strings.TrimSuffix(o.path, ".npz")
-			}
+		given[o.path] = true
+		o.model = strings.TrimSuffix(filepath.Base(o.path), ".npz")
+		if base[filepath.Base(o.path)] > 1 {
+			o.model = strings.TrimSuffix(o.path, ".npz")
 		}
 	}
+	return nil
+}
+
+// traceModels returns the models of the traces in the order first given,
+// and each model name's index among them.
+func traceModels(trs []*openedTrace, name func(string) string) ([]Model, map[string]int) {
 	var models []Model
-	var ckpts []Checkpoint
-	mi, ci := map[string]int{}, map[string]int{}
-	var ckptNames []string
+	mi := map[string]int{}
 	for _, o := range trs {
 		if _, ok := mi[o.model]; !ok {
 			mi[o.model] = len(models)
-			models = append(models, Model{Label: o.model, Name: set.name(o.model), Seed: o.info.Seed})
+			models = append(models, Model{Label: o.model, Name: name(o.model), Seed: o.info.Seed})
 		}
+	}
+	return models, mi
+}
+
+// traceCheckpoints returns the checkpoints of the traces and each
+// checkpoint name's index among them: those named by their step
+// (step-N.npz) first, in step order, the others after them in the order
+// given.
+func traceCheckpoints(trs []*openedTrace) ([]Checkpoint, map[string]int) {
+	ci := map[string]int{}
+	var ckptNames []string
+	for _, o := range trs {
 		if _, ok := ci[o.ckpt]; !ok {
 			ci[o.ckpt] = -1
 			ckptNames = append(ckptNames, o.ckpt)
 		}
 	}
-	// Checkpoints named by their step come first, in step order; the
-	// others follow in the order given.
+	var ckpts []Checkpoint
 	for _, name := range ckptNames {
 		c := Checkpoint{Label: "checkpoint " + name}
 		if name == "" {
@@ -437,33 +535,18 @@ func FromTraces(paths []string, s *Settings) (*Data, error) {
 		sorted[k] = ckpts[i]
 		ci[ckptNames[i]] = k
 	}
-	ckpts = sorted
-	var refs []traceRef
-	for _, o := range trs {
-		refs = append(refs, traceRef{Model: mi[o.model], Checkpoint: ci[o.ckpt], Path: o.path, Describe: o.info.Dataset, ImageSize: o.imageSize})
-	}
-	d := &Data{Title: set.Title, Sources: paths, Tool: experiments.CurrentTool().String()}
-	if d.Title == "" {
-		var ns []string
-		for _, m := range models {
-			ns = append(ns, m.Name)
-		}
-		d.Title = "mpanalyze report: " + strings.Join(ns, " vs ")
-	}
-	// One diagnosis table over all traces, labelled by model (and
-	// checkpoint when there are several).
-	label := func(o *opened) string {
-		l := set.name(o.model)
-		if len(ckpts) > 1 {
-			l += " @ " + ckpts[ci[o.ckpt]].Label
-		}
-		return l
-	}
+	return sorted, ci
+}
+
+// addTraceDiagnosis adds to d the diagnosis table of all traces and the
+// consecutive-IoU and Util-A curves, each trace labelled by label. A
+// trace that holds no image is an error.
+func addTraceDiagnosis(d *Data, trs []*openedTrace, set *Settings, label func(*openedTrace) string) error {
 	var runs []tables.RunStages
 	var series = map[string][]plots.StageSeries{}
 	for _, o := range trs {
 		if o.rep.Images == 0 || o.rep.Layer.NumStages == 0 || o.rep.Layer.Images == 0 {
-			return nil, fmt.Errorf("report: %s holds no image", o.path)
+			return fmt.Errorf("report: %s holds no image", o.path)
 		}
 		rs := tables.FromProbeReport(label(o), &o.rep, metrics.FinalMatched)
 		runs = append(runs, rs)
@@ -482,36 +565,29 @@ func FromTraces(paths []string, s *Settings) (*Data, error) {
 		fig := plots.StageCurves(series[key], &plots.StageSettings{Style: set.Style, Title: fg.Title, YLabel: fg.Axis, Pairs: fg.Pair, Percent: true})
 		var b bytes.Buffer
 		if err := fig.Write(&b, "svg"); err != nil {
-			return nil, fmt.Errorf("report: figure %s: %w", key, err)
+			return fmt.Errorf("report: figure %s: %w", key, err)
 		}
 		d.Figures = append(d.Figures, Figure{Name: key, Title: fg.Title, Alt: curveAlt(fg.Title, series[key], fg.Pair), Help: fg.Reading, SVG: b.Bytes()})
 	}
-	for _, o := range trs {
-		d.Provenance = append(d.Provenance, traceProvenance(o.path, o.info, o.side, o.rep.Images, set.name))
-	}
-	var classes []string
-	if len(trs[0].classes) == trs[0].info.NumClasses {
-		classes = trs[0].classes
-	}
-	var err error
-	d.Viewer, err = buildViewer(models, ckpts, refs, classes, set.maxImages(), -1)
-	if err != nil {
-		return nil, err
-	}
-	if d.Viewer != nil {
-		for _, m := range models {
-			for c := range ckpts {
-				found := false
-				for _, r := range refs {
-					found = found || (r.Model == mi[m.Label] && r.Checkpoint == c)
-				}
-				if !found && len(ckpts) > 1 {
-					d.Viewer.Notes = append(d.Viewer.Notes, fmt.Sprintf("%s has no trace at %s.", m.Name, ckpts[c].Label))
-				}
+	return nil
+}
+
+// missingTraceNotes says, when there are several checkpoints, which model
+// has no trace at which checkpoint.
+func missingTraceNotes(models []Model, ckpts []Checkpoint, refs []traceRef, mi map[string]int) []string {
+	var notes []string
+	for _, m := range models {
+		for c := range ckpts {
+			found := false
+			for _, r := range refs {
+				found = found || (r.Model == mi[m.Label] && r.Checkpoint == c)
+			}
+			if !found && len(ckpts) > 1 {
+				notes = append(notes, fmt.Sprintf("%s has no trace at %s.", m.Name, ckpts[c].Label))
 			}
 		}
 	}
-	return d, nil
+	return notes
 }
 
 // curveAlt lists each series' values per stage (one seed each).

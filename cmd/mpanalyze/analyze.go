@@ -43,7 +43,7 @@ func newAnalyzeCmd(s *streams) *cobra.Command {
 		Short: "Print the per-stage consistency and utilisation table of a trace",
 		Long: `analyze reads a trace (TRACE.npz + TRACE.json, or a directory holding
 trace.npz + trace.json, full or compact layout) written by 'mpanalyze probe'
-or by probes/python/record_trace.py, streaming its images (--workers at a
+or by the Python package mpanalyze_trace (python/), streaming its images (--workers at a
 time), and prints one row per decoder stage with every per-stage figure:
 
 ` + figureGlossary() + `
@@ -52,7 +52,10 @@ nonempty = every query whose mask is non-empty at either stage, stage = the
 queries matched at the earlier stage. Means pool all (image, query) or
 (image, segment) pairs. Text and Markdown print percentages with one
 decimal; csv and json give fractions (JSON null / empty CSV field where
-undefined), keyed by the figures' names. --json prints the whole report.`,
+undefined), keyed by the figures' names. --json prints the whole report
+and, in per_image, every image's sum and count of every figure per stage
+(for the query set): the figure of any subset or resample of the images is
+Σ sum / Σ n over them, which is what a bootstrap over images needs.`,
 		Example: `  mpanalyze analyze traces/m2f
   mpanalyze analyze traces/m2f.npz --query-set nonempty --images 100
   mpanalyze analyze traces/m2f --json | jq '.stages[] | .util_a'`,
@@ -86,6 +89,9 @@ type analyzeJSON struct {
 	Stages      json.RawMessage `json:"stages"`
 	Report      probes.Report   `json:"report"`
 	Storage     probes.Storage  `json:"storage"`
+	// PerImage holds every image's sums and counts of every figure, in
+	// trace order (metrics.ImageFigures).
+	PerImage []metrics.ImageFigures `json:"per_image"`
 }
 
 // figureGlossary lists the per-stage figures for the help text.
@@ -110,7 +116,13 @@ func runAnalyze(s *streams, opts *analyzeOptions) error {
 		return err
 	}
 	defer r.Close()
-	rep, err := r.Analyze(opts.Images, opts.Workers)
+	var rep probes.Report
+	var per []metrics.ImageFigures
+	if opts.JSON {
+		rep, per, err = r.AnalyzeImages(opts.Images, opts.Workers, set)
+	} else {
+		rep, err = r.Analyze(opts.Images, opts.Workers)
+	}
 	if err != nil {
 		return err
 	}
@@ -123,7 +135,7 @@ func runAnalyze(s *streams, opts *analyzeOptions) error {
 			return err
 		}
 		return writeJSON(s.Out, analyzeJSON{Trace: npz, Sidecar: side, TraceImages: r.Len(), QuerySet: set.String(),
-			Stages: b.Bytes(), Report: rep, Storage: r.Sidecar().Storage})
+			Stages: b.Bytes(), Report: rep, Storage: r.Sidecar().Storage, PerImage: per})
 	case opts.Format == "csv" || opts.Format == "json":
 		return tab.Render(s.Out, opts.Format)
 	}

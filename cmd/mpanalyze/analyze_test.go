@@ -172,6 +172,46 @@ func TestAnalyzeFigures(t *testing.T) {
 	if len(got.Report.Layer.Matrix) != 3 {
 		t.Errorf("matrix %v", got.Report.Layer.Matrix)
 	}
+	// Per image, the sums and counts behind the figures: image 1's
+	// final-matched queries give the consecutive IoUs 2/3 + 0 and 1 + 1/2,
+	// its stage-0 attention rows 1/2 + 1 + 1 over 3 rows; image 2 has no
+	// final-matched query and three open rows.
+	var raw struct {
+		PerImage []map[string]json.RawMessage `json:"per_image"`
+	}
+	if err := json.Unmarshal([]byte(out), &raw); err != nil {
+		t.Fatal(err)
+	}
+	type mean struct {
+		Sum float64 `json:"sum"`
+		N   int     `json:"n"`
+	}
+	entry := func(img int, key string) []mean {
+		t.Helper()
+		var v []mean
+		if err := json.Unmarshal(raw.PerImage[img][key], &v); err != nil {
+			t.Fatalf("per_image[%d].%s: %v", img, key, err)
+		}
+		return v
+	}
+	if len(raw.PerImage) != 2 || string(raw.PerImage[0]["index"]) != "1" || string(raw.PerImage[1]["index"]) != "2" {
+		t.Fatalf("per_image: %v", raw.PerImage)
+	}
+	if v := entry(0, "consecutive_iou"); len(v) != 2 || v[0].N != 2 || v[1].N != 2 || (v[0].Sum-2.0/3)*(v[0].Sum-2.0/3) > 1e-24 || v[1].Sum != 1.5 {
+		t.Errorf("image 1 consecutive_iou %v", v)
+	}
+	if v := entry(1, "consecutive_iou"); len(v) != 2 || v[0].N != 0 || v[1].N != 0 {
+		t.Errorf("image 2 consecutive_iou %v", v)
+	}
+	if v := entry(0, "attended"); len(v) != 3 || v[0] != (mean{2.5, 3}) || v[2] != (mean{0, 0}) {
+		t.Errorf("image 1 attended %v", v)
+	}
+	if v := entry(1, "attended"); v[0] != (mean{3, 3}) {
+		t.Errorf("image 2 attended %v", v)
+	}
+	if v := entry(0, "util_a"); len(v) != 3 || v[0] != (mean{1, 2}) || v[2] != (mean{2, 2}) {
+		t.Errorf("image 1 util_a %v", v)
+	}
 }
 
 func TestAnalyzeErrors(t *testing.T) {

@@ -16,6 +16,7 @@ func init() { register(newCompareCmd) }
 
 type compareOptions struct {
 	Runs     []string
+	Traces   []string
 	Format   string
 	Snapshot string
 	Columns  []string
@@ -38,8 +39,8 @@ func figureKeys() string {
 func newCompareCmd(s *streams) *cobra.Command {
 	opts := &compareOptions{}
 	cmd := &cobra.Command{
-		Use:   "compare RUN...",
-		Short: "Tables of finished experiment runs: per-stage diagnosis, task metrics, ablation",
+		Use:   "compare (RUN... | --trace LABEL=T.npz...)",
+		Short: "Tables of finished experiment runs or traces: per-stage diagnosis, task metrics, ablation",
 		Long: `compare reads finished runs (experiment output directories, run directories,
 or directories above them; several are merged) and prints:
 
@@ -57,11 +58,18 @@ validation (probe a checkpoint and 'mpanalyze analyze' the trace for the
 per-stage table). Runs measured under different conventions are refused.
 Unfinished runs are left out (with a note on stderr), so compare works on a
 sweep that is still running. --format csv writes each table after a
-"# title" line; json writes one object.`,
+"# title" line; json writes one object.
+
+With --trace (repeatable) it compares traces instead — written by
+'mpanalyze probe' or recorded from PyTorch (docs/own-model.md) — each under
+its label: the per-stage table side by side, and a summary per label (the
+means over stages). Traces with one label are seeds of it (mean ± sd from
+3 seeds). --baseline works on traces too.`,
 		Example: `  mpanalyze compare runs/diagnosis
   mpanalyze compare runs/noise_ratio --snapshot 0.5 --format markdown
-  mpanalyze compare runs/a runs/b --columns cons,util_a,util_b --json`,
-		Args: cobra.MinimumNArgs(1),
+  mpanalyze compare runs/a runs/b --columns cons,util_a,util_b --json
+  mpanalyze compare --trace Mask2Former=m2f.npz --trace Mine=mine_s1.npz --trace Mine=mine_s2.npz`,
+		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Runs = args
 			return runCompare(s, opts)
@@ -73,6 +81,7 @@ sweep that is still running. --format csv writes each table after a
 	f.StringSliceVar(&opts.Columns, "columns", []string{"consecutive_iou", "util_a"}, "diagnosis columns, per-stage figures: "+figureKeys()+" (cons and to_final are short for the first two)")
 	f.StringVar(&opts.Baseline, "baseline", "", "also print every configuration's paired differences from this one, with 95 % intervals")
 	f.BoolVar(&opts.JSON, "json", false, "print JSON (same as --format json)")
+	f.StringArrayVar(&opts.Traces, "trace", nil, traceFlagHelp)
 	oneOf(f, "format", tables.Formats...)
 	return cmd
 }
@@ -133,9 +142,20 @@ func runCompare(s *streams, o *compareOptions) error {
 	if err != nil {
 		return err
 	}
+	if err := checkTraceArgs(o.Runs, o.Traces, o.Snapshot); err != nil {
+		return err
+	}
 	expPaths, plain := splitRunPaths(o.Runs)
 	var tabs []tables.Named
 	var rs *experiments.Results
+	if len(o.Traces) > 0 {
+		if rs, err = loadTraceResults(s, o.Traces); err != nil {
+			return err
+		}
+		if tabs, err = rs.Tables(o.Snapshot, cols, true); err != nil {
+			return err
+		}
+	}
 	if len(expPaths) > 0 {
 		if rs, err = loadResults(s, expPaths); err != nil {
 			return err
@@ -153,7 +173,7 @@ func runCompare(s *streams, o *compareOptions) error {
 	}
 	if o.Baseline != "" {
 		if rs == nil {
-			return usageErrorf("--baseline needs experiment directories (plain train runs have no probe reports)")
+			return usageErrorf("--baseline needs experiment directories or traces (plain train runs have no probe reports)")
 		}
 		d, err := rs.DifferenceTable(o.Baseline, o.Snapshot)
 		if err != nil {

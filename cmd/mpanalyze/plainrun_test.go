@@ -8,16 +8,19 @@ import (
 	"testing"
 )
 
-// TestComparePlotPlainRun: compare and plot read a plain `train` run
-// directory (run.json and train.jsonl, no manifest.json): compare prints
-// its steps, recent loss and last validation; plot draws its training
-// figure; mixing it with an experiment in plot is a usage error.
+// TestComparePlotPlainRun: compare and plot read plain `train` run
+// directories (run.json and train.jsonl, no manifest.json): compare prints
+// each run's steps, recent loss and last validation; plot draws their
+// training figure; mixing one with an experiment in plot is a usage error.
 func TestComparePlotPlainRun(t *testing.T) {
 	dir := t.TempDir()
-	out := filepath.Join(dir, "run")
-	args := append([]string{"train", "--out", out, "--steps", "3", "--eval-every", "2", "--n", "8", "--val-n", "2", "--eval-images", "2"}, tinyModel...)
-	if _, errOut, code := runCLI(t, args...); code != 0 {
-		t.Fatalf("train: %s", errOut)
+	out, out2 := filepath.Join(dir, "run"), filepath.Join(dir, "run2")
+	for i, o := range []string{out, out2} {
+		args := append([]string{"train", "--out", o, "--steps", "3", "--eval-every", "2", "--n", "8", "--val-n", "2", "--eval-images", "2",
+			"--seed", string(rune('1' + i))}, tinyModel...)
+		if _, errOut, code := runCLI(t, args...); code != 0 {
+			t.Fatalf("train: %s", errOut)
+		}
 	}
 	text, errOut, code := runCLI(t, "compare", out)
 	if code != 0 || !strings.Contains(text, "Training runs") || !strings.Contains(text, out) || !strings.Contains(text, "3 of 3") {
@@ -33,14 +36,20 @@ func TestComparePlotPlainRun(t *testing.T) {
 			MIoU     *float64
 		}
 	}
-	if code != 0 || json.Unmarshal([]byte(js), &got) != nil || len(got.Training) != 1 {
+	if code != 0 || json.Unmarshal([]byte(js), &got) != nil || len(got.Training) != 2 {
 		t.Fatalf("compare --json: exit %d: %s", code, js)
 	}
-	if r := got.Training[0]; r.Run != out || r.Model != "mask2former" || r.Steps != 3 || r.EvalStep != 3 || r.MIoU == nil {
-		t.Errorf("compare --json row %+v", r)
+	for i, o := range []string{out, out2} {
+		if r := got.Training[i]; r.Run != o || r.Model != "mask2former" || r.Steps != 3 || r.EvalStep != 3 || r.MIoU == nil {
+			t.Errorf("compare --json row %+v", r)
+		}
+	}
+	text, _, code = runCLI(t, "compare", out, out2)
+	if code != 0 || !strings.Contains(text, out) || !strings.Contains(text, out2) {
+		t.Fatalf("compare of two runs: exit %d\n%s", code, text)
 	}
 	figs := filepath.Join(dir, "figs")
-	_, errOut, code = runCLI(t, "plot", out, "--out", figs)
+	_, errOut, code = runCLI(t, "plot", out, out2, "--out", figs)
 	if code != 0 {
 		t.Fatalf("plot: exit %d: %s", code, errOut)
 	}

@@ -19,6 +19,7 @@ func init() { register(newPlotCmd) }
 
 type plotOptions struct {
 	Runs     []string
+	Traces   []string
 	Out      string
 	Snapshot string
 	Formats  []string
@@ -85,8 +86,8 @@ func (o *figureFlags) apply(s *experiments.PlotSettings) error {
 func newPlotCmd(s *streams) *cobra.Command {
 	opts := &plotOptions{}
 	cmd := &cobra.Command{
-		Use:   "plot RUN... --out DIR",
-		Short: "Figures of finished experiment runs: stage curves, IoU heat maps, mask evolution, training",
+		Use:   "plot (RUN... | --trace LABEL=T.npz...) --out DIR",
+		Short: "Figures of finished experiment runs or traces: stage curves, IoU heat maps, mask evolution, training",
 		Long: `plot reads finished runs (as compare does; several directories are merged)
 and writes into --out, as PNG and SVG (--format pdf for PDF with the fonts
 embedded; for plain 'mpanalyze train' run directories, which have no probe
@@ -117,11 +118,17 @@ The figures are sized to be read at their own size: 7 inches wide (a
 journal's text width) for the heat maps, the mask evolution and the
 training curves; set --width, --height and --font-scale for other layouts,
 --dpi 300 for print. --csv writes every plotted value to one table, to
-redraw the figures in another tool.`,
+redraw the figures in another tool.
+
+With --trace (repeatable) it draws the figures of traces instead, one
+configuration per label (traces with one label are seeds of it): the stage
+curves, the IoU heat maps and the mask evolution (over a grey image: a
+trace does not hold the input image); no training figure.`,
 		Example: `  mpanalyze plot runs/diagnosis --out runs/diagnosis/plots
   mpanalyze plot runs/diagnosis --out paper/ --format pdf --width 7 --no-title --csv paper/figures.csv
-  mpanalyze plot runs/noise_ratio --snapshot 0.5 --format svg --ylim 40,100 --label mpformer=MP-Former --out figs/`,
-		Args: cobra.MinimumNArgs(1),
+  mpanalyze plot runs/noise_ratio --snapshot 0.5 --format svg --ylim 40,100 --label mpformer=MP-Former --out figs/
+  mpanalyze plot --trace Mask2Former=m2f.npz --trace Mine=mine.npz --out figs/`,
+		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Runs = args
 			return runPlot(s, opts)
@@ -136,6 +143,7 @@ redraw the figures in another tool.`,
 	oneOf(f, "format", plots.Formats...)
 	f.BoolVar(&opts.JSON, "json", false, "print the written figures as JSON")
 	opts.Figure.bind(f)
+	f.StringArrayVar(&opts.Traces, "trace", nil, traceFlagHelp)
 	return cmd
 }
 
@@ -151,6 +159,24 @@ func runPlot(s *streams, o *plotOptions) error {
 	set := experiments.PlotSettings{Snapshot: o.Snapshot, Formats: o.Formats, EvolutionQueries: o.Queries}
 	if err := o.Figure.apply(&set); err != nil {
 		return err
+	}
+	if err := checkTraceArgs(o.Runs, o.Traces, o.Snapshot); err != nil {
+		return err
+	}
+	if len(o.Traces) > 0 {
+		if err := outDir("out", o.Out); err != nil {
+			return err
+		}
+		rs, err := loadTraceResults(s, o.Traces)
+		if err != nil {
+			return err
+		}
+		set.Snapshot = ""
+		figs, err := rs.WritePlots(o.Out, &set)
+		if err != nil {
+			return err
+		}
+		return printFigures(s, o, figs, set.CSV)
 	}
 	expPaths, plain := splitRunPaths(o.Runs)
 	if len(plain) > 0 {

@@ -4,7 +4,8 @@
 It plays the part of a PyTorch Mask2Former: decoder outputs in the official
 format ({"pred_logits", "pred_masks", "aux_outputs"}) for 3 images, 3 decoder
 layers (stages 0..3), 6 queries, 4 classes, 16x16 mask logits (a 64x64 input
-at stride 4), recorded with probes/python/record_trace.py exactly as a hooked
+at stride 4), recorded with the recorder (then probes/python/record_trace.py, now the
+mpanalyze_trace package in python/) exactly as a hooked
 model would be. The masks are made, not learned, so that the notebook has
 something to find: in every image each GT segment has an "owner" query whose
 mask sharpens stage by stage, and in image 0 segment 1 is first drawn by
@@ -24,8 +25,8 @@ import sys
 import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "..", "probes", "python"))
-from record_trace import record  # noqa: E402
+sys.path.insert(0, os.path.join(HERE, "..", "..", "python"))
+from mpanalyze_trace import record  # noqa: E402
 
 S, Q, K, H = 4, 6, 4, 16  # stages, queries, classes, mask side
 

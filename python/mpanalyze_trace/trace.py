@@ -1,104 +1,58 @@
-#!/usr/bin/env python3
-"""Record an mpanalyze trace from a Mask2Former-style PyTorch decoder.
+"""The trace writer: numpy + torch (scipy, when present, adds the matchings).
 
 A trace is a pair of files, <name>.npz and <name>.json, laid out as
-probes/TRACE.md describes; `mpanalyze analyze <name>.npz` reads it. This
-module needs numpy and torch only (scipy, when present, adds the Hungarian
-matchings; without it they are left out and mpanalyze computes them in Go
-from the stored logits and ground truth with the same cost).
+probes/TRACE.md describes (the one definition of the format, for this
+writer and for `mpanalyze probe`); every mpanalyze command that reads traces
+reads it. ``TraceWriter.add_image`` takes one image's stages at the trace's
+frame; the adapters (``mpanalyze_trace.adapters``) turn the outputs of a
+detectron2 Mask2Former, the official MP-Former decoder or HF transformers'
+Mask2Former into those, with the GT, cropping each image's padding
+(docs/own-model.md).
 
 Layouts
 -------
-The full layout stores float32 (or float16) mask logits: about 270 MB per
-image for a COCO-size model (100 queries, 10 stages, 200x336 masks). The
-compact layout (``TraceWriter(..., compact=True)``, ``--compact``) stores
-what the per-stage figures need: every stage's binary masks, attention and
-GT masks run-length encoded (``rle``; ``unrle`` decodes), class logits as
-float16, matchings and GT coverage: under 1 MB per COCO-size image
-(TRACE.md has the table). A compact trace keeps no mask
-logits (unless float16=True), so mpanalyze cannot compute matchings it
-lacks: the writer computes them (scipy) or refuses.
+The full layout stores float32 (or float16) mask logits: about 243 MB per
+COCO-size image (100 queries, 10 stages, 200x304 masks), and the writer
+warns when an image takes more than ``WARN_BYTES``. The compact layout
+(``compact=True``) stores what the per-stage figures need: every stage's
+binary masks, attention and GT masks run-length encoded (``rle``; ``unrle``
+decodes), class logits as float16, and the matchings: under 1 MB per
+COCO-size image. A compact trace keeps no mask logits (unless
+float16=True), so mpanalyze cannot compute matchings it lacks: the writer
+computes them (scipy) or refuses.
 
 Stages
 ------
-The official ``MultiScaleMaskedTransformerDecoder`` returns
-
-    {"pred_logits": [B, Q, K+1], "pred_masks": [B, Q, H, W],
-     "aux_outputs": [{"pred_logits": ..., "pred_masks": ...}, ...]}
-
-where ``aux_outputs`` holds stages 0..L-1 (stage 0 = the heads on the
-learnable queries, before the first layer) and the top level is the last
-stage L. ``stages_from_outputs(out, b)`` turns that into the list of
-(class logits [Q, K+1], mask logits [Q, H, W]) of image b, stage 0 first.
-Mask logits must be the decoder's own, at stride 4.
+``stages`` is the list of (class logits [Q, K+1], mask logits [Q, H, W]) of
+one image, stage 0 first (stage 0 = the heads on the learnable queries,
+before the first layer). Mask logits are the decoder's own, at stride 4.
+``stages_from_outputs(out, b)`` takes them from an official decoder output
+dict ({"pred_logits", "pred_masks", "aux_outputs"}).
 
 Attention masks
 ---------------
-If you do not pass them, the next layer's cross-attention mask of stage s is
-computed as the official decoder does: the stage-s mask logits resized
-bilinearly (align_corners=False) to the size of feature level s mod L_f
-(``feature_sizes``, the decoder's input levels in order, e.g. 1/32, 1/16,
-1/8), sigmoid < 0.5 blocked, and rows that are entirely blocked unblocked.
-The last stage has none.
-
-Example: hook the official decoder
-----------------------------------
-::
-
-    import torch
-    from record_trace import TraceWriter, stages_from_outputs, gt_at_stride
-
-    captured = {}
-    def hook(module, inputs, output):
-        captured["out"] = output
-        captured["sizes"] = [tuple(f.shape[-2:]) for f in inputs[0]]
-
-    predictor = model.sem_seg_head.predictor   # MultiScaleMaskedTransformerDecoder
-    handle = predictor.register_forward_hook(hook)
-    model.eval()
-    run_info = {"model": "mask2former", "dataset": {"name": "coco_2017_val"},
-                "checkpoint": "model_final.pth", "seed": 0}
-    with TraceWriter("m2f_val", run_info) as w, torch.no_grad():
-        for batch in loader:                    # detectron2 list of dicts
-            model(batch)
-            out = captured["out"]
-            for b, item in enumerate(batch):
-                inst = item["instances"]        # GT of the padded input
-                w.add_image(item["image_id"], stages_from_outputs(out, b),
-                            gt_classes=inst.gt_classes,
-                            gt_cover=gt_cover_at_stride(inst.gt_masks.tensor, 4),
-                            feature_sizes=captured["sizes"])
-    handle.remove()
-
-``record(path, outputs_per_image, gt, run_info)`` does the same for outputs
-already collected. Command line::
-
-    python3 record_trace.py demo OUT [--seed 0 --images 2 ...] [--ref REF.npz]
-    python3 record_trace.py convert OUTPUTS.pt OUT [--feature-sizes 2x2,4x4,8x8]
-
-``convert`` reads ``torch.save({"outputs": [...], "gt": [...],
-"run_info": {...}})`` with one decoder output dict (batch of 1) per image
-and gt entries None or {"classes": [G], "masks": [G, H, W]} (binary, at
-mask size) or {"classes": [G], "cover": [G, H, W]} (uint8 counts of the
-covered input pixels of each stride x stride cell, gt_cover_at_stride).
+Unless given, the next layer's cross-attention mask of stage s is computed
+as the official decoder does: the stage-s mask logits resized bilinearly
+(align_corners=False) to feature level s mod L_f (``feature_sizes``, the
+decoder's input levels in order), sigmoid < 0.5 blocked, and rows that are
+entirely blocked unblocked. The last stage has none.
 
 Ground truth and matchings
 --------------------------
 mpanalyze's model matches queries to GT segments with the Mask2Former cost
 over every stride-4 pixel against each segment's area coverage of the
-pixel's cell (fractional near boundaries), and the GT masks are the cells
+pixel's cell (fractional near boundaries); the GT masks are the cells
 covered at least half. Pass ``gt_cover`` (``gt_cover_at_stride``) to record
-the same: the trace then stores the coverage (gt_cover), the matchings use
-it as targets, and a matching mpanalyze recomputes from the trace is the
-recorded one. With ``gt_masks`` only, the targets are the binary masks.
+the same: the trace stores the coverage, the matchings use it as targets,
+and a matching mpanalyze recomputes from a full trace is the recorded one.
+With ``valid=(h, w)`` the matchings are computed over the image's own
+h x w cells only (the adapters pass it: the rest of the frame is padding).
 """
 
-import argparse
 import json
-import math
 import os
-import sys
 import tempfile
+import warnings
 import zipfile
 
 import numpy as np
@@ -107,7 +61,12 @@ import torch.nn.functional as F
 
 FORMAT = "mpanalyze-trace"
 VERSION = 2
-TOOL = "record_trace.py/2"
+PACKAGE_VERSION = "0.1.0"
+TOOL = "mpanalyze_trace/" + PACKAGE_VERSION
+
+# WARN_BYTES: a full-layout image larger than this gets a warning that
+# suggests the compact layout.
+WARN_BYTES = 16 << 20
 
 CONVENTIONS = {
     "stage_indexing": "stage s is the prediction after stage_layers[s] decoder layers; for Mask2Former stage 0 is the heads on the learnable queries before the first layer and stage s >= 1 follows layer s; MaskFormer has no stage 0 (stage_layers 1..L)",
@@ -309,6 +268,7 @@ class TraceWriter:
         self.info = None
         self.images, self.arrays, self.seen = [], [], set()
         self.any_match = False
+        self.warned = False
 
     def _write(self, name, arr, rle_shape=None):
         arr = np.ascontiguousarray(arr)
@@ -346,7 +306,7 @@ class TraceWriter:
         self.info = info
 
     def add_image(self, index, stages, gt_classes=None, gt_masks=None, attn=None,
-                  feature_sizes=None, matches=None, gt_cover=None):
+                  feature_sizes=None, matches=None, gt_cover=None, valid=None):
         """Adds image `index` (its dataset index).
 
         stages: [(class logits [Q, K+1], mask logits [Q, H, W])], stage 0 first.
@@ -357,6 +317,8 @@ class TraceWriter:
         attn: per stage None or (blocked [Q, h, w], unblocked [Q]); default:
             computed from feature_sizes (no attention when both are None).
         matches: [S, G] (gt -> query, -1); default: scipy when available.
+        valid: (h, w), the cells of the frame the image covers (top left);
+            the matchings are computed over them only. None: all of them.
         """
         index = int(index)
         if index in self.seen:
@@ -365,17 +327,38 @@ class TraceWriter:
         cls = np.stack([_np(c, np.float32) for c, _ in stages])
         msk = np.stack([_np(m, np.float32) for _, m in stages])
         if cls.ndim != 3 or msk.ndim != 4 or cls.shape[1] != msk.shape[1]:
-            raise ValueError("stages must be ([Q, K+1], [Q, H, W]) pairs, got %s and %s" % (cls.shape, msk.shape))
+            raise ValueError("image %d: stages must be ([Q, K+1], [Q, H, W]) pairs of one image, got class logits %s "
+                             "and mask logits %s per stage" % (index, cls.shape[1:], msk.shape[1:]))
         _, Q, K1 = cls.shape
         H, W = msk.shape[2:]
         if self.info is None:
             self._init(S, Q, K1 - 1, H, W)
-        elif (S, Q, K1 - 1, H, W) != tuple(self.info[k] for k in ("num_stages", "num_queries", "num_classes", "mask_h", "mask_w")):
-            raise ValueError("image %d: stages of another shape than the first image's" % index)
+        else:
+            have = dict(zip(("num_stages", "num_queries", "num_classes", "mask_h", "mask_w"), (S, Q, K1 - 1, H, W)))
+            for k, v in have.items():
+                if self.info[k] != v:
+                    hint = ""
+                    if k in ("mask_h", "mask_w"):
+                        hint = ("; every image of a trace is in one frame: crop each image's padding and pad it to the "
+                                "frame (the adapters do: give them frame=, the largest padded input)")
+                    raise ValueError("image %d: %s %d, the trace has %d (from its first image)%s" % (index, k, v, self.info[k], hint))
+        if valid is None:
+            valid = (H, W)
+        vh, vw = (int(v) for v in valid)
+        if not (0 < vh <= H and 0 < vw <= W):
+            raise ValueError("image %d: valid region %dx%d is not inside the %dx%d frame" % (index, vh, vw, H, W))
+        total = msk.size * (2 if self.float16 else 4)
+        if not self.compact and not self.warned and total > WARN_BYTES:
+            self.warned = True
+            warnings.warn("full layout: %.0f MB of mask logits per image (%d stages x %d queries x %dx%d); "
+                          "compact=True stores what the figures need in about 1 MB (probes/TRACE.md, Storage)"
+                          % (total / 1e6, S, Q, H, W), stacklevel=2)
         has_gt = gt_classes is not None
         G, gc, gm, cover, targets, match = 0, None, None, None, None, None
         if has_gt:
-            gc = _np(gt_classes, np.int32).reshape(-1)
+            gc = _np(gt_classes, np.int32)
+            if gc.ndim != 1:
+                raise ValueError("image %d: gt_classes has shape %s, want [G]" % (index, gc.shape))
             G = gc.shape[0]
             scale = self.info["mask_stride"] ** 2
             if gt_cover is not None:
@@ -401,7 +384,8 @@ class TraceWriter:
                 if match.shape != (S, G):
                     raise ValueError("image %d: matches has shape %s, want %s" % (index, match.shape, (S, G)))
             elif self.matchings == "scipy" or (self.matchings == "auto" and have_scipy()):
-                match = np.stack([hungarian(cls[s], msk[s], gc, targets) for s in range(S)]).reshape(S, G)
+                match = np.stack([hungarian(cls[s], msk[s, :, :vh, :vw], gc, targets[:, :vh, :vw])
+                                  for s in range(S)]).reshape(S, G)
             elif self.compact and not self.float16 and G > 0 and self.matchings != "none":
                 raise ValueError("image %d: a compact trace without mask logits needs its matchings (install scipy, "
                                  "pass matches=, or matchings='none' to record none)" % index)
@@ -519,86 +503,3 @@ def record(path, outputs_per_image, gt, run_info=None, feature_sizes=None, indic
                         gt_cover=None if g is None else g.get("cover"),
                         feature_sizes=feature_sizes)
     return w.npz_path, w.json_path
-
-
-def demo_outputs(seed=0, images=2, queries=5, classes=3, size=8, layers=3):
-    """Random outputs of a tiny decoder, in the official format, and GT:
-    image i has i+1 GT segments, except every third image (none). GT
-    coverage counts are random in 0..16; the masks are count >= 8."""
-    g = torch.Generator().manual_seed(seed)
-    outs, gts = [], []
-    for i in range(images):
-        stages = [{"pred_logits": torch.randn(1, queries, classes + 1, generator=g),
-                   "pred_masks": 3 * torch.randn(1, queries, size, size, generator=g)} for _ in range(layers + 1)]
-        out = dict(stages[-1], aux_outputs=stages[:-1])
-        outs.append(out)
-        if i % 3 == 2:
-            gts.append(None)
-        else:
-            G = i + 1
-            cover = torch.randint(0, 17, (G, size, size), generator=g) * (torch.rand(G, size, size, generator=g) < 0.5)
-            gts.append({"classes": torch.randint(0, classes, (G,), generator=g),
-                        "cover": cover.to(torch.uint8), "masks": cover >= 8})
-    return outs, gts
-
-
-def _sizes(s):
-    return [tuple(int(v) for v in p.split("x")) for p in s.split(",")] if s else None
-
-
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    d = sub.add_parser("demo", help="record random outputs of a tiny decoder")
-    d.add_argument("out")
-    d.add_argument("--seed", type=int, default=0)
-    d.add_argument("--images", type=int, default=3)
-    d.add_argument("--queries", type=int, default=5)
-    d.add_argument("--classes", type=int, default=3)
-    d.add_argument("--size", type=int, default=8, help="mask logits side (stride 4)")
-    d.add_argument("--layers", type=int, default=3)
-    d.add_argument("--feature-sizes", default="2x2,4x4,8x8")
-    d.add_argument("--matchings", default="auto", choices=["auto", "scipy", "none"])
-    d.add_argument("--float16", action="store_true")
-    d.add_argument("--compact", action="store_true", help="write the compact layout (packed binary masks)")
-    d.add_argument("--ref", help="also save the raw outputs here (np.savez) for checking")
-    c = sub.add_parser("convert", help="record outputs saved with torch.save")
-    c.add_argument("outputs")
-    c.add_argument("out")
-    c.add_argument("--feature-sizes", default=None)
-    c.add_argument("--matchings", default="auto", choices=["auto", "scipy", "none"])
-    c.add_argument("--float16", action="store_true")
-    c.add_argument("--compact", action="store_true", help="write the compact layout (packed binary masks)")
-    a = ap.parse_args(argv)
-
-    if a.cmd == "demo":
-        outs, gts = demo_outputs(a.seed, a.images, a.queries, a.classes, a.size, a.layers)
-        info = {"model": "mask2former", "seed": a.seed,
-                "dataset": {"kind": "record_trace.py demo", "images": a.images},
-                "config": {"queries": a.queries, "classes": a.classes, "layers": a.layers}}
-        npz, js = record(a.out, outs, gts, info, feature_sizes=_sizes(a.feature_sizes),
-                         indices=[100 + i for i in range(a.images)], float16=a.float16, matchings=a.matchings,
-                         compact=a.compact)
-        if a.ref:
-            ref = {}
-            for i, out in enumerate(outs):
-                st = stages_from_outputs(out, 0)
-                ref["img%d_class_logits" % i] = np.stack([_np(x, np.float32) for x, _ in st])
-                ref["img%d_mask_logits" % i] = np.stack([_np(m, np.float32) for _, m in st])
-                if gts[i] is not None:
-                    ref["img%d_gt_classes" % i] = _np(gts[i]["classes"], np.int32)
-                    ref["img%d_gt_masks" % i] = _np(gts[i]["masks"], np.uint8)
-                    ref["img%d_gt_cover" % i] = _np(gts[i]["cover"], np.uint8)
-            np.savez(a.ref, **ref)
-    else:
-        saved = torch.load(a.outputs, map_location="cpu")
-        npz, js = record(a.out, saved["outputs"], saved.get("gt"), saved.get("run_info"),
-                         feature_sizes=_sizes(a.feature_sizes), indices=saved.get("indices"),
-                         float16=a.float16, matchings=a.matchings, compact=a.compact)
-    print(npz)
-    print(js)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
