@@ -86,8 +86,6 @@ func lossVector(st *model.LossStats) []float32 {
 // error on a non-finite loss or a failed write.
 func WriteParity(path string, m *model.Model, batch []*model.Example, seed uint64, step int) (*ParityRecord, error) {
 	c := &m.Cfg
-	h4, w4 := m.MaskSize()
-	levels := m.LevelSizes()
 	norms := model.ComputeNorms(c, batch)
 	ck := ckpt.New()
 	ck.Meta.ToolVersion = version.String()
@@ -97,98 +95,11 @@ func WriteParity(path string, m *model.Model, batch []*model.Example, seed uint6
 	ck.Arrays["norms"] = ckpt.Array{Shape: []int{4}, Data: []float32{
 		float32(norms.NumMasks), float32(norms.CEDen), float32(norms.MPCEDen), float32(norms.MaxGT)}}
 	rec := &ParityRecord{Images: make([]model.LossStats, len(batch)), Grads: map[string][]float32{}}
-	S := c.ImageSize
-	var mu sync.Mutex // the hook runs on the gradient slots' goroutines
-	observe := func(is *model.ImageStep) {
-		mu.Lock()
-		defer mu.Unlock()
-		i, ex, stages, st := is.Slot, is.Example, is.Stages, is.Loss
-		pre := fmt.Sprintf("img%d/", i)
-		G := len(ex.Classes)
-		put := func(name string, data []float32, shape ...int) {
-			ck.Arrays[pre+name] = ckpt.Array{Shape: shape, Data: data}
-		}
-		put("input", slices.Clone(ex.Input), 3, S, S)
-		put("classes", intsF32(ex.Classes), G)
-		cov := make([]float32, 0, G*h4*w4)
-		for _, cv := range ex.Cover4 {
-			cov = append(cov, cv...)
-		}
-		put("cover4", cov, G, h4, w4)
-		put("segmap", segmentMap(ex, S), S, S)
-		mt := make([]float32, 0, len(stages)*G)
-		for _, ms := range st.Matches {
-			if len(ms) != G { // no GT: no matching
-				ms = slices.Repeat([]int{-1}, G)
-			}
-			mt = append(mt, intsF32(ms)...)
-		}
-		put("match", mt, len(stages), G)
-		put("loss", lossVector(st), len(LossFields))
-		put("stage_loss", f64sF32(st.PerStage), len(st.PerStage))
-		for l, so := range stages {
-			if so.AttnMask != nil {
-				put(fmt.Sprintf("attn/%d", l), boolsF32(so.AttnMask), len(so.AttnMask)/(so.AttnH*so.AttnW), so.AttnH, so.AttnW)
-			}
-		}
-		if pd := is.Points; pd != nil {
-			K := c.Loss.Points
-			var match []float32
-			for _, p := range pd.Match {
-				match = append(match, p...)
-			}
-			put("pts/match", match, len(pd.Match), K, 2)
-			n := len(pd.Pairs)
-			var pairs, cand, rnd, chosen []float32
-			for _, pp := range pd.Pairs {
-				mp := 0
-				if pp.MP {
-					mp = 1
-				}
-				pairs = append(pairs, intsF32([]int{pp.Stage, mp, pp.Row, pp.GT})...)
-				cand = append(cand, pp.Candidates...)
-				rnd = append(rnd, pp.Random...)
-				chosen = append(chosen, pp.Chosen...)
-			}
-			if n > 0 {
-				put("pts/pairs", pairs, n, 4)
-				put("pts/candidates", cand, n, len(pd.Pairs[0].Candidates)/2, 2)
-				put("pts/random", rnd, n, len(pd.Pairs[0].Random)/2, 2)
-				put("pts/chosen", chosen, n, K, 2)
-			}
-		}
-		if nd := is.MPNoise; nd != nil && is.MPLabels != nil {
-			P := len(is.MPLabels)
-			for l, d := range nd.Point {
-				if d != nil {
-					h, w := levels[l%3][0], levels[l%3][1]
-					put(fmt.Sprintf("mp/noise/point/%d", l), f64sF32(d), P, h, w)
-				}
-			}
-			if nd.Shift != nil {
-				put("mp/noise/shift", f64sF32(nd.Shift), P, 2)
-			}
-			if nd.Scale != nil {
-				put("mp/noise/scale", f64sF32(nd.Scale), P)
-			}
-		}
-		if is.MPLabels != nil {
-			P := len(is.MPLabels)
-			Q := P + c.Queries
-			put("mp/labels", intsF32(is.MPLabels), P)
-			put("mp/self", boolsF32(is.MPSelfMask), Q, Q)
-			for l, pl := range is.MPPilots {
-				if pl != nil {
-					h, w := levels[l%3][0], levels[l%3][1]
-					put(fmt.Sprintf("mp/pilot/%d", l), boolsF32(pl), P, h, w)
-				}
-			}
-		}
-	}
+	pw := &parityWriter{ck: ck, m: m}
 	// the forward and backward of TrainStep itself (same draws, same
 	// gradient slots and summation order), without clipping or update
 	tr := &model.Trainer{M: m, Cfg: model.TrainConfig{Seed: seed}}
-	stats, err := tr.Gradients(batch, step, observe)
+	stats, err := tr.Gradients(batch, step, pw.observe)
 	if err != nil {
 		return nil, fmt.Errorf("torchref: parity: %w", err)
 	}
@@ -212,6 +123,126 @@ func WriteParity(path string, m *model.Model, batch []*model.Example, seed uint6
 		return nil, err
 	}
 	return rec, nil
+}
+
+// parityWriter puts what a training step saw of each image into the
+// parity file, as the trainer's observer (WriteParity).
+type parityWriter struct {
+	ck *ckpt.Checkpoint
+	m  *model.Model
+	mu sync.Mutex // the observer runs on the gradient slots' goroutines
+}
+
+// observe records one image: its inputs and GT, the matchings, losses and
+// attention masks of every stage, the sampled points and the MP part.
+func (pw *parityWriter) observe(is *model.ImageStep) {
+	pw.mu.Lock()
+	defer pw.mu.Unlock()
+	pre := fmt.Sprintf("img%d/", is.Slot)
+	put := func(name string, data []float32, shape ...int) {
+		pw.ck.Arrays[pre+name] = ckpt.Array{Shape: shape, Data: data}
+	}
+	pw.putImage(is, put)
+	if is.Points != nil {
+		putPoints(is.Points, pw.m.Cfg.Loss.Points, put)
+	}
+	if is.MPLabels != nil {
+		pw.putMP(is, put)
+	}
+}
+
+// putFunc stores one array of the image being recorded.
+type putFunc func(name string, data []float32, shape ...int)
+
+// putImage records the image's input, GT, matchings, losses and the
+// attention masks of every stage.
+func (pw *parityWriter) putImage(is *model.ImageStep, put putFunc) {
+	ex, stages, st := is.Example, is.Stages, is.Loss
+	S := pw.m.Cfg.ImageSize
+	h4, w4 := pw.m.MaskSize()
+	G := len(ex.Classes)
+	put("input", slices.Clone(ex.Input), 3, S, S)
+	put("classes", intsF32(ex.Classes), G)
+	cov := make([]float32, 0, G*h4*w4)
+	for _, cv := range ex.Cover4 {
+		cov = append(cov, cv...)
+	}
+	put("cover4", cov, G, h4, w4)
+	put("segmap", segmentMap(ex, S), S, S)
+	mt := make([]float32, 0, len(stages)*G)
+	for _, ms := range st.Matches {
+		if len(ms) != G { // no GT: no matching
+			ms = slices.Repeat([]int{-1}, G)
+		}
+		mt = append(mt, intsF32(ms)...)
+	}
+	put("match", mt, len(stages), G)
+	put("loss", lossVector(st), len(LossFields))
+	put("stage_loss", f64sF32(st.PerStage), len(st.PerStage))
+	for l, so := range stages {
+		if so.AttnMask != nil {
+			put(fmt.Sprintf("attn/%d", l), boolsF32(so.AttnMask), len(so.AttnMask)/(so.AttnH*so.AttnW), so.AttnH, so.AttnW)
+		}
+	}
+}
+
+// putPoints records the criterion's sampled points: the K matching points
+// of every stage and, per (stage, row, GT) pair, the candidates, the
+// random points and the chosen loss points.
+func putPoints(pd *model.PointDraws, K int, put putFunc) {
+	var match []float32
+	for _, p := range pd.Match {
+		match = append(match, p...)
+	}
+	put("pts/match", match, len(pd.Match), K, 2)
+	n := len(pd.Pairs)
+	var pairs, cand, rnd, chosen []float32
+	for _, pp := range pd.Pairs {
+		mp := 0
+		if pp.MP {
+			mp = 1
+		}
+		pairs = append(pairs, intsF32([]int{pp.Stage, mp, pp.Row, pp.GT})...)
+		cand = append(cand, pp.Candidates...)
+		rnd = append(rnd, pp.Random...)
+		chosen = append(chosen, pp.Chosen...)
+	}
+	if n > 0 {
+		put("pts/pairs", pairs, n, 4)
+		put("pts/candidates", cand, n, len(pd.Pairs[0].Candidates)/2, 2)
+		put("pts/random", rnd, n, len(pd.Pairs[0].Random)/2, 2)
+		put("pts/chosen", chosen, n, K, 2)
+	}
+}
+
+// putMP records the MP part: the noise draws, the input labels, the
+// self-attention mask and every layer's pilots.
+func (pw *parityWriter) putMP(is *model.ImageStep, put putFunc) {
+	levels := pw.m.LevelSizes()
+	P := len(is.MPLabels)
+	if nd := is.MPNoise; nd != nil {
+		for l, d := range nd.Point {
+			if d != nil {
+				h, w := levels[l%3][0], levels[l%3][1]
+				put(fmt.Sprintf("mp/noise/point/%d", l), f64sF32(d), P, h, w)
+			}
+		}
+		if nd.Shift != nil {
+			put("mp/noise/shift", f64sF32(nd.Shift), P, 2)
+		}
+		if nd.Scale != nil {
+			put("mp/noise/scale", f64sF32(nd.Scale), P)
+		}
+	}
+	Q := P + pw.m.Cfg.Queries
+	put("mp/labels", intsF32(is.MPLabels), P)
+	put("mp/self", boolsF32(is.MPSelfMask), Q, Q)
+	for l, pl := range is.MPPilots {
+		if pl != nil {
+			h, w := levels[l%3][0], levels[l%3][1]
+			put(fmt.Sprintf("mp/pilot/%d", l), boolsF32(pl), P, h, w)
+		}
+	}
 }
 
 // TorchBench describes a speed race for model/torchref/bench.py.
