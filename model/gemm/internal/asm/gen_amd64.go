@@ -232,11 +232,47 @@ func (s spec) genStore() {
 // one FMA (beta ±0: alpha·acc only) — so a product does not depend on
 // which of the two paths computed it.
 func genDirect(name string, rows, vecs int, rowMajor bool) {
-	acc := func(r, v int) string { return fmt.Sprintf("Z%d", r*2+v) }
-	bReg := func(v int) string { return fmt.Sprintf("Z%d", 24+v) }
+	d := &direct{name: name, rows: rows, vecs: vecs, rowMajor: rowMajor}
+	d.prologue()
+	d.loop()
+	d.store()
+}
+
+// direct is one direct kernel being written (genDirect): its name, its
+// tile of rows × vecs 16-column vectors, and its A layout.
+type direct struct {
+	name       string
+	rows, vecs int
+	rowMajor   bool
+}
+
+// acc is the accumulator of row r, vector v; bReg holds vector v of B.
+func (d *direct) acc(r, v int) string { return fmt.Sprintf("Z%d", r*2+v) }
+func (d *direct) bReg(v int) string   { return fmt.Sprintf("Z%d", 24+v) }
+
+// bAddr is the address of vector v of B at k step u of an unrolled
+// iteration; aAddr that of A(r, p+u).
+func (d *direct) bAddr(u, v int) string {
+	idx := []string{"", "(R11*1)", "(R11*2)", "(R12*1)"}
+	return fmt.Sprintf("%d(DI)%s", 64*v, idx[u])
+}
+
+func (d *direct) aAddr(u, r int) string {
+	aidx := []string{"", "(R13*1)", "(R13*2)", "(AX*1)"}
+	if d.rowMajor {
+		base := []string{"SI", "R9", "R10"}[r/4]
+		return fmt.Sprintf("%d(%s)%s", 4*u, base, aidx[r%4])
+	}
+	return fmt.Sprintf("%d(SI)%s", 4*r, aidx[u])
+}
+
+// prologue writes the header, loads the arguments, prefetches C, sets the
+// row bases of a row-major A and zeroes the accumulators.
+func (d *direct) prologue() {
+	name, rows, vecs := d.name, d.rows, d.vecs
 	p("// func %s(k int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask int)", name)
 	mode := "k-major"
-	if rowMajor {
+	if d.rowMajor {
 		mode = "row-major"
 	}
 	p("// %d×%d tile (last vector masked), %s A, strided B.", rows, 16*vecs, mode)
@@ -264,7 +300,7 @@ func genDirect(name string, rows, vecs int, rowMajor bool) {
 			p("\tADDQ R8, R9")
 		}
 	}
-	if rowMajor && rows > 4 {
+	if d.rowMajor && rows > 4 {
 		p("\tLEAQ (SI)(R13*4), R9") // row 4
 		if rows > 8 {
 			p("\tLEAQ (R9)(R13*4), R10") // row 8
@@ -272,70 +308,73 @@ func genDirect(name string, rows, vecs int, rowMajor bool) {
 	}
 	for r := 0; r < rows; r++ {
 		for v := 0; v < vecs; v++ {
-			p("\tVPXORD %s, %s, %s", acc(r, v), acc(r, v), acc(r, v))
+			p("\tVPXORD %s, %s, %s", d.acc(r, v), d.acc(r, v), d.acc(r, v))
 		}
 	}
-	// bAddr is the address of vector v of B at k step u of an unrolled
-	// iteration; aAddr that of A(r, p+u).
-	idx := []string{"", "(R11*1)", "(R11*2)", "(R12*1)"}
-	aidx := []string{"", "(R13*1)", "(R13*2)", "(AX*1)"}
-	bAddr := func(u, v int) string { return fmt.Sprintf("%d(DI)%s", 64*v, idx[u]) }
-	aAddr := func(u, r int) string {
-		if rowMajor {
-			base := []string{"SI", "R9", "R10"}[r/4]
-			return fmt.Sprintf("%d(%s)%s", 4*u, base, aidx[r%4])
-		}
-		return fmt.Sprintf("%d(SI)%s", 4*r, aidx[u])
-	}
-	step := func(u int) {
-		for v := 0; v < vecs; v++ {
-			if v == vecs-1 {
-				p("\tVMOVUPS.Z %s, K1, %s", bAddr(u, v), bReg(v))
-			} else {
-				p("\tVMOVUPS %s, %s", bAddr(u, v), bReg(v))
-			}
-		}
-		for r := 0; r < rows; r++ {
-			for v := 0; v < vecs; v++ {
-				p("\tVFMADD231PS.BCST %s, %s, %s", aAddr(u, r), bReg(v), acc(r, v))
-			}
-		}
-	}
-	advance := func(steps int) {
-		if steps == 4 {
-			p("\tLEAQ (DI)(R11*4), DI")
+}
+
+// step writes k step u: the B vectors (the last masked), then one FMA per
+// accumulator with A(r, p+u) broadcast.
+func (d *direct) step(u int) {
+	for v := 0; v < d.vecs; v++ {
+		if v == d.vecs-1 {
+			p("\tVMOVUPS.Z %s, K1, %s", d.bAddr(u, v), d.bReg(v))
 		} else {
-			p("\tADDQ R11, DI")
-		}
-		if rowMajor {
-			for q := 0; q*4 < rows; q++ {
-				p("\tADDQ $%d, %s", 4*steps, []string{"SI", "R9", "R10"}[q])
-			}
-		} else if steps == 4 {
-			p("\tLEAQ (SI)(R13*4), SI")
-		} else {
-			p("\tADDQ R13, SI")
+			p("\tVMOVUPS %s, %s", d.bAddr(u, v), d.bReg(v))
 		}
 	}
+	for r := 0; r < d.rows; r++ {
+		for v := 0; v < d.vecs; v++ {
+			p("\tVFMADD231PS.BCST %s, %s, %s", d.aAddr(u, r), d.bReg(v), d.acc(r, v))
+		}
+	}
+}
+
+// advance moves A and B on by steps k steps (4 or 1).
+func (d *direct) advance(steps int) {
+	if steps == 4 {
+		p("\tLEAQ (DI)(R11*4), DI")
+	} else {
+		p("\tADDQ R11, DI")
+	}
+	if d.rowMajor {
+		for q := 0; q*4 < d.rows; q++ {
+			p("\tADDQ $%d, %s", 4*steps, []string{"SI", "R9", "R10"}[q])
+		}
+	} else if steps == 4 {
+		p("\tLEAQ (SI)(R13*4), SI")
+	} else {
+		p("\tADDQ R13, SI")
+	}
+}
+
+// loop writes the k loop: four steps at a time, then the k mod 4 rest.
+func (d *direct) loop() {
+	name := d.name
 	p("\tMOVQ CX, BX")
 	p("\tSHRQ $2, BX")
 	p("\tJZ %s_tail", name)
 	p("%s_loop:", name)
 	for u := 0; u < 4; u++ {
-		step(u)
+		d.step(u)
 	}
-	advance(4)
+	d.advance(4)
 	p("\tDECQ BX")
 	p("\tJNZ %s_loop", name)
 	p("%s_tail:", name)
 	p("\tANDQ $3, CX")
 	p("\tJZ %s_store", name)
 	p("%s_tailloop:", name)
-	step(0)
-	advance(1)
+	d.step(0)
+	d.advance(1)
 	p("\tDECQ CX")
 	p("\tJNZ %s_tailloop", name)
+}
 
+// store writes C = alpha·acc + beta·C, or C = alpha·acc when beta is ±0
+// (C then only written), the last vector of each row masked.
+func (d *direct) store() {
+	name, rows, vecs := d.name, d.rows, d.vecs
 	p("%s_store:", name)
 	alpha, beta := "Z26", "Z27"
 	p("\tVBROADCASTSS alpha+56(FP), %s", alpha)
@@ -351,7 +390,7 @@ func genDirect(name string, rows, vecs int, rowMajor bool) {
 	}
 	for r := 0; r < rows; r++ {
 		for v := 0; v < vecs; v++ {
-			a := acc(r, v)
+			a := d.acc(r, v)
 			p("\tVMULPS %s, %s, %s", alpha, a, a)
 			p("\tVFMADD231PS %d(DX), %s, %s%s", v*64, beta, k1(v), a)
 			p("\tVMOVUPS %s, %s%d(DX)", a, k1(v), v*64)
@@ -365,7 +404,7 @@ func genDirect(name string, rows, vecs int, rowMajor bool) {
 	p("%s_store0:", name)
 	for r := 0; r < rows; r++ {
 		for v := 0; v < vecs; v++ {
-			a := acc(r, v)
+			a := d.acc(r, v)
 			p("\tVMULPS %s, %s, %s", alpha, a, a)
 			p("\tVMOVUPS %s, %s%d(DX)", a, k1(v), v*64)
 		}
@@ -777,6 +816,22 @@ func genDecls() {
 	w("")
 	w("package asm")
 	w("")
+	declTiles(w)
+	declMasked(w)
+	declDirect(w)
+	declOffsetTaps(w)
+	declHelpers(w)
+	src, err := format.Source(d.Bytes())
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := os.WriteFile("decl_amd64.go", src, 0o644); err != nil {
+		log.Fatal(err)
+	}
+}
+
+// declTiles declares the packed kernels and their AVX2Tiles and AVX512Tiles tables.
+func declTiles(w func(format string, args ...any)) {
 	tables := []struct {
 		name, doc string
 		isa       string
@@ -800,6 +855,10 @@ func genDecls() {
 		w("}")
 		w("")
 	}
+}
+
+// declMasked declares the masked-column AVX-512 kernels and their AVX512Masked tables.
+func declMasked(w func(format string, args ...any)) {
 	for v := 1; v <= 2; v++ {
 		for r := 1; r <= 12; r++ {
 			w("//go:noescape")
@@ -817,6 +876,10 @@ func genDecls() {
 		w("}")
 		w("")
 	}
+}
+
+// declDirect declares the direct kernels (A and B read in place) and their DirectKM and DirectRM tables.
+func declDirect(w func(format string, args ...any)) {
 	for _, rm := range []bool{false, true} {
 		for v := 1; v <= 2; v++ {
 			for r := 1; r <= 12; r++ {
@@ -846,6 +909,10 @@ func genDecls() {
 		w("}")
 		w("")
 	}
+}
+
+// declOffsetTaps declares the offset-table and 3×3-tap kernels and their OffsetB and Taps3x3 tables.
+func declOffsetTaps(w func(format string, args ...any)) {
 	for v := 1; v <= 2; v++ {
 		for r := 1; r <= 12; r++ {
 			w("//go:noescape")
@@ -874,6 +941,10 @@ func genDecls() {
 	w("// rows are the 3×3 taps of one padded input plane; see TapsTile.")
 	w("var Taps3x3 = [3]DirectTile{nil, taps3x3AVX5121, taps3x3AVX5122}")
 	w("")
+}
+
+// declHelpers declares the transpose and row-copy helpers.
+func declHelpers(w func(format string, args ...any)) {
 	w("// Trans4x8 sets dst[j·dstStride+r] = src[r·lds+j] for r < 4 and j < n,")
 	w("// n a multiple of 8 (4×8 blocks transposed with AVX shuffles).")
 	w("//")
@@ -886,12 +957,5 @@ func genDecls() {
 		w("//go:noescape")
 		w("func CopyRows%d(dst, src *float32, lds, n int)", c)
 		w("")
-	}
-	src, err := format.Source(d.Bytes())
-	if err != nil {
-		log.Fatal(err)
-	}
-	if err := os.WriteFile("decl_amd64.go", src, 0o644); err != nil {
-		log.Fatal(err)
 	}
 }
