@@ -234,8 +234,7 @@ func (s spec) genStore() {
 func genDirect(name string, rows, vecs int, rowMajor bool) {
 	d := &direct{name: name, rows: rows, vecs: vecs, rowMajor: rowMajor}
 	d.prologue()
-	d.loop()
-	d.store()
+	loopAndStore(name, rows, vecs, d.step, d.advance)
 }
 
 // direct is one direct kernel being written (genDirect): its name, its
@@ -346,75 +345,6 @@ func (d *direct) advance(steps int) {
 	} else {
 		p("\tADDQ R13, SI")
 	}
-}
-
-// loop writes the k loop: four steps at a time, then the k mod 4 rest.
-func (d *direct) loop() {
-	name := d.name
-	p("\tMOVQ CX, BX")
-	p("\tSHRQ $2, BX")
-	p("\tJZ %s_tail", name)
-	p("%s_loop:", name)
-	for u := 0; u < 4; u++ {
-		d.step(u)
-	}
-	d.advance(4)
-	p("\tDECQ BX")
-	p("\tJNZ %s_loop", name)
-	p("%s_tail:", name)
-	p("\tANDQ $3, CX")
-	p("\tJZ %s_store", name)
-	p("%s_tailloop:", name)
-	d.step(0)
-	d.advance(1)
-	p("\tDECQ CX")
-	p("\tJNZ %s_tailloop", name)
-}
-
-// store writes C = alpha·acc + beta·C, or C = alpha·acc when beta is ±0
-// (C then only written), the last vector of each row masked.
-func (d *direct) store() {
-	name, rows, vecs := d.name, d.rows, d.vecs
-	p("%s_store:", name)
-	alpha, beta := "Z26", "Z27"
-	p("\tVBROADCASTSS alpha+56(FP), %s", alpha)
-	p("\tMOVL beta+60(FP), BX")
-	p("\tANDL $0x7fffffff, BX")
-	p("\tJZ %s_store0", name)
-	p("\tVBROADCASTSS beta+60(FP), %s", beta)
-	k1 := func(v int) string {
-		if v == vecs-1 {
-			return "K1, "
-		}
-		return ""
-	}
-	for r := 0; r < rows; r++ {
-		for v := 0; v < vecs; v++ {
-			a := d.acc(r, v)
-			p("\tVMULPS %s, %s, %s", alpha, a, a)
-			p("\tVFMADD231PS %d(DX), %s, %s%s", v*64, beta, k1(v), a)
-			p("\tVMOVUPS %s, %s%d(DX)", a, k1(v), v*64)
-		}
-		if r < rows-1 {
-			p("\tADDQ R8, DX")
-		}
-	}
-	p("\tVZEROUPPER")
-	p("\tRET")
-	p("%s_store0:", name)
-	for r := 0; r < rows; r++ {
-		for v := 0; v < vecs; v++ {
-			a := d.acc(r, v)
-			p("\tVMULPS %s, %s, %s", alpha, a, a)
-			p("\tVMOVUPS %s, %s%d(DX)", a, k1(v), v*64)
-		}
-		if r < rows-1 {
-			p("\tADDQ R8, DX")
-		}
-	}
-	p("\tVZEROUPPER")
-	p("\tRET")
-	p("")
 }
 
 // genOffsetB writes a direct AVX-512 kernel whose B rows are found through
