@@ -229,7 +229,8 @@ JOB2=$("$MP" status "$T"/sweep2 --resubmit --json | python3 -c 'import json,sys;
 say "scancel ${JOB}_1 sent at step $step of 40; status --resubmit submitted job $JOB2"
 wait_job "$JOB2" 600
 grep -q "resuming mask2former for 40 steps" "$T"/sweep2/logs/"${JOB2}"_1.out || { cat "$T"/sweep2/logs/"${JOB2}"_1.out; exit 1; }
-"$MP" status "$T"/sweep2 | grep -q "4 runs: 4 done, 0 running, 0 failed, 0 pending"
+"$MP" status "$T"/sweep2 >"$T"/status3.txt
+grep -q "4 runs: 4 done, 0 running, 0 failed, 0 pending" "$T"/status3.txt || { cat "$T"/status3.txt; exit 1; }
 same_as_local "$T"/sweep2
 say "sweep 2: cancelled run resumed and finished; compare --format json and every run file equal the local run's byte for byte ($(($(date +%s) - t)) s)"
 say "PASS in $(($(date +%s) - T0)) s"
