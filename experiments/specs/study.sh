@@ -12,7 +12,7 @@
 #   experiments/specs/results/NAME.md   compare's tables in Markdown at the
 #       final checkpoint (with --baseline) and the paired differences at
 #       every earlier snapshot; with STUDY_BASELINES="B2 ..." also the paired
-#       differences from each further baseline (final and 50 %);
+#       differences from each further baseline, at the same checkpoints;
 #   experiments/specs/figures/NAME/{consecutive_iou,util_a,training}.svg
 #       (mpanalyze plot, final checkpoint).
 # MPANALYZE names the binary (default: mpanalyze on PATH).
@@ -28,6 +28,7 @@ bin=${MPANALYZE:-mpanalyze}
 res=experiments/specs/results
 fig=experiments/specs/figures/$name
 mkdir -p "$res" "$fig"
+early="0.25 0.5" # earlier snapshots, tried in turn (a spec without one skips it)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -39,7 +40,7 @@ trap 'rm -rf "$tmp"' EXIT
 	echo "## Final checkpoint"
 	echo
 	"$bin" compare "$@" --baseline "$base" --format markdown 2>"$tmp/err"
-	for s in 0.25 0.5; do
+	for s in $early; do
 		if "$bin" compare "$@" --baseline "$base" --snapshot "$s" --format markdown >"$tmp/early.md" 2>/dev/null; then
 			echo
 			echo "## At $s of training"
@@ -48,9 +49,9 @@ trap 'rm -rf "$tmp"' EXIT
 		fi
 	done
 	# further baselines (env STUDY_BASELINES, space-separated): their paired
-	# differences at every snapshot
+	# differences at the final checkpoint and every earlier snapshot the runs have
 	for b in ${STUDY_BASELINES:-}; do
-		for s in final 0.5; do
+		for s in final $early; do
 			if "$bin" compare "$@" --baseline "$b" --snapshot "$s" --format markdown >"$tmp/other.md" 2>/dev/null; then
 				echo
 				echo "## Against $b, checkpoint $s"
