@@ -126,3 +126,52 @@ func BenchmarkSgemm(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkSgemmCold is BenchmarkSgemm's decoder shapes with operands that
+// are not in the caches, as in a training step, where the rest of the
+// step evicts a layer's weights and gradient buffer between its uses: each
+// call takes the next of 500 distinct B matrices (cold=B: a linear
+// layer's forward, B the weights) or C matrices (cold=C: its weight
+// gradient, accumulated into C), 25–65 MB in all.
+func BenchmarkSgemmCold(b *testing.B) {
+	rng := rand.New(rand.NewPCG(13, 14))
+	const distinct = 500
+	for _, s := range []struct {
+		m, n, k int
+		tA      bool
+		cold    string
+	}{{20, 128, 128, false, "B"}, {20, 256, 128, false, "B"}, {128, 128, 20, true, "C"}, {128, 256, 20, true, "C"}} {
+		name := fmt.Sprintf("%dx%dx%d", s.m, s.n, s.k)
+		lda := s.k
+		if s.tA {
+			name += "/tA"
+			lda = s.m
+		}
+		a := randMat(rng, s.m, s.k)
+		bs := make([][]float32, distinct)
+		cs := make([][]float32, distinct)
+		for i := range bs {
+			if i == 0 || s.cold == "B" {
+				bs[i] = randMat(rng, s.k, s.n)
+			} else {
+				bs[i] = bs[0]
+			}
+			if i == 0 || s.cold == "C" {
+				cs[i] = make([]float32, s.m*s.n)
+			} else {
+				cs[i] = cs[0]
+			}
+		}
+		b.Run(name+"/cold="+s.cold, func(b *testing.B) {
+			i := 0
+			c0 := testenv.CPUTime()
+			for b.Loop() {
+				Sgemm(s.tA, false, s.m, s.n, s.k, 1, a, lda, bs[i], s.n, 1, cs[i], s.n)
+				i = (i + 1) % distinct
+			}
+			cpu := testenv.CPUTime() - c0
+			flops := 2 * float64(s.m) * float64(s.n) * float64(s.k) * float64(b.N)
+			b.ReportMetric(flops/cpu.Seconds()/1e9, "cpu-GFLOP/s")
+		})
+	}
+}
