@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"testing"
 
@@ -89,4 +90,34 @@ func BenchmarkMSDeformSample(b *testing.B) {
 		step()
 	}
 	b.ReportMetric(float64((testenv.CPUTime()-c0).Nanoseconds())/float64(b.N*Lq*M*L*P), "cpu-ns/sample")
+}
+
+// BenchmarkAddTransposed is the conv weight gradient's transposed add
+// (dst O×ckk += srcᵀ) at the backbone's and FPN's 3×3 shapes, by the eight-
+// row loops (scratch=no) and by transpose + vector add (scratch=yes).
+func BenchmarkAddTransposed(b *testing.B) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, s := range [][2]int{{64, 576}, {96, 864}, {128, 1152}} {
+		m, n := s[0], s[1]
+		src, dst, tmp := make([]float32, m*n), make([]float32, m*n), make([]float32, m*n)
+		for i := range src {
+			src[i] = r.Float32()
+		}
+		for _, scratch := range []bool{false, true} {
+			t := tmp
+			name := "no"
+			if !scratch {
+				t = nil
+			} else {
+				name = "yes"
+			}
+			b.Run(fmt.Sprintf("%dx%d/scratch=%s", m, n, name), func(b *testing.B) {
+				c0 := testenv.CPUTime()
+				for b.Loop() {
+					addTransposed(dst, src, t, m, n)
+				}
+				b.ReportMetric(float64((testenv.CPUTime()-c0).Nanoseconds())/float64(b.N)/1e3, "cpu-µs/op")
+			})
+		}
+	}
 }

@@ -1,5 +1,10 @@
 package engine
 
+import (
+	"github.com/mpanalyze/mpanalyze/internal/fmath"
+	"github.com/mpanalyze/mpanalyze/model/gemm"
+)
+
 // ConvSpec holds the geometry of a 2-d convolution: a square kernel is not
 // required, padding is symmetric (zeros), no dilation, no groups.
 type ConvSpec struct {
@@ -107,13 +112,13 @@ func (g *Graph[T]) conv2dForward(x, w, bias, out *Tensor[T], k convGeom) [][]T {
 func (g *Graph[T]) conv2dBackward(x, w, bias, out *Tensor[T], cols [][]T, k convGeom) {
 	C, H, W, O := k.C, k.H, k.W, k.O
 	ckk, ohw := C*k.KH*k.KW, k.OH*k.OW
-	var dcol, dwT []T
+	var dcol, dwT, tmp []T
 	if x.requiresGrad && !k.direct {
 		dcol = g.allocRaw(ckk * ohw)
 	}
 	var gw []float32
 	if w.requiresGrad {
-		dwT = g.allocRaw(ckk * O)
+		dwT, tmp = g.allocRaw(ckk*O), g.allocRaw(ckk*O)
 		if k.implicit {
 			gw = any(g.allocRaw(H * (W + 2) * O)).([]float32)
 		}
@@ -128,7 +133,7 @@ func (g *Graph[T]) conv2dBackward(x, w, bias, out *Tensor[T], cols [][]T, k conv
 			} else {
 				gemmT(false, true, ckk, O, ohw, 1, cols[n], ohw, Gn, ohw, 0, dwT, O)
 			}
-			addTransposed(g.grad(w), dwT, O, ckk)
+			addTransposed(g.grad(w), dwT, tmp, O, ckk)
 		}
 		if bias != nil && bias.requiresGrad {
 			db := g.grad(bias)
@@ -331,11 +336,20 @@ func col2imSame[T Float](x, col []T, C, H, W, KH, KW, pad int) {
 }
 
 // addTransposed sets dst[o·n+c] += src[c·m+o] for o < m, c < n (dst is
-// m×n, src n×m). It walks eight rows of dst at once, so each run of eight
+// m×n, src n×m). For float32 with the AVX kernels it transposes src into
+// tmp (m·n elements, overwritten) and adds tmp to dst with vector adds;
+// otherwise it walks eight rows of dst at once, so each run of eight
 // consecutive src values is read together instead of one value per pass
-// over src. Each element of dst receives one addition, so the order of the
-// loops changes nothing in the result.
-func addTransposed[T Float](dst, src []T, m, n int) {
+// over src. Each element of dst receives one addition either way, so the
+// path and the order of the loops change nothing in the result.
+func addTransposed[T Float](dst, src, tmp []T, m, n int) {
+	if d32, ok := any(dst).([]float32); ok && len(tmp) >= m*n {
+		t32 := any(tmp).([]float32)[:m*n]
+		if gemm.Transpose(t32, any(src).([]float32), n, m) {
+			fmath.AddTo(d32[:m*n], t32)
+			return
+		}
+	}
 	o := 0
 	for ; o+8 <= m; o += 8 {
 		r0, r1, r2, r3 := dst[o*n:][:n], dst[(o+1)*n:][:n], dst[(o+2)*n:][:n], dst[(o+3)*n:][:n]

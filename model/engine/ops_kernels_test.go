@@ -34,11 +34,13 @@ func TestReLUBackwardBranchFree(t *testing.T) {
 	}
 }
 
-// TestAddTransposed compares the eight-row transposed add with the plain
-// double loop on sizes with and without a remainder of rows.
+// TestAddTransposed compares both paths of the transposed add (eight-row
+// loops, and transpose + vector add) with the plain double loop, on sizes
+// with and without a remainder of rows and columns, and the conv weight
+// gradients' shapes.
 func TestAddTransposed(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
-	for _, s := range [][2]int{{1, 1}, {8, 3}, {13, 5}, {64, 27}, {3, 17}} {
+	for _, s := range [][2]int{{1, 1}, {8, 3}, {13, 5}, {64, 27}, {3, 17}, {96, 288}, {64, 576}, {37, 41}} {
 		m, n := s[0], s[1]
 		src := make([]float32, m*n)
 		dst := make([]float32, m*n)
@@ -51,10 +53,14 @@ func TestAddTransposed(t *testing.T) {
 				want[o*n+c] += src[c*m+o]
 			}
 		}
-		addTransposed(dst, src, m, n)
+		// without scratch (the scalar loops), then with it (the
+		// vector path where the machine has one)
+		dst2 := append([]float32(nil), dst...)
+		addTransposed(dst, src, nil, m, n)
+		addTransposed(dst2, src, make([]float32, m*n), m, n)
 		for i := range want {
-			if dst[i] != want[i] {
-				t.Fatalf("%d×%d: element %d = %v, want %v", m, n, i, dst[i], want[i])
+			if dst[i] != want[i] || dst2[i] != want[i] {
+				t.Fatalf("%d×%d: element %d = %v (scalar), %v (scratch), want %v", m, n, i, dst[i], dst2[i], want[i])
 			}
 		}
 	}
