@@ -44,6 +44,16 @@ func addAVX2(dst, src *float32, n int)
 //go:noescape
 func axpyAVX2(dst *float32, alpha float32, src *float32, n int)
 
+// reluAVX2 sets dst[i] = max(src[i], 0) (Go's max: NaN stays, −0 gives +0) for i < n.
+//
+//go:noescape
+func reluAVX2(dst, src *float32, n int)
+
+// reluGradAVX2 sets dst[i] += grad[i] where x[i] > 0, += +0 elsewhere, for i < n.
+//
+//go:noescape
+func reluGradAVX2(dst, x, grad *float32, n int)
+
 // expSubAVX512 sets dst[i] = e^(src[i]−sub) for i < n.
 //
 //go:noescape
@@ -83,3 +93,13 @@ func addAVX512(dst, src *float32, n int)
 //
 //go:noescape
 func axpyAVX512(dst *float32, alpha float32, src *float32, n int)
+
+// reluAVX512 sets dst[i] = max(src[i], 0) (Go's max: NaN stays, −0 gives +0) for i < n.
+//
+//go:noescape
+func reluAVX512(dst, src *float32, n int)
+
+// reluGradAVX512 sets dst[i] += grad[i] where x[i] > 0, += +0 elsewhere, for i < n.
+//
+//go:noescape
+func reluGradAVX512(dst, x, grad *float32, n int)

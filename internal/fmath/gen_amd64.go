@@ -2,7 +2,8 @@
 
 // gen_amd64.go writes slice_amd64.s and decl_amd64.go: the AVX2+FMA (ymm,
 // 8 lanes) and AVX-512F (zmm, 16 lanes) kernels behind ExpSlice,
-// ExpSubSum, SigmoidSlice, SoftplusSlice, SigmoidSoftplusSlice and Dot2.
+// ExpSubSum, SigmoidSlice, SoftplusSlice, SigmoidSoftplusSlice, Dot2, AddTo,
+// Axpy, ReLU and ReLUGrad.
 // Run it with `go generate ./internal/fmath/` after editing.
 //
 // Both widths run the same floating-point operations per element (FMA
@@ -583,6 +584,65 @@ func (a *arch) genAxpy() {
 	p("\tRET")
 }
 
+// genReLU writes relu: dst[i] = src[i] where src[i] > 0 or is NaN, else
+// +0 — Go's max(src[i], 0) (max propagates NaN and returns +0 for −0). The
+// comparison is not-less-or-equal, unordered (predicate 0x16), so NaN
+// keeps its lane; the other lanes are cleared by the opmask (AVX-512) or
+// an AND with the comparison mask (AVX2), which leave +0.
+func (a *arch) genReLU() {
+	name := "relu" + a.name
+	a.header(name, "(dst, src *float32, n int)", 24)
+	p("\tMOVQ dst+0(FP), DI")
+	p("\tMOVQ src+8(FP), SI")
+	p("\tMOVQ n+16(FP), CX")
+	p("\tVXORPS %s, %s, %s", a.r(3), a.r(3), a.r(3))
+	a.loop(name, a.lanes, []string{"DI", "SI"}, func(m mem) {
+		x, y := a.r(0), a.r(1)
+		m.load("SI", x)
+		if a.avx512() {
+			p("\tVCMPPS $0x16, %s, %s, K2", a.r(3), x)
+			p("\tVMOVAPS.Z %s, K2, %s", x, y)
+		} else {
+			p("\tVCMPPS $0x16, %s, %s, %s", a.r(3), x, a.r(2))
+			p("\tVANDPS %s, %s, %s", x, a.r(2), y)
+		}
+		m.store(y, "DI")
+	})
+	p("\tVZEROUPPER")
+	p("\tRET")
+}
+
+// genReLUGrad writes reluGrad: dst[i] += g[i] where x[i] > 0 (ordered:
+// not for NaN), else dst[i] += +0 — the masked gradient is added in every
+// lane, as the Go loop of engine's reluBackward does (predicate 0x1e,
+// greater-than ordered quiet).
+func (a *arch) genReLUGrad() {
+	name := "reluGrad" + a.name
+	a.header(name, "(dst, x, grad *float32, n int)", 32)
+	p("\tMOVQ dst+0(FP), DI")
+	p("\tMOVQ x+8(FP), SI")
+	p("\tMOVQ grad+16(FP), DX")
+	p("\tMOVQ n+24(FP), CX")
+	p("\tVXORPS %s, %s, %s", a.r(4), a.r(4), a.r(4))
+	a.loop(name, a.lanes, []string{"DI", "SI", "DX"}, func(m mem) {
+		x, gr, d := a.r(0), a.r(1), a.r(2)
+		m.load("SI", x)
+		m.load("DX", gr)
+		m.load("DI", d)
+		if a.avx512() {
+			p("\tVCMPPS $0x1e, %s, %s, K2", a.r(4), x)
+			p("\tVMOVAPS.Z %s, K2, %s", gr, gr)
+		} else {
+			p("\tVCMPPS $0x1e, %s, %s, %s", a.r(4), x, a.r(3))
+			p("\tVANDPS %s, %s, %s", gr, a.r(3), gr)
+		}
+		p("\tVADDPS %s, %s, %s", gr, d, d)
+		m.store(d, "DI")
+	})
+	p("\tVZEROUPPER")
+	p("\tRET")
+}
+
 type kernelDecl struct{ name, sig, doc string }
 
 var decls = []kernelDecl{
@@ -594,6 +654,8 @@ var decls = []kernelDecl{
 	{"dot2", "(x, y, t *float32, n int) (xt, yt float64)", "returns Σ x[i]·t[i] and Σ y[i]·t[i] over i < n in the order of Dot2."},
 	{"add", "(dst, src *float32, n int)", "sets dst[i] += src[i] for i < n."},
 	{"axpy", "(dst *float32, alpha float32, src *float32, n int)", "sets dst[i] += alpha·src[i] (product rounded, then sum) for i < n."},
+	{"relu", "(dst, src *float32, n int)", "sets dst[i] = max(src[i], 0) (Go's max: NaN stays, −0 gives +0) for i < n."},
+	{"reluGrad", "(dst, x, grad *float32, n int)", "sets dst[i] += grad[i] where x[i] > 0, += +0 elsewhere, for i < n."},
 }
 
 func main() {
@@ -630,6 +692,8 @@ func main() {
 		a.genDot2()
 		a.genAdd()
 		a.genAxpy()
+		a.genReLU()
+		a.genReLUGrad()
 	}
 	if err := os.WriteFile("slice_amd64.s", out.Bytes(), 0o644); err != nil {
 		log.Fatal(err)

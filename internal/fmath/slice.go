@@ -1,5 +1,7 @@
 package fmath
 
+import "math"
+
 //go:generate go run gen_amd64.go
 
 // The slice functions below apply Exp, Sigmoid and Softplus to whole
@@ -109,6 +111,27 @@ func Axpy(dst []float32, alpha float32, src []float32) {
 	}
 }
 
+// ReLU sets dst[i] = max(src[i], 0) with Go's max (NaN stays NaN, −0
+// gives +0), so every kernel gives the bits of the plain Go loop.
+func ReLU(dst, src []float32) {
+	checkLen(len(dst), len(src))
+	if len(src) > 0 {
+		impl.relu(dst, src)
+	}
+}
+
+// ReLUGrad sets dst[i] += g[i] where x[i] > 0 (not NaN) and dst[i] += +0
+// elsewhere: ReLU's backward pass, the gradient masked rather than
+// branched on (the sign of an activation is unpredictable), with the bits
+// of the plain Go loop.
+func ReLUGrad(dst, x, g []float32) {
+	checkLen(len(dst), len(x))
+	checkLen(len(dst), len(g))
+	if len(dst) > 0 {
+		impl.reluGrad(dst, x, g)
+	}
+}
+
 func checkLen(dst, src int) {
 	if dst != src {
 		panic("fmath: slices of different lengths")
@@ -137,6 +160,8 @@ type kernels struct {
 	dot2            func(x, y, t []float32) (xt, yt float64)
 	add             func(dst, src []float32)
 	axpy            func(dst []float32, alpha float32, src []float32)
+	relu            func(dst, src []float32)
+	reluGrad        func(dst, x, g []float32)
 }
 
 // impl is the best implementation for this CPU.
@@ -194,6 +219,22 @@ var goKernels = kernels{
 		dst = dst[:len(src)]
 		for i, v := range src {
 			dst[i] += float32(alpha * v) // the explicit conversion forbids fusing
+		}
+	},
+	relu: func(dst, src []float32) {
+		dst = dst[:len(src)]
+		for i, v := range src {
+			dst[i] = max(v, 0)
+		}
+	},
+	reluGrad: func(dst, x, g []float32) {
+		x, g = x[:len(dst)], g[:len(dst)]
+		for i, v := range x {
+			var keep uint32
+			if v > 0 {
+				keep = ^uint32(0)
+			}
+			dst[i] += math.Float32frombits(math.Float32bits(g[i]) & keep)
 		}
 	},
 	dot2: func(x, y, t []float32) (xt, yt float64) {

@@ -33,6 +33,12 @@ var avx512Kernels = kernels{
 	axpy: func(dst []float32, alpha float32, src []float32) {
 		axpyAVX512(&dst[0], alpha, &src[0], len(src))
 	},
+	relu: func(dst, src []float32) {
+		reluAVX512(&dst[0], &src[0], len(src))
+	},
+	reluGrad: func(dst, x, g []float32) {
+		reluGradAVX512(&dst[0], &x[0], &g[0], len(dst))
+	},
 }
 
 var avx2Kernels = kernels{
@@ -60,6 +66,12 @@ var avx2Kernels = kernels{
 	},
 	axpy: func(dst []float32, alpha float32, src []float32) {
 		axpyAVX2(&dst[0], alpha, &src[0], len(src))
+	},
+	relu: func(dst, src []float32) {
+		reluAVX2(&dst[0], &src[0], len(src))
+	},
+	reluGrad: func(dst, x, g []float32) {
+		reluGradAVX2(&dst[0], &x[0], &g[0], len(dst))
 	},
 }
 

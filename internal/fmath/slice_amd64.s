@@ -907,6 +907,80 @@ axpyAVX2_done:
 	VZEROUPPER
 	RET
 
+// func reluAVX2(dst, src *float32, n int)
+TEXT ·reluAVX2(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	VXORPS Y3, Y3, Y3
+	MOVQ CX, BX
+	SHRQ $3, BX
+	JZ reluAVX2_tail
+reluAVX2_loop:
+	VMOVUPS 0(SI), Y0
+	VCMPPS $0x16, Y3, Y0, Y2
+	VANDPS Y0, Y2, Y1
+	VMOVUPS Y1, 0(DI)
+	ADDQ $32, DI
+	ADDQ $32, SI
+	DECQ BX
+	JNZ reluAVX2_loop
+reluAVX2_tail:
+	ANDQ $7, CX
+	JZ reluAVX2_done
+	LEAQ masktab<>+64(SB), AX
+	SHLQ $2, CX
+	SUBQ CX, AX
+	VMOVDQU 0(AX), Y15
+	VMASKMOVPS 0(SI), Y15, Y0
+	VCMPPS $0x16, Y3, Y0, Y2
+	VANDPS Y0, Y2, Y1
+	VMASKMOVPS Y1, Y15, 0(DI)
+reluAVX2_done:
+	VZEROUPPER
+	RET
+
+// func reluGradAVX2(dst, x, grad *float32, n int)
+TEXT ·reluGradAVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ grad+16(FP), DX
+	MOVQ n+24(FP), CX
+	VXORPS Y4, Y4, Y4
+	MOVQ CX, BX
+	SHRQ $3, BX
+	JZ reluGradAVX2_tail
+reluGradAVX2_loop:
+	VMOVUPS 0(SI), Y0
+	VMOVUPS 0(DX), Y1
+	VMOVUPS 0(DI), Y2
+	VCMPPS $0x1e, Y4, Y0, Y3
+	VANDPS Y1, Y3, Y1
+	VADDPS Y1, Y2, Y2
+	VMOVUPS Y2, 0(DI)
+	ADDQ $32, DI
+	ADDQ $32, SI
+	ADDQ $32, DX
+	DECQ BX
+	JNZ reluGradAVX2_loop
+reluGradAVX2_tail:
+	ANDQ $7, CX
+	JZ reluGradAVX2_done
+	LEAQ masktab<>+64(SB), AX
+	SHLQ $2, CX
+	SUBQ CX, AX
+	VMOVDQU 0(AX), Y15
+	VMASKMOVPS 0(SI), Y15, Y0
+	VMASKMOVPS 0(DX), Y15, Y1
+	VMASKMOVPS 0(DI), Y15, Y2
+	VCMPPS $0x1e, Y4, Y0, Y3
+	VANDPS Y1, Y3, Y1
+	VADDPS Y1, Y2, Y2
+	VMASKMOVPS Y2, Y15, 0(DI)
+reluGradAVX2_done:
+	VZEROUPPER
+	RET
+
 // func expSubAVX512(dst, src *float32, n int, sub float32)
 TEXT ·expSubAVX512(SB), NOSPLIT, $0-28
 	MOVQ dst+0(FP), DI
@@ -1547,5 +1621,79 @@ axpyAVX512_tail:
 	VADDPS Z0, Z1, Z1
 	VMOVUPS Z1, K1, 0(DI)
 axpyAVX512_done:
+	VZEROUPPER
+	RET
+
+// func reluAVX512(dst, src *float32, n int)
+TEXT ·reluAVX512(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	VXORPS Z3, Z3, Z3
+	MOVQ CX, BX
+	SHRQ $4, BX
+	JZ reluAVX512_tail
+reluAVX512_loop:
+	VMOVUPS 0(SI), Z0
+	VCMPPS $0x16, Z3, Z0, K2
+	VMOVAPS.Z Z0, K2, Z1
+	VMOVUPS Z1, 0(DI)
+	ADDQ $64, DI
+	ADDQ $64, SI
+	DECQ BX
+	JNZ reluAVX512_loop
+reluAVX512_tail:
+	ANDQ $15, CX
+	JZ reluAVX512_done
+	MOVL $1, AX
+	SHLL CX, AX
+	DECL AX
+	KMOVW AX, K1
+	VMOVUPS.Z 0(SI), K1, Z0
+	VCMPPS $0x16, Z3, Z0, K2
+	VMOVAPS.Z Z0, K2, Z1
+	VMOVUPS Z1, K1, 0(DI)
+reluAVX512_done:
+	VZEROUPPER
+	RET
+
+// func reluGradAVX512(dst, x, grad *float32, n int)
+TEXT ·reluGradAVX512(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ grad+16(FP), DX
+	MOVQ n+24(FP), CX
+	VXORPS Z4, Z4, Z4
+	MOVQ CX, BX
+	SHRQ $4, BX
+	JZ reluGradAVX512_tail
+reluGradAVX512_loop:
+	VMOVUPS 0(SI), Z0
+	VMOVUPS 0(DX), Z1
+	VMOVUPS 0(DI), Z2
+	VCMPPS $0x1e, Z4, Z0, K2
+	VMOVAPS.Z Z1, K2, Z1
+	VADDPS Z1, Z2, Z2
+	VMOVUPS Z2, 0(DI)
+	ADDQ $64, DI
+	ADDQ $64, SI
+	ADDQ $64, DX
+	DECQ BX
+	JNZ reluGradAVX512_loop
+reluGradAVX512_tail:
+	ANDQ $15, CX
+	JZ reluGradAVX512_done
+	MOVL $1, AX
+	SHLL CX, AX
+	DECL AX
+	KMOVW AX, K1
+	VMOVUPS.Z 0(SI), K1, Z0
+	VMOVUPS.Z 0(DX), K1, Z1
+	VMOVUPS.Z 0(DI), K1, Z2
+	VCMPPS $0x1e, Z4, Z0, K2
+	VMOVAPS.Z Z1, K2, Z1
+	VADDPS Z1, Z2, Z2
+	VMOVUPS Z2, K1, 0(DI)
+reluGradAVX512_done:
 	VZEROUPPER
 	RET

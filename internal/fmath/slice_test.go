@@ -380,3 +380,63 @@ func TestAddAxpyBitIdentical(t *testing.T) {
 }
 
 func isNaN32(x float32) bool { return x != x }
+
+// TestReLUBitIdentical: every kernel's ReLU and ReLUGrad give the bits of
+// the plain Go loops (max(v, 0); dst += g where x > 0), on values that
+// include ±0, ±Inf, NaN and subnormals, at lengths around the vector
+// widths, leaving the elements past n alone.
+func TestReLUBitIdentical(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	val := func() float32 {
+		switch r.IntN(12) {
+		case 0:
+			return 0
+		case 1:
+			return float32(math.Copysign(0, -1))
+		case 2:
+			return float32(math.Inf(1 - 2*r.IntN(2)))
+		case 3:
+			return float32(math.NaN())
+		case 4:
+			return math.Float32frombits(uint32(r.IntN(1<<23)) | uint32(r.IntN(2))<<31) // subnormal
+		}
+		return float32(r.NormFloat64() * math.Pow(10, float64(r.IntN(10)-5)))
+	}
+	same := func(a, b float32) bool {
+		return math.Float32bits(a) == math.Float32bits(b) || (isNaN32(a) && isNaN32(b))
+	}
+	for _, k := range allKernels() {
+		for _, n := range []int{1, 7, 8, 9, 15, 16, 17, 31, 33, 100, 1000} {
+			src, x, g, dst := make([]float32, n), make([]float32, n), make([]float32, n), make([]float32, n+3)
+			for i := range n {
+				src[i], x[i], g[i] = val(), val(), val()
+			}
+			for i := range dst {
+				dst[i] = val()
+			}
+			wantReLU, wantGrad := make([]float32, n+3), slices.Clone(dst)
+			gotReLU, gotGrad := make([]float32, n+3), slices.Clone(dst)
+			wantReLU[n], gotReLU[n] = 7, 7
+			for i, v := range src {
+				wantReLU[i] = max(v, 0)
+			}
+			for i, v := range x {
+				if v > 0 {
+					wantGrad[i] += g[i]
+				} else {
+					wantGrad[i] += 0
+				}
+			}
+			k.relu(gotReLU[:n], src)
+			k.reluGrad(gotGrad[:n], x, g)
+			for i := range gotReLU {
+				if !same(gotReLU[i], wantReLU[i]) {
+					t.Fatalf("%s n=%d: relu(%v) = %v, want %v", k.name, n, src[min(i, n-1)], gotReLU[i], wantReLU[i])
+				}
+				if !same(gotGrad[i], wantGrad[i]) {
+					t.Fatalf("%s n=%d: reluGrad[%d] = %v, want %v", k.name, n, i, gotGrad[i], wantGrad[i])
+				}
+			}
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/mpanalyze/mpanalyze/internal/fmath"
 	"github.com/mpanalyze/mpanalyze/internal/testenv"
 )
 
@@ -120,4 +121,21 @@ func BenchmarkAddTransposed(b *testing.B) {
 			})
 		}
 	}
+}
+
+// BenchmarkReLU is ReLU forward and backward (fmath.ReLU, ReLUGrad) on a
+// 64-channel 24×24 map, the FPN's largest at 96 px.
+func BenchmarkReLU(b *testing.B) {
+	r := rand.New(rand.NewPCG(5, 6))
+	n := 64 * 24 * 24
+	x, out, g, dx := make([]float32, n), make([]float32, n), make([]float32, n), make([]float32, n)
+	for i := range x {
+		x[i], g[i] = float32(r.NormFloat64()), float32(r.NormFloat64())
+	}
+	c0 := testenv.CPUTime()
+	for b.Loop() {
+		fmath.ReLU(out, x)
+		reluBackward(dx, x, g)
+	}
+	b.ReportMetric(float64((testenv.CPUTime()-c0).Nanoseconds())/float64(b.N)/1e3, "cpu-µs/op")
 }

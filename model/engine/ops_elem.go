@@ -272,8 +272,12 @@ func (g *Graph[T]) AddScalar(a *Tensor[T], s T) *Tensor[T] {
 // ReLU returns max(a, 0). Backward: da += G where a > 0.
 func (g *Graph[T]) ReLU(a *Tensor[T]) *Tensor[T] {
 	out := g.newTensor(a.Shape, g.needs(a))
-	for i, v := range a.Data {
-		out.Data[i] = max(v, 0)
+	if o32, ok := any(out.Data).([]float32); ok {
+		fmath.ReLU(o32, any(a.Data).([]float32)) // the bits of the loop below
+	} else {
+		for i, v := range a.Data {
+			out.Data[i] = max(v, 0)
+		}
 	}
 	if out.requiresGrad {
 		g.push(func() {
@@ -287,29 +291,17 @@ func (g *Graph[T]) ReLU(a *Tensor[T]) *Tensor[T] {
 }
 
 // reluBackward sets da[i] += G[i] where x[i] > 0. The float32 version
-// has no branch on the sign (which is unpredictable): it masks G[i] with
-// the comparison done on the bits (x > 0 and not NaN ⇔ the bits, read as a
-// signed integer, lie in [1, 0x7f800000]), so elsewhere it adds +0.
+// has no branch on the sign (which is unpredictable): fmath.ReLUGrad masks
+// G[i] with the comparison (x > 0, false for NaN), so elsewhere it adds +0.
 func reluBackward[T Float](da, x, G []T) {
 	if d32, ok := any(da).([]float32); ok {
-		reluBackward32(d32, any(x).([]float32), any(G).([]float32))
+		fmath.ReLUGrad(d32, any(x).([]float32)[:len(d32)], any(G).([]float32)[:len(d32)])
 		return
 	}
 	for i, v := range x {
 		if v > 0 {
 			da[i] += G[i]
 		}
-	}
-}
-
-func reluBackward32(da, x, G []float32) {
-	x, G = x[:len(da)], G[:len(da)]
-	for i, v := range x {
-		var keep uint32
-		if uint32(int64(int32(math.Float32bits(v)))-1) < 0x7f800000 {
-			keep = ^uint32(0)
-		}
-		da[i] += math.Float32frombits(math.Float32bits(G[i]) & keep)
 	}
 }
 

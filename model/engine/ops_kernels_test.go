@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// TestReLUBackwardBranchFree: the masked float32 ReLU backward adds G
+// TestReLUBackwardBranchFree: the masked float32 ReLU backward (fmath.ReLUGrad) adds G
 // exactly where x > 0, including the edge cases of the bit comparison
 // (±0, subnormals, ±Inf, NaNs of both signs, the largest finite float).
 func TestReLUBackwardBranchFree(t *testing.T) {
@@ -23,7 +23,7 @@ func TestReLUBackwardBranchFree(t *testing.T) {
 		got[i] = float32(-i)
 	}
 	want := append([]float32(nil), got...)
-	reluBackward32(got, x, G)
+	reluBackward(got, x, G)
 	for i, v := range x {
 		if v > 0 {
 			want[i] += G[i]
