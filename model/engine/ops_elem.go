@@ -161,6 +161,12 @@ func (g *Graph[T]) binary(op binOp, a, b *Tensor[T]) *Tensor[T] {
 func binarySame[T Float](op binOp, A, B, O []T) {
 	switch op {
 	case opAdd:
+		if o32, ok := any(O).([]float32); ok && len(O) > 0 {
+			// the same one addition per element, by the vector kernel
+			copy(o32, any(A).([]float32)[:len(O)])
+			fmath.AddTo(o32, any(B).([]float32)[:len(O)])
+			return
+		}
 		for i := range O {
 			O[i] = A[i] + B[i]
 		}
