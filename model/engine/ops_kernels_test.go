@@ -65,3 +65,30 @@ func TestAddTransposed(t *testing.T) {
 		}
 	}
 }
+
+// TestBinarySameAdd: the float32 same-shape Add (copy + vector AddTo)
+// gives the bits of the element loop, NaN and ±0 included, at lengths
+// around the vector widths.
+func TestBinarySameAdd(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 9))
+	vals := []float32{0, float32(math.Copysign(0, -1)), float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1))}
+	for _, n := range []int{1, 15, 16, 17, 100, 1031} {
+		A, B, O := make([]float32, n), make([]float32, n), make([]float32, n)
+		for i := range A {
+			A[i], B[i] = float32(r.NormFloat64()), float32(r.NormFloat64())
+			if r.IntN(8) == 0 {
+				A[i] = vals[r.IntN(len(vals))]
+			}
+			if r.IntN(8) == 0 {
+				B[i] = vals[r.IntN(len(vals))]
+			}
+		}
+		binarySame(opAdd, A, B, O)
+		for i := range O {
+			want := A[i] + B[i]
+			if math.Float32bits(O[i]) != math.Float32bits(want) && !(O[i] != O[i] && want != want) {
+				t.Fatalf("n=%d: %v + %v = %v, want %v", n, A[i], B[i], O[i], want)
+			}
+		}
+	}
+}
