@@ -103,3 +103,23 @@ func reluAVX512(dst, src *float32, n int)
 //
 //go:noescape
 func reluGradAVX512(dst, x, grad *float32, n int)
+
+// normAffineAVX512 sets h = (x[i]−mu)·r, xh[i] = h, y[i] = h·gm[i] + bt[i] (float32) for i < n.
+//
+//go:noescape
+func normAffineAVX512(xh, y, x *float32, n int, mu, r float32, gm, bt *float32)
+
+// normAffine64AVX512 sets h = float32((float64(x[i])−mu)·r), xh[i] = h, y[i] = h·gm + bt for i < n.
+//
+//go:noescape
+func normAffine64AVX512(xh, y, x *float32, n int, mu, r float64, gm, bt float32)
+
+// layerNormGradAVX512 adds grad[i]·xh[i] to dg[i], grad[i] to db[i] and (grad[i]·gm[i] − mg − xh[i]·mgx)·rs to dx[i] (float32) for i < n.
+//
+//go:noescape
+func layerNormGradAVX512(dx, dg, db, grad, xh, gm *float32, n int, mg, mgx, rs float32)
+
+// normGradX64AVX512 adds float32((float64(grad[i])·gm − mg − float64(xh[i])·mgx)·r) to dx[i] for i < n.
+//
+//go:noescape
+func normGradX64AVX512(dx, grad, xh *float32, n int, gm, mg, mgx, r float64)

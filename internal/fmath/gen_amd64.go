@@ -3,7 +3,8 @@
 // gen_amd64.go writes slice_amd64.s and decl_amd64.go: the AVX2+FMA (ymm,
 // 8 lanes) and AVX-512F (zmm, 16 lanes) kernels behind ExpSlice,
 // ExpSubSum, SigmoidSlice, SoftplusSlice, SigmoidSoftplusSlice, Dot2, AddTo,
-// Axpy, ReLU and ReLUGrad.
+// Axpy, ReLU and ReLUGrad, and (AVX-512 only) the norm layers' element-wise
+// passes.
 // Run it with `go generate ./internal/fmath/` after editing.
 //
 // Both widths run the same floating-point operations per element (FMA
@@ -643,6 +644,171 @@ func (a *arch) genReLUGrad() {
 	p("\tRET")
 }
 
+// The norm kernels (AVX-512 only; other CPUs run the Go loops of slice.go,
+// which define the arithmetic). Each is the element-wise part of a norm
+// layer, with the operations of the Go loop one by one — float32 or
+// float64 as there, products rounded before sums (Go on amd64 does not
+// fuse), float64 results rounded to float32 by VCVTPD2PS (to nearest, as
+// Go's conversion) — so an element gets the Go loop's bits. The float64
+// kernels widen each 16-float vector into two halves of 8 doubles.
+
+// genNormAffine writes normAffine: h = (x−mu)·r, xh = h, y = h·gm + bt
+// (float32; gm, bt per element): LayerNorm's forward.
+func genNormAffine() {
+	a := &arch{name: "AVX512", reg: "Z", lanes: 16}
+	name := "normAffineAVX512"
+	a.header(name, "(xh, y, x *float32, n int, mu, r float32, gm, bt *float32)", 56)
+	p("\tMOVQ xh+0(FP), DI")
+	p("\tMOVQ y+8(FP), SI")
+	p("\tMOVQ x+16(FP), DX")
+	p("\tMOVQ n+24(FP), CX")
+	p("\tVBROADCASTSS mu+32(FP), Z20")
+	p("\tVBROADCASTSS r+36(FP), Z21")
+	p("\tMOVQ gm+40(FP), R8")
+	p("\tMOVQ bt+48(FP), R9")
+	a.loop(name, 16, []string{"DI", "SI", "DX", "R8", "R9"}, func(m mem) {
+		m.load("DX", "Z0")
+		p("\tVSUBPS Z20, Z0, Z0")
+		p("\tVMULPS Z21, Z0, Z0")
+		m.store("Z0", "DI")
+		m.load("R8", "Z1")
+		p("\tVMULPS Z1, Z0, Z1")
+		m.load("R9", "Z2")
+		p("\tVADDPS Z2, Z1, Z1")
+		m.store("Z1", "SI")
+	})
+	p("\tVZEROUPPER")
+	p("\tRET")
+}
+
+// widen writes the two float64 halves of the 16 floats in src into lo, hi.
+func widen(src, lo, hi string) {
+	p("\tVCVTPS2PD Y%s, %s", src[1:], lo)
+	p("\tVEXTRACTF64X4 $1, %s, Y%s", src, hi[1:])
+	p("\tVCVTPS2PD Y%s, %s", hi[1:], hi)
+}
+
+// narrow writes the 16 floats rounded from the doubles in lo, hi into lo.
+func narrow(lo, hi string) {
+	p("\tVCVTPD2PS %s, Y%s", lo, lo[1:])
+	p("\tVCVTPD2PS %s, Y%s", hi, hi[1:])
+	p("\tVINSERTF64X4 $1, Y%s, %s, %s", hi[1:], lo, lo)
+}
+
+// genNormAffine64 writes normAffine64: h = float32((float64(x)−mu)·r),
+// xh = h, y = h·gm + bt (gm, bt one channel's): GroupNorm's forward.
+func genNormAffine64() {
+	a := &arch{name: "AVX512", reg: "Z", lanes: 16}
+	name := "normAffine64AVX512"
+	a.header(name, "(xh, y, x *float32, n int, mu, r float64, gm, bt float32)", 56)
+	p("\tMOVQ xh+0(FP), DI")
+	p("\tMOVQ y+8(FP), SI")
+	p("\tMOVQ x+16(FP), DX")
+	p("\tMOVQ n+24(FP), CX")
+	p("\tVBROADCASTSD mu+32(FP), Z20")
+	p("\tVBROADCASTSD r+40(FP), Z21")
+	p("\tVBROADCASTSS gm+48(FP), Z22")
+	p("\tVBROADCASTSS bt+52(FP), Z23")
+	a.loop(name, 16, []string{"DI", "SI", "DX"}, func(m mem) {
+		m.load("DX", "Z0")
+		widen("Z0", "Z2", "Z3")
+		for _, h := range []string{"Z2", "Z3"} {
+			p("\tVSUBPD Z20, %s, %s", h, h)
+			p("\tVMULPD Z21, %s, %s", h, h)
+		}
+		narrow("Z2", "Z3")
+		m.store("Z2", "DI")
+		p("\tVMULPS Z22, Z2, Z4")
+		p("\tVADDPS Z23, Z4, Z4")
+		m.store("Z4", "SI")
+	})
+	p("\tVZEROUPPER")
+	p("\tRET")
+}
+
+// genLayerNormGrad writes layerNormGrad: dg += g·xh, db += g,
+// dx += (g·gm − mg − xh·mgx)·rs (float32): LayerNorm's backward for one row.
+func genLayerNormGrad() {
+	a := &arch{name: "AVX512", reg: "Z", lanes: 16}
+	name := "layerNormGradAVX512"
+	a.header(name, "(dx, dg, db, grad, xh, gm *float32, n int, mg, mgx, rs float32)", 68)
+	p("\tMOVQ dx+0(FP), DI")
+	p("\tMOVQ dg+8(FP), SI")
+	p("\tMOVQ db+16(FP), DX")
+	p("\tMOVQ grad+24(FP), R8")
+	p("\tMOVQ xh+32(FP), R9")
+	p("\tMOVQ gm+40(FP), R10")
+	p("\tMOVQ n+48(FP), CX")
+	p("\tVBROADCASTSS mg+56(FP), Z20")
+	p("\tVBROADCASTSS mgx+60(FP), Z21")
+	p("\tVBROADCASTSS rs+64(FP), Z22")
+	a.loop(name, 16, []string{"DI", "SI", "DX", "R8", "R9", "R10"}, func(m mem) {
+		m.load("R8", "Z0")
+		m.load("R9", "Z1")
+		m.load("R10", "Z2")
+		m.load("SI", "Z3")
+		p("\tVMULPS Z1, Z0, Z4")
+		p("\tVADDPS Z4, Z3, Z3")
+		m.store("Z3", "SI")
+		m.load("DX", "Z3")
+		p("\tVADDPS Z0, Z3, Z3")
+		m.store("Z3", "DX")
+		p("\tVMULPS Z2, Z0, Z4")
+		p("\tVSUBPS Z20, Z4, Z4")
+		p("\tVMULPS Z21, Z1, Z5")
+		p("\tVSUBPS Z5, Z4, Z4")
+		p("\tVMULPS Z22, Z4, Z4")
+		m.load("DI", "Z3")
+		p("\tVADDPS Z4, Z3, Z3")
+		m.store("Z3", "DI")
+	})
+	p("\tVZEROUPPER")
+	p("\tRET")
+}
+
+// genNormGradX64 writes normGradX64: dx += float32((float64(g)·gm − mg −
+// float64(xh)·mgx)·r): GroupNorm's input gradient for one channel.
+func genNormGradX64() {
+	a := &arch{name: "AVX512", reg: "Z", lanes: 16}
+	name := "normGradX64AVX512"
+	a.header(name, "(dx, grad, xh *float32, n int, gm, mg, mgx, r float64)", 64)
+	p("\tMOVQ dx+0(FP), DI")
+	p("\tMOVQ grad+8(FP), SI")
+	p("\tMOVQ xh+16(FP), DX")
+	p("\tMOVQ n+24(FP), CX")
+	p("\tVBROADCASTSD gm+32(FP), Z20")
+	p("\tVBROADCASTSD mg+40(FP), Z21")
+	p("\tVBROADCASTSD mgx+48(FP), Z22")
+	p("\tVBROADCASTSD r+56(FP), Z23")
+	a.loop(name, 16, []string{"DI", "SI", "DX"}, func(m mem) {
+		m.load("SI", "Z0")
+		m.load("DX", "Z1")
+		widen("Z0", "Z2", "Z3")
+		widen("Z1", "Z4", "Z5")
+		for _, hv := range [][2]string{{"Z2", "Z4"}, {"Z3", "Z5"}} {
+			g, x := hv[0], hv[1]
+			p("\tVMULPD Z20, %s, %s", g, g)
+			p("\tVSUBPD Z21, %s, %s", g, g)
+			p("\tVMULPD Z22, %s, %s", x, x)
+			p("\tVSUBPD %s, %s, %s", x, g, g)
+			p("\tVMULPD Z23, %s, %s", g, g)
+		}
+		narrow("Z2", "Z3")
+		m.load("DI", "Z6")
+		p("\tVADDPS Z2, Z6, Z6")
+		m.store("Z6", "DI")
+	})
+	p("\tVZEROUPPER")
+	p("\tRET")
+}
+
+var decls512 = []kernelDecl{
+	{"normAffine", "(xh, y, x *float32, n int, mu, r float32, gm, bt *float32)", "sets h = (x[i]−mu)·r, xh[i] = h, y[i] = h·gm[i] + bt[i] (float32) for i < n."},
+	{"normAffine64", "(xh, y, x *float32, n int, mu, r float64, gm, bt float32)", "sets h = float32((float64(x[i])−mu)·r), xh[i] = h, y[i] = h·gm + bt for i < n."},
+	{"layerNormGrad", "(dx, dg, db, grad, xh, gm *float32, n int, mg, mgx, rs float32)", "adds grad[i]·xh[i] to dg[i], grad[i] to db[i] and (grad[i]·gm[i] − mg − xh[i]·mgx)·rs to dx[i] (float32) for i < n."},
+	{"normGradX64", "(dx, grad, xh *float32, n int, gm, mg, mgx, r float64)", "adds float32((float64(grad[i])·gm − mg − float64(xh[i])·mgx)·r) to dx[i] for i < n."},
+}
+
 type kernelDecl struct{ name, sig, doc string }
 
 var decls = []kernelDecl{
@@ -695,6 +861,10 @@ func main() {
 		a.genReLU()
 		a.genReLUGrad()
 	}
+	genNormAffine()
+	genNormAffine64()
+	genLayerNormGrad()
+	genNormGradX64()
 	if err := os.WriteFile("slice_amd64.s", out.Bytes(), 0o644); err != nil {
 		log.Fatal(err)
 	}
@@ -714,6 +884,13 @@ func main() {
 			w("//go:noescape")
 			w("func %s%s%s", k.name, a, k.sig)
 		}
+	}
+	for _, k := range decls512 {
+		w("")
+		w("// %sAVX512 %s", k.name, k.doc)
+		w("//")
+		w("//go:noescape")
+		w("func %sAVX512%s", k.name, k.sig)
 	}
 	src, err := format.Source(d.Bytes())
 	if err != nil {

@@ -132,6 +132,54 @@ func ReLUGrad(dst, x, g []float32) {
 	}
 }
 
+// The norm layers' element-wise passes (engine's LayerNorm and GroupNorm).
+// Each function is defined by its Go loop (goKernels); the AVX-512 kernels
+// give the same bits (TestNormKernelsBitIdentical), other CPUs run the
+// loops. All slices have x's (g's) length, or the functions panic.
+
+// NormAffine sets h = (x[i]−mu)·r, xh[i] = h and y[i] = h·gm[i] + bt[i],
+// all in float32: LayerNorm's forward for one row.
+func NormAffine(xh, y, x []float32, mu, r float32, gm, bt []float32) {
+	checkLens(len(x), len(xh), len(y), len(gm), len(bt))
+	if len(x) > 0 {
+		impl.normAffine(xh, y, x, mu, r, gm, bt)
+	}
+}
+
+// NormAffine64 sets h = float32((float64(x[i])−mu)·r), xh[i] = h and
+// y[i] = h·gm + bt: GroupNorm's forward for one channel.
+func NormAffine64(xh, y, x []float32, mu, r float64, gm, bt float32) {
+	checkLens(len(x), len(xh), len(y))
+	if len(x) > 0 {
+		impl.normAffine64(xh, y, x, mu, r, gm, bt)
+	}
+}
+
+// LayerNormGrad adds g[i]·xh[i] to dg[i], g[i] to db[i] and
+// (g[i]·gm[i] − mg − xh[i]·mgx)·rs to dx[i], in float32: LayerNorm's
+// backward for one row (after its two sums).
+func LayerNormGrad(dx, dg, db, g, xh, gm []float32, mg, mgx, rs float32) {
+	checkLens(len(g), len(dx), len(dg), len(db), len(xh), len(gm))
+	if len(g) > 0 {
+		impl.layerNormGrad(dx, dg, db, g, xh, gm, mg, mgx, rs)
+	}
+}
+
+// NormGradX64 adds float32((float64(g[i])·gm − mg − float64(xh[i])·mgx)·r)
+// to dx[i]: GroupNorm's input gradient for one channel.
+func NormGradX64(dx, g, xh []float32, gm, mg, mgx, r float64) {
+	checkLens(len(g), len(dx), len(xh))
+	if len(g) > 0 {
+		impl.normGradX64(dx, g, xh, gm, mg, mgx, r)
+	}
+}
+
+func checkLens(n int, others ...int) {
+	for _, o := range others {
+		checkLen(o, n)
+	}
+}
+
 func checkLen(dst, src int) {
 	if dst != src {
 		panic("fmath: slices of different lengths")
@@ -162,6 +210,10 @@ type kernels struct {
 	axpy            func(dst []float32, alpha float32, src []float32)
 	relu            func(dst, src []float32)
 	reluGrad        func(dst, x, g []float32)
+	normAffine      func(xh, y, x []float32, mu, r float32, gm, bt []float32)
+	normAffine64    func(xh, y, x []float32, mu, r float64, gm, bt float32)
+	layerNormGrad   func(dx, dg, db, g, xh, gm []float32, mg, mgx, rs float32)
+	normGradX64     func(dx, g, xh []float32, gm, mg, mgx, r float64)
 }
 
 // impl is the best implementation for this CPU.
@@ -221,6 +273,10 @@ var goKernels = kernels{
 			dst[i] += float32(alpha * v) // the explicit conversion forbids fusing
 		}
 	},
+	normAffine:    goNormAffine,
+	normAffine64:  goNormAffine64,
+	layerNormGrad: goLayerNormGrad,
+	normGradX64:   goNormGradX64,
 	relu: func(dst, src []float32) {
 		dst = dst[:len(src)]
 		for i, v := range src {
@@ -247,4 +303,38 @@ var goKernels = kernels{
 		}
 		return reduce16(&sx), reduce16(&sy)
 	},
+}
+
+func goNormAffine(xh, y, x []float32, mu, r float32, gm, bt []float32) {
+	xh, y, gm, bt = xh[:len(x)], y[:len(x)], gm[:len(x)], bt[:len(x)]
+	for i, v := range x {
+		h := (v - mu) * r
+		xh[i] = h
+		y[i] = float32(h*gm[i]) + bt[i] // the conversion forbids fusing
+	}
+}
+
+func goNormAffine64(xh, y, x []float32, mu, r float64, gm, bt float32) {
+	xh, y = xh[:len(x)], y[:len(x)]
+	for i, v := range x {
+		h := float32((float64(v) - mu) * r)
+		xh[i] = h
+		y[i] = float32(h*gm) + bt
+	}
+}
+
+func goLayerNormGrad(dx, dg, db, g, xh, gm []float32, mg, mgx, rs float32) {
+	dx, dg, db, xh, gm = dx[:len(g)], dg[:len(g)], db[:len(g)], xh[:len(g)], gm[:len(g)]
+	for i, v := range g {
+		dg[i] += float32(v * xh[i])
+		db[i] += v
+		dx[i] += (float32(v*gm[i]) - mg - float32(xh[i]*mgx)) * rs
+	}
+}
+
+func goNormGradX64(dx, g, xh []float32, gm, mg, mgx, r float64) {
+	dx, xh = dx[:len(g)], xh[:len(g)]
+	for i, v := range g {
+		dx[i] += float32((float64(float64(v)*gm) - mg - float64(float64(xh[i])*mgx)) * r)
+	}
 }

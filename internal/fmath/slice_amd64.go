@@ -36,6 +36,18 @@ var avx512Kernels = kernels{
 	relu: func(dst, src []float32) {
 		reluAVX512(&dst[0], &src[0], len(src))
 	},
+	normAffine: func(xh, y, x []float32, mu, r float32, gm, bt []float32) {
+		normAffineAVX512(&xh[0], &y[0], &x[0], len(x), mu, r, &gm[0], &bt[0])
+	},
+	normAffine64: func(xh, y, x []float32, mu, r float64, gm, bt float32) {
+		normAffine64AVX512(&xh[0], &y[0], &x[0], len(x), mu, r, gm, bt)
+	},
+	layerNormGrad: func(dx, dg, db, g, xh, gm []float32, mg, mgx, rs float32) {
+		layerNormGradAVX512(&dx[0], &dg[0], &db[0], &g[0], &xh[0], &gm[0], len(g), mg, mgx, rs)
+	},
+	normGradX64: func(dx, g, xh []float32, gm, mg, mgx, r float64) {
+		normGradX64AVX512(&dx[0], &g[0], &xh[0], len(g), gm, mg, mgx, r)
+	},
 	reluGrad: func(dst, x, g []float32) {
 		reluGradAVX512(&dst[0], &x[0], &g[0], len(dst))
 	},
@@ -70,6 +82,11 @@ var avx2Kernels = kernels{
 	relu: func(dst, src []float32) {
 		reluAVX2(&dst[0], &src[0], len(src))
 	},
+	// no AVX2 norm kernels: the Go loops
+	normAffine:    goNormAffine,
+	normAffine64:  goNormAffine64,
+	layerNormGrad: goLayerNormGrad,
+	normGradX64:   goNormGradX64,
 	reluGrad: func(dst, x, g []float32) {
 		reluGradAVX2(&dst[0], &x[0], &g[0], len(dst))
 	},

@@ -440,3 +440,70 @@ func TestReLUBitIdentical(t *testing.T) {
 		}
 	}
 }
+
+// TestNormKernelsBitIdentical: every kernel's norm passes give the bits of
+// the Go loops (goKernels), on values with ±0, ±Inf, NaN and subnormals
+// among ordinary ones, at lengths around the vector width, and leave the
+// elements past n alone.
+func TestNormKernelsBitIdentical(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	val := func() float32 {
+		switch r.IntN(40) {
+		case 0:
+			return float32(math.Copysign(0, -1))
+		case 1:
+			return float32(math.Inf(1 - 2*r.IntN(2)))
+		case 2:
+			return float32(math.NaN())
+		case 3:
+			return math.Float32frombits(uint32(r.IntN(1 << 23))) // subnormal
+		}
+		return float32(r.NormFloat64() * math.Pow(10, float64(r.IntN(6)-3)))
+	}
+	vec := func(n int) []float32 {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = val()
+		}
+		return v
+	}
+	same := func(what string, n int, got, want []float32) {
+		t.Helper()
+		for i := range want {
+			if math.Float32bits(got[i]) != math.Float32bits(want[i]) && !(isNaN32(got[i]) && isNaN32(want[i])) {
+				t.Fatalf("%s n=%d: [%d] = %v, want %v", what, n, i, got[i], want[i])
+			}
+		}
+	}
+	ref := &goKernels
+	for _, k := range allKernels() {
+		for _, n := range []int{1, 5, 15, 16, 17, 32, 33, 128, 1000} {
+			x, gm, bt, g, xh := vec(n), vec(n), vec(n), vec(n), vec(n)
+			mu, rs := float32(r.NormFloat64()), float32(r.Float64()*3)
+			mu64, r64 := r.NormFloat64(), r.Float64()*3
+			xh1, y1, xh2, y2 := vec(n+2), vec(n+2), vec(n+2), vec(n+2)
+			copy(xh2, xh1)
+			copy(y2, y1)
+			k.normAffine(xh1[:n], y1[:n], x, mu, rs, gm, bt)
+			ref.normAffine(xh2[:n], y2[:n], x, mu, rs, gm, bt)
+			same(k.name+" normAffine xh", n, xh1, xh2)
+			same(k.name+" normAffine y", n, y1, y2)
+			k.normAffine64(xh1[:n], y1[:n], x, mu64, r64, gm[0], bt[0])
+			ref.normAffine64(xh2[:n], y2[:n], x, mu64, r64, gm[0], bt[0])
+			same(k.name+" normAffine64 xh", n, xh1, xh2)
+			same(k.name+" normAffine64 y", n, y1, y2)
+			dx1, dg1, db1 := vec(n+2), vec(n+2), vec(n+2)
+			dx2, dg2, db2 := slices.Clone(dx1), slices.Clone(dg1), slices.Clone(db1)
+			mg, mgx := float32(r.NormFloat64()), float32(r.NormFloat64())
+			k.layerNormGrad(dx1[:n], dg1[:n], db1[:n], g, xh, gm, mg, mgx, rs)
+			ref.layerNormGrad(dx2[:n], dg2[:n], db2[:n], g, xh, gm, mg, mgx, rs)
+			same(k.name+" layerNormGrad dx", n, dx1, dx2)
+			same(k.name+" layerNormGrad dg", n, dg1, dg2)
+			same(k.name+" layerNormGrad db", n, db1, db2)
+			gm64, mgx64 := r.NormFloat64(), r.NormFloat64()
+			k.normGradX64(dx1[:n], g, xh, gm64, mu64, mgx64, r64)
+			ref.normGradX64(dx2[:n], g, xh, gm64, mu64, mgx64, r64)
+			same(k.name+" normGradX64", n, dx1, dx2)
+		}
+	}
+}

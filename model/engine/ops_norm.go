@@ -1,6 +1,10 @@
 package engine
 
-import "math"
+import (
+	"math"
+
+	"github.com/mpanalyze/mpanalyze/internal/fmath"
+)
 
 // GroupNorm normalises x [N, C, ...] over groups of C/groups channels and
 // all trailing positions (biased variance, eps inside the square root),
@@ -36,6 +40,10 @@ func (g *Graph[T]) LayerNorm(x, gamma, beta *Tensor[T], eps float64) *Tensor[T] 
 		xs := x.Data[r*D : (r+1)*D]
 		xh, ys := xhat[r*D:(r+1)*D], out.Data[r*D:(r+1)*D]
 		muT, rT := T(mus[r]), T(rstd[r])
+		if x32, ok := any(xs).([]float32); ok { // the loop below, vectorised
+			fmath.NormAffine(any(xh).([]float32), any(ys).([]float32), x32, float32(muT), float32(rT), any(gm).([]float32), any(bt).([]float32))
+			continue
+		}
 		for e, v := range xs {
 			h := (v - muT) * rT
 			xh[e] = h
@@ -61,6 +69,13 @@ func (g *Graph[T]) LayerNorm(x, gamma, beta *Tensor[T], eps float64) *Tensor[T] 
 			for r := 0; r < rows; r++ {
 				Gr, xh := G[r*D:(r+1)*D], xhat[r*D:(r+1)*D]
 				sg, sgx := sgs[r], sgxs[r]
+				if g32, ok := any(Gr).([]float32); ok && dg != nil && db != nil && dx != nil {
+					// the three loops below in one vectorised pass (each
+					// element of dg, db and dx gets the same operations)
+					mg, mgx, rs := float32(sg/float64(D)), float32(sgx/float64(D)), float32(rstd[r])
+					fmath.LayerNormGrad(any(dx[r*D:(r+1)*D]).([]float32), any(dg).([]float32), any(db).([]float32), g32, any(xh).([]float32), any(gm).([]float32), mg, mgx, rs)
+					continue
+				}
 				if dg != nil {
 					for e, gv := range Gr {
 						dg[e] += gv * xh[e]
@@ -220,6 +235,10 @@ func (g *Graph[T]) normalize(op string, x, gamma, beta *Tensor[T], units, m, chP
 			ch := (u*chPerUnit + c) % nch
 			gm, bt := gamma.Data[ch], beta.Data[ch]
 			xc, hc, oc := xs[c*chLen:(c+1)*chLen], xh[c*chLen:(c+1)*chLen], os[c*chLen:(c+1)*chLen]
+			if x32, ok := any(xc).([]float32); ok { // the loop below, vectorised
+				fmath.NormAffine64(any(hc).([]float32), any(oc).([]float32), x32, mu, r, float32(gm), float32(bt))
+				continue
+			}
 			for e, v := range xc {
 				h := T((float64(v) - mu) * r)
 				hc[e] = h
@@ -270,6 +289,11 @@ func (g *Graph[T]) normalize(op string, x, gamma, beta *Tensor[T], units, m, chP
 				for c := 0; c < chPerUnit; c++ {
 					ch := (u*chPerUnit + c) % nch
 					gm := float64(gamma.Data[ch])
+					if d32, ok := any(dxu).([]float32); ok { // the loop below, vectorised
+						lo, hi := c*chLen, (c+1)*chLen
+						fmath.NormGradX64(d32[lo:hi], any(Gu).([]float32)[lo:hi], any(xh).([]float32)[lo:hi], gm, mg, mgx, r)
+						continue
+					}
 					for e := c * chLen; e < (c+1)*chLen; e++ {
 						dxu[e] += T((float64(Gu[e])*gm - mg - float64(xh[e])*mgx) * r)
 					}
