@@ -119,6 +119,21 @@ func normAffine64AVX512(xh, y, x *float32, n int, mu, r float64, gm, bt float32)
 //go:noescape
 func layerNormGradAVX512(dx, dg, db, grad, xh, gm *float32, n int, mg, mgx, rs float32)
 
+// rowSums8AVX512 adds Σ_{i<n} float64(x[j·stride+i]) to acc[j] for j < 8, one chain per row in index order (n a multiple of 8).
+//
+//go:noescape
+func rowSums8AVX512(acc *float64, x *float32, stride, n int)
+
+// rowSqDevs8AVX512 adds Σ_{i<n} d·d, d = float64(x[j·stride+i]) − mu[j], to acc[j] for j < 8, as rowSums8.
+//
+//go:noescape
+func rowSqDevs8AVX512(acc *float64, x *float32, stride, n int, mu *float64)
+
+// rowSumDots8AVX512 adds Σ float64(gr[j·stride+i]) to sg[j] and Σ float64(gr[j·stride+i])·float64(h[j·stride+i]) to sgh[j] for j < 8, as rowSums8.
+//
+//go:noescape
+func rowSumDots8AVX512(sg, sgh *float64, gr, h *float32, stride, n int)
+
 // normGradX64AVX512 adds float32((float64(grad[i])·gm − mg − float64(xh[i])·mgx)·r) to dx[i] for i < n.
 //
 //go:noescape

@@ -802,10 +802,160 @@ func genNormGradX64() {
 	p("\tRET")
 }
 
+// The row-statistics kernels (AVX-512 only) keep one float64 chain per row
+// in one lane: eight rows (stride apart) at once, eight columns per block,
+// the 8×8 block transposed in registers so that lane j adds row j's
+// elements in index order — the chains of the Go loops, eight of them side
+// by side. n is a multiple of 8 (the Go wrappers do the rest).
+
+// rows8 loads eight columns (byte offset off) of the eight rows based at
+// SI (rows 0–3) and DI (rows 4–7), row stride R8 bytes, 3·stride in R9,
+// into Y0…Y7, and transposes them into Y8…Y15 (Y8+t: column t of rows 0–7).
+func rows8(si, di string) {
+	for j, a := range []string{"(%[1]s)", "(%[1]s)(R8*1)", "(%[1]s)(R8*2)", "(%[1]s)(R9*1)"} {
+		p("\tVMOVUPS %s, Y%d", fmt.Sprintf(a, si), j)
+		p("\tVMOVUPS %s, Y%d", fmt.Sprintf(a, di), j+4)
+	}
+	for q := 0; q < 4; q++ { // unpack pairs of rows
+		p("\tVUNPCKLPS Y%d, Y%d, Y%d", 2*q+1, 2*q, 8+2*q)
+		p("\tVUNPCKHPS Y%d, Y%d, Y%d", 2*q+1, 2*q, 9+2*q)
+	}
+	for q := 0; q < 2; q++ { // rows 4q…4q+3, columns (0,1,4,5) and (2,3,6,7)
+		b := 8 + 4*q
+		p("\tVSHUFPS $0x44, Y%d, Y%d, Y%d", b+2, b, 4*q)
+		p("\tVSHUFPS $0xEE, Y%d, Y%d, Y%d", b+2, b, 4*q+1)
+		p("\tVSHUFPS $0x44, Y%d, Y%d, Y%d", b+3, b+1, 4*q+2)
+		p("\tVSHUFPS $0xEE, Y%d, Y%d, Y%d", b+3, b+1, 4*q+3)
+	}
+	for t := 0; t < 4; t++ { // halves: columns t and t+4
+		p("\tVPERM2F128 $0x20, Y%d, Y%d, Y%d", t+4, t, 8+t)
+		p("\tVPERM2F128 $0x31, Y%d, Y%d, Y%d", t+4, t, 12+t)
+	}
+}
+
+// rowsLoop writes the block loop over CX/8 blocks around body, advancing
+// the given row bases by 32 bytes.
+func rowsLoop(name string, bases []string, body func()) {
+	p("\tSHRQ $3, CX")
+	p("\tJZ %s_done", name)
+	p("%s_loop:", name)
+	body()
+	for _, b := range bases {
+		p("\tADDQ $32, %s", b)
+	}
+	p("\tDECQ CX")
+	p("\tJNZ %s_loop", name)
+	p("%s_done:", name)
+}
+
+// genRowSums8 writes rowSums8: acc[j] += Σ_i float64(x[j·stride+i]).
+func genRowSums8() {
+	name := "rowSums8AVX512"
+	p("")
+	p("// func %s(acc *float64, x *float32, stride, n int)", name)
+	p("TEXT ·%s(SB), NOSPLIT, $0-32", name)
+	p("\tMOVQ acc+0(FP), AX")
+	p("\tMOVQ x+8(FP), SI")
+	p("\tMOVQ stride+16(FP), R8")
+	p("\tSHLQ $2, R8")
+	p("\tLEAQ (R8)(R8*2), R9")
+	p("\tLEAQ (SI)(R8*4), DI")
+	p("\tMOVQ n+24(FP), CX")
+	p("\tVMOVUPD (AX), Z30")
+	rowsLoop(name, []string{"SI", "DI"}, func() {
+		rows8("SI", "DI")
+		for t := 0; t < 8; t++ {
+			p("\tVCVTPS2PD Y%d, Z%d", 8+t, 16+t)
+		}
+		for t := 0; t < 8; t++ {
+			p("\tVADDPD Z%d, Z30, Z30", 16+t)
+		}
+	})
+	p("\tVMOVUPD Z30, (AX)")
+	p("\tVZEROUPPER")
+	p("\tRET")
+}
+
+// genRowSqDevs8 writes rowSqDevs8: acc[j] += Σ_i d·d with
+// d = float64(x[j·stride+i]) − mu[j] (product rounded, then the sum).
+func genRowSqDevs8() {
+	name := "rowSqDevs8AVX512"
+	p("")
+	p("// func %s(acc *float64, x *float32, stride, n int, mu *float64)", name)
+	p("TEXT ·%s(SB), NOSPLIT, $0-40", name)
+	p("\tMOVQ acc+0(FP), AX")
+	p("\tMOVQ x+8(FP), SI")
+	p("\tMOVQ stride+16(FP), R8")
+	p("\tSHLQ $2, R8")
+	p("\tLEAQ (R8)(R8*2), R9")
+	p("\tLEAQ (SI)(R8*4), DI")
+	p("\tMOVQ n+24(FP), CX")
+	p("\tMOVQ mu+32(FP), DX")
+	p("\tVMOVUPD (DX), Z29")
+	p("\tVMOVUPD (AX), Z30")
+	rowsLoop(name, []string{"SI", "DI"}, func() {
+		rows8("SI", "DI")
+		for t := 0; t < 8; t++ {
+			z := fmt.Sprintf("Z%d", 16+t)
+			p("\tVCVTPS2PD Y%d, %s", 8+t, z)
+			p("\tVSUBPD Z29, %s, %s", z, z)
+			p("\tVMULPD %s, %s, %s", z, z, z)
+		}
+		for t := 0; t < 8; t++ {
+			p("\tVADDPD Z%d, Z30, Z30", 16+t)
+		}
+	})
+	p("\tVMOVUPD Z30, (AX)")
+	p("\tVZEROUPPER")
+	p("\tRET")
+}
+
+// genRowSumDots8 writes rowSumDots8: sg[j] += Σ_i float64(g_j[i]) and
+// sgh[j] += Σ_i float64(g_j[i])·float64(h_j[i]) (g_j = g[j·stride:], h_j
+// likewise), two chains per row.
+func genRowSumDots8() {
+	name := "rowSumDots8AVX512"
+	p("")
+	p("// func %s(sg, sgh *float64, gr, h *float32, stride, n int)", name)
+	p("TEXT ·%s(SB), NOSPLIT, $0-48", name)
+	p("\tMOVQ sg+0(FP), AX")
+	p("\tMOVQ sgh+8(FP), BX")
+	p("\tMOVQ gr+16(FP), SI")
+	p("\tMOVQ h+24(FP), DX")
+	p("\tMOVQ stride+32(FP), R8")
+	p("\tSHLQ $2, R8")
+	p("\tLEAQ (R8)(R8*2), R9")
+	p("\tLEAQ (SI)(R8*4), DI")
+	p("\tLEAQ (DX)(R8*4), R11")
+	p("\tMOVQ n+40(FP), CX")
+	p("\tVMOVUPD (AX), Z30")
+	p("\tVMOVUPD (BX), Z31")
+	rowsLoop(name, []string{"SI", "DI", "DX", "R11"}, func() {
+		rows8("SI", "DI")
+		for t := 0; t < 8; t++ {
+			p("\tVCVTPS2PD Y%d, Z%d", 8+t, 16+t)
+		}
+		rows8("DX", "R11")
+		for t := 0; t < 8; t++ {
+			p("\tVCVTPS2PD Y%d, Z24", 8+t)
+			p("\tVMULPD Z%d, Z24, Z24", 16+t)
+			p("\tVADDPD Z%d, Z30, Z30", 16+t)
+			p("\tVADDPD Z24, Z31, Z31")
+		}
+	})
+	p("\tVMOVUPD Z30, (AX)")
+	p("\tVMOVUPD Z31, (BX)")
+	p("\tVZEROUPPER")
+	p("\tRET")
+}
+
 var decls512 = []kernelDecl{
 	{"normAffine", "(xh, y, x *float32, n int, mu, r float32, gm, bt *float32)", "sets h = (x[i]−mu)·r, xh[i] = h, y[i] = h·gm[i] + bt[i] (float32) for i < n."},
 	{"normAffine64", "(xh, y, x *float32, n int, mu, r float64, gm, bt float32)", "sets h = float32((float64(x[i])−mu)·r), xh[i] = h, y[i] = h·gm + bt for i < n."},
 	{"layerNormGrad", "(dx, dg, db, grad, xh, gm *float32, n int, mg, mgx, rs float32)", "adds grad[i]·xh[i] to dg[i], grad[i] to db[i] and (grad[i]·gm[i] − mg − xh[i]·mgx)·rs to dx[i] (float32) for i < n."},
+	{"rowSums8", "(acc *float64, x *float32, stride, n int)", "adds Σ_{i<n} float64(x[j·stride+i]) to acc[j] for j < 8, one chain per row in index order (n a multiple of 8)."},
+	{"rowSqDevs8", "(acc *float64, x *float32, stride, n int, mu *float64)", "adds Σ_{i<n} d·d, d = float64(x[j·stride+i]) − mu[j], to acc[j] for j < 8, as rowSums8."},
+	{"rowSumDots8", "(sg, sgh *float64, gr, h *float32, stride, n int)", "adds Σ float64(gr[j·stride+i]) to sg[j] and Σ float64(gr[j·stride+i])·float64(h[j·stride+i]) to sgh[j] for j < 8, as rowSums8."},
 	{"normGradX64", "(dx, grad, xh *float32, n int, gm, mg, mgx, r float64)", "adds float32((float64(grad[i])·gm − mg − float64(xh[i])·mgx)·r) to dx[i] for i < n."},
 }
 
@@ -865,6 +1015,9 @@ func main() {
 	genNormAffine64()
 	genLayerNormGrad()
 	genNormGradX64()
+	genRowSums8()
+	genRowSqDevs8()
+	genRowSumDots8()
 	if err := os.WriteFile("slice_amd64.s", out.Bytes(), 0o644); err != nil {
 		log.Fatal(err)
 	}

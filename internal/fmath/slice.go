@@ -174,6 +174,83 @@ func NormGradX64(dx, g, xh []float32, gm, mg, mgx, r float64) {
 	}
 }
 
+// Row statistics: float64 sums over eight rows of n elements, row j
+// starting at j·stride, one chain per row that adds the elements in index
+// order — the bits of the plain loop of each row, eight rows at once (the
+// AVX-512 kernels hold one row per lane). They panic unless the rows fit
+// the slices.
+
+// RowSums8 adds Σ_i float64(x[j·stride+i]) to acc[j] for j < 8.
+func RowSums8(acc *[8]float64, x []float32, stride, n int) {
+	checkRows(len(x), stride, n)
+	n8 := n &^ 7
+	if n8 > 0 {
+		impl.rowSums8(acc, x, stride, n8)
+	}
+	for j := range acc {
+		acc[j] = sums(acc[j], x[j*stride+n8:j*stride+n])
+	}
+}
+
+// RowSqDevs8 adds Σ_i d·d with d = float64(x[j·stride+i]) − mu[j] (the
+// product rounded before the sum) to acc[j] for j < 8.
+func RowSqDevs8(acc *[8]float64, x []float32, stride, n int, mu *[8]float64) {
+	checkRows(len(x), stride, n)
+	n8 := n &^ 7
+	if n8 > 0 {
+		impl.rowSqDevs8(acc, x, stride, n8, mu)
+	}
+	for j := range acc {
+		acc[j] = sqDevs(acc[j], x[j*stride+n8:j*stride+n], mu[j])
+	}
+}
+
+// RowSumDots8 adds Σ_i float64(g_j[i]) to sg[j] and Σ_i
+// float64(g_j[i])·float64(h_j[i]) to sgh[j] for j < 8, with
+// g_j = g[j·stride:] and h_j = h[j·stride:].
+func RowSumDots8(sg, sgh *[8]float64, g, h []float32, stride, n int) {
+	checkRows(len(g), stride, n)
+	checkRows(len(h), stride, n)
+	n8 := n &^ 7
+	if n8 > 0 {
+		impl.rowSumDots8(sg, sgh, g, h, stride, n8)
+	}
+	for j := range sg {
+		sg[j], sgh[j] = sumDots(sg[j], sgh[j], g[j*stride+n8:j*stride+n], h[j*stride+n8:j*stride+n])
+	}
+}
+
+func checkRows(l, stride, n int) {
+	if n < 0 || stride < n || 7*stride+n > l {
+		panic("fmath: eight rows do not fit the slice")
+	}
+}
+
+// sums, sqDevs and sumDots are the chains of one row, continued from s.
+func sums(s float64, x []float32) float64 {
+	for _, v := range x {
+		s += float64(v)
+	}
+	return s
+}
+
+func sqDevs(s float64, x []float32, mu float64) float64 {
+	for _, v := range x {
+		d := float64(v) - mu
+		s += float64(d * d) // the conversion forbids fusing
+	}
+	return s
+}
+
+func sumDots(sg, sgh float64, g, h []float32) (float64, float64) {
+	h = h[:len(g)]
+	for i, v := range g {
+		sg += float64(v)
+		sgh += float64(float64(v) * float64(h[i]))
+	}
+	return sg, sgh
+}
+
 func checkLens(n int, others ...int) {
 	for _, o := range others {
 		checkLen(o, n)
@@ -214,6 +291,10 @@ type kernels struct {
 	normAffine64    func(xh, y, x []float32, mu, r float64, gm, bt float32)
 	layerNormGrad   func(dx, dg, db, g, xh, gm []float32, mg, mgx, rs float32)
 	normGradX64     func(dx, g, xh []float32, gm, mg, mgx, r float64)
+	// row statistics of eight rows, n a multiple of 8
+	rowSums8    func(acc *[8]float64, x []float32, stride, n int)
+	rowSqDevs8  func(acc *[8]float64, x []float32, stride, n int, mu *[8]float64)
+	rowSumDots8 func(sg, sgh *[8]float64, g, h []float32, stride, n int)
 }
 
 // impl is the best implementation for this CPU.
@@ -277,6 +358,9 @@ var goKernels = kernels{
 	normAffine64:  goNormAffine64,
 	layerNormGrad: goLayerNormGrad,
 	normGradX64:   goNormGradX64,
+	rowSums8:      goRowSums8,
+	rowSqDevs8:    goRowSqDevs8,
+	rowSumDots8:   goRowSumDots8,
 	relu: func(dst, src []float32) {
 		dst = dst[:len(src)]
 		for i, v := range src {
@@ -336,5 +420,23 @@ func goNormGradX64(dx, g, xh []float32, gm, mg, mgx, r float64) {
 	dx, xh = dx[:len(g)], xh[:len(g)]
 	for i, v := range g {
 		dx[i] += float32((float64(float64(v)*gm) - mg - float64(float64(xh[i])*mgx)) * r)
+	}
+}
+
+func goRowSums8(acc *[8]float64, x []float32, stride, n int) {
+	for j := range acc {
+		acc[j] = sums(acc[j], x[j*stride:j*stride+n])
+	}
+}
+
+func goRowSqDevs8(acc *[8]float64, x []float32, stride, n int, mu *[8]float64) {
+	for j := range acc {
+		acc[j] = sqDevs(acc[j], x[j*stride:j*stride+n], mu[j])
+	}
+}
+
+func goRowSumDots8(sg, sgh *[8]float64, g, h []float32, stride, n int) {
+	for j := range sg {
+		sg[j], sgh[j] = sumDots(sg[j], sgh[j], g[j*stride:j*stride+n], h[j*stride:j*stride+n])
 	}
 }

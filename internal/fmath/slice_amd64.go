@@ -48,6 +48,15 @@ var avx512Kernels = kernels{
 	normGradX64: func(dx, g, xh []float32, gm, mg, mgx, r float64) {
 		normGradX64AVX512(&dx[0], &g[0], &xh[0], len(g), gm, mg, mgx, r)
 	},
+	rowSums8: func(acc *[8]float64, x []float32, stride, n int) {
+		rowSums8AVX512(&acc[0], &x[0], stride, n)
+	},
+	rowSqDevs8: func(acc *[8]float64, x []float32, stride, n int, mu *[8]float64) {
+		rowSqDevs8AVX512(&acc[0], &x[0], stride, n, &mu[0])
+	},
+	rowSumDots8: func(sg, sgh *[8]float64, g, h []float32, stride, n int) {
+		rowSumDots8AVX512(&sg[0], &sgh[0], &g[0], &h[0], stride, n)
+	},
 	reluGrad: func(dst, x, g []float32) {
 		reluGradAVX512(&dst[0], &x[0], &g[0], len(dst))
 	},
@@ -87,6 +96,9 @@ var avx2Kernels = kernels{
 	normAffine64:  goNormAffine64,
 	layerNormGrad: goLayerNormGrad,
 	normGradX64:   goNormGradX64,
+	rowSums8:      goRowSums8,
+	rowSqDevs8:    goRowSqDevs8,
+	rowSumDots8:   goRowSumDots8,
 	reluGrad: func(dst, x, g []float32) {
 		reluGradAVX2(&dst[0], &x[0], &g[0], len(dst))
 	},

@@ -507,3 +507,90 @@ func TestNormKernelsBitIdentical(t *testing.T) {
 		}
 	}
 }
+
+// TestRowStatsBitIdentical: the row-statistics kernels (one row per lane)
+// give the bits of the per-row Go chains, for row lengths below, at and
+// around multiples of 8, strides larger than the rows, and values with
+// ±0, ±Inf, NaN and subnormals; RowSums8 & co. (vector part + tail) equal
+// one plain chain per row.
+func TestRowStatsBitIdentical(t *testing.T) {
+	r := rand.New(rand.NewPCG(15, 16))
+	val := func() float32 {
+		switch r.IntN(60) {
+		case 0:
+			return float32(math.Copysign(0, -1))
+		case 1:
+			return float32(math.Inf(1 - 2*r.IntN(2)))
+		case 2:
+			return float32(math.NaN())
+		case 3:
+			return math.Float32frombits(uint32(r.IntN(1 << 23)))
+		}
+		return float32(r.NormFloat64() * math.Pow(10, float64(r.IntN(6)-3)))
+	}
+	same := func(what string, n int, got, want float64) {
+		t.Helper()
+		if math.Float64bits(got) != math.Float64bits(want) && !(got != got && want != want) {
+			t.Fatalf("%s n=%d: %v, want %v", what, n, got, want)
+		}
+	}
+	for _, k := range allKernels() {
+		for _, n := range []int{0, 1, 7, 8, 9, 16, 23, 128, 576, 1001} {
+			stride := n + r.IntN(5)
+			x, h := make([]float32, 7*stride+n), make([]float32, 7*stride+n)
+			for i := range x {
+				x[i], h[i] = val(), val()
+			}
+			var init, mu [8]float64
+			for j := range init {
+				init[j], mu[j] = r.NormFloat64(), r.NormFloat64()
+			}
+			n8 := n &^ 7
+			a, b := init, init
+			k.rowSums8(&a, x, stride, n8)
+			goRowSums8(&b, x, stride, n8)
+			s2, s2h, w2, w2h := init, mu, init, mu
+			k.rowSumDots8(&s2, &s2h, x, h, stride, n8)
+			goRowSumDots8(&w2, &w2h, x, h, stride, n8)
+			c, d := init, init
+			k.rowSqDevs8(&c, x, stride, n8, &mu)
+			goRowSqDevs8(&d, x, stride, n8, &mu)
+			for j := range a {
+				same(k.name+" rowSums8", n8, a[j], b[j])
+				same(k.name+" rowSqDevs8", n8, c[j], d[j])
+				same(k.name+" rowSumDots8 sg", n8, s2[j], w2[j])
+				same(k.name+" rowSumDots8 sgh", n8, s2h[j], w2h[j])
+			}
+		}
+	}
+	// the public functions: vector part and tail = one chain per row
+	for _, n := range []int{3, 8, 29, 576} {
+		stride := n + 2
+		x, h := make([]float32, 7*stride+n), make([]float32, 7*stride+n)
+		for i := range x {
+			x[i], h[i] = val(), val()
+		}
+		var acc, sq, sg, sgh, mu [8]float64
+		for j := range mu {
+			mu[j] = r.NormFloat64()
+		}
+		RowSums8(&acc, x, stride, n)
+		RowSqDevs8(&sq, x, stride, n, &mu)
+		RowSumDots8(&sg, &sgh, x, h, stride, n)
+		for j := range acc {
+			row, hr := x[j*stride:j*stride+n], h[j*stride:j*stride+n]
+			var ws, wq, wg, wgh float64
+			for i, v := range row {
+				ws += float64(v)
+				dd := float64(v) - mu[j]
+				wq += dd * dd
+				wg += float64(v)
+				wgh += float64(v) * float64(hr[i])
+			}
+			same("RowSums8", n, acc[j], ws)
+			same("RowSqDevs8", n, sq[j], wq)
+			same("RowSumDots8 sg", n, sg[j], wg)
+			same("RowSumDots8 sgh", n, sgh[j], wgh)
+		}
+	}
+}

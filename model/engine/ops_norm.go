@@ -177,9 +177,25 @@ func meanRstd4[T Float](x0, x1, x2, x3 []T, eps float64) (mu, r [4]float64) {
 }
 
 // statsRows fills mu and rstd with meanRstd of the rows of x (len(mu) rows
-// of m elements), four rows at a time.
+// of m elements): float32 rows eight at a time by fmath's row kernels
+// (meanRstd's chains, one per row), the rest four at a time.
 func statsRows[T Float](x []T, m int, eps float64, mu, rstd []float64) {
 	u := 0
+	if x32, ok := any(x).([]float32); ok {
+		fn := float64(m)
+		for ; u+8 <= len(mu); u += 8 {
+			var s, q, mu8 [8]float64
+			rows := x32[u*m : (u+8)*m]
+			fmath.RowSums8(&s, rows, m, m)
+			for j := range s {
+				mu8[j] = s[j] / fn
+			}
+			fmath.RowSqDevs8(&q, rows, m, m, &mu8)
+			for j := range q {
+				mu[u+j], rstd[u+j] = mu8[j], 1/math.Sqrt(q[j]/fn+eps)
+			}
+		}
+	}
 	for ; u+4 <= len(mu); u += 4 {
 		m4, r4 := meanRstd4(x[u*m:(u+1)*m], x[(u+1)*m:(u+2)*m], x[(u+2)*m:(u+3)*m], x[(u+3)*m:(u+4)*m], eps)
 		copy(mu[u:u+4], m4[:])
@@ -254,11 +270,30 @@ func (g *Graph[T]) normalize(op string, x, gamma, beta *Tensor[T], units, m, chP
 			}
 			dx, dg, db := g.gradIf(x), g.gradIf(gamma), g.gradIf(beta)
 			cgs, cgxs := make([]float64, chPerUnit), make([]float64, chPerUnit)
+			// Σ G and Σ G·x̂ of every channel of every unit (the channels
+			// are the rows of chLen elements), float32 eight at a time
+			nc := units * chPerUnit
+			allG, allGx := make([]float64, nc), make([]float64, nc)
+			done := 0
+			if G32, ok := any(G).([]float32); ok {
+				xh32 := any(xhat).([]float32)
+				for ; done+8 <= nc; done += 8 {
+					var sg, sgx [8]float64
+					lo, hi := done*chLen, (done+8)*chLen
+					fmath.RowSumDots8(&sg, &sgx, G32[lo:hi], xh32[lo:hi], chLen, chLen)
+					copy(allG[done:], sg[:])
+					copy(allGx[done:], sgx[:])
+				}
+			}
 			for u := 0; u < units; u++ {
 				Gu := G[u*m : (u+1)*m]
 				xh := xhat[u*m : (u+1)*m]
-				// Σ G and Σ G·x̂ per channel, two channels at a time
+				// Σ G and Σ G·x̂ per channel: from the row kernels, else
+				// two channels at a time
 				c := 0
+				for ; c < chPerUnit && u*chPerUnit+c < done; c++ {
+					cgs[c], cgxs[c] = allG[u*chPerUnit+c], allGx[u*chPerUnit+c]
+				}
 				for ; c+2 <= chPerUnit; c += 2 {
 					lo, mid, hi := c*chLen, (c+1)*chLen, (c+2)*chLen
 					cgs[c], cgxs[c], cgs[c+1], cgxs[c+1] = sumDot2(Gu[lo:mid], xh[lo:mid], Gu[mid:hi], xh[mid:hi])
