@@ -381,27 +381,32 @@ func TestAddAxpyBitIdentical(t *testing.T) {
 
 func isNaN32(x float32) bool { return x != x }
 
+// edgeValue returns, one time in n each, +0, −0, ±Inf, NaN or a subnormal
+// of either sign, and otherwise a normal value times 10^k, |k| < e: the
+// inputs on which a vector kernel and a Go loop most easily part.
+func edgeValue(r *rand.Rand, n, e int) float32 {
+	switch r.IntN(n) {
+	case 0:
+		return 0
+	case 1:
+		return float32(math.Copysign(0, -1))
+	case 2:
+		return float32(math.Inf(1 - 2*r.IntN(2)))
+	case 3:
+		return float32(math.NaN())
+	case 4:
+		return math.Float32frombits(uint32(r.IntN(1<<23)) | uint32(r.IntN(2))<<31) // subnormal
+	}
+	return float32(r.NormFloat64() * math.Pow(10, float64(r.IntN(2*e)-e)))
+}
+
 // TestReLUBitIdentical: every kernel's ReLU and ReLUGrad give the bits of
 // the plain Go loops (max(v, 0); dst += g where x > 0), on values that
 // include ±0, ±Inf, NaN and subnormals, at lengths around the vector
 // widths, leaving the elements past n alone.
 func TestReLUBitIdentical(t *testing.T) {
 	r := rand.New(rand.NewPCG(11, 12))
-	val := func() float32 {
-		switch r.IntN(12) {
-		case 0:
-			return 0
-		case 1:
-			return float32(math.Copysign(0, -1))
-		case 2:
-			return float32(math.Inf(1 - 2*r.IntN(2)))
-		case 3:
-			return float32(math.NaN())
-		case 4:
-			return math.Float32frombits(uint32(r.IntN(1<<23)) | uint32(r.IntN(2))<<31) // subnormal
-		}
-		return float32(r.NormFloat64() * math.Pow(10, float64(r.IntN(10)-5)))
-	}
+	val := func() float32 { return edgeValue(r, 12, 5) }
 	same := func(a, b float32) bool {
 		return math.Float32bits(a) == math.Float32bits(b) || (isNaN32(a) && isNaN32(b))
 	}
@@ -447,19 +452,7 @@ func TestReLUBitIdentical(t *testing.T) {
 // elements past n alone.
 func TestNormKernelsBitIdentical(t *testing.T) {
 	r := rand.New(rand.NewPCG(13, 14))
-	val := func() float32 {
-		switch r.IntN(40) {
-		case 0:
-			return float32(math.Copysign(0, -1))
-		case 1:
-			return float32(math.Inf(1 - 2*r.IntN(2)))
-		case 2:
-			return float32(math.NaN())
-		case 3:
-			return math.Float32frombits(uint32(r.IntN(1 << 23))) // subnormal
-		}
-		return float32(r.NormFloat64() * math.Pow(10, float64(r.IntN(6)-3)))
-	}
+	val := func() float32 { return edgeValue(r, 40, 3) }
 	vec := func(n int) []float32 {
 		v := make([]float32, n)
 		for i := range v {
@@ -515,19 +508,7 @@ func TestNormKernelsBitIdentical(t *testing.T) {
 // one plain chain per row.
 func TestRowStatsBitIdentical(t *testing.T) {
 	r := rand.New(rand.NewPCG(15, 16))
-	val := func() float32 {
-		switch r.IntN(60) {
-		case 0:
-			return float32(math.Copysign(0, -1))
-		case 1:
-			return float32(math.Inf(1 - 2*r.IntN(2)))
-		case 2:
-			return float32(math.NaN())
-		case 3:
-			return math.Float32frombits(uint32(r.IntN(1 << 23)))
-		}
-		return float32(r.NormFloat64() * math.Pow(10, float64(r.IntN(6)-3)))
-	}
+	val := func() float32 { return edgeValue(r, 60, 3) }
 	same := func(what string, n int, got, want float64) {
 		t.Helper()
 		if math.Float64bits(got) != math.Float64bits(want) && !(got != got && want != want) {
