@@ -652,33 +652,39 @@ func (a *arch) genReLUGrad() {
 // Go's conversion) — so an element gets the Go loop's bits. The float64
 // kernels widen each 16-float vector into two halves of 8 doubles.
 
+// kernel512 writes an AVX-512-only kernel: its header, the argument loads
+// (instructions, one per line), body, and the return.
+func kernel512(name, sig string, frame int, args []string, body func(a *arch)) {
+	a := &arch{name: "AVX512", reg: "Z", lanes: 16}
+	a.header(name, sig, frame)
+	for _, l := range args {
+		p("\t%s", l)
+	}
+	body(a)
+	p("\tVZEROUPPER")
+	p("\tRET")
+}
+
 // genNormAffine writes normAffine: h = (x−mu)·r, xh = h, y = h·gm + bt
 // (float32; gm, bt per element): LayerNorm's forward.
 func genNormAffine() {
-	a := &arch{name: "AVX512", reg: "Z", lanes: 16}
 	name := "normAffineAVX512"
-	a.header(name, "(xh, y, x *float32, n int, mu, r float32, gm, bt *float32)", 56)
-	p("\tMOVQ xh+0(FP), DI")
-	p("\tMOVQ y+8(FP), SI")
-	p("\tMOVQ x+16(FP), DX")
-	p("\tMOVQ n+24(FP), CX")
-	p("\tVBROADCASTSS mu+32(FP), Z20")
-	p("\tVBROADCASTSS r+36(FP), Z21")
-	p("\tMOVQ gm+40(FP), R8")
-	p("\tMOVQ bt+48(FP), R9")
-	a.loop(name, 16, []string{"DI", "SI", "DX", "R8", "R9"}, func(m mem) {
-		m.load("DX", "Z0")
-		p("\tVSUBPS Z20, Z0, Z0")
-		p("\tVMULPS Z21, Z0, Z0")
-		m.store("Z0", "DI")
-		m.load("R8", "Z1")
-		p("\tVMULPS Z1, Z0, Z1")
-		m.load("R9", "Z2")
-		p("\tVADDPS Z2, Z1, Z1")
-		m.store("Z1", "SI")
+	kernel512(name, "(xh, y, x *float32, n int, mu, r float32, gm, bt *float32)", 56, []string{
+		"MOVQ xh+0(FP), DI", "MOVQ y+8(FP), SI", "MOVQ x+16(FP), DX", "MOVQ n+24(FP), CX",
+		"VBROADCASTSS mu+32(FP), Z20", "VBROADCASTSS r+36(FP), Z21", "MOVQ gm+40(FP), R8", "MOVQ bt+48(FP), R9",
+	}, func(a *arch) {
+		a.loop(name, 16, []string{"DI", "SI", "DX", "R8", "R9"}, func(m mem) {
+			m.load("DX", "Z0")
+			p("\tVSUBPS Z20, Z0, Z0")
+			p("\tVMULPS Z21, Z0, Z0")
+			m.store("Z0", "DI")
+			m.load("R8", "Z1")
+			p("\tVMULPS Z1, Z0, Z1")
+			m.load("R9", "Z2")
+			p("\tVADDPS Z2, Z1, Z1")
+			m.store("Z1", "SI")
+		})
 	})
-	p("\tVZEROUPPER")
-	p("\tRET")
 }
 
 // widen writes the two float64 halves of the 16 floats in src into lo, hi.
@@ -698,108 +704,86 @@ func narrow(lo, hi string) {
 // genNormAffine64 writes normAffine64: h = float32((float64(x)−mu)·r),
 // xh = h, y = h·gm + bt (gm, bt one channel's): GroupNorm's forward.
 func genNormAffine64() {
-	a := &arch{name: "AVX512", reg: "Z", lanes: 16}
 	name := "normAffine64AVX512"
-	a.header(name, "(xh, y, x *float32, n int, mu, r float64, gm, bt float32)", 56)
-	p("\tMOVQ xh+0(FP), DI")
-	p("\tMOVQ y+8(FP), SI")
-	p("\tMOVQ x+16(FP), DX")
-	p("\tMOVQ n+24(FP), CX")
-	p("\tVBROADCASTSD mu+32(FP), Z20")
-	p("\tVBROADCASTSD r+40(FP), Z21")
-	p("\tVBROADCASTSS gm+48(FP), Z22")
-	p("\tVBROADCASTSS bt+52(FP), Z23")
-	a.loop(name, 16, []string{"DI", "SI", "DX"}, func(m mem) {
-		m.load("DX", "Z0")
-		widen("Z0", "Z2", "Z3")
-		for _, h := range []string{"Z2", "Z3"} {
-			p("\tVSUBPD Z20, %s, %s", h, h)
-			p("\tVMULPD Z21, %s, %s", h, h)
-		}
-		narrow("Z2", "Z3")
-		m.store("Z2", "DI")
-		p("\tVMULPS Z22, Z2, Z4")
-		p("\tVADDPS Z23, Z4, Z4")
-		m.store("Z4", "SI")
+	kernel512(name, "(xh, y, x *float32, n int, mu, r float64, gm, bt float32)", 56, []string{
+		"MOVQ xh+0(FP), DI", "MOVQ y+8(FP), SI", "MOVQ x+16(FP), DX", "MOVQ n+24(FP), CX",
+		"VBROADCASTSD mu+32(FP), Z20", "VBROADCASTSD r+40(FP), Z21", "VBROADCASTSS gm+48(FP), Z22", "VBROADCASTSS bt+52(FP), Z23",
+	}, func(a *arch) {
+		a.loop(name, 16, []string{"DI", "SI", "DX"}, func(m mem) {
+			m.load("DX", "Z0")
+			widen("Z0", "Z2", "Z3")
+			for _, h := range []string{"Z2", "Z3"} {
+				p("\tVSUBPD Z20, %s, %s", h, h)
+				p("\tVMULPD Z21, %s, %s", h, h)
+			}
+			narrow("Z2", "Z3")
+			m.store("Z2", "DI")
+			p("\tVMULPS Z22, Z2, Z4")
+			p("\tVADDPS Z23, Z4, Z4")
+			m.store("Z4", "SI")
+		})
 	})
-	p("\tVZEROUPPER")
-	p("\tRET")
 }
 
 // genLayerNormGrad writes layerNormGrad: dg += g·xh, db += g,
 // dx += (g·gm − mg − xh·mgx)·rs (float32): LayerNorm's backward for one row.
 func genLayerNormGrad() {
-	a := &arch{name: "AVX512", reg: "Z", lanes: 16}
 	name := "layerNormGradAVX512"
-	a.header(name, "(dx, dg, db, grad, xh, gm *float32, n int, mg, mgx, rs float32)", 68)
-	p("\tMOVQ dx+0(FP), DI")
-	p("\tMOVQ dg+8(FP), SI")
-	p("\tMOVQ db+16(FP), DX")
-	p("\tMOVQ grad+24(FP), R8")
-	p("\tMOVQ xh+32(FP), R9")
-	p("\tMOVQ gm+40(FP), R10")
-	p("\tMOVQ n+48(FP), CX")
-	p("\tVBROADCASTSS mg+56(FP), Z20")
-	p("\tVBROADCASTSS mgx+60(FP), Z21")
-	p("\tVBROADCASTSS rs+64(FP), Z22")
-	a.loop(name, 16, []string{"DI", "SI", "DX", "R8", "R9", "R10"}, func(m mem) {
-		m.load("R8", "Z0")
-		m.load("R9", "Z1")
-		m.load("R10", "Z2")
-		m.load("SI", "Z3")
-		p("\tVMULPS Z1, Z0, Z4")
-		p("\tVADDPS Z4, Z3, Z3")
-		m.store("Z3", "SI")
-		m.load("DX", "Z3")
-		p("\tVADDPS Z0, Z3, Z3")
-		m.store("Z3", "DX")
-		p("\tVMULPS Z2, Z0, Z4")
-		p("\tVSUBPS Z20, Z4, Z4")
-		p("\tVMULPS Z21, Z1, Z5")
-		p("\tVSUBPS Z5, Z4, Z4")
-		p("\tVMULPS Z22, Z4, Z4")
-		m.load("DI", "Z3")
-		p("\tVADDPS Z4, Z3, Z3")
-		m.store("Z3", "DI")
+	kernel512(name, "(dx, dg, db, grad, xh, gm *float32, n int, mg, mgx, rs float32)", 68, []string{
+		"MOVQ dx+0(FP), DI", "MOVQ dg+8(FP), SI", "MOVQ db+16(FP), DX", "MOVQ grad+24(FP), R8",
+		"MOVQ xh+32(FP), R9", "MOVQ gm+40(FP), R10", "MOVQ n+48(FP), CX",
+		"VBROADCASTSS mg+56(FP), Z20", "VBROADCASTSS mgx+60(FP), Z21", "VBROADCASTSS rs+64(FP), Z22",
+	}, func(a *arch) {
+		a.loop(name, 16, []string{"DI", "SI", "DX", "R8", "R9", "R10"}, func(m mem) {
+			m.load("R8", "Z0")
+			m.load("R9", "Z1")
+			m.load("R10", "Z2")
+			m.load("SI", "Z3")
+			p("\tVMULPS Z1, Z0, Z4")
+			p("\tVADDPS Z4, Z3, Z3")
+			m.store("Z3", "SI")
+			m.load("DX", "Z3")
+			p("\tVADDPS Z0, Z3, Z3")
+			m.store("Z3", "DX")
+			p("\tVMULPS Z2, Z0, Z4")
+			p("\tVSUBPS Z20, Z4, Z4")
+			p("\tVMULPS Z21, Z1, Z5")
+			p("\tVSUBPS Z5, Z4, Z4")
+			p("\tVMULPS Z22, Z4, Z4")
+			m.load("DI", "Z3")
+			p("\tVADDPS Z4, Z3, Z3")
+			m.store("Z3", "DI")
+		})
 	})
-	p("\tVZEROUPPER")
-	p("\tRET")
 }
 
 // genNormGradX64 writes normGradX64: dx += float32((float64(g)·gm − mg −
 // float64(xh)·mgx)·r): GroupNorm's input gradient for one channel.
 func genNormGradX64() {
-	a := &arch{name: "AVX512", reg: "Z", lanes: 16}
 	name := "normGradX64AVX512"
-	a.header(name, "(dx, grad, xh *float32, n int, gm, mg, mgx, r float64)", 64)
-	p("\tMOVQ dx+0(FP), DI")
-	p("\tMOVQ grad+8(FP), SI")
-	p("\tMOVQ xh+16(FP), DX")
-	p("\tMOVQ n+24(FP), CX")
-	p("\tVBROADCASTSD gm+32(FP), Z20")
-	p("\tVBROADCASTSD mg+40(FP), Z21")
-	p("\tVBROADCASTSD mgx+48(FP), Z22")
-	p("\tVBROADCASTSD r+56(FP), Z23")
-	a.loop(name, 16, []string{"DI", "SI", "DX"}, func(m mem) {
-		m.load("SI", "Z0")
-		m.load("DX", "Z1")
-		widen("Z0", "Z2", "Z3")
-		widen("Z1", "Z4", "Z5")
-		for _, hv := range [][2]string{{"Z2", "Z4"}, {"Z3", "Z5"}} {
-			g, x := hv[0], hv[1]
-			p("\tVMULPD Z20, %s, %s", g, g)
-			p("\tVSUBPD Z21, %s, %s", g, g)
-			p("\tVMULPD Z22, %s, %s", x, x)
-			p("\tVSUBPD %s, %s, %s", x, g, g)
-			p("\tVMULPD Z23, %s, %s", g, g)
-		}
-		narrow("Z2", "Z3")
-		m.load("DI", "Z6")
-		p("\tVADDPS Z2, Z6, Z6")
-		m.store("Z6", "DI")
+	kernel512(name, "(dx, grad, xh *float32, n int, gm, mg, mgx, r float64)", 64, []string{
+		"MOVQ dx+0(FP), DI", "MOVQ grad+8(FP), SI", "MOVQ xh+16(FP), DX", "MOVQ n+24(FP), CX",
+		"VBROADCASTSD gm+32(FP), Z20", "VBROADCASTSD mg+40(FP), Z21", "VBROADCASTSD mgx+48(FP), Z22", "VBROADCASTSD r+56(FP), Z23",
+	}, func(a *arch) {
+		a.loop(name, 16, []string{"DI", "SI", "DX"}, func(m mem) {
+			m.load("SI", "Z0")
+			m.load("DX", "Z1")
+			widen("Z0", "Z2", "Z3")
+			widen("Z1", "Z4", "Z5")
+			for _, hv := range [][2]string{{"Z2", "Z4"}, {"Z3", "Z5"}} {
+				g, x := hv[0], hv[1]
+				p("\tVMULPD Z20, %s, %s", g, g)
+				p("\tVSUBPD Z21, %s, %s", g, g)
+				p("\tVMULPD Z22, %s, %s", x, x)
+				p("\tVSUBPD %s, %s, %s", x, g, g)
+				p("\tVMULPD Z23, %s, %s", g, g)
+			}
+			narrow("Z2", "Z3")
+			m.load("DI", "Z6")
+			p("\tVADDPS Z2, Z6, Z6")
+			m.store("Z6", "DI")
+		})
 	})
-	p("\tVZEROUPPER")
-	p("\tRET")
 }
 
 // The row-statistics kernels (AVX-512 only) keep one float64 chain per row
@@ -848,66 +832,55 @@ func rowsLoop(name string, bases []string, body func()) {
 	p("%s_done:", name)
 }
 
+// rowArgs are the row kernels' common argument loads: the row base x (or
+// gr) in SI and DI (rows 4–7), the row stride in bytes in R8, 3·stride in
+// R9, n in CX.
+func rowArgs(x string, xOff, strideOff, nOff int) []string {
+	return []string{
+		fmt.Sprintf("MOVQ %s+%d(FP), SI", x, xOff), fmt.Sprintf("MOVQ stride+%d(FP), R8", strideOff),
+		"SHLQ $2, R8", "LEAQ (R8)(R8*2), R9", "LEAQ (SI)(R8*4), DI", fmt.Sprintf("MOVQ n+%d(FP), CX", nOff),
+	}
+}
+
 // genRowSums8 writes rowSums8: acc[j] += Σ_i float64(x[j·stride+i]).
 func genRowSums8() {
 	name := "rowSums8AVX512"
-	p("")
-	p("// func %s(acc *float64, x *float32, stride, n int)", name)
-	p("TEXT ·%s(SB), NOSPLIT, $0-32", name)
-	p("\tMOVQ acc+0(FP), AX")
-	p("\tMOVQ x+8(FP), SI")
-	p("\tMOVQ stride+16(FP), R8")
-	p("\tSHLQ $2, R8")
-	p("\tLEAQ (R8)(R8*2), R9")
-	p("\tLEAQ (SI)(R8*4), DI")
-	p("\tMOVQ n+24(FP), CX")
-	p("\tVMOVUPD (AX), Z30")
-	rowsLoop(name, []string{"SI", "DI"}, func() {
-		rows8("SI", "DI")
-		for t := 0; t < 8; t++ {
-			p("\tVCVTPS2PD Y%d, Z%d", 8+t, 16+t)
-		}
-		for t := 0; t < 8; t++ {
-			p("\tVADDPD Z%d, Z30, Z30", 16+t)
-		}
+	args := append([]string{"MOVQ acc+0(FP), AX"}, rowArgs("x", 8, 16, 24)...)
+	kernel512(name, "(acc *float64, x *float32, stride, n int)", 32, append(args, "VMOVUPD (AX), Z30"), func(*arch) {
+		rowsLoop(name, []string{"SI", "DI"}, func() {
+			rows8("SI", "DI")
+			for t := 0; t < 8; t++ {
+				p("\tVCVTPS2PD Y%d, Z%d", 8+t, 16+t)
+			}
+			for t := 0; t < 8; t++ {
+				p("\tVADDPD Z%d, Z30, Z30", 16+t)
+			}
+		})
+		p("\tVMOVUPD Z30, (AX)")
 	})
-	p("\tVMOVUPD Z30, (AX)")
-	p("\tVZEROUPPER")
-	p("\tRET")
 }
 
 // genRowSqDevs8 writes rowSqDevs8: acc[j] += Σ_i d·d with
 // d = float64(x[j·stride+i]) − mu[j] (product rounded, then the sum).
 func genRowSqDevs8() {
 	name := "rowSqDevs8AVX512"
-	p("")
-	p("// func %s(acc *float64, x *float32, stride, n int, mu *float64)", name)
-	p("TEXT ·%s(SB), NOSPLIT, $0-40", name)
-	p("\tMOVQ acc+0(FP), AX")
-	p("\tMOVQ x+8(FP), SI")
-	p("\tMOVQ stride+16(FP), R8")
-	p("\tSHLQ $2, R8")
-	p("\tLEAQ (R8)(R8*2), R9")
-	p("\tLEAQ (SI)(R8*4), DI")
-	p("\tMOVQ n+24(FP), CX")
-	p("\tMOVQ mu+32(FP), DX")
-	p("\tVMOVUPD (DX), Z29")
-	p("\tVMOVUPD (AX), Z30")
-	rowsLoop(name, []string{"SI", "DI"}, func() {
-		rows8("SI", "DI")
-		for t := 0; t < 8; t++ {
-			z := fmt.Sprintf("Z%d", 16+t)
-			p("\tVCVTPS2PD Y%d, %s", 8+t, z)
-			p("\tVSUBPD Z29, %s, %s", z, z)
-			p("\tVMULPD %s, %s, %s", z, z, z)
-		}
-		for t := 0; t < 8; t++ {
-			p("\tVADDPD Z%d, Z30, Z30", 16+t)
-		}
+	args := append([]string{"MOVQ acc+0(FP), AX"}, rowArgs("x", 8, 16, 24)...)
+	args = append(args, "MOVQ mu+32(FP), DX", "VMOVUPD (DX), Z29", "VMOVUPD (AX), Z30")
+	kernel512(name, "(acc *float64, x *float32, stride, n int, mu *float64)", 40, args, func(*arch) {
+		rowsLoop(name, []string{"SI", "DI"}, func() {
+			rows8("SI", "DI")
+			for t := 0; t < 8; t++ {
+				z := fmt.Sprintf("Z%d", 16+t)
+				p("\tVCVTPS2PD Y%d, %s", 8+t, z)
+				p("\tVSUBPD Z29, %s, %s", z, z)
+				p("\tVMULPD %s, %s, %s", z, z, z)
+			}
+			for t := 0; t < 8; t++ {
+				p("\tVADDPD Z%d, Z30, Z30", 16+t)
+			}
+		})
+		p("\tVMOVUPD Z30, (AX)")
 	})
-	p("\tVMOVUPD Z30, (AX)")
-	p("\tVZEROUPPER")
-	p("\tRET")
 }
 
 // genRowSumDots8 writes rowSumDots8: sg[j] += Σ_i float64(g_j[i]) and
@@ -915,38 +888,26 @@ func genRowSqDevs8() {
 // likewise), two chains per row.
 func genRowSumDots8() {
 	name := "rowSumDots8AVX512"
-	p("")
-	p("// func %s(sg, sgh *float64, gr, h *float32, stride, n int)", name)
-	p("TEXT ·%s(SB), NOSPLIT, $0-48", name)
-	p("\tMOVQ sg+0(FP), AX")
-	p("\tMOVQ sgh+8(FP), BX")
-	p("\tMOVQ gr+16(FP), SI")
-	p("\tMOVQ h+24(FP), DX")
-	p("\tMOVQ stride+32(FP), R8")
-	p("\tSHLQ $2, R8")
-	p("\tLEAQ (R8)(R8*2), R9")
-	p("\tLEAQ (SI)(R8*4), DI")
-	p("\tLEAQ (DX)(R8*4), R11")
-	p("\tMOVQ n+40(FP), CX")
-	p("\tVMOVUPD (AX), Z30")
-	p("\tVMOVUPD (BX), Z31")
-	rowsLoop(name, []string{"SI", "DI", "DX", "R11"}, func() {
-		rows8("SI", "DI")
-		for t := 0; t < 8; t++ {
-			p("\tVCVTPS2PD Y%d, Z%d", 8+t, 16+t)
-		}
-		rows8("DX", "R11")
-		for t := 0; t < 8; t++ {
-			p("\tVCVTPS2PD Y%d, Z24", 8+t)
-			p("\tVMULPD Z%d, Z24, Z24", 16+t)
-			p("\tVADDPD Z%d, Z30, Z30", 16+t)
-			p("\tVADDPD Z24, Z31, Z31")
-		}
+	args := []string{"MOVQ sg+0(FP), AX", "MOVQ sgh+8(FP), BX", "MOVQ gr+16(FP), SI", "MOVQ h+24(FP), DX",
+		"MOVQ stride+32(FP), R8", "SHLQ $2, R8", "LEAQ (R8)(R8*2), R9", "LEAQ (SI)(R8*4), DI", "LEAQ (DX)(R8*4), R11",
+		"MOVQ n+40(FP), CX", "VMOVUPD (AX), Z30", "VMOVUPD (BX), Z31"}
+	kernel512(name, "(sg, sgh *float64, gr, h *float32, stride, n int)", 48, args, func(*arch) {
+		rowsLoop(name, []string{"SI", "DI", "DX", "R11"}, func() {
+			rows8("SI", "DI")
+			for t := 0; t < 8; t++ {
+				p("\tVCVTPS2PD Y%d, Z%d", 8+t, 16+t)
+			}
+			rows8("DX", "R11")
+			for t := 0; t < 8; t++ {
+				p("\tVCVTPS2PD Y%d, Z24", 8+t)
+				p("\tVMULPD Z%d, Z24, Z24", 16+t)
+				p("\tVADDPD Z%d, Z30, Z30", 16+t)
+				p("\tVADDPD Z24, Z31, Z31")
+			}
+		})
+		p("\tVMOVUPD Z30, (AX)")
+		p("\tVMOVUPD Z31, (BX)")
 	})
-	p("\tVMOVUPD Z30, (AX)")
-	p("\tVMOVUPD Z31, (BX)")
-	p("\tVZEROUPPER")
-	p("\tRET")
 }
 
 var decls512 = []kernelDecl{
