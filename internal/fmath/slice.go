@@ -370,8 +370,11 @@ var goKernels = kernels{
 	reluGrad: func(dst, x, g []float32) {
 		x, g = x[:len(dst)], g[:len(dst)]
 		for i, v := range x {
+			// x > 0 and not NaN ⇔ its bits, read as a signed integer, lie
+			// in [1, 0x7f800000]: compared on the bits, without a branch on
+			// the (unpredictable) sign
 			var keep uint32
-			if v > 0 {
+			if uint32(int64(int32(math.Float32bits(v)))-1) < 0x7f800000 {
 				keep = ^uint32(0)
 			}
 			dst[i] += math.Float32frombits(math.Float32bits(g[i]) & keep)

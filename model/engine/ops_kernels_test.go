@@ -6,9 +6,10 @@ import (
 	"testing"
 )
 
-// TestReLUBackwardBranchFree: the masked float32 ReLU backward (fmath.ReLUGrad) adds G
-// exactly where x > 0, including the edge cases of the bit comparison
-// (±0, subnormals, ±Inf, NaNs of both signs, the largest finite float).
+// TestReLUBackwardBranchFree: the masked float32 ReLU backward
+// (fmath.ReLUGrad) adds G exactly where x > 0, including the edge cases of
+// the comparison (±0, subnormals, ±Inf, NaNs of both signs, the largest
+// finite float).
 func TestReLUBackwardBranchFree(t *testing.T) {
 	nan := float32(math.NaN())
 	x := []float32{1, -1, 0, float32(math.Copysign(0, -1)), math.SmallestNonzeroFloat32, -math.SmallestNonzeroFloat32,

@@ -269,38 +269,31 @@ func (g *Graph[T]) normalize(op string, x, gamma, beta *Tensor[T], units, m, chP
 				return
 			}
 			dx, dg, db := g.gradIf(x), g.gradIf(gamma), g.gradIf(beta)
-			cgs, cgxs := make([]float64, chPerUnit), make([]float64, chPerUnit)
-			// Σ G and Σ G·x̂ of every channel of every unit (the channels
-			// are the rows of chLen elements), float32 eight at a time
+			// Σ G and Σ G·x̂ of every channel (channel c of unit u is row
+			// u·chPerUnit+c of chLen elements), each one chain in index
+			// order: float32 rows eight at a time by fmath's row kernels,
+			// the rest two at a time
 			nc := units * chPerUnit
 			allG, allGx := make([]float64, nc), make([]float64, nc)
-			done := 0
+			c := 0
 			if G32, ok := any(G).([]float32); ok {
 				xh32 := any(xhat).([]float32)
-				for ; done+8 <= nc; done += 8 {
-					var sg, sgx [8]float64
-					lo, hi := done*chLen, (done+8)*chLen
-					fmath.RowSumDots8(&sg, &sgx, G32[lo:hi], xh32[lo:hi], chLen, chLen)
-					copy(allG[done:], sg[:])
-					copy(allGx[done:], sgx[:])
+				for ; c+8 <= nc; c += 8 {
+					lo, hi := c*chLen, (c+8)*chLen
+					fmath.RowSumDots8((*[8]float64)(allG[c:]), (*[8]float64)(allGx[c:]), G32[lo:hi], xh32[lo:hi], chLen, chLen)
 				}
+			}
+			for ; c+2 <= nc; c += 2 {
+				lo, mid, hi := c*chLen, (c+1)*chLen, (c+2)*chLen
+				allG[c], allGx[c], allG[c+1], allGx[c+1] = sumDot2(G[lo:mid], xhat[lo:mid], G[mid:hi], xhat[mid:hi])
+			}
+			for ; c < nc; c++ {
+				allG[c], allGx[c] = sumDot(G[c*chLen:(c+1)*chLen], xhat[c*chLen:(c+1)*chLen])
 			}
 			for u := 0; u < units; u++ {
 				Gu := G[u*m : (u+1)*m]
 				xh := xhat[u*m : (u+1)*m]
-				// Σ G and Σ G·x̂ per channel: from the row kernels, else
-				// two channels at a time
-				c := 0
-				for ; c < chPerUnit && u*chPerUnit+c < done; c++ {
-					cgs[c], cgxs[c] = allG[u*chPerUnit+c], allGx[u*chPerUnit+c]
-				}
-				for ; c+2 <= chPerUnit; c += 2 {
-					lo, mid, hi := c*chLen, (c+1)*chLen, (c+2)*chLen
-					cgs[c], cgxs[c], cgs[c+1], cgxs[c+1] = sumDot2(Gu[lo:mid], xh[lo:mid], Gu[mid:hi], xh[mid:hi])
-				}
-				for ; c < chPerUnit; c++ {
-					cgs[c], cgxs[c] = sumDot(Gu[c*chLen:(c+1)*chLen], xh[c*chLen:(c+1)*chLen])
-				}
+				cgs, cgxs := allG[u*chPerUnit:(u+1)*chPerUnit], allGx[u*chPerUnit:(u+1)*chPerUnit]
 				var sg, sgx float64 // Σ ĝ and Σ ĝ·x̂
 				for c := 0; c < chPerUnit; c++ {
 					ch := (u*chPerUnit + c) % nch

@@ -237,8 +237,8 @@ func (s spec) genStore() {
 // the direct kernels serve the decoder's 20-row products, whose B is a
 // weight matrix that the rest of a training step has evicted from the
 // caches, and the hardware prefetcher does not follow its 512-byte row
-// stride fast enough (a 20×128×128 product with a cold B: 45 → 120
-// GFLOP/s on Zen 5). Prefetching past the end of B is harmless (a
+// stride fast enough (BenchmarkSgemmCold, 20×128×128 with a cold B: 61 →
+// 143 GFLOP per CPU-second on Zen 5). Prefetching past the end of B is harmless (a
 // prefetch never faults). R14 is the goroutine register only in
 // ABIInternal; these ABI0 functions may use it (the ABI wrapper restores it).
 func genDirect(name string, rows, vecs int, rowMajor bool) {
