@@ -138,3 +138,13 @@ func rowSumDots8AVX512(sg, sgh *float64, gr, h *float32, stride, n int)
 //
 //go:noescape
 func normGradX64AVX512(dx, grad, xh *float32, n int, gm, mg, mgx, r float64)
+
+// gather2AVX512 sets dst[i] = src[2i] for i < n (src has 2n−1 elements).
+//
+//go:noescape
+func gather2AVX512(dst, src *float32, n int)
+
+// addStride2AVX512 sets dst[2i] += src[i] for i < n (dst has 2n−1 elements).
+//
+//go:noescape
+func addStride2AVX512(dst, src *float32, n int)

@@ -910,6 +910,107 @@ func genRowSumDots8() {
 	})
 }
 
+// The stride-2 kernels (AVX-512 only) move every other element: the
+// im2col and col2im of a stride-2 convolution, whose taps read or add to
+// input columns 2·ox − pad + kj. They copy or add one element each, so any
+// kernel gives the Go loop's bits. Vectors of 32 input elements are split
+// into their 16 even lanes by VPERMT2PS with the index table evenidx<>
+// (gather2) or reached with VEXPANDPS and an add and store masked to the
+// even lanes (addStride2); the last vector's masks keep every access
+// inside the 2n−1 elements of the strided side.
+
+// stride2Masks sets K2 and K3 to the low and high halves of the mask of
+// the first 2·CX−1 lanes of a 32-lane pair (CX in 1…15), ANDed with the
+// 32-bit pattern even unless it is empty.
+func stride2Masks(even string) {
+	p("\tLEAQ -1(CX)(CX*1), CX")
+	p("\tMOVL $1, AX")
+	p("\tSHLL CX, AX")
+	p("\tDECL AX")
+	if even != "" {
+		p("\tANDL $%s, AX", even)
+	}
+	p("\tKMOVW AX, K2")
+	p("\tSHRL $16, AX")
+	p("\tKMOVW AX, K3")
+}
+
+// genGather2 writes gather2: dst[i] = src[2i] for i < n.
+func genGather2() {
+	name := "gather2AVX512"
+	kernel512(name, "(dst, src *float32, n int)", 24, []string{
+		"MOVQ dst+0(FP), DI", "MOVQ src+8(FP), SI", "MOVQ n+16(FP), CX",
+		"VMOVDQU32 evenidx<>(SB), Z20",
+		// the odd lane 31 of a pair is never needed: the full loop's
+		// second load leaves it out, so the last full pair reads no
+		// further than src[2n−2]
+		"MOVL $0x7fff, AX", "KMOVW AX, K1",
+	}, func(*arch) {
+		p("\tMOVQ CX, BX")
+		p("\tSHRQ $4, BX")
+		p("\tJZ %s_tail", name)
+		p("%s_loop:", name)
+		p("\tVMOVUPS (SI), Z0")
+		p("\tVMOVUPS.Z 64(SI), K1, Z1")
+		p("\tVPERMT2PS Z1, Z20, Z0")
+		p("\tVMOVUPS Z0, (DI)")
+		p("\tADDQ $128, SI")
+		p("\tADDQ $64, DI")
+		p("\tDECQ BX")
+		p("\tJNZ %s_loop", name)
+		p("%s_tail:", name)
+		p("\tANDQ $15, CX")
+		p("\tJZ %s_done", name)
+		p("\tMOVL $1, AX")
+		p("\tSHLL CX, AX")
+		p("\tDECL AX")
+		p("\tKMOVW AX, K4")
+		stride2Masks("")
+		p("\tVMOVUPS.Z (SI), K2, Z0")
+		p("\tVMOVUPS.Z 64(SI), K3, Z1")
+		p("\tVPERMT2PS Z1, Z20, Z0")
+		p("\tVMOVUPS Z0, K4, (DI)")
+		p("%s_done:", name)
+	})
+}
+
+// genAddStride2 writes addStride2: dst[2i] += src[i] for i < n.
+func genAddStride2() {
+	name := "addStride2AVX512"
+	kernel512(name, "(dst, src *float32, n int)", 24, []string{
+		"MOVQ dst+0(FP), DI", "MOVQ src+8(FP), SI", "MOVQ n+16(FP), CX",
+		"MOVL $0x5555, AX", "KMOVW AX, K1",
+	}, func(*arch) {
+		body := func(k2, k3 string) {
+			// each half: 8 src values expanded into the even lanes of a
+			// vector, added to dst's even lanes, stored to them only
+			p("\tVEXPANDPS.Z (SI), %s, Z2", k2)
+			p("\tVMOVUPS.Z (DI), %s, Z0", k2)
+			p("\tVADDPS Z2, Z0, %s, Z0", k2)
+			p("\tVMOVUPS Z0, %s, (DI)", k2)
+			p("\tVEXPANDPS.Z 32(SI), %s, Z3", k3)
+			p("\tVMOVUPS.Z 64(DI), %s, Z1", k3)
+			p("\tVADDPS Z3, Z1, %s, Z1", k3)
+			p("\tVMOVUPS Z1, %s, 64(DI)", k3)
+		}
+		p("\tMOVQ CX, BX")
+		p("\tSHRQ $4, BX")
+		p("\tJZ %s_tail", name)
+		p("%s_loop:", name)
+		body("K1", "K1")
+		p("\tADDQ $64, SI")
+		p("\tADDQ $128, DI")
+		p("\tDECQ BX")
+		p("\tJNZ %s_loop", name)
+		p("%s_tail:", name)
+		p("\tANDQ $15, CX")
+		p("\tJZ %s_done", name)
+		stride2Masks("0x55555555")
+		body("K2", "K3")
+		p("%s_done:", name)
+	})
+}
+
 var decls512 = []kernelDecl{
 	{"normAffine", "(xh, y, x *float32, n int, mu, r float32, gm, bt *float32)", "sets h = (x[i]−mu)·r, xh[i] = h, y[i] = h·gm[i] + bt[i] (float32) for i < n."},
 	{"normAffine64", "(xh, y, x *float32, n int, mu, r float64, gm, bt float32)", "sets h = float32((float64(x[i])−mu)·r), xh[i] = h, y[i] = h·gm + bt for i < n."},
@@ -918,6 +1019,8 @@ var decls512 = []kernelDecl{
 	{"rowSqDevs8", "(acc *float64, x *float32, stride, n int, mu *float64)", "adds Σ_{i<n} d·d, d = float64(x[j·stride+i]) − mu[j], to acc[j] for j < 8, as rowSums8."},
 	{"rowSumDots8", "(sg, sgh *float64, gr, h *float32, stride, n int)", "adds Σ float64(gr[j·stride+i]) to sg[j] and Σ float64(gr[j·stride+i])·float64(h[j·stride+i]) to sgh[j] for j < 8, as rowSums8."},
 	{"normGradX64", "(dx, grad, xh *float32, n int, gm, mg, mgx, r float64)", "adds float32((float64(grad[i])·gm − mg − float64(xh[i])·mgx)·r) to dx[i] for i < n."},
+	{"gather2", "(dst, src *float32, n int)", "sets dst[i] = src[2i] for i < n (src has 2n−1 elements)."},
+	{"addStride2", "(dst, src *float32, n int)", "sets dst[2i] += src[i] for i < n (dst has 2n−1 elements)."},
 }
 
 type kernelDecl struct{ name, sig, doc string }
@@ -960,6 +1063,12 @@ func main() {
 		p("DATA masktab<>+%d(SB)/8, $%s", 4*j, v)
 	}
 	p("GLOBL masktab<>(SB), RODATA|NOPTR, $128")
+	p("")
+	p("// evenidx: the dword indices 0, 2, …, 30 (gather2's VPERMT2PS).")
+	for j := 0; j < 16; j += 2 {
+		p("DATA evenidx<>+%d(SB)/8, $0x%016x", 4*j, uint64(2*j)|uint64(2*j+2)<<32)
+	}
+	p("GLOBL evenidx<>(SB), RODATA|NOPTR, $64")
 	for _, a := range []*arch{{name: "AVX2", reg: "Y", lanes: 8, masks: [2]string{"Y15", "Y13"}}, {name: "AVX512", reg: "Z", lanes: 16}} {
 		a.genExpSub()
 		a.genExpSubSum()
@@ -979,6 +1088,8 @@ func main() {
 	genRowSums8()
 	genRowSqDevs8()
 	genRowSumDots8()
+	genGather2()
+	genAddStride2()
 	if err := os.WriteFile("slice_amd64.s", out.Bytes(), 0o644); err != nil {
 		log.Fatal(err)
 	}

@@ -1,6 +1,9 @@
 package fmath
 
-import "math"
+import (
+	"fmt"
+	"math"
+)
 
 //go:generate go run gen_amd64.go
 
@@ -129,6 +132,30 @@ func ReLUGrad(dst, x, g []float32) {
 	checkLen(len(dst), len(g))
 	if len(dst) > 0 {
 		impl.reluGrad(dst, x, g)
+	}
+}
+
+// Gather2 sets dst[i] = src[2i] for i < len(dst): one tap row of a
+// stride-2 convolution's im2col. src must hold at least 2·len(dst)−1
+// elements (it is read no further), or Gather2 panics.
+func Gather2(dst, src []float32) {
+	if n := len(dst); n > 0 {
+		if len(src) < 2*n-1 {
+			panic(fmt.Sprintf("fmath: Gather2: src has %d elements, need %d", len(src), 2*n-1))
+		}
+		impl.gather2(dst, src, n)
+	}
+}
+
+// AddStride2 sets dst[2i] += src[i] for i < len(src): one tap row of a
+// stride-2 convolution's col2im. dst must hold at least 2·len(src)−1
+// elements (no other element is read or written), or AddStride2 panics.
+func AddStride2(dst, src []float32) {
+	if n := len(src); n > 0 {
+		if len(dst) < 2*n-1 {
+			panic(fmt.Sprintf("fmath: AddStride2: dst has %d elements, need %d", len(dst), 2*n-1))
+		}
+		impl.addStride2(dst, src, n)
 	}
 }
 
@@ -295,6 +322,9 @@ type kernels struct {
 	rowSums8    func(acc *[8]float64, x []float32, stride, n int)
 	rowSqDevs8  func(acc *[8]float64, x []float32, stride, n int, mu *[8]float64)
 	rowSumDots8 func(sg, sgh *[8]float64, g, h []float32, stride, n int)
+	// stride-2 moves: dst[i] = src[2i] and dst[2i] += src[i], i < n
+	gather2    func(dst, src []float32, n int)
+	addStride2 func(dst, src []float32, n int)
 }
 
 // impl is the best implementation for this CPU.
@@ -361,6 +391,8 @@ var goKernels = kernels{
 	rowSums8:      goRowSums8,
 	rowSqDevs8:    goRowSqDevs8,
 	rowSumDots8:   goRowSumDots8,
+	gather2:       goGather2,
+	addStride2:    goAddStride2,
 	relu: func(dst, src []float32) {
 		dst = dst[:len(src)]
 		for i, v := range src {
@@ -390,6 +422,20 @@ var goKernels = kernels{
 		}
 		return reduce16(&sx), reduce16(&sy)
 	},
+}
+
+func goGather2(dst, src []float32, n int) {
+	dst, src = dst[:n], src[:2*n-1]
+	for i := range dst {
+		dst[i] = src[2*i]
+	}
+}
+
+func goAddStride2(dst, src []float32, n int) {
+	dst, src = dst[:2*n-1], src[:n]
+	for i, v := range src {
+		dst[2*i] += v
+	}
 }
 
 func goNormAffine(xh, y, x []float32, mu, r float32, gm, bt []float32) {

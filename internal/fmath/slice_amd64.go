@@ -60,6 +60,12 @@ var avx512Kernels = kernels{
 	reluGrad: func(dst, x, g []float32) {
 		reluGradAVX512(&dst[0], &x[0], &g[0], len(dst))
 	},
+	gather2: func(dst, src []float32, n int) {
+		gather2AVX512(&dst[0], &src[0], n)
+	},
+	addStride2: func(dst, src []float32, n int) {
+		addStride2AVX512(&dst[0], &src[0], n)
+	},
 }
 
 var avx2Kernels = kernels{
@@ -99,6 +105,8 @@ var avx2Kernels = kernels{
 	rowSums8:      goRowSums8,
 	rowSqDevs8:    goRowSqDevs8,
 	rowSumDots8:   goRowSumDots8,
+	gather2:       goGather2,
+	addStride2:    goAddStride2,
 	reluGrad: func(dst, x, g []float32) {
 		reluGradAVX2(&dst[0], &x[0], &g[0], len(dst))
 	},

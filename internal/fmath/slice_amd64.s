@@ -223,6 +223,17 @@ DATA masktab<>+112(SB)/8, $0x0000000000000000
 DATA masktab<>+120(SB)/8, $0x0000000000000000
 GLOBL masktab<>(SB), RODATA|NOPTR, $128
 
+// evenidx: the dword indices 0, 2, …, 30 (gather2's VPERMT2PS).
+DATA evenidx<>+0(SB)/8, $0x0000000200000000
+DATA evenidx<>+8(SB)/8, $0x0000000600000004
+DATA evenidx<>+16(SB)/8, $0x0000000a00000008
+DATA evenidx<>+24(SB)/8, $0x0000000e0000000c
+DATA evenidx<>+32(SB)/8, $0x0000001200000010
+DATA evenidx<>+40(SB)/8, $0x0000001600000014
+DATA evenidx<>+48(SB)/8, $0x0000001a00000018
+DATA evenidx<>+56(SB)/8, $0x0000001e0000001c
+GLOBL evenidx<>(SB), RODATA|NOPTR, $64
+
 // func expSubAVX2(dst, src *float32, n int, sub float32)
 TEXT ·expSubAVX2(SB), NOSPLIT, $0-28
 	MOVQ dst+0(FP), DI
@@ -2245,5 +2256,93 @@ rowSumDots8AVX512_loop:
 rowSumDots8AVX512_done:
 	VMOVUPD Z30, (AX)
 	VMOVUPD Z31, (BX)
+	VZEROUPPER
+	RET
+
+// func gather2AVX512(dst, src *float32, n int)
+TEXT ·gather2AVX512(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	VMOVDQU32 evenidx<>(SB), Z20
+	MOVL $0x7fff, AX
+	KMOVW AX, K1
+	MOVQ CX, BX
+	SHRQ $4, BX
+	JZ gather2AVX512_tail
+gather2AVX512_loop:
+	VMOVUPS (SI), Z0
+	VMOVUPS.Z 64(SI), K1, Z1
+	VPERMT2PS Z1, Z20, Z0
+	VMOVUPS Z0, (DI)
+	ADDQ $128, SI
+	ADDQ $64, DI
+	DECQ BX
+	JNZ gather2AVX512_loop
+gather2AVX512_tail:
+	ANDQ $15, CX
+	JZ gather2AVX512_done
+	MOVL $1, AX
+	SHLL CX, AX
+	DECL AX
+	KMOVW AX, K4
+	LEAQ -1(CX)(CX*1), CX
+	MOVL $1, AX
+	SHLL CX, AX
+	DECL AX
+	KMOVW AX, K2
+	SHRL $16, AX
+	KMOVW AX, K3
+	VMOVUPS.Z (SI), K2, Z0
+	VMOVUPS.Z 64(SI), K3, Z1
+	VPERMT2PS Z1, Z20, Z0
+	VMOVUPS Z0, K4, (DI)
+gather2AVX512_done:
+	VZEROUPPER
+	RET
+
+// func addStride2AVX512(dst, src *float32, n int)
+TEXT ·addStride2AVX512(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	MOVL $0x5555, AX
+	KMOVW AX, K1
+	MOVQ CX, BX
+	SHRQ $4, BX
+	JZ addStride2AVX512_tail
+addStride2AVX512_loop:
+	VEXPANDPS.Z (SI), K1, Z2
+	VMOVUPS.Z (DI), K1, Z0
+	VADDPS Z2, Z0, K1, Z0
+	VMOVUPS Z0, K1, (DI)
+	VEXPANDPS.Z 32(SI), K1, Z3
+	VMOVUPS.Z 64(DI), K1, Z1
+	VADDPS Z3, Z1, K1, Z1
+	VMOVUPS Z1, K1, 64(DI)
+	ADDQ $64, SI
+	ADDQ $128, DI
+	DECQ BX
+	JNZ addStride2AVX512_loop
+addStride2AVX512_tail:
+	ANDQ $15, CX
+	JZ addStride2AVX512_done
+	LEAQ -1(CX)(CX*1), CX
+	MOVL $1, AX
+	SHLL CX, AX
+	DECL AX
+	ANDL $0x55555555, AX
+	KMOVW AX, K2
+	SHRL $16, AX
+	KMOVW AX, K3
+	VEXPANDPS.Z (SI), K2, Z2
+	VMOVUPS.Z (DI), K2, Z0
+	VADDPS Z2, Z0, K2, Z0
+	VMOVUPS Z0, K2, (DI)
+	VEXPANDPS.Z 32(SI), K3, Z3
+	VMOVUPS.Z 64(DI), K3, Z1
+	VADDPS Z3, Z1, K3, Z1
+	VMOVUPS Z1, K3, 64(DI)
+addStride2AVX512_done:
 	VZEROUPPER
 	RET

@@ -169,6 +169,10 @@ func im2col[T Float](col, x []T, C, H, W, KH, KW, stride, pad, OH, OW int) {
 
 // im2colGeneral is im2col for any geometry, one output row at a time.
 func im2colGeneral[T Float](col, x []T, C, H, W, KH, KW, stride, pad, OH, OW int) {
+	if c32, ok := any(col).([]float32); ok && stride == 2 {
+		im2colStride2(c32, any(x).([]float32), C, H, W, KH, KW, pad, OH, OW)
+		return
+	}
 	ohw := OH * OW
 	for c := 0; c < C; c++ {
 		xc := x[c*H*W : (c+1)*H*W]
@@ -222,6 +226,10 @@ func col2im[T Float](x, col []T, C, H, W, KH, KW, stride, pad, OH, OW int) {
 
 // col2imGeneral is col2im for any geometry, one output row at a time.
 func col2imGeneral[T Float](x, col []T, C, H, W, KH, KW, stride, pad, OH, OW int) {
+	if c32, ok := any(col).([]float32); ok && stride == 2 {
+		col2imStride2(any(x).([]float32), c32, C, H, W, KH, KW, pad, OH, OW)
+		return
+	}
 	ohw := OH * OW
 	for c := 0; c < C; c++ {
 		xc := x[c*H*W : (c+1)*H*W]
@@ -249,6 +257,73 @@ func col2imGeneral[T Float](x, col []T, C, H, W, KH, KW, stride, pad, OH, OW int
 							xr[ix] += src[ox]
 						}
 					}
+				}
+			}
+		}
+	}
+}
+
+// stride2Range returns the outputs [lo, hi) of a row of a stride-2 tap
+// whose input column ix = 2·ox + d (d = kj − pad) lies in [0, W).
+func stride2Range(W, OW, d int) (lo, hi int) {
+	if d < 0 {
+		lo = (1 - d) / 2 // ⌈−d/2⌉
+	}
+	hi = min(OW, (W-d+1)/2) // 2·ox + d < W ⇔ ox < ⌈(W−d)/2⌉
+	return lo, max(lo, hi)
+}
+
+// im2colStride2 is im2colGeneral for stride 2 (float32): each row of a
+// tap reads every other input column, which fmath.Gather2 copies a vector
+// at a time (copies: the same bits as the element loop).
+func im2colStride2(col, x []float32, C, H, W, KH, KW, pad, OH, OW int) {
+	ohw := OH * OW
+	for c := 0; c < C; c++ {
+		xc := x[c*H*W : (c+1)*H*W]
+		for ki := 0; ki < KH; ki++ {
+			for kj := 0; kj < KW; kj++ {
+				row := col[((c*KH+ki)*KW+kj)*ohw:][:ohw]
+				d := kj - pad
+				lo, hi := stride2Range(W, OW, d)
+				for oy := 0; oy < OH; oy++ {
+					iy := 2*oy - pad + ki
+					dst := row[oy*OW : (oy+1)*OW]
+					if iy < 0 || iy >= H {
+						clear(dst)
+						continue
+					}
+					clear(dst[:lo])
+					if hi > lo {
+						fmath.Gather2(dst[lo:hi], xc[iy*W+2*lo+d:(iy+1)*W])
+					}
+					clear(dst[hi:])
+				}
+			}
+		}
+	}
+}
+
+// col2imStride2 is col2imGeneral for stride 2 (float32): each row of a
+// tap adds into every other input column with fmath.AddStride2, element by
+// element in the order of the general loop (the same bits).
+func col2imStride2(x, col []float32, C, H, W, KH, KW, pad, OH, OW int) {
+	ohw := OH * OW
+	for c := 0; c < C; c++ {
+		xc := x[c*H*W : (c+1)*H*W]
+		for ki := 0; ki < KH; ki++ {
+			for kj := 0; kj < KW; kj++ {
+				row := col[((c*KH+ki)*KW+kj)*ohw:][:ohw]
+				d := kj - pad
+				lo, hi := stride2Range(W, OW, d)
+				if hi <= lo {
+					continue
+				}
+				for oy := 0; oy < OH; oy++ {
+					iy := 2*oy - pad + ki
+					if iy < 0 || iy >= H {
+						continue
+					}
+					fmath.AddStride2(xc[iy*W+2*lo+d:(iy+1)*W], row[oy*OW+lo:oy*OW+hi])
 				}
 			}
 		}
@@ -299,11 +374,27 @@ func im2colSame[T Float](col, x []T, C, H, W, KH, KW, pad int) {
 				if a, b := shiftRange(lo, hi, off, hw); b > a {
 					copy(row[a:b], xc[a+off:b+off])
 				}
-				for o := lo; o < hi; o += W {
-					clear(row[o : o+cl])
-					clear(row[o+ch : o+W])
-				}
+				zeroEdgeColumns(row, lo, hi, W, cl, ch)
 			}
+		}
+	}
+}
+
+// zeroEdgeColumns zeroes, in each row [o, o+W) of plane for o = lo, lo+W,
+// … below hi, the columns before cl and from ch on (sameShift's edge
+// columns: at most pad of them on each side). Element stores, not clear:
+// a call per row of one or two elements cost more than the stores.
+func zeroEdgeColumns[T Float](plane []T, lo, hi, W, cl, ch int) {
+	if cl <= 0 && ch >= W {
+		return
+	}
+	for o := lo; o < hi; o += W {
+		r := plane[o : o+W]
+		for j := 0; j < cl; j++ {
+			r[j] = 0
+		}
+		for j := ch; j < W; j++ {
+			r[j] = 0
 		}
 	}
 }
@@ -324,10 +415,7 @@ func col2imSame[T Float](x, col []T, C, H, W, KH, KW, pad int) {
 				if hi <= lo {
 					continue
 				}
-				for o := lo; o < hi; o += W {
-					clear(row[o : o+cl])
-					clear(row[o+ch : o+W])
-				}
+				zeroEdgeColumns(row, lo, hi, W, cl, ch)
 				a, b := shiftRange(lo, hi, off, hw)
 				axpy(xc[a+off:b+off], 1, row[a:b])
 			}

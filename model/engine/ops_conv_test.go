@@ -52,3 +52,64 @@ func TestIm2colSame(t *testing.T) {
 		}
 	}
 }
+
+// TestIm2colStride2 checks the vector im2col and col2im of stride-2
+// convolutions (fmath.Gather2, fmath.AddStride2) against the element
+// loops that define them, bit for bit, at even and odd sizes, paddings 0–2
+// and kernels 1–4 wide (where a tap may read no column at all).
+func TestIm2colStride2(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, tc := range []struct{ C, H, W, KH, KW, pad int }{
+		{2, 8, 8, 3, 3, 1}, {1, 7, 9, 3, 3, 1}, {3, 96, 96, 3, 3, 1}, {2, 5, 6, 1, 1, 0},
+		{1, 9, 41, 4, 4, 2}, {1, 3, 3, 3, 3, 2}, {2, 2, 2, 3, 3, 1}, {1, 35, 70, 2, 3, 0},
+	} {
+		OH := convOut(tc.H, tc.KH, 2, tc.pad)
+		OW := convOut(tc.W, tc.KW, 2, tc.pad)
+		x := make([]float32, tc.C*tc.H*tc.W)
+		for i := range x {
+			x[i] = r.Float32()*2 - 1
+		}
+		n := tc.C * tc.KH * tc.KW * OH * OW
+		got := make([]float32, n)
+		for i := range got {
+			got[i] = 99 // im2col must overwrite everything
+		}
+		im2col(got, x, tc.C, tc.H, tc.W, tc.KH, tc.KW, 2, tc.pad, OH, OW)
+		dxWant, dxGot := make([]float32, len(x)), make([]float32, len(x))
+		for i := range dxWant {
+			dxWant[i] = float32(i%13) / 7
+			dxGot[i] = dxWant[i]
+		}
+		col := make([]float32, n)
+		for i := range col {
+			col[i] = r.Float32()*2 - 1
+		}
+		i := 0
+		for c := 0; c < tc.C; c++ {
+			for ki := 0; ki < tc.KH; ki++ {
+				for kj := 0; kj < tc.KW; kj++ {
+					for oy := 0; oy < OH; oy++ {
+						for ox := 0; ox < OW; ox++ {
+							iy, ix := 2*oy-tc.pad+ki, 2*ox-tc.pad+kj
+							var want float32
+							if iy >= 0 && iy < tc.H && ix >= 0 && ix < tc.W {
+								want = x[(c*tc.H+iy)*tc.W+ix]
+								dxWant[(c*tc.H+iy)*tc.W+ix] += col[i]
+							}
+							if got[i] != want {
+								t.Fatalf("%+v: im2col[%d] (c %d, tap %d,%d, out %d,%d) = %v, want %v", tc, i, c, ki, kj, oy, ox, got[i], want)
+							}
+							i++
+						}
+					}
+				}
+			}
+		}
+		col2im(dxGot, col, tc.C, tc.H, tc.W, tc.KH, tc.KW, 2, tc.pad, OH, OW)
+		for i := range dxWant {
+			if dxGot[i] != dxWant[i] {
+				t.Fatalf("%+v: col2im[%d] = %v, want %v", tc, i, dxGot[i], dxWant[i])
+			}
+		}
+	}
+}
