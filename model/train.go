@@ -3,7 +3,9 @@ package model
 import (
 	"fmt"
 	"math"
+	"slices"
 
+	"github.com/mpanalyze/mpanalyze/internal/fmath"
 	"github.com/mpanalyze/mpanalyze/internal/parallel"
 	"github.com/mpanalyze/mpanalyze/internal/rng"
 	"github.com/mpanalyze/mpanalyze/model/gemm"
@@ -69,6 +71,7 @@ type Trainer struct {
 	graphs    []*Graph       // one per slot
 	slotGr    [][][]float32  // [slot ≥ 1][param] gradient buffers; slot 0 uses Param.Grad
 	slotIdx   map[*Param]int // a parameter's index in m.Params(), for slotGr
+	sqGroups  [][4]int       // reduceSlots' groups of parameter indices (sumGroups)
 	// gradsZero is set when every gradient buffer (Param.Grad and the
 	// slots') is known to be zero: TrainStep's optimiser pass clears them
 	// as it reads them, so the next step skips a pass of its own.
@@ -330,20 +333,58 @@ func (t *Trainer) slotImages(s, S int, batch []*Example, step int, norms BatchNo
 // clearing them for the next step as they are read, and, in the same
 // pass, takes each parameter's squared norm (for clipping and the
 // finiteness check), which it returns.
+//
+// The squared norms are taken four parameters at a time
+// (optim.SumSquares4: four float64 chains side by side, each with
+// SumSquares' bits), the parameters grouped by size, largest first, so
+// that a group's four chains are about as long and the big groups are
+// handed out first.
 func (t *Trainer) reduceSlots(S int, params []*Param) []float64 {
+	if len(t.sqGroups) == 0 { // the model's parameters never change
+		t.sqGroups = sumGroups(params)
+	}
 	sq := make([]float64, len(params))
-	t.parallel(len(params), func(k int) {
-		g := params[k].Grad
-		for s := 1; s < S; s++ {
-			sl := t.slotGr[s][k]
-			for j, v := range sl {
-				g[j] += v
-				sl[j] = 0
+	t.parallel(len(t.sqGroups), func(q int) {
+		grp := t.sqGroups[q]
+		var gs [4][]float32
+		for i, k := range grp {
+			if k < 0 {
+				continue
+			}
+			g := params[k].Grad
+			for s := 1; s < S; s++ {
+				sl := t.slotGr[s][k]
+				fmath.AddTo(g, sl) // g[j] += sl[j]: the element loop's bits
+				clear(sl)
+			}
+			gs[i] = g
+		}
+		var sums [4]float64
+		sums[0], sums[1], sums[2], sums[3] = optim.SumSquares4(gs[0], gs[1], gs[2], gs[3])
+		for i, k := range grp {
+			if k >= 0 {
+				sq[k] = sums[i]
 			}
 		}
-		sq[k] = optim.SumSquares(g)
 	})
 	return sq
+}
+
+// sumGroups lists the parameters' indices by size, largest first (ties in
+// index order), four to a group; −1 fills the last group.
+func sumGroups(params []*Param) [][4]int {
+	idx := make([]int, len(params))
+	for k := range idx {
+		idx[k] = k
+	}
+	slices.SortStableFunc(idx, func(a, b int) int { return len(params[b].Data) - len(params[a].Data) })
+	groups := make([][4]int, 0, (len(idx)+3)/4)
+	for i := 0; i < len(idx); i += 4 {
+		g := [4]int{-1, -1, -1, -1}
+		copy(g[:], idx[i:min(i+4, len(idx))])
+		groups = append(groups, g)
+	}
+	return groups
 }
 
 // parallel runs f(0..n-1) on the trainer's workers.

@@ -24,12 +24,35 @@ func GradNorm(ps []*engine.Param[float32]) float64 {
 // other (each square rounded to float64 before it is added: no fused
 // multiply-add on any architecture).
 func SumSquares(g []float32) float64 {
-	var s float64
+	return sumSquaresFrom(0, g)
+}
+
+// sumSquaresFrom continues SumSquares' chain s over g.
+func sumSquaresFrom(s float64, g []float32) float64 {
 	for _, v := range g {
 		a := float64(v)
 		s += float64(a * a)
 	}
 	return s
+}
+
+// SumSquares4 returns SumSquares of four slices. A sum is one chain of
+// float64 additions, bound by their latency; four independent chains run
+// side by side in the time of one, and each is still its slice's elements
+// in index order, so every result has SumSquares' bits. The slices may
+// differ in length (what the shortest lacks is summed alone at the end);
+// nil counts as empty.
+func SumSquares4(g0, g1, g2, g3 []float32) (s0, s1, s2, s3 float64) {
+	n := min(len(g0), len(g1), len(g2), len(g3))
+	a, b, c, d := g0[:n], g1[:n], g2[:n], g3[:n]
+	for i, v := range a {
+		x0, x1, x2, x3 := float64(v), float64(b[i]), float64(c[i]), float64(d[i])
+		s0 += float64(x0 * x0)
+		s1 += float64(x1 * x1)
+		s2 += float64(x2 * x2)
+		s3 += float64(x3 * x3)
+	}
+	return sumSquaresFrom(s0, g0[n:]), sumSquaresFrom(s1, g1[n:]), sumSquaresFrom(s2, g2[n:]), sumSquaresFrom(s3, g3[n:])
 }
 
 // ClipCoef is the factor clip_grad_norm_ scales gradients by for a global

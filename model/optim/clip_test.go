@@ -2,6 +2,7 @@ package optim
 
 import (
 	"math"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/mpanalyze/mpanalyze/model/engine"
@@ -97,5 +98,48 @@ func TestNonFinite(t *testing.T) {
 		if IsFinite(c.x) != c.want {
 			t.Errorf("IsFinite(%v) = %v", c.x, !c.want)
 		}
+	}
+}
+
+// TestSumSquares4: each of the four sums has SumSquares' bits, for slices
+// of equal and unequal lengths (one nil), values spanning three orders of
+// magnitude (so that the order of the additions shows in the last bits:
+// checked below), and NaN and ±Inf.
+func TestSumSquares4(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	vec := func(n int) []float32 {
+		if n < 0 {
+			return nil
+		}
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = float32(r.NormFloat64() * math.Pow(10, float64(r.IntN(4))))
+		}
+		return v
+	}
+	for c, lens := range [][4]int{{1000, 1000, 1000, 1000}, {5, 700, 0, 33}, {-1, 64, 64, 9}, {3, 2, 1, 0}, {40, 40, 40, 40}} {
+		g := [4][]float32{vec(lens[0]), vec(lens[1]), vec(lens[2]), vec(lens[3])}
+		if c == 4 { // non-finite values in the last case only
+			g[1][7] = float32(math.Inf(-1))
+			g[2][39] = float32(math.NaN())
+		}
+		var got [4]float64
+		got[0], got[1], got[2], got[3] = SumSquares4(g[0], g[1], g[2], g[3])
+		for k := range g {
+			want := SumSquares(g[k])
+			if math.Float64bits(got[k]) != math.Float64bits(want) && !(math.IsNaN(got[k]) && math.IsNaN(want)) {
+				t.Errorf("lengths %v: sum %d = %v, want SumSquares' %v", lens, k, got[k], want)
+			}
+		}
+	}
+	// the data can tell orders apart: the same values summed backwards
+	// give other bits
+	v := vec(1000)
+	rev := make([]float32, len(v))
+	for i, x := range v {
+		rev[len(v)-1-i] = x
+	}
+	if SumSquares(v) == SumSquares(rev) {
+		t.Fatal("reversed order gives the same sum: the test values cannot show a wrong order")
 	}
 }
