@@ -148,3 +148,23 @@ func gather2AVX512(dst, src *float32, n int)
 //
 //go:noescape
 func addStride2AVX512(dst, src *float32, n int)
+
+// max16AVX512 returns the largest xs[i], i < n (a multiple of 16), NaN never winning, −Inf if none is larger.
+//
+//go:noescape
+func max16AVX512(xs *float32, n int) float32
+
+// maxBlockedAVX512 sets ys[i] = −Inf where bm[i], xs[i] elsewhere, and returns max16 of ys (n a multiple of 16).
+//
+//go:noescape
+func maxBlockedAVX512(ys, xs *float32, bm *bool, n int) float32
+
+// scale16AVX512 sets x[i] *= s for i < n (a multiple of 16).
+//
+//go:noescape
+func scale16AVX512(x *float32, n int, s float32)
+
+// subMul16AVX512 sets gr[i] = y[i]·(gr[i] − d) for i < n (a multiple of 16).
+//
+//go:noescape
+func subMul16AVX512(gr, y *float32, n int, d float32)

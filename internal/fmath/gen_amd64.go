@@ -1011,6 +1011,104 @@ func genAddStride2() {
 	})
 }
 
+// The softmax kernels (AVX-512 only) work on whole 16-lane vectors; the
+// Go wrappers do the n mod 16 tail with the Go loops.
+
+// reduceMax16 writes into X2 the largest of the 16 lanes of Z21, which
+// hold no NaN.
+func reduceMax16() {
+	p("\tVMOVAPS Z21, Z2")
+	p("\tVEXTRACTF64X4 $1, Z2, Y1")
+	p("\tVMAXPS Y1, Y2, Y2")
+	p("\tVEXTRACTF128 $1, Y2, X1")
+	p("\tVMAXPS X1, X2, X2")
+	p("\tVSHUFPS $0x4e, X2, X2, X1")
+	p("\tVMAXPS X1, X2, X2")
+	p("\tVSHUFPS $0xb1, X2, X2, X1")
+	p("\tVMAXPS X1, X2, X2")
+}
+
+// genMaxBlocked writes maxBlocked (blocked) or max16: the largest x[i]
+// over i < n (n a multiple of 16) by the Go loop's rule "v > mx" — a NaN
+// never wins; −Inf if nothing is larger. VMAXPS(x, mx) returns x only if
+// x > mx, else mx (also for NaN), so each lane follows that rule; lanes
+// are then combined in another order than the loop's, which can only
+// change the sign of a zero maximum. maxBlocked also writes ys[i] = −Inf
+// where bm[i] (a bool byte) is set, xs[i] elsewhere, and leaves blocked
+// entries out of the maximum.
+func genMaxBlocked(blocked bool) {
+	name, sig, frame := "max16AVX512", "(xs *float32, n int) float32", 20
+	args := []string{"MOVQ xs+0(FP), SI", "MOVQ n+8(FP), CX"}
+	ret := "ret+16(FP)"
+	if blocked {
+		name, sig, frame = "maxBlockedAVX512", "(ys, xs *float32, bm *bool, n int) float32", 36
+		args = []string{"MOVQ ys+0(FP), DI", "MOVQ xs+8(FP), SI", "MOVQ bm+16(FP), DX", "MOVQ n+24(FP), CX"}
+		ret = "ret+32(FP)"
+	}
+	args = append(args, "MOVL $0xff800000, AX", "VPBROADCASTD AX, Z20", "VMOVAPS Z20, Z21")
+	kernel512(name, sig, frame, args, func(*arch) {
+		p("\tSHRQ $4, CX")
+		p("\tJZ %s_done", name)
+		p("%s_loop:", name)
+		p("\tVMOVUPS (SI), Z0")
+		if blocked {
+			p("\tVPMOVZXBD (DX), Z1")
+			p("\tVPTESTMD Z1, Z1, K2")
+			p("\tVMOVAPS Z20, K2, Z0")
+			p("\tVMOVUPS Z0, (DI)")
+			p("\tADDQ $64, DI")
+			p("\tADDQ $16, DX")
+		}
+		p("\tVMAXPS Z21, Z0, Z21")
+		p("\tADDQ $64, SI")
+		p("\tDECQ CX")
+		p("\tJNZ %s_loop", name)
+		p("%s_done:", name)
+		reduceMax16()
+		p("\tVMOVSS X2, %s", ret)
+	})
+}
+
+// genScale writes scale16: x[i] *= s for i < n (n a multiple of 16).
+func genScale() {
+	name := "scale16AVX512"
+	kernel512(name, "(x *float32, n int, s float32)", 20, []string{
+		"MOVQ x+0(FP), DI", "MOVQ n+8(FP), CX", "VBROADCASTSS s+16(FP), Z20",
+	}, func(*arch) {
+		p("\tSHRQ $4, CX")
+		p("\tJZ %s_done", name)
+		p("%s_loop:", name)
+		p("\tVMULPS (DI), Z20, Z0")
+		p("\tVMOVUPS Z0, (DI)")
+		p("\tADDQ $64, DI")
+		p("\tDECQ CX")
+		p("\tJNZ %s_loop", name)
+		p("%s_done:", name)
+	})
+}
+
+// genSubMul writes subMul16: gr[i] = y[i]·(gr[i] − d) for i < n (n a
+// multiple of 16; the difference rounded first, as in Go).
+func genSubMul() {
+	name := "subMul16AVX512"
+	kernel512(name, "(gr, y *float32, n int, d float32)", 28, []string{
+		"MOVQ gr+0(FP), DI", "MOVQ y+8(FP), SI", "MOVQ n+16(FP), CX", "VBROADCASTSS d+24(FP), Z20",
+	}, func(*arch) {
+		p("\tSHRQ $4, CX")
+		p("\tJZ %s_done", name)
+		p("%s_loop:", name)
+		p("\tVMOVUPS (DI), Z0")
+		p("\tVSUBPS Z20, Z0, Z0")
+		p("\tVMULPS (SI), Z0, Z0")
+		p("\tVMOVUPS Z0, (DI)")
+		p("\tADDQ $64, DI")
+		p("\tADDQ $64, SI")
+		p("\tDECQ CX")
+		p("\tJNZ %s_loop", name)
+		p("%s_done:", name)
+	})
+}
+
 var decls512 = []kernelDecl{
 	{"normAffine", "(xh, y, x *float32, n int, mu, r float32, gm, bt *float32)", "sets h = (x[i]−mu)·r, xh[i] = h, y[i] = h·gm[i] + bt[i] (float32) for i < n."},
 	{"normAffine64", "(xh, y, x *float32, n int, mu, r float64, gm, bt float32)", "sets h = float32((float64(x[i])−mu)·r), xh[i] = h, y[i] = h·gm + bt for i < n."},
@@ -1021,6 +1119,10 @@ var decls512 = []kernelDecl{
 	{"normGradX64", "(dx, grad, xh *float32, n int, gm, mg, mgx, r float64)", "adds float32((float64(grad[i])·gm − mg − float64(xh[i])·mgx)·r) to dx[i] for i < n."},
 	{"gather2", "(dst, src *float32, n int)", "sets dst[i] = src[2i] for i < n (src has 2n−1 elements)."},
 	{"addStride2", "(dst, src *float32, n int)", "sets dst[2i] += src[i] for i < n (dst has 2n−1 elements)."},
+	{"max16", "(xs *float32, n int) float32", "returns the largest xs[i], i < n (a multiple of 16), NaN never winning, −Inf if none is larger."},
+	{"maxBlocked", "(ys, xs *float32, bm *bool, n int) float32", "sets ys[i] = −Inf where bm[i], xs[i] elsewhere, and returns max16 of ys (n a multiple of 16)."},
+	{"scale16", "(x *float32, n int, s float32)", "sets x[i] *= s for i < n (a multiple of 16)."},
+	{"subMul16", "(gr, y *float32, n int, d float32)", "sets gr[i] = y[i]·(gr[i] − d) for i < n (a multiple of 16)."},
 }
 
 type kernelDecl struct{ name, sig, doc string }
@@ -1090,6 +1192,10 @@ func main() {
 	genRowSumDots8()
 	genGather2()
 	genAddStride2()
+	genMaxBlocked(false)
+	genMaxBlocked(true)
+	genScale()
+	genSubMul()
 	if err := os.WriteFile("slice_amd64.s", out.Bytes(), 0o644); err != nil {
 		log.Fatal(err)
 	}

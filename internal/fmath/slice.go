@@ -159,6 +159,38 @@ func AddStride2(dst, src []float32) {
 	}
 }
 
+// The passes of a softmax row (engine's masked attention).
+
+// MaxBlocked is the maximum of a masked softmax row: it sets ys[i] = −Inf
+// where bm[i] is set and ys[i] = xs[i] elsewhere, and returns the largest
+// unblocked xs[i] by the loop rule "if v > mx { mx = v }" from mx = −Inf —
+// a NaN never wins, and −Inf means no entry is larger. With bm nil, ys is
+// not written (it may be nil) and every entry counts. ys gets the loop's
+// bits; so does the maximum, except that a zero maximum may come back
+// with the other sign (the vector kernel combines its lanes in another
+// order), which changes no difference x − max but that of −0 − ±0, and no
+// e^(x − max) at all. ys (unless bm is nil) and bm must have xs's length.
+func MaxBlocked(ys, xs []float32, bm []bool) float32 {
+	if bm != nil {
+		checkLen(len(ys), len(xs))
+		checkLen(len(bm), len(xs))
+	}
+	return impl.maxBlocked(ys, xs, bm)
+}
+
+// Scale sets x[i] *= s (the bits of the Go loop).
+func Scale(x []float32, s float32) {
+	impl.scale(x, s)
+}
+
+// SubMul sets g[i] = y[i]·(g[i] − d), the difference rounded to float32
+// before the product as in the Go loop (whose bits every kernel gives): the
+// softmax backward step dx = y ⊙ (g − ⟨y, g⟩). y must have g's length.
+func SubMul(g, y []float32, d float32) {
+	checkLen(len(g), len(y))
+	impl.subMul(g, y, d)
+}
+
 // The norm layers' element-wise passes (engine's LayerNorm and GroupNorm).
 // Each function is defined by its Go loop (goKernels); the AVX-512 kernels
 // give the same bits (TestNormKernelsBitIdentical), other CPUs run the
@@ -325,6 +357,10 @@ type kernels struct {
 	// stride-2 moves: dst[i] = src[2i] and dst[2i] += src[i], i < n
 	gather2    func(dst, src []float32, n int)
 	addStride2 func(dst, src []float32, n int)
+	// softmax rows (see MaxBlocked, Scale, SubMul); bm may be nil
+	maxBlocked func(ys, xs []float32, bm []bool) float32
+	scale      func(x []float32, s float32)
+	subMul     func(g, y []float32, d float32)
 }
 
 // impl is the best implementation for this CPU.
@@ -393,6 +429,9 @@ var goKernels = kernels{
 	rowSumDots8:   goRowSumDots8,
 	gather2:       goGather2,
 	addStride2:    goAddStride2,
+	maxBlocked:    goMaxBlocked,
+	scale:         goScale,
+	subMul:        goSubMul,
 	relu: func(dst, src []float32) {
 		dst = dst[:len(src)]
 		for i, v := range src {
@@ -422,6 +461,46 @@ var goKernels = kernels{
 		}
 		return reduce16(&sx), reduce16(&sy)
 	},
+}
+
+// goMaxBlocked is MaxBlocked's loop, continuing from mx.
+func goMaxBlocked(ys, xs []float32, bm []bool) float32 {
+	return maxBlockedFrom(float32(math.Inf(-1)), ys, xs, bm)
+}
+
+func maxBlockedFrom(mx float32, ys, xs []float32, bm []bool) float32 {
+	if bm == nil {
+		for _, v := range xs {
+			if v > mx {
+				mx = v
+			}
+		}
+		return mx
+	}
+	negInf := float32(math.Inf(-1))
+	ys, bm = ys[:len(xs)], bm[:len(xs)]
+	for j, v := range xs {
+		if bm[j] {
+			v = negInf
+		} else if v > mx {
+			mx = v
+		}
+		ys[j] = v
+	}
+	return mx
+}
+
+func goScale(x []float32, s float32) {
+	for i := range x {
+		x[i] *= s
+	}
+}
+
+func goSubMul(g, y []float32, d float32) {
+	y = y[:len(g)]
+	for i, v := range y {
+		g[i] = v * (g[i] - d)
+	}
 }
 
 func goGather2(dst, src []float32, n int) {

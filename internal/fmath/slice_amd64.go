@@ -2,7 +2,11 @@
 
 package fmath
 
-import "golang.org/x/sys/cpu"
+import (
+	"math"
+
+	"golang.org/x/sys/cpu"
+)
 
 // The assembly kernels (slice_amd64.s, from gen_amd64.go). The callers
 // guarantee non-empty slices of equal lengths.
@@ -66,6 +70,34 @@ var avx512Kernels = kernels{
 	addStride2: func(dst, src []float32, n int) {
 		addStride2AVX512(&dst[0], &src[0], n)
 	},
+	// the softmax kernels take whole vectors; the Go loops finish
+	maxBlocked: func(ys, xs []float32, bm []bool) float32 {
+		n := len(xs) &^ 15
+		mx := float32(math.Inf(-1))
+		if n > 0 {
+			if bm == nil {
+				mx = max16AVX512(&xs[0], n)
+			} else {
+				mx = maxBlockedAVX512(&ys[0], &xs[0], &bm[0], n)
+				ys, bm = ys[n:], bm[n:]
+			}
+		}
+		return maxBlockedFrom(mx, ys, xs[n:], bm)
+	},
+	scale: func(x []float32, s float32) {
+		n := len(x) &^ 15
+		if n > 0 {
+			scale16AVX512(&x[0], n, s)
+		}
+		goScale(x[n:], s)
+	},
+	subMul: func(g, y []float32, d float32) {
+		n := len(g) &^ 15
+		if n > 0 {
+			subMul16AVX512(&g[0], &y[0], n, d)
+		}
+		goSubMul(g[n:], y[n:], d)
+	},
 }
 
 var avx2Kernels = kernels{
@@ -107,6 +139,9 @@ var avx2Kernels = kernels{
 	rowSumDots8:   goRowSumDots8,
 	gather2:       goGather2,
 	addStride2:    goAddStride2,
+	maxBlocked:    goMaxBlocked,
+	scale:         goScale,
+	subMul:        goSubMul,
 	reluGrad: func(dst, x, g []float32) {
 		reluGradAVX2(&dst[0], &x[0], &g[0], len(dst))
 	},

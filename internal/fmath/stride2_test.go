@@ -3,6 +3,7 @@ package fmath
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -91,5 +92,73 @@ func TestStride2Checks(t *testing.T) {
 	AddStride2(dst, []float32{1})
 	if dst[0] != 6 {
 		t.Errorf("n = 1: got %v, want 6", dst[0])
+	}
+}
+
+// TestSoftmaxKernelsBitIdentical: every kernel's MaxBlocked, Scale and
+// SubMul give the bits of the Go loops (the maximum its value: a zero may
+// come back with the other sign), on values with ±0, ±Inf, NaN and
+// subnormals, with and without a mask (also all blocked, none blocked),
+// at lengths around the vector width; nothing past the slices is written.
+func TestSoftmaxKernelsBitIdentical(t *testing.T) {
+	r := rand.New(rand.NewPCG(17, 18))
+	val := func() float32 { return edgeValue(r, 10, 4) }
+	same := func(a, b float32) bool {
+		return math.Float32bits(a) == math.Float32bits(b) || (isNaN32(a) && isNaN32(b))
+	}
+	var lens []int
+	for n := 0; n <= 50; n++ {
+		lens = append(lens, n)
+	}
+	lens = append(lens, 63, 64, 65, 144, 1000)
+	for _, k := range allKernels() {
+		for _, n := range lens {
+			for mode := range 4 { // 0: no mask, 1: random, 2: all blocked, 3: none blocked
+				xs := make([]float32, n)
+				for i := range xs {
+					xs[i] = val()
+				}
+				var bm []bool
+				if mode > 0 {
+					bm = make([]bool, n)
+					for i := range bm {
+						bm[i] = mode == 2 || (mode == 1 && r.IntN(2) == 0)
+					}
+				}
+				want := make([]float32, n+1)
+				got := make([]float32, n+1)
+				want[n], got[n] = 42, 42
+				wantMax := maxBlockedFrom(float32(math.Inf(-1)), want[:n], xs, bm)
+				gotMax := k.maxBlocked(got[:n], xs, bm)
+				if gotMax != wantMax {
+					t.Fatalf("%s n=%d mode %d: max = %v, want %v", k.name, n, mode, gotMax, wantMax)
+				}
+				for i := range want {
+					if !same(got[i], want[i]) {
+						t.Fatalf("%s n=%d mode %d: ys[%d] = %v, want %v", k.name, n, mode, i, got[i], want[i])
+					}
+				}
+			}
+			x, y := make([]float32, n+1), make([]float32, n)
+			for i := range y {
+				x[i], y[i] = val(), val()
+			}
+			x[n] = 42
+			s, d := val(), val()
+			wantS, gotS := slices.Clone(x), slices.Clone(x)
+			goScale(wantS[:n], s)
+			k.scale(gotS[:n], s)
+			wantM, gotM := slices.Clone(x), slices.Clone(x)
+			goSubMul(wantM[:n], y, d)
+			k.subMul(gotM[:n], y, d)
+			for i := range x {
+				if !same(gotS[i], wantS[i]) {
+					t.Fatalf("%s n=%d: scale[%d] = %v, want %v", k.name, n, i, gotS[i], wantS[i])
+				}
+				if !same(gotM[i], wantM[i]) {
+					t.Fatalf("%s n=%d: subMul[%d] = %v, want %v", k.name, n, i, gotM[i], wantM[i])
+				}
+			}
+		}
 	}
 }

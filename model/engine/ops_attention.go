@@ -185,17 +185,7 @@ func (g *Graph[T]) attentionHeads(q, k, v *Tensor[T], heads int, scale T, blocke
 					continue
 				}
 				gemmT(false, true, Lq, Lk, dh, 1, gh, D, v.Data[h*dh:], D, 0, dp, Lk)
-				for i := 0; i < Lq; i++ {
-					ys, gs := ph[i*Lk:(i+1)*Lk], dp[i*Lk:(i+1)*Lk]
-					var dot float64
-					for j, y := range ys {
-						dot += float64(y) * float64(gs[j])
-					}
-					d := T(dot)
-					for j, y := range ys {
-						gs[j] = y * (gs[j] - d)
-					}
-				}
+				softmaxBackwardRows(dp, ph, Lq, Lk)
 				if dq != nil {
 					gemmT(false, false, Lq, dh, Lk, scale, dp, Lk, k.Data[h*dh:], D, 1, dq[h*dh:], D)
 				}
@@ -206,6 +196,49 @@ func (g *Graph[T]) attentionHeads(q, k, v *Tensor[T], heads int, scale T, blocke
 		})
 	}
 	return out
+}
+
+// softmaxBackwardRows turns the Lq rows of g (Lk long) from the gradient
+// of softmax outputs y into that of its inputs: g ← y ⊙ (g − ⟨y, g⟩), the
+// dot product one float64 chain per row in index order. Four rows' chains
+// run side by side (a chain is bound by the latency of its additions);
+// each row's arithmetic is unchanged.
+func softmaxBackwardRows[T Float](g, y []T, Lq, Lk int) {
+	i := 0
+	for ; i+4 <= Lq; i += 4 {
+		y0, y1, y2, y3 := y[i*Lk:][:Lk], y[(i+1)*Lk:][:Lk], y[(i+2)*Lk:][:Lk], y[(i+3)*Lk:][:Lk]
+		g0, g1, g2, g3 := g[i*Lk:][:Lk], g[(i+1)*Lk:][:Lk], g[(i+2)*Lk:][:Lk], g[(i+3)*Lk:][:Lk]
+		var s0, s1, s2, s3 float64
+		for j, v := range y0 {
+			s0 += float64(v) * float64(g0[j])
+			s1 += float64(y1[j]) * float64(g1[j])
+			s2 += float64(y2[j]) * float64(g2[j])
+			s3 += float64(y3[j]) * float64(g3[j])
+		}
+		subMulRow(g0, y0, T(s0))
+		subMulRow(g1, y1, T(s1))
+		subMulRow(g2, y2, T(s2))
+		subMulRow(g3, y3, T(s3))
+	}
+	for ; i < Lq; i++ {
+		ys, gs := y[i*Lk:][:Lk], g[i*Lk:][:Lk]
+		var dot float64
+		for j, v := range ys {
+			dot += float64(v) * float64(gs[j])
+		}
+		subMulRow(gs, ys, T(dot))
+	}
+}
+
+// subMulRow sets g[j] = y[j]·(g[j] − d) (fmath.SubMul for float32).
+func subMulRow[T Float](g, y []T, d T) {
+	if g32, ok := any(g).([]float32); ok {
+		fmath.SubMul(g32, any(y).([]float32), float32(d))
+		return
+	}
+	for j, v := range y {
+		g[j] = v * (g[j] - d)
+	}
 }
 
 // softmaxRow writes the masked softmax of one row (see Softmax): the max
@@ -270,32 +303,19 @@ func softmaxRow32(ys, xs, am []float32, bm []bool) {
 		}
 		xs = ys
 	}
-	mx := negInf
+	var mx float32
 	if bm == nil {
-		for _, v := range xs {
-			if v > mx {
-				mx = v
-			}
-		}
+		mx = fmath.MaxBlocked(nil, xs, nil)
 	} else {
 		ys = ys[:len(xs)]
-		bm = bm[:len(xs)]
-		for j, v := range xs {
-			if bm[j] {
-				v = negInf
-			} else if v > mx {
-				mx = v
-			}
-			ys[j] = v
-		}
+		mx = fmath.MaxBlocked(ys, xs, bm[:len(xs)])
 		xs = ys
 	}
 	if mx == negInf {
 		clear(ys)
 		return
 	}
+	// (a zero maximum may have either sign: e^(x − max) is the same)
 	inv := float32(1 / fmath.ExpSubSum(ys, xs, mx))
-	for j := range ys {
-		ys[j] *= inv
-	}
+	fmath.Scale(ys, inv)
 }
