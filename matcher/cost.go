@@ -2,6 +2,7 @@ package matcher
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/mpanalyze/mpanalyze/internal/fmath"
 )
@@ -56,11 +57,9 @@ func Cost(dst []float64, classLogits, maskLogits, targets []float32, classes []i
 	}
 
 	prob := make([]float64, k+1)
-	sig, sp := make([]float32, p), make([]float32, p)
-	ones := make([]float32, p)
-	for i := range ones {
-		ones[i] = 1
-	}
+	sc := getScratch(p)
+	defer scratchPool.Put(sc)
+	sig, sp, ones := sc.sig[:p], sc.sp[:p], sc.ones[:p]
 	invP := 1 / float64(p)
 	for q := 0; q < nq; q++ {
 		fmath.Softmax64(prob, classLogits[q*(k+1):(q+1)*(k+1)])
@@ -109,4 +108,26 @@ func checkInputs(classLogits, maskLogits, targets []float32, classes []int, nq, 
 			panic(fmt.Sprintf("matcher: GT %d has class %d, want [0, %d)", j, c, k))
 		}
 	}
+}
+
+// costScratch holds Cost's per-call buffers of p floats: the sigmoid and
+// softplus of a query's mask logits, and ones (for their sums). Cost runs
+// for every image and stage of a training step (p is in the thousands),
+// so the buffers are reused rather than allocated and zeroed each time.
+type costScratch struct {
+	sig, sp, ones []float32
+}
+
+var scratchPool sync.Pool // *costScratch
+
+// getScratch returns a costScratch with room for p points; its ones are 1.
+func getScratch(p int) *costScratch {
+	sc, _ := scratchPool.Get().(*costScratch)
+	if sc == nil || len(sc.ones) < p {
+		sc = &costScratch{sig: make([]float32, p), sp: make([]float32, p), ones: make([]float32, p)}
+		for i := range sc.ones {
+			sc.ones[i] = 1
+		}
+	}
+	return sc
 }
