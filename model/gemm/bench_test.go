@@ -132,7 +132,11 @@ func BenchmarkSgemm(b *testing.B) {
 // step evicts a layer's weights and gradient buffer between its uses: each
 // call takes the next of 500 distinct B matrices (cold=B: a linear
 // layer's forward, B the weights) or C matrices (cold=C: its weight
-// gradient, accumulated into C), 25–65 MB in all.
+// gradient, accumulated into C), 25–65 MB in all. The variants with
+// images=4 make four products in a row with the same cold matrix (four
+// images' products of one layer while its weights or gradient are hot,
+// each image's product unchanged): what running a gradient slot's images
+// in lockstep through the decoder would gain per product.
 func BenchmarkSgemmCold(b *testing.B) {
 	rng := rand.New(rand.NewPCG(13, 14))
 	const distinct = 500
@@ -140,12 +144,19 @@ func BenchmarkSgemmCold(b *testing.B) {
 		m, n, k int
 		tA      bool
 		cold    string
-	}{{20, 128, 128, false, "B"}, {20, 256, 128, false, "B"}, {128, 128, 20, true, "C"}, {128, 256, 20, true, "C"}} {
+		images  int
+	}{
+		{20, 128, 128, false, "B", 1}, {20, 256, 128, false, "B", 1}, {128, 128, 20, true, "C", 1}, {128, 256, 20, true, "C", 1},
+		{20, 128, 128, false, "B", 4}, {128, 128, 20, true, "C", 4},
+	} {
 		name := fmt.Sprintf("%dx%dx%d", s.m, s.n, s.k)
 		lda := s.k
 		if s.tA {
 			name += "/tA"
 			lda = s.m
+		}
+		if s.images > 1 {
+			name += fmt.Sprintf("/images=%d", s.images)
 		}
 		a := randMat(rng, s.m, s.k)
 		bs := make([][]float32, distinct)
@@ -166,11 +177,13 @@ func BenchmarkSgemmCold(b *testing.B) {
 			i := 0
 			c0 := testenv.CPUTime()
 			for b.Loop() {
-				Sgemm(s.tA, false, s.m, s.n, s.k, 1, a, lda, bs[i], s.n, 1, cs[i], s.n)
+				for range s.images {
+					Sgemm(s.tA, false, s.m, s.n, s.k, 1, a, lda, bs[i], s.n, 1, cs[i], s.n)
+				}
 				i = (i + 1) % distinct
 			}
 			cpu := testenv.CPUTime() - c0
-			flops := 2 * float64(s.m) * float64(s.n) * float64(s.k) * float64(b.N)
+			flops := 2 * float64(s.m) * float64(s.n) * float64(s.k) * float64(b.N*s.images)
 			b.ReportMetric(flops/cpu.Seconds()/1e9, "cpu-GFLOP/s")
 		})
 	}
