@@ -85,6 +85,12 @@ func (m *Model) normalizeInput(g *Graph, img []float32) *Tensor {
 		panic(fmt.Sprintf("model: input has %d values, want 3×%d×%d", len(img), S, S))
 	}
 	x := g.Scratch(3 * S * S)
+	normalizeInto(x, img, S)
+	return g.Const(x, 1, 3, S, S)
+}
+
+// normalizeInto writes the normalised image (3×S×S) into x.
+func normalizeInto(x, img []float32, S int) {
 	for ch := 0; ch < 3; ch++ {
 		mu, sd := pixelMean[ch], pixelStd[ch]
 		src, dst := img[ch*S*S:(ch+1)*S*S], x[ch*S*S:(ch+1)*S*S]
@@ -92,7 +98,6 @@ func (m *Model) normalizeInput(g *Graph, img []float32) *Tensor {
 			dst[i] = (v - mu) / sd
 		}
 	}
-	return g.Const(x, 1, 3, S, S)
 }
 
 // forward runs the network on one image and returns every prediction
@@ -101,11 +106,51 @@ func (m *Model) forward(g *Graph, img []float32, mp *mpInput) []StageOutput {
 	x := m.normalizeInput(g, img)
 	feats := m.backbone.fwd(g, x)
 	maskFeat, all := m.pixel.Forward(g, feats)
-	levels := pickLevels(all, m.Cfg.LevelStrides)
+	return m.decode(g, maskFeat, pickLevels(all, m.Cfg.LevelStrides), mp)
+}
+
+// decode runs the transformer decoder on one image's pixel features.
+func (m *Model) decode(g *Graph, maskFeat *Tensor, levels [3]*Tensor, mp *mpInput) []StageOutput {
 	if m.plain != nil {
 		return m.plain.forward(g, maskFeat, levels)
 	}
 	return m.masked.forward(g, maskFeat, levels, mp)
+}
+
+// batchPixels reports whether the backbone and pixel decoder can run on
+// several images as one batch (the FPN pixel decoder; MSDeformAttn's runs
+// image by image).
+func (m *Model) batchPixels() bool { return m.Cfg.PixelDecoder == PixelFPN }
+
+// pixelFeatures runs the backbone and the FPN pixel decoder on the images
+// as one batch [N, …] and returns each image's mask features and decoder
+// levels as batch items (engine's BatchItem: the items share the batch's
+// data and gradient buffers). The convolutions and group norms compute
+// every image as they would alone and add each weight's per-image
+// gradients in image order, so a step with batched pixel features has
+// the bits of one without (TestTrainStepGolden).
+func (m *Model) pixelFeatures(g *Graph, imgs [][]float32) ([]*Tensor, [][3]*Tensor) {
+	S := m.Cfg.ImageSize
+	n := len(imgs)
+	x := g.Scratch(n * 3 * S * S)
+	for i, img := range imgs {
+		if len(img) != 3*S*S {
+			panic(fmt.Sprintf("model: input has %d values, want 3×%d×%d", len(img), S, S))
+		}
+		normalizeInto(x[i*3*S*S:], img, S)
+	}
+	feats := m.backbone.fwd(g, g.Const(x, n, 3, S, S))
+	maskFeat, all := m.pixel.Forward(g, feats)
+	levels := pickLevels(all, m.Cfg.LevelStrides)
+	mfs := make([]*Tensor, n)
+	lvs := make([][3]*Tensor, n)
+	for i := range n {
+		mfs[i] = g.BatchItem(maskFeat, i)
+		for l, t := range levels {
+			lvs[i][l] = g.BatchItem(t, i)
+		}
+	}
+	return mfs, lvs
 }
 
 // Predict runs inference on one image (no gradients, no MP part) and

@@ -72,6 +72,8 @@ type Trainer struct {
 	slotGr    [][][]float32  // [slot ≥ 1][param] gradient buffers; slot 0 uses Param.Grad
 	slotIdx   map[*Param]int // a parameter's index in m.Params(), for slotGr
 	sqGroups  [][4]int       // reduceSlots' groups of parameter indices (sumGroups)
+	// pixelGroupSize, when > 0, overrides pixelGroup (tests)
+	pixelGroupSize int
 	// gradsZero is set when every gradient buffer (Param.Grad and the
 	// slots') is known to be zero: TrainStep's optimiser pass clears them
 	// as it reads them, so the next step skips a pass of its own.
@@ -279,9 +281,18 @@ func (t *Trainer) prepareSlots(S int, params []*Param) {
 // derived from the seed, the step and the image's position. It fills
 // stats[i] and, for a non-finite loss, errs[i] (that image gets no
 // backward pass).
+//
+// The images go through in groups (pixelGroup): a group's backbone and
+// pixel decoder run as one batch, so that their weights and gradient
+// buffers serve every image of the group while in cache; each image's
+// decoder and loss then run on its share. The decoders are recorded in
+// reverse image order, so that the backward pass, which runs the tape
+// backwards, meets the images' decoders in image order, and then the
+// batched convolutions and norms, which add each weight's per-image
+// gradients in image order: every parameter receives its contributions in
+// the order of images run one at a time, and a step has the same bits
+// whatever the grouping (TestPixelGroupsSameBits).
 func (t *Trainer) slotImages(s, S int, batch []*Example, step int, norms BatchNorms, stats []LossStats, errs []error, observe func(*ImageStep)) {
-	m := t.M
-	c := &m.Cfg
 	g := t.graphs[s]
 	if s == 0 {
 		g.AccumulateInto(func(p *Param) []float32 { return p.Grad })
@@ -289,43 +300,108 @@ func (t *Trainer) slotImages(s, S int, batch []*Example, step int, norms BatchNo
 		bufs, index := t.slotGr[s], t.slotIdx
 		g.AccumulateInto(func(p *Param) []float32 { return bufs[index[p]] })
 	}
+	var idx []int
 	for i := s; i < len(batch); i += S {
-		g.Reset()
-		r := rng.New(rng.Derive(t.Cfg.Seed, uint64(step), uint64(i), 0x7e))
+		idx = append(idx, i)
+	}
+	group := t.pixelGroup()
+	for len(idx) > 0 {
+		n := min(group, len(idx))
+		t.groupImages(g, idx[:n], batch, step, norms, stats, errs, observe)
+		idx = idx[n:]
+	}
+}
+
+// pixelGroup is how many images of a slot share one batched backbone and
+// pixel decoder: up to four 128-pixel images' worth (4·128² pixels, so that
+// large images do not multiply the memory of the activations), one with
+// the MSDeformAttn pixel decoder or when Trainer.pixelGroupSize says so.
+func (t *Trainer) pixelGroup() int {
+	if t.pixelGroupSize > 0 {
+		return t.pixelGroupSize
+	}
+	if !t.M.batchPixels() {
+		return 1
+	}
+	S := t.M.Cfg.ImageSize
+	return max(1, 4*128*128/(S*S))
+}
+
+// groupImages runs one group of a slot's images (see slotImages).
+func (t *Trainer) groupImages(g *Graph, idx []int, batch []*Example, step int, norms BatchNorms, stats []LossStats, errs []error, observe func(*ImageStep)) {
+	m := t.M
+	c := &m.Cfg
+	g.Reset()
+	type image struct {
+		r     *rng.RNG
+		mp    *mpInput
+		noise *MPNoiseDraws
+		pts   *PointDraws
+		st    []StageOutput
+		loss  *Tensor
+	}
+	ims := make([]image, len(idx))
+	for j, i := range idx {
+		im := &ims[j]
+		im.r = rng.New(rng.Derive(t.Cfg.Seed, uint64(step), uint64(i), 0x7e))
 		ex := batch[i]
-		var mp *mpInput
 		// draws are recorded for an observer only; recording changes no
 		// draw
-		var noise *MPNoiseDraws
-		var pts *PointDraws
 		if observe != nil {
 			if c.MP.Noise != "none" {
-				noise = &MPNoiseDraws{}
+				im.noise = &MPNoiseDraws{}
 			}
 			if c.Loss.Points > 0 {
-				pts = &PointDraws{}
+				im.pts = &PointDraws{}
 			}
 		}
 		if c.Arch == ArchMPFormer && norms.MaxGT > 0 {
-			mp = buildMP(c, ex.Classes, ex.Full, norms.MaxGT, m.levels, r, noise)
+			im.mp = buildMP(c, ex.Classes, ex.Full, norms.MaxGT, m.levels, im.r, im.noise)
 		} else {
-			noise = nil
+			im.noise = nil
 		}
-		stages := m.forward(g, ex.Input, mp)
-		loss, st := m.criterion(g, stages, mp.numMP(), ex, norms, r, pts)
+	}
+	var maskFeats []*Tensor
+	var levels [][3]*Tensor
+	if len(idx) > 1 {
+		inputs := make([][]float32, len(idx))
+		for j, i := range idx {
+			inputs[j] = batch[i].Input
+		}
+		maskFeats, levels = m.pixelFeatures(g, inputs)
+	}
+	var roots []*Tensor
+	for j := len(idx) - 1; j >= 0; j-- { // reverse: see slotImages
+		im, i := &ims[j], idx[j]
+		ex := batch[i]
+		if maskFeats != nil {
+			im.st = m.decode(g, maskFeats[j], levels[j], im.mp)
+		} else {
+			im.st = m.forward(g, ex.Input, im.mp)
+		}
+		loss, st := m.criterion(g, im.st, im.mp.numMP(), ex, norms, im.r, im.pts)
 		stats[i] = st
 		if math.IsNaN(st.Total) || math.IsInf(st.Total, 0) {
 			errs[i] = fmt.Errorf("model: step %d, image %d (dataset index %d): loss is %v: %w", step, i, ex.Index, st.Total, ErrNonFinite)
 			continue
 		}
-		g.Backward(loss)
-		if observe != nil {
-			is := &ImageStep{Slot: i, Example: ex, Stages: stages, Loss: &stats[i], MPNoise: noise, Points: pts}
-			if mp != nil {
-				is.MPLabels, is.MPSelfMask, is.MPPilots = mp.labels, mp.selfMask, mp.pilots
-			}
-			observe(is)
+		im.loss = loss
+		roots = append(roots, loss)
+	}
+	g.BackwardRoots(roots...)
+	if observe == nil {
+		return
+	}
+	for j, i := range idx {
+		im := &ims[j]
+		if im.loss == nil {
+			continue
 		}
+		is := &ImageStep{Slot: i, Example: batch[i], Stages: im.st, Loss: &stats[i], MPNoise: im.noise, Points: im.pts}
+		if im.mp != nil {
+			is.MPLabels, is.MPSelfMask, is.MPPilots = im.mp.labels, im.mp.selfMask, im.mp.pilots
+		}
+		observe(is)
 	}
 }
 

@@ -193,6 +193,30 @@ func (g *Graph[T]) Backward(loss *Tensor[T]) {
 	g.tape = g.tape[:0]
 }
 
+// BackwardRoots is Backward from several scalar losses at once: each is
+// seeded with d(loss)/d(loss) = 1, as Backward seeds its one loss, and the
+// tape runs once. Roots that do not require gradients are skipped.
+func (g *Graph[T]) BackwardRoots(losses ...*Tensor[T]) {
+	any := false
+	for _, l := range losses {
+		if len(l.Data) != 1 {
+			panic(fmt.Sprintf("engine: BackwardRoots of a non-scalar of shape %v", l.Shape))
+		}
+		if l.requiresGrad {
+			g.grad(l)[0] += 1
+			any = true
+		}
+	}
+	if !any {
+		return
+	}
+	for i := len(g.tape) - 1; i >= 0; i-- {
+		g.tape[i]()
+		g.tape[i] = nil
+	}
+	g.tape = g.tape[:0]
+}
+
 // AccumulateParamGrads adds the gradient of every bound parameter to its
 // Param.Grad (p.Grad += grad), in binding order. Parameters the backward
 // pass did not reach are left unchanged.

@@ -219,6 +219,26 @@ func (g *Graph[T]) Slice(a *Tensor[T], axis, start, end int) *Tensor[T] {
 	return out
 }
 
+// BatchItem returns item n of a batch tensor a [N, ...] as a tensor
+// [1, ...] that shares a's data and, unlike Slice, its gradient buffer: the
+// ops that use the item add their gradients straight into a's, in the
+// order they run, as they would into a tensor of its own (no extra
+// addition, so no bit of a per-item computation changes when items are
+// batched). The item's data must not be written.
+func (g *Graph[T]) BatchItem(a *Tensor[T], n int) *Tensor[T] {
+	if a.Dims() < 1 || n < 0 || n >= a.Shape[0] {
+		panic(fmt.Sprintf("engine: BatchItem %d of shape %v", n, a.Shape))
+	}
+	shape := slices.Clone(a.Shape)
+	shape[0] = 1
+	m := len(a.Data) / a.Shape[0]
+	out := &Tensor[T]{Shape: shape, Data: a.Data[n*m : (n+1)*m], requiresGrad: g.needs(a)}
+	if out.requiresGrad {
+		out.Grad = g.grad(a)[n*m : (n+1)*m]
+	}
+	return out
+}
+
 // IndexSelect returns the entries idx of a along axis (torch.index_select);
 // indices may repeat. Backward: scatter-add of G into the selected entries.
 func (g *Graph[T]) IndexSelect(a *Tensor[T], axis int, idx []int) *Tensor[T] {
