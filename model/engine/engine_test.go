@@ -100,3 +100,32 @@ func TestAccumulateInto(t *testing.T) {
 		t.Fatalf("accumulated %v, want [6 9]", buf)
 	}
 }
+
+// TestBatchItemAndRoots: two items of a batch [2, 3] feed two losses,
+// L0 = Σ 2·item0 and L1 = Σ 3·item1; BackwardRoots seeds both (each with
+// 1), so the batch a = w ⊙ x (x = 1) gets dL/da = (2, 2, 2, 3, 3, 3) and the
+// parameter w the same, by hand. The items share the batch's gradient
+// buffer (no copy), and a root that does not require gradients is skipped.
+func TestBatchItemAndRoots(t *testing.T) {
+	g := NewGraph[float32]()
+	p := NewParam[float32]("w", 2, 3)
+	copy(p.Data, []float32{1, 2, 3, 4, 5, 6})
+	x := g.Const([]float32{1, 1, 1, 1, 1, 1}, 2, 3)
+	a := g.Mul(g.Param(p), x)
+	i0, i1 := g.BatchItem(a, 0), g.BatchItem(a, 1)
+	if i1.Shape[0] != 1 || i1.Shape[1] != 3 || i1.Data[0] != 4 {
+		t.Fatalf("item 1: shape %v data %v", i1.Shape, i1.Data)
+	}
+	if &i1.Grad[0] != &g.grad(a)[3] {
+		t.Fatal("item 1 does not share the batch's gradient buffer")
+	}
+	l0, l1 := g.SumAll(g.Scale(i0, 2)), g.SumAll(g.Scale(i1, 3))
+	g.BackwardRoots(l1, l0, g.Const([]float32{7}, 1))
+	g.AccumulateParamGrads()
+	want := []float32{2, 2, 2, 3, 3, 3}
+	for i, v := range p.Grad {
+		if v != want[i] {
+			t.Fatalf("grad %v, want %v", p.Grad, want)
+		}
+	}
+}
