@@ -128,7 +128,7 @@ func (m *Model) batchPixels() bool { return m.Cfg.PixelDecoder == PixelFPN }
 // data and gradient buffers). The convolutions and group norms compute
 // every image as they would alone and add each weight's per-image
 // gradients in image order, so a step with batched pixel features has
-// the bits of one without (TestTrainStepGolden).
+// the bits of one without (TestPixelGroupsSameBits).
 func (m *Model) pixelFeatures(g *Graph, imgs [][]float32) ([]*Tensor, [][3]*Tensor) {
 	S := m.Cfg.ImageSize
 	n := len(imgs)

@@ -197,17 +197,17 @@ func (g *Graph[T]) Backward(loss *Tensor[T]) {
 // seeded with d(loss)/d(loss) = 1, as Backward seeds its one loss, and the
 // tape runs once. Roots that do not require gradients are skipped.
 func (g *Graph[T]) BackwardRoots(losses ...*Tensor[T]) {
-	any := false
+	seeded := false
 	for _, l := range losses {
 		if len(l.Data) != 1 {
 			panic(fmt.Sprintf("engine: BackwardRoots of a non-scalar of shape %v", l.Shape))
 		}
 		if l.requiresGrad {
 			g.grad(l)[0] += 1
-			any = true
+			seeded = true
 		}
 	}
-	if !any {
+	if !seeded {
 		return
 	}
 	for i := len(g.tape) - 1; i >= 0; i-- {
