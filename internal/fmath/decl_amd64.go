@@ -159,12 +159,12 @@ func max16AVX512(xs *float32, n int) float32
 //go:noescape
 func maxBlockedAVX512(ys, xs *float32, bm *bool, n int) float32
 
-// scale16AVX512 sets x[i] *= s for i < n (a multiple of 16).
+// scaleAVX512 sets x[i] *= s for i < n.
 //
 //go:noescape
-func scale16AVX512(x *float32, n int, s float32)
+func scaleAVX512(x *float32, n int, s float32)
 
-// subMul16AVX512 sets gr[i] = y[i]·(gr[i] − d) for i < n (a multiple of 16).
+// subMulAVX512 sets gr[i] = y[i]·(gr[i] − d) for i < n.
 //
 //go:noescape
-func subMul16AVX512(gr, y *float32, n int, d float32)
+func subMulAVX512(gr, y *float32, n int, d float32)

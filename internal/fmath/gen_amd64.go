@@ -1011,8 +1011,10 @@ func genAddStride2() {
 	})
 }
 
-// The softmax kernels (AVX-512 only) work on whole 16-lane vectors; the
-// Go wrappers do the n mod 16 tail with the Go loops.
+// The softmax kernels (AVX-512 only). The two maxima work on whole 16-lane
+// vectors and the Go wrapper does the n mod 16 tail (a masked tail would
+// need a −Inf fill, and bm's bytes cannot be loaded masked without
+// AVX-512BW); scale and subMul run the shared loop with its masked tail.
 
 // reduceMax16 writes into X2 the largest of the 16 lanes of Z21, which
 // hold no NaN.
@@ -1069,43 +1071,34 @@ func genMaxBlocked(blocked bool) {
 	})
 }
 
-// genScale writes scale16: x[i] *= s for i < n (n a multiple of 16).
+// genScale writes scale: x[i] *= s for i < n.
 func genScale() {
-	name := "scale16AVX512"
+	name := "scaleAVX512"
 	kernel512(name, "(x *float32, n int, s float32)", 20, []string{
 		"MOVQ x+0(FP), DI", "MOVQ n+8(FP), CX", "VBROADCASTSS s+16(FP), Z20",
-	}, func(*arch) {
-		p("\tSHRQ $4, CX")
-		p("\tJZ %s_done", name)
-		p("%s_loop:", name)
-		p("\tVMULPS (DI), Z20, Z0")
-		p("\tVMOVUPS Z0, (DI)")
-		p("\tADDQ $64, DI")
-		p("\tDECQ CX")
-		p("\tJNZ %s_loop", name)
-		p("%s_done:", name)
+	}, func(a *arch) {
+		a.loop(name, 16, []string{"DI"}, func(m mem) {
+			m.load("DI", "Z0")
+			p("\tVMULPS Z20, Z0, Z0")
+			m.store("Z0", "DI")
+		})
 	})
 }
 
-// genSubMul writes subMul16: gr[i] = y[i]·(gr[i] − d) for i < n (n a
-// multiple of 16; the difference rounded first, as in Go).
+// genSubMul writes subMul: gr[i] = y[i]·(gr[i] − d) for i < n (the
+// difference rounded first, as in Go).
 func genSubMul() {
-	name := "subMul16AVX512"
+	name := "subMulAVX512"
 	kernel512(name, "(gr, y *float32, n int, d float32)", 28, []string{
 		"MOVQ gr+0(FP), DI", "MOVQ y+8(FP), SI", "MOVQ n+16(FP), CX", "VBROADCASTSS d+24(FP), Z20",
-	}, func(*arch) {
-		p("\tSHRQ $4, CX")
-		p("\tJZ %s_done", name)
-		p("%s_loop:", name)
-		p("\tVMOVUPS (DI), Z0")
-		p("\tVSUBPS Z20, Z0, Z0")
-		p("\tVMULPS (SI), Z0, Z0")
-		p("\tVMOVUPS Z0, (DI)")
-		p("\tADDQ $64, DI")
-		p("\tADDQ $64, SI")
-		p("\tDECQ CX")
-		p("\tJNZ %s_loop", name)
-		p("%s_done:", name)
+	}, func(a *arch) {
+		a.loop(name, 16, []string{"DI", "SI"}, func(m mem) {
+			m.load("DI", "Z0")
+			p("\tVSUBPS Z20, Z0, Z0")
+			m.load("SI", "Z1")
+			p("\tVMULPS Z1, Z0, Z0")
+			m.store("Z0", "DI")
+		})
 	})
 }
 
@@ -1121,8 +1114,8 @@ var decls512 = []kernelDecl{
 	{"addStride2", "(dst, src *float32, n int)", "sets dst[2i] += src[i] for i < n (dst has 2n−1 elements)."},
 	{"max16", "(xs *float32, n int) float32", "returns the largest xs[i], i < n (a multiple of 16), NaN never winning, −Inf if none is larger."},
 	{"maxBlocked", "(ys, xs *float32, bm *bool, n int) float32", "sets ys[i] = −Inf where bm[i], xs[i] elsewhere, and returns max16 of ys (n a multiple of 16)."},
-	{"scale16", "(x *float32, n int, s float32)", "sets x[i] *= s for i < n (a multiple of 16)."},
-	{"subMul16", "(gr, y *float32, n int, d float32)", "sets gr[i] = y[i]·(gr[i] − d) for i < n (a multiple of 16)."},
+	{"scale", "(x *float32, n int, s float32)", "sets x[i] *= s for i < n."},
+	{"subMul", "(gr, y *float32, n int, d float32)", "sets gr[i] = y[i]·(gr[i] − d) for i < n."},
 }
 
 type kernelDecl struct{ name, sig, doc string }

@@ -180,7 +180,9 @@ func MaxBlocked(ys, xs []float32, bm []bool) float32 {
 
 // Scale sets x[i] *= s (the bits of the Go loop).
 func Scale(x []float32, s float32) {
-	impl.scale(x, s)
+	if len(x) > 0 {
+		impl.scale(x, s)
+	}
 }
 
 // SubMul sets g[i] = y[i]·(g[i] − d), the difference rounded to float32
@@ -188,7 +190,9 @@ func Scale(x []float32, s float32) {
 // softmax backward step dx = y ⊙ (g − ⟨y, g⟩). y must have g's length.
 func SubMul(g, y []float32, d float32) {
 	checkLen(len(g), len(y))
-	impl.subMul(g, y, d)
+	if len(g) > 0 {
+		impl.subMul(g, y, d)
+	}
 }
 
 // The norm layers' element-wise passes (engine's LayerNorm and GroupNorm).

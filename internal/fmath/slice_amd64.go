@@ -70,7 +70,7 @@ var avx512Kernels = kernels{
 	addStride2: func(dst, src []float32, n int) {
 		addStride2AVX512(&dst[0], &src[0], n)
 	},
-	// the softmax kernels take whole vectors; the Go loops finish
+	// the maxima take whole vectors; the Go loop finishes
 	maxBlocked: func(ys, xs []float32, bm []bool) float32 {
 		n := len(xs) &^ 15
 		mx := float32(math.Inf(-1))
@@ -85,18 +85,10 @@ var avx512Kernels = kernels{
 		return maxBlockedFrom(mx, ys, xs[n:], bm)
 	},
 	scale: func(x []float32, s float32) {
-		n := len(x) &^ 15
-		if n > 0 {
-			scale16AVX512(&x[0], n, s)
-		}
-		goScale(x[n:], s)
+		scaleAVX512(&x[0], len(x), s)
 	},
 	subMul: func(g, y []float32, d float32) {
-		n := len(g) &^ 15
-		if n > 0 {
-			subMul16AVX512(&g[0], &y[0], n, d)
-		}
-		goSubMul(g[n:], y[n:], d)
+		subMulAVX512(&g[0], &y[0], len(g), d)
 	},
 }
 

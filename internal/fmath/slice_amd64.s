@@ -2413,40 +2413,66 @@ maxBlockedAVX512_done:
 	VZEROUPPER
 	RET
 
-// func scale16AVX512(x *float32, n int, s float32)
-TEXT ·scale16AVX512(SB), NOSPLIT, $0-20
+// func scaleAVX512(x *float32, n int, s float32)
+TEXT ·scaleAVX512(SB), NOSPLIT, $0-20
 	MOVQ x+0(FP), DI
 	MOVQ n+8(FP), CX
 	VBROADCASTSS s+16(FP), Z20
-	SHRQ $4, CX
-	JZ scale16AVX512_done
-scale16AVX512_loop:
-	VMULPS (DI), Z20, Z0
-	VMOVUPS Z0, (DI)
+	MOVQ CX, BX
+	SHRQ $4, BX
+	JZ scaleAVX512_tail
+scaleAVX512_loop:
+	VMOVUPS 0(DI), Z0
+	VMULPS Z20, Z0, Z0
+	VMOVUPS Z0, 0(DI)
 	ADDQ $64, DI
-	DECQ CX
-	JNZ scale16AVX512_loop
-scale16AVX512_done:
+	DECQ BX
+	JNZ scaleAVX512_loop
+scaleAVX512_tail:
+	ANDQ $15, CX
+	JZ scaleAVX512_done
+	MOVL $1, AX
+	SHLL CX, AX
+	DECL AX
+	KMOVW AX, K1
+	VMOVUPS.Z 0(DI), K1, Z0
+	VMULPS Z20, Z0, Z0
+	VMOVUPS Z0, K1, 0(DI)
+scaleAVX512_done:
 	VZEROUPPER
 	RET
 
-// func subMul16AVX512(gr, y *float32, n int, d float32)
-TEXT ·subMul16AVX512(SB), NOSPLIT, $0-28
+// func subMulAVX512(gr, y *float32, n int, d float32)
+TEXT ·subMulAVX512(SB), NOSPLIT, $0-28
 	MOVQ gr+0(FP), DI
 	MOVQ y+8(FP), SI
 	MOVQ n+16(FP), CX
 	VBROADCASTSS d+24(FP), Z20
-	SHRQ $4, CX
-	JZ subMul16AVX512_done
-subMul16AVX512_loop:
-	VMOVUPS (DI), Z0
+	MOVQ CX, BX
+	SHRQ $4, BX
+	JZ subMulAVX512_tail
+subMulAVX512_loop:
+	VMOVUPS 0(DI), Z0
 	VSUBPS Z20, Z0, Z0
-	VMULPS (SI), Z0, Z0
-	VMOVUPS Z0, (DI)
+	VMOVUPS 0(SI), Z1
+	VMULPS Z1, Z0, Z0
+	VMOVUPS Z0, 0(DI)
 	ADDQ $64, DI
 	ADDQ $64, SI
-	DECQ CX
-	JNZ subMul16AVX512_loop
-subMul16AVX512_done:
+	DECQ BX
+	JNZ subMulAVX512_loop
+subMulAVX512_tail:
+	ANDQ $15, CX
+	JZ subMulAVX512_done
+	MOVL $1, AX
+	SHLL CX, AX
+	DECL AX
+	KMOVW AX, K1
+	VMOVUPS.Z 0(DI), K1, Z0
+	VSUBPS Z20, Z0, Z0
+	VMOVUPS.Z 0(SI), K1, Z1
+	VMULPS Z1, Z0, Z0
+	VMOVUPS Z0, K1, 0(DI)
+subMulAVX512_done:
 	VZEROUPPER
 	RET
