@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/mpanalyze/mpanalyze/model/engine"
 )
@@ -45,13 +46,17 @@ func newDecoderLayer(ps *params, name string, c *Config) decoderLayer {
 	}
 }
 
-func (l *decoderLayer) crossAttn(g *Graph, c *Config, tgt, qpos, mem, memPos *Tensor, mask []bool) *Tensor {
-	x := g.Attention(tgt, mem, mem, qpos, memPos, l.cross.weights(g), c.Heads, mask)
+// The layer's sub-blocks run on a batch of images: tgt [N, R, D], qpos
+// [R, D] (shared) or nil, mem [N, h·w, D], memPos [h·w, D], and masks
+// with one attention mask per image (or nil for none).
+
+func (l *decoderLayer) crossAttn(g *Graph, c *Config, tgt, qpos, mem, memPos *Tensor, masks [][]bool) *Tensor {
+	x := g.AttentionBatch(tgt, mem, mem, qpos, memPos, l.cross.weights(g), c.Heads, masks)
 	return l.crossNorm.fwd(g, g.Add(tgt, x))
 }
 
-func (l *decoderLayer) selfAttn(g *Graph, c *Config, tgt, qpos *Tensor, mask []bool) *Tensor {
-	x := g.Attention(tgt, tgt, tgt, qpos, qpos, l.self.weights(g), c.Heads, mask)
+func (l *decoderLayer) selfAttn(g *Graph, c *Config, tgt, qpos *Tensor, masks [][]bool) *Tensor {
+	x := g.AttentionBatch(tgt, tgt, tgt, qpos, qpos, l.self.weights(g), c.Heads, masks)
 	return l.selfNorm.fwd(g, g.Add(tgt, x))
 }
 
@@ -77,14 +82,24 @@ func newHeads(ps *params, c *Config) heads {
 	}
 }
 
-// predict returns class logits [Q, K+1] and mask logits [Q, H4·W4] for
-// queries tgt [Q, D] and mask features [MaskDim, H4·W4].
+// predict returns class logits [N, Q, K+1] and mask logits [N, Q, H4·W4]
+// for the queries tgt [N, Q, D] of N images and their mask features [N,
+// MaskDim, H4·W4].
 func (h heads) predict(g *Graph, tgt, maskFeat *Tensor) (cls, masks *Tensor) {
 	x := h.norm.fwd(g, tgt)
 	cls = h.class.fwd(g, x)
 	emb := h.mask.fwd(g, x)
-	masks = g.MatMul(emb, maskFeat, false, false)
+	masks = g.BatchedMatMul(emb, maskFeat, false, false, 1)
 	return cls, masks
+}
+
+// stageOutputs appends one stage, predicted for a batch of images, to
+// each image's stages: image j's outputs are item j of the batch's
+// (engine.BatchItem, sharing data and gradient buffers).
+func stageOutputs(g *Graph, stages [][]StageOutput, cls, masks *Tensor) {
+	for j := range stages {
+		stages[j] = append(stages[j], StageOutput{ClassLogits: g.BatchItem(cls, j), MaskLogits: g.BatchItem(masks, j)})
+	}
 }
 
 // StageOutput is one prediction stage of one image.
@@ -136,18 +151,19 @@ func newMaskedDecoder(ps *params, c *Config) *maskedDecoder {
 	return d
 }
 
-// memory is one feature level as the decoder sees it.
+// memory is one feature level of a batch of images as the decoder sees it.
 type memory struct {
-	tokens, pos *Tensor // [h·w, D]
-	h, w        int
+	tokens *Tensor // [N, h·w, D]
+	pos    *Tensor // [h·w, D], the same for every image
+	h, w   int
 }
 
-// levelMemory flattens a level [1, C, h, w] to tokens [h·w, D]: input
+// levelMemory flattens a level [N, C, h, w] to tokens [N, h·w, D]: input
 // projection (when C ≠ D) plus the learnable level embedding, and the fixed
 // sine positional encoding.
 func levelMemory(g *Graph, c *Config, proj *linear, levelEmbed *Param, lvl int, feat *Tensor) memory {
-	C, h, w := feat.Dim(1), feat.Dim(2), feat.Dim(3)
-	tok := g.Permute(g.Reshape(feat, C, h*w), 1, 0)
+	N, C, h, w := feat.Dim(0), feat.Dim(1), feat.Dim(2), feat.Dim(3)
+	tok := g.Permute(g.Reshape(feat, N, C, h*w), 0, 2, 1)
 	if proj != nil {
 		tok = proj.fwd(g, tok)
 	}
@@ -179,47 +195,82 @@ func (m *mpInput) numMP() int {
 	return len(m.labels)
 }
 
-// forward runs the decoder for one image and returns its stages 0..L.
-// maskFeat is [1, MaskDim, H4, W4]; levels are strides 32, 16, 8.
-func (d *maskedDecoder) forward(g *Graph, maskFeat *Tensor, levels [3]*Tensor, mp *mpInput) []StageOutput {
+// forward runs the decoder on a batch of N images and returns each
+// image's stages 0..L. maskFeat is [N, MaskDim, H4, W4]; levels are
+// strides 32, 16, 8, each [N, C, h, w]; mps holds each image's MP part
+// (all nil, or all with the same number of MP rows). The images go
+// through the layers in lockstep as rows of one batch (queries [N, R, D]),
+// so every projection runs once per layer on the whole batch; attention
+// and the mask products run image by image. An image's outputs have the
+// bits it gets alone; the weights' gradients are sums over the batch's
+// rows (see engine.AttentionBatch).
+func (d *maskedDecoder) forward(g *Graph, maskFeat *Tensor, levels [3]*Tensor, mps []*mpInput) [][]StageOutput {
 	c := d.cfg
-	mf := g.Reshape(maskFeat, c.MaskDim, maskFeat.Dim(2)*maskFeat.Dim(3))
-	h4, w4 := maskFeat.Dim(2), maskFeat.Dim(3)
+	N, h4, w4 := maskFeat.Dim(0), maskFeat.Dim(2), maskFeat.Dim(3)
+	mf := g.Reshape(maskFeat, N, c.MaskDim, h4*w4)
 	var mems [3]memory
 	for i := range mems {
 		mems[i] = levelMemory(g, c, d.inputProj[i], d.levelEmbed, i, levels[i])
 	}
-	P := mp.numMP()
-	tgt := g.Param(d.queryFeat)
+	P := mps[0].numMP()
+	for _, mp := range mps {
+		if mp.numMP() != P {
+			panic(fmt.Sprintf("model: images with %d and %d MP rows in one batch", P, mp.numMP()))
+		}
+	}
+	qf := g.Param(d.queryFeat)
 	var qpos *Tensor
 	if d.queryEmbed != nil {
 		qpos = g.Param(d.queryEmbed)
 	}
-	var selfMask []bool
+	var tgt *Tensor
+	var selfMasks [][]bool
 	if P > 0 {
-		tgt = g.Concat(0, d.mpContent(g, mp.labels), tgt)
+		parts := make([]*Tensor, 0, 2*N)
+		selfMasks = make([][]bool, N)
+		for j, mp := range mps {
+			parts = append(parts, d.mpContent(g, mp.labels), qf)
+			selfMasks[j] = mp.selfMask
+		}
+		tgt = g.Concat(0, parts...)
 		if qpos != nil {
 			qpos = g.Concat(0, g.Zeros(P, c.Hidden), qpos)
 		}
-		selfMask = mp.selfMask
+	} else {
+		tgt = qf
+		if N > 1 {
+			tgt = g.Concat(0, slices.Repeat([]*Tensor{qf}, N)...)
+		}
 	}
-	stages := make([]StageOutput, 0, c.DecLayers+1)
+	// a view, not a Reshape: one image's queries then get their gradients
+	// as the unbatched [R, D] tensor did (Reshape would sum them apart
+	// and add the sum)
+	R := P + c.Queries
+	tgt = g.View(tgt, N, R, c.Hidden)
+	stages := make([][]StageOutput, N)
+	for j := range stages {
+		stages[j] = make([]StageOutput, 0, c.DecLayers+1)
+	}
 	cls, masks := d.heads.predict(g, tgt, mf)
-	stages = append(stages, StageOutput{ClassLogits: cls, MaskLogits: masks})
+	stageOutputs(g, stages, cls, masks)
+	cross := make([][]bool, N)
 	for i, layer := range d.layers {
 		mem := mems[i%3]
-		prev := &stages[len(stages)-1]
-		var pilot []bool
-		if P > 0 {
-			pilot = mp.pilots[i]
+		for j, st := range stages {
+			prev := &st[len(st)-1]
+			var pilot []bool
+			if P > 0 {
+				pilot = mps[j].pilots[i]
+			}
+			prev.AttnMask, prev.Unblocked = attentionMask(prev.MaskLogits.Data, h4, w4, mem.h, mem.w, pilot, P)
+			prev.AttnH, prev.AttnW = mem.h, mem.w
+			cross[j] = prev.AttnMask
 		}
-		prev.AttnMask, prev.Unblocked = attentionMask(prev.MaskLogits.Data, h4, w4, mem.h, mem.w, pilot, P)
-		prev.AttnH, prev.AttnW = mem.h, mem.w
-		tgt = layer.crossAttn(g, c, tgt, qpos, mem.tokens, mem.pos, prev.AttnMask)
-		tgt = layer.selfAttn(g, c, tgt, qpos, selfMask)
+		tgt = layer.crossAttn(g, c, tgt, qpos, mem.tokens, mem.pos, cross)
+		tgt = layer.selfAttn(g, c, tgt, qpos, selfMasks)
 		tgt = layer.ffn(g, tgt)
 		cls, masks = d.heads.predict(g, tgt, mf)
-		stages = append(stages, StageOutput{ClassLogits: cls, MaskLogits: masks})
+		stageOutputs(g, stages, cls, masks)
 	}
 	return stages
 }
@@ -302,19 +353,25 @@ func newPlainDecoder(ps *params, c *Config) *plainDecoder {
 	return d
 }
 
-func (d *plainDecoder) forward(g *Graph, maskFeat *Tensor, levels [3]*Tensor) []StageOutput {
+// forward runs the decoder on a batch of images as maskedDecoder.forward
+// does.
+func (d *plainDecoder) forward(g *Graph, maskFeat *Tensor, levels [3]*Tensor) [][]StageOutput {
 	c := d.cfg
-	mf := g.Reshape(maskFeat, c.MaskDim, maskFeat.Dim(2)*maskFeat.Dim(3))
+	N, h4, w4 := maskFeat.Dim(0), maskFeat.Dim(2), maskFeat.Dim(3)
+	mf := g.Reshape(maskFeat, N, c.MaskDim, h4*w4)
 	mem := levelMemory(g, c, d.inputProj, nil, 0, levels[0])
 	qpos := g.Param(d.queryEmbed)
-	tgt := g.Zeros(c.Queries, c.Hidden)
-	stages := make([]StageOutput, 0, c.DecLayers)
+	tgt := g.Zeros(N, c.Queries, c.Hidden)
+	stages := make([][]StageOutput, N)
+	for j := range stages {
+		stages[j] = make([]StageOutput, 0, c.DecLayers)
+	}
 	for _, layer := range d.layers {
 		tgt = layer.selfAttn(g, c, tgt, qpos, nil)
 		tgt = layer.crossAttn(g, c, tgt, qpos, mem.tokens, mem.pos, nil)
 		tgt = layer.ffn(g, tgt)
 		cls, masks := d.heads.predict(g, tgt, mf)
-		stages = append(stages, StageOutput{ClassLogits: cls, MaskLogits: masks})
+		stageOutputs(g, stages, cls, masks)
 	}
 	return stages
 }

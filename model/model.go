@@ -77,18 +77,6 @@ func (m *Model) MaskSize() (int, int) { return m.h4, m.w4 }
 // LevelSizes are the h×w of the decoder's three feature levels.
 func (m *Model) LevelSizes() [3][2]int { return m.levels }
 
-// normalizeInput returns the network input [1, 3, S, S] for an image in
-// [0, 1]: (x − mean)/std per channel.
-func (m *Model) normalizeInput(g *Graph, img []float32) *Tensor {
-	S := m.Cfg.ImageSize
-	if len(img) != 3*S*S {
-		panic(fmt.Sprintf("model: input has %d values, want 3×%d×%d", len(img), S, S))
-	}
-	x := g.Scratch(3 * S * S)
-	normalizeInto(x, img, S)
-	return g.Const(x, 1, 3, S, S)
-}
-
 // normalizeInto writes the normalised image (3×S×S) into x.
 func normalizeInto(x, img []float32, S int) {
 	for ch := 0; ch < 3; ch++ {
@@ -103,18 +91,17 @@ func normalizeInto(x, img []float32, S int) {
 // forward runs the network on one image and returns every prediction
 // stage. mp is the MP part (MP-Former training) or nil.
 func (m *Model) forward(g *Graph, img []float32, mp *mpInput) []StageOutput {
-	x := m.normalizeInput(g, img)
-	feats := m.backbone.fwd(g, x)
-	maskFeat, all := m.pixel.Forward(g, feats)
-	return m.decode(g, maskFeat, pickLevels(all, m.Cfg.LevelStrides), mp)
+	maskFeat, levels := m.pixelFeatures(g, [][]float32{img})
+	return m.decode(g, maskFeat, levels, []*mpInput{mp})[0]
 }
 
-// decode runs the transformer decoder on one image's pixel features.
-func (m *Model) decode(g *Graph, maskFeat *Tensor, levels [3]*Tensor, mp *mpInput) []StageOutput {
+// decode runs the transformer decoder on a batch of images' pixel
+// features (see maskedDecoder.forward) and returns each image's stages.
+func (m *Model) decode(g *Graph, maskFeat *Tensor, levels [3]*Tensor, mps []*mpInput) [][]StageOutput {
 	if m.plain != nil {
 		return m.plain.forward(g, maskFeat, levels)
 	}
-	return m.masked.forward(g, maskFeat, levels, mp)
+	return m.masked.forward(g, maskFeat, levels, mps)
 }
 
 // batchPixels reports whether the backbone and pixel decoder can run on
@@ -122,16 +109,18 @@ func (m *Model) decode(g *Graph, maskFeat *Tensor, levels [3]*Tensor, mp *mpInpu
 // image by image).
 func (m *Model) batchPixels() bool { return m.Cfg.PixelDecoder == PixelFPN }
 
-// pixelFeatures runs the backbone and the FPN pixel decoder on the images
-// as one batch [N, …] and returns each image's mask features and decoder
-// levels as batch items (engine's BatchItem: the items share the batch's
-// data and gradient buffers). The convolutions and group norms compute
-// every image as they would alone and add each weight's per-image
-// gradients in image order, so a step with batched pixel features has
-// the bits of one without (TestPixelGroupsSameBits).
-func (m *Model) pixelFeatures(g *Graph, imgs [][]float32) ([]*Tensor, [][3]*Tensor) {
+// pixelFeatures runs the backbone and the pixel decoder on the images as
+// one batch [N, …] and returns the mask features [N, MaskDim, H4, W4] and
+// the decoder's three levels [N, C, h, w]. The convolutions and group
+// norms compute every image as they would alone and add each weight's
+// per-image gradients in image order. Several images need the FPN pixel
+// decoder (batchPixels).
+func (m *Model) pixelFeatures(g *Graph, imgs [][]float32) (*Tensor, [3]*Tensor) {
 	S := m.Cfg.ImageSize
 	n := len(imgs)
+	if n > 1 && !m.batchPixels() {
+		panic(fmt.Sprintf("model: %d images in one batch with the %s pixel decoder", n, m.Cfg.PixelDecoder))
+	}
 	x := g.Scratch(n * 3 * S * S)
 	for i, img := range imgs {
 		if len(img) != 3*S*S {
@@ -141,16 +130,7 @@ func (m *Model) pixelFeatures(g *Graph, imgs [][]float32) ([]*Tensor, [][3]*Tens
 	}
 	feats := m.backbone.fwd(g, g.Const(x, n, 3, S, S))
 	maskFeat, all := m.pixel.Forward(g, feats)
-	levels := pickLevels(all, m.Cfg.LevelStrides)
-	mfs := make([]*Tensor, n)
-	lvs := make([][3]*Tensor, n)
-	for i := range n {
-		mfs[i] = g.BatchItem(maskFeat, i)
-		for l, t := range levels {
-			lvs[i][l] = g.BatchItem(t, i)
-		}
-	}
-	return mfs, lvs
+	return maskFeat, pickLevels(all, m.Cfg.LevelStrides)
 }
 
 // Predict runs inference on one image (no gradients, no MP part) and

@@ -34,8 +34,9 @@ func TestMSDeformLayout(t *testing.T) {
 	}
 	g := NewGraph()
 	g.SetGrad(false)
-	x := m.normalizeInput(g, make([]float32, 3*128*128))
-	mf, out := m.pixel.Forward(g, m.backbone.fwd(g, x))
+	x := g.Scratch(3 * 128 * 128)
+	normalizeInto(x, make([]float32, 3*128*128), 128)
+	mf, out := m.pixel.Forward(g, m.backbone.fwd(g, g.Const(x, 1, 3, 128, 128)))
 	if want := []int{1, 64, 32, 32}; fmt.Sprint(mf.Shape) != fmt.Sprint(want) {
 		t.Errorf("mask features %v, want %v", mf.Shape, want)
 	}

@@ -72,8 +72,8 @@ type Trainer struct {
 	slotGr    [][][]float32  // [slot ≥ 1][param] gradient buffers; slot 0 uses Param.Grad
 	slotIdx   map[*Param]int // a parameter's index in m.Params(), for slotGr
 	sqGroups  [][4]int       // reduceSlots' groups of parameter indices (sumGroups)
-	// pixelGroupSize, when > 0, overrides pixelGroup (tests)
-	pixelGroupSize int
+	// groupSize, when > 0, overrides imageGroup (tests)
+	groupSize int
 	// gradsZero is set when every gradient buffer (Param.Grad and the
 	// slots') is known to be zero: TrainStep's optimiser pass clears them
 	// as it reads them, so the next step skips a pass of its own.
@@ -282,16 +282,16 @@ func (t *Trainer) prepareSlots(S int, params []*Param) {
 // stats[i] and, for a non-finite loss, errs[i] (that image gets no
 // backward pass).
 //
-// The images go through in groups (pixelGroup): a group's backbone and
-// pixel decoder run as one batch, so that their weights and gradient
-// buffers serve every image of the group while in cache; each image's
-// decoder and loss then run on its share. The decoders are recorded in
-// reverse image order, so that the backward pass, which runs the tape
-// backwards, meets the images' decoders in image order, and then the
-// batched convolutions and norms, which add each weight's per-image
-// gradients in image order: every parameter receives its contributions in
-// the order of images run one at a time, and a step has the same bits
-// whatever the grouping (TestPixelGroupsSameBits).
+// The images go through in groups (imageGroup): a group's backbone and
+// pixel decoder run as one batch, and its images go through the
+// transformer decoder in lockstep (maskedDecoder.forward), so that the
+// weights and their gradient buffers serve every image of the group while
+// in cache and the decoder's products have the group's rows. Each image's
+// predictions and loss have the bits it gets alone; the batched
+// convolutions and norms add each weight's per-image gradients in image
+// order (the bits of one image at a time), while a decoder weight's
+// gradient is one product over the group's rows, which rounds differently
+// (TestImageGroups).
 func (t *Trainer) slotImages(s, S int, batch []*Example, step int, norms BatchNorms, stats []LossStats, errs []error, observe func(*ImageStep)) {
 	g := t.graphs[s]
 	if s == 0 {
@@ -304,7 +304,7 @@ func (t *Trainer) slotImages(s, S int, batch []*Example, step int, norms BatchNo
 	for i := s; i < len(batch); i += S {
 		idx = append(idx, i)
 	}
-	group := t.pixelGroup()
+	group := t.imageGroup()
 	for len(idx) > 0 {
 		n := min(group, len(idx))
 		t.groupImages(g, idx[:n], batch, step, norms, stats, errs, observe)
@@ -312,13 +312,13 @@ func (t *Trainer) slotImages(s, S int, batch []*Example, step int, norms BatchNo
 	}
 }
 
-// pixelGroup is how many images of a slot share one batched backbone and
-// pixel decoder: up to four 128-pixel images' worth (4·128² pixels, so that
-// large images do not multiply the memory of the activations), one with
-// the MSDeformAttn pixel decoder or when Trainer.pixelGroupSize says so.
-func (t *Trainer) pixelGroup() int {
-	if t.pixelGroupSize > 0 {
-		return t.pixelGroupSize
+// imageGroup is how many images of a slot go through the network as one
+// group: up to four 128-pixel images' worth (4·128² pixels, so that large
+// images do not multiply the memory of the activations), one with the
+// MSDeformAttn pixel decoder or when Trainer.groupSize says so.
+func (t *Trainer) imageGroup() int {
+	if t.groupSize > 0 {
+		return t.groupSize
 	}
 	if !t.M.batchPixels() {
 		return 1
@@ -361,24 +361,17 @@ func (t *Trainer) groupImages(g *Graph, idx []int, batch []*Example, step int, n
 			im.noise = nil
 		}
 	}
-	var maskFeats []*Tensor
-	var levels [][3]*Tensor
-	if len(idx) > 1 {
-		inputs := make([][]float32, len(idx))
-		for j, i := range idx {
-			inputs[j] = batch[i].Input
-		}
-		maskFeats, levels = m.pixelFeatures(g, inputs)
+	inputs := make([][]float32, len(idx))
+	mps := make([]*mpInput, len(idx))
+	for j, i := range idx {
+		inputs[j], mps[j] = batch[i].Input, ims[j].mp
 	}
+	maskFeat, levels := m.pixelFeatures(g, inputs)
+	stages := m.decode(g, maskFeat, levels, mps)
 	var roots []*Tensor
-	for j := len(idx) - 1; j >= 0; j-- { // reverse: see slotImages
-		im, i := &ims[j], idx[j]
-		ex := batch[i]
-		if maskFeats != nil {
-			im.st = m.decode(g, maskFeats[j], levels[j], im.mp)
-		} else {
-			im.st = m.forward(g, ex.Input, im.mp)
-		}
+	for j, i := range idx {
+		im, ex := &ims[j], batch[i]
+		im.st = stages[j]
 		loss, st := m.criterion(g, im.st, im.mp.numMP(), ex, norms, im.r, im.pts)
 		stats[i] = st
 		if math.IsNaN(st.Total) || math.IsInf(st.Total, 0) {

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"math"
+	"math/rand/v2"
 	"testing"
 )
 
@@ -113,7 +114,7 @@ func TestBatchItemAndRoots(t *testing.T) {
 	x := g.Const([]float32{1, 1, 1, 1, 1, 1}, 2, 3)
 	a := g.Mul(g.Param(p), x)
 	i0, i1 := g.BatchItem(a, 0), g.BatchItem(a, 1)
-	if i1.Shape[0] != 1 || i1.Shape[1] != 3 || i1.Data[0] != 4 {
+	if len(i1.Shape) != 1 || i1.Shape[0] != 3 || i1.Data[0] != 4 {
 		t.Fatalf("item 1: shape %v data %v", i1.Shape, i1.Data)
 	}
 	if &i1.Grad[0] != &g.grad(a)[3] {
@@ -126,6 +127,116 @@ func TestBatchItemAndRoots(t *testing.T) {
 	for i, v := range p.Grad {
 		if v != want[i] {
 			t.Fatalf("grad %v, want %v", p.Grad, want)
+		}
+	}
+}
+
+// TestAttentionBatchItems: AttentionBatch on three items gives each item
+// the bits Attention gives it alone (the rows of a product do not depend
+// on the other rows; the attention runs item by item), with a different
+// mask per item; and the input gradients are the same bits too (only the
+// weights' gradients, sums over all rows, may round differently).
+func TestAttentionBatchItems(t *testing.T) {
+	const N, D, H, Lq, Lk = 3, 16, 4, 5, 7
+	r := rand.New(rand.NewPCG(3, 4))
+	randn := func(n int) []float32 {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = float32(r.NormFloat64())
+		}
+		return v
+	}
+	ws := make([][]float32, 8)
+	for i := range ws {
+		ws[i] = randn([]int{D * D, D}[i%2])
+	}
+	query, key, qpos, kpos := randn(N*Lq*D), randn(N*Lk*D), randn(Lq*D), randn(Lk*D)
+	seed := randn(N * Lq * D) // the output gradient
+	masks := make([][]bool, N)
+	for i := range masks {
+		masks[i] = make([]bool, Lq*Lk)
+		for j := range masks[i] {
+			masks[i][j] = r.IntN(3) == 0
+		}
+	}
+	run := func(items []int) (out, dq, dk []float32) {
+		g := NewGraph[float32]()
+		n := len(items)
+		pick := func(src []float32, L int) []float32 {
+			var v []float32
+			for _, i := range items {
+				v = append(v, src[i*L*D:(i+1)*L*D]...)
+			}
+			return v
+		}
+		var ms [][]bool
+		for _, i := range items {
+			ms = append(ms, masks[i])
+		}
+		wt := make([]*Tensor[float32], 8)
+		for i := range wt {
+			shape := []int{D, D}
+			if i%2 == 1 { // biases
+				shape = []int{D}
+			}
+			wt[i] = g.Leaf(append([]float32(nil), ws[i]...), shape...)
+		}
+		w := AttnWeights[float32]{wt[0], wt[1], wt[2], wt[3], wt[4], wt[5], wt[6], wt[7]}
+		q, k := g.Leaf(pick(query, Lq), n, Lq, D), g.Leaf(pick(key, Lk), n, Lk, D)
+		o := g.AttentionBatch(q, k, k, g.Const(qpos, Lq, D), g.Const(kpos, Lk, D), w, H, ms)
+		g.Backward(g.SumAll(g.Mul(o, g.Const(pick(seed, Lq), n, Lq, D))))
+		return o.Data, q.Grad, k.Grad
+	}
+	out, dq, dk := run([]int{0, 1, 2})
+	for i := range N {
+		o1, dq1, dk1 := run([]int{i})
+		for _, c := range []struct {
+			name      string
+			batch, it []float32
+		}{{"output", out[i*Lq*D : (i+1)*Lq*D], o1}, {"query gradient", dq[i*Lq*D : (i+1)*Lq*D], dq1}, {"key gradient", dk[i*Lk*D : (i+1)*Lk*D], dk1}} {
+			for e := range c.it {
+				if math.Float32bits(c.batch[e]) != math.Float32bits(c.it[e]) {
+					t.Fatalf("item %d: %s[%d] = %v in the batch, %v alone", i, c.name, e, c.batch[e], c.it[e])
+				}
+			}
+		}
+	}
+}
+
+// TestAddTiled: Add of a [3, 2, 4] and a b [2, 4] that repeats over a's
+// leading dim gives a[i] + b[i mod 8] and b's gradient the output
+// gradient's three blocks added in block order, from zero, element by
+// element in float32 — the additions of the general broadcast path.
+func TestAddTiled(t *testing.T) {
+	g := NewGraph[float32]()
+	r := rand.New(rand.NewPCG(7, 8))
+	av, bv, gv := make([]float32, 24), make([]float32, 8), make([]float32, 24)
+	for i := range av {
+		av[i], gv[i] = float32(r.NormFloat64()), float32(r.NormFloat64()*1e3)
+	}
+	for i := range bv {
+		bv[i] = float32(r.NormFloat64())
+	}
+	a, b := g.Leaf(av, 3, 2, 4), g.Leaf(bv, 2, 4)
+	out := g.Add(a, b)
+	g.Backward(g.SumAll(g.Mul(out, g.Const(gv, 3, 2, 4))))
+	for i, v := range out.Data {
+		if v != av[i]+bv[i%8] {
+			t.Fatalf("out[%d] = %v, want %v", i, v, av[i]+bv[i%8])
+		}
+	}
+	for e := range bv {
+		var want float32
+		for k := range 3 {
+			want += gv[k*8+e]
+		}
+		if math.Float32bits(b.Grad[e]) != math.Float32bits(want) {
+			t.Fatalf("db[%d] = %v, want %v", e, b.Grad[e], want)
+		}
+		for k := range 3 {
+			if a.Grad[k*8+e] != gv[k*8+e] {
+				t.Fatalf("da[%d] = %v, want %v", k*8+e, a.Grad[k*8+e], gv[k*8+e])
+			}
 		}
 	}
 }

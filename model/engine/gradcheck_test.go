@@ -138,6 +138,8 @@ func TestGradElementwise(t *testing.T) {
 		{{4}, {2, 1, 4}},
 		{{2, 1, 3}, {1, 4, 1}},
 		{{1, 1}, {1, 1}},
+		{{2, 3, 4}, {3, 4}}, // b tiles a (Add's tiled path)
+		{{3, 2, 4}, {4}},
 	}
 	ops := map[string]func(g *Graph[float64], a, b *Tensor[float64]) *Tensor[float64]{
 		"Add": (*Graph[float64]).Add, "Sub": (*Graph[float64]).Sub, "Mul": (*Graph[float64]).Mul,
@@ -310,6 +312,19 @@ func TestGradAttention(t *testing.T) {
 	gradcheck(t, "SelfAttention", ins, func(g *Graph[float64], x []*Tensor[float64]) *Tensor[float64] {
 		w := AttnWeights[float64]{x[2], x[3], x[4], x[5], x[6], x[7], x[8], x[9]}
 		return g.Attention(x[0], x[0], x[0], x[1], x[1], w, H, nil)
+	})
+	// a batch of three items: shared positions, one mask per item (shared,
+	// none, per head), and batched self-attention with per-item positions
+	const N = 3
+	ins = append([]in{{shape: []int{N, Lq, D}}, {shape: []int{N, Lk, D}}, {shape: []int{N, Lk, D}}, {shape: []int{Lq, D}}, {shape: []int{Lk, D}, noGrad: true}}, ws...)
+	gradcheck(t, "AttentionBatch", ins, func(g *Graph[float64], x []*Tensor[float64]) *Tensor[float64] {
+		w := AttnWeights[float64]{x[5], x[6], x[7], x[8], x[9], x[10], x[11], x[12]}
+		return g.AttentionBatch(x[0], x[1], x[2], x[3], x[4], w, H, [][]bool{shared, nil, perHead})
+	})
+	ins = append([]in{{shape: []int{N, Lq, D}}, {shape: []int{N, Lq, D}}}, ws...)
+	gradcheck(t, "SelfAttentionBatch", ins, func(g *Graph[float64], x []*Tensor[float64]) *Tensor[float64] {
+		w := AttnWeights[float64]{x[2], x[3], x[4], x[5], x[6], x[7], x[8], x[9]}
+		return g.AttentionBatch(x[0], x[0], x[0], x[1], x[1], w, H, nil)
 	})
 }
 

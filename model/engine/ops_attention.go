@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/mpanalyze/mpanalyze/internal/fmath"
 )
@@ -96,19 +97,54 @@ type AttnWeights[T Float] struct {
 // blocked is a boolean mask, true = may not attend, of shape [Lq, Lk]
 // (shared by the heads) or [heads, Lq, Lk]; nil attends everywhere. Fully
 // blocked rows output zeros before the output projection (see Softmax).
-// The result is [Lq, D]. Gradients flow through the composed ops.
+// The result is [Lq, D]. It is AttentionBatch of one item.
 func (g *Graph[T]) Attention(query, key, value, qPos, kPos *Tensor[T], w AttnWeights[T], heads int, blocked []bool) *Tensor[T] {
-	if query.Dims() != 2 || key.Dims() != 2 || value.Dims() != 2 || key.Shape[0] != value.Shape[0] {
+	if query.Dims() != 2 || key.Dims() != 2 || value.Dims() != 2 {
 		shapePanic("Attention", query.Shape, key.Shape, value.Shape)
 	}
-	Lq, D := query.Shape[0], query.Shape[1]
-	Lk := key.Shape[0]
+	var masks [][]bool
+	if blocked != nil {
+		masks = [][]bool{blocked}
+	}
+	return g.AttentionBatch(query, key, value, qPos, kPos, w, heads, masks)
+}
+
+// AttentionBatch is Attention on a batch of N independent items: query
+// [N, Lq, D], key and value [N, Lk, D] (or 2-D for one item), qPos and
+// kPos of those shapes or of one item's, then shared by all items
+// (broadcast as Add does). blocked holds one mask per item (each nil or as
+// in Attention), or is nil. The projections run on all items' rows at
+// once, so each weight is read once per batch and its gradient is one
+// product over the batch's rows; the attention itself runs item by item.
+// An item's outputs have the bits Attention gives it alone (rows of a
+// product do not depend on the others); the weights' gradients are sums
+// over the batch's rows in one product, so they round differently from a
+// sum of per-item gradients. Gradients flow through the composed ops.
+func (g *Graph[T]) AttentionBatch(query, key, value, qPos, kPos *Tensor[T], w AttnWeights[T], heads int, blocked [][]bool) *Tensor[T] {
+	n := 1
+	if query.Dims() == 3 {
+		n = query.Shape[0]
+	}
+	if query.Dims() != key.Dims() || key.Dims() != value.Dims() || (query.Dims() != 2 && query.Dims() != 3) ||
+		!slices.Equal(key.Shape, value.Shape) || key.Shape[0] != query.Shape[0] && query.Dims() == 3 {
+		shapePanic("Attention", query.Shape, key.Shape, value.Shape)
+	}
+	Lq, D := query.Dim(-2), query.Dim(-1)
+	Lk := key.Dim(-2)
+	if key.Dim(-1) != D {
+		shapePanic("Attention", query.Shape, key.Shape, value.Shape)
+	}
 	if D%heads != 0 {
 		panic(fmt.Sprintf("engine: Attention: width %d not divisible by %d heads", D, heads))
 	}
 	dh := D / heads
-	if blocked != nil && len(blocked) != Lq*Lk && len(blocked) != heads*Lq*Lk {
-		panic(fmt.Sprintf("engine: Attention: mask of %d elements, want %d×%d or %d×%d×%d", len(blocked), Lq, Lk, heads, Lq, Lk))
+	if blocked != nil && len(blocked) != n {
+		panic(fmt.Sprintf("engine: Attention: %d masks for %d items", len(blocked), n))
+	}
+	for _, b := range blocked {
+		if b != nil && len(b) != Lq*Lk && len(b) != heads*Lq*Lk {
+			panic(fmt.Sprintf("engine: Attention: mask of %d elements, want %d×%d or %d×%d×%d", len(b), Lq, Lk, heads, Lq, Lk))
+		}
 	}
 	qin, kin := query, key
 	if qPos != nil {
@@ -120,77 +156,89 @@ func (g *Graph[T]) Attention(query, key, value, qPos, kPos *Tensor[T], w AttnWei
 	q := g.Linear(qin, w.Wq, w.Bq)
 	k := g.Linear(kin, w.Wk, w.Bk)
 	v := g.Linear(value, w.Wv, w.Bv)
-	ctx := g.attentionHeads(q, k, v, heads, T(1/math.Sqrt(float64(dh))), blocked) // [Lq, D]
+	ctx := g.attentionHeads(q, k, v, n, heads, T(1/math.Sqrt(float64(dh))), blocked) // query's shape
 	return g.Linear(ctx, w.Wo, w.Bo)
 }
 
 // attentionHeads is the core of multi-head attention on the projected
-// q [Lq, D], k and v [Lk, D]: for each head h, with X_h the columns
-// h·dh…(h+1)·dh−1 of X,
+// q [n·Lq, D], k and v [n·Lk, D] of n items (any leading shape; the
+// result has q's): for each item and head h, with X_h the columns
+// h·dh…(h+1)·dh−1 of the item's rows of X,
 //
 //	P_h = softmax(scale · q_h·k_hᵀ, blocked),  ctx_h = P_h·v_h,
 //
-// and the result is ctx [Lq, D] (the heads side by side, as
+// and the item's result is ctx [Lq, D] (the heads side by side, as
 // concat_h). It is the sequence Permute → BatchedMatMul → Softmax →
 // BatchedMatMul → Permute of the composed version with the head
 // permutations folded into the GEMMs' strides: each head's operands are
 // read in place (row stride D) and its context written in place, so no
 // permuted copies are made, and the same GEMMs run on the same values, so
-// the results are the same. blocked is as in Attention.
+// the results are the same. blocked is as in AttentionBatch.
 //
-// Backward, per head, with G_h the columns of dctx:
+// Backward, per item and head, with G_h the columns of dctx:
 //
 //	dP_h = G_h·v_hᵀ,  dv_h += P_hᵀ·G_h,
 //	dS_h = P_h ⊙ (dP_h − Σ_rows dP_h⊙P_h)   (Softmax's backward),
 //	dq_h += scale·dS_h·k_h,  dk_h += scale·dS_hᵀ·q_h.
-func (g *Graph[T]) attentionHeads(q, k, v *Tensor[T], heads int, scale T, blocked []bool) *Tensor[T] {
-	Lq, D := q.Shape[0], q.Shape[1]
-	Lk := k.Shape[0]
+func (g *Graph[T]) attentionHeads(q, k, v *Tensor[T], n, heads int, scale T, blocked [][]bool) *Tensor[T] {
+	D := q.Dim(-1)
+	Lq, Lk := len(q.Data)/(n*D), len(k.Data)/(n*D)
 	dh := D / heads
-	blkRows := 0
-	if blocked != nil {
-		blkRows = len(blocked) / Lk
-	}
-	out := g.newTensor([]int{Lq, D}, g.needs(q, k, v))
-	probs := g.allocRaw(heads * Lq * Lk) // P_h at probs[h·Lq·Lk:]
-	for h := 0; h < heads; h++ {
-		ph := probs[h*Lq*Lk : (h+1)*Lq*Lk]
-		gemmT(false, true, Lq, Lk, dh, scale, q.Data[h*dh:], D, k.Data[h*dh:], D, 0, ph, Lk)
-		for i := 0; i < Lq; i++ {
-			var bm []bool
-			if blocked != nil {
-				br := (h*Lq + i) % blkRows
-				bm = blocked[br*Lk : (br+1)*Lk]
-			}
-			row := ph[i*Lk : (i+1)*Lk]
-			softmaxRow(row, row, nil, bm)
+	out := g.newTensor(q.Shape, g.needs(q, k, v))
+	probs := g.allocRaw(n * heads * Lq * Lk) // item i's P_h at probs[(i·heads+h)·Lq·Lk:]
+	for i := 0; i < n; i++ {
+		var mask []bool
+		if blocked != nil {
+			mask = blocked[i]
 		}
-		gemmT(false, false, Lq, dh, Lk, 1, ph, Lk, v.Data[h*dh:], D, 0, out.Data[h*dh:], D)
+		qi, ki, vi := q.Data[i*Lq*D:], k.Data[i*Lk*D:], v.Data[i*Lk*D:]
+		oi, pi := out.Data[i*Lq*D:], probs[i*heads*Lq*Lk:]
+		blkRows := 0
+		if mask != nil {
+			blkRows = len(mask) / Lk
+		}
+		for h := 0; h < heads; h++ {
+			ph := pi[h*Lq*Lk : (h+1)*Lq*Lk]
+			gemmT(false, true, Lq, Lk, dh, scale, qi[h*dh:], D, ki[h*dh:], D, 0, ph, Lk)
+			for r := 0; r < Lq; r++ {
+				var bm []bool
+				if mask != nil {
+					br := (h*Lq + r) % blkRows
+					bm = mask[br*Lk : (br+1)*Lk]
+				}
+				row := ph[r*Lk : (r+1)*Lk]
+				softmaxRow(row, row, nil, bm)
+			}
+			gemmT(false, false, Lq, dh, Lk, 1, ph, Lk, vi[h*dh:], D, 0, oi[h*dh:], D)
+		}
 	}
 	if out.requiresGrad {
 		g.push(func() {
-			G := out.Grad
-			if G == nil {
+			if out.Grad == nil {
 				return
 			}
 			dq, dk, dv := g.gradIf(q), g.gradIf(k), g.gradIf(v)
 			dp := g.allocRaw(Lq * Lk)
-			for h := 0; h < heads; h++ {
-				ph := probs[h*Lq*Lk : (h+1)*Lq*Lk]
-				gh := G[h*dh:]
-				if dv != nil {
-					gemmT(true, false, Lk, dh, Lq, 1, ph, Lk, gh, D, 1, dv[h*dh:], D)
-				}
-				if dq == nil && dk == nil {
-					continue
-				}
-				gemmT(false, true, Lq, Lk, dh, 1, gh, D, v.Data[h*dh:], D, 0, dp, Lk)
-				softmaxBackwardRows(dp, ph, Lq, Lk)
-				if dq != nil {
-					gemmT(false, false, Lq, dh, Lk, scale, dp, Lk, k.Data[h*dh:], D, 1, dq[h*dh:], D)
-				}
-				if dk != nil {
-					gemmT(true, false, Lk, dh, Lq, scale, dp, Lk, q.Data[h*dh:], D, 1, dk[h*dh:], D)
+			for i := 0; i < n; i++ {
+				qi, ki, vi := q.Data[i*Lq*D:], k.Data[i*Lk*D:], v.Data[i*Lk*D:]
+				Gi, pi := out.Grad[i*Lq*D:], probs[i*heads*Lq*Lk:]
+				for h := 0; h < heads; h++ {
+					ph := pi[h*Lq*Lk : (h+1)*Lq*Lk]
+					gh := Gi[h*dh:]
+					if dv != nil {
+						gemmT(true, false, Lk, dh, Lq, 1, ph, Lk, gh, D, 1, dv[i*Lk*D+h*dh:], D)
+					}
+					if dq == nil && dk == nil {
+						continue
+					}
+					gemmT(false, true, Lq, Lk, dh, 1, gh, D, vi[h*dh:], D, 0, dp, Lk)
+					softmaxBackwardRows(dp, ph, Lq, Lk)
+					if dq != nil {
+						gemmT(false, false, Lq, dh, Lk, scale, dp, Lk, ki[h*dh:], D, 1, dq[i*Lq*D+h*dh:], D)
+					}
+					if dk != nil {
+						gemmT(true, false, Lk, dh, Lq, scale, dp, Lk, qi[h*dh:], D, 1, dk[i*Lk*D+h*dh:], D)
+					}
 				}
 			}
 		})

@@ -114,6 +114,9 @@ func (g *Graph[T]) binary(op binOp, a, b *Tensor[T]) *Tensor[T] {
 	}
 	out := g.newTensor(bc.out, g.needs(a, b))
 	A, B, O := a.Data, b.Data, out.Data
+	if op == opAdd && !same && len(b.Data) > 0 && tiles(a.Shape, b.Shape) {
+		return g.addTiled(a, b, out)
+	}
 	if same {
 		binarySame(op, A, B, O)
 	} else {
@@ -150,6 +153,40 @@ func (g *Graph[T]) binary(op binOp, a, b *Tensor[T]) *Tensor[T] {
 				run(0, 0, 0, len(G), 1, 1)
 			default:
 				bc.each(run)
+			}
+		})
+	}
+	return out
+}
+
+// tiles reports whether b's shape is the trailing dims of a's (b repeats
+// over a's leading dims, as positional embeddings over a batch).
+func tiles(a, b []int) bool {
+	return len(b) > 0 && len(b) < len(a) && sameShape(a[len(a)-len(b):], b)
+}
+
+// addTiled is Add for a b that tiles a (see tiles): per block of a, the
+// same-shape kernels; b's gradient is G's blocks added in block order,
+// each element's additions in the order of the broadcast path.
+func (g *Graph[T]) addTiled(a, b, out *Tensor[T]) *Tensor[T] {
+	n := len(b.Data)
+	for o := 0; o < len(out.Data); o += n {
+		binarySame(opAdd, a.Data[o:o+n], b.Data, out.Data[o:o+n])
+	}
+	if out.requiresGrad {
+		g.push(func() {
+			G := out.Grad
+			if G == nil {
+				return
+			}
+			if a.requiresGrad {
+				axpy(g.grad(a), 1, G)
+			}
+			if b.requiresGrad {
+				dB := g.grad(b)
+				for o := 0; o < len(G); o += n {
+					axpy(dB, 1, G[o:o+n])
+				}
 			}
 		})
 	}

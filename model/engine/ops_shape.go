@@ -219,22 +219,38 @@ func (g *Graph[T]) Slice(a *Tensor[T], axis, start, end int) *Tensor[T] {
 	return out
 }
 
-// BatchItem returns item n of a batch tensor a [N, ...] as a tensor
-// [1, ...] that shares a's data and, unlike Slice, its gradient buffer: the
-// ops that use the item add their gradients straight into a's, in the
-// order they run, as they would into a tensor of its own (no extra
-// addition, so no bit of a per-item computation changes when items are
-// batched). The item's data must not be written.
+// BatchItem returns item n of a batch tensor a [N, ...] as a tensor [...]
+// that shares a's data and, unlike Slice, its gradient buffer: the ops
+// that use the item add their gradients straight into a's, in the order
+// they run, as they would into a tensor of its own (no extra addition, so
+// no bit of a per-item computation changes when items are batched). The
+// item's data must not be written.
 func (g *Graph[T]) BatchItem(a *Tensor[T], n int) *Tensor[T] {
-	if a.Dims() < 1 || n < 0 || n >= a.Shape[0] {
+	if a.Dims() < 2 || n < 0 || n >= a.Shape[0] {
 		panic(fmt.Sprintf("engine: BatchItem %d of shape %v", n, a.Shape))
 	}
-	shape := slices.Clone(a.Shape)
-	shape[0] = 1
 	m := len(a.Data) / a.Shape[0]
-	out := &Tensor[T]{Shape: shape, Data: a.Data[n*m : (n+1)*m], requiresGrad: g.needs(a)}
+	return g.view(a, a.Shape[1:], n*m, m)
+}
+
+// View returns a with a new shape of the same size, sharing its data and,
+// unlike Reshape, its gradient buffer (see BatchItem): a gradient added
+// to the view is added to a's by the same operation, with no extra
+// addition, so a computation gives the same bits through a view as on a.
+// The view's data must not be written.
+func (g *Graph[T]) View(a *Tensor[T], shape ...int) *Tensor[T] {
+	if NumElems(shape) != len(a.Data) {
+		shapePanic("View", a.Shape, shape)
+	}
+	return g.view(a, shape, 0, len(a.Data))
+}
+
+// view is the tensor of shape over a's elements [off, off+n), sharing
+// data and gradient buffer.
+func (g *Graph[T]) view(a *Tensor[T], shape []int, off, n int) *Tensor[T] {
+	out := &Tensor[T]{Shape: slices.Clone(shape), Data: a.Data[off : off+n], requiresGrad: g.needs(a)}
 	if out.requiresGrad {
-		out.Grad = g.grad(a)[n*m : (n+1)*m]
+		out.Grad = g.grad(a)[off : off+n]
 	}
 	return out
 }
