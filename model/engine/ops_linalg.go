@@ -146,9 +146,12 @@ func (g *Graph[T]) Linear(x, w, bias *Tensor[T]) *Tensor[T] {
 	shape := append(append([]int(nil), x.Shape[:x.Dims()-1]...), outF)
 	out := g.newTensor(shape, g.needs(x, w, bias))
 	beta := T(0)
-	if bias != nil {
-		for r := 0; r < rows; r++ {
-			copy(out.Data[r*outF:(r+1)*outF], bias.Data)
+	if bias != nil && rows > 0 {
+		// every row starts as the bias: one row, then copies of what is
+		// filled so far (a few long copies instead of one per row)
+		copy(out.Data[:outF], bias.Data)
+		for n := outF; n < len(out.Data); n *= 2 {
+			copy(out.Data[n:], out.Data[:n])
 		}
 		beta = 1
 	}
