@@ -42,18 +42,25 @@ func buildMP(c *Config, classes []int, gt []*mask.Bits, maxGT int, levels [3][2]
 	if rec != nil && c.MP.Noise == "point" && c.MP.NoiseRatio > 0 {
 		rec.Point = make([][]float64, L)
 	}
+	var downs [3][]*mask.Bits // each GT any-downsampled to level l, for every layer at l
 	for i := 0; i < piloted; i++ {
 		l := i % 3
 		if fixed[l] != nil {
 			mp.pilots[i] = fixed[l]
 			continue
 		}
+		if downs[l] == nil {
+			downs[l] = make([]*mask.Bits, len(gt))
+			for j, m := range gt {
+				downs[l][j] = anyDown(m, levels[l][0], levels[l][1])
+			}
+		}
 		var draws []float64
 		if rec != nil && rec.Point != nil {
 			draws = slices.Repeat([]float64{-1}, P*levels[l][0]*levels[l][1])
 			rec.Point[i] = draws
 		}
-		mp.pilots[i] = layerPilots(c, gt, P, maxGT, levels[l][0], levels[l][1], r, draws)
+		mp.pilots[i] = layerPilots(c, downs[l], P, maxGT, levels[l][0], levels[l][1], r, draws)
 	}
 	return mp
 }
@@ -155,19 +162,19 @@ func fixedPilots(c *Config, gt []*mask.Bits, P, maxGT int, levels [3][2]int, r *
 }
 
 // layerPilots returns one layer's pilots at an h×w level: each slot's GT
-// any-downsampled (true = blocked; padding slots blocked everywhere), with
-// point noise when configured. draws, when not nil (P·h·w), receives each
-// cell's uniform draw.
-func layerPilots(c *Config, gt []*mask.Bits, P, maxGT, h, w int, r *rng.RNG, draws []float64) []bool {
+// any-downsampled (down holds the GT masks so downsampled; true = blocked;
+// padding slots blocked everywhere), with point noise when configured.
+// draws, when not nil (P·h·w), receives each cell's uniform draw.
+func layerPilots(c *Config, down []*mask.Bits, P, maxGT, h, w int, r *rng.RNG, draws []float64) []bool {
 	pl := make([]bool, P*h*w)
 	for s := 0; s < P; s++ {
 		row := pl[s*h*w : (s+1)*h*w]
 		j := s % maxGT
-		if j >= len(gt) {
+		if j >= len(down) {
 			fillTrue(row)
 			continue
 		}
-		d := anyDown(gt[j], h, w)
+		d := down[j]
 		for k := range row {
 			row[k] = !d.Get(k)
 		}
