@@ -300,14 +300,16 @@ func (d *maskedDecoder) mpContent(g *Graph, labels []int) *Tensor {
 func attentionMask(logits []float32, h4, w4, h, w int, pilot []bool, P int) (blocked, unblocked []bool) {
 	Q := len(logits) / (h4 * w4)
 	hw := h * w
-	resized := make([]float32, Q*hw)
-	engine.BilinearResize(resized, logits, Q, h4, w4, h, w)
 	blocked = make([]bool, Q*hw)
-	for i, v := range resized {
-		blocked[i] = v < 0
-	}
+	from := 0 // the pilots replace the first P rows: those are not resized
 	if pilot != nil {
 		copy(blocked[:P*hw], pilot)
+		from = P
+	}
+	resized := make([]float32, (Q-from)*hw)
+	engine.BilinearResize(resized, logits[from*h4*w4:], Q-from, h4, w4, h, w)
+	for i, v := range resized {
+		blocked[from*hw+i] = v < 0
 	}
 	unblocked = make([]bool, Q)
 	for q := 0; q < Q; q++ {

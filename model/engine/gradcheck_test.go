@@ -228,6 +228,7 @@ func TestGradConv2d(t *testing.T) {
 		{[]int{1, 1, 5, 4}, []int{2, 1, 2, 3}, 1, 0, false}, // non-square kernel, no padding
 		{[]int{1, 2, 7, 7}, []int{1, 2, 3, 3}, 3, 2, true},  // stride 3 with wide padding
 		{[]int{1, 1, 1, 1}, []int{1, 1, 3, 3}, 1, 1, false}, // 1×1 image
+		{[]int{3, 2, 5, 4}, []int{3, 2, 3, 3}, 1, 1, true},  // ≥ 3 images: dwᵀ accumulated
 	}
 	for i, c := range cases {
 		ins := []in{{shape: c.x}, {shape: c.w}}

@@ -117,10 +117,21 @@ func (g *Graph[T]) conv2dBackward(x, w, bias, out *Tensor[T], cols [][]T, k conv
 		dcol = g.allocRaw(ckk * ohw)
 	}
 	var gw []float32
+	// acc, for a batch of three or more images, is dw transposed: each
+	// image's dwᵀ is added to it, and it is transposed back at the end —
+	// per element the additions of adding each transposed dwᵀ to dw, in
+	// image order, with two transposes instead of one per image
+	var acc []T
 	if w.requiresGrad {
-		dwT, tmp = g.allocRaw(ckk*O), g.allocRaw(ckk*O)
+		dwT = g.allocRaw(ckk * O)
 		if k.implicit {
 			gw = any(g.allocRaw(H * (W + 2) * O)).([]float32)
+		}
+		if k.N > 2 {
+			acc = g.allocRaw(ckk * O)
+			transpose(acc, g.grad(w), O, ckk)
+		} else {
+			tmp = g.allocRaw(ckk * O)
 		}
 	}
 	for n := 0; n < k.N; n++ {
@@ -133,7 +144,11 @@ func (g *Graph[T]) conv2dBackward(x, w, bias, out *Tensor[T], cols [][]T, k conv
 			} else {
 				gemmT(false, true, ckk, O, ohw, 1, cols[n], ohw, Gn, ohw, 0, dwT, O)
 			}
-			addTransposed(g.grad(w), dwT, tmp, O, ckk)
+			if acc != nil {
+				axpy(acc, 1, dwT)
+			} else {
+				addTransposed(g.grad(w), dwT, tmp, O, ckk)
+			}
 		}
 		if bias != nil && bias.requiresGrad {
 			db := g.grad(bias)
@@ -154,6 +169,9 @@ func (g *Graph[T]) conv2dBackward(x, w, bias, out *Tensor[T], cols [][]T, k conv
 				col2im(dxn, dcol, C, H, W, k.KH, k.KW, k.stride, k.pad, k.OH, k.OW)
 			}
 		}
+	}
+	if acc != nil {
+		transpose(g.grad(w), acc, ckk, O)
 	}
 }
 

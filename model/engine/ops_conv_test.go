@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"math"
 	"math/rand/v2"
 	"testing"
 )
@@ -109,6 +110,63 @@ func TestIm2colStride2(t *testing.T) {
 		for i := range dxWant {
 			if dxGot[i] != dxWant[i] {
 				t.Fatalf("%+v: col2im[%d] = %v, want %v", tc, i, dxGot[i], dxWant[i])
+			}
+		}
+	}
+}
+
+// TestConvBatchWeightGradBits: a Conv2d on a batch of N images adds the
+// same weight gradient, bit for bit, as N convolutions of one image each
+// whose backward passes run in image order, onto a weight gradient that
+// already holds values — for N = 3 and 4, where the batch accumulates the
+// transposed gradient and transposes it back once, and N = 2, where it
+// adds each image's transposed gradient; for the implicit 3×3, the im2col
+// (stride 2) and the direct 1×1 paths.
+func TestConvBatchWeightGradBits(t *testing.T) {
+	rng := rand.New(rand.NewPCG(31, 32))
+	randn := func(n int) []float32 {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = float32(rng.NormFloat64())
+		}
+		return v
+	}
+	for _, spec := range []struct {
+		k, stride, pad int
+	}{{3, 1, 1}, {3, 2, 1}, {1, 1, 0}} {
+		for _, N := range []int{2, 3, 4} {
+			const C, O, H, W = 5, 7, 9, 8
+			x, w, init := randn(N*C*H*W), randn(O*C*spec.k*spec.k), randn(O*C*spec.k*spec.k)
+			var up []float32
+			run := func(batched bool) []float32 {
+				g := NewGraph[float32]()
+				wt := g.Leaf(w, O, C, spec.k, spec.k)
+				wt.Grad = append([]float32(nil), init...)
+				cs := ConvSpec{Stride: spec.stride, Pad: spec.pad}
+				var loss []*Tensor[float32]
+				if batched {
+					y := g.Conv2d(g.Const(x, N, C, H, W), wt, nil, cs)
+					if up == nil {
+						up = randn(len(y.Data))
+					}
+					loss = append(loss, g.SumAll(g.Mul(y, g.Const(up, y.Shape...))))
+				} else {
+					// recorded last to first, so the backward meets image 0 first
+					for n := N - 1; n >= 0; n-- {
+						y := g.Conv2d(g.Const(x[n*C*H*W:(n+1)*C*H*W], 1, C, H, W), wt, nil, cs)
+						m := len(y.Data)
+						loss = append(loss, g.SumAll(g.Mul(y, g.Const(up[n*m:(n+1)*m], y.Shape...))))
+					}
+				}
+				g.Backward(g.AddN(loss...))
+				return wt.Grad
+			}
+			want := run(true)
+			got := run(false)
+			for i := range want {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("%d×%d stride %d, %d images: dw[%d] = %v batched, %v one image at a time", spec.k, spec.k, spec.stride, N, i, want[i], got[i])
+				}
 			}
 		}
 	}
