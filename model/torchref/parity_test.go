@@ -80,6 +80,10 @@ func parityBatch(t *testing.T, arch string, n int) (model.Config, []*model.Examp
 // tiny against the parameter's neighbours instead (‖g‖ ≤ parityTol·‖g of
 // the key weight‖ on both sides).
 //
+// The batch8 variants put four images in each gradient slot, which go
+// through the network as one group (the transformer decoder with the
+// images in lockstep); the others run one image per slot.
+//
 // The msdeform variant moves the pixel decoder's weights off their
 // initialisation first (see TestMSDeformPixelDecoderTorchParity: at the
 // initialisation every sampling point sits on a pixel centre, where the
@@ -100,17 +104,21 @@ func TestTorchParity(t *testing.T) {
 	type variant struct {
 		name, arch, pixel string
 		set               func(*model.Config)
+		batch             int // 0: 2, one image per gradient slot
 	}
 	points := func(c *model.Config) { c.Loss.Points = 1024 }
 	for _, v := range []variant{
-		{"", model.ArchMask2Former, model.PixelFPN, nil}, {"", model.ArchMPFormer, model.PixelFPN, nil}, {"", model.ArchMaskFormer, model.PixelFPN, nil},
-		{"", model.ArchMask2Former, model.PixelMSDeform, nil},
+		{"", model.ArchMask2Former, model.PixelFPN, nil, 0}, {"", model.ArchMPFormer, model.PixelFPN, nil, 0}, {"", model.ArchMaskFormer, model.PixelFPN, nil, 0},
+		{"", model.ArchMask2Former, model.PixelMSDeform, nil, 0},
 		{"points+pointnoise", model.ArchMPFormer, model.PixelFPN, func(c *model.Config) {
 			points(c)
 			c.MP.Noise, c.MP.NoiseRatio = "point", 0.2
-		}},
-		{"shift", model.ArchMPFormer, model.PixelFPN, func(c *model.Config) { c.MP.Noise, c.MP.NoiseRatio = "shift", 1 }},
-		{"scale", model.ArchMPFormer, model.PixelFPN, func(c *model.Config) { c.MP.Noise, c.MP.NoiseRatio = "scale", 0.5 }},
+		}, 0},
+		{"shift", model.ArchMPFormer, model.PixelFPN, func(c *model.Config) { c.MP.Noise, c.MP.NoiseRatio = "shift", 1 }, 0},
+		{"scale", model.ArchMPFormer, model.PixelFPN, func(c *model.Config) { c.MP.Noise, c.MP.NoiseRatio = "scale", 0.5 }, 0},
+		// four images per slot: one group, the decoder in lockstep
+		{"batch8", model.ArchMask2Former, model.PixelFPN, nil, 8},
+		{"batch8", model.ArchMPFormer, model.PixelFPN, nil, 8},
 	} {
 		arch := v.arch
 		name := arch
@@ -121,7 +129,11 @@ func TestTorchParity(t *testing.T) {
 			name += "+" + v.name
 		}
 		t.Run(name, func(t *testing.T) {
-			cfg, ex := parityBatch(t, arch, 2)
+			batch := v.batch
+			if batch == 0 {
+				batch = 2
+			}
+			cfg, ex := parityBatch(t, arch, batch)
 			cfg.PixelDecoder = v.pixel
 			if v.set != nil {
 				v.set(&cfg)
