@@ -24,7 +24,7 @@ func TestAttentionMaskHand(t *testing.T) {
 		q1[i] = -3
 	}
 	logits := append(append([]float32{}, q0...), q1...)
-	blocked, unblocked := attentionMask(logits, 4, 4, 2, 2, nil, 0)
+	blocked, unblocked := attentionMask(logits, 4, 4, 2, 2, nil, 0, make([]float32, 16))
 	want := []bool{false, true, false, true, false, false, false, false}
 	for i := range want {
 		if blocked[i] != want[i] {
@@ -38,7 +38,7 @@ func TestAttentionMaskHand(t *testing.T) {
 	// A pilot replaces the first P rows before the unblocking rule: pilot
 	// row 0 attends only at cell 3; an all-blocked pilot row is unblocked.
 	pilot := []bool{true, true, true, false}
-	blocked, unblocked = attentionMask(logits, 4, 4, 2, 2, pilot, 1)
+	blocked, unblocked = attentionMask(logits, 4, 4, 2, 2, pilot, 1, make([]float32, 16))
 	want = []bool{true, true, true, false, false, false, false, false}
 	for i := range want {
 		if blocked[i] != want[i] {
@@ -48,7 +48,7 @@ func TestAttentionMaskHand(t *testing.T) {
 	if unblocked[0] {
 		t.Fatal("a pilot row that attends at cell 3 was unblocked")
 	}
-	_, unblocked = attentionMask(logits, 4, 4, 2, 2, []bool{true, true, true, true}, 1)
+	_, unblocked = attentionMask(logits, 4, 4, 2, 2, []bool{true, true, true, true}, 1, make([]float32, 16))
 	if !unblocked[0] {
 		t.Fatal("an empty pilot row was not unblocked")
 	}
