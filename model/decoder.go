@@ -297,8 +297,9 @@ func (d *maskedDecoder) mpContent(g *Graph, labels []int) *Tensor {
 // pilot is given, its P rows replace the first P rows (MP-Former's GT
 // masks). Finally every row that is entirely blocked is unblocked. No
 // gradient flows through the mask. scratch holds at least Q·h·w floats
-// (the resized logits; reused memory, which fresh allocations per call
-// were not: they cost 2.4 ms of a 110 ms step in page faults and misses).
+// for the resized logits: memory the graph reuses from step to step (with
+// a fresh allocation per call the resize took 2.4 ms of a 96 px
+// Mask2Former step instead of 0.65 ms).
 func attentionMask(logits []float32, h4, w4, h, w int, pilot []bool, P int, scratch []float32) (blocked, unblocked []bool) {
 	Q := len(logits) / (h4 * w4)
 	hw := h * w
