@@ -27,6 +27,7 @@ type Graph[T Float] struct {
 	bound  map[*Param[T]]*Tensor[T]
 	order  []*Param[T] // binding order, for deterministic accumulation
 	pool   pool[T]
+	pool64 pool[float64] // float64 statistics of norms and losses
 	// gradInto, when set, gives the buffer a bound parameter's gradient
 	// accumulates into (see AccumulateInto).
 	gradInto func(*Param[T]) []T
@@ -59,6 +60,7 @@ func (g *Graph[T]) Reset() {
 	clear(g.bound)
 	g.order = g.order[:0]
 	g.pool.releaseAll()
+	g.pool64.releaseAll()
 }
 
 // needs reports whether an op with these inputs must record a backward.
@@ -83,6 +85,12 @@ func (g *Graph[T]) alloc(n int) []T { return g.pool.get(n, true) }
 // allocRaw returns a buffer of n elements whose content is undefined; the
 // caller overwrites every element.
 func (g *Graph[T]) allocRaw(n int) []T { return g.pool.get(n, false) }
+
+// alloc64 returns a zeroed float64 buffer of n elements from the graph's
+// pool (per-row statistics that live until the backward pass); like the
+// float32 buffers it returns to the pool at Reset, so steady-state steps
+// write memory they have written before instead of fresh allocations.
+func (g *Graph[T]) alloc64(n int) []float64 { return g.pool64.get(n, true) }
 
 // Scratch returns a zeroed buffer of n elements that lives until Reset,
 // for ops and models that need temporary storage.

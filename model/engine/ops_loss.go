@@ -192,8 +192,8 @@ func (g *Graph[T]) DiceLoss(logits *Tensor[T], targets []T) *Tensor[T] {
 	R, P := logits.Shape[0], logits.Shape[1]
 	sig := g.allocRaw(R * P)
 	Sigmoid(sig, logits.Data)
-	num := make([]float64, R)
-	den := make([]float64, R)
+	num := g.alloc64(R)
+	den := g.alloc64(R)
 	out := g.newTensor([]int{R}, g.needs(logits))
 	for r := 0; r < R; r++ {
 		var st, ss, tt float64

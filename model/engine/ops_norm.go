@@ -32,8 +32,8 @@ func (g *Graph[T]) LayerNorm(x, gamma, beta *Tensor[T], eps float64) *Tensor[T] 
 	rows := len(x.Data) / D
 	out := g.newTensor(x.Shape, g.needs(x, gamma, beta))
 	xhat := g.allocRaw(len(x.Data))
-	rstd := make([]float64, rows)
-	mus := make([]float64, rows)
+	rstd := g.alloc64(rows)
+	mus := g.alloc64(rows)
 	statsRows(x.Data, D, eps, mus, rstd)
 	gm, bt := gamma.Data, beta.Data
 	for r := 0; r < rows; r++ {
@@ -58,7 +58,7 @@ func (g *Graph[T]) LayerNorm(x, gamma, beta *Tensor[T], eps float64) *Tensor[T] 
 			}
 			dx, dg, db := g.gradIf(x), g.gradIf(gamma), g.gradIf(beta)
 			// Σ ĝ and Σ ĝ·x̂ with ĝ = G·γ per row, two rows at a time
-			sgs, sgxs := make([]float64, rows), make([]float64, rows)
+			sgs, sgxs := g.alloc64(rows), g.alloc64(rows)
 			r := 0
 			for ; r+2 <= rows; r += 2 {
 				sgs[r], sgxs[r], sgs[r+1], sgxs[r+1] = gammaSums2(G[r*D:(r+1)*D], xhat[r*D:(r+1)*D], G[(r+1)*D:(r+2)*D], xhat[(r+1)*D:(r+2)*D], gm)
@@ -238,8 +238,8 @@ func (g *Graph[T]) normalize(op string, x, gamma, beta *Tensor[T], units, m, chP
 	out := g.newTensor(x.Shape, g.needs(x, gamma, beta))
 	nch := len(gamma.Data)
 	xhat := g.allocRaw(len(x.Data))
-	rstd := make([]float64, units)
-	mus := make([]float64, units)
+	rstd := g.alloc64(units)
+	mus := g.alloc64(units)
 	statsRows(x.Data, m, eps, mus, rstd)
 	for u := 0; u < units; u++ {
 		xs := x.Data[u*m : (u+1)*m]
@@ -274,7 +274,7 @@ func (g *Graph[T]) normalize(op string, x, gamma, beta *Tensor[T], units, m, chP
 			// order: float32 rows eight at a time by fmath's row kernels,
 			// the rest two at a time
 			nc := units * chPerUnit
-			allG, allGx := make([]float64, nc), make([]float64, nc)
+			allG, allGx := g.alloc64(nc), g.alloc64(nc)
 			c := 0
 			if G32, ok := any(G).([]float32); ok {
 				xh32 := any(xhat).([]float32)
