@@ -139,13 +139,7 @@ func TestBatchItemAndRoots(t *testing.T) {
 func TestAttentionBatchItems(t *testing.T) {
 	const N, D, H, Lq, Lk = 3, 16, 4, 5, 7
 	r := rand.New(rand.NewPCG(3, 4))
-	randn := func(n int) []float32 {
-		v := make([]float32, n)
-		for i := range v {
-			v[i] = float32(r.NormFloat64())
-		}
-		return v
-	}
+	randn := func(n int) []float32 { return normals32(r, n) }
 	ws := make([][]float32, 8)
 	for i := range ws {
 		ws[i] = randn([]int{D * D, D}[i%2])
@@ -239,4 +233,13 @@ func TestAddTiled(t *testing.T) {
 			}
 		}
 	}
+}
+
+// normals32 returns n standard normal float32 values drawn from r.
+func normals32(r *rand.Rand, n int) []float32 {
+	v := make([]float32, n)
+	for i := range v {
+		v[i] = float32(r.NormFloat64())
+	}
+	return v
 }

@@ -21,13 +21,7 @@ func TestConvImplicitBitIdentical(t *testing.T) {
 		t.Skipf("no implicit-convolution kernels on %s", gemm.Describe())
 	}
 	rng := rand.New(rand.NewPCG(21, 22))
-	randn := func(n int) []float32 {
-		v := make([]float32, n)
-		for i := range v {
-			v[i] = float32(rng.NormFloat64())
-		}
-		return v
-	}
+	randn := func(n int) []float32 { return normals32(rng, n) }
 	for _, tc := range []struct{ N, C, O, H, W int }{
 		{1, 1, 1, 1, 1}, {1, 3, 5, 4, 7}, {2, 16, 32, 9, 9}, {1, 13, 37, 12, 5},
 		{2, 8, 64, 24, 24}, {1, 5, 17, 40, 40}, {1, 2, 3, 3, 50},

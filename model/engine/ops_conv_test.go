@@ -124,13 +124,7 @@ func TestIm2colStride2(t *testing.T) {
 // (stride 2) and the direct 1×1 paths.
 func TestConvBatchWeightGradBits(t *testing.T) {
 	rng := rand.New(rand.NewPCG(31, 32))
-	randn := func(n int) []float32 {
-		v := make([]float32, n)
-		for i := range v {
-			v[i] = float32(rng.NormFloat64())
-		}
-		return v
-	}
+	randn := func(n int) []float32 { return normals32(rng, n) }
 	for _, spec := range []struct {
 		k, stride, pad int
 	}{{3, 1, 1}, {3, 2, 1}, {1, 1, 0}} {

@@ -232,13 +232,7 @@ func TestNormsMatchReference(t *testing.T) {
 // benchstat -col /impl).
 func BenchmarkNorms(b *testing.B) {
 	rng := rand.New(rand.NewPCG(25, 26))
-	randn := func(n int) []float32 {
-		v := make([]float32, n)
-		for i := range v {
-			v[i] = float32(rng.NormFloat64())
-		}
-		return v
-	}
+	randn := func(n int) []float32 { return normals32(rng, n) }
 	for _, op := range []string{"GroupNorm", "LayerNorm"} {
 		shape := []int{1, 64, 32, 32}
 		if op == "LayerNorm" {
