@@ -27,7 +27,10 @@ func (a attnBlock) weights(g *Graph) engine.AttnWeights[float32] {
 }
 
 // decoderLayer is one transformer decoder layer with post-norm residual
-// sub-blocks (dropout 0): cross-attention, self-attention and FFN.
+// sub-blocks (dropout 0): cross-attention, self-attention and FFN. They
+// run on a batch of images: tgt [N, R, D], qpos [R, D] (shared) or nil,
+// mem [N, h·w, D], memPos [h·w, D], and masks with one attention mask per
+// image (or nil for none).
 type decoderLayer struct {
 	cross, self                  attnBlock
 	crossNorm, selfNorm, ffnNorm norm
@@ -45,10 +48,6 @@ func newDecoderLayer(ps *params, name string, c *Config) decoderLayer {
 		ffnNorm:   newNorm(ps, name+".ffn_norm", c.Hidden, 0),
 	}
 }
-
-// The layer's sub-blocks run on a batch of images: tgt [N, R, D], qpos
-// [R, D] (shared) or nil, mem [N, h·w, D], memPos [h·w, D], and masks
-// with one attention mask per image (or nil for none).
 
 func (l *decoderLayer) crossAttn(g *Graph, c *Config, tgt, qpos, mem, memPos *Tensor, masks [][]bool) *Tensor {
 	x := g.AttentionBatch(tgt, mem, mem, qpos, memPos, l.cross.weights(g), c.Heads, masks)

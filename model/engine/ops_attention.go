@@ -125,8 +125,9 @@ func (g *Graph[T]) AttentionBatch(query, key, value, qPos, kPos *Tensor[T], w At
 	if query.Dims() == 3 {
 		n = query.Shape[0]
 	}
-	if query.Dims() != key.Dims() || key.Dims() != value.Dims() || (query.Dims() != 2 && query.Dims() != 3) ||
-		!slices.Equal(key.Shape, value.Shape) || key.Shape[0] != query.Shape[0] && query.Dims() == 3 {
+	dims := query.Dims()
+	if (dims != 2 && dims != 3) || key.Dims() != dims || !slices.Equal(key.Shape, value.Shape) ||
+		(dims == 3 && key.Shape[0] != n) {
 		shapePanic("Attention", query.Shape, key.Shape, value.Shape)
 	}
 	Lq, D := query.Dim(-2), query.Dim(-1)
