@@ -103,6 +103,64 @@ func BenchmarkTrainStepSizes(b *testing.B) {
 	}
 }
 
+// BenchmarkTrainStepBatches is BenchmarkTrainStepSizes' step at 96 px on
+// ten different batches in turn (a loader's, as in training and in bench
+// torch), where BenchmarkTrainStepSizes repeats one: with MP-Former the
+// number of pilot rows, and so the shapes of the decoder's tensors,
+// follow each batch's largest number of GT segments. One untimed pass over
+// the batches warms the buffer pools first.
+func BenchmarkTrainStepBatches(b *testing.B) {
+	for _, arch := range []string{ArchMask2Former, ArchMPFormer} {
+		b.Run(arch, func(b *testing.B) {
+			ds, err := data.Open(data.Spec{Kind: "synthetic", Split: "train", Seed: 1})
+			if err != nil {
+				b.Fatal(err)
+			}
+			cfg := ConfigForDataset(arch, ds)
+			cfg.ImageSize = 96
+			m, err := New(cfg, 1)
+			if err != nil {
+				b.Fatal(err)
+			}
+			ld, err := data.NewLoader(ds, 8, data.BatchConfig{Size: cfg.ImageSize, Seed: 1})
+			if err != nil {
+				b.Fatal(err)
+			}
+			batches := make([][]*Example, 10)
+			for k := range batches {
+				bt, err := ld.Batch(k)
+				if err != nil {
+					b.Fatal(err)
+				}
+				for i := range bt.Images {
+					batches[k] = append(batches[k], ExampleFromBatch(&bt.Images[i]))
+				}
+			}
+			tc := DefaultTrainConfig(1 << 30)
+			tc.Batch = 8
+			tr, err := NewTrainer(m, tc)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, bt := range batches { // one pass warms the buffer pools for every shape
+				if _, err := tr.TrainStep(bt); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ResetTimer()
+			c0 := testenv.CPUTime()
+			for i := 0; i < b.N; i++ {
+				if _, err := tr.TrainStep(batches[i%len(batches)]); err != nil {
+					b.Fatal(err)
+				}
+			}
+			cpu := testenv.CPUTime() - c0
+			b.ReportMetric(float64(b.N*8)/b.Elapsed().Seconds(), "images/s")
+			b.ReportMetric(float64(cpu.Microseconds())/1000/float64(b.N), "cpu-ms/op")
+		})
+	}
+}
+
 // BenchmarkTrainStepPixel is BenchmarkTrainStep's Mask2Former step with
 // each pixel decoder (compare with benchstat -col /pixel).
 func BenchmarkTrainStepPixel(b *testing.B) {

@@ -243,3 +243,42 @@ func normals32(r *rand.Rand, n int) []float32 {
 	}
 	return v
 }
+
+// TestPoolSizeClasses: a pool buffer's capacity is its size class — n up
+// to 64, else less than an eighth above n, a multiple of the class step
+// (by hand: 65 → 72 with steps of 8 for 64…127, 1000 → 1024 with steps of
+// 64 for 512…1023, 1025 → 1152 with steps of 128) — and after a release
+// a nearby length reuses the same memory, zeroed when asked.
+func TestPoolSizeClasses(t *testing.T) {
+	for n, want := range map[int]int{1: 1, 64: 64, 65: 72, 127: 128, 1000: 1024, 1024: 1024, 1025: 1152} {
+		if got := sizeClass(n); got != want {
+			t.Errorf("sizeClass(%d) = %d, want %d", n, got, want)
+		}
+	}
+	for n := 1; n < 1<<16; n += 7 {
+		if c := sizeClass(n); c < n || 8*(c-n) >= n && n > 64 {
+			t.Fatalf("sizeClass(%d) = %d", n, c)
+		}
+	}
+	var p pool[float32]
+	a := p.get(1000, true)
+	if len(a) != 1000 || cap(a) != 1024 {
+		t.Fatalf("len %d cap %d, want 1000 and 1024", len(a), cap(a))
+	}
+	for i := range a {
+		a[i] = 1
+	}
+	p.releaseAll()
+	b := p.get(990, true)
+	if len(b) != 990 || &b[0] != &a[0] {
+		t.Fatalf("a 990-element buffer did not reuse the released 1000-element one")
+	}
+	for i, v := range b {
+		if v != 0 {
+			t.Fatalf("b[%d] = %v, want 0", i, v)
+		}
+	}
+	if c := p.get(1000, false); &c[0] == &a[0] {
+		t.Fatal("a buffer handed out twice before a release")
+	}
+}

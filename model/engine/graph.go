@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"math/bits"
 
 	"github.com/mpanalyze/mpanalyze/internal/fmath"
 )
@@ -246,26 +247,42 @@ func (g *Graph[T]) ParamGrad(p *Param[T]) []T {
 	return nil
 }
 
-// pool recycles buffers by exact length. Buffers handed out since the last
-// releaseAll are tracked so that releaseAll can take them all back.
+// pool recycles buffers by size class (sizeClass): a buffer of n elements
+// is handed out with capacity sizeClass(n), so that lengths that differ a
+// little from step to step (MP-Former's pilot rows follow the batch's
+// largest number of GT segments) share one free list instead of each
+// allocating fresh memory. Buffers handed out since the last releaseAll
+// are tracked so that releaseAll can take them all back.
 type pool[T Float] struct {
-	free map[int][][]T
+	free map[int][][]T // by capacity
 	used [][]T
+}
+
+// sizeClass is the capacity of a pool buffer of n elements: n itself up
+// to 64, else n rounded up to a multiple of 2^(⌊log₂ n⌋−3), which adds
+// less than an eighth.
+func sizeClass(n int) int {
+	if n <= 64 {
+		return n
+	}
+	step := 1 << (bits.Len(uint(n)) - 4)
+	return (n + step - 1) &^ (step - 1)
 }
 
 func (p *pool[T]) get(n int, zero bool) []T {
 	if n == 0 {
 		return []T{}
 	}
+	c := sizeClass(n)
 	var b []T
-	if l := p.free[n]; len(l) > 0 {
-		b = l[len(l)-1]
-		p.free[n] = l[:len(l)-1]
+	if l := p.free[c]; len(l) > 0 {
+		b = l[len(l)-1][:n]
+		p.free[c] = l[:len(l)-1]
 		if zero {
 			clear(b)
 		}
 	} else {
-		b = make([]T, n)
+		b = make([]T, n, c)
 	}
 	p.used = append(p.used, b)
 	return b
@@ -276,7 +293,7 @@ func (p *pool[T]) releaseAll() {
 		p.free = map[int][][]T{}
 	}
 	for _, b := range p.used {
-		p.free[len(b)] = append(p.free[len(b)], b)
+		p.free[cap(b)] = append(p.free[cap(b)], b)
 	}
 	clear(p.used)
 	p.used = p.used[:0]
