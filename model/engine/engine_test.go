@@ -282,3 +282,22 @@ func TestPoolSizeClasses(t *testing.T) {
 		t.Fatal("a buffer handed out twice before a release")
 	}
 }
+
+// TestLinearBiasFill: a Linear over 37 rows of 200 outputs (the bias
+// fill doubles 1, 2, 4, … 32 rows, then copies a partial 5) gives every
+// row the bits the row gets alone.
+func TestLinearBiasFill(t *testing.T) {
+	r := rand.New(rand.NewPCG(41, 42))
+	const rows, in, outF = 37, 5, 200
+	x, w, b := normals32(r, rows*in), normals32(r, outF*in), normals32(r, outF)
+	g := NewGraph[float32]()
+	all := g.Linear(g.Const(x, rows, in), g.Const(w, outF, in), g.Const(b, outF))
+	for i := 0; i < rows; i++ {
+		one := g.Linear(g.Const(x[i*in:(i+1)*in], 1, in), g.Const(w, outF, in), g.Const(b, outF))
+		for j, v := range one.Data {
+			if math.Float32bits(all.Data[i*outF+j]) != math.Float32bits(v) {
+				t.Fatalf("row %d col %d: %v in the batch, %v alone", i, j, all.Data[i*outF+j], v)
+			}
+		}
+	}
+}
