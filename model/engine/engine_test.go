@@ -301,3 +301,29 @@ func TestLinearBiasFill(t *testing.T) {
 		}
 	}
 }
+
+// TestPoolReusesLarger: when a size class has no free buffer, the pool
+// hands out the smallest free one of up to twice the class (zeroed when
+// asked), and allocates only when there is none.
+func TestPoolReusesLarger(t *testing.T) {
+	var p pool[float32]
+	big := p.get(1500, false) // class 1536
+	for i := range big {
+		big[i] = 7
+	}
+	huge := p.get(5000, false) // class 5120: more than twice 1024
+	p.releaseAll()
+	small := p.get(1000, true) // class 1024: takes the 1536 buffer
+	if &small[0] != &big[0] || len(small) != 1000 {
+		t.Fatal("a 1000-element request did not reuse the free 1536-capacity buffer")
+	}
+	for i, v := range small {
+		if v != 0 {
+			t.Fatalf("small[%d] = %v, want 0", i, v)
+		}
+	}
+	other := p.get(1000, false) // none left within 2×1024: a new buffer
+	if &other[0] == &huge[0] || cap(other) != 1024 {
+		t.Fatalf("a second request took a buffer of capacity %d, want a new one of 1024", cap(other))
+	}
+}
