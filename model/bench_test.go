@@ -51,23 +51,32 @@ func benchBatchPixel(b testing.TB, arch, pixel string, size, queries, batch int)
 	return m, ex
 }
 
-// benchTrainSteps times b.N training steps of m on ex (after one untimed
-// step that warms the buffer pools) and returns the CPU time they took.
+// benchTrainSteps times b.N training steps of m on ex and returns the CPU
+// time they took; see benchTrainBatches.
 func benchTrainSteps(b *testing.B, m *Model, ex []*Example) time.Duration {
+	return benchTrainBatches(b, m, [][]*Example{ex})
+}
+
+// benchTrainBatches times b.N training steps of m on the batches in turn
+// (after one untimed pass over them, which warms the buffer pools for
+// every shape) and returns the CPU time they took.
+func benchTrainBatches(b *testing.B, m *Model, batches [][]*Example) time.Duration {
 	b.Helper()
 	tc := DefaultTrainConfig(1 << 30)
-	tc.Batch = len(ex)
+	tc.Batch = len(batches[0])
 	tr, err := NewTrainer(m, tc)
 	if err != nil {
 		b.Fatal(err)
 	}
-	if _, err := tr.TrainStep(ex); err != nil {
-		b.Fatal(err)
+	for _, ex := range batches {
+		if _, err := tr.TrainStep(ex); err != nil {
+			b.Fatal(err)
+		}
 	}
 	b.ResetTimer()
 	c0 := testenv.CPUTime()
 	for i := 0; i < b.N; i++ {
-		if _, err := tr.TrainStep(ex); err != nil {
+		if _, err := tr.TrainStep(batches[i%len(batches)]); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -107,8 +116,7 @@ func BenchmarkTrainStepSizes(b *testing.B) {
 // ten different batches in turn (a loader's, as in training and in bench
 // torch), where BenchmarkTrainStepSizes repeats one: with MP-Former the
 // number of pilot rows, and so the shapes of the decoder's tensors,
-// follow each batch's largest number of GT segments. One untimed pass over
-// the batches warms the buffer pools first.
+// follow each batch's largest number of GT segments.
 func BenchmarkTrainStepBatches(b *testing.B) {
 	for _, arch := range []string{ArchMask2Former, ArchMPFormer} {
 		b.Run(arch, func(b *testing.B) {
@@ -136,25 +144,7 @@ func BenchmarkTrainStepBatches(b *testing.B) {
 					batches[k] = append(batches[k], ExampleFromBatch(&bt.Images[i]))
 				}
 			}
-			tc := DefaultTrainConfig(1 << 30)
-			tc.Batch = 8
-			tr, err := NewTrainer(m, tc)
-			if err != nil {
-				b.Fatal(err)
-			}
-			for _, bt := range batches { // one pass warms the buffer pools for every shape
-				if _, err := tr.TrainStep(bt); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.ResetTimer()
-			c0 := testenv.CPUTime()
-			for i := 0; i < b.N; i++ {
-				if _, err := tr.TrainStep(batches[i%len(batches)]); err != nil {
-					b.Fatal(err)
-				}
-			}
-			cpu := testenv.CPUTime() - c0
+			cpu := benchTrainBatches(b, m, batches)
 			b.ReportMetric(float64(b.N*8)/b.Elapsed().Seconds(), "images/s")
 			b.ReportMetric(float64(cpu.Microseconds())/1000/float64(b.N), "cpu-ms/op")
 		})
