@@ -62,6 +62,30 @@ func (m *Bits) Set(i int, v bool) {
 	}
 }
 
+// AnyIn reports whether any pixel i with lo ≤ i < hi is set (flat
+// indices, as Get's), testing whole words: a row segment of a mask in one
+// or two word operations.
+func (m *Bits) AnyIn(lo, hi int) bool {
+	if lo >= hi {
+		return false
+	}
+	wl, wh := lo>>6, (hi-1)>>6
+	first := ^uint64(0) << uint(lo&63)
+	last := ^uint64(0) >> uint(63-(hi-1)&63)
+	if wl == wh {
+		return m.Words[wl]&first&last != 0
+	}
+	if m.Words[wl]&first != 0 {
+		return true
+	}
+	for _, w := range m.Words[wl+1 : wh] {
+		if w != 0 {
+			return true
+		}
+	}
+	return m.Words[wh]&last != 0
+}
+
 // Area is the number of true pixels.
 func (m *Bits) Area() int {
 	n := 0

@@ -61,3 +61,28 @@ func TestSizeMismatchPanics(t *testing.T) {
 	}()
 	Intersection(New(2, 2), New(2, 3))
 }
+
+// TestAnyIn compares AnyIn with a loop over Get for every range of masks
+// of 0, 1 and a few set pixels placed at and around word boundaries, in
+// masks of one, two and several words.
+func TestAnyIn(t *testing.T) {
+	for _, n := range []int{1, 63, 64, 65, 130, 300} {
+		for _, set := range [][]int{{}, {0}, {n - 1}, {63 % n}, {64 % n}, {n / 2, n - 1}, {127 % n, 128 % n}} {
+			m := New(1, n)
+			for _, i := range set {
+				m.Set(i, true)
+			}
+			for lo := 0; lo <= n; lo++ {
+				for hi := lo; hi <= n; hi++ {
+					want := false
+					for i := lo; i < hi; i++ {
+						want = want || m.Get(i)
+					}
+					if got := m.AnyIn(lo, hi); got != want {
+						t.Fatalf("n=%d set %v: AnyIn(%d, %d) = %v, want %v", n, set, lo, hi, got, want)
+					}
+				}
+			}
+		}
+	}
+}

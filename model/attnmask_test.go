@@ -1,9 +1,12 @@
 package model
 
 import (
+	"math"
 	"testing"
 
+	"github.com/mpanalyze/mpanalyze/internal/rng"
 	"github.com/mpanalyze/mpanalyze/mask"
+	"github.com/mpanalyze/mpanalyze/model/engine"
 )
 
 func TestAttentionMaskHand(t *testing.T) {
@@ -66,5 +69,65 @@ func TestAnyDownTouchedCells(t *testing.T) {
 	d = anyDown(m, 4, 4)
 	if d.Area() != 1 || !d.At(2, 1) {
 		t.Fatalf("4×4: %v", d.Bools())
+	}
+}
+
+// TestAnyDownMatchesPixelLoop: anyDown (word tests per window row) keeps
+// exactly the cells that a loop over every pixel of the window finds
+// touched, for random masks of several densities, sizes that do and do not
+// divide, and odd widths that put windows across word boundaries.
+func TestAnyDownMatchesPixelLoop(t *testing.T) {
+	r := rng.New(3)
+	for _, s := range [][4]int{{96, 96, 3, 3}, {96, 96, 12, 12}, {100, 70, 7, 9}, {33, 129, 5, 4}, {8, 8, 8, 8}, {5, 7, 10, 3}} {
+		H, W, h, w := s[0], s[1], s[2], s[3]
+		for _, p := range []float64{0, 0.001, 0.02, 0.5} {
+			m := mask.FromFunc(H, W, func(int) bool { return r.Bernoulli(p) })
+			got := anyDown(m, h, w)
+			for cy := 0; cy < h; cy++ {
+				for cx := 0; cx < w; cx++ {
+					want := false
+					for y := cy * H / h; y < ((cy+1)*H+h-1)/h; y++ {
+						for x := cx * W / w; x < ((cx+1)*W+w-1)/w; x++ {
+							want = want || m.At(y, x)
+						}
+					}
+					if got.At(cy, cx) != want {
+						t.Fatalf("%dx%d → %dx%d, p=%v: cell (%d, %d) = %v, want %v", H, W, h, w, p, cy, cx, got.At(cy, cx), want)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestNonFiniteStage: the first stage with a NaN or ±Inf in its class or
+// mask logits is reported, wherever in the slice the value sits; all-finite
+// stages give −1.
+func TestNonFiniteStage(t *testing.T) {
+	g := engine.NewGraph[float32]()
+	mk := func() []StageOutput {
+		st := make([]StageOutput, 4)
+		for i := range st {
+			st[i] = StageOutput{ClassLogits: g.Const(make([]float32, 3*5), 3, 5), MaskLogits: g.Const(make([]float32, 3*37), 3, 37)}
+		}
+		return st
+	}
+	if s := NonFiniteStage(mk()); s != -1 {
+		t.Fatalf("finite stages: %d", s)
+	}
+	for _, c := range []struct {
+		stage, at int
+		cls       bool
+		v         float64
+	}{{2, 110, false, math.NaN()}, {1, 0, true, math.Inf(1)}, {3, 17, false, math.Inf(-1)}, {0, 14, true, math.NaN()}} {
+		st := mk()
+		d := st[c.stage].MaskLogits.Data
+		if c.cls {
+			d = st[c.stage].ClassLogits.Data
+		}
+		d[c.at] = float32(c.v)
+		if s := NonFiniteStage(st); s != c.stage {
+			t.Fatalf("%v at %d of stage %d: got stage %d", c.v, c.at, c.stage, s)
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/mpanalyze/mpanalyze/data"
 	"github.com/mpanalyze/mpanalyze/matcher"
 
+	"github.com/mpanalyze/mpanalyze/internal/fmath"
 	"github.com/mpanalyze/mpanalyze/internal/rng"
 	"github.com/mpanalyze/mpanalyze/mask"
 )
@@ -391,19 +392,9 @@ func ExampleFromBatch(b *data.BatchImage) *Example {
 // or ±Inf, or −1 when every stage is finite.
 func NonFiniteStage(stages []StageOutput) int {
 	for s, so := range stages {
-		if !finite32(so.ClassLogits.Data) || !finite32(so.MaskLogits.Data) {
+		if !fmath.AllFinite(so.ClassLogits.Data) || !fmath.AllFinite(so.MaskLogits.Data) {
 			return s
 		}
 	}
 	return -1
-}
-
-// finite32 reports whether every value is neither NaN nor ±Inf (x−x is 0
-// exactly for finite x; the OR of the bits keeps the loop branch-free).
-func finite32(v []float32) bool {
-	var acc uint32
-	for _, x := range v {
-		acc |= math.Float32bits(x - x)
-	}
-	return acc == 0
 }

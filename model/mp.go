@@ -223,13 +223,10 @@ func anyDown(m *mask.Bits, h, w int) *mask.Bits {
 		ya, yb := cy*m.H/h, ((cy+1)*m.H+h-1)/h
 		for cx := 0; cx < w; cx++ {
 			xa, xb := cx*m.W/w, ((cx+1)*m.W+w-1)/w
-		window:
 			for y := ya; y < yb; y++ {
-				for x := xa; x < xb; x++ {
-					if m.At(y, x) {
-						out.Set(cy*w+cx, true)
-						break window
-					}
+				if m.AnyIn(y*m.W+xa, y*m.W+xb) {
+					out.Set(cy*w+cx, true)
+					break
 				}
 			}
 		}

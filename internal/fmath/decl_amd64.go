@@ -54,6 +54,11 @@ func reluAVX2(dst, src *float32, n int)
 //go:noescape
 func reluGradAVX2(dst, x, grad *float32, n int)
 
+// reluGradSetAVX2 sets dst[i] = grad[i] where x[i] > 0, +0 elsewhere, for i < n.
+//
+//go:noescape
+func reluGradSetAVX2(dst, x, grad *float32, n int)
+
 // expSubAVX512 sets dst[i] = e^(src[i]−sub) for i < n.
 //
 //go:noescape
@@ -104,6 +109,11 @@ func reluAVX512(dst, src *float32, n int)
 //go:noescape
 func reluGradAVX512(dst, x, grad *float32, n int)
 
+// reluGradSetAVX512 sets dst[i] = grad[i] where x[i] > 0, +0 elsewhere, for i < n.
+//
+//go:noescape
+func reluGradSetAVX512(dst, x, grad *float32, n int)
+
 // normAffineAVX512 sets h = (x[i]−mu)·r, xh[i] = h, y[i] = h·gm[i] + bt[i] (float32) for i < n.
 //
 //go:noescape
@@ -118,6 +128,11 @@ func normAffine64AVX512(xh, y, x *float32, n int, mu, r float64, gm, bt float32)
 //
 //go:noescape
 func layerNormGradAVX512(dx, dg, db, grad, xh, gm *float32, n int, mg, mgx, rs float32)
+
+// layerNormGradSetAVX512 is layerNormGrad that sets dx[i] instead of adding to it.
+//
+//go:noescape
+func layerNormGradSetAVX512(dx, dg, db, grad, xh, gm *float32, n int, mg, mgx, rs float32)
 
 // rowSums8AVX512 adds Σ_{i<n} float64(x[j·stride+i]) to acc[j] for j < 8, one chain per row in index order (n a multiple of 8).
 //
@@ -138,6 +153,16 @@ func rowSumDots8AVX512(sg, sgh *float64, gr, h *float32, stride, n int)
 //
 //go:noescape
 func normGradX64AVX512(dx, grad, xh *float32, n int, gm, mg, mgx, r float64)
+
+// allFiniteAVX512 returns 0 when every x[i], i < n, is finite (see gen_amd64.go).
+//
+//go:noescape
+func allFiniteAVX512(x *float32, n int) uint32
+
+// normGradX64SetAVX512 sets dx[i] = float32((float64(grad[i])·gm − mg − float64(xh[i])·mgx)·r) for i < n.
+//
+//go:noescape
+func normGradX64SetAVX512(dx, grad, xh *float32, n int, gm, mg, mgx, r float64)
 
 // gather2AVX512 sets dst[i] = src[2i] for i < n (src has 2n−1 elements).
 //

@@ -617,8 +617,14 @@ func (a *arch) genReLU() {
 // not for NaN), else dst[i] += +0 — the masked gradient is added in every
 // lane, as the Go loop of engine's reluBackward does (predicate 0x1e,
 // greater-than ordered quiet).
-func (a *arch) genReLUGrad() {
+//
+// With set, it writes reluGradSet: dst[i] = g[i] where x[i] > 0, else +0
+// (a new gradient buffer, which the add variant would need zeroed).
+func (a *arch) genReLUGrad(set bool) {
 	name := "reluGrad" + a.name
+	if set {
+		name = "reluGradSet" + a.name
+	}
 	a.header(name, "(dst, x, grad *float32, n int)", 32)
 	p("\tMOVQ dst+0(FP), DI")
 	p("\tMOVQ x+8(FP), SI")
@@ -629,7 +635,6 @@ func (a *arch) genReLUGrad() {
 		x, gr, d := a.r(0), a.r(1), a.r(2)
 		m.load("SI", x)
 		m.load("DX", gr)
-		m.load("DI", d)
 		if a.avx512() {
 			p("\tVCMPPS $0x1e, %s, %s, K2", a.r(4), x)
 			p("\tVMOVAPS.Z %s, K2, %s", gr, gr)
@@ -637,6 +642,11 @@ func (a *arch) genReLUGrad() {
 			p("\tVCMPPS $0x1e, %s, %s, %s", a.r(4), x, a.r(3))
 			p("\tVANDPS %s, %s, %s", gr, a.r(3), gr)
 		}
+		if set {
+			m.store(gr, "DI")
+			return
+		}
+		m.load("DI", d)
 		p("\tVADDPS %s, %s, %s", gr, d, d)
 		m.store(d, "DI")
 	})
@@ -727,8 +737,14 @@ func genNormAffine64() {
 
 // genLayerNormGrad writes layerNormGrad: dg += g·xh, db += g,
 // dx += (g·gm − mg − xh·mgx)·rs (float32): LayerNorm's backward for one row.
-func genLayerNormGrad() {
+//
+// With set, layerNormGradSet writes dx instead of adding to it (dg and db
+// are added to as before).
+func genLayerNormGrad(set bool) {
 	name := "layerNormGradAVX512"
+	if set {
+		name = "layerNormGradSetAVX512"
+	}
 	kernel512(name, "(dx, dg, db, grad, xh, gm *float32, n int, mg, mgx, rs float32)", 68, []string{
 		"MOVQ dx+0(FP), DI", "MOVQ dg+8(FP), SI", "MOVQ db+16(FP), DX", "MOVQ grad+24(FP), R8",
 		"MOVQ xh+32(FP), R9", "MOVQ gm+40(FP), R10", "MOVQ n+48(FP), CX",
@@ -750,6 +766,10 @@ func genLayerNormGrad() {
 			p("\tVMULPS Z21, Z1, Z5")
 			p("\tVSUBPS Z5, Z4, Z4")
 			p("\tVMULPS Z22, Z4, Z4")
+			if set {
+				m.store("Z4", "DI")
+				return
+			}
 			m.load("DI", "Z3")
 			p("\tVADDPS Z4, Z3, Z3")
 			m.store("Z3", "DI")
@@ -759,8 +779,13 @@ func genLayerNormGrad() {
 
 // genNormGradX64 writes normGradX64: dx += float32((float64(g)·gm − mg −
 // float64(xh)·mgx)·r): GroupNorm's input gradient for one channel.
-func genNormGradX64() {
+//
+// With set, normGradX64Set writes dx instead of adding to it.
+func genNormGradX64(set bool) {
 	name := "normGradX64AVX512"
+	if set {
+		name = "normGradX64SetAVX512"
+	}
 	kernel512(name, "(dx, grad, xh *float32, n int, gm, mg, mgx, r float64)", 64, []string{
 		"MOVQ dx+0(FP), DI", "MOVQ grad+8(FP), SI", "MOVQ xh+16(FP), DX", "MOVQ n+24(FP), CX",
 		"VBROADCASTSD gm+32(FP), Z20", "VBROADCASTSD mg+40(FP), Z21", "VBROADCASTSD mgx+48(FP), Z22", "VBROADCASTSD r+56(FP), Z23",
@@ -779,6 +804,10 @@ func genNormGradX64() {
 				p("\tVMULPD Z23, %s, %s", g, g)
 			}
 			narrow("Z2", "Z3")
+			if set {
+				m.store("Z2", "DI")
+				return
+			}
 			m.load("DI", "Z6")
 			p("\tVADDPS Z2, Z6, Z6")
 			m.store("Z6", "DI")
@@ -1071,6 +1100,26 @@ func genMaxBlocked(blocked bool) {
 	})
 }
 
+// genAllFinite writes allFinite: the OR of x[i] − x[i] over i < n, which
+// is +0 exactly when every x[i] is finite (Inf − Inf and NaN − NaN are
+// NaN); it returns the mask of the lanes whose OR is not zero, so 0 means
+// all finite. The tail's masked load fills the other lanes with +0.
+func genAllFinite() {
+	name := "allFiniteAVX512"
+	kernel512(name, "(x *float32, n int) uint32", 20, []string{
+		"MOVQ x+0(FP), SI", "MOVQ n+8(FP), CX", "VPXORD Z21, Z21, Z21",
+	}, func(a *arch) {
+		a.loop(name, 16, []string{"SI"}, func(m mem) {
+			m.load("SI", "Z0")
+			p("\tVSUBPS Z0, Z0, Z0")
+			p("\tVPORD Z0, Z21, Z21")
+		})
+		p("\tVPTESTMD Z21, Z21, K2")
+		p("\tKMOVW K2, AX")
+		p("\tMOVL AX, ret+16(FP)")
+	})
+}
+
 // genScale writes scale: x[i] *= s for i < n.
 func genScale() {
 	name := "scaleAVX512"
@@ -1106,10 +1155,13 @@ var decls512 = []kernelDecl{
 	{"normAffine", "(xh, y, x *float32, n int, mu, r float32, gm, bt *float32)", "sets h = (x[i]−mu)·r, xh[i] = h, y[i] = h·gm[i] + bt[i] (float32) for i < n."},
 	{"normAffine64", "(xh, y, x *float32, n int, mu, r float64, gm, bt float32)", "sets h = float32((float64(x[i])−mu)·r), xh[i] = h, y[i] = h·gm + bt for i < n."},
 	{"layerNormGrad", "(dx, dg, db, grad, xh, gm *float32, n int, mg, mgx, rs float32)", "adds grad[i]·xh[i] to dg[i], grad[i] to db[i] and (grad[i]·gm[i] − mg − xh[i]·mgx)·rs to dx[i] (float32) for i < n."},
+	{"layerNormGradSet", "(dx, dg, db, grad, xh, gm *float32, n int, mg, mgx, rs float32)", "is layerNormGrad that sets dx[i] instead of adding to it."},
 	{"rowSums8", "(acc *float64, x *float32, stride, n int)", "adds Σ_{i<n} float64(x[j·stride+i]) to acc[j] for j < 8, one chain per row in index order (n a multiple of 8)."},
 	{"rowSqDevs8", "(acc *float64, x *float32, stride, n int, mu *float64)", "adds Σ_{i<n} d·d, d = float64(x[j·stride+i]) − mu[j], to acc[j] for j < 8, as rowSums8."},
 	{"rowSumDots8", "(sg, sgh *float64, gr, h *float32, stride, n int)", "adds Σ float64(gr[j·stride+i]) to sg[j] and Σ float64(gr[j·stride+i])·float64(h[j·stride+i]) to sgh[j] for j < 8, as rowSums8."},
 	{"normGradX64", "(dx, grad, xh *float32, n int, gm, mg, mgx, r float64)", "adds float32((float64(grad[i])·gm − mg − float64(xh[i])·mgx)·r) to dx[i] for i < n."},
+	{"allFinite", "(x *float32, n int) uint32", "returns 0 when every x[i], i < n, is finite (see gen_amd64.go)."},
+	{"normGradX64Set", "(dx, grad, xh *float32, n int, gm, mg, mgx, r float64)", "sets dx[i] = float32((float64(grad[i])·gm − mg − float64(xh[i])·mgx)·r) for i < n."},
 	{"gather2", "(dst, src *float32, n int)", "sets dst[i] = src[2i] for i < n (src has 2n−1 elements)."},
 	{"addStride2", "(dst, src *float32, n int)", "sets dst[2i] += src[i] for i < n (dst has 2n−1 elements)."},
 	{"max16", "(xs *float32, n int) float32", "returns the largest xs[i], i < n (a multiple of 16), NaN never winning, −Inf if none is larger."},
@@ -1131,6 +1183,7 @@ var decls = []kernelDecl{
 	{"axpy", "(dst *float32, alpha float32, src *float32, n int)", "sets dst[i] += alpha·src[i] (product rounded, then sum) for i < n."},
 	{"relu", "(dst, src *float32, n int)", "sets dst[i] = max(src[i], 0) (Go's max: NaN stays, −0 gives +0) for i < n."},
 	{"reluGrad", "(dst, x, grad *float32, n int)", "sets dst[i] += grad[i] where x[i] > 0, += +0 elsewhere, for i < n."},
+	{"reluGradSet", "(dst, x, grad *float32, n int)", "sets dst[i] = grad[i] where x[i] > 0, +0 elsewhere, for i < n."},
 }
 
 func main() {
@@ -1174,12 +1227,15 @@ func main() {
 		a.genAdd()
 		a.genAxpy()
 		a.genReLU()
-		a.genReLUGrad()
+		a.genReLUGrad(false)
+		a.genReLUGrad(true)
 	}
 	genNormAffine()
 	genNormAffine64()
-	genLayerNormGrad()
-	genNormGradX64()
+	genLayerNormGrad(false)
+	genLayerNormGrad(true)
+	genNormGradX64(false)
+	genNormGradX64(true)
 	genRowSums8()
 	genRowSqDevs8()
 	genRowSumDots8()
@@ -1188,6 +1244,7 @@ func main() {
 	genMaxBlocked(false)
 	genMaxBlocked(true)
 	genScale()
+	genAllFinite()
 	genSubMul()
 	if err := os.WriteFile("slice_amd64.s", out.Bytes(), 0o644); err != nil {
 		log.Fatal(err)

@@ -135,6 +135,17 @@ func ReLUGrad(dst, x, g []float32) {
 	}
 }
 
+// ReLUGradSet is ReLUGrad for a new gradient buffer: it sets dst[i] =
+// g[i] where x[i] > 0 and +0 elsewhere, the bits ReLUGrad leaves in a
+// zeroed dst (except that a −0 gradient stays −0).
+func ReLUGradSet(dst, x, g []float32) {
+	checkLen(len(dst), len(x))
+	checkLen(len(dst), len(g))
+	if len(dst) > 0 {
+		impl.reluGradSet(dst, x, g)
+	}
+}
+
 // Gather2 sets dst[i] = src[2i] for i < len(dst): one tap row of a
 // stride-2 convolution's im2col. src must hold at least 2·len(dst)−1
 // elements (it is read no further), or Gather2 panics.
@@ -225,6 +236,30 @@ func LayerNormGrad(dx, dg, db, g, xh, gm []float32, mg, mgx, rs float32) {
 	checkLens(len(g), len(dx), len(dg), len(db), len(xh), len(gm))
 	if len(g) > 0 {
 		impl.layerNormGrad(dx, dg, db, g, xh, gm, mg, mgx, rs)
+	}
+}
+
+// AllFinite reports whether no element of x is NaN or ±Inf (x − x is +0
+// exactly for finite x, NaN otherwise: the ORed bits of the differences
+// are zero exactly when all are finite).
+func AllFinite(x []float32) bool {
+	return len(x) == 0 || impl.allFinite(x)
+}
+
+// LayerNormGradSet is LayerNormGrad that sets dx[i] instead of adding
+// to it (dg and db are added to as by LayerNormGrad).
+func LayerNormGradSet(dx, dg, db, g, xh, gm []float32, mg, mgx, rs float32) {
+	checkLens(len(g), len(dx), len(dg), len(db), len(xh), len(gm))
+	if len(g) > 0 {
+		impl.layerNormGradSet(dx, dg, db, g, xh, gm, mg, mgx, rs)
+	}
+}
+
+// NormGradX64Set is NormGradX64 that sets dx[i] instead of adding to it.
+func NormGradX64Set(dx, g, xh []float32, gm, mg, mgx, r float64) {
+	checkLens(len(g), len(dx), len(xh))
+	if len(g) > 0 {
+		impl.normGradX64Set(dx, g, xh, gm, mg, mgx, r)
 	}
 }
 
@@ -350,10 +385,15 @@ type kernels struct {
 	axpy            func(dst []float32, alpha float32, src []float32)
 	relu            func(dst, src []float32)
 	reluGrad        func(dst, x, g []float32)
+	reluGradSet     func(dst, x, g []float32)
+	allFinite       func(x []float32) bool
 	normAffine      func(xh, y, x []float32, mu, r float32, gm, bt []float32)
 	normAffine64    func(xh, y, x []float32, mu, r float64, gm, bt float32)
 	layerNormGrad   func(dx, dg, db, g, xh, gm []float32, mg, mgx, rs float32)
 	normGradX64     func(dx, g, xh []float32, gm, mg, mgx, r float64)
+	// the same with dx (dst) set instead of added to
+	layerNormGradSet func(dx, dg, db, g, xh, gm []float32, mg, mgx, rs float32)
+	normGradX64Set   func(dx, g, xh []float32, gm, mg, mgx, r float64)
 	// row statistics of eight rows, n a multiple of 8
 	rowSums8    func(acc *[8]float64, x []float32, stride, n int)
 	rowSqDevs8  func(acc *[8]float64, x []float32, stride, n int, mu *[8]float64)
@@ -424,18 +464,21 @@ var goKernels = kernels{
 			dst[i] += float32(alpha * v) // the explicit conversion forbids fusing
 		}
 	},
-	normAffine:    goNormAffine,
-	normAffine64:  goNormAffine64,
-	layerNormGrad: goLayerNormGrad,
-	normGradX64:   goNormGradX64,
-	rowSums8:      goRowSums8,
-	rowSqDevs8:    goRowSqDevs8,
-	rowSumDots8:   goRowSumDots8,
-	gather2:       goGather2,
-	addStride2:    goAddStride2,
-	maxBlocked:    goMaxBlocked,
-	scale:         goScale,
-	subMul:        goSubMul,
+	normAffine:       goNormAffine,
+	normAffine64:     goNormAffine64,
+	layerNormGrad:    goLayerNormGrad,
+	normGradX64:      goNormGradX64,
+	layerNormGradSet: goLayerNormGradSet,
+	normGradX64Set:   goNormGradX64Set,
+	allFinite:        goAllFinite,
+	rowSums8:         goRowSums8,
+	rowSqDevs8:       goRowSqDevs8,
+	rowSumDots8:      goRowSumDots8,
+	gather2:          goGather2,
+	addStride2:       goAddStride2,
+	maxBlocked:       goMaxBlocked,
+	scale:            goScale,
+	subMul:           goSubMul,
 	relu: func(dst, src []float32) {
 		dst = dst[:len(src)]
 		for i, v := range src {
@@ -445,14 +488,13 @@ var goKernels = kernels{
 	reluGrad: func(dst, x, g []float32) {
 		x, g = x[:len(dst)], g[:len(dst)]
 		for i, v := range x {
-			// x > 0 and not NaN ⇔ its bits, read as a signed integer, lie
-			// in [1, 0x7f800000]: compared on the bits, without a branch on
-			// the (unpredictable) sign
-			var keep uint32
-			if uint32(int64(int32(math.Float32bits(v)))-1) < 0x7f800000 {
-				keep = ^uint32(0)
-			}
-			dst[i] += math.Float32frombits(math.Float32bits(g[i]) & keep)
+			dst[i] += reluMasked(v, g[i])
+		}
+	},
+	reluGradSet: func(dst, x, g []float32) {
+		x, g = x[:len(dst)], g[:len(dst)]
+		for i, v := range x {
+			dst[i] = reluMasked(v, g[i])
 		}
 	},
 	dot2: func(x, y, t []float32) (xt, yt float64) {
@@ -521,6 +563,25 @@ func goAddStride2(dst, src []float32, n int) {
 	}
 }
 
+// reluMasked is g where x > 0 (not NaN), else +0. x > 0 and not NaN ⇔
+// its bits, read as a signed integer, lie in [1, 0x7f800000]: compared on
+// the bits, without a branch on the (unpredictable) sign.
+func reluMasked(x, g float32) float32 {
+	var keep uint32
+	if uint32(int64(int32(math.Float32bits(x)))-1) < 0x7f800000 {
+		keep = ^uint32(0)
+	}
+	return math.Float32frombits(math.Float32bits(g) & keep)
+}
+
+func goAllFinite(x []float32) bool {
+	var acc uint32
+	for _, v := range x {
+		acc |= math.Float32bits(v - v)
+	}
+	return acc == 0
+}
+
 func goNormAffine(xh, y, x []float32, mu, r float32, gm, bt []float32) {
 	xh, y, gm, bt = xh[:len(x)], y[:len(x)], gm[:len(x)], bt[:len(x)]
 	for i, v := range x {
@@ -548,10 +609,26 @@ func goLayerNormGrad(dx, dg, db, g, xh, gm []float32, mg, mgx, rs float32) {
 	}
 }
 
+func goLayerNormGradSet(dx, dg, db, g, xh, gm []float32, mg, mgx, rs float32) {
+	dx, dg, db, xh, gm = dx[:len(g)], dg[:len(g)], db[:len(g)], xh[:len(g)], gm[:len(g)]
+	for i, v := range g {
+		dg[i] += float32(v * xh[i])
+		db[i] += v
+		dx[i] = (float32(v*gm[i]) - mg - float32(xh[i]*mgx)) * rs
+	}
+}
+
 func goNormGradX64(dx, g, xh []float32, gm, mg, mgx, r float64) {
 	dx, xh = dx[:len(g)], xh[:len(g)]
 	for i, v := range g {
 		dx[i] += float32((float64(float64(v)*gm) - mg - float64(float64(xh[i])*mgx)) * r)
+	}
+}
+
+func goNormGradX64Set(dx, g, xh []float32, gm, mg, mgx, r float64) {
+	dx, xh = dx[:len(g)], xh[:len(g)]
+	for i, v := range g {
+		dx[i] = float32((float64(float64(v)*gm) - mg - float64(float64(xh[i])*mgx)) * r)
 	}
 }
 

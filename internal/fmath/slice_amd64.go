@@ -52,6 +52,15 @@ var avx512Kernels = kernels{
 	normGradX64: func(dx, g, xh []float32, gm, mg, mgx, r float64) {
 		normGradX64AVX512(&dx[0], &g[0], &xh[0], len(g), gm, mg, mgx, r)
 	},
+	allFinite: func(x []float32) bool {
+		return allFiniteAVX512(&x[0], len(x)) == 0
+	},
+	layerNormGradSet: func(dx, dg, db, g, xh, gm []float32, mg, mgx, rs float32) {
+		layerNormGradSetAVX512(&dx[0], &dg[0], &db[0], &g[0], &xh[0], &gm[0], len(g), mg, mgx, rs)
+	},
+	normGradX64Set: func(dx, g, xh []float32, gm, mg, mgx, r float64) {
+		normGradX64SetAVX512(&dx[0], &g[0], &xh[0], len(g), gm, mg, mgx, r)
+	},
 	rowSums8: func(acc *[8]float64, x []float32, stride, n int) {
 		rowSums8AVX512(&acc[0], &x[0], stride, n)
 	},
@@ -63,6 +72,9 @@ var avx512Kernels = kernels{
 	},
 	reluGrad: func(dst, x, g []float32) {
 		reluGradAVX512(&dst[0], &x[0], &g[0], len(dst))
+	},
+	reluGradSet: func(dst, x, g []float32) {
+		reluGradSetAVX512(&dst[0], &x[0], &g[0], len(dst))
 	},
 	gather2: func(dst, src []float32, n int) {
 		gather2AVX512(&dst[0], &src[0], n)
@@ -122,20 +134,26 @@ var avx2Kernels = kernels{
 		reluAVX2(&dst[0], &src[0], len(src))
 	},
 	// no AVX2 norm kernels: the Go loops
-	normAffine:    goNormAffine,
-	normAffine64:  goNormAffine64,
-	layerNormGrad: goLayerNormGrad,
-	normGradX64:   goNormGradX64,
-	rowSums8:      goRowSums8,
-	rowSqDevs8:    goRowSqDevs8,
-	rowSumDots8:   goRowSumDots8,
-	gather2:       goGather2,
-	addStride2:    goAddStride2,
-	maxBlocked:    goMaxBlocked,
-	scale:         goScale,
-	subMul:        goSubMul,
+	normAffine:       goNormAffine,
+	normAffine64:     goNormAffine64,
+	layerNormGrad:    goLayerNormGrad,
+	normGradX64:      goNormGradX64,
+	layerNormGradSet: goLayerNormGradSet,
+	normGradX64Set:   goNormGradX64Set,
+	allFinite:        goAllFinite,
+	rowSums8:         goRowSums8,
+	rowSqDevs8:       goRowSqDevs8,
+	rowSumDots8:      goRowSumDots8,
+	gather2:          goGather2,
+	addStride2:       goAddStride2,
+	maxBlocked:       goMaxBlocked,
+	scale:            goScale,
+	subMul:           goSubMul,
 	reluGrad: func(dst, x, g []float32) {
 		reluGradAVX2(&dst[0], &x[0], &g[0], len(dst))
+	},
+	reluGradSet: func(dst, x, g []float32) {
+		reluGradSetAVX2(&dst[0], &x[0], &g[0], len(dst))
 	},
 }
 

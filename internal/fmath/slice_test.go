@@ -432,8 +432,26 @@ func TestReLUBitIdentical(t *testing.T) {
 					wantGrad[i] += 0
 				}
 			}
+			// the set variant on a buffer of garbage: g where x > 0, else +0
+			wantSet, gotSet := make([]float32, n+3), make([]float32, n+3)
+			for i := range gotSet {
+				gotSet[i] = float32(math.NaN())
+				wantSet[i] = gotSet[i]
+			}
+			for i, v := range x {
+				wantSet[i] = 0
+				if v > 0 {
+					wantSet[i] = g[i]
+				}
+			}
 			k.relu(gotReLU[:n], src)
 			k.reluGrad(gotGrad[:n], x, g)
+			k.reluGradSet(gotSet[:n], x, g)
+			for i := range gotSet {
+				if math.Float32bits(gotSet[i]) != math.Float32bits(wantSet[i]) && !(i >= n && isNaN32(gotSet[i])) {
+					t.Fatalf("%s n=%d: reluGradSet[%d] = %v, want %v", k.name, n, i, gotSet[i], wantSet[i])
+				}
+			}
 			for i := range gotReLU {
 				if !same(gotReLU[i], wantReLU[i]) {
 					t.Fatalf("%s n=%d: relu(%v) = %v, want %v", k.name, n, src[min(i, n-1)], gotReLU[i], wantReLU[i])
@@ -497,6 +515,26 @@ func TestNormKernelsBitIdentical(t *testing.T) {
 			k.normGradX64(dx1[:n], g, xh, gm64, mu64, mgx64, r64)
 			ref.normGradX64(dx2[:n], g, xh, gm64, mu64, mgx64, r64)
 			same(k.name+" normGradX64", n, dx1, dx2)
+			// the set variants: over garbage, the values the add variants
+			// leave in zeros (a −0 result stays −0 where 0 + −0 gives +0)
+			// and the same dg, db
+			zero, set1, set2 := make([]float32, n+2), vec(n+2), vec(n+2)
+			copy(set2, set1)
+			dg3, db3 := slices.Clone(dg1), slices.Clone(db1)
+			k.layerNormGrad(zero[:n], dg1[:n], db1[:n], g, xh, gm, mg, mgx, rs)
+			k.layerNormGradSet(set1[:n], dg3[:n], db3[:n], g, xh, gm, mg, mgx, rs)
+			ref.layerNormGradSet(set2[:n], dg2[:n], db2[:n], g, xh, gm, mg, mgx, rs)
+			same(k.name+" layerNormGradSet dx", n, set1, set2)
+			same(k.name+" layerNormGradSet dg", n, dg3, dg2)
+			same(k.name+" layerNormGradSet db", n, db3, db2)
+			same(k.name+" layerNormGradSet dg vs add", n, dg3, dg1)
+			sameOnZero(t, k.name+" layerNormGradSet vs add", set1[:n], zero[:n])
+			clear(zero)
+			k.normGradX64(zero[:n], g, xh, gm64, mu64, mgx64, r64)
+			k.normGradX64Set(set1[:n], g, xh, gm64, mu64, mgx64, r64)
+			ref.normGradX64Set(set2[:n], g, xh, gm64, mu64, mgx64, r64)
+			same(k.name+" normGradX64Set", n, set1, set2)
+			sameOnZero(t, k.name+" normGradX64Set vs add", set1[:n], zero[:n])
 		}
 	}
 }
@@ -573,5 +611,53 @@ func TestRowStatsBitIdentical(t *testing.T) {
 			same("RowSumDots8 sg", n, sg[j], wg)
 			same("RowSumDots8 sgh", n, sgh[j], wgh)
 		}
+	}
+}
+
+// sameOnZero checks that set, what a set variant wrote, is what its add
+// variant left in zeros (added): the same bits, except that a −0 in set is
+// +0 in added (0 + −0 = +0), and NaN for NaN.
+func sameOnZero(t *testing.T, what string, set, added []float32) {
+	t.Helper()
+	for i, v := range set {
+		w := added[i]
+		if math.Float32bits(v) == math.Float32bits(w) || (isNaN32(v) && isNaN32(w)) || (v == 0 && w == 0 && math.Float32bits(w) == 0) {
+			continue
+		}
+		t.Fatalf("%s: [%d] = %v, the add variant %v", what, i, v, w)
+	}
+}
+
+// TestAllFinite: every kernel finds a single NaN, +Inf or −Inf at every
+// position of slices around the vector width (and past it), accepts
+// slices of finite values including ±0, subnormals and ±MaxFloat32, and
+// reads nothing past n (a NaN there is ignored).
+func TestAllFinite(t *testing.T) {
+	finite := []float32{0, float32(math.Copysign(0, -1)), math.SmallestNonzeroFloat32, -math.MaxFloat32, math.MaxFloat32, 1.5, -3}
+	bad := []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1))}
+	for _, k := range allKernels() {
+		for _, n := range []int{1, 2, 15, 16, 17, 31, 32, 33, 100} {
+			x := make([]float32, n+1)
+			for i := range n {
+				x[i] = finite[i%len(finite)]
+			}
+			x[n] = float32(math.NaN())
+			if !k.allFinite(x[:n]) {
+				t.Fatalf("%s n=%d: finite values reported non-finite", k.name, n)
+			}
+			for i := range n {
+				for _, b := range bad {
+					v := x[i]
+					x[i] = b
+					if k.allFinite(x[:n]) {
+						t.Fatalf("%s n=%d: %v at %d not found", k.name, n, b, i)
+					}
+					x[i] = v
+				}
+			}
+		}
+	}
+	if !AllFinite(nil) {
+		t.Fatal("AllFinite(nil) = false")
 	}
 }

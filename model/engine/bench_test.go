@@ -135,7 +135,7 @@ func BenchmarkReLU(b *testing.B) {
 	c0 := testenv.CPUTime()
 	for b.Loop() {
 		fmath.ReLU(out, x)
-		reluBackward(dx, x, g)
+		reluBackward(dx, x, g, false)
 	}
 	b.ReportMetric(float64((testenv.CPUTime()-c0).Nanoseconds())/float64(b.N)/1e3, "cpu-µs/op")
 }

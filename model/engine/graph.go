@@ -115,6 +115,66 @@ func (g *Graph[T]) grad(t *Tensor[T]) []T {
 	return t.Grad
 }
 
+// gradNew returns t's gradient buffer and whether this call made it. A
+// new buffer is not zeroed: the caller writes every element of it, where
+// an existing one gets the same contribution added. The values are the
+// same (0 + x = x; only a −0 stays −0 instead of becoming +0), without
+// zeroing the buffer and reading it back — in a 96 px MP-Former step,
+// ~76 MB of gradient buffers were zeroed and then added to.
+func (g *Graph[T]) gradNew(t *Tensor[T]) (buf []T, fresh bool) {
+	if t.Grad != nil {
+		return t.Grad, false
+	}
+	t.Grad = g.allocRaw(len(t.Data))
+	return t.Grad, true
+}
+
+// gradNewIf is gradNew for a tensor that may not require a gradient
+// (then nil, false).
+func (g *Graph[T]) gradNewIf(t *Tensor[T]) ([]T, bool) {
+	if !t.requiresGrad {
+		return nil, false
+	}
+	return g.gradNew(t)
+}
+
+// passGrad adds G, the gradient of the calling op's output (of t's
+// length), to t's gradient. A t without a gradient yet takes G itself:
+// nothing reads an op's output gradient once the op's backward has run,
+// and the tape runs each op's backward after every use of its output.
+func (g *Graph[T]) passGrad(t *Tensor[T], G []T) {
+	if t.Grad == nil {
+		t.Grad = G
+		return
+	}
+	axpy(t.Grad, 1, G)
+}
+
+// addGrad adds a·G to t's gradient, or writes a·G (each product rounded
+// as axpy rounds it) into a new buffer when t has none yet.
+func (g *Graph[T]) addGrad(t *Tensor[T], a T, G []T) {
+	d, fresh := g.gradNew(t)
+	switch {
+	case !fresh:
+		axpy(d, a, G)
+	case a == 1:
+		copy(d, G)
+	default:
+		for i, v := range G {
+			d[i] = a * v
+		}
+	}
+}
+
+// gemmBeta is the beta of a GEMM that accumulates into a gradient buffer
+// from gradNew: 0 (overwrite) for a new buffer, else 1.
+func gemmBeta[T Float](fresh bool) T {
+	if fresh {
+		return 0
+	}
+	return 1
+}
+
 // gradIf is grad(t) for a tensor that requires a gradient and nil for one
 // that does not.
 func (g *Graph[T]) gradIf(t *Tensor[T]) []T {

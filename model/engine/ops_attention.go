@@ -61,7 +61,7 @@ func (g *Graph[T]) Softmax(x *Tensor[T], add []T, blocked []bool) *Tensor[T] {
 			if out.Grad == nil {
 				return
 			}
-			dx := g.grad(x)
+			dx, fresh := g.gradNew(x)
 			for r := 0; r < R; r++ {
 				ys := out.Data[r*L : (r+1)*L]
 				gs := out.Grad[r*L : (r+1)*L]
@@ -71,6 +71,12 @@ func (g *Graph[T]) Softmax(x *Tensor[T], add []T, blocked []bool) *Tensor[T] {
 				}
 				d := T(dot)
 				dxs := dx[r*L : (r+1)*L]
+				if fresh {
+					for j, y := range ys {
+						dxs[j] = y * (gs[j] - d)
+					}
+					continue
+				}
 				for j, y := range ys {
 					dxs[j] += y * (gs[j] - d)
 				}
@@ -218,7 +224,11 @@ func (g *Graph[T]) attentionHeads(q, k, v *Tensor[T], n, heads int, scale T, blo
 			if out.Grad == nil {
 				return
 			}
-			dq, dk, dv := g.gradIf(q), g.gradIf(k), g.gradIf(v)
+			// in the order the loop below writes them: a buffer shared by
+			// two of them is new for the first only
+			dv, newV := g.gradNewIf(v)
+			dq, newQ := g.gradNewIf(q)
+			dk, newK := g.gradNewIf(k)
 			dp := g.allocRaw(Lq * Lk)
 			for i := 0; i < n; i++ {
 				qi, ki, vi := q.Data[i*Lq*D:], k.Data[i*Lk*D:], v.Data[i*Lk*D:]
@@ -227,7 +237,7 @@ func (g *Graph[T]) attentionHeads(q, k, v *Tensor[T], n, heads int, scale T, blo
 					ph := pi[h*Lq*Lk : (h+1)*Lq*Lk]
 					gh := Gi[h*dh:]
 					if dv != nil {
-						gemmT(true, false, Lk, dh, Lq, 1, ph, Lk, gh, D, 1, dv[i*Lk*D+h*dh:], D)
+						gemmT(true, false, Lk, dh, Lq, 1, ph, Lk, gh, D, gemmBeta[T](newV), dv[i*Lk*D+h*dh:], D)
 					}
 					if dq == nil && dk == nil {
 						continue
@@ -235,10 +245,10 @@ func (g *Graph[T]) attentionHeads(q, k, v *Tensor[T], n, heads int, scale T, blo
 					gemmT(false, true, Lq, Lk, dh, 1, gh, D, vi[h*dh:], D, 0, dp, Lk)
 					softmaxBackwardRows(dp, ph, Lq, Lk)
 					if dq != nil {
-						gemmT(false, false, Lq, dh, Lk, scale, dp, Lk, ki[h*dh:], D, 1, dq[i*Lq*D+h*dh:], D)
+						gemmT(false, false, Lq, dh, Lk, scale, dp, Lk, ki[h*dh:], D, gemmBeta[T](newQ), dq[i*Lq*D+h*dh:], D)
 					}
 					if dk != nil {
-						gemmT(true, false, Lk, dh, Lq, scale, dp, Lk, qi[h*dh:], D, 1, dk[i*Lk*D+h*dh:], D)
+						gemmT(true, false, Lk, dh, Lq, scale, dp, Lk, qi[h*dh:], D, gemmBeta[T](newK), dk[i*Lk*D+h*dh:], D)
 					}
 				}
 			}

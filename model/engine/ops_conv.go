@@ -122,6 +122,19 @@ func (g *Graph[T]) conv2dBackward(x, w, bias, out *Tensor[T], cols [][]T, k conv
 	// per element the additions of adding each transposed dwᵀ to dw, in
 	// image order, with two transposes instead of one per image
 	var acc []T
+	// dx: one GEMM per image when direct, which writes a new buffer
+	// (gradNew) instead of adding to it; col2im adds, so it needs zeros
+	var dx []T
+	dxBeta := T(1)
+	if x.requiresGrad {
+		if k.direct {
+			var fresh bool
+			dx, fresh = g.gradNew(x)
+			dxBeta = gemmBeta[T](fresh)
+		} else {
+			dx = g.grad(x)
+		}
+	}
 	if w.requiresGrad {
 		dwT = g.allocRaw(ckk * O)
 		if k.implicit {
@@ -161,9 +174,9 @@ func (g *Graph[T]) conv2dBackward(x, w, bias, out *Tensor[T], cols [][]T, k conv
 			}
 		}
 		if x.requiresGrad {
-			dxn := g.grad(x)[n*C*H*W : (n+1)*C*H*W]
+			dxn := dx[n*C*H*W : (n+1)*C*H*W]
 			if k.direct {
-				gemmT(true, false, ckk, ohw, O, 1, w.Data, ckk, Gn, ohw, 1, dxn, ohw)
+				gemmT(true, false, ckk, ohw, O, 1, w.Data, ckk, Gn, ohw, dxBeta, dxn, ohw)
 			} else {
 				gemmT(true, false, ckk, ohw, O, 1, w.Data, ckk, Gn, ohw, 0, dcol, ohw)
 				col2im(dxn, dcol, C, H, W, k.KH, k.KW, k.stride, k.pad, k.OH, k.OW)

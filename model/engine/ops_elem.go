@@ -130,25 +130,28 @@ func (g *Graph[T]) binary(op binOp, a, b *Tensor[T]) *Tensor[T] {
 			if G == nil {
 				return
 			}
+			if same && (op == opAdd || op == opSub) {
+				// whole-slice passes (vector kernels for float32); per
+				// element the same additions in the same order, also when
+				// a and b are one tensor (a may take G itself, which b's
+				// part then reads unchanged, or adds to when b is a)
+				if a.requiresGrad {
+					g.passGrad(a, G)
+				}
+				if b.requiresGrad {
+					if op == opAdd {
+						g.addGrad(b, 1, G)
+					} else {
+						g.addGrad(b, -1, G) // dB + (−1·G) == dB − G exactly
+					}
+				}
+				return
+			}
 			dA, dB := g.gradIf(a), g.gradIf(b)
 			run := func(o, ia, ib, n, sa, sb int) {
 				binaryGradRun(op, G, A, B, dA, dB, o, ia, ib, n, sa, sb)
 			}
 			switch {
-			case same && (op == opAdd || op == opSub):
-				// whole-slice passes (vector kernels for float32); per
-				// element the same additions in the same order, also when
-				// a and b are one tensor
-				if dA != nil {
-					axpy(dA, 1, G)
-				}
-				if dB != nil {
-					if op == opAdd {
-						axpy(dB, 1, G)
-					} else {
-						axpy(dB, -1, G) // dB + (−1·G) == dB − G exactly
-					}
-				}
 			case same:
 				run(0, 0, 0, len(G), 1, 1)
 			default:
@@ -179,14 +182,15 @@ func (g *Graph[T]) addTiled(a, b, out *Tensor[T]) *Tensor[T] {
 			if G == nil {
 				return
 			}
-			if a.requiresGrad {
-				axpy(g.grad(a), 1, G)
-			}
-			if b.requiresGrad {
-				dB := g.grad(b)
-				for o := 0; o < len(G); o += n {
+			if b.requiresGrad { // before a, which may take G itself
+				g.addGrad(b, 1, G[:n])
+				dB := b.Grad
+				for o := n; o < len(G); o += n {
 					axpy(dB, 1, G[o:o+n])
 				}
+			}
+			if a.requiresGrad {
+				g.passGrad(a, G)
 			}
 		})
 	}
@@ -289,7 +293,7 @@ func (g *Graph[T]) Scale(a *Tensor[T], s T) *Tensor[T] {
 	if out.requiresGrad {
 		g.push(func() {
 			if out.Grad != nil {
-				axpy(g.grad(a), s, out.Grad)
+				g.addGrad(a, s, out.Grad)
 			}
 		})
 	}
@@ -305,7 +309,7 @@ func (g *Graph[T]) AddScalar(a *Tensor[T], s T) *Tensor[T] {
 	if out.requiresGrad {
 		g.push(func() {
 			if out.Grad != nil {
-				axpy(g.grad(a), 1, out.Grad)
+				g.passGrad(a, out.Grad)
 			}
 		})
 	}
@@ -327,22 +331,34 @@ func (g *Graph[T]) ReLU(a *Tensor[T]) *Tensor[T] {
 			if out.Grad == nil {
 				return
 			}
-			reluBackward(g.grad(a), a.Data, out.Grad)
+			da, fresh := g.gradNew(a)
+			reluBackward(da, a.Data, out.Grad, fresh)
 		})
 	}
 	return out
 }
 
-// reluBackward sets da[i] += G[i] where x[i] > 0. The float32 version
+// reluBackward sets da[i] += G[i] where x[i] > 0 (with set, da[i] = G[i]
+// there and +0 elsewhere: a new buffer). The float32 version
 // has no branch on the sign (which is unpredictable): fmath.ReLUGrad masks
 // G[i] with the comparison (x > 0, false for NaN), so elsewhere it adds +0.
-func reluBackward[T Float](da, x, G []T) {
+func reluBackward[T Float](da, x, G []T, set bool) {
 	if d32, ok := any(da).([]float32); ok {
-		fmath.ReLUGrad(d32, any(x).([]float32)[:len(d32)], any(G).([]float32)[:len(d32)])
+		x32, G32 := any(x).([]float32)[:len(d32)], any(G).([]float32)[:len(d32)]
+		if set {
+			fmath.ReLUGradSet(d32, x32, G32)
+		} else {
+			fmath.ReLUGrad(d32, x32, G32)
+		}
 		return
 	}
 	for i, v := range x {
-		if v > 0 {
+		switch {
+		case set && v > 0:
+			da[i] = G[i]
+		case set:
+			da[i] = 0
+		case v > 0:
 			da[i] += G[i]
 		}
 	}

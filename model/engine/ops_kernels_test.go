@@ -9,7 +9,8 @@ import (
 // TestReLUBackwardBranchFree: the masked float32 ReLU backward
 // (fmath.ReLUGrad) adds G exactly where x > 0, including the edge cases of
 // the comparison (±0, subnormals, ±Inf, NaNs of both signs, the largest
-// finite float).
+// finite float); with set it writes G there and +0 elsewhere, whatever da
+// held.
 func TestReLUBackwardBranchFree(t *testing.T) {
 	nan := float32(math.NaN())
 	x := []float32{1, -1, 0, float32(math.Copysign(0, -1)), math.SmallestNonzeroFloat32, -math.SmallestNonzeroFloat32,
@@ -24,13 +25,20 @@ func TestReLUBackwardBranchFree(t *testing.T) {
 		got[i] = float32(-i)
 	}
 	want := append([]float32(nil), got...)
-	reluBackward(got, x, G)
+	set := append([]float32(nil), got...)
+	reluBackward(got, x, G, false)
+	reluBackward(set, x, G, true)
 	for i, v := range x {
+		wantSet := float32(0)
 		if v > 0 {
 			want[i] += G[i]
+			wantSet = G[i]
 		}
 		if got[i] != want[i] {
 			t.Fatalf("x = %v: da = %v, want %v", v, got[i], want[i])
+		}
+		if math.Float32bits(set[i]) != math.Float32bits(wantSet) {
+			t.Fatalf("x = %v: set da = %v, want %v", v, set[i], wantSet)
 		}
 	}
 }

@@ -60,19 +60,21 @@ func (g *Graph[T]) matmul(a, b *Tensor[T], ta, tb bool, alpha T) *Tensor[T] {
 			}
 			G := out.Grad
 			if a.requiresGrad {
-				da := g.grad(a)
+				da, fresh := g.gradNew(a)
+				beta := gemmBeta[T](fresh)
 				if !ta { // dA[M,K] = G[M,N]·op(B)ᵀ
-					gemmT(false, !tb, m, k, n, alpha, G, n, b.Data, ldb, 1, da, lda)
+					gemmT(false, !tb, m, k, n, alpha, G, n, b.Data, ldb, beta, da, lda)
 				} else { // dA[K,M] = op(B)[K,N]·Gᵀ
-					gemmT(tb, true, k, m, n, alpha, b.Data, ldb, G, n, 1, da, lda)
+					gemmT(tb, true, k, m, n, alpha, b.Data, ldb, G, n, beta, da, lda)
 				}
 			}
-			if b.requiresGrad {
-				db := g.grad(b)
+			if b.requiresGrad { // after a's: when b is a, its buffer is no longer new
+				db, fresh := g.gradNew(b)
+				beta := gemmBeta[T](fresh)
 				if !tb { // dB[K,N] = op(A)ᵀ[K,M]·G
-					gemmT(!ta, false, k, n, m, alpha, a.Data, lda, G, n, 1, db, ldb)
+					gemmT(!ta, false, k, n, m, alpha, a.Data, lda, G, n, beta, db, ldb)
 				} else { // dB[N,K] = Gᵀ[N,M]·op(A)
-					gemmT(true, ta, n, k, m, alpha, G, n, a.Data, lda, 1, db, ldb)
+					gemmT(true, ta, n, k, m, alpha, G, n, a.Data, lda, beta, db, ldb)
 				}
 			}
 		})
@@ -104,23 +106,29 @@ func (g *Graph[T]) BatchedMatMul(a, b *Tensor[T], ta, tb bool, alpha T) *Tensor[
 			if out.Grad == nil {
 				return
 			}
+			// a's buffer before b's (a new buffer is written batch by
+			// batch, a's product first, so when b is a its buffer is not
+			// new)
+			dA, newA := g.gradNewIf(a)
+			dB, newB := g.gradNewIf(b)
+			betaA, betaB := gemmBeta[T](newA), gemmBeta[T](newB)
 			for i := 0; i < B; i++ {
 				G := out.Grad[i*so : (i+1)*so]
 				ai, bi := a.Data[i*sa:(i+1)*sa], b.Data[i*sb:(i+1)*sb]
-				if a.requiresGrad {
-					da := g.grad(a)[i*sa : (i+1)*sa]
+				if dA != nil {
+					da := dA[i*sa : (i+1)*sa]
 					if !ta {
-						gemmT(false, !tb, m, k, n, alpha, G, n, bi, bc, 1, da, ac)
+						gemmT(false, !tb, m, k, n, alpha, G, n, bi, bc, betaA, da, ac)
 					} else {
-						gemmT(tb, true, k, m, n, alpha, bi, bc, G, n, 1, da, ac)
+						gemmT(tb, true, k, m, n, alpha, bi, bc, G, n, betaA, da, ac)
 					}
 				}
-				if b.requiresGrad {
-					db := g.grad(b)[i*sb : (i+1)*sb]
+				if dB != nil {
+					db := dB[i*sb : (i+1)*sb]
 					if !tb {
-						gemmT(!ta, false, k, n, m, alpha, ai, ac, G, n, 1, db, bc)
+						gemmT(!ta, false, k, n, m, alpha, ai, ac, G, n, betaB, db, bc)
 					} else {
-						gemmT(true, ta, n, k, m, alpha, G, n, ai, ac, 1, db, bc)
+						gemmT(true, ta, n, k, m, alpha, G, n, ai, ac, betaB, db, bc)
 					}
 				}
 			}
@@ -168,14 +176,17 @@ func (g *Graph[T]) Linear(x, w, bias *Tensor[T]) *Tensor[T] {
 				return
 			}
 			if x.requiresGrad {
-				gemmT(false, false, rows, in, outF, 1, G, outF, w.Data, in, 1, g.grad(x), in)
+				dx, fresh := g.gradNew(x)
+				gemmT(false, false, rows, in, outF, 1, G, outF, w.Data, in, gemmBeta[T](fresh), dx, in)
 			}
 			if w.requiresGrad {
-				gemmT(true, false, outF, in, rows, 1, G, outF, x.Data, in, 1, g.grad(w), in)
+				dw, fresh := g.gradNew(w)
+				gemmT(true, false, outF, in, rows, 1, G, outF, x.Data, in, gemmBeta[T](fresh), dw, in)
 			}
-			if bias != nil && bias.requiresGrad {
-				db := g.grad(bias)
-				for r := 0; r < rows; r++ {
+			if bias != nil && bias.requiresGrad && rows > 0 {
+				g.addGrad(bias, 1, G[:outF])
+				db := bias.Grad
+				for r := 1; r < rows; r++ {
 					axpy(db, 1, G[r*outF:(r+1)*outF])
 				}
 			}

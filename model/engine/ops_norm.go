@@ -56,7 +56,8 @@ func (g *Graph[T]) LayerNorm(x, gamma, beta *Tensor[T], eps float64) *Tensor[T] 
 			if G == nil {
 				return
 			}
-			dx, dg, db := g.gradIf(x), g.gradIf(gamma), g.gradIf(beta)
+			dg, db := g.gradIf(gamma), g.gradIf(beta)
+			dx, newX := g.gradNewIf(x) // a new dx is written, not added to
 			// Σ ĝ and Σ ĝ·x̂ with ĝ = G·γ per row, two rows at a time
 			sgs, sgxs := g.alloc64(rows), g.alloc64(rows)
 			r := 0
@@ -73,7 +74,11 @@ func (g *Graph[T]) LayerNorm(x, gamma, beta *Tensor[T], eps float64) *Tensor[T] 
 					// the three loops below in one vectorised pass (each
 					// element of dg, db and dx gets the same operations)
 					mg, mgx, rs := float32(sg/float64(D)), float32(sgx/float64(D)), float32(rstd[r])
-					fmath.LayerNormGrad(any(dx[r*D:(r+1)*D]).([]float32), any(dg).([]float32), any(db).([]float32), g32, any(xh).([]float32), any(gm).([]float32), mg, mgx, rs)
+					grad := fmath.LayerNormGrad
+					if newX {
+						grad = fmath.LayerNormGradSet
+					}
+					grad(any(dx[r*D:(r+1)*D]).([]float32), any(dg).([]float32), any(db).([]float32), g32, any(xh).([]float32), any(gm).([]float32), mg, mgx, rs)
 					continue
 				}
 				if dg != nil {
@@ -91,6 +96,9 @@ func (g *Graph[T]) LayerNorm(x, gamma, beta *Tensor[T], eps float64) *Tensor[T] 
 				}
 				mg, mgx, rs := T(sg/float64(D)), T(sgx/float64(D)), T(rstd[r])
 				dxr := dx[r*D : (r+1)*D]
+				if newX {
+					clear(dxr)
+				}
 				for e, gv := range Gr {
 					dxr[e] += (gv*gm[e] - mg - xh[e]*mgx) * rs
 				}
@@ -268,7 +276,8 @@ func (g *Graph[T]) normalize(op string, x, gamma, beta *Tensor[T], units, m, chP
 			if G == nil {
 				return
 			}
-			dx, dg, db := g.gradIf(x), g.gradIf(gamma), g.gradIf(beta)
+			dg, db := g.gradIf(gamma), g.gradIf(beta)
+			dx, newX := g.gradNewIf(x) // a new dx is written, not added to
 			// Σ G and Σ G·x̂ of every channel (channel c of unit u is row
 			// u·chPerUnit+c of chLen elements), each one chain in index
 			// order: float32 rows eight at a time by fmath's row kernels,
@@ -319,8 +328,15 @@ func (g *Graph[T]) normalize(op string, x, gamma, beta *Tensor[T], units, m, chP
 					gm := float64(gamma.Data[ch])
 					if d32, ok := any(dxu).([]float32); ok { // the loop below, vectorised
 						lo, hi := c*chLen, (c+1)*chLen
-						fmath.NormGradX64(d32[lo:hi], any(Gu).([]float32)[lo:hi], any(xh).([]float32)[lo:hi], gm, mg, mgx, r)
+						grad := fmath.NormGradX64
+						if newX {
+							grad = fmath.NormGradX64Set
+						}
+						grad(d32[lo:hi], any(Gu).([]float32)[lo:hi], any(xh).([]float32)[lo:hi], gm, mg, mgx, r)
 						continue
+					}
+					if newX {
+						clear(dxu[c*chLen : (c+1)*chLen])
 					}
 					for e := c * chLen; e < (c+1)*chLen; e++ {
 						dxu[e] += T((float64(Gu[e])*gm - mg - float64(xh[e])*mgx) * r)

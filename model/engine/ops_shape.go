@@ -53,7 +53,7 @@ func (g *Graph[T]) Reshape(a *Tensor[T], shape ...int) *Tensor[T] {
 	if out.requiresGrad {
 		g.push(func() {
 			if out.Grad != nil {
-				axpy(g.grad(a), 1, out.Grad)
+				g.passGrad(a, out.Grad)
 			}
 		})
 	}
