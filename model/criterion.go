@@ -102,8 +102,10 @@ func (m *Model) criterion(g *Graph, stages []StageOutput, P int, ex *Example, n 
 		return g.Full(float32(math.NaN()), 1), st
 	}
 	for s, so := range stages {
-		cls := g.Slice(so.ClassLogits, 0, P, P+N)
-		msk := g.Slice(so.MaskLogits, 0, P, P+N)
+		// views: the losses' gradients go straight into the stage's
+		// (the MP rows' are mpLosses', a disjoint range)
+		cls := g.Rows(so.ClassLogits, P, P+N)
+		msk := g.Rows(so.MaskLogits, P, P+N)
 		var match []int
 		if G > 0 {
 			if c.Loss.Points > 0 {
@@ -164,8 +166,8 @@ func (m *Model) mpLosses(g *Graph, so StageOutput, P int, ex *Example, n BatchNo
 	c := &m.Cfg
 	K := c.NumClasses
 	maxGT := P / c.MP.Groups
-	cls := g.Slice(so.ClassLogits, 0, 0, P)
-	msk := g.Slice(so.MaskLogits, 0, 0, P)
+	cls := g.Rows(so.ClassLogits, 0, P)
+	msk := g.Rows(so.MaskLogits, 0, P)
 	tcls := make([]int, P)
 	var qs, gs []int
 	for s := range tcls {

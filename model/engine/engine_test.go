@@ -131,6 +131,36 @@ func TestBatchItemAndRoots(t *testing.T) {
 	}
 }
 
+// TestRows: rows [1, 3) and [0, 1) of a [4, 2] tensor a = w ⊙ 1 feed
+// L = Σ 2·rows(1:3) + Σ 5·rows(0:1); by hand dL/dw = (5, 5, 2, 2, 2, 2,
+// 0, 0), the same as through Slice, and the rows share a's data and
+// gradient buffer.
+func TestRows(t *testing.T) {
+	for _, rows := range []bool{true, false} {
+		g := NewGraph[float32]()
+		p := NewParam[float32]("w", 4, 2)
+		copy(p.Data, []float32{1, 2, 3, 4, 5, 6, 7, 8})
+		a := g.Mul(g.Param(p), g.Const([]float32{1, 1, 1, 1, 1, 1, 1, 1}, 4, 2))
+		var r1, r0 *Tensor[float32]
+		if rows {
+			r1, r0 = g.Rows(a, 1, 3), g.Rows(a, 0, 1)
+			if r1.Shape[0] != 2 || r1.Shape[1] != 2 || r1.Data[0] != 3 || &r1.Grad[0] != &a.Grad[2] {
+				t.Fatalf("rows 1:3: shape %v data %v, or not a's gradient buffer", r1.Shape, r1.Data)
+			}
+		} else {
+			r1, r0 = g.Slice(a, 0, 1, 3), g.Slice(a, 0, 0, 1)
+		}
+		g.Backward(g.Add(g.SumAll(g.Scale(r1, 2)), g.SumAll(g.Scale(r0, 5))))
+		g.AccumulateParamGrads()
+		want := []float32{5, 5, 2, 2, 2, 2, 0, 0}
+		for i, v := range p.Grad {
+			if v != want[i] {
+				t.Fatalf("rows=%v: grad %v, want %v", rows, p.Grad, want)
+			}
+		}
+	}
+}
+
 // TestAttentionBatchItems: AttentionBatch on three items gives each item
 // the bits Attention gives it alone (the rows of a product do not depend
 // on the other rows; the attention runs item by item), with a different

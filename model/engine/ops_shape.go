@@ -233,6 +233,22 @@ func (g *Graph[T]) BatchItem(a *Tensor[T], n int) *Tensor[T] {
 	return g.view(a, a.Shape[1:], n*m, m)
 }
 
+// Rows returns rows [start, end) of a along its first axis, sharing a's
+// data and, like BatchItem and unlike Slice, its gradient buffer: the
+// rows' consumers add their gradients straight into a's (where Slice
+// collects them in a buffer of its own and adds that to a's, which gives
+// the same bits when nothing else adds to those rows of a first). The
+// rows' data must not be written.
+func (g *Graph[T]) Rows(a *Tensor[T], start, end int) *Tensor[T] {
+	if a.Dims() < 1 || start < 0 || end > a.Shape[0] || start > end {
+		panic(fmt.Sprintf("engine: Rows [%d:%d] of shape %v", start, end, a.Shape))
+	}
+	m := len(a.Data) / max(a.Shape[0], 1)
+	shape := slices.Clone(a.Shape)
+	shape[0] = end - start
+	return g.view(a, shape, start*m, (end-start)*m)
+}
+
 // View returns a with a new shape of the same size, sharing its data and,
 // unlike Reshape, its gradient buffer (see BatchItem): a gradient added
 // to the view is added to a's by the same operation, with no extra
