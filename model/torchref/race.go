@@ -16,6 +16,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mpanalyze/mpanalyze/internal/host"
+
 	"github.com/mpanalyze/mpanalyze/data"
 	"github.com/mpanalyze/mpanalyze/model"
 )
@@ -130,6 +132,7 @@ type RaceModel struct {
 type RaceReport struct {
 	TorchVersion string      `json:"torch_version"`
 	Cores        int         `json:"cores"`
+	CPU          string      `json:"cpu"` // host.Describe: the ratios depend on the processor
 	Models       []RaceModel `json:"models"`
 }
 
@@ -218,7 +221,7 @@ func Race(o *RaceOptions) (*RaceReport, error) {
 	if err := WriteScripts(o.Dir); err != nil {
 		return nil, err
 	}
-	rep := &RaceReport{TorchVersion: ver, Cores: runtime.NumCPU()}
+	rep := &RaceReport{TorchVersion: ver, Cores: runtime.NumCPU(), CPU: host.Describe()}
 	for _, size := range o.ImageSizes {
 		for _, arch := range o.Models {
 			rm, err := o.race(arch, size, WithOne(o.Threads), variants)
