@@ -10,11 +10,24 @@ import (
 )
 
 // BenchmarkMaskedCrossAttention is one masked cross-attention block of
-// Mask2Former's decoder, forward and backward: 100 queries attending to
-// 1024 keys of width 256 with 8 heads, q/k/v/out projections, a boolean
-// mask blocking about half the keys, gradients for every input and weight.
+// the decoder, forward and backward: q/k/v/out projections, a boolean mask
+// blocking about half the keys, gradients for every input and weight. At
+// shape=coco 100 queries attend to 1024 keys of width 256 with 8 heads
+// (Mask2Former's decoder on a 32×32 map); at shape=default96 the default
+// config's MP-Former at 96 px, one image: 27 rows (20 queries and 7
+// pilots) attending to the 144 keys of the 12×12 level, width 128, 8
+// heads of 16 channels — products small enough for gemm's per-call costs
+// to show.
 func BenchmarkMaskedCrossAttention(b *testing.B) {
-	const Q, L, D, H = 100, 1024, 256, 8
+	for _, s := range []struct {
+		name       string
+		Q, L, D, H int
+	}{{"coco", 100, 1024, 256, 8}, {"default96", 27, 144, 128, 8}} {
+		b.Run("shape="+s.name, func(b *testing.B) { benchMaskedCrossAttention(b, s.Q, s.L, s.D, s.H) })
+	}
+}
+
+func benchMaskedCrossAttention(b *testing.B, Q, L, D, H int) {
 	r := rand.New(rand.NewPCG(1, 2))
 	randn := func(n int) []float32 {
 		v := make([]float32, n)
@@ -55,6 +68,41 @@ func BenchmarkMaskedCrossAttention(b *testing.B) {
 		step()
 	}
 	b.ReportMetric(float64((testenv.CPUTime()-c0).Microseconds())/1000/float64(b.N), "cpu-ms/op")
+}
+
+// BenchmarkConv3x3 is a 3×3 "same" convolution (stride 1, padding 1, with
+// bias) forward and backward with gradients for the input, the weights and
+// the bias, four images at a time, at shapes of the default config's 96 px
+// training step (read off its GEMM calls): 64 channels in and out on the
+// 24×24 and 12×12 maps, 32 on the 24×24 map.
+func BenchmarkConv3x3(b *testing.B) {
+	for _, s := range []struct{ N, C, O, H int }{{4, 64, 64, 24}, {4, 64, 64, 12}, {4, 32, 32, 24}} {
+		b.Run(fmt.Sprintf("N=%d/C=%d/O=%d/HW=%dx%d", s.N, s.C, s.O, s.H, s.H), func(b *testing.B) {
+			r := rand.New(rand.NewPCG(3, 4))
+			randn := func(n int) []float32 {
+				v := make([]float32, n)
+				for i := range v {
+					v[i] = float32(r.NormFloat64() * 0.1)
+				}
+				return v
+			}
+			x, w, bias := randn(s.N*s.C*s.H*s.H), randn(s.O*s.C*9), randn(s.O)
+			g := NewGraph[float32]()
+			step := func() {
+				g.Reset()
+				xt := g.Leaf(x, s.N, s.C, s.H, s.H)
+				y := g.Conv2d(xt, g.Leaf(w, s.O, s.C, 3, 3), g.Leaf(bias, s.O), ConvSpec{Stride: 1, Pad: 1})
+				g.Backward(g.SumAll(g.Mul(y, y)))
+			}
+			step()
+			b.ResetTimer()
+			c0 := testenv.CPUTime()
+			for i := 0; i < b.N; i++ {
+				step()
+			}
+			b.ReportMetric(float64((testenv.CPUTime()-c0).Microseconds())/1000/float64(b.N), "cpu-ms/op")
+		})
+	}
 }
 
 // BenchmarkMSDeformSample is the sampling core of one encoder layer of
