@@ -61,6 +61,12 @@ func benchMaskedCrossAttention(b *testing.B, Q, L, D, H int) {
 		out := g.Attention(leaf(query, Q, D), leaf(mem, L, D), leaf(mem, L, D), leaf(qpos, Q, D), g.Const(pos, L, D), w, H, mask)
 		g.Backward(g.SumAll(out))
 	}
+	timeSteps(b, step)
+}
+
+// timeSteps runs step once untimed (the graph's pool fills), then b.N
+// times, and reports the CPU time per step next to the wall time.
+func timeSteps(b *testing.B, step func()) {
 	step()
 	b.ResetTimer()
 	c0 := testenv.CPUTime()
@@ -79,28 +85,14 @@ func BenchmarkConv3x3(b *testing.B) {
 	for _, s := range []struct{ N, C, O, H int }{{4, 64, 64, 24}, {4, 64, 64, 12}, {4, 32, 32, 24}} {
 		b.Run(fmt.Sprintf("N=%d/C=%d/O=%d/HW=%dx%d", s.N, s.C, s.O, s.H, s.H), func(b *testing.B) {
 			r := rand.New(rand.NewPCG(3, 4))
-			randn := func(n int) []float32 {
-				v := make([]float32, n)
-				for i := range v {
-					v[i] = float32(r.NormFloat64() * 0.1)
-				}
-				return v
-			}
-			x, w, bias := randn(s.N*s.C*s.H*s.H), randn(s.O*s.C*9), randn(s.O)
+			x, w, bias := normals32(r, s.N*s.C*s.H*s.H), normals32(r, s.O*s.C*9), normals32(r, s.O)
 			g := NewGraph[float32]()
-			step := func() {
+			timeSteps(b, func() {
 				g.Reset()
 				xt := g.Leaf(x, s.N, s.C, s.H, s.H)
 				y := g.Conv2d(xt, g.Leaf(w, s.O, s.C, 3, 3), g.Leaf(bias, s.O), ConvSpec{Stride: 1, Pad: 1})
 				g.Backward(g.SumAll(g.Mul(y, y)))
-			}
-			step()
-			b.ResetTimer()
-			c0 := testenv.CPUTime()
-			for i := 0; i < b.N; i++ {
-				step()
-			}
-			b.ReportMetric(float64((testenv.CPUTime()-c0).Microseconds())/1000/float64(b.N), "cpu-ms/op")
+			})
 		})
 	}
 }
