@@ -128,7 +128,7 @@ func runBenchTorch(s *streams, o *benchTorchOptions) error {
 	}
 	command := "mpanalyze bench torch " + strings.Join(o.flags(), " ")
 	return tables.WriteSet(s.Out, benchTables(rep, command, o.Repeat), o.Format, map[string]any{
-		"command": command, "torch_version": rep.TorchVersion, "cores": rep.Cores, "cpu": rep.CPU, "models": rep.Models,
+		"command": command, "torch_version": rep.TorchVersion, "cores": rep.Cores, "cpu": rep.CPU, "gemm": rep.GEMM, "models": rep.Models,
 	})
 }
 
@@ -162,7 +162,7 @@ func benchTables(rep *torchref.RaceReport, command string, repeat int) []tables.
 	span := func(lo, hi float64, unit string) string { return fmt.Sprintf("%.2f–%.2f%s", lo, hi, unit) }
 	races := fmt.Sprintf("medians over %d race%s; ranges race by race", repeat, map[bool]string{true: "", false: "s"}[repeat == 1])
 	head := tables.Table{
-		Title:  "bench torch: training images/s, mpanalyze / PyTorch (" + fmt.Sprintf("PyTorch %s on CPU, %d cores of %s", rep.TorchVersion, rep.Cores, rep.CPU) + ")",
+		Title:  "bench torch: training images/s, mpanalyze / PyTorch (" + fmt.Sprintf("PyTorch %s on CPU, %d cores of %s; our GEMM %s", rep.TorchVersion, rep.Cores, rep.CPU, rep.GEMM) + ")",
 		Header: []string{"model", "px", "per core (1 thread each)", "range", "per core, CPU time", "range", "best thread counts", "range", "best pairing"},
 		Keys:   []string{"arch", "image_size", "per_core_ratio", "per_core_range", "per_core_cpu_ratio", "per_core_cpu_range", "best_ratio", "best_range", "best_pairing"},
 		Notes: []string{"Ratios of " + races + ". Per core: images/s of wall time, and images per CPU-second of each process (what other load on a shared machine disturbs least). Best: each side at its fastest thread count and PyTorch variant (wall time).",

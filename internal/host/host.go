@@ -39,32 +39,32 @@ func modelName(r io.Reader) string {
 	return ""
 }
 
-// ISA lists the vector extensions that decide this project's kernel
-// speed: "AVX-512" or "AVX2+FMA" (the widest the GEMM kernels use, as
-// model/gemm picks them), then the BF16 ones present ("AVX512-BF16",
-// "AMX-BF16"); "" on a machine with neither (or not amd64).
+// ISA lists the vector extensions the processor reports that matter to
+// this project's kernels: "AVX-512", "AVX2", "FMA", then the BF16 ones
+// ("AVX512-BF16", "AMX-BF16"); "" on a machine with none of them (or not
+// amd64). It says what the hardware has, not which kernel runs: that is
+// gemm.Describe (a purego build runs the Go kernel on any machine).
 func ISA() string {
 	if runtime.GOARCH != "amd64" {
 		return ""
 	}
 	var s []string
-	switch {
-	case cpu.X86.HasAVX512F:
-		s = append(s, "AVX-512")
-	case cpu.X86.HasAVX2 && cpu.X86.HasFMA:
-		s = append(s, "AVX2+FMA")
-	}
-	if cpu.X86.HasAVX512BF16 {
-		s = append(s, "AVX512-BF16")
-	}
-	if cpu.X86.HasAMXBF16 {
-		s = append(s, "AMX-BF16")
+	for _, f := range []struct {
+		has  bool
+		name string
+	}{
+		{cpu.X86.HasAVX512F, "AVX-512"}, {cpu.X86.HasAVX2, "AVX2"}, {cpu.X86.HasFMA, "FMA"},
+		{cpu.X86.HasAVX512BF16, "AVX512-BF16"}, {cpu.X86.HasAMXBF16, "AMX-BF16"},
+	} {
+		if f.has {
+			s = append(s, f.name)
+		}
 	}
 	return strings.Join(s, ", ")
 }
 
 // Describe is the model name and the extensions in one phrase, e.g.
-// "Intel(R) Xeon(R) Processor (AVX-512, AVX512-BF16, AMX-BF16)", with
+// "Intel(R) Xeon(R) Processor (AVX-512, AVX2, FMA, AVX512-BF16, AMX-BF16)", with
 // "unknown CPU" for a missing name.
 func Describe() string {
 	name := CPU()

@@ -16,10 +16,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mpanalyze/mpanalyze/internal/host"
-
 	"github.com/mpanalyze/mpanalyze/data"
+	"github.com/mpanalyze/mpanalyze/internal/host"
 	"github.com/mpanalyze/mpanalyze/model"
+	"github.com/mpanalyze/mpanalyze/model/gemm"
 )
 
 // RaceOptions describe a speed race of our trainer against the PyTorch
@@ -132,7 +132,8 @@ type RaceModel struct {
 type RaceReport struct {
 	TorchVersion string      `json:"torch_version"`
 	Cores        int         `json:"cores"`
-	CPU          string      `json:"cpu"` // host.Describe: the ratios depend on the processor
+	CPU          string      `json:"cpu"`  // host.Describe: the ratios depend on the processor
+	GEMM         string      `json:"gemm"` // gemm.Describe: the kernel our side ran
 	Models       []RaceModel `json:"models"`
 }
 
@@ -221,7 +222,7 @@ func Race(o *RaceOptions) (*RaceReport, error) {
 	if err := WriteScripts(o.Dir); err != nil {
 		return nil, err
 	}
-	rep := &RaceReport{TorchVersion: ver, Cores: runtime.NumCPU(), CPU: host.Describe()}
+	rep := &RaceReport{TorchVersion: ver, Cores: runtime.NumCPU(), CPU: host.Describe(), GEMM: gemm.Describe()}
 	for _, size := range o.ImageSizes {
 		for _, arch := range o.Models {
 			rm, err := o.race(arch, size, WithOne(o.Threads), variants)
