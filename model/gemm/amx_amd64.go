@@ -1,0 +1,162 @@
+//go:build amd64 && !purego
+
+package gemm
+
+import (
+	"syscall"
+	"unsafe"
+
+	"github.com/mpanalyze/mpanalyze/model/gemm/internal/asm"
+	"golang.org/x/sys/cpu"
+)
+
+// amxBF16 is the "amx-bf16" implementation: for all but small products
+// (amxWorth), op(A) and op(B) are rounded to
+// BF16 (round to nearest even; VCVTNEPS2BF16, which also reads and writes
+// subnormals as zero) and multiplied on the AMX tile unit with FP32
+// accumulation (TDPBF16PS), then C = alpha·acc + beta·C in FP32. It is a
+// separate, opt-in numeric mode (never the default): its results are not
+// the FP32 implementations' but are deterministic — each 16×16 tile of the
+// product is one chain of tile multiplies over k in steps of 32, fixed by
+// the shapes, so the bits depend only on the inputs.
+//
+// A is converted row by row into a row-major BF16 copy (k padded to a
+// multiple of 32, m to 32), B into pairs of k interleaved per column (the
+// layout TDPBF16PS reads), both from the free-list workspace; a transposed
+// A goes through an FP32 transpose first, a transposed B is converted row
+// by row and then transposed as 32-bit pairs. The product runs one 32-row
+// strip at a time (AMXStrip: 2×2 tiles of 16×16 accumulators), and each
+// strip is scaled into C at once.
+type amxBF16 struct{}
+
+// tileConfig is the AMX tile configuration: palette 1, tiles 0–7 of 16 rows
+// of 64 bytes.
+var tileConfig = func() (c [64]byte) {
+	c[0] = 1
+	for t := 0; t < 8; t++ {
+		c[16+2*t] = 64 // colsb[t], little endian
+		c[48+t] = 16   // rows[t]
+	}
+	return
+}()
+
+// amxUsable reports whether this CPU and kernel run the AMX-BF16 kernel:
+// the CPU has AMX-BF16 and AVX-512 BF16/BW, and Linux granted the process
+// the tile state (arch_prctl ARCH_REQ_XCOMP_PERM for XTILEDATA; without it
+// the first tile instruction would raise SIGILL).
+func amxUsable() bool {
+	x := &cpu.X86
+	if !(x.HasAMXTile && x.HasAMXBF16 && x.HasAVX512BF16 && x.HasAVX512BW && x.HasAVX512F) {
+		return false
+	}
+	const archReqXcompPerm, xfeatureXtiledata = 0x1023, 18
+	_, _, errno := syscall.RawSyscall(syscall.SYS_ARCH_PRCTL, archReqXcompPerm, xfeatureXtiledata, 0)
+	return errno == 0
+}
+
+func init() {
+	if amxUsable() {
+		Register(amxBF16{}, -10) // opt-in only: below every FP32 implementation
+	}
+}
+
+func (amxBF16) Name() string { return "amx-bf16" }
+
+// amxWorth reports whether a product goes to the tile unit. Narrow or
+// shallow products (n or k ≤ 16 with fewer than 8192 elements of B: the
+// decoder's per-head attention with 16 columns, a 3×3 map's 9 columns)
+// cost more to convert, pad to 32 and scale than the FP32 kernels take
+// for them (BenchmarkSgemm, impl=amx-bf16 against asm), so they stay
+// FP32. The rule depends only on the shape.
+func amxWorth(n, k int) bool { return n > 16 && k > 16 || n*k >= 8192 }
+
+func roundUp(x, to int) int { return (x + to - 1) / to * to }
+
+// u16 and u32 view a float32 buffer's memory as BF16 words or pairs.
+func u16(f []float32) []uint16 { return unsafe.Slice((*uint16)(unsafe.Pointer(&f[0])), 2*len(f)) }
+func u32(f []float32) []uint32 { return unsafe.Slice((*uint32)(unsafe.Pointer(&f[0])), len(f)) }
+
+// pairRows fills the len(dst)/w rows of w dwords at dst with pairs of
+// rows of the k×cols matrix at src (rows lds apart):
+// dst[q·w+j] = bf16(src[2q][j]) | bf16(src[2q+1][j])<<16, rows of src at
+// or past k reading as zero, and columns cols…w−1 of dst zero.
+func pairRows(dst []uint32, w int, src []float32, lds, k, cols int) {
+	for q := 0; q < len(dst)/w; q++ {
+		row := dst[q*w : (q+1)*w]
+		switch p := 2 * q; {
+		case p+1 < k:
+			asm.PairsBF16(&row[0], &src[p*lds], &src[(p+1)*lds], cols)
+		case p < k:
+			asm.PairsBF16(&row[0], &src[p*lds], nil, cols)
+		default:
+			clear(row)
+			continue
+		}
+		clear(row[cols:])
+	}
+}
+
+func (amxBF16) Sgemm(tA, tB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	checkSgemm(tA, tB, m, n, k, lda, ldb, ldc, len(a), len(b), len(c))
+	if m == 0 || n == 0 {
+		return
+	}
+	if k == 0 || alpha == 0 {
+		scaleC(m, n, beta, c, ldc)
+		return
+	}
+	if !amxWorth(n, k) {
+		asmImpl.Sgemm(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
+	kp, mp, np := roundUp(k, 32), roundUp(m, 32), roundUp(n, 32)
+	ws := getWorkspace()
+	defer putWorkspace(ws)
+	pf := asmImpl.k.pack
+
+	// A as BF16, mp rows of kp.
+	af := aligned(&ws.aBuf, mp*kp/2)
+	abf := u16(af)
+	if !tA {
+		for i := 0; i < m; i++ {
+			asm.CvtBF16(&abf[i*kp], &a[i*lda], k)
+			clear(abf[i*kp+k : (i+1)*kp])
+		}
+	} else {
+		// Stored A is k×m: convert pairs of its rows into kp/2 rows of m
+		// pairs, dword (q, i) = A(i, 2q), A(i, 2q+1), and transpose those
+		// into place: row i of BF16 A is then A(i, 0), A(i, 1), …
+		s := aligned(&ws.sBuf, kp/2*m)
+		pairRows(u32(s), m, a, lda, k, m)
+		transposeInto(pf, af, kp/2, s, m, kp/2, m) // moves 32-bit patterns only
+	}
+	clear(abf[m*kp:])
+
+	// B as BF16 pairs: kp/2 rows of np dwords, dword (q, j) = B[2q][j], B[2q+1][j].
+	bf := aligned(&ws.bBuf, kp/2*np)
+	bbf := u32(bf)
+	if !tB {
+		pairRows(bbf, np, b, ldb, k, n)
+	} else {
+		// Stored B is n×k: row j converted is the column of pairs (·, j);
+		// transpose those n×kp/2 pairs into place (zero-filling columns ≥ n).
+		s := aligned(&ws.sBuf, n*kp/2)
+		sw := u16(s)
+		for j := 0; j < n; j++ {
+			asm.CvtBF16(&sw[j*kp], &b[j*ldb], k)
+			clear(sw[j*kp+k : (j+1)*kp])
+		}
+		transposeInto(pf, bf, np, s, kp/2, n, kp/2) // moves 32-bit patterns only
+	}
+
+	// One 32-row strip at a time, then C = alpha·acc + beta·C.
+	acc := aligned(&ws.accBuf, 32*np)
+	readC := 0
+	if beta != 0 {
+		readC = 1
+	}
+	for i0 := 0; i0 < m; i0 += 32 {
+		asm.AMXStrip(&tileConfig, &abf[i0*kp], 2*kp, &bbf[0], 4*np, &acc[0], 4*np, np/32, kp/32)
+		asm.ScaleAcc(&c[i0*ldc], ldc, &acc[0], np, min(32, m-i0), n, alpha, beta, readC)
+	}
+}

@@ -1,0 +1,43 @@
+//go:build amd64 && !purego
+
+package asm
+
+// The AMX-BF16 kernel and its helpers (amx_amd64.s, hand-written). Callers
+// must check for AMX-BF16, AVX512-BF16 and AVX512-BW and must have asked
+// the kernel for the tile state (arch_prctl ARCH_REQ_XCOMP_PERM) before the
+// first call; package gemm does both. No bounds checks.
+
+// AMXStrip multiplies a 32-row strip of a BF16 A by nt 32-column blocks of
+// a pair-interleaved BF16 B, kt steps of 32 along k, into FP32:
+//
+//	acc[r][j] = Σ_p A[r][p]·B[p][j]   (r < 32, j < 32·nt, p < 32·kt)
+//
+// A is row-major (row r at a + r·lda bytes, p contiguous); B is stored in
+// pairs of k: the dword at b + (p/2)·ldb + 4j bytes holds B[p][j] in its
+// low and B[p+1][j] in its high half (p even); acc rows are ldacc bytes
+// apart. Each 16×16 tile of acc is one TDPBF16PS chain over p in steps of
+// 32, so the result depends only on the inputs. cfg is a tile
+// configuration (palette 1, tiles 0–7 of 16 rows × 64 bytes), loaded on
+// entry; the tiles are released on return.
+//
+//go:noescape
+func AMXStrip(cfg *[64]byte, a *uint16, lda int, b *uint32, ldb int, acc *float32, ldacc int, nt, kt int)
+
+// CvtBF16 rounds n floats to BF16 (round to nearest even, NaNs stay NaNs;
+// VCVTNEPS2BF16): dst[i] = bf16(src[i]).
+//
+//go:noescape
+func CvtBF16(dst *uint16, src *float32, n int)
+
+// PairsBF16 writes n dwords of a pair-interleaved row:
+// dst[j] = bf16(r0[j]) | bf16(r1[j])<<16, with r1 == nil meaning zeros.
+//
+//go:noescape
+func PairsBF16(dst *uint32, r0, r1 *float32, n int)
+
+// ScaleAcc sets c[r·ldc+j] = alpha·acc[r·ldacc+j] + beta·c[r·ldc+j] for
+// r < rows (≥ 1), j < n (≥ 1); with readC == 0, c = alpha·acc and c is not
+// read. Strides are in floats.
+//
+//go:noescape
+func ScaleAcc(c *float32, ldc int, acc *float32, ldacc int, rows, n int, alpha, beta float32, readC int)
