@@ -2,12 +2,14 @@ package model
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/mpanalyze/mpanalyze/data"
 	"github.com/mpanalyze/mpanalyze/internal/rng"
 	"github.com/mpanalyze/mpanalyze/internal/testenv"
+	"github.com/mpanalyze/mpanalyze/model/gemm"
 )
 
 // benchBatch is a Mask2Former-family model of the default config, except
@@ -62,8 +64,15 @@ func benchTrainSteps(b *testing.B, m *Model, ex []*Example) time.Duration {
 // every shape) and returns the CPU time they took.
 func benchTrainBatches(b *testing.B, m *Model, batches [][]*Example) time.Duration {
 	b.Helper()
+	return benchTrainPrecision(b, m, batches, "")
+}
+
+// benchTrainPrecision is benchTrainBatches with TrainConfig.Precision prec.
+func benchTrainPrecision(b *testing.B, m *Model, batches [][]*Example, prec string) time.Duration {
+	b.Helper()
 	tc := DefaultTrainConfig(1 << 30)
 	tc.Batch = len(batches[0])
+	tc.Precision = prec
 	tr, err := NewTrainer(m, tc)
 	if err != nil {
 		b.Fatal(err)
@@ -108,6 +117,30 @@ func BenchmarkTrainStepSizes(b *testing.B) {
 				b.ReportMetric(float64(b.N*len(ex))/b.Elapsed().Seconds(), "images/s")
 				b.ReportMetric(float64(cpu.Microseconds())/1000/float64(b.N), "cpu-ms/op")
 			})
+		}
+	}
+}
+
+// BenchmarkTrainStepPrecision is BenchmarkTrainStepSizes' step in each
+// precision this machine has: fp32 (the default) and, where the CPU has
+// AMX-BF16, bf16 (TrainConfig.Precision). Compare with benchstat
+// -col /precision.
+func BenchmarkTrainStepPrecision(b *testing.B) {
+	precs := []string{gemm.FP32}
+	if slices.Contains(gemm.Names(), "amx-bf16") {
+		precs = append(precs, gemm.BF16)
+	}
+	defer gemm.SetPrecision(gemm.FP32)
+	for _, prec := range precs {
+		for _, arch := range []string{ArchMask2Former, ArchMPFormer} {
+			for _, size := range []int{96, 128} {
+				b.Run(fmt.Sprintf("precision=%s/%s/size=%d", prec, arch, size), func(b *testing.B) {
+					m, ex := benchBatch(b, arch, size, 0, 8)
+					cpu := benchTrainPrecision(b, m, [][]*Example{ex}, prec)
+					b.ReportMetric(float64(b.N*len(ex))/b.Elapsed().Seconds(), "images/s")
+					b.ReportMetric(float64(cpu.Microseconds())/1000/float64(b.N), "cpu-ms/op")
+				})
+			}
 		}
 	}
 }

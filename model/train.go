@@ -38,6 +38,14 @@ type TrainConfig struct {
 	// results depend on GradSlots but never on Workers or GOMAXPROCS.
 	// Default (0) 2, the cores of the machine this was built on.
 	GradSlots int `json:"grad_slots,omitempty"`
+	// Precision is the arithmetic of the matrix products: "fp32" (the
+	// default, also "") or "bf16" — operands rounded to BF16 and
+	// multiplied on the AMX tile unit with FP32 accumulation, all else
+	// FP32 (gemm's "amx-bf16"; only on CPUs with AMX-BF16). Each is
+	// deterministic; they give different results. It is process-wide:
+	// NewTrainer switches package gemm to it, so trainers of different
+	// precisions must not run at the same time in one process.
+	Precision string `json:"precision,omitempty"`
 }
 
 // DefaultTrainConfig returns the default optimisation for a run of steps.
@@ -97,6 +105,8 @@ func (cfg *TrainConfig) Validate() error {
 		return fmt.Errorf("model: clip_norm %g (want ≥ 0; 0 turns clipping off)", cfg.ClipNorm)
 	case cfg.GradSlots < 0:
 		return fmt.Errorf("model: grad_slots %d is negative", cfg.GradSlots)
+	case cfg.Precision != "" && cfg.Precision != gemm.FP32 && cfg.Precision != gemm.BF16:
+		return fmt.Errorf("model: precision %q (want %s or %s)", cfg.Precision, gemm.FP32, gemm.BF16)
 	}
 	return nil
 }
@@ -105,6 +115,9 @@ func (cfg *TrainConfig) Validate() error {
 func NewTrainer(m *Model, cfg TrainConfig) (*Trainer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	if err := gemm.SetPrecision(cfg.Precision); err != nil {
+		return nil, fmt.Errorf("model: precision: %w", err)
 	}
 	return &Trainer{M: m, Cfg: cfg, Opt: optim.NewAdamW(m.Params(), cfg.AdamW)}, nil
 }

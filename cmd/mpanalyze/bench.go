@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/mpanalyze/mpanalyze/experiments/tables"
 	"github.com/mpanalyze/mpanalyze/internal/limits"
 	"github.com/mpanalyze/mpanalyze/model"
+	"github.com/mpanalyze/mpanalyze/model/gemm"
 	"github.com/mpanalyze/mpanalyze/model/torchref"
 	"github.com/mpanalyze/mpanalyze/run"
 )
@@ -78,6 +80,8 @@ model/torchref (Race).`,
 	f.StringVar(&o.PixelDecoder, "pixel-decoder", model.PixelFPN, "pixel decoder of both sides: fpn or msdeform")
 	f.IntVar(&o.Repeat, "repeat", 3, "races per model and size (median and range are reported)")
 	f.Uint64Var(&o.Seed, "seed", 1, "seed of the data, the weights and the training draws")
+	f.StringVar(&o.Precision, "precision", gemm.FP32, "our side's matrix products: fp32, or bf16 (BF16 operands on the AMX tile unit, FP32 accumulation; CPUs with AMX-BF16 only)")
+	f.StringSliceVar(&o.TorchPrecisions, "torch-precision", nil, "PyTorch's precisions, each timed: fp32, bf16 (forward under CPU autocast) (default: fp32, and bf16 too with --precision bf16; the headlines take the fastest)")
 	f.StringVar(&o.Python, "python", "/usr/bin/python3", "Python with torch, numpy and scipy")
 	f.StringVar(&o.Keep, "keep", "", "keep the scripts and the batch files in this directory")
 	f.StringVar(&o.Format, "format", "text", "output format: text, markdown, csv or json (json also holds every race's raw figures)")
@@ -93,6 +97,8 @@ model/torchref (Race).`,
 	oneOf(f, "pixel-decoder", model.PixelFPN, model.PixelMSDeform)
 	oneOf(f, "models", archs...)
 	oneOf(f, "omp-wait-policy", "passive", "active", "default")
+	oneOf(f, "precision", gemm.FP32, gemm.BF16)
+	oneOf(f, "torch-precision", gemm.FP32, gemm.BF16)
 	oneOf(f, "format", tables.Formats...)
 	return cmd
 }
@@ -104,6 +110,11 @@ func runBenchTorch(s *streams, o *benchTorchOptions) error {
 	}
 	if o.JSON {
 		o.Format = "json"
+	}
+	if len(o.TorchPrecisions) == 0 {
+		// like for like: PyTorch gets the mixed precision we run, and
+		// FP32, and the headlines take its faster
+		o.TorchPrecisions = slices.Compact([]string{gemm.FP32, o.Precision})
 	}
 	// the batches are a training run's: its default augmentation
 	rc, err := run.DefaultConfig(model.ArchMask2Former, 1, o.Seed)
@@ -128,7 +139,7 @@ func runBenchTorch(s *streams, o *benchTorchOptions) error {
 	}
 	command := "mpanalyze bench torch " + strings.Join(o.flags(), " ")
 	return tables.WriteSet(s.Out, benchTables(rep, command, o.Repeat), o.Format, map[string]any{
-		"command": command, "torch_version": rep.TorchVersion, "cores": rep.Cores, "cpu": rep.CPU, "gemm": rep.GEMM, "models": rep.Models,
+		"command": command, "torch_version": rep.TorchVersion, "cores": rep.Cores, "cpu": rep.CPU, "gemm": rep.GEMM, "precision": rep.Precision, "models": rep.Models,
 	})
 }
 
@@ -151,6 +162,9 @@ func (o *benchTorchOptions) flags() []string {
 	if o.PixelDecoder != model.PixelFPN {
 		f = append(f, "--pixel-decoder", o.PixelDecoder)
 	}
+	if o.Precision != gemm.FP32 || !slices.Equal(o.TorchPrecisions, []string{gemm.FP32}) {
+		f = append(f, "--precision", o.Precision, "--torch-precision", strings.Join(o.TorchPrecisions, ","))
+	}
 	return f
 }
 
@@ -162,7 +176,7 @@ func benchTables(rep *torchref.RaceReport, command string, repeat int) []tables.
 	span := func(lo, hi float64, unit string) string { return fmt.Sprintf("%.2f–%.2f%s", lo, hi, unit) }
 	races := fmt.Sprintf("medians over %d race%s; ranges race by race", repeat, map[bool]string{true: "", false: "s"}[repeat == 1])
 	head := tables.Table{
-		Title:  "bench torch: training images/s, mpanalyze / PyTorch (" + fmt.Sprintf("PyTorch %s on CPU, %d cores of %s; our GEMM %s", rep.TorchVersion, rep.Cores, rep.CPU, rep.GEMM) + ")",
+		Title:  "bench torch: training images/s, mpanalyze / PyTorch (" + fmt.Sprintf("PyTorch %s on CPU, %d cores of %s; our GEMM %s, %s", rep.TorchVersion, rep.Cores, rep.CPU, rep.GEMM, rep.Precision) + ")",
 		Header: []string{"model", "px", "per core (1 thread each)", "range", "per core, CPU time", "range", "best thread counts", "range", "best pairing"},
 		Keys:   []string{"arch", "image_size", "per_core_ratio", "per_core_range", "per_core_cpu_ratio", "per_core_cpu_range", "best_ratio", "best_range", "best_pairing"},
 		Notes: []string{"Ratios of " + races + ". Per core: images/s of wall time, and images per CPU-second of each process (what other load on a shared machine disturbs least). Best: each side at its fastest thread count and PyTorch variant (wall time).",
@@ -192,7 +206,7 @@ func benchTables(rep *torchref.RaceReport, command string, repeat int) []tables.
 				best = sd
 			}
 		}
-		bt := torchref.Side{Side: "pytorch", Threads: bm.Best.TorchThreads, WaitPolicy: bm.Best.WaitPolicy}
+		bt := torchref.Side{Side: "pytorch", Threads: bm.Best.TorchThreads, WaitPolicy: bm.Best.WaitPolicy, Precision: bm.Best.Precision}
 		head.Rows = append(head.Rows, []string{name, px, times(bm.PerCore), span(bm.PerCore.Min, bm.PerCore.Max, "×"),
 			times(bm.PerCoreCPU), span(bm.PerCoreCPU.Min, bm.PerCoreCPU.Max, "×"), times(bm.Best), span(bm.Best.Min, bm.Best.Max, "×"), best.Label() + " / " + bt.Label()})
 		head.Values = append(head.Values, []*tables.Number{nil, num(float64(bm.ImageSize)), num(bm.PerCore.Ratio), nil, num(bm.PerCoreCPU.Ratio), nil, num(bm.Best.Ratio), nil, nil})
@@ -209,7 +223,7 @@ func benchTables(rep *torchref.RaceReport, command string, repeat int) []tables.
 			} else if r.SameThreads {
 				what = "same threads"
 			}
-			t := torchref.Side{Side: "pytorch", Threads: r.TorchThreads, WaitPolicy: r.WaitPolicy}
+			t := torchref.Side{Side: "pytorch", Threads: r.TorchThreads, WaitPolicy: r.WaitPolicy, Precision: r.Precision}
 			ratios.Rows = append(ratios.Rows, []string{name, px, strconv.Itoa(r.Threads), t.Label(), times(r), span(r.Min, r.Max, "×"), what})
 			ratios.Values = append(ratios.Values, []*tables.Number{nil, num(float64(bm.ImageSize)), num(float64(r.Threads)), nil, num(r.Ratio), nil, nil})
 		}

@@ -3,10 +3,12 @@ package main
 import (
 	"encoding/json"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/mpanalyze/mpanalyze/internal/testenv"
+	"github.com/mpanalyze/mpanalyze/model/gemm"
 	"github.com/mpanalyze/mpanalyze/model/torchref"
 )
 
@@ -20,6 +22,50 @@ func TestBenchTorch(t *testing.T) {
 	testenv.RequirePython(t, "torch", "numpy", "scipy")
 	for _, pd := range []string{"fpn", "msdeform"} {
 		t.Run(pd, func(t *testing.T) { testBenchTorch(t, pd) })
+	}
+}
+
+// TestBenchTorchBF16: with --precision bf16 (AMX machines only) our side
+// trains in BF16 and PyTorch is timed in FP32 and under bf16 autocast;
+// the report says so, the per-core headline is against the faster
+// PyTorch, and the step-0 losses still agree to 1e-3.
+func TestBenchTorchBF16(t *testing.T) {
+	testenv.RequirePython(t, "torch", "numpy", "scipy")
+	if !slices.Contains(gemm.Names(), "amx-bf16") {
+		t.Skip("no AMX-BF16 on this machine")
+	}
+	defer gemm.SetPrecision(gemm.FP32)
+	out, errOut, code := runCLI(t, "bench", "torch", "--json", "--models", "mask2former", "--image-size", "64",
+		"--batch", "2", "--steps", "2", "--warmup", "1", "--repeat", "1", "--threads", "1", "--precision", "bf16")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var rep struct {
+		GEMM      string               `json:"gemm"`
+		Precision string               `json:"precision"`
+		Models    []torchref.RaceModel `json:"models"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, out)
+	}
+	if rep.GEMM != "amx-bf16" || rep.Precision != "bf16" || len(rep.Models) != 1 {
+		t.Fatalf("gemm %q precision %q, %d models", rep.GEMM, rep.Precision, len(rep.Models))
+	}
+	bm := rep.Models[0]
+	if len(bm.Torch) != 2 || bm.Torch[0].Precision != "fp32" || bm.Torch[1].Precision != "bf16" || bm.Ours[0].Precision != "bf16" {
+		t.Fatalf("sides: ours %+v, PyTorch %+v", bm.Ours, bm.Torch)
+	}
+	fast := bm.Torch[0]
+	if bm.Torch[1].Median > fast.Median {
+		fast = bm.Torch[1]
+	}
+	if bm.PerCore.Precision != fast.Precision || math.Abs(bm.PerCore.Ratio-bm.Ours[0].Median/fast.Median) > 1e-12 {
+		t.Errorf("per core %+v, want against the faster PyTorch (%s, %.4g images/s)", bm.PerCore, fast.Precision, fast.Median)
+	}
+	for _, sd := range bm.Torch {
+		if e := math.Abs(bm.Ours[0].Losses[0]-sd.Losses[0]) / math.Abs(sd.Losses[0]); !(e <= 1e-3) {
+			t.Errorf("step 0 loss: ours (bf16) %.6g, PyTorch %s %.6g: relative difference %.2g > 1e-3", bm.Ours[0].Losses[0], sd.Precision, sd.Losses[0], e)
+		}
 	}
 }
 
@@ -98,6 +144,8 @@ func TestBenchTorchFlags(t *testing.T) {
 		{[]string{"--image-size", "96,100"}},
 		{[]string{"--torch-threads", "0"}},
 		{[]string{"--format", "html"}},
+		{[]string{"--precision", "fp16"}},
+		{[]string{"--torch-precision", "fp32,int8"}},
 	} {
 		_, errOut, code := runCLI(t, append([]string{"bench", "torch"}, tc.args...)...)
 		if code != 2 || !strings.Contains(errOut, tc.args[0]) {

@@ -20,6 +20,7 @@ import (
 	"github.com/mpanalyze/mpanalyze/internal/limits"
 	"github.com/mpanalyze/mpanalyze/metrics"
 	"github.com/mpanalyze/mpanalyze/model"
+	"github.com/mpanalyze/mpanalyze/model/gemm"
 	"github.com/mpanalyze/mpanalyze/model/optim"
 	"github.com/mpanalyze/mpanalyze/run"
 )
@@ -37,6 +38,7 @@ type trainOptions struct {
 	Schedule  string
 	Warmup    int
 	ClipNorm  float64
+	Precision string
 	CkptEvery int
 	EvalEvery int
 	EvalN     int
@@ -82,6 +84,7 @@ the validation files with --val-annotations (and --val-image-dir,
 	f.StringVar(&opts.Schedule, "schedule", "multistep", "learning-rate schedule: multistep (×0.1 at 90 % of the steps), poly (power 0.9) or constant")
 	f.IntVar(&opts.Warmup, "warmup", -1, "linear warm-up steps (-1 = the default, min(50, steps/10))")
 	f.Float64Var(&opts.ClipNorm, "clip-norm", 0.01, "gradient-norm clip (0 = off)")
+	f.StringVar(&opts.Precision, "precision", gemm.FP32, "matrix products: fp32, or bf16 (operands rounded to BF16 on the AMX tile unit, FP32 accumulation; CPUs with AMX-BF16 only; see docs/performance.md for its accuracy cost)")
 	f.IntVar(&opts.CkptEvery, "ckpt-every", 100, "checkpoint interval in steps")
 	f.IntVar(&opts.EvalEvery, "eval-every", 0, "validation interval in steps (0 = at the end only)")
 	f.IntVar(&opts.EvalN, "eval-images", 64, "validation images per evaluation")
@@ -90,6 +93,7 @@ the validation files with --val-annotations (and --val-image-dir,
 	f.IntVar(&opts.Workers, "workers", runtime.GOMAXPROCS(0), "images processed in parallel (does not change results)")
 	f.BoolVar(&opts.JSON, "json", false, "print the summary as JSON")
 	oneOf(f, "schedule", optim.ScheduleMultiStep, optim.SchedulePoly, optim.ScheduleConstant)
+	oneOf(f, "precision", gemm.FP32, gemm.BF16)
 	limit(f, "val-n", limits.AtLeast(1).Or(0, "all"))
 	limit(f, "steps", limits.AtLeast(1))
 	limit(f, "batch", limits.Ints(1, 4096))
@@ -154,6 +158,9 @@ func (o *trainOptions) runConfig(warn io.Writer) (run.Config, error) {
 		return rc, asUsage(err)
 	}
 	rc.Train.ClipNorm = o.ClipNorm
+	if o.Precision == gemm.BF16 {
+		rc.Train.Precision = gemm.BF16 // FP32 stays "" in run.json, as before the flag
+	}
 	rc.CkptEvery, rc.EvalEvery, rc.EvalImages = o.CkptEvery, o.EvalEvery, o.EvalN
 	if o.NoAugment {
 		rc.Augment = data.Augment{}
@@ -220,6 +227,7 @@ var configFlags = map[string][]string{
 	"val-image-dir": {"val.images"}, "val-panoptic-pngs": {"val.panoptic_pngs"},
 	"steps": {"train.steps"}, "batch": {"train.batch"}, "seed": {"train.seed"}, "lr": {"train.schedule.base_lr"},
 	"schedule": {"train.schedule.name"}, "warmup": {"train.schedule.warmup_iters"}, "clip-norm": {"train.clip_norm"},
+	"precision":  {"train.precision"},
 	"ckpt-every": {"ckpt_every"}, "eval-every": {"eval_every"}, "eval-images": {"eval_images"},
 	"no-augment":    {"augment"},
 	"pixel-decoder": {"model.pixel_decoder"}, "enc-layers": {"model.msdeform.layers"},

@@ -75,24 +75,25 @@ func roundUp(x, to int) int { return (x + to - 1) / to * to }
 // u16 and u32 view a float32 buffer's memory as BF16 words or pairs.
 func u16(f []float32) []uint16 { return unsafe.Slice((*uint16)(unsafe.Pointer(&f[0])), 2*len(f)) }
 func u32(f []float32) []uint32 { return unsafe.Slice((*uint32)(unsafe.Pointer(&f[0])), len(f)) }
+func f32(u []uint32) []float32 { return unsafe.Slice((*float32)(unsafe.Pointer(&u[0])), len(u)) }
 
 // pairRows fills the len(dst)/w rows of w dwords at dst with pairs of
-// rows of the k×cols matrix at src (rows lds apart):
-// dst[q·w+j] = bf16(src[2q][j]) | bf16(src[2q+1][j])<<16, rows of src at
-// or past k reading as zero, and columns cols…w−1 of dst zero.
-func pairRows(dst []uint32, w int, src []float32, lds, k, cols int) {
+// rows of a k×cols matrix whose row p starts at row(p):
+// dst[q·w+j] = bf16(row(2q)[j]) | bf16(row(2q+1)[j])<<16, rows at or past
+// k reading as zero, and columns cols…w−1 of dst zero.
+func pairRows(dst []uint32, w, k, cols int, row func(p int) []float32) {
 	for q := 0; q < len(dst)/w; q++ {
-		row := dst[q*w : (q+1)*w]
+		d := dst[q*w : (q+1)*w]
 		switch p := 2 * q; {
 		case p+1 < k:
-			asm.PairsBF16(&row[0], &src[p*lds], &src[(p+1)*lds], cols)
+			asm.PairsBF16(&d[0], &row(p)[0], &row(p + 1)[0], cols)
 		case p < k:
-			asm.PairsBF16(&row[0], &src[p*lds], nil, cols)
+			asm.PairsBF16(&d[0], &row(p)[0], nil, cols)
 		default:
-			clear(row)
+			clear(d)
 			continue
 		}
-		clear(row[cols:])
+		clear(d[cols:])
 	}
 }
 
@@ -109,12 +110,50 @@ func (amxBF16) Sgemm(tA, tB bool, m, n, k int, alpha float32, a []float32, lda i
 		asmImpl.Sgemm(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
-	kp, mp, np := roundUp(k, 32), roundUp(m, 32), roundUp(n, 32)
 	ws := getWorkspace()
 	defer putWorkspace(ws)
-	pf := asmImpl.k.pack
+	abf := ws.packA(tA, m, k, a, lda)
+	bbf, np := ws.pairsB(n, k, func(dst []uint32, w int) {
+		if !tB {
+			pairRows(dst, w, k, n, func(p int) []float32 { return b[p*ldb:] })
+			return
+		}
+		// Stored B is n×k: row j converted is the column of pairs (·, j);
+		// transpose those n×kp/2 pairs into place (zero-filling columns ≥ n).
+		kp := roundUp(k, 32)
+		s := aligned(&ws.sBuf, n*kp/2)
+		sw := u16(s)
+		for j := 0; j < n; j++ {
+			asm.CvtBF16(&sw[j*kp], &b[j*ldb], k)
+			clear(sw[j*kp+k : (j+1)*kp])
+		}
+		transposeInto(asmImpl.k.pack, f32(dst), w, s, kp/2, n, kp/2) // moves 32-bit patterns only
+	})
+	ws.strips(m, n, k, abf, bbf, np, alpha, beta, c, ldc)
+}
 
-	// A as BF16, mp rows of kp.
+// sgemmOffsetB is SgemmOffsetB in BF16 (see offsetBer): B's pairs of rows
+// are converted from where they are, so the result is that of Sgemm on
+// the written matrix, bit for bit.
+func (amxBF16) sgemmOffsetB(m, n int, offs []int, alpha float32, a []float32, lda int, b []float32, beta float32, c []float32, ldc int) bool {
+	k := len(offs)
+	if !amxWorth(n, k) {
+		return false
+	}
+	ws := getWorkspace()
+	defer putWorkspace(ws)
+	abf := ws.packA(false, m, k, a, lda)
+	bbf, np := ws.pairsB(n, k, func(dst []uint32, w int) {
+		pairRows(dst, w, k, n, func(p int) []float32 { return b[offs[p]:] })
+	})
+	ws.strips(m, n, k, abf, bbf, np, alpha, beta, c, ldc)
+	return true
+}
+
+// packA converts op(A) (m×k) into BF16 rows of kp = k rounded up to 32,
+// mp = m rounded up to 32 of them, zero-padded, in ws.aBuf.
+func (ws *workspace) packA(tA bool, m, k int, a []float32, lda int) []uint16 {
+	kp, mp := roundUp(k, 32), roundUp(m, 32)
 	af := aligned(&ws.aBuf, mp*kp/2)
 	abf := u16(af)
 	if !tA {
@@ -127,29 +166,27 @@ func (amxBF16) Sgemm(tA, tB bool, m, n, k int, alpha float32, a []float32, lda i
 		// pairs, dword (q, i) = A(i, 2q), A(i, 2q+1), and transpose those
 		// into place: row i of BF16 A is then A(i, 0), A(i, 1), …
 		s := aligned(&ws.sBuf, kp/2*m)
-		pairRows(u32(s), m, a, lda, k, m)
-		transposeInto(pf, af, kp/2, s, m, kp/2, m) // moves 32-bit patterns only
+		pairRows(u32(s), m, k, m, func(p int) []float32 { return a[p*lda:] })
+		transposeInto(asmImpl.k.pack, af, kp/2, s, m, kp/2, m) // moves 32-bit patterns only
 	}
 	clear(abf[m*kp:])
+	return abf
+}
 
-	// B as BF16 pairs: kp/2 rows of np dwords, dword (q, j) = B[2q][j], B[2q+1][j].
-	bf := aligned(&ws.bBuf, kp/2*np)
-	bbf := u32(bf)
-	if !tB {
-		pairRows(bbf, np, b, ldb, k, n)
-	} else {
-		// Stored B is n×k: row j converted is the column of pairs (·, j);
-		// transpose those n×kp/2 pairs into place (zero-filling columns ≥ n).
-		s := aligned(&ws.sBuf, n*kp/2)
-		sw := u16(s)
-		for j := 0; j < n; j++ {
-			asm.CvtBF16(&sw[j*kp], &b[j*ldb], k)
-			clear(sw[j*kp+k : (j+1)*kp])
-		}
-		transposeInto(pf, bf, np, s, kp/2, n, kp/2) // moves 32-bit patterns only
-	}
+// pairsB gives fill the kp/2 rows of np dwords (kp, np: k and n rounded up
+// to 32) of ws.bBuf to write op(B) into as BF16 pairs, dword (q, j) =
+// B[2q][j], B[2q+1][j], and returns them and np.
+func (ws *workspace) pairsB(n, k int, fill func(dst []uint32, w int)) ([]uint32, int) {
+	kp, np := roundUp(k, 32), roundUp(n, 32)
+	bbf := u32(aligned(&ws.bBuf, kp/2*np))
+	fill(bbf, np)
+	return bbf, np
+}
 
-	// One 32-row strip at a time, then C = alpha·acc + beta·C.
+// strips multiplies the packed operands one 32-row strip at a time and
+// sets C = alpha·acc + beta·C (beta == 0: C not read).
+func (ws *workspace) strips(m, n, k int, abf []uint16, bbf []uint32, np int, alpha, beta float32, c []float32, ldc int) {
+	kp := roundUp(k, 32)
 	acc := aligned(&ws.accBuf, 32*np)
 	readC := 0
 	if beta != 0 {
@@ -160,3 +197,5 @@ func (amxBF16) Sgemm(tA, tB bool, m, n, k int, alpha float32, a []float32, lda i
 		asm.ScaleAcc(&c[i0*ldc], ldc, &acc[0], np, min(32, m-i0), n, alpha, beta, readC)
 	}
 }
+
+func (amxBF16) precision() string { return BF16 }

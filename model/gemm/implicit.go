@@ -13,13 +13,27 @@ import "fmt"
 // written; each C element gets the same operations as from Sgemm on the
 // written matrix, so the results are bit-identical (TestImplicitConv*).
 
-// ImplicitConv reports whether SgemmOffsetB and SgemmTaps3x3 are available
-// and compute the bits Sgemm does: the "asm" implementation is in use and
-// its micro-kernel has the AVX-512 direct kernels. Otherwise callers write
-// the im2col matrix and call Sgemm.
+// ImplicitConv reports whether SgemmOffsetB and SgemmTaps3x3 are available:
+// the "asm" kernel has the AVX-512 direct kernels and the implementation
+// in use is "asm" or one with its own SgemmOffsetB ("amx-bf16"). Otherwise
+// callers write the im2col matrix and call Sgemm. SgemmOffsetB then
+// computes the bits Sgemm does on the written matrix; SgemmTaps3x3 always
+// computes "asm"'s (FP32) bits.
 func ImplicitConv() bool {
 	k := asmImpl.k
-	return k.offsetB != nil && k.taps != nil && Current().Name() == asmImpl.Name()
+	if k.offsetB == nil || k.taps == nil {
+		return false
+	}
+	cur := Current()
+	_, own := cur.(offsetBer)
+	return own || cur.Name() == asmImpl.Name()
+}
+
+// offsetBer is an implementation with its own SgemmOffsetB, which reports
+// false (doing nothing) for the products it leaves to "asm"'s kernels, as
+// its Sgemm does.
+type offsetBer interface {
+	sgemmOffsetB(m, n int, offs []int, alpha float32, a []float32, lda int, b []float32, beta float32, c []float32, ldc int) bool
 }
 
 // KBlock returns the length of the k blocks Sgemm splits an inner
@@ -31,7 +45,7 @@ func KBlock(k int) int { return blockLen(k, asmImpl.k.kc, 1) }
 // SgemmOffsetB computes C = alpha·A·B + beta·C where A is m×k row-major
 // (rows lda apart), k = len(offs), and row p of B is b[offs[p]:offs[p]+n];
 // C is m×n with rows ldc apart. It equals Sgemm(false, false, …) on the
-// matrix of those rows bit for bit. It panics unless ImplicitConv() and on
+// matrix of those rows bit for bit, with the implementation in use. It panics unless ImplicitConv() and on
 // inconsistent arguments.
 func SgemmOffsetB(m, n int, offs []int, alpha float32, a []float32, lda int, b []float32, beta float32, c []float32, ldc int) {
 	k := len(offs)
@@ -54,6 +68,9 @@ func SgemmOffsetB(m, n int, offs []int, alpha float32, a []float32, lda int, b [
 			panic(fmt.Sprintf("gemm: SgemmOffsetB: B row at %d of %d floats outside b (%d)", o, n, len(b)))
 		}
 		maxOff = max(maxOff, o)
+	}
+	if ob, ok := Current().(offsetBer); ok && ob.sgemmOffsetB(m, n, offs, alpha, a, lda, b, beta, c, ldc) {
+		return
 	}
 	kr := asmImpl.k
 	mr, nr := kr.mr, kr.nr
@@ -81,7 +98,8 @@ func SgemmOffsetB(m, n int, offs []int, alpha float32, a []float32, lda int, b [
 // Unlike Sgemm it does not split k: each element is one accumulator chain
 // over all k (callers split at KBlock boundaries), and alpha 0 is not
 // special (A and B are read). It panics unless
-// ImplicitConv() and on inconsistent arguments.
+// ImplicitConv() and on inconsistent arguments. It is FP32 ("asm"'s
+// kernels) whatever the implementation in use.
 func SgemmTaps3x3(planes, n, k int, alpha float32, a []float32, cs, rs int, b []float32, bs int, beta float32, c []float32, ldc int) {
 	if !ImplicitConv() {
 		panic("gemm: SgemmTaps3x3 without the AVX-512 kernels (check ImplicitConv)")

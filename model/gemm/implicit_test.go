@@ -20,15 +20,45 @@ func sameBits(t *testing.T, what string, got, want []float32) {
 // rows bit for bit: random row offsets (overlapping, repeated), every row
 // and column edge, one and several k blocks, beta 0, 1 and 0.25, padded
 // strides.
+//
+// It runs with each implementation that has the implicit path.
 func TestImplicitOffsetB(t *testing.T) {
-	if !ImplicitConv() {
+	for _, name := range implicitImpls(t) {
+		t.Run(name, func(t *testing.T) {
+			defer Use(Current().Name())
+			if err := Use(name); err != nil {
+				t.Fatal(err)
+			}
+			testImplicitOffsetB(t)
+		})
+	}
+}
+
+// implicitImpls lists the registered implementations with which
+// ImplicitConv holds, skipping t if none.
+func implicitImpls(t *testing.T) []string {
+	defer Use(Current().Name())
+	var names []string
+	for _, name := range Names() {
+		if Use(name) == nil && ImplicitConv() {
+			names = append(names, name)
+		}
+	}
+	if len(names) == 0 {
 		t.Skipf("no implicit-convolution kernels on %s", Describe())
 	}
+	return names
+}
+
+func testImplicitOffsetB(t *testing.T) {
 	rng := rand.New(rand.NewPCG(17, 18))
 	for i := 0; i < 200; i++ {
 		m, n, k := 1+rng.IntN(30), 1+rng.IntN(70), 1+rng.IntN(40)
 		if i%20 == 0 {
 			k = 385 + rng.IntN(600)
+		}
+		if i%4 == 1 {
+			n = 17 + rng.IntN(100) // wide enough for the BF16 tile path
 		}
 		lda, ldc := k+rng.IntN(3), n+rng.IntN(3)
 		alpha, beta := alphas[rng.IntN(3)], []float32{0, 1, 0.25}[rng.IntN(3)]
@@ -50,10 +80,22 @@ func TestImplicitOffsetB(t *testing.T) {
 
 // TestImplicitTaps: SgemmTaps3x3 equals Sgemm on the written tap rows
 // (single k block, as callers use it) bit for bit.
+//
+// It runs with each implementation that has the implicit path; the
+// reference is always "asm"'s Sgemm (SgemmTaps3x3 is FP32 in every mode).
 func TestImplicitTaps(t *testing.T) {
-	if !ImplicitConv() {
-		t.Skipf("no implicit-convolution kernels on %s", Describe())
+	for _, name := range implicitImpls(t) {
+		t.Run(name, func(t *testing.T) {
+			defer Use(Current().Name())
+			if err := Use(name); err != nil {
+				t.Fatal(err)
+			}
+			testImplicitTaps(t)
+		})
 	}
+}
+
+func testImplicitTaps(t *testing.T) {
 	rng := rand.New(rand.NewPCG(19, 20))
 	for i := 0; i < 100; i++ {
 		planes, n, k := 1+rng.IntN(5), 1+rng.IntN(70), 1+rng.IntN(300)
@@ -71,7 +113,7 @@ func TestImplicitTaps(t *testing.T) {
 		alpha, beta := alphas[rng.IntN(3)], []float32{0, 1, 0.25}[rng.IntN(3)]
 		c0 := randMat(rng, 9*planes, ldc)
 		want, got := slices.Clone(c0), slices.Clone(c0)
-		Sgemm(false, false, 9*planes, n, k, alpha, am, k, b, bs, beta, want, ldc)
+		asmImpl.Sgemm(false, false, 9*planes, n, k, alpha, am, k, b, bs, beta, want, ldc)
 		SgemmTaps3x3(planes, n, k, alpha, a, cs, rs, b, bs, beta, got, ldc)
 		sameBits(t, "SgemmTaps3x3", got, want)
 	}

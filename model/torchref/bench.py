@@ -1,6 +1,6 @@
 """Time PyTorch training steps of the reference model on the batches of a race.
 
-    /usr/bin/python3 model/torchref/bench.py BENCH.npz --threads T [--warmup W]
+    /usr/bin/python3 model/torchref/bench.py BENCH.npz --threads T [--warmup W] [--bf16]
 
 BENCH.npz is written by model.WriteTorchBench (Go; `mpanalyze bench torch`
 does it): the model config, the initial weights, the training config (AdamW,
@@ -50,7 +50,19 @@ def load_batches(arr, steps, batch):
     return out
 
 
-def train_step(model, opt, c, images, targets, lr, clip, gen):
+def fp32_group_norm():
+    """CPU autocast in PyTorch 1.13 passes bfloat16 activations to group
+    norm with FP32 weights, which it refuses: run group norm in FP32, as
+    autocast does on CUDA, and hand back bfloat16."""
+    orig = torch.nn.functional.group_norm
+
+    def group_norm(x, num_groups, weight=None, bias=None, eps=1e-5):
+        y = orig(x.float(), num_groups, weight, bias, eps)
+        return y.to(x.dtype)
+    torch.nn.functional.group_norm = group_norm
+
+
+def train_step(model, opt, c, images, targets, lr, clip, gen, bf16):
     S = c["image_size"]
     nm = tr.norms(c, targets)
     mp, P = None, 0
@@ -58,7 +70,14 @@ def train_step(model, opt, c, images, targets, lr, clip, gen):
         levels = [(S // s, S // s) for s in (32, 16, 8)]
         mp = tr.build_mp(c, targets, nm["max_gt"], levels, gen)
         P = mp["labels"].shape[1]
-    stages = model(images, mp)
+    if bf16:
+        # Mixed precision the way the official code trains with AMP: the
+        # forward under autocast, the matcher and the criterion in FP32.
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            stages = model(images, mp)
+        stages = [(cls.float(), msk.float()) for cls, msk in stages]
+    else:
+        stages = model(images, mp)
     matches = [tr.hungarian(c, cls[:, P:], msk[:, P:], targets) for cls, msk in stages]
     loss, _ = tr.criterion(c, stages, P, targets, nm, matches)
     opt.zero_grad(set_to_none=True)
@@ -76,8 +95,11 @@ def main():
     ap.add_argument("bench")
     ap.add_argument("--threads", type=int, required=True)
     ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--bf16", action="store_true", help="forward under CPU autocast to bfloat16")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
+    if a.bf16:
+        fp32_group_norm()
     torch.set_num_interop_threads(1)
 
     meta, arr = tr.load_npz(a.bench)
@@ -98,7 +120,7 @@ def main():
     times, cpu, losses = [], [], []
     for s, (images, targets) in enumerate(batches):
         t0, c0 = time.perf_counter(), time.process_time()
-        losses.append(train_step(model, opt, c, images, targets, info["lr"][s], train["clip_norm"], gen))
+        losses.append(train_step(model, opt, c, images, targets, info["lr"][s], train["clip_norm"], gen, a.bf16))
         times.append(time.perf_counter() - t0)
         cpu.append(time.process_time() - c0)
     timed = times[a.warmup:]
@@ -107,6 +129,7 @@ def main():
         "side": "pytorch",
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
+        "precision": "bf16" if a.bf16 else "fp32",
         "arch": c["arch"],
         "image_size": c["image_size"],
         "batch": batch,

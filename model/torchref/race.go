@@ -49,6 +49,14 @@ type RaceOptions struct {
 	// Augment is the training augmentation of the batches (a training
 	// run's default is run.DefaultConfig's).
 	Augment data.Augment
+	// Precision is our side's TrainConfig.Precision: "" or "fp32", or
+	// "bf16" (matrix products in BF16 on AMX).
+	Precision string
+	// TorchPrecisions are the precisions PyTorch is timed in, each a
+	// variant of every thread count: "fp32", and "bf16" (the forward under
+	// CPU autocast to bfloat16, matching and criterion in FP32, as the
+	// official code trains with AMP). nil = fp32 only.
+	TorchPrecisions []string
 	// Python runs bench.py; it needs torch, numpy and scipy.
 	Python string
 	// Dir receives the scripts and the batch files; it must exist.
@@ -62,6 +70,7 @@ type Side struct {
 	Side         string    `json:"side"` // "mpanalyze" or "pytorch"
 	Threads      int       `json:"threads"`
 	WaitPolicy   string    `json:"omp_wait_policy,omitempty"` // PyTorch with > 1 thread: passive, active or default
+	Precision    string    `json:"precision"`                 // fp32 or bf16 (see RaceOptions)
 	ImagesPerSec []float64 `json:"images_per_s"`              // one per race
 	Median       float64   `json:"median_images_per_s"`
 	Min          float64   `json:"min_images_per_s"`
@@ -79,7 +88,8 @@ type Side struct {
 }
 
 // Label names the side: "mpanalyze, 2 threads", "PyTorch, 1 thread",
-// "PyTorch, 2 threads, OMP passive".
+// "PyTorch, 2 threads, OMP passive", "PyTorch, 1 thread, bf16" (the
+// precision is named when it is not FP32).
 func (s *Side) Label() string {
 	name := "PyTorch"
 	if s.Side == "mpanalyze" {
@@ -89,6 +99,9 @@ func (s *Side) Label() string {
 	if s.WaitPolicy != "" {
 		l += ", OMP " + s.WaitPolicy
 	}
+	if s.Precision != "" && s.Precision != gemm.FP32 {
+		l += ", " + s.Precision
+	}
 	return l
 }
 
@@ -97,6 +110,8 @@ type Ratio struct {
 	Threads      int    `json:"threads"` // ours
 	TorchThreads int    `json:"torch_threads"`
 	WaitPolicy   string `json:"omp_wait_policy,omitempty"`
+	// Precision is PyTorch's (ours is the report's).
+	Precision string `json:"torch_precision"`
 	// Headline marks the fastest PyTorch variant at our thread count.
 	Headline    bool    `json:"headline"`
 	SameThreads bool    `json:"same_threads"`
@@ -132,8 +147,9 @@ type RaceModel struct {
 type RaceReport struct {
 	TorchVersion string      `json:"torch_version"`
 	Cores        int         `json:"cores"`
-	CPU          string      `json:"cpu"`  // host.Describe: the ratios depend on the processor
-	GEMM         string      `json:"gemm"` // gemm.Describe: the kernel our side ran
+	CPU          string      `json:"cpu"`       // host.Describe: the ratios depend on the processor
+	GEMM         string      `json:"gemm"`      // gemm.Describe: the kernel our side ran
+	Precision    string      `json:"precision"` // our side's matrix products: fp32 or bf16 (PyTorch's are fp32)
 	Models       []RaceModel `json:"models"`
 }
 
@@ -146,11 +162,14 @@ func (e *ConfigError) Unwrap() error { return e.Err }
 
 // variant is one PyTorch configuration to time.
 type variant struct {
-	threads int
-	policy  string // "" for one thread
+	threads   int
+	policy    string // "" for one thread
+	precision string // fp32 or bf16
 }
 
-func (v variant) side() Side { return Side{Side: "pytorch", Threads: v.threads, WaitPolicy: v.policy} }
+func (v variant) side() Side {
+	return Side{Side: "pytorch", Threads: v.threads, WaitPolicy: v.policy, Precision: v.precision}
+}
 
 // WithOne returns the distinct counts of ts, in order, with 1 first.
 func WithOne(ts []int) []int {
@@ -199,20 +218,29 @@ func Race(o *RaceOptions) (*RaceReport, error) {
 	if len(tts) == 0 {
 		tts = o.Threads
 	}
+	precs := o.TorchPrecisions
+	if len(precs) == 0 {
+		precs = []string{gemm.FP32}
+	}
 	var variants []variant
-	for _, t := range WithOne(tts) {
-		if t == 1 {
-			variants = append(variants, variant{threads: 1})
-			continue
+	for _, prec := range precs {
+		if prec != gemm.FP32 && prec != gemm.BF16 {
+			return nil, fmt.Errorf("torchref: race: unknown PyTorch precision %q (want %s or %s)", prec, gemm.FP32, gemm.BF16)
 		}
-		if len(o.WaitPolicies) == 0 {
-			return nil, errors.New("torchref: race: multi-threaded PyTorch needs at least one OMP wait policy")
-		}
-		for _, p := range o.WaitPolicies {
-			if p != "passive" && p != "active" && p != "default" {
-				return nil, fmt.Errorf("torchref: race: unknown OMP wait policy %q (want passive, active or default)", p)
+		for _, t := range WithOne(tts) {
+			if t == 1 {
+				variants = append(variants, variant{threads: 1, precision: prec})
+				continue
 			}
-			variants = append(variants, variant{threads: t, policy: p})
+			if len(o.WaitPolicies) == 0 {
+				return nil, errors.New("torchref: race: multi-threaded PyTorch needs at least one OMP wait policy")
+			}
+			for _, p := range o.WaitPolicies {
+				if p != "passive" && p != "active" && p != "default" {
+					return nil, fmt.Errorf("torchref: race: unknown OMP wait policy %q (want passive, active or default)", p)
+				}
+				variants = append(variants, variant{threads: t, policy: p, precision: prec})
+			}
 		}
 	}
 	ver, err := TorchVersion(o.Python)
@@ -222,7 +250,13 @@ func Race(o *RaceOptions) (*RaceReport, error) {
 	if err := WriteScripts(o.Dir); err != nil {
 		return nil, err
 	}
-	rep := &RaceReport{TorchVersion: ver, Cores: runtime.NumCPU(), CPU: host.Describe(), GEMM: gemm.Describe()}
+	// The trainers switch gemm to o.Precision; switch first, so that the
+	// report names the kernel they run, and switch back afterwards.
+	defer gemm.SetPrecision(gemm.Precision())
+	if err := gemm.SetPrecision(o.Precision); err != nil {
+		return nil, err
+	}
+	rep := &RaceReport{TorchVersion: ver, Cores: runtime.NumCPU(), CPU: host.Describe(), GEMM: gemm.Describe(), Precision: gemm.Precision()}
 	for _, size := range o.ImageSizes {
 		for _, arch := range o.Models {
 			rm, err := o.race(arch, size, WithOne(o.Threads), variants)
@@ -257,7 +291,7 @@ func (o *RaceOptions) race(arch string, size int, ours []int, variants []variant
 	}
 	total := o.Warmup + o.Steps
 	tc := model.DefaultTrainConfig(total)
-	tc.Batch, tc.Seed = o.Batch, o.Seed
+	tc.Batch, tc.Seed, tc.Precision = o.Batch, o.Seed, o.Precision
 	ld, err := data.NewLoader(ds, o.Batch, data.BatchConfig{Size: cfg.ImageSize, Augment: o.Augment, Seed: o.Seed})
 	if err != nil {
 		return nil, err
@@ -282,7 +316,7 @@ func (o *RaceOptions) race(arch string, size int, ours []int, variants []variant
 	}
 	rm := &RaceModel{Arch: arch, PixelDecoder: cfg.PixelDecoder, ImageSize: cfg.ImageSize, Batch: o.Batch, Steps: o.Steps, Warmup: o.Warmup, Repeat: o.Repeat}
 	for _, t := range ours {
-		rm.Ours = append(rm.Ours, Side{Side: "mpanalyze", Threads: t})
+		rm.Ours = append(rm.Ours, Side{Side: "mpanalyze", Threads: t, Precision: gemm.Precision()})
 	}
 	for _, v := range variants {
 		rm.Torch = append(rm.Torch, v.side())
@@ -343,7 +377,8 @@ func (rm *RaceModel) summarise() {
 			br := ratio(sd, rm.Torch[i])
 			br.Headline = i == head
 			rm.Ratios = append(rm.Ratios, br)
-			if sd.Threads == 1 && rm.Torch[i].Threads == 1 {
+			if sd.Threads == 1 && i == head {
+				// per core: against PyTorch's fastest 1-thread variant
 				rm.PerCore = br
 				rm.PerCoreCPU = cpuRatio(sd, rm.Torch[i])
 			}
@@ -354,7 +389,7 @@ func (rm *RaceModel) summarise() {
 
 // ratio is ours / PyTorch's median images/s, with the range race by race.
 func ratio(ours, t Side) Ratio {
-	br := Ratio{Threads: ours.Threads, TorchThreads: t.Threads, WaitPolicy: t.WaitPolicy,
+	br := Ratio{Threads: ours.Threads, TorchThreads: t.Threads, WaitPolicy: t.WaitPolicy, Precision: t.Precision,
 		SameThreads: ours.Threads == t.Threads, Ratio: ours.Median / t.Median}
 	for r := range t.ImagesPerSec {
 		x := ours.ImagesPerSec[r] / t.ImagesPerSec[r]
@@ -444,8 +479,11 @@ func (o *RaceOptions) torchSide(file string, v variant) (float64, float64, []flo
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Hour)
 	defer cancel()
 	label := v.side()
-	cmd := exec.CommandContext(ctx, o.Python, filepath.Join(o.Dir, "bench.py"), file,
-		"--threads", strconv.Itoa(v.threads), "--warmup", strconv.Itoa(o.Warmup))
+	args := []string{filepath.Join(o.Dir, "bench.py"), file, "--threads", strconv.Itoa(v.threads), "--warmup", strconv.Itoa(o.Warmup)}
+	if v.precision == gemm.BF16 {
+		args = append(args, "--bf16")
+	}
+	cmd := exec.CommandContext(ctx, o.Python, args...)
 	n := strconv.Itoa(v.threads)
 	env := slices.DeleteFunc(os.Environ(), func(kv string) bool {
 		for _, k := range []string{"OMP_NUM_THREADS=", "MKL_NUM_THREADS=", "OPENBLAS_NUM_THREADS=", "OMP_WAIT_POLICY="} {

@@ -85,3 +85,28 @@ func TestRaceSummary(t *testing.T) {
 		t.Errorf("ours 1 / PyTorch 2 passive: %+v, want ratio 11/8", r)
 	}
 }
+
+// TestRacePerCoreFastestVariant: with PyTorch timed in two precisions at
+// one thread, the per-core headline is against the faster one (here bf16:
+// median 6 against fp32's 5, so 11/6), and the labels name the precision
+// when it is not FP32.
+func TestRacePerCoreFastestVariant(t *testing.T) {
+	rm := &RaceModel{
+		Ours: []Side{{Side: "mpanalyze", Threads: 1, Precision: "bf16", ImagesPerSec: []float64{10, 12, 11}}},
+		Torch: []Side{{Side: "pytorch", Threads: 1, Precision: "fp32", ImagesPerSec: []float64{5, 6, 4}},
+			{Side: "pytorch", Threads: 1, Precision: "bf16", ImagesPerSec: []float64{6, 7, 5}}},
+	}
+	rm.summarise()
+	if p := rm.PerCore; p.Precision != "bf16" || !p.Headline || math.Abs(p.Ratio-11.0/6) > 1e-12 {
+		t.Errorf("per core %+v, want against PyTorch bf16, 11/6", p)
+	}
+	if l := rm.Torch[1].Label(); l != "PyTorch, 1 thread, bf16" {
+		t.Errorf("label %q", l)
+	}
+	if l := rm.Torch[0].Label(); l != "PyTorch, 1 thread" {
+		t.Errorf("label %q", l)
+	}
+	if l := rm.Ours[0].Label(); l != "mpanalyze, 1 thread, bf16" {
+		t.Errorf("label %q", l)
+	}
+}
