@@ -27,6 +27,11 @@ import (
 //
 // The input gradient still goes through the column matrix (dcol = Wᵀ·G,
 // then col2im): its taps must reach each input element in a fixed order.
+//
+// All of this is for FP32. In the BF16 precision (gemm.BF16) the implicit
+// path is taken too and is deterministic, but agrees with the im2col path
+// only to rounding: the tile unit sums k in pairs and blocks of 32, and
+// the wide columns shift which terms share a pair.
 
 // noImplicitConv turns the implicit path off (tests compare the two).
 var noImplicitConv bool

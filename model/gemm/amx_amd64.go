@@ -150,24 +150,52 @@ func (amxBF16) sgemmOffsetB(m, n int, offs []int, alpha float32, a []float32, ld
 	return true
 }
 
+// sgemmTaps3x3 is SgemmTaps3x3 in BF16 (see tapser): the tap rows are
+// converted from where they are, so the result is that of Sgemm on the
+// written rows, bit for bit.
+func (amxBF16) sgemmTaps3x3(planes, n, k int, alpha float32, a []float32, cs, rs int, b []float32, bs int, beta float32, c []float32, ldc int) bool {
+	if !amxWorth(n, k) {
+		return false
+	}
+	ws := getWorkspace()
+	defer putWorkspace(ws)
+	m := 9 * planes
+	abf := ws.packRows(m, k, func(r int) []float32 { q, t := r/9, r%9; return a[q*cs+t/3*rs+t%3:] })
+	bbf, np := ws.pairsB(n, k, func(dst []uint32, w int) {
+		pairRows(dst, w, k, n, func(p int) []float32 { return b[p*bs:] })
+	})
+	ws.strips(m, n, k, abf, bbf, np, alpha, beta, c, ldc)
+	return true
+}
+
 // packA converts op(A) (m×k) into BF16 rows of kp = k rounded up to 32,
 // mp = m rounded up to 32 of them, zero-padded, in ws.aBuf.
 func (ws *workspace) packA(tA bool, m, k int, a []float32, lda int) []uint16 {
+	if !tA {
+		return ws.packRows(m, k, func(i int) []float32 { return a[i*lda:] })
+	}
 	kp, mp := roundUp(k, 32), roundUp(m, 32)
 	af := aligned(&ws.aBuf, mp*kp/2)
 	abf := u16(af)
-	if !tA {
-		for i := 0; i < m; i++ {
-			asm.CvtBF16(&abf[i*kp], &a[i*lda], k)
-			clear(abf[i*kp+k : (i+1)*kp])
-		}
-	} else {
+	{
 		// Stored A is k×m: convert pairs of its rows into kp/2 rows of m
 		// pairs, dword (q, i) = A(i, 2q), A(i, 2q+1), and transpose those
 		// into place: row i of BF16 A is then A(i, 0), A(i, 1), …
 		s := aligned(&ws.sBuf, kp/2*m)
 		pairRows(u32(s), m, k, m, func(p int) []float32 { return a[p*lda:] })
 		transposeInto(asmImpl.k.pack, af, kp/2, s, m, kp/2, m) // moves 32-bit patterns only
+	}
+	clear(abf[m*kp:])
+	return abf
+}
+
+// packRows is packA for an A whose row i (k floats) starts at row(i).
+func (ws *workspace) packRows(m, k int, row func(i int) []float32) []uint16 {
+	kp, mp := roundUp(k, 32), roundUp(m, 32)
+	abf := u16(aligned(&ws.aBuf, mp*kp/2))
+	for i := 0; i < m; i++ {
+		asm.CvtBF16(&abf[i*kp], &row(i)[0], k)
+		clear(abf[i*kp+k : (i+1)*kp])
 	}
 	clear(abf[m*kp:])
 	return abf
@@ -183,8 +211,12 @@ func (ws *workspace) pairsB(n, k int, fill func(dst []uint32, w int)) ([]uint32,
 	return bbf, np
 }
 
-// strips multiplies the packed operands one 32-row strip at a time and
-// sets C = alpha·acc + beta·C (beta == 0: C not read).
+// strips multiplies the packed operands one 32-row strip at a time. With
+// alpha = 1 and beta 0 or 1, the 32×32 blocks that lie inside C are
+// accumulated in C itself (from zero, or from C's values: C += A·B in the
+// tile chains); the others, and every block for other alpha and beta, go
+// through a scratch strip and C = alpha·acc + beta·C (beta == 0: C not
+// read). Which way a block goes depends only on the shapes.
 func (ws *workspace) strips(m, n, k int, abf []uint16, bbf []uint32, np int, alpha, beta float32, c []float32, ldc int) {
 	kp := roundUp(k, 32)
 	acc := aligned(&ws.accBuf, 32*np)
@@ -192,9 +224,20 @@ func (ws *workspace) strips(m, n, k int, abf []uint16, bbf []uint32, np int, alp
 	if beta != 0 {
 		readC = 1
 	}
+	inPlace := alpha == 1 && (beta == 0 || beta == 1)
+	full := n / 32 // column blocks inside C
 	for i0 := 0; i0 < m; i0 += 32 {
-		asm.AMXStrip(&tileConfig, &abf[i0*kp], 2*kp, &bbf[0], 4*np, &acc[0], 4*np, np/32, kp/32)
-		asm.ScaleAcc(&c[i0*ldc], ldc, &acc[0], np, min(32, m-i0), n, alpha, beta, readC)
+		rows := min(32, m-i0)
+		j0 := 0 // first column through the scratch strip
+		if inPlace && rows == 32 && full > 0 {
+			asm.AMXStrip(&tileConfig, &abf[i0*kp], 2*kp, &bbf[0], 4*np, &c[i0*ldc], 4*ldc, full, kp/32, readC)
+			j0 = 32 * full
+		}
+		if j0 == n {
+			continue
+		}
+		asm.AMXStrip(&tileConfig, &abf[i0*kp], 2*kp, &bbf[j0], 4*np, &acc[0], 4*np, (np-j0)/32, kp/32, 0)
+		asm.ScaleAcc(&c[i0*ldc+j0], ldc, &acc[0], np, rows, n-j0, alpha, beta, readC)
 	}
 }
 

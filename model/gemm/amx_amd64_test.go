@@ -163,10 +163,15 @@ func TestAMXBF16(t *testing.T) {
 			c.checkRounded(t, rng, ts, amxRounding(c))
 		}
 	}
-	for _, s := range [][3]int{{108, 128, 128}, {27, 64, 576}, {1152, 9, 128}, {37, 70, 777}} {
+	// Model shapes and ones past the edges, each with the scalars that
+	// accumulate in C itself (alpha 1, beta 0 or 1) and with ones that go
+	// through the scratch strip.
+	for _, s := range [][3]int{{108, 128, 128}, {27, 64, 576}, {1152, 9, 128}, {37, 70, 777}, {64, 96, 64}} {
 		for tr := 0; tr < 4; tr++ {
-			c := gemmCase{tA: tr&1 != 0, tB: tr&2 != 0, m: s[0], n: s[1], k: s[2], alpha: -0.5, beta: 0.25, padA: 1, padB: 2, padC: 3}
-			c.checkRounded(t, rng, ts, amxRounding(c))
+			for _, ab := range [][2]float32{{1, 0}, {1, 1}, {-0.5, 0.25}} {
+				c := gemmCase{tA: tr&1 != 0, tB: tr&2 != 0, m: s[0], n: s[1], k: s[2], alpha: ab[0], beta: ab[1], padA: 1, padB: 2, padC: 3}
+				c.checkRounded(t, rng, ts, amxRounding(c))
+			}
 		}
 	}
 }

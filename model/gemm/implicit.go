@@ -13,27 +13,27 @@ import "fmt"
 // written; each C element gets the same operations as from Sgemm on the
 // written matrix, so the results are bit-identical (TestImplicitConv*).
 
-// ImplicitConv reports whether SgemmOffsetB and SgemmTaps3x3 are available:
-// the "asm" kernel has the AVX-512 direct kernels and the implementation
-// in use is "asm" or one with its own SgemmOffsetB ("amx-bf16"). Otherwise
-// callers write the im2col matrix and call Sgemm. SgemmOffsetB then
-// computes the bits Sgemm does on the written matrix; SgemmTaps3x3 always
-// computes "asm"'s (FP32) bits.
+// ImplicitConv reports whether SgemmOffsetB and SgemmTaps3x3 are available
+// and compute the bits Sgemm does on the written matrices: the "asm"
+// kernel has the AVX-512 direct kernels and the implementation in use is
+// "asm" or one with its own versions of both ("amx-bf16"). Otherwise
+// callers write the im2col matrix and call Sgemm.
 func ImplicitConv() bool {
 	k := asmImpl.k
 	if k.offsetB == nil || k.taps == nil {
 		return false
 	}
 	cur := Current()
-	_, own := cur.(offsetBer)
+	_, own := cur.(implicitImpl)
 	return own || cur.Name() == asmImpl.Name()
 }
 
-// offsetBer is an implementation with its own SgemmOffsetB, which reports
-// false (doing nothing) for the products it leaves to "asm"'s kernels, as
-// its Sgemm does.
-type offsetBer interface {
+// implicitImpl is an implementation with its own SgemmOffsetB and
+// SgemmTaps3x3, which report false (doing nothing) for the products they
+// leave to "asm"'s kernels, as its Sgemm does.
+type implicitImpl interface {
 	sgemmOffsetB(m, n int, offs []int, alpha float32, a []float32, lda int, b []float32, beta float32, c []float32, ldc int) bool
+	sgemmTaps3x3(planes, n, k int, alpha float32, a []float32, cs, rs int, b []float32, bs int, beta float32, c []float32, ldc int) bool
 }
 
 // KBlock returns the length of the k blocks Sgemm splits an inner
@@ -69,7 +69,7 @@ func SgemmOffsetB(m, n int, offs []int, alpha float32, a []float32, lda int, b [
 		}
 		maxOff = max(maxOff, o)
 	}
-	if ob, ok := Current().(offsetBer); ok && ob.sgemmOffsetB(m, n, offs, alpha, a, lda, b, beta, c, ldc) {
+	if ob, ok := Current().(implicitImpl); ok && ob.sgemmOffsetB(m, n, offs, alpha, a, lda, b, beta, c, ldc) {
 		return
 	}
 	kr := asmImpl.k
@@ -98,8 +98,8 @@ func SgemmOffsetB(m, n int, offs []int, alpha float32, a []float32, lda int, b [
 // Unlike Sgemm it does not split k: each element is one accumulator chain
 // over all k (callers split at KBlock boundaries), and alpha 0 is not
 // special (A and B are read). It panics unless
-// ImplicitConv() and on inconsistent arguments. It is FP32 ("asm"'s
-// kernels) whatever the implementation in use.
+// ImplicitConv() and on inconsistent arguments. It equals Sgemm on the
+// written rows bit for bit, with the implementation in use.
 func SgemmTaps3x3(planes, n, k int, alpha float32, a []float32, cs, rs int, b []float32, bs int, beta float32, c []float32, ldc int) {
 	if !ImplicitConv() {
 		panic("gemm: SgemmTaps3x3 without the AVX-512 kernels (check ImplicitConv)")
@@ -107,6 +107,9 @@ func SgemmTaps3x3(planes, n, k int, alpha float32, a []float32, cs, rs int, b []
 	if planes < 0 || n < 0 || k < 1 || rs < 3 || cs < 3*rs || bs < max(n, 1) || ldc < max(n, 1) ||
 		(planes > 0 && (len(a) < (planes-1)*cs+2*rs+2+k || len(b) < (k-1)*bs+n || len(c) < (9*planes-1)*ldc+n)) {
 		panic(fmt.Sprintf("gemm: SgemmTaps3x3: bad arguments planes=%d n=%d k=%d cs=%d rs=%d bs=%d ldc=%d", planes, n, k, cs, rs, bs, ldc))
+	}
+	if tp, ok := Current().(implicitImpl); ok && tp.sgemmTaps3x3(planes, n, k, alpha, a, cs, rs, b, bs, beta, c, ldc) {
+		return
 	}
 	kr := asmImpl.k
 	nr := kr.nr

@@ -16,12 +16,13 @@ package asm
 // pairs of k: the dword at b + (p/2)·ldb + 4j bytes holds B[p][j] in its
 // low and B[p+1][j] in its high half (p even); acc rows are ldacc bytes
 // apart. Each 16×16 tile of acc is one TDPBF16PS chain over p in steps of
-// 32, so the result depends only on the inputs. cfg is a tile
+// 32, so the result depends only on the inputs; with load ≠ 0 the chains
+// start from the values in acc (acc += A·B) instead of zero. cfg is a tile
 // configuration (palette 1, tiles 0–7 of 16 rows × 64 bytes), loaded on
 // entry; the tiles are released on return.
 //
 //go:noescape
-func AMXStrip(cfg *[64]byte, a *uint16, lda int, b *uint32, ldb int, acc *float32, ldacc int, nt, kt int)
+func AMXStrip(cfg *[64]byte, a *uint16, lda int, b *uint32, ldb int, acc *float32, ldacc int, nt, kt, load int)
 
 // CvtBF16 rounds n floats to BF16 (round to nearest even, NaNs stay NaNs;
 // VCVTNEPS2BF16): dst[i] = bf16(src[i]).

@@ -20,8 +20,8 @@ DATA pairIdx<>+48(SB)/8, $0x001d000d001c000c
 DATA pairIdx<>+56(SB)/8, $0x001f000f001e000e
 GLOBL pairIdx<>(SB), RODATA|NOPTR, $64
 
-// func AMXStrip(cfg *[64]byte, a *uint16, lda int, b *uint32, ldb int, acc *float32, ldacc int, nt, kt int)
-TEXT ·AMXStrip(SB), NOSPLIT, $0-72
+// func AMXStrip(cfg *[64]byte, a *uint16, lda int, b *uint32, ldb int, acc *float32, ldacc int, nt, kt, load int)
+TEXT ·AMXStrip(SB), NOSPLIT, $0-80
 	MOVQ cfg+0(FP), DI
 	BYTE $0xc4; BYTE $0xe2; BYTE $0x78; BYTE $0x49; BYTE $0x07 // ldtilecfg [rdi]
 	MOVQ b+24(FP), R11
@@ -31,10 +31,27 @@ TEXT ·AMXStrip(SB), NOSPLIT, $0-72
 	SHLQ $4, R12 // 16 pair rows of B per k step of 32
 
 jloop:
+	MOVQ load+72(FP), AX
+	TESTQ AX, AX
+	JNZ  loadacc
 	BYTE $0xc4; BYTE $0xe2; BYTE $0x7b; BYTE $0x49; BYTE $0xc0 // tilezero tmm0
 	BYTE $0xc4; BYTE $0xe2; BYTE $0x7b; BYTE $0x49; BYTE $0xc8 // tilezero tmm1
 	BYTE $0xc4; BYTE $0xe2; BYTE $0x7b; BYTE $0x49; BYTE $0xd0 // tilezero tmm2
 	BYTE $0xc4; BYTE $0xe2; BYTE $0x7b; BYTE $0x49; BYTE $0xd8 // tilezero tmm3
+	JMP  start
+
+loadacc:
+	MOVQ ldacc+48(FP), CX
+	MOVQ R13, DI
+	MOVQ CX, DX
+	SHLQ $4, DX
+	ADDQ DI, DX
+	BYTE $0xc4; BYTE $0xe2; BYTE $0x7b; BYTE $0x4b; BYTE $0x04; BYTE $0x0f // tileloadd tmm0, [rdi+rcx*1]
+	BYTE $0xc4; BYTE $0xe2; BYTE $0x7b; BYTE $0x4b; BYTE $0x4c; BYTE $0x0f; BYTE $0x40 // tileloadd tmm1, [rdi+rcx*1+64]
+	BYTE $0xc4; BYTE $0xe2; BYTE $0x7b; BYTE $0x4b; BYTE $0x14; BYTE $0x0a // tileloadd tmm2, [rdx+rcx*1]
+	BYTE $0xc4; BYTE $0xe2; BYTE $0x7b; BYTE $0x4b; BYTE $0x5c; BYTE $0x0a; BYTE $0x40 // tileloadd tmm3, [rdx+rcx*1+64]
+
+start:
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), CX
 	MOVQ CX, DX
