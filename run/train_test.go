@@ -12,6 +12,7 @@ import (
 
 	"github.com/mpanalyze/mpanalyze/data"
 	"github.com/mpanalyze/mpanalyze/model"
+	"github.com/mpanalyze/mpanalyze/model/gemm"
 	"github.com/mpanalyze/mpanalyze/probes"
 )
 
@@ -76,6 +77,44 @@ func TestResumeIsBitIdentical(t *testing.T) {
 		if len(fa) == 0 || !bytes.Equal(fa, fb) {
 			t.Fatalf("resumed %s differs from the uninterrupted one (%d vs %d bytes)", f, len(fa), len(fb))
 		}
+	}
+}
+
+// TestResumeIsBitIdenticalBF16: the BF16 precision (AMX machines only) is
+// as deterministic as FP32 — a stopped and resumed run ends with the
+// uninterrupted run's checkpoint — and it is a different computation: its
+// checkpoint differs from the FP32 run's.
+func TestResumeIsBitIdenticalBF16(t *testing.T) {
+	if !slices.Contains(gemm.Names(), "amx-bf16") {
+		t.Skip("no AMX-BF16 on this machine")
+	}
+	defer gemm.SetPrecision(gemm.FP32)
+	rc := tinyRun(t, model.ArchMask2Former, 4)
+	fp32 := t.TempDir()
+	if _, err := Train(fp32, rc, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	rc.Train.Precision = gemm.BF16
+	a, b := t.TempDir(), t.TempDir()
+	if _, err := Train(a, rc, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Train(b, rc, Options{StopAfter: 3}); err != nil {
+		t.Fatal(err)
+	}
+	gemm.SetPrecision(gemm.FP32) // the resumed run must switch back to BF16 itself
+	if _, err := Train(b, rc, Options{Resume: true}); err != nil {
+		t.Fatal(err)
+	}
+	fa, fb := readFile(t, filepath.Join(a, LatestCkpt)), readFile(t, filepath.Join(b, LatestCkpt))
+	if len(fa) == 0 || !bytes.Equal(fa, fb) {
+		t.Fatalf("resumed BF16 checkpoint differs from the uninterrupted one (%d vs %d bytes)", len(fa), len(fb))
+	}
+	if bytes.Equal(fa, readFile(t, filepath.Join(fp32, LatestCkpt))) {
+		t.Fatal("the BF16 run's checkpoint equals the FP32 run's")
+	}
+	if !strings.Contains(string(readFile(t, filepath.Join(a, ConfigFile))), `"precision": "bf16"`) {
+		t.Error("run.json does not record the precision")
 	}
 }
 

@@ -40,6 +40,7 @@ func TestTrainFlagsMapped(t *testing.T) {
 	}
 	full := data.Spec{Kind: "coco", Split: "train", Seed: 3, Size: 64, N: 5, Annotations: "a", Images: "i", PanopticPNGs: "p", SkipInvalid: true, MaxThings: 2, ShapeOnly: true}
 	rc.Data, rc.Val = full, full
+	rc.Train.Precision = "bf16"
 	for name, keys := range configFlags {
 		for _, k := range keys {
 			if jsonAt(&rc, k) == "null" {
@@ -106,6 +107,9 @@ func TestTrainResumeFlags(t *testing.T) {
 		{[]string{"--queries", "9"}, 2, "--queries 9 contradicts the run being resumed: model.queries is 8 in " + filepath.Join(out, "run.json") + " but 9 with this flag"},
 		{[]string{"--mp-noise", "none"}, 2, `model.mp.noise is "point"`},
 		{[]string{"--no-augment"}, 2, "--no-augment true contradicts"},
+		{[]string{"--precision", "fp32"}, 0, "all 2 steps"},
+		{[]string{"--precision", "bf16"}, 2, `--precision bf16 contradicts the run being resumed: train.precision is null`},
+		{[]string{"--precision", "fp16"}, 2, "--precision fp16: want one of fp32, bf16"},
 	} {
 		stdout, errOut, code := runCLI(t, append([]string{"train", "--out", out, "--resume"}, c.flags...)...)
 		if code != c.code || !strings.Contains(stdout+errOut, c.want) {

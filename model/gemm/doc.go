@@ -28,6 +28,29 @@
 //   - "openblas" (30, only with the openblas build tag and cgo): cblas_sgemm
 //     of the system OpenBLAS (-lopenblas; Debian's libopenblas-dev), set to
 //     one thread at init to keep the one-level rule.
+//   - "amx-bf16" (−10, never the default; only where the CPU has AMX-BF16
+//     and AVX512-BF16 and Linux grants the tile state): the BF16 precision,
+//     described below. SetPrecision(BF16) selects it.
+//
+// # Precision
+//
+// Every implementation but one computes in FP32. "amx-bf16" rounds op(A)
+// and op(B) to BF16 (round to nearest even, subnormals read as zero) and
+// multiplies them on the AMX tile unit (TDPBF16PS) with FP32
+// accumulation, then C = alpha·acc + beta·C in FP32: a numeric mode of its
+// own (Precision, SetPrecision; model.TrainConfig.Precision), as
+// deterministic as the FP32 ones but with different results. Products
+// with n or k ≤ 16 and fewer than 8192 elements of B stay FP32 ("asm"):
+// converting and padding them costs more than they take. The
+// operands are converted into a free-list workspace — A into BF16 rows,
+// B into pairs of k per column (the layout the tile unit reads); a
+// transposed operand is converted as 32-bit pairs and then transposed —
+// and multiplied one 32-row strip at a time in 2×2 tiles of 16×16
+// accumulators; 32×32 blocks inside C are accumulated in C itself when
+// alpha is 1 and beta 0 or 1. SgemmOffsetB and SgemmTaps3x3 have BF16
+// versions that convert the rows where they are. The kernel
+// (internal/asm, amx_amd64.s) is hand-written, its AMX and AVX512-BF16
+// instructions spelled as bytes: Go's assembler knows neither.
 //
 // # The packed SGEMM ("asm")
 //

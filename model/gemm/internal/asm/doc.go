@@ -1,7 +1,8 @@
 // Package asm holds the amd64 assembly of package gemm: SGEMM micro-kernels
 // for AVX2+FMA (6×16 tile, ymm) and AVX-512F (12×32 tile, zmm, embedded
 // broadcasts), and AVX packing helpers. Everything in kernel_amd64.s and
-// decl_amd64.go is written by gen_amd64.go (`go generate`).
+// decl_amd64.go is written by gen_amd64.go (`go generate`). The AMX-BF16
+// kernel and its conversions (amx_amd64.s, amx_amd64.go) are hand-written.
 //
 // It is a separate package because Go does not allow Go assembly in a
 // package that uses cgo, and gemm does with the openblas build tag. Callers
