@@ -27,7 +27,11 @@ import (
 // by row and then transposed as 32-bit pairs. The product runs one 32-row
 // strip at a time (AMXStrip: 2×2 tiles of 16×16 accumulators), and each
 // strip is scaled into C at once.
-type amxBF16 struct{}
+type amxBF16 struct {
+	// scratchOnly sends every block through the scratch strip (for
+	// benchmarks: what accumulating in C saves).
+	scratchOnly bool
+}
 
 // tileConfig is the AMX tile configuration: palette 1, tiles 0–7 of 16 rows
 // of 64 bytes.
@@ -97,7 +101,7 @@ func pairRows(dst []uint32, w, k, cols int, row func(p int) []float32) {
 	}
 }
 
-func (amxBF16) Sgemm(tA, tB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+func (x amxBF16) Sgemm(tA, tB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	checkSgemm(tA, tB, m, n, k, lda, ldb, ldc, len(a), len(b), len(c))
 	if m == 0 || n == 0 {
 		return
@@ -129,13 +133,13 @@ func (amxBF16) Sgemm(tA, tB bool, m, n, k int, alpha float32, a []float32, lda i
 		}
 		transposeInto(asmImpl.k.pack, f32(dst), w, s, kp/2, n, kp/2) // moves 32-bit patterns only
 	})
-	ws.strips(m, n, k, abf, bbf, np, alpha, beta, c, ldc)
+	ws.strips(m, n, k, abf, bbf, np, alpha, beta, c, ldc, !x.scratchOnly)
 }
 
 // sgemmOffsetB is SgemmOffsetB in BF16 (see offsetBer): B's pairs of rows
 // are converted from where they are, so the result is that of Sgemm on
 // the written matrix, bit for bit.
-func (amxBF16) sgemmOffsetB(m, n int, offs []int, alpha float32, a []float32, lda int, b []float32, beta float32, c []float32, ldc int) bool {
+func (x amxBF16) sgemmOffsetB(m, n int, offs []int, alpha float32, a []float32, lda int, b []float32, beta float32, c []float32, ldc int) bool {
 	k := len(offs)
 	if !amxWorth(n, k) {
 		return false
@@ -146,14 +150,14 @@ func (amxBF16) sgemmOffsetB(m, n int, offs []int, alpha float32, a []float32, ld
 	bbf, np := ws.pairsB(n, k, func(dst []uint32, w int) {
 		pairRows(dst, w, k, n, func(p int) []float32 { return b[offs[p]:] })
 	})
-	ws.strips(m, n, k, abf, bbf, np, alpha, beta, c, ldc)
+	ws.strips(m, n, k, abf, bbf, np, alpha, beta, c, ldc, !x.scratchOnly)
 	return true
 }
 
 // sgemmTaps3x3 is SgemmTaps3x3 in BF16 (see tapser): the tap rows are
 // converted from where they are, so the result is that of Sgemm on the
 // written rows, bit for bit.
-func (amxBF16) sgemmTaps3x3(planes, n, k int, alpha float32, a []float32, cs, rs int, b []float32, bs int, beta float32, c []float32, ldc int) bool {
+func (x amxBF16) sgemmTaps3x3(planes, n, k int, alpha float32, a []float32, cs, rs int, b []float32, bs int, beta float32, c []float32, ldc int) bool {
 	if !amxWorth(n, k) {
 		return false
 	}
@@ -164,7 +168,7 @@ func (amxBF16) sgemmTaps3x3(planes, n, k int, alpha float32, a []float32, cs, rs
 	bbf, np := ws.pairsB(n, k, func(dst []uint32, w int) {
 		pairRows(dst, w, k, n, func(p int) []float32 { return b[p*bs:] })
 	})
-	ws.strips(m, n, k, abf, bbf, np, alpha, beta, c, ldc)
+	ws.strips(m, n, k, abf, bbf, np, alpha, beta, c, ldc, !x.scratchOnly)
 	return true
 }
 
@@ -217,14 +221,14 @@ func (ws *workspace) pairsB(n, k int, fill func(dst []uint32, w int)) ([]uint32,
 // tile chains); the others, and every block for other alpha and beta, go
 // through a scratch strip and C = alpha·acc + beta·C (beta == 0: C not
 // read). Which way a block goes depends only on the shapes.
-func (ws *workspace) strips(m, n, k int, abf []uint16, bbf []uint32, np int, alpha, beta float32, c []float32, ldc int) {
+func (ws *workspace) strips(m, n, k int, abf []uint16, bbf []uint32, np int, alpha, beta float32, c []float32, ldc int, inPlace bool) {
 	kp := roundUp(k, 32)
 	acc := aligned(&ws.accBuf, 32*np)
 	readC := 0
 	if beta != 0 {
 		readC = 1
 	}
-	inPlace := alpha == 1 && (beta == 0 || beta == 1)
+	inPlace = inPlace && alpha == 1 && (beta == 0 || beta == 1)
 	full := n / 32 // column blocks inside C
 	for i0 := 0; i0 < m; i0 += 32 {
 		rows := min(32, m-i0)
@@ -242,3 +246,11 @@ func (ws *workspace) strips(m, n, k int, abf []uint16, bbf []uint32, np int, alp
 }
 
 func (amxBF16) precision() string { return BF16 }
+
+// withScratchOnly returns the amx-bf16 implementation im with every block
+// through the scratch strip (benchmarks).
+func withScratchOnly(im Impl) Impl {
+	x := im.(amxBF16)
+	x.scratchOnly = true
+	return x
+}

@@ -138,7 +138,8 @@ func TestCvtBF16(t *testing.T) {
 // all four transpose cases, and shapes past the strip and tile edges.
 // C's padding must stay untouched and, with beta = 0, C's NaNs unread.
 func TestAMXBF16(t *testing.T) {
-	ts := []testImpl{{"amx-bf16", amxImplOrSkip(t)}}
+	im := amxImplOrSkip(t)
+	ts := []testImpl{{"amx-bf16", im}, {"amx-bf16/scratch", withScratchOnly(im)}}
 	rng := rand.New(rand.NewPCG(23, 24))
 	i := 0
 	for _, m := range sizes[:10] {

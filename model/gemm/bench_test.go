@@ -80,6 +80,9 @@ func benchImpls() []testImpl {
 			ts = append(ts, testImpl{"asm-" + k.name, packed{k: k}})
 		}
 	}
+	if im, ok := registered("amx-bf16"); ok {
+		ts = append(ts, testImpl{"amx-bf16-scratch", withScratchOnly(im)})
+	}
 	if asmImpl.k.direct != nil {
 		ts = append(ts, testImpl{"asm-packonly", packed{k: asmImpl.k, mode: packOnly}},
 			testImpl{"asm-direct", packed{k: asmImpl.k, mode: directAlways}})
