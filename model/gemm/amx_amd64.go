@@ -22,11 +22,11 @@ import (
 //
 // A is converted row by row into a row-major BF16 copy (k padded to a
 // multiple of 32, m to 32), B into pairs of k interleaved per column (the
-// layout TDPBF16PS reads), both from the free-list workspace; a transposed
-// A goes through an FP32 transpose first, a transposed B is converted row
-// by row and then transposed as 32-bit pairs. The product runs one 32-row
-// strip at a time (AMXStrip: 2×2 tiles of 16×16 accumulators), and each
-// strip is scaled into C at once.
+// layout TDPBF16PS reads), both in the free-list workspace; a transposed
+// operand is converted into BF16 pairs first and then transposed as
+// 32-bit patterns. The product runs one 32-row strip at a time (AMXStrip:
+// 2×2 tiles of 16×16 accumulators), accumulating in C where it can (see
+// strips).
 type amxBF16 struct {
 	// scratchOnly sends every block through the scratch strip (for
 	// benchmarks: what accumulating in C saves).
@@ -136,7 +136,7 @@ func (x amxBF16) Sgemm(tA, tB bool, m, n, k int, alpha float32, a []float32, lda
 	ws.strips(m, n, k, abf, bbf, np, alpha, beta, c, ldc, !x.scratchOnly)
 }
 
-// sgemmOffsetB is SgemmOffsetB in BF16 (see offsetBer): B's pairs of rows
+// sgemmOffsetB is SgemmOffsetB in BF16 (see implicitImpl): B's pairs of rows
 // are converted from where they are, so the result is that of Sgemm on
 // the written matrix, bit for bit.
 func (x amxBF16) sgemmOffsetB(m, n int, offs []int, alpha float32, a []float32, lda int, b []float32, beta float32, c []float32, ldc int) bool {
@@ -154,7 +154,7 @@ func (x amxBF16) sgemmOffsetB(m, n int, offs []int, alpha float32, a []float32, 
 	return true
 }
 
-// sgemmTaps3x3 is SgemmTaps3x3 in BF16 (see tapser): the tap rows are
+// sgemmTaps3x3 is SgemmTaps3x3 in BF16 (see implicitImpl): the tap rows are
 // converted from where they are, so the result is that of Sgemm on the
 // written rows, bit for bit.
 func (x amxBF16) sgemmTaps3x3(planes, n, k int, alpha float32, a []float32, cs, rs int, b []float32, bs int, beta float32, c []float32, ldc int) bool {
