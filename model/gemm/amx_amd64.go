@@ -103,11 +103,7 @@ func pairRows(dst []uint32, w, k, cols int, row func(p int) []float32) {
 
 func (x amxBF16) Sgemm(tA, tB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	checkSgemm(tA, tB, m, n, k, lda, ldb, ldc, len(a), len(b), len(c))
-	if m == 0 || n == 0 {
-		return
-	}
-	if k == 0 || alpha == 0 {
-		scaleC(m, n, beta, c, ldc)
+	if nothingToMultiply(m, n, k, alpha, beta, c, ldc) {
 		return
 	}
 	if !amxWorth(n, k) {
@@ -117,11 +113,10 @@ func (x amxBF16) Sgemm(tA, tB bool, m, n, k int, alpha float32, a []float32, lda
 	ws := getWorkspace()
 	defer putWorkspace(ws)
 	abf := ws.packA(tA, m, k, a, lda)
-	bbf, np := ws.pairsB(n, k, func(dst []uint32, w int) {
-		if !tB {
-			pairRows(dst, w, k, n, func(p int) []float32 { return b[p*ldb:] })
-			return
-		}
+	bbf, np := ws.pairsB(n, k)
+	if !tB {
+		pairRows(bbf, np, k, n, func(p int) []float32 { return b[p*ldb:] })
+	} else {
 		// Stored B is n×k: row j converted is the column of pairs (·, j);
 		// transpose those n×kp/2 pairs into place (zero-filling columns ≥ n).
 		kp := roundUp(k, 32)
@@ -131,8 +126,8 @@ func (x amxBF16) Sgemm(tA, tB bool, m, n, k int, alpha float32, a []float32, lda
 			asm.CvtBF16(&sw[j*kp], &b[j*ldb], k)
 			clear(sw[j*kp+k : (j+1)*kp])
 		}
-		transposeInto(asmImpl.k.pack, f32(dst), w, s, kp/2, n, kp/2) // moves 32-bit patterns only
-	})
+		transposeInto(asmImpl.k.pack, f32(bbf), np, s, kp/2, n, kp/2) // moves 32-bit patterns only
+	}
 	ws.strips(m, n, k, abf, bbf, np, alpha, beta, c, ldc, !x.scratchOnly)
 }
 
@@ -147,9 +142,8 @@ func (x amxBF16) sgemmOffsetB(m, n int, offs []int, alpha float32, a []float32, 
 	ws := getWorkspace()
 	defer putWorkspace(ws)
 	abf := ws.packA(false, m, k, a, lda)
-	bbf, np := ws.pairsB(n, k, func(dst []uint32, w int) {
-		pairRows(dst, w, k, n, func(p int) []float32 { return b[offs[p]:] })
-	})
+	bbf, np := ws.pairsB(n, k)
+	pairRows(bbf, np, k, n, func(p int) []float32 { return b[offs[p]:] })
 	ws.strips(m, n, k, abf, bbf, np, alpha, beta, c, ldc, !x.scratchOnly)
 	return true
 }
@@ -165,9 +159,8 @@ func (x amxBF16) sgemmTaps3x3(planes, n, k int, alpha float32, a []float32, cs, 
 	defer putWorkspace(ws)
 	m := 9 * planes
 	abf := ws.packRows(m, k, func(r int) []float32 { q, t := r/9, r%9; return a[q*cs+t/3*rs+t%3:] })
-	bbf, np := ws.pairsB(n, k, func(dst []uint32, w int) {
-		pairRows(dst, w, k, n, func(p int) []float32 { return b[p*bs:] })
-	})
+	bbf, np := ws.pairsB(n, k)
+	pairRows(bbf, np, k, n, func(p int) []float32 { return b[p*bs:] })
 	ws.strips(m, n, k, abf, bbf, np, alpha, beta, c, ldc, !x.scratchOnly)
 	return true
 }
@@ -205,14 +198,12 @@ func (ws *workspace) packRows(m, k int, row func(i int) []float32) []uint16 {
 	return abf
 }
 
-// pairsB gives fill the kp/2 rows of np dwords (kp, np: k and n rounded up
-// to 32) of ws.bBuf to write op(B) into as BF16 pairs, dword (q, j) =
-// B[2q][j], B[2q+1][j], and returns them and np.
-func (ws *workspace) pairsB(n, k int, fill func(dst []uint32, w int)) ([]uint32, int) {
+// pairsB returns the buffer for op(B) as BF16 pairs — kp/2 rows of np
+// dwords (kp, np: k and n rounded up to 32), dword (q, j) holding B[2q][j]
+// and B[2q+1][j] — in ws.bBuf, and np.
+func (ws *workspace) pairsB(n, k int) ([]uint32, int) {
 	kp, np := roundUp(k, 32), roundUp(n, 32)
-	bbf := u32(aligned(&ws.bBuf, kp/2*np))
-	fill(bbf, np)
-	return bbf, np
+	return u32(aligned(&ws.bBuf, kp/2*np)), np
 }
 
 // strips multiplies the packed operands one 32-row strip at a time. With

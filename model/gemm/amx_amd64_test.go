@@ -141,37 +141,16 @@ func TestAMXBF16(t *testing.T) {
 	im := amxImplOrSkip(t)
 	ts := []testImpl{{"amx-bf16", im}, {"amx-bf16/scratch", withScratchOnly(im)}}
 	rng := rand.New(rand.NewPCG(23, 24))
-	i := 0
-	for _, m := range sizes[:10] {
-		for _, n := range sizes[:10] {
-			for _, k := range sizes[:10] {
-				c := gemmCase{
-					tA: i&1 != 0, tB: i&2 != 0, m: m, n: n, k: k,
-					alpha: alphas[i%3], beta: betas[(i/4)%3],
-					padA: i % 3, padB: (i / 3) % 3, padC: (i / 2) % 4,
-				}
-				c.checkRounded(t, rng, ts, amxRounding(c))
-				i++
-			}
-		}
-	}
-	for j := 0; j < 20; j++ {
-		m, nn, k := sizes[rng.IntN(len(sizes))], sizes[rng.IntN(len(sizes))], sizes[rng.IntN(len(sizes))]
-		for tr := 0; tr < 4; tr++ {
-			c := gemmCase{tA: tr&1 != 0, tB: tr&2 != 0, m: m, n: nn, k: k,
-				alpha: alphas[rng.IntN(3)], beta: betas[rng.IntN(3)],
-				padA: rng.IntN(9), padB: rng.IntN(9), padC: rng.IntN(9)}
-			c.checkRounded(t, rng, ts, amxRounding(c))
-		}
-	}
+	check := func(c gemmCase) { c.checkRounded(t, rng, ts, amxRounding(c)) }
+	smallShapeCases(check)
+	sampledShapeCases(rng, 20, check)
 	// Model shapes and ones past the edges, each with the scalars that
 	// accumulate in C itself (alpha 1, beta 0 or 1) and with ones that go
 	// through the scratch strip.
 	for _, s := range [][3]int{{108, 128, 128}, {27, 64, 576}, {1152, 9, 128}, {37, 70, 777}, {64, 96, 64}} {
 		for tr := 0; tr < 4; tr++ {
 			for _, ab := range [][2]float32{{1, 0}, {1, 1}, {-0.5, 0.25}} {
-				c := gemmCase{tA: tr&1 != 0, tB: tr&2 != 0, m: s[0], n: s[1], k: s[2], alpha: ab[0], beta: ab[1], padA: 1, padB: 2, padC: 3}
-				c.checkRounded(t, rng, ts, amxRounding(c))
+				check(gemmCase{tA: tr&1 != 0, tB: tr&2 != 0, m: s[0], n: s[1], k: s[2], alpha: ab[0], beta: ab[1], padA: 1, padB: 2, padC: 3})
 			}
 		}
 	}

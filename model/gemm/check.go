@@ -35,6 +35,20 @@ func checkMat(name string, rows, cols, ld, length int) {
 	}
 }
 
+// nothingToMultiply handles the products without a multiply — an empty C
+// (nothing to do) and k = 0 or alpha = 0 (C = beta·C, A and B not read) —
+// and reports whether the product was one of them.
+func nothingToMultiply(m, n, k int, alpha, beta float32, c []float32, ldc int) bool {
+	if m == 0 || n == 0 {
+		return true
+	}
+	if k == 0 || alpha == 0 {
+		scaleC(m, n, beta, c, ldc)
+		return true
+	}
+	return false
+}
+
 // scaleC sets C = beta·C over the m×n matrix; beta == 0 clears C without
 // reading it (so NaNs there do not survive).
 func scaleC(m, n int, beta float32, c []float32, ldc int) {

@@ -204,18 +204,39 @@ var (
 func TestSmallShapesExhaustive(t *testing.T) {
 	ts := testImpls()
 	rng := rand.New(rand.NewPCG(1, 2))
+	smallShapeCases(func(c gemmCase) { c.check(t, rng, ts) })
+}
+
+// smallShapeCases calls f with every (m, n, k) of sizes up to 33,
+// rotating through the transpose cases, alphas, betas and paddings.
+func smallShapeCases(f func(gemmCase)) {
 	i := 0
 	for _, m := range sizes[:10] {
 		for _, n := range sizes[:10] {
 			for _, k := range sizes[:10] {
-				c := gemmCase{
+				f(gemmCase{
 					tA: i&1 != 0, tB: i&2 != 0, m: m, n: n, k: k,
 					alpha: alphas[i%3], beta: betas[(i/4)%3],
 					padA: i % 3, padB: (i / 3) % 3, padC: (i / 2) % 4,
-				}
-				c.check(t, rng, ts)
+				})
 				i++
 			}
+		}
+	}
+}
+
+// sampledShapeCases calls f with count random (m, n, k) from the whole
+// size list, each in all four transpose cases, with random scalars and
+// paddings.
+func sampledShapeCases(rng *rand.Rand, count int, f func(gemmCase)) {
+	for i := 0; i < count; i++ {
+		m, nn, k := sizes[rng.IntN(len(sizes))], sizes[rng.IntN(len(sizes))], sizes[rng.IntN(len(sizes))]
+		for tr := 0; tr < 4; tr++ {
+			f(gemmCase{
+				tA: tr&1 != 0, tB: tr&2 != 0, m: m, n: nn, k: k,
+				alpha: alphas[rng.IntN(3)], beta: betas[rng.IntN(3)],
+				padA: rng.IntN(9), padB: rng.IntN(9), padC: rng.IntN(9),
+			})
 		}
 	}
 }
@@ -229,17 +250,7 @@ func TestSampledShapes(t *testing.T) {
 	if testing.Short() {
 		n = 10
 	}
-	for i := 0; i < n; i++ {
-		m, nn, k := sizes[rng.IntN(len(sizes))], sizes[rng.IntN(len(sizes))], sizes[rng.IntN(len(sizes))]
-		for tr := 0; tr < 4; tr++ {
-			c := gemmCase{
-				tA: tr&1 != 0, tB: tr&2 != 0, m: m, n: nn, k: k,
-				alpha: alphas[rng.IntN(3)], beta: betas[rng.IntN(3)],
-				padA: rng.IntN(9), padB: rng.IntN(9), padC: rng.IntN(9),
-			}
-			c.check(t, rng, ts)
-		}
-	}
+	sampledShapeCases(rng, n, func(c gemmCase) { c.check(t, rng, ts) })
 }
 
 // TestBlocking uses skinny shapes that cross the default block limits

@@ -22,21 +22,12 @@ func sameBits(t *testing.T, what string, got, want []float32) {
 // strides.
 //
 // It runs with each implementation that has the implicit path.
-func TestImplicitOffsetB(t *testing.T) {
-	for _, name := range implicitImpls(t) {
-		t.Run(name, func(t *testing.T) {
-			defer Use(Current().Name())
-			if err := Use(name); err != nil {
-				t.Fatal(err)
-			}
-			testImplicitOffsetB(t)
-		})
-	}
-}
+func TestImplicitOffsetB(t *testing.T) { withImplicitImpls(t, testImplicitOffsetB) }
 
-// implicitImpls lists the registered implementations with which
-// ImplicitConv holds, skipping t if none.
-func implicitImpls(t *testing.T) []string {
+// withImplicitImpls runs test as a subtest under each registered
+// implementation with which ImplicitConv holds (restoring the one in use
+// after each), skipping t if there is none.
+func withImplicitImpls(t *testing.T, test func(*testing.T)) {
 	defer Use(Current().Name())
 	var names []string
 	for _, name := range Names() {
@@ -47,7 +38,14 @@ func implicitImpls(t *testing.T) []string {
 	if len(names) == 0 {
 		t.Skipf("no implicit-convolution kernels on %s", Describe())
 	}
-	return names
+	for _, name := range names {
+		t.Run(name, func(t *testing.T) {
+			if err := Use(name); err != nil {
+				t.Fatal(err)
+			}
+			test(t)
+		})
+	}
 }
 
 func testImplicitOffsetB(t *testing.T) {
@@ -82,17 +80,7 @@ func testImplicitOffsetB(t *testing.T) {
 // (single k block, as callers use it) bit for bit.
 //
 // It runs with each implementation that has the implicit path.
-func TestImplicitTaps(t *testing.T) {
-	for _, name := range implicitImpls(t) {
-		t.Run(name, func(t *testing.T) {
-			defer Use(Current().Name())
-			if err := Use(name); err != nil {
-				t.Fatal(err)
-			}
-			testImplicitTaps(t)
-		})
-	}
-}
+func TestImplicitTaps(t *testing.T) { withImplicitImpls(t, testImplicitTaps) }
 
 func testImplicitTaps(t *testing.T) {
 	rng := rand.New(rand.NewPCG(19, 20))

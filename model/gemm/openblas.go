@@ -30,11 +30,7 @@ func (OpenBLAS) Name() string { return "openblas" }
 
 func (OpenBLAS) Sgemm(tA, tB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	checkSgemm(tA, tB, m, n, k, lda, ldb, ldc, len(a), len(b), len(c))
-	if m == 0 || n == 0 {
-		return
-	}
-	if k == 0 || alpha == 0 {
-		scaleC(m, n, beta, c, ldc)
+	if nothingToMultiply(m, n, k, alpha, beta, c, ldc) {
 		return
 	}
 	for _, v := range [...]int{m, n, k, lda, ldb, ldc} {

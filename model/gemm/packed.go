@@ -157,11 +157,7 @@ func blockLen(total, maxLen, align int) int {
 
 func (p packed) Sgemm(tA, tB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	checkSgemm(tA, tB, m, n, k, lda, ldb, ldc, len(a), len(b), len(c))
-	if m == 0 || n == 0 {
-		return
-	}
-	if k == 0 || alpha == 0 {
-		scaleC(m, n, beta, c, ldc)
+	if nothingToMultiply(m, n, k, alpha, beta, c, ldc) {
 		return
 	}
 	kr := p.k
