@@ -79,7 +79,6 @@ func roundUp(x, to int) int { return (x + to - 1) / to * to }
 // u16 and u32 view a float32 buffer's memory as BF16 words or pairs.
 func u16(f []float32) []uint16 { return unsafe.Slice((*uint16)(unsafe.Pointer(&f[0])), 2*len(f)) }
 func u32(f []float32) []uint32 { return unsafe.Slice((*uint32)(unsafe.Pointer(&f[0])), len(f)) }
-func f32(u []uint32) []float32 { return unsafe.Slice((*float32)(unsafe.Pointer(&u[0])), len(u)) }
 
 // pairRows fills the len(dst)/w rows of w dwords at dst with pairs of
 // rows of a k×cols matrix whose row p starts at row(p):
@@ -117,16 +116,19 @@ func (x amxBF16) Sgemm(tA, tB bool, m, n, k int, alpha float32, a []float32, lda
 	if !tB {
 		pairRows(bbf, np, k, n, func(p int) []float32 { return b[p*ldb:] })
 	} else {
-		// Stored B is n×k: row j converted is the column of pairs (·, j);
-		// transpose those n×kp/2 pairs into place (zero-filling columns ≥ n).
+		// Stored B is n×k: each 16-row, 32-column block, converted, is a
+		// 16×16 block of pairs transposed (CvtT16); columns ≥ n are zero.
 		kp := roundUp(k, 32)
-		s := aligned(&ws.sBuf, n*kp/2)
-		sw := u16(s)
-		for j := 0; j < n; j++ {
-			asm.CvtBF16(&sw[j*kp], &b[j*ldb], k)
-			clear(sw[j*kp+k : (j+1)*kp])
+		for j := 0; j < np; j += 16 {
+			rows := max(0, min(16, n-j))
+			for p := 0; p < kp; p += 32 {
+				src := &b[0]
+				if rows > 0 {
+					src = &b[j*ldb+p]
+				}
+				asm.CvtT16(&bbf[p/2*np+j], np, src, ldb, rows, min(32, k-p))
+			}
 		}
-		transposeInto(asmImpl.k.pack, f32(bbf), np, s, kp/2, n, kp/2) // moves 32-bit patterns only
 	}
 	ws.strips(m, n, k, abf, bbf, np, alpha, beta, c, ldc, !x.scratchOnly)
 }
@@ -171,19 +173,22 @@ func (ws *workspace) packA(tA bool, m, k int, a []float32, lda int) []uint16 {
 	if !tA {
 		return ws.packRows(m, k, func(i int) []float32 { return a[i*lda:] })
 	}
+	// Stored A is k×m: pairs of its rows, 16 columns at a time, transposed
+	// (PairsT16) are 16 rows of BF16 op(A); rows ≥ m are zero.
 	kp, mp := roundUp(k, 32), roundUp(m, 32)
-	af := aligned(&ws.aBuf, mp*kp/2)
-	abf := u16(af)
-	{
-		// Stored A is k×m: convert pairs of its rows into kp/2 rows of m
-		// pairs, dword (q, i) = A(i, 2q), A(i, 2q+1), and transpose those
-		// into place: row i of BF16 A is then A(i, 0), A(i, 1), …
-		s := aligned(&ws.sBuf, kp/2*m)
-		pairRows(u32(s), m, k, m, func(p int) []float32 { return a[p*lda:] })
-		transposeInto(asmImpl.k.pack, af, kp/2, s, m, kp/2, m) // moves 32-bit patterns only
+	afl := aligned(&ws.aBuf, mp*kp/2)
+	af := u32(afl)
+	for i := 0; i < mp; i += 16 {
+		cols := max(0, min(16, m-i))
+		for p := 0; p < kp; p += 32 {
+			src := &a[0]
+			if cols > 0 {
+				src = &a[p*lda+i]
+			}
+			asm.PairsT16(&af[i*kp/2+p/2], kp/2, src, lda, min(32, k-p), cols)
+		}
 	}
-	clear(abf[m*kp:])
-	return abf
+	return u16(afl)
 }
 
 // packRows is packA for an A whose row i (k floats) starts at row(i).

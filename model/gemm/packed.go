@@ -92,9 +92,9 @@ func Describe() string {
 
 // workspace holds the packing buffers of one Sgemm call.
 type workspace struct {
-	aBuf, bBuf   []float32 // backing stores; a and b are 64-byte aligned views
-	sBuf, accBuf []float32 // amx-bf16: transposes and conversions, one strip of results
-	tmp          []float32 // one edge tile
+	aBuf, bBuf []float32 // backing stores; a and b are 64-byte aligned views
+	accBuf     []float32 // amx-bf16: one strip of results
+	tmp        []float32 // one edge tile
 }
 
 // Workspaces are recycled through a free list, so a call allocates nothing

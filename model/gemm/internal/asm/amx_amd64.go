@@ -42,3 +42,28 @@ func PairsBF16(dst *uint32, r0, r1 *float32, n int)
 //
 //go:noescape
 func ScaleAcc(c *float32, ldc int, acc *float32, ldacc int, rows, n int, alpha, beta float32, readC int)
+
+// CvtT16 converts a 16-row block of a row-major FP32 matrix to BF16 and
+// transposes it as dwords: with s(r, p) = src[r·lds+p] for r < rows and
+// p < n, and 0 otherwise (rows ≤ 16, n ≤ 32),
+//
+//	dst[q·ldd+r] = bf16(s(r, 2q)) | bf16(s(r, 2q+1))<<16   (q, r < 16)
+//
+// — the pair-interleaved layout of the block's transpose, which is how
+// AMXStrip reads a B stored transposed. Strides are in elements; src rows
+// at or past rows and floats at or past n are not read.
+//
+//go:noescape
+func CvtT16(dst *uint32, ldd int, src *float32, lds int, rows, n int)
+
+// PairsT16 interleaves pairs of rows of a row-major FP32 matrix as BF16
+// and transposes the result as dwords: with s(p, i) = src[p·lds+i] for
+// p < rows and i < n, and 0 otherwise (rows ≤ 32, n ≤ 16),
+//
+//	dst[i·ldd+q] = bf16(s(2q, i)) | bf16(s(2q+1, i))<<16   (i, q < 16)
+//
+// — rows of BF16 op(A) for an A stored transposed (k×m). Strides are in
+// elements; src rows at or past rows and floats at or past n are not read.
+//
+//go:noescape
+func PairsT16(dst *uint32, ldd int, src *float32, lds int, rows, n int)
