@@ -206,7 +206,7 @@ func (m *mpInput) numMP() int {
 func (d *maskedDecoder) forward(g *Graph, maskFeat *Tensor, levels [3]*Tensor, mps []*mpInput) [][]StageOutput {
 	c := d.cfg
 	N, h4, w4 := maskFeat.Dim(0), maskFeat.Dim(2), maskFeat.Dim(3)
-	mf := g.Reshape(maskFeat, N, c.MaskDim, h4*w4)
+	mf := g.Reuse(g.Reshape(maskFeat, N, c.MaskDim, h4*w4)) // every stage multiplies it
 	var mems [3]memory
 	for i := range mems {
 		mems[i] = levelMemory(g, c, d.inputProj[i], d.levelEmbed, i, levels[i])
@@ -362,7 +362,7 @@ func newPlainDecoder(ps *params, c *Config) *plainDecoder {
 func (d *plainDecoder) forward(g *Graph, maskFeat *Tensor, levels [3]*Tensor) [][]StageOutput {
 	c := d.cfg
 	N, h4, w4 := maskFeat.Dim(0), maskFeat.Dim(2), maskFeat.Dim(3)
-	mf := g.Reshape(maskFeat, N, c.MaskDim, h4*w4)
+	mf := g.Reuse(g.Reshape(maskFeat, N, c.MaskDim, h4*w4)) // every stage multiplies it
 	mem := levelMemory(g, c, d.inputProj, nil, 0, levels[0])
 	qpos := g.Param(d.queryEmbed)
 	tgt := g.Zeros(N, c.Queries, c.Hidden)

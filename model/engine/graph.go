@@ -35,6 +35,9 @@ type Graph[T Float] struct {
 	// convOffs caches the im2col row offsets of implicit convolutions by
 	// input shape (see convOffsets).
 	convOffs map[[3]int][]int
+	// reused are the conversions of the tensors marked with Reuse,
+	// released by Reset.
+	reused []*operandCache
 }
 
 // NewGraph returns an empty graph that records operations.
@@ -62,6 +65,11 @@ func (g *Graph[T]) Reset() {
 	g.order = g.order[:0]
 	g.pool.releaseAll()
 	g.pool64.releaseAll()
+	for _, c := range g.reused {
+		c.release()
+	}
+	clear(g.reused)
+	g.reused = g.reused[:0]
 }
 
 // needs reports whether an op with these inputs must record a backward.

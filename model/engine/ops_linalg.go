@@ -17,6 +17,69 @@ func gemmT[T Float](tA, tB bool, m, n, k int, alpha T, a []T, lda int, b []T, ld
 	}
 }
 
+// Reuse marks t, the right operand of several BatchedMatMuls (a
+// decoder's mask features, multiplied by every stage's mask embeddings),
+// as data that stays as it is until Reset. A GEMM that converts its
+// operands before multiplying (package gemm's amx-bf16) then converts each
+// batch item of t once per orientation (op(t) and its transpose, for the
+// backward) instead of once per product; the results are the same, bit
+// for bit. It returns t.
+func (g *Graph[T]) Reuse(t *Tensor[T]) *Tensor[T] {
+	if t.reuse == nil {
+		t.reuse = &operandCache{}
+		g.reused = append(g.reused, t.reuse)
+	}
+	return t
+}
+
+// operandCache holds a reused tensor's batch items converted as right
+// operands (gemm.Prepare), by orientation and item; tried marks the items
+// already asked for (Prepare may return nil).
+type operandCache struct {
+	items [2][]*gemm.Prepared
+	tried [2][]bool
+}
+
+// preparedB returns batch item i (of batch, data bi with rows ld apart) of
+// b as the right operand op(b_i) of a float32 product, transposed when tb,
+// k×n, converted on first use; nil unless b is reused and gemm converts.
+func preparedB[T Float](b *Tensor[T], i, batch int, tb bool, k, n int, bi []T, ld int) *gemm.Prepared {
+	c := b.reuse
+	bf, ok := any(bi).([]float32)
+	if c == nil || !ok {
+		return nil
+	}
+	o := 0
+	if tb {
+		o = 1
+	}
+	if c.items[o] == nil {
+		c.items[o], c.tried[o] = make([]*gemm.Prepared, batch), make([]bool, batch)
+	}
+	if !c.tried[o][i] {
+		c.tried[o][i] = true
+		c.items[o][i] = gemm.Prepare(tb, k, n, bf, ld)
+	}
+	return c.items[o][i]
+}
+
+// release returns the conversions to package gemm.
+func (c *operandCache) release() {
+	for _, items := range c.items {
+		for _, p := range items {
+			if p != nil {
+				p.Release()
+			}
+		}
+	}
+	*c = operandCache{}
+}
+
+// gemmPrepared is gemmT with a prepared right operand (float32 only).
+func gemmPrepared[T Float](tA bool, m int, alpha T, a []T, lda int, p *gemm.Prepared, beta T, c []T, ldc int) {
+	gemm.SgemmPrepared(tA, m, float32(alpha), any(a).([]float32), lda, p, float32(beta), any(c).([]float32), ldc)
+}
+
 // matDims returns the (rows, cols) of op(X) for a stored r×c matrix.
 func matDims(r, c int, t bool) (int, int) {
 	if t {
@@ -99,7 +162,12 @@ func (g *Graph[T]) BatchedMatMul(a, b *Tensor[T], ta, tb bool, alpha T) *Tensor[
 	out := g.newTensor([]int{B, m, n}, g.needs(a, b))
 	sa, sb, so := ar*ac, br*bc, m*n
 	for i := 0; i < B; i++ {
-		gemmT(ta, tb, m, n, k, alpha, a.Data[i*sa:(i+1)*sa], ac, b.Data[i*sb:(i+1)*sb], bc, 0, out.Data[i*so:(i+1)*so], n)
+		ai, bi, oi := a.Data[i*sa:(i+1)*sa], b.Data[i*sb:(i+1)*sb], out.Data[i*so:(i+1)*so]
+		if p := preparedB(b, i, B, tb, k, n, bi, bc); p != nil {
+			gemmPrepared(ta, m, alpha, ai, ac, p, 0, oi, n)
+		} else {
+			gemmT(ta, tb, m, n, k, alpha, ai, ac, bi, bc, 0, oi, n)
+		}
 	}
 	if out.requiresGrad {
 		g.push(func() {
@@ -117,10 +185,12 @@ func (g *Graph[T]) BatchedMatMul(a, b *Tensor[T], ta, tb bool, alpha T) *Tensor[
 				ai, bi := a.Data[i*sa:(i+1)*sa], b.Data[i*sb:(i+1)*sb]
 				if dA != nil {
 					da := dA[i*sa : (i+1)*sa]
-					if !ta {
-						gemmT(false, !tb, m, k, n, alpha, G, n, bi, bc, betaA, da, ac)
-					} else {
+					if ta {
 						gemmT(tb, true, k, m, n, alpha, bi, bc, G, n, betaA, da, ac)
+					} else if p := preparedB(b, i, B, !tb, n, k, bi, bc); p != nil {
+						gemmPrepared(false, m, alpha, G, n, p, betaA, da, ac)
+					} else {
+						gemmT(false, !tb, m, k, n, alpha, G, n, bi, bc, betaA, da, ac)
 					}
 				}
 				if dB != nil {

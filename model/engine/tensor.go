@@ -24,6 +24,9 @@ type Tensor[T Float] struct {
 	// dataT is the transpose of Data for a bound 2-D parameter that is
 	// frozen (Param.FreezeTransposed), else nil.
 	dataT []T
+	// reuse holds the GEMM's conversions of a tensor marked with
+	// Graph.Reuse, else nil.
+	reuse *operandCache
 }
 
 // NumElems returns the product of shape.

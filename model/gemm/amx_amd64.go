@@ -113,24 +113,54 @@ func (x amxBF16) Sgemm(tA, tB bool, m, n, k int, alpha float32, a []float32, lda
 	defer putWorkspace(ws)
 	abf := ws.packA(tA, m, k, a, lda)
 	bbf, np := ws.pairsB(n, k)
+	convertB(bbf, np, tB, n, k, b, ldb)
+	ws.strips(m, n, k, abf, bbf, np, alpha, beta, c, ldc, !x.scratchOnly)
+}
+
+// convertB converts op(B) (k×n) into BF16 pairs, kp/2 rows of np dwords
+// (see pairsB), zero beyond k and n.
+func convertB(bbf []uint32, np int, tB bool, n, k int, b []float32, ldb int) {
 	if !tB {
 		pairRows(bbf, np, k, n, func(p int) []float32 { return b[p*ldb:] })
-	} else {
-		// Stored B is n×k: each 16-row, 32-column block, converted, is a
-		// 16×16 block of pairs transposed (CvtT16); columns ≥ n are zero.
-		kp := roundUp(k, 32)
-		for j := 0; j < np; j += 16 {
-			rows := max(0, min(16, n-j))
-			for p := 0; p < kp; p += 32 {
-				src := &b[0]
-				if rows > 0 {
-					src = &b[j*ldb+p]
-				}
-				asm.CvtT16(&bbf[p/2*np+j], np, src, ldb, rows, min(32, k-p))
+		return
+	}
+	// Stored B is n×k: each 16-row, 32-column block, converted, is a
+	// 16×16 block of pairs transposed (CvtT16); columns ≥ n are zero.
+	kp := roundUp(k, 32)
+	for j := 0; j < np; j += 16 {
+		rows := max(0, min(16, n-j))
+		for p := 0; p < kp; p += 32 {
+			src := &b[0]
+			if rows > 0 {
+				src = &b[j*ldb+p]
 			}
+			asm.CvtT16(&bbf[p/2*np+j], np, src, ldb, rows, min(32, k-p))
 		}
 	}
-	ws.strips(m, n, k, abf, bbf, np, alpha, beta, c, ldc, !x.scratchOnly)
+}
+
+// prepareB implements preparer: B converted as Sgemm converts it.
+func (x amxBF16) prepareB(p *Prepared) bool {
+	if !amxWorth(p.n, p.k) {
+		return false
+	}
+	kp, np := roundUp(p.k, 32), roundUp(p.n, 32)
+	p.pairs, p.stride = u32(aligned(&p.buf, kp/2*np)), np
+	convertB(p.pairs, np, p.tB, p.n, p.k, p.b, p.ldb)
+	return true
+}
+
+// sgemmPrepared implements preparer: Sgemm's arithmetic with B from p.
+func (x amxBF16) sgemmPrepared(tA bool, m int, alpha float32, a []float32, lda int, p *Prepared, beta float32, c []float32, ldc int) {
+	n, k := p.n, p.k
+	checkSgemm(tA, p.tB, m, n, k, lda, p.ldb, ldc, len(a), len(p.b), len(c))
+	if nothingToMultiply(m, n, k, alpha, beta, c, ldc) {
+		return
+	}
+	ws := getWorkspace()
+	defer putWorkspace(ws)
+	abf := ws.packA(tA, m, k, a, lda)
+	ws.strips(m, n, k, abf, p.pairs, p.stride, alpha, beta, c, ldc, !x.scratchOnly)
 }
 
 // sgemmOffsetB is SgemmOffsetB in BF16 (see implicitImpl): B's pairs of rows

@@ -1,0 +1,95 @@
+package gemm
+
+import "sync"
+
+// Prepared is the right operand op(B) (k×n) of several products, converted
+// once the way the current implementation reads it: the decoder multiplies
+// each image's mask features by every stage's mask embeddings, and its
+// backward multiplies every stage's gradient by their transpose.
+// SgemmPrepared(tA, m, alpha, a, lda, p, beta, c, ldc) gives exactly the
+// bits of Sgemm(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+// without converting B again. Only implementations that convert B before
+// multiplying ("amx-bf16") prepare it; with the others Prepare returns nil
+// and callers call Sgemm.
+//
+// B must not change while its Prepared is in use. Release returns the
+// buffer for reuse.
+type Prepared struct {
+	tB     bool
+	k, n   int
+	b      []float32
+	ldb    int
+	impl   Impl // the implementation that converted B
+	buf    []float32
+	pairs  []uint32 // op(B) as impl reads it
+	stride int      // dwords between rows of pairs
+}
+
+// preparer is an implementation that can keep its conversion of B.
+type preparer interface {
+	// prepareB converts p's B into p.buf (setting pairs and stride) and
+	// reports true, or reports false when its Sgemm would not convert B
+	// for these n and k.
+	prepareB(p *Prepared) bool
+	// sgemmPrepared is Sgemm with B converted by prepareB.
+	sgemmPrepared(tA bool, m int, alpha float32, a []float32, lda int, p *Prepared, beta float32, c []float32, ldc int)
+}
+
+var freePrepared struct {
+	sync.Mutex
+	list []*Prepared
+}
+
+// Prepare converts op(B), B stored k×n (n×k when tB) with rows ldb apart,
+// for SgemmPrepared, or returns nil when the current implementation would
+// not convert it (every FP32 implementation; amx-bf16 for products it
+// leaves to FP32 kernels).
+func Prepare(tB bool, k, n int, b []float32, ldb int) *Prepared {
+	checkSgemm(false, tB, 0, n, k, max(k, 1), ldb, max(n, 1), 0, len(b), 0)
+	im := Current()
+	pr, ok := im.(preparer)
+	if !ok {
+		return nil
+	}
+	f := &freePrepared
+	f.Lock()
+	var p *Prepared
+	if n := len(f.list); n > 0 {
+		p = f.list[n-1]
+		f.list = f.list[:n-1]
+	} else {
+		p = new(Prepared)
+	}
+	f.Unlock()
+	*p = Prepared{tB: tB, k: k, n: n, b: b, ldb: ldb, impl: im, buf: p.buf}
+	if !pr.prepareB(p) {
+		p.Release()
+		return nil
+	}
+	return p
+}
+
+// SgemmPrepared computes C = alpha·op(A)·op(B) + beta·C with op(B) the
+// operand p holds (m×n C, op(A) m×k), bit for bit as Sgemm would. If the
+// implementation has changed since Prepare, it calls Sgemm with the
+// original B.
+func SgemmPrepared(tA bool, m int, alpha float32, a []float32, lda int, p *Prepared, beta float32, c []float32, ldc int) {
+	if Current() == p.impl {
+		if pr, ok := p.impl.(preparer); ok {
+			pr.sgemmPrepared(tA, m, alpha, a, lda, p, beta, c, ldc)
+			return
+		}
+	}
+	Sgemm(tA, p.tB, m, p.n, p.k, alpha, a, lda, p.b, p.ldb, beta, c, ldc)
+}
+
+// Release returns p's buffer for reuse; p must not be used afterwards.
+func (p *Prepared) Release() {
+	*p = Prepared{buf: p.buf}
+	f := &freePrepared
+	f.Lock()
+	if len(f.list) < 64 {
+		f.list = append(f.list, p)
+	}
+	f.Unlock()
+}
