@@ -464,7 +464,7 @@ func col2imSame[T Float](x, col []T, C, H, W, KH, KW, pad int) {
 func addTransposed[T Float](dst, src, tmp []T, m, n int) {
 	if d32, ok := any(dst).([]float32); ok && len(tmp) >= m*n {
 		t32 := any(tmp).([]float32)[:m*n]
-		if gemm.Transpose(t32, any(src).([]float32), n, m) {
+		if gemm.Transpose(t32, n, any(src).([]float32), m, n, m) {
 			fmath.AddTo(d32[:m*n], t32)
 			return
 		}

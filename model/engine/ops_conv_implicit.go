@@ -114,13 +114,14 @@ func convForwardImplicit(out, w, bias, xpad, wide []float32, offs []int, O, H, W
 func convWeightGradImplicit(dwT, xpad, G, gw []float32, C, O, H, W int) {
 	wp, hw := W+2, H*W
 	gw = gw[:H*wp*O]
-	// gw[(y·wp+x)·O + o] = G[o][y·W+x], zero in the two extra columns
+	// gw[(y·wp+x)·O + o] = G[o][y·W+x], zero in the two extra columns:
+	// image row y of G (O×W, rows hw apart) transposed
 	for y := 0; y < H; y++ {
-		for x := 0; x < W; x++ {
-			d := gw[(y*wp+x)*O : (y*wp+x+1)*O]
-			p := y*W + x
-			for o := range d {
-				d[o] = G[o*hw+p]
+		if !gemm.Transpose(gw[y*wp*O:], O, G[y*W:], hw, O, W) {
+			for x := 0; x < W; x++ {
+				for o := 0; o < O; o++ {
+					gw[(y*wp+x)*O+o] = G[o*hw+y*W+x]
+				}
 			}
 		}
 		clear(gw[(y*wp+W)*O : (y*wp+wp)*O])

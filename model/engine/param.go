@@ -80,7 +80,7 @@ func (p *Param[T]) Thaw() { p.dataT = nil }
 
 // transpose sets dst[j·r+i] = src[i·c+j] for an r×c src, in 8×8 blocks.
 func transpose[T Float](dst, src []T, r, c int) {
-	if d32, ok := any(dst).([]float32); ok && gemm.Transpose(d32, any(src).([]float32), r, c) {
+	if d32, ok := any(dst).([]float32); ok && gemm.Transpose(d32, r, any(src).([]float32), c, r, c) {
 		return
 	}
 	const b = 8

@@ -129,19 +129,20 @@ func SgemmTaps3x3(planes, n, k int, alpha float32, a []float32, cs, rs int, b []
 // by it untransposed.
 func LayoutIndependent() bool { return Current().Name() == asmImpl.Name() }
 
-// Transpose sets dst[j·r+i] = src[i·c+j] for an r×c src with the AVX
+// Transpose sets dst[j·ldd+i] = src[i·lds+j] for the r×c matrix at src
+// (rows lds apart), zeroing dst[j·ldd+i] for r ≤ i < ldd, with the AVX
 // helpers of the packing and reports true, or reports false (doing
 // nothing) where there are none.
-func Transpose(dst, src []float32, r, c int) bool {
+func Transpose(dst []float32, ldd int, src []float32, lds, r, c int) bool {
 	pf := asmImpl.k.pack
 	if pf == nil {
 		return false
 	}
-	if len(src) < r*c || len(dst) < r*c {
-		panic("gemm: Transpose: short slice")
+	if r < 0 || c < 0 || ldd < r || lds < c || (r > 0 && c > 0 && (len(src) < (r-1)*lds+c || len(dst) < c*ldd)) {
+		panic(fmt.Sprintf("gemm: Transpose: bad arguments r=%d c=%d ldd=%d lds=%d len(dst)=%d len(src)=%d", r, c, ldd, lds, len(dst), len(src)))
 	}
-	// dst is c rows of r: transpose src's rows four at a time, eight
-	// columns at a time (transposeInto's panels with width r)
-	transposeInto(pf, dst, r, src, c, r, c)
+	// dst is c rows of ldd: transpose src's rows four at a time, eight
+	// columns at a time (transposeInto's panels with width ldd)
+	transposeInto(pf, dst, ldd, src, lds, r, c)
 	return true
 }

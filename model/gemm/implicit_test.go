@@ -105,3 +105,42 @@ func testImplicitTaps(t *testing.T) {
 		sameBits(t, "SgemmTaps3x3", got, want)
 	}
 }
+
+// TestTransposeStrided: Transpose with row strides on both sides (a
+// block of a wider matrix into rows longer than the block), over shapes
+// with and without whole 4×8 panels: the block transposed, the rest of
+// each destination row zeroed, nothing past the last row touched.
+func TestTransposeStrided(t *testing.T) {
+	if asmImpl.k.pack == nil {
+		t.Skip("no assembly packing helpers")
+	}
+	rng := rand.New(rand.NewPCG(33, 34))
+	for _, s := range [][4]int{{1, 1, 0, 0}, {3, 5, 2, 1}, {4, 8, 0, 3}, {5, 9, 4, 0}, {64, 32, 0, 1024 - 32}, {17, 33, 3, 7}, {128, 24, 0, 0}} {
+		r, c, padD, padS := s[0], s[1], s[2], s[3]
+		ldd, lds := r+padD, c+padS
+		src := randMat(rng, r, lds)
+		dst := make([]float32, c*ldd+5)
+		for i := range dst {
+			dst[i] = -7
+		}
+		if !Transpose(dst, ldd, src, lds, r, c) {
+			t.Fatal("Transpose reported no AVX helpers")
+		}
+		for j := 0; j < c; j++ {
+			for i := 0; i < ldd; i++ {
+				want := float32(0)
+				if i < r {
+					want = src[i*lds+j]
+				}
+				if got := dst[j*ldd+i]; got != want {
+					t.Fatalf("%d×%d ldd=%d lds=%d: dst[%d·%d+%d] = %g, want %g", r, c, ldd, lds, j, ldd, i, got, want)
+				}
+			}
+		}
+		for i := c * ldd; i < len(dst); i++ {
+			if dst[i] != -7 {
+				t.Fatalf("%d×%d: dst[%d] written past the last row", r, c, i)
+			}
+		}
+	}
+}
