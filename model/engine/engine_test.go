@@ -3,7 +3,10 @@ package engine
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
+
+	"github.com/mpanalyze/mpanalyze/model/gemm"
 )
 
 func TestSoftmaxFullyMaskedRowIsZero(t *testing.T) {
@@ -355,5 +358,80 @@ func TestPoolReusesLarger(t *testing.T) {
 	other := p.get(1000, false) // none left within 2×1024: a new buffer
 	if &other[0] == &huge[0] || cap(other) != 1024 {
 		t.Fatalf("a second request took a buffer of capacity %d, want a new one of 1024", cap(other))
+	}
+}
+
+// TestAttentionTransposedHeads: with a layout-independent GEMM (asm, and
+// amx-bf16 where the CPU has it), attention multiplying each head by its
+// rows of the transposed k and v gives the bits of multiplying by k and v
+// transposed inside the GEMM: outputs, input gradients and weight
+// gradients, for cross-attention with per-item masks over a short and a
+// long key sequence, and for self-attention.
+func TestAttentionTransposedHeads(t *testing.T) {
+	defer gemm.Use(gemm.Current().Name())
+	var impls []string
+	for _, name := range gemm.Names() {
+		if gemm.Use(name) == nil && gemm.LayoutIndependent() {
+			impls = append(impls, name)
+		}
+	}
+	if len(impls) == 0 {
+		t.Skip("no layout-independent GEMM")
+	}
+	const N, D, H, Lq = 2, 32, 2, 20
+	for _, name := range impls {
+		if err := gemm.Use(name); err != nil {
+			t.Fatal(err)
+		}
+		for _, Lk := range []int{7, 300, 0} {
+			self := Lk == 0
+			if self {
+				Lk = Lq
+			}
+			run := func(transposed bool) (bits []uint32) {
+				noTransposeHeads = !transposed
+				defer func() { noTransposeHeads = false }()
+				r := rand.New(rand.NewPCG(5, uint64(Lk)))
+				randn := func(n int) []float32 { return normals32(r, n) }
+				g := NewGraph[float32]()
+				wt := make([]*Tensor[float32], 8)
+				for i := range wt {
+					if i%2 == 0 {
+						wt[i] = g.Leaf(randn(D*D), D, D)
+					} else {
+						wt[i] = g.Leaf(randn(D), D)
+					}
+				}
+				w := AttnWeights[float32]{wt[0], wt[1], wt[2], wt[3], wt[4], wt[5], wt[6], wt[7]}
+				q := g.Leaf(randn(N*Lq*D), N, Lq, D)
+				k, ms := q, [][]bool(nil)
+				if !self {
+					k = g.Leaf(randn(N*Lk*D), N, Lk, D)
+					ms = make([][]bool, N)
+					for i := range ms {
+						ms[i] = make([]bool, Lq*Lk)
+						for j := range ms[i] {
+							ms[i][j] = r.IntN(4) == 0
+						}
+					}
+				}
+				o := g.AttentionBatch(q, k, k, g.Const(randn(Lq*D), Lq, D), g.Const(randn(Lk*D), Lk, D), w, H, ms)
+				g.Backward(g.SumAll(g.Mul(o, g.Const(randn(N*Lq*D), N, Lq, D))))
+				vals := slices.Concat(o.Data, q.Grad, k.Grad)
+				for _, x := range wt {
+					vals = append(vals, x.Grad...)
+				}
+				for _, v := range vals {
+					bits = append(bits, math.Float32bits(v))
+				}
+				return bits
+			}
+			want, got := run(false), run(true)
+			for i := range want {
+				if want[i] != got[i] {
+					t.Fatalf("%s Lk=%d self=%v: value %d = %g with transposed copies, %g without", name, Lk, self, i, math.Float32frombits(got[i]), math.Float32frombits(want[i]))
+				}
+			}
+		}
 	}
 }

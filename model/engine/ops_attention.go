@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/mpanalyze/mpanalyze/internal/fmath"
+	"github.com/mpanalyze/mpanalyze/model/gemm"
 )
 
 // Softmax returns softmax over the last axis of x [..., L] after masking.
@@ -180,7 +181,11 @@ func (g *Graph[T]) AttentionBatch(query, key, value, qPos, kPos *Tensor[T], w At
 // permutations folded into the GEMMs' strides: each head's operands are
 // read in place (row stride D) and its context written in place, so no
 // permuted copies are made, and the same GEMMs run on the same values, so
-// the results are the same. blocked is as in AttentionBatch.
+// the results are the same. Where the GEMM does not depend on operand
+// layout (gemm.LayoutIndependent), each item's k and v are transposed once
+// and every head multiplies by its rows of kᵀ (vᵀ in the backward)
+// untransposed: the same products, so the same bits, without each head's
+// GEMM transposing its 16 columns again. blocked is as in AttentionBatch.
 //
 // Backward, per item and head, with G_h the columns of dctx:
 //
@@ -193,6 +198,11 @@ func (g *Graph[T]) attentionHeads(q, k, v *Tensor[T], n, heads int, scale T, blo
 	dh := D / heads
 	out := g.newTensor(q.Shape, g.needs(q, k, v))
 	probs := g.allocRaw(n * heads * Lq * Lk) // item i's P_h at probs[(i·heads+h)·Lq·Lk:]
+	// item i's k transposed, D×Lk
+	var kT []T
+	if transposeHeads[T]() {
+		kT = g.allocRaw(D * Lk)
+	}
 	for i := 0; i < n; i++ {
 		var mask []bool
 		if blocked != nil {
@@ -204,9 +214,16 @@ func (g *Graph[T]) attentionHeads(q, k, v *Tensor[T], n, heads int, scale T, blo
 		if mask != nil {
 			blkRows = len(mask) / Lk
 		}
+		if kT != nil {
+			transpose(kT, ki[:Lk*D], Lk, D)
+		}
 		for h := 0; h < heads; h++ {
 			ph := pi[h*Lq*Lk : (h+1)*Lq*Lk]
-			gemmT(false, true, Lq, Lk, dh, scale, qi[h*dh:], D, ki[h*dh:], D, 0, ph, Lk)
+			if kT != nil {
+				gemmT(false, false, Lq, Lk, dh, scale, qi[h*dh:], D, kT[h*dh*Lk:], Lk, 0, ph, Lk)
+			} else {
+				gemmT(false, true, Lq, Lk, dh, scale, qi[h*dh:], D, ki[h*dh:], D, 0, ph, Lk)
+			}
 			for r := 0; r < Lq; r++ {
 				var bm []bool
 				if mask != nil {
@@ -230,9 +247,16 @@ func (g *Graph[T]) attentionHeads(q, k, v *Tensor[T], n, heads int, scale T, blo
 			dq, newQ := g.gradNewIf(q)
 			dk, newK := g.gradNewIf(k)
 			dp := g.allocRaw(Lq * Lk)
+			var vT []T // item i's v transposed, D×Lk
+			if kT != nil && (dq != nil || dk != nil) {
+				vT = g.allocRaw(D * Lk)
+			}
 			for i := 0; i < n; i++ {
 				qi, ki, vi := q.Data[i*Lq*D:], k.Data[i*Lk*D:], v.Data[i*Lk*D:]
 				Gi, pi := out.Grad[i*Lq*D:], probs[i*heads*Lq*Lk:]
+				if vT != nil {
+					transpose(vT, vi[:Lk*D], Lk, D)
+				}
 				for h := 0; h < heads; h++ {
 					ph := pi[h*Lq*Lk : (h+1)*Lq*Lk]
 					gh := Gi[h*dh:]
@@ -242,7 +266,11 @@ func (g *Graph[T]) attentionHeads(q, k, v *Tensor[T], n, heads int, scale T, blo
 					if dq == nil && dk == nil {
 						continue
 					}
-					gemmT(false, true, Lq, Lk, dh, 1, gh, D, vi[h*dh:], D, 0, dp, Lk)
+					if vT != nil {
+						gemmT(false, false, Lq, Lk, dh, 1, gh, D, vT[h*dh*Lk:], Lk, 0, dp, Lk)
+					} else {
+						gemmT(false, true, Lq, Lk, dh, 1, gh, D, vi[h*dh:], D, 0, dp, Lk)
+					}
 					softmaxBackwardRows(dp, ph, Lq, Lk)
 					if dq != nil {
 						gemmT(false, false, Lq, dh, Lk, scale, dp, Lk, ki[h*dh:], D, gemmBeta[T](newQ), dq[i*Lq*D+h*dh:], D)
@@ -256,6 +284,16 @@ func (g *Graph[T]) attentionHeads(q, k, v *Tensor[T], n, heads int, scale T, blo
 	}
 	return out
 }
+
+// transposeHeads reports whether attentionHeads multiplies by transposed
+// copies of k and v (float32 with a layout-independent GEMM).
+func transposeHeads[T Float]() bool {
+	_, f32 := any(T(0)).(float32)
+	return f32 && gemm.LayoutIndependent() && !noTransposeHeads
+}
+
+// noTransposeHeads turns the transposed copies off (tests).
+var noTransposeHeads bool
 
 // softmaxBackwardRows turns the Lq rows of g (Lk long) from the gradient
 // of softmax outputs y into that of its inputs: g ← y ⊙ (g − ⟨y, g⟩), the

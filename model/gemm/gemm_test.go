@@ -508,3 +508,59 @@ func TestDirectBitIdentical(t *testing.T) {
 		}
 	}
 }
+
+// TestLayoutIndependent: under each implementation that reports
+// LayoutIndependent, the product of the same op(A) and op(B) has the same
+// bits whichever operands are stored transposed, on small shapes (FP32
+// kernels under amx-bf16 too) and on shapes the tile unit takes.
+func TestLayoutIndependent(t *testing.T) {
+	defer Use(Current().Name())
+	rng := rand.New(rand.NewPCG(35, 36))
+	tested := 0
+	for _, name := range Names() {
+		if Use(name) != nil || !LayoutIndependent() {
+			continue
+		}
+		tested++
+		for _, s := range [][3]int{{20, 256, 16}, {20, 20, 16}, {7, 33, 17}, {80, 128, 128}, {37, 70, 777}, {1, 1, 1}} {
+			m, n, k := s[0], s[1], s[2]
+			a, b := randMat(rng, m, k), randMat(rng, k, n) // op(A) m×k, op(B) k×n, row-major
+			aT, bT := make([]float32, k*m), make([]float32, n*k)
+			for i := 0; i < m; i++ {
+				for p := 0; p < k; p++ {
+					aT[p*m+i] = a[i*k+p]
+				}
+			}
+			for p := 0; p < k; p++ {
+				for j := 0; j < n; j++ {
+					bT[j*k+p] = b[p*n+j]
+				}
+			}
+			var want []float32
+			for tr := 0; tr < 4; tr++ {
+				tA, tB := tr&1 != 0, tr&2 != 0
+				as, lda, bs, ldb := a, k, b, n
+				if tA {
+					as, lda = aT, m
+				}
+				if tB {
+					bs, ldb = bT, k
+				}
+				c := make([]float32, m*n)
+				Sgemm(tA, tB, m, n, k, 1, as, lda, bs, ldb, 0, c, n)
+				if want == nil {
+					want = c
+					continue
+				}
+				for i := range c {
+					if math.Float32bits(c[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("%s %dx%dx%d tA=%v tB=%v: C[%d] = %g, untransposed storage gives %g", name, m, n, k, tA, tB, i, c[i], want[i])
+					}
+				}
+			}
+		}
+	}
+	if tested == 0 {
+		t.Skip("no layout-independent implementation")
+	}
+}

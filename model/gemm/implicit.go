@@ -125,9 +125,14 @@ func SgemmTaps3x3(planes, n, k int, alpha float32, a []float32, cs, rs int, b []
 // values of op(A) and op(B), not on whether an operand is stored
 // transposed: true for the "asm" implementation, whose packing (or direct
 // reading) feeds every kernel the same values in the same order either
-// way. Callers may then keep a transposed copy of an operand and multiply
-// by it untransposed.
-func LayoutIndependent() bool { return Current().Name() == asmImpl.Name() }
+// way, and for "amx-bf16", which converts a transposed operand to the
+// same BF16 values in the same layout (CvtT16, PairsT16) and hands small
+// products to "asm". Callers may then keep a transposed copy of an
+// operand and multiply by it untransposed.
+func LayoutIndependent() bool {
+	name := Current().Name()
+	return name == asmImpl.Name() || name == "amx-bf16"
+}
 
 // Transpose sets dst[j·ldd+i] = src[i·lds+j] for the r×c matrix at src
 // (rows lds apart), zeroing dst[j·ldd+i] for r ≤ i < ldd, with the AVX
