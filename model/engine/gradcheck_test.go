@@ -243,6 +243,11 @@ func TestGradConv2d(t *testing.T) {
 			return g.Conv2d(x[0], x[1], b, ConvSpec{Stride: c.stride, Pad: c.pad})
 		})
 	}
+	// one weight in two convolutions of three images: the second backward
+	// adds its dwᵀ sums to the gradient the first wrote
+	gradcheck(t, "Conv2d shared weight", []in{{shape: []int{3, 2, 5, 4}}, {shape: []int{3, 2, 3, 3}}, {shape: []int{3, 2, 5, 4}}}, func(g *Graph[float64], x []*Tensor[float64]) *Tensor[float64] {
+		return g.Add(g.Conv2d(x[0], x[1], nil, ConvSpec{Stride: 1, Pad: 1}), g.Conv2d(x[2], x[1], nil, ConvSpec{Stride: 1, Pad: 1}))
+	})
 }
 
 func TestGradNorms(t *testing.T) {

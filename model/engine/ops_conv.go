@@ -121,7 +121,8 @@ func (g *Graph[T]) conv2dBackward(x, w, bias, out *Tensor[T], cols [][]T, k conv
 	// image's dwᵀ is added to it, and it is transposed back at the end —
 	// per element the additions of adding each transposed dwᵀ to dw, in
 	// image order, with two transposes instead of one per image
-	var acc []T
+	var acc, dw []T
+	accFirst := false
 	// dx: one GEMM per image when direct, which writes a new buffer
 	// (gradNew) instead of adding to it; col2im adds, so it needs zeros
 	var dx []T
@@ -142,7 +143,15 @@ func (g *Graph[T]) conv2dBackward(x, w, bias, out *Tensor[T], cols [][]T, k conv
 		}
 		if k.N > 2 {
 			acc = g.allocRaw(ckk * O)
-			transpose(acc, g.grad(w), O, ckk)
+			var fresh bool
+			dw, fresh = g.gradNew(w)
+			// a new gradient buffer is all written by the final
+			// transpose: acc starts as the first image's dwᵀ (accFirst)
+			// instead of a transposed copy of zeros
+			accFirst = fresh
+			if !fresh {
+				transpose(acc, dw, O, ckk)
+			}
 		} else {
 			tmp = g.allocRaw(ckk * O)
 		}
@@ -152,15 +161,20 @@ func (g *Graph[T]) conv2dBackward(x, w, bias, out *Tensor[T], cols [][]T, k conv
 		if w.requiresGrad {
 			// dwᵀ[ckk, O] = col·Gᵀ: the GEMM then transposes G
 			// (O×ohw) instead of col (ckk×ohw, 9× larger for 3×3).
-			if k.implicit {
-				convWeightGradImplicit(any(dwT).([]float32), any(cols[n]).([]float32), any(Gn).([]float32), gw, C, O, H, W)
-			} else {
-				gemmT(false, true, ckk, O, ohw, 1, cols[n], ohw, Gn, ohw, 0, dwT, O)
+			dst := dwT
+			if accFirst && n == 0 {
+				dst = acc
 			}
-			if acc != nil {
-				axpy(acc, 1, dwT)
+			if k.implicit {
+				convWeightGradImplicit(any(dst).([]float32), any(cols[n]).([]float32), any(Gn).([]float32), gw, C, O, H, W)
 			} else {
+				gemmT(false, true, ckk, O, ohw, 1, cols[n], ohw, Gn, ohw, 0, dst, O)
+			}
+			switch {
+			case acc == nil:
 				addTransposed(g.grad(w), dwT, tmp, O, ckk)
+			case !accFirst || n > 0:
+				axpy(acc, 1, dwT)
 			}
 		}
 		if bias != nil && bias.requiresGrad {
@@ -184,7 +198,7 @@ func (g *Graph[T]) conv2dBackward(x, w, bias, out *Tensor[T], cols [][]T, k conv
 		}
 	}
 	if acc != nil {
-		transpose(g.grad(w), acc, ckk, O)
+		transpose(dw, acc, ckk, O)
 	}
 }
 
