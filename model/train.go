@@ -236,10 +236,16 @@ func (t *Trainer) gradients(batch []*Example, step int, observe func(*ImageStep)
 	// Linear weights are multiplied transposed by every image: store each
 	// 2-D parameter's transpose once for the step (the same products, so
 	// the same bits, where the GEMM does not depend on operand layout).
-	// BF16 converts a transposed operand as fast as a plain one (gemm's
-	// CvtT16), so there the copies would cost without saving.
-	if gemm.LayoutIndependent() && gemm.Precision() == gemm.FP32 {
-		t.parallel(len(params), func(k int) { params[k].FreezeTransposed() })
+	// A GEMM that converts its operands (BF16) instead keeps each weight
+	// converted for the step, in both orientations Linear uses.
+	if convert := gemm.Precision() == gemm.BF16; convert || gemm.LayoutIndependent() {
+		t.parallel(len(params), func(k int) {
+			if convert {
+				params[k].FreezeConverted()
+			} else {
+				params[k].FreezeTransposed()
+			}
+		})
 		defer func() {
 			for _, p := range params {
 				p.Thaw()

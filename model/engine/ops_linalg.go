@@ -233,10 +233,14 @@ func (g *Graph[T]) Linear(x, w, bias *Tensor[T]) *Tensor[T] {
 		}
 		beta = 1
 	}
-	if w.dataT != nil {
+	switch {
+	case w.converted != nil && w.converted[0] != nil:
+		// a frozen weight converted for the GEMM (FreezeConverted)
+		gemmPrepared(false, rows, 1, x.Data, in, w.converted[0], beta, out.Data, outF)
+	case w.dataT != nil:
 		// a frozen weight's transpose: x·(wᵀ) without transposing w here
 		gemmT(false, false, rows, outF, in, 1, x.Data, in, w.dataT, outF, beta, out.Data, outF)
-	} else {
+	default:
 		gemmT(false, true, rows, outF, in, 1, x.Data, in, w.Data, in, beta, out.Data, outF)
 	}
 	if out.requiresGrad {
@@ -247,7 +251,11 @@ func (g *Graph[T]) Linear(x, w, bias *Tensor[T]) *Tensor[T] {
 			}
 			if x.requiresGrad {
 				dx, fresh := g.gradNew(x)
-				gemmT(false, false, rows, in, outF, 1, G, outF, w.Data, in, gemmBeta[T](fresh), dx, in)
+				if w.converted != nil && w.converted[1] != nil {
+					gemmPrepared(false, rows, 1, G, outF, w.converted[1], gemmBeta[T](fresh), dx, in)
+				} else {
+					gemmT(false, false, rows, in, outF, 1, G, outF, w.Data, in, gemmBeta[T](fresh), dx, in)
+				}
 			}
 			if w.requiresGrad {
 				dw, fresh := g.gradNew(w)

@@ -28,6 +28,9 @@ type Param[T Float] struct {
 	// dataT is Data transposed while frozen (FreezeTransposed), else nil;
 	// tbuf keeps its storage between freezes.
 	dataT, tbuf []T
+	// converted holds Linear's right operands as the GEMM reads them
+	// while frozen (FreezeConverted), else nil.
+	converted *[2]*gemm.Prepared
 }
 
 // NewParam allocates a zero parameter of the given shape.
@@ -75,8 +78,38 @@ func (p *Param[T]) FreezeTransposed() {
 	transpose(p.dataT, p.Data, r, c)
 }
 
-// Thaw drops the transpose FreezeTransposed stored.
-func (p *Param[T]) Thaw() { p.dataT = nil }
+// FreezeConverted is FreezeTransposed for a GEMM that converts its
+// operands before multiplying (gemm.Prepare: amx-bf16): it converts a 2-D
+// float32 parameter w [out, in] once as Linear's two right operands — wᵀ
+// for the forward x·wᵀ, w for the input gradient G·w — which Linear then
+// uses instead of converting w in every product (the same values, so the
+// same bits). It does nothing for other shapes, for float64, or where the
+// GEMM does not convert. The caller promises that Data does not change
+// until Thaw.
+func (p *Param[T]) FreezeConverted() {
+	d, ok := any(p.Data).([]float32)
+	if len(p.Shape) != 2 || !ok {
+		return
+	}
+	out, in := p.Shape[0], p.Shape[1]
+	c := [2]*gemm.Prepared{gemm.Prepare(true, in, out, d, in), gemm.Prepare(false, out, in, d, in)}
+	if c[0] != nil || c[1] != nil {
+		p.converted = &c
+	}
+}
+
+// Thaw drops what FreezeTransposed and FreezeConverted stored.
+func (p *Param[T]) Thaw() {
+	p.dataT = nil
+	if p.converted != nil {
+		for _, c := range p.converted {
+			if c != nil {
+				c.Release()
+			}
+		}
+		p.converted = nil
+	}
+}
 
 // transpose sets dst[j·r+i] = src[i·c+j] for an r×c src, in 8×8 blocks.
 func transpose[T Float](dst, src []T, r, c int) {

@@ -3,23 +3,39 @@ package engine
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/mpanalyze/mpanalyze/model/gemm"
 )
 
-// TestLinearFrozenTranspose: Linear on a parameter frozen with its
-// transpose (FreezeTransposed) gives the output and gradients of the
-// unfrozen one bit for bit where gemm is layout-independent, and the
-// transpose is dropped by Thaw. Shapes with and without bias, inner
-// widths below and above one GEMM k block, output widths with column
-// edges.
-func TestLinearFrozenTranspose(t *testing.T) {
-	if !gemm.LayoutIndependent() {
-		t.Skipf("gemm %s depends on operand layout", gemm.Describe())
+// TestLinearFrozen: Linear on a parameter frozen with its transpose
+// (FreezeTransposed, where gemm is layout-independent) or converted for
+// the GEMM (FreezeConverted, under amx-bf16 where the CPU has it) gives the
+// output and gradients of the unfrozen one bit for bit, and Thaw drops
+// what the freeze stored. Shapes with and without bias, inner widths
+// below and above one GEMM k block, output widths with column edges, and
+// ones amx-bf16 leaves to FP32 kernels.
+func TestLinearFrozen(t *testing.T) {
+	defer gemm.Use(gemm.Current().Name())
+	if gemm.LayoutIndependent() {
+		t.Run("transposed", func(t *testing.T) {
+			testLinearFrozen(t, (*Param[float32]).FreezeTransposed, func(w *Tensor[float32]) bool { return w.dataT != nil })
+		})
 	}
+	if slices.Contains(gemm.Names(), "amx-bf16") {
+		t.Run("converted", func(t *testing.T) {
+			if err := gemm.Use("amx-bf16"); err != nil {
+				t.Fatal(err)
+			}
+			testLinearFrozen(t, (*Param[float32]).FreezeConverted, func(w *Tensor[float32]) bool { return w.converted != nil })
+		})
+	}
+}
+
+func testLinearFrozen(t *testing.T, freeze func(*Param[float32]), frozenIn func(*Tensor[float32]) bool) {
 	rng := rand.New(rand.NewPCG(27, 28))
-	for _, tc := range []struct{ rows, in, out int }{{20, 128, 128}, {3, 5, 7}, {20, 256, 33}, {9, 700, 40}, {1, 4, 1}} {
+	for _, tc := range []struct{ rows, in, out int }{{20, 128, 128}, {3, 5, 7}, {20, 256, 33}, {9, 700, 40}, {1, 4, 1}, {80, 128, 256}} {
 		w := NewParam[float32]("w", tc.out, tc.in)
 		b := NewParam[float32]("b", tc.out)
 		for i := range w.Data {
@@ -32,10 +48,13 @@ func TestLinearFrozenTranspose(t *testing.T) {
 		for i := range x {
 			x[i] = float32(rng.NormFloat64())
 		}
+		// both of FreezeConverted's operands are converted when n and k
+		// exceed 16 (gemm's amxWorth)
+		tiles := tc.in > 16 && tc.out > 16
 		for _, withBias := range []bool{false, true} {
 			run := func(frozen bool) [][]float32 {
 				if frozen {
-					w.FreezeTransposed()
+					freeze(w)
 					defer w.Thaw()
 				}
 				w.ZeroGrad()
@@ -48,8 +67,8 @@ func TestLinearFrozenTranspose(t *testing.T) {
 					bt = g.Param(b)
 				}
 				y := g.Linear(xt, g.Param(w), bt)
-				if (g.Param(w).dataT != nil) != frozen {
-					t.Fatalf("%+v: bound weight has a transpose %v, frozen %v", tc, g.Param(w).dataT != nil, frozen)
+				if got := frozenIn(g.Param(w)); frozen && tiles && !got || !frozen && got {
+					t.Fatalf("%+v: bound weight frozen %v, want %v", tc, got, frozen)
 				}
 				g.Backward(g.SumAll(g.Mul(y, y)))
 				return [][]float32{append([]float32(nil), y.Data...), append([]float32(nil), xt.Grad...), append([]float32(nil), w.Grad...), append([]float32(nil), b.Grad...)}
@@ -62,8 +81,8 @@ func TestLinearFrozenTranspose(t *testing.T) {
 					}
 				}
 			}
-			if w.dataT != nil {
-				t.Fatal("Thaw left the transpose in place")
+			if w.dataT != nil || w.converted != nil {
+				t.Fatal("Thaw left the frozen operands in place")
 			}
 		}
 	}

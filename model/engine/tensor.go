@@ -3,6 +3,8 @@ package engine
 import (
 	"fmt"
 	"strings"
+
+	"github.com/mpanalyze/mpanalyze/model/gemm"
 )
 
 // Float is the element type of the engine: float32 for training, float64
@@ -27,6 +29,8 @@ type Tensor[T Float] struct {
 	// reuse holds the GEMM's conversions of a tensor marked with
 	// Graph.Reuse, else nil.
 	reuse *operandCache
+	// converted is a bound parameter's Param.converted (FreezeConverted).
+	converted *[2]*gemm.Prepared
 }
 
 // NumElems returns the product of shape.

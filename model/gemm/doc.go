@@ -44,13 +44,17 @@
 // converting and padding them costs more than they take. The
 // operands are converted into a free-list workspace — A into BF16 rows,
 // B into pairs of k per column (the layout the tile unit reads); a
-// transposed operand is converted as 32-bit pairs and then transposed —
-// and multiplied one 32-row strip at a time in 2×2 tiles of 16×16
-// accumulators; 32×32 blocks inside C are accumulated in C itself when
-// alpha is 1 and beta 0 or 1. SgemmOffsetB and SgemmTaps3x3 have BF16
-// versions that convert the rows where they are. The kernel
-// (internal/asm, amx_amd64.s) is hand-written, its AMX and AVX512-BF16
-// instructions spelled as bytes: Go's assembler knows neither.
+// transposed operand is converted 16×16 pairs at a time and transposed in
+// registers on the way (CvtT16, PairsT16), so the values and the layout
+// are those of the untransposed case and the results do not depend on
+// operand layout (LayoutIndependent) — and multiplied one 32-row strip at
+// a time in 2×2 tiles of 16×16 accumulators; 32×32 blocks inside C are
+// accumulated in C itself when alpha is 1 and beta 0 or 1. SgemmOffsetB
+// and SgemmTaps3x3 have BF16 versions that convert the rows where they
+// are. A right operand used by several products can be converted once
+// (Prepare, SgemmPrepared: the decoder's mask features, engine.Graph.Reuse).
+// The kernel (internal/asm, amx_amd64.s) is hand-written, its AMX and
+// AVX512-BF16 instructions spelled as bytes: Go's assembler knows neither.
 //
 // # The packed SGEMM ("asm")
 //
