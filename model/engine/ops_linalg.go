@@ -58,7 +58,7 @@ func preparedB[T Float](b *Tensor[T], i, batch int, tb bool, k, n int, bi []T, l
 	}
 	if !c.tried[o][i] {
 		c.tried[o][i] = true
-		c.items[o][i] = gemm.Prepare(tb, k, n, bf, ld)
+		c.items[o][i] = gemm.Prepare(nil, tb, k, n, bf, ld)
 	}
 	return c.items[o][i]
 }

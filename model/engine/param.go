@@ -28,9 +28,11 @@ type Param[T Float] struct {
 	// dataT is Data transposed while frozen (FreezeTransposed), else nil;
 	// tbuf keeps its storage between freezes.
 	dataT, tbuf []T
-	// converted holds Linear's right operands as the GEMM reads them
-	// while frozen (FreezeConverted), else nil.
+	// converted points at conv, Linear's right operands as the GEMM reads
+	// them, while frozen (FreezeConverted), else nil; conv keeps their
+	// storage between freezes.
 	converted *[2]*gemm.Prepared
+	conv      [2]*gemm.Prepared
 }
 
 // NewParam allocates a zero parameter of the given shape.
@@ -92,23 +94,18 @@ func (p *Param[T]) FreezeConverted() {
 		return
 	}
 	out, in := p.Shape[0], p.Shape[1]
-	c := [2]*gemm.Prepared{gemm.Prepare(true, in, out, d, in), gemm.Prepare(false, out, in, d, in)}
-	if c[0] != nil || c[1] != nil {
-		p.converted = &c
+	p.conv[0] = gemm.Prepare(p.conv[0], true, in, out, d, in)
+	p.conv[1] = gemm.Prepare(p.conv[1], false, out, in, d, in)
+	if p.conv[0] != nil || p.conv[1] != nil {
+		p.converted = &p.conv
 	}
 }
 
-// Thaw drops what FreezeTransposed and FreezeConverted stored.
+// Thaw drops what FreezeTransposed and FreezeConverted stored (keeping
+// their storage for the next freeze).
 func (p *Param[T]) Thaw() {
 	p.dataT = nil
-	if p.converted != nil {
-		for _, c := range p.converted {
-			if c != nil {
-				c.Release()
-			}
-		}
-		p.converted = nil
-	}
+	p.converted = nil
 }
 
 // transpose sets dst[j·r+i] = src[i·c+j] for an r×c src, in 8×8 blocks.

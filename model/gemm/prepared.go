@@ -13,7 +13,8 @@ import "sync"
 // and callers call Sgemm.
 //
 // B must not change while its Prepared is in use. Release returns the
-// buffer for reuse.
+// buffer for reuse, or a caller that prepares the same operand again (a
+// weight, step after step) passes the old Prepared to Prepare.
 type Prepared struct {
 	tB     bool
 	k, n   int
@@ -43,24 +44,27 @@ var freePrepared struct {
 // Prepare converts op(B), B stored k×n (n×k when tB) with rows ldb apart,
 // for SgemmPrepared, or returns nil when the current implementation would
 // not convert it (every FP32 implementation; amx-bf16 for products it
-// leaves to FP32 kernels).
-func Prepare(tB bool, k, n int, b []float32, ldb int) *Prepared {
+// leaves to FP32 kernels). With reuse non-nil, its buffer is used (reuse
+// is then invalid unless returned); else one from Release's free list.
+func Prepare(reuse *Prepared, tB bool, k, n int, b []float32, ldb int) *Prepared {
 	checkSgemm(false, tB, 0, n, k, max(k, 1), ldb, max(n, 1), 0, len(b), 0)
 	im := Current()
 	pr, ok := im.(preparer)
 	if !ok {
 		return nil
 	}
-	f := &freePrepared
-	f.Lock()
-	var p *Prepared
-	if n := len(f.list); n > 0 {
-		p = f.list[n-1]
-		f.list = f.list[:n-1]
-	} else {
-		p = new(Prepared)
+	p := reuse
+	if p == nil {
+		f := &freePrepared
+		f.Lock()
+		if n := len(f.list); n > 0 {
+			p = f.list[n-1]
+			f.list = f.list[:n-1]
+		} else {
+			p = new(Prepared)
+		}
+		f.Unlock()
 	}
-	f.Unlock()
 	*p = Prepared{tB: tB, k: k, n: n, b: b, ldb: ldb, impl: im, buf: p.buf}
 	if !pr.prepareB(p) {
 		p.Release()

@@ -34,7 +34,7 @@ func TestPrepared(t *testing.T) {
 					ldb = k + 3
 				}
 				b := randMat(rng, max(k, n), ldb)
-				p := Prepare(tB, k, n, b, ldb)
+				p := Prepare(nil, tB, k, n, b, ldb)
 				if want := converts && s.tiles; (p != nil) != want {
 					t.Fatalf("%s: Prepare(%v, k=%d, n=%d) = %v, want prepared %v", name, tB, k, n, p, want)
 				}
@@ -72,6 +72,18 @@ func TestPrepared(t *testing.T) {
 				}
 				if err := Use(name); err != nil {
 					t.Fatal(err)
+				}
+				// prepared again, with new values, into its own buffer
+				b2 := randMat(rng, max(k, n), ldb)
+				if q := Prepare(p, tB, k, n, b2, ldb); q != p {
+					t.Fatalf("%s: Prepare with reuse returned another Prepared", name)
+				}
+				Sgemm(tA, tB, m, n, k, 1, a, max(m, k), b2, ldb, 0, want, n)
+				SgemmPrepared(tA, m, 1, a, max(m, k), p, 0, got, n)
+				for i := range want {
+					if math.Float32bits(want[i]) != math.Float32bits(got[i]) {
+						t.Fatalf("%s reprepared: C[%d] = %g, want %g", name, i, got[i], want[i])
+					}
 				}
 				p.Release()
 			}
