@@ -121,8 +121,7 @@ func (g *Graph[T]) conv2dBackward(x, w, bias, out *Tensor[T], cols [][]T, k conv
 	// image's dwᵀ is added to it, and it is transposed back at the end —
 	// per element the additions of adding each transposed dwᵀ to dw, in
 	// image order, with two transposes instead of one per image
-	var acc, dw []T
-	accFirst := false
+	var acc []T
 	// dx: one GEMM per image when direct, which writes a new buffer
 	// (gradNew) instead of adding to it; col2im adds, so it needs zeros
 	var dx []T
@@ -143,15 +142,7 @@ func (g *Graph[T]) conv2dBackward(x, w, bias, out *Tensor[T], cols [][]T, k conv
 		}
 		if k.N > 2 {
 			acc = g.allocRaw(ckk * O)
-			var fresh bool
-			dw, fresh = g.gradNew(w)
-			// a new gradient buffer is all written by the final
-			// transpose: acc starts as the first image's dwᵀ (accFirst)
-			// instead of a transposed copy of zeros
-			accFirst = fresh
-			if !fresh {
-				transpose(acc, dw, O, ckk)
-			}
+			transpose(acc, g.grad(w), O, ckk)
 		} else {
 			tmp = g.allocRaw(ckk * O)
 		}
@@ -161,20 +152,15 @@ func (g *Graph[T]) conv2dBackward(x, w, bias, out *Tensor[T], cols [][]T, k conv
 		if w.requiresGrad {
 			// dwᵀ[ckk, O] = col·Gᵀ: the GEMM then transposes G
 			// (O×ohw) instead of col (ckk×ohw, 9× larger for 3×3).
-			dst := dwT
-			if accFirst && n == 0 {
-				dst = acc
-			}
 			if k.implicit {
-				convWeightGradImplicit(any(dst).([]float32), any(cols[n]).([]float32), any(Gn).([]float32), gw, C, O, H, W)
+				convWeightGradImplicit(any(dwT).([]float32), any(cols[n]).([]float32), any(Gn).([]float32), gw, C, O, H, W)
 			} else {
-				gemmT(false, true, ckk, O, ohw, 1, cols[n], ohw, Gn, ohw, 0, dst, O)
+				gemmT(false, true, ckk, O, ohw, 1, cols[n], ohw, Gn, ohw, 0, dwT, O)
 			}
-			switch {
-			case acc == nil:
-				addTransposed(g.grad(w), dwT, tmp, O, ckk)
-			case !accFirst || n > 0:
+			if acc != nil {
 				axpy(acc, 1, dwT)
+			} else {
+				addTransposed(g.grad(w), dwT, tmp, O, ckk)
 			}
 		}
 		if bias != nil && bias.requiresGrad {
@@ -198,7 +184,7 @@ func (g *Graph[T]) conv2dBackward(x, w, bias, out *Tensor[T], cols [][]T, k conv
 		}
 	}
 	if acc != nil {
-		transpose(dw, acc, ckk, O)
+		transpose(g.grad(w), acc, ckk, O)
 	}
 }
 
