@@ -3,6 +3,7 @@
 package gemm
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"runtime"
@@ -191,5 +192,29 @@ func TestAMXBF16NoAllocs(t *testing.T) {
 		im.Sgemm(true, true, m, n, k, 1, a, m, b, k, 0, c, n)
 	}); allocs != 0 {
 		t.Errorf("amx-bf16 Sgemm allocates %v times per call", allocs)
+	}
+}
+
+// BenchmarkAMXStrip is the tile unit's speed on this host right now: the
+// strip kernel on hot operands (a 32-row strip against nt 32-column blocks,
+// kt steps of 32 along k), in ns per TDPBF16PS (one 16×16×32 tile
+// multiply). On the Intel KVM host of #18 it moved between 8–12 and
+// 33–41 ns from run to run, seconds apart (docs/performance.md, "BF16,
+// second round"): run it before and after a timing to know which state
+// the host was in. Small nt·kt also shows the fixed cost of a call (a
+// tile configuration, four tile stores, a release).
+func BenchmarkAMXStrip(b *testing.B) {
+	amxImplOrSkip(b)
+	for _, s := range []struct{ nt, kt int }{{1, 1}, {4, 4}, {8, 8}, {34, 18}} {
+		kp, np := 32*s.kt, 32*s.nt
+		a := make([]uint16, 32*kp)
+		bp := make([]uint32, kp/2*np)
+		acc := make([]float32, 32*np)
+		b.Run(fmt.Sprintf("nt=%d/kt=%d", s.nt, s.kt), func(b *testing.B) {
+			for b.Loop() {
+				asm.AMXStrip(&tileConfig, &a[0], 2*kp, &bp[0], 4*np, &acc[0], 4*np, s.nt, s.kt, 0)
+			}
+			b.ReportMetric(b.Elapsed().Seconds()*1e9/float64(4*s.nt*s.kt*b.N), "ns/tdp")
+		})
 	}
 }
