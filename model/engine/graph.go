@@ -36,7 +36,7 @@ type Graph[T Float] struct {
 	// input shape (see convOffsets).
 	convOffs map[[3]int][]int
 	// reused are the conversions of the tensors marked with Reuse,
-	// released by Reset.
+	// released by Reset; the caches past len are kept for the next pass.
 	reused []*operandCache
 }
 
@@ -68,7 +68,6 @@ func (g *Graph[T]) Reset() {
 	for _, c := range g.reused {
 		c.release()
 	}
-	clear(g.reused)
 	g.reused = g.reused[:0]
 }
 

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/mpanalyze/mpanalyze/model/gemm"
 )
@@ -26,8 +27,14 @@ func gemmT[T Float](tA, tB bool, m, n, k int, alpha T, a []T, lda int, b []T, ld
 // for bit. It returns t.
 func (g *Graph[T]) Reuse(t *Tensor[T]) *Tensor[T] {
 	if t.reuse == nil {
-		t.reuse = &operandCache{}
-		g.reused = append(g.reused, t.reuse)
+		// the graph keeps its caches (and their slices) across Resets
+		n := len(g.reused)
+		if n == cap(g.reused) || g.reused[:n+1][n] == nil {
+			g.reused = append(g.reused, &operandCache{})
+		} else {
+			g.reused = g.reused[:n+1]
+		}
+		t.reuse = g.reused[n]
 	}
 	return t
 }
@@ -53,8 +60,9 @@ func preparedB[T Float](b *Tensor[T], i, batch int, tb bool, k, n int, bi []T, l
 	if tb {
 		o = 1
 	}
-	if c.items[o] == nil {
-		c.items[o], c.tried[o] = make([]*gemm.Prepared, batch), make([]bool, batch)
+	if len(c.items[o]) != batch {
+		c.items[o] = slices.Grow(c.items[o][:0], batch)[:batch]
+		c.tried[o] = slices.Grow(c.tried[o][:0], batch)[:batch]
 	}
 	if !c.tried[o][i] {
 		c.tried[o][i] = true
@@ -63,16 +71,19 @@ func preparedB[T Float](b *Tensor[T], i, batch int, tb bool, k, n int, bi []T, l
 	return c.items[o][i]
 }
 
-// release returns the conversions to package gemm.
+// release returns the conversions to package gemm and empties c,
+// keeping its slices.
 func (c *operandCache) release() {
-	for _, items := range c.items {
+	for o, items := range c.items {
 		for _, p := range items {
 			if p != nil {
 				p.Release()
 			}
 		}
+		clear(items)
+		clear(c.tried[o])
+		c.items[o], c.tried[o] = items[:0], c.tried[o][:0]
 	}
-	*c = operandCache{}
 }
 
 // gemmPrepared is gemmT with a prepared right operand (float32 only).
