@@ -3,10 +3,12 @@ package engine
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/mpanalyze/mpanalyze/internal/fmath"
 	"github.com/mpanalyze/mpanalyze/internal/testenv"
+	"github.com/mpanalyze/mpanalyze/model/gemm"
 )
 
 // BenchmarkMaskedCrossAttention is one masked cross-attention block of
@@ -80,20 +82,31 @@ func timeSteps(b *testing.B, step func()) {
 // bias) forward and backward with gradients for the input, the weights and
 // the bias, four images at a time, at shapes of the default config's 96 px
 // training step (read off its GEMM calls): 64 channels in and out on the
-// 24×24 and 12×12 maps, 32 on the 24×24 map.
+// 24×24 and 12×12 maps, 32 on the 24×24 map, 128 on the 3×3 map; in each
+// precision this machine has (fp32, and bf16 where the CPU has AMX-BF16).
 func BenchmarkConv3x3(b *testing.B) {
-	for _, s := range []struct{ N, C, O, H int }{{4, 64, 64, 24}, {4, 64, 64, 12}, {4, 32, 32, 24}} {
-		b.Run(fmt.Sprintf("N=%d/C=%d/O=%d/HW=%dx%d", s.N, s.C, s.O, s.H, s.H), func(b *testing.B) {
-			r := rand.New(rand.NewPCG(3, 4))
-			x, w, bias := normals32(r, s.N*s.C*s.H*s.H), normals32(r, s.O*s.C*9), normals32(r, s.O)
-			g := NewGraph[float32]()
-			timeSteps(b, func() {
-				g.Reset()
-				xt := g.Leaf(x, s.N, s.C, s.H, s.H)
-				y := g.Conv2d(xt, g.Leaf(w, s.O, s.C, 3, 3), g.Leaf(bias, s.O), ConvSpec{Stride: 1, Pad: 1})
-				g.Backward(g.SumAll(g.Mul(y, y)))
+	precs := []string{gemm.FP32}
+	if slices.Contains(gemm.Names(), "amx-bf16") {
+		precs = append(precs, gemm.BF16)
+	}
+	defer gemm.SetPrecision(gemm.Precision())
+	for _, prec := range precs {
+		for _, s := range []struct{ N, C, O, H int }{{4, 64, 64, 24}, {4, 64, 64, 12}, {4, 32, 32, 24}, {4, 128, 128, 3}} {
+			b.Run(fmt.Sprintf("precision=%s/N=%d/C=%d/O=%d/HW=%dx%d", prec, s.N, s.C, s.O, s.H, s.H), func(b *testing.B) {
+				if err := gemm.SetPrecision(prec); err != nil {
+					b.Fatal(err)
+				}
+				r := rand.New(rand.NewPCG(3, 4))
+				x, w, bias := normals32(r, s.N*s.C*s.H*s.H), normals32(r, s.O*s.C*9), normals32(r, s.O)
+				g := NewGraph[float32]()
+				timeSteps(b, func() {
+					g.Reset()
+					xt := g.Leaf(x, s.N, s.C, s.H, s.H)
+					y := g.Conv2d(xt, g.Leaf(w, s.O, s.C, 3, 3), g.Leaf(bias, s.O), ConvSpec{Stride: 1, Pad: 1})
+					g.Backward(g.SumAll(g.Mul(y, y)))
+				})
 			})
-		})
+		}
 	}
 }
 

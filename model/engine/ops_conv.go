@@ -122,6 +122,11 @@ func (g *Graph[T]) conv2dBackward(x, w, bias, out *Tensor[T], cols [][]T, k conv
 	// per element the additions of adding each transposed dwᵀ to dw, in
 	// image order, with two transposes instead of one per image
 	var acc []T
+	// wDirect: the products' implementation converts its operands (BF16
+	// on the tile unit), so G·colᵀ costs what col·Gᵀ does and each image's
+	// dw is added into w's gradient in its own layout — no dwᵀ, no
+	// transposes, no accumulator (convWeightGradDirect)
+	wDirect := w.requiresGrad && convWeightDirect[T]()
 	// dx: one GEMM per image when direct, which writes a new buffer
 	// (gradNew) instead of adding to it; col2im adds, so it needs zeros
 	var dx []T
@@ -135,7 +140,10 @@ func (g *Graph[T]) conv2dBackward(x, w, bias, out *Tensor[T], cols [][]T, k conv
 			dx = g.grad(x)
 		}
 	}
-	if w.requiresGrad {
+	if wDirect && k.implicit {
+		gw = any(g.allocRaw(H * (W + 2) * O)).([]float32)
+	}
+	if w.requiresGrad && !wDirect {
 		dwT = g.allocRaw(ckk * O)
 		if k.implicit {
 			gw = any(g.allocRaw(H * (W + 2) * O)).([]float32)
@@ -149,7 +157,13 @@ func (g *Graph[T]) conv2dBackward(x, w, bias, out *Tensor[T], cols [][]T, k conv
 	}
 	for n := 0; n < k.N; n++ {
 		Gn := out.Grad[n*O*ohw : (n+1)*O*ohw]
-		if w.requiresGrad {
+		if wDirect {
+			if k.implicit {
+				convWeightGradDirect(any(g.grad(w)).([]float32), any(cols[n]).([]float32), any(Gn).([]float32), gw, C, O, H, W)
+			} else {
+				gemmT(false, true, O, ckk, ohw, 1, Gn, ohw, cols[n], ohw, 1, g.grad(w), ckk)
+			}
+		} else if w.requiresGrad {
 			// dwᵀ[ckk, O] = col·Gᵀ: the GEMM then transposes G
 			// (O×ohw) instead of col (ckk×ohw, 9× larger for 3×3).
 			if k.implicit {

@@ -138,3 +138,31 @@ func convWeightGradImplicit(dwT, xpad, G, gw []float32, C, O, H, W int) {
 		gemm.SgemmTaps3x3(C, O, we-ws, 1, xpad[ws:], (H+2)*wp, wp, gw[ws*O:], O, beta, dwT, O)
 	}
 }
+
+// convWeightDirect reports whether conv2dBackward adds each image's weight
+// gradient straight into dw (gemm.ConvertsOperands; float32 only).
+func convWeightDirect[T Float]() bool {
+	_, f32 := any(T(0)).(float32)
+	return f32 && gemm.ConvertsOperands()
+}
+
+// convWeightGradDirect adds one image's weight gradient of a 3×3 "same"
+// convolution to dw [O, C·9] in its own layout: dw += G·Tᵀ with T the tap
+// rows of the padded input (gemm.SgemmTapsT3x3), over the wide positions
+// (W+2 per row; the last row's two extra columns left out, so that the
+// last plane's taps stay inside xpad). gw is scratch of H·(W+2)·O floats
+// for G in that layout, zero in the extra columns.
+func convWeightGradDirect(dw, xpad, G, gw []float32, C, O, H, W int) {
+	wp, hw := W+2, H*W
+	k := (H-1)*wp + W
+	for o := 0; o < O; o++ {
+		row := gw[o*k : (o+1)*k]
+		for y := 0; y < H; y++ {
+			copy(row[y*wp:y*wp+W], G[o*hw+y*W:])
+			if y < H-1 {
+				row[y*wp+W], row[y*wp+W+1] = 0, 0
+			}
+		}
+	}
+	gemm.SgemmTapsT3x3(O, C, k, 1, gw, k, xpad, (H+2)*wp, wp, 1, dw, C*9)
+}

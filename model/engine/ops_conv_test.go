@@ -1,9 +1,13 @@
 package engine
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
+
+	"github.com/mpanalyze/mpanalyze/model/gemm"
 )
 
 // TestIm2colSame checks the shifted-plane im2col and col2im of stride-1
@@ -160,6 +164,75 @@ func TestConvBatchWeightGradBits(t *testing.T) {
 			for i := range want {
 				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
 					t.Fatalf("%d×%d stride %d, %d images: dw[%d] = %v batched, %v one image at a time", spec.k, spec.k, spec.stride, N, i, want[i], got[i])
+				}
+			}
+		}
+	}
+}
+
+// TestConvWeightGradDirect: under an implementation that converts its
+// operands (amx-bf16, where the CPU has it), Conv2d adds each image's
+// weight gradient straight into dw in its own layout (convWeightDirect;
+// gemm.SgemmTapsT3x3 for the implicit 3×3). Over the implicit 3×3, the
+// im2col (stride 2) and the direct 1×1 paths, 1 to 4 images, onto a
+// gradient that already holds values, dw must equal the float64
+// init + Σ_n Σ_p G_n[o][p]·x_n[c][tap(p)] within BF16's rounding of the
+// operands, 2⁻⁷ of Σ|terms| — a term in the wrong place or a missing
+// image is off by whole terms. Shapes: channel counts with tile edges and
+// whole 32×32 blocks; a 3×3 map whose product amx-bf16 leaves to FP32.
+func TestConvWeightGradDirect(t *testing.T) {
+	if !slices.Contains(gemm.Names(), "amx-bf16") {
+		t.Skip("no amx-bf16 on this machine")
+	}
+	defer gemm.Use(gemm.Current().Name())
+	if err := gemm.Use("amx-bf16"); err != nil {
+		t.Fatal(err)
+	}
+	if !convWeightDirect[float32]() {
+		t.Fatal("amx-bf16 in use but convWeightDirect is false")
+	}
+	rng := rand.New(rand.NewPCG(33, 34))
+	randn := func(n int) []float32 { return normals32(rng, n) }
+	for _, spec := range []struct{ k, stride, pad int }{{3, 1, 1}, {3, 2, 1}, {1, 1, 0}} {
+		for _, sh := range []struct{ N, C, O, H, W int }{{1, 5, 7, 9, 8}, {4, 32, 64, 12, 12}, {3, 16, 32, 3, 3}, {2, 20, 40, 24, 24}} {
+			name := fmt.Sprintf("%d×%d stride %d %+v", spec.k, spec.k, spec.stride, sh)
+			N, C, O, H, W, K := sh.N, sh.C, sh.O, sh.H, sh.W, spec.k
+			x, w, init := randn(N*C*H*W), randn(O*C*K*K), randn(O*C*K*K)
+			g := NewGraph[float32]()
+			wt := g.Leaf(w, O, C, K, K)
+			wt.Grad = slices.Clone(init)
+			y := g.Conv2d(g.Const(x, N, C, H, W), wt, nil, ConvSpec{Stride: spec.stride, Pad: spec.pad})
+			up := randn(len(y.Data))
+			g.Backward(g.SumAll(g.Mul(y, g.Const(up, y.Shape...))))
+			OH, OW := y.Shape[2], y.Shape[3]
+			for o := 0; o < O; o++ {
+				for c := 0; c < C; c++ {
+					for i := 0; i < K; i++ {
+						for j := 0; j < K; j++ {
+							idx := ((o*C+c)*K+i)*K + j
+							s, abs := float64(init[idx]), math.Abs(float64(init[idx]))
+							for n := 0; n < N; n++ {
+								for oy := 0; oy < OH; oy++ {
+									iy := oy*spec.stride - spec.pad + i
+									if iy < 0 || iy >= H {
+										continue
+									}
+									for ox := 0; ox < OW; ox++ {
+										ix := ox*spec.stride - spec.pad + j
+										if ix < 0 || ix >= W {
+											continue
+										}
+										v := float64(up[((n*O+o)*OH+oy)*OW+ox]) * float64(x[((n*C+c)*H+iy)*W+ix])
+										s += v
+										abs += math.Abs(v)
+									}
+								}
+							}
+							if d := math.Abs(float64(wt.Grad[idx]) - s); !(d <= 0x1p-7*abs) {
+								t.Fatalf("%s: dw[%d] = %v, want %v (|diff| %.3g > %.3g)", name, idx, wt.Grad[idx], s, d, 0x1p-7*abs)
+							}
+						}
+					}
 				}
 			}
 		}

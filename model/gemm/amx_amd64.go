@@ -197,6 +197,42 @@ func (x amxBF16) sgemmTaps3x3(planes, n, k int, alpha float32, a []float32, cs, 
 	return true
 }
 
+// sgemmTapsT3x3 is SgemmTapsT3x3 in BF16 (see implicitImpl): Tᵀ is
+// converted as Sgemm converts a B stored transposed, its rows read where
+// they are (convertTaps), so the result is that of Sgemm(false, true, …)
+// on the written tap matrix, bit for bit.
+func (x amxBF16) sgemmTapsT3x3(m, planes, k int, alpha float32, a []float32, lda int, b []float32, cs, rs int, beta float32, c []float32, ldc int) bool {
+	n := 9 * planes
+	if !amxWorth(n, k) {
+		return false
+	}
+	ws := getWorkspace()
+	defer putWorkspace(ws)
+	abf := ws.packA(false, m, k, a, lda)
+	bbf, np := ws.pairsB(n, k)
+	convertTaps(bbf, np, n, k, b, cs, rs)
+	ws.strips(m, n, k, abf, bbf, np, alpha, beta, c, ldc, !x.scratchOnly)
+	return true
+}
+
+// convertTaps is convertB(…, tB = true, …) for the n×k matrix whose row
+// j = 9q+3i+t starts at b[q·cs + i·rs + t]: each 16-row block through
+// CvtT16Rows; columns ≥ n are zero.
+func convertTaps(bbf []uint32, np, n, k int, b []float32, cs, rs int) {
+	kp := roundUp(k, 32)
+	var rows [16]*float32
+	for j := 0; j < np; j += 16 {
+		for r := range rows {
+			jj := min(j+r, n-1) // rows at or past n are not read
+			rows[r] = &b[jj/9*cs+jj%9/3*rs+jj%3]
+		}
+		nr := max(0, min(16, n-j))
+		for p := 0; p < kp; p += 32 {
+			asm.CvtT16Rows(&bbf[p/2*np+j], np, &rows, p, nr, min(32, k-p))
+		}
+	}
+}
+
 // packA converts op(A) (m×k) into BF16 rows of kp = k rounded up to 32,
 // mp = m rounded up to 32 of them, zero-padded, in ws.aBuf.
 func (ws *workspace) packA(tA bool, m, k int, a []float32, lda int) []uint16 {

@@ -34,6 +34,7 @@ func ImplicitConv() bool {
 type implicitImpl interface {
 	sgemmOffsetB(m, n int, offs []int, alpha float32, a []float32, lda int, b []float32, beta float32, c []float32, ldc int) bool
 	sgemmTaps3x3(planes, n, k int, alpha float32, a []float32, cs, rs int, b []float32, bs int, beta float32, c []float32, ldc int) bool
+	sgemmTapsT3x3(m, planes, k int, alpha float32, a []float32, lda int, b []float32, cs, rs int, beta float32, c []float32, ldc int) bool
 }
 
 // KBlock returns the length of the k blocks Sgemm splits an inner
@@ -111,6 +112,11 @@ func SgemmTaps3x3(planes, n, k int, alpha float32, a []float32, cs, rs int, b []
 	if tp, ok := Current().(implicitImpl); ok && tp.sgemmTaps3x3(planes, n, k, alpha, a, cs, rs, b, bs, beta, c, ldc) {
 		return
 	}
+	asmTaps3x3(planes, n, k, alpha, a, cs, rs, b, bs, beta, c, ldc)
+}
+
+// asmTaps3x3 is SgemmTaps3x3 with "asm"'s FP32 kernels.
+func asmTaps3x3(planes, n, k int, alpha float32, a []float32, cs, rs int, b []float32, bs int, beta float32, c []float32, ldc int) {
 	kr := asmImpl.k
 	nr := kr.nr
 	for q := 0; q < planes; q++ {
@@ -119,6 +125,68 @@ func SgemmTaps3x3(planes, n, k int, alpha float32, a []float32, cs, rs int, b []
 			kr.taps(cols, k, a[q*cs:], rs, b[jr:], bs, c[9*q*ldc+jr:], ldc, alpha, beta)
 		}
 	}
+}
+
+// SgemmTapsT3x3 computes C = alpha·A·Tᵀ + beta·C where A is m×k (rows lda
+// apart) and T is SgemmTaps3x3's tap matrix over b: (9·planes)×k, row
+// 9q+3i+j being T(9q+3i+j, p) = b[q·cs + i·rs + j + p]. C is m×(9·planes)
+// with rows ldc apart. With A the output gradient of a 3×3 convolution (in
+// the wide layout, zero in the two extra columns) and b its padded input,
+// C is the weight gradient in the weights' own layout, [O][C·9].
+//
+// An implementation that converts its operands (ConvertsOperands) reads
+// the tap rows where they are: the result is then that of Sgemm(false,
+// true, …) on the written tap matrix, bit for bit. Otherwise (or for a
+// product the implementation leaves to FP32 kernels) it is computed in
+// FP32 as (SgemmTaps3x3 on Aᵀ)ᵀ with "asm"'s kernels, through scratch, one
+// accumulator chain over all k.
+// It panics unless ImplicitConv() and on inconsistent arguments.
+func SgemmTapsT3x3(m, planes, k int, alpha float32, a []float32, lda int, b []float32, cs, rs int, beta float32, c []float32, ldc int) {
+	if !ImplicitConv() {
+		panic("gemm: SgemmTapsT3x3 without the AVX-512 kernels (check ImplicitConv)")
+	}
+	n := 9 * planes
+	if m < 0 || planes < 0 || k < 1 || lda < k || rs < 3 || cs < 3*rs || ldc < max(n, 1) ||
+		(m > 0 && planes > 0 && (len(a) < (m-1)*lda+k || len(b) < (planes-1)*cs+2*rs+2+k || len(c) < (m-1)*ldc+n)) {
+		panic(fmt.Sprintf("gemm: SgemmTapsT3x3: bad arguments m=%d planes=%d k=%d lda=%d cs=%d rs=%d ldc=%d", m, planes, k, lda, cs, rs, ldc))
+	}
+	if m == 0 || planes == 0 {
+		return
+	}
+	if tp, ok := Current().(implicitImpl); ok && tp.sgemmTapsT3x3(m, planes, k, alpha, a, lda, b, cs, rs, beta, c, ldc) {
+		return
+	}
+	at := make([]float32, k*m) // Aᵀ, k×m
+	if !Transpose(at, m, a, lda, m, k) {
+		for i := 0; i < m; i++ {
+			for p, v := range a[i*lda : i*lda+k] {
+				at[p*m+i] = v
+			}
+		}
+	}
+	dT := make([]float32, n*m) // T·Aᵀ = (A·Tᵀ)ᵀ
+	asmTaps3x3(planes, m, k, 1, b, cs, rs, at, m, 0, dT, m)
+	for i := 0; i < m; i++ {
+		ci := c[i*ldc : i*ldc+n]
+		for j := range ci {
+			v := alpha * dT[j*m+i]
+			if beta != 0 {
+				v += beta * ci[j]
+			}
+			ci[j] = v
+		}
+	}
+}
+
+// ConvertsOperands reports whether the implementation in use converts
+// the operands of its products before multiplying ("amx-bf16", which
+// prepares B: Prepare): an operand stored transposed then costs what a
+// stored one does (the conversion transposes on the way), and
+// SgemmTapsT3x3 reads its tap rows where they are. Callers may then
+// orient a product by the layout of its result instead of its operands'.
+func ConvertsOperands() bool {
+	_, ok := Current().(preparer)
+	return ok
 }
 
 // LayoutIndependent reports whether Sgemm's results depend only on the

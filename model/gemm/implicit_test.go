@@ -144,3 +144,71 @@ func TestTransposeStrided(t *testing.T) {
 		}
 	}
 }
+
+// TestImplicitTapsT: SgemmTapsT3x3 against the written tap matrix T. An
+// implementation that converts its operands must give Sgemm(false, true,
+// …)'s bits on T for every product it converts (Prepare tells which);
+// every other product (FP32 kernels, the transposing fallback) must equal
+// the float64 A·Tᵀ within (k+2)·eps of Σ|terms|. Shapes: one to five
+// planes (the tap rows of neighbouring planes share CvtT16Rows' 16-row
+// blocks), k from 1 to 300 across the 32-wide blocks, m from 1 to 70,
+// beta 0, 1 and 0.25, padded strides.
+//
+// It runs with each implementation that has the implicit path.
+func TestImplicitTapsT(t *testing.T) { withImplicitImpls(t, testImplicitTapsT) }
+
+func testImplicitTapsT(t *testing.T) {
+	rng := rand.New(rand.NewPCG(21, 22))
+	converted, fallback := 0, 0
+	for i := 0; i < 150; i++ {
+		planes, m, k := 1+rng.IntN(5), 1+rng.IntN(70), 1+rng.IntN(300)
+		if i%10 == 0 {
+			planes, k = 1, 1+rng.IntN(16) // narrow and shallow: FP32 kernels even under amx-bf16
+		}
+		n := 9 * planes
+		rs := 3 + rng.IntN(20)
+		cs := 3*rs + k + rng.IntN(10)
+		b := randMat(rng, 1, (planes-1)*cs+2*rs+2+k)
+		tm := make([]float32, n*k)
+		for q := 0; q < planes; q++ {
+			for r := 0; r < 9; r++ {
+				copy(tm[(9*q+r)*k:(9*q+r+1)*k], b[q*cs+(r/3)*rs+r%3:])
+			}
+		}
+		lda, ldc := k+rng.IntN(3), n+rng.IntN(3)
+		a := randMat(rng, m, lda)
+		alpha, beta := alphas[rng.IntN(3)], betas[rng.IntN(3)]
+		c0 := randMat(rng, m, ldc)
+		got := slices.Clone(c0)
+		SgemmTapsT3x3(m, planes, k, alpha, a, lda, b, cs, rs, beta, got, ldc)
+		if p := Prepare(nil, true, k, n, tm, k); p != nil {
+			p.Release()
+			want := slices.Clone(c0)
+			Sgemm(false, true, m, n, k, alpha, a, lda, tm, k, beta, want, ldc)
+			sameBits(t, "SgemmTapsT3x3", got, want)
+			converted++
+			continue
+		}
+		fallback++
+		c := gemmCase{m: m, n: n, k: k, tB: true, alpha: alpha, beta: beta}
+		want, scale := c.want(a, lda, tm, k, c0, ldc)
+		for r := 0; r < m; r++ {
+			for j := 0; j < ldc; j++ {
+				g := got[r*ldc+j]
+				if j >= n {
+					if math.Float32bits(g) != math.Float32bits(c0[r*ldc+j]) {
+						t.Fatalf("%v: C[%d][%d] in the ldc padding was written", c, r, j)
+					}
+					continue
+				}
+				w, tol := want[r*n+j], float64(k+2)*0x1p-23*scale[r*n+j]+1e-30
+				if d := math.Abs(float64(g) - w); !(d <= tol) {
+					t.Fatalf("%v planes=%d: C[%d][%d] = %g, want %g (|diff| %.3g > %.3g)", c, planes, r, j, g, w, d, tol)
+				}
+			}
+		}
+	}
+	if ConvertsOperands() && converted == 0 || fallback == 0 {
+		t.Fatalf("%d converted and %d fallback products: a path went untested", converted, fallback)
+	}
+}

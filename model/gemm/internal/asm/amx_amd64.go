@@ -56,6 +56,17 @@ func ScaleAcc(c *float32, ldc int, acc *float32, ldacc int, rows, n int, alpha, 
 //go:noescape
 func CvtT16(dst *uint32, ldd int, src *float32, lds int, rows, n int)
 
+// CvtT16Rows is CvtT16 for a block whose rows lie anywhere: row r starts
+// at rows[r] + off floats (r < nrows; the slots at or past nrows are read,
+// the rows they point to are not), so
+//
+//	dst[q·ldd+r] = bf16(s(r, 2q)) | bf16(s(r, 2q+1))<<16   with s(r, p) = rows[r][off+p]
+//
+// for r < nrows and p < n, and 0 otherwise (nrows ≤ 16, n ≤ 32).
+//
+//go:noescape
+func CvtT16Rows(dst *uint32, ldd int, rows *[16]*float32, off int, nrows, n int)
+
 // PairsT16 interleaves pairs of rows of a row-major FP32 matrix as BF16
 // and transposes the result as dwords: with s(p, i) = src[p·lds+i] for
 // p < rows and i < n, and 0 otherwise (rows ≤ 32, n ≤ 16),

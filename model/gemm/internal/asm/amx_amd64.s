@@ -430,6 +430,72 @@ cmasks:
 	VZEROUPPER
 	RET
 
+// CVT_ROWP is CVT_ROW for CvtT16Rows: row r starts at the pointer in
+// slot r of the table at R12, plus R11 bytes.
+#define CVT_ROWP(r, e1, e5) \
+	XORL AX, AX; \
+	XORL DX, DX; \
+	CMPQ BX, $r; \
+	CMOVQGT R8, AX; \
+	CMOVQGT R9, DX; \
+	KMOVW AX, K1; \
+	KMOVW DX, K2; \
+	MOVQ (8*r)(R12), SI; \
+	ADDQ R11, SI; \
+	VMOVUPS.Z (SI), K1, Z16; \
+	VMOVUPS.Z 64(SI), K2, Z17; \
+	BYTE $0x62; BYTE e1; BYTE $0x77; BYTE $0x40; BYTE $0x72; BYTE e5
+
+// func CvtT16Rows(dst *uint32, ldd int, rows *[16]*float32, off int, nrows, n int)
+TEXT ·CvtT16Rows(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ ldd+8(FP), R10
+	SHLQ $2, R10
+	MOVQ rows+16(FP), R12
+	MOVQ off+24(FP), R11
+	SHLQ $2, R11
+	MOVQ nrows+32(FP), BX
+	// R8, R9: masks of the valid floats among a row's first and last 16
+	MOVQ n+40(FP), CX
+	MOVQ $0xffff, R8
+	MOVQ $0xffff, R9
+	CMPQ CX, $32
+	JGE  rmasks
+	CMPQ CX, $16
+	JGE  rhigh
+	MOVQ $1, R8
+	SHLQ CX, R8
+	DECQ R8
+	XORQ R9, R9
+	JMP  rmasks
+
+rhigh:
+	SUBQ $16, CX
+	MOVQ $1, R9
+	SHLQ CX, R9
+	DECQ R9
+
+rmasks:
+	CVT_ROWP(0, $0xb2, $0xc0)
+	CVT_ROWP(1, $0xb2, $0xc8)
+	CVT_ROWP(2, $0xb2, $0xd0)
+	CVT_ROWP(3, $0xb2, $0xd8)
+	CVT_ROWP(4, $0xb2, $0xe0)
+	CVT_ROWP(5, $0xb2, $0xe8)
+	CVT_ROWP(6, $0xb2, $0xf0)
+	CVT_ROWP(7, $0xb2, $0xf8)
+	CVT_ROWP(8, $0x32, $0xc0)
+	CVT_ROWP(9, $0x32, $0xc8)
+	CVT_ROWP(10, $0x32, $0xd0)
+	CVT_ROWP(11, $0x32, $0xd8)
+	CVT_ROWP(12, $0x32, $0xe0)
+	CVT_ROWP(13, $0x32, $0xe8)
+	CVT_ROWP(14, $0x32, $0xf0)
+	CVT_ROWP(15, $0x32, $0xf8)
+	TRANSPOSE16_STORE
+	VZEROUPPER
+	RET
+
 // func PairsT16(dst *uint32, ldd int, src *float32, lds int, rows, n int)
 TEXT ·PairsT16(SB), NOSPLIT, $0-48
 	MOVQ dst+0(FP), DI
