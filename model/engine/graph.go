@@ -228,7 +228,7 @@ func (g *Graph[T]) Param(p *Param[T]) *Tensor[T] {
 	if t, ok := g.bound[p]; ok {
 		return t
 	}
-	t := &Tensor[T]{Shape: p.Shape, Data: p.Data, requiresGrad: g.record, dataT: p.dataT, converted: p.converted}
+	t := &Tensor[T]{Shape: p.Shape, Data: p.Data, requiresGrad: g.record, dataT: p.dataT, converted: p.converted, taps: p.taps}
 	if g.gradInto != nil && g.record {
 		t.Grad = g.gradInto(p)
 		checkLen("Param", "gradient buffer", len(t.Grad), len(p.Data))

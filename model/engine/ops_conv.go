@@ -19,7 +19,10 @@ func convOut(in, k, stride, pad int) int { return (in+2*pad-k)/stride + 1 }
 // GEMM: out[n] = w·col. A 1×1 stride-1 convolution skips im2col.
 //
 // Backward: dw += G[n]·colᵀ, dcol = wᵀ·G[n] folded back into dx (col2im),
-// dbias += Σ over the image of G.
+// dbias += Σ over the image of G. Under a GEMM that converts its operands
+// (BF16) the implicit 3×3 convolutions with 32·k output channels instead
+// get dx as the convolution of G with the flipped kernel
+// (convInputGradFlip).
 func (g *Graph[T]) Conv2d(x, w, bias *Tensor[T], spec ConvSpec) *Tensor[T] {
 	if x.Dims() != 4 || w.Dims() != 4 || x.Shape[1] != w.Shape[1] || (bias != nil && (bias.Dims() != 1 || bias.Shape[0] != w.Shape[0])) {
 		shapePanic("Conv2d", x.Shape, w.Shape)
@@ -65,10 +68,18 @@ func (g *Graph[T]) conv2dForward(x, w, bias, out *Tensor[T], k convGeom) [][]T {
 	ckk, ohw := C*k.KH*k.KW, k.OH*k.OW
 	cols := make([][]T, k.N)
 	var offs []int
-	var wide []float32
+	var wide, wt []float32
 	if k.implicit {
 		offs = g.convOffsets(C, H, W)
 		wide = any(g.allocRaw(O * H * (W + 2))).([]float32)
+		if tapMajor[T](C) {
+			if w.taps != nil && w.taps[0] != nil { // frozen (FreezeConverted)
+				wt = w.taps[0]
+			} else {
+				wt = any(g.allocRaw(O * 9 * C)).([]float32)
+				tapMajorWeights(wt, any(w.Data).([]float32), O, C)
+			}
+		}
 	}
 	for n := 0; n < k.N; n++ {
 		xn := x.Data[n*C*H*W : (n+1)*C*H*W]
@@ -80,7 +91,7 @@ func (g *Graph[T]) conv2dForward(x, w, bias, out *Tensor[T], k convGeom) [][]T {
 			if bias != nil {
 				b = any(bias.Data).([]float32)
 			}
-			convForwardImplicit(any(out.Data[n*O*ohw:(n+1)*O*ohw]).([]float32), any(w.Data).([]float32), b, any(xpad).([]float32), wide, offs, O, H, W)
+			convForwardImplicit(any(out.Data[n*O*ohw:(n+1)*O*ohw]).([]float32), any(w.Data).([]float32), wt, b, any(xpad).([]float32), wide, offs, O, H, W)
 			continue
 		}
 		col := xn
@@ -113,7 +124,21 @@ func (g *Graph[T]) conv2dBackward(x, w, bias, out *Tensor[T], cols [][]T, k conv
 	C, H, W, O := k.C, k.H, k.W, k.O
 	ckk, ohw := C*k.KH*k.KW, k.OH*k.OW
 	var dcol, dwT, tmp []T
-	if x.requiresGrad && !k.direct {
+	// flip: the input gradient of an implicit 3×3 convolution whose O
+	// output channels allow tap-major products is the forward convolution
+	// of G with the flipped kernel (convInputGradFlip)
+	flip := x.requiresGrad && k.implicit && tapMajor[T](O)
+	var wf, gpad, gwide []float32
+	if flip {
+		if w.taps != nil && w.taps[1] != nil { // frozen (FreezeConverted)
+			wf = w.taps[1]
+		} else {
+			wf = any(g.allocRaw(C * 9 * O)).([]float32)
+			flipTapMajor(wf, any(g.allocRaw(9*C*O)).([]float32), any(w.Data).([]float32), O, C)
+		}
+		gpad = any(g.allocRaw(O * (H + 2) * (W + 2))).([]float32)
+		gwide = any(g.allocRaw(C * H * (W + 2))).([]float32)
+	} else if x.requiresGrad && !k.direct {
 		dcol = g.allocRaw(ckk * ohw)
 	}
 	var gw []float32
@@ -126,16 +151,17 @@ func (g *Graph[T]) conv2dBackward(x, w, bias, out *Tensor[T], cols [][]T, k conv
 	// on the tile unit), so G·colᵀ costs what col·Gᵀ does and each image's
 	// dw is added into w's gradient in its own layout — no dwᵀ, no
 	// transposes, no accumulator (convWeightGradDirect)
-	wDirect := w.requiresGrad && convWeightDirect[T]()
-	// dx: one GEMM per image when direct, which writes a new buffer
-	// (gradNew) instead of adding to it; col2im adds, so it needs zeros
+	wDirect := w.requiresGrad && convConverted[T]()
+	// dx: one GEMM per image when direct and one convolution per image
+	// when flip, which write a new buffer (gradNew) instead of adding to
+	// it; col2im adds, so it needs zeros
 	var dx []T
 	dxBeta := T(1)
+	dxFresh := false
 	if x.requiresGrad {
-		if k.direct {
-			var fresh bool
-			dx, fresh = g.gradNew(x)
-			dxBeta = gemmBeta[T](fresh)
+		if k.direct || flip {
+			dx, dxFresh = g.gradNew(x)
+			dxBeta = gemmBeta[T](dxFresh)
 		} else {
 			dx = g.grad(x)
 		}
@@ -189,9 +215,12 @@ func (g *Graph[T]) conv2dBackward(x, w, bias, out *Tensor[T], cols [][]T, k conv
 		}
 		if x.requiresGrad {
 			dxn := dx[n*C*H*W : (n+1)*C*H*W]
-			if k.direct {
+			switch {
+			case k.direct:
 				gemmT(true, false, ckk, ohw, O, 1, w.Data, ckk, Gn, ohw, dxBeta, dxn, ohw)
-			} else {
+			case flip:
+				convInputGradFlip(any(dxn).([]float32), any(Gn).([]float32), wf, gpad, gwide, C, O, H, W, dxFresh)
+			default:
 				gemmT(true, false, ckk, ohw, O, 1, w.Data, ckk, Gn, ohw, 0, dcol, ohw)
 				col2im(dxn, dcol, C, H, W, k.KH, k.KW, k.stride, k.pad, k.OH, k.OW)
 			}

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"github.com/mpanalyze/mpanalyze/internal/fmath"
 	"github.com/mpanalyze/mpanalyze/model/gemm"
 )
 
@@ -28,10 +29,24 @@ import (
 // The input gradient still goes through the column matrix (dcol = Wᵀ·G,
 // then col2im): its taps must reach each input element in a fixed order.
 //
-// All of this is for FP32. In the BF16 precision (gemm.BF16) the implicit
-// path is taken too and is deterministic, but agrees with the im2col path
-// only to rounding: the tile unit sums k in pairs and blocks of 32, and
-// the wide columns shift which terms share a pair.
+// All of this is for FP32. In the BF16 precision (gemm.BF16, whose GEMM
+// converts its operands: convConverted) the implicit path is taken too and
+// is deterministic, but agrees with the im2col path only to rounding (the
+// tile unit sums k in pairs and blocks of 32, and the wide columns shift
+// which terms share a pair), and it takes routes of its own, each
+// checked against float64 definitions (TestConvConverted):
+//
+//   - weight gradient: dw += G·Tᵀ straight in the weights' layout
+//     (gemm.SgemmTapsT3x3, convWeightGradDirect), no dwᵀ and transposes;
+//   - forward, for 32·k input channels: the taps outermost
+//     (gemm.SgemmConv3x3 with the kernel reordered, tapMajorWeights), so
+//     each input float is converted to BF16 once instead of once per tap;
+//   - input gradient, for 32·k output channels: the same kind of
+//     convolution of G with the flipped kernel (convInputGradFlip), no
+//     column matrix and no col2im.
+//
+// A frozen kernel (Param.FreezeConverted) carries both reorderings, made
+// once per step instead of in every call.
 
 // noImplicitConv turns the implicit path off (tests compare the two).
 var noImplicitConv bool
@@ -84,8 +99,10 @@ func padPlanes(dst, x []float32, C, H, W int) {
 }
 
 // convForwardImplicit computes out [O, H·W] = w·col(x) (+ bias) for one
-// image from its padded input xpad.
-func convForwardImplicit(out, w, bias, xpad, wide []float32, offs []int, O, H, W int) {
+// image from its padded input xpad. With wt (w in tap-major order,
+// tapMajor) it multiplies through gemm.SgemmConv3x3 instead of
+// SgemmOffsetB with the im2col offsets.
+func convForwardImplicit(out, w, wt, bias, xpad, wide []float32, offs []int, O, H, W int) {
 	wp := W + 2
 	nw := H*wp - 2 // the last row's two extra columns are not needed
 	wide = wide[:O*nw]
@@ -99,11 +116,86 @@ func convForwardImplicit(out, w, bias, xpad, wide []float32, offs []int, O, H, W
 		}
 		beta = 1
 	}
-	gemm.SgemmOffsetB(O, nw, offs, 1, w, len(offs), xpad, beta, wide, nw)
+	if wt != nil {
+		C := len(wt) / (9 * O)
+		gemm.SgemmConv3x3(O, C, nw, 1, wt, 9*C, xpad, (H+2)*wp, wp, beta, wide, nw)
+	} else {
+		gemm.SgemmOffsetB(O, nw, offs, 1, w, len(offs), xpad, beta, wide, nw)
+	}
 	hw := H * W
 	for o := 0; o < O; o++ {
 		for y := 0; y < H; y++ {
 			copy(out[o*hw+y*W:o*hw+(y+1)*W], wide[o*nw+y*wp:])
+		}
+	}
+}
+
+// tapMajor reports whether the implicit 3×3 convolutions with c input
+// channels multiply with the taps outermost (gemm.SgemmConv3x3): under an
+// implementation that converts its operands, which then converts each
+// input float once instead of once per tap, for c a multiple of 32 (its
+// k steps of 32 each within one tap).
+func tapMajor[T Float](c int) bool { return c%32 == 0 && convConverted[T]() }
+
+// tapMajorWeights writes dst[o][t·C+c] = w[o][c·9+t] for w [O, C, 3, 3]:
+// each output channel's C×9 block transposed, one input channel's nine
+// taps at a time into nine rows.
+func tapMajorWeights(dst, w []float32, O, C int) {
+	for o := 0; o < O; o++ {
+		d, s := dst[o*9*C:(o+1)*9*C], w[o*9*C:(o+1)*9*C]
+		d0, d1, d2, d3, d4 := d[:C], d[C:2*C], d[2*C:3*C], d[3*C:4*C], d[4*C:5*C]
+		d5, d6, d7, d8 := d[5*C:6*C], d[6*C:7*C], d[7*C:8*C], d[8*C:9*C]
+		for c := range d0 {
+			r := s[c*9 : c*9+9 : c*9+9]
+			d0[c], d1[c], d2[c], d3[c], d4[c] = r[0], r[1], r[2], r[3], r[4]
+			d5[c], d6[c], d7[c], d8[c] = r[5], r[6], r[7], r[8]
+		}
+	}
+}
+
+// flipTapMajor writes the input gradient's kernel of a 3×3 "same"
+// convolution in tap-major order: dst[c][t·O+o] = w[o][c][8−t] (the kernel
+// transposed in its channels and turned by 180°, tap t = 3i+j ↔ 8−t),
+// through wT [C·9, O], w transposed.
+func flipTapMajor(dst, wT, w []float32, O, C int) {
+	if !gemm.Transpose(wT, O, w, 9*C, O, 9*C) {
+		for o := 0; o < O; o++ {
+			for r := 0; r < 9*C; r++ {
+				wT[r*O+o] = w[o*9*C+r]
+			}
+		}
+	}
+	for c := 0; c < C; c++ {
+		for t := 0; t < 9; t++ {
+			copy(dst[c*9*O+t*O:c*9*O+(t+1)*O], wT[(c*9+8-t)*O:])
+		}
+	}
+}
+
+// convInputGradFlip writes (fresh) or adds one image's input gradient dx
+// [C, H, W] of a 3×3 "same" convolution as the forward convolution of its
+// output gradient G [O, H, W] with the flipped kernel wf (flipTapMajor):
+//
+//	dx[c](y, x) = Σ_{o,i,j} w[o][c][i][j] · G[o](y−i+1, x−j+1)
+//	            = Σ_{o,i,j} w[o][c][2−i][2−j] · G[o](y+i−1, x+j−1),
+//
+// through gemm.SgemmConv3x3 on G's padded copy gpad (O·(H+2)·(W+2)) into
+// wide (C·H·(W+2)), instead of the column matrix wᵀ·G (C·9×H·W) and
+// col2im's nine passes over dx.
+func convInputGradFlip(dx, G, wf, gpad, wide []float32, C, O, H, W int, fresh bool) {
+	wp := W + 2
+	nw := H*wp - 2
+	padPlanes(gpad, G, O, H, W)
+	gemm.SgemmConv3x3(C, O, nw, 1, wf, 9*O, gpad, (H+2)*wp, wp, 0, wide, nw)
+	hw := H * W
+	for c := 0; c < C; c++ {
+		for y := 0; y < H; y++ {
+			d, s := dx[c*hw+y*W:c*hw+(y+1)*W], wide[c*nw+y*wp:]
+			if fresh {
+				copy(d, s)
+			} else {
+				fmath.AddTo(d, s[:W])
+			}
 		}
 	}
 }
@@ -139,9 +231,11 @@ func convWeightGradImplicit(dwT, xpad, G, gw []float32, C, O, H, W int) {
 	}
 }
 
-// convWeightDirect reports whether conv2dBackward adds each image's weight
-// gradient straight into dw (gemm.ConvertsOperands; float32 only).
-func convWeightDirect[T Float]() bool {
+// convConverted reports whether the products' implementation converts
+// its operands (gemm.ConvertsOperands; float32 only): conv2dBackward then
+// adds each image's weight gradient straight into dw, and the implicit 3×3
+// convolutions with a multiple of 32 input channels multiply tap-major.
+func convConverted[T Float]() bool {
 	_, f32 := any(T(0)).(float32)
 	return f32 && gemm.ConvertsOperands()
 }

@@ -170,17 +170,22 @@ func TestConvBatchWeightGradBits(t *testing.T) {
 	}
 }
 
-// TestConvWeightGradDirect: under an implementation that converts its
-// operands (amx-bf16, where the CPU has it), Conv2d adds each image's
-// weight gradient straight into dw in its own layout (convWeightDirect;
-// gemm.SgemmTapsT3x3 for the implicit 3×3). Over the implicit 3×3, the
-// im2col (stride 2) and the direct 1×1 paths, 1 to 4 images, onto a
-// gradient that already holds values, dw must equal the float64
-// init + Σ_n Σ_p G_n[o][p]·x_n[c][tap(p)] within BF16's rounding of the
-// operands, 2⁻⁷ of Σ|terms| — a term in the wrong place or a missing
-// image is off by whole terms. Shapes: channel counts with tile edges and
-// whole 32×32 blocks; a 3×3 map whose product amx-bf16 leaves to FP32.
-func TestConvWeightGradDirect(t *testing.T) {
+// TestConvConverted: under an implementation that converts its operands
+// (amx-bf16, where the CPU has it), Conv2d takes its BF16 routes
+// (convConverted): each image's weight gradient added straight into dw
+// (gemm.SgemmTapsT3x3 for the implicit 3×3, G·colᵀ otherwise), and for
+// the implicit 3×3 with 32·k input channels tap-major forward products
+// (gemm.SgemmConv3x3), with 32·k output channels the input gradient as a
+// convolution of G with the flipped kernel (convInputGradFlip). Over the
+// implicit 3×3, the im2col (stride 2) and the direct 1×1 paths, 1 to 4
+// images, the output, the input gradient (written fresh, and added to a
+// gradient x already has from a second use) and the weight gradient (added
+// to values already there) must equal their float64 definitions within
+// BF16's rounding of the operands, 2⁻⁷ of Σ|terms| — a term in the wrong
+// place, a wrong flip or a missing image is off by whole terms. Shapes:
+// channel counts on and off the tap-major multiples of 32, tile edges and
+// whole 32×32 blocks, a 3×3 map (narrow products amx-bf16 leaves to FP32).
+func TestConvConverted(t *testing.T) {
 	if !slices.Contains(gemm.Names(), "amx-bf16") {
 		t.Skip("no amx-bf16 on this machine")
 	}
@@ -188,51 +193,151 @@ func TestConvWeightGradDirect(t *testing.T) {
 	if err := gemm.Use("amx-bf16"); err != nil {
 		t.Fatal(err)
 	}
-	if !convWeightDirect[float32]() {
-		t.Fatal("amx-bf16 in use but convWeightDirect is false")
+	if !convConverted[float32]() || !tapMajor[float32](32) {
+		t.Fatal("amx-bf16 in use but the converted routes are off")
 	}
 	rng := rand.New(rand.NewPCG(33, 34))
 	randn := func(n int) []float32 { return normals32(rng, n) }
+	within := func(name, what string, i int, got float32, want, abs float64) {
+		t.Helper()
+		if d := math.Abs(float64(got) - want); !(d <= 0x1p-7*abs) {
+			t.Fatalf("%s: %s[%d] = %v, want %v (|diff| %.3g > %.3g)", name, what, i, got, want, d, 0x1p-7*abs)
+		}
+	}
 	for _, spec := range []struct{ k, stride, pad int }{{3, 1, 1}, {3, 2, 1}, {1, 1, 0}} {
-		for _, sh := range []struct{ N, C, O, H, W int }{{1, 5, 7, 9, 8}, {4, 32, 64, 12, 12}, {3, 16, 32, 3, 3}, {2, 20, 40, 24, 24}} {
-			name := fmt.Sprintf("%d×%d stride %d %+v", spec.k, spec.k, spec.stride, sh)
-			N, C, O, H, W, K := sh.N, sh.C, sh.O, sh.H, sh.W, spec.k
-			x, w, init := randn(N*C*H*W), randn(O*C*K*K), randn(O*C*K*K)
-			g := NewGraph[float32]()
-			wt := g.Leaf(w, O, C, K, K)
-			wt.Grad = slices.Clone(init)
-			y := g.Conv2d(g.Const(x, N, C, H, W), wt, nil, ConvSpec{Stride: spec.stride, Pad: spec.pad})
-			up := randn(len(y.Data))
-			g.Backward(g.SumAll(g.Mul(y, g.Const(up, y.Shape...))))
-			OH, OW := y.Shape[2], y.Shape[3]
-			for o := 0; o < O; o++ {
-				for c := 0; c < C; c++ {
-					for i := 0; i < K; i++ {
-						for j := 0; j < K; j++ {
-							idx := ((o*C+c)*K+i)*K + j
-							s, abs := float64(init[idx]), math.Abs(float64(init[idx]))
-							for n := 0; n < N; n++ {
-								for oy := 0; oy < OH; oy++ {
-									iy := oy*spec.stride - spec.pad + i
-									if iy < 0 || iy >= H {
-										continue
-									}
-									for ox := 0; ox < OW; ox++ {
-										ix := ox*spec.stride - spec.pad + j
-										if ix < 0 || ix >= W {
-											continue
+		for _, sh := range []struct{ N, C, O, H, W int }{
+			{1, 5, 7, 9, 8}, {4, 32, 64, 12, 12}, {3, 64, 32, 3, 3}, {2, 20, 40, 24, 24}, {2, 32, 32, 7, 11}, {1, 64, 40, 6, 6},
+		} {
+			for _, twice := range []bool{false, true} {
+				name := fmt.Sprintf("%d×%d stride %d %+v x used twice %v", spec.k, spec.k, spec.stride, sh, twice)
+				N, C, O, H, W, K := sh.N, sh.C, sh.O, sh.H, sh.W, spec.k
+				x, w, init := randn(N*C*H*W), randn(O*C*K*K), randn(O*C*K*K)
+				g := NewGraph[float32]()
+				xt := g.Leaf(x, N, C, H, W)
+				wt := g.Leaf(w, O, C, K, K)
+				wt.Grad = slices.Clone(init)
+				y := g.Conv2d(xt, wt, nil, ConvSpec{Stride: spec.stride, Pad: spec.pad})
+				up := randn(len(y.Data))
+				loss := g.SumAll(g.Mul(y, g.Const(up, y.Shape...)))
+				if twice { // x's gradient exists before the convolution's backward adds to it
+					loss = g.AddN(loss, g.SumAll(xt))
+				}
+				g.Backward(loss)
+				OH, OW := y.Shape[2], y.Shape[3]
+				// in maps output (o, oy, ox) and tap (c, i, j) to the input
+				// index, or −1 outside the image
+				in := func(n, c, oy, ox, i, j int) int {
+					iy, ix := oy*spec.stride-spec.pad+i, ox*spec.stride-spec.pad+j
+					if iy < 0 || iy >= H || ix < 0 || ix >= W {
+						return -1
+					}
+					return ((n*C+c)*H+iy)*W + ix
+				}
+				dx := make([]float64, len(x))
+				dxAbs := make([]float64, len(x))
+				if twice {
+					for i := range dx {
+						dx[i], dxAbs[i] = 1, 1
+					}
+				}
+				for n := 0; n < N; n++ {
+					for o := 0; o < O; o++ {
+						for oy := 0; oy < OH; oy++ {
+							for ox := 0; ox < OW; ox++ {
+								yi := ((n*O+o)*OH+oy)*OW + ox
+								var s, abs float64
+								for c := 0; c < C; c++ {
+									for i := 0; i < K; i++ {
+										for j := 0; j < K; j++ {
+											if xi := in(n, c, oy, ox, i, j); xi >= 0 {
+												wv := float64(w[((o*C+c)*K+i)*K+j])
+												s += wv * float64(x[xi])
+												abs += math.Abs(wv * float64(x[xi]))
+												v := wv * float64(up[yi])
+												dx[xi] += v
+												dxAbs[xi] += math.Abs(v)
+											}
 										}
-										v := float64(up[((n*O+o)*OH+oy)*OW+ox]) * float64(x[((n*C+c)*H+iy)*W+ix])
-										s += v
-										abs += math.Abs(v)
 									}
 								}
-							}
-							if d := math.Abs(float64(wt.Grad[idx]) - s); !(d <= 0x1p-7*abs) {
-								t.Fatalf("%s: dw[%d] = %v, want %v (|diff| %.3g > %.3g)", name, idx, wt.Grad[idx], s, d, 0x1p-7*abs)
+								within(name, "output", yi, y.Data[yi], s, abs)
 							}
 						}
 					}
+				}
+				for i := range dx {
+					within(name, "input gradient", i, xt.Grad[i], dx[i], dxAbs[i])
+				}
+				for o := 0; o < O; o++ {
+					for c := 0; c < C; c++ {
+						for i := 0; i < K; i++ {
+							for j := 0; j < K; j++ {
+								idx := ((o*C+c)*K+i)*K + j
+								s, abs := float64(init[idx]), math.Abs(float64(init[idx]))
+								for n := 0; n < N; n++ {
+									for oy := 0; oy < OH; oy++ {
+										for ox := 0; ox < OW; ox++ {
+											if xi := in(n, c, oy, ox, i, j); xi >= 0 {
+												v := float64(up[((n*O+o)*OH+oy)*OW+ox]) * float64(x[xi])
+												s += v
+												abs += math.Abs(v)
+											}
+										}
+									}
+								}
+								within(name, "weight gradient", idx, wt.Grad[idx], s, abs)
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestConvFrozenTaps: under amx-bf16, a 3×3 kernel frozen with
+// FreezeConverted carries its tap-major orders (forward for 32·k input
+// channels, flipped for 32·k output channels) and Conv2d with it gives the
+// output and the input and weight gradients of the unfrozen kernel, which
+// reorders per call, bit for bit; Thaw drops them.
+func TestConvFrozenTaps(t *testing.T) {
+	if !slices.Contains(gemm.Names(), "amx-bf16") {
+		t.Skip("no amx-bf16 on this machine")
+	}
+	defer gemm.Use(gemm.Current().Name())
+	if err := gemm.Use("amx-bf16"); err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(35, 36))
+	for _, sh := range []struct{ N, C, O, H, W int }{{2, 32, 64, 6, 7}, {1, 64, 20, 5, 5}, {2, 20, 32, 4, 9}} {
+		w := NewParam[float32]("w", sh.O, sh.C, 3, 3)
+		copy(w.Data, normals32(rng, len(w.Data)))
+		x := normals32(rng, sh.N*sh.C*sh.H*sh.W)
+		up := normals32(rng, sh.N*sh.O*sh.H*sh.W)
+		run := func(frozen bool) [][]float32 {
+			if frozen {
+				w.FreezeConverted()
+				defer w.Thaw()
+				if w.taps == nil || (w.taps[0] != nil) != (sh.C%32 == 0) || (w.taps[1] != nil) != (sh.O%32 == 0) {
+					t.Fatalf("%+v: frozen taps %v", sh, w.taps)
+				}
+			}
+			w.ZeroGrad()
+			g := NewGraph[float32]()
+			xt := g.Leaf(x, sh.N, sh.C, sh.H, sh.W)
+			y := g.Conv2d(xt, g.Param(w), nil, ConvSpec{Stride: 1, Pad: 1})
+			g.Backward(g.SumAll(g.Mul(y, g.Const(up, y.Shape...))))
+			g.AccumulateParamGrads()
+			return [][]float32{slices.Clone(y.Data), slices.Clone(xt.Grad), slices.Clone(w.Grad)}
+		}
+		want, got := run(false), run(true)
+		if w.taps != nil {
+			t.Fatalf("%+v: Thaw left the taps", sh)
+		}
+		for k, what := range []string{"output", "input gradient", "weight gradient"} {
+			for i := range want[k] {
+				if math.Float32bits(got[k][i]) != math.Float32bits(want[k][i]) {
+					t.Fatalf("%+v: %s[%d] = %v frozen, %v not", sh, what, i, got[k][i], want[k][i])
 				}
 			}
 		}

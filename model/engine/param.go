@@ -33,6 +33,13 @@ type Param[T Float] struct {
 	// storage between freezes.
 	converted *[2]*gemm.Prepared
 	conv      [2]*gemm.Prepared
+	// taps points at tapView, a 3×3 kernel [O, C, 3, 3] in the tap-major
+	// orders of its implicit convolutions (tapMajorWeights for the forward,
+	// flipTapMajor for the input gradient; nil where the channels do not
+	// allow it), while frozen (FreezeConverted), else nil; tapBuf keeps
+	// their storage between freezes.
+	taps            *[2][]float32
+	tapView, tapBuf [2][]float32
 }
 
 // NewParam allocates a zero parameter of the given shape.
@@ -85,12 +92,45 @@ func (p *Param[T]) FreezeTransposed() {
 // float32 parameter w [out, in] once as Linear's two right operands — wᵀ
 // for the forward x·wᵀ, w for the input gradient G·w — which Linear then
 // uses instead of converting w in every product (the same values, so the
-// same bits). It does nothing for other shapes, for float64, or where the
+// same bits). A 3×3 kernel [O, C, 3, 3] it stores in the tap-major
+// orders its implicit convolutions multiply by (tapMajor: the forward for
+// 32·k input channels, the input gradient's flipped kernel for 32·k output
+// channels), which Conv2d then uses instead of reordering the kernel in
+// every call. It does nothing for other shapes, for float64, or where the
 // GEMM does not convert. The caller promises that Data does not change
 // until Thaw.
 func (p *Param[T]) FreezeConverted() {
 	d, ok := any(p.Data).([]float32)
-	if len(p.Shape) != 2 || !ok {
+	if !ok {
+		return
+	}
+	if len(p.Shape) == 4 && p.Shape[2] == 3 && p.Shape[3] == 3 && gemm.ConvertsOperands() {
+		O, C := p.Shape[0], p.Shape[1]
+		fwd, flip := tapMajor[T](C), tapMajor[T](O)
+		if fwd || flip {
+			for i, on := range []bool{fwd, flip} {
+				p.tapView[i] = nil
+				if on {
+					if cap(p.tapBuf[i]) < len(d) {
+						p.tapBuf[i] = make([]float32, len(d))
+					}
+					p.tapView[i] = p.tapBuf[i][:len(d)]
+				}
+			}
+			p.taps = &p.tapView
+			if fwd {
+				tapMajorWeights(p.taps[0], d, O, C)
+			}
+			if flip {
+				if cap(p.tbuf) < len(d) { // scratch for w transposed
+					p.tbuf = make([]T, len(d))
+				}
+				flipTapMajor(p.taps[1], any(p.tbuf[:len(d)]).([]float32), d, O, C)
+			}
+		}
+		return
+	}
+	if len(p.Shape) != 2 {
 		return
 	}
 	out, in := p.Shape[0], p.Shape[1]
@@ -106,6 +146,7 @@ func (p *Param[T]) FreezeConverted() {
 func (p *Param[T]) Thaw() {
 	p.dataT = nil
 	p.converted = nil
+	p.taps = nil
 }
 
 // transpose sets dst[j·r+i] = src[i·c+j] for an r×c src, in 8×8 blocks.

@@ -31,6 +31,8 @@ type Tensor[T Float] struct {
 	reuse *operandCache
 	// converted is a bound parameter's Param.converted (FreezeConverted).
 	converted *[2]*gemm.Prepared
+	// taps is a bound 3×3 kernel's Param.taps (FreezeConverted).
+	taps *[2][]float32
 }
 
 // NumElems returns the product of shape.

@@ -35,6 +35,7 @@ type implicitImpl interface {
 	sgemmOffsetB(m, n int, offs []int, alpha float32, a []float32, lda int, b []float32, beta float32, c []float32, ldc int) bool
 	sgemmTaps3x3(planes, n, k int, alpha float32, a []float32, cs, rs int, b []float32, bs int, beta float32, c []float32, ldc int) bool
 	sgemmTapsT3x3(m, planes, k int, alpha float32, a []float32, lda int, b []float32, cs, rs int, beta float32, c []float32, ldc int) bool
+	sgemmConv3x3(m, planes, n int, alpha float32, a []float32, lda int, b []float32, cs, rs int, beta float32, c []float32, ldc int) bool
 }
 
 // KBlock returns the length of the k blocks Sgemm splits an inner
@@ -125,6 +126,45 @@ func asmTaps3x3(planes, n, k int, alpha float32, a []float32, cs, rs int, b []fl
 			kr.taps(cols, k, a[q*cs:], rs, b[jr:], bs, c[9*q*ldc+jr:], ldc, alpha, beta)
 		}
 	}
+}
+
+// SgemmConv3x3 computes C = alpha·A·T + beta·C, the forward product of a
+// 3×3 convolution with the taps outermost: A is m×(9·planes) (rows lda
+// apart) whose column t·planes+q multiplies tap t = 3i+j of plane q, and
+// row t·planes+q of T is b[q·cs + i·rs + j:][:n]. C is m×n with rows ldc
+// apart. b must hold planes·cs floats and each tap row must stay inside
+// its plane, n + 2·rs + 2 ≤ cs (a padded (H+2)×(W+2) plane read in the wide
+// layout: n = H·(W+2) − 2).
+//
+// The result is that of Sgemm(false, false, …) on the written T with the
+// implementation in use, bit for bit (SgemmOffsetB's for the tap-major
+// offsets). amx-bf16, for planes a multiple of 32, gets there converting
+// each float of b once (pairs of neighbouring planes) instead of once per
+// tap. It panics unless ImplicitConv() and on inconsistent arguments.
+func SgemmConv3x3(m, planes, n int, alpha float32, a []float32, lda int, b []float32, cs, rs int, beta float32, c []float32, ldc int) {
+	if !ImplicitConv() {
+		panic("gemm: SgemmConv3x3 without the AVX-512 kernels (check ImplicitConv)")
+	}
+	k := 9 * planes
+	if m < 0 || planes < 0 || n < 0 || lda < max(k, 1) || rs < 3 || cs < 3*rs || n+2*rs+2 > cs || ldc < max(n, 1) ||
+		(m > 0 && planes > 0 && n > 0 && (len(a) < (m-1)*lda+k || len(b) < planes*cs || len(c) < (m-1)*ldc+n)) {
+		panic(fmt.Sprintf("gemm: SgemmConv3x3: bad arguments m=%d planes=%d n=%d lda=%d cs=%d rs=%d ldc=%d", m, planes, n, lda, cs, rs, ldc))
+	}
+	if m == 0 || n == 0 {
+		return
+	}
+	if planes > 0 {
+		if cv, ok := Current().(implicitImpl); ok && cv.sgemmConv3x3(m, planes, n, alpha, a, lda, b, cs, rs, beta, c, ldc) {
+			return
+		}
+	}
+	offs := make([]int, k)
+	for t := 0; t < 9; t++ {
+		for q := 0; q < planes; q++ {
+			offs[t*planes+q] = q*cs + t/3*rs + t%3
+		}
+	}
+	SgemmOffsetB(m, n, offs, alpha, a, lda, b, beta, c, ldc)
 }
 
 // SgemmTapsT3x3 computes C = alpha·A·Tᵀ + beta·C where A is m×k (rows lda

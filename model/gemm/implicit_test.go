@@ -212,3 +212,43 @@ func testImplicitTapsT(t *testing.T) {
 		t.Fatalf("%d converted and %d fallback products: a path went untested", converted, fallback)
 	}
 }
+
+// TestImplicitConv3x3: SgemmConv3x3 equals Sgemm on the written
+// tap-major tap matrix bit for bit: plane counts that are multiples of 32
+// (amx-bf16's path through pairs of planes and AMXStripTab) and others,
+// n with and without whole 32-column blocks (the last block's padding
+// columns read past the last plane), m with row edges, beta 0, 1 and 0.25,
+// alpha 1 (C accumulated in place) and others.
+//
+// It runs with each implementation that has the implicit path.
+func TestImplicitConv3x3(t *testing.T) { withImplicitImpls(t, testImplicitConv3x3) }
+
+func testImplicitConv3x3(t *testing.T) {
+	rng := rand.New(rand.NewPCG(23, 24))
+	for i := 0; i < 60; i++ {
+		planes := []int{32, 64, 96, 5, 1}[rng.IntN(5)]
+		H, W := 1+rng.IntN(14), 1+rng.IntN(30)
+		rs, cs := W+2, (H+2)*(W+2)
+		n := H*rs - 2
+		if n < 1 {
+			continue
+		}
+		m := 1 + rng.IntN(70)
+		k := 9 * planes
+		lda, ldc := k+rng.IntN(3), n+rng.IntN(3)
+		b := randMat(rng, 1, planes*cs)
+		tm := make([]float32, k*n)
+		for tap := 0; tap < 9; tap++ {
+			for q := 0; q < planes; q++ {
+				copy(tm[(tap*planes+q)*n:(tap*planes+q+1)*n], b[q*cs+tap/3*rs+tap%3:])
+			}
+		}
+		a := randMat(rng, m, lda)
+		alpha, beta := alphas[rng.IntN(3)], betas[rng.IntN(3)]
+		c0 := randMat(rng, m, ldc)
+		want, got := slices.Clone(c0), slices.Clone(c0)
+		Sgemm(false, false, m, n, k, alpha, a, lda, tm, n, beta, want, ldc)
+		SgemmConv3x3(m, planes, n, alpha, a, lda, b, cs, rs, beta, got, ldc)
+		sameBits(t, "SgemmConv3x3", got, want)
+	}
+}

@@ -92,9 +92,10 @@ func Describe() string {
 
 // workspace holds the packing buffers of one Sgemm call.
 type workspace struct {
-	aBuf, bBuf []float32 // backing stores; a and b are 64-byte aligned views
-	accBuf     []float32 // amx-bf16: one strip of results
-	tmp        []float32 // one edge tile
+	aBuf, bBuf []float32        // backing stores; a and b are 64-byte aligned views
+	accBuf     []float32        // amx-bf16: one strip of results
+	tmp        []float32        // one edge tile
+	tab        []unsafe.Pointer // amx-bf16: a B's k steps (SgemmConv3x3)
 }
 
 // Workspaces are recycled through a free list, so a call allocates nothing

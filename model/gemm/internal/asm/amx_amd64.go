@@ -2,6 +2,8 @@
 
 package asm
 
+import "unsafe"
+
 // The AMX-BF16 kernel and its helpers (amx_amd64.s, hand-written). Callers
 // must check for AMX-BF16, AVX512-BF16 and AVX512-BW and must have asked
 // the kernel for the tile state (arch_prctl ARCH_REQ_XCOMP_PERM) before the
@@ -23,6 +25,13 @@ package asm
 //
 //go:noescape
 func AMXStrip(cfg *[64]byte, a *uint16, lda int, b *uint32, ldb int, acc *float32, ldacc int, nt, kt, load int)
+
+// AMXStripTab is AMXStrip for a B whose k steps lie anywhere: the 16 pair
+// rows of k step s start at btab[s] + boff bytes (rows ldb bytes apart), and
+// column block j at a further 128·j bytes.
+//
+//go:noescape
+func AMXStripTab(cfg *[64]byte, a *uint16, lda int, btab *unsafe.Pointer, boff, ldb int, acc *float32, ldacc int, nt, kt, load int)
 
 // CvtBF16 rounds n floats to BF16 (round to nearest even, NaNs stay NaNs;
 // VCVTNEPS2BF16): dst[i] = bf16(src[i]).
