@@ -49,10 +49,16 @@
 // are those of the untransposed case and the results do not depend on
 // operand layout (LayoutIndependent) — and multiplied one 32-row strip at
 // a time in 2×2 tiles of 16×16 accumulators; 32×32 blocks inside C are
-// accumulated in C itself when alpha is 1 and beta 0 or 1. SgemmOffsetB
-// and SgemmTaps3x3 have BF16 versions that convert the rows where they
-// are. A right operand used by several products can be converted once
-// (Prepare, SgemmPrepared: the decoder's mask features, engine.Graph.Reuse).
+// accumulated in C itself when alpha is 1 and beta 0 or 1. SgemmOffsetB,
+// SgemmTaps3x3 and SgemmTapsT3x3 have BF16 versions that convert the rows
+// where they are (CvtT16Rows: 16 rows anywhere, converted and transposed),
+// and SgemmConv3x3's converts a padded input once, as BF16 pairs of
+// neighbouring planes, and reads each k step of 32 (one tap, 32 planes)
+// from there through a pointer table (AMXStripTab). Since converting is
+// part of every product, a transposed operand costs what a stored one does
+// (ConvertsOperands): callers may orient a product by its result. A right
+// operand used by several products can be converted once (Prepare,
+// SgemmPrepared: the decoder's mask features, engine.Graph.Reuse).
 // The kernel (internal/asm, amx_amd64.s) is hand-written, its AMX and
 // AVX512-BF16 instructions spelled as bytes: Go's assembler knows neither.
 //
