@@ -186,13 +186,7 @@ func TestConvBatchWeightGradBits(t *testing.T) {
 // channel counts on and off the tap-major multiples of 32, tile edges and
 // whole 32×32 blocks, a 3×3 map (narrow products amx-bf16 leaves to FP32).
 func TestConvConverted(t *testing.T) {
-	if !slices.Contains(gemm.Names(), "amx-bf16") {
-		t.Skip("no amx-bf16 on this machine")
-	}
-	defer gemm.Use(gemm.Current().Name())
-	if err := gemm.Use("amx-bf16"); err != nil {
-		t.Fatal(err)
-	}
+	useAMXBF16(t)
 	if !convConverted[float32]() || !tapMajor[float32](32) {
 		t.Fatal("amx-bf16 in use but the converted routes are off")
 	}
@@ -301,13 +295,7 @@ func TestConvConverted(t *testing.T) {
 // output and the input and weight gradients of the unfrozen kernel, which
 // reorders per call, bit for bit; Thaw drops them.
 func TestConvFrozenTaps(t *testing.T) {
-	if !slices.Contains(gemm.Names(), "amx-bf16") {
-		t.Skip("no amx-bf16 on this machine")
-	}
-	defer gemm.Use(gemm.Current().Name())
-	if err := gemm.Use("amx-bf16"); err != nil {
-		t.Fatal(err)
-	}
+	useAMXBF16(t)
 	rng := rand.New(rand.NewPCG(35, 36))
 	for _, sh := range []struct{ N, C, O, H, W int }{{2, 32, 64, 6, 7}, {1, 64, 20, 5, 5}, {2, 20, 32, 4, 9}} {
 		w := NewParam[float32]("w", sh.O, sh.C, 3, 3)
@@ -341,5 +329,19 @@ func TestConvFrozenTaps(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// useAMXBF16 switches the GEMM to amx-bf16 for the rest of t (restoring
+// the one in use afterwards), or skips t where the CPU lacks it.
+func useAMXBF16(t *testing.T) {
+	t.Helper()
+	if !slices.Contains(gemm.Names(), "amx-bf16") {
+		t.Skip("no amx-bf16 on this machine")
+	}
+	prev := gemm.Current().Name()
+	t.Cleanup(func() { gemm.Use(prev) })
+	if err := gemm.Use("amx-bf16"); err != nil {
+		t.Fatal(err)
 	}
 }

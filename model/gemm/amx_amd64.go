@@ -23,8 +23,8 @@ import (
 // A is converted row by row into a row-major BF16 copy (k padded to a
 // multiple of 32, m to 32), B into pairs of k interleaved per column (the
 // layout TDPBF16PS reads), both in the free-list workspace; a transposed
-// operand is converted into BF16 pairs first and then transposed as
-// 32-bit patterns. The product runs one 32-row strip at a time (AMXStrip:
+// operand is converted and transposed in registers on the way (CvtT16,
+// PairsT16). The product runs one 32-row strip at a time (AMXStrip:
 // 2×2 tiles of 16×16 accumulators), accumulating in C where it can (see
 // strips).
 type amxBF16 struct {
@@ -114,7 +114,7 @@ func (x amxBF16) Sgemm(tA, tB bool, m, n, k int, alpha float32, a []float32, lda
 	abf := ws.packA(tA, m, k, a, lda)
 	bbf, np := ws.pairsB(n, k)
 	convertB(bbf, np, tB, n, k, b, ldb)
-	ws.strips(m, n, k, abf, pairsOf(bbf, np), alpha, beta, c, ldc, !x.scratchOnly)
+	ws.strips(m, n, k, abf, ws.contiguous(bbf, np, k), alpha, beta, c, ldc, !x.scratchOnly)
 }
 
 // convertB converts op(B) (k×n) into BF16 pairs, kp/2 rows of np dwords
@@ -160,7 +160,7 @@ func (x amxBF16) sgemmPrepared(tA bool, m int, alpha float32, a []float32, lda i
 	ws := getWorkspace()
 	defer putWorkspace(ws)
 	abf := ws.packA(tA, m, k, a, lda)
-	ws.strips(m, n, k, abf, pairsOf(p.pairs, p.stride), alpha, beta, c, ldc, !x.scratchOnly)
+	ws.strips(m, n, k, abf, ws.contiguous(p.pairs, p.stride, k), alpha, beta, c, ldc, !x.scratchOnly)
 }
 
 // sgemmOffsetB is SgemmOffsetB in BF16 (see implicitImpl): B's pairs of rows
@@ -176,7 +176,7 @@ func (x amxBF16) sgemmOffsetB(m, n int, offs []int, alpha float32, a []float32, 
 	abf := ws.packA(false, m, k, a, lda)
 	bbf, np := ws.pairsB(n, k)
 	pairRows(bbf, np, k, n, func(p int) []float32 { return b[offs[p]:] })
-	ws.strips(m, n, k, abf, pairsOf(bbf, np), alpha, beta, c, ldc, !x.scratchOnly)
+	ws.strips(m, n, k, abf, ws.contiguous(bbf, np, k), alpha, beta, c, ldc, !x.scratchOnly)
 	return true
 }
 
@@ -193,7 +193,7 @@ func (x amxBF16) sgemmTaps3x3(planes, n, k int, alpha float32, a []float32, cs, 
 	abf := ws.packRows(m, k, func(r int) []float32 { q, t := r/9, r%9; return a[q*cs+t/3*rs+t%3:] })
 	bbf, np := ws.pairsB(n, k)
 	pairRows(bbf, np, k, n, func(p int) []float32 { return b[p*bs:] })
-	ws.strips(m, n, k, abf, pairsOf(bbf, np), alpha, beta, c, ldc, !x.scratchOnly)
+	ws.strips(m, n, k, abf, ws.contiguous(bbf, np, k), alpha, beta, c, ldc, !x.scratchOnly)
 	return true
 }
 
@@ -211,7 +211,7 @@ func (x amxBF16) sgemmTapsT3x3(m, planes, k int, alpha float32, a []float32, lda
 	abf := ws.packA(false, m, k, a, lda)
 	bbf, np := ws.pairsB(n, k)
 	convertTaps(bbf, np, n, k, b, cs, rs)
-	ws.strips(m, n, k, abf, pairsOf(bbf, np), alpha, beta, c, ldc, !x.scratchOnly)
+	ws.strips(m, n, k, abf, ws.contiguous(bbf, np, k), alpha, beta, c, ldc, !x.scratchOnly)
 	return true
 }
 
@@ -236,10 +236,11 @@ func convertTaps(bbf []uint32, np, n, k int, b []float32, cs, rs int) {
 // sgemmConv3x3 is SgemmConv3x3 in BF16 (see implicitImpl): for planes
 // a multiple of 32, b is converted once into BF16 pairs of neighbouring
 // planes (xp, planes/2 rows of cs dwords, PairsBF16), and each k step of 32
-// — one tap, 32 planes — is read from xp at the tap's offset (the pairs
-// Sgemm makes of the written rows t·planes+q, q+1, for even q), so the
-// result is that of Sgemm on the written tap-major matrix, bit for bit,
-// while each input float is converted once instead of once per tap.
+// — one tap, 32 planes — is read from xp at the tap's offset through
+// AMXStrip's table (the pairs Sgemm makes of the written rows t·planes+q,
+// q+1, for even q), so the result is that of Sgemm on the written
+// tap-major matrix, bit for bit, while each input float is converted once
+// instead of once per tap.
 func (x amxBF16) sgemmConv3x3(m, planes, n int, alpha float32, a []float32, lda int, b []float32, cs, rs int, beta float32, c []float32, ldc int) bool {
 	k := 9 * planes
 	if planes%32 != 0 || !amxWorth(n, k) || len(b) < planes*cs || n+2*rs+2 > cs {
@@ -308,26 +309,22 @@ func (ws *workspace) pairsB(n, k int) ([]uint32, int) {
 	return u32(aligned(&ws.bBuf, kp/2*np)), np
 }
 
-// bOperand is op(B) as the tile kernels read it: BF16 pairs, either one
-// buffer of kp/2 rows of np dwords (pairs, np) or, for a B whose k steps
-// of 32 lie in different places, one pointer per k step to 16 pair rows
-// ldb bytes apart (tab, ldb; AMXStripTab).
+// bOperand is op(B) as AMXStrip reads it: BF16 pairs, one pointer per k
+// step of 32 to its 16 pair rows, ldb bytes apart.
 type bOperand struct {
-	pairs []uint32
-	np    int
-	tab   []unsafe.Pointer
-	ldb   int
+	tab []unsafe.Pointer
+	ldb int
 }
 
-func pairsOf(pairs []uint32, np int) bOperand { return bOperand{pairs: pairs, np: np} }
-
-// strip runs the tile kernel on nt column blocks of B from column j0.
-func (b *bOperand) strip(a *uint16, lda, j0 int, dst *float32, lddst, nt, kt, load int) {
-	if b.tab != nil {
-		asm.AMXStripTab(&tileConfig, a, lda, &b.tab[0], 4*j0, b.ldb, dst, lddst, nt, kt, load)
-		return
+// contiguous lists the k steps of a B converted into one buffer of kp/2
+// rows of np dwords (pairsB, Prepared), in ws.tab.
+func (ws *workspace) contiguous(pairs []uint32, np, k int) bOperand {
+	tab := ws.tab[:0]
+	for p := 0; p < k; p += 32 {
+		tab = append(tab, unsafe.Pointer(&pairs[p/2*np]))
 	}
-	asm.AMXStrip(&tileConfig, a, lda, &b.pairs[j0], 4*b.np, dst, lddst, nt, kt, load)
+	ws.tab = tab
+	return bOperand{tab: tab, ldb: 4 * np}
 }
 
 // strips multiplies the packed operands one 32-row strip at a time. With
@@ -349,13 +346,13 @@ func (ws *workspace) strips(m, n, k int, abf []uint16, b bOperand, alpha, beta f
 		rows := min(32, m-i0)
 		j0 := 0 // first column through the scratch strip
 		if inPlace && rows == 32 && full > 0 {
-			b.strip(&abf[i0*kp], 2*kp, 0, &c[i0*ldc], 4*ldc, full, kp/32, readC)
+			asm.AMXStrip(&tileConfig, &abf[i0*kp], 2*kp, &b.tab[0], 0, b.ldb, &c[i0*ldc], 4*ldc, full, kp/32, readC)
 			j0 = 32 * full
 		}
 		if j0 == n {
 			continue
 		}
-		b.strip(&abf[i0*kp], 2*kp, j0, &acc[0], 4*np, (np-j0)/32, kp/32, 0)
+		asm.AMXStrip(&tileConfig, &abf[i0*kp], 2*kp, &b.tab[0], 4*j0, b.ldb, &acc[0], 4*np, (np-j0)/32, kp/32, 0)
 		asm.ScaleAcc(&c[i0*ldc+j0], ldc, &acc[0], np, rows, n-j0, alpha, beta, readC)
 	}
 }

@@ -54,7 +54,7 @@
 // where they are (CvtT16Rows: 16 rows anywhere, converted and transposed),
 // and SgemmConv3x3's converts a padded input once, as BF16 pairs of
 // neighbouring planes, and reads each k step of 32 (one tap, 32 planes)
-// from there through a pointer table (AMXStripTab). Since converting is
+// from there (AMXStrip reads B through a table of k-step pointers). Since converting is
 // part of every product, a transposed operand costs what a stored one does
 // (ConvertsOperands): callers may orient a product by its result. A right
 // operand used by several products can be converted once (Prepare,

@@ -158,12 +158,15 @@ func SgemmConv3x3(m, planes, n int, alpha float32, a []float32, lda int, b []flo
 			return
 		}
 	}
-	offs := make([]int, k)
+	ws := getWorkspace()
+	defer putWorkspace(ws)
+	offs := ws.offs[:0]
 	for t := 0; t < 9; t++ {
 		for q := 0; q < planes; q++ {
-			offs[t*planes+q] = q*cs + t/3*rs + t%3
+			offs = append(offs, q*cs+t/3*rs+t%3)
 		}
 	}
+	ws.offs = offs
 	SgemmOffsetB(m, n, offs, alpha, a, lda, b, beta, c, ldc)
 }
 
@@ -196,7 +199,9 @@ func SgemmTapsT3x3(m, planes, k int, alpha float32, a []float32, lda int, b []fl
 	if tp, ok := Current().(implicitImpl); ok && tp.sgemmTapsT3x3(m, planes, k, alpha, a, lda, b, cs, rs, beta, c, ldc) {
 		return
 	}
-	at := make([]float32, k*m) // Aᵀ, k×m
+	ws := getWorkspace()
+	defer putWorkspace(ws)
+	at := aligned(&ws.aBuf, k*m) // Aᵀ, k×m
 	if !Transpose(at, m, a, lda, m, k) {
 		for i := 0; i < m; i++ {
 			for p, v := range a[i*lda : i*lda+k] {
@@ -204,7 +209,7 @@ func SgemmTapsT3x3(m, planes, k int, alpha float32, a []float32, lda int, b []fl
 			}
 		}
 	}
-	dT := make([]float32, n*m) // T·Aᵀ = (A·Tᵀ)ᵀ
+	dT := aligned(&ws.bBuf, n*m) // T·Aᵀ = (A·Tᵀ)ᵀ
 	asmTaps3x3(planes, m, k, 1, b, cs, rs, at, m, 0, dT, m)
 	for i := 0; i < m; i++ {
 		ci := c[i*ldc : i*ldc+n]

@@ -215,7 +215,7 @@ func testImplicitTapsT(t *testing.T) {
 
 // TestImplicitConv3x3: SgemmConv3x3 equals Sgemm on the written
 // tap-major tap matrix bit for bit: plane counts that are multiples of 32
-// (amx-bf16's path through pairs of planes and AMXStripTab) and others,
+// (amx-bf16's path through pairs of planes and AMXStrip's k-step table) and others,
 // n with and without whole 32-column blocks (the last block's padding
 // columns read past the last plane), m with row edges, beta 0, 1 and 0.25,
 // alpha 1 (C accumulated in place) and others.

@@ -95,7 +95,8 @@ type workspace struct {
 	aBuf, bBuf []float32        // backing stores; a and b are 64-byte aligned views
 	accBuf     []float32        // amx-bf16: one strip of results
 	tmp        []float32        // one edge tile
-	tab        []unsafe.Pointer // amx-bf16: a B's k steps (SgemmConv3x3)
+	tab        []unsafe.Pointer // amx-bf16: B's k steps as AMXStrip reads them
+	offs       []int            // SgemmConv3x3's tap offsets where it falls back
 }
 
 // Workspaces are recycled through a free list, so a call allocates nothing

@@ -14,24 +14,20 @@ import "unsafe"
 //
 //	acc[r][j] = Σ_p A[r][p]·B[p][j]   (r < 32, j < 32·nt, p < 32·kt)
 //
-// A is row-major (row r at a + r·lda bytes, p contiguous); B is stored in
-// pairs of k: the dword at b + (p/2)·ldb + 4j bytes holds B[p][j] in its
-// low and B[p+1][j] in its high half (p even); acc rows are ldacc bytes
-// apart. Each 16×16 tile of acc is one TDPBF16PS chain over p in steps of
-// 32, so the result depends only on the inputs; with load ≠ 0 the chains
-// start from the values in acc (acc += A·B) instead of zero. cfg is a tile
+// A is row-major (row r at a + r·lda bytes, p contiguous). B is stored in
+// pairs of k, each k step's 16 pair rows ldb bytes apart starting at
+// btab[s] + boff bytes for step s (contiguous B: btab[s] = b + 16·s·ldb;
+// a B whose steps lie anywhere, SgemmConv3x3's, lists them): the dword at
+// btab[p/32] + boff + ((p%32)/2)·ldb + 4j bytes holds B[p][j] in its low
+// and B[p+1][j] in its high half (p even). acc rows are ldacc bytes apart.
+// Each 16×16 tile of acc is one TDPBF16PS chain over p in steps of 32, so
+// the result depends only on the inputs; with load ≠ 0 the chains start
+// from the values in acc (acc += A·B) instead of zero. cfg is a tile
 // configuration (palette 1, tiles 0–7 of 16 rows × 64 bytes), loaded on
 // entry; the tiles are released on return.
 //
 //go:noescape
-func AMXStrip(cfg *[64]byte, a *uint16, lda int, b *uint32, ldb int, acc *float32, ldacc int, nt, kt, load int)
-
-// AMXStripTab is AMXStrip for a B whose k steps lie anywhere: the 16 pair
-// rows of k step s start at btab[s] + boff bytes (rows ldb bytes apart), and
-// column block j at a further 128·j bytes.
-//
-//go:noescape
-func AMXStripTab(cfg *[64]byte, a *uint16, lda int, btab *unsafe.Pointer, boff, ldb int, acc *float32, ldacc int, nt, kt, load int)
+func AMXStrip(cfg *[64]byte, a *uint16, lda int, btab *unsafe.Pointer, boff, ldb int, acc *float32, ldacc int, nt, kt, load int)
 
 // CvtBF16 rounds n floats to BF16 (round to nearest even, NaNs stay NaNs;
 // VCVTNEPS2BF16): dst[i] = bf16(src[i]).

@@ -22,18 +22,16 @@ DATA pairIdx<>+48(SB)/8, $0x001d000d001c000c
 DATA pairIdx<>+56(SB)/8, $0x001f000f001e000e
 GLOBL pairIdx<>(SB), RODATA|NOPTR, $64
 
-// func AMXStrip(cfg *[64]byte, a *uint16, lda int, b *uint32, ldb int, acc *float32, ldacc int, nt, kt, load int)
-TEXT ·AMXStrip(SB), NOSPLIT, $0-80
+// func AMXStrip(cfg *[64]byte, a *uint16, lda int, btab *unsafe.Pointer, boff, ldb int, acc *float32, ldacc int, nt, kt, load int)
+TEXT ·AMXStrip(SB), NOSPLIT, $0-88
 	MOVQ cfg+0(FP), DI
 	BYTE $0xc4; BYTE $0xe2; BYTE $0x78; BYTE $0x49; BYTE $0x07 // ldtilecfg [rdi]
-	MOVQ b+24(FP), R11
-	MOVQ acc+40(FP), R13
-	MOVQ nt+56(FP), R9
-	MOVQ ldb+32(FP), R12
-	SHLQ $4, R12 // 16 pair rows of B per k step of 32
+	MOVQ boff+32(FP), R10 // byte offset of the first column block in every B block
+	MOVQ acc+48(FP), R13
+	MOVQ nt+64(FP), R9
 
 jloop:
-	MOVQ load+72(FP), AX
+	MOVQ load+80(FP), AX
 	TESTQ AX, AX
 	JNZ  loadacc
 	BYTE $0xc4; BYTE $0xe2; BYTE $0x7b; BYTE $0x49; BYTE $0xc0 // tilezero tmm0
@@ -43,7 +41,7 @@ jloop:
 	JMP  start
 
 loadacc:
-	MOVQ ldacc+48(FP), CX
+	MOVQ ldacc+56(FP), CX
 	MOVQ R13, DI
 	MOVQ CX, DX
 	SHLQ $4, DX
@@ -59,82 +57,11 @@ start:
 	MOVQ CX, DX
 	SHLQ $4, DX
 	ADDQ SI, DX // rows 16..31 of the strip
-	MOVQ R11, BX
-	MOVQ ldb+32(FP), AX
-	MOVQ kt+64(FP), R8
-
-kloop:
-	BYTE $0xc4; BYTE $0xe2; BYTE $0x7b; BYTE $0x4b; BYTE $0x24; BYTE $0x0e // tileloadd tmm4, [rsi+rcx*1]
-	BYTE $0xc4; BYTE $0xe2; BYTE $0x7b; BYTE $0x4b; BYTE $0x2c; BYTE $0x0a // tileloadd tmm5, [rdx+rcx*1]
-	BYTE $0xc4; BYTE $0xe2; BYTE $0x7b; BYTE $0x4b; BYTE $0x34; BYTE $0x03 // tileloadd tmm6, [rbx+rax*1]
-	BYTE $0xc4; BYTE $0xe2; BYTE $0x7b; BYTE $0x4b; BYTE $0x7c; BYTE $0x03; BYTE $0x40 // tileloadd tmm7, [rbx+rax*1+64]
-	BYTE $0xc4; BYTE $0xe2; BYTE $0x4a; BYTE $0x5c; BYTE $0xc4 // tdpbf16ps tmm0, tmm4, tmm6
-	BYTE $0xc4; BYTE $0xe2; BYTE $0x42; BYTE $0x5c; BYTE $0xcc // tdpbf16ps tmm1, tmm4, tmm7
-	BYTE $0xc4; BYTE $0xe2; BYTE $0x4a; BYTE $0x5c; BYTE $0xd5 // tdpbf16ps tmm2, tmm5, tmm6
-	BYTE $0xc4; BYTE $0xe2; BYTE $0x42; BYTE $0x5c; BYTE $0xdd // tdpbf16ps tmm3, tmm5, tmm7
-	ADDQ $64, SI
-	ADDQ $64, DX
-	ADDQ R12, BX
-	DECQ R8
-	JNZ  kloop
-
-	MOVQ ldacc+48(FP), CX
-	MOVQ R13, DI
-	MOVQ CX, DX
-	SHLQ $4, DX
-	ADDQ DI, DX
-	BYTE $0xc4; BYTE $0xe2; BYTE $0x7a; BYTE $0x4b; BYTE $0x04; BYTE $0x0f // tilestored [rdi+rcx*1], tmm0
-	BYTE $0xc4; BYTE $0xe2; BYTE $0x7a; BYTE $0x4b; BYTE $0x4c; BYTE $0x0f; BYTE $0x40 // tilestored [rdi+rcx*1+64], tmm1
-	BYTE $0xc4; BYTE $0xe2; BYTE $0x7a; BYTE $0x4b; BYTE $0x14; BYTE $0x0a // tilestored [rdx+rcx*1], tmm2
-	BYTE $0xc4; BYTE $0xe2; BYTE $0x7a; BYTE $0x4b; BYTE $0x5c; BYTE $0x0a; BYTE $0x40 // tilestored [rdx+rcx*1+64], tmm3
-	ADDQ $128, R11
-	ADDQ $128, R13
-	DECQ R9
-	JNZ  jloop
-
-	BYTE $0xc4; BYTE $0xe2; BYTE $0x78; BYTE $0x49; BYTE $0xc0 // tilerelease
-	RET
-
-// func AMXStripTab(cfg *[64]byte, a *uint16, lda int, btab *unsafe.Pointer, boff, ldb int, acc *float32, ldacc int, nt, kt, load int)
-TEXT ·AMXStripTab(SB), NOSPLIT, $0-88
-	MOVQ cfg+0(FP), DI
-	BYTE $0xc4; BYTE $0xe2; BYTE $0x78; BYTE $0x49; BYTE $0x07 // ldtilecfg [rdi]
-	MOVQ boff+32(FP), R10 // byte offset of the first column block in every B block
-	MOVQ acc+48(FP), R13
-	MOVQ nt+64(FP), R9
-
-tjloop:
-	MOVQ load+80(FP), AX
-	TESTQ AX, AX
-	JNZ  tloadacc
-	BYTE $0xc4; BYTE $0xe2; BYTE $0x7b; BYTE $0x49; BYTE $0xc0 // tilezero tmm0
-	BYTE $0xc4; BYTE $0xe2; BYTE $0x7b; BYTE $0x49; BYTE $0xc8 // tilezero tmm1
-	BYTE $0xc4; BYTE $0xe2; BYTE $0x7b; BYTE $0x49; BYTE $0xd0 // tilezero tmm2
-	BYTE $0xc4; BYTE $0xe2; BYTE $0x7b; BYTE $0x49; BYTE $0xd8 // tilezero tmm3
-	JMP  tstart
-
-tloadacc:
-	MOVQ ldacc+56(FP), CX
-	MOVQ R13, DI
-	MOVQ CX, DX
-	SHLQ $4, DX
-	ADDQ DI, DX
-	BYTE $0xc4; BYTE $0xe2; BYTE $0x7b; BYTE $0x4b; BYTE $0x04; BYTE $0x0f // tileloadd tmm0, [rdi+rcx*1]
-	BYTE $0xc4; BYTE $0xe2; BYTE $0x7b; BYTE $0x4b; BYTE $0x4c; BYTE $0x0f; BYTE $0x40 // tileloadd tmm1, [rdi+rcx*1+64]
-	BYTE $0xc4; BYTE $0xe2; BYTE $0x7b; BYTE $0x4b; BYTE $0x14; BYTE $0x0a // tileloadd tmm2, [rdx+rcx*1]
-	BYTE $0xc4; BYTE $0xe2; BYTE $0x7b; BYTE $0x4b; BYTE $0x5c; BYTE $0x0a; BYTE $0x40 // tileloadd tmm3, [rdx+rcx*1+64]
-
-tstart:
-	MOVQ a+8(FP), SI
-	MOVQ lda+16(FP), CX
-	MOVQ CX, DX
-	SHLQ $4, DX
-	ADDQ SI, DX // rows 16..31 of the strip
 	MOVQ btab+24(FP), R14
 	MOVQ ldb+40(FP), AX
 	MOVQ kt+72(FP), R8
 
-tkloop:
+kloop:
 	MOVQ (R14), BX // this k step's B block, at the strip's column block
 	ADDQ R10, BX
 	ADDQ $8, R14
@@ -149,7 +76,7 @@ tkloop:
 	ADDQ $64, SI
 	ADDQ $64, DX
 	DECQ R8
-	JNZ  tkloop
+	JNZ  kloop
 
 	MOVQ ldacc+56(FP), CX
 	MOVQ R13, DI
@@ -163,7 +90,7 @@ tkloop:
 	ADDQ $128, R10
 	ADDQ $128, R13
 	DECQ R9
-	JNZ  tjloop
+	JNZ  jloop
 
 	BYTE $0xc4; BYTE $0xe2; BYTE $0x78; BYTE $0x49; BYTE $0xc0 // tilerelease
 	RET
