@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"math"
 	"math/bits"
 
 	"github.com/mpanalyze/mpanalyze/internal/fmath"
@@ -92,7 +93,20 @@ func (g *Graph[T]) alloc(n int) []T { return g.pool.get(n, true) }
 
 // allocRaw returns a buffer of n elements whose content is undefined; the
 // caller overwrites every element.
-func (g *Graph[T]) allocRaw(n int) []T { return g.pool.get(n, false) }
+func (g *Graph[T]) allocRaw(n int) []T {
+	b := g.pool.get(n, false)
+	if poisonRaw {
+		nan := T(math.NaN())
+		for i := range b {
+			b[i] = nan
+		}
+	}
+	return b
+}
+
+// poisonRaw makes allocRaw fill what it returns with NaN (tests: an
+// operation that reads memory it has not written then shows).
+var poisonRaw bool
 
 // alloc64 returns a zeroed float64 buffer of n elements from the graph's
 // pool (per-row statistics that live until the backward pass); like the

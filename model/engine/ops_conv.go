@@ -69,29 +69,35 @@ func (g *Graph[T]) conv2dForward(x, w, bias, out *Tensor[T], k convGeom) [][]T {
 	cols := make([][]T, k.N)
 	var offs []int
 	var wide, wt []float32
+	var pa *gemm.Prepared
 	if k.implicit {
 		offs = g.convOffsets(C, H, W)
 		wide = any(g.allocRaw(O * H * (W + 2))).([]float32)
 		if tapMajor[T](C) {
-			if w.taps != nil && w.taps[0] != nil { // frozen (FreezeConverted)
-				wt = w.taps[0]
+			if w.taps != nil && w.taps.w[0] != nil { // frozen (FreezeConverted)
+				wt, pa = w.taps.w[0], w.taps.conv[0]
 			} else {
-				wt = any(g.allocRaw(O * 9 * C)).([]float32)
-				tapMajorWeights(wt, any(w.Data).([]float32), O, C)
+				var kt kernelTaps
+				kt.w[0] = any(g.allocRaw(O * 9 * C)).([]float32)
+				tapMajorWeights(kt.w[0], any(w.Data).([]float32), O, C)
+				kt.prepare(0, O)
+				defer kt.release()
+				wt, pa = kt.w[0], kt.conv[0]
 			}
 		}
 	}
 	for n := 0; n < k.N; n++ {
 		xn := x.Data[n*C*H*W : (n+1)*C*H*W]
 		if k.implicit {
-			xpad := g.allocRaw(C * (H + 2) * (W + 2))
+			xpad := g.allocRaw(C*(H+2)*(W+2) + convPadSlack)
 			padPlanes(any(xpad).([]float32), any(xn).([]float32), C, H, W)
+			clear(xpad[C*(H+2)*(W+2):])
 			cols[n] = xpad
 			var b []float32
 			if bias != nil {
 				b = any(bias.Data).([]float32)
 			}
-			convForwardImplicit(any(out.Data[n*O*ohw:(n+1)*O*ohw]).([]float32), any(w.Data).([]float32), wt, b, any(xpad).([]float32), wide, offs, O, H, W)
+			convForwardImplicit(any(out.Data[n*O*ohw:(n+1)*O*ohw]).([]float32), any(w.Data).([]float32), wt, pa, b, any(xpad).([]float32), wide, offs, O, H, W)
 			continue
 		}
 		col := xn
@@ -129,12 +135,17 @@ func (g *Graph[T]) conv2dBackward(x, w, bias, out *Tensor[T], cols [][]T, k conv
 	// of G with the flipped kernel (convInputGradFlip)
 	flip := x.requiresGrad && k.implicit && tapMajor[T](O)
 	var wf, gpad, gwide []float32
+	var pf *gemm.Prepared
 	if flip {
-		if w.taps != nil && w.taps[1] != nil { // frozen (FreezeConverted)
-			wf = w.taps[1]
+		if w.taps != nil && w.taps.w[1] != nil { // frozen (FreezeConverted)
+			wf, pf = w.taps.w[1], w.taps.conv[1]
 		} else {
-			wf = any(g.allocRaw(C * 9 * O)).([]float32)
-			flipTapMajor(wf, any(g.allocRaw(9*C*O)).([]float32), any(w.Data).([]float32), O, C)
+			var kt kernelTaps
+			kt.w[1] = any(g.allocRaw(C * 9 * O)).([]float32)
+			flipTapMajor(kt.w[1], any(w.Data).([]float32), O, C)
+			kt.prepare(1, C)
+			defer kt.release()
+			wf, pf = kt.w[1], kt.conv[1]
 		}
 		gpad = any(g.allocRaw(O * (H + 2) * (W + 2))).([]float32)
 		gwide = any(g.allocRaw(C * H * (W + 2))).([]float32)
@@ -152,6 +163,12 @@ func (g *Graph[T]) conv2dBackward(x, w, bias, out *Tensor[T], cols [][]T, k conv
 	// dw is added into w's gradient in its own layout — no dwᵀ, no
 	// transposes, no accumulator (convWeightGradDirect)
 	wDirect := w.requiresGrad && convConverted[T]()
+	// wTaps: the same for an implicit 3×3 convolution whose input channels
+	// allow tap-major products, but transposed — dwᵀ, tap-major, summed
+	// over the images (convWeightGradTaps) and added to dw at the end
+	// (addTapMajorT): each input float is converted once, not once per tap
+	wTaps := wDirect && k.implicit && tapMajor[T](C)
+	var taccT []float32
 	// dx: one GEMM per image when direct and one convolution per image
 	// when flip, which write a new buffer (gradNew) instead of adding to
 	// it; col2im adds, so it needs zeros
@@ -166,7 +183,11 @@ func (g *Graph[T]) conv2dBackward(x, w, bias, out *Tensor[T], cols [][]T, k conv
 			dx = g.grad(x)
 		}
 	}
-	if wDirect && k.implicit {
+	switch {
+	case wTaps:
+		gw = any(g.allocRaw(wideGradLen(H, W) * O)).([]float32)
+		taccT = any(g.allocRaw(9 * C * O)).([]float32)
+	case wDirect && k.implicit:
 		gw = any(g.allocRaw(H * (W + 2) * O)).([]float32)
 	}
 	if w.requiresGrad && !wDirect {
@@ -184,7 +205,9 @@ func (g *Graph[T]) conv2dBackward(x, w, bias, out *Tensor[T], cols [][]T, k conv
 	for n := 0; n < k.N; n++ {
 		Gn := out.Grad[n*O*ohw : (n+1)*O*ohw]
 		if wDirect {
-			if k.implicit {
+			if wTaps {
+				convWeightGradTaps(taccT, any(cols[n]).([]float32), any(Gn).([]float32), gw, C, O, H, W, n == 0)
+			} else if k.implicit {
 				convWeightGradDirect(any(g.grad(w)).([]float32), any(cols[n]).([]float32), any(Gn).([]float32), gw, C, O, H, W)
 			} else {
 				gemmT(false, true, O, ckk, ohw, 1, Gn, ohw, cols[n], ohw, 1, g.grad(w), ckk)
@@ -219,7 +242,7 @@ func (g *Graph[T]) conv2dBackward(x, w, bias, out *Tensor[T], cols [][]T, k conv
 			case k.direct:
 				gemmT(true, false, ckk, ohw, O, 1, w.Data, ckk, Gn, ohw, dxBeta, dxn, ohw)
 			case flip:
-				convInputGradFlip(any(dxn).([]float32), any(Gn).([]float32), wf, gpad, gwide, C, O, H, W, dxFresh)
+				convInputGradFlip(any(dxn).([]float32), any(Gn).([]float32), wf, pf, gpad, gwide, C, O, H, W, dxFresh)
 			default:
 				gemmT(true, false, ckk, ohw, O, 1, w.Data, ckk, Gn, ohw, 0, dcol, ohw)
 				col2im(dxn, dcol, C, H, W, k.KH, k.KW, k.stride, k.pad, k.OH, k.OW)
@@ -228,6 +251,9 @@ func (g *Graph[T]) conv2dBackward(x, w, bias, out *Tensor[T], cols [][]T, k conv
 	}
 	if acc != nil {
 		transpose(g.grad(w), acc, ckk, O)
+	}
+	if wTaps {
+		addTapMajorT(any(g.grad(w)).([]float32), taccT, O, C)
 	}
 }
 

@@ -38,6 +38,13 @@ import (
 //
 //   - weight gradient: dw += G·Tᵀ straight in the weights' layout
 //     (gemm.SgemmTapsT3x3, convWeightGradDirect), no dwᵀ and transposes;
+//     for 32·k input channels transposed instead, dwᵀ = T·Gᵀ tap-major
+//     (gemm.SgemmConvGradT3x3, convWeightGradTaps), so that T's rows are
+//     read from the input converted once rather than converted and
+//     transposed tap by tap, summed over the images and added to dw once
+//     per call (addTapMajorT). The tile unit's sums are the same either
+//     way round, so where dw starts at zero (a graph's first use of the
+//     kernel) the bits are those of the untransposed product;
 //   - forward, for 32·k input channels: the taps outermost
 //     (gemm.SgemmConv3x3 with the kernel reordered, tapMajorWeights), so
 //     each input float is converted to BF16 once instead of once per tap;
@@ -45,8 +52,9 @@ import (
 //     convolution of G with the flipped kernel (convInputGradFlip), no
 //     column matrix and no col2im.
 //
-// A frozen kernel (Param.FreezeConverted) carries both reorderings, made
-// once per step instead of in every call.
+// A frozen kernel (Param.FreezeConverted) carries both reorderings, each
+// also converted to BF16, made once per step instead of in every call; an
+// unfrozen one is reordered and converted once per call (kernelTaps).
 
 // noImplicitConv turns the implicit path off (tests compare the two).
 var noImplicitConv bool
@@ -101,8 +109,9 @@ func padPlanes(dst, x []float32, C, H, W int) {
 // convForwardImplicit computes out [O, H·W] = w·col(x) (+ bias) for one
 // image from its padded input xpad. With wt (w in tap-major order,
 // tapMajor) it multiplies through gemm.SgemmConv3x3 instead of
-// SgemmOffsetB with the im2col offsets.
-func convForwardImplicit(out, w, wt, bias, xpad, wide []float32, offs []int, O, H, W int) {
+// SgemmOffsetB with the im2col offsets, with wt converted (pa, nil where
+// the GEMM converts nothing) through gemm.SgemmConv3x3Prepared.
+func convForwardImplicit(out, w, wt []float32, pa *gemm.Prepared, bias, xpad, wide []float32, offs []int, O, H, W int) {
 	wp := W + 2
 	nw := H*wp - 2 // the last row's two extra columns are not needed
 	wide = wide[:O*nw]
@@ -116,10 +125,12 @@ func convForwardImplicit(out, w, wt, bias, xpad, wide []float32, offs []int, O, 
 		}
 		beta = 1
 	}
-	if wt != nil {
-		C := len(wt) / (9 * O)
+	switch C := len(wt) / (9 * O); {
+	case pa != nil:
+		gemm.SgemmConv3x3Prepared(pa, C, nw, 1, xpad, (H+2)*wp, wp, beta, wide, nw)
+	case wt != nil:
 		gemm.SgemmConv3x3(O, C, nw, 1, wt, 9*C, xpad, (H+2)*wp, wp, beta, wide, nw)
-	} else {
+	default:
 		gemm.SgemmOffsetB(O, nw, offs, 1, w, len(offs), xpad, beta, wide, nw)
 	}
 	hw := H * W
@@ -155,19 +166,17 @@ func tapMajorWeights(dst, w []float32, O, C int) {
 
 // flipTapMajor writes the input gradient's kernel of a 3×3 "same"
 // convolution in tap-major order: dst[c][t·O+o] = w[o][c][8−t] (the kernel
-// transposed in its channels and turned by 180°, tap t = 3i+j ↔ 8−t),
-// through wT [C·9, O], w transposed.
-func flipTapMajor(dst, wT, w []float32, O, C int) {
-	if !gemm.Transpose(wT, O, w, 9*C, O, 9*C) {
-		for o := 0; o < O; o++ {
-			for r := 0; r < 9*C; r++ {
-				wT[r*O+o] = w[o*9*C+r]
-			}
-		}
-	}
+// transposed in its channels and turned by 180°, tap t = 3i+j ↔ 8−t), one
+// input channel's nine rows at a time.
+func flipTapMajor(dst, w []float32, O, C int) {
 	for c := 0; c < C; c++ {
-		for t := 0; t < 9; t++ {
-			copy(dst[c*9*O+t*O:c*9*O+(t+1)*O], wT[(c*9+8-t)*O:])
+		d := dst[c*9*O : (c+1)*9*O]
+		d0, d1, d2, d3, d4 := d[:O], d[O:2*O], d[2*O:3*O], d[3*O:4*O], d[4*O:5*O]
+		d5, d6, d7, d8 := d[5*O:6*O], d[6*O:7*O], d[7*O:8*O], d[8*O:9*O]
+		for o := range d0 {
+			r := w[o*9*C+c*9 : o*9*C+c*9+9 : o*9*C+c*9+9]
+			d0[o], d1[o], d2[o], d3[o], d4[o] = r[8], r[7], r[6], r[5], r[4]
+			d5[o], d6[o], d7[o], d8[o] = r[3], r[2], r[1], r[0]
 		}
 	}
 }
@@ -181,12 +190,17 @@ func flipTapMajor(dst, wT, w []float32, O, C int) {
 //
 // through gemm.SgemmConv3x3 on G's padded copy gpad (O·(H+2)·(W+2)) into
 // wide (C·H·(W+2)), instead of the column matrix wᵀ·G (C·9×H·W) and
-// col2im's nine passes over dx.
-func convInputGradFlip(dx, G, wf, gpad, wide []float32, C, O, H, W int, fresh bool) {
+// col2im's nine passes over dx. pa is wf converted (gemm.PrepareLeft), or
+// nil where the GEMM converts nothing.
+func convInputGradFlip(dx, G, wf []float32, pa *gemm.Prepared, gpad, wide []float32, C, O, H, W int, fresh bool) {
 	wp := W + 2
 	nw := H*wp - 2
 	padPlanes(gpad, G, O, H, W)
-	gemm.SgemmConv3x3(C, O, nw, 1, wf, 9*O, gpad, (H+2)*wp, wp, 0, wide, nw)
+	if pa != nil {
+		gemm.SgemmConv3x3Prepared(pa, O, nw, 1, gpad, (H+2)*wp, wp, 0, wide, nw)
+	} else {
+		gemm.SgemmConv3x3(C, O, nw, 1, wf, 9*O, gpad, (H+2)*wp, wp, 0, wide, nw)
+	}
 	hw := H * W
 	for c := 0; c < C; c++ {
 		for y := 0; y < H; y++ {
@@ -259,4 +273,66 @@ func convWeightGradDirect(dw, xpad, G, gw []float32, C, O, H, W int) {
 		}
 	}
 	gemm.SgemmTapsT3x3(O, C, k, 1, gw, k, xpad, (H+2)*wp, wp, 1, dw, C*9)
+}
+
+// convWeightGradTaps computes, for tapMajor input channels, one image's
+// weight gradient of a 3×3 "same" convolution transposed and tap-major,
+// dwT [9·C, O] with dwT[t·C+c][o] = dw[o][c][t], writing it (fresh) or
+// adding it to dwT: dwT (+)= T·Gᵀ with T the tap-major tap rows of the
+// padded input (gemm.SgemmConvGradT3x3, which converts each input float to
+// BF16 once instead of once per tap), over the wide positions rounded up to
+// a multiple of 32 (wideGradLen). xpad must hold that many floats past its
+// planes' taps, finite (convPadSlack); gw is scratch of O·wideGradLen
+// floats for G in that layout, zero in the extra columns and at the end.
+func convWeightGradTaps(dwT, xpad, G, gw []float32, C, O, H, W int, fresh bool) {
+	wp, hw := W+2, H*W
+	k := wideGradLen(H, W)
+	for o := 0; o < O; o++ {
+		row := gw[o*k : (o+1)*k]
+		for y := 0; y < H; y++ {
+			copy(row[y*wp:y*wp+W], G[o*hw+y*W:])
+			if y < H-1 {
+				row[y*wp+W], row[y*wp+W+1] = 0, 0
+			}
+		}
+		clear(row[(H-1)*wp+W:])
+	}
+	beta := float32(1)
+	if fresh {
+		beta = 0
+	}
+	gemm.SgemmConvGradT3x3(C, O, k, 1, xpad, (H+2)*wp, wp, gw, k, beta, dwT, O)
+}
+
+// wideGradLen is the number of wide positions (W+2 per row, the last
+// row's two extra columns left out) rounded up to a multiple of 32, the
+// k of convWeightGradTaps' product.
+func wideGradLen(H, W int) int { return ((H-1)*(W+2) + W + 31) / 32 * 32 }
+
+// convPadSlack is the number of floats a padded input keeps past its
+// planes, zero, for the taps convWeightGradTaps reads past the last
+// position (at most 31).
+const convPadSlack = 32
+
+// addTapMajorT adds dwT [9·C, O] (tap-major, transposed: dwT[t·C+c][o])
+// to dw [O, C·9]: one input channel at a time, its nine rows of dwT read
+// in step into each output channel's nine taps.
+func addTapMajorT(dw, dwT []float32, O, C int) {
+	for c := 0; c < C; c++ {
+		r0, r1, r2 := dwT[c*O:(c+1)*O], dwT[(C+c)*O:(C+c+1)*O], dwT[(2*C+c)*O:(2*C+c+1)*O]
+		r3, r4, r5 := dwT[(3*C+c)*O:(3*C+c+1)*O], dwT[(4*C+c)*O:(4*C+c+1)*O], dwT[(5*C+c)*O:(5*C+c+1)*O]
+		r6, r7, r8 := dwT[(6*C+c)*O:(6*C+c+1)*O], dwT[(7*C+c)*O:(7*C+c+1)*O], dwT[(8*C+c)*O:(8*C+c+1)*O]
+		for o := range r0 {
+			d := dw[o*9*C+c*9 : o*9*C+c*9+9 : o*9*C+c*9+9]
+			d[0] += r0[o]
+			d[1] += r1[o]
+			d[2] += r2[o]
+			d[3] += r3[o]
+			d[4] += r4[o]
+			d[5] += r5[o]
+			d[6] += r6[o]
+			d[7] += r7[o]
+			d[8] += r8[o]
+		}
+	}
 }

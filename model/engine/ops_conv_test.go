@@ -306,7 +306,7 @@ func TestConvFrozenTaps(t *testing.T) {
 			if frozen {
 				w.FreezeConverted()
 				defer w.Thaw()
-				if w.taps == nil || (w.taps[0] != nil) != (sh.C%32 == 0) || (w.taps[1] != nil) != (sh.O%32 == 0) {
+				if w.taps == nil || (w.taps.w[0] != nil) != (sh.C%32 == 0) || (w.taps.w[1] != nil) != (sh.O%32 == 0) || (w.taps.conv[0] != nil) != (sh.C%32 == 0) || (w.taps.conv[1] != nil) != (sh.O%32 == 0) {
 					t.Fatalf("%+v: frozen taps %v", sh, w.taps)
 				}
 			}

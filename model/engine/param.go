@@ -33,13 +33,45 @@ type Param[T Float] struct {
 	// storage between freezes.
 	converted *[2]*gemm.Prepared
 	conv      [2]*gemm.Prepared
-	// taps points at tapView, a 3×3 kernel [O, C, 3, 3] in the tap-major
-	// orders of its implicit convolutions (tapMajorWeights for the forward,
-	// flipTapMajor for the input gradient; nil where the channels do not
-	// allow it), while frozen (FreezeConverted), else nil; tapBuf keeps
-	// their storage between freezes.
-	taps            *[2][]float32
-	tapView, tapBuf [2][]float32
+	// taps points at tapStore, a 3×3 kernel's tap-major orders, while
+	// frozen (FreezeConverted), else nil; tapStore and tapBuf keep their
+	// storage between freezes.
+	taps     *kernelTaps
+	tapStore kernelTaps
+	tapBuf   [2][]float32
+}
+
+// kernelTaps is a 3×3 kernel [O, C, 3, 3] in the tap-major orders of its
+// implicit convolutions, w[0] for the forward (tapMajorWeights) and w[1]
+// for the input gradient (flipTapMajor), nil where the channels do not
+// allow it (tapMajor), and each as the GEMM reads a left operand
+// (gemm.PrepareLeft), so that a convolution over several images converts
+// its kernel once.
+type kernelTaps struct {
+	w    [2][]float32
+	conv [2]*gemm.Prepared
+}
+
+// prepare sets conv[i] to w[i] converted (reusing the old conv[i]), or
+// nil where w[i] is nil.
+func (k *kernelTaps) prepare(i, rows int) {
+	if k.w[i] == nil {
+		if k.conv[i] != nil {
+			k.conv[i].Release()
+			k.conv[i] = nil
+		}
+		return
+	}
+	k.conv[i] = gemm.PrepareLeft(k.conv[i], rows, len(k.w[i])/rows, k.w[i], len(k.w[i])/rows)
+}
+
+// release returns conv's buffers (a kernelTaps made for one call).
+func (k *kernelTaps) release() {
+	for _, c := range k.conv {
+		if c != nil {
+			c.Release()
+		}
+	}
 }
 
 // NewParam allocates a zero parameter of the given shape.
@@ -95,8 +127,8 @@ func (p *Param[T]) FreezeTransposed() {
 // same bits). A 3×3 kernel [O, C, 3, 3] it stores in the tap-major
 // orders its implicit convolutions multiply by (tapMajor: the forward for
 // 32·k input channels, the input gradient's flipped kernel for 32·k output
-// channels), which Conv2d then uses instead of reordering the kernel in
-// every call. It does nothing for other shapes, for float64, or where the
+// channels), each also converted (gemm.PrepareLeft), which Conv2d then
+// uses instead of reordering and converting the kernel in every call. It does nothing for other shapes, for float64, or where the
 // GEMM does not convert. The caller promises that Data does not change
 // until Thaw.
 func (p *Param[T]) FreezeConverted() {
@@ -108,25 +140,25 @@ func (p *Param[T]) FreezeConverted() {
 		O, C := p.Shape[0], p.Shape[1]
 		fwd, flip := tapMajor[T](C), tapMajor[T](O)
 		if fwd || flip {
+			k := &p.tapStore
 			for i, on := range []bool{fwd, flip} {
-				p.tapView[i] = nil
+				k.w[i] = nil
 				if on {
 					if cap(p.tapBuf[i]) < len(d) {
 						p.tapBuf[i] = make([]float32, len(d))
 					}
-					p.tapView[i] = p.tapBuf[i][:len(d)]
+					k.w[i] = p.tapBuf[i][:len(d)]
 				}
 			}
-			p.taps = &p.tapView
 			if fwd {
-				tapMajorWeights(p.taps[0], d, O, C)
+				tapMajorWeights(k.w[0], d, O, C)
 			}
 			if flip {
-				if cap(p.tbuf) < len(d) { // scratch for w transposed
-					p.tbuf = make([]T, len(d))
-				}
-				flipTapMajor(p.taps[1], any(p.tbuf[:len(d)]).([]float32), d, O, C)
+				flipTapMajor(k.w[1], d, O, C)
 			}
+			k.prepare(0, O)
+			k.prepare(1, C)
+			p.taps = k
 		}
 		return
 	}

@@ -32,7 +32,7 @@ type Tensor[T Float] struct {
 	// converted is a bound parameter's Param.converted (FreezeConverted).
 	converted *[2]*gemm.Prepared
 	// taps is a bound 3×3 kernel's Param.taps (FreezeConverted).
-	taps *[2][]float32
+	taps *kernelTaps
 }
 
 // NumElems returns the product of shape.

@@ -114,7 +114,7 @@ func (x amxBF16) Sgemm(tA, tB bool, m, n, k int, alpha float32, a []float32, lda
 	abf := ws.packA(tA, m, k, a, lda)
 	bbf, np := ws.pairsB(n, k)
 	convertB(bbf, np, tB, n, k, b, ldb)
-	ws.strips(m, n, k, abf, ws.contiguous(bbf, np, k), alpha, beta, c, ldc, !x.scratchOnly)
+	ws.strips(m, n, k, ws.packed(abf, m, k), ws.contiguous(bbf, np, k), alpha, beta, c, ldc, !x.scratchOnly)
 }
 
 // convertB converts op(B) (k×n) into BF16 pairs, kp/2 rows of np dwords
@@ -150,6 +150,14 @@ func (x amxBF16) prepareB(p *Prepared) bool {
 	return true
 }
 
+// prepareA implements preparer: A converted as Sgemm converts it (packA).
+func (x amxBF16) prepareA(p *Prepared) bool {
+	kp, mp := roundUp(p.k, 32), roundUp(p.m, 32)
+	p.rows = u16(aligned(&p.buf, mp*kp/2))
+	convertRows(p.rows, p.m, p.k, func(i int) []float32 { return p.b[i*p.ldb:] })
+	return true
+}
+
 // sgemmPrepared implements preparer: Sgemm's arithmetic with B from p.
 func (x amxBF16) sgemmPrepared(tA bool, m int, alpha float32, a []float32, lda int, p *Prepared, beta float32, c []float32, ldc int) {
 	n, k := p.n, p.k
@@ -160,7 +168,7 @@ func (x amxBF16) sgemmPrepared(tA bool, m int, alpha float32, a []float32, lda i
 	ws := getWorkspace()
 	defer putWorkspace(ws)
 	abf := ws.packA(tA, m, k, a, lda)
-	ws.strips(m, n, k, abf, ws.contiguous(p.pairs, p.stride, k), alpha, beta, c, ldc, !x.scratchOnly)
+	ws.strips(m, n, k, ws.packed(abf, m, k), ws.contiguous(p.pairs, p.stride, k), alpha, beta, c, ldc, !x.scratchOnly)
 }
 
 // sgemmOffsetB is SgemmOffsetB in BF16 (see implicitImpl): B's pairs of rows
@@ -176,7 +184,7 @@ func (x amxBF16) sgemmOffsetB(m, n int, offs []int, alpha float32, a []float32, 
 	abf := ws.packA(false, m, k, a, lda)
 	bbf, np := ws.pairsB(n, k)
 	pairRows(bbf, np, k, n, func(p int) []float32 { return b[offs[p]:] })
-	ws.strips(m, n, k, abf, ws.contiguous(bbf, np, k), alpha, beta, c, ldc, !x.scratchOnly)
+	ws.strips(m, n, k, ws.packed(abf, m, k), ws.contiguous(bbf, np, k), alpha, beta, c, ldc, !x.scratchOnly)
 	return true
 }
 
@@ -193,7 +201,7 @@ func (x amxBF16) sgemmTaps3x3(planes, n, k int, alpha float32, a []float32, cs, 
 	abf := ws.packRows(m, k, func(r int) []float32 { q, t := r/9, r%9; return a[q*cs+t/3*rs+t%3:] })
 	bbf, np := ws.pairsB(n, k)
 	pairRows(bbf, np, k, n, func(p int) []float32 { return b[p*bs:] })
-	ws.strips(m, n, k, abf, ws.contiguous(bbf, np, k), alpha, beta, c, ldc, !x.scratchOnly)
+	ws.strips(m, n, k, ws.packed(abf, m, k), ws.contiguous(bbf, np, k), alpha, beta, c, ldc, !x.scratchOnly)
 	return true
 }
 
@@ -211,7 +219,7 @@ func (x amxBF16) sgemmTapsT3x3(m, planes, k int, alpha float32, a []float32, lda
 	abf := ws.packA(false, m, k, a, lda)
 	bbf, np := ws.pairsB(n, k)
 	convertTaps(bbf, np, n, k, b, cs, rs)
-	ws.strips(m, n, k, abf, ws.contiguous(bbf, np, k), alpha, beta, c, ldc, !x.scratchOnly)
+	ws.strips(m, n, k, ws.packed(abf, m, k), ws.contiguous(bbf, np, k), alpha, beta, c, ldc, !x.scratchOnly)
 	return true
 }
 
@@ -240,15 +248,18 @@ func convertTaps(bbf []uint32, np, n, k int, b []float32, cs, rs int) {
 // AMXStrip's table (the pairs Sgemm makes of the written rows t·planes+q,
 // q+1, for even q), so the result is that of Sgemm on the written
 // tap-major matrix, bit for bit, while each input float is converted once
-// instead of once per tap.
-func (x amxBF16) sgemmConv3x3(m, planes, n int, alpha float32, a []float32, lda int, b []float32, cs, rs int, beta float32, c []float32, ldc int) bool {
+// instead of once per tap. abf, when not nil, is A already converted
+// (prepareA), else A is converted here.
+func (x amxBF16) sgemmConv3x3(m, planes, n int, alpha float32, a []float32, lda int, abf []uint16, b []float32, cs, rs int, beta float32, c []float32, ldc int) bool {
 	k := 9 * planes
 	if planes%32 != 0 || !amxWorth(n, k) || len(b) < planes*cs || n+2*rs+2 > cs {
 		return false
 	}
 	ws := getWorkspace()
 	defer putWorkspace(ws)
-	abf := ws.packA(false, m, k, a, lda)
+	if abf == nil {
+		abf = ws.packA(false, m, k, a, lda)
+	}
 	half, np := planes/2, roundUp(n, 32)
 	xp := u32(aligned(&ws.bBuf, half*cs+np)) // np dwords of slack for the last block's padding columns
 	for q := 0; q < half; q++ {
@@ -261,7 +272,36 @@ func (x amxBF16) sgemmConv3x3(m, planes, n int, alpha float32, a []float32, lda 
 		tab = append(tab, unsafe.Pointer(&xp[q0/2*cs+t/3*rs+t%3]))
 	}
 	ws.tab = tab
-	ws.strips(m, n, k, abf, bOperand{tab: tab, ldb: 4 * cs}, alpha, beta, c, ldc, !x.scratchOnly)
+	ws.strips(m, n, k, ws.packed(abf, m, k), bOperand{tab: tab, ldb: 4 * cs}, alpha, beta, c, ldc, !x.scratchOnly)
+	return true
+}
+
+// sgemmConvGradT3x3 is SgemmConvGradT3x3 in BF16 (see implicitImpl): for
+// planes and k multiples of 32, b is converted once into BF16 (xb, as far
+// as T reads it), and each strip of 32 rows of T — 32 planes at one tap —
+// is read from xb at the tap's offset, rows cs apart; G is converted as
+// Sgemm converts a B stored transposed. packA would convert the same
+// floats to the same values, so the result is that of Sgemm(false, true,
+// …) on the written T, bit for bit.
+func (x amxBF16) sgemmConvGradT3x3(planes, n, k int, alpha float32, b []float32, cs, rs int, g []float32, ldg int, beta float32, c []float32, ldc int) bool {
+	m := 9 * planes
+	if planes%32 != 0 || k%32 != 0 || !amxWorth(n, k) {
+		return false
+	}
+	ws := getWorkspace()
+	defer putWorkspace(ws)
+	l := (planes-1)*cs + 2*rs + 2 + k // T's last row ends there
+	xb := u16(aligned(&ws.aBuf, (l+1)/2))
+	asm.CvtBF16(&xb[0], &b[0], l)
+	tab := ws.atab[:0]
+	for i0 := 0; i0 < m; i0 += 32 {
+		t, q0 := i0/planes, i0%planes
+		tab = append(tab, unsafe.Pointer(&xb[q0*cs+t/3*rs+t%3]))
+	}
+	ws.atab = tab
+	bbf, np := ws.pairsB(n, k)
+	convertB(bbf, np, true, n, k, g, ldg)
+	ws.strips(m, n, k, aOperand{tab: tab, lda: 2 * cs}, ws.contiguous(bbf, np, k), alpha, beta, c, ldc, !x.scratchOnly)
 	return true
 }
 
@@ -293,12 +333,19 @@ func (ws *workspace) packA(tA bool, m, k int, a []float32, lda int) []uint16 {
 func (ws *workspace) packRows(m, k int, row func(i int) []float32) []uint16 {
 	kp, mp := roundUp(k, 32), roundUp(m, 32)
 	abf := u16(aligned(&ws.aBuf, mp*kp/2))
+	convertRows(abf, m, k, row)
+	return abf
+}
+
+// convertRows fills abf, len(abf)/kp rows of kp = k rounded up to 32 BF16
+// values, with the m rows of k floats starting at row(i), zero-padded.
+func convertRows(abf []uint16, m, k int, row func(i int) []float32) {
+	kp := roundUp(k, 32)
 	for i := 0; i < m; i++ {
 		asm.CvtBF16(&abf[i*kp], &row(i)[0], k)
 		clear(abf[i*kp+k : (i+1)*kp])
 	}
 	clear(abf[m*kp:])
-	return abf
 }
 
 // pairsB returns the buffer for op(B) as BF16 pairs — kp/2 rows of np
@@ -327,13 +374,32 @@ func (ws *workspace) contiguous(pairs []uint32, np, k int) bOperand {
 	return bOperand{tab: tab, ldb: 4 * np}
 }
 
-// strips multiplies the packed operands one 32-row strip at a time. With
+// aOperand is op(A) as AMXStrip reads it: BF16 rows, lda bytes apart, one
+// pointer per strip of 32 rows to its first.
+type aOperand struct {
+	tab []unsafe.Pointer
+	lda int
+}
+
+// packed lists the strips of an A converted into rows of k rounded up to
+// 32 (packA, packRows, prepareA), in ws.atab.
+func (ws *workspace) packed(abf []uint16, m, k int) aOperand {
+	kp := roundUp(k, 32)
+	tab := ws.atab[:0]
+	for i0 := 0; i0 < m; i0 += 32 {
+		tab = append(tab, unsafe.Pointer(&abf[i0*kp]))
+	}
+	ws.atab = tab
+	return aOperand{tab: tab, lda: 2 * kp}
+}
+
+// strips multiplies the converted operands one 32-row strip at a time. With
 // alpha = 1 and beta 0 or 1, the 32×32 blocks that lie inside C are
 // accumulated in C itself (from zero, or from C's values: C += A·B in the
 // tile chains); the others, and every block for other alpha and beta, go
 // through a scratch strip and C = alpha·acc + beta·C (beta == 0: C not
 // read). Which way a block goes depends only on the shapes.
-func (ws *workspace) strips(m, n, k int, abf []uint16, b bOperand, alpha, beta float32, c []float32, ldc int, inPlace bool) {
+func (ws *workspace) strips(m, n, k int, a aOperand, b bOperand, alpha, beta float32, c []float32, ldc int, inPlace bool) {
 	kp, np := roundUp(k, 32), roundUp(n, 32)
 	acc := aligned(&ws.accBuf, 32*np)
 	readC := 0
@@ -344,15 +410,16 @@ func (ws *workspace) strips(m, n, k int, abf []uint16, b bOperand, alpha, beta f
 	full := n / 32 // column blocks inside C
 	for i0 := 0; i0 < m; i0 += 32 {
 		rows := min(32, m-i0)
+		ai := (*uint16)(a.tab[i0/32])
 		j0 := 0 // first column through the scratch strip
 		if inPlace && rows == 32 && full > 0 {
-			asm.AMXStrip(&tileConfig, &abf[i0*kp], 2*kp, &b.tab[0], 0, b.ldb, &c[i0*ldc], 4*ldc, full, kp/32, readC)
+			asm.AMXStrip(&tileConfig, ai, a.lda, &b.tab[0], 0, b.ldb, &c[i0*ldc], 4*ldc, full, kp/32, readC)
 			j0 = 32 * full
 		}
 		if j0 == n {
 			continue
 		}
-		asm.AMXStrip(&tileConfig, &abf[i0*kp], 2*kp, &b.tab[0], 4*j0, b.ldb, &acc[0], 4*np, (np-j0)/32, kp/32, 0)
+		asm.AMXStrip(&tileConfig, ai, a.lda, &b.tab[0], 4*j0, b.ldb, &acc[0], 4*np, (np-j0)/32, kp/32, 0)
 		asm.ScaleAcc(&c[i0*ldc+j0], ldc, &acc[0], np, rows, n-j0, alpha, beta, readC)
 	}
 }

@@ -35,7 +35,8 @@ type implicitImpl interface {
 	sgemmOffsetB(m, n int, offs []int, alpha float32, a []float32, lda int, b []float32, beta float32, c []float32, ldc int) bool
 	sgemmTaps3x3(planes, n, k int, alpha float32, a []float32, cs, rs int, b []float32, bs int, beta float32, c []float32, ldc int) bool
 	sgemmTapsT3x3(m, planes, k int, alpha float32, a []float32, lda int, b []float32, cs, rs int, beta float32, c []float32, ldc int) bool
-	sgemmConv3x3(m, planes, n int, alpha float32, a []float32, lda int, b []float32, cs, rs int, beta float32, c []float32, ldc int) bool
+	sgemmConv3x3(m, planes, n int, alpha float32, a []float32, lda int, abf []uint16, b []float32, cs, rs int, beta float32, c []float32, ldc int) bool
+	sgemmConvGradT3x3(planes, n, k int, alpha float32, b []float32, cs, rs int, g []float32, ldg int, beta float32, c []float32, ldc int) bool
 }
 
 // KBlock returns the length of the k blocks Sgemm splits an inner
@@ -142,6 +143,26 @@ func asmTaps3x3(planes, n, k int, alpha float32, a []float32, cs, rs int, b []fl
 // each float of b once (pairs of neighbouring planes) instead of once per
 // tap. It panics unless ImplicitConv() and on inconsistent arguments.
 func SgemmConv3x3(m, planes, n int, alpha float32, a []float32, lda int, b []float32, cs, rs int, beta float32, c []float32, ldc int) {
+	sgemmConv3x3(m, planes, n, alpha, a, lda, nil, b, cs, rs, beta, c, ldc)
+}
+
+// SgemmConv3x3Prepared is SgemmConv3x3 with A from pa (PrepareLeft of the
+// m×(9·planes) tap-major kernel), bit for bit, without converting A again
+// for each product. If the implementation has changed since PrepareLeft,
+// A is read from the floats pa was prepared from.
+func SgemmConv3x3Prepared(pa *Prepared, planes, n int, alpha float32, b []float32, cs, rs int, beta float32, c []float32, ldc int) {
+	if !pa.left || pa.k != 9*planes {
+		panic(fmt.Sprintf("gemm: SgemmConv3x3Prepared: operand is not a prepared left operand with k = 9·%d (left %v, k %d)", planes, pa.left, pa.k))
+	}
+	var abf []uint16
+	if Current() == pa.impl {
+		abf = pa.rows
+	}
+	sgemmConv3x3(pa.m, planes, n, alpha, pa.b, pa.ldb, abf, b, cs, rs, beta, c, ldc)
+}
+
+// sgemmConv3x3 is SgemmConv3x3 with A converted (abf) or not (nil).
+func sgemmConv3x3(m, planes, n int, alpha float32, a []float32, lda int, abf []uint16, b []float32, cs, rs int, beta float32, c []float32, ldc int) {
 	if !ImplicitConv() {
 		panic("gemm: SgemmConv3x3 without the AVX-512 kernels (check ImplicitConv)")
 	}
@@ -154,7 +175,7 @@ func SgemmConv3x3(m, planes, n int, alpha float32, a []float32, lda int, b []flo
 		return
 	}
 	if planes > 0 {
-		if cv, ok := Current().(implicitImpl); ok && cv.sgemmConv3x3(m, planes, n, alpha, a, lda, b, cs, rs, beta, c, ldc) {
+		if cv, ok := Current().(implicitImpl); ok && cv.sgemmConv3x3(m, planes, n, alpha, a, lda, abf, b, cs, rs, beta, c, ldc) {
 			return
 		}
 	}
@@ -221,6 +242,49 @@ func SgemmTapsT3x3(m, planes, k int, alpha float32, a []float32, lda int, b []fl
 			ci[j] = v
 		}
 	}
+}
+
+// SgemmConvGradT3x3 computes C = alpha·T·Gᵀ + beta·C where T is the
+// tap-major tap matrix over b, (9·planes)×k with row t·planes+q being
+// b[q·cs + i·rs + j:][:k] for tap t = 3i+j, and G is n×k with rows ldg
+// apart. C is (9·planes)×n with rows ldc apart. With G the output
+// gradient of a 3×3 convolution in the wide layout (zero in the two extra
+// columns of each row and past the last pixel) and b its padded input, C
+// is the weight gradient transposed and tap-major: C[t·planes+q][o] =
+// dw[o][q][t]. Rows of T may run past their plane (into the next, or past
+// the last one while inside b): k can be rounded up, with G zero there.
+//
+// The result is that of Sgemm(false, true, …) on the written T with the
+// implementation in use, bit for bit. amx-bf16, for planes and k
+// multiples of 32, converts each float of b once (BF16 planes, each strip
+// of 32 rows of T — one tap, 32 planes — read from them at the tap's
+// offset) instead of converting and transposing every tap row as
+// SgemmTapsT3x3 does. It panics unless ImplicitConv() and on inconsistent
+// arguments.
+func SgemmConvGradT3x3(planes, n, k int, alpha float32, b []float32, cs, rs int, g []float32, ldg int, beta float32, c []float32, ldc int) {
+	if !ImplicitConv() {
+		panic("gemm: SgemmConvGradT3x3 without the AVX-512 kernels (check ImplicitConv)")
+	}
+	m := 9 * planes
+	if planes < 0 || n < 0 || k < 1 || rs < 3 || cs < 3*rs || ldg < k || ldc < max(n, 1) ||
+		(planes > 0 && n > 0 && (len(b) < (planes-1)*cs+2*rs+2+k || len(g) < (n-1)*ldg+k || len(c) < (m-1)*ldc+n)) {
+		panic(fmt.Sprintf("gemm: SgemmConvGradT3x3: bad arguments planes=%d n=%d k=%d cs=%d rs=%d ldg=%d ldc=%d", planes, n, k, cs, rs, ldg, ldc))
+	}
+	if planes == 0 || n == 0 {
+		return
+	}
+	if cv, ok := Current().(implicitImpl); ok && cv.sgemmConvGradT3x3(planes, n, k, alpha, b, cs, rs, g, ldg, beta, c, ldc) {
+		return
+	}
+	ws := getWorkspace()
+	defer putWorkspace(ws)
+	tm := aligned(&ws.bBuf, m*k)
+	for t := 0; t < 9; t++ {
+		for q := 0; q < planes; q++ {
+			copy(tm[(t*planes+q)*k:(t*planes+q+1)*k], b[q*cs+t/3*rs+t%3:])
+		}
+	}
+	Sgemm(false, true, m, n, k, alpha, tm, k, g, ldg, beta, c, ldc)
 }
 
 // ConvertsOperands reports whether the implementation in use converts

@@ -250,5 +250,55 @@ func testImplicitConv3x3(t *testing.T) {
 		Sgemm(false, false, m, n, k, alpha, a, lda, tm, n, beta, want, ldc)
 		SgemmConv3x3(m, planes, n, alpha, a, lda, b, cs, rs, beta, got, ldc)
 		sameBits(t, "SgemmConv3x3", got, want)
+		// the kernel prepared once (PrepareLeft), used twice: the same
+		// bits each time; nil where the implementation converts nothing
+		pa := PrepareLeft(nil, m, k, a, lda)
+		if (pa != nil) != ConvertsOperands() {
+			t.Fatalf("PrepareLeft under %s: got %v, want a Prepared iff ConvertsOperands()", Current().Name(), pa)
+		}
+		if pa == nil {
+			continue
+		}
+		for range 2 {
+			got := slices.Clone(c0)
+			SgemmConv3x3Prepared(pa, planes, n, alpha, b, cs, rs, beta, got, ldc)
+			sameBits(t, "SgemmConv3x3Prepared", got, want)
+		}
+		pa.Release()
+	}
+}
+
+func TestImplicitConvGradT3x3(t *testing.T) { withImplicitImpls(t, testImplicitConvGradT3x3) }
+
+// testImplicitConvGradT3x3: SgemmConvGradT3x3 against Sgemm(false, true, …)
+// on the written tap-major matrix, bit for bit, with rows running into the
+// next plane and past the last one (k rounded up to 32 over a wide image),
+// planes on and off 32·k (amx-bf16's own path and its fallback).
+func testImplicitConvGradT3x3(t *testing.T) {
+	rng := rand.New(rand.NewPCG(25, 26))
+	for i := 0; i < 60; i++ {
+		planes := []int{32, 64, 96, 5, 1}[rng.IntN(5)]
+		H, W := 1+rng.IntN(14), 1+rng.IntN(30)
+		rs, cs := W+2, (H+2)*(W+2)
+		k := (H-1)*rs + W
+		if i%3 != 0 {
+			k = (k + 31) / 32 * 32 // as the engine calls it: G zero past the image
+		}
+		m, n := 9*planes, 1+rng.IntN(70)
+		b := randMat(rng, 1, (planes-1)*cs+2*rs+2+k+rng.IntN(3))
+		tm := make([]float32, m*k)
+		for tap := 0; tap < 9; tap++ {
+			for q := 0; q < planes; q++ {
+				copy(tm[(tap*planes+q)*k:(tap*planes+q+1)*k], b[q*cs+tap/3*rs+tap%3:])
+			}
+		}
+		ldg, ldc := k+rng.IntN(3), n+rng.IntN(3)
+		g := randMat(rng, n, ldg)
+		alpha, beta := alphas[rng.IntN(3)], betas[rng.IntN(3)]
+		c0 := randMat(rng, m, ldc)
+		want, got := slices.Clone(c0), slices.Clone(c0)
+		Sgemm(false, true, m, n, k, alpha, tm, k, g, ldg, beta, want, ldc)
+		SgemmConvGradT3x3(planes, n, k, alpha, b, cs, rs, g, ldg, beta, got, ldc)
+		sameBits(t, "SgemmConvGradT3x3", got, want)
 	}
 }

@@ -96,6 +96,7 @@ type workspace struct {
 	accBuf     []float32        // amx-bf16: one strip of results
 	tmp        []float32        // one edge tile
 	tab        []unsafe.Pointer // amx-bf16: B's k steps as AMXStrip reads them
+	atab       []unsafe.Pointer // amx-bf16: A's strips as AMXStrip reads them
 	offs       []int            // SgemmConv3x3's tap offsets where it falls back
 }
 

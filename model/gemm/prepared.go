@@ -1,6 +1,9 @@
 package gemm
 
-import "sync"
+import (
+	"fmt"
+	"sync"
+)
 
 // Prepared is the right operand op(B) (k×n) of several products, converted
 // once the way the current implementation reads it: the decoder multiplies
@@ -15,15 +18,20 @@ import "sync"
 // B must not change while its Prepared is in use. Release returns the
 // buffer for reuse, or a caller that prepares the same operand again (a
 // weight, step after step) passes the old Prepared to Prepare.
+//
+// A Prepared made by PrepareLeft holds a left operand instead: a
+// convolution kernel multiplying image after image (SgemmConv3x3Prepared).
 type Prepared struct {
-	tB     bool
-	k, n   int
-	b      []float32
-	ldb    int
-	impl   Impl // the implementation that converted B
-	buf    []float32
-	pairs  []uint32 // op(B) as impl reads it
-	stride int      // dwords between rows of pairs
+	tB      bool
+	left    bool // a left operand A (m×k, stored in b with rows ldb apart)
+	m, k, n int
+	b       []float32
+	ldb     int
+	impl    Impl // the implementation that converted the operand
+	buf     []float32
+	pairs   []uint32 // op(B) as impl reads it
+	stride  int      // dwords between rows of pairs
+	rows    []uint16 // A as impl reads it
 }
 
 // preparer is an implementation that can keep its conversion of B.
@@ -32,6 +40,9 @@ type preparer interface {
 	// reports true, or reports false when its Sgemm would not convert B
 	// for these n and k.
 	prepareB(p *Prepared) bool
+	// prepareA converts p's left operand into p.buf (setting rows) and
+	// reports true, or reports false when it would not convert it.
+	prepareA(p *Prepared) bool
 	// sgemmPrepared is Sgemm with B converted by prepareB.
 	sgemmPrepared(tA bool, m int, alpha float32, a []float32, lda int, p *Prepared, beta float32, c []float32, ldc int)
 }
@@ -53,18 +64,7 @@ func Prepare(reuse *Prepared, tB bool, k, n int, b []float32, ldb int) *Prepared
 	if !ok {
 		return nil
 	}
-	p := reuse
-	if p == nil {
-		f := &freePrepared
-		f.Lock()
-		if n := len(f.list); n > 0 {
-			p = f.list[n-1]
-			f.list = f.list[:n-1]
-		} else {
-			p = new(Prepared)
-		}
-		f.Unlock()
-	}
+	p := reuseOrFree(reuse)
 	*p = Prepared{tB: tB, k: k, n: n, b: b, ldb: ldb, impl: im, buf: p.buf}
 	if !pr.prepareB(p) {
 		p.Release()
@@ -73,11 +73,53 @@ func Prepare(reuse *Prepared, tB bool, k, n int, b []float32, ldb int) *Prepared
 	return p
 }
 
+// PrepareLeft converts A, stored m×k with rows lda apart, as the current
+// implementation converts a left operand, for SgemmConv3x3Prepared, or
+// returns nil when it does not convert operands (every FP32
+// implementation). reuse is as for Prepare.
+func PrepareLeft(reuse *Prepared, m, k int, a []float32, lda int) *Prepared {
+	if m < 1 || k < 1 || lda < k || len(a) < (m-1)*lda+k {
+		panic(fmt.Sprintf("gemm: PrepareLeft: bad arguments m=%d k=%d lda=%d len(a)=%d", m, k, lda, len(a)))
+	}
+	im := Current()
+	pr, ok := im.(preparer)
+	if !ok {
+		return nil
+	}
+	p := reuseOrFree(reuse)
+	*p = Prepared{left: true, m: m, k: k, b: a, ldb: lda, impl: im, buf: p.buf}
+	if !pr.prepareA(p) {
+		p.Release()
+		return nil
+	}
+	return p
+}
+
+// reuseOrFree returns reuse, or else a Prepared from Release's free list
+// or a new one.
+func reuseOrFree(reuse *Prepared) *Prepared {
+	if reuse != nil {
+		return reuse
+	}
+	f := &freePrepared
+	f.Lock()
+	defer f.Unlock()
+	if n := len(f.list); n > 0 {
+		p := f.list[n-1]
+		f.list = f.list[:n-1]
+		return p
+	}
+	return new(Prepared)
+}
+
 // SgemmPrepared computes C = alpha·op(A)·op(B) + beta·C with op(B) the
 // operand p holds (m×n C, op(A) m×k), bit for bit as Sgemm would. If the
 // implementation has changed since Prepare, it calls Sgemm with the
 // original B.
 func SgemmPrepared(tA bool, m int, alpha float32, a []float32, lda int, p *Prepared, beta float32, c []float32, ldc int) {
+	if p.left {
+		panic("gemm: SgemmPrepared with a left operand (PrepareLeft)")
+	}
 	if Current() == p.impl {
 		if pr, ok := p.impl.(preparer); ok {
 			pr.sgemmPrepared(tA, m, alpha, a, lda, p, beta, c, ldc)
