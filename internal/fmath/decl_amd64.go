@@ -174,6 +174,11 @@ func gather2AVX512(dst, src *float32, n int)
 //go:noescape
 func addStride2AVX512(dst, src *float32, n int)
 
+// addRowsAVX512 adds src[r·stride+j] to dst[j] for r < rows in row order, j < n (rows ≥ 1).
+//
+//go:noescape
+func addRowsAVX512(dst, src *float32, n, rows, stride int)
+
 // max16AVX512 returns the largest xs[i], i < n (a multiple of 16), NaN never winning, −Inf if none is larger.
 //
 //go:noescape

@@ -1040,6 +1040,78 @@ func genAddStride2() {
 	})
 }
 
+// genAddRows writes addRows: dst[j] += src[r·stride+j] for r < rows in
+// row order, j < n — each element one chain of float32 adds, the bits of
+// adding the rows one after another (AddTo per row), with dst held in
+// registers across the rows: 64 columns (four vectors) at a time, then 16,
+// then the masked rest. stride is in floats.
+func genAddRows() {
+	name := "addRowsAVX512"
+	kernel512(name, "(dst, src *float32, n, rows, stride int)", 40, []string{
+		"MOVQ dst+0(FP), DI", "MOVQ src+8(FP), SI", "MOVQ n+16(FP), CX",
+		"MOVQ rows+24(FP), DX", "MOVQ stride+32(FP), R8", "SHLQ $2, R8",
+	}, func(*arch) {
+		// chunk adds the rows to w vectors of dst (k: the opmask of a
+		// partial vector, or "" for whole ones)
+		chunk := func(label string, w int, k string) {
+			ld := func(src string, i int, z string) {
+				if k == "" {
+					p("	VMOVUPS %d(%s), %s", 64*i, src, z)
+				} else {
+					p("	VMOVUPS.Z %d(%s), %s, %s", 64*i, src, k, z)
+				}
+			}
+			for i := 0; i < w; i++ {
+				ld("DI", i, fmt.Sprintf("Z%d", i))
+			}
+			p("	MOVQ SI, R9")
+			p("	MOVQ DX, R10")
+			p("%s:", label)
+			for i := 0; i < w; i++ {
+				ld("R9", i, fmt.Sprintf("Z%d", 8+i))
+				p("	VADDPS Z%d, Z%d, Z%d", 8+i, i, i)
+			}
+			p("	ADDQ R8, R9")
+			p("	DECQ R10")
+			p("	JNZ %s", label)
+			for i := 0; i < w; i++ {
+				if k == "" {
+					p("	VMOVUPS Z%d, %d(DI)", i, 64*i)
+				} else {
+					p("	VMOVUPS Z%d, %s, %d(DI)", i, k, 64*i)
+				}
+			}
+		}
+		p("	TESTQ DX, DX")
+		p("	JZ %s_done", name)
+		p("%s_64:", name)
+		p("	CMPQ CX, $64")
+		p("	JLT %s_16", name)
+		chunk(name+"_rows64", 4, "")
+		p("	ADDQ $256, DI")
+		p("	ADDQ $256, SI")
+		p("	SUBQ $64, CX")
+		p("	JMP %s_64", name)
+		p("%s_16:", name)
+		p("	CMPQ CX, $16")
+		p("	JLT %s_tail", name)
+		chunk(name+"_rows16", 1, "")
+		p("	ADDQ $64, DI")
+		p("	ADDQ $64, SI")
+		p("	SUBQ $16, CX")
+		p("	JMP %s_16", name)
+		p("%s_tail:", name)
+		p("	TESTQ CX, CX")
+		p("	JZ %s_done", name)
+		p("	MOVL $1, AX")
+		p("	SHLL CX, AX")
+		p("	DECL AX")
+		p("	KMOVW AX, K1")
+		chunk(name+"_rowsTail", 1, "K1")
+		p("%s_done:", name)
+	})
+}
+
 // The softmax kernels (AVX-512 only). The two maxima work on whole 16-lane
 // vectors and the Go wrapper does the n mod 16 tail (a masked tail would
 // need a −Inf fill, and bm's bytes cannot be loaded masked without
@@ -1164,6 +1236,7 @@ var decls512 = []kernelDecl{
 	{"normGradX64Set", "(dx, grad, xh *float32, n int, gm, mg, mgx, r float64)", "sets dx[i] = float32((float64(grad[i])·gm − mg − float64(xh[i])·mgx)·r) for i < n."},
 	{"gather2", "(dst, src *float32, n int)", "sets dst[i] = src[2i] for i < n (src has 2n−1 elements)."},
 	{"addStride2", "(dst, src *float32, n int)", "sets dst[2i] += src[i] for i < n (dst has 2n−1 elements)."},
+	{"addRows", "(dst, src *float32, n, rows, stride int)", "adds src[r·stride+j] to dst[j] for r < rows in row order, j < n (rows ≥ 1)."},
 	{"max16", "(xs *float32, n int) float32", "returns the largest xs[i], i < n (a multiple of 16), NaN never winning, −Inf if none is larger."},
 	{"maxBlocked", "(ys, xs *float32, bm *bool, n int) float32", "sets ys[i] = −Inf where bm[i], xs[i] elsewhere, and returns max16 of ys (n a multiple of 16)."},
 	{"scale", "(x *float32, n int, s float32)", "sets x[i] *= s for i < n."},
@@ -1241,6 +1314,7 @@ func main() {
 	genRowSumDots8()
 	genGather2()
 	genAddStride2()
+	genAddRows()
 	genMaxBlocked(false)
 	genMaxBlocked(true)
 	genScale()

@@ -278,6 +278,20 @@ func NormGradX64(dx, g, xh []float32, gm, mg, mgx, r float64) {
 // AVX-512 kernels hold one row per lane). They panic unless the rows fit
 // the slices.
 
+// AddRows adds the rows of src (rows of len(dst) floats, stride apart)
+// to dst in row order: dst[j] += src[r·stride+j] for r < rows, the bits of
+// AddTo(dst, row) for each row in turn (a bias gradient: the column sums
+// of an output gradient).
+func AddRows(dst, src []float32, rows, stride int) {
+	n := len(dst)
+	if rows < 0 || stride < n || (rows > 0 && len(src) < (rows-1)*stride+n) {
+		panic(fmt.Sprintf("fmath: AddRows: %d rows of %d, %d apart, in %d floats", rows, n, stride, len(src)))
+	}
+	if rows > 0 && n > 0 {
+		impl.addRows(dst, src, rows, stride)
+	}
+}
+
 // RowSums8 adds Σ_i float64(x[j·stride+i]) to acc[j] for j < 8.
 func RowSums8(acc *[8]float64, x []float32, stride, n int) {
 	checkRows(len(x), stride, n)
@@ -401,6 +415,8 @@ type kernels struct {
 	// stride-2 moves: dst[i] = src[2i] and dst[2i] += src[i], i < n
 	gather2    func(dst, src []float32, n int)
 	addStride2 func(dst, src []float32, n int)
+	// column sums: dst[j] += src[r·stride+j], rows in order
+	addRows func(dst, src []float32, rows, stride int)
 	// softmax rows (see MaxBlocked, Scale, SubMul); bm may be nil
 	maxBlocked func(ys, xs []float32, bm []bool) float32
 	scale      func(x []float32, s float32)
@@ -476,6 +492,7 @@ var goKernels = kernels{
 	rowSumDots8:      goRowSumDots8,
 	gather2:          goGather2,
 	addStride2:       goAddStride2,
+	addRows:          goAddRows,
 	maxBlocked:       goMaxBlocked,
 	scale:            goScale,
 	subMul:           goSubMul,
@@ -647,5 +664,14 @@ func goRowSqDevs8(acc *[8]float64, x []float32, stride, n int, mu *[8]float64) {
 func goRowSumDots8(sg, sgh *[8]float64, g, h []float32, stride, n int) {
 	for j := range sg {
 		sg[j], sgh[j] = sumDots(sg[j], sgh[j], g[j*stride:j*stride+n], h[j*stride:j*stride+n])
+	}
+}
+
+func goAddRows(dst, src []float32, rows, stride int) {
+	for r := 0; r < rows; r++ {
+		row := src[r*stride : r*stride+len(dst)]
+		for j, v := range row {
+			dst[j] += v
+		}
 	}
 }

@@ -82,6 +82,9 @@ var avx512Kernels = kernels{
 	addStride2: func(dst, src []float32, n int) {
 		addStride2AVX512(&dst[0], &src[0], n)
 	},
+	addRows: func(dst, src []float32, rows, stride int) {
+		addRowsAVX512(&dst[0], &src[0], len(dst), rows, stride)
+	},
 	// the maxima take whole vectors; the Go loop finishes
 	maxBlocked: func(ys, xs []float32, bm []bool) float32 {
 		n := len(xs) &^ 15
@@ -146,6 +149,7 @@ var avx2Kernels = kernels{
 	rowSumDots8:      goRowSumDots8,
 	gather2:          goGather2,
 	addStride2:       goAddStride2,
+	addRows:          goAddRows,
 	maxBlocked:       goMaxBlocked,
 	scale:            goScale,
 	subMul:           goSubMul,

@@ -403,6 +403,21 @@ func (p *pool[T]) releaseAll() {
 	p.used = p.used[:0]
 }
 
+// addRows adds rows rows of x (each len(y) long, stride apart) to y in
+// row order, the bits of axpy(y, 1, row) for each row in turn.
+func addRows[T Float](y, x []T, rows, stride int) {
+	if y32, ok := any(y).([]float32); ok {
+		fmath.AddRows(y32, any(x).([]float32), rows, stride)
+		return
+	}
+	for r := 0; r < rows; r++ {
+		row := x[r*stride : r*stride+len(y)]
+		for i, v := range row {
+			y[i] += v
+		}
+	}
+}
+
 // axpy computes y += a·x (the product rounded before the sum; float32
 // slices go to fmath's vector kernels, which give the same bits).
 func axpy[T Float](y []T, a T, x []T) {

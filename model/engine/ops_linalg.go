@@ -275,9 +275,7 @@ func (g *Graph[T]) Linear(x, w, bias *Tensor[T]) *Tensor[T] {
 			if bias != nil && bias.requiresGrad && rows > 0 {
 				g.addGrad(bias, 1, G[:outF])
 				db := bias.Grad
-				for r := 1; r < rows; r++ {
-					axpy(db, 1, G[r*outF:(r+1)*outF])
-				}
+				addRows(db, G[outF:], rows-1, outF)
 			}
 		})
 	}
