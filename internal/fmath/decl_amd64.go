@@ -39,6 +39,11 @@ func dot2AVX2(x, y, t *float32, n int) (xt, yt float64)
 //go:noescape
 func addAVX2(dst, src *float32, n int)
 
+// sumAVX2 sets dst[i] = x[i] + y[i] for i < n.
+//
+//go:noescape
+func sumAVX2(dst, x, y *float32, n int)
+
 // axpyAVX2 sets dst[i] += alpha·src[i] (product rounded, then sum) for i < n.
 //
 //go:noescape
@@ -93,6 +98,11 @@ func dot2AVX512(x, y, t *float32, n int) (xt, yt float64)
 //
 //go:noescape
 func addAVX512(dst, src *float32, n int)
+
+// sumAVX512 sets dst[i] = x[i] + y[i] for i < n.
+//
+//go:noescape
+func sumAVX512(dst, x, y *float32, n int)
 
 // axpyAVX512 sets dst[i] += alpha·src[i] (product rounded, then sum) for i < n.
 //

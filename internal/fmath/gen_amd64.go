@@ -3,7 +3,7 @@
 // gen_amd64.go writes slice_amd64.s and decl_amd64.go: the AVX2+FMA (ymm,
 // 8 lanes) and AVX-512F (zmm, 16 lanes) kernels behind ExpSlice,
 // ExpSubSum, SigmoidSlice, SoftplusSlice, SigmoidSoftplusSlice, Dot2, AddTo,
-// Axpy, ReLU and ReLUGrad, and (AVX-512 only) the norm layers' element-wise
+// Sum, Axpy, ReLU and ReLUGrad, and (AVX-512 only) the norm layers' element-wise
 // passes.
 // Run it with `go generate ./internal/fmath/` after editing.
 //
@@ -559,6 +559,26 @@ func (a *arch) genAdd() {
 		m.load("DI", y)
 		p("\tVADDPS %s, %s, %s", x, y, y)
 		m.store(y, "DI")
+	})
+	p("\tVZEROUPPER")
+	p("\tRET")
+}
+
+// genSum writes sum: dst[i] = x[i] + y[i] (one correctly rounded float32
+// add, the same bits as the Go loop; dst may be x or y).
+func (a *arch) genSum() {
+	name := "sum" + a.name
+	a.header(name, "(dst, x, y *float32, n int)", 32)
+	p("\tMOVQ dst+0(FP), DI")
+	p("\tMOVQ x+8(FP), SI")
+	p("\tMOVQ y+16(FP), DX")
+	p("\tMOVQ n+24(FP), CX")
+	a.loop(name, a.lanes, []string{"DI", "SI", "DX"}, func(m mem) {
+		x, y := a.r(0), a.r(1)
+		m.load("SI", x)
+		m.load("DX", y)
+		p("\tVADDPS %s, %s, %s", y, x, x)
+		m.store(x, "DI")
 	})
 	p("\tVZEROUPPER")
 	p("\tRET")
@@ -1253,6 +1273,7 @@ var decls = []kernelDecl{
 	{"sigmoidSoftplus", "(sig, sp, src *float32, n int)", "sets sig[i] = σ(src[i]) and sp[i] = softplus(src[i]) for i < n."},
 	{"dot2", "(x, y, t *float32, n int) (xt, yt float64)", "returns Σ x[i]·t[i] and Σ y[i]·t[i] over i < n in the order of Dot2."},
 	{"add", "(dst, src *float32, n int)", "sets dst[i] += src[i] for i < n."},
+	{"sum", "(dst, x, y *float32, n int)", "sets dst[i] = x[i] + y[i] for i < n."},
 	{"axpy", "(dst *float32, alpha float32, src *float32, n int)", "sets dst[i] += alpha·src[i] (product rounded, then sum) for i < n."},
 	{"relu", "(dst, src *float32, n int)", "sets dst[i] = max(src[i], 0) (Go's max: NaN stays, −0 gives +0) for i < n."},
 	{"reluGrad", "(dst, x, grad *float32, n int)", "sets dst[i] += grad[i] where x[i] > 0, += +0 elsewhere, for i < n."},
@@ -1298,6 +1319,7 @@ func main() {
 		a.genSigmoidSoftplus()
 		a.genDot2()
 		a.genAdd()
+		a.genSum()
 		a.genAxpy()
 		a.genReLU()
 		a.genReLUGrad(false)

@@ -104,6 +104,16 @@ func AddTo(dst, src []float32) {
 	}
 }
 
+// Sum sets dst[i] = x[i] + y[i], one float32 addition per element (the
+// bits of the plain Go loop). dst may be x or y.
+func Sum(dst, x, y []float32) {
+	checkLen(len(dst), len(x))
+	checkLen(len(dst), len(y))
+	if len(dst) > 0 {
+		impl.sum(dst, x, y)
+	}
+}
+
 // Axpy sets dst[i] += alpha·src[i], the product rounded to float32 before
 // the sum (no fused multiply-add), as the plain Go loop computes it on
 // amd64, so every kernel gives its bits.
@@ -396,6 +406,7 @@ type kernels struct {
 	sigmoidSoftplus func(sig, sp, src []float32)
 	dot2            func(x, y, t []float32) (xt, yt float64)
 	add             func(dst, src []float32)
+	sum             func(dst, x, y []float32)
 	axpy            func(dst []float32, alpha float32, src []float32)
 	relu            func(dst, src []float32)
 	reluGrad        func(dst, x, g []float32)
@@ -472,6 +483,12 @@ var goKernels = kernels{
 		dst = dst[:len(src)]
 		for i, v := range src {
 			dst[i] += v
+		}
+	},
+	sum: func(dst, x, y []float32) {
+		x, y = x[:len(dst)], y[:len(dst)]
+		for i := range dst {
+			dst[i] = x[i] + y[i]
 		}
 	},
 	axpy: func(dst []float32, alpha float32, src []float32) {

@@ -34,6 +34,9 @@ var avx512Kernels = kernels{
 	add: func(dst, src []float32) {
 		addAVX512(&dst[0], &src[0], len(src))
 	},
+	sum: func(dst, x, y []float32) {
+		sumAVX512(&dst[0], &x[0], &y[0], len(dst))
+	},
 	axpy: func(dst []float32, alpha float32, src []float32) {
 		axpyAVX512(&dst[0], alpha, &src[0], len(src))
 	},
@@ -129,6 +132,9 @@ var avx2Kernels = kernels{
 	},
 	add: func(dst, src []float32) {
 		addAVX2(&dst[0], &src[0], len(src))
+	},
+	sum: func(dst, x, y []float32) {
+		sumAVX2(&dst[0], &x[0], &y[0], len(dst))
 	},
 	axpy: func(dst []float32, alpha float32, src []float32) {
 		axpyAVX2(&dst[0], alpha, &src[0], len(src))

@@ -883,6 +883,40 @@ addAVX2_done:
 	VZEROUPPER
 	RET
 
+// func sumAVX2(dst, x, y *float32, n int)
+TEXT ·sumAVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DX
+	MOVQ n+24(FP), CX
+	MOVQ CX, BX
+	SHRQ $3, BX
+	JZ sumAVX2_tail
+sumAVX2_loop:
+	VMOVUPS 0(SI), Y0
+	VMOVUPS 0(DX), Y1
+	VADDPS Y1, Y0, Y0
+	VMOVUPS Y0, 0(DI)
+	ADDQ $32, DI
+	ADDQ $32, SI
+	ADDQ $32, DX
+	DECQ BX
+	JNZ sumAVX2_loop
+sumAVX2_tail:
+	ANDQ $7, CX
+	JZ sumAVX2_done
+	LEAQ masktab<>+64(SB), AX
+	SHLQ $2, CX
+	SUBQ CX, AX
+	VMOVDQU 0(AX), Y15
+	VMASKMOVPS 0(SI), Y15, Y0
+	VMASKMOVPS 0(DX), Y15, Y1
+	VADDPS Y1, Y0, Y0
+	VMASKMOVPS Y0, Y15, 0(DI)
+sumAVX2_done:
+	VZEROUPPER
+	RET
+
 // func axpyAVX2(dst *float32, alpha float32, src *float32, n int)
 TEXT ·axpyAVX2(SB), NOSPLIT, $0-32
 	MOVQ dst+0(FP), DI
@@ -1634,6 +1668,40 @@ addAVX512_tail:
 	VADDPS Z0, Z1, Z1
 	VMOVUPS Z1, K1, 0(DI)
 addAVX512_done:
+	VZEROUPPER
+	RET
+
+// func sumAVX512(dst, x, y *float32, n int)
+TEXT ·sumAVX512(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DX
+	MOVQ n+24(FP), CX
+	MOVQ CX, BX
+	SHRQ $4, BX
+	JZ sumAVX512_tail
+sumAVX512_loop:
+	VMOVUPS 0(SI), Z0
+	VMOVUPS 0(DX), Z1
+	VADDPS Z1, Z0, Z0
+	VMOVUPS Z0, 0(DI)
+	ADDQ $64, DI
+	ADDQ $64, SI
+	ADDQ $64, DX
+	DECQ BX
+	JNZ sumAVX512_loop
+sumAVX512_tail:
+	ANDQ $15, CX
+	JZ sumAVX512_done
+	MOVL $1, AX
+	SHLL CX, AX
+	DECL AX
+	KMOVW AX, K1
+	VMOVUPS.Z 0(SI), K1, Z0
+	VMOVUPS.Z 0(DX), K1, Z1
+	VADDPS Z1, Z0, Z0
+	VMOVUPS Z0, K1, 0(DI)
+sumAVX512_done:
 	VZEROUPPER
 	RET
 

@@ -332,7 +332,7 @@ func BenchmarkSlice(b *testing.B) {
 	}
 }
 
-// TestAddAxpyBitIdentical: AddTo and Axpy give the plain Go loops' bits
+// TestAddAxpyBitIdentical: AddTo, Sum and Axpy give the plain Go loops' bits
 // (one rounding per operation, no FMA) with every kernel, for lengths
 // around the vector widths, zeros, infinities and NaNs included, and
 // touch no element past n.
@@ -365,6 +365,21 @@ func TestAddAxpyBitIdentical(t *testing.T) {
 				wantAxpy[i] += float32(alpha * v) // the conversion forbids fusing
 			}
 			gotAdd, gotAxpy := slices.Clone(dst), slices.Clone(dst)
+			// sum into a third slice, then in place over either operand
+			gotSum := make([]float32, n+3)
+			copy(gotSum[n:], dst[n:])
+			k.sum(gotSum[:n], dst[:n], src)
+			inX, inY := slices.Clone(dst), slices.Clone(src)
+			k.sum(inX[:n], inX[:n], src)
+			k.sum(inY, dst[:n], inY)
+			for i := range dst {
+				same := func(got, want float32) bool {
+					return math.Float32bits(got) == math.Float32bits(want) || (isNaN32(got) && isNaN32(want))
+				}
+				if !same(gotSum[i], wantAdd[i]) || !same(inX[i], wantAdd[i]) || (i < n && !same(inY[i], wantAdd[i])) {
+					t.Fatalf("%s n=%d: sum[%d] = %v (in place %v, %v), want %v", k.name, n, i, gotSum[i], inX[i], inY[min(i, n-1)], wantAdd[i])
+				}
+			}
 			k.add(gotAdd[:n], src)
 			k.axpy(gotAxpy[:n], alpha, src)
 			for i := range dst {

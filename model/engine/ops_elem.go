@@ -204,8 +204,7 @@ func binarySame[T Float](op binOp, A, B, O []T) {
 	case opAdd:
 		if o32, ok := any(O).([]float32); ok && len(O) > 0 {
 			// the same one addition per element, by the vector kernel
-			copy(o32, any(A).([]float32)[:len(O)])
-			fmath.AddTo(o32, any(B).([]float32)[:len(O)])
+			fmath.Sum(o32, any(A).([]float32)[:len(O)], any(B).([]float32)[:len(O)])
 			return
 		}
 		for i := range O {
