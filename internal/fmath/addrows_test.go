@@ -55,3 +55,44 @@ func TestAddRows(t *testing.T) {
 		}()
 	}
 }
+
+// TestCopyRows: every kernel's copyRows against copy row by row, at widths
+// around its 64- and 16-float chunks, with strides on both sides; what
+// lies between the rows of dst must stay.
+func TestCopyRows(t *testing.T) {
+	r := rand.New(rand.NewPCG(43, 44))
+	val := func() float32 { return edgeValue(r, 12, 5) }
+	for _, k := range allKernels() {
+		for _, n := range []int{1, 3, 15, 16, 17, 32, 34, 63, 64, 65, 100, 130} {
+			for _, rows := range []int{1, 2, 5, 33} {
+				ds, ss := n+r.IntN(4), n+r.IntN(4)
+				src := make([]float32, (rows-1)*ss+n)
+				for i := range src {
+					src[i] = val()
+				}
+				dst := make([]float32, (rows-1)*ds+n+3)
+				for i := range dst {
+					dst[i] = val()
+				}
+				want := append([]float32(nil), dst...)
+				for q := 0; q < rows; q++ {
+					copy(want[q*ds:q*ds+n], src[q*ss:])
+				}
+				k.copyRows(dst, ds, src, ss, rows, n)
+				for i := range want {
+					if math.Float32bits(dst[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("%s n=%d rows=%d ds=%d ss=%d: dst[%d] = %v, want %v", k.name, n, rows, ds, ss, i, dst[i], want[i])
+					}
+				}
+			}
+		}
+	}
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Fatal("CopyRows accepted rows outside dst")
+			}
+		}()
+		CopyRows(make([]float32, 7), 4, make([]float32, 8), 4, 2, 4)
+	}()
+}

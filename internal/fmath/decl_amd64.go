@@ -184,6 +184,11 @@ func gather2AVX512(dst, src *float32, n int)
 //go:noescape
 func addStride2AVX512(dst, src *float32, n int)
 
+// copyRowsAVX512 sets dst[r·ds+j] = src[r·ss+j] for r < rows, j < n.
+//
+//go:noescape
+func copyRowsAVX512(dst *float32, ds int, src *float32, ss, rows, n int)
+
 // addRowsAVX512 adds src[r·stride+j] to dst[j] for r < rows in row order, j < n (rows ≥ 1).
 //
 //go:noescape

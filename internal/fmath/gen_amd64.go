@@ -1132,6 +1132,60 @@ func genAddRows() {
 	})
 }
 
+// genCopyRows writes copyRows: dst[r·ds+j] = src[r·ss+j] for r < rows,
+// j < n (strides in floats): 64 floats (four vectors) at a time, then 16,
+// then the masked rest, one row after another.
+func genCopyRows() {
+	name := "copyRowsAVX512"
+	kernel512(name, "(dst *float32, ds int, src *float32, ss, rows, n int)", 48, []string{
+		"MOVQ dst+0(FP), DI", "MOVQ ds+8(FP), R8", "SHLQ $2, R8",
+		"MOVQ src+16(FP), SI", "MOVQ ss+24(FP), R9", "SHLQ $2, R9",
+		"MOVQ rows+32(FP), DX", "MOVQ n+40(FP), BX",
+		// the tail mask, n mod 16 lanes
+		"MOVQ BX, CX", "ANDQ $15, CX", "MOVL $1, AX", "SHLL CX, AX", "DECL AX", "KMOVW AX, K1",
+	}, func(*arch) {
+		p("\tTESTQ DX, DX")
+		p("\tJZ %s_done", name)
+		p("%s_row:", name)
+		p("\tMOVQ DI, R10")
+		p("\tMOVQ SI, R11")
+		p("\tMOVQ BX, CX")
+		p("%s_64:", name)
+		p("\tCMPQ CX, $64")
+		p("\tJLT %s_16", name)
+		for i := 0; i < 4; i++ {
+			p("\tVMOVUPS %d(R11), Z%d", 64*i, i)
+		}
+		for i := 0; i < 4; i++ {
+			p("\tVMOVUPS Z%d, %d(R10)", i, 64*i)
+		}
+		p("\tADDQ $256, R10")
+		p("\tADDQ $256, R11")
+		p("\tSUBQ $64, CX")
+		p("\tJMP %s_64", name)
+		p("%s_16:", name)
+		p("\tCMPQ CX, $16")
+		p("\tJLT %s_tail", name)
+		p("\tVMOVUPS (R11), Z0")
+		p("\tVMOVUPS Z0, (R10)")
+		p("\tADDQ $64, R10")
+		p("\tADDQ $64, R11")
+		p("\tSUBQ $16, CX")
+		p("\tJMP %s_16", name)
+		p("%s_tail:", name)
+		p("\tTESTQ CX, CX")
+		p("\tJZ %s_next", name)
+		p("\tVMOVUPS.Z (R11), K1, Z0")
+		p("\tVMOVUPS Z0, K1, (R10)")
+		p("%s_next:", name)
+		p("\tADDQ R8, DI")
+		p("\tADDQ R9, SI")
+		p("\tDECQ DX")
+		p("\tJNZ %s_row", name)
+		p("%s_done:", name)
+	})
+}
+
 // The softmax kernels (AVX-512 only). The two maxima work on whole 16-lane
 // vectors and the Go wrapper does the n mod 16 tail (a masked tail would
 // need a −Inf fill, and bm's bytes cannot be loaded masked without
@@ -1256,6 +1310,7 @@ var decls512 = []kernelDecl{
 	{"normGradX64Set", "(dx, grad, xh *float32, n int, gm, mg, mgx, r float64)", "sets dx[i] = float32((float64(grad[i])·gm − mg − float64(xh[i])·mgx)·r) for i < n."},
 	{"gather2", "(dst, src *float32, n int)", "sets dst[i] = src[2i] for i < n (src has 2n−1 elements)."},
 	{"addStride2", "(dst, src *float32, n int)", "sets dst[2i] += src[i] for i < n (dst has 2n−1 elements)."},
+	{"copyRows", "(dst *float32, ds int, src *float32, ss, rows, n int)", "sets dst[r·ds+j] = src[r·ss+j] for r < rows, j < n."},
 	{"addRows", "(dst, src *float32, n, rows, stride int)", "adds src[r·stride+j] to dst[j] for r < rows in row order, j < n (rows ≥ 1)."},
 	{"max16", "(xs *float32, n int) float32", "returns the largest xs[i], i < n (a multiple of 16), NaN never winning, −Inf if none is larger."},
 	{"maxBlocked", "(ys, xs *float32, bm *bool, n int) float32", "sets ys[i] = −Inf where bm[i], xs[i] elsewhere, and returns max16 of ys (n a multiple of 16)."},
@@ -1337,6 +1392,7 @@ func main() {
 	genGather2()
 	genAddStride2()
 	genAddRows()
+	genCopyRows()
 	genMaxBlocked(false)
 	genMaxBlocked(true)
 	genScale()

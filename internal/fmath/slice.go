@@ -302,6 +302,18 @@ func AddRows(dst, src []float32, rows, stride int) {
 	}
 }
 
+// CopyRows copies rows rows of n floats from src (rows ss apart) to dst
+// (rows ds apart): the padding and unpadding of image planes, whose rows
+// are too short for copy's per-call cost.
+func CopyRows(dst []float32, ds int, src []float32, ss, rows, n int) {
+	if rows < 0 || n < 0 || ds < n || ss < n || (rows > 0 && n > 0 && (len(dst) < (rows-1)*ds+n || len(src) < (rows-1)*ss+n)) {
+		panic(fmt.Sprintf("fmath: CopyRows: %d rows of %d, %d apart in %d floats, from %d apart in %d", rows, n, ds, len(dst), ss, len(src)))
+	}
+	if rows > 0 && n > 0 {
+		impl.copyRows(dst, ds, src, ss, rows, n)
+	}
+}
+
 // RowSums8 adds Σ_i float64(x[j·stride+i]) to acc[j] for j < 8.
 func RowSums8(acc *[8]float64, x []float32, stride, n int) {
 	checkRows(len(x), stride, n)
@@ -428,6 +440,8 @@ type kernels struct {
 	addStride2 func(dst, src []float32, n int)
 	// column sums: dst[j] += src[r·stride+j], rows in order
 	addRows func(dst, src []float32, rows, stride int)
+	// strided row copies: dst[r·ds+j] = src[r·ss+j]
+	copyRows func(dst []float32, ds int, src []float32, ss, rows, n int)
 	// softmax rows (see MaxBlocked, Scale, SubMul); bm may be nil
 	maxBlocked func(ys, xs []float32, bm []bool) float32
 	scale      func(x []float32, s float32)
@@ -510,6 +524,7 @@ var goKernels = kernels{
 	gather2:          goGather2,
 	addStride2:       goAddStride2,
 	addRows:          goAddRows,
+	copyRows:         goCopyRows,
 	maxBlocked:       goMaxBlocked,
 	scale:            goScale,
 	subMul:           goSubMul,
@@ -690,5 +705,11 @@ func goAddRows(dst, src []float32, rows, stride int) {
 		for j, v := range row {
 			dst[j] += v
 		}
+	}
+}
+
+func goCopyRows(dst []float32, ds int, src []float32, ss, rows, n int) {
+	for r := 0; r < rows; r++ {
+		copy(dst[r*ds:r*ds+n], src[r*ss:r*ss+n])
 	}
 }

@@ -88,6 +88,9 @@ var avx512Kernels = kernels{
 	addRows: func(dst, src []float32, rows, stride int) {
 		addRowsAVX512(&dst[0], &src[0], len(dst), rows, stride)
 	},
+	copyRows: func(dst []float32, ds int, src []float32, ss, rows, n int) {
+		copyRowsAVX512(&dst[0], ds, &src[0], ss, rows, n)
+	},
 	// the maxima take whole vectors; the Go loop finishes
 	maxBlocked: func(ys, xs []float32, bm []bool) float32 {
 		n := len(xs) &^ 15
@@ -156,6 +159,7 @@ var avx2Kernels = kernels{
 	gather2:          goGather2,
 	addStride2:       goAddStride2,
 	addRows:          goAddRows,
+	copyRows:         goCopyRows,
 	maxBlocked:       goMaxBlocked,
 	scale:            goScale,
 	subMul:           goSubMul,

@@ -2707,6 +2707,66 @@ addRowsAVX512_done:
 	VZEROUPPER
 	RET
 
+// func copyRowsAVX512(dst *float32, ds int, src *float32, ss, rows, n int)
+TEXT ·copyRowsAVX512(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ ds+8(FP), R8
+	SHLQ $2, R8
+	MOVQ src+16(FP), SI
+	MOVQ ss+24(FP), R9
+	SHLQ $2, R9
+	MOVQ rows+32(FP), DX
+	MOVQ n+40(FP), BX
+	MOVQ BX, CX
+	ANDQ $15, CX
+	MOVL $1, AX
+	SHLL CX, AX
+	DECL AX
+	KMOVW AX, K1
+	TESTQ DX, DX
+	JZ copyRowsAVX512_done
+copyRowsAVX512_row:
+	MOVQ DI, R10
+	MOVQ SI, R11
+	MOVQ BX, CX
+copyRowsAVX512_64:
+	CMPQ CX, $64
+	JLT copyRowsAVX512_16
+	VMOVUPS 0(R11), Z0
+	VMOVUPS 64(R11), Z1
+	VMOVUPS 128(R11), Z2
+	VMOVUPS 192(R11), Z3
+	VMOVUPS Z0, 0(R10)
+	VMOVUPS Z1, 64(R10)
+	VMOVUPS Z2, 128(R10)
+	VMOVUPS Z3, 192(R10)
+	ADDQ $256, R10
+	ADDQ $256, R11
+	SUBQ $64, CX
+	JMP copyRowsAVX512_64
+copyRowsAVX512_16:
+	CMPQ CX, $16
+	JLT copyRowsAVX512_tail
+	VMOVUPS (R11), Z0
+	VMOVUPS Z0, (R10)
+	ADDQ $64, R10
+	ADDQ $64, R11
+	SUBQ $16, CX
+	JMP copyRowsAVX512_16
+copyRowsAVX512_tail:
+	TESTQ CX, CX
+	JZ copyRowsAVX512_next
+	VMOVUPS.Z (R11), K1, Z0
+	VMOVUPS Z0, K1, (R10)
+copyRowsAVX512_next:
+	ADDQ R8, DI
+	ADDQ R9, SI
+	DECQ DX
+	JNZ copyRowsAVX512_row
+copyRowsAVX512_done:
+	VZEROUPPER
+	RET
+
 // func max16AVX512(xs *float32, n int) float32
 TEXT ·max16AVX512(SB), NOSPLIT, $0-20
 	MOVQ xs+0(FP), SI

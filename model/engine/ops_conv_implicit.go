@@ -91,18 +91,14 @@ func (g *Graph[T]) convOffsets(C, H, W int) []int {
 	return o
 }
 
-// padPlanes writes x [C, H, W] into dst [C, H+2, W+2] with a zero border.
+// padPlanes writes x [C, H, W] into dst [C, H+2, W+2] with a zero border:
+// each plane cleared, then its rows copied inside the border.
 func padPlanes(dst, x []float32, C, H, W int) {
 	wp, plane := W+2, (H+2)*(W+2)
 	for c := 0; c < C; c++ {
 		d := dst[c*plane : (c+1)*plane]
-		clear(d[:wp+1])
-		for y := 0; y < H; y++ {
-			row := d[(y+1)*wp+1:]
-			copy(row[:W], x[(c*H+y)*W:(c*H+y+1)*W])
-			row[W], row[W+1] = 0, 0 // right border, then the next row's left
-		}
-		clear(d[(H+1)*wp+1:])
+		clear(d)
+		fmath.CopyRows(d[wp+1:], wp, x[c*H*W:(c+1)*H*W], W, H, W)
 	}
 }
 
@@ -135,9 +131,7 @@ func convForwardImplicit(out, w, wt []float32, pa *gemm.Prepared, bias, xpad, wi
 	}
 	hw := H * W
 	for o := 0; o < O; o++ {
-		for y := 0; y < H; y++ {
-			copy(out[o*hw+y*W:o*hw+(y+1)*W], wide[o*nw+y*wp:])
-		}
+		fmath.CopyRows(out[o*hw:(o+1)*hw], W, wide[o*nw:(o+1)*nw], wp, H, W)
 	}
 }
 
@@ -203,13 +197,12 @@ func convInputGradFlip(dx, G, wf []float32, pa *gemm.Prepared, gpad, wide []floa
 	}
 	hw := H * W
 	for c := 0; c < C; c++ {
+		if fresh {
+			fmath.CopyRows(dx[c*hw:(c+1)*hw], W, wide[c*nw:(c+1)*nw], wp, H, W)
+			continue
+		}
 		for y := 0; y < H; y++ {
-			d, s := dx[c*hw+y*W:c*hw+(y+1)*W], wide[c*nw+y*wp:]
-			if fresh {
-				copy(d, s)
-			} else {
-				fmath.AddTo(d, s[:W])
-			}
+			fmath.AddTo(dx[c*hw+y*W:c*hw+(y+1)*W], wide[c*nw+y*wp:c*nw+y*wp+W])
 		}
 	}
 }
