@@ -192,3 +192,27 @@ func BenchmarkReLU(b *testing.B) {
 	}
 	b.ReportMetric(float64((testenv.CPUTime()-c0).Nanoseconds())/float64(b.N)/1e3, "cpu-µs/op")
 }
+
+// BenchmarkAddTapMajorT: adding a tap-major transposed weight gradient to
+// dw, for 64 and 128 channels, cold (40 kernels in turn, 12 MB or more)
+// and hot (one kernel again and again).
+func BenchmarkAddTapMajorT(b *testing.B) {
+	for _, ch := range []int{64, 128} {
+		O, C := ch, ch
+		const nk = 40
+		dw, dt := make([][]float32, nk), make([][]float32, nk)
+		for i := range dw {
+			dw[i], dt[i] = make([]float32, O*C*9), make([]float32, O*C*9)
+		}
+		b.Run(fmt.Sprintf("cold/%d", ch), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				addTapMajorT(dw[i%nk], dt[i%nk], O, C)
+			}
+		})
+		b.Run(fmt.Sprintf("hot/%d", ch), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				addTapMajorT(dw[0], dt[0], O, C)
+			}
+		})
+	}
+}

@@ -200,7 +200,7 @@ func TestConvConverted(t *testing.T) {
 	}
 	for _, spec := range []struct{ k, stride, pad int }{{3, 1, 1}, {3, 2, 1}, {1, 1, 0}} {
 		for _, sh := range []struct{ N, C, O, H, W int }{
-			{1, 5, 7, 9, 8}, {4, 32, 64, 12, 12}, {3, 64, 32, 3, 3}, {2, 20, 40, 24, 24}, {2, 32, 32, 7, 11}, {1, 64, 40, 6, 6},
+			{1, 5, 7, 9, 8}, {4, 32, 64, 12, 12}, {3, 64, 32, 3, 3}, {2, 20, 40, 24, 24}, {2, 32, 32, 7, 11}, {1, 64, 40, 6, 6}, {2, 32, 80, 5, 6},
 		} {
 			for _, twice := range []bool{false, true} {
 				name := fmt.Sprintf("%d×%d stride %d %+v x used twice %v", spec.k, spec.k, spec.stride, sh, twice)
