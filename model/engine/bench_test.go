@@ -216,3 +216,27 @@ func BenchmarkAddTapMajorT(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkTapOrders: reordering a 3×3 kernel for its implicit
+// convolutions (FreezeConverted), forward and flipped, cold as
+// BenchmarkAddTapMajorT.
+func BenchmarkTapOrders(b *testing.B) {
+	for _, ch := range []int{64, 128} {
+		O, C := ch, ch
+		const nk = 40
+		ws, fw, fl := make([][]float32, nk), make([][]float32, nk), make([][]float32, nk)
+		for i := range ws {
+			ws[i], fw[i], fl[i] = make([]float32, O*C*9), make([]float32, O*C*9), make([]float32, O*C*9)
+		}
+		b.Run(fmt.Sprintf("forward/%d", ch), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				tapMajorWeights(fw[i%nk], ws[i%nk], O, C)
+			}
+		})
+		b.Run(fmt.Sprintf("flip/%d", ch), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				flipTapMajor(fl[i%nk], ws[i%nk], O, C)
+			}
+		})
+	}
+}

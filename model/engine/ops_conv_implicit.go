@@ -161,16 +161,27 @@ func tapMajorWeights(dst, w []float32, O, C int) {
 // flipTapMajor writes the input gradient's kernel of a 3×3 "same"
 // convolution in tap-major order: dst[c][t·O+o] = w[o][c][8−t] (the kernel
 // transposed in its channels and turned by 180°, tap t = 3i+j ↔ 8−t), one
-// input channel's nine rows at a time.
+// input channel's nine rows at a time, for all O output channels up to 64
+// and 32 at a time beyond (as addTapMajorT, whose reads and writes these
+// are the other way round).
 func flipTapMajor(dst, w []float32, O, C int) {
-	for c := 0; c < C; c++ {
-		d := dst[c*9*O : (c+1)*9*O]
-		d0, d1, d2, d3, d4 := d[:O], d[O:2*O], d[2*O:3*O], d[3*O:4*O], d[4*O:5*O]
-		d5, d6, d7, d8 := d[5*O:6*O], d[6*O:7*O], d[7*O:8*O], d[8*O:9*O]
-		for o := range d0 {
-			r := w[o*9*C+c*9 : o*9*C+c*9+9 : o*9*C+c*9+9]
-			d0[o], d1[o], d2[o], d3[o], d4[o] = r[8], r[7], r[6], r[5], r[4]
-			d5[o], d6[o], d7[o], d8[o] = r[3], r[2], r[1], r[0]
+	blk := O
+	if O > 64 {
+		blk = 32
+	}
+	for o0 := 0; o0 < O; o0 += blk {
+		n := min(blk, O-o0)
+		for c := 0; c < C; c++ {
+			d := dst[c*9*O : (c+1)*9*O]
+			d0, d1, d2 := d[o0:][:n], d[O+o0:][:n], d[2*O+o0:][:n]
+			d3, d4, d5 := d[3*O+o0:][:n], d[4*O+o0:][:n], d[5*O+o0:][:n]
+			d6, d7, d8 := d[6*O+o0:][:n], d[7*O+o0:][:n], d[8*O+o0:][:n]
+			for j := range d0 {
+				o := o0 + j
+				r := w[o*9*C+c*9 : o*9*C+c*9+9 : o*9*C+c*9+9]
+				d0[j], d1[j], d2[j], d3[j], d4[j] = r[8], r[7], r[6], r[5], r[4]
+				d5[j], d6[j], d7[j], d8[j] = r[3], r[2], r[1], r[0]
+			}
 		}
 	}
 }
