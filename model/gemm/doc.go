@@ -54,11 +54,16 @@
 // where they are (CvtT16Rows: 16 rows anywhere, converted and transposed),
 // and SgemmConv3x3's converts a padded input once, as BF16 pairs of
 // neighbouring planes, and reads each k step of 32 (one tap, 32 planes)
-// from there (AMXStrip reads B through a table of k-step pointers). Since converting is
-// part of every product, a transposed operand costs what a stored one does
-// (ConvertsOperands): callers may orient a product by its result. A right
-// operand used by several products can be converted once (Prepare,
-// SgemmPrepared: the decoder's mask features, engine.Graph.Reuse).
+// from there (AMXStrip reads B through a table of k-step pointers);
+// SgemmConvGradT3x3, the weight gradient transposed and tap-major,
+// converts the input once into BF16 planes and reads each 32-row strip
+// of A (one tap, 32 planes) from there (AMXStrip's A through a table of
+// strip pointers). Since converting is part of every product, a
+// transposed operand costs what a stored one does (ConvertsOperands):
+// callers may orient a product by its result. A right operand used by
+// several products can be converted once (Prepare, SgemmPrepared: the
+// decoder's mask features, engine.Graph.Reuse), and so can a left one
+// (PrepareLeft, SgemmConv3x3Prepared: a convolution kernel, per step).
 // The kernel (internal/asm, amx_amd64.s) is hand-written, its AMX and
 // AVX512-BF16 instructions spelled as bytes: Go's assembler knows neither.
 //
