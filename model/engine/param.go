@@ -128,9 +128,9 @@ func (p *Param[T]) FreezeTransposed() {
 // orders its implicit convolutions multiply by (tapMajor: the forward for
 // 32·k input channels, the input gradient's flipped kernel for 32·k output
 // channels), each also converted (gemm.PrepareLeft), which Conv2d then
-// uses instead of reordering and converting the kernel in every call. It does nothing for other shapes, for float64, or where the
-// GEMM does not convert. The caller promises that Data does not change
-// until Thaw.
+// uses instead of reordering and converting the kernel in every call. It
+// does nothing for other shapes, for float64, or where the GEMM does not
+// convert. The caller promises that Data does not change until Thaw.
 func (p *Param[T]) FreezeConverted() {
 	d, ok := any(p.Data).([]float32)
 	if !ok {
