@@ -435,3 +435,41 @@ func TestAttentionTransposedHeads(t *testing.T) {
 		}
 	}
 }
+
+// TestResizeNearestDoubling: the 2×2-block path of ResizeNearest (an
+// output twice the input's size, the FPN's upsampling) gives the general
+// loop's bits forward (each output the tap nearestTaps picks) and
+// backward (each input's gradient the four outputs of its block added in
+// the general loop's order, rows then columns, onto what it held).
+func TestResizeNearestDoubling(t *testing.T) {
+	rng := rand.New(rand.NewPCG(51, 52))
+	for _, sh := range [][3]int{{3, 4, 6}, {1, 1, 1}, {2, 16, 16}, {5, 7, 3}} {
+		P, H, W := sh[0], sh[1], sh[2]
+		x := normals32(rng, P*H*W)
+		up := normals32(rng, P*4*H*W)
+		pre := normals32(rng, P*H*W) // x's gradient before the resize's backward adds to it
+		g := NewGraph[float32]()
+		xt := g.Leaf(x, P, H, W)
+		y := g.ResizeNearest(xt, 2*H, 2*W)
+		loss := g.SumAll(g.Mul(y, g.Const(up, y.Shape...)))
+		g.Backward(g.AddN(loss, g.SumAll(g.Mul(xt, g.Const(pre, xt.Shape...)))))
+		ys, xs := nearestTaps(H, 2*H), nearestTaps(W, 2*W)
+		dx := slices.Clone(pre)
+		for p := 0; p < P; p++ {
+			for i, sy := range ys {
+				for j, sx := range xs {
+					o := (p*2*H+i)*2*W + j
+					if math.Float32bits(y.Data[o]) != math.Float32bits(x[(p*H+sy)*W+sx]) {
+						t.Fatalf("%v: output %d = %v, want %v", sh, o, y.Data[o], x[(p*H+sy)*W+sx])
+					}
+					dx[(p*H+sy)*W+sx] += up[o]
+				}
+			}
+		}
+		for i := range dx {
+			if math.Float32bits(xt.Grad[i]) != math.Float32bits(dx[i]) {
+				t.Fatalf("%v: gradient %d = %v, want %v", sh, i, xt.Grad[i], dx[i])
+			}
+		}
+	}
+}

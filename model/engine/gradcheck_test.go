@@ -335,7 +335,7 @@ func TestGradAttention(t *testing.T) {
 }
 
 func TestGradResize(t *testing.T) {
-	for _, c := range [][4]int{{3, 4, 7, 9}, {8, 8, 3, 5}, {1, 1, 2, 2}, {4, 4, 4, 4}, {5, 3, 1, 1}} {
+	for _, c := range [][4]int{{3, 4, 7, 9}, {8, 8, 3, 5}, {1, 1, 2, 2}, {4, 4, 4, 4}, {5, 3, 1, 1}, {3, 4, 6, 8}} {
 		gradcheck(t, fmt.Sprintf("Bilinear%v", c), []in{{shape: []int{2, c[0], c[1]}}}, func(g *Graph[float64], x []*Tensor[float64]) *Tensor[float64] {
 			return g.ResizeBilinear(x[0], c[2], c[3])
 		})

@@ -29,6 +29,20 @@ func linearTaps(in, out int) (i0, i1 []int, w1 []float64) {
 // nearestTaps gives PyTorch's legacy "nearest" source index for each
 // output index: min(⌊dst·(in/out)⌋, in−1), computed in float32 as PyTorch
 // does so that the rounding of edge cases agrees.
+// doubling reports whether nearest taps are 0, 0, 1, 1, …: an output
+// twice the input's length.
+func doubling(taps []int) bool {
+	if len(taps)%2 != 0 {
+		return false
+	}
+	for i, t := range taps {
+		if t != i/2 {
+			return false
+		}
+	}
+	return true
+}
+
 func nearestTaps(in, out int) []int {
 	idx := make([]int, out)
 	scale := float32(in) / float32(out)
@@ -110,8 +124,22 @@ func (g *Graph[T]) ResizeNearest(x *Tensor[T], oh, ow int) *Tensor[T] {
 	shape := append(append([]int(nil), x.Shape[:x.Dims()-2]...), oh, ow)
 	out := g.newTensor(shape, g.needs(x))
 	ys, xs := nearestTaps(H, oh), nearestTaps(W, ow)
+	// twice: each input element fills a 2×2 block (the FPN's upsampling),
+	// copied and added block by block below; the same values, and each
+	// gradient element gets its four additions in the general loop's order
+	twice := doubling(ys) && doubling(xs)
 	for p := 0; p < planes; p++ {
 		dp, sp := out.Data[p*oh*ow:], x.Data[p*H*W:]
+		if twice {
+			for sy := 0; sy < H; sy++ {
+				d0 := dp[2*sy*ow : (2*sy+1)*ow]
+				for sx, v := range sp[sy*W : (sy+1)*W] {
+					d0[2*sx], d0[2*sx+1] = v, v
+				}
+				copy(dp[(2*sy+1)*ow:(2*sy+2)*ow], d0)
+			}
+			continue
+		}
 		for i, sy := range ys {
 			for j, sx := range xs {
 				dp[i*ow+j] = sp[sy*W+sx]
@@ -124,6 +152,25 @@ func (g *Graph[T]) ResizeNearest(x *Tensor[T], oh, ow int) *Tensor[T] {
 				return
 			}
 			dx := g.grad(x)
+			if twice {
+				for p := 0; p < planes; p++ {
+					gp, dp := out.Grad[p*oh*ow:(p+1)*oh*ow], dx[p*H*W:(p+1)*H*W]
+					for sy := 0; sy < H; sy++ {
+						g0, g1 := gp[2*sy*ow:(2*sy+1)*ow], gp[(2*sy+1)*ow:(2*sy+2)*ow]
+						d := dp[sy*W : (sy+1)*W]
+						for sx := range d {
+							// rows 2sy then 2sy+1, columns 2sx then 2sx+1
+							v := d[sx]
+							v += g0[2*sx]
+							v += g0[2*sx+1]
+							v += g1[2*sx]
+							v += g1[2*sx+1]
+							d[sx] = v
+						}
+					}
+				}
+				return
+			}
 			for p := 0; p < planes; p++ {
 				gp, dp := out.Grad[p*oh*ow:], dx[p*H*W:]
 				for i, sy := range ys {
