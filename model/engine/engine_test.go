@@ -230,39 +230,49 @@ func TestAttentionBatchItems(t *testing.T) {
 	}
 }
 
-// TestAddTiled: Add of a [3, 2, 4] and a b [2, 4] that repeats over a's
-// leading dim gives a[i] + b[i mod 8] and b's gradient the output
-// gradient's three blocks added in block order, from zero, element by
+// TestAddTiled: Add of a [3, 2, 4] and a b that repeats over a's leading
+// dims — [2, 4], and with leading 1s [1, 2, 4] and [1, 4] (a level
+// embedding over every token) — gives a[i] + b[i mod n] and b's gradient
+// the output gradient's blocks added in block order, from zero, element by
 // element in float32 — the additions of the general broadcast path.
 func TestAddTiled(t *testing.T) {
-	g := NewGraph[float32]()
-	r := rand.New(rand.NewPCG(7, 8))
-	av, bv, gv := make([]float32, 24), make([]float32, 8), make([]float32, 24)
-	for i := range av {
-		av[i], gv[i] = float32(r.NormFloat64()), float32(r.NormFloat64()*1e3)
-	}
-	for i := range bv {
-		bv[i] = float32(r.NormFloat64())
-	}
-	a, b := g.Leaf(av, 3, 2, 4), g.Leaf(bv, 2, 4)
-	out := g.Add(a, b)
-	g.Backward(g.SumAll(g.Mul(out, g.Const(gv, 3, 2, 4))))
-	for i, v := range out.Data {
-		if v != av[i]+bv[i%8] {
-			t.Fatalf("out[%d] = %v, want %v", i, v, av[i]+bv[i%8])
+	for _, bs := range [][]int{{2, 4}, {1, 2, 4}, {1, 4}} {
+		if !tiles([]int{3, 2, 4}, bs) {
+			t.Fatalf("b %v does not tile a [3 2 4]", bs)
 		}
-	}
-	for e := range bv {
-		var want float32
-		for k := range 3 {
-			want += gv[k*8+e]
+		g := NewGraph[float32]()
+		r := rand.New(rand.NewPCG(7, 8))
+		n := 1
+		for _, d := range bs {
+			n *= d
 		}
-		if math.Float32bits(b.Grad[e]) != math.Float32bits(want) {
-			t.Fatalf("db[%d] = %v, want %v", e, b.Grad[e], want)
+		av, bv, gv := make([]float32, 24), make([]float32, n), make([]float32, 24)
+		for i := range av {
+			av[i], gv[i] = float32(r.NormFloat64()), float32(r.NormFloat64()*1e3)
 		}
-		for k := range 3 {
-			if a.Grad[k*8+e] != gv[k*8+e] {
-				t.Fatalf("da[%d] = %v, want %v", k*8+e, a.Grad[k*8+e], gv[k*8+e])
+		for i := range bv {
+			bv[i] = float32(r.NormFloat64())
+		}
+		a, b := g.Leaf(av, 3, 2, 4), g.Leaf(bv, bs...)
+		out := g.Add(a, b)
+		g.Backward(g.SumAll(g.Mul(out, g.Const(gv, out.Shape...))))
+		for i, v := range out.Data {
+			if v != av[i]+bv[i%n] {
+				t.Fatalf("b %v: out[%d] = %v, want %v", bs, i, v, av[i]+bv[i%n])
+			}
+		}
+		for e := range bv {
+			var want float32
+			for k := range 24 / n {
+				want += gv[k*n+e]
+			}
+			if math.Float32bits(b.Grad[e]) != math.Float32bits(want) {
+				t.Fatalf("b %v: db[%d] = %v, want %v", bs, e, b.Grad[e], want)
+			}
+		}
+		for i := range av {
+			if a.Grad[i] != gv[i] {
+				t.Fatalf("b %v: da[%d] = %v, want %v", bs, i, a.Grad[i], gv[i])
 			}
 		}
 	}

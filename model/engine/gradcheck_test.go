@@ -139,6 +139,7 @@ func TestGradElementwise(t *testing.T) {
 		{{2, 1, 3}, {1, 4, 1}},
 		{{1, 1}, {1, 1}},
 		{{2, 3, 4}, {3, 4}}, // b tiles a (Add's tiled path)
+		{{2, 3, 4}, {1, 4}}, // so does b without its leading 1
 		{{3, 2, 4}, {4}},
 	}
 	ops := map[string]func(g *Graph[float64], a, b *Tensor[float64]) *Tensor[float64]{

@@ -162,9 +162,13 @@ func (g *Graph[T]) binary(op binOp, a, b *Tensor[T]) *Tensor[T] {
 	return out
 }
 
-// tiles reports whether b's shape is the trailing dims of a's (b repeats
-// over a's leading dims, as positional embeddings over a batch).
+// tiles reports whether b's shape, without leading 1s, is the trailing
+// dims of a's (b repeats over a's leading dims, as positional embeddings
+// over a batch or a level embedding [1, D] over every token).
 func tiles(a, b []int) bool {
+	for len(b) > 1 && b[0] == 1 {
+		b = b[1:]
+	}
 	return len(b) > 0 && len(b) < len(a) && sameShape(a[len(a)-len(b):], b)
 }
 
@@ -184,10 +188,7 @@ func (g *Graph[T]) addTiled(a, b, out *Tensor[T]) *Tensor[T] {
 			}
 			if b.requiresGrad { // before a, which may take G itself
 				g.addGrad(b, 1, G[:n])
-				dB := b.Grad
-				for o := n; o < len(G); o += n {
-					axpy(dB, 1, G[o:o+n])
-				}
+				addRows(b.Grad, G[n:], len(G)/n-1, n)
 			}
 			if a.requiresGrad {
 				g.passGrad(a, G)
