@@ -154,6 +154,11 @@ func rowSums8AVX512(acc *float64, x *float32, stride, n int)
 //go:noescape
 func rowSqDevs8AVX512(acc *float64, x *float32, stride, n int, mu *float64)
 
+// rowDots8AVX512 adds Σ float64(x[j·stride+i])·float64(y[j·stride+i]) to acc[j] for j < 8, as rowSums8.
+//
+//go:noescape
+func rowDots8AVX512(acc *float64, x, y *float32, stride, n int)
+
 // rowSumDots8AVX512 adds Σ float64(gr[j·stride+i]) to sg[j] and Σ float64(gr[j·stride+i])·float64(h[j·stride+i]) to sgh[j] for j < 8, as rowSums8.
 //
 //go:noescape

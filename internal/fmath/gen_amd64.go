@@ -959,6 +959,31 @@ func genRowSumDots8() {
 	})
 }
 
+// genRowDots8 writes rowDots8: acc[j] += Σ_i float64(x_j[i])·float64(y_j[i])
+// (rowSumDots8 without the plain sums: the softmax backward's ⟨y, g⟩ per
+// row). The products are exact in float64.
+func genRowDots8() {
+	name := "rowDots8AVX512"
+	args := []string{"MOVQ acc+0(FP), AX", "MOVQ x+8(FP), SI", "MOVQ y+16(FP), DX",
+		"MOVQ stride+24(FP), R8", "SHLQ $2, R8", "LEAQ (R8)(R8*2), R9", "LEAQ (SI)(R8*4), DI", "LEAQ (DX)(R8*4), R11",
+		"MOVQ n+32(FP), CX", "VMOVUPD (AX), Z31"}
+	kernel512(name, "(acc *float64, x, y *float32, stride, n int)", 40, args, func(*arch) {
+		rowsLoop(name, []string{"SI", "DI", "DX", "R11"}, func() {
+			rows8("SI", "DI")
+			for t := 0; t < 8; t++ {
+				p("\tVCVTPS2PD Y%d, Z%d", 8+t, 16+t)
+			}
+			rows8("DX", "R11")
+			for t := 0; t < 8; t++ {
+				p("\tVCVTPS2PD Y%d, Z24", 8+t)
+				p("\tVMULPD Z%d, Z24, Z24", 16+t)
+				p("\tVADDPD Z24, Z31, Z31")
+			}
+		})
+		p("\tVMOVUPD Z31, (AX)")
+	})
+}
+
 // The stride-2 kernels (AVX-512 only) move every other element: the
 // im2col and col2im of a stride-2 convolution, whose taps read or add to
 // input columns 2·ox − pad + kj. They copy or add one element each, so any
@@ -1304,6 +1329,7 @@ var decls512 = []kernelDecl{
 	{"layerNormGradSet", "(dx, dg, db, grad, xh, gm *float32, n int, mg, mgx, rs float32)", "is layerNormGrad that sets dx[i] instead of adding to it."},
 	{"rowSums8", "(acc *float64, x *float32, stride, n int)", "adds Σ_{i<n} float64(x[j·stride+i]) to acc[j] for j < 8, one chain per row in index order (n a multiple of 8)."},
 	{"rowSqDevs8", "(acc *float64, x *float32, stride, n int, mu *float64)", "adds Σ_{i<n} d·d, d = float64(x[j·stride+i]) − mu[j], to acc[j] for j < 8, as rowSums8."},
+	{"rowDots8", "(acc *float64, x, y *float32, stride, n int)", "adds Σ float64(x[j·stride+i])·float64(y[j·stride+i]) to acc[j] for j < 8, as rowSums8."},
 	{"rowSumDots8", "(sg, sgh *float64, gr, h *float32, stride, n int)", "adds Σ float64(gr[j·stride+i]) to sg[j] and Σ float64(gr[j·stride+i])·float64(h[j·stride+i]) to sgh[j] for j < 8, as rowSums8."},
 	{"normGradX64", "(dx, grad, xh *float32, n int, gm, mg, mgx, r float64)", "adds float32((float64(grad[i])·gm − mg − float64(xh[i])·mgx)·r) to dx[i] for i < n."},
 	{"allFinite", "(x *float32, n int) uint32", "returns 0 when every x[i], i < n, is finite (see gen_amd64.go)."},
@@ -1389,6 +1415,7 @@ func main() {
 	genRowSums8()
 	genRowSqDevs8()
 	genRowSumDots8()
+	genRowDots8()
 	genGather2()
 	genAddStride2()
 	genAddRows()

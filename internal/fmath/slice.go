@@ -354,6 +354,21 @@ func RowSumDots8(sg, sgh *[8]float64, g, h []float32, stride, n int) {
 	}
 }
 
+// RowDots8 adds Σ_i float64(x_j[i])·float64(y_j[i]) to acc[j] for j < 8,
+// with x_j = x[j·stride:] and y_j = y[j·stride:]: one chain per row in
+// index order, as RowSumDots8's second sums.
+func RowDots8(acc *[8]float64, x, y []float32, stride, n int) {
+	checkRows(len(x), stride, n)
+	checkRows(len(y), stride, n)
+	n8 := n &^ 7
+	if n8 > 0 {
+		impl.rowDots8(acc, x, y, stride, n8)
+	}
+	for j := range acc {
+		acc[j] = dots(acc[j], x[j*stride+n8:j*stride+n], y[j*stride+n8:j*stride+n])
+	}
+}
+
 func checkRows(l, stride, n int) {
 	if n < 0 || stride < n || 7*stride+n > l {
 		panic("fmath: eight rows do not fit the slice")
@@ -372,6 +387,14 @@ func sqDevs(s float64, x []float32, mu float64) float64 {
 	for _, v := range x {
 		d := float64(v) - mu
 		s += float64(d * d) // the conversion forbids fusing
+	}
+	return s
+}
+
+func dots(s float64, x, y []float32) float64 {
+	y = y[:len(x)]
+	for i, v := range x {
+		s += float64(float64(v) * float64(y[i]))
 	}
 	return s
 }
@@ -435,6 +458,7 @@ type kernels struct {
 	rowSums8    func(acc *[8]float64, x []float32, stride, n int)
 	rowSqDevs8  func(acc *[8]float64, x []float32, stride, n int, mu *[8]float64)
 	rowSumDots8 func(sg, sgh *[8]float64, g, h []float32, stride, n int)
+	rowDots8    func(acc *[8]float64, x, y []float32, stride, n int)
 	// stride-2 moves: dst[i] = src[2i] and dst[2i] += src[i], i < n
 	gather2    func(dst, src []float32, n int)
 	addStride2 func(dst, src []float32, n int)
@@ -521,6 +545,7 @@ var goKernels = kernels{
 	rowSums8:         goRowSums8,
 	rowSqDevs8:       goRowSqDevs8,
 	rowSumDots8:      goRowSumDots8,
+	rowDots8:         goRowDots8,
 	gather2:          goGather2,
 	addStride2:       goAddStride2,
 	addRows:          goAddRows,
@@ -690,6 +715,12 @@ func goRowSums8(acc *[8]float64, x []float32, stride, n int) {
 func goRowSqDevs8(acc *[8]float64, x []float32, stride, n int, mu *[8]float64) {
 	for j := range acc {
 		acc[j] = sqDevs(acc[j], x[j*stride:j*stride+n], mu[j])
+	}
+}
+
+func goRowDots8(acc *[8]float64, x, y []float32, stride, n int) {
+	for j := range acc {
+		acc[j] = dots(acc[j], x[j*stride:j*stride+n], y[j*stride:j*stride+n])
 	}
 }
 

@@ -73,6 +73,9 @@ var avx512Kernels = kernels{
 	rowSumDots8: func(sg, sgh *[8]float64, g, h []float32, stride, n int) {
 		rowSumDots8AVX512(&sg[0], &sgh[0], &g[0], &h[0], stride, n)
 	},
+	rowDots8: func(acc *[8]float64, x, y []float32, stride, n int) {
+		rowDots8AVX512(&acc[0], &x[0], &y[0], stride, n)
+	},
 	reluGrad: func(dst, x, g []float32) {
 		reluGradAVX512(&dst[0], &x[0], &g[0], len(dst))
 	},
@@ -156,6 +159,7 @@ var avx2Kernels = kernels{
 	rowSums8:         goRowSums8,
 	rowSqDevs8:       goRowSqDevs8,
 	rowSumDots8:      goRowSumDots8,
+	rowDots8:         goRowDots8,
 	gather2:          goGather2,
 	addStride2:       goAddStride2,
 	addRows:          goAddRows,

@@ -586,6 +586,9 @@ func TestRowStatsBitIdentical(t *testing.T) {
 			s2, s2h, w2, w2h := init, mu, init, mu
 			k.rowSumDots8(&s2, &s2h, x, h, stride, n8)
 			goRowSumDots8(&w2, &w2h, x, h, stride, n8)
+			e, f := mu, mu
+			k.rowDots8(&e, x, h, stride, n8)
+			goRowDots8(&f, x, h, stride, n8)
 			c, d := init, init
 			k.rowSqDevs8(&c, x, stride, n8, &mu)
 			goRowSqDevs8(&d, x, stride, n8, &mu)
@@ -594,6 +597,8 @@ func TestRowStatsBitIdentical(t *testing.T) {
 				same(k.name+" rowSqDevs8", n8, c[j], d[j])
 				same(k.name+" rowSumDots8 sg", n8, s2[j], w2[j])
 				same(k.name+" rowSumDots8 sgh", n8, s2h[j], w2h[j])
+				same(k.name+" rowDots8", n8, e[j], f[j])
+				same(k.name+" rowDots8 = rowSumDots8's sgh", n8, e[j], s2h[j])
 			}
 		}
 	}
@@ -604,13 +609,14 @@ func TestRowStatsBitIdentical(t *testing.T) {
 		for i := range x {
 			x[i], h[i] = val(), val()
 		}
-		var acc, sq, sg, sgh, mu [8]float64
+		var acc, sq, sg, sgh, mu, dt [8]float64
 		for j := range mu {
 			mu[j] = r.NormFloat64()
 		}
 		RowSums8(&acc, x, stride, n)
 		RowSqDevs8(&sq, x, stride, n, &mu)
 		RowSumDots8(&sg, &sgh, x, h, stride, n)
+		RowDots8(&dt, x, h, stride, n)
 		for j := range acc {
 			row, hr := x[j*stride:j*stride+n], h[j*stride:j*stride+n]
 			var ws, wq, wg, wgh float64
@@ -625,6 +631,7 @@ func TestRowStatsBitIdentical(t *testing.T) {
 			same("RowSqDevs8", n, sq[j], wq)
 			same("RowSumDots8 sg", n, sg[j], wg)
 			same("RowSumDots8 sgh", n, sgh[j], wgh)
+			same("RowDots8", n, dt[j], wgh)
 		}
 	}
 }

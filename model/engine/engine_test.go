@@ -483,3 +483,32 @@ func TestResizeNearestDoubling(t *testing.T) {
 		}
 	}
 }
+
+// TestSoftmaxBackwardRowsChains: softmaxBackwardRows gives, for float32
+// and any number of rows (eight at a time in RowDots8's lanes, then four,
+// then one), the bits of one plain float64 chain per row in index order
+// followed by g ← y·(g − dot).
+func TestSoftmaxBackwardRowsChains(t *testing.T) {
+	rng := rand.New(rand.NewPCG(53, 54))
+	for _, sh := range [][2]int{{1, 5}, {8, 16}, {13, 27}, {20, 144}, {27, 1}} {
+		Lq, Lk := sh[0], sh[1]
+		y, g := normals32(rng, Lq*Lk), normals32(rng, Lq*Lk)
+		want := slices.Clone(g)
+		for i := 0; i < Lq; i++ {
+			var dot float64
+			for j := 0; j < Lk; j++ {
+				dot += float64(y[i*Lk+j]) * float64(g[i*Lk+j])
+			}
+			d := float32(dot)
+			for j := 0; j < Lk; j++ {
+				want[i*Lk+j] = y[i*Lk+j] * (g[i*Lk+j] - d)
+			}
+		}
+		softmaxBackwardRows(g, y, Lq, Lk)
+		for i := range g {
+			if math.Float32bits(g[i]) != math.Float32bits(want[i]) {
+				t.Fatalf("%v: g[%d] = %v, want %v", sh, i, g[i], want[i])
+			}
+		}
+	}
+}

@@ -297,11 +297,22 @@ var noTransposeHeads bool
 
 // softmaxBackwardRows turns the Lq rows of g (Lk long) from the gradient
 // of softmax outputs y into that of its inputs: g ← y ⊙ (g − ⟨y, g⟩), the
-// dot product one float64 chain per row in index order. Four rows' chains
-// run side by side (a chain is bound by the latency of its additions);
-// each row's arithmetic is unchanged.
+// dot product one float64 chain per row in index order. For float32,
+// eight rows' chains run in the lanes of fmath.RowDots8; otherwise four
+// side by side (a chain is bound by the latency of its additions); each
+// row's arithmetic is unchanged.
 func softmaxBackwardRows[T Float](g, y []T, Lq, Lk int) {
 	i := 0
+	if g32, ok := any(g).([]float32); ok {
+		y32 := any(y).([]float32)
+		for ; i+8 <= Lq; i += 8 {
+			var dot [8]float64
+			fmath.RowDots8(&dot, y32[i*Lk:(i+8)*Lk], g32[i*Lk:(i+8)*Lk], Lk, Lk)
+			for r, d := range dot {
+				subMulRow(g[(i+r)*Lk:(i+r+1)*Lk], y[(i+r)*Lk:(i+r+1)*Lk], T(d))
+			}
+		}
+	}
 	for ; i+4 <= Lq; i += 4 {
 		y0, y1, y2, y3 := y[i*Lk:][:Lk], y[(i+1)*Lk:][:Lk], y[(i+2)*Lk:][:Lk], y[(i+3)*Lk:][:Lk]
 		g0, g1, g2, g3 := g[i*Lk:][:Lk], g[(i+1)*Lk:][:Lk], g[(i+2)*Lk:][:Lk], g[(i+3)*Lk:][:Lk]
