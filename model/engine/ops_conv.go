@@ -167,7 +167,7 @@ func (g *Graph[T]) conv2dBackward(x, w, bias, out *Tensor[T], cols [][]T, k conv
 	// allow tap-major products, but transposed — dwᵀ, tap-major, summed
 	// over the images (convWeightGradTaps) and added to dw at the end
 	// (addTapMajorT): each input float is converted once, not once per tap
-	wTaps := wDirect && k.implicit && tapMajor[T](C)
+	wTaps := wDirect && k.implicit && tapMajor[T](C) && O > 0
 	var taccT []float32
 	// dx: one GEMM per image when direct and one convolution per image
 	// when flip, which write a new buffer (gradNew) instead of adding to

@@ -108,6 +108,9 @@ func padPlanes(dst, x []float32, C, H, W int) {
 // SgemmOffsetB with the im2col offsets, with wt converted (pa, nil where
 // the GEMM converts nothing) through gemm.SgemmConv3x3Prepared.
 func convForwardImplicit(out, w, wt []float32, pa *gemm.Prepared, bias, xpad, wide []float32, offs []int, O, H, W int) {
+	if O == 0 {
+		return
+	}
 	wp := W + 2
 	nw := H*wp - 2 // the last row's two extra columns are not needed
 	wide = wide[:O*nw]
@@ -138,9 +141,9 @@ func convForwardImplicit(out, w, wt []float32, pa *gemm.Prepared, bias, xpad, wi
 // tapMajor reports whether the implicit 3×3 convolutions with c input
 // channels multiply with the taps outermost (gemm.SgemmConv3x3): under an
 // implementation that converts its operands, which then converts each
-// input float once instead of once per tap, for c a multiple of 32 (its
-// k steps of 32 each within one tap).
-func tapMajor[T Float](c int) bool { return c%32 == 0 && convConverted[T]() }
+// input float once instead of once per tap, for c a positive multiple of
+// 32 (its k steps of 32 each within one tap).
+func tapMajor[T Float](c int) bool { return c > 0 && c%32 == 0 && convConverted[T]() }
 
 // tapMajorWeights writes dst[o][t·C+c] = w[o][c·9+t] for w [O, C, 3, 3]:
 // each output channel's C×9 block transposed, one input channel's nine

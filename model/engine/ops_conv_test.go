@@ -345,3 +345,33 @@ func useAMXBF16(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestConvNoChannels: 3×3 convolutions with no output channels, frozen or
+// not, under amx-bf16 (whose tap-major routes took 0 as a multiple of 32
+// and panicked): an empty output and a zero input gradient. (No input
+// channels is refused by every path's GEMM, FP32 included.)
+func TestConvNoChannels(t *testing.T) {
+	useAMXBF16(t)
+	for _, sh := range [][2]int{{32, 0}, {64, 0}} {
+		C, O := sh[0], sh[1]
+		for _, frozen := range []bool{false, true} {
+			w := NewParam[float32]("w", O, C, 3, 3)
+			if frozen {
+				w.FreezeConverted()
+			}
+			g := NewGraph[float32]()
+			x := g.Leaf(make([]float32, 2*C*5*6), 2, C, 5, 6)
+			y := g.Conv2d(x, g.Param(w), nil, ConvSpec{Stride: 1, Pad: 1})
+			g.Backward(g.SumAll(y))
+			if len(y.Data) != 0 {
+				t.Fatalf("C=%d O=%d frozen %v: %d outputs", C, O, frozen, len(y.Data))
+			}
+			for i, v := range x.Grad {
+				if v != 0 {
+					t.Fatalf("C=%d O=%d frozen %v: dx[%d] = %v", C, O, frozen, i, v)
+				}
+			}
+			w.Thaw()
+		}
+	}
+}

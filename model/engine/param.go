@@ -53,9 +53,9 @@ type kernelTaps struct {
 }
 
 // prepare sets conv[i] to w[i] converted (reusing the old conv[i]), or
-// nil where w[i] is nil.
+// nil where w[i] is nil or empty (no channels on either side).
 func (k *kernelTaps) prepare(i, rows int) {
-	if k.w[i] == nil {
+	if len(k.w[i]) == 0 || rows == 0 {
 		if k.conv[i] != nil {
 			k.conv[i].Release()
 			k.conv[i] = nil
