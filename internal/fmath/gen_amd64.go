@@ -934,13 +934,20 @@ func genRowSqDevs8() {
 
 // genRowSumDots8 writes rowSumDots8: sg[j] += Σ_i float64(g_j[i]) and
 // sgh[j] += Σ_i float64(g_j[i])·float64(h_j[i]) (g_j = g[j·stride:], h_j
-// likewise), two chains per row.
-func genRowSumDots8() {
-	name := "rowSumDots8AVX512"
-	args := []string{"MOVQ sg+0(FP), AX", "MOVQ sgh+8(FP), BX", "MOVQ gr+16(FP), SI", "MOVQ h+24(FP), DX",
-		"MOVQ stride+32(FP), R8", "SHLQ $2, R8", "LEAQ (R8)(R8*2), R9", "LEAQ (SI)(R8*4), DI", "LEAQ (DX)(R8*4), R11",
-		"MOVQ n+40(FP), CX", "VMOVUPD (AX), Z30", "VMOVUPD (BX), Z31"}
-	kernel512(name, "(sg, sgh *float64, gr, h *float32, stride, n int)", 48, args, func(*arch) {
+// likewise), two chains per row. Without sums it writes rowDots8, the
+// second chains alone: acc[j] += Σ_i float64(x_j[i])·float64(y_j[i]) (the
+// softmax backward's ⟨y, g⟩ per row). The products are exact in float64.
+func genRowSumDots8(sums bool) {
+	common := []string{"SHLQ $2, R8", "LEAQ (R8)(R8*2), R9", "LEAQ (SI)(R8*4), DI", "LEAQ (DX)(R8*4), R11"}
+	name, sig, frame := "rowSumDots8AVX512", "(sg, sgh *float64, gr, h *float32, stride, n int)", 48
+	args := append([]string{"MOVQ sg+0(FP), AX", "MOVQ sgh+8(FP), BX", "MOVQ gr+16(FP), SI", "MOVQ h+24(FP), DX",
+		"MOVQ stride+32(FP), R8"}, append(common, "MOVQ n+40(FP), CX", "VMOVUPD (AX), Z30", "VMOVUPD (BX), Z31")...)
+	if !sums {
+		name, sig, frame = "rowDots8AVX512", "(acc *float64, x, y *float32, stride, n int)", 40
+		args = append([]string{"MOVQ acc+0(FP), BX", "MOVQ x+8(FP), SI", "MOVQ y+16(FP), DX",
+			"MOVQ stride+24(FP), R8"}, append(common, "MOVQ n+32(FP), CX", "VMOVUPD (BX), Z31")...)
+	}
+	kernel512(name, sig, frame, args, func(*arch) {
 		rowsLoop(name, []string{"SI", "DI", "DX", "R11"}, func() {
 			rows8("SI", "DI")
 			for t := 0; t < 8; t++ {
@@ -950,37 +957,16 @@ func genRowSumDots8() {
 			for t := 0; t < 8; t++ {
 				p("\tVCVTPS2PD Y%d, Z24", 8+t)
 				p("\tVMULPD Z%d, Z24, Z24", 16+t)
-				p("\tVADDPD Z%d, Z30, Z30", 16+t)
+				if sums {
+					p("\tVADDPD Z%d, Z30, Z30", 16+t)
+				}
 				p("\tVADDPD Z24, Z31, Z31")
 			}
 		})
-		p("\tVMOVUPD Z30, (AX)")
+		if sums {
+			p("\tVMOVUPD Z30, (AX)")
+		}
 		p("\tVMOVUPD Z31, (BX)")
-	})
-}
-
-// genRowDots8 writes rowDots8: acc[j] += Σ_i float64(x_j[i])·float64(y_j[i])
-// (rowSumDots8 without the plain sums: the softmax backward's ⟨y, g⟩ per
-// row). The products are exact in float64.
-func genRowDots8() {
-	name := "rowDots8AVX512"
-	args := []string{"MOVQ acc+0(FP), AX", "MOVQ x+8(FP), SI", "MOVQ y+16(FP), DX",
-		"MOVQ stride+24(FP), R8", "SHLQ $2, R8", "LEAQ (R8)(R8*2), R9", "LEAQ (SI)(R8*4), DI", "LEAQ (DX)(R8*4), R11",
-		"MOVQ n+32(FP), CX", "VMOVUPD (AX), Z31"}
-	kernel512(name, "(acc *float64, x, y *float32, stride, n int)", 40, args, func(*arch) {
-		rowsLoop(name, []string{"SI", "DI", "DX", "R11"}, func() {
-			rows8("SI", "DI")
-			for t := 0; t < 8; t++ {
-				p("\tVCVTPS2PD Y%d, Z%d", 8+t, 16+t)
-			}
-			rows8("DX", "R11")
-			for t := 0; t < 8; t++ {
-				p("\tVCVTPS2PD Y%d, Z24", 8+t)
-				p("\tVMULPD Z%d, Z24, Z24", 16+t)
-				p("\tVADDPD Z24, Z31, Z31")
-			}
-		})
-		p("\tVMOVUPD Z31, (AX)")
 	})
 }
 
@@ -1085,124 +1071,110 @@ func genAddStride2() {
 	})
 }
 
+// colChunks writes the walk along a row of CX floats shared by addRows
+// and copyRows: chunks of 64 (four vectors), then of 16, then the masked
+// rest (opmask K1, which the caller sets to CX mod 16 lanes). chunk writes
+// one chunk of w vectors (k the opmask of a partial vector, or "" for
+// whole ones); after each whole chunk the pointer registers ptrs advance.
+// The walk ends at the label prefix_end.
+func colChunks(prefix string, ptrs []string, chunk func(w int, k string)) {
+	for _, c := range []struct{ floats, vecs int }{{64, 4}, {16, 1}} {
+		p("%s_%d:", prefix, c.floats)
+		p("\tCMPQ CX, $%d", c.floats)
+		p("\tJLT %s_%d", prefix, c.floats/4)
+		chunk(c.vecs, "")
+		for _, r := range ptrs {
+			p("\tADDQ $%d, %s", 4*c.floats, r)
+		}
+		p("\tSUBQ $%d, CX", c.floats)
+		p("\tJMP %s_%d", prefix, c.floats)
+	}
+	p("%s_4:", prefix) // the rest, fewer than 16
+	p("\tTESTQ CX, CX")
+	p("\tJZ %s_end", prefix)
+	chunk(1, "K1")
+	p("%s_end:", prefix)
+}
+
+// movps writes a move of vector Z<z> from or to mem (load when it is the
+// source), masked by opmask k (zeroing on loads) unless k is "".
+func movps(load bool, mem string, z int, k string) {
+	switch {
+	case load && k == "":
+		p("\tVMOVUPS %s, Z%d", mem, z)
+	case load:
+		p("\tVMOVUPS.Z %s, %s, Z%d", mem, k, z)
+	case k == "":
+		p("\tVMOVUPS Z%d, %s", z, mem)
+	default:
+		p("\tVMOVUPS Z%d, %s, %s", z, k, mem)
+	}
+}
+
+// tailMask writes K1 = the low (BX mod 16) lanes, through CX and AX.
+var tailMask = []string{"MOVQ BX, CX", "ANDQ $15, CX", "MOVL $1, AX", "SHLL CX, AX", "DECL AX", "KMOVW AX, K1"}
+
 // genAddRows writes addRows: dst[j] += src[r·stride+j] for r < rows in
 // row order, j < n — each element one chain of float32 adds, the bits of
 // adding the rows one after another (AddTo per row), with dst held in
-// registers across the rows: 64 columns (four vectors) at a time, then 16,
-// then the masked rest. stride is in floats.
+// registers across the rows, a chunk of columns at a time (colChunks).
+// stride is in floats.
 func genAddRows() {
 	name := "addRowsAVX512"
-	kernel512(name, "(dst, src *float32, n, rows, stride int)", 40, []string{
-		"MOVQ dst+0(FP), DI", "MOVQ src+8(FP), SI", "MOVQ n+16(FP), CX",
+	kernel512(name, "(dst, src *float32, n, rows, stride int)", 40, append([]string{
+		"MOVQ dst+0(FP), DI", "MOVQ src+8(FP), SI", "MOVQ n+16(FP), BX",
 		"MOVQ rows+24(FP), DX", "MOVQ stride+32(FP), R8", "SHLQ $2, R8",
-	}, func(*arch) {
-		// chunk adds the rows to w vectors of dst (k: the opmask of a
-		// partial vector, or "" for whole ones)
-		chunk := func(label string, w int, k string) {
-			ld := func(src string, i int, z string) {
-				if k == "" {
-					p("	VMOVUPS %d(%s), %s", 64*i, src, z)
-				} else {
-					p("	VMOVUPS.Z %d(%s), %s, %s", 64*i, src, k, z)
-				}
-			}
+	}, tailMask...), func(*arch) {
+		p("\tMOVQ BX, CX")
+		p("\tTESTQ DX, DX")
+		p("\tJZ %s_done", name)
+		colChunks(name, []string{"DI", "SI"}, func(w int, k string) {
+			label := fmt.Sprintf("%s_rows%d%s", name, w, k)
 			for i := 0; i < w; i++ {
-				ld("DI", i, fmt.Sprintf("Z%d", i))
+				movps(true, fmt.Sprintf("%d(DI)", 64*i), i, k)
 			}
-			p("	MOVQ SI, R9")
-			p("	MOVQ DX, R10")
+			p("\tMOVQ SI, R9")
+			p("\tMOVQ DX, R10")
 			p("%s:", label)
 			for i := 0; i < w; i++ {
-				ld("R9", i, fmt.Sprintf("Z%d", 8+i))
-				p("	VADDPS Z%d, Z%d, Z%d", 8+i, i, i)
+				movps(true, fmt.Sprintf("%d(R9)", 64*i), 8+i, k)
+				p("\tVADDPS Z%d, Z%d, Z%d", 8+i, i, i)
 			}
-			p("	ADDQ R8, R9")
-			p("	DECQ R10")
-			p("	JNZ %s", label)
+			p("\tADDQ R8, R9")
+			p("\tDECQ R10")
+			p("\tJNZ %s", label)
 			for i := 0; i < w; i++ {
-				if k == "" {
-					p("	VMOVUPS Z%d, %d(DI)", i, 64*i)
-				} else {
-					p("	VMOVUPS Z%d, %s, %d(DI)", i, k, 64*i)
-				}
+				movps(false, fmt.Sprintf("%d(DI)", 64*i), i, k)
 			}
-		}
-		p("	TESTQ DX, DX")
-		p("	JZ %s_done", name)
-		p("%s_64:", name)
-		p("	CMPQ CX, $64")
-		p("	JLT %s_16", name)
-		chunk(name+"_rows64", 4, "")
-		p("	ADDQ $256, DI")
-		p("	ADDQ $256, SI")
-		p("	SUBQ $64, CX")
-		p("	JMP %s_64", name)
-		p("%s_16:", name)
-		p("	CMPQ CX, $16")
-		p("	JLT %s_tail", name)
-		chunk(name+"_rows16", 1, "")
-		p("	ADDQ $64, DI")
-		p("	ADDQ $64, SI")
-		p("	SUBQ $16, CX")
-		p("	JMP %s_16", name)
-		p("%s_tail:", name)
-		p("	TESTQ CX, CX")
-		p("	JZ %s_done", name)
-		p("	MOVL $1, AX")
-		p("	SHLL CX, AX")
-		p("	DECL AX")
-		p("	KMOVW AX, K1")
-		chunk(name+"_rowsTail", 1, "K1")
+		})
 		p("%s_done:", name)
 	})
 }
 
 // genCopyRows writes copyRows: dst[r·ds+j] = src[r·ss+j] for r < rows,
-// j < n (strides in floats): 64 floats (four vectors) at a time, then 16,
-// then the masked rest, one row after another.
+// j < n (strides in floats), one row after another, a chunk of columns at
+// a time (colChunks).
 func genCopyRows() {
 	name := "copyRowsAVX512"
-	kernel512(name, "(dst *float32, ds int, src *float32, ss, rows, n int)", 48, []string{
+	kernel512(name, "(dst *float32, ds int, src *float32, ss, rows, n int)", 48, append([]string{
 		"MOVQ dst+0(FP), DI", "MOVQ ds+8(FP), R8", "SHLQ $2, R8",
 		"MOVQ src+16(FP), SI", "MOVQ ss+24(FP), R9", "SHLQ $2, R9",
 		"MOVQ rows+32(FP), DX", "MOVQ n+40(FP), BX",
-		// the tail mask, n mod 16 lanes
-		"MOVQ BX, CX", "ANDQ $15, CX", "MOVL $1, AX", "SHLL CX, AX", "DECL AX", "KMOVW AX, K1",
-	}, func(*arch) {
+	}, tailMask...), func(*arch) {
 		p("\tTESTQ DX, DX")
 		p("\tJZ %s_done", name)
 		p("%s_row:", name)
 		p("\tMOVQ DI, R10")
 		p("\tMOVQ SI, R11")
 		p("\tMOVQ BX, CX")
-		p("%s_64:", name)
-		p("\tCMPQ CX, $64")
-		p("\tJLT %s_16", name)
-		for i := 0; i < 4; i++ {
-			p("\tVMOVUPS %d(R11), Z%d", 64*i, i)
-		}
-		for i := 0; i < 4; i++ {
-			p("\tVMOVUPS Z%d, %d(R10)", i, 64*i)
-		}
-		p("\tADDQ $256, R10")
-		p("\tADDQ $256, R11")
-		p("\tSUBQ $64, CX")
-		p("\tJMP %s_64", name)
-		p("%s_16:", name)
-		p("\tCMPQ CX, $16")
-		p("\tJLT %s_tail", name)
-		p("\tVMOVUPS (R11), Z0")
-		p("\tVMOVUPS Z0, (R10)")
-		p("\tADDQ $64, R10")
-		p("\tADDQ $64, R11")
-		p("\tSUBQ $16, CX")
-		p("\tJMP %s_16", name)
-		p("%s_tail:", name)
-		p("\tTESTQ CX, CX")
-		p("\tJZ %s_next", name)
-		p("\tVMOVUPS.Z (R11), K1, Z0")
-		p("\tVMOVUPS Z0, K1, (R10)")
-		p("%s_next:", name)
+		colChunks(name, []string{"R10", "R11"}, func(w int, k string) {
+			for i := 0; i < w; i++ {
+				movps(true, fmt.Sprintf("%d(R11)", 64*i), i, k)
+			}
+			for i := 0; i < w; i++ {
+				movps(false, fmt.Sprintf("%d(R10)", 64*i), i, k)
+			}
+		})
 		p("\tADDQ R8, DI")
 		p("\tADDQ R9, SI")
 		p("\tDECQ DX")
@@ -1414,8 +1386,8 @@ func main() {
 	genNormGradX64(true)
 	genRowSums8()
 	genRowSqDevs8()
-	genRowSumDots8()
-	genRowDots8()
+	genRowSumDots8(true)
+	genRowSumDots8(false)
 	genGather2()
 	genAddStride2()
 	genAddRows()

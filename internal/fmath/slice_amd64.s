@@ -2544,7 +2544,7 @@ rowSumDots8AVX512_done:
 
 // func rowDots8AVX512(acc *float64, x, y *float32, stride, n int)
 TEXT ·rowDots8AVX512(SB), NOSPLIT, $0-40
-	MOVQ acc+0(FP), AX
+	MOVQ acc+0(FP), BX
 	MOVQ x+8(FP), SI
 	MOVQ y+16(FP), DX
 	MOVQ stride+24(FP), R8
@@ -2553,7 +2553,7 @@ TEXT ·rowDots8AVX512(SB), NOSPLIT, $0-40
 	LEAQ (SI)(R8*4), DI
 	LEAQ (DX)(R8*4), R11
 	MOVQ n+32(FP), CX
-	VMOVUPD (AX), Z31
+	VMOVUPD (BX), Z31
 	SHRQ $3, CX
 	JZ rowDots8AVX512_done
 rowDots8AVX512_loop:
@@ -2660,7 +2660,7 @@ rowDots8AVX512_loop:
 	DECQ CX
 	JNZ rowDots8AVX512_loop
 rowDots8AVX512_done:
-	VMOVUPD Z31, (AX)
+	VMOVUPD Z31, (BX)
 	VZEROUPPER
 	RET
 
@@ -2756,10 +2756,17 @@ addStride2AVX512_done:
 TEXT ·addRowsAVX512(SB), NOSPLIT, $0-40
 	MOVQ dst+0(FP), DI
 	MOVQ src+8(FP), SI
-	MOVQ n+16(FP), CX
+	MOVQ n+16(FP), BX
 	MOVQ rows+24(FP), DX
 	MOVQ stride+32(FP), R8
 	SHLQ $2, R8
+	MOVQ BX, CX
+	ANDQ $15, CX
+	MOVL $1, AX
+	SHLL CX, AX
+	DECL AX
+	KMOVW AX, K1
+	MOVQ BX, CX
 	TESTQ DX, DX
 	JZ addRowsAVX512_done
 addRowsAVX512_64:
@@ -2771,7 +2778,7 @@ addRowsAVX512_64:
 	VMOVUPS 192(DI), Z3
 	MOVQ SI, R9
 	MOVQ DX, R10
-addRowsAVX512_rows64:
+addRowsAVX512_rows4:
 	VMOVUPS 0(R9), Z8
 	VADDPS Z8, Z0, Z0
 	VMOVUPS 64(R9), Z9
@@ -2782,7 +2789,7 @@ addRowsAVX512_rows64:
 	VADDPS Z11, Z3, Z3
 	ADDQ R8, R9
 	DECQ R10
-	JNZ addRowsAVX512_rows64
+	JNZ addRowsAVX512_rows4
 	VMOVUPS Z0, 0(DI)
 	VMOVUPS Z1, 64(DI)
 	VMOVUPS Z2, 128(DI)
@@ -2793,38 +2800,35 @@ addRowsAVX512_rows64:
 	JMP addRowsAVX512_64
 addRowsAVX512_16:
 	CMPQ CX, $16
-	JLT addRowsAVX512_tail
+	JLT addRowsAVX512_4
 	VMOVUPS 0(DI), Z0
 	MOVQ SI, R9
 	MOVQ DX, R10
-addRowsAVX512_rows16:
+addRowsAVX512_rows1:
 	VMOVUPS 0(R9), Z8
 	VADDPS Z8, Z0, Z0
 	ADDQ R8, R9
 	DECQ R10
-	JNZ addRowsAVX512_rows16
+	JNZ addRowsAVX512_rows1
 	VMOVUPS Z0, 0(DI)
 	ADDQ $64, DI
 	ADDQ $64, SI
 	SUBQ $16, CX
 	JMP addRowsAVX512_16
-addRowsAVX512_tail:
+addRowsAVX512_4:
 	TESTQ CX, CX
-	JZ addRowsAVX512_done
-	MOVL $1, AX
-	SHLL CX, AX
-	DECL AX
-	KMOVW AX, K1
+	JZ addRowsAVX512_end
 	VMOVUPS.Z 0(DI), K1, Z0
 	MOVQ SI, R9
 	MOVQ DX, R10
-addRowsAVX512_rowsTail:
+addRowsAVX512_rows1K1:
 	VMOVUPS.Z 0(R9), K1, Z8
 	VADDPS Z8, Z0, Z0
 	ADDQ R8, R9
 	DECQ R10
-	JNZ addRowsAVX512_rowsTail
+	JNZ addRowsAVX512_rows1K1
 	VMOVUPS Z0, K1, 0(DI)
+addRowsAVX512_end:
 addRowsAVX512_done:
 	VZEROUPPER
 	RET
@@ -2868,19 +2872,19 @@ copyRowsAVX512_64:
 	JMP copyRowsAVX512_64
 copyRowsAVX512_16:
 	CMPQ CX, $16
-	JLT copyRowsAVX512_tail
-	VMOVUPS (R11), Z0
-	VMOVUPS Z0, (R10)
+	JLT copyRowsAVX512_4
+	VMOVUPS 0(R11), Z0
+	VMOVUPS Z0, 0(R10)
 	ADDQ $64, R10
 	ADDQ $64, R11
 	SUBQ $16, CX
 	JMP copyRowsAVX512_16
-copyRowsAVX512_tail:
+copyRowsAVX512_4:
 	TESTQ CX, CX
-	JZ copyRowsAVX512_next
-	VMOVUPS.Z (R11), K1, Z0
-	VMOVUPS Z0, K1, (R10)
-copyRowsAVX512_next:
+	JZ copyRowsAVX512_end
+	VMOVUPS.Z 0(R11), K1, Z0
+	VMOVUPS Z0, K1, 0(R10)
+copyRowsAVX512_end:
 	ADDQ R8, DI
 	ADDQ R9, SI
 	DECQ DX

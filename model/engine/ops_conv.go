@@ -74,16 +74,9 @@ func (g *Graph[T]) conv2dForward(x, w, bias, out *Tensor[T], k convGeom) [][]T {
 		offs = g.convOffsets(C, H, W)
 		wide = any(g.allocRaw(O * H * (W + 2))).([]float32)
 		if tapMajor[T](C) {
-			if w.taps != nil && w.taps.w[0] != nil { // frozen (FreezeConverted)
-				wt, pa = w.taps.w[0], w.taps.conv[0]
-			} else {
-				var kt kernelTaps
-				kt.w[0] = any(g.allocRaw(O * 9 * C)).([]float32)
-				tapMajorWeights(kt.w[0], any(w.Data).([]float32), O, C)
-				kt.prepare(0, O)
-				defer kt.release()
-				wt, pa = kt.w[0], kt.conv[0]
-			}
+			var kt kernelTaps
+			defer kt.release()
+			wt, pa = g.kernelOrder(&kt, w, 0, O, C)
 		}
 	}
 	for n := 0; n < k.N; n++ {
@@ -137,16 +130,9 @@ func (g *Graph[T]) conv2dBackward(x, w, bias, out *Tensor[T], cols [][]T, k conv
 	var wf, gpad, gwide []float32
 	var pf *gemm.Prepared
 	if flip {
-		if w.taps != nil && w.taps.w[1] != nil { // frozen (FreezeConverted)
-			wf, pf = w.taps.w[1], w.taps.conv[1]
-		} else {
-			var kt kernelTaps
-			kt.w[1] = any(g.allocRaw(C * 9 * O)).([]float32)
-			flipTapMajor(kt.w[1], any(w.Data).([]float32), O, C)
-			kt.prepare(1, C)
-			defer kt.release()
-			wf, pf = kt.w[1], kt.conv[1]
-		}
+		var kt kernelTaps
+		defer kt.release()
+		wf, pf = g.kernelOrder(&kt, w, 1, O, C)
 		gpad = any(g.allocRaw(O * (H + 2) * (W + 2))).([]float32)
 		gwide = any(g.allocRaw(C * H * (W + 2))).([]float32)
 	} else if x.requiresGrad && !k.direct {

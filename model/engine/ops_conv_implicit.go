@@ -145,6 +145,18 @@ func convForwardImplicit(out, w, wt []float32, pa *gemm.Prepared, bias, xpad, wi
 // 32 (its k steps of 32 each within one tap).
 func tapMajor[T Float](c int) bool { return c > 0 && c%32 == 0 && convConverted[T]() }
 
+// kernelOrder returns order i of the 3×3 kernel w [O, C, 3, 3]
+// (kernelTaps.set: 0 for the forward, 1 for the input gradient) and its
+// conversion: the frozen ones (FreezeConverted), or ones made in kt for
+// this call, whose conversion kt.release returns.
+func (g *Graph[T]) kernelOrder(kt *kernelTaps, w *Tensor[T], i, O, C int) ([]float32, *gemm.Prepared) {
+	if w.taps != nil && w.taps.w[i] != nil {
+		return w.taps.w[i], w.taps.conv[i]
+	}
+	kt.set(i, any(g.allocRaw(O*9*C)).([]float32), any(w.Data).([]float32), O, C)
+	return kt.w[i], kt.conv[i]
+}
+
 // tapMajorWeights writes dst[o][t·C+c] = w[o][c·9+t] for w [O, C, 3, 3]:
 // each output channel's C×9 block transposed, one input channel's nine
 // taps at a time into nine rows.
@@ -268,17 +280,9 @@ func convConverted[T Float]() bool {
 // last plane's taps stay inside xpad). gw is scratch of H·(W+2)·O floats
 // for G in that layout, zero in the extra columns.
 func convWeightGradDirect(dw, xpad, G, gw []float32, C, O, H, W int) {
-	wp, hw := W+2, H*W
+	wp := W + 2
 	k := (H-1)*wp + W
-	for o := 0; o < O; o++ {
-		row := gw[o*k : (o+1)*k]
-		for y := 0; y < H; y++ {
-			copy(row[y*wp:y*wp+W], G[o*hw+y*W:])
-			if y < H-1 {
-				row[y*wp+W], row[y*wp+W+1] = 0, 0
-			}
-		}
-	}
+	wideRows(gw, G, O, H, W, k)
 	gemm.SgemmTapsT3x3(O, C, k, 1, gw, k, xpad, (H+2)*wp, wp, 1, dw, C*9)
 }
 
@@ -292,23 +296,26 @@ func convWeightGradDirect(dw, xpad, G, gw []float32, C, O, H, W int) {
 // planes' taps, finite (convPadSlack); gw is scratch of O·wideGradLen
 // floats for G in that layout, zero in the extra columns and at the end.
 func convWeightGradTaps(dwT, xpad, G, gw []float32, C, O, H, W int, fresh bool) {
-	wp, hw := W+2, H*W
+	wp := W + 2
 	k := wideGradLen(H, W)
-	for o := 0; o < O; o++ {
-		row := gw[o*k : (o+1)*k]
-		for y := 0; y < H; y++ {
-			copy(row[y*wp:y*wp+W], G[o*hw+y*W:])
-			if y < H-1 {
-				row[y*wp+W], row[y*wp+W+1] = 0, 0
-			}
-		}
-		clear(row[(H-1)*wp+W:])
-	}
+	wideRows(gw, G, O, H, W, k)
 	beta := float32(1)
 	if fresh {
 		beta = 0
 	}
 	gemm.SgemmConvGradT3x3(C, O, k, 1, xpad, (H+2)*wp, wp, gw, k, beta, dwT, O)
+}
+
+// wideRows writes G [O, H·W] into gw in the wide layout, O rows of k ≥
+// (H−1)·(W+2) + W floats: image row y at y·(W+2), zero in the two extra
+// columns of each row and from the last pixel on.
+func wideRows(gw, G []float32, O, H, W, k int) {
+	hw := H * W
+	for o := 0; o < O; o++ {
+		row := gw[o*k : (o+1)*k]
+		clear(row)
+		fmath.CopyRows(row, W+2, G[o*hw:(o+1)*hw], W, H, W)
+	}
 }
 
 // wideGradLen is the number of wide positions (W+2 per row, the last

@@ -52,6 +52,20 @@ type kernelTaps struct {
 	conv [2]*gemm.Prepared
 }
 
+// set makes order i of the kernel w [O, C, 3, 3] in dst — tapMajorWeights
+// for the forward (i = 0), flipTapMajor for the input gradient (i = 1) —
+// and converts it (prepare).
+func (k *kernelTaps) set(i int, dst, w []float32, O, C int) {
+	k.w[i] = dst
+	if i == 0 {
+		tapMajorWeights(dst, w, O, C)
+		k.prepare(0, O)
+		return
+	}
+	flipTapMajor(dst, w, O, C)
+	k.prepare(1, C)
+}
+
 // prepare sets conv[i] to w[i] converted (reusing the old conv[i]), or
 // nil where w[i] is nil or empty (no channels on either side).
 func (k *kernelTaps) prepare(i, rows int) {
@@ -142,22 +156,16 @@ func (p *Param[T]) FreezeConverted() {
 		if fwd || flip {
 			k := &p.tapStore
 			for i, on := range []bool{fwd, flip} {
-				k.w[i] = nil
-				if on {
-					if cap(p.tapBuf[i]) < len(d) {
-						p.tapBuf[i] = make([]float32, len(d))
-					}
-					k.w[i] = p.tapBuf[i][:len(d)]
+				if !on {
+					k.w[i] = nil
+					k.prepare(i, 0) // drops an old conversion
+					continue
 				}
+				if cap(p.tapBuf[i]) < len(d) {
+					p.tapBuf[i] = make([]float32, len(d))
+				}
+				k.set(i, p.tapBuf[i][:len(d)], d, O, C)
 			}
-			if fwd {
-				tapMajorWeights(k.w[0], d, O, C)
-			}
-			if flip {
-				flipTapMajor(k.w[1], d, O, C)
-			}
-			k.prepare(0, O)
-			k.prepare(1, C)
 			p.taps = k
 		}
 		return

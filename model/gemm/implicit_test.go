@@ -237,12 +237,7 @@ func testImplicitConv3x3(t *testing.T) {
 		k := 9 * planes
 		lda, ldc := k+rng.IntN(3), n+rng.IntN(3)
 		b := randMat(rng, 1, planes*cs)
-		tm := make([]float32, k*n)
-		for tap := 0; tap < 9; tap++ {
-			for q := 0; q < planes; q++ {
-				copy(tm[(tap*planes+q)*n:(tap*planes+q+1)*n], b[q*cs+tap/3*rs+tap%3:])
-			}
-		}
+		tm := tapMajorRows(b, planes, cs, rs, n)
 		a := randMat(rng, m, lda)
 		alpha, beta := alphas[rng.IntN(3)], betas[rng.IntN(3)]
 		c0 := randMat(rng, m, ldc)
@@ -286,12 +281,7 @@ func testImplicitConvGradT3x3(t *testing.T) {
 		}
 		m, n := 9*planes, 1+rng.IntN(70)
 		b := randMat(rng, 1, (planes-1)*cs+2*rs+2+k+rng.IntN(3))
-		tm := make([]float32, m*k)
-		for tap := 0; tap < 9; tap++ {
-			for q := 0; q < planes; q++ {
-				copy(tm[(tap*planes+q)*k:(tap*planes+q+1)*k], b[q*cs+tap/3*rs+tap%3:])
-			}
-		}
+		tm := tapMajorRows(b, planes, cs, rs, k)
 		ldg, ldc := k+rng.IntN(3), n+rng.IntN(3)
 		g := randMat(rng, n, ldg)
 		alpha, beta := alphas[rng.IntN(3)], betas[rng.IntN(3)]
@@ -301,4 +291,17 @@ func testImplicitConvGradT3x3(t *testing.T) {
 		SgemmConvGradT3x3(planes, n, k, alpha, b, cs, rs, g, ldg, beta, got, ldc)
 		sameBits(t, "SgemmConvGradT3x3", got, want)
 	}
+}
+
+// tapMajorRows writes the tap-major tap matrix over the padded planes in b
+// (planes cs floats apart, rows rs apart): 9·planes rows of n, row
+// t·planes+q being b[q·cs + (t/3)·rs + t%3:][:n].
+func tapMajorRows(b []float32, planes, cs, rs, n int) []float32 {
+	tm := make([]float32, 9*planes*n)
+	for t := 0; t < 9; t++ {
+		for q := 0; q < planes; q++ {
+			copy(tm[(t*planes+q)*n:(t*planes+q+1)*n], b[q*cs+t/3*rs+t%3:])
+		}
+	}
+	return tm
 }
