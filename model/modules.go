@@ -124,10 +124,12 @@ func (c conv) fwd(g *Graph, x *Tensor) *Tensor {
 		b = g.Param(c.B)
 	}
 	y := g.Conv2d(x, g.Param(c.W), b, engine.ConvSpec{Stride: c.stride, Pad: c.pad})
-	if c.gn != nil {
-		y = c.gn.fwd(g, y)
-	}
-	if c.relu {
+	switch n := c.gn; {
+	case n != nil && c.relu: // one op, the bits of the pair
+		return g.GroupNormReLU(y, g.Param(n.G), g.Param(n.B), n.groups, 1e-5)
+	case n != nil:
+		y = n.fwd(g, y)
+	case c.relu:
 		y = g.ReLU(y)
 	}
 	return y

@@ -179,6 +179,26 @@ func allFiniteAVX512(x *float32, n int) uint32
 //go:noescape
 func normGradX64SetAVX512(dx, grad, xh *float32, n int, gm, mg, mgx, r float64)
 
+// normAffine64ReLUAVX512 is normAffine64 that stores max(y[i], 0) (relu's) instead of y[i].
+//
+//go:noescape
+func normAffine64ReLUAVX512(xh, y, x *float32, n int, mu, r float64, gm, bt float32)
+
+// rowSumDots8ReLUAVX512 is rowSumDots8 with gr[j·stride+i] taken as +0 unless float32(h[j·stride+i]·gm[j]) + bt[j] > 0.
+//
+//go:noescape
+func rowSumDots8ReLUAVX512(sg, sgh *float64, gr, h *float32, stride, n int, gm, bt *float32)
+
+// normGradX64ReLUAVX512 is normGradX64 with grad[i] taken as +0 unless float32(xh[i]·gm32) + bt > 0.
+//
+//go:noescape
+func normGradX64ReLUAVX512(dx, grad, xh *float32, n int, gm, mg, mgx, r float64, gm32, bt float32)
+
+// normGradX64SetReLUAVX512 is normGradX64Set with grad[i] taken as +0 unless float32(xh[i]·gm32) + bt > 0.
+//
+//go:noescape
+func normGradX64SetReLUAVX512(dx, grad, xh *float32, n int, gm, mg, mgx, r float64, gm32, bt float32)
+
 // gather2AVX512 sets dst[i] = src[2i] for i < n (src has 2n−1 elements).
 //
 //go:noescape

@@ -733,12 +733,22 @@ func narrow(lo, hi string) {
 
 // genNormAffine64 writes normAffine64: h = float32((float64(x)−mu)·r),
 // xh = h, y = h·gm + bt (gm, bt one channel's): GroupNorm's forward.
-func genNormAffine64() {
+//
+// With relu, normAffine64ReLU stores max(y, 0) instead, with relu's
+// comparison (so NaN stays and −0 gives +0): GroupNorm and ReLU in one pass.
+func genNormAffine64(relu bool) {
 	name := "normAffine64AVX512"
-	kernel512(name, "(xh, y, x *float32, n int, mu, r float64, gm, bt float32)", 56, []string{
+	if relu {
+		name = "normAffine64ReLUAVX512"
+	}
+	args := []string{
 		"MOVQ xh+0(FP), DI", "MOVQ y+8(FP), SI", "MOVQ x+16(FP), DX", "MOVQ n+24(FP), CX",
 		"VBROADCASTSD mu+32(FP), Z20", "VBROADCASTSD r+40(FP), Z21", "VBROADCASTSS gm+48(FP), Z22", "VBROADCASTSS bt+52(FP), Z23",
-	}, func(a *arch) {
+	}
+	if relu {
+		args = append(args, "VXORPS Z24, Z24, Z24")
+	}
+	kernel512(name, "(xh, y, x *float32, n int, mu, r float64, gm, bt float32)", 56, args, func(a *arch) {
 		a.loop(name, 16, []string{"DI", "SI", "DX"}, func(m mem) {
 			m.load("DX", "Z0")
 			widen("Z0", "Z2", "Z3")
@@ -750,9 +760,25 @@ func genNormAffine64() {
 			m.store("Z2", "DI")
 			p("\tVMULPS Z22, Z2, Z4")
 			p("\tVADDPS Z23, Z4, Z4")
+			if relu {
+				p("\tVCMPPS $0x16, Z24, Z4, K2")
+				p("\tVMOVAPS.Z Z4, K2, Z4")
+			}
 			m.store("Z4", "SI")
 		})
 	})
+}
+
+// reluMask recomputes, from x̂ in the float32 lanes of xh, the
+// pre-activation y = x̂·gm + bt of a fused GroupNorm and ReLU as its
+// forward did (VMULPS, VADDPS), and zeroes the lanes of g (ps or pd) where
+// y > 0 is false (ordered: NaN too) — ReLU's backward mask. tmp is
+// clobbered, zero holds +0, K2 is the mask.
+func reluMask(xh, gm, bt, zero, tmp, g, mov string) {
+	p("\tVMULPS %s, %s, %s", gm, xh, tmp)
+	p("\tVADDPS %s, %s, %s", bt, tmp, tmp)
+	p("\tVCMPPS $0x1e, %s, %s, K2", zero, tmp)
+	p("\t%s.Z %s, K2, %s", mov, g, g)
 }
 
 // genLayerNormGrad writes layerNormGrad: dg += g·xh, db += g,
@@ -800,19 +826,35 @@ func genLayerNormGrad(set bool) {
 // genNormGradX64 writes normGradX64: dx += float32((float64(g)·gm − mg −
 // float64(xh)·mgx)·r): GroupNorm's input gradient for one channel.
 //
-// With set, normGradX64Set writes dx instead of adding to it.
-func genNormGradX64(set bool) {
-	name := "normGradX64AVX512"
+// With set, normGradX64Set writes dx instead of adding to it. With relu
+// (normGradX64ReLU, normGradX64SetReLU), g is first masked by reluMask
+// with the channel's float32 gm32 and bt: the input gradient of a fused
+// GroupNorm and ReLU, without the masked gradient in memory.
+func genNormGradX64(set, relu bool) {
+	name := "normGradX64"
 	if set {
-		name = "normGradX64SetAVX512"
+		name += "Set"
 	}
-	kernel512(name, "(dx, grad, xh *float32, n int, gm, mg, mgx, r float64)", 64, []string{
+	if relu {
+		name += "ReLU"
+	}
+	name += "AVX512"
+	sig, frame := "(dx, grad, xh *float32, n int, gm, mg, mgx, r float64)", 64
+	args := []string{
 		"MOVQ dx+0(FP), DI", "MOVQ grad+8(FP), SI", "MOVQ xh+16(FP), DX", "MOVQ n+24(FP), CX",
 		"VBROADCASTSD gm+32(FP), Z20", "VBROADCASTSD mg+40(FP), Z21", "VBROADCASTSD mgx+48(FP), Z22", "VBROADCASTSD r+56(FP), Z23",
-	}, func(a *arch) {
+	}
+	if relu {
+		sig, frame = "(dx, grad, xh *float32, n int, gm, mg, mgx, r float64, gm32, bt float32)", 72
+		args = append(args, "VBROADCASTSS gm32+64(FP), Z24", "VBROADCASTSS bt+68(FP), Z25", "VXORPS Z26, Z26, Z26")
+	}
+	kernel512(name, sig, frame, args, func(a *arch) {
 		a.loop(name, 16, []string{"DI", "SI", "DX"}, func(m mem) {
 			m.load("SI", "Z0")
 			m.load("DX", "Z1")
+			if relu {
+				reluMask("Z1", "Z24", "Z25", "Z26", "Z6", "Z0", "VMOVAPS")
+			}
 			widen("Z0", "Z2", "Z3")
 			widen("Z1", "Z4", "Z5")
 			for _, hv := range [][2]string{{"Z2", "Z4"}, {"Z3", "Z5"}} {
@@ -937,11 +979,22 @@ func genRowSqDevs8() {
 // likewise), two chains per row. Without sums it writes rowDots8, the
 // second chains alone: acc[j] += Σ_i float64(x_j[i])·float64(y_j[i]) (the
 // softmax backward's ⟨y, g⟩ per row). The products are exact in float64.
-func genRowSumDots8(sums bool) {
+//
+// With relu (sums only), rowSumDots8ReLU masks g_j[i] by reluMask of
+// h_j[i] with row j's gm[j] and bt[j] before both sums: a fused GroupNorm
+// and ReLU's per-channel sums. The transposed block holds rows in lanes, so
+// the row constants are eight-lane vectors (in the low halves of Z25, Z26;
+// the high lanes' garbage never reaches the eight-double mask).
+func genRowSumDots8(sums, relu bool) {
 	common := []string{"SHLQ $2, R8", "LEAQ (R8)(R8*2), R9", "LEAQ (SI)(R8*4), DI", "LEAQ (DX)(R8*4), R11"}
 	name, sig, frame := "rowSumDots8AVX512", "(sg, sgh *float64, gr, h *float32, stride, n int)", 48
 	args := append([]string{"MOVQ sg+0(FP), AX", "MOVQ sgh+8(FP), BX", "MOVQ gr+16(FP), SI", "MOVQ h+24(FP), DX",
 		"MOVQ stride+32(FP), R8"}, append(common, "MOVQ n+40(FP), CX", "VMOVUPD (AX), Z30", "VMOVUPD (BX), Z31")...)
+	if relu {
+		name, sig, frame = "rowSumDots8ReLUAVX512", "(sg, sgh *float64, gr, h *float32, stride, n int, gm, bt *float32)", 64
+		args = append(args, "MOVQ gm+48(FP), R10", "VMOVUPS (R10), Y25", "MOVQ bt+56(FP), R10", "VMOVUPS (R10), Y26",
+			"VXORPS Z27, Z27, Z27")
+	}
 	if !sums {
 		name, sig, frame = "rowDots8AVX512", "(acc *float64, x, y *float32, stride, n int)", 40
 		args = append([]string{"MOVQ acc+0(FP), BX", "MOVQ x+8(FP), SI", "MOVQ y+16(FP), DX",
@@ -955,6 +1008,9 @@ func genRowSumDots8(sums bool) {
 			}
 			rows8("DX", "R11")
 			for t := 0; t < 8; t++ {
+				if relu {
+					reluMask(fmt.Sprintf("Z%d", 8+t), "Z25", "Z26", "Z27", "Z28", fmt.Sprintf("Z%d", 16+t), "VMOVAPD")
+				}
 				p("\tVCVTPS2PD Y%d, Z24", 8+t)
 				p("\tVMULPD Z%d, Z24, Z24", 16+t)
 				if sums {
@@ -1306,6 +1362,10 @@ var decls512 = []kernelDecl{
 	{"normGradX64", "(dx, grad, xh *float32, n int, gm, mg, mgx, r float64)", "adds float32((float64(grad[i])·gm − mg − float64(xh[i])·mgx)·r) to dx[i] for i < n."},
 	{"allFinite", "(x *float32, n int) uint32", "returns 0 when every x[i], i < n, is finite (see gen_amd64.go)."},
 	{"normGradX64Set", "(dx, grad, xh *float32, n int, gm, mg, mgx, r float64)", "sets dx[i] = float32((float64(grad[i])·gm − mg − float64(xh[i])·mgx)·r) for i < n."},
+	{"normAffine64ReLU", "(xh, y, x *float32, n int, mu, r float64, gm, bt float32)", "is normAffine64 that stores max(y[i], 0) (relu's) instead of y[i]."},
+	{"rowSumDots8ReLU", "(sg, sgh *float64, gr, h *float32, stride, n int, gm, bt *float32)", "is rowSumDots8 with gr[j·stride+i] taken as +0 unless float32(h[j·stride+i]·gm[j]) + bt[j] > 0."},
+	{"normGradX64ReLU", "(dx, grad, xh *float32, n int, gm, mg, mgx, r float64, gm32, bt float32)", "is normGradX64 with grad[i] taken as +0 unless float32(xh[i]·gm32) + bt > 0."},
+	{"normGradX64SetReLU", "(dx, grad, xh *float32, n int, gm, mg, mgx, r float64, gm32, bt float32)", "is normGradX64Set with grad[i] taken as +0 unless float32(xh[i]·gm32) + bt > 0."},
 	{"gather2", "(dst, src *float32, n int)", "sets dst[i] = src[2i] for i < n (src has 2n−1 elements)."},
 	{"addStride2", "(dst, src *float32, n int)", "sets dst[2i] += src[i] for i < n (dst has 2n−1 elements)."},
 	{"copyRows", "(dst *float32, ds int, src *float32, ss, rows, n int)", "sets dst[r·ds+j] = src[r·ss+j] for r < rows, j < n."},
@@ -1379,15 +1439,19 @@ func main() {
 		a.genReLUGrad(true)
 	}
 	genNormAffine()
-	genNormAffine64()
+	genNormAffine64(false)
+	genNormAffine64(true)
 	genLayerNormGrad(false)
 	genLayerNormGrad(true)
-	genNormGradX64(false)
-	genNormGradX64(true)
+	genNormGradX64(false, false)
+	genNormGradX64(true, false)
+	genNormGradX64(false, true)
+	genNormGradX64(true, true)
 	genRowSums8()
 	genRowSqDevs8()
-	genRowSumDots8(true)
-	genRowSumDots8(false)
+	genRowSumDots8(true, false)
+	genRowSumDots8(true, true)
+	genRowSumDots8(false, false)
 	genGather2()
 	genAddStride2()
 	genAddRows()

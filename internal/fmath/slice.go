@@ -282,6 +282,64 @@ func NormGradX64(dx, g, xh []float32, gm, mg, mgx, r float64) {
 	}
 }
 
+// GroupNorm followed by ReLU, fused: the forward stores only the
+// activation, and the backward recomputes ReLU's mask from x̂ — the
+// pre-activation float32(x̂·gm) + bt, as NormAffine64 computed it — where
+// the unfused backward would first write the masked gradient to memory.
+// Each gives the bits of the unfused pair: NormAffine64 then ReLU, and
+// ReLUGradSet then RowSumDots8, NormGradX64(Set).
+
+// NormAffine64ReLU is NormAffine64 that sets y[i] = max(h·gm + bt, 0)
+// (Go's max, as ReLU: NaN stays, −0 gives +0).
+func NormAffine64ReLU(xh, y, x []float32, mu, r float64, gm, bt float32) {
+	checkLens(len(x), len(xh), len(y))
+	if len(x) > 0 {
+		impl.normAffine64ReLU(xh, y, x, mu, r, gm, bt)
+	}
+}
+
+// NormGradX64ReLU is NormGradX64 with g[i] taken as +0 unless
+// float32(xh[i]·gm) + bt > 0 (gm is the channel's γ, bt its β).
+func NormGradX64ReLU(dx, g, xh []float32, gm, bt float32, mg, mgx, r float64) {
+	checkLens(len(g), len(dx), len(xh))
+	if len(g) > 0 {
+		impl.normGradX64ReLU(dx, g, xh, gm, bt, mg, mgx, r, false)
+	}
+}
+
+// NormGradX64SetReLU is NormGradX64ReLU that sets dx[i] instead of adding
+// to it.
+func NormGradX64SetReLU(dx, g, xh []float32, gm, bt float32, mg, mgx, r float64) {
+	checkLens(len(g), len(dx), len(xh))
+	if len(g) > 0 {
+		impl.normGradX64ReLU(dx, g, xh, gm, bt, mg, mgx, r, true)
+	}
+}
+
+// RowSumDots8ReLU is RowSumDots8 with g_j[i] taken as +0 unless
+// float32(h_j[i]·gm[j]) + bt[j] > 0: the sums of a fused GroupNorm and
+// ReLU's masked gradient over eight channels.
+func RowSumDots8ReLU(sg, sgh *[8]float64, g, h []float32, stride, n int, gm, bt *[8]float32) {
+	checkRows(len(g), stride, n)
+	checkRows(len(h), stride, n)
+	n8 := n &^ 7
+	if n8 > 0 {
+		impl.rowSumDots8ReLU(sg, sgh, g, h, stride, n8, gm, bt)
+	}
+	for j := range sg {
+		sg[j], sgh[j] = sumDotsReLU(sg[j], sgh[j], g[j*stride+n8:j*stride+n], h[j*stride+n8:j*stride+n], gm[j], bt[j])
+	}
+}
+
+// reluPass is ReLU's backward mask recomputed from x̂: g where the
+// pre-activation float32(h·gm) + bt is > 0 (not NaN), else +0.
+func reluPass(g, h, gm, bt float32) float32 {
+	if float32(h*gm)+bt > 0 { // the conversion forbids fusing
+		return g
+	}
+	return 0
+}
+
 // Row statistics: float64 sums over eight rows of n elements, row j
 // starting at j·stride, one chain per row that adds the elements in index
 // order — the bits of the plain loop of each row, eight rows at once (the
@@ -369,6 +427,16 @@ func RowDots8(acc *[8]float64, x, y []float32, stride, n int) {
 	}
 }
 
+func sumDotsReLU(sg, sgh float64, g, h []float32, gm, bt float32) (float64, float64) {
+	h = h[:len(g)]
+	for i, v := range g {
+		v = reluPass(v, h[i], gm, bt)
+		sg += float64(v)
+		sgh += float64(float64(v) * float64(h[i]))
+	}
+	return sg, sgh
+}
+
 func checkRows(l, stride, n int) {
 	if n < 0 || stride < n || 7*stride+n > l {
 		panic("fmath: eight rows do not fit the slice")
@@ -454,6 +522,10 @@ type kernels struct {
 	// the same with dx (dst) set instead of added to
 	layerNormGradSet func(dx, dg, db, g, xh, gm []float32, mg, mgx, rs float32)
 	normGradX64Set   func(dx, g, xh []float32, gm, mg, mgx, r float64)
+	// GroupNorm fused with ReLU (set: dx written, not added to)
+	normAffine64ReLU func(xh, y, x []float32, mu, r float64, gm, bt float32)
+	normGradX64ReLU  func(dx, g, xh []float32, gm, bt float32, mg, mgx, r float64, set bool)
+	rowSumDots8ReLU  func(sg, sgh *[8]float64, g, h []float32, stride, n int, gm, bt *[8]float32)
 	// row statistics of eight rows, n a multiple of 8
 	rowSums8    func(acc *[8]float64, x []float32, stride, n int)
 	rowSqDevs8  func(acc *[8]float64, x []float32, stride, n int, mu *[8]float64)
@@ -541,6 +613,9 @@ var goKernels = kernels{
 	normGradX64:      goNormGradX64,
 	layerNormGradSet: goLayerNormGradSet,
 	normGradX64Set:   goNormGradX64Set,
+	normAffine64ReLU: goNormAffine64ReLU,
+	normGradX64ReLU:  goNormGradX64ReLU,
+	rowSumDots8ReLU:  goRowSumDots8ReLU,
 	allFinite:        goAllFinite,
 	rowSums8:         goRowSums8,
 	rowSqDevs8:       goRowSqDevs8,
@@ -696,6 +771,35 @@ func goNormGradX64(dx, g, xh []float32, gm, mg, mgx, r float64) {
 	dx, xh = dx[:len(g)], xh[:len(g)]
 	for i, v := range g {
 		dx[i] += float32((float64(float64(v)*gm) - mg - float64(float64(xh[i])*mgx)) * r)
+	}
+}
+
+func goNormAffine64ReLU(xh, y, x []float32, mu, r float64, gm, bt float32) {
+	xh, y = xh[:len(x)], y[:len(x)]
+	for i, v := range x {
+		h := float32((float64(v) - mu) * r)
+		xh[i] = h
+		y[i] = max(float32(h*gm)+bt, 0)
+	}
+}
+
+func goNormGradX64ReLU(dx, g, xh []float32, gm, bt float32, mg, mgx, r float64, set bool) {
+	dx, xh = dx[:len(g)], xh[:len(g)]
+	gm64 := float64(gm)
+	for i, v := range g {
+		v = reluPass(v, xh[i], gm, bt)
+		d := float32((float64(float64(v)*gm64) - mg - float64(float64(xh[i])*mgx)) * r)
+		if set {
+			dx[i] = d
+		} else {
+			dx[i] += d
+		}
+	}
+}
+
+func goRowSumDots8ReLU(sg, sgh *[8]float64, g, h []float32, stride, n int, gm, bt *[8]float32) {
+	for j := range sg {
+		sg[j], sgh[j] = sumDotsReLU(sg[j], sgh[j], g[j*stride:j*stride+n], h[j*stride:j*stride+n], gm[j], bt[j])
 	}
 }
 

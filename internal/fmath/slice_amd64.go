@@ -64,6 +64,19 @@ var avx512Kernels = kernels{
 	normGradX64Set: func(dx, g, xh []float32, gm, mg, mgx, r float64) {
 		normGradX64SetAVX512(&dx[0], &g[0], &xh[0], len(g), gm, mg, mgx, r)
 	},
+	normAffine64ReLU: func(xh, y, x []float32, mu, r float64, gm, bt float32) {
+		normAffine64ReLUAVX512(&xh[0], &y[0], &x[0], len(x), mu, r, gm, bt)
+	},
+	normGradX64ReLU: func(dx, g, xh []float32, gm, bt float32, mg, mgx, r float64, set bool) {
+		if set {
+			normGradX64SetReLUAVX512(&dx[0], &g[0], &xh[0], len(g), float64(gm), mg, mgx, r, gm, bt)
+		} else {
+			normGradX64ReLUAVX512(&dx[0], &g[0], &xh[0], len(g), float64(gm), mg, mgx, r, gm, bt)
+		}
+	},
+	rowSumDots8ReLU: func(sg, sgh *[8]float64, g, h []float32, stride, n int, gm, bt *[8]float32) {
+		rowSumDots8ReLUAVX512(&sg[0], &sgh[0], &g[0], &h[0], stride, n, &gm[0], &bt[0])
+	},
 	rowSums8: func(acc *[8]float64, x []float32, stride, n int) {
 		rowSums8AVX512(&acc[0], &x[0], stride, n)
 	},
@@ -155,6 +168,9 @@ var avx2Kernels = kernels{
 	normGradX64:      goNormGradX64,
 	layerNormGradSet: goLayerNormGradSet,
 	normGradX64Set:   goNormGradX64Set,
+	normAffine64ReLU: goNormAffine64ReLU,
+	normGradX64ReLU:  goNormGradX64ReLU,
+	rowSumDots8ReLU:  goRowSumDots8ReLU,
 	allFinite:        goAllFinite,
 	rowSums8:         goRowSums8,
 	rowSqDevs8:       goRowSqDevs8,

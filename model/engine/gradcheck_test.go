@@ -257,6 +257,13 @@ func TestGradNorms(t *testing.T) {
 			return g.GroupNorm(x[0], x[1], x[2], groups, 1e-5)
 		})
 	}
+	// the ReLU's kinks are where x̂·γ + β = 0: random inputs stay clear
+	// of them by more than the finite-difference step
+	for _, groups := range []int{1, 2} {
+		gradcheck(t, fmt.Sprintf("GroupNormReLU%d", groups), []in{{shape: []int{2, 4, 3, 2}}, {shape: []int{4}}, {shape: []int{4}}}, func(g *Graph[float64], x []*Tensor[float64]) *Tensor[float64] {
+			return g.GroupNormReLU(x[0], x[1], x[2], groups, 1e-5)
+		})
+	}
 	gradcheck(t, "LayerNorm", []in{{shape: []int{3, 5}}, {shape: []int{5}}, {shape: []int{5}}}, func(g *Graph[float64], x []*Tensor[float64]) *Tensor[float64] {
 		return g.LayerNorm(x[0], x[1], x[2], 1e-5)
 	})

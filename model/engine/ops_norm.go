@@ -19,7 +19,23 @@ func (g *Graph[T]) GroupNorm(x, gamma, beta *Tensor[T], groups int, eps float64)
 	}
 	N, C := x.Shape[0], x.Shape[1]
 	S := len(x.Data) / (N * C)
-	return g.normalize("GroupNorm", x, gamma, beta, N*groups, (C/groups)*S, C/groups, S, eps)
+	return g.normalize("GroupNorm", x, gamma, beta, N*groups, (C/groups)*S, C/groups, S, eps, false)
+}
+
+// GroupNormReLU is ReLU(GroupNorm(x, gamma, beta, groups, eps)) as one op,
+// with the bits of the pair (values and gradients). The GroupNorm output
+// is never stored: the forward writes the activation only, and the
+// backward recomputes ReLU's mask from x̂ — the pre-activation x̂·γ + β
+// rounded as the forward rounded it — inside GroupNorm's two passes over
+// the gradient, where the pair would write the masked gradient out and
+// read it back twice (detectron2's Conv2d with norm and activation).
+func (g *Graph[T]) GroupNormReLU(x, gamma, beta *Tensor[T], groups int, eps float64) *Tensor[T] {
+	if x.Dims() < 2 || groups <= 0 || x.Shape[1]%groups != 0 || gamma.Size() != x.Shape[1] || beta.Size() != x.Shape[1] {
+		shapePanic("GroupNormReLU", x.Shape, gamma.Shape, beta.Shape)
+	}
+	N, C := x.Shape[0], x.Shape[1]
+	S := len(x.Data) / (N * C)
+	return g.normalize("GroupNormReLU", x, gamma, beta, N*groups, (C/groups)*S, C/groups, S, eps, true)
 }
 
 // LayerNorm normalises x [..., D] over its last dim and applies gamma [D],
@@ -224,6 +240,17 @@ func sumDot[T Float](g, h []T) (sg, sgh float64) {
 	return sg, sgh
 }
 
+// sumDotReLU is sumDot of g masked by reluPass with the channel's gm, bt.
+func sumDotReLU[T Float](g, h []T, gm, bt T) (sg, sgh float64) {
+	h = h[:len(g)]
+	for e, v := range g {
+		v = reluPass(v, h[e], gm, bt)
+		sg += float64(v)
+		sgh += float64(v) * float64(h[e])
+	}
+	return sg, sgh
+}
+
 // sumDot2 is sumDot of two pairs at once (four independent chains, each
 // as sumDot's).
 func sumDot2[T Float](g0, h0, g1, h1 []T) (sg0, sgh0, sg1, sgh1 float64) {
@@ -239,10 +266,21 @@ func sumDot2[T Float](g0, h0, g1, h1 []T) (sg0, sgh0, sg1, sgh1 float64) {
 	return
 }
 
-// normalize handles both norms: x is seen as `units` contiguous blocks of
-// m elements; inside a block, element e has channel (unit·chPerUnit +
-// e/chLen) mod len(gamma).
-func (g *Graph[T]) normalize(op string, x, gamma, beta *Tensor[T], units, m, chPerUnit, chLen int, eps float64) *Tensor[T] {
+// reluPass is ReLU's backward mask recomputed from x̂ by a fused
+// GroupNormReLU: G where the pre-activation T(h·gm) + bt is > 0 (not NaN),
+// else +0 — fmath.NormGradX64ReLU's, for any T.
+func reluPass[T Float](G, h, gm, bt T) T {
+	if T(h*gm)+bt > 0 { // the conversion forbids fusing, as in the forward
+		return G
+	}
+	return 0
+}
+
+// normalize is GroupNorm, and GroupNormReLU with relu: x is seen as
+// `units` contiguous blocks of m elements; inside a block, element e has
+// channel (unit·chPerUnit + e/chLen) mod len(gamma). With relu, channel
+// row c (c = unit·chPerUnit + e/chLen) has channel c mod len(gamma).
+func (g *Graph[T]) normalize(op string, x, gamma, beta *Tensor[T], units, m, chPerUnit, chLen int, eps float64, relu bool) *Tensor[T] {
 	out := g.newTensor(x.Shape, g.needs(x, gamma, beta))
 	nch := len(gamma.Data)
 	xhat := g.allocRaw(len(x.Data))
@@ -259,14 +297,22 @@ func (g *Graph[T]) normalize(op string, x, gamma, beta *Tensor[T], units, m, chP
 			ch := (u*chPerUnit + c) % nch
 			gm, bt := gamma.Data[ch], beta.Data[ch]
 			xc, hc, oc := xs[c*chLen:(c+1)*chLen], xh[c*chLen:(c+1)*chLen], os[c*chLen:(c+1)*chLen]
-			if x32, ok := any(xc).([]float32); ok { // the loop below, vectorised
-				fmath.NormAffine64(any(hc).([]float32), any(oc).([]float32), x32, mu, r, float32(gm), float32(bt))
+			if x32, ok := any(xc).([]float32); ok { // the loops below, vectorised
+				affine := fmath.NormAffine64
+				if relu {
+					affine = fmath.NormAffine64ReLU
+				}
+				affine(any(hc).([]float32), any(oc).([]float32), x32, mu, r, float32(gm), float32(bt))
 				continue
 			}
 			for e, v := range xc {
 				h := T((float64(v) - mu) * r)
 				hc[e] = h
-				oc[e] = h*gm + bt
+				y := T(h*gm) + bt // the conversion forbids fusing (reluPass's y)
+				if relu {
+					y = max(y, 0)
+				}
+				oc[e] = y
 			}
 		}
 	}
@@ -287,9 +333,24 @@ func (g *Graph[T]) normalize(op string, x, gamma, beta *Tensor[T], units, m, chP
 			c := 0
 			if G32, ok := any(G).([]float32); ok {
 				xh32 := any(xhat).([]float32)
+				var gm8, bt8 [8]float32
 				for ; c+8 <= nc; c += 8 {
 					lo, hi := c*chLen, (c+8)*chLen
-					fmath.RowSumDots8((*[8]float64)(allG[c:]), (*[8]float64)(allGx[c:]), G32[lo:hi], xh32[lo:hi], chLen, chLen)
+					sg, sgx := (*[8]float64)(allG[c:]), (*[8]float64)(allGx[c:])
+					if !relu {
+						fmath.RowSumDots8(sg, sgx, G32[lo:hi], xh32[lo:hi], chLen, chLen)
+						continue
+					}
+					for j := range gm8 {
+						ch := (c + j) % nch
+						gm8[j], bt8[j] = any(gamma.Data[ch]).(float32), any(beta.Data[ch]).(float32)
+					}
+					fmath.RowSumDots8ReLU(sg, sgx, G32[lo:hi], xh32[lo:hi], chLen, chLen, &gm8, &bt8)
+				}
+			}
+			if relu {
+				for ; c < nc; c++ {
+					allG[c], allGx[c] = sumDotReLU(G[c*chLen:(c+1)*chLen], xhat[c*chLen:(c+1)*chLen], gamma.Data[c%nch], beta.Data[c%nch])
 				}
 			}
 			for ; c+2 <= nc; c += 2 {
@@ -325,21 +386,32 @@ func (g *Graph[T]) normalize(op string, x, gamma, beta *Tensor[T], units, m, chP
 				dxu := dx[u*m : (u+1)*m]
 				for c := 0; c < chPerUnit; c++ {
 					ch := (u*chPerUnit + c) % nch
-					gm := float64(gamma.Data[ch])
-					if d32, ok := any(dxu).([]float32); ok { // the loop below, vectorised
-						lo, hi := c*chLen, (c+1)*chLen
-						grad := fmath.NormGradX64
-						if newX {
-							grad = fmath.NormGradX64Set
+					gmT, btT := gamma.Data[ch], beta.Data[ch]
+					gm := float64(gmT)
+					lo, hi := c*chLen, (c+1)*chLen
+					if d32, ok := any(dxu).([]float32); ok { // the loops below, vectorised
+						d32, G32, xh32 := d32[lo:hi], any(Gu).([]float32)[lo:hi], any(xh).([]float32)[lo:hi]
+						switch {
+						case relu && newX:
+							fmath.NormGradX64SetReLU(d32, G32, xh32, any(gmT).(float32), any(btT).(float32), mg, mgx, r)
+						case relu:
+							fmath.NormGradX64ReLU(d32, G32, xh32, any(gmT).(float32), any(btT).(float32), mg, mgx, r)
+						case newX:
+							fmath.NormGradX64Set(d32, G32, xh32, gm, mg, mgx, r)
+						default:
+							fmath.NormGradX64(d32, G32, xh32, gm, mg, mgx, r)
 						}
-						grad(d32[lo:hi], any(Gu).([]float32)[lo:hi], any(xh).([]float32)[lo:hi], gm, mg, mgx, r)
 						continue
 					}
 					if newX {
-						clear(dxu[c*chLen : (c+1)*chLen])
+						clear(dxu[lo:hi])
 					}
-					for e := c * chLen; e < (c+1)*chLen; e++ {
-						dxu[e] += T((float64(Gu[e])*gm - mg - float64(xh[e])*mgx) * r)
+					for e := lo; e < hi; e++ {
+						gv := Gu[e]
+						if relu {
+							gv = reluPass(gv, xh[e], gmT, btT)
+						}
+						dxu[e] += T((float64(gv)*gm - mg - float64(xh[e])*mgx) * r)
 					}
 				}
 			}

@@ -226,6 +226,81 @@ func TestNormsMatchReference(t *testing.T) {
 	}
 }
 
+// TestGroupNormReLUFused: the fused op gives bit for bit the output and
+// gradients of GroupNorm then ReLU, whose ReLU writes the masked gradient
+// out: channel counts whose rows fill and do not fill the eight-row
+// kernels (and one where x̂ rows are left to the Go loop), channels with
+// γ = 0, β = 0 and both (a pre-activation of ±0, which ReLU blocks), an
+// x gradient written new and one added to (x also feeds the sum).
+func TestGroupNormReLUFused(t *testing.T) {
+	rng := rand.New(rand.NewPCG(25, 26))
+	randn := func(n int) []float32 {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = float32(rng.NormFloat64()*2 + 0.3)
+		}
+		return v
+	}
+	for _, tc := range []struct {
+		shape  []int
+		groups int
+		addX   bool
+	}{
+		{[]int{1, 8, 5, 5}, 8, false}, {[]int{2, 12, 3, 7}, 4, true}, {[]int{1, 6, 9, 9}, 2, false}, {[]int{3, 10, 4, 4}, 5, true},
+		{[]int{2, 64, 12, 12}, 8, false}, {[]int{1, 3, 1, 1}, 3, false}, {[]int{1, 32, 16, 16}, 8, true},
+	} {
+		n, C := NumElems(tc.shape), tc.shape[1]
+		x, ga, be, up := randn(n), randn(C), randn(C), randn(n)
+		ga[0], be[C-1] = 0, 0
+		if C > 2 {
+			ga[1], be[1] = 0, 0
+		}
+		run := func(fused bool) [][]float32 {
+			g := NewGraph[float32]()
+			xt, gt, bt := g.Leaf(x, tc.shape...), g.Leaf(ga, C), g.Leaf(be, C)
+			var y *Tensor[float32]
+			if fused {
+				y = g.GroupNormReLU(xt, gt, bt, tc.groups, 1e-5)
+			} else {
+				y = g.ReLU(g.GroupNorm(xt, gt, bt, tc.groups, 1e-5))
+			}
+			loss := g.SumAll(g.Mul(y, g.Const(up, y.Shape...)))
+			if tc.addX {
+				loss = g.AddN(loss, g.SumAll(g.Mul(xt, xt)))
+			}
+			g.Backward(loss)
+			return [][]float32{y.Data, xt.Grad, gt.Grad, bt.Grad}
+		}
+		want, got := run(false), run(true)
+		// float64 (the Go loops): the same output values
+		g := NewGraph[float64]()
+		x64, ga64, be64 := make([]float64, n), make([]float64, C), make([]float64, C)
+		for i, v := range x {
+			x64[i] = float64(v)
+		}
+		for i := range ga {
+			ga64[i], be64[i] = float64(ga[i]), float64(be[i])
+		}
+		xt, gt, bt := g.Const(x64, tc.shape...), g.Const(ga64, C), g.Const(be64, C)
+		pair, fused := g.ReLU(g.GroupNorm(xt, gt, bt, tc.groups, 1e-5)), g.GroupNormReLU(xt, gt, bt, tc.groups, 1e-5)
+		for i, v := range pair.Data {
+			if math.Float64bits(fused.Data[i]) != math.Float64bits(v) {
+				t.Fatalf("%v float64: output[%d] = %v, GroupNorm then ReLU %v", tc.shape, i, fused.Data[i], v)
+			}
+		}
+		for k, what := range []string{"output", "x gradient", "gamma gradient", "beta gradient"} {
+			if len(got[k]) != len(want[k]) {
+				t.Fatalf("%v: %s has %d elements, the pair's %d", tc.shape, what, len(got[k]), len(want[k]))
+			}
+			for i := range want[k] {
+				if math.Float32bits(got[k][i]) != math.Float32bits(want[k][i]) {
+					t.Fatalf("%v groups %d: %s[%d] = %v, GroupNorm then ReLU %v", tc.shape, tc.groups, what, i, got[k][i], want[k][i])
+				}
+			}
+		}
+	}
+}
+
 // BenchmarkNorms times GroupNorm (the FPN's shape at 128 px: 64 channels
 // of 32×32, 8 groups) and LayerNorm (the decoder's: 20 rows of 128),
 // forward and backward, against the one-chain reference (compare with
