@@ -234,25 +234,31 @@ func (g *Graph[T]) Linear(x, w, bias *Tensor[T]) *Tensor[T] {
 	rows := len(x.Data) / in
 	shape := append(append([]int(nil), x.Shape[:x.Dims()-1]...), outF)
 	out := g.newTensor(shape, g.needs(x, w, bias))
-	beta := T(0)
-	if bias != nil && rows > 0 {
-		// every row starts as the bias: one row, then copies of what is
-		// filled so far (a few long copies instead of one per row)
-		copy(out.Data[:outF], bias.Data)
-		for n := outF; n < len(out.Data); n *= 2 {
-			copy(out.Data[n:], out.Data[:n])
+	// a frozen weight converted for the GEMM (FreezeConverted)
+	prepared := w.converted != nil && w.converted[0] != nil
+	if prepared && bias != nil && rows > 0 {
+		// the sums start from the bias itself: the bits of the fill below
+		gemm.SgemmPreparedBias(false, rows, any(x.Data).([]float32), in, w.converted[0], any(bias.Data).([]float32), any(out.Data).([]float32), outF)
+	} else {
+		beta := T(0)
+		if bias != nil && rows > 0 {
+			// every row starts as the bias: one row, then copies of what
+			// is filled so far (a few long copies instead of one per row)
+			copy(out.Data[:outF], bias.Data)
+			for n := outF; n < len(out.Data); n *= 2 {
+				copy(out.Data[n:], out.Data[:n])
+			}
+			beta = 1
 		}
-		beta = 1
-	}
-	switch {
-	case w.converted != nil && w.converted[0] != nil:
-		// a frozen weight converted for the GEMM (FreezeConverted)
-		gemmPrepared(false, rows, 1, x.Data, in, w.converted[0], beta, out.Data, outF)
-	case w.dataT != nil:
-		// a frozen weight's transpose: x·(wᵀ) without transposing w here
-		gemmT(false, false, rows, outF, in, 1, x.Data, in, w.dataT, outF, beta, out.Data, outF)
-	default:
-		gemmT(false, true, rows, outF, in, 1, x.Data, in, w.Data, in, beta, out.Data, outF)
+		switch {
+		case prepared:
+			gemmPrepared(false, rows, 1, x.Data, in, w.converted[0], beta, out.Data, outF)
+		case w.dataT != nil:
+			// a frozen weight's transpose: x·(wᵀ) without transposing w here
+			gemmT(false, false, rows, outF, in, 1, x.Data, in, w.dataT, outF, beta, out.Data, outF)
+		default:
+			gemmT(false, true, rows, outF, in, 1, x.Data, in, w.Data, in, beta, out.Data, outF)
+		}
 	}
 	if out.requiresGrad {
 		g.push(func() {

@@ -114,7 +114,7 @@ func (x amxBF16) Sgemm(tA, tB bool, m, n, k int, alpha float32, a []float32, lda
 	abf := ws.packA(tA, m, k, a, lda)
 	bbf, np := ws.pairsB(n, k)
 	convertB(bbf, np, tB, n, k, b, ldb)
-	ws.strips(m, n, k, ws.packed(abf, m, k), ws.contiguous(bbf, np, k), alpha, beta, c, ldc, !x.scratchOnly)
+	ws.strips(m, n, k, ws.packed(abf, m, k), ws.contiguous(bbf, np, k), alpha, beta, c, ldc, !x.scratchOnly, nil)
 }
 
 // convertB converts op(B) (k×n) into BF16 pairs, kp/2 rows of np dwords
@@ -159,16 +159,21 @@ func (x amxBF16) prepareA(p *Prepared) bool {
 }
 
 // sgemmPrepared implements preparer: Sgemm's arithmetic with B from p.
-func (x amxBF16) sgemmPrepared(tA bool, m int, alpha float32, a []float32, lda int, p *Prepared, beta float32, c []float32, ldc int) {
+// With bias (alpha 1, beta 1), C's rows are taken to hold bias (C is not
+// read): the bits of SgemmPrepared after every row of C was set to bias.
+func (x amxBF16) sgemmPrepared(tA bool, m int, alpha float32, a []float32, lda int, p *Prepared, beta float32, c []float32, ldc int, bias []float32) {
 	n, k := p.n, p.k
 	checkSgemm(tA, p.tB, m, n, k, lda, p.ldb, ldc, len(a), len(p.b), len(c))
+	if m == 0 || n == 0 {
+		return
+	}
 	if nothingToMultiply(m, n, k, alpha, beta, c, ldc) {
 		return
 	}
 	ws := getWorkspace()
 	defer putWorkspace(ws)
 	abf := ws.packA(tA, m, k, a, lda)
-	ws.strips(m, n, k, ws.packed(abf, m, k), ws.contiguous(p.pairs, p.stride, k), alpha, beta, c, ldc, !x.scratchOnly)
+	ws.strips(m, n, k, ws.packed(abf, m, k), ws.contiguous(p.pairs, p.stride, k), alpha, beta, c, ldc, !x.scratchOnly, bias)
 }
 
 // sgemmOffsetB is SgemmOffsetB in BF16 (see implicitImpl): B's pairs of rows
@@ -184,7 +189,7 @@ func (x amxBF16) sgemmOffsetB(m, n int, offs []int, alpha float32, a []float32, 
 	abf := ws.packA(false, m, k, a, lda)
 	bbf, np := ws.pairsB(n, k)
 	pairRows(bbf, np, k, n, func(p int) []float32 { return b[offs[p]:] })
-	ws.strips(m, n, k, ws.packed(abf, m, k), ws.contiguous(bbf, np, k), alpha, beta, c, ldc, !x.scratchOnly)
+	ws.strips(m, n, k, ws.packed(abf, m, k), ws.contiguous(bbf, np, k), alpha, beta, c, ldc, !x.scratchOnly, nil)
 	return true
 }
 
@@ -201,7 +206,7 @@ func (x amxBF16) sgemmTaps3x3(planes, n, k int, alpha float32, a []float32, cs, 
 	abf := ws.packRows(m, k, func(r int) []float32 { q, t := r/9, r%9; return a[q*cs+t/3*rs+t%3:] })
 	bbf, np := ws.pairsB(n, k)
 	pairRows(bbf, np, k, n, func(p int) []float32 { return b[p*bs:] })
-	ws.strips(m, n, k, ws.packed(abf, m, k), ws.contiguous(bbf, np, k), alpha, beta, c, ldc, !x.scratchOnly)
+	ws.strips(m, n, k, ws.packed(abf, m, k), ws.contiguous(bbf, np, k), alpha, beta, c, ldc, !x.scratchOnly, nil)
 	return true
 }
 
@@ -219,7 +224,7 @@ func (x amxBF16) sgemmTapsT3x3(m, planes, k int, alpha float32, a []float32, lda
 	abf := ws.packA(false, m, k, a, lda)
 	bbf, np := ws.pairsB(n, k)
 	convertTaps(bbf, np, n, k, b, cs, rs)
-	ws.strips(m, n, k, ws.packed(abf, m, k), ws.contiguous(bbf, np, k), alpha, beta, c, ldc, !x.scratchOnly)
+	ws.strips(m, n, k, ws.packed(abf, m, k), ws.contiguous(bbf, np, k), alpha, beta, c, ldc, !x.scratchOnly, nil)
 	return true
 }
 
@@ -272,7 +277,7 @@ func (x amxBF16) sgemmConv3x3(m, planes, n int, alpha float32, a []float32, lda 
 		tab = append(tab, unsafe.Pointer(&xp[q0/2*cs+t/3*rs+t%3]))
 	}
 	ws.tab = tab
-	ws.strips(m, n, k, ws.packed(abf, m, k), bOperand{tab: tab, ldb: 4 * cs}, alpha, beta, c, ldc, !x.scratchOnly)
+	ws.strips(m, n, k, ws.packed(abf, m, k), bOperand{tab: tab, ldb: 4 * cs}, alpha, beta, c, ldc, !x.scratchOnly, nil)
 	return true
 }
 
@@ -301,7 +306,7 @@ func (x amxBF16) sgemmConvGradT3x3(planes, n, k int, alpha float32, b []float32,
 	ws.atab = tab
 	bbf, np := ws.pairsB(n, k)
 	convertB(bbf, np, true, n, k, g, ldg)
-	ws.strips(m, n, k, aOperand{tab: tab, lda: 2 * cs}, ws.contiguous(bbf, np, k), alpha, beta, c, ldc, !x.scratchOnly)
+	ws.strips(m, n, k, aOperand{tab: tab, lda: 2 * cs}, ws.contiguous(bbf, np, k), alpha, beta, c, ldc, !x.scratchOnly, nil)
 	return true
 }
 
@@ -399,7 +404,7 @@ func (ws *workspace) packed(abf []uint16, m, k int) aOperand {
 // tile chains); the others, and every block for other alpha and beta, go
 // through a scratch strip and C = alpha·acc + beta·C (beta == 0: C not
 // read). Which way a block goes depends only on the shapes.
-func (ws *workspace) strips(m, n, k int, a aOperand, b bOperand, alpha, beta float32, c []float32, ldc int, inPlace bool) {
+func (ws *workspace) strips(m, n, k int, a aOperand, b bOperand, alpha, beta float32, c []float32, ldc int, inPlace bool, bias []float32) {
 	kp, np := roundUp(k, 32), roundUp(n, 32)
 	acc := aligned(&ws.accBuf, 32*np)
 	readC := 0
@@ -413,13 +418,26 @@ func (ws *workspace) strips(m, n, k int, a aOperand, b bOperand, alpha, beta flo
 		ai := (*uint16)(a.tab[i0/32])
 		j0 := 0 // first column through the scratch strip
 		if inPlace && rows == 32 && full > 0 {
-			asm.AMXStrip(&tileConfig, ai, a.lda, &b.tab[0], 0, b.ldb, &c[i0*ldc], 4*ldc, full, kp/32, readC)
+			// the chains start from C (beta 1), the bias row under every
+			// row (the same values), or zero
+			var init *float32
+			ldinit := 0
+			switch {
+			case bias != nil:
+				init = &bias[0]
+			case readC != 0:
+				init, ldinit = &c[i0*ldc], 4*ldc
+			}
+			asm.AMXStrip(&tileConfig, ai, a.lda, &b.tab[0], 0, b.ldb, &c[i0*ldc], 4*ldc, init, ldinit, full, kp/32)
 			j0 = 32 * full
 		}
 		if j0 == n {
 			continue
 		}
-		asm.AMXStrip(&tileConfig, ai, a.lda, &b.tab[0], 4*j0, b.ldb, &acc[0], 4*np, (np-j0)/32, kp/32, 0)
+		if bias != nil {
+			fillRows(c[i0*ldc+j0:], ldc, rows, bias[j0:n])
+		}
+		asm.AMXStrip(&tileConfig, ai, a.lda, &b.tab[0], 4*j0, b.ldb, &acc[0], 4*np, nil, 0, (np-j0)/32, kp/32)
 		asm.ScaleAcc(&c[i0*ldc+j0], ldc, &acc[0], np, rows, n-j0, alpha, beta, readC)
 	}
 }

@@ -213,7 +213,7 @@ func BenchmarkAMXStrip(b *testing.B) {
 		bo := new(workspace).contiguous(bp, np, kp)
 		b.Run(fmt.Sprintf("nt=%d/kt=%d", s.nt, s.kt), func(b *testing.B) {
 			for b.Loop() {
-				asm.AMXStrip(&tileConfig, &a[0], 2*kp, &bo.tab[0], 0, bo.ldb, &acc[0], 4*np, s.nt, s.kt, 0)
+				asm.AMXStrip(&tileConfig, &a[0], 2*kp, &bo.tab[0], 0, bo.ldb, &acc[0], 4*np, nil, 0, s.nt, s.kt)
 			}
 			b.ReportMetric(b.Elapsed().Seconds()*1e9/float64(4*s.nt*s.kt*b.N), "ns/tdp")
 		})

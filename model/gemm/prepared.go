@@ -43,8 +43,9 @@ type preparer interface {
 	// prepareA converts p's left operand into p.buf (setting rows) and
 	// reports true, or reports false when it would not convert it.
 	prepareA(p *Prepared) bool
-	// sgemmPrepared is Sgemm with B converted by prepareB.
-	sgemmPrepared(tA bool, m int, alpha float32, a []float32, lda int, p *Prepared, beta float32, c []float32, ldc int)
+	// sgemmPrepared is Sgemm with B converted by prepareB; with bias
+	// non-nil (alpha and beta 1) C's rows are taken to hold bias.
+	sgemmPrepared(tA bool, m int, alpha float32, a []float32, lda int, p *Prepared, beta float32, c []float32, ldc int, bias []float32)
 }
 
 var freePrepared struct {
@@ -117,16 +118,44 @@ func reuseOrFree(reuse *Prepared) *Prepared {
 // implementation has changed since Prepare, it calls Sgemm with the
 // original B.
 func SgemmPrepared(tA bool, m int, alpha float32, a []float32, lda int, p *Prepared, beta float32, c []float32, ldc int) {
+	sgemmPrepared(tA, m, alpha, a, lda, p, beta, c, ldc, nil)
+}
+
+// SgemmPreparedBias computes C = op(A)·op(B) + bias, bias (n) added to
+// every row, with the bits of SgemmPrepared(tA, m, 1, a, lda, p, 1, c,
+// ldc) on a C whose rows were all set to bias: a linear layer's forward.
+// C is only written. An implementation that starts its sums from C takes
+// them from bias instead (amx-bf16's tile loads), saving the pass that
+// fills C.
+func SgemmPreparedBias(tA bool, m int, a []float32, lda int, p *Prepared, bias, c []float32, ldc int) {
+	if len(bias) != p.n {
+		panic(fmt.Sprintf("gemm: SgemmPreparedBias: bias has %d elements for n=%d", len(bias), p.n))
+	}
+	sgemmPrepared(tA, m, 1, a, lda, p, 1, c, ldc, bias)
+}
+
+func sgemmPrepared(tA bool, m int, alpha float32, a []float32, lda int, p *Prepared, beta float32, c []float32, ldc int, bias []float32) {
 	if p.left {
 		panic("gemm: SgemmPrepared with a left operand (PrepareLeft)")
 	}
 	if Current() == p.impl {
 		if pr, ok := p.impl.(preparer); ok {
-			pr.sgemmPrepared(tA, m, alpha, a, lda, p, beta, c, ldc)
+			pr.sgemmPrepared(tA, m, alpha, a, lda, p, beta, c, ldc, bias)
 			return
 		}
 	}
+	if bias != nil && p.n > 0 {
+		checkSgemm(tA, p.tB, m, p.n, p.k, lda, p.ldb, ldc, len(a), len(p.b), len(c))
+		fillRows(c, ldc, m, bias)
+	}
 	Sgemm(tA, p.tB, m, p.n, p.k, alpha, a, lda, p.b, p.ldb, beta, c, ldc)
+}
+
+// fillRows sets rows rows of c, ldc apart, to row.
+func fillRows(c []float32, ldc, rows int, row []float32) {
+	for r := 0; r < rows; r++ {
+		copy(c[r*ldc:r*ldc+len(row)], row)
+	}
 }
 
 // Release returns p's buffer for reuse; p must not be used afterwards.

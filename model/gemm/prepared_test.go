@@ -90,3 +90,81 @@ func TestPrepared(t *testing.T) {
 		}
 	}
 }
+
+// TestPreparedBias: SgemmPreparedBias gives the bits of SgemmPrepared
+// (alpha 1, beta 1) on a C whose rows hold the bias, and never reads C
+// (NaN there stays out): whole 32-row strips and 32-column blocks (the
+// tile sums start from the bias row), partial ones (filled, then scaled)
+// and after a switch of implementation (the fill, then Sgemm).
+func TestPreparedBias(t *testing.T) {
+	defer Use(Current().Name())
+	rng := rand.New(rand.NewPCG(33, 34))
+	nan := float32(math.NaN())
+	for _, name := range Names() {
+		if err := Use(name); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := Current().(preparer); !ok {
+			continue
+		}
+		for _, s := range []struct{ m, n, k int }{{108, 128, 128}, {64, 64, 32}, {32, 33, 40}, {7, 256, 128}, {100, 13, 1000}, {96, 40, 17}} {
+			for _, tA := range []bool{false, true} {
+				ldb := s.n + 1
+				b := randMat(rng, s.k, ldb)
+				p := Prepare(nil, false, s.k, s.n, b, ldb)
+				if p == nil {
+					t.Fatalf("%s: %v not prepared", name, s)
+				}
+				lda := s.k + 2
+				if tA {
+					lda = s.m + 2
+				}
+				a := randMat(rng, max(s.m, s.k), lda)
+				bias := randMat(rng, 1, s.n)
+				ldc := s.n + 3
+				want, got := make([]float32, s.m*ldc), make([]float32, s.m*ldc)
+				for i := range got {
+					got[i], want[i] = nan, nan
+				}
+				for r := 0; r < s.m; r++ {
+					copy(want[r*ldc:], bias)
+				}
+				SgemmPrepared(tA, s.m, 1, a, lda, p, 1, want, ldc)
+				SgemmPreparedBias(tA, s.m, a, lda, p, bias, got, ldc)
+				for i := range want {
+					if math.Float32bits(want[i]) != math.Float32bits(got[i]) && !(want[i] != want[i] && got[i] != got[i]) {
+						t.Fatalf("%s %v tA=%v: C[%d] = %g, bias rows then SgemmPrepared %g", name, s, tA, i, got[i], want[i])
+					}
+				}
+				// the implementation switched since Prepare: the fill and Sgemm
+				if err := Use(asmImpl.Name()); err != nil {
+					t.Fatal(err)
+				}
+				for r := 0; r < s.m; r++ {
+					copy(want[r*ldc:], bias)
+				}
+				Sgemm(tA, false, s.m, s.n, s.k, 1, a, lda, b, ldb, 1, want, ldc)
+				SgemmPreparedBias(tA, s.m, a, lda, p, bias, got, ldc)
+				for i := range want {
+					if math.Float32bits(want[i]) != math.Float32bits(got[i]) && !(want[i] != want[i] && got[i] != got[i]) {
+						t.Fatalf("%s then asm %v tA=%v: C[%d] = %g, want %g", name, s, tA, i, got[i], want[i])
+					}
+				}
+				if err := Use(name); err != nil {
+					t.Fatal(err)
+				}
+				p.Release()
+			}
+		}
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Fatalf("%s: a bias of the wrong length did not panic", name)
+				}
+			}()
+			q := Prepare(nil, false, 64, 64, randMat(rng, 64, 64), 64)
+			defer q.Release()
+			SgemmPreparedBias(false, 4, randMat(rng, 4, 64), 64, q, make([]float32, 63), make([]float32, 4*64), 64)
+		}()
+	}
+}

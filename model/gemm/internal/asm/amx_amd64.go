@@ -21,13 +21,15 @@ import "unsafe"
 // btab[p/32] + boff + ((p%32)/2)·ldb + 4j bytes holds B[p][j] in its low
 // and B[p+1][j] in its high half (p even). acc rows are ldacc bytes apart.
 // Each 16×16 tile of acc is one TDPBF16PS chain over p in steps of 32, so
-// the result depends only on the inputs; with load ≠ 0 the chains start
-// from the values in acc (acc += A·B) instead of zero. cfg is a tile
+// the result depends only on the inputs. The chains start from zero when
+// init is nil, else from init's values: init[r][j] at init + r·ldinit +
+// 4j bytes (init = acc, ldinit = ldacc: acc += A·B; ldinit = 0: one row,
+// such as a bias, under every row of acc). cfg is a tile
 // configuration (palette 1, tiles 0–7 of 16 rows × 64 bytes), loaded on
 // entry; the tiles are released on return.
 //
 //go:noescape
-func AMXStrip(cfg *[64]byte, a *uint16, lda int, btab *unsafe.Pointer, boff, ldb int, acc *float32, ldacc int, nt, kt, load int)
+func AMXStrip(cfg *[64]byte, a *uint16, lda int, btab *unsafe.Pointer, boff, ldb int, acc *float32, ldacc int, init *float32, ldinit, nt, kt int)
 
 // CvtBF16 rounds n floats to BF16 (round to nearest even, NaNs stay NaNs;
 // VCVTNEPS2BF16): dst[i] = bf16(src[i]).

@@ -22,17 +22,17 @@ DATA pairIdx<>+48(SB)/8, $0x001d000d001c000c
 DATA pairIdx<>+56(SB)/8, $0x001f000f001e000e
 GLOBL pairIdx<>(SB), RODATA|NOPTR, $64
 
-// func AMXStrip(cfg *[64]byte, a *uint16, lda int, btab *unsafe.Pointer, boff, ldb int, acc *float32, ldacc int, nt, kt, load int)
-TEXT ·AMXStrip(SB), NOSPLIT, $0-88
+// func AMXStrip(cfg *[64]byte, a *uint16, lda int, btab *unsafe.Pointer, boff, ldb int, acc *float32, ldacc int, init *float32, ldinit, nt, kt int)
+TEXT ·AMXStrip(SB), NOSPLIT, $0-96
 	MOVQ cfg+0(FP), DI
 	BYTE $0xc4; BYTE $0xe2; BYTE $0x78; BYTE $0x49; BYTE $0x07 // ldtilecfg [rdi]
 	MOVQ boff+32(FP), R10 // byte offset of the first column block in every B block
 	MOVQ acc+48(FP), R13
-	MOVQ nt+64(FP), R9
+	MOVQ init+64(FP), R11 // nil: the chains start from zero
+	MOVQ nt+80(FP), R9
 
 jloop:
-	MOVQ load+80(FP), AX
-	TESTQ AX, AX
+	TESTQ R11, R11
 	JNZ  loadacc
 	BYTE $0xc4; BYTE $0xe2; BYTE $0x7b; BYTE $0x49; BYTE $0xc0 // tilezero tmm0
 	BYTE $0xc4; BYTE $0xe2; BYTE $0x7b; BYTE $0x49; BYTE $0xc8 // tilezero tmm1
@@ -41,8 +41,8 @@ jloop:
 	JMP  start
 
 loadacc:
-	MOVQ ldacc+56(FP), CX
-	MOVQ R13, DI
+	MOVQ ldinit+72(FP), CX // 0: every row of a tile is the same 16 floats
+	MOVQ R11, DI
 	MOVQ CX, DX
 	SHLQ $4, DX
 	ADDQ DI, DX
@@ -50,6 +50,7 @@ loadacc:
 	BYTE $0xc4; BYTE $0xe2; BYTE $0x7b; BYTE $0x4b; BYTE $0x4c; BYTE $0x0f; BYTE $0x40 // tileloadd tmm1, [rdi+rcx*1+64]
 	BYTE $0xc4; BYTE $0xe2; BYTE $0x7b; BYTE $0x4b; BYTE $0x14; BYTE $0x0a // tileloadd tmm2, [rdx+rcx*1]
 	BYTE $0xc4; BYTE $0xe2; BYTE $0x7b; BYTE $0x4b; BYTE $0x5c; BYTE $0x0a; BYTE $0x40 // tileloadd tmm3, [rdx+rcx*1+64]
+	ADDQ $128, R11
 
 start:
 	MOVQ a+8(FP), SI
@@ -59,7 +60,7 @@ start:
 	ADDQ SI, DX // rows 16..31 of the strip
 	MOVQ btab+24(FP), R14
 	MOVQ ldb+40(FP), AX
-	MOVQ kt+72(FP), R8
+	MOVQ kt+88(FP), R8
 
 kloop:
 	MOVQ (R14), BX // this k step's B block, at the strip's column block
