@@ -184,9 +184,10 @@ func benchTables(rep *torchref.RaceReport, command string, repeat int) []tables.
 	}
 	sides := tables.Table{
 		Title:  "Sides: training images/s",
-		Header: []string{"model", "px", "side", "images/s", "range", "images/CPU-s", "loss step 0", "loss last step"},
-		Keys:   []string{"arch", "image_size", "side", "images_per_s", "range", "images_per_cpu_s", "loss_step0", "loss_last"},
-		Notes:  []string{"images/s: " + races + ". Step 0 has the same weights and batch on both sides; MP-Former's label-noise draws differ between the sides, so its losses differ slightly."},
+		Header: []string{"model", "px", "side", "images/s", "range", "images/CPU-s", "tile ns", "loss step 0", "loss last step"},
+		Keys:   []string{"arch", "image_size", "side", "images_per_s", "range", "images_per_cpu_s", "tile_ns", "loss_step0", "loss_last"},
+		Notes: []string{"images/s: " + races + ". Step 0 has the same weights and batch on both sides; MP-Former's label-noise draws differ between the sides, so its losses differ slightly.",
+			"tile ns: our tile unit's speed before each race (ns per tile multiply on hot operands; median [range]); a shared host's tile unit changes speed from minute to minute, and our BF16 images/s with it."},
 	}
 	ratios := tables.Table{
 		Title:  "Ratios mpanalyze / PyTorch",
@@ -212,9 +213,14 @@ func benchTables(rep *torchref.RaceReport, command string, repeat int) []tables.
 		head.Values = append(head.Values, []*tables.Number{nil, num(float64(bm.ImageSize)), num(bm.PerCore.Ratio), nil, num(bm.PerCoreCPU.Ratio), nil, num(bm.Best.Ratio), nil, nil})
 		for _, sd := range append(append([]torchref.Side(nil), bm.Ours...), bm.Torch...) {
 			last := len(sd.Losses) - 1
+			tile, tileV := "", (*tables.Number)(nil)
+			if len(sd.TileNs) > 0 {
+				med, lo, hi := torchref.MedianRange(sd.TileNs)
+				tile, tileV = fmt.Sprintf("%.1f [%.1f–%.1f]", med, lo, hi), num(med)
+			}
 			sides.Rows = append(sides.Rows, []string{name, px, sd.Label(), fmt.Sprintf("%.2f", sd.Median), span(sd.Min, sd.Max, ""), fmt.Sprintf("%.2f", sd.MedianCPU),
-				fmt.Sprintf("%.4f", sd.Losses[0]), fmt.Sprintf("%.4f (step %d)", sd.Losses[last], last)})
-			sides.Values = append(sides.Values, []*tables.Number{nil, num(float64(bm.ImageSize)), nil, num(sd.Median), nil, num(sd.MedianCPU), num(sd.Losses[0]), num(sd.Losses[last])})
+				tile, fmt.Sprintf("%.4f", sd.Losses[0]), fmt.Sprintf("%.4f (step %d)", sd.Losses[last], last)})
+			sides.Values = append(sides.Values, []*tables.Number{nil, num(float64(bm.ImageSize)), nil, num(sd.Median), nil, num(sd.MedianCPU), tileV, num(sd.Losses[0]), num(sd.Losses[last])})
 		}
 		for _, r := range bm.Ratios {
 			what := "other thread count"

@@ -28,7 +28,8 @@ func TestBenchTorch(t *testing.T) {
 // TestBenchTorchBF16: with --precision bf16 (AMX machines only) our side
 // trains in BF16 and PyTorch is timed in FP32 and under bf16 autocast;
 // the report says so, the per-core headline is against the faster
-// PyTorch, and the step-0 losses still agree to 1e-3.
+// PyTorch, the tile unit's speed is recorded before our race, and the
+// step-0 losses still agree to 1e-3.
 func TestBenchTorchBF16(t *testing.T) {
 	testenv.RequirePython(t, "torch", "numpy", "scipy")
 	if !slices.Contains(gemm.Names(), "amx-bf16") {
@@ -44,6 +45,7 @@ func TestBenchTorchBF16(t *testing.T) {
 		GEMM      string               `json:"gemm"`
 		Precision string               `json:"precision"`
 		Models    []torchref.RaceModel `json:"models"`
+		Sides     []map[string]any     `json:"sides"`
 	}
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("not JSON: %v\n%s", err, out)
@@ -61,6 +63,10 @@ func TestBenchTorchBF16(t *testing.T) {
 	}
 	if bm.PerCore.Precision != fast.Precision || math.Abs(bm.PerCore.Ratio-bm.Ours[0].Median/fast.Median) > 1e-12 {
 		t.Errorf("per core %+v, want against the faster PyTorch (%s, %.4g images/s)", bm.PerCore, fast.Precision, fast.Median)
+	}
+	// the tile unit timed before our race, in the sides table too
+	if tn := bm.Ours[0].TileNs; len(tn) != 1 || !(tn[0] > 1 && tn[0] < 1e4) || len(rep.Sides) != 3 || rep.Sides[0]["tile_ns"] != tn[0] || rep.Sides[1]["tile_ns"] != nil {
+		t.Errorf("tile ns: ours %v, sides table %v", tn, rep.Sides)
 	}
 	for _, sd := range bm.Torch {
 		if e := math.Abs(bm.Ours[0].Losses[0]-sd.Losses[0]) / math.Abs(sd.Losses[0]); !(e <= 1e-3) {
@@ -107,6 +113,9 @@ func testBenchTorch(t *testing.T, pixel string) {
 	// the tables carry the same figures
 	if len(rep.Headlines) != 1 || rep.Headlines[0]["per_core_ratio"] != bm.PerCore.Ratio || rep.Headlines[0]["image_size"] != 64.0 {
 		t.Errorf("headline table %v, want per-core ratio %v at 64 px", rep.Headlines, bm.PerCore.Ratio)
+	}
+	if ours.TileNs != nil || torch.TileNs != nil {
+		t.Errorf("FP32 sides with tile timings: ours %v, PyTorch %v", ours.TileNs, torch.TileNs)
 	}
 	if len(rep.Ratios) != 1 || rep.Ratios[0]["ratio"] != bm.Ratios[0].Ratio {
 		t.Errorf("ratio table %v, want %v", rep.Ratios, bm.Ratios[0].Ratio)

@@ -21,7 +21,7 @@
 //	ops_elem.go       broadcasting add/sub/mul/div, scale, ReLU, GELU, sigmoid, sums and means
 //	ops_conv.go       2-D convolution (im2col + GEMM), stride and padding
 //	ops_conv_implicit.go  3×3 "same" convolutions without im2col (float32, AVX-512)
-//	ops_norm.go       GroupNorm, LayerNorm
+//	ops_norm.go       GroupNorm, GroupNormReLU (the pair as one op), LayerNorm
 //	ops_attention.go  masked softmax, multi-head attention with boolean masks per query or head
 //	ops_msdeform.go   multi-scale deformable attention (sampling core, locations, the module)
 //	ops_resize.go     nearest and bilinear (align_corners=False) resizing, point sampling

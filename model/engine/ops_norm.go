@@ -277,9 +277,8 @@ func reluPass[T Float](G, h, gm, bt T) T {
 }
 
 // normalize is GroupNorm, and GroupNormReLU with relu: x is seen as
-// `units` contiguous blocks of m elements; inside a block, element e has
-// channel (unit·chPerUnit + e/chLen) mod len(gamma). With relu, channel
-// row c (c = unit·chPerUnit + e/chLen) has channel c mod len(gamma).
+// `units` contiguous blocks of m elements; inside a block, element e is in
+// channel row c = unit·chPerUnit + e/chLen, of channel c mod len(gamma).
 func (g *Graph[T]) normalize(op string, x, gamma, beta *Tensor[T], units, m, chPerUnit, chLen int, eps float64, relu bool) *Tensor[T] {
 	out := g.newTensor(x.Shape, g.needs(x, gamma, beta))
 	nch := len(gamma.Data)

@@ -231,7 +231,8 @@ func TestNormsMatchReference(t *testing.T) {
 // out: channel counts whose rows fill and do not fill the eight-row
 // kernels (and one where x̂ rows are left to the Go loop), channels with
 // γ = 0, β = 0 and both (a pre-activation of ±0, which ReLU blocks), an
-// x gradient written new and one added to (x also feeds the sum).
+// x gradient written new, one added to (x also feeds the sum) and none
+// (x a constant).
 func TestGroupNormReLUFused(t *testing.T) {
 	rng := rand.New(rand.NewPCG(25, 26))
 	randn := func(n int) []float32 {
@@ -242,12 +243,13 @@ func TestGroupNormReLUFused(t *testing.T) {
 		return v
 	}
 	for _, tc := range []struct {
-		shape  []int
-		groups int
-		addX   bool
+		shape        []int
+		groups       int
+		addX, constX bool
 	}{
-		{[]int{1, 8, 5, 5}, 8, false}, {[]int{2, 12, 3, 7}, 4, true}, {[]int{1, 6, 9, 9}, 2, false}, {[]int{3, 10, 4, 4}, 5, true},
-		{[]int{2, 64, 12, 12}, 8, false}, {[]int{1, 3, 1, 1}, 3, false}, {[]int{1, 32, 16, 16}, 8, true},
+		{[]int{1, 8, 5, 5}, 8, false, false}, {[]int{2, 12, 3, 7}, 4, true, false}, {[]int{1, 6, 9, 9}, 2, false, false},
+		{[]int{3, 10, 4, 4}, 5, true, false}, {[]int{2, 64, 12, 12}, 8, false, false}, {[]int{1, 3, 1, 1}, 3, false, false},
+		{[]int{1, 32, 16, 16}, 8, true, false}, {[]int{2, 16, 6, 6}, 4, false, true},
 	} {
 		n, C := NumElems(tc.shape), tc.shape[1]
 		x, ga, be, up := randn(n), randn(C), randn(C), randn(n)
@@ -258,6 +260,9 @@ func TestGroupNormReLUFused(t *testing.T) {
 		run := func(fused bool) [][]float32 {
 			g := NewGraph[float32]()
 			xt, gt, bt := g.Leaf(x, tc.shape...), g.Leaf(ga, C), g.Leaf(be, C)
+			if tc.constX { // γ and β gradients only
+				xt = g.Const(x, tc.shape...)
+			}
 			var y *Tensor[float32]
 			if fused {
 				y = g.GroupNormReLU(xt, gt, bt, tc.groups, 1e-5)
@@ -303,19 +308,26 @@ func TestGroupNormReLUFused(t *testing.T) {
 
 // BenchmarkNorms times GroupNorm (the FPN's shape at 128 px: 64 channels
 // of 32×32, 8 groups) and LayerNorm (the decoder's: 20 rows of 128),
-// forward and backward, against the one-chain reference (compare with
-// benchstat -col /impl).
+// forward and backward, against the one-chain reference, and GroupNorm
+// followed by ReLU as two ops (impl=pair) and as one (impl=fused), the
+// gradient of the sum of the output times a random tensor (half the
+// activations blocked) (compare with benchstat -col /impl).
 func BenchmarkNorms(b *testing.B) {
 	rng := rand.New(rand.NewPCG(25, 26))
 	randn := func(n int) []float32 { return normals32(rng, n) }
-	for _, op := range []string{"GroupNorm", "LayerNorm"} {
+	for _, op := range []string{"GroupNorm", "LayerNorm", "GroupNormReLU"} {
 		shape := []int{1, 64, 32, 32}
 		if op == "LayerNorm" {
 			shape = []int{20, 128}
 		}
 		nch := shape[1]
 		x, ga, be := randn(NumElems(shape)), randn(nch), randn(nch)
-		for _, impl := range []string{"ref", "new"} {
+		impls := []string{"ref", "new"}
+		if op == "GroupNormReLU" {
+			impls = []string{"pair", "fused"}
+		}
+		up := randn(NumElems(shape))
+		for _, impl := range impls {
 			b.Run(fmt.Sprintf("op=%s/impl=%s", op, impl), func(b *testing.B) {
 				g := NewGraph[float32]()
 				c0 := testenv.CPUTime()
@@ -328,10 +340,17 @@ func BenchmarkNorms(b *testing.B) {
 						y = normalizeRef(g, "GroupNorm", xt, gt, bt, 8, 8*32*32, 8, 32*32, 1e-5)
 					case op == "GroupNorm":
 						y = g.GroupNorm(xt, gt, bt, 8, 1e-5)
+					case impl == "pair":
+						y = g.ReLU(g.GroupNorm(xt, gt, bt, 8, 1e-5))
+					case impl == "fused":
+						y = g.GroupNormReLU(xt, gt, bt, 8, 1e-5)
 					case impl == "ref":
 						y = layerNormRef(g, xt, gt, bt, 1e-5)
 					default:
 						y = g.LayerNorm(xt, gt, bt, 1e-5)
+					}
+					if op == "GroupNormReLU" {
+						y = g.Mul(y, g.Const(up, shape...))
 					}
 					g.Backward(g.SumAll(y))
 				}

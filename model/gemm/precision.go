@@ -52,3 +52,22 @@ func SetPrecision(p string) error {
 	current.Store(&implBox{best})
 	return nil
 }
+
+// tileTimer is an implementation that can time the unit it multiplies on.
+type tileTimer interface{ tileNs() float64 }
+
+// TileSpeed reports how fast the current implementation's tile unit runs
+// right now: nanoseconds per tile multiply (amx-bf16: one TDPBF16PS, a
+// 16×16×32 product, 16,384 floating-point operations) on hot operands, the
+// median of five timings of about 5,000 multiplies each (well under a
+// millisecond in all on an idle unit). ok is false for implementations
+// without a tile unit. On a shared host the figure moves from minute to
+// minute (docs/performance.md, "BF16, fifth round"), and with it the speed
+// of every BF16 product; bench torch records it before each of its races.
+func TileSpeed() (ns float64, ok bool) {
+	t, ok := Current().(tileTimer)
+	if !ok {
+		return 0, false
+	}
+	return t.tileNs(), true
+}

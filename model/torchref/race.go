@@ -81,6 +81,12 @@ type Side struct {
 	// than wall time. 0 where the platform has no CPU clock.
 	ImagesPerCPUSec []float64 `json:"images_per_cpu_s"`
 	MedianCPU       float64   `json:"median_images_per_cpu_s"`
+	// TileNs is gemm.TileSpeed measured just before each of our races
+	// with a tile unit (BF16 on AMX): ns per tile multiply on hot
+	// operands. A shared host's tile unit changes speed from minute to
+	// minute and our BF16 side's images/s follow it; PyTorch's FP32 and
+	// autocast sides (torch 1.13 here) do not run on it.
+	TileNs []float64 `json:"tile_ns,omitempty"`
 	// Losses are the batch losses of every step of the last race. Step 0
 	// has the same weights and batch on both sides, so its loss agrees
 	// (for MP-Former only roughly: the label-noise draws differ).
@@ -325,6 +331,9 @@ func (o *RaceOptions) race(arch string, size int, ours []int, variants []variant
 		for i := range rm.Ours {
 			sd := &rm.Ours[i]
 			o.progress("bench %s %d px: race %d/%d: %s…\n", arch, cfg.ImageSize, r+1, o.Repeat, sd.Label())
+			if ns, ok := gemm.TileSpeed(); ok {
+				sd.TileNs = append(sd.TileNs, ns)
+			}
 			ips, ipc, losses, err := o.goSide(cfg, tc, batches, sd.Threads)
 			if err != nil {
 				return nil, err
@@ -415,13 +424,13 @@ func cpuRatio(ours, t Side) Ratio {
 }
 
 func summariseSide(sd *Side) {
-	sd.Median, sd.Min, sd.Max = medianRange(sd.ImagesPerSec)
-	sd.MedianCPU, _, _ = medianRange(sd.ImagesPerCPUSec)
+	sd.Median, sd.Min, sd.Max = MedianRange(sd.ImagesPerSec)
+	sd.MedianCPU, _, _ = MedianRange(sd.ImagesPerCPUSec)
 }
 
-// medianRange returns the median, minimum and maximum of v (zeros for an
+// MedianRange returns the median, minimum and maximum of v (zeros for an
 // empty v).
-func medianRange(v []float64) (med, lo, hi float64) {
+func MedianRange(v []float64) (med, lo, hi float64) {
 	if len(v) == 0 {
 		return 0, 0, 0
 	}
