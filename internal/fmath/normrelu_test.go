@@ -16,21 +16,8 @@ import (
 func TestNormReLUFused(t *testing.T) {
 	r := rand.New(rand.NewPCG(21, 22))
 	val := func() float32 { return edgeValue(r, 40, 3) }
-	vec := func(n int) []float32 {
-		v := make([]float32, n)
-		for i := range v {
-			v[i] = val()
-		}
-		return v
-	}
-	same := func(what string, n int, got, want []float32) {
-		t.Helper()
-		for i := range want {
-			if math.Float32bits(got[i]) != math.Float32bits(want[i]) && !(isNaN32(got[i]) && isNaN32(want[i])) {
-				t.Fatalf("%s n=%d: [%d] = %v, want %v", what, n, i, got[i], want[i])
-			}
-		}
-	}
+	vec := func(n int) []float32 { return edgeVec(r, n) }
+	same := func(what string, n int, got, want []float32) { t.Helper(); sameBits(t, what, n, got, want) }
 	same64 := func(what string, n int, got, want float64) {
 		t.Helper()
 		if math.Float64bits(got) != math.Float64bits(want) && !(got != got && want != want) {

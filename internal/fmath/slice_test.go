@@ -415,6 +415,27 @@ func edgeValue(r *rand.Rand, n, e int) float32 {
 	return float32(r.NormFloat64() * math.Pow(10, float64(r.IntN(2*e)-e)))
 }
 
+// edgeVec returns n values of edgeValue(r, 40, 3): ordinary values of
+// 10⁻³…10³ with ±0, ±Inf, NaN and subnormals among them.
+func edgeVec(r *rand.Rand, n int) []float32 {
+	v := make([]float32, n)
+	for i := range v {
+		v[i] = edgeValue(r, 40, 3)
+	}
+	return v
+}
+
+// sameBits fails unless got and want hold the same bits (a NaN matching
+// any NaN) at every index of want.
+func sameBits(t *testing.T, what string, n int, got, want []float32) {
+	t.Helper()
+	for i := range want {
+		if math.Float32bits(got[i]) != math.Float32bits(want[i]) && !(isNaN32(got[i]) && isNaN32(want[i])) {
+			t.Fatalf("%s n=%d: [%d] = %v, want %v", what, n, i, got[i], want[i])
+		}
+	}
+}
+
 // TestReLUBitIdentical: every kernel's ReLU and ReLUGrad give the bits of
 // the plain Go loops (max(v, 0); dst += g where x > 0), on values that
 // include ±0, ±Inf, NaN and subnormals, at lengths around the vector
@@ -485,22 +506,8 @@ func TestReLUBitIdentical(t *testing.T) {
 // elements past n alone.
 func TestNormKernelsBitIdentical(t *testing.T) {
 	r := rand.New(rand.NewPCG(13, 14))
-	val := func() float32 { return edgeValue(r, 40, 3) }
-	vec := func(n int) []float32 {
-		v := make([]float32, n)
-		for i := range v {
-			v[i] = val()
-		}
-		return v
-	}
-	same := func(what string, n int, got, want []float32) {
-		t.Helper()
-		for i := range want {
-			if math.Float32bits(got[i]) != math.Float32bits(want[i]) && !(isNaN32(got[i]) && isNaN32(want[i])) {
-				t.Fatalf("%s n=%d: [%d] = %v, want %v", what, n, i, got[i], want[i])
-			}
-		}
-	}
+	vec := func(n int) []float32 { return edgeVec(r, n) }
+	same := func(what string, n int, got, want []float32) { t.Helper(); sameBits(t, what, n, got, want) }
 	ref := &goKernels
 	for _, k := range allKernels() {
 		for _, n := range []int{1, 5, 15, 16, 17, 32, 33, 128, 1000} {

@@ -14,12 +14,7 @@ import (
 // Backward, per (image, group) with m elements, x̂ = (x−μ)/σ and
 // ĝ = G·γ: dx = (ĝ − mean(ĝ) − x̂·mean(ĝ·x̂))/σ, dγ += Σ G·x̂, dβ += Σ G.
 func (g *Graph[T]) GroupNorm(x, gamma, beta *Tensor[T], groups int, eps float64) *Tensor[T] {
-	if x.Dims() < 2 || groups <= 0 || x.Shape[1]%groups != 0 || gamma.Size() != x.Shape[1] || beta.Size() != x.Shape[1] {
-		shapePanic("GroupNorm", x.Shape, gamma.Shape, beta.Shape)
-	}
-	N, C := x.Shape[0], x.Shape[1]
-	S := len(x.Data) / (N * C)
-	return g.normalize("GroupNorm", x, gamma, beta, N*groups, (C/groups)*S, C/groups, S, eps, false)
+	return g.groupNorm("GroupNorm", x, gamma, beta, groups, eps, false)
 }
 
 // GroupNormReLU is ReLU(GroupNorm(x, gamma, beta, groups, eps)) as one op,
@@ -30,12 +25,16 @@ func (g *Graph[T]) GroupNorm(x, gamma, beta *Tensor[T], groups int, eps float64)
 // the gradient, where the pair would write the masked gradient out and
 // read it back twice (detectron2's Conv2d with norm and activation).
 func (g *Graph[T]) GroupNormReLU(x, gamma, beta *Tensor[T], groups int, eps float64) *Tensor[T] {
+	return g.groupNorm("GroupNormReLU", x, gamma, beta, groups, eps, true)
+}
+
+func (g *Graph[T]) groupNorm(op string, x, gamma, beta *Tensor[T], groups int, eps float64, relu bool) *Tensor[T] {
 	if x.Dims() < 2 || groups <= 0 || x.Shape[1]%groups != 0 || gamma.Size() != x.Shape[1] || beta.Size() != x.Shape[1] {
-		shapePanic("GroupNormReLU", x.Shape, gamma.Shape, beta.Shape)
+		shapePanic(op, x.Shape, gamma.Shape, beta.Shape)
 	}
 	N, C := x.Shape[0], x.Shape[1]
 	S := len(x.Data) / (N * C)
-	return g.normalize("GroupNormReLU", x, gamma, beta, N*groups, (C/groups)*S, C/groups, S, eps, true)
+	return g.normalize(op, x, gamma, beta, N*groups, (C/groups)*S, C/groups, S, eps, relu)
 }
 
 // LayerNorm normalises x [..., D] over its last dim and applies gamma [D],
