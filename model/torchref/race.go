@@ -84,8 +84,7 @@ type Side struct {
 	// TileNs is gemm.TileSpeed measured just before each of our races
 	// with a tile unit (BF16 on AMX): ns per tile multiply on hot
 	// operands. A shared host's tile unit changes speed from minute to
-	// minute and our BF16 side's images/s follow it; PyTorch's FP32 and
-	// autocast sides (torch 1.13 here) do not run on it.
+	// minute and our BF16 side's images/s follow it.
 	TileNs []float64 `json:"tile_ns,omitempty"`
 	// Losses are the batch losses of every step of the last race. Step 0
 	// has the same weights and batch on both sides, so its loss agrees
