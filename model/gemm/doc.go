@@ -49,7 +49,9 @@
 // are those of the untransposed case and the results do not depend on
 // operand layout (LayoutIndependent) — and multiplied one 32-row strip at
 // a time in 2×2 tiles of 16×16 accumulators; 32×32 blocks inside C are
-// accumulated in C itself when alpha is 1 and beta 0 or 1. SgemmOffsetB,
+// accumulated in C itself when alpha is 1 and beta 0 or 1, and
+// SgemmPreparedBias starts them from a bias row (a tile load with row
+// stride 0) instead of from C filled with it. SgemmOffsetB,
 // SgemmTaps3x3 and SgemmTapsT3x3 have BF16 versions that convert the rows
 // where they are (CvtT16Rows: 16 rows anywhere, converted and transposed),
 // and SgemmConv3x3's converts a padded input once, as BF16 pairs of
