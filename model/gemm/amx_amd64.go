@@ -443,19 +443,25 @@ func (ws *workspace) strips(m, n, k int, a aOperand, b bOperand, alpha, beta flo
 	}
 }
 
-// tileNs implements tileTimer: a 32-row strip against four 32-column
-// blocks, four steps of 32 along k (64 tile multiplies per call, operands
-// of 8 and 16 kB, hot in L1), 80 calls per timing.
-func (amxBF16) tileNs() float64 {
-	const nt, kt, calls = 4, 4, 80
+// hotStrip returns a call of AMXStrip on operands of its own (zeros): a
+// 32-row strip against nt 32-column blocks, kt steps of 32 along k, 4·nt·kt
+// tile multiplies (tileNs, BenchmarkAMXStrip).
+func hotStrip(nt, kt int) func() {
 	kp, np := 32*kt, 32*nt
 	a := make([]uint16, 32*kp)
 	bp := make([]uint32, kp/2*np)
 	acc := make([]float32, 32*np)
 	b := new(workspace).contiguous(bp, np, kp)
-	strip := func() {
+	return func() {
 		asm.AMXStrip(&tileConfig, &a[0], 2*kp, &b.tab[0], 0, b.ldb, &acc[0], 4*np, nil, 0, nt, kt)
 	}
+}
+
+// tileNs implements tileTimer: hotStrip(4, 4) (64 tile multiplies per
+// call, operands of 8 and 16 kB, hot in L1), 80 calls per timing.
+func (amxBF16) tileNs() float64 {
+	const nt, kt, calls = 4, 4, 80
+	strip := hotStrip(nt, kt)
 	strip() // operands into the caches
 	var ts [5]float64
 	for i := range ts {

@@ -206,14 +206,10 @@ func TestAMXBF16NoAllocs(t *testing.T) {
 func BenchmarkAMXStrip(b *testing.B) {
 	amxImplOrSkip(b)
 	for _, s := range []struct{ nt, kt int }{{1, 1}, {4, 4}, {8, 8}, {34, 18}} {
-		kp, np := 32*s.kt, 32*s.nt
-		a := make([]uint16, 32*kp)
-		bp := make([]uint32, kp/2*np)
-		acc := make([]float32, 32*np)
-		bo := new(workspace).contiguous(bp, np, kp)
+		strip := hotStrip(s.nt, s.kt)
 		b.Run(fmt.Sprintf("nt=%d/kt=%d", s.nt, s.kt), func(b *testing.B) {
 			for b.Loop() {
-				asm.AMXStrip(&tileConfig, &a[0], 2*kp, &bo.tab[0], 0, bo.ldb, &acc[0], 4*np, nil, 0, s.nt, s.kt)
+				strip()
 			}
 			b.ReportMetric(b.Elapsed().Seconds()*1e9/float64(4*s.nt*s.kt*b.N), "ns/tdp")
 		})
